@@ -1,0 +1,83 @@
+//! Connecting to RabbitMQ and publishing with publisher confirms.
+
+use crate::wire::{Envelope, WireError};
+use lapin::options::BasicPublishOptions;
+use lapin::types::ShortString;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use serde::Serialize;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker error: {0}")]
+    Broker(#[from] lapin::Error),
+    #[error("the broker refused the message (nack)")]
+    Nacked,
+    #[error("no queue is bound for routing key {0:?}")]
+    Unroutable(String),
+    #[error("the broker did not confirm within {0:?}")]
+    Timeout(Duration),
+    #[error(transparent)]
+    Encode(#[from] WireError),
+}
+
+pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
+    Connection::connect(url, ConnectionProperties::default().with_connection_name(name.into())).await
+}
+
+/// Properties for a persistent MessagePack envelope.
+pub fn envelope_properties<B>(envelope: &Envelope<B>, kind: &str) -> BasicProperties {
+    BasicProperties::default()
+        .with_delivery_mode(2)
+        .with_content_type("application/msgpack".into())
+        .with_message_id(envelope.event_id.to_string().into())
+        .with_type(kind.into())
+        .with_timestamp(envelope.occurred_at.timestamp().max(0) as u64)
+}
+
+/// Publishes on a channel in confirm mode and waits for the broker's ack.
+///
+/// `mandatory` makes an unroutable message an error instead of a silent drop.
+/// Many calls may run concurrently on one channel: each awaits its own confirm.
+pub async fn publish_confirmed(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    payload: &[u8],
+    properties: BasicProperties,
+    timeout: Duration,
+) -> Result<(), PublishError> {
+    let confirm = async {
+        let confirm = channel
+            .basic_publish(
+                ShortString::from(exchange),
+                ShortString::from(routing_key),
+                BasicPublishOptions { mandatory: true, ..Default::default() },
+                payload,
+                properties,
+            )
+            .await?
+            .await?;
+        if confirm.is_nack() {
+            return Err(PublishError::Nacked);
+        }
+        if confirm.take_message().is_some() {
+            return Err(PublishError::Unroutable(routing_key.to_owned()));
+        }
+        Ok(())
+    };
+    tokio::time::timeout(timeout, confirm).await.map_err(|_| PublishError::Timeout(timeout))?
+}
+
+/// Encodes an envelope and publishes it, confirmed and persistent.
+pub async fn publish_envelope<B: Serialize>(
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    envelope: &Envelope<B>,
+    kind: &str,
+    timeout: Duration,
+) -> Result<(), PublishError> {
+    let payload = envelope.encode()?;
+    publish_confirmed(channel, exchange, routing_key, &payload, envelope_properties(envelope, kind), timeout).await
+}

@@ -1,0 +1,14 @@
+//! Domain types. Each newtype is parsed once at the edge (HTTP or wire) and is
+//! valid by construction afterwards.
+
+mod coordinates;
+mod package;
+mod status;
+mod text;
+mod tracking_number;
+
+pub use coordinates::{Coordinates, CoordinatesError};
+pub use package::PackageView;
+pub use status::{PackageStatus, TransitionError, UnknownStatus};
+pub use text::{BoundedText, TextError};
+pub use tracking_number::{TrackingNumber, TrackingNumberError};

@@ -1,0 +1,43 @@
+use super::PackageStatus;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The package object of the REST API (the original fields plus our additions),
+/// also carried in `PackageCreated` events and cached in Redis as JSON.
+/// Optional fields are always present, as `null`, so clients see one shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+pub struct PackageView {
+    pub id: Uuid,
+    pub tracking_number: String,
+    pub sender_name: String,
+    pub sender_address: String,
+    pub recipient_name: String,
+    pub recipient_address: String,
+    #[sqlx(try_from = "String")]
+    pub status: PackageStatus,
+    pub current_location: Option<String>,
+    pub weight: Option<f64>,
+    pub description: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// Increases by one with every change applied to the package.
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<String> for PackageStatus {
+    type Error = super::UnknownStatus;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+impl PackageView {
+    /// The columns to select for a [`PackageView`], in one place so every query agrees.
+    pub const COLUMNS: &'static str = "id, tracking_number, sender_name, sender_address, \
+        recipient_name, recipient_address, status, current_location, weight, description, \
+        latitude, longitude, last_seen_at, version, created_at, updated_at";
+}

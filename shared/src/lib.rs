@@ -1,0 +1,24 @@
+//! Everything the DeliverTrack services must agree on.
+//!
+//! - [`domain`]: validated newtypes (`TrackingNumber`, `Coordinates`, ...) and the
+//!   package status flow. Parse at the edge, trust inside.
+//! - [`wire`]: the versioned MessagePack envelopes that travel through RabbitMQ:
+//!   commands (ingest → workers) and result events (workers → ingest, broadcaster).
+//! - [`topology`]: exchange and queue names, shard routing, and the idempotent
+//!   declaration every service runs at start-up.
+//! - [`amqp`]: connecting to RabbitMQ and publishing with confirms.
+//! - [`db`]: the PostgreSQL pool and the embedded migrations.
+//! - [`cache`]: the Redis view keys and a connection that degrades instead of failing.
+//! - [`config`]: reading environment variables with defaults and clear errors.
+//! - [`shutdown`]: turning SIGINT/SIGTERM into a cancellation token.
+//! - [`telemetry`]: tracing set-up.
+
+pub mod amqp;
+pub mod cache;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod shutdown;
+pub mod telemetry;
+pub mod topology;
+pub mod wire;

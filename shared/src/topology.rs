@@ -1,0 +1,173 @@
+//! Broker names and routing, and their idempotent declaration.
+//!
+//! ```text
+//! <prefix>.commands (topic) ── package.<shard>.<kind> ──▶ <prefix>.packages.<shard>   (quorum, single active consumer)
+//! <prefix>.events   (topic) ── package.<tracking_number>.<kind> ──▶ broadcasters, tests
+//! <prefix>.dead     (fanout) ─────────────────────────────▶ <prefix>.dead              (quorum)
+//! ```
+//!
+//! Per-package ordering: ingest hashes the tracking number onto one of N shard
+//! queues; each shard queue has a single active consumer, so one package's
+//! commands are applied in the order ingest published them, while the N shards
+//! spread over the running workers. The prefix lets tests (and several
+//! deployments on one broker) keep their own names.
+
+use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ExchangeKind};
+
+/// How many times a quorum queue redelivers a message before dead-lettering it.
+/// Workers retry transient failures in-process, so a message only reaches this
+/// limit when it crashes workers over and over.
+pub const DELIVERY_LIMIT: i64 = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    prefix: String,
+    package_shards: u16,
+}
+
+impl Topology {
+    pub fn new(prefix: impl Into<String>, package_shards: u16) -> Self {
+        Self { prefix: prefix.into(), package_shards: package_shards.max(1) }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn package_shards(&self) -> u16 {
+        self.package_shards
+    }
+
+    pub fn commands_exchange(&self) -> String {
+        format!("{}.commands", self.prefix)
+    }
+
+    pub fn events_exchange(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
+    pub fn dead_exchange(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+
+    pub fn dead_queue(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+
+    pub fn package_queue(&self, shard: u16) -> String {
+        format!("{}.packages.{shard}", self.prefix)
+    }
+
+    /// The shard a tracking number's commands go to. FNV-1a: stable across
+    /// builds and platforms, unlike `std`'s randomly seeded hasher.
+    pub fn shard_of(&self, tracking_number: &str) -> u16 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in tracking_number.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        (hash % u64::from(self.package_shards)) as u16
+    }
+
+    pub fn package_routing_key(&self, tracking_number: &str, kind: &str) -> String {
+        format!("package.{}.{kind}", self.shard_of(tracking_number))
+    }
+
+    pub fn event_routing_key(tracking_number: &str, kind: &str) -> String {
+        format!("package.{tracking_number}.{kind}")
+    }
+
+    /// Declares every exchange and queue. Safe to run from many instances at once.
+    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        channel
+            .exchange_declare(self.commands_exchange().into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .await?;
+        channel
+            .exchange_declare(self.events_exchange().into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .await?;
+        channel
+            .exchange_declare(self.dead_exchange().into(), ExchangeKind::Fanout, durable, FieldTable::default())
+            .await?;
+
+        let queue = QueueDeclareOptions { durable: true, ..Default::default() };
+        channel.queue_declare(self.dead_queue().into(), queue, quorum_args(None)).await?;
+        channel
+            .queue_bind(
+                self.dead_queue().into(),
+                self.dead_exchange().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+
+        for shard in 0..self.package_shards {
+            let name = self.package_queue(shard);
+            channel.queue_declare(name.clone().into(), queue, quorum_args(Some(&self.dead_exchange()))).await?;
+            channel
+                .queue_bind(
+                    name.into(),
+                    self.commands_exchange().into(),
+                    format!("package.{shard}.*").into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes everything [`Topology::declare`] made. For tests and teardown only.
+    pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
+        let mut queues = vec![self.dead_queue()];
+        queues.extend((0..self.package_shards).map(|s| self.package_queue(s)));
+        for queue in queues {
+            channel.queue_delete(queue.into(), QueueDeleteOptions::default()).await?;
+        }
+        for exchange in [self.commands_exchange(), self.events_exchange(), self.dead_exchange()] {
+            channel.exchange_delete(exchange.into(), Default::default()).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Arguments of a durable quorum queue; work queues also get a delivery limit,
+/// dead-lettering and a single active consumer.
+fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    if let Some(exchange) = dead_letter_exchange {
+        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(exchange.into()));
+        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    }
+    args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sharding_is_stable_and_spreads() {
+        let topology = Topology::new("dt", 8);
+        assert_eq!(topology.shard_of("TRK123456789"), topology.shard_of("TRK123456789"));
+        let used: std::collections::HashSet<u16> =
+            (0..200).map(|i| topology.shard_of(&format!("TRK{i:09}"))).collect();
+        assert_eq!(used.len(), 8, "200 tracking numbers should reach all 8 shards");
+        assert!(used.iter().all(|&s| s < 8));
+    }
+
+    #[test]
+    fn names_carry_the_prefix() {
+        let topology = Topology::new("t1", 2);
+        assert_eq!(topology.package_queue(1), "t1.packages.1");
+        assert_eq!(topology.commands_exchange(), "t1.commands");
+        let key = topology.package_routing_key("TRK123456789", "create");
+        assert!(key.starts_with("package.") && key.ends_with(".create"), "{key}");
+        assert_eq!(Topology::event_routing_key("TRK1", "created"), "package.TRK1.created");
+    }
+}

@@ -1,0 +1,78 @@
+use chrono::{DateTime, Utc};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The envelope version this build writes and the only one it reads.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// Who asked for the change. Empty until authentication lands; carried now so
+/// the schema does not change when it does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    pub subject: Option<String>,
+    pub role: Option<String>,
+}
+
+/// W3C trace context, propagated so one request can be followed across services.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    pub traceparent: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<B> {
+    pub version: u16,
+    /// Unique per command; the idempotency key of everything it causes. A result
+    /// event carries the id of the command that caused it.
+    pub event_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub principal: Principal,
+    pub trace: TraceContext,
+    pub body: B,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("unsupported envelope version {found} (this build reads version {SCHEMA_VERSION})")]
+    UnsupportedVersion { found: u16 },
+    #[error("undecodable message: {0}")]
+    Decode(#[from] rmp_serde::decode::Error),
+    #[error("unencodable message: {0}")]
+    Encode(#[from] rmp_serde::encode::Error),
+}
+
+/// Only the version, read first so a future envelope is refused by its number
+/// rather than by whatever field happened to change.
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: u16,
+}
+
+impl<B> Envelope<B> {
+    pub fn new(event_id: Uuid, occurred_at: DateTime<Utc>, principal: Principal, body: B) -> Self {
+        Self {
+            version: SCHEMA_VERSION,
+            event_id,
+            occurred_at,
+            principal,
+            trace: TraceContext::default(),
+            body,
+        }
+    }
+}
+
+impl<B: Serialize> Envelope<B> {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        Ok(rmp_serde::to_vec_named(self)?)
+    }
+}
+
+impl<B: DeserializeOwned> Envelope<B> {
+    pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
+        let probe: VersionProbe = rmp_serde::from_slice(bytes)?;
+        if probe.version != SCHEMA_VERSION {
+            return Err(WireError::UnsupportedVersion { found: probe.version });
+        }
+        Ok(rmp_serde::from_slice(bytes)?)
+    }
+}

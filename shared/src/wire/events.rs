@@ -1,0 +1,65 @@
+use crate::domain::{Coordinates, PackageStatus, PackageView, TrackingNumber};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The outcome of a command, published on the events exchange and sent back to
+/// the ingest instance that is waiting for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum Event {
+    PackageCreated(PackageCreated),
+    StatusChanged(StatusChanged),
+    CommandRejected {
+        tracking_number: TrackingNumber,
+        reason: RejectReason,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackageCreated {
+    pub package: PackageView,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusChanged {
+    pub package_id: Uuid,
+    pub tracking_number: TrackingNumber,
+    pub previous: PackageStatus,
+    pub status: PackageStatus,
+    pub location: Option<String>,
+    pub coordinates: Option<Coordinates>,
+    /// The package's version after this change: consecutive per package.
+    pub version: i64,
+    pub changed_at: DateTime<Utc>,
+}
+
+/// Why a well-formed command was not applied. Maps onto HTTP status codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RejectReason {
+    /// The package does not exist (404).
+    NotFound,
+    /// The tracking number is taken, or the status flow forbids the change (409).
+    Conflict,
+}
+
+impl Event {
+    pub fn tracking_number(&self) -> &str {
+        match self {
+            Self::PackageCreated(e) => &e.package.tracking_number,
+            Self::StatusChanged(e) => e.tracking_number.as_str(),
+            Self::CommandRejected { tracking_number, .. } => tracking_number.as_str(),
+        }
+    }
+
+    /// The last word of the routing key `package.<tracking_number>.<kind>`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PackageCreated(_) => "created",
+            Self::StatusChanged(_) => "status_changed",
+            Self::CommandRejected { .. } => "rejected",
+        }
+    }
+}

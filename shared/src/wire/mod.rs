@@ -1,0 +1,15 @@
+//! Messages on the broker, as versioned MessagePack envelopes.
+//!
+//! Every message is an [`Envelope`] around a body: a [`Command`] (ingest → workers)
+//! or an [`Event`] (workers → ingest replies and the events exchange). Envelopes
+//! are encoded as MessagePack maps with field names, so a newer producer may add
+//! fields an older consumer ignores; a change that old consumers cannot read
+//! bumps [`SCHEMA_VERSION`], and consumers refuse versions they do not know.
+
+mod commands;
+mod envelope;
+mod events;
+
+pub use commands::{Command, CreatePackage, UpdateStatus};
+pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
+pub use events::{Event, PackageCreated, RejectReason, StatusChanged};
