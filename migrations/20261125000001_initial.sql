@@ -57,6 +57,8 @@ CREATE TABLE IF NOT EXISTS status_events (
     event_id    uuid NOT NULL UNIQUE,
     package_id  uuid NOT NULL REFERENCES packages (id) ON DELETE CASCADE,
     status      text NOT NULL,
+    -- NULL for the creation row.
+    previous_status text,
     location    text,
     latitude    double precision,
     longitude   double precision,

@@ -7,6 +7,7 @@
 //! - [`topology`]: exchange and queue names, shard routing, and the idempotent
 //!   declaration every service runs at start-up.
 //! - [`amqp`]: connecting to RabbitMQ and publishing with confirms.
+//! - [`backoff`]: exponential backoff with jitter for transient failures.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
 //! - [`cache`]: the Redis view keys and a connection that degrades instead of failing.
 //! - [`config`]: reading environment variables with defaults and clear errors.
@@ -14,6 +15,7 @@
 //! - [`telemetry`]: tracing set-up.
 
 pub mod amqp;
+pub mod backoff;
 pub mod cache;
 pub mod config;
 pub mod db;

@@ -1,1 +1,236 @@
+//! One isolated slice of the real services per test, removed when the test ends.
+//!
+//! [`TestEnv::new`] creates a PostgreSQL database (migrated), a broker namespace
+//! (exchanges and queues under a unique prefix), a Redis key prefix and a
+//! MongoDB database name, all derived from one random id, so tests run in
+//! parallel against the same servers and leave nothing behind, even when they
+//! panic (cleanup runs in `Drop`).
+//!
+//! The servers come from the usual variables (`DATABASE_URL` names the server;
+//! the test's own database replaces its path), with localhost defaults.
 
+use futures_util::StreamExt;
+use lapin::options::{BasicGetOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection};
+use shared::config::CommonConfig;
+use shared::topology::Topology;
+use sqlx::postgres::PgPool;
+use sqlx::Connection as _;
+use std::time::Duration;
+
+pub struct TestEnv {
+    pub id: String,
+    pub config: CommonConfig,
+    pub pool: PgPool,
+    admin_url: String,
+    amqp: Connection,
+    channel: Channel,
+}
+
+fn server_url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// `url` with its database path replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    format!("{}/{database}{query}", &base[..host_end])
+}
+
+impl TestEnv {
+    pub async fn new() -> Self {
+        Self::with_shards(4).await
+    }
+
+    pub async fn with_shards(shards: u16) -> Self {
+        let id = format!("dt_{}", uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("x"));
+        let admin_url = with_database(&server_url(), "postgres");
+        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL is not reachable");
+        sqlx::query(&format!("CREATE DATABASE {id}")).execute(&mut admin).await.expect("create test database");
+        let _ = admin.close().await;
+
+        let mut config = CommonConfig::from_env().expect("service configuration");
+        config.database_url = with_database(&server_url(), &id);
+        config.redis_prefix = format!("{id}:");
+        config.mongodb_database = id.clone();
+        config.topology = Topology::new(id.clone(), shards);
+
+        let pool = PgPool::connect(&config.database_url).await.expect("connect to the test database");
+        shared::db::migrate(&pool).await.expect("migrations");
+        let amqp = shared::amqp::connect(&config.amqp_url, &format!("test-{id}")).await.expect("RabbitMQ is not reachable");
+        let channel = amqp.create_channel().await.expect("channel");
+        config.topology.declare(&channel).await.expect("declare topology");
+        Self { id, config, pool, admin_url, amqp, channel }
+    }
+
+    /// A connection to the server's `postgres` database, for tests that
+    /// administer their own database (e.g. to simulate an outage).
+    pub async fn admin(&self) -> sqlx::PgConnection {
+        sqlx::PgConnection::connect(&self.admin_url).await.expect("admin connection")
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.config.topology
+    }
+
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    /// A fresh channel on the test's broker connection.
+    pub async fn new_channel(&self) -> Channel {
+        self.amqp.create_channel().await.expect("channel")
+    }
+
+    /// Messages ready in `queue` (not counting unacked ones).
+    pub async fn queue_depth(&self, queue: &str) -> u32 {
+        let channel = self.new_channel().await;
+        let declared = channel
+            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .await
+            .expect("queue exists");
+        declared.message_count()
+    }
+
+    /// Total ready messages over every package shard queue.
+    pub async fn package_queue_depth(&self) -> u32 {
+        let mut total = 0;
+        for shard in 0..self.topology().package_shards() {
+            total += self.queue_depth(&self.topology().package_queue(shard)).await;
+        }
+        total
+    }
+
+    /// Takes one message off `queue`, waiting up to `timeout` for it.
+    pub async fn get_message(&self, queue: &str, timeout: Duration) -> Option<lapin::message::Delivery> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let got = self
+                .channel
+                .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+                .await
+                .expect("basic_get");
+            if let Some(message) = got {
+                return Some(message.delivery);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A queue bound to every event of the events exchange, deleted with the env.
+    pub async fn event_tap(&self) -> lapin::Consumer {
+        let channel = self.new_channel().await;
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                FieldTable::default(),
+            )
+            .await
+            .expect("tap queue");
+        channel
+            .queue_bind(
+                queue.name().clone(),
+                self.topology().events_exchange().into(),
+                "#".into(),
+                Default::default(),
+                FieldTable::default(),
+            )
+            .await
+            .expect("bind tap");
+        channel
+            .basic_consume(queue.name().clone(), "".into(), lapin::options::BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+            .await
+            .expect("consume tap")
+    }
+
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.config.redis_url.as_str())
+            .expect("redis url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("Redis is not reachable")
+    }
+}
+
+/// Waits until `check` returns `Some`, polling, or panics after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Takes the next event from a tap, decoded.
+pub async fn next_event(tap: &mut lapin::Consumer, timeout: Duration) -> Option<shared::wire::Envelope<shared::wire::Event>> {
+    let delivery = tokio::time::timeout(timeout, tap.next()).await.ok()??.ok()?;
+    shared::wire::Envelope::decode(&delivery.data).ok()
+}
+
+impl Drop for TestEnv {
+    fn drop(&mut self) {
+        let id = self.id.clone();
+        let admin_url = self.admin_url.clone();
+        let config = self.config.clone();
+        // Drop cannot await, and the test's runtime may be shutting down: clean up
+        // on a thread with a runtime of its own.
+        let cleanup = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            runtime.block_on(async move {
+                if let Ok(amqp) = shared::amqp::connect(&config.amqp_url, "test-cleanup").await {
+                    if let Ok(channel) = amqp.create_channel().await {
+                        let _ = config.topology.delete(&channel).await;
+                    }
+                    let _ = amqp.close(200, "cleanup".into()).await;
+                }
+                if let Ok(client) = redis::Client::open(config.redis_url.as_str()) {
+                    if let Ok(mut redis) = client.get_multiplexed_async_connection().await {
+                        let keys: Vec<String> = redis::cmd("KEYS")
+                            .arg(format!("{}*", config.redis_prefix))
+                            .query_async(&mut redis)
+                            .await
+                            .unwrap_or_default();
+                        if !keys.is_empty() {
+                            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
+                        }
+                    }
+                }
+                if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {id} WITH (FORCE)")).execute(&mut admin).await;
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::with_database;
+
+    #[test]
+    fn replaces_the_database_path() {
+        assert_eq!(with_database("postgres://u@h:5432/app", "t1"), "postgres://u@h:5432/t1");
+        assert_eq!(with_database("postgres://u@h:5432", "t1"), "postgres://u@h:5432/t1");
+        assert_eq!(with_database("postgres://u@h/app?sslmode=disable", "t1"), "postgres://u@h/t1?sslmode=disable");
+    }
+}

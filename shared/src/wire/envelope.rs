@@ -1,4 +1,4 @@
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -49,11 +49,13 @@ struct VersionProbe {
 }
 
 impl<B> Envelope<B> {
+    /// `occurred_at` is kept to microseconds, the precision PostgreSQL stores,
+    /// so an outcome rebuilt from the database equals the one first reported.
     pub fn new(event_id: Uuid, occurred_at: DateTime<Utc>, principal: Principal, body: B) -> Self {
         Self {
             version: SCHEMA_VERSION,
             event_id,
-            occurred_at,
+            occurred_at: occurred_at.trunc_subsecs(6),
             principal,
             trace: TraceContext::default(),
             body,

@@ -1,0 +1,71 @@
+use shared::config::{millis_var, var, CommonConfig, ConfigError};
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub common: CommonConfig,
+    /// Unacknowledged messages the broker may push to each shard consumer.
+    pub prefetch: u16,
+    /// Which package shards this instance consumes (`WORKER_SHARDS`, e.g. `all`,
+    /// `0-3` or `0,2,5`). Each shard has one active consumer at a time; the
+    /// others stand by and take over when it goes.
+    pub shards: Vec<u16>,
+    pub confirm_timeout: Duration,
+}
+
+impl WorkerConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let common = CommonConfig::from_env()?;
+        let raw: String = var("WORKER_SHARDS", "all".to_owned())?;
+        let shards = parse_shards(&raw, common.topology.package_shards()).map_err(|reason| ConfigError {
+            name: "WORKER_SHARDS".into(),
+            value: raw.clone(),
+            reason,
+        })?;
+        Ok(Self {
+            prefetch: var("WORKER_PREFETCH", 64)?,
+            confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", 5_000)?,
+            shards,
+            common,
+        })
+    }
+}
+
+pub fn parse_shards(raw: &str, total: u16) -> Result<Vec<u16>, String> {
+    if raw == "all" {
+        return Ok((0..total).collect());
+    }
+    let mut shards = Vec::new();
+    for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (lo, hi) = match part.split_once('-') {
+            Some((lo, hi)) => (lo.trim(), hi.trim()),
+            None => (part, part),
+        };
+        let parse = |s: &str| s.parse::<u16>().map_err(|_| format!("{s:?} is not a shard number"));
+        let (lo, hi) = (parse(lo)?, parse(hi)?);
+        if lo > hi || hi >= total {
+            return Err(format!("shards must lie in 0..{total} (PACKAGE_SHARDS)"));
+        }
+        shards.extend(lo..=hi);
+    }
+    shards.sort_unstable();
+    shards.dedup();
+    if shards.is_empty() {
+        return Err("no shard selected".into());
+    }
+    Ok(shards)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_shards;
+
+    #[test]
+    fn shard_lists_and_ranges() {
+        assert_eq!(parse_shards("all", 3).unwrap(), vec![0, 1, 2]);
+        assert_eq!(parse_shards("2, 0-1,1", 4).unwrap(), vec![0, 1, 2]);
+        assert!(parse_shards("4", 4).is_err());
+        assert!(parse_shards("x", 4).is_err());
+        assert!(parse_shards("", 4).is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! Rebuilding the outcome of a command that was already applied.
+
+use shared::domain::{Coordinates, PackageStatus, PackageView, TrackingNumber};
+use shared::wire::{Event, PackageCreated, StatusChanged};
+use sqlx::{PgConnection, Row};
+use uuid::Uuid;
+
+pub async fn replay(tx: &mut PgConnection, event_id: Uuid) -> Result<Option<Event>, sqlx::Error> {
+    let sql = format!(
+        "SELECT se.previous_status, se.status AS event_status, se.location AS event_location, \
+                se.latitude AS event_latitude, se.longitude AS event_longitude, se.version AS event_version, \
+                se.occurred_at AS event_occurred_at, {} \
+         FROM status_events se JOIN packages p ON p.id = se.package_id WHERE se.event_id = $1",
+        prefixed_columns("p")
+    );
+    let Some(row) = sqlx::query(&sql).bind(event_id).fetch_optional(&mut *tx).await? else {
+        return Ok(None);
+    };
+    let package = <PackageView as sqlx::FromRow<_>>::from_row(&row)?;
+    let previous: Option<String> = row.try_get("previous_status")?;
+    let Some(previous) = previous else {
+        return Ok(Some(Event::PackageCreated(PackageCreated { package })));
+    };
+    let status: String = row.try_get("event_status")?;
+    let latitude: Option<f64> = row.try_get("event_latitude")?;
+    let longitude: Option<f64> = row.try_get("event_longitude")?;
+    Ok(Some(Event::StatusChanged(StatusChanged {
+        package_id: package.id,
+        tracking_number: decode_column(TrackingNumber::parse(&package.tracking_number))?,
+        previous: decode_column(previous.parse::<PackageStatus>())?,
+        status: decode_column(status.parse::<PackageStatus>())?,
+        location: row.try_get("event_location")?,
+        coordinates: match (latitude, longitude) {
+            (Some(lat), Some(lon)) => Some(decode_column(Coordinates::new(lat, lon))?),
+            _ => None,
+        },
+        version: row.try_get("event_version")?,
+        changed_at: row.try_get("event_occurred_at")?,
+    })))
+}
+
+fn decode_column<T, E: std::error::Error + Send + Sync + 'static>(result: Result<T, E>) -> Result<T, sqlx::Error> {
+    result.map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// `PackageView::COLUMNS` qualified with a table alias.
+pub fn prefixed_columns(alias: &str) -> String {
+    PackageView::COLUMNS
+        .split(", ")
+        .map(|c| format!("{alias}.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
