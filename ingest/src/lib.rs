@@ -1,1 +1,26 @@
+//! DeliverTrack ingest: the HTTP front of the pipeline.
+//!
+//! Writes are validated here, turned into commands and published to RabbitMQ
+//! with publisher confirms; the worker's outcome comes back over direct
+//! reply-to. Ingest never writes a database. Reads are served from the Redis
+//! view (cache-aside), falling back to PostgreSQL.
+//!
+//! - [`config`]: settings from the environment.
+//! - [`startup`]: builds the application from config and runs the server with
+//!   a connection cap and graceful shutdown.
+//! - [`broker`]: the supervised RabbitMQ link: confirmed publishing and the
+//!   reply consumer that hands outcomes to waiting requests.
+//! - [`http`]: request parsing (size, content type, JSON fields) and JSON
+//!   responses, including the `{"error": ...}` shape.
+//! - [`routes`]: the router and one module per endpoint.
+//! - [`reads`]: the PostgreSQL queries behind the read endpoints.
 
+pub mod broker;
+pub mod config;
+pub mod http;
+pub mod reads;
+pub mod routes;
+pub mod startup;
+
+pub use config::IngestConfig;
+pub use startup::Application;

@@ -1,0 +1,217 @@
+//! The ingest's RabbitMQ link.
+//!
+//! One supervised connection with one channel in confirm mode. Every request
+//! publishes on it concurrently and awaits its own confirm. The same channel
+//! consumes `amq.rabbitmq.reply-to` (direct reply-to), so a worker's outcome
+//! comes back to the instance that asked; a request waiting for it holds a
+//! oneshot receiver registered under the command's event id.
+//!
+//! When the connection drops, the link is cleared (publishes answer 503 at
+//! once) and the supervisor reconnects with backoff.
+
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection};
+use shared::amqp::{envelope_properties, publish_confirmed, PublishError};
+use shared::backoff::Backoff;
+use shared::topology::Topology;
+use shared::wire::{Command, Envelope, Event};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const REPLY_TO: &str = "amq.rabbitmq.reply-to";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("not connected to the broker")]
+    NotConnected,
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+}
+
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    url: String,
+    topology: Topology,
+    confirm_timeout: Duration,
+    /// The live channel, if connected. The lock is only held to clone or swap.
+    link: RwLock<Option<Link>>,
+    connected: watch::Sender<bool>,
+    waiters: Mutex<HashMap<Uuid, oneshot::Sender<Envelope<Event>>>>,
+}
+
+#[derive(Clone)]
+struct Link {
+    connection: Arc<Connection>,
+    channel: Channel,
+}
+
+/// A request's claim on an outcome; dropping it (timeout, client gone)
+/// unregisters it.
+pub struct PendingOutcome {
+    broker: Broker,
+    event_id: Uuid,
+    receiver: oneshot::Receiver<Envelope<Event>>,
+}
+
+impl PendingOutcome {
+    /// The outcome, or `None` if it did not come within `timeout`.
+    pub async fn wait(mut self, timeout: Duration) -> Option<Envelope<Event>> {
+        tokio::time::timeout(timeout, &mut self.receiver).await.ok()?.ok()
+    }
+}
+
+impl Drop for PendingOutcome {
+    fn drop(&mut self) {
+        if let Ok(mut waiters) = self.broker.inner.waiters.lock() {
+            waiters.remove(&self.event_id);
+        }
+    }
+}
+
+impl Broker {
+    /// Starts the supervisor; it runs until `shutdown`. The returned handle is
+    /// the supervisor task, owned by the application.
+    pub fn start(url: &str, topology: Topology, confirm_timeout: Duration, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
+        let broker = Self {
+            inner: Arc::new(Inner {
+                url: url.to_owned(),
+                topology,
+                confirm_timeout,
+                link: RwLock::new(None),
+                connected: watch::Sender::new(false),
+                waiters: Mutex::new(HashMap::new()),
+            }),
+        };
+        let supervisor = tokio::spawn(broker.clone().supervise(shutdown));
+        (broker, supervisor)
+    }
+
+    /// Waits until connected (true) or `timeout` passes (false).
+    pub async fn wait_connected(&self, timeout: Duration) -> bool {
+        let mut connected = self.inner.connected.subscribe();
+        tokio::time::timeout(timeout, connected.wait_for(|c| *c)).await.is_ok_and(|r| r.is_ok())
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.link().is_some_and(|link| link.connection.status().connected())
+    }
+
+    fn link(&self) -> Option<Link> {
+        self.inner.link.read().ok()?.clone()
+    }
+
+    fn set_link(&self, link: Option<Link>) {
+        self.inner.connected.send_replace(link.is_some());
+        if let Ok(mut slot) = self.inner.link.write() {
+            *slot = link;
+        }
+    }
+
+    /// Publishes a command, persistent and confirmed. With `await_outcome`, the
+    /// worker's reply is routed back here; the returned [`PendingOutcome`]
+    /// yields it.
+    pub async fn send(&self, envelope: &Envelope<Command>, await_outcome: bool) -> Result<Option<PendingOutcome>, SendError> {
+        let link = self.link().ok_or(SendError::NotConnected)?;
+        let kind = envelope.body.kind();
+        let mut properties = envelope_properties(envelope, kind);
+        // Registered before publishing: the reply may beat the confirm.
+        let pending = if await_outcome {
+            let (sender, receiver) = oneshot::channel();
+            if let Ok(mut waiters) = self.inner.waiters.lock() {
+                waiters.insert(envelope.event_id, sender);
+            }
+            properties = properties.with_reply_to(REPLY_TO.into()).with_correlation_id(envelope.event_id.to_string().into());
+            Some(PendingOutcome { broker: self.clone(), event_id: envelope.event_id, receiver })
+        } else {
+            None
+        };
+        let topology = &self.inner.topology;
+        let routing_key = topology.package_routing_key(envelope.body.tracking_number().as_str(), kind);
+        let payload = envelope.encode().map_err(PublishError::from)?;
+        publish_confirmed(
+            &link.channel,
+            &topology.commands_exchange(),
+            &routing_key,
+            &payload,
+            properties,
+            self.inner.confirm_timeout,
+        )
+        .await?;
+        Ok(pending)
+    }
+
+    fn deliver_outcome(&self, correlation_id: &str, payload: &[u8]) {
+        let Ok(event_id) = Uuid::parse_str(correlation_id) else { return };
+        let waiter = self.inner.waiters.lock().ok().and_then(|mut w| w.remove(&event_id));
+        let Some(waiter) = waiter else { return };
+        match Envelope::<Event>::decode(payload) {
+            Ok(outcome) => {
+                let _ = waiter.send(outcome);
+            }
+            Err(error) => tracing::warn!(%error, "undecodable reply"),
+        }
+    }
+
+    async fn supervise(self, shutdown: CancellationToken) {
+        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        while !shutdown.is_cancelled() {
+            match self.connect().await {
+                Ok((link, mut replies)) => {
+                    tracing::info!("connected to RabbitMQ");
+                    backoff.reset();
+                    self.set_link(Some(link.clone()));
+                    loop {
+                        let next = tokio::select! {
+                            _ = shutdown.cancelled() => break,
+                            next = replies.next() => next,
+                        };
+                        match next {
+                            Some(Ok(delivery)) => {
+                                if let Some(id) = delivery.properties.correlation_id() {
+                                    self.deliver_outcome(id.as_str(), &delivery.data);
+                                }
+                            }
+                            Some(Err(error)) => {
+                                tracing::warn!(%error, "RabbitMQ link lost");
+                                break;
+                            }
+                            None => break,
+                        }
+                    }
+                    self.set_link(None);
+                    let _ = link.connection.close(200, "ingest stopping".into()).await;
+                }
+                Err(error) => tracing::warn!(%error, "cannot connect to RabbitMQ"),
+            }
+            let delay = backoff.next_delay();
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(delay) => {}
+            }
+        }
+    }
+
+    async fn connect(&self) -> lapin::Result<(Link, lapin::Consumer)> {
+        let connection = shared::amqp::connect(&self.inner.url, "delivertrack-ingest").await?;
+        self.inner.topology.declare(&connection.create_channel().await?).await?;
+        let channel = connection.create_channel().await?;
+        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        // Direct reply-to must be consumed (no-ack) on the publishing channel
+        // before the first publish that names it.
+        let replies = channel
+            .basic_consume(REPLY_TO.into(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+            .await?;
+        Ok((Link { connection: Arc::new(connection), channel }, replies))
+    }
+}

@@ -1,0 +1,7 @@
+//! HTTP plumbing shared by every route.
+
+pub mod fields;
+pub mod request;
+pub mod response;
+
+pub use response::{ApiResponse, Reply};

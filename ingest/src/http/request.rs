@@ -1,0 +1,103 @@
+//! Reading request bodies: content type, size limit, JSON syntax.
+
+use super::Reply;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{HeaderMap, Request, StatusCode};
+use serde_json::{Map, Value};
+
+/// Checks the content type is JSON (a missing one is taken as JSON, as the
+/// original API did) and reads at most `limit` bytes.
+pub async fn json_object(request: Request<Incoming>, limit: usize) -> Result<Map<String, Value>, Reply> {
+    require_json(request.headers())?;
+    let body = read_limited(request, limit).await?;
+    let value: Value = serde_json::from_slice(&body).map_err(|error| {
+        Reply::error(StatusCode::BAD_REQUEST, format!("malformed JSON: {error}"))
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        _ => Err(Reply::error(StatusCode::UNPROCESSABLE_ENTITY, "request body must be a JSON object")),
+    }
+}
+
+fn require_json(headers: &HeaderMap) -> Result<(), Reply> {
+    let Some(content_type) = headers.get(CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = content_type
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || essence.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(Reply::error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"))
+    }
+}
+
+pub async fn read_limited(request: Request<Incoming>, limit: usize) -> Result<Bytes, Reply> {
+    let too_large = || Reply::error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"));
+    let declared = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(request.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(error) => Err(Reply::error(StatusCode::BAD_REQUEST, format!("could not read the request body: {error}"))),
+    }
+}
+
+/// The value of one query-string parameter, percent-decoded.
+pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(raw: &str) -> String {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit() => {
+                let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+                out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
+                i += 2;
+            }
+            other => out.push(other),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_param;
+
+    #[test]
+    fn query_params_are_found_and_decoded() {
+        let q = Some("status=in_transit&limit=5&cursor=a%3Ab&x");
+        assert_eq!(query_param(q, "status").as_deref(), Some("in_transit"));
+        assert_eq!(query_param(q, "limit").as_deref(), Some("5"));
+        assert_eq!(query_param(q, "cursor").as_deref(), Some("a:b"));
+        assert_eq!(query_param(q, "x").as_deref(), Some(""));
+        assert_eq!(query_param(q, "missing"), None);
+        assert_eq!(query_param(Some("a=%"), "a").as_deref(), Some("%"));
+        assert_eq!(query_param(Some("a=%4"), "a").as_deref(), Some("%4"));
+    }
+}

@@ -1,0 +1,127 @@
+//! The PostgreSQL queries behind the read endpoints.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use shared::domain::{PackageStatus, PackageView};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub async fn package(pool: &PgPool, tracking_number: &str) -> Result<Option<PackageView>, sqlx::Error> {
+    sqlx::query_as(&format!("SELECT {} FROM packages WHERE tracking_number = $1", PackageView::COLUMNS))
+        .bind(tracking_number)
+        .fetch_optional(pool)
+        .await
+}
+
+/// A position in the newest-first listing: the last row of the previous page.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cursor {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}_{}", self.created_at.timestamp_micros(), self.id.simple())
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let (micros, id) = raw.split_once('_')?;
+        Some(Self {
+            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            id: Uuid::parse_str(id).ok()?,
+        })
+    }
+}
+
+pub async fn list_packages(
+    pool: &PgPool,
+    status: Option<PackageStatus>,
+    after: Option<Cursor>,
+    limit: i64,
+) -> Result<Vec<PackageView>, sqlx::Error> {
+    // Two shapes so each uses its index: (created_at, id) or (status, created_at, id).
+    let filter = if status.is_some() { "status = $1 AND" } else { "$1::text IS NULL AND" };
+    let sql = format!(
+        "SELECT {} FROM packages WHERE {filter} ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+        PackageView::COLUMNS
+    );
+    sqlx::query_as(&sql)
+        .bind(status.map(PackageStatus::as_str))
+        .bind(after.map(|c| c.created_at))
+        .bind(after.map(|c| c.id))
+        .bind(limit)
+        .fetch_all(pool)
+        .await
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct StatusEventView {
+    pub event_id: Uuid,
+    pub status: String,
+    pub previous_status: Option<String>,
+    pub location: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub version: i64,
+    pub timestamp: DateTime<Utc>,
+}
+
+/// The status history oldest first; `None` when the package does not exist.
+pub async fn status_events(pool: &PgPool, tracking_number: &str, limit: i64) -> Result<Option<Vec<StatusEventView>>, sqlx::Error> {
+    let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM packages WHERE tracking_number = $1")
+        .bind(tracking_number)
+        .fetch_optional(pool)
+        .await?;
+    let Some(id) = id else { return Ok(None) };
+    let events = sqlx::query_as(
+        "SELECT event_id, status, previous_status, location, latitude, longitude, version, occurred_at AS timestamp \
+         FROM status_events WHERE package_id = $1 ORDER BY version LIMIT $2",
+    )
+    .bind(id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    Ok(Some(events))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Stats {
+    pub total_packages: i64,
+    pub packages_today: i64,
+    pub status_counts: std::collections::BTreeMap<&'static str, i64>,
+}
+
+pub async fn stats(pool: &PgPool) -> Result<Stats, sqlx::Error> {
+    let (total, today): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') \
+         FROM packages",
+    )
+    .fetch_one(pool)
+    .await?;
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM packages GROUP BY status")
+        .fetch_all(pool)
+        .await?;
+    let mut status_counts: std::collections::BTreeMap<&'static str, i64> =
+        PackageStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+    for (status, count) in rows {
+        if let Ok(status) = status.parse::<PackageStatus>() {
+            status_counts.insert(status.as_str(), count);
+        }
+    }
+    Ok(Stats { total_packages: total, packages_today: today, status_counts })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cursor;
+
+    #[test]
+    fn cursors_roundtrip_and_reject_garbage() {
+        let cursor = Cursor { created_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(), id: uuid::Uuid::new_v4() };
+        assert_eq!(Cursor::parse(&cursor.encode()), Some(cursor));
+        assert_eq!(Cursor::parse("nope"), None);
+        assert_eq!(Cursor::parse("12_notauuid"), None);
+    }
+}

@@ -1,0 +1,55 @@
+//! `GET /api/v1/health`: each dependency checked concurrently, with a deadline.
+
+use super::AppState;
+use crate::http::Reply;
+use hyper::StatusCode;
+use serde::Serialize;
+use std::future::Future;
+use std::time::Duration;
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
+
+#[derive(Serialize)]
+struct Health {
+    status: &'static str,
+    timestamp: chrono::DateTime<chrono::Utc>,
+    database: &'static str,
+    redis: &'static str,
+    mongodb: &'static str,
+    rabbitmq: &'static str,
+}
+
+async fn check<E: std::fmt::Display>(name: &str, probe: impl Future<Output = Result<(), E>>) -> &'static str {
+    match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
+        Ok(Ok(())) => "healthy",
+        Ok(Err(error)) => {
+            tracing::warn!(%error, dependency = name, "health check failed");
+            "unhealthy"
+        }
+        Err(_) => {
+            tracing::warn!(dependency = name, "health check timed out");
+            "unhealthy"
+        }
+    }
+}
+
+pub async fn get(state: &AppState) -> Reply {
+    let (database, redis, mongodb) = tokio::join!(
+        check("database", async { sqlx::query("SELECT 1").execute(&state.pool).await.map(drop) }),
+        check("redis", state.cache.ping()),
+        check("mongodb", async {
+            state.mongo.database("admin").run_command(mongodb::bson::doc! { "ping": 1 }).await.map(drop)
+        }),
+    );
+    let rabbitmq = if state.broker.is_connected() { "healthy" } else { "unhealthy" };
+    let all = [database, redis, mongodb, rabbitmq].iter().all(|s| *s == "healthy");
+    let body = Health {
+        status: if all { "healthy" } else { "unhealthy" },
+        timestamp: chrono::Utc::now(),
+        database,
+        redis,
+        mongodb,
+        rabbitmq,
+    };
+    Reply::json(if all { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+}

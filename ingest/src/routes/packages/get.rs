@@ -1,0 +1,25 @@
+//! `GET /api/v1/packages/{tn}`: cache-aside on Redis (`X-Cache: HIT|MISS`),
+//! falling back to PostgreSQL. A Redis outage costs only the cache.
+
+use crate::http::Reply;
+use crate::routes::{package_not_found, AppState};
+use bytes::Bytes;
+use hyper::StatusCode;
+use shared::domain::TrackingNumber;
+
+pub async fn get(state: &AppState, tracking_number: TrackingNumber) -> Result<Reply, Reply> {
+    let tn = tracking_number.as_str();
+    match state.cache.get_package(tn).await {
+        Ok(Some(json)) => return Ok(Reply::raw_json(StatusCode::OK, Bytes::from(json)).header("x-cache", "HIT")),
+        Ok(None) => {}
+        Err(error) => tracing::debug!(%error, "cache read failed; reading the database"),
+    }
+    let Some(package) = crate::reads::package(&state.pool, tn).await? else {
+        return Err(package_not_found(tn));
+    };
+    let json = serde_json::to_string(&package).map_err(|_| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+    if let Err(error) = state.cache.put_package(tn, &json).await {
+        tracing::debug!(%error, "cache fill failed");
+    }
+    Ok(Reply::raw_json(StatusCode::OK, Bytes::from(json)).header("x-cache", "MISS"))
+}

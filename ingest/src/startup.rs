@@ -1,0 +1,130 @@
+//! Builds the ingest from config and serves it until shutdown.
+
+use crate::broker::Broker;
+use crate::config::IngestConfig;
+use crate::routes::{route, AppState};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use shared::cache::ViewCache;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How long in-flight requests get to finish after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("invalid PostgreSQL configuration: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("invalid Redis configuration: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("invalid MongoDB configuration: {0}")]
+    Mongo(#[from] mongodb::error::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    broker_supervisor: JoinHandle<()>,
+    max_connections: usize,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    /// Binds the listener and starts the broker link. Dependencies that are
+    /// down do not stop start-up: health reports them and requests degrade.
+    pub async fn build(config: IngestConfig, shutdown: CancellationToken) -> Result<Self, StartupError> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartupError::Listen { addr: config.listen, source })?;
+        let common = &config.common;
+        let pool = shared::db::lazy_pool(&common.database_url, common.database_max_connections)?;
+        let cache = ViewCache::new(&common.redis_url, &common.redis_prefix)?;
+        let mut mongo_options = mongodb::options::ClientOptions::parse(&common.mongodb_url).await?;
+        mongo_options.server_selection_timeout = Some(Duration::from_secs(2));
+        mongo_options.connect_timeout = Some(Duration::from_secs(2));
+        mongo_options.app_name = Some("delivertrack-ingest".into());
+        let mongo = mongodb::Client::with_options(mongo_options)?;
+        let (broker, broker_supervisor) =
+            Broker::start(&common.amqp_url, common.topology.clone(), config.confirm_timeout, shutdown.clone());
+        if !broker.wait_connected(Duration::from_secs(5)).await {
+            tracing::warn!("RabbitMQ not reachable yet; writes answer 503 until it is");
+        }
+        let state = Arc::new(AppState {
+            pool,
+            cache,
+            broker,
+            mongo,
+            outcome_timeout: config.outcome_timeout,
+            max_body_bytes: config.max_body_bytes,
+        });
+        Ok(Self { listener, state, broker_supervisor, max_connections: config.max_connections, shutdown })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Serves until the shutdown token fires, then stops accepting, lets
+    /// in-flight requests finish (up to a deadline) and closes the broker link.
+    pub async fn run(self) {
+        let Self { listener, state, broker_supervisor, max_connections, shutdown } = self;
+        let connections = Arc::new(Semaphore::new(max_connections.max(1)));
+        let graceful = GracefulShutdown::new();
+        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "ingest listening");
+        loop {
+            let permit = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                permit = Arc::clone(&connections).acquire_owned() => match permit {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let (stream, _) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        // Out of file descriptors and the like: pause rather than spin.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let state = Arc::clone(&state);
+            let service = service_fn(move |request| {
+                let state = Arc::clone(&state);
+                async move { Ok::<_, std::convert::Infallible>(route(&state, request).await) }
+            });
+            let connection = http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .serve_connection(TokioIo::new(stream), service);
+            let connection = graceful.watch(connection);
+            tokio::spawn(async move {
+                if let Err(error) = connection.await {
+                    tracing::debug!(%error, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+        drop(listener);
+        tracing::info!("ingest draining in-flight requests");
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+            tracing::warn!("some connections did not finish in time");
+        }
+        let _ = broker_supervisor.await;
+        tracing::info!("ingest stopped");
+    }
+}

@@ -1,0 +1,123 @@
+# shellcheck shell=bash
+# Makes sure the four backing services answer, on this machine:
+#   use a running one; start an installed one; install a missing one (Debian packages).
+# MongoDB: use MONGODB_URL if it answers, else run SecantusDB (a MongoDB-wire
+# server from PyPI) from .local/ in the repo. Source this file, then call
+# ensure_services. stop_started_services stops only what this file started.
+
+REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+LOCAL_DIR="$REPO_ROOT/.local"
+STARTED_PIDS=()
+APT_UPDATED=0
+
+log() { printf '[services] %s\n' "$*" >&2; }
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+wait_port() { # host port seconds what
+  local i
+  for ((i = 0; i < $3 * 10; i++)); do
+    port_open "$1" "$2" && return 0
+    sleep 0.1
+  done
+  log "$4 did not start listening on $1:$2 within $3 s"
+  return 1
+}
+
+apt_install() {
+  if ! command -v apt-get >/dev/null; then
+    log "cannot install $*: no apt-get on this machine"
+    return 1
+  fi
+  if [ "$APT_UPDATED" = 0 ]; then
+    log "apt-get update"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  log "installing $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
+}
+
+ensure_postgres() {
+  if ! port_open 127.0.0.1 5432; then
+    if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+      apt_install postgresql
+      # A development server: trust local TCP connections, as the defaults expect.
+      local hba
+      hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n 1)
+      sed -i 's/^\(host[[:space:]].*127.0.0.1\/32[[:space:]]*\)[a-z0-9-]*$/\1trust/; s/^\(host[[:space:]].*::1\/128[[:space:]]*\)[a-z0-9-]*$/\1trust/' "$hba"
+    fi
+    log "starting PostgreSQL"
+    local version
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start >&2 || service postgresql start >&2
+    wait_port 127.0.0.1 5432 30 PostgreSQL || return 1
+  fi
+  # The database the services use by default.
+  if command -v psql >/dev/null; then
+    psql -h 127.0.0.1 -U postgres -Atqc "SELECT 1 FROM pg_database WHERE datname = 'delivertrack'" postgres 2>/dev/null | grep -q 1 ||
+      psql -h 127.0.0.1 -U postgres -qc "CREATE DATABASE delivertrack" postgres >&2 || true
+  fi
+}
+
+ensure_redis() {
+  port_open 127.0.0.1 6379 && return 0
+  command -v redis-server >/dev/null || apt_install redis-server
+  log "starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >&2
+  wait_port 127.0.0.1 6379 15 Redis
+}
+
+ensure_rabbitmq() {
+  port_open 127.0.0.1 5672 && return 0
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  log "starting RabbitMQ"
+  rabbitmq-server -detached >&2 2>&1 || service rabbitmq-server start >&2
+  wait_port 127.0.0.1 5672 90 RabbitMQ
+}
+
+ensure_mongodb() {
+  local url="${MONGODB_URL:-mongodb://127.0.0.1:27017}"
+  local hostport="${url#*://}"
+  hostport="${hostport#*@}"
+  hostport="${hostport%%/*}"
+  hostport="${hostport%%\?*}"
+  local host="${hostport%%:*}" port="${hostport##*:}"
+  [ "$port" = "$hostport" ] && port=27017
+  port_open "$host" "$port" && return 0
+  if [ "$host" != 127.0.0.1 ] && [ "$host" != localhost ]; then
+    log "MongoDB at $host:$port does not answer, and only a local stand-in can be started"
+    return 1
+  fi
+  local venv="$LOCAL_DIR/mongo-venv"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import secantus' 2>/dev/null; then
+    log "installing SecantusDB (MongoDB-wire server) into $venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check SecantusDB >&2
+  fi
+  mkdir -p "$LOCAL_DIR/mongo-data"
+  log "starting SecantusDB on 127.0.0.1:$port"
+  "$venv/bin/python" -m secantus --host 127.0.0.1 --port "$port" --storage-path "$LOCAL_DIR/mongo-data" \
+    --log-level WARNING >"$LOCAL_DIR/secantus.log" 2>&1 &
+  STARTED_PIDS+=("$!")
+  wait_port 127.0.0.1 "$port" 60 SecantusDB
+}
+
+ensure_services() {
+  ensure_postgres && ensure_redis && ensure_rabbitmq && ensure_mongodb
+}
+
+stop_started_services() {
+  local pid
+  for pid in "${STARTED_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  done
+  STARTED_PIDS=()
+}
+
+ensure_toolchain() {
+  if ! command -v cargo >/dev/null; then
+    log "cargo is not installed: install the Rust toolchain (rustup) first"
+    return 1
+  fi
+}

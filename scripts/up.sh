@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Brings the whole system up on this machine: backing services, then ingest,
+# workers and broadcaster (release builds). Ctrl-C stops them cleanly.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
+ensure_toolchain
+ensure_services
+cd "$REPO_ROOT"
+cargo build --release --locked --bins
+bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
+
+SERVICE_PIDS=()
+stop_all() {
+  trap - INT TERM EXIT
+  log "stopping"
+  local pid
+  for pid in "${SERVICE_PIDS[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${SERVICE_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_started_services
+}
+trap stop_all INT TERM EXIT
+
+"$bin/workers" & SERVICE_PIDS+=("$!")
+"$bin/ingest" & SERVICE_PIDS+=("$!")
+"$bin/broadcaster" & SERVICE_PIDS+=("$!")
+sleep 1
+cat <<MSG
+DeliverTrack is up:
+  ingest       http://${INGEST_LISTEN:-127.0.0.1:8080}/api/v1/health
+  broadcaster  ws://${BROADCASTER_LISTEN:-127.0.0.1:8081}/ws
+  workers      consuming from ${AMQP_URL:-amqp://127.0.0.1:5672}
+Ctrl-C stops everything.
+MSG
+# Returns when any service exits (or on Ctrl-C); then stop the rest.
+wait -n "${SERVICE_PIDS[@]}" || true
