@@ -13,7 +13,7 @@ use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
-use shared::amqp::{envelope_properties, publish_confirmed, PublishError};
+use shared::amqp::{envelope_properties, publish_confirmed, PublishError, Routing};
 use shared::backoff::Backoff;
 use shared::topology::Topology;
 use shared::wire::{Command, Envelope, Event};
@@ -67,7 +67,10 @@ pub struct PendingOutcome {
 impl PendingOutcome {
     /// The outcome, or `None` if it did not come within `timeout`.
     pub async fn wait(mut self, timeout: Duration) -> Option<Envelope<Event>> {
-        tokio::time::timeout(timeout, &mut self.receiver).await.ok()?.ok()
+        tokio::time::timeout(timeout, &mut self.receiver)
+            .await
+            .ok()?
+            .ok()
     }
 }
 
@@ -82,7 +85,12 @@ impl Drop for PendingOutcome {
 impl Broker {
     /// Starts the supervisor; it runs until `shutdown`. The returned handle is
     /// the supervisor task, owned by the application.
-    pub fn start(url: &str, topology: Topology, confirm_timeout: Duration, shutdown: CancellationToken) -> (Self, JoinHandle<()>) {
+    pub fn start(
+        url: &str,
+        topology: Topology,
+        confirm_timeout: Duration,
+        shutdown: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
         let broker = Self {
             inner: Arc::new(Inner {
                 url: url.to_owned(),
@@ -100,11 +108,14 @@ impl Broker {
     /// Waits until connected (true) or `timeout` passes (false).
     pub async fn wait_connected(&self, timeout: Duration) -> bool {
         let mut connected = self.inner.connected.subscribe();
-        tokio::time::timeout(timeout, connected.wait_for(|c| *c)).await.is_ok_and(|r| r.is_ok())
+        tokio::time::timeout(timeout, connected.wait_for(|c| *c))
+            .await
+            .is_ok_and(|r| r.is_ok())
     }
 
     pub fn is_connected(&self) -> bool {
-        self.link().is_some_and(|link| link.connection.status().connected())
+        self.link()
+            .is_some_and(|link| link.connection.status().connected())
     }
 
     fn link(&self) -> Option<Link> {
@@ -121,7 +132,11 @@ impl Broker {
     /// Publishes a command, persistent and confirmed. With `await_outcome`, the
     /// worker's reply is routed back here; the returned [`PendingOutcome`]
     /// yields it.
-    pub async fn send(&self, envelope: &Envelope<Command>, await_outcome: bool) -> Result<Option<PendingOutcome>, SendError> {
+    pub async fn send(
+        &self,
+        envelope: &Envelope<Command>,
+        await_outcome: bool,
+    ) -> Result<Option<PendingOutcome>, SendError> {
         let link = self.link().ok_or(SendError::NotConnected)?;
         let kind = envelope.body.kind();
         let mut properties = envelope_properties(envelope, kind);
@@ -131,13 +146,20 @@ impl Broker {
             if let Ok(mut waiters) = self.inner.waiters.lock() {
                 waiters.insert(envelope.event_id, sender);
             }
-            properties = properties.with_reply_to(REPLY_TO.into()).with_correlation_id(envelope.event_id.to_string().into());
-            Some(PendingOutcome { broker: self.clone(), event_id: envelope.event_id, receiver })
+            properties = properties
+                .with_reply_to(REPLY_TO.into())
+                .with_correlation_id(envelope.event_id.to_string().into());
+            Some(PendingOutcome {
+                broker: self.clone(),
+                event_id: envelope.event_id,
+                receiver,
+            })
         } else {
             None
         };
         let topology = &self.inner.topology;
-        let routing_key = topology.package_routing_key(envelope.body.tracking_number().as_str(), kind);
+        let routing_key =
+            topology.package_routing_key(envelope.body.tracking_number().as_str(), kind);
         let payload = envelope.encode().map_err(PublishError::from)?;
         publish_confirmed(
             &link.channel,
@@ -145,6 +167,7 @@ impl Broker {
             &routing_key,
             &payload,
             properties,
+            Routing::Mandatory,
             self.inner.confirm_timeout,
         )
         .await?;
@@ -152,8 +175,15 @@ impl Broker {
     }
 
     fn deliver_outcome(&self, correlation_id: &str, payload: &[u8]) {
-        let Ok(event_id) = Uuid::parse_str(correlation_id) else { return };
-        let waiter = self.inner.waiters.lock().ok().and_then(|mut w| w.remove(&event_id));
+        let Ok(event_id) = Uuid::parse_str(correlation_id) else {
+            return;
+        };
+        let waiter = self
+            .inner
+            .waiters
+            .lock()
+            .ok()
+            .and_then(|mut w| w.remove(&event_id));
         let Some(waiter) = waiter else { return };
         match Envelope::<Event>::decode(payload) {
             Ok(outcome) => {
@@ -204,14 +234,33 @@ impl Broker {
 
     async fn connect(&self) -> lapin::Result<(Link, lapin::Consumer)> {
         let connection = shared::amqp::connect(&self.inner.url, "delivertrack-ingest").await?;
-        self.inner.topology.declare(&connection.create_channel().await?).await?;
+        self.inner
+            .topology
+            .declare(&connection.create_channel().await?)
+            .await?;
         let channel = connection.create_channel().await?;
-        channel.confirm_select(ConfirmSelectOptions::default()).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
         // Direct reply-to must be consumed (no-ack) on the publishing channel
         // before the first publish that names it.
         let replies = channel
-            .basic_consume(REPLY_TO.into(), "".into(), BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+            .basic_consume(
+                REPLY_TO.into(),
+                "".into(),
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await?;
-        Ok((Link { connection: Arc::new(connection), channel }, replies))
+        Ok((
+            Link {
+                connection: Arc::new(connection),
+                channel,
+            },
+            replies,
+        ))
     }
 }

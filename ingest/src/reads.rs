@@ -6,11 +6,17 @@ use shared::domain::{PackageStatus, PackageView};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-pub async fn package(pool: &PgPool, tracking_number: &str) -> Result<Option<PackageView>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {} FROM packages WHERE tracking_number = $1", PackageView::COLUMNS))
-        .bind(tracking_number)
-        .fetch_optional(pool)
-        .await
+pub async fn package(
+    pool: &PgPool,
+    tracking_number: &str,
+) -> Result<Option<PackageView>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {} FROM packages WHERE tracking_number = $1",
+        PackageView::COLUMNS
+    ))
+    .bind(tracking_number)
+    .fetch_optional(pool)
+    .await
 }
 
 /// A position in the newest-first listing: the last row of the previous page.
@@ -22,7 +28,11 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        format!("{}_{}", self.created_at.timestamp_micros(), self.id.simple())
+        format!(
+            "{}_{}",
+            self.created_at.timestamp_micros(),
+            self.id.simple()
+        )
     }
 
     pub fn parse(raw: &str) -> Option<Self> {
@@ -41,7 +51,11 @@ pub async fn list_packages(
     limit: i64,
 ) -> Result<Vec<PackageView>, sqlx::Error> {
     // Two shapes so each uses its index: (created_at, id) or (status, created_at, id).
-    let filter = if status.is_some() { "status = $1 AND" } else { "$1::text IS NULL AND" };
+    let filter = if status.is_some() {
+        "status = $1 AND"
+    } else {
+        "$1::text IS NULL AND"
+    };
     let sql = format!(
         "SELECT {} FROM packages WHERE {filter} ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
          ORDER BY created_at DESC, id DESC LIMIT $4",
@@ -69,7 +83,11 @@ pub struct StatusEventView {
 }
 
 /// The status history oldest first; `None` when the package does not exist.
-pub async fn status_events(pool: &PgPool, tracking_number: &str, limit: i64) -> Result<Option<Vec<StatusEventView>>, sqlx::Error> {
+pub async fn status_events(
+    pool: &PgPool,
+    tracking_number: &str,
+    limit: i64,
+) -> Result<Option<Vec<StatusEventView>>, sqlx::Error> {
     let id: Option<Uuid> = sqlx::query_scalar("SELECT id FROM packages WHERE tracking_number = $1")
         .bind(tracking_number)
         .fetch_optional(pool)
@@ -100,9 +118,10 @@ pub async fn stats(pool: &PgPool) -> Result<Stats, sqlx::Error> {
     )
     .fetch_one(pool)
     .await?;
-    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT status, count(*) FROM packages GROUP BY status")
-        .fetch_all(pool)
-        .await?;
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT status, count(*) FROM packages GROUP BY status")
+            .fetch_all(pool)
+            .await?;
     let mut status_counts: std::collections::BTreeMap<&'static str, i64> =
         PackageStatus::ALL.iter().map(|s| (s.as_str(), 0)).collect();
     for (status, count) in rows {
@@ -110,7 +129,11 @@ pub async fn stats(pool: &PgPool) -> Result<Stats, sqlx::Error> {
             status_counts.insert(status.as_str(), count);
         }
     }
-    Ok(Stats { total_packages: total, packages_today: today, status_counts })
+    Ok(Stats {
+        total_packages: total,
+        packages_today: today,
+        status_counts,
+    })
 }
 
 #[cfg(test)]
@@ -119,7 +142,10 @@ mod tests {
 
     #[test]
     fn cursors_roundtrip_and_reject_garbage() {
-        let cursor = Cursor { created_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(), id: uuid::Uuid::new_v4() };
+        let cursor = Cursor {
+            created_at: chrono::DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap(),
+            id: uuid::Uuid::new_v4(),
+        };
         assert_eq!(Cursor::parse(&cursor.encode()), Some(cursor));
         assert_eq!(Cursor::parse("nope"), None);
         assert_eq!(Cursor::parse("12_notauuid"), None);

@@ -22,7 +22,10 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("invalid PostgreSQL configuration: {0}")]
     Database(#[from] sqlx::Error),
     #[error("invalid Redis configuration: {0}")]
@@ -35,6 +38,9 @@ pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
     broker_supervisor: JoinHandle<()>,
+    /// Stops the broker link; cancelled only after in-flight requests drained,
+    /// so they can still publish and receive their outcomes.
+    broker_stop: CancellationToken,
     max_connections: usize,
     shutdown: CancellationToken,
 }
@@ -42,10 +48,17 @@ pub struct Application {
 impl Application {
     /// Binds the listener and starts the broker link. Dependencies that are
     /// down do not stop start-up: health reports them and requests degrade.
-    pub async fn build(config: IngestConfig, shutdown: CancellationToken) -> Result<Self, StartupError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartupError::Listen { addr: config.listen, source })?;
+    pub async fn build(
+        config: IngestConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartupError> {
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
         let common = &config.common;
         let pool = shared::db::lazy_pool(&common.database_url, common.database_max_connections)?;
         let cache = ViewCache::new(&common.redis_url, &common.redis_prefix)?;
@@ -54,8 +67,13 @@ impl Application {
         mongo_options.connect_timeout = Some(Duration::from_secs(2));
         mongo_options.app_name = Some("delivertrack-ingest".into());
         let mongo = mongodb::Client::with_options(mongo_options)?;
-        let (broker, broker_supervisor) =
-            Broker::start(&common.amqp_url, common.topology.clone(), config.confirm_timeout, shutdown.clone());
+        let broker_stop = CancellationToken::new();
+        let (broker, broker_supervisor) = Broker::start(
+            &common.amqp_url,
+            common.topology.clone(),
+            config.confirm_timeout,
+            broker_stop.clone(),
+        );
         if !broker.wait_connected(Duration::from_secs(5)).await {
             tracing::warn!("RabbitMQ not reachable yet; writes answer 503 until it is");
         }
@@ -67,17 +85,33 @@ impl Application {
             outcome_timeout: config.outcome_timeout,
             max_body_bytes: config.max_body_bytes,
         });
-        Ok(Self { listener, state, broker_supervisor, max_connections: config.max_connections, shutdown })
+        Ok(Self {
+            listener,
+            state,
+            broker_supervisor,
+            broker_stop,
+            max_connections: config.max_connections,
+            shutdown,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// Serves until the shutdown token fires, then stops accepting, lets
     /// in-flight requests finish (up to a deadline) and closes the broker link.
     pub async fn run(self) {
-        let Self { listener, state, broker_supervisor, max_connections, shutdown } = self;
+        let Self {
+            listener,
+            state,
+            broker_supervisor,
+            broker_stop,
+            max_connections,
+            shutdown,
+        } = self;
         let connections = Arc::new(Semaphore::new(max_connections.max(1)));
         let graceful = GracefulShutdown::new();
         tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "ingest listening");
@@ -121,9 +155,13 @@ impl Application {
         }
         drop(listener);
         tracing::info!("ingest draining in-flight requests");
-        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown()).await.is_err() {
+        if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
+            .await
+            .is_err()
+        {
             tracing::warn!("some connections did not finish in time");
         }
+        broker_stop.cancel();
         let _ = broker_supervisor.await;
         tracing::info!("ingest stopped");
     }

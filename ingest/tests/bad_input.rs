@@ -9,7 +9,11 @@ use serde_json::json;
 
 #[tokio::test]
 async fn bad_input_is_refused_and_nothing_is_published() {
-    let app = TestApp::spawn_with(Options { workers: false, ..Options::default() }).await;
+    let app = TestApp::spawn_with(Options {
+        workers: false,
+        ..Options::default()
+    })
+    .await;
     let tn = tracking_number();
     let raw = |method: reqwest::Method, path: &str, content_type: Option<&str>, body: Vec<u8>| {
         let mut request = app.http.request(method, app.url(path)).body(body);
@@ -21,8 +25,30 @@ async fn bad_input_is_refused_and_nothing_is_published() {
     let json_ct = Some("application/json");
 
     // Malformed JSON.
-    expect_error(raw(reqwest::Method::POST, "/packages", json_ct, b"{\"tracking_number\": ".to_vec()).await.unwrap(), 400).await;
-    expect_error(raw(reqwest::Method::PUT, &format!("/packages/{tn}/status"), json_ct, b"not json".to_vec()).await.unwrap(), 400).await;
+    expect_error(
+        raw(
+            reqwest::Method::POST,
+            "/packages",
+            json_ct,
+            b"{\"tracking_number\": ".to_vec(),
+        )
+        .await
+        .unwrap(),
+        400,
+    )
+    .await;
+    expect_error(
+        raw(
+            reqwest::Method::PUT,
+            &format!("/packages/{tn}/status"),
+            json_ct,
+            b"not json".to_vec(),
+        )
+        .await
+        .unwrap(),
+        400,
+    )
+    .await;
     // Not an object.
     expect_error(app.post_json("/packages", &json!(["a"])).await, 422).await;
     // Missing required fields, each named.
@@ -30,39 +56,79 @@ async fn bad_input_is_refused_and_nothing_is_published() {
     missing.as_object_mut().unwrap().remove("sender_name");
     missing.as_object_mut().unwrap().remove("recipient_address");
     let message = expect_error(app.post_json("/packages", &missing).await, 422).await;
-    assert!(message.contains("sender_name") && message.contains("recipient_address"), "{message}");
+    assert!(
+        message.contains("sender_name") && message.contains("recipient_address"),
+        "{message}"
+    );
     // Wrong types, named.
     let mut wrong = package_body(&tn);
     wrong["weight"] = json!("heavy");
     wrong["sender_name"] = json!(42);
     let message = expect_error(app.post_json("/packages", &wrong).await, 422).await;
-    assert!(message.contains("weight") && message.contains("sender_name"), "{message}");
+    assert!(
+        message.contains("weight") && message.contains("sender_name"),
+        "{message}"
+    );
     // Invalid values.
     let mut bad = package_body(&tn);
     bad["tracking_number"] = json!("TRK 12.34");
-    assert!(expect_error(app.post_json("/packages", &bad).await, 422).await.contains("tracking_number"));
+    assert!(expect_error(app.post_json("/packages", &bad).await, 422)
+        .await
+        .contains("tracking_number"));
     let mut bad = package_body(&tn);
     bad["weight"] = json!(-1);
-    assert!(expect_error(app.post_json("/packages", &bad).await, 422).await.contains("weight"));
+    assert!(expect_error(app.post_json("/packages", &bad).await, 422)
+        .await
+        .contains("weight"));
     let mut bad = package_body(&tn);
     bad["recipient_name"] = json!("   ");
-    assert!(expect_error(app.post_json("/packages", &bad).await, 422).await.contains("recipient_name"));
+    assert!(expect_error(app.post_json("/packages", &bad).await, 422)
+        .await
+        .contains("recipient_name"));
     // Status updates.
     let status_path = format!("/packages/{tn}/status");
-    assert!(expect_error(app.put_json(&status_path, &json!({"status": "lost"})).await, 422).await.contains("status"));
-    assert!(expect_error(app.put_json(&status_path, &json!({})).await, 422).await.contains("status"));
-    assert!(expect_error(app.put_json(&status_path, &json!({"status": 3})).await, 422).await.contains("status"));
+    assert!(expect_error(
+        app.put_json(&status_path, &json!({"status": "lost"})).await,
+        422
+    )
+    .await
+    .contains("status"));
+    assert!(
+        expect_error(app.put_json(&status_path, &json!({})).await, 422)
+            .await
+            .contains("status")
+    );
+    assert!(
+        expect_error(app.put_json(&status_path, &json!({"status": 3})).await, 422)
+            .await
+            .contains("status")
+    );
     let out_of_range = json!({"status": "in_transit", "latitude": 91.0, "longitude": 0.0});
-    assert!(expect_error(app.put_json(&status_path, &out_of_range).await, 422).await.contains("latitude"));
+    assert!(
+        expect_error(app.put_json(&status_path, &out_of_range).await, 422)
+            .await
+            .contains("latitude")
+    );
     let out_of_range = json!({"status": "in_transit", "latitude": 0.0, "longitude": -180.5});
-    assert!(expect_error(app.put_json(&status_path, &out_of_range).await, 422).await.contains("longitude"));
+    assert!(
+        expect_error(app.put_json(&status_path, &out_of_range).await, 422)
+            .await
+            .contains("longitude")
+    );
     let half = json!({"status": "in_transit", "latitude": 1.0});
-    assert!(expect_error(app.put_json(&status_path, &half).await, 422).await.contains("longitude"));
+    assert!(expect_error(app.put_json(&status_path, &half).await, 422)
+        .await
+        .contains("longitude"));
     // Numbers JSON cannot represent as finite floats.
     expect_error(
-        raw(reqwest::Method::PUT, &status_path, json_ct, br#"{"status":"in_transit","latitude":1e999,"longitude":0}"#.to_vec())
-            .await
-            .unwrap(),
+        raw(
+            reqwest::Method::PUT,
+            &status_path,
+            json_ct,
+            br#"{"status":"in_transit","latitude":1e999,"longitude":0}"#.to_vec(),
+        )
+        .await
+        .unwrap(),
         400,
     )
     .await;
@@ -71,15 +137,53 @@ async fn bad_input_is_refused_and_nothing_is_published() {
     huge["description"] = json!("x".repeat(70 * 1024));
     expect_error(app.post_json("/packages", &huge).await, 413).await;
     let body = serde_json::to_vec(&package_body(&tn)).unwrap();
-    expect_error(raw(reqwest::Method::POST, "/packages", Some("text/plain"), body.clone()).await.unwrap(), 415).await;
-    expect_error(raw(reqwest::Method::POST, "/packages", Some("application/x-www-form-urlencoded"), body).await.unwrap(), 415).await;
+    expect_error(
+        raw(
+            reqwest::Method::POST,
+            "/packages",
+            Some("text/plain"),
+            body.clone(),
+        )
+        .await
+        .unwrap(),
+        415,
+    )
+    .await;
+    expect_error(
+        raw(
+            reqwest::Method::POST,
+            "/packages",
+            Some("application/x-www-form-urlencoded"),
+            body,
+        )
+        .await
+        .unwrap(),
+        415,
+    )
+    .await;
     // Routes and methods.
     expect_error(app.get("/nope").await, 404).await;
-    expect_error(app.http.get(app.base.replace("/api/v1", "/")).send().await.unwrap(), 404).await;
+    expect_error(
+        app.http
+            .get(app.base.replace("/api/v1", "/"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
     let not_allowed = app.http.delete(app.url("/packages")).send().await.unwrap();
     assert_eq!(not_allowed.headers()["allow"], "GET, POST");
     expect_error(not_allowed, 405).await;
-    expect_error(app.http.post(app.url(&format!("/packages/{tn}"))).send().await.unwrap(), 405).await;
+    expect_error(
+        app.http
+            .post(app.url(&format!("/packages/{tn}")))
+            .send()
+            .await
+            .unwrap(),
+        405,
+    )
+    .await;
     // Query parameters.
     expect_error(app.get("/packages?limit=0").await, 422).await;
     expect_error(app.get("/packages?limit=ten").await, 422).await;
@@ -88,7 +192,11 @@ async fn bad_input_is_refused_and_nothing_is_published() {
     // An impossible tracking number in a path names no package.
     expect_error(app.get("/packages/a.b").await, 404).await;
 
-    assert_eq!(app.env.package_queue_depth().await, 0, "nothing was published");
+    assert_eq!(
+        app.env.package_queue_depth().await,
+        0,
+        "nothing was published"
+    );
     assert_eq!(app.package_rows().await, 0, "nothing was persisted");
     let listed = app.get("/packages").await;
     assert_eq!(listed.text().await.unwrap(), "[]");

@@ -8,7 +8,11 @@ use std::time::Duration;
 
 #[tokio::test]
 async fn with_workers_stopped_an_async_create_is_accepted_and_applied_later() {
-    let mut app = TestApp::spawn_with(Options { workers: false, ..Options::default() }).await;
+    let mut app = TestApp::spawn_with(Options {
+        workers: false,
+        ..Options::default()
+    })
+    .await;
     let tn = tracking_number();
     let accepted = app
         .http
@@ -21,7 +25,11 @@ async fn with_workers_stopped_an_async_create_is_accepted_and_applied_later() {
     assert_eq!(accepted.status(), 202);
     let body: Value = accepted.json().await.unwrap();
     assert!(uuid::Uuid::parse_str(body["event_id"].as_str().unwrap()).is_ok());
-    assert_eq!(app.env.package_queue_depth().await, 1, "the command waits in its queue");
+    assert_eq!(
+        app.env.package_queue_depth().await,
+        1,
+        "the command waits in its queue"
+    );
     expect_error(app.get(&format!("/packages/{tn}")).await, 404).await;
 
     app.start_workers();
@@ -70,7 +78,11 @@ async fn without_a_broker_writes_answer_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_redis_outage_degrades_reads_to_the_database() {
-    let app = TestApp::spawn_with(Options { redis_url: Some("redis://127.0.0.1:1".into()), ..Options::default() }).await;
+    let app = TestApp::spawn_with(Options {
+        redis_url: Some("redis://127.0.0.1:1".into()),
+        ..Options::default()
+    })
+    .await;
     let tn = tracking_number();
     assert_eq!(app.create(&tn).await.status(), 201);
     for _ in 0..2 {
@@ -78,7 +90,11 @@ async fn a_redis_outage_degrades_reads_to_the_database() {
         assert_eq!(response.status(), 200);
         assert_eq!(response.headers()["x-cache"], "MISS");
     }
-    assert_eq!(app.set_status(&tn, "in_transit").await.status(), 200, "writes do not need Redis");
+    assert_eq!(
+        app.set_status(&tn, "in_transit").await.status(),
+        200,
+        "writes do not need Redis"
+    );
     let health = app.get("/health").await;
     assert_eq!(health.status(), 503);
     let health: Value = health.json().await.unwrap();

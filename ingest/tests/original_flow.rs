@@ -13,7 +13,10 @@ async fn the_original_flow_works_end_to_end() {
 
     let created = app.create(&tn).await;
     assert_eq!(created.status(), 201);
-    assert_eq!(created.headers()["location"], format!("/api/v1/packages/{tn}").as_str());
+    assert_eq!(
+        created.headers()["location"],
+        format!("/api/v1/packages/{tn}").as_str()
+    );
     let package: Value = created.json().await.unwrap();
     assert_eq!(package["tracking_number"], tn.as_str());
     assert_eq!(package["status"], "pending");
@@ -32,7 +35,11 @@ async fn the_original_flow_works_end_to_end() {
     let first: Value = first.json().await.unwrap();
     let second = app.get(&format!("/packages/{tn}")).await;
     assert_eq!(second.headers()["x-cache"], "HIT");
-    assert_eq!(second.json::<Value>().await.unwrap(), first, "the cached view is the database view");
+    assert_eq!(
+        second.json::<Value>().await.unwrap(),
+        first,
+        "the cached view is the database view"
+    );
 
     let moved = app
         .put_json(
@@ -58,9 +65,22 @@ async fn the_original_flow_works_end_to_end() {
     let refused = expect_error(app.set_status(&tn, "in_transit").await, 409).await;
     assert_eq!(refused, "cannot change status from delivered to in_transit");
 
-    let events: Value = app.get(&format!("/packages/{tn}/events")).await.json().await.unwrap();
-    let statuses: Vec<&str> = events.as_array().unwrap().iter().map(|e| e["status"].as_str().unwrap()).collect();
-    assert_eq!(statuses, ["pending", "in_transit", "out_for_delivery", "delivered"]);
+    let events: Value = app
+        .get(&format!("/packages/{tn}/events"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let statuses: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["pending", "in_transit", "out_for_delivery", "delivered"]
+    );
     assert_eq!(events[1]["location"], "Newark Distribution Center");
 
     let stats: Value = app.get("/stats").await.json().await.unwrap();
@@ -110,9 +130,24 @@ async fn a_package_without_optional_fields_reads_back() {
         "recipient_name": "C", "recipient_address": "D"
     });
     assert_eq!(app.post_json("/packages", &body).await.status(), 201);
-    let package: Value = app.get(&format!("/packages/{tn}")).await.json().await.unwrap();
-    for field in ["weight", "description", "current_location", "latitude", "longitude", "last_seen_at"] {
-        assert!(package[field].is_null(), "{field} should be null: {package}");
+    let package: Value = app
+        .get(&format!("/packages/{tn}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for field in [
+        "weight",
+        "description",
+        "current_location",
+        "latitude",
+        "longitude",
+        "last_seen_at",
+    ] {
+        assert!(
+            package[field].is_null(),
+            "{field} should be null: {package}"
+        );
     }
     app.shutdown().await;
 }
@@ -121,12 +156,22 @@ async fn a_package_without_optional_fields_reads_back() {
 async fn the_same_idempotency_key_creates_once() {
     let app = TestApp::spawn().await;
     let tn = tracking_number();
-    let send = || app.http.post(app.url("/packages")).header("idempotency-key", "create-42").json(&common::package_body(&tn)).send();
+    let send = || {
+        app.http
+            .post(app.url("/packages"))
+            .header("idempotency-key", "create-42")
+            .json(&common::package_body(&tn))
+            .send()
+    };
     let first = send().await.unwrap();
     assert_eq!(first.status(), 201);
     let first: Value = first.json().await.unwrap();
     let retried = send().await.unwrap();
-    assert_eq!(retried.status(), 201, "a retry reports the original outcome, not a conflict");
+    assert_eq!(
+        retried.status(),
+        201,
+        "a retry reports the original outcome, not a conflict"
+    );
     let retried: Value = retried.json().await.unwrap();
     assert_eq!(retried["id"], first["id"]);
     assert_eq!(app.package_rows().await, 1);
@@ -140,7 +185,10 @@ async fn listing_is_newest_first_filtered_and_paginated() {
     for tn in &numbers {
         assert_eq!(app.create(tn).await.status(), 201);
     }
-    assert_eq!(app.set_status(&numbers[0], "in_transit").await.status(), 200);
+    assert_eq!(
+        app.set_status(&numbers[0], "in_transit").await.status(),
+        200
+    );
 
     let mut seen = vec![];
     let mut next = Some(app.url("/packages?limit=2"));
@@ -156,17 +204,30 @@ async fn listing_is_newest_first_filtered_and_paginated() {
         });
         let page: Vec<Value> = response.json().await.unwrap();
         assert!(page.len() <= 2);
-        seen.extend(page.into_iter().map(|p| p["tracking_number"].as_str().unwrap().to_owned()));
+        seen.extend(
+            page.into_iter()
+                .map(|p| p["tracking_number"].as_str().unwrap().to_owned()),
+        );
         pages += 1;
         assert!(pages <= 4, "pagination must end");
     }
     let newest_first: Vec<String> = numbers.iter().rev().cloned().collect();
     assert_eq!(seen, newest_first);
 
-    let in_transit: Vec<Value> = app.get("/packages?status=in_transit").await.json().await.unwrap();
+    let in_transit: Vec<Value> = app
+        .get("/packages?status=in_transit")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(in_transit.len(), 1);
     assert_eq!(in_transit[0]["tracking_number"], numbers[0].as_str());
-    let none: Value = app.get("/packages?status=delivered").await.json().await.unwrap();
+    let none: Value = app
+        .get("/packages?status=delivered")
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(none, json!([]), "an empty list is [], never null");
     app.shutdown().await;
 }

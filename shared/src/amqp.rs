@@ -22,7 +22,11 @@ pub enum PublishError {
 }
 
 pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
-    Connection::connect(url, ConnectionProperties::default().with_connection_name(name.into())).await
+    Connection::connect(
+        url,
+        ConnectionProperties::default().with_connection_name(name.into()),
+    )
+    .await
 }
 
 /// Properties for a persistent MessagePack envelope.
@@ -35,9 +39,17 @@ pub fn envelope_properties<B>(envelope: &Envelope<B>, kind: &str) -> BasicProper
         .with_timestamp(envelope.occurred_at.timestamp().max(0) as u64)
 }
 
+/// Whether a message that no queue is bound for is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Routing {
+    /// Commands and dead letters: unroutable means the topology is broken.
+    Mandatory,
+    /// Result events: nobody may be listening, and that is fine.
+    BestEffort,
+}
+
 /// Publishes on a channel in confirm mode and waits for the broker's ack.
 ///
-/// `mandatory` makes an unroutable message an error instead of a silent drop.
 /// Many calls may run concurrently on one channel: each awaits its own confirm.
 pub async fn publish_confirmed(
     channel: &Channel,
@@ -45,6 +57,7 @@ pub async fn publish_confirmed(
     routing_key: &str,
     payload: &[u8],
     properties: BasicProperties,
+    routing: Routing,
     timeout: Duration,
 ) -> Result<(), PublishError> {
     let confirm = async {
@@ -52,7 +65,10 @@ pub async fn publish_confirmed(
             .basic_publish(
                 ShortString::from(exchange),
                 ShortString::from(routing_key),
-                BasicPublishOptions { mandatory: true, ..Default::default() },
+                BasicPublishOptions {
+                    mandatory: routing == Routing::Mandatory,
+                    ..Default::default()
+                },
                 payload,
                 properties,
             )
@@ -66,7 +82,9 @@ pub async fn publish_confirmed(
         }
         Ok(())
     };
-    tokio::time::timeout(timeout, confirm).await.map_err(|_| PublishError::Timeout(timeout))?
+    tokio::time::timeout(timeout, confirm)
+        .await
+        .map_err(|_| PublishError::Timeout(timeout))?
 }
 
 /// Encodes an envelope and publishes it, confirmed and persistent.
@@ -76,8 +94,18 @@ pub async fn publish_envelope<B: Serialize>(
     routing_key: &str,
     envelope: &Envelope<B>,
     kind: &str,
+    routing: Routing,
     timeout: Duration,
 ) -> Result<(), PublishError> {
     let payload = envelope.encode()?;
-    publish_confirmed(channel, exchange, routing_key, &payload, envelope_properties(envelope, kind), timeout).await
+    publish_confirmed(
+        channel,
+        exchange,
+        routing_key,
+        &payload,
+        envelope_properties(envelope, kind),
+        routing,
+        timeout,
+    )
+    .await
 }

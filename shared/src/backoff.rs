@@ -12,7 +12,11 @@ pub struct Backoff {
 
 impl Backoff {
     pub fn new(initial: Duration, max: Duration) -> Self {
-        Self { next: initial, initial, max }
+        Self {
+            next: initial,
+            initial,
+            max,
+        }
     }
 
     /// The delay before the next attempt: doubles each time up to `max`, with up

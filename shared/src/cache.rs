@@ -51,9 +51,15 @@ impl ViewCache {
 
     /// Runs a command unless Redis failed very recently; an error opens the
     /// fail-fast window.
-    async fn guarded<T>(&self, command: impl std::future::Future<Output = redis::RedisResult<T>>) -> redis::RedisResult<T> {
+    async fn guarded<T>(
+        &self,
+        command: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> redis::RedisResult<T> {
         if self.now_ms() < self.skip_until_ms.load(Ordering::Relaxed) {
-            return Err(redis::RedisError::from((redis::ErrorKind::Io, "Redis recently failed; skipping")));
+            return Err(redis::RedisError::from((
+                redis::ErrorKind::Io,
+                "Redis recently failed; skipping",
+            )));
         }
         let result = command.await;
         if result.is_err() {
@@ -68,21 +74,36 @@ impl ViewCache {
     }
 
     pub async fn get_package(&self, tracking_number: &str) -> redis::RedisResult<Option<String>> {
-        self.guarded(self.connection.clone().get(self.package_key(tracking_number))).await
+        self.guarded(
+            self.connection
+                .clone()
+                .get(self.package_key(tracking_number)),
+        )
+        .await
     }
 
     pub async fn put_package(&self, tracking_number: &str, json: &str) -> redis::RedisResult<()> {
-        self.guarded(self.connection.clone().set_ex(self.package_key(tracking_number), json, VIEW_TTL.as_secs()))
-            .await
+        self.guarded(self.connection.clone().set_ex(
+            self.package_key(tracking_number),
+            json,
+            VIEW_TTL.as_secs(),
+        ))
+        .await
     }
 
     pub async fn invalidate_package(&self, tracking_number: &str) -> redis::RedisResult<()> {
         // Invalidation is not guarded: skipping it would leave a stale view.
-        self.connection.clone().del(self.package_key(tracking_number)).await
+        self.connection
+            .clone()
+            .del(self.package_key(tracking_number))
+            .await
     }
 
     /// Pings Redis directly, ignoring the fail-fast window (health checks).
     pub async fn ping(&self) -> redis::RedisResult<()> {
-        redis::cmd("PING").query_async::<String>(&mut self.connection.clone()).await.map(drop)
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.connection.clone())
+            .await
+            .map(drop)
     }
 }

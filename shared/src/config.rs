@@ -37,12 +37,18 @@ where
 /// Reads a URL-ish string and checks it starts with one of `schemes`.
 pub fn url_var(name: &str, default: &str, schemes: &[&str]) -> Result<String, ConfigError> {
     let value: String = var(name, default.to_owned())?;
-    if schemes.iter().any(|s| value.starts_with(&format!("{s}://"))) {
+    if schemes
+        .iter()
+        .any(|s| value.starts_with(&format!("{s}://")))
+    {
         Ok(value)
     } else {
         Err(ConfigError {
             name: name.to_owned(),
-            reason: format!("expected a URL starting with {}", schemes.join("://, ") + "://"),
+            reason: format!(
+                "expected a URL starting with {}",
+                schemes.join("://, ") + "://"
+            ),
             value,
         })
     }
@@ -87,10 +93,21 @@ impl CommonConfig {
             database_max_connections: var("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url: url_var("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
             redis_prefix: var("REDIS_PREFIX", String::new())?,
-            amqp_url: url_var("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f", &["amqp", "amqps"])?,
-            mongodb_url: url_var("MONGODB_URL", "mongodb://127.0.0.1:27017", &["mongodb", "mongodb+srv"])?,
+            amqp_url: url_var(
+                "AMQP_URL",
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+                &["amqp", "amqps"],
+            )?,
+            mongodb_url: url_var(
+                "MONGODB_URL",
+                "mongodb://127.0.0.1:27017",
+                &["mongodb", "mongodb+srv"],
+            )?,
             mongodb_database: var("MONGODB_DATABASE", "delivertrack".to_owned())?,
-            topology: crate::topology::Topology::new(var("AMQP_PREFIX", "delivertrack".to_owned())?, shards),
+            topology: crate::topology::Topology::new(
+                var("AMQP_PREFIX", "delivertrack".to_owned())?,
+                shards,
+            ),
         })
     }
 }

@@ -12,7 +12,9 @@
 //! spread over the running workers. The prefix lets tests (and several
 //! deployments on one broker) keep their own names.
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::options::{
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
@@ -29,7 +31,10 @@ pub struct Topology {
 
 impl Topology {
     pub fn new(prefix: impl Into<String>, package_shards: u16) -> Self {
-        Self { prefix: prefix.into(), package_shards: package_shards.max(1) }
+        Self {
+            prefix: prefix.into(),
+            package_shards: package_shards.max(1),
+        }
     }
 
     pub fn prefix(&self) -> &str {
@@ -81,19 +86,42 @@ impl Topology {
 
     /// Declares every exchange and queue. Safe to run from many instances at once.
     pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
-        let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
         channel
-            .exchange_declare(self.commands_exchange().into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .exchange_declare(
+                self.commands_exchange().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
             .await?;
         channel
-            .exchange_declare(self.events_exchange().into(), ExchangeKind::Topic, durable, FieldTable::default())
+            .exchange_declare(
+                self.events_exchange().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
             .await?;
         channel
-            .exchange_declare(self.dead_exchange().into(), ExchangeKind::Fanout, durable, FieldTable::default())
+            .exchange_declare(
+                self.dead_exchange().into(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            )
             .await?;
 
-        let queue = QueueDeclareOptions { durable: true, ..Default::default() };
-        channel.queue_declare(self.dead_queue().into(), queue, quorum_args(None)).await?;
+        let queue = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .queue_declare(self.dead_queue().into(), queue, self.dead_queue_arguments())
+            .await?;
         channel
             .queue_bind(
                 self.dead_queue().into(),
@@ -106,12 +134,14 @@ impl Topology {
 
         for shard in 0..self.package_shards {
             let name = self.package_queue(shard);
-            channel.queue_declare(name.clone().into(), queue, quorum_args(Some(&self.dead_exchange()))).await?;
+            channel
+                .queue_declare(name.clone().into(), queue, self.work_queue_arguments())
+                .await?;
             channel
                 .queue_bind(
                     name.into(),
                     self.commands_exchange().into(),
-                    format!("package.{shard}.*").into(),
+                    Self::package_binding_key(shard).into(),
                     QueueBindOptions::default(),
                     FieldTable::default(),
                 )
@@ -120,15 +150,37 @@ impl Topology {
         Ok(())
     }
 
+    pub fn dead_queue_arguments(&self) -> FieldTable {
+        quorum_args(None)
+    }
+
+    /// Arguments of every work (command) queue.
+    pub fn work_queue_arguments(&self) -> FieldTable {
+        quorum_args(Some(&self.dead_exchange()))
+    }
+
+    /// The routing-key pattern binding a shard queue to the commands exchange.
+    pub fn package_binding_key(shard: u16) -> String {
+        format!("package.{shard}.*")
+    }
+
     /// Removes everything [`Topology::declare`] made. For tests and teardown only.
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
         let mut queues = vec![self.dead_queue()];
         queues.extend((0..self.package_shards).map(|s| self.package_queue(s)));
         for queue in queues {
-            channel.queue_delete(queue.into(), QueueDeleteOptions::default()).await?;
+            channel
+                .queue_delete(queue.into(), QueueDeleteOptions::default())
+                .await?;
         }
-        for exchange in [self.commands_exchange(), self.events_exchange(), self.dead_exchange()] {
-            channel.exchange_delete(exchange.into(), Default::default()).await?;
+        for exchange in [
+            self.commands_exchange(),
+            self.events_exchange(),
+            self.dead_exchange(),
+        ] {
+            channel
+                .exchange_delete(exchange.into(), Default::default())
+                .await?;
         }
         Ok(())
     }
@@ -138,10 +190,19 @@ impl Topology {
 /// dead-lettering and a single active consumer.
 fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
     let mut args = FieldTable::default();
-    args.insert("x-queue-type".into(), AMQPValue::LongString("quorum".into()));
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
     if let Some(exchange) = dead_letter_exchange {
-        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
-        args.insert("x-dead-letter-exchange".into(), AMQPValue::LongString(exchange.into()));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+        );
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(exchange.into()),
+        );
         args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
     }
     args
@@ -154,10 +215,18 @@ mod tests {
     #[test]
     fn sharding_is_stable_and_spreads() {
         let topology = Topology::new("dt", 8);
-        assert_eq!(topology.shard_of("TRK123456789"), topology.shard_of("TRK123456789"));
-        let used: std::collections::HashSet<u16> =
-            (0..200).map(|i| topology.shard_of(&format!("TRK{i:09}"))).collect();
-        assert_eq!(used.len(), 8, "200 tracking numbers should reach all 8 shards");
+        assert_eq!(
+            topology.shard_of("TRK123456789"),
+            topology.shard_of("TRK123456789")
+        );
+        let used: std::collections::HashSet<u16> = (0..200)
+            .map(|i| topology.shard_of(&format!("TRK{i:09}")))
+            .collect();
+        assert_eq!(
+            used.len(),
+            8,
+            "200 tracking numbers should reach all 8 shards"
+        );
         assert!(used.iter().all(|&s| s < 8));
     }
 
@@ -167,7 +236,13 @@ mod tests {
         assert_eq!(topology.package_queue(1), "t1.packages.1");
         assert_eq!(topology.commands_exchange(), "t1.commands");
         let key = topology.package_routing_key("TRK123456789", "create");
-        assert!(key.starts_with("package.") && key.ends_with(".create"), "{key}");
-        assert_eq!(Topology::event_routing_key("TRK1", "created"), "package.TRK1.created");
+        assert!(
+            key.starts_with("package.") && key.ends_with(".create"),
+            "{key}"
+        );
+        assert_eq!(
+            Topology::event_routing_key("TRK1", "created"),
+            "package.TRK1.created"
+        );
     }
 }

@@ -3,8 +3,8 @@
 use chrono::Utc;
 use shared::domain::{BoundedText, Coordinates, PackageStatus, PackageView, TrackingNumber};
 use shared::wire::{
-    Command, CreatePackage, Envelope, Event, PackageCreated, Principal, RejectReason, StatusChanged,
-    UpdateStatus, WireError,
+    Command, CreatePackage, Envelope, Event, PackageCreated, Principal, RejectReason,
+    StatusChanged, UpdateStatus, WireError,
 };
 use uuid::Uuid;
 
@@ -20,7 +20,10 @@ fn roundtrip<B>(body: B) -> Envelope<B>
 where
     B: serde::Serialize + serde::de::DeserializeOwned + Clone + PartialEq + std::fmt::Debug,
 {
-    let principal = Principal { subject: Some("user-1".into()), role: Some("admin".into()) };
+    let principal = Principal {
+        subject: Some("user-1".into()),
+        role: Some("admin".into()),
+    };
     let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), principal, body);
     let bytes = envelope.encode().unwrap();
     let back = Envelope::<B>::decode(&bytes).unwrap();
@@ -104,15 +107,23 @@ fn command_rejected_roundtrips() {
 
 #[test]
 fn an_unknown_future_version_is_refused_with_a_clear_error() {
-    let mut envelope = Envelope::new(Uuid::now_v7(), Utc::now(), Principal::default(), Event::CommandRejected {
-        tracking_number: tn(),
-        reason: RejectReason::NotFound,
-        message: "x".into(),
-    });
+    let mut envelope = Envelope::new(
+        Uuid::now_v7(),
+        Utc::now(),
+        Principal::default(),
+        Event::CommandRejected {
+            tracking_number: tn(),
+            reason: RejectReason::NotFound,
+            message: "x".into(),
+        },
+    );
     envelope.version = 2;
     let bytes = envelope.encode().unwrap();
     let err = Envelope::<Event>::decode(&bytes).unwrap_err();
-    assert!(matches!(err, WireError::UnsupportedVersion { found: 2 }), "{err}");
+    assert!(
+        matches!(err, WireError::UnsupportedVersion { found: 2 }),
+        "{err}"
+    );
     assert!(err.to_string().contains("unsupported envelope version 2"));
 }
 
@@ -129,7 +140,13 @@ fn garbage_and_invalid_fields_are_errors_not_panics() {
     }))
     .encode()
     .unwrap();
-    let pos = bytes.windows(12).position(|w| w == b"TRK123456789").unwrap();
+    let pos = bytes
+        .windows(12)
+        .position(|w| w == b"TRK123456789")
+        .unwrap();
     bytes[pos + 3] = b'.';
-    assert!(matches!(Envelope::<Command>::decode(&bytes), Err(WireError::Decode(_))));
+    assert!(matches!(
+        Envelope::<Command>::decode(&bytes),
+        Err(WireError::Decode(_))
+    ));
 }

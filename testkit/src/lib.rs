@@ -29,7 +29,8 @@ pub struct TestEnv {
 }
 
 fn server_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 /// `url` with its database path replaced by `database`.
@@ -39,7 +40,9 @@ fn with_database(url: &str, database: &str) -> String {
         None => (url, String::new()),
     };
     let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
     format!("{}/{database}{query}", &base[..host_end])
 }
 
@@ -49,10 +52,22 @@ impl TestEnv {
     }
 
     pub async fn with_shards(shards: u16) -> Self {
-        let id = format!("dt_{}", uuid::Uuid::new_v4().simple().to_string().get(..12).unwrap_or("x"));
+        let id = format!(
+            "dt_{}",
+            uuid::Uuid::new_v4()
+                .simple()
+                .to_string()
+                .get(..12)
+                .unwrap_or("x")
+        );
         let admin_url = with_database(&server_url(), "postgres");
-        let mut admin = sqlx::PgConnection::connect(&admin_url).await.expect("PostgreSQL is not reachable");
-        sqlx::query(&format!("CREATE DATABASE {id}")).execute(&mut admin).await.expect("create test database");
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("PostgreSQL is not reachable");
+        sqlx::query(&format!("CREATE DATABASE {id}"))
+            .execute(&mut admin)
+            .await
+            .expect("create test database");
         let _ = admin.close().await;
 
         let mut config = CommonConfig::from_env().expect("service configuration");
@@ -61,18 +76,35 @@ impl TestEnv {
         config.mongodb_database = id.clone();
         config.topology = Topology::new(id.clone(), shards);
 
-        let pool = PgPool::connect(&config.database_url).await.expect("connect to the test database");
+        let pool = PgPool::connect(&config.database_url)
+            .await
+            .expect("connect to the test database");
         shared::db::migrate(&pool).await.expect("migrations");
-        let amqp = shared::amqp::connect(&config.amqp_url, &format!("test-{id}")).await.expect("RabbitMQ is not reachable");
+        let amqp = shared::amqp::connect(&config.amqp_url, &format!("test-{id}"))
+            .await
+            .expect("RabbitMQ is not reachable");
         let channel = amqp.create_channel().await.expect("channel");
-        config.topology.declare(&channel).await.expect("declare topology");
-        Self { id, config, pool, admin_url, amqp, channel }
+        config
+            .topology
+            .declare(&channel)
+            .await
+            .expect("declare topology");
+        Self {
+            id,
+            config,
+            pool,
+            admin_url,
+            amqp,
+            channel,
+        }
     }
 
     /// A connection to the server's `postgres` database, for tests that
     /// administer their own database (e.g. to simulate an outage).
     pub async fn admin(&self) -> sqlx::PgConnection {
-        sqlx::PgConnection::connect(&self.admin_url).await.expect("admin connection")
+        sqlx::PgConnection::connect(&self.admin_url)
+            .await
+            .expect("admin connection")
     }
 
     pub fn topology(&self) -> &Topology {
@@ -88,11 +120,37 @@ impl TestEnv {
         self.amqp.create_channel().await.expect("channel")
     }
 
+    /// Publishes a command the way ingest does (persistent, confirmed, to its shard).
+    pub async fn publish_command(&self, envelope: &shared::wire::Envelope<shared::wire::Command>) {
+        let kind = envelope.body.kind();
+        let key = self
+            .topology()
+            .package_routing_key(envelope.body.tracking_number().as_str(), kind);
+        shared::amqp::publish_envelope(
+            self.channel(),
+            &self.topology().commands_exchange(),
+            &key,
+            envelope,
+            kind,
+            shared::amqp::Routing::Mandatory,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("publish command");
+    }
+
     /// Messages ready in `queue` (not counting unacked ones).
     pub async fn queue_depth(&self, queue: &str) -> u32 {
         let channel = self.new_channel().await;
         let declared = channel
-            .queue_declare(queue.into(), QueueDeclareOptions { passive: true, ..Default::default() }, FieldTable::default())
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .expect("queue exists");
         declared.message_count()
@@ -102,13 +160,19 @@ impl TestEnv {
     pub async fn package_queue_depth(&self) -> u32 {
         let mut total = 0;
         for shard in 0..self.topology().package_shards() {
-            total += self.queue_depth(&self.topology().package_queue(shard)).await;
+            total += self
+                .queue_depth(&self.topology().package_queue(shard))
+                .await;
         }
         total
     }
 
     /// Takes one message off `queue`, waiting up to `timeout` for it.
-    pub async fn get_message(&self, queue: &str, timeout: Duration) -> Option<lapin::message::Delivery> {
+    pub async fn get_message(
+        &self,
+        queue: &str,
+        timeout: Duration,
+    ) -> Option<lapin::message::Delivery> {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let got = self
@@ -132,7 +196,11 @@ impl TestEnv {
         let queue = channel
             .queue_declare(
                 "".into(),
-                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
@@ -148,7 +216,15 @@ impl TestEnv {
             .await
             .expect("bind tap");
         channel
-            .basic_consume(queue.name().clone(), "".into(), lapin::options::BasicConsumeOptions { no_ack: true, ..Default::default() }, FieldTable::default())
+            .basic_consume(
+                queue.name().clone(),
+                "".into(),
+                lapin::options::BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
             .await
             .expect("consume tap")
     }
@@ -173,14 +249,23 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
 /// Takes the next event from a tap, decoded.
-pub async fn next_event(tap: &mut lapin::Consumer, timeout: Duration) -> Option<shared::wire::Envelope<shared::wire::Event>> {
-    let delivery = tokio::time::timeout(timeout, tap.next()).await.ok()??.ok()?;
+pub async fn next_event(
+    tap: &mut lapin::Consumer,
+    timeout: Duration,
+) -> Option<shared::wire::Envelope<shared::wire::Event>> {
+    let delivery = tokio::time::timeout(timeout, tap.next())
+        .await
+        .ok()??
+        .ok()?;
     shared::wire::Envelope::decode(&delivery.data).ok()
 }
 
@@ -192,7 +277,10 @@ impl Drop for TestEnv {
         // Drop cannot await, and the test's runtime may be shutting down: clean up
         // on a thread with a runtime of its own.
         let cleanup = std::thread::spawn(move || {
-            let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             runtime.block_on(async move {
@@ -210,12 +298,15 @@ impl Drop for TestEnv {
                             .await
                             .unwrap_or_default();
                         if !keys.is_empty() {
-                            let _: Result<(), _> = redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
+                            let _: Result<(), _> =
+                                redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
                         }
                     }
                 }
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {id} WITH (FORCE)")).execute(&mut admin).await;
+                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {id} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await;
                 }
             });
         });
@@ -229,8 +320,17 @@ mod tests {
 
     #[test]
     fn replaces_the_database_path() {
-        assert_eq!(with_database("postgres://u@h:5432/app", "t1"), "postgres://u@h:5432/t1");
-        assert_eq!(with_database("postgres://u@h:5432", "t1"), "postgres://u@h:5432/t1");
-        assert_eq!(with_database("postgres://u@h/app?sslmode=disable", "t1"), "postgres://u@h/t1?sslmode=disable");
+        assert_eq!(
+            with_database("postgres://u@h:5432/app", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u@h:5432", "t1"),
+            "postgres://u@h:5432/t1"
+        );
+        assert_eq!(
+            with_database("postgres://u@h/app?sslmode=disable", "t1"),
+            "postgres://u@h/t1?sslmode=disable"
+        );
     }
 }

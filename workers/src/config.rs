@@ -17,11 +17,12 @@ impl WorkerConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let common = CommonConfig::from_env()?;
         let raw: String = var("WORKER_SHARDS", "all".to_owned())?;
-        let shards = parse_shards(&raw, common.topology.package_shards()).map_err(|reason| ConfigError {
-            name: "WORKER_SHARDS".into(),
-            value: raw.clone(),
-            reason,
-        })?;
+        let shards =
+            parse_shards(&raw, common.topology.package_shards()).map_err(|reason| ConfigError {
+                name: "WORKER_SHARDS".into(),
+                value: raw.clone(),
+                reason,
+            })?;
         Ok(Self {
             prefetch: var("WORKER_PREFETCH", 64)?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", 5_000)?,
@@ -41,7 +42,10 @@ pub fn parse_shards(raw: &str, total: u16) -> Result<Vec<u16>, String> {
             Some((lo, hi)) => (lo.trim(), hi.trim()),
             None => (part, part),
         };
-        let parse = |s: &str| s.parse::<u16>().map_err(|_| format!("{s:?} is not a shard number"));
+        let parse = |s: &str| {
+            s.parse::<u16>()
+                .map_err(|_| format!("{s:?} is not a shard number"))
+        };
         let (lo, hi) = (parse(lo)?, parse(hi)?);
         if lo > hi || hi >= total {
             return Err(format!("shards must lie in 0..{total} (PACKAGE_SHARDS)"));

@@ -6,7 +6,7 @@ use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::{BasicProperties, Channel, Consumer};
-use shared::amqp::publish_envelope;
+use shared::amqp::{publish_envelope, Routing};
 use shared::backoff::Backoff;
 use shared::cache::ViewCache;
 use shared::topology::Topology;
@@ -42,7 +42,11 @@ enum Disposition {
 }
 
 /// Consumes until shutdown (Ok) or until the channel fails (Err).
-pub async fn consume(pipeline: &Pipeline, queue: &str, mut consumer: Consumer) -> Result<(), lapin::Error> {
+pub async fn consume(
+    pipeline: &Pipeline,
+    queue: &str,
+    mut consumer: Consumer,
+) -> Result<(), lapin::Error> {
     loop {
         let next = tokio::select! {
             biased;
@@ -52,10 +56,12 @@ pub async fn consume(pipeline: &Pipeline, queue: &str, mut consumer: Consumer) -
         let delivery = match next {
             Some(Ok(delivery)) => delivery,
             Some(Err(error)) => return Err(error),
-            None => return Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
-                lapin::ChannelState::Closed,
-                "consumer ended".into(),
-            ))),
+            None => {
+                return Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                    lapin::ChannelState::Closed,
+                    "consumer ended".into(),
+                )))
+            }
         };
         match pipeline.handle(queue, &delivery).await {
             Disposition::Ack => {
@@ -64,7 +70,12 @@ pub async fn consume(pipeline: &Pipeline, queue: &str, mut consumer: Consumer) -
             Disposition::Requeue => {
                 // A short pause so a broker hiccup does not become a hot redelivery loop.
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                delivery.nack(BasicNackOptions { requeue: true, ..Default::default() }).await?;
+                delivery
+                    .nack(BasicNackOptions {
+                        requeue: true,
+                        ..Default::default()
+                    })
+                    .await?;
             }
             Disposition::Abandon => return Ok(()),
         }
@@ -75,7 +86,11 @@ impl Pipeline {
     async fn handle(&self, queue: &str, delivery: &Delivery) -> Disposition {
         let envelope = match Envelope::<Command>::decode(&delivery.data) {
             Ok(envelope) => envelope,
-            Err(error) => return self.reject_permanently(queue, delivery, &error.to_string()).await,
+            Err(error) => {
+                return self
+                    .reject_permanently(queue, delivery, &error.to_string())
+                    .await
+            }
         };
         let applied = match self.apply_with_retry(&envelope).await {
             Some(Ok(applied)) => applied,
@@ -101,13 +116,22 @@ impl Pipeline {
             trace: envelope.trace.clone(),
             body: applied.event,
         };
-        let routing_key = Topology::event_routing_key(event.body.tracking_number(), event.body.kind());
+        let routing_key =
+            Topology::event_routing_key(event.body.tracking_number(), event.body.kind());
         let exchange = self.topology.events_exchange();
-        // Events reach broadcasters only if one is bound: unroutable is fine here.
-        match publish_envelope(&self.publish, &exchange, &routing_key, &event, event.body.kind(), self.confirm_timeout)
-            .await
+        let kind = event.body.kind();
+        match publish_envelope(
+            &self.publish,
+            &exchange,
+            &routing_key,
+            &event,
+            kind,
+            Routing::BestEffort,
+            self.confirm_timeout,
+        )
+        .await
         {
-            Ok(()) | Err(shared::amqp::PublishError::Unroutable(_)) => {}
+            Ok(()) => {}
             Err(error) => {
                 tracing::warn!(%error, "result event not confirmed; requeueing the command");
                 return Disposition::Requeue;
@@ -119,7 +143,10 @@ impl Pipeline {
 
     /// Applies the command, retrying transient database failures with backoff
     /// until they pass or shutdown comes (`None`).
-    async fn apply_with_retry(&self, envelope: &Envelope<Command>) -> Option<Result<Applied, sqlx::Error>> {
+    async fn apply_with_retry(
+        &self,
+        envelope: &Envelope<Command>,
+    ) -> Option<Result<Applied, sqlx::Error>> {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             match packages::apply(&self.pool, envelope).await {
@@ -136,10 +163,28 @@ impl Pipeline {
         }
     }
 
-    async fn reject_permanently(&self, queue: &str, delivery: &Delivery, reason: &str) -> Disposition {
-        tracing::error!(queue, reason, "dead-lettering a message that can never succeed");
+    async fn reject_permanently(
+        &self,
+        queue: &str,
+        delivery: &Delivery,
+        reason: &str,
+    ) -> Disposition {
+        tracing::error!(
+            queue,
+            reason,
+            "dead-lettering a message that can never succeed"
+        );
         let exchange = self.topology.dead_exchange();
-        match dead_letter(&self.publish, &exchange, queue, delivery, reason, self.confirm_timeout).await {
+        match dead_letter(
+            &self.publish,
+            &exchange,
+            queue,
+            delivery,
+            reason,
+            self.confirm_timeout,
+        )
+        .await
+        {
             Ok(()) => Disposition::Ack,
             Err(error) => {
                 tracing::warn!(%error, "dead letter not confirmed; requeueing");
@@ -149,9 +194,10 @@ impl Pipeline {
     }
 
     async fn reply(&self, delivery: &Delivery, event: &Envelope<Event>) {
-        let (Some(reply_to), Some(correlation_id)) =
-            (delivery.properties.reply_to(), delivery.properties.correlation_id())
-        else {
+        let (Some(reply_to), Some(correlation_id)) = (
+            delivery.properties.reply_to(),
+            delivery.properties.correlation_id(),
+        ) else {
             return;
         };
         let payload = match event.encode() {
@@ -165,7 +211,13 @@ impl Pipeline {
         // itself is applied either way.
         if let Err(error) = self
             .reply
-            .basic_publish("".into(), reply_to.clone(), BasicPublishOptions::default(), &payload, properties)
+            .basic_publish(
+                "".into(),
+                reply_to.clone(),
+                BasicPublishOptions::default(),
+                &payload,
+                properties,
+            )
             .await
         {
             tracing::debug!(%error, "reply not sent");

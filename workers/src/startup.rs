@@ -25,7 +25,10 @@ pub enum StartupError {
 /// Runs the package worker pool until `shutdown` is cancelled. Broker and
 /// database outages are waited out, not fatal.
 pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<(), StartupError> {
-    let pool = shared::db::lazy_pool(&config.common.database_url, config.common.database_max_connections)?;
+    let pool = shared::db::lazy_pool(
+        &config.common.database_url,
+        config.common.database_max_connections,
+    )?;
     let cache = ViewCache::new(&config.common.redis_url, &config.common.redis_prefix)?;
     if !migrate_with_retry(&pool, &shutdown).await? {
         return Ok(());
@@ -51,12 +54,17 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
 }
 
 /// Waits for PostgreSQL to accept the migrations. Returns false on shutdown.
-async fn migrate_with_retry(pool: &sqlx::PgPool, shutdown: &CancellationToken) -> Result<bool, StartupError> {
+async fn migrate_with_retry(
+    pool: &sqlx::PgPool,
+    shutdown: &CancellationToken,
+) -> Result<bool, StartupError> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         match shared::db::migrate(pool).await {
             Ok(()) => return Ok(true),
-            Err(sqlx::migrate::MigrateError::Execute(error)) if crate::packages::is_transient(&error) => {
+            Err(sqlx::migrate::MigrateError::Execute(error))
+                if crate::packages::is_transient(&error) =>
+            {
                 let delay = backoff.next_delay();
                 tracing::warn!(%error, ?delay, "PostgreSQL unavailable for migrations; retrying");
                 tokio::select! {
@@ -90,9 +98,13 @@ async fn consume_all(
     shutdown: &CancellationToken,
 ) -> Result<(), lapin::Error> {
     let topology = &config.common.topology;
-    topology.declare(&connection.create_channel().await?).await?;
+    topology
+        .declare(&connection.create_channel().await?)
+        .await?;
     let publish = connection.create_channel().await?;
-    publish.confirm_select(ConfirmSelectOptions::default()).await?;
+    publish
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
     let pipeline = Arc::new(Pipeline {
         pool: pool.clone(),
         cache: cache.clone(),
@@ -106,10 +118,17 @@ async fn consume_all(
     let mut consumers = JoinSet::new();
     for &shard in &config.shards {
         let channel = connection.create_channel().await?;
-        channel.basic_qos(config.prefetch, BasicQosOptions::default()).await?;
+        channel
+            .basic_qos(config.prefetch, BasicQosOptions::default())
+            .await?;
         let queue = topology.package_queue(shard);
         let consumer = channel
-            .basic_consume(queue.clone().into(), "".into(), BasicConsumeOptions::default(), FieldTable::default())
+            .basic_consume(
+                queue.clone().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
             .await?;
         let pipeline = Arc::clone(&pipeline);
         consumers.spawn(async move {

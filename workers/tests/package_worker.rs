@@ -2,9 +2,11 @@
 
 use chrono::Utc;
 use lapin::BasicProperties;
-use shared::amqp::{envelope_properties, publish_confirmed};
+use shared::amqp::publish_confirmed;
 use shared::domain::{BoundedText, Coordinates, PackageStatus, TrackingNumber};
-use shared::wire::{Command, CreatePackage, Envelope, Event, Principal, RejectReason, UpdateStatus};
+use shared::wire::{
+    Command, CreatePackage, Envelope, Event, Principal, RejectReason, UpdateStatus,
+};
 use std::time::Duration;
 use testkit::{eventually, next_event, TestEnv};
 use tokio::task::JoinHandle;
@@ -36,7 +38,10 @@ impl Worker {
 
     async fn stop(self) {
         self.stop.cancel();
-        tokio::time::timeout(WAIT, self.task).await.expect("worker stops in time").expect("worker task");
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("worker stops in time")
+            .expect("worker task");
     }
 }
 
@@ -45,7 +50,11 @@ fn text(s: &str) -> BoundedText {
 }
 
 fn tracking_number() -> TrackingNumber {
-    TrackingNumber::parse(&format!("TRK{}", &Uuid::new_v4().simple().to_string()[..12])).unwrap()
+    TrackingNumber::parse(&format!(
+        "TRK{}",
+        &Uuid::new_v4().simple().to_string()[..12]
+    ))
+    .unwrap()
 }
 
 fn create(tn: &TrackingNumber) -> Envelope<Command> {
@@ -81,17 +90,7 @@ fn status(tn: &TrackingNumber, status: PackageStatus, location: Option<&str>) ->
 }
 
 async fn send(env: &TestEnv, envelope: &Envelope<Command>) {
-    let key = env.topology().package_routing_key(envelope.body.tracking_number().as_str(), envelope.body.kind());
-    publish_confirmed(
-        env.channel(),
-        &env.topology().commands_exchange(),
-        &key,
-        &envelope.encode().unwrap(),
-        envelope_properties(envelope, envelope.body.kind()),
-        Duration::from_secs(5),
-    )
-    .await
-    .expect("publish command");
+    env.publish_command(envelope).await;
 }
 
 async fn status_history(env: &TestEnv, tn: &TrackingNumber) -> Vec<(String, i64)> {
@@ -121,18 +120,38 @@ async fn a_package_moves_through_its_flow_and_every_change_is_announced() {
     let tn = tracking_number();
 
     send(&env, &create(&tn)).await;
-    send(&env, &status(&tn, PackageStatus::InTransit, Some("Newark Distribution Center"))).await;
+    send(
+        &env,
+        &status(
+            &tn,
+            PackageStatus::InTransit,
+            Some("Newark Distribution Center"),
+        ),
+    )
+    .await;
     send(&env, &status(&tn, PackageStatus::OutForDelivery, None)).await;
-    send(&env, &status(&tn, PackageStatus::Delivered, Some("Front door"))).await;
+    send(
+        &env,
+        &status(&tn, PackageStatus::Delivered, Some("Front door")),
+    )
+    .await;
 
     let created = next_event(&mut tap, WAIT).await.expect("created event");
-    let Event::PackageCreated(created) = created.body else { panic!("expected created, got {created:?}") };
+    let Event::PackageCreated(created) = created.body else {
+        panic!("expected created, got {created:?}")
+    };
     assert_eq!(created.package.status, PackageStatus::Pending);
     assert_eq!(created.package.tracking_number, tn.as_str());
     let mut versions = vec![];
-    for expected in [PackageStatus::InTransit, PackageStatus::OutForDelivery, PackageStatus::Delivered] {
+    for expected in [
+        PackageStatus::InTransit,
+        PackageStatus::OutForDelivery,
+        PackageStatus::Delivered,
+    ] {
         let event = next_event(&mut tap, WAIT).await.expect("status event");
-        let Event::StatusChanged(changed) = event.body else { panic!("expected status change, got {event:?}") };
+        let Event::StatusChanged(changed) = event.body else {
+            panic!("expected status change, got {event:?}")
+        };
         assert_eq!(changed.status, expected);
         versions.push(changed.version);
     }
@@ -145,12 +164,13 @@ async fn a_package_moves_through_its_flow_and_every_change_is_announced() {
         .map(|(s, v)| (s.to_string(), v))
         .collect();
     assert_eq!(history, expected);
-    let (location, lat, version): (Option<String>, Option<f64>, i64) =
-        sqlx::query_as("SELECT current_location, latitude, version FROM packages WHERE tracking_number = $1")
-            .bind(tn.as_str())
-            .fetch_one(&env.pool)
-            .await
-            .unwrap();
+    let (location, lat, version): (Option<String>, Option<f64>, i64) = sqlx::query_as(
+        "SELECT current_location, latitude, version FROM packages WHERE tracking_number = $1",
+    )
+    .bind(tn.as_str())
+    .fetch_one(&env.pool)
+    .await
+    .unwrap();
     assert_eq!(location.as_deref(), Some("Front door"));
     assert_eq!(lat, Some(40.7357));
     assert_eq!(version, 4);
@@ -172,10 +192,20 @@ async fn a_redelivered_command_changes_nothing_and_reports_the_same_outcome() {
     for _ in 0..4 {
         events.push(next_event(&mut tap, WAIT).await.expect("event"));
     }
-    assert_eq!(events[0], events[1], "a replayed create reports the same outcome");
-    assert_eq!(events[2], events[3], "a replayed status update reports the same outcome");
+    assert_eq!(
+        events[0], events[1],
+        "a replayed create reports the same outcome"
+    );
+    assert_eq!(
+        events[2], events[3],
+        "a replayed status update reports the same outcome"
+    );
     assert!(matches!(events[2].body, Event::StatusChanged(ref c) if c.version == 2));
-    assert_eq!(status_history(&env, &tn).await.len(), 2, "one history row per command");
+    assert_eq!(
+        status_history(&env, &tn).await.len(),
+        2,
+        "one history row per command"
+    );
     worker.stop().await;
 }
 
@@ -195,15 +225,26 @@ async fn forbidden_transitions_and_unknown_packages_are_rejected_without_writes(
     let mut rejections = vec![];
     for _ in 0..4 {
         let event = next_event(&mut tap, WAIT).await.expect("event");
-        if let Event::CommandRejected { tracking_number, reason, message } = event.body {
+        if let Event::CommandRejected {
+            tracking_number,
+            reason,
+            message,
+        } = event.body
+        {
             rejections.push((tracking_number, reason, message));
         }
     }
     rejections.sort_by_key(|r| r.2.clone());
     assert_eq!(rejections.len(), 3, "{rejections:?}");
-    assert!(rejections.iter().any(|(t, r, m)| t == &tn && *r == RejectReason::Conflict && m == "cannot change status from pending to delivered"));
-    assert!(rejections.iter().any(|(t, r, _)| t == &unknown && *r == RejectReason::NotFound));
-    assert!(rejections.iter().any(|(t, r, m)| t == &tn && *r == RejectReason::Conflict && m.contains("already exists")));
+    assert!(rejections.iter().any(|(t, r, m)| t == &tn
+        && *r == RejectReason::Conflict
+        && m == "cannot change status from pending to delivered"));
+    assert!(rejections
+        .iter()
+        .any(|(t, r, _)| t == &unknown && *r == RejectReason::NotFound));
+    assert!(rejections
+        .iter()
+        .any(|(t, r, m)| t == &tn && *r == RejectReason::Conflict && m.contains("already exists")));
     assert_eq!(current_status(&env, &tn).await.as_deref(), Some("pending"));
     assert_eq!(status_history(&env, &tn).await.len(), 1);
     assert_eq!(current_status(&env, &unknown).await, None);
@@ -220,11 +261,15 @@ async fn an_undecodable_message_is_dead_lettered_with_its_reason() {
         "package.0.create",
         b"definitely not msgpack",
         BasicProperties::default().with_delivery_mode(2),
+        shared::amqp::Routing::Mandatory,
         Duration::from_secs(5),
     )
     .await
     .unwrap();
-    let dead = env.get_message(&env.topology().dead_queue(), WAIT).await.expect("a dead letter");
+    let dead = env
+        .get_message(&env.topology().dead_queue(), WAIT)
+        .await
+        .expect("a dead letter");
     assert_eq!(dead.data, b"definitely not msgpack");
     let reason = workers::dead_letter::reason_of(&dead).expect("reason header");
     assert!(reason.contains("undecodable"), "{reason}");
@@ -240,13 +285,21 @@ async fn each_package_keeps_its_order_with_several_workers_running() {
     let env = TestEnv::new().await;
     // Two workers split the shards; a third consumes all of them and stands by
     // (single active consumer) — three instances, every shard still in order.
-    let workers = [Worker::spawn(&env, "0-1"), Worker::spawn(&env, "2-3"), Worker::spawn(&env, "all")];
+    let workers = [
+        Worker::spawn(&env, "0-1"),
+        Worker::spawn(&env, "2-3"),
+        Worker::spawn(&env, "all"),
+    ];
     let packages: Vec<TrackingNumber> = (0..24).map(|_| tracking_number()).collect();
     // Interleave the packages' commands the way concurrent clients would.
     for tn in &packages {
         send(&env, &create(tn)).await;
     }
-    for step in [PackageStatus::InTransit, PackageStatus::OutForDelivery, PackageStatus::Delivered] {
+    for step in [
+        PackageStatus::InTransit,
+        PackageStatus::OutForDelivery,
+        PackageStatus::Delivered,
+    ] {
         for tn in &packages {
             send(&env, &status(tn, step, None)).await;
         }
@@ -256,8 +309,16 @@ async fn each_package_keeps_its_order_with_several_workers_running() {
             (current_status(&env, tn).await.as_deref() == Some("delivered")).then_some(())
         })
         .await;
-        let history: Vec<String> = status_history(&env, tn).await.into_iter().map(|(s, _)| s).collect();
-        assert_eq!(history, ["pending", "in_transit", "out_for_delivery", "delivered"], "{tn}");
+        let history: Vec<String> = status_history(&env, tn)
+            .await
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(
+            history,
+            ["pending", "in_transit", "out_for_delivery", "delivered"],
+            "{tn}"
+        );
     }
     for worker in workers {
         worker.stop().await;
@@ -270,16 +331,28 @@ async fn a_committed_change_invalidates_the_cached_view() {
     let worker = Worker::spawn(&env, "all");
     let tn = tracking_number();
     send(&env, &create(&tn)).await;
-    eventually(WAIT, "the package", || async { current_status(&env, &tn).await }).await;
+    eventually(WAIT, "the package", || async {
+        current_status(&env, &tn).await
+    })
+    .await;
     let key = format!("{}package:{}", env.config.redis_prefix, tn);
     let mut redis = env.redis().await;
-    let _: () = redis::cmd("SET").arg(&key).arg("{\"stale\":true}").query_async(&mut redis).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(&key)
+        .arg("{\"stale\":true}")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
     send(&env, &status(&tn, PackageStatus::InTransit, None)).await;
     eventually(WAIT, "the cached view to be deleted", || {
         let mut redis = redis.clone();
         let key = key.clone();
         async move {
-            let exists: bool = redis::cmd("EXISTS").arg(&key).query_async(&mut redis).await.unwrap();
+            let exists: bool = redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async(&mut redis)
+                .await
+                .unwrap();
             (!exists).then_some(())
         }
     })
@@ -293,10 +366,19 @@ async fn a_database_outage_is_waited_out_and_nothing_is_lost() {
     let worker = Worker::spawn(&env, "all");
     let tn = tracking_number();
     send(&env, &create(&tn)).await;
-    eventually(WAIT, "the package", || async { current_status(&env, &tn).await }).await;
+    eventually(WAIT, "the package", || async {
+        current_status(&env, &tn).await
+    })
+    .await;
 
     let mut admin = env.admin().await;
-    sqlx::query(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS false", env.id)).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!(
+        "ALTER DATABASE {} ALLOW_CONNECTIONS false",
+        env.id
+    ))
+    .execute(&mut admin)
+    .await
+    .unwrap();
     sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
         .bind(&env.id)
         .execute(&mut admin)
@@ -304,12 +386,19 @@ async fn a_database_outage_is_waited_out_and_nothing_is_lost() {
         .unwrap();
     send(&env, &status(&tn, PackageStatus::InTransit, Some("Hub"))).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    sqlx::query(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", env.id)).execute(&mut admin).await.unwrap();
+    sqlx::query(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", env.id))
+        .execute(&mut admin)
+        .await
+        .unwrap();
 
     eventually(WAIT, "the update applied after the outage", || async {
         (current_status(&env, &tn).await.as_deref() == Some("in_transit")).then_some(())
     })
     .await;
-    assert_eq!(env.queue_depth(&env.topology().dead_queue()).await, 0, "nothing dead-lettered");
+    assert_eq!(
+        env.queue_depth(&env.topology().dead_queue()).await,
+        0,
+        "nothing dead-lettered"
+    );
     worker.stop().await;
 }

@@ -21,12 +21,17 @@ struct FieldErrors<'a> {
 
 impl<'a> Fields<'a> {
     pub fn new(object: &'a Map<String, Value>) -> Self {
-        Self { object, errors: BTreeMap::new() }
+        Self {
+            object,
+            errors: BTreeMap::new(),
+        }
     }
 
     /// Records a problem with `field` (the first one per field is kept).
     pub fn invalid(&mut self, field: &str, problem: impl Into<String>) {
-        self.errors.entry(field.to_owned()).or_insert_with(|| problem.into());
+        self.errors
+            .entry(field.to_owned())
+            .or_insert_with(|| problem.into());
     }
 
     /// The field's value; `null` counts as absent.
@@ -70,7 +75,9 @@ impl<'a> Fields<'a> {
     }
 
     fn text(&mut self, field: &str, raw: &str, max_chars: usize) -> Option<BoundedText> {
-        BoundedText::parse(raw, max_chars).map_err(|e| self.invalid(field, e.to_string())).ok()
+        BoundedText::parse(raw, max_chars)
+            .map_err(|e| self.invalid(field, e.to_string()))
+            .ok()
     }
 
     pub fn optional_number(&mut self, field: &str) -> Option<f64> {
@@ -95,10 +102,17 @@ impl<'a> Fields<'a> {
         if self.errors.is_empty() {
             return Ok(());
         }
-        let summary = self.errors.iter().map(|(field, problem)| format!("{field} {problem}")).collect::<Vec<_>>();
+        let summary = self
+            .errors
+            .iter()
+            .map(|(field, problem)| format!("{field} {problem}"))
+            .collect::<Vec<_>>();
         Err(Reply::json(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &FieldErrors { error: summary.join("; "), fields: &self.errors },
+            &FieldErrors {
+                error: summary.join("; "),
+                fields: &self.errors,
+            },
         ))
     }
 }

@@ -10,7 +10,10 @@ use serde_json::{Map, Value};
 
 /// Checks the content type is JSON (a missing one is taken as JSON, as the
 /// original API did) and reads at most `limit` bytes.
-pub async fn json_object(request: Request<Incoming>, limit: usize) -> Result<Map<String, Value>, Reply> {
+pub async fn json_object(
+    request: Request<Incoming>,
+    limit: usize,
+) -> Result<Map<String, Value>, Reply> {
     require_json(request.headers())?;
     let body = read_limited(request, limit).await?;
     let value: Value = serde_json::from_slice(&body).map_err(|error| {
@@ -18,7 +21,10 @@ pub async fn json_object(request: Request<Incoming>, limit: usize) -> Result<Map
     })?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(Reply::error(StatusCode::UNPROCESSABLE_ENTITY, "request body must be a JSON object")),
+        _ => Err(Reply::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request body must be a JSON object",
+        )),
     }
 }
 
@@ -37,12 +43,20 @@ fn require_json(headers: &HeaderMap) -> Result<(), Reply> {
     if essence == "application/json" || essence.ends_with("+json") {
         Ok(())
     } else {
-        Err(Reply::error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json"))
+        Err(Reply::error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json",
+        ))
     }
 }
 
 pub async fn read_limited(request: Request<Incoming>, limit: usize) -> Result<Bytes, Reply> {
-    let too_large = || Reply::error(StatusCode::PAYLOAD_TOO_LARGE, format!("request body exceeds {limit} bytes"));
+    let too_large = || {
+        Reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body exceeds {limit} bytes"),
+        )
+    };
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -54,7 +68,10 @@ pub async fn read_limited(request: Request<Incoming>, limit: usize) -> Result<By
     match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(error) => Err(Reply::error(StatusCode::BAD_REQUEST, format!("could not read the request body: {error}"))),
+        Err(error) => Err(Reply::error(
+            StatusCode::BAD_REQUEST,
+            format!("could not read the request body: {error}"),
+        )),
     }
 }
 
@@ -73,7 +90,10 @@ fn percent_decode(raw: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() && bytes[i + 1].is_ascii_hexdigit() && bytes[i + 2].is_ascii_hexdigit() => {
+            b'%' if i + 2 < bytes.len()
+                && bytes[i + 1].is_ascii_hexdigit()
+                && bytes[i + 2].is_ascii_hexdigit() =>
+            {
                 let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
                 out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
                 i += 2;

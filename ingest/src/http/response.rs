@@ -27,7 +27,9 @@ impl Reply {
     pub fn raw_json(status: StatusCode, bytes: Bytes) -> Self {
         let mut response = Response::new(Full::new(bytes));
         *response.status_mut() = status;
-        response.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         Self(response)
     }
 
@@ -36,7 +38,12 @@ impl Reply {
         struct ErrorBody {
             error: String,
         }
-        Self::json(status, &ErrorBody { error: message.into() })
+        Self::json(
+            status,
+            &ErrorBody {
+                error: message.into(),
+            },
+        )
     }
 
     pub fn header(mut self, name: &'static str, value: &str) -> Self {
@@ -48,7 +55,11 @@ impl Reply {
 
     /// 503 for a dependency that is down, with a hint when to come back.
     pub fn unavailable(what: &str) -> Self {
-        Self::error(StatusCode::SERVICE_UNAVAILABLE, format!("{what} unavailable, retry later")).header("retry-after", "1")
+        Self::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{what} unavailable, retry later"),
+        )
+        .header("retry-after", "1")
     }
 
     pub fn into_response(self) -> ApiResponse {

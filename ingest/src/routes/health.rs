@@ -19,7 +19,10 @@ struct Health {
     rabbitmq: &'static str,
 }
 
-async fn check<E: std::fmt::Display>(name: &str, probe: impl Future<Output = Result<(), E>>) -> &'static str {
+async fn check<E: std::fmt::Display>(
+    name: &str,
+    probe: impl Future<Output = Result<(), E>>,
+) -> &'static str {
     match tokio::time::timeout(CHECK_TIMEOUT, probe).await {
         Ok(Ok(())) => "healthy",
         Ok(Err(error)) => {
@@ -35,14 +38,27 @@ async fn check<E: std::fmt::Display>(name: &str, probe: impl Future<Output = Res
 
 pub async fn get(state: &AppState) -> Reply {
     let (database, redis, mongodb) = tokio::join!(
-        check("database", async { sqlx::query("SELECT 1").execute(&state.pool).await.map(drop) }),
+        check("database", async {
+            sqlx::query("SELECT 1").execute(&state.pool).await.map(drop)
+        }),
         check("redis", state.cache.ping()),
         check("mongodb", async {
-            state.mongo.database("admin").run_command(mongodb::bson::doc! { "ping": 1 }).await.map(drop)
+            state
+                .mongo
+                .database("admin")
+                .run_command(mongodb::bson::doc! { "ping": 1 })
+                .await
+                .map(drop)
         }),
     );
-    let rabbitmq = if state.broker.is_connected() { "healthy" } else { "unhealthy" };
-    let all = [database, redis, mongodb, rabbitmq].iter().all(|s| *s == "healthy");
+    let rabbitmq = if state.broker.is_connected() {
+        "healthy"
+    } else {
+        "unhealthy"
+    };
+    let all = [database, redis, mongodb, rabbitmq]
+        .iter()
+        .all(|s| *s == "healthy");
     let body = Health {
         status: if all { "healthy" } else { "unhealthy" },
         timestamp: chrono::Utc::now(),
@@ -51,5 +67,12 @@ pub async fn get(state: &AppState) -> Reply {
         mongodb,
         rabbitmq,
     };
-    Reply::json(if all { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, &body)
+    Reply::json(
+        if all {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        &body,
+    )
 }

@@ -74,7 +74,10 @@ where
 }
 
 pub fn package_not_found(tracking_number: &str) -> Reply {
-    Reply::error(StatusCode::NOT_FOUND, format!("package {tracking_number} not found"))
+    Reply::error(
+        StatusCode::NOT_FOUND,
+        format!("package {tracking_number} not found"),
+    )
 }
 
 fn not_found() -> Reply {
@@ -82,5 +85,9 @@ fn not_found() -> Reply {
 }
 
 fn not_allowed(allow: &str) -> Reply {
-    Reply::error(StatusCode::METHOD_NOT_ALLOWED, format!("method not allowed; use {allow}")).header("allow", allow)
+    Reply::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!("method not allowed; use {allow}"),
+    )
+    .header("allow", allow)
 }

@@ -30,7 +30,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { workers: true, outcome_timeout: Duration::from_secs(10), amqp_url: None, redis_url: None }
+        Self {
+            workers: true,
+            outcome_timeout: Duration::from_secs(10),
+            amqp_url: None,
+            redis_url: None,
+        }
     }
 }
 
@@ -57,10 +62,19 @@ impl TestApp {
             max_connections: 256,
         };
         let stop = CancellationToken::new();
-        let app = Application::build(config, stop.clone()).await.expect("ingest builds");
+        let app = Application::build(config, stop.clone())
+            .await
+            .expect("ingest builds");
         let base = format!("http://{}/api/v1", app.local_addr());
         let server = tokio::spawn(app.run());
-        let mut test_app = Self { env, base, http: reqwest::Client::new(), stop, server, worker: None };
+        let mut test_app = Self {
+            env,
+            base,
+            http: reqwest::Client::new(),
+            stop,
+            server,
+            worker: None,
+        };
         if options.workers {
             test_app.start_workers();
         }
@@ -76,7 +90,8 @@ impl TestApp {
         };
         let stop = CancellationToken::new();
         let token = stop.clone();
-        let task = tokio::spawn(async move { workers::run(config, token).await.expect("workers run") });
+        let task =
+            tokio::spawn(async move { workers::run(config, token).await.expect("workers run") });
         self.worker = Some((stop, task));
     }
 
@@ -89,37 +104,64 @@ impl TestApp {
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http.post(self.url(path)).json(body).send().await.expect("POST")
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
     }
 
     pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.http.put(self.url(path)).json(body).send().await.expect("PUT")
+        self.http
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("PUT")
     }
 
     pub async fn create(&self, tracking_number: &str) -> reqwest::Response {
-        self.post_json("/packages", &package_body(tracking_number)).await
+        self.post_json("/packages", &package_body(tracking_number))
+            .await
     }
 
     pub async fn set_status(&self, tracking_number: &str, status: &str) -> reqwest::Response {
-        self.put_json(&format!("/packages/{tracking_number}/status"), &json!({ "status": status })).await
+        self.put_json(
+            &format!("/packages/{tracking_number}/status"),
+            &json!({ "status": status }),
+        )
+        .await
     }
 
     pub async fn package_rows(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM packages").fetch_one(&self.env.pool).await.unwrap()
+        sqlx::query_scalar("SELECT count(*) FROM packages")
+            .fetch_one(&self.env.pool)
+            .await
+            .unwrap()
     }
 
     pub async fn shutdown(self) {
         if let Some((stop, task)) = self.worker {
             stop.cancel();
-            tokio::time::timeout(WAIT, task).await.expect("workers stop").expect("worker task");
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("workers stop")
+                .expect("worker task");
         }
         self.stop.cancel();
-        tokio::time::timeout(WAIT, self.server).await.expect("ingest stops").expect("server task");
+        tokio::time::timeout(WAIT, self.server)
+            .await
+            .expect("ingest stops")
+            .expect("server task");
     }
 }
 
 pub fn tracking_number() -> String {
-    format!("TRK{}", &uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase())
+    format!(
+        "TRK{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase()
+    )
 }
 
 pub fn package_body(tracking_number: &str) -> Value {
@@ -138,8 +180,16 @@ pub fn package_body(tracking_number: &str) -> Value {
 /// returns the message.
 pub async fn expect_error(response: reqwest::Response, status: u16) -> String {
     assert_eq!(response.status().as_u16(), status, "status");
-    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
-    assert!(content_type.starts_with("application/json"), "content-type {content_type}");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type}"
+    );
     let body: Value = response.json().await.expect("a JSON error body");
     let message = body["error"].as_str().expect("an error field").to_owned();
     assert!(!message.is_empty());

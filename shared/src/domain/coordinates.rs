@@ -31,7 +31,10 @@ impl Coordinates {
         if !longitude.is_finite() || !(-180.0..=180.0).contains(&longitude) {
             return Err(CoordinatesError::Longitude);
         }
-        Ok(Self { latitude, longitude })
+        Ok(Self {
+            latitude,
+            longitude,
+        })
     }
 
     pub fn latitude(&self) -> f64 {
@@ -63,9 +66,21 @@ mod tests {
 
     #[test]
     fn out_of_range_or_not_finite_is_refused() {
-        assert_eq!(Coordinates::new(90.0001, 0.0), Err(CoordinatesError::Latitude));
-        assert_eq!(Coordinates::new(f64::NAN, 0.0), Err(CoordinatesError::Latitude));
-        assert_eq!(Coordinates::new(0.0, -180.5), Err(CoordinatesError::Longitude));
-        assert_eq!(Coordinates::new(0.0, f64::INFINITY), Err(CoordinatesError::Longitude));
+        assert_eq!(
+            Coordinates::new(90.0001, 0.0),
+            Err(CoordinatesError::Latitude)
+        );
+        assert_eq!(
+            Coordinates::new(f64::NAN, 0.0),
+            Err(CoordinatesError::Latitude)
+        );
+        assert_eq!(
+            Coordinates::new(0.0, -180.5),
+            Err(CoordinatesError::Longitude)
+        );
+        assert_eq!(
+            Coordinates::new(0.0, f64::INFINITY),
+            Err(CoordinatesError::Longitude)
+        );
     }
 }

@@ -133,7 +133,10 @@ mod tests {
         assert!(!InTransit.can_become(Pending));
         assert!(!Failed.can_become(Delivered));
         let err = Delivered.transition(InTransit).unwrap_err();
-        assert_eq!(err.to_string(), "cannot change status from delivered to in_transit");
+        assert_eq!(
+            err.to_string(),
+            "cannot change status from delivered to in_transit"
+        );
     }
 
     #[test]

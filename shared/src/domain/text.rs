@@ -25,7 +25,10 @@ impl BoundedText {
         if trimmed.chars().count() > max_chars {
             return Err(TextError::TooLong(max_chars));
         }
-        if trimmed.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        if trimmed
+            .chars()
+            .any(|c| c.is_control() && c != '\n' && c != '\t')
+        {
             return Err(TextError::Control);
         }
         Ok(Self(trimmed.to_owned()))

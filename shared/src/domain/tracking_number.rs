@@ -25,7 +25,10 @@ impl TrackingNumber {
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&raw.len()) {
             return Err(TrackingNumberError::Length);
         }
-        if !raw.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+        if !raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
             return Err(TrackingNumberError::Characters);
         }
         Ok(Self(raw.to_owned()))
@@ -61,18 +64,39 @@ mod tests {
 
     #[test]
     fn accepts_the_original_format() {
-        assert_eq!(TrackingNumber::parse("TRK123456789").unwrap().as_str(), "TRK123456789");
+        assert_eq!(
+            TrackingNumber::parse("TRK123456789").unwrap().as_str(),
+            "TRK123456789"
+        );
         assert!(TrackingNumber::parse("ab-_09").is_ok());
     }
 
     #[test]
     fn rejects_bad_lengths_and_characters() {
-        assert_eq!(TrackingNumber::parse("TRK"), Err(TrackingNumberError::Length));
-        assert_eq!(TrackingNumber::parse(&"A".repeat(65)), Err(TrackingNumberError::Length));
-        assert_eq!(TrackingNumber::parse("TRK.1234"), Err(TrackingNumberError::Characters));
-        assert_eq!(TrackingNumber::parse("TRK 1234"), Err(TrackingNumberError::Characters));
-        assert_eq!(TrackingNumber::parse("TRK/1234"), Err(TrackingNumberError::Characters));
-        assert_eq!(TrackingNumber::parse("TRKé1234"), Err(TrackingNumberError::Characters));
+        assert_eq!(
+            TrackingNumber::parse("TRK"),
+            Err(TrackingNumberError::Length)
+        );
+        assert_eq!(
+            TrackingNumber::parse(&"A".repeat(65)),
+            Err(TrackingNumberError::Length)
+        );
+        assert_eq!(
+            TrackingNumber::parse("TRK.1234"),
+            Err(TrackingNumberError::Characters)
+        );
+        assert_eq!(
+            TrackingNumber::parse("TRK 1234"),
+            Err(TrackingNumberError::Characters)
+        );
+        assert_eq!(
+            TrackingNumber::parse("TRK/1234"),
+            Err(TrackingNumberError::Characters)
+        );
+        assert_eq!(
+            TrackingNumber::parse("TRKé1234"),
+            Err(TrackingNumberError::Characters)
+        );
     }
 
     #[test]

@@ -73,7 +73,9 @@ impl<B: DeserializeOwned> Envelope<B> {
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let probe: VersionProbe = rmp_serde::from_slice(bytes)?;
         if probe.version != SCHEMA_VERSION {
-            return Err(WireError::UnsupportedVersion { found: probe.version });
+            return Err(WireError::UnsupportedVersion {
+                found: probe.version,
+            });
         }
         Ok(rmp_serde::from_slice(bytes)?)
     }

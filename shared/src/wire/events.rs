@@ -50,7 +50,9 @@ impl Event {
         match self {
             Self::PackageCreated(e) => &e.package.tracking_number,
             Self::StatusChanged(e) => e.tracking_number.as_str(),
-            Self::CommandRejected { tracking_number, .. } => tracking_number.as_str(),
+            Self::CommandRejected {
+                tracking_number, ..
+            } => tracking_number.as_str(),
         }
     }
 

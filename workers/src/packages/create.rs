@@ -48,5 +48,8 @@ pub async fn apply(
     .bind(envelope.occurred_at)
     .execute(&mut *tx)
     .await?;
-    Ok(Applied { event: Event::PackageCreated(PackageCreated { package }), changed: true })
+    Ok(Applied {
+        event: Event::PackageCreated(PackageCreated { package }),
+        changed: true,
+    })
 }

@@ -13,7 +13,11 @@ pub async fn replay(tx: &mut PgConnection, event_id: Uuid) -> Result<Option<Even
          FROM status_events se JOIN packages p ON p.id = se.package_id WHERE se.event_id = $1",
         prefixed_columns("p")
     );
-    let Some(row) = sqlx::query(&sql).bind(event_id).fetch_optional(&mut *tx).await? else {
+    let Some(row) = sqlx::query(&sql)
+        .bind(event_id)
+        .fetch_optional(&mut *tx)
+        .await?
+    else {
         return Ok(None);
     };
     let package = <PackageView as sqlx::FromRow<_>>::from_row(&row)?;
@@ -39,7 +43,9 @@ pub async fn replay(tx: &mut PgConnection, event_id: Uuid) -> Result<Option<Even
     })))
 }
 
-fn decode_column<T, E: std::error::Error + Send + Sync + 'static>(result: Result<T, E>) -> Result<T, sqlx::Error> {
+fn decode_column<T, E: std::error::Error + Send + Sync + 'static>(
+    result: Result<T, E>,
+) -> Result<T, sqlx::Error> {
     result.map_err(|e| sqlx::Error::Decode(Box::new(e)))
 }
 

@@ -23,7 +23,10 @@ pub async fn apply(pool: &PgPool, envelope: &Envelope<Command>) -> Result<Applie
     let mut tx = pool.begin().await?;
     if let Some(event) = history::replay(&mut tx, envelope.event_id).await? {
         tx.rollback().await?;
-        return Ok(Applied { event, changed: false });
+        return Ok(Applied {
+            event,
+            changed: false,
+        });
     }
     let applied = match &envelope.body {
         Command::CreatePackage(command) => create::apply(&mut tx, envelope, command).await?,

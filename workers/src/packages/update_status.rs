@@ -16,13 +16,23 @@ pub async fn apply(
         .fetch_optional(&mut *tx)
         .await?;
     let Some(row) = row else {
-        return Ok(rejected(command, RejectReason::NotFound, format!("package {} not found", command.tracking_number)));
+        return Ok(rejected(
+            command,
+            RejectReason::NotFound,
+            format!("package {} not found", command.tracking_number),
+        ));
     };
     let package_id: Uuid = row.try_get("id")?;
     let current: String = row.try_get("status")?;
-    let current: PackageStatus = current.parse().map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let current: PackageStatus = current
+        .parse()
+        .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     if let Err(refused) = current.transition(command.status) {
-        return Ok(rejected(command, RejectReason::Conflict, refused.to_string()));
+        return Ok(rejected(
+            command,
+            RejectReason::Conflict,
+            refused.to_string(),
+        ));
     }
 
     let (latitude, longitude) = match command.coordinates {
@@ -84,7 +94,11 @@ pub async fn apply(
 
 fn rejected(command: &UpdateStatus, reason: RejectReason, message: String) -> Applied {
     Applied {
-        event: Event::CommandRejected { tracking_number: command.tracking_number.clone(), reason, message },
+        event: Event::CommandRejected {
+            tracking_number: command.tracking_number.clone(),
+            reason,
+            message,
+        },
         changed: false,
     }
 }

@@ -19,46 +19,69 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
     let options = WriteOptions::from_request(&request)?;
     let body = json_object(request, state.max_body_bytes).await?;
     let command = parse(&body)?;
-    submit(state, Command::CreatePackage(command), options, |event| match event {
-        Event::PackageCreated(created) => {
-            let location = format!("/api/v1/packages/{}", created.package.tracking_number);
-            Reply::json(StatusCode::CREATED, &created.package).header("location", &location)
-        }
-        other => unexpected(other),
-    })
+    submit(
+        state,
+        Command::CreatePackage(command),
+        options,
+        |event| match event {
+            Event::PackageCreated(created) => {
+                let location = format!("/api/v1/packages/{}", created.package.tracking_number);
+                Reply::json(StatusCode::CREATED, &created.package).header("location", &location)
+            }
+            other => unexpected(other),
+        },
+    )
     .await
 }
 
 fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<CreatePackage, Reply> {
     let mut fields = Fields::new(body);
-    let tracking_number = fields
-        .required_str("tracking_number")
-        .and_then(|raw| TrackingNumber::parse(raw.trim()).map_err(|e| fields.invalid("tracking_number", e.to_string())).ok());
+    let tracking_number = fields.required_str("tracking_number").and_then(|raw| {
+        TrackingNumber::parse(raw.trim())
+            .map_err(|e| fields.invalid("tracking_number", e.to_string()))
+            .ok()
+    });
     let sender_name = fields.required_text("sender_name", NAME_MAX);
     let sender_address = fields.required_text("sender_address", ADDRESS_MAX);
     let recipient_name = fields.required_text("recipient_name", NAME_MAX);
     let recipient_address = fields.required_text("recipient_address", ADDRESS_MAX);
     let weight = fields.optional_number("weight");
     if weight.is_some_and(|w| w <= 0.0 || w > WEIGHT_MAX) {
-        fields.invalid("weight", format!("must be greater than 0 and at most {WEIGHT_MAX} (kg)"));
+        fields.invalid(
+            "weight",
+            format!("must be greater than 0 and at most {WEIGHT_MAX} (kg)"),
+        );
     }
     let description = fields.optional_text("description", DESCRIPTION_MAX);
     fields.finish()?;
-    match (tracking_number, sender_name, sender_address, recipient_name, recipient_address) {
-        (Some(tracking_number), Some(sender_name), Some(sender_address), Some(recipient_name), Some(recipient_address)) => {
-            Ok(CreatePackage {
-                package_id: Uuid::new_v4(),
-                tracking_number,
-                sender_name,
-                sender_address,
-                recipient_name,
-                recipient_address,
-                weight,
-                description,
-            })
-        }
+    match (
+        tracking_number,
+        sender_name,
+        sender_address,
+        recipient_name,
+        recipient_address,
+    ) {
+        (
+            Some(tracking_number),
+            Some(sender_name),
+            Some(sender_address),
+            Some(recipient_name),
+            Some(recipient_address),
+        ) => Ok(CreatePackage {
+            package_id: Uuid::new_v4(),
+            tracking_number,
+            sender_name,
+            sender_address,
+            recipient_name,
+            recipient_address,
+            weight,
+            description,
+        }),
         // finish() reports every missing field, so this is unreachable in practice.
-        _ => Err(Reply::error(StatusCode::UNPROCESSABLE_ENTITY, "missing required fields")),
+        _ => Err(Reply::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "missing required fields",
+        )),
     }
 }
 

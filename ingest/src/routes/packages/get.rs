@@ -10,14 +10,17 @@ use shared::domain::TrackingNumber;
 pub async fn get(state: &AppState, tracking_number: TrackingNumber) -> Result<Reply, Reply> {
     let tn = tracking_number.as_str();
     match state.cache.get_package(tn).await {
-        Ok(Some(json)) => return Ok(Reply::raw_json(StatusCode::OK, Bytes::from(json)).header("x-cache", "HIT")),
+        Ok(Some(json)) => {
+            return Ok(Reply::raw_json(StatusCode::OK, Bytes::from(json)).header("x-cache", "HIT"))
+        }
         Ok(None) => {}
         Err(error) => tracing::debug!(%error, "cache read failed; reading the database"),
     }
     let Some(package) = crate::reads::package(&state.pool, tn).await? else {
         return Err(package_not_found(tn));
     };
-    let json = serde_json::to_string(&package).map_err(|_| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+    let json = serde_json::to_string(&package)
+        .map_err(|_| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
     if let Err(error) = state.cache.put_package(tn, &json).await {
         tracing::debug!(%error, "cache fill failed");
     }

@@ -14,29 +14,45 @@ pub const MAX_LIMIT: i64 = 1000;
 pub async fn get(state: &AppState, query: Option<&str>) -> Result<Reply, Reply> {
     let invalid = |message: String| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, message);
     let status = match query_param(query, "status").filter(|s| !s.is_empty()) {
-        Some(raw) => Some(raw.parse::<PackageStatus>().map_err(|e| invalid(e.to_string()))?),
+        Some(raw) => Some(
+            raw.parse::<PackageStatus>()
+                .map_err(|e| invalid(e.to_string()))?,
+        ),
         None => None,
     };
     let limit = match query_param(query, "limit").filter(|s| !s.is_empty()) {
         Some(raw) => match raw.parse::<i64>() {
             Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => return Err(invalid(format!("limit must be a whole number from 1 to {MAX_LIMIT}"))),
+            _ => {
+                return Err(invalid(format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}"
+                )))
+            }
         },
         None => DEFAULT_LIMIT,
     };
     let cursor = match query_param(query, "cursor").filter(|s| !s.is_empty()) {
-        Some(raw) => Some(Cursor::parse(&raw).ok_or_else(|| invalid("cursor is not one this API issued".into()))?),
+        Some(raw) => Some(
+            Cursor::parse(&raw)
+                .ok_or_else(|| invalid("cursor is not one this API issued".into()))?,
+        ),
         None => None,
     };
     let packages = list_packages(&state.pool, status, cursor, limit).await?;
     let next = (packages.len() as i64 == limit)
         .then(|| packages.last())
         .flatten()
-        .map(|last| Cursor { created_at: last.created_at, id: last.id });
+        .map(|last| Cursor {
+            created_at: last.created_at,
+            id: last.id,
+        });
     let mut reply = Reply::json(StatusCode::OK, &packages);
     if let Some(next) = next {
         let status = status.map(|s| format!("&status={s}")).unwrap_or_default();
-        let link = format!("</api/v1/packages?limit={limit}{status}&cursor={}>; rel=\"next\"", next.encode());
+        let link = format!(
+            "</api/v1/packages?limit={limit}{status}&cursor={}>; rel=\"next\"",
+            next.encode()
+        );
         reply = reply.header("link", &link);
     }
     Ok(reply)

@@ -46,10 +46,16 @@ impl WriteOptions {
                 Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, scope.as_bytes())
             }
             Some(_) => {
-                return Err(Reply::error(StatusCode::BAD_REQUEST, "Idempotency-Key must be 1 to 255 visible ASCII characters"))
+                return Err(Reply::error(
+                    StatusCode::BAD_REQUEST,
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                ))
             }
         };
-        Ok(Self { respond_async, event_id })
+        Ok(Self {
+            respond_async,
+            event_id,
+        })
     }
 }
 
@@ -69,22 +75,49 @@ pub async fn submit(
     options: WriteOptions,
     on_applied: impl FnOnce(Event) -> Reply,
 ) -> Result<Reply, Reply> {
-    let envelope = Envelope::new(options.event_id, chrono::Utc::now(), Principal::default(), command);
+    let envelope = Envelope::new(
+        options.event_id,
+        chrono::Utc::now(),
+        Principal::default(),
+        command,
+    );
     let pending = match state.broker.send(&envelope, !options.respond_async).await {
         Ok(pending) => pending,
         Err(error) => {
             tracing::warn!(%error, "command not accepted by the broker");
             return Err(match error {
-                SendError::NotConnected | SendError::Publish(_) => Reply::unavailable("message broker"),
+                SendError::NotConnected | SendError::Publish(_) => {
+                    Reply::unavailable("message broker")
+                }
             });
         }
     };
-    let accepted = || Reply::json(StatusCode::ACCEPTED, &Accepted { event_id: envelope.event_id, status: "accepted" });
-    let Some(pending) = pending else { return Ok(accepted()) };
-    let Some(outcome) = pending.wait(state.outcome_timeout).await else { return Ok(accepted()) };
+    let accepted = || {
+        Reply::json(
+            StatusCode::ACCEPTED,
+            &Accepted {
+                event_id: envelope.event_id,
+                status: "accepted",
+            },
+        )
+    };
+    let Some(pending) = pending else {
+        return Ok(accepted());
+    };
+    let Some(outcome) = pending.wait(state.outcome_timeout).await else {
+        return Ok(accepted());
+    };
     Ok(match outcome.body {
-        Event::CommandRejected { reason: RejectReason::NotFound, message, .. } => Reply::error(StatusCode::NOT_FOUND, message),
-        Event::CommandRejected { reason: RejectReason::Conflict, message, .. } => Reply::error(StatusCode::CONFLICT, message),
+        Event::CommandRejected {
+            reason: RejectReason::NotFound,
+            message,
+            ..
+        } => Reply::error(StatusCode::NOT_FOUND, message),
+        Event::CommandRejected {
+            reason: RejectReason::Conflict,
+            message,
+            ..
+        } => Reply::error(StatusCode::CONFLICT, message),
         event => on_applied(event),
     })
 }

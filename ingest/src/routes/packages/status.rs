@@ -19,33 +19,54 @@ struct Updated {
     status: PackageStatus,
 }
 
-pub async fn put(state: &AppState, tracking_number: TrackingNumber, request: Request<Incoming>) -> Result<Reply, Reply> {
+pub async fn put(
+    state: &AppState,
+    tracking_number: TrackingNumber,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
     let options = WriteOptions::from_request(&request)?;
     let body = json_object(request, state.max_body_bytes).await?;
     let command = parse(tracking_number, &body)?;
-    submit(state, Command::UpdateStatus(command), options, |event| match event {
-        Event::StatusChanged(changed) => Reply::json(
-            StatusCode::OK,
-            &Updated { message: "Package status updated successfully", status: changed.status },
-        ),
-        other => unexpected(other),
-    })
+    submit(
+        state,
+        Command::UpdateStatus(command),
+        options,
+        |event| match event {
+            Event::StatusChanged(changed) => Reply::json(
+                StatusCode::OK,
+                &Updated {
+                    message: "Package status updated successfully",
+                    status: changed.status,
+                },
+            ),
+            other => unexpected(other),
+        },
+    )
     .await
 }
 
-fn parse(tracking_number: TrackingNumber, body: &serde_json::Map<String, serde_json::Value>) -> Result<UpdateStatus, Reply> {
+fn parse(
+    tracking_number: TrackingNumber,
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<UpdateStatus, Reply> {
     let mut fields = Fields::new(body);
-    let status = fields
-        .required_str("status")
-        .and_then(|raw| raw.parse::<PackageStatus>().map_err(|e| fields.invalid("status", e.to_string())).ok());
+    let status = fields.required_str("status").and_then(|raw| {
+        raw.parse::<PackageStatus>()
+            .map_err(|e| fields.invalid("status", e.to_string()))
+            .ok()
+    });
     let location = fields.optional_text("location", ADDRESS_MAX);
     let latitude = fields.optional_number("latitude");
     let longitude = fields.optional_number("longitude");
     let coordinates = match (latitude, longitude) {
         (Some(lat), Some(lon)) => Coordinates::new(lat, lon)
             .map_err(|e| match e {
-                shared::domain::CoordinatesError::Latitude => fields.invalid("latitude", e.to_string()),
-                shared::domain::CoordinatesError::Longitude => fields.invalid("longitude", e.to_string()),
+                shared::domain::CoordinatesError::Latitude => {
+                    fields.invalid("latitude", e.to_string())
+                }
+                shared::domain::CoordinatesError::Longitude => {
+                    fields.invalid("longitude", e.to_string())
+                }
             })
             .ok(),
         (None, None) => None,
@@ -60,7 +81,15 @@ fn parse(tracking_number: TrackingNumber, body: &serde_json::Map<String, serde_j
     };
     fields.finish()?;
     let Some(status) = status else {
-        return Err(Reply::error(StatusCode::UNPROCESSABLE_ENTITY, "status is required"));
+        return Err(Reply::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "status is required",
+        ));
     };
-    Ok(UpdateStatus { tracking_number, status, location, coordinates })
+    Ok(UpdateStatus {
+        tracking_number,
+        status,
+        location,
+        coordinates,
+    })
 }
