@@ -16,7 +16,7 @@ use lapin::{Channel, Connection};
 use shared::amqp::{envelope_properties, publish_confirmed, PublishError, Routing};
 use shared::backoff::Backoff;
 use shared::topology::Topology;
-use shared::wire::{Command, Envelope, Event};
+use shared::wire::{Command, Envelope, Event, LocationBatch};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -172,6 +172,23 @@ impl Broker {
         )
         .await?;
         Ok(pending)
+    }
+
+    /// Publishes a batch of location points as one confirmed message.
+    pub async fn send_locations(&self, batch: &Envelope<LocationBatch>) -> Result<(), SendError> {
+        let link = self.link().ok_or(SendError::NotConnected)?;
+        let payload = batch.encode().map_err(PublishError::from)?;
+        publish_confirmed(
+            &link.channel,
+            &self.inner.topology.commands_exchange(),
+            Topology::LOCATION_ROUTING_KEY,
+            &payload,
+            envelope_properties(batch, "location"),
+            Routing::Mandatory,
+            self.inner.confirm_timeout,
+        )
+        .await?;
+        Ok(())
     }
 
     fn deliver_outcome(&self, correlation_id: &str, payload: &[u8]) {

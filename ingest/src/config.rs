@@ -13,6 +13,7 @@ pub struct IngestConfig {
     pub confirm_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_connections: usize,
+    pub locations: crate::routes::locations::PointRules,
 }
 
 impl IngestConfig {
@@ -25,6 +26,12 @@ impl IngestConfig {
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", 5_000)?,
             max_body_bytes: var("MAX_BODY_BYTES", 64 * 1024)?,
             max_connections: var("MAX_CONNECTIONS", 10_000)?,
+            locations: crate::routes::locations::PointRules {
+                max_future_skew: Duration::from_secs(var("LOCATION_MAX_FUTURE_SKEW_S", 300)?),
+                max_age: Duration::from_secs(var("LOCATION_MAX_AGE_S", 7 * 24 * 3600)?),
+                batch_max_points: var("LOCATION_BATCH_MAX_POINTS", 1000)?,
+                batch_max_bytes: var("LOCATION_BATCH_MAX_BYTES", 1024 * 1024)?,
+            },
         })
     }
 }

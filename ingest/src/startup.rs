@@ -82,8 +82,10 @@ impl Application {
             cache,
             broker,
             mongo,
+            mongo_database: common.mongodb_database.clone(),
             outcome_timeout: config.outcome_timeout,
             max_body_bytes: config.max_body_bytes,
+            point_rules: config.locations,
         });
         Ok(Self {
             listener,

@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! <prefix>.commands (topic) ── package.<shard>.<kind> ──▶ <prefix>.packages.<shard>   (quorum, single active consumer)
+//!                           ── location.record ─────────▶ <prefix>.locations          (quorum, competing consumers)
 //! <prefix>.events   (topic) ── package.<tracking_number>.<kind> ──▶ broadcasters, tests
 //! <prefix>.dead     (fanout) ─────────────────────────────▶ <prefix>.dead              (quorum)
 //! ```
@@ -60,6 +61,13 @@ impl Topology {
     pub fn dead_queue(&self) -> String {
         format!("{}.dead", self.prefix)
     }
+
+    pub fn locations_queue(&self) -> String {
+        format!("{}.locations", self.prefix)
+    }
+
+    pub const LOCATION_ROUTING_KEY: &'static str = "location.record";
+    pub const LOCATION_BINDING_KEY: &'static str = "location.*";
 
     pub fn package_queue(&self, shard: u16) -> String {
         format!("{}.packages.{shard}", self.prefix)
@@ -132,6 +140,23 @@ impl Topology {
             )
             .await?;
 
+        channel
+            .queue_declare(
+                self.locations_queue().into(),
+                queue,
+                self.locations_queue_arguments(),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                self.locations_queue().into(),
+                self.commands_exchange().into(),
+                Self::LOCATION_BINDING_KEY.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+
         for shard in 0..self.package_shards {
             let name = self.package_queue(shard);
             channel
@@ -151,12 +176,17 @@ impl Topology {
     }
 
     pub fn dead_queue_arguments(&self) -> FieldTable {
-        quorum_args(None)
+        quorum_args(None, false)
     }
 
-    /// Arguments of every work (command) queue.
+    /// Arguments of every package shard queue.
     pub fn work_queue_arguments(&self) -> FieldTable {
-        quorum_args(Some(&self.dead_exchange()))
+        quorum_args(Some(&self.dead_exchange()), true)
+    }
+
+    /// Like the shard queues, but without a single active consumer.
+    pub fn locations_queue_arguments(&self) -> FieldTable {
+        quorum_args(Some(&self.dead_exchange()), false)
     }
 
     /// The routing-key pattern binding a shard queue to the commands exchange.
@@ -166,7 +196,7 @@ impl Topology {
 
     /// Removes everything [`Topology::declare`] made. For tests and teardown only.
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
-        let mut queues = vec![self.dead_queue()];
+        let mut queues = vec![self.dead_queue(), self.locations_queue()];
         queues.extend((0..self.package_shards).map(|s| self.package_queue(s)));
         for queue in queues {
             channel
@@ -186,9 +216,9 @@ impl Topology {
     }
 }
 
-/// Arguments of a durable quorum queue; work queues also get a delivery limit,
-/// dead-lettering and a single active consumer.
-fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
+/// Arguments of a durable quorum queue; work queues also get a delivery limit
+/// and dead-lettering, ordered ones a single active consumer.
+fn quorum_args(dead_letter_exchange: Option<&str>, single_active_consumer: bool) -> FieldTable {
     let mut args = FieldTable::default();
     args.insert(
         "x-queue-type".into(),
@@ -203,6 +233,8 @@ fn quorum_args(dead_letter_exchange: Option<&str>) -> FieldTable {
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString(exchange.into()),
         );
+    }
+    if single_active_consumer {
         args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
     }
     args

@@ -82,5 +82,15 @@ fn definitions_mirror_the_declared_topology() {
         });
         assert!(bound, "shard {shard} binding");
     }
-    assert_eq!(queues.len(), 1 + usize::from(topology.package_shards()));
+    assert_eq!(
+        find(&topology.locations_queue())["arguments"],
+        args(topology.locations_queue_arguments())
+    );
+    let locations_bound = definitions["bindings"].as_array().unwrap().iter().any(|b| {
+        b["source"] == topology.commands_exchange().as_str()
+            && b["destination"] == topology.locations_queue().as_str()
+            && b["routing_key"] == Topology::LOCATION_BINDING_KEY
+    });
+    assert!(locations_bound, "locations binding");
+    assert_eq!(queues.len(), 2 + usize::from(topology.package_shards()));
 }

@@ -229,6 +229,14 @@ impl TestEnv {
             .expect("consume tap")
     }
 
+    /// The test's own MongoDB database.
+    pub async fn mongo(&self) -> mongodb::Database {
+        mongodb::Client::with_uri_str(&self.config.mongodb_url)
+            .await
+            .expect("MongoDB URL")
+            .database(&self.config.mongodb_database)
+    }
+
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.config.redis_url.as_str())
             .expect("redis url")
@@ -302,6 +310,9 @@ impl Drop for TestEnv {
                                 redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
                         }
                     }
+                }
+                if let Ok(client) = mongodb::Client::with_uri_str(&config.mongodb_url).await {
+                    let _ = client.database(&config.mongodb_database).drop().await;
                 }
                 if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
                     let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {id} WITH (FORCE)"))

@@ -11,6 +11,10 @@ pub struct WorkerConfig {
     /// others stand by and take over when it goes.
     pub shards: Vec<u16>,
     pub confirm_timeout: Duration,
+    /// Which pools this instance runs (`WORKER_POOLS`: `packages`, `locations`
+    /// or both, comma-separated), so each pool scales on its own queue.
+    pub run_packages: bool,
+    pub run_locations: bool,
 }
 
 impl WorkerConfig {
@@ -23,12 +27,40 @@ impl WorkerConfig {
                 value: raw.clone(),
                 reason,
             })?;
+        let pools: String = var("WORKER_POOLS", "packages,locations".to_owned())?;
+        let (run_packages, run_locations) = parse_pools(&pools).map_err(|reason| ConfigError {
+            name: "WORKER_POOLS".into(),
+            value: pools.clone(),
+            reason,
+        })?;
         Ok(Self {
+            run_packages,
+            run_locations,
             prefetch: var("WORKER_PREFETCH", 64)?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", 5_000)?,
             shards,
             common,
         })
+    }
+}
+
+pub fn parse_pools(raw: &str) -> Result<(bool, bool), String> {
+    let (mut packages, mut locations) = (false, false);
+    for pool in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match pool {
+            "packages" => packages = true,
+            "locations" => locations = true,
+            other => {
+                return Err(format!(
+                    "unknown pool {other:?}; expected packages and/or locations"
+                ))
+            }
+        }
+    }
+    if packages || locations {
+        Ok((packages, locations))
+    } else {
+        Err("no pool selected".into())
     }
 }
 
@@ -62,7 +94,15 @@ pub fn parse_shards(raw: &str, total: u16) -> Result<Vec<u16>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_shards;
+    use super::{parse_pools, parse_shards};
+
+    #[test]
+    fn pools() {
+        assert_eq!(parse_pools("packages,locations").unwrap(), (true, true));
+        assert_eq!(parse_pools("locations").unwrap(), (false, true));
+        assert!(parse_pools("trucks").is_err());
+        assert!(parse_pools("").is_err());
+    }
 
     #[test]
     fn shard_lists_and_ranges() {

@@ -1,27 +1,37 @@
-//! The per-queue loop: decode → apply → invalidate → publish event → reply → ack.
+//! The per-queue loop: decode → apply → invalidate → publish events → reply → ack.
 
 use crate::dead_letter::dead_letter;
-use crate::packages::{self, is_transient, Applied};
+use crate::locations::{self, LocationStore};
+use crate::packages::{self, is_transient};
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::{BasicProperties, Channel, Consumer};
-use shared::amqp::{publish_envelope, Routing};
+use shared::amqp::{publish_envelope, PublishError, Routing};
 use shared::backoff::Backoff;
 use shared::cache::ViewCache;
 use shared::topology::Topology;
-use shared::wire::{Command, Envelope, Event};
+use shared::wire::{Command, Envelope, Event, LocationBatch, LocationPoint, StatusChanged};
 use sqlx::PgPool;
+use std::future::Future;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
-/// Everything a consumer needs to carry a command to its end, shared by the
+/// Which pool a queue belongs to, and so how its messages are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueKind {
+    Packages,
+    Locations,
+}
+
+/// Everything a consumer needs to carry a message to its end, shared by the
 /// consumers of one broker connection.
 pub struct Pipeline {
     pub pool: PgPool,
     pub cache: ViewCache,
+    pub locations: LocationStore,
     pub topology: Topology,
-    /// In confirm mode: result events and dead letters.
+    /// In confirm mode: result events, location commands and dead letters.
     pub publish: Channel,
     /// Replies to waiting ingest instances: best effort, no confirms.
     pub reply: Channel,
@@ -34,7 +44,7 @@ pub struct Pipeline {
 #[derive(Debug, PartialEq, Eq)]
 enum Disposition {
     Ack,
-    /// Handing back for a later retry (the result event could not be confirmed).
+    /// Handing back for a later retry (a publish could not be confirmed).
     Requeue,
     /// Shutdown came while retrying: leave it unacked; closing the channel
     /// returns it to the queue.
@@ -45,6 +55,7 @@ enum Disposition {
 pub async fn consume(
     pipeline: &Pipeline,
     queue: &str,
+    kind: QueueKind,
     mut consumer: Consumer,
 ) -> Result<(), lapin::Error> {
     loop {
@@ -59,11 +70,15 @@ pub async fn consume(
             None => {
                 return Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
                     lapin::ChannelState::Closed,
-                    "consumer ended".into(),
+                    "consumer ended",
                 )))
             }
         };
-        match pipeline.handle(queue, &delivery).await {
+        let disposition = match kind {
+            QueueKind::Packages => pipeline.handle_command(queue, &delivery).await,
+            QueueKind::Locations => pipeline.handle_locations(queue, &delivery).await,
+        };
+        match disposition {
             Disposition::Ack => {
                 delivery.ack(BasicAckOptions::default()).await?;
             }
@@ -83,7 +98,7 @@ pub async fn consume(
 }
 
 impl Pipeline {
-    async fn handle(&self, queue: &str, delivery: &Delivery) -> Disposition {
+    async fn handle_command(&self, queue: &str, delivery: &Delivery) -> Disposition {
         let envelope = match Envelope::<Command>::decode(&delivery.data) {
             Ok(envelope) => envelope,
             Err(error) => {
@@ -92,7 +107,14 @@ impl Pipeline {
                     .await
             }
         };
-        let applied = match self.apply_with_retry(&envelope).await {
+        let applied = match self
+            .retry(
+                envelope.event_id,
+                || packages::apply(&self.pool, &envelope),
+                is_transient,
+            )
+            .await
+        {
             Some(Ok(applied)) => applied,
             Some(Err(error)) => {
                 let reason = format!("cannot be applied: {error}");
@@ -100,59 +122,93 @@ impl Pipeline {
             }
             None => return Disposition::Abandon,
         };
-        let tracking_number = envelope.body.tracking_number().as_str();
         if applied.changed {
-            // Redis is a cache with a TTL: failing to invalidate must not stop the
-            // pipeline. Readers fall back to the database while Redis is down.
-            if let Err(error) = self.cache.invalidate_package(tracking_number).await {
-                tracing::warn!(%error, tracking_number, "could not invalidate the cached view");
-            }
+            self.invalidate(envelope.body.tracking_number().as_str())
+                .await;
         }
-        let event = Envelope {
-            version: envelope.version,
-            event_id: envelope.event_id,
-            occurred_at: envelope.occurred_at,
-            principal: envelope.principal.clone(),
-            trace: envelope.trace.clone(),
-            body: applied.event,
-        };
-        let routing_key =
-            Topology::event_routing_key(event.body.tracking_number(), event.body.kind());
-        let exchange = self.topology.events_exchange();
-        let kind = event.body.kind();
-        match publish_envelope(
-            &self.publish,
-            &exchange,
-            &routing_key,
-            &event,
-            kind,
-            Routing::BestEffort,
-            self.confirm_timeout,
-        )
-        .await
-        {
-            Ok(()) => {}
-            Err(error) => {
-                tracing::warn!(%error, "result event not confirmed; requeueing the command");
+        // Coordinates on a status update also belong in the location history:
+        // sent through the location pool, as one more idempotent point.
+        if let Event::StatusChanged(changed) = &applied.event {
+            if let Err(error) = self.forward_location(&envelope, changed).await {
+                tracing::warn!(%error, "location of a status update not confirmed; requeueing");
                 return Disposition::Requeue;
             }
+        }
+        let event = envelope.with_body(applied.event);
+        if let Err(error) = self.publish_event(&event).await {
+            tracing::warn!(%error, "result event not confirmed; requeueing the command");
+            return Disposition::Requeue;
         }
         self.reply(delivery, &event).await;
         Disposition::Ack
     }
 
-    /// Applies the command, retrying transient database failures with backoff
-    /// until they pass or shutdown comes (`None`).
-    async fn apply_with_retry(
+    async fn handle_locations(&self, queue: &str, delivery: &Delivery) -> Disposition {
+        let envelope = match Envelope::<LocationBatch>::decode(&delivery.data) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                return self
+                    .reject_permanently(queue, delivery, &error.to_string())
+                    .await
+            }
+        };
+        let applied = match self
+            .retry(
+                envelope.event_id,
+                || locations::apply(&self.pool, &self.locations, &envelope.body),
+                |e| e.is_transient(),
+            )
+            .await
+        {
+            Some(Ok(applied)) => applied,
+            Some(Err(error)) => {
+                let reason = format!("cannot be applied: {error}");
+                return self.reject_permanently(queue, delivery, &reason).await;
+            }
+            None => return Disposition::Abandon,
+        };
+        if !applied.unknown.is_empty() {
+            if let Err(error) = self.dead_letter_unknown(&envelope, applied.unknown).await {
+                tracing::warn!(%error, "dead letter not confirmed; requeueing");
+                return Disposition::Requeue;
+            }
+        }
+        for tracking_number in &applied.moved {
+            self.invalidate(tracking_number).await;
+        }
+        let events: Vec<Envelope<Event>> = applied
+            .events
+            .into_iter()
+            .map(|e| envelope.with_body(e))
+            .collect();
+        let published =
+            futures_util::future::try_join_all(events.iter().map(|e| self.publish_event(e))).await;
+        if let Err(error) = published {
+            tracing::warn!(%error, "location events not confirmed; requeueing the batch");
+            return Disposition::Requeue;
+        }
+        Disposition::Ack
+    }
+
+    /// Runs `apply`, retrying transient failures with backoff until they pass
+    /// or shutdown comes (`None`).
+    async fn retry<T, E, F, Fut>(
         &self,
-        envelope: &Envelope<Command>,
-    ) -> Option<Result<Applied, sqlx::Error>> {
+        event_id: uuid::Uuid,
+        mut apply: F,
+        transient: impl Fn(&E) -> bool,
+    ) -> Option<Result<T, E>>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+    {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
-            match packages::apply(&self.pool, envelope).await {
-                Err(error) if is_transient(&error) => {
+            match apply().await {
+                Err(error) if transient(&error) => {
                     let delay = backoff.next_delay();
-                    tracing::warn!(%error, ?delay, event_id = %envelope.event_id, "database unavailable; retrying");
+                    tracing::warn!(%error, ?delay, %event_id, "store unavailable; retrying");
                     tokio::select! {
                         _ = self.stop.cancelled() => return None,
                         _ = tokio::time::sleep(delay) => {}
@@ -161,6 +217,94 @@ impl Pipeline {
                 result => return Some(result),
             }
         }
+    }
+
+    /// Redis is a cache with a TTL: failing to invalidate must not stop the
+    /// pipeline. Readers fall back to the database while Redis is down.
+    async fn invalidate(&self, tracking_number: &str) {
+        if let Err(error) = self.cache.invalidate_package(tracking_number).await {
+            tracing::warn!(%error, tracking_number, "could not invalidate the cached view");
+        }
+    }
+
+    async fn publish_event(&self, event: &Envelope<Event>) -> Result<(), PublishError> {
+        let kind = event.body.kind();
+        let routing_key = Topology::event_routing_key(event.body.tracking_number(), kind);
+        let exchange = self.topology.events_exchange();
+        publish_envelope(
+            &self.publish,
+            &exchange,
+            &routing_key,
+            event,
+            kind,
+            Routing::BestEffort,
+            self.confirm_timeout,
+        )
+        .await
+    }
+
+    async fn forward_location(
+        &self,
+        command: &Envelope<Command>,
+        changed: &StatusChanged,
+    ) -> Result<(), PublishError> {
+        let Some(coordinates) = changed.coordinates else {
+            return Ok(());
+        };
+        let Command::UpdateStatus(update) = &command.body else {
+            return Ok(());
+        };
+        let point = LocationPoint {
+            // Derived from the command, so a redelivered status update forwards the same point.
+            point_id: uuid::Uuid::new_v5(&command.event_id, b"location"),
+            tracking_number: changed.tracking_number.clone(),
+            coordinates,
+            address: update.location.clone(),
+            accuracy_m: None,
+            speed_mps: None,
+            heading_deg: None,
+            recorded_at: changed.changed_at,
+            received_at: changed.changed_at,
+        };
+        let batch = command.with_body(LocationBatch {
+            points: vec![point],
+        });
+        publish_envelope(
+            &self.publish,
+            &self.topology.commands_exchange(),
+            Topology::LOCATION_ROUTING_KEY,
+            &batch,
+            "location",
+            Routing::Mandatory,
+            self.confirm_timeout,
+        )
+        .await
+    }
+
+    async fn dead_letter_unknown(
+        &self,
+        batch: &Envelope<LocationBatch>,
+        unknown: Vec<LocationPoint>,
+    ) -> Result<(), PublishError> {
+        let mut numbers: Vec<&str> = unknown.iter().map(|p| p.tracking_number.as_str()).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let reason = format!("unknown tracking number(s): {}", numbers.join(", "));
+        tracing::warn!(%reason, points = unknown.len(), "dead-lettering location points");
+        let dead = batch.with_body(LocationBatch { points: unknown });
+        let payload = dead.encode()?;
+        let properties = shared::amqp::envelope_properties(&dead, "location");
+        let queue = self.topology.locations_queue();
+        crate::dead_letter::publish_dead(
+            &self.publish,
+            &self.topology.dead_exchange(),
+            &queue,
+            &payload,
+            properties,
+            &reason,
+            self.confirm_timeout,
+        )
+        .await
     }
 
     async fn reject_permanently(

@@ -1,15 +1,17 @@
-//! Messages that can never succeed (undecodable, permanently invalid) are
-//! republished to the dead-letter exchange with the reason, then acked.
+//! Messages that can never succeed (undecodable, permanently invalid, naming
+//! an unknown package) are republished to the dead-letter exchange with the
+//! reason, then acked.
 
 use lapin::message::Delivery;
-use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::Channel;
+use lapin::types::AMQPValue;
+use lapin::{BasicProperties, Channel};
 use shared::amqp::{publish_confirmed, PublishError, Routing};
 use std::time::Duration;
 
 pub const REASON_HEADER: &str = "x-delivertrack-reason";
 pub const ORIGINAL_QUEUE_HEADER: &str = "x-delivertrack-queue";
 
+/// Dead-letters a delivery as it came.
 pub async fn dead_letter(
     channel: &Channel,
     exchange: &str,
@@ -18,27 +20,48 @@ pub async fn dead_letter(
     reason: &str,
     timeout: Duration,
 ) -> Result<(), PublishError> {
-    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    let mut properties = delivery.properties.clone();
+    let mut headers = properties.headers().clone().unwrap_or_default();
+    headers.insert(
+        "x-delivertrack-routing-key".into(),
+        AMQPValue::LongString(delivery.routing_key.as_str().into()),
+    );
+    properties = properties.with_headers(headers);
+    publish_dead(
+        channel,
+        exchange,
+        queue,
+        &delivery.data,
+        properties,
+        reason,
+        timeout,
+    )
+    .await
+}
+
+/// Publishes `payload` to the dead-letter exchange with the reason and the
+/// queue it came from in its headers.
+pub async fn publish_dead(
+    channel: &Channel,
+    exchange: &str,
+    queue: &str,
+    payload: &[u8],
+    properties: BasicProperties,
+    reason: &str,
+    timeout: Duration,
+) -> Result<(), PublishError> {
+    let mut headers = properties.headers().clone().unwrap_or_default();
     headers.insert(REASON_HEADER.into(), AMQPValue::LongString(reason.into()));
     headers.insert(
         ORIGINAL_QUEUE_HEADER.into(),
         AMQPValue::LongString(queue.into()),
     );
-    headers.insert(
-        "x-delivertrack-routing-key".into(),
-        AMQPValue::LongString(delivery.routing_key.as_str().into()),
-    );
-    let properties = delivery
-        .properties
-        .clone()
-        .with_headers(FieldTable::from(headers))
-        .with_delivery_mode(2);
-    let routing_key = ShortString::from(queue);
+    let properties = properties.with_headers(headers).with_delivery_mode(2);
     publish_confirmed(
         channel,
         exchange,
-        routing_key.as_str(),
-        &delivery.data,
+        queue,
+        payload,
         properties,
         Routing::Mandatory,
         timeout,

@@ -4,8 +4,10 @@
 //! - [`startup`]: connects to the broker, declares the topology, runs one consumer
 //!   per owned shard queue, and reconnects when the broker goes away.
 //! - [`consumer`]: the per-queue loop: decode → apply (retrying transient
-//!   failures) → invalidate the cached view → publish the result event → reply → ack.
+//!   failures) → invalidate cached views → publish result events → reply → ack.
 //! - [`packages`]: applying package commands in one PostgreSQL transaction each.
+//! - [`locations`]: applying location batches: MongoDB history, latest
+//!   position in PostgreSQL and MongoDB, only ever moving forward in time.
 //! - [`dead_letter`]: where messages that can never succeed go, with their reason.
 //!
 //! A message is acked only after its effects are committed and its result event
@@ -15,6 +17,7 @@
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
+pub mod locations;
 pub mod packages;
 pub mod startup;
 

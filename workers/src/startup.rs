@@ -1,7 +1,8 @@
 //! Builds the worker pool from config and keeps it connected until shutdown.
 
 use crate::config::WorkerConfig;
-use crate::consumer::{consume, Pipeline};
+use crate::consumer::{consume, Pipeline, QueueKind};
+use crate::locations::{ensure_indexes, LocationStore};
 use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
@@ -20,6 +21,8 @@ pub enum StartupError {
     Redis(#[from] redis::RedisError),
     #[error("migrations failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid MongoDB configuration: {0}")]
+    Mongo(#[from] mongodb::error::Error),
 }
 
 /// Runs the package worker pool until `shutdown` is cancelled. Broker and
@@ -33,10 +36,20 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
     if !migrate_with_retry(&pool, &shutdown).await? {
         return Ok(());
     }
+    let mongo = mongodb::Client::with_uri_str(&config.common.mongodb_url).await?;
+    let store = LocationStore::new(&mongo.database(&config.common.mongodb_database));
+    if config.run_locations && !indexes_with_retry(&store, &shutdown).await {
+        return Ok(());
+    }
+    let stores = Stores {
+        pool: pool.clone(),
+        cache,
+        locations: store,
+    };
 
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     while !shutdown.is_cancelled() {
-        match run_connected(&config, &pool, &cache, &shutdown).await {
+        match run_connected(&config, &stores, &shutdown).await {
             Ok(()) => break,
             Err(error) => {
                 let delay = backoff.next_delay();
@@ -51,6 +64,31 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
     pool.close().await;
     tracing::info!("workers stopped");
     Ok(())
+}
+
+/// The database handles every consumer shares.
+struct Stores {
+    pool: sqlx::PgPool,
+    cache: ViewCache,
+    locations: LocationStore,
+}
+
+/// Waits for MongoDB to accept the indexes. Returns false on shutdown.
+async fn indexes_with_retry(store: &LocationStore, shutdown: &CancellationToken) -> bool {
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    loop {
+        match ensure_indexes(store).await {
+            Ok(()) => return true,
+            Err(error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%error, ?delay, "MongoDB unavailable for indexes; retrying");
+                tokio::select! {
+                    _ = shutdown.cancelled() => return false,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+    }
 }
 
 /// Waits for PostgreSQL to accept the migrations. Returns false on shutdown.
@@ -79,12 +117,11 @@ async fn migrate_with_retry(
 
 async fn run_connected(
     config: &WorkerConfig,
-    pool: &sqlx::PgPool,
-    cache: &ViewCache,
+    stores: &Stores,
     shutdown: &CancellationToken,
 ) -> Result<(), lapin::Error> {
     let connection = shared::amqp::connect(&config.common.amqp_url, "delivertrack-workers").await?;
-    let result = consume_all(&connection, config, pool, cache, shutdown).await;
+    let result = consume_all(&connection, config, stores, shutdown).await;
     // Closing returns every unacked delivery to its queue.
     let _ = connection.close(200, "worker stopping".into()).await;
     result
@@ -93,8 +130,7 @@ async fn run_connected(
 async fn consume_all(
     connection: &Connection,
     config: &WorkerConfig,
-    pool: &sqlx::PgPool,
-    cache: &ViewCache,
+    stores: &Stores,
     shutdown: &CancellationToken,
 ) -> Result<(), lapin::Error> {
     let topology = &config.common.topology;
@@ -106,8 +142,9 @@ async fn consume_all(
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
     let pipeline = Arc::new(Pipeline {
-        pool: pool.clone(),
-        cache: cache.clone(),
+        pool: stores.pool.clone(),
+        cache: stores.cache.clone(),
+        locations: stores.locations.clone(),
         topology: topology.clone(),
         publish,
         reply: connection.create_channel().await?,
@@ -115,13 +152,24 @@ async fn consume_all(
         stop: shutdown.child_token(),
     });
 
+    let mut queues = Vec::new();
+    if config.run_packages {
+        queues.extend(
+            config
+                .shards
+                .iter()
+                .map(|&shard| (topology.package_queue(shard), QueueKind::Packages)),
+        );
+    }
+    if config.run_locations {
+        queues.push((topology.locations_queue(), QueueKind::Locations));
+    }
     let mut consumers = JoinSet::new();
-    for &shard in &config.shards {
+    for (queue, kind) in queues {
         let channel = connection.create_channel().await?;
         channel
             .basic_qos(config.prefetch, BasicQosOptions::default())
             .await?;
-        let queue = topology.package_queue(shard);
         let consumer = channel
             .basic_consume(
                 queue.clone().into(),
@@ -132,12 +180,17 @@ async fn consume_all(
             .await?;
         let pipeline = Arc::clone(&pipeline);
         consumers.spawn(async move {
-            let result = consume(&pipeline, &queue, consumer).await;
+            let result = consume(&pipeline, &queue, kind, consumer).await;
             drop(channel);
             result
         });
     }
-    tracing::info!(shards = ?config.shards, "package workers consuming");
+    tracing::info!(
+        packages = config.run_packages,
+        locations = config.run_locations,
+        shards = ?config.shards,
+        "workers consuming"
+    );
 
     let mut outcome = Ok(());
     while let Some(joined) = consumers.join_next().await {

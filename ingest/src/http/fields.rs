@@ -97,6 +97,11 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// The problems found so far, by field.
+    pub fn into_errors(self) -> BTreeMap<String, String> {
+        self.errors
+    }
+
     /// `Ok(())` when every field was fine, else a 422 naming each bad one.
     pub fn finish(self) -> Result<(), Reply> {
         if self.errors.is_empty() {

@@ -1,6 +1,7 @@
 //! The router: `/api/v1/...` paths to one handler module each.
 
 mod health;
+pub mod locations;
 pub mod packages;
 mod stats;
 
@@ -19,8 +20,10 @@ pub struct AppState {
     pub cache: ViewCache,
     pub broker: Broker,
     pub mongo: mongodb::Client,
+    pub mongo_database: String,
     pub outcome_timeout: Duration,
     pub max_body_bytes: usize,
+    pub point_rules: locations::PointRules,
 }
 
 pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse {
@@ -51,6 +54,28 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse 
         ["packages", tn, "status"] => match method {
             Method::PUT => with_package(tn, |tn| packages::status::put(state, tn, request)).await,
             _ => Err(not_allowed("PUT")),
+        },
+        ["packages", tn, "locations"] => match method {
+            Method::GET => {
+                let query = request.uri().query().map(str::to_owned);
+                with_package(tn, |tn| locations::history::get(state, tn, query)).await
+            }
+            Method::POST => {
+                with_package(tn, |tn| locations::post_one::post(state, tn, request)).await
+            }
+            _ => Err(not_allowed("GET, POST")),
+        },
+        ["locations"] => match method {
+            Method::POST => locations::post_batch::post(state, request).await,
+            _ => Err(not_allowed("POST")),
+        },
+        ["locations", "near"] => match method {
+            Method::GET => locations::near::get(state, request.uri().query()).await,
+            _ => Err(not_allowed("GET")),
+        },
+        ["locations", "within"] => match method {
+            Method::GET => locations::within::get(state, request.uri().query()).await,
+            _ => Err(not_allowed("GET")),
         },
         ["packages", tn, "events"] => match method {
             Method::GET => with_package(tn, |tn| packages::events::get(state, tn)).await,

@@ -60,6 +60,12 @@ impl TestApp {
             confirm_timeout: Duration::from_secs(3),
             max_body_bytes: 64 * 1024,
             max_connections: 256,
+            locations: ingest::routes::locations::PointRules {
+                max_future_skew: Duration::from_secs(300),
+                max_age: Duration::from_secs(7 * 24 * 3600),
+                batch_max_points: 1000,
+                batch_max_bytes: 1024 * 1024,
+            },
         };
         let stop = CancellationToken::new();
         let app = Application::build(config, stop.clone())
@@ -87,6 +93,8 @@ impl TestApp {
             prefetch: 32,
             shards: (0..self.env.topology().package_shards()).collect(),
             confirm_timeout: Duration::from_secs(5),
+            run_packages: true,
+            run_locations: true,
         };
         let stop = CancellationToken::new();
         let token = stop.clone();

@@ -63,6 +63,21 @@ impl<B> Envelope<B> {
     }
 }
 
+impl<B> Envelope<B> {
+    /// An envelope for what this one caused: same event id, time, principal
+    /// and trace, another body.
+    pub fn with_body<C>(&self, body: C) -> Envelope<C> {
+        Envelope {
+            version: self.version,
+            event_id: self.event_id,
+            occurred_at: self.occurred_at,
+            principal: self.principal.clone(),
+            trace: self.trace.clone(),
+            body,
+        }
+    }
+}
+
 impl<B: Serialize> Envelope<B> {
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         Ok(rmp_serde::to_vec_named(self)?)

@@ -10,6 +10,7 @@ use uuid::Uuid;
 pub enum Event {
     PackageCreated(PackageCreated),
     StatusChanged(StatusChanged),
+    LocationRecorded(super::LocationRecorded),
     CommandRejected {
         tracking_number: TrackingNumber,
         reason: RejectReason,
@@ -50,6 +51,7 @@ impl Event {
         match self {
             Self::PackageCreated(e) => &e.package.tracking_number,
             Self::StatusChanged(e) => e.tracking_number.as_str(),
+            Self::LocationRecorded(e) => e.tracking_number.as_str(),
             Self::CommandRejected {
                 tracking_number, ..
             } => tracking_number.as_str(),
@@ -61,6 +63,7 @@ impl Event {
         match self {
             Self::PackageCreated(_) => "created",
             Self::StatusChanged(_) => "status_changed",
+            Self::LocationRecorded(_) => "location",
             Self::CommandRejected { .. } => "rejected",
         }
     }

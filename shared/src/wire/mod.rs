@@ -1,7 +1,8 @@
 //! Messages on the broker, as versioned MessagePack envelopes.
 //!
 //! Every message is an [`Envelope`] around a body: a [`Command`] (ingest → workers)
-//! or an [`Event`] (workers → ingest replies and the events exchange). Envelopes
+//! or a [`LocationBatch`] (ingest → workers), or an [`Event`] (workers →
+//! ingest replies and the events exchange). Envelopes
 //! are encoded as MessagePack maps with field names, so a newer producer may add
 //! fields an older consumer ignores; a change that old consumers cannot read
 //! bumps [`SCHEMA_VERSION`], and consumers refuse versions they do not know.
@@ -9,7 +10,9 @@
 mod commands;
 mod envelope;
 mod events;
+mod locations;
 
 pub use commands::{Command, CreatePackage, UpdateStatus};
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
 pub use events::{Event, PackageCreated, RejectReason, StatusChanged};
+pub use locations::{LocationBatch, LocationPoint, LocationRecorded};

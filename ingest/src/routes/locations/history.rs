@@ -1,0 +1,130 @@
+//! `GET /api/v1/packages/{tn}/locations`: the history, newest first, in the
+//! original shape; `?since=`, `?until=` (RFC 3339) and `?limit=` (default 100,
+//! at most 1000).
+
+use super::super::{package_not_found, AppState};
+use crate::http::request::query_param;
+use crate::http::Reply;
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use hyper::StatusCode;
+use mongodb::bson::{doc, Bson, Document};
+use serde::Serialize;
+use shared::domain::TrackingNumber;
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+#[derive(Serialize)]
+struct LocationView {
+    id: Option<String>,
+    package_id: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    address: Option<String>,
+    timestamp: Option<DateTime<Utc>>,
+    accuracy_m: Option<f64>,
+    speed_mps: Option<f64>,
+    heading_deg: Option<f64>,
+    received_at: Option<DateTime<Utc>>,
+}
+
+pub async fn get(
+    state: &AppState,
+    tracking_number: TrackingNumber,
+    query: Option<String>,
+) -> Result<Reply, Reply> {
+    let query = query.as_deref();
+    let invalid = |m: String| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let time = |name: &str| -> Result<Option<DateTime<Utc>>, Reply> {
+        match query_param(query, name).filter(|s| !s.is_empty()) {
+            None => Ok(None),
+            Some(raw) => DateTime::parse_from_rfc3339(&raw)
+                .map(|t| Some(t.with_timezone(&Utc)))
+                .map_err(|_| invalid(format!("{name} must be an RFC 3339 timestamp"))),
+        }
+    };
+    let (since, until) = (time("since")?, time("until")?);
+    let limit = match query_param(query, "limit").filter(|s| !s.is_empty()) {
+        None => DEFAULT_LIMIT,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
+            _ => {
+                return Err(invalid(format!(
+                    "limit must be a whole number from 1 to {MAX_LIMIT}"
+                )))
+            }
+        },
+    };
+    if crate::reads::package(&state.pool, tracking_number.as_str())
+        .await?
+        .is_none()
+    {
+        return Err(package_not_found(tracking_number.as_str()));
+    }
+    let mut filter = doc! { "tracking_number": tracking_number.as_str() };
+    let mut range = Document::new();
+    if let Some(since) = since {
+        range.insert(
+            "$gte",
+            mongodb::bson::DateTime::from_millis(since.timestamp_millis()),
+        );
+    }
+    if let Some(until) = until {
+        range.insert(
+            "$lte",
+            mongodb::bson::DateTime::from_millis(until.timestamp_millis()),
+        );
+    }
+    if !range.is_empty() {
+        filter.insert("recorded_at", range);
+    }
+    let history = state
+        .mongo
+        .database(&state.mongo_database)
+        .collection::<Document>("location_history");
+    let documents: Vec<Document> = async {
+        history
+            .find(filter)
+            .sort(doc! { "recorded_at": -1, "_id": -1 })
+            .limit(limit)
+            .await?
+            .try_collect()
+            .await
+    }
+    .await
+    .map_err(|error: mongodb::error::Error| {
+        tracing::warn!(%error, "location history query failed");
+        Reply::unavailable("location store")
+    })?;
+    let views: Vec<LocationView> = documents.iter().map(view).collect();
+    Ok(Reply::json(StatusCode::OK, &views))
+}
+
+fn view(document: &Document) -> LocationView {
+    let coordinates = document
+        .get_document("location")
+        .ok()
+        .and_then(|l| l.get_array("coordinates").ok());
+    let coordinate = |i: usize| coordinates.and_then(|c| c.get(i)).and_then(Bson::as_f64);
+    let time = |field: &str| {
+        document
+            .get_datetime(field)
+            .ok()
+            .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()))
+    };
+    let number = |field: &str| document.get(field).and_then(Bson::as_f64);
+    let string = |field: &str| document.get_str(field).ok().map(str::to_owned);
+    LocationView {
+        id: string("_id"),
+        package_id: string("package_id"),
+        latitude: coordinate(1),
+        longitude: coordinate(0),
+        address: string("address"),
+        timestamp: time("recorded_at"),
+        accuracy_m: number("accuracy_m"),
+        speed_mps: number("speed_mps"),
+        heading_deg: number("heading_deg"),
+        received_at: time("received_at"),
+    }
+}

@@ -1,0 +1,66 @@
+//! `GET /api/v1/locations/near?lat=&lon=&radius_m=&limit=`: packages whose
+//! latest position lies within the radius, nearest first, with the distance.
+
+use super::super::AppState;
+use crate::http::request::query_param;
+use crate::http::Reply;
+use futures_util::TryStreamExt;
+use hyper::StatusCode;
+use mongodb::bson::{doc, Document};
+use shared::domain::Coordinates;
+
+use super::within::{position_view, PositionView};
+
+const MAX_RADIUS_M: f64 = 1_000_000.0;
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+pub async fn get(state: &AppState, query: Option<&str>) -> Result<Reply, Reply> {
+    let invalid = |m: &str| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m.to_owned());
+    let number = |name: &str| {
+        query_param(query, name)
+            .and_then(|raw| raw.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
+    };
+    let (Some(lat), Some(lon)) = (number("lat"), number("lon")) else {
+        return Err(invalid("lat and lon are required numbers"));
+    };
+    let center = Coordinates::new(lat, lon).map_err(|e| invalid(&e.to_string()))?;
+    let radius =
+        number("radius_m").ok_or_else(|| invalid("radius_m is a required number of metres"))?;
+    if !(radius > 0.0 && radius <= MAX_RADIUS_M) {
+        return Err(invalid(
+            "radius_m must be greater than 0 and at most 1000000",
+        ));
+    }
+    let limit = match query_param(query, "limit") {
+        None => DEFAULT_LIMIT,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
+            _ => return Err(invalid("limit must be a whole number from 1 to 1000")),
+        },
+    };
+    // $geoNear, not $near: it returns distances and a guaranteed order.
+    let pipeline = vec![
+        doc! { "$geoNear": {
+            "near": { "type": "Point", "coordinates": [center.longitude(), center.latitude()] },
+            "distanceField": "distance_m",
+            "maxDistance": radius,
+            "spherical": true,
+            "key": "location",
+        }},
+        doc! { "$limit": limit },
+    ];
+    let latest = state
+        .mongo
+        .database(&state.mongo_database)
+        .collection::<Document>("latest_positions");
+    let documents: Vec<Document> = async { latest.aggregate(pipeline).await?.try_collect().await }
+        .await
+        .map_err(|error: mongodb::error::Error| {
+            tracing::warn!(%error, "near query failed");
+            Reply::unavailable("location store")
+        })?;
+    let views: Vec<PositionView> = documents.iter().map(position_view).collect();
+    Ok(Reply::json(StatusCode::OK, &views))
+}

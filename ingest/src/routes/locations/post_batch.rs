@@ -1,0 +1,173 @@
+//! `POST /api/v1/locations`: a batch of points (JSON array, NDJSON or
+//! MessagePack), validated whole, published as one broker message.
+
+use super::post_one::idempotency_key;
+use super::{now_ms, parse_point, PointIds};
+use crate::http::request::read_limited;
+use crate::http::Reply;
+use crate::routes::AppState;
+use hyper::body::Incoming;
+use hyper::header::CONTENT_TYPE;
+use hyper::{Request, StatusCode};
+use serde::Serialize;
+use serde_json::Value;
+use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
+use std::collections::BTreeMap;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    Json,
+    NdJson,
+    MessagePack,
+}
+
+#[derive(Serialize)]
+struct InvalidPoint {
+    index: usize,
+    fields: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct InvalidBatch {
+    error: String,
+    points: Vec<InvalidPoint>,
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    accepted: usize,
+    event_ids: Vec<Uuid>,
+}
+
+pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+    let format = format_of(&request)?;
+    let key = idempotency_key(&request)?;
+    let rules = state.point_rules;
+    let body = read_limited(request, rules.batch_max_bytes).await?;
+    let objects = decode(format, &body)?;
+    if objects.is_empty() || objects.len() > rules.batch_max_points {
+        let message = format!(
+            "a batch holds 1 to {} points; this one has {}",
+            rules.batch_max_points,
+            objects.len()
+        );
+        let status = if objects.is_empty() {
+            StatusCode::UNPROCESSABLE_ENTITY
+        } else {
+            StatusCode::PAYLOAD_TOO_LARGE
+        };
+        return Err(Reply::error(status, message));
+    }
+    let ids = key.as_deref().map_or(PointIds::Fresh, PointIds::Keyed);
+    let received_at = now_ms();
+    let mut points = Vec::with_capacity(objects.len());
+    let mut invalid = Vec::new();
+    for (index, value) in objects.iter().enumerate() {
+        let Value::Object(object) = value else {
+            invalid.push(InvalidPoint {
+                index,
+                fields: BTreeMap::from([("point".into(), "must be an object".into())]),
+            });
+            continue;
+        };
+        match parse_point(object, None, index, &ids, &rules, received_at) {
+            Ok(point) => points.push(point),
+            Err(fields) => invalid.push(InvalidPoint { index, fields }),
+        }
+    }
+    if !invalid.is_empty() {
+        let error = format!(
+            "{} of {} points are invalid; nothing was accepted",
+            invalid.len(),
+            objects.len()
+        );
+        return Err(Reply::json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &InvalidBatch {
+                error,
+                points: invalid,
+            },
+        ));
+    }
+    publish(state, points).await
+}
+
+/// Publishes the points as one message and answers 202 with their ids.
+pub async fn publish(state: &AppState, points: Vec<LocationPoint>) -> Result<Reply, Reply> {
+    let event_ids: Vec<Uuid> = points.iter().map(|p| p.point_id).collect();
+    let envelope = Envelope::new(
+        Uuid::now_v7(),
+        chrono::Utc::now(),
+        Principal::default(),
+        LocationBatch { points },
+    );
+    if let Err(error) = state.broker.send_locations(&envelope).await {
+        tracing::warn!(%error, "location batch not accepted by the broker");
+        return Err(Reply::unavailable("message broker"));
+    }
+    Ok(Reply::json(
+        StatusCode::ACCEPTED,
+        &Accepted {
+            accepted: event_ids.len(),
+            event_ids,
+        },
+    ))
+}
+
+fn format_of(request: &Request<Incoming>) -> Result<Format, Reply> {
+    let Some(content_type) = request.headers().get(CONTENT_TYPE) else {
+        return Ok(Format::Json);
+    };
+    let essence = content_type
+        .to_str()
+        .unwrap_or_default()
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "application/json" => Ok(Format::Json),
+        "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(Format::NdJson),
+        "application/msgpack" | "application/x-msgpack" | "application/vnd.msgpack" => {
+            Ok(Format::MessagePack)
+        }
+        _ => Err(Reply::error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "Content-Type must be application/json, application/x-ndjson or application/msgpack",
+        )),
+    }
+}
+
+fn decode(format: Format, body: &[u8]) -> Result<Vec<Value>, Reply> {
+    let malformed = |what: String| Reply::error(StatusCode::BAD_REQUEST, what);
+    match format {
+        Format::Json => match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Array(items)) => Ok(items),
+            Ok(_) => Err(Reply::error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "a JSON batch must be an array of points",
+            )),
+            Err(error) => Err(malformed(format!("malformed JSON: {error}"))),
+        },
+        Format::NdJson => std::str::from_utf8(body)
+            .map_err(|_| malformed("NDJSON must be UTF-8".into()))?
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(n, line)| {
+                serde_json::from_str(line)
+                    .map_err(|e| malformed(format!("malformed NDJSON on line {}: {e}", n + 1)))
+            })
+            .collect(),
+        Format::MessagePack => match rmp_serde::from_slice::<Value>(body) {
+            Ok(Value::Array(items)) => Ok(items),
+            Ok(_) => Err(Reply::error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "a MessagePack batch must be an array of points",
+            )),
+            Err(error) => Err(malformed(format!("malformed MessagePack: {error}"))),
+        },
+    }
+}

@@ -1,0 +1,97 @@
+//! `GET /api/v1/locations/within?bbox=minLon,minLat,maxLon,maxLat`: packages
+//! whose latest position lies in the box, by tracking number.
+
+use super::super::AppState;
+use crate::http::request::query_param;
+use crate::http::Reply;
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use hyper::StatusCode;
+use mongodb::bson::{doc, Bson, Document};
+use serde::Serialize;
+use shared::domain::Coordinates;
+
+const MAX_RESULTS: i64 = 1000;
+
+#[derive(Serialize)]
+pub struct PositionView {
+    tracking_number: Option<String>,
+    package_id: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    recorded_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    distance_m: Option<f64>,
+}
+
+pub fn position_view(document: &Document) -> PositionView {
+    let coordinates = document
+        .get_document("location")
+        .ok()
+        .and_then(|l| l.get_array("coordinates").ok());
+    let coordinate = |i: usize| coordinates.and_then(|c| c.get(i)).and_then(Bson::as_f64);
+    PositionView {
+        tracking_number: document.get_str("_id").ok().map(str::to_owned),
+        package_id: document.get_str("package_id").ok().map(str::to_owned),
+        latitude: coordinate(1),
+        longitude: coordinate(0),
+        recorded_at: document
+            .get_datetime("recorded_at")
+            .ok()
+            .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis())),
+        distance_m: document.get("distance_m").and_then(Bson::as_f64),
+    }
+}
+
+pub async fn get(state: &AppState, query: Option<&str>) -> Result<Reply, Reply> {
+    let invalid = || {
+        Reply::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bbox must be minLon,minLat,maxLon,maxLat with valid coordinates and min < max",
+        )
+    };
+    let raw = query_param(query, "bbox").ok_or_else(invalid)?;
+    let parts: Vec<f64> = raw
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| invalid())?;
+    let [min_lon, min_lat, max_lon, max_lat] = parts[..] else {
+        return Err(invalid());
+    };
+    let corners_valid =
+        Coordinates::new(min_lat, min_lon).is_ok() && Coordinates::new(max_lat, max_lon).is_ok();
+    if !corners_valid || min_lon >= max_lon || min_lat >= max_lat {
+        return Err(invalid());
+    }
+    // A GeoJSON polygon: understood by a 2dsphere index on real MongoDB and
+    // the stand-in alike (a legacy $box is planar only).
+    let ring = vec![
+        Bson::Array(vec![min_lon.into(), min_lat.into()]),
+        Bson::Array(vec![max_lon.into(), min_lat.into()]),
+        Bson::Array(vec![max_lon.into(), max_lat.into()]),
+        Bson::Array(vec![min_lon.into(), max_lat.into()]),
+        Bson::Array(vec![min_lon.into(), min_lat.into()]),
+    ];
+    let filter = doc! { "location": { "$geoWithin": { "$geometry": { "type": "Polygon", "coordinates": [ring] } } } };
+    let latest = state
+        .mongo
+        .database(&state.mongo_database)
+        .collection::<Document>("latest_positions");
+    let documents: Vec<Document> = async {
+        latest
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .limit(MAX_RESULTS)
+            .await?
+            .try_collect()
+            .await
+    }
+    .await
+    .map_err(|error: mongodb::error::Error| {
+        tracing::warn!(%error, "within query failed");
+        Reply::unavailable("location store")
+    })?;
+    let views: Vec<PositionView> = documents.iter().map(position_view).collect();
+    Ok(Reply::json(StatusCode::OK, &views))
+}

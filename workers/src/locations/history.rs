@@ -1,0 +1,61 @@
+//! The location history: one document per point, `_id` = the point id.
+
+use super::store::{bson_time, geo_point, LocationStore, DUPLICATE_KEY};
+use mongodb::bson::{doc, Document};
+use mongodb::error::ErrorKind;
+use shared::wire::LocationPoint;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+pub async fn insert(
+    store: &LocationStore,
+    points: &[&LocationPoint],
+    packages: &HashMap<String, Uuid>,
+) -> mongodb::error::Result<()> {
+    if points.is_empty() {
+        return Ok(());
+    }
+    let documents: Vec<Document> = points
+        .iter()
+        .map(|p| {
+            let mut document = doc! {
+                "_id": p.point_id.to_string(),
+                "package_id": packages.get(p.tracking_number.as_str()).map(Uuid::to_string),
+                "tracking_number": p.tracking_number.as_str(),
+                "location": geo_point(p.coordinates.latitude(), p.coordinates.longitude()),
+                "recorded_at": bson_time(p.recorded_at),
+                "received_at": bson_time(p.received_at),
+            };
+            let optional = [
+                ("accuracy_m", p.accuracy_m),
+                ("speed_mps", p.speed_mps),
+                ("heading_deg", p.heading_deg),
+            ];
+            for (field, value) in optional {
+                if let Some(value) = value {
+                    document.insert(field, value);
+                }
+            }
+            if let Some(address) = &p.address {
+                document.insert("address", address.as_str());
+            }
+            document
+        })
+        .collect();
+    match store.history.insert_many(documents).ordered(false).await {
+        Ok(_) => Ok(()),
+        Err(error) => match error.kind.as_ref() {
+            // Unordered: the others were inserted; duplicates are redeliveries.
+            ErrorKind::InsertMany(failure)
+                if failure.write_concern_error.is_none()
+                    && failure
+                        .write_errors
+                        .as_ref()
+                        .is_some_and(|errors| errors.iter().all(|e| e.code == DUPLICATE_KEY)) =>
+            {
+                Ok(())
+            }
+            _ => Err(error),
+        },
+    }
+}
