@@ -1,0 +1,238 @@
+//! The location pool's ordering and duplicate property: however points arrive
+//! (shuffled, split differently, some twice) and however many workers take
+//! them, the history holds each point once and the latest position is the
+//! newest by `recorded_at`.
+
+use chrono::{Duration as Span, SubsecRound, Utc};
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, Document};
+use shared::domain::{Coordinates, TrackingNumber};
+use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
+use std::time::Duration;
+use testkit::{eventually, TestEnv};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn spawn_location_worker(env: &TestEnv) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let config = workers::WorkerConfig {
+        common: env.config.clone(),
+        prefetch: 8,
+        shards: vec![0],
+        confirm_timeout: Duration::from_secs(5),
+        run_packages: false,
+        run_locations: true,
+    };
+    let stop = CancellationToken::new();
+    let token = stop.clone();
+    (
+        stop,
+        tokio::spawn(async move { workers::run(config, token).await.expect("worker") }),
+    )
+}
+
+async fn insert_package(env: &TestEnv, tn: &str) {
+    sqlx::query(
+        "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, recipient_address, \
+         created_at, updated_at) VALUES ($1, $2, 'A', 'B', 'C', 'D', now(), now())",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tn)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+}
+
+/// A small deterministic shuffle (no randomness crate needed for tests).
+fn shuffle<T>(items: &mut [T], mut seed: u64) {
+    for i in (1..items.len()).rev() {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        items.swap(i, (seed >> 33) as usize % (i + 1));
+    }
+}
+
+#[tokio::test]
+async fn any_order_any_duplicates_two_workers_same_result() {
+    let env = TestEnv::new().await;
+    let workers = [spawn_location_worker(&env), spawn_location_worker(&env)];
+    let base = Utc::now().trunc_subsecs(3) - Span::minutes(30);
+    let mut outcomes = Vec::new();
+    for (round, seed) in [(0u32, 7u64), (1, 99), (2, 12345)] {
+        let tn = TrackingNumber::parse(&format!("TRKPROP{round}")).unwrap();
+        insert_package(&env, tn.as_str()).await;
+        let points: Vec<LocationPoint> = (0..30)
+            .map(|i| LocationPoint {
+                point_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{round}-{i}").as_bytes()),
+                tracking_number: tn.clone(),
+                coordinates: Coordinates::new(40.0 + f64::from(i) / 100.0, -74.0).unwrap(),
+                address: None,
+                accuracy_m: Some(5.0),
+                speed_mps: None,
+                heading_deg: None,
+                recorded_at: base + Span::seconds(i64::from(i) * 10),
+                received_at: Utc::now().trunc_subsecs(3),
+            })
+            .collect();
+        // Every point once, a third of them twice, in a shuffled order, in
+        // batches of varying size.
+        let mut delivery: Vec<LocationPoint> = points
+            .iter()
+            .cloned()
+            .chain(points.iter().step_by(3).cloned())
+            .collect();
+        shuffle(&mut delivery, seed);
+        let mut rest = delivery.as_slice();
+        let mut size = 1;
+        while !rest.is_empty() {
+            let (batch, tail) = rest.split_at(size.min(rest.len()));
+            let envelope = Envelope::new(
+                Uuid::now_v7(),
+                Utc::now(),
+                Principal::default(),
+                LocationBatch {
+                    points: batch.to_vec(),
+                },
+            );
+            shared::amqp::publish_envelope(
+                env.channel(),
+                &env.topology().commands_exchange(),
+                shared::topology::Topology::LOCATION_ROUTING_KEY,
+                &envelope,
+                "location",
+                shared::amqp::Routing::Mandatory,
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+            rest = tail;
+            size = size % 5 + 1;
+        }
+
+        let history = env.mongo().await.collection::<Document>("location_history");
+        let stored: Vec<Document> = eventually(WAIT, "all points stored", || async {
+            let docs: Vec<Document> = history
+                .find(doc! { "tracking_number": tn.as_str() })
+                .sort(doc! { "recorded_at": 1 })
+                .await
+                .ok()?
+                .try_collect()
+                .await
+                .ok()?;
+            (docs.len() == points.len()).then_some(docs)
+        })
+        .await;
+        // Wait for the queue to drain so late duplicates cannot add rows afterwards.
+        eventually(WAIT, "the queue to drain", || async {
+            (env.queue_depth(&env.topology().locations_queue()).await == 0).then_some(())
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let count = history
+            .count_documents(doc! { "tracking_number": tn.as_str() })
+            .await
+            .unwrap();
+        assert_eq!(count, 30, "no duplicates in the history");
+        let latitudes: Vec<f64> = stored
+            .iter()
+            .map(|d| {
+                d.get_document("location")
+                    .unwrap()
+                    .get_array("coordinates")
+                    .unwrap()[1]
+                    .as_f64()
+                    .unwrap()
+            })
+            .collect();
+
+        let newest = points.last().unwrap();
+        let (lat, seen): (Option<f64>, Option<chrono::DateTime<Utc>>) = sqlx::query_as(
+            "SELECT latitude, last_seen_at FROM packages WHERE tracking_number = $1",
+        )
+        .bind(tn.as_str())
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            lat,
+            Some(newest.coordinates.latitude()),
+            "round {round}: latest is the newest point"
+        );
+        assert_eq!(seen, Some(newest.recorded_at));
+        let latest = env.mongo().await.collection::<Document>("latest_positions");
+        let doc = latest
+            .find_one(doc! { "_id": tn.as_str() })
+            .await
+            .unwrap()
+            .expect("latest position");
+        assert_eq!(
+            doc.get_str("point_id").unwrap(),
+            newest.point_id.to_string()
+        );
+        outcomes.push((latitudes, lat));
+    }
+    assert!(
+        outcomes.windows(2).all(|w| w[0] == w[1]),
+        "every round ends the same"
+    );
+    for (stop, task) in workers {
+        stop.cancel();
+        task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason() {
+    let env = TestEnv::new().await;
+    let (stop, task) = spawn_location_worker(&env);
+    insert_package(&env, "TRKKNOWN1").await;
+    let point = |tn: &str| LocationPoint {
+        point_id: Uuid::new_v4(),
+        tracking_number: TrackingNumber::parse(tn).unwrap(),
+        coordinates: Coordinates::new(1.0, 2.0).unwrap(),
+        address: None,
+        accuracy_m: None,
+        speed_mps: None,
+        heading_deg: None,
+        recorded_at: Utc::now().trunc_subsecs(3),
+        received_at: Utc::now().trunc_subsecs(3),
+    };
+    let batch = LocationBatch {
+        points: vec![point("TRKKNOWN1"), point("TRKNOBODY")],
+    };
+    let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), Principal::default(), batch);
+    shared::amqp::publish_envelope(
+        env.channel(),
+        &env.topology().commands_exchange(),
+        shared::topology::Topology::LOCATION_ROUTING_KEY,
+        &envelope,
+        "location",
+        shared::amqp::Routing::Mandatory,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let dead = env
+        .get_message(&env.topology().dead_queue(), WAIT)
+        .await
+        .expect("a dead letter");
+    let reason = workers::dead_letter::reason_of(&dead).unwrap();
+    assert!(
+        reason.contains("TRKNOBODY") && !reason.contains("TRKKNOWN1"),
+        "{reason}"
+    );
+    let dead_batch = Envelope::<LocationBatch>::decode(&dead.data).unwrap();
+    assert_eq!(dead_batch.body.points.len(), 1);
+    let stored = env
+        .mongo()
+        .await
+        .collection::<Document>("location_history")
+        .count_documents(doc! {})
+        .await
+        .unwrap();
+    assert_eq!(stored, 1, "the known package's point is stored");
+    stop.cancel();
+    task.await.unwrap();
+}
