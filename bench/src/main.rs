@@ -9,6 +9,8 @@
 //! - `create`: `POST /packages` waiting for the worker's outcome (201) — the full
 //!   pipeline round trip.
 //! - `read`: `GET /packages/{tn}` on packages created first — the Redis view (HIT).
+//! - `locations`: `POST /locations` with batches of 100 points for packages
+//!   created first — the device ingest path (202); points/s = 100 × req/s.
 
 use anyhow::{bail, Context};
 use std::sync::Arc;
@@ -34,7 +36,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--requests" => args.requests = it.next().context("--requests N")?.parse()?,
             "--concurrency" => args.concurrency = it.next().context("--concurrency C")?.parse()?,
             "--base" => args.base = it.next().context("--base URL")?,
-            "create-async" | "create" | "read" => args.mode = arg,
+            "create-async" | "create" | "read" | "locations" => args.mode = arg,
             other => bail!("unknown argument {other:?}"),
         }
     }
@@ -59,7 +61,7 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.concurrency)
         .build()?;
     let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase();
-    if args.mode == "read" {
+    if args.mode == "read" || args.mode == "locations" {
         let seeded = args.concurrency.min(args.requests).max(1);
         for i in 0..seeded {
             let response = client
@@ -95,6 +97,15 @@ async fn main() -> anyhow::Result<()> {
                         args.base,
                         tracking_number(&run, i % args.concurrency)
                     )),
+                    "locations" => {
+                        let tn = tracking_number(&run, i % args.concurrency);
+                        let points: Vec<serde_json::Value> = (0..100)
+                            .map(|p| {
+                                serde_json::json!({"tracking_number": tn, "latitude": 40.0 + f64::from(p) / 1000.0, "longitude": -74.0})
+                            })
+                            .collect();
+                        client.post(format!("{}/locations", args.base)).json(&points)
+                    }
                     mode => {
                         let r = client
                             .post(format!("{}/packages", args.base))
@@ -109,10 +120,13 @@ async fn main() -> anyhow::Result<()> {
                 let ok = match request.send().await {
                     Ok(response) => {
                         let status = response.status().as_u16();
-                        let _ = response.bytes().await;
+                        let body = response.bytes().await.unwrap_or_default();
+                        if failures == 0 && status >= 400 {
+                            eprintln!("first failure: {status} {}", String::from_utf8_lossy(&body));
+                        }
                         matches!(
                             (args.mode.as_str(), status),
-                            ("create-async", 202) | ("create", 201) | ("read", 200)
+                            ("create-async" | "locations", 202) | ("create", 201) | ("read", 200)
                         )
                     }
                     Err(_) => false,

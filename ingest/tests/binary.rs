@@ -4,7 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use testkit::TestEnv;
+use testkit::{KillOnDrop, TestEnv};
 
 #[test]
 fn a_malformed_variable_stops_start_up_naming_it() {
@@ -66,15 +66,4 @@ async fn sigterm_stops_it_cleanly() {
     .unwrap()
     .unwrap();
     assert_eq!(exit.code(), Some(0));
-}
-
-/// Kills the child if the test fails before it exits, so no process outlives the test.
-struct KillOnDrop(u32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &self.0.to_string()])
-            .status();
-    }
 }

@@ -107,6 +107,26 @@ impl TestEnv {
             .expect("admin connection")
     }
 
+    /// Simulates a database outage (`false`: new connections refused, existing
+    /// ones cut) or its end (`true`).
+    pub async fn set_database_available(&self, available: bool) {
+        let mut admin = self.admin().await;
+        sqlx::query(&format!(
+            "ALTER DATABASE {} ALLOW_CONNECTIONS {available}",
+            self.id
+        ))
+        .execute(&mut admin)
+        .await
+        .expect("alter database");
+        if !available {
+            sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
+                .bind(&self.id)
+                .execute(&mut admin)
+                .await
+                .expect("terminate connections");
+        }
+    }
+
     pub fn topology(&self) -> &Topology {
         &self.config.topology
     }
@@ -137,6 +157,24 @@ impl TestEnv {
         )
         .await
         .expect("publish command");
+    }
+
+    /// Publishes a location batch the way ingest does.
+    pub async fn publish_locations(
+        &self,
+        envelope: &shared::wire::Envelope<shared::wire::LocationBatch>,
+    ) {
+        shared::amqp::publish_envelope(
+            self.channel(),
+            &self.topology().commands_exchange(),
+            Topology::LOCATION_ROUTING_KEY,
+            envelope,
+            "location",
+            shared::amqp::Routing::Mandatory,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("publish locations");
     }
 
     /// Messages ready in `queue` (not counting unacked ones).
@@ -275,6 +313,18 @@ pub async fn next_event(
         .ok()??
         .ok()?;
     shared::wire::Envelope::decode(&delivery.data).ok()
+}
+
+/// Kills a child process if the test fails before it exits, so no process
+/// outlives its test.
+pub struct KillOnDrop(pub u32);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .status();
+    }
 }
 
 impl Drop for TestEnv {

@@ -3,6 +3,7 @@
 use crate::dead_letter::dead_letter;
 use crate::locations::{self, LocationStore};
 use crate::packages::{self, is_transient};
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
@@ -51,50 +52,90 @@ enum Disposition {
     Abandon,
 }
 
+/// How many location batches one consumer applies at once. Their order does
+/// not matter (the database orders positions by `recorded_at`), and each batch
+/// spends most of its time waiting on MongoDB, PostgreSQL and confirms.
+pub const LOCATION_CONCURRENCY: usize = 8;
+
 /// Consumes until shutdown (Ok) or until the channel fails (Err).
+///
+/// Package commands are handled one at a time, in queue order: that is what
+/// keeps a package's commands ordered. Location batches run concurrently.
 pub async fn consume(
     pipeline: &Pipeline,
     queue: &str,
     kind: QueueKind,
     mut consumer: Consumer,
 ) -> Result<(), lapin::Error> {
-    loop {
-        let next = tokio::select! {
+    let limit = match kind {
+        QueueKind::Packages => 1,
+        QueueKind::Locations => LOCATION_CONCURRENCY,
+    };
+    let mut in_flight = FuturesUnordered::new();
+    let result = loop {
+        tokio::select! {
             biased;
-            _ = pipeline.stop.cancelled() => return Ok(()),
-            next = consumer.next() => next,
-        };
-        let delivery = match next {
-            Some(Ok(delivery)) => delivery,
-            Some(Err(error)) => return Err(error),
-            None => {
-                return Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
-                    lapin::ChannelState::Closed,
-                    "consumer ended",
-                )))
-            }
-        };
-        let disposition = match kind {
-            QueueKind::Packages => pipeline.handle_command(queue, &delivery).await,
-            QueueKind::Locations => pipeline.handle_locations(queue, &delivery).await,
-        };
-        match disposition {
-            Disposition::Ack => {
-                delivery.ack(BasicAckOptions::default()).await?;
-            }
-            Disposition::Requeue => {
-                // A short pause so a broker hiccup does not become a hot redelivery loop.
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                delivery
-                    .nack(BasicNackOptions {
-                        requeue: true,
-                        ..Default::default()
-                    })
-                    .await?;
-            }
-            Disposition::Abandon => return Ok(()),
+            _ = pipeline.stop.cancelled() => break Ok(()),
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
+                Ok(Settled::Continue) => {}
+                Ok(Settled::Stop) => break Ok(()),
+                Err(error) => break Err(error),
+            },
+            next = consumer.next(), if in_flight.len() < limit => match next {
+                Some(Ok(delivery)) => in_flight.push(settle(pipeline, queue, kind, delivery)),
+                Some(Err(error)) => break Err(error),
+                None => {
+                    break Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                        lapin::ChannelState::Closed,
+                        "consumer ended",
+                    )))
+                }
+            },
+        }
+    };
+    // Let what was started finish (or abandon itself on shutdown) before the
+    // channel closes, so nothing is half-acknowledged.
+    while let Some(done) = in_flight.next().await {
+        if let Err(error) = done {
+            tracing::debug!(%error, "settling after stop failed; the broker redelivers");
         }
     }
+    result
+}
+
+enum Settled {
+    Continue,
+    Stop,
+}
+
+/// Handles one delivery and acknowledges it as its disposition says.
+async fn settle(
+    pipeline: &Pipeline,
+    queue: &str,
+    kind: QueueKind,
+    delivery: Delivery,
+) -> Result<Settled, lapin::Error> {
+    let disposition = match kind {
+        QueueKind::Packages => pipeline.handle_command(queue, &delivery).await,
+        QueueKind::Locations => pipeline.handle_locations(queue, &delivery).await,
+    };
+    match disposition {
+        Disposition::Ack => {
+            delivery.ack(BasicAckOptions::default()).await?;
+        }
+        Disposition::Requeue => {
+            // A short pause so a broker hiccup does not become a hot redelivery loop.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            delivery
+                .nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                })
+                .await?;
+        }
+        Disposition::Abandon => return Ok(Settled::Stop),
+    }
+    Ok(Settled::Continue)
 }
 
 impl Pipeline {

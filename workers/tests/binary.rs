@@ -6,7 +6,7 @@ use shared::domain::{PackageStatus, TrackingNumber};
 use shared::wire::{Command, Envelope, Principal, UpdateStatus};
 use std::process::Command as Process;
 use std::time::Duration;
-use testkit::{eventually, TestEnv};
+use testkit::{eventually, KillOnDrop, TestEnv};
 
 async fn consumers(env: &TestEnv, queue: &str) -> Option<(u32, u32)> {
     let channel = env.new_channel().await;
@@ -48,19 +48,7 @@ async fn sigterm_returns_in_flight_work_to_the_queue_and_exits_0() {
     .await;
 
     // Make the database unavailable so the worker holds the command, retrying.
-    let mut admin = env.admin().await;
-    sqlx::query(&format!(
-        "ALTER DATABASE {} ALLOW_CONNECTIONS false",
-        env.id
-    ))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-        .bind(&env.id)
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    env.set_database_available(false).await;
     let command = UpdateStatus {
         tracking_number: tn,
         status: PackageStatus::InTransit,
@@ -112,19 +100,5 @@ async fn sigterm_returns_in_flight_work_to_the_queue_and_exits_0() {
         },
     )
     .await;
-    sqlx::query(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", env.id))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-}
-
-/// Kills the child if the test fails before it exits, so no process outlives the test.
-struct KillOnDrop(u32);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-KILL", &self.0.to_string()])
-            .status();
-    }
+    env.set_database_available(true).await;
 }

@@ -96,17 +96,7 @@ async fn any_order_any_duplicates_two_workers_same_result() {
                     points: batch.to_vec(),
                 },
             );
-            shared::amqp::publish_envelope(
-                env.channel(),
-                &env.topology().commands_exchange(),
-                shared::topology::Topology::LOCATION_ROUTING_KEY,
-                &envelope,
-                "location",
-                shared::amqp::Routing::Mandatory,
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
+            env.publish_locations(&envelope).await;
             rest = tail;
             size = size % 5 + 1;
         }
@@ -203,17 +193,7 @@ async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason() {
         points: vec![point("TRKKNOWN1"), point("TRKNOBODY")],
     };
     let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), Principal::default(), batch);
-    shared::amqp::publish_envelope(
-        env.channel(),
-        &env.topology().commands_exchange(),
-        shared::topology::Topology::LOCATION_ROUTING_KEY,
-        &envelope,
-        "location",
-        shared::amqp::Routing::Mandatory,
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
+    env.publish_locations(&envelope).await;
     let dead = env
         .get_message(&env.topology().dead_queue(), WAIT)
         .await

@@ -384,25 +384,10 @@ async fn a_database_outage_is_waited_out_and_nothing_is_lost() {
     })
     .await;
 
-    let mut admin = env.admin().await;
-    sqlx::query(&format!(
-        "ALTER DATABASE {} ALLOW_CONNECTIONS false",
-        env.id
-    ))
-    .execute(&mut admin)
-    .await
-    .unwrap();
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()")
-        .bind(&env.id)
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    env.set_database_available(false).await;
     send(&env, &status(&tn, PackageStatus::InTransit, Some("Hub"))).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    sqlx::query(&format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", env.id))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    env.set_database_available(true).await;
 
     eventually(WAIT, "the update applied after the outage", || async {
         (current_status(&env, &tn).await.as_deref() == Some("in_transit")).then_some(())

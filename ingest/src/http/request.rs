@@ -28,18 +28,24 @@ pub async fn json_object(
     }
 }
 
+/// The media type of `Content-Type` without parameters, lower-cased; `None`
+/// when the header is absent.
+pub fn content_type(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(CONTENT_TYPE)?.to_str().unwrap_or_default();
+    Some(
+        value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase(),
+    )
+}
+
 fn require_json(headers: &HeaderMap) -> Result<(), Reply> {
-    let Some(content_type) = headers.get(CONTENT_TYPE) else {
+    let Some(essence) = content_type(headers) else {
         return Ok(());
     };
-    let essence = content_type
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
     if essence == "application/json" || essence.ends_with("+json") {
         Ok(())
     } else {

@@ -3,11 +3,10 @@
 
 use super::post_one::idempotency_key;
 use super::{now_ms, parse_point, PointIds};
-use crate::http::request::read_limited;
+use crate::http::request::{content_type, read_limited};
 use crate::http::Reply;
 use crate::routes::AppState;
 use hyper::body::Incoming;
-use hyper::header::CONTENT_TYPE;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
@@ -116,17 +115,9 @@ pub async fn publish(state: &AppState, points: Vec<LocationPoint>) -> Result<Rep
 }
 
 fn format_of(request: &Request<Incoming>) -> Result<Format, Reply> {
-    let Some(content_type) = request.headers().get(CONTENT_TYPE) else {
+    let Some(essence) = content_type(request.headers()) else {
         return Ok(Format::Json);
     };
-    let essence = content_type
-        .to_str()
-        .unwrap_or_default()
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
     match essence.as_str() {
         "application/json" => Ok(Format::Json),
         "application/x-ndjson" | "application/ndjson" | "application/jsonl" => Ok(Format::NdJson),
