@@ -1,2 +1,24 @@
-//! The WebSocket fan-out of result events. A placeholder until its issue lands:
-//! the binary starts, logs that it is not implemented yet, and waits for shutdown.
+//! DeliverTrack broadcaster: result events pushed to WebSocket subscribers.
+//!
+//! - [`config`]: settings from the environment.
+//! - [`startup`]: builds the service, accepts connections under a cap, and
+//!   closes every client with a close frame on shutdown.
+//! - [`events`]: the broker side: one exclusive queue per instance, bound to
+//!   `package.<tn>.*` while local clients watch that package; bindings are
+//!   changed by one task, so a subscribe racing an unsubscribe converges.
+//! - [`hub`]: who watches what; each event is encoded once and its bytes
+//!   shared by every subscriber; a subscriber whose bounded queue is full is
+//!   marked slow and disconnected, never waited for.
+//! - [`connection`]: one WebSocket client: the protocol (subscribe,
+//!   unsubscribe), heartbeats, idle timeout, and its writer task.
+//! - [`update`]: the `package_update` message in the original shape.
+
+pub mod config;
+pub mod connection;
+pub mod events;
+pub mod hub;
+pub mod startup;
+pub mod update;
+
+pub use config::BroadcasterConfig;
+pub use startup::Application;

@@ -1,0 +1,217 @@
+//! The broker side of the broadcaster.
+//!
+//! One task owns the AMQP connection, the instance's exclusive queue and its
+//! bindings. Connections ask it to [`Events::sync`] a package: it binds
+//! `package.<tn>.*` if the hub has watchers and the queue is not bound, and
+//! unbinds in the opposite case. One task applying every change in order means
+//! a subscribe and an unsubscribe racing for the same package always end in
+//! the state the hub is in. After a reconnect every watched package is bound
+//! again.
+
+use crate::hub::Hub;
+use futures_util::StreamExt;
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::types::FieldTable;
+use lapin::Channel;
+use shared::backoff::Backoff;
+use shared::topology::Topology;
+use shared::wire::{Envelope, Event};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
+
+const SYNC_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("the event stream is unavailable, retry later")]
+    Unavailable,
+}
+
+struct SyncRequest {
+    tracking_number: String,
+    done: oneshot::Sender<Result<(), SyncError>>,
+}
+
+#[derive(Clone)]
+pub struct Events {
+    requests: mpsc::Sender<SyncRequest>,
+}
+
+impl Events {
+    pub fn start(
+        url: String,
+        topology: Topology,
+        hub: Arc<Hub>,
+        shutdown: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
+        let (requests, receiver) = mpsc::channel(1024);
+        let task = tokio::spawn(run(url, topology, hub, receiver, shutdown));
+        (Self { requests }, task)
+    }
+
+    /// Makes the queue's binding for this package match the hub's watchers.
+    pub async fn sync(&self, tracking_number: &str) -> Result<(), SyncError> {
+        let (done, result) = oneshot::channel();
+        let request = SyncRequest {
+            tracking_number: tracking_number.to_owned(),
+            done,
+        };
+        self.requests
+            .send(request)
+            .await
+            .map_err(|_| SyncError::Unavailable)?;
+        tokio::time::timeout(SYNC_TIMEOUT, result)
+            .await
+            .map_err(|_| SyncError::Unavailable)?
+            .map_err(|_| SyncError::Unavailable)?
+    }
+}
+
+fn binding_key(tracking_number: &str) -> String {
+    format!("package.{tracking_number}.*")
+}
+
+async fn run(
+    url: String,
+    topology: Topology,
+    hub: Arc<Hub>,
+    mut requests: mpsc::Receiver<SyncRequest>,
+    shutdown: CancellationToken,
+) {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    while !shutdown.is_cancelled() {
+        match connected(&url, &topology, &hub, &mut requests, &shutdown).await {
+            Ok(()) => return,
+            Err(error) => tracing::warn!(%error, "event stream lost; reconnecting"),
+        }
+        let delay = backoff.next_delay();
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+    }
+}
+
+async fn connected(
+    url: &str,
+    topology: &Topology,
+    hub: &Hub,
+    requests: &mut mpsc::Receiver<SyncRequest>,
+    shutdown: &CancellationToken,
+) -> Result<(), lapin::Error> {
+    let connection = shared::amqp::connect(url, "delivertrack-broadcaster").await?;
+    let channel = connection.create_channel().await?;
+    topology.declare(&channel).await?;
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let queue = queue.name().as_str().to_owned();
+    let mut deliveries = channel
+        .basic_consume(
+            queue.clone().into(),
+            "".into(),
+            BasicConsumeOptions {
+                no_ack: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        )
+        .await?;
+    let exchange = topology.events_exchange();
+    let mut bound = HashSet::new();
+    for tracking_number in hub.watched() {
+        bind(&channel, &queue, &exchange, &tracking_number).await?;
+        bound.insert(tracking_number);
+    }
+    tracing::info!(queue, "event stream connected");
+    let result = loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break Ok(()),
+            Some(request) = requests.recv() => {
+                match reconcile(&channel, &queue, &exchange, hub, &mut bound, &request.tracking_number).await {
+                    Ok(()) => {
+                        let _ = request.done.send(Ok(()));
+                    }
+                    Err(error) => {
+                        let _ = request.done.send(Err(SyncError::Unavailable));
+                        break Err(error);
+                    }
+                }
+            }
+            delivery = deliveries.next() => match delivery {
+                Some(Ok(delivery)) => forward(hub, &delivery.data),
+                Some(Err(error)) => break Err(error),
+                None => break Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(lapin::ChannelState::Closed, "event consumer ended"))),
+            },
+        }
+    };
+    let _ = connection.close(200, "broadcaster stopping".into()).await;
+    result
+}
+
+async fn reconcile(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    hub: &Hub,
+    bound: &mut HashSet<String>,
+    tracking_number: &str,
+) -> Result<(), lapin::Error> {
+    let wanted = hub.is_watched(tracking_number);
+    if wanted && !bound.contains(tracking_number) {
+        bind(channel, queue, exchange, tracking_number).await?;
+        bound.insert(tracking_number.to_owned());
+    } else if !wanted && bound.contains(tracking_number) {
+        channel
+            .queue_unbind(
+                queue.into(),
+                exchange.into(),
+                binding_key(tracking_number).into(),
+                FieldTable::default(),
+            )
+            .await?;
+        bound.remove(tracking_number);
+    }
+    Ok(())
+}
+
+async fn bind(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    tracking_number: &str,
+) -> Result<(), lapin::Error> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            binding_key(tracking_number).into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+}
+
+/// Decodes once, encodes the client message once, shares its bytes.
+fn forward(hub: &Hub, payload: &[u8]) {
+    let event = match Envelope::<Event>::decode(payload) {
+        Ok(event) => event,
+        Err(error) => return tracing::warn!(%error, "undecodable event"),
+    };
+    if let Some(json) = crate::update::encode(&event) {
+        hub.dispatch(event.body.tracking_number(), &Utf8Bytes::from(json));
+    }
+}

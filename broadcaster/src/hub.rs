@@ -1,0 +1,92 @@
+//! Who watches which package. The lock is a plain mutex held only for map
+//! updates and `try_send`s, never across an await.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+use tokio_util::sync::CancellationToken;
+
+pub type ClientId = u64;
+
+/// How the hub reaches one client.
+#[derive(Clone)]
+pub struct ClientHandle {
+    pub outbox: mpsc::Sender<Utf8Bytes>,
+    /// Cancelled when the client cannot keep up; its connection then closes.
+    pub too_slow: CancellationToken,
+}
+
+#[derive(Default)]
+pub struct Hub {
+    watchers: Mutex<HashMap<String, HashMap<ClientId, ClientHandle>>>,
+    next_id: AtomicU64,
+    pub delivered: AtomicU64,
+    pub dropped_slow: AtomicU64,
+}
+
+impl Hub {
+    pub fn new_client_id(&self) -> ClientId {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn subscribe(&self, tracking_number: &str, id: ClientId, handle: ClientHandle) {
+        if let Ok(mut watchers) = self.watchers.lock() {
+            watchers
+                .entry(tracking_number.to_owned())
+                .or_default()
+                .insert(id, handle);
+        }
+    }
+
+    pub fn unsubscribe(&self, tracking_number: &str, id: ClientId) {
+        if let Ok(mut watchers) = self.watchers.lock() {
+            if let Some(clients) = watchers.get_mut(tracking_number) {
+                clients.remove(&id);
+                if clients.is_empty() {
+                    watchers.remove(tracking_number);
+                }
+            }
+        }
+    }
+
+    pub fn is_watched(&self, tracking_number: &str) -> bool {
+        self.watchers
+            .lock()
+            .map(|w| w.contains_key(tracking_number))
+            .unwrap_or(false)
+    }
+
+    pub fn watched(&self) -> HashSet<String> {
+        self.watchers
+            .lock()
+            .map(|w| w.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Queues `message` for every watcher of the package without waiting; a
+    /// watcher whose queue is full is marked too slow.
+    pub fn dispatch(&self, tracking_number: &str, message: &Utf8Bytes) {
+        let Ok(watchers) = self.watchers.lock() else {
+            return;
+        };
+        let Some(clients) = watchers.get(tracking_number) else {
+            return;
+        };
+        for client in clients.values() {
+            match client.outbox.try_send(message.clone()) {
+                Ok(()) => {
+                    self.delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    if !client.too_slow.is_cancelled() {
+                        self.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                        client.too_slow.cancel();
+                    }
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! Builds the broadcaster from config and serves `/ws` until shutdown.
+
+use crate::config::BroadcasterConfig;
+use crate::connection::{serve, Limits, Shared};
+use crate::events::Events;
+use crate::hub::Hub;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("invalid PostgreSQL configuration: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+pub struct Application {
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    events_task: JoinHandle<()>,
+    events_stop: CancellationToken,
+    max_connections: usize,
+    max_frame_bytes: usize,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(
+        config: BroadcasterConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, StartupError> {
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
+        let pool = shared::db::lazy_pool(
+            &config.common.database_url,
+            config.common.database_max_connections,
+        )?;
+        let hub = Arc::new(Hub::default());
+        let events_stop = CancellationToken::new();
+        let (events, events_task) = Events::start(
+            config.common.amqp_url.clone(),
+            config.common.topology.clone(),
+            Arc::clone(&hub),
+            events_stop.clone(),
+        );
+        let limits = Limits {
+            max_subscriptions: config.max_subscriptions,
+            client_queue: config.client_queue.max(1),
+            ping_interval: config.ping_interval,
+            idle_timeout: config.idle_timeout,
+        };
+        Ok(Self {
+            listener,
+            shared: Arc::new(Shared {
+                hub,
+                events,
+                pool,
+                limits,
+            }),
+            events_task,
+            events_stop,
+            max_connections: config.max_connections.max(1),
+            max_frame_bytes: config.max_frame_bytes,
+            shutdown,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    pub fn hub(&self) -> Arc<Hub> {
+        Arc::clone(&self.shared.hub)
+    }
+
+    pub async fn run(self) {
+        let Self {
+            listener,
+            shared,
+            events_task,
+            events_stop,
+            max_connections,
+            max_frame_bytes,
+            shutdown,
+        } = self;
+        let permits = Arc::new(Semaphore::new(max_connections));
+        let connections = TaskTracker::new();
+        let ws_config = WebSocketConfig::default()
+            .max_message_size(Some(max_frame_bytes))
+            .max_frame_size(Some(max_frame_bytes));
+        loop {
+            let (stream, _) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+                // Over the cap: refuse at once rather than queue.
+                drop(stream);
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
+            connections.spawn(async move {
+                let only_ws =
+                    |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
+                        if request.uri().path() == "/ws" {
+                            Ok(response)
+                        } else {
+                            let mut refusal = ErrorResponse::new(Some(
+                                "{\"error\":\"no such endpoint; use /ws\"}".into(),
+                            ));
+                            *refusal.status_mut() =
+                                tokio_tungstenite::tungstenite::http::StatusCode::NOT_FOUND;
+                            Err(refusal)
+                        }
+                    };
+                match tokio_tungstenite::accept_hdr_async_with_config(
+                    stream,
+                    only_ws,
+                    Some(ws_config),
+                )
+                .await
+                {
+                    Ok(ws) => serve(ws, shared, shutdown).await,
+                    Err(error) => tracing::debug!(%error, "WebSocket handshake failed"),
+                }
+                drop(permit);
+            });
+        }
+        connections.close();
+        if tokio::time::timeout(Duration::from_secs(5), connections.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some WebSocket clients did not close in time");
+        }
+        events_stop.cancel();
+        let _ = events_task.await;
+        tracing::info!("broadcaster stopped");
+    }
+}

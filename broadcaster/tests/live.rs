@@ -1,0 +1,392 @@
+//! Real WebSocket clients against the real pipeline: ingest → RabbitMQ →
+//! workers → events exchange → broadcaster.
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::Duration;
+use testkit::TestEnv;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_util::sync::CancellationToken;
+
+type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+const WAIT: Duration = Duration::from_secs(15);
+
+struct System {
+    env: TestEnv,
+    api: String,
+    http: reqwest::Client,
+    stop: CancellationToken,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl System {
+    async fn start() -> Self {
+        let env = TestEnv::new().await;
+        let stop = CancellationToken::new();
+        let ingest_config = ingest::IngestConfig {
+            common: env.config.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            outcome_timeout: Duration::from_secs(10),
+            confirm_timeout: Duration::from_secs(5),
+            max_body_bytes: 64 * 1024,
+            max_connections: 64,
+            locations: ingest::routes::locations::PointRules {
+                max_future_skew: Duration::from_secs(300),
+                max_age: Duration::from_secs(3600),
+                batch_max_points: 1000,
+                batch_max_bytes: 1 << 20,
+            },
+        };
+        let app = ingest::Application::build(ingest_config, stop.clone())
+            .await
+            .unwrap();
+        let api = format!("http://{}/api/v1", app.local_addr());
+        let workers_config = workers::WorkerConfig {
+            common: env.config.clone(),
+            prefetch: 16,
+            shards: (0..env.topology().package_shards()).collect(),
+            confirm_timeout: Duration::from_secs(5),
+            run_packages: true,
+            run_locations: true,
+        };
+        let worker_stop = stop.clone();
+        let tasks = vec![
+            tokio::spawn(app.run()),
+            tokio::spawn(async move { workers::run(workers_config, worker_stop).await.unwrap() }),
+        ];
+        Self {
+            env,
+            api,
+            http: reqwest::Client::new(),
+            stop,
+            tasks,
+        }
+    }
+
+    /// Starts a broadcaster instance; returns its `/ws` URL and its own stop token.
+    async fn broadcaster(&mut self, client_queue: usize) -> (String, CancellationToken) {
+        let config = broadcaster::BroadcasterConfig {
+            common: self.env.config.clone(),
+            listen: "127.0.0.1:0".parse().unwrap(),
+            max_connections: 64,
+            max_subscriptions: 3,
+            client_queue,
+            ping_interval: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(30),
+            max_frame_bytes: 4096,
+        };
+        let stop = self.stop.child_token();
+        let app = broadcaster::Application::build(config, stop.clone())
+            .await
+            .unwrap();
+        let url = format!("ws://{}/ws", app.local_addr());
+        self.tasks.push(tokio::spawn(app.run()));
+        (url, stop)
+    }
+
+    async fn create(&self, tn: &str) {
+        let body = json!({"tracking_number": tn, "sender_name": "A", "sender_address": "B", "recipient_name": "C", "recipient_address": "D"});
+        let response = self
+            .http
+            .post(format!("{}/packages", self.api))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201);
+    }
+
+    async fn status(&self, tn: &str, body: Value) {
+        let response = self
+            .http
+            .put(format!("{}/packages/{tn}/status", self.api))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        for task in self.tasks {
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("stops in time")
+                .unwrap();
+        }
+    }
+}
+
+fn tracking_number() -> String {
+    format!(
+        "TRK{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase()
+    )
+}
+
+async fn connect(url: &str) -> Client {
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket connects")
+        .0
+}
+
+async fn send(client: &mut Client, message: Value) {
+    client
+        .send(Message::text(message.to_string()))
+        .await
+        .unwrap();
+}
+
+/// The next JSON text message, skipping heartbeats.
+async fn next_json(client: &mut Client, timeout: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, client.next())
+            .await
+            .ok()??
+            .ok()?;
+        match frame {
+            Message::Text(text) => return serde_json::from_str(&text).ok(),
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+async fn subscribe(client: &mut Client, tn: &str) {
+    send(client, json!({"type": "subscribe", "tracking_number": tn})).await;
+    let ack = next_json(client, WAIT)
+        .await
+        .expect("an answer to subscribe");
+    assert_eq!(ack, json!({"type": "subscribed", "tracking_number": tn}));
+}
+
+#[tokio::test]
+async fn a_subscriber_sees_every_change_in_order_exactly_once() {
+    let mut system = System::start().await;
+    let (url, _) = system.broadcaster(64).await;
+    let tn = tracking_number();
+    system.create(&tn).await;
+    let mut client = connect(&url).await;
+    subscribe(&mut client, &tn).await;
+
+    system.status(&tn, json!({"status": "in_transit", "location": "Newark Distribution Center", "latitude": 40.7357, "longitude": -74.1724})).await;
+    system
+        .status(&tn, json!({"status": "out_for_delivery"}))
+        .await;
+    system
+        .status(
+            &tn,
+            json!({"status": "delivered", "location": "Front door"}),
+        )
+        .await;
+
+    let mut statuses = Vec::new();
+    let mut locations = 0;
+    while let Some(update) = next_json(&mut client, Duration::from_secs(3)).await {
+        assert_eq!(update["type"], "package_update");
+        assert_eq!(update["tracking_number"], tn.as_str());
+        match update["kind"].as_str().unwrap() {
+            "status_changed" => statuses.push((
+                update["data"]["status"].as_str().unwrap().to_owned(),
+                update["seq"].as_i64().unwrap(),
+            )),
+            "location" => {
+                locations += 1;
+                assert_eq!(update["data"]["latitude"], 40.7357);
+            }
+            other => panic!("unexpected kind {other}"),
+        }
+        if statuses.len() == 3 && locations == 1 {
+            break;
+        }
+    }
+    assert_eq!(
+        statuses,
+        [
+            ("in_transit".to_owned(), 2),
+            ("out_for_delivery".to_owned(), 3),
+            ("delivered".to_owned(), 4)
+        ],
+        "in order, seq increasing by one"
+    );
+    assert_eq!(
+        locations, 1,
+        "the status update's coordinates arrive as a location update"
+    );
+    assert!(
+        next_json(&mut client, Duration::from_millis(700))
+            .await
+            .is_none(),
+        "nothing twice"
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_hears_only_its_own_packages_and_instances_serve_their_own_clients() {
+    let mut system = System::start().await;
+    let (first_url, _) = system.broadcaster(64).await;
+    let (second_url, _) = system.broadcaster(64).await;
+    let (a, b) = (tracking_number(), tracking_number());
+    system.create(&a).await;
+    system.create(&b).await;
+    let mut watches_a = connect(&first_url).await;
+    let mut watches_b = connect(&second_url).await;
+    subscribe(&mut watches_a, &a).await;
+    subscribe(&mut watches_b, &b).await;
+
+    system.status(&b, json!({"status": "in_transit"})).await;
+    system.status(&a, json!({"status": "cancelled"})).await;
+
+    let to_a = next_json(&mut watches_a, WAIT).await.expect("A's update");
+    assert_eq!(to_a["tracking_number"], a.as_str());
+    assert_eq!(to_a["data"]["status"], "cancelled");
+    let to_b = next_json(&mut watches_b, WAIT).await.expect("B's update");
+    assert_eq!(to_b["tracking_number"], b.as_str());
+    assert_eq!(to_b["data"]["status"], "in_transit");
+    assert!(
+        next_json(&mut watches_a, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "A hears nothing of B"
+    );
+    assert!(
+        next_json(&mut watches_b, Duration::from_millis(500))
+            .await
+            .is_none(),
+        "B hears nothing of A"
+    );
+
+    // After unsubscribing, nothing more arrives.
+    send(
+        &mut watches_b,
+        json!({"type": "unsubscribe", "tracking_number": b}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut watches_b, WAIT).await.unwrap()["type"],
+        "unsubscribed"
+    );
+    system
+        .status(&b, json!({"status": "out_for_delivery"}))
+        .await;
+    assert!(next_json(&mut watches_b, Duration::from_millis(700))
+        .await
+        .is_none());
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn bad_requests_get_errors_not_crashes() {
+    let mut system = System::start().await;
+    let (url, _) = system.broadcaster(64).await;
+    let mut client = connect(&url).await;
+    for (message, expected) in [
+        (json!("not an object").to_string(), "expected"),
+        ("{oops".to_owned(), "expected"),
+        (
+            json!({"type": "subscribe"}).to_string(),
+            "tracking_number is required",
+        ),
+        (
+            json!({"type": "subscribe", "tracking_number": "a.b"}).to_string(),
+            "tracking_number",
+        ),
+        (
+            json!({"type": "subscribe", "tracking_number": "TRKUNKNOWN0"}).to_string(),
+            "not found",
+        ),
+        (
+            json!({"type": "dance", "tracking_number": "TRKUNKNOWN0"}).to_string(),
+            "unknown message type",
+        ),
+    ] {
+        client.send(Message::text(message)).await.unwrap();
+        let reply = next_json(&mut client, WAIT).await.expect("an error reply");
+        assert_eq!(reply["type"], "error");
+        assert!(
+            reply["error"].as_str().unwrap().contains(expected),
+            "{reply}"
+        );
+    }
+    // The subscription cap (3 in these tests).
+    for _ in 0..3 {
+        let tn = tracking_number();
+        system.create(&tn).await;
+        subscribe(&mut client, &tn).await;
+    }
+    let fourth = tracking_number();
+    system.create(&fourth).await;
+    send(
+        &mut client,
+        json!({"type": "subscribe", "tracking_number": fourth}),
+    )
+    .await;
+    assert!(next_json(&mut client, WAIT).await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .contains("at most 3"));
+
+    // An oversized frame closes the connection with a reason; the server lives on.
+    client
+        .send(Message::text("x".repeat(10_000)))
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(WAIT, async {
+        loop {
+            match client.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert!(closed.is_some(), "a close frame with a reason");
+    let mut again = connect(&url).await;
+    send(
+        &mut again,
+        json!({"type": "subscribe", "tracking_number": "TRKUNKNOWN0"}),
+    )
+    .await;
+    assert_eq!(next_json(&mut again, WAIT).await.unwrap()["type"], "error");
+    assert!(
+        tokio_tungstenite::connect_async(url.replace("/ws", "/other"))
+            .await
+            .is_err(),
+        "only /ws upgrades"
+    );
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn on_shutdown_every_client_gets_a_close_frame() {
+    let mut system = System::start().await;
+    let (url, stop) = system.broadcaster(64).await;
+    let mut clients = vec![connect(&url).await, connect(&url).await];
+    stop.cancel();
+    for client in &mut clients {
+        let frame = tokio::time::timeout(WAIT, async {
+            loop {
+                match client.next().await {
+                    Some(Ok(Message::Close(frame))) => return frame,
+                    Some(Ok(_)) => continue,
+                    _ => return None,
+                }
+            }
+        })
+        .await
+        .unwrap()
+        .expect("a close frame");
+        assert_eq!(frame.code, CloseCode::Away);
+        assert_eq!(frame.reason.as_str(), "server shutting down");
+    }
+    system.stop().await;
+}
