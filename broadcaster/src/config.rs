@@ -14,6 +14,10 @@ pub struct BroadcasterConfig {
     /// A client that sends nothing (not even a pong) for this long is closed.
     pub idle_timeout: Duration,
     pub max_frame_bytes: usize,
+    /// The kernel send buffer per client socket (`WS_SEND_BUFFER_BYTES`); unset
+    /// leaves the OS default. Smaller means less memory held for a stalled
+    /// client and an earlier "too slow" verdict.
+    pub send_buffer_bytes: Option<usize>,
 }
 
 impl BroadcasterConfig {
@@ -30,6 +34,10 @@ impl BroadcasterConfig {
             ping_interval: millis_var("WS_PING_INTERVAL_MS", 20_000)?,
             idle_timeout: millis_var("WS_IDLE_TIMEOUT_MS", 60_000)?,
             max_frame_bytes: var("WS_MAX_FRAME_BYTES", 4096)?,
+            send_buffer_bytes: match var("WS_SEND_BUFFER_BYTES", 0usize)? {
+                0 => None,
+                bytes => Some(bytes),
+            },
         })
     }
 }

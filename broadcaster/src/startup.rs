@@ -33,6 +33,7 @@ pub struct Application {
     events_stop: CancellationToken,
     max_connections: usize,
     max_frame_bytes: usize,
+    send_buffer_bytes: Option<usize>,
     shutdown: CancellationToken,
 }
 
@@ -78,6 +79,7 @@ impl Application {
             events_stop,
             max_connections: config.max_connections.max(1),
             max_frame_bytes: config.max_frame_bytes,
+            send_buffer_bytes: config.send_buffer_bytes,
             shutdown,
         })
     }
@@ -100,6 +102,7 @@ impl Application {
             events_stop,
             max_connections,
             max_frame_bytes,
+            send_buffer_bytes,
             shutdown,
         } = self;
         let permits = Arc::new(Semaphore::new(max_connections));
@@ -125,6 +128,9 @@ impl Application {
                 continue;
             };
             let _ = stream.set_nodelay(true);
+            if let Some(bytes) = send_buffer_bytes {
+                let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
+            }
             let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
             connections.spawn(async move {
                 let only_ws =

@@ -68,6 +68,19 @@ impl System {
 
     /// Starts a broadcaster instance; returns its `/ws` URL and its own stop token.
     async fn broadcaster(&mut self, client_queue: usize) -> (String, CancellationToken) {
+        let (url, stop, _) = self.broadcaster_with(client_queue, None).await;
+        (url, stop)
+    }
+
+    async fn broadcaster_with(
+        &mut self,
+        client_queue: usize,
+        send_buffer_bytes: Option<usize>,
+    ) -> (
+        String,
+        CancellationToken,
+        std::sync::Arc<broadcaster::hub::Hub>,
+    ) {
         let config = broadcaster::BroadcasterConfig {
             common: self.env.config.clone(),
             listen: "127.0.0.1:0".parse().unwrap(),
@@ -77,14 +90,16 @@ impl System {
             ping_interval: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             max_frame_bytes: 4096,
+            send_buffer_bytes,
         };
         let stop = self.stop.child_token();
         let app = broadcaster::Application::build(config, stop.clone())
             .await
             .unwrap();
         let url = format!("ws://{}/ws", app.local_addr());
+        let hub = app.hub();
         self.tasks.push(tokio::spawn(app.run()));
-        (url, stop)
+        (url, stop, hub)
     }
 
     async fn create(&self, tn: &str) {
@@ -388,5 +403,89 @@ async fn on_shutdown_every_client_gets_a_close_frame() {
         assert_eq!(frame.code, CloseCode::Away);
         assert_eq!(frame.reason.as_str(), "server shutting down");
     }
+    system.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
+    let mut system = System::start().await;
+    // Small kernel buffers on both sides, so a client that stops reading stalls
+    // after its 512-message outbox and a few dozen buffered messages instead
+    // of megabytes; the healthy client's outbox absorbs the burst.
+    let (url, _, hub) = system.broadcaster_with(512, Some(4096)).await;
+    let tn = tracking_number();
+    system.create(&tn).await;
+    let mut healthy = connect(&url).await;
+    subscribe(&mut healthy, &tn).await;
+    let address = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let (mut stalled, _) =
+        tokio_tungstenite::client_async(url.as_str(), MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    send(
+        &mut stalled,
+        json!({"type": "subscribe", "tracking_number": tn}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut stalled, WAIT).await.unwrap()["type"],
+        "subscribed"
+    );
+
+    const POINTS: usize = 1500;
+    let points: Vec<Value> = (0..POINTS)
+        .map(|i| json!({"tracking_number": tn, "latitude": 10.0 + i as f64 / 1000.0, "longitude": 20.0, "address": "x".repeat(200)}))
+        .collect();
+    // The healthy client reads as it should, from before the first point.
+    let reader = tokio::spawn(async move {
+        let mut received = 0;
+        while received < POINTS {
+            match next_json(&mut healthy, WAIT).await {
+                Some(update) if update["kind"] == "location" => received += 1,
+                _ => break,
+            }
+        }
+        received
+    });
+    // Steady traffic rather than one burst: the healthy client keeps up with
+    // it, the stalled one falls further behind with every batch.
+    for batch in points.chunks(100) {
+        let response = system
+            .http
+            .post(format!("{}/locations", system.api))
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        reader.await.unwrap(),
+        POINTS,
+        "the healthy client received every update"
+    );
+    assert_eq!(
+        hub.dropped_slow.load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "exactly the stalled client was dropped"
+    );
+    // The stalled client, reading at last, finds its stream cut short.
+    let mut late = 0;
+    while let Some(update) = next_json(&mut stalled, Duration::from_secs(3)).await {
+        assert_eq!(update["type"], "package_update");
+        late += 1;
+    }
+    assert!(
+        late < POINTS,
+        "the stalled client was disconnected ({late} of {POINTS} delivered)"
+    );
     system.stop().await;
 }
