@@ -6,12 +6,13 @@
 //! side ends the connection through `closing`, with a close frame saying why.
 
 use crate::events::Events;
-use crate::hub::{ClientHandle, ClientId, Hub};
+use crate::hub::{ClientHandle, ClientId, Hub, Outgoing};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use shared::domain::TrackingNumber;
 use sqlx::PgPool;
 use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -72,18 +73,21 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let (sink, mut source) = ws.split();
-    let (outbox, inbox) = mpsc::channel(shared.limits.client_queue);
+    let (outbox, inbox) = mpsc::channel::<Outgoing>(shared.limits.client_queue);
     let closing = Closing::default();
     let handle = ClientHandle {
         outbox: outbox.clone(),
         too_slow: CancellationToken::new(),
     };
     let id = shared.hub.new_client_id();
+    let metrics = &shared.hub.metrics;
+    metrics.connections.fetch_add(1, Ordering::Relaxed);
     let writer = tokio::spawn(write(
         sink,
         inbox,
         closing.clone(),
         shared.limits.ping_interval,
+        Arc::clone(&shared.hub),
     ));
     let mut subscriptions = HashSet::new();
     let mut last_heard = Instant::now();
@@ -112,7 +116,7 @@ pub async fn serve(
                 match frame {
                     Some(Ok(Message::Text(text))) => {
                         let reply = handle_text(&shared, id, &handle, &mut subscriptions, &text).await;
-                        if outbox.try_send(Utf8Bytes::from(reply)).is_err() {
+                        if outbox.try_send(Outgoing { text: Utf8Bytes::from(reply), occurred_at: None }).is_err() {
                             closing.close(CloseCode::Policy, "client too slow: outgoing queue full");
                             break;
                         }
@@ -132,12 +136,16 @@ pub async fn serve(
             }
         }
     }
+    metrics
+        .subscriptions
+        .fetch_sub(subscriptions.len() as i64, Ordering::Relaxed);
     for tracking_number in subscriptions {
         shared.hub.unsubscribe(&tracking_number, id);
         let _ = shared.events.sync(&tracking_number).await;
     }
     closing.token.cancel();
     let _ = writer.await;
+    metrics.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
 async fn handle_text(
@@ -190,11 +198,22 @@ async fn handle_text(
                 shared.hub.unsubscribe(tn, id);
                 return error(e.to_string());
             }
-            subscriptions.insert(tn.to_owned());
+            if subscriptions.insert(tn.to_owned()) {
+                shared
+                    .hub
+                    .metrics
+                    .subscriptions
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             serde_json::json!({ "type": "subscribed", "tracking_number": tn }).to_string()
         }
         "unsubscribe" => {
             if subscriptions.remove(tn) {
+                shared
+                    .hub
+                    .metrics
+                    .subscriptions
+                    .fetch_sub(1, Ordering::Relaxed);
                 shared.hub.unsubscribe(tn, id);
                 let _ = shared.events.sync(tn).await;
             }
@@ -209,29 +228,35 @@ async fn handle_text(
 /// Owns the sending half: outbox messages, heartbeats, and the close frame.
 async fn write(
     mut sink: futures_util::stream::SplitSink<WebSocketStream<TcpStream>, Message>,
-    mut inbox: mpsc::Receiver<Utf8Bytes>,
+    mut inbox: mpsc::Receiver<Outgoing>,
     closing: Closing,
     ping_interval: Duration,
+    hub: Arc<Hub>,
 ) {
     const SEND_TIMEOUT: Duration = Duration::from_secs(10);
     let mut ping = tokio::time::interval(ping_interval);
     ping.tick().await;
     loop {
-        let message = tokio::select! {
+        let (message, occurred_at) = tokio::select! {
             biased;
             _ = closing.token.cancelled() => break,
             next = inbox.recv() => match next {
-                Some(text) => Message::Text(text),
+                Some(outgoing) => (Message::Text(outgoing.text), outgoing.occurred_at),
                 None => break,
             },
-            _ = ping.tick() => Message::Ping(Default::default()),
+            _ = ping.tick() => (Message::Ping(Default::default()), None),
         };
         let sent = tokio::select! {
             _ = closing.token.cancelled() => break,
             sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)) => sent,
         };
         match sent {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => {
+                if let Some(occurred_at) = occurred_at {
+                    hub.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                    hub.metrics.record_delay(occurred_at);
+                }
+            }
             Ok(Err(_)) => return,
             Err(_) => {
                 closing.close(CloseCode::Policy, "client too slow: send timed out");

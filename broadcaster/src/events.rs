@@ -8,7 +8,7 @@
 //! the state the hub is in. After a reconnect every watched package is bound
 //! again.
 
-use crate::hub::Hub;
+use crate::hub::{Hub, Outgoing};
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
@@ -212,6 +212,10 @@ fn forward(hub: &Hub, payload: &[u8]) {
         Err(error) => return tracing::warn!(%error, "undecodable event"),
     };
     if let Some(json) = crate::update::encode(&event) {
-        hub.dispatch(event.body.tracking_number(), &Utf8Bytes::from(json));
+        let message = Outgoing {
+            text: Utf8Bytes::from(json),
+            occurred_at: Some(event.occurred_at),
+        };
+        hub.dispatch(event.body.tracking_number(), &message);
     }
 }

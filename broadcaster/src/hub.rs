@@ -10,10 +10,18 @@ use tokio_util::sync::CancellationToken;
 
 pub type ClientId = u64;
 
+/// One message on its way to a client: the shared encoded bytes, and when
+/// the event behind it happened (for the delay metric).
+#[derive(Clone)]
+pub struct Outgoing {
+    pub text: Utf8Bytes,
+    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// How the hub reaches one client.
 #[derive(Clone)]
 pub struct ClientHandle {
-    pub outbox: mpsc::Sender<Utf8Bytes>,
+    pub outbox: mpsc::Sender<Outgoing>,
     /// Cancelled when the client cannot keep up; its connection then closes.
     pub too_slow: CancellationToken,
 }
@@ -22,8 +30,7 @@ pub struct ClientHandle {
 pub struct Hub {
     watchers: Mutex<HashMap<String, HashMap<ClientId, ClientHandle>>>,
     next_id: AtomicU64,
-    pub delivered: AtomicU64,
-    pub dropped_slow: AtomicU64,
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl Hub {
@@ -67,7 +74,7 @@ impl Hub {
 
     /// Queues `message` for every watcher of the package without waiting; a
     /// watcher whose queue is full is marked too slow.
-    pub fn dispatch(&self, tracking_number: &str, message: &Utf8Bytes) {
+    pub fn dispatch(&self, tracking_number: &str, message: &Outgoing) {
         let Ok(watchers) = self.watchers.lock() else {
             return;
         };
@@ -76,12 +83,10 @@ impl Hub {
         };
         for client in clients.values() {
             match client.outbox.try_send(message.clone()) {
-                Ok(()) => {
-                    self.delivered.fetch_add(1, Ordering::Relaxed);
-                }
+                Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     if !client.too_slow.is_cancelled() {
-                        self.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.dropped_slow.fetch_add(1, Ordering::Relaxed);
                         client.too_slow.cancel();
                     }
                 }

@@ -12,11 +12,13 @@
 //! - [`connection`]: one WebSocket client: the protocol (subscribe,
 //!   unsubscribe), heartbeats, idle timeout, and its writer task.
 //! - [`update`]: the `package_update` message in the original shape.
+//! - [`metrics`]: connections, subscriptions, deliveries, slow drops, delay.
 
 pub mod config;
 pub mod connection;
 pub mod events;
 pub mod hub;
+pub mod metrics;
 pub mod startup;
 pub mod update;
 

@@ -184,7 +184,7 @@ async fn subscribe(client: &mut Client, tn: &str) {
 #[tokio::test]
 async fn a_subscriber_sees_every_change_in_order_exactly_once() {
     let mut system = System::start().await;
-    let (url, _) = system.broadcaster(64).await;
+    let (url, _, hub) = system.broadcaster_with(64, None).await;
     let tn = tracking_number();
     system.create(&tn).await;
     let mut client = connect(&url).await;
@@ -240,6 +240,24 @@ async fn a_subscriber_sees_every_change_in_order_exactly_once() {
             .is_none(),
         "nothing twice"
     );
+
+    let counted = hub.metrics.snapshot();
+    assert_eq!((counted.connections, counted.subscriptions), (1, 1));
+    assert_eq!(
+        counted.delivered, 4,
+        "three status changes and one location"
+    );
+    assert_eq!(counted.delay_count, 4);
+    assert!(
+        counted.delay_max_us > 0 && counted.delay_max_us < 10_000_000,
+        "{counted:?}"
+    );
+    drop(client);
+    testkit::eventually(WAIT, "the connection to be counted out", || async {
+        let now = hub.metrics.snapshot();
+        (now.connections == 0 && now.subscriptions == 0).then_some(())
+    })
+    .await;
     system.stop().await;
 }
 
@@ -473,7 +491,7 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
         "the healthy client received every update"
     );
     assert_eq!(
-        hub.dropped_slow.load(std::sync::atomic::Ordering::Relaxed),
+        hub.metrics.snapshot().dropped_slow,
         1,
         "exactly the stalled client was dropped"
     );
