@@ -10,10 +10,9 @@ struct PackageUpdate<'a> {
     tracking_number: &'a str,
     kind: &'static str,
     event_id: String,
-    /// The package's version after a status change (consecutive per package);
-    /// absent for location updates, which do not change the version.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    seq: Option<i64>,
+    /// The event's number in the package's sequence: creation is 1, and each
+    /// status change or location point takes the next.
+    seq: i64,
     data: Data<'a>,
 }
 
@@ -31,7 +30,7 @@ struct Data<'a> {
 pub fn encode(event: &Envelope<Event>) -> Option<String> {
     let (seq, data) = match &event.body {
         Event::PackageCreated(created) => (
-            Some(created.package.version),
+            1,
             Data {
                 status: Some(created.package.status.as_str()),
                 location: created.package.current_location.as_deref(),
@@ -41,7 +40,7 @@ pub fn encode(event: &Envelope<Event>) -> Option<String> {
             },
         ),
         Event::StatusChanged(changed) => (
-            Some(changed.version),
+            changed.seq,
             Data {
                 status: Some(changed.status.as_str()),
                 location: changed.location.as_deref(),
@@ -51,7 +50,7 @@ pub fn encode(event: &Envelope<Event>) -> Option<String> {
             },
         ),
         Event::LocationRecorded(point) => (
-            None,
+            point.seq,
             Data {
                 status: None,
                 location: point.address.as_deref(),

@@ -161,31 +161,64 @@ impl Broker {
         let routing_key =
             topology.package_routing_key(envelope.body.tracking_number().as_str(), kind);
         let payload = envelope.encode().map_err(PublishError::from)?;
-        publish_confirmed(
-            &link.channel,
+        self.publish(
+            &link,
             &topology.commands_exchange(),
             &routing_key,
             &payload,
             properties,
-            Routing::Mandatory,
-            self.inner.confirm_timeout,
         )
         .await?;
         Ok(pending)
+    }
+
+    /// Publishes, confirmed and mandatory. A nack means the broker did not
+    /// store the message (a quorum queue electing a leader, say), so it is
+    /// safe to try again: briefly, before the client is told 503.
+    async fn publish(
+        &self,
+        link: &Link,
+        exchange: &str,
+        routing_key: &str,
+        payload: &[u8],
+        properties: lapin::BasicProperties,
+    ) -> Result<(), PublishError> {
+        let mut delay = Duration::from_millis(50);
+        for _ in 0..3 {
+            let attempt = publish_confirmed(
+                &link.channel,
+                exchange,
+                routing_key,
+                payload,
+                properties.clone(),
+                Routing::Mandatory,
+                self.inner.confirm_timeout,
+            )
+            .await;
+            match attempt {
+                Err(PublishError::Nacked) => {
+                    tracing::debug!(?delay, "publish nacked; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                other => return other,
+            }
+        }
+        Err(PublishError::Nacked)
     }
 
     /// Publishes a batch of location points as one confirmed message.
     pub async fn send_locations(&self, batch: &Envelope<LocationBatch>) -> Result<(), SendError> {
         let link = self.link().ok_or(SendError::NotConnected)?;
         let payload = batch.encode().map_err(PublishError::from)?;
-        publish_confirmed(
-            &link.channel,
-            &self.inner.topology.commands_exchange(),
+        let exchange = self.inner.topology.commands_exchange();
+        let properties = envelope_properties(batch, "location");
+        self.publish(
+            &link,
+            &exchange,
             Topology::LOCATION_ROUTING_KEY,
             &payload,
-            envelope_properties(batch, "location"),
-            Routing::Mandatory,
-            self.inner.confirm_timeout,
+            properties,
         )
         .await?;
         Ok(())

@@ -92,6 +92,7 @@ fn status_changed_roundtrips() {
         location: Some("Newark".into()),
         coordinates: Some(Coordinates::new(0.0, 0.0).unwrap()),
         version: 2,
+        seq: 2,
         changed_at: Utc::now(),
     }));
 }

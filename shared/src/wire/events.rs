@@ -33,6 +33,10 @@ pub struct StatusChanged {
     pub coordinates: Option<Coordinates>,
     /// The package's version after this change: consecutive per package.
     pub version: i64,
+    /// The change's number in the package's event sequence (creation, status
+    /// changes and location points), for gap-free replays.
+    #[serde(default)]
+    pub seq: i64,
     pub changed_at: DateTime<Utc>,
 }
 

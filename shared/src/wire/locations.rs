@@ -38,4 +38,7 @@ pub struct LocationRecorded {
     pub recorded_at: DateTime<Utc>,
     /// Whether this point became the package's latest position.
     pub is_latest: bool,
+    /// The point's number in the package's event sequence.
+    #[serde(default)]
+    pub seq: i64,
 }

@@ -11,6 +11,7 @@ pub async fn insert(
     store: &LocationStore,
     points: &[&LocationPoint],
     packages: &HashMap<String, Uuid>,
+    numbers: &HashMap<Uuid, i64>,
 ) -> mongodb::error::Result<()> {
     if points.is_empty() {
         return Ok(());
@@ -25,6 +26,7 @@ pub async fn insert(
                 "location": geo_point(p.coordinates.latitude(), p.coordinates.longitude()),
                 "recorded_at": bson_time(p.recorded_at),
                 "received_at": bson_time(p.received_at),
+                "seq": numbers.get(&p.point_id).copied().unwrap_or_default(),
             };
             let optional = [
                 ("accuracy_m", p.accuracy_m),

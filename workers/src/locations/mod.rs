@@ -8,6 +8,7 @@
 
 mod history;
 mod latest;
+mod sequence;
 pub mod store;
 
 use shared::wire::{Event, LocationBatch, LocationPoint, LocationRecorded};
@@ -56,7 +57,8 @@ pub async fn apply(
         .iter()
         .partition(|p| packages.contains_key(p.tracking_number.as_str()));
 
-    history::insert(store, &known, &packages).await?;
+    let numbers = sequence::number(pool, &known, &packages).await?;
+    history::insert(store, &known, &packages, &numbers).await?;
     let newest = newest_per_package(&known);
     let moved = latest::advance(pool, store, &newest, &packages).await?;
 
@@ -75,6 +77,7 @@ pub async fn apply(
                 address: point.address.as_ref().map(|a| a.as_str().to_owned()),
                 recorded_at: point.recorded_at,
                 is_latest,
+                seq: numbers.get(&point.point_id).copied().unwrap_or_default(),
             })
         })
         .collect();

@@ -10,8 +10,8 @@ pub async fn apply(
 ) -> Result<Applied, sqlx::Error> {
     let insert = format!(
         "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, \
-             recipient_address, status, weight, description, version, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, 1, $9, $9) \
+             recipient_address, status, weight, description, version, event_seq, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $8, 1, 1, $9, $9) \
          ON CONFLICT (tracking_number) DO NOTHING RETURNING {}",
         PackageView::COLUMNS
     );
@@ -38,8 +38,8 @@ pub async fn apply(
         });
     };
     sqlx::query(
-        "INSERT INTO status_events (event_id, package_id, status, previous_status, version, principal, occurred_at) \
-         VALUES ($1, $2, $3, NULL, 1, $4, $5)",
+        "INSERT INTO status_events (event_id, package_id, status, previous_status, version, seq, principal, occurred_at) \
+         VALUES ($1, $2, $3, NULL, 1, 1, $4, $5)",
     )
     .bind(envelope.event_id)
     .bind(package.id)

@@ -40,6 +40,26 @@ pub async fn apply(pool: &PgPool, envelope: &Envelope<Command>) -> Result<Applie
     Ok(applied)
 }
 
+/// Records which number in the package's event sequence an event got.
+async fn number_event(
+    tx: &mut sqlx::PgConnection,
+    package_id: uuid::Uuid,
+    seq: i64,
+    event_id: uuid::Uuid,
+    kind: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO package_events (package_id, seq, event_id, kind) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(package_id)
+    .bind(seq)
+    .bind(event_id)
+    .bind(kind)
+    .execute(tx)
+    .await
+    .map(drop)
+}
+
 /// Whether a database error may go away by itself or never will.
 ///
 /// Only errors that the command itself causes are permanent: data exceptions

@@ -43,13 +43,13 @@ pub async fn apply(
     // The latest position only moves forward in time: a status update carrying
     // coordinates older than the stored position keeps the status change but
     // not the position.
-    let version: i64 = sqlx::query_scalar(
+    let (version, seq): (i64, i64) = sqlx::query_as(
         "UPDATE packages SET status = $2, current_location = COALESCE($3, current_location), \
              latitude = CASE WHEN $4::float8 IS NOT NULL AND (last_seen_at IS NULL OR last_seen_at <= $6) THEN $4 ELSE latitude END, \
              longitude = CASE WHEN $5::float8 IS NOT NULL AND (last_seen_at IS NULL OR last_seen_at <= $6) THEN $5 ELSE longitude END, \
              last_seen_at = CASE WHEN $4::float8 IS NOT NULL AND (last_seen_at IS NULL OR last_seen_at <= $6) THEN $6 ELSE last_seen_at END, \
-             version = version + 1, updated_at = GREATEST(updated_at, $6) \
-         WHERE id = $1 RETURNING version",
+             version = version + 1, event_seq = event_seq + 1, updated_at = GREATEST(updated_at, $6) \
+         WHERE id = $1 RETURNING version, event_seq",
     )
     .bind(package_id)
     .bind(command.status.as_str())
@@ -62,7 +62,7 @@ pub async fn apply(
 
     sqlx::query(
         "INSERT INTO status_events (event_id, package_id, status, previous_status, location, latitude, longitude, \
-             version, principal, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             version, seq, principal, occurred_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $11, $9, $10)",
     )
     .bind(envelope.event_id)
     .bind(package_id)
@@ -74,8 +74,10 @@ pub async fn apply(
     .bind(version)
     .bind(envelope.principal.subject.as_deref())
     .bind(envelope.occurred_at)
+    .bind(seq)
     .execute(&mut *tx)
     .await?;
+    super::number_event(tx, package_id, seq, envelope.event_id, "status_changed").await?;
 
     Ok(Applied {
         event: Event::StatusChanged(StatusChanged {
@@ -86,6 +88,7 @@ pub async fn apply(
             location: location.map(str::to_owned),
             coordinates: command.coordinates,
             version,
+            seq,
             changed_at: envelope.occurred_at,
         }),
         changed: true,
