@@ -11,7 +11,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use shared::domain::TrackingNumber;
 use sqlx::PgPool;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -35,6 +35,7 @@ pub struct Shared {
     pub hub: Arc<Hub>,
     pub events: Events,
     pub pool: PgPool,
+    pub history: mongodb::Collection<mongodb::bson::Document>,
     pub limits: Limits,
 }
 
@@ -42,6 +43,7 @@ pub struct Shared {
 struct ClientMessage {
     r#type: String,
     tracking_number: Option<String>,
+    since_seq: Option<i64>,
 }
 
 /// Why the connection is closing; the first reason set wins.
@@ -67,6 +69,8 @@ impl Closing {
     }
 }
 
+const TOO_SLOW: &str = "client too slow: outgoing queue full";
+
 pub async fn serve(
     ws: WebSocketStream<TcpStream>,
     shared: Arc<Shared>,
@@ -87,6 +91,7 @@ pub async fn serve(
         inbox,
         closing.clone(),
         shared.limits.ping_interval,
+        shared.limits.client_queue,
         Arc::clone(&shared.hub),
     ));
     let mut subscriptions = HashSet::new();
@@ -101,7 +106,7 @@ pub async fn serve(
                 break;
             }
             _ = handle.too_slow.cancelled() => {
-                closing.close(CloseCode::Policy, "client too slow: outgoing queue full");
+                closing.close(CloseCode::Policy, TOO_SLOW);
                 break;
             }
             _ = closing.token.cancelled() => break,
@@ -115,9 +120,10 @@ pub async fn serve(
                 last_heard = Instant::now();
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        let reply = handle_text(&shared, id, &handle, &mut subscriptions, &text).await;
-                        if outbox.try_send(Outgoing { text: Utf8Bytes::from(reply), occurred_at: None }).is_err() {
-                            closing.close(CloseCode::Policy, "client too slow: outgoing queue full");
+                        let client = Client { shared: &shared, id, handle: &handle, outbox: &outbox };
+                        let Some(reply) = client.handle_text(&mut subscriptions, &text).await else { continue };
+                        if outbox.try_send(Outgoing::Reply(Utf8Bytes::from(reply))).is_err() {
+                            closing.close(CloseCode::Policy, TOO_SLOW);
                             break;
                         }
                     }
@@ -148,80 +154,208 @@ pub async fn serve(
     metrics.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
-async fn handle_text(
-    shared: &Shared,
+/// The reader's view of its client, for handling one message.
+struct Client<'a> {
+    shared: &'a Shared,
     id: ClientId,
-    handle: &ClientHandle,
-    subscriptions: &mut HashSet<String>,
-    text: &str,
-) -> String {
-    let error =
-        |message: String| serde_json::json!({ "type": "error", "error": message }).to_string();
-    let Ok(message) = serde_json::from_str::<ClientMessage>(text) else {
-        return error(
-            "expected {\"type\": \"subscribe\"|\"unsubscribe\", \"tracking_number\": \"...\"}"
-                .into(),
-        );
-    };
-    let Some(raw) = message.tracking_number else {
-        return error("tracking_number is required".into());
-    };
-    let tracking_number = match TrackingNumber::parse(&raw) {
-        Ok(tn) => tn,
-        Err(e) => return error(e.to_string()),
-    };
-    let tn = tracking_number.as_str();
-    match message.r#type.as_str() {
-        "subscribe" => {
-            if !subscriptions.contains(tn) && subscriptions.len() >= shared.limits.max_subscriptions
-            {
-                return error(format!(
-                    "at most {} subscriptions per connection",
-                    shared.limits.max_subscriptions
-                ));
-            }
-            let exists: Result<Option<i32>, _> =
-                sqlx::query_scalar("SELECT 1 FROM packages WHERE tracking_number = $1")
-                    .bind(tn)
-                    .fetch_optional(&shared.pool)
-                    .await;
-            match exists {
-                Ok(Some(_)) => {}
-                Ok(None) => return error(format!("package {tn} not found")),
-                Err(e) => {
-                    tracing::warn!(%e, "package lookup failed");
-                    return error("package lookup unavailable, retry later".into());
+    handle: &'a ClientHandle,
+    outbox: &'a mpsc::Sender<Outgoing>,
+}
+
+fn error(message: impl Into<String>) -> Option<String> {
+    Some(serde_json::json!({ "type": "error", "error": message.into() }).to_string())
+}
+
+impl Client<'_> {
+    /// Handles one text frame; returns the reply to send, if any (a replay
+    /// sends its own, in order with the replayed events).
+    async fn handle_text(&self, subscriptions: &mut HashSet<String>, text: &str) -> Option<String> {
+        let Ok(message) = serde_json::from_str::<ClientMessage>(text) else {
+            return error(
+                "expected {\"type\": \"subscribe\"|\"unsubscribe\", \"tracking_number\": \"...\", \"since_seq\"?: N}",
+            );
+        };
+        let Some(raw) = message.tracking_number else {
+            return error("tracking_number is required");
+        };
+        let tracking_number = match TrackingNumber::parse(&raw) {
+            Ok(tn) => tn,
+            Err(e) => return error(e.to_string()),
+        };
+        let tn = tracking_number.as_str();
+        match message.r#type.as_str() {
+            "subscribe" => self.subscribe(subscriptions, tn, message.since_seq).await,
+            "unsubscribe" => {
+                if subscriptions.remove(tn) {
+                    self.shared
+                        .hub
+                        .metrics
+                        .subscriptions
+                        .fetch_sub(1, Ordering::Relaxed);
+                    self.shared.hub.unsubscribe(tn, self.id);
+                    let _ = self.shared.events.sync(tn).await;
                 }
+                Some(
+                    serde_json::json!({ "type": "unsubscribed", "tracking_number": tn })
+                        .to_string(),
+                )
             }
-            shared.hub.subscribe(tn, id, handle.clone());
-            if let Err(e) = shared.events.sync(tn).await {
-                shared.hub.unsubscribe(tn, id);
-                return error(e.to_string());
-            }
-            if subscriptions.insert(tn.to_owned()) {
-                shared
-                    .hub
-                    .metrics
-                    .subscriptions
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-            serde_json::json!({ "type": "subscribed", "tracking_number": tn }).to_string()
+            other => error(format!(
+                "unknown message type {other:?}; expected subscribe or unsubscribe"
+            )),
         }
-        "unsubscribe" => {
-            if subscriptions.remove(tn) {
-                shared
-                    .hub
-                    .metrics
-                    .subscriptions
-                    .fetch_sub(1, Ordering::Relaxed);
-                shared.hub.unsubscribe(tn, id);
-                let _ = shared.events.sync(tn).await;
-            }
-            serde_json::json!({ "type": "unsubscribed", "tracking_number": tn }).to_string()
+    }
+
+    async fn subscribe(
+        &self,
+        subscriptions: &mut HashSet<String>,
+        tn: &str,
+        since_seq: Option<i64>,
+    ) -> Option<String> {
+        let shared = self.shared;
+        if since_seq.is_some_and(|n| n < 0) {
+            return error("since_seq must be 0 or more");
         }
-        other => error(format!(
-            "unknown message type {other:?}; expected subscribe or unsubscribe"
-        )),
+        if !subscriptions.contains(tn) && subscriptions.len() >= shared.limits.max_subscriptions {
+            return error(format!(
+                "at most {} subscriptions per connection",
+                shared.limits.max_subscriptions
+            ));
+        }
+        let exists: Result<Option<i32>, _> =
+            sqlx::query_scalar("SELECT 1 FROM packages WHERE tracking_number = $1")
+                .bind(tn)
+                .fetch_optional(&shared.pool)
+                .await;
+        match exists {
+            Ok(Some(_)) => {}
+            Ok(None) => return error(format!("package {tn} not found")),
+            Err(e) => {
+                tracing::warn!(%e, "package lookup failed");
+                return error("package lookup unavailable, retry later");
+            }
+        }
+        // Hold live events before they can start arriving, so none overtakes the replay.
+        if since_seq.is_some() && !self.enqueue(Outgoing::ReplayStart(tn.to_owned())).await {
+            return None;
+        }
+        shared.hub.subscribe(tn, self.id, self.handle.clone());
+        if let Err(e) = shared.events.sync(tn).await {
+            shared.hub.unsubscribe(tn, self.id);
+            if since_seq.is_some() {
+                self.enqueue(Outgoing::ReplayEnd(tn.to_owned())).await;
+            }
+            return error(e.to_string());
+        }
+        if subscriptions.insert(tn.to_owned()) {
+            shared
+                .hub
+                .metrics
+                .subscriptions
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        let ack = serde_json::json!({ "type": "subscribed", "tracking_number": tn }).to_string();
+        let Some(after) = since_seq else {
+            return Some(ack);
+        };
+
+        self.enqueue(Outgoing::Reply(Utf8Bytes::from(ack))).await;
+        match crate::replay::since(&shared.pool, &shared.history, tn, after).await {
+            Ok(events) => {
+                for event in events {
+                    let replayed = Outgoing::Replayed {
+                        tracking_number: tn.to_owned(),
+                        seq: event.seq,
+                        text: Utf8Bytes::from(event.text),
+                    };
+                    if !self.enqueue(replayed).await {
+                        return None;
+                    }
+                }
+                self.enqueue(Outgoing::ReplayEnd(tn.to_owned())).await;
+                None
+            }
+            Err(e) => {
+                tracing::warn!(%e, "replay failed");
+                self.enqueue(Outgoing::ReplayEnd(tn.to_owned())).await;
+                error("missed events unavailable, retry the subscription later")
+            }
+        }
+    }
+
+    /// Queues for the writer, waiting for room (only this client waits).
+    async fn enqueue(&self, outgoing: Outgoing) -> bool {
+        self.outbox.send(outgoing).await.is_ok()
+    }
+}
+
+/// The writer's bookkeeping for replays in progress.
+#[derive(Default)]
+struct ReplayState {
+    /// Live events held while their package's replay is sent.
+    holding: HashMap<String, Vec<(i64, Utf8Bytes, chrono::DateTime<chrono::Utc>)>>,
+    held: usize,
+    /// Seqs a replay sent, so the same events arriving live are skipped.
+    replayed: HashMap<String, HashSet<i64>>,
+}
+
+/// A frame to write, and for live events when they happened.
+type Frame = (Utf8Bytes, Option<chrono::DateTime<chrono::Utc>>);
+
+impl ReplayState {
+    /// What to write for one outbox item; `Err` when held events overflow.
+    fn accept(&mut self, outgoing: Outgoing, limit: usize) -> Result<Vec<Frame>, ()> {
+        match outgoing {
+            Outgoing::Reply(text) => Ok(vec![(text, None)]),
+            Outgoing::ReplayStart(tn) => {
+                self.holding.entry(tn).or_default();
+                Ok(vec![])
+            }
+            Outgoing::Replayed {
+                tracking_number,
+                seq,
+                text,
+            } => {
+                self.replayed
+                    .entry(tracking_number)
+                    .or_default()
+                    .insert(seq);
+                Ok(vec![(text, None)])
+            }
+            Outgoing::ReplayEnd(tn) => {
+                let held = self.holding.remove(&tn).unwrap_or_default();
+                self.held -= held.len();
+                let covered = self.replayed.get(&tn);
+                Ok(held
+                    .into_iter()
+                    .filter(|(seq, _, _)| !covered.is_some_and(|c| c.contains(seq)))
+                    .map(|(_, text, at)| (text, Some(at)))
+                    .collect())
+            }
+            Outgoing::Live {
+                tracking_number,
+                seq,
+                text,
+                occurred_at,
+            } => {
+                if let Some(held) = self.holding.get_mut(&*tracking_number) {
+                    if self.held >= limit {
+                        return Err(());
+                    }
+                    held.push((seq, text, occurred_at));
+                    self.held += 1;
+                    return Ok(vec![]);
+                }
+                if self
+                    .replayed
+                    .get(&*tracking_number)
+                    .is_some_and(|c| c.contains(&seq))
+                {
+                    return Ok(vec![]);
+                }
+                Ok(vec![(text, Some(occurred_at))])
+            }
+        }
     }
 }
 
@@ -231,36 +365,46 @@ async fn write(
     mut inbox: mpsc::Receiver<Outgoing>,
     closing: Closing,
     ping_interval: Duration,
+    hold_limit: usize,
     hub: Arc<Hub>,
 ) {
     const SEND_TIMEOUT: Duration = Duration::from_secs(10);
     let mut ping = tokio::time::interval(ping_interval);
     ping.tick().await;
-    loop {
-        let (message, occurred_at) = tokio::select! {
+    let mut replays = ReplayState::default();
+    'writing: loop {
+        let frames = tokio::select! {
             biased;
             _ = closing.token.cancelled() => break,
             next = inbox.recv() => match next {
-                Some(outgoing) => (Message::Text(outgoing.text), outgoing.occurred_at),
+                Some(outgoing) => match replays.accept(outgoing, hold_limit) {
+                    Ok(frames) => frames.into_iter().map(|(text, at)| (Message::Text(text), at)).collect(),
+                    Err(()) => {
+                        closing.close(CloseCode::Policy, TOO_SLOW);
+                        break;
+                    }
+                },
                 None => break,
             },
-            _ = ping.tick() => (Message::Ping(Default::default()), None),
+            _ = ping.tick() => vec![(Message::Ping(Default::default()), None)],
         };
-        let sent = tokio::select! {
-            _ = closing.token.cancelled() => break,
-            sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)) => sent,
-        };
-        match sent {
-            Ok(Ok(())) => {
-                if let Some(occurred_at) = occurred_at {
-                    hub.metrics.delivered.fetch_add(1, Ordering::Relaxed);
-                    hub.metrics.record_delay(occurred_at);
+        for (message, occurred_at) in frames {
+            let sent = tokio::select! {
+                _ = closing.token.cancelled() => break 'writing,
+                sent = tokio::time::timeout(SEND_TIMEOUT, sink.send(message)) => sent,
+            };
+            match sent {
+                Ok(Ok(())) => {
+                    if let Some(occurred_at) = occurred_at {
+                        hub.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                        hub.metrics.record_delay(occurred_at);
+                    }
                 }
-            }
-            Ok(Err(_)) => return,
-            Err(_) => {
-                closing.close(CloseCode::Policy, "client too slow: send timed out");
-                break;
+                Ok(Err(_)) => return,
+                Err(_) => {
+                    closing.close(CloseCode::Policy, "client too slow: send timed out");
+                    break 'writing;
+                }
             }
         }
     }

@@ -211,11 +211,14 @@ fn forward(hub: &Hub, payload: &[u8]) {
         Ok(event) => event,
         Err(error) => return tracing::warn!(%error, "undecodable event"),
     };
-    if let Some(json) = crate::update::encode(&event) {
-        let message = Outgoing {
+    if let Some((seq, json)) = crate::update::encode(&event) {
+        let tracking_number = event.body.tracking_number();
+        let message = Outgoing::Live {
+            tracking_number: Arc::from(tracking_number),
+            seq,
             text: Utf8Bytes::from(json),
-            occurred_at: Some(event.occurred_at),
+            occurred_at: event.occurred_at,
         };
-        hub.dispatch(event.body.tracking_number(), &message);
+        hub.dispatch(tracking_number, &message);
     }
 }

@@ -3,19 +3,35 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
 
 pub type ClientId = u64;
 
-/// One message on its way to a client: the shared encoded bytes, and when
-/// the event behind it happened (for the delay metric).
+/// What travels through a client's outbox to its writer.
 #[derive(Clone)]
-pub struct Outgoing {
-    pub text: Utf8Bytes,
-    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+pub enum Outgoing {
+    /// A live event: the bytes are shared by every subscriber.
+    Live {
+        tracking_number: Arc<str>,
+        seq: i64,
+        text: Utf8Bytes,
+        occurred_at: chrono::DateTime<chrono::Utc>,
+    },
+    /// An answer to something the client sent.
+    Reply(Utf8Bytes),
+    /// A replay for this package begins: hold its live events until it ends.
+    ReplayStart(String),
+    /// One replayed event.
+    Replayed {
+        tracking_number: String,
+        seq: i64,
+        text: Utf8Bytes,
+    },
+    /// The replay is over: send the held live events it did not already cover.
+    ReplayEnd(String),
 }
 
 /// How the hub reaches one client.

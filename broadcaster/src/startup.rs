@@ -24,6 +24,8 @@ pub enum StartupError {
     },
     #[error("invalid PostgreSQL configuration: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("invalid MongoDB configuration: {0}")]
+    Mongo(#[from] mongodb::error::Error),
 }
 
 pub struct Application {
@@ -53,6 +55,10 @@ impl Application {
             &config.common.database_url,
             config.common.database_max_connections,
         )?;
+        let mongo = mongodb::Client::with_uri_str(&config.common.mongodb_url).await?;
+        let history = mongo
+            .database(&config.common.mongodb_database)
+            .collection("location_history");
         let hub = Arc::new(Hub::default());
         let events_stop = CancellationToken::new();
         let (events, events_task) = Events::start(
@@ -73,6 +79,7 @@ impl Application {
                 hub,
                 events,
                 pool,
+                history,
                 limits,
             }),
             events_task,

@@ -1,35 +1,65 @@
 //! The `package_update` message: the original shape plus `kind`, `seq` and
-//! `event_id`.
+//! `event_id`. Live events and replayed ones are rendered by the same code.
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use shared::wire::{Envelope, Event};
 
+/// One update as clients see it.
 #[derive(Serialize)]
-struct PackageUpdate<'a> {
+pub struct PackageUpdate<'a> {
     r#type: &'static str,
-    tracking_number: &'a str,
-    kind: &'static str,
-    event_id: String,
+    pub tracking_number: &'a str,
+    pub kind: &'a str,
+    pub event_id: String,
     /// The event's number in the package's sequence: creation is 1, and each
     /// status change or location point takes the next.
-    seq: i64,
-    data: Data<'a>,
+    pub seq: i64,
+    pub data: Data<'a>,
 }
 
 #[derive(Serialize)]
-struct Data<'a> {
-    status: Option<&'static str>,
-    location: Option<&'a str>,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    timestamp: chrono::DateTime<chrono::Utc>,
+pub struct Data<'a> {
+    pub status: Option<&'a str>,
+    pub location: Option<&'a str>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub timestamp: DateTime<Utc>,
 }
 
-/// The JSON text for an event, or `None` for events clients do not see
-/// (rejected commands).
-pub fn encode(event: &Envelope<Event>) -> Option<String> {
-    let (seq, data) = match &event.body {
-        Event::PackageCreated(created) => (
+impl<'a> PackageUpdate<'a> {
+    pub fn new(
+        tracking_number: &'a str,
+        kind: &'a str,
+        event_id: String,
+        seq: i64,
+        data: Data<'a>,
+    ) -> Self {
+        Self {
+            r#type: "package_update",
+            tracking_number,
+            kind,
+            event_id,
+            seq,
+            data,
+        }
+    }
+
+    pub fn render(&self) -> Option<String> {
+        serde_json::to_string(self).ok()
+    }
+}
+
+/// The JSON text and seq for a live event, or `None` for events clients do not
+/// see (rejected commands).
+pub fn encode(event: &Envelope<Event>) -> Option<(i64, String)> {
+    let tracking_number = event.body.tracking_number();
+    let kind = event.body.kind();
+    let update = match &event.body {
+        Event::PackageCreated(created) => PackageUpdate::new(
+            tracking_number,
+            kind,
+            event.event_id.to_string(),
             1,
             Data {
                 status: Some(created.package.status.as_str()),
@@ -39,7 +69,10 @@ pub fn encode(event: &Envelope<Event>) -> Option<String> {
                 timestamp: created.package.created_at,
             },
         ),
-        Event::StatusChanged(changed) => (
+        Event::StatusChanged(changed) => PackageUpdate::new(
+            tracking_number,
+            kind,
+            event.event_id.to_string(),
             changed.seq,
             Data {
                 status: Some(changed.status.as_str()),
@@ -49,7 +82,10 @@ pub fn encode(event: &Envelope<Event>) -> Option<String> {
                 timestamp: changed.changed_at,
             },
         ),
-        Event::LocationRecorded(point) => (
+        Event::LocationRecorded(point) => PackageUpdate::new(
+            tracking_number,
+            kind,
+            point.point_id.to_string(),
             point.seq,
             Data {
                 status: None,
@@ -61,16 +97,5 @@ pub fn encode(event: &Envelope<Event>) -> Option<String> {
         ),
         Event::CommandRejected { .. } => return None,
     };
-    let update = PackageUpdate {
-        r#type: "package_update",
-        tracking_number: event.body.tracking_number(),
-        kind: event.body.kind(),
-        event_id: match &event.body {
-            Event::LocationRecorded(point) => point.point_id.to_string(),
-            _ => event.event_id.to_string(),
-        },
-        seq,
-        data,
-    };
-    serde_json::to_string(&update).ok()
+    Some((update.seq, update.render()?))
 }

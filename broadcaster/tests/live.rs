@@ -510,3 +510,106 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
     );
     system.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_reconnects_with_since_seq_gets_exactly_what_it_missed_then_live() {
+    let mut system = System::start().await;
+    let (url, _) = system.broadcaster(64).await;
+    let tn = tracking_number();
+    system.create(&tn).await; // seq 1
+    let mut first = connect(&url).await;
+    subscribe(&mut first, &tn).await;
+    system.status(&tn, json!({"status": "in_transit"})).await; // seq 2
+    let seen = next_json(&mut first, WAIT).await.expect("a live update");
+    assert_eq!(seen["seq"], 2);
+    drop(first);
+
+    // Missed while disconnected: a status change (3) and a location point (4).
+    system
+        .status(&tn, json!({"status": "out_for_delivery"}))
+        .await;
+    let point = json!({"latitude": 40.7, "longitude": -74.0, "address": "Corner"});
+    let posted = system
+        .http
+        .post(format!("{}/packages/{tn}/locations", system.api))
+        .json(&point)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    testkit::eventually(WAIT, "the point stored", || async {
+        let items: Vec<Value> = system
+            .http
+            .get(format!("{}/packages/{tn}/locations", system.api))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (items.len() == 1).then_some(())
+    })
+    .await;
+
+    let mut again = connect(&url).await;
+    send(
+        &mut again,
+        json!({"type": "subscribe", "tracking_number": tn, "since_seq": 2}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut again, WAIT).await.unwrap(),
+        json!({"type": "subscribed", "tracking_number": tn})
+    );
+    let missed_status = next_json(&mut again, WAIT)
+        .await
+        .expect("the missed status change");
+    assert_eq!(
+        (
+            missed_status["seq"].as_i64(),
+            missed_status["data"]["status"].as_str()
+        ),
+        (Some(3), Some("out_for_delivery"))
+    );
+    let missed_point = next_json(&mut again, WAIT)
+        .await
+        .expect("the missed location");
+    assert_eq!(
+        (missed_point["seq"].as_i64(), missed_point["kind"].as_str()),
+        (Some(4), Some("location"))
+    );
+    assert_eq!(missed_point["data"]["location"], "Corner");
+
+    system.status(&tn, json!({"status": "delivered"})).await; // seq 5, live
+    let live = next_json(&mut again, WAIT)
+        .await
+        .expect("the live update after the replay");
+    assert_eq!(
+        (live["seq"].as_i64(), live["data"]["status"].as_str()),
+        (Some(5), Some("delivered"))
+    );
+    assert!(
+        next_json(&mut again, Duration::from_millis(700))
+            .await
+            .is_none(),
+        "no duplicate"
+    );
+
+    // From the start: everything, creation included, in seq order.
+    let mut fresh = connect(&url).await;
+    send(
+        &mut fresh,
+        json!({"type": "subscribe", "tracking_number": tn, "since_seq": 0}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut fresh, WAIT).await.unwrap()["type"],
+        "subscribed"
+    );
+    let mut seqs = Vec::new();
+    while let Some(update) = next_json(&mut fresh, Duration::from_millis(700)).await {
+        seqs.push(update["seq"].as_i64().unwrap());
+    }
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    system.stop().await;
+}
