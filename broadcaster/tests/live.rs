@@ -173,6 +173,23 @@ async fn next_json(client: &mut Client, timeout: Duration) -> Option<Value> {
     }
 }
 
+/// Reads until the server's close frame (None if the stream ends without one).
+async fn close_frame(
+    client: &mut Client,
+) -> Option<tokio_tungstenite::tungstenite::protocol::CloseFrame> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match client.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the connection closes in time")
+}
+
 async fn subscribe(client: &mut Client, tn: &str) {
     send(client, json!({"type": "subscribe", "tracking_number": tn})).await;
     let ack = next_json(client, WAIT)
@@ -374,18 +391,9 @@ async fn bad_requests_get_errors_not_crashes() {
         .send(Message::text("x".repeat(10_000)))
         .await
         .unwrap();
-    let closed = tokio::time::timeout(WAIT, async {
-        loop {
-            match client.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
-                _ => return None,
-            }
-        }
-    })
-    .await
-    .unwrap();
-    assert!(closed.is_some(), "a close frame with a reason");
+    let closed = close_frame(&mut client).await;
+    let closed = closed.expect("a close frame with a reason");
+    assert_eq!(closed.code, CloseCode::Size);
     let mut again = connect(&url).await;
     send(
         &mut again,
@@ -409,18 +417,7 @@ async fn on_shutdown_every_client_gets_a_close_frame() {
     let mut clients = vec![connect(&url).await, connect(&url).await];
     stop.cancel();
     for client in &mut clients {
-        let frame = tokio::time::timeout(WAIT, async {
-            loop {
-                match client.next().await {
-                    Some(Ok(Message::Close(frame))) => return frame,
-                    Some(Ok(_)) => continue,
-                    _ => return None,
-                }
-            }
-        })
-        .await
-        .unwrap()
-        .expect("a close frame");
+        let frame = close_frame(client).await.expect("a close frame");
         assert_eq!(frame.code, CloseCode::Away);
         assert_eq!(frame.reason.as_str(), "server shutting down");
     }

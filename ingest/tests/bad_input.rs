@@ -119,7 +119,7 @@ async fn bad_input_is_refused_and_nothing_is_published() {
     assert!(expect_error(app.put_json(&status_path, &half).await, 422)
         .await
         .contains("longitude"));
-    // Numbers JSON cannot represent as finite floats.
+    // A number too large to be finite is an invalid value, not malformed JSON.
     expect_error(
         raw(
             reqwest::Method::PUT,
@@ -129,7 +129,7 @@ async fn bad_input_is_refused_and_nothing_is_published() {
         )
         .await
         .unwrap(),
-        400,
+        422,
     )
     .await;
     // Size and content type.

@@ -140,28 +140,17 @@ async fn settle(
 
 impl Pipeline {
     async fn handle_command(&self, queue: &str, delivery: &Delivery) -> Disposition {
-        let envelope = match Envelope::<Command>::decode(&delivery.data) {
+        let envelope = match self.decode::<Command>(queue, delivery).await {
             Ok(envelope) => envelope,
-            Err(error) => {
-                return self
-                    .reject_permanently(queue, delivery, &error.to_string())
-                    .await
-            }
+            Err(settled) => return settled,
         };
+        let apply = || packages::apply(&self.pool, &envelope);
         let applied = match self
-            .retry(
-                envelope.event_id,
-                || packages::apply(&self.pool, &envelope),
-                is_transient,
-            )
+            .apply(queue, delivery, envelope.event_id, apply, is_transient)
             .await
         {
-            Some(Ok(applied)) => applied,
-            Some(Err(error)) => {
-                let reason = format!("cannot be applied: {error}");
-                return self.reject_permanently(queue, delivery, &reason).await;
-            }
-            None => return Disposition::Abandon,
+            Ok(applied) => applied,
+            Err(settled) => return settled,
         };
         if applied.changed {
             self.invalidate(envelope.body.tracking_number().as_str())
@@ -185,28 +174,18 @@ impl Pipeline {
     }
 
     async fn handle_locations(&self, queue: &str, delivery: &Delivery) -> Disposition {
-        let envelope = match Envelope::<LocationBatch>::decode(&delivery.data) {
+        let envelope = match self.decode::<LocationBatch>(queue, delivery).await {
             Ok(envelope) => envelope,
-            Err(error) => {
-                return self
-                    .reject_permanently(queue, delivery, &error.to_string())
-                    .await
-            }
+            Err(settled) => return settled,
         };
+        let apply = || locations::apply(&self.pool, &self.locations, &envelope.body);
+        let transient = |e: &locations::LocationError| e.is_transient();
         let applied = match self
-            .retry(
-                envelope.event_id,
-                || locations::apply(&self.pool, &self.locations, &envelope.body),
-                |e| e.is_transient(),
-            )
+            .apply(queue, delivery, envelope.event_id, apply, transient)
             .await
         {
-            Some(Ok(applied)) => applied,
-            Some(Err(error)) => {
-                let reason = format!("cannot be applied: {error}");
-                return self.reject_permanently(queue, delivery, &reason).await;
-            }
-            None => return Disposition::Abandon,
+            Ok(applied) => applied,
+            Err(settled) => return settled,
         };
         if !applied.unknown.is_empty() {
             if let Err(error) = self.dead_letter_unknown(&envelope, applied.unknown).await {
@@ -231,14 +210,30 @@ impl Pipeline {
         Disposition::Ack
     }
 
-    /// Runs `apply`, retrying transient failures with backoff until they pass
-    /// or shutdown comes (`None`).
-    async fn retry<T, E, F, Fut>(
+    /// Decodes a delivery; one that can never be decoded is dead-lettered.
+    async fn decode<B: serde::de::DeserializeOwned>(
         &self,
+        queue: &str,
+        delivery: &Delivery,
+    ) -> Result<Envelope<B>, Disposition> {
+        match Envelope::<B>::decode(&delivery.data) {
+            Ok(envelope) => Ok(envelope),
+            Err(error) => Err(self
+                .reject_permanently(queue, delivery, &error.to_string())
+                .await),
+        }
+    }
+
+    /// Runs `apply`, retrying transient failures with backoff until they pass;
+    /// a permanent failure dead-letters the delivery, shutdown abandons it.
+    async fn apply<T, E, F, Fut>(
+        &self,
+        queue: &str,
+        delivery: &Delivery,
         event_id: uuid::Uuid,
         mut apply: F,
         transient: impl Fn(&E) -> bool,
-    ) -> Option<Result<T, E>>
+    ) -> Result<T, Disposition>
     where
         E: std::fmt::Display,
         F: FnMut() -> Fut,
@@ -247,15 +242,19 @@ impl Pipeline {
         let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
         loop {
             match apply().await {
+                Ok(applied) => return Ok(applied),
                 Err(error) if transient(&error) => {
                     let delay = backoff.next_delay();
                     tracing::warn!(%error, ?delay, %event_id, "store unavailable; retrying");
                     tokio::select! {
-                        _ = self.stop.cancelled() => return None,
+                        _ = self.stop.cancelled() => return Err(Disposition::Abandon),
                         _ = tokio::time::sleep(delay) => {}
                     }
                 }
-                result => return Some(result),
+                Err(error) => {
+                    let reason = format!("cannot be applied: {error}");
+                    return Err(self.reject_permanently(queue, delivery, &reason).await);
+                }
             }
         }
     }

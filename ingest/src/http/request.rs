@@ -16,9 +16,7 @@ pub async fn json_object(
 ) -> Result<Map<String, Value>, Reply> {
     require_json(request.headers())?;
     let body = read_limited(request, limit).await?;
-    let value: Value = serde_json::from_slice(&body).map_err(|error| {
-        Reply::error(StatusCode::BAD_REQUEST, format!("malformed JSON: {error}"))
-    })?;
+    let value: Value = serde_json::from_slice(&body).map_err(json_error)?;
     match value {
         Value::Object(map) => Ok(map),
         _ => Err(Reply::error(
@@ -40,6 +38,18 @@ pub fn content_type(headers: &HeaderMap) -> Option<String> {
             .trim()
             .to_ascii_lowercase(),
     )
+}
+
+/// Malformed JSON is a 400, except a number too large to be finite (`1e999`):
+/// the JSON is well-formed, the value is what is invalid, so 422.
+pub fn json_error(error: serde_json::Error) -> Reply {
+    if error.to_string().starts_with("number out of range") {
+        return Reply::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("a number is not finite (out of range): {error}"),
+        );
+    }
+    Reply::error(StatusCode::BAD_REQUEST, format!("malformed JSON: {error}"))
 }
 
 fn require_json(headers: &HeaderMap) -> Result<(), Reply> {

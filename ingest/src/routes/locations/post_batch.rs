@@ -140,7 +140,7 @@ fn decode(format: Format, body: &[u8]) -> Result<Vec<Value>, Reply> {
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "a JSON batch must be an array of points",
             )),
-            Err(error) => Err(malformed(format!("malformed JSON: {error}"))),
+            Err(error) => Err(crate::http::request::json_error(error)),
         },
         Format::NdJson => std::str::from_utf8(body)
             .map_err(|_| malformed("NDJSON must be UTF-8".into()))?
