@@ -62,7 +62,7 @@ pub async fn apply(
     let newest = newest_per_package(&known);
     let moved = latest::advance(pool, store, &newest, &packages).await?;
 
-    let events = known
+    let mut events: Vec<Event> = known
         .iter()
         .map(|point| {
             let is_latest = moved.contains(point.tracking_number.as_str())
@@ -81,6 +81,12 @@ pub async fn apply(
             })
         })
         .collect();
+    // Published in this order on one channel, so subscribers see a batch's
+    // points in their package's sequence, whatever order the device sent.
+    events.sort_by_key(|e| match e {
+        Event::LocationRecorded(point) => point.seq,
+        _ => 0,
+    });
     Ok(AppliedBatch {
         events,
         moved: moved.into_iter().collect(),
