@@ -82,16 +82,36 @@ impl System {
         std::sync::Arc<broadcaster::hub::Hub>,
     ) {
         let config = broadcaster::BroadcasterConfig {
+            client_queue,
+            send_buffer_bytes,
+            ..self.broadcaster_config()
+        };
+        self.spawn_broadcaster(config).await
+    }
+
+    /// The settings these tests run a broadcaster with, for tests to adjust.
+    fn broadcaster_config(&self) -> broadcaster::BroadcasterConfig {
+        broadcaster::BroadcasterConfig {
             common: self.env.config.clone(),
             listen: "127.0.0.1:0".parse().unwrap(),
             max_connections: 64,
             max_subscriptions: 3,
-            client_queue,
+            client_queue: 64,
             ping_interval: Duration::from_secs(5),
             idle_timeout: Duration::from_secs(30),
             max_frame_bytes: 4096,
-            send_buffer_bytes,
-        };
+            send_buffer_bytes: None,
+        }
+    }
+
+    async fn spawn_broadcaster(
+        &mut self,
+        config: broadcaster::BroadcasterConfig,
+    ) -> (
+        String,
+        CancellationToken,
+        std::sync::Arc<broadcaster::hub::Hub>,
+    ) {
         let stop = self.stop.child_token();
         let app = broadcaster::Application::build(config, stop.clone())
             .await
@@ -608,5 +628,61 @@ async fn a_client_that_reconnects_with_since_seq_gets_exactly_what_it_missed_the
         seqs.push(update["seq"].as_i64().unwrap());
     }
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    system.stop().await;
+}
+
+#[tokio::test]
+async fn a_silent_client_is_closed_for_idleness_and_connections_are_capped() {
+    let mut system = System::start().await;
+    let config = broadcaster::BroadcasterConfig {
+        max_connections: 2,
+        ping_interval: Duration::from_millis(200),
+        idle_timeout: Duration::from_millis(800),
+        ..system.broadcaster_config()
+    };
+    let (url, _, hub) = system.spawn_broadcaster(config).await;
+
+    let mut first = connect(&url).await;
+    let second = connect(&url).await;
+    testkit::eventually(WAIT, "both connections counted", || async {
+        (hub.metrics.snapshot().connections == 2).then_some(())
+    })
+    .await;
+    assert!(
+        tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .is_err(),
+        "a third connection is refused"
+    );
+    drop(second);
+    testkit::eventually(WAIT, "the freed slot", || async {
+        (hub.metrics.snapshot().connections == 1).then_some(())
+    })
+    .await;
+
+    // Not reading means not answering the server's pings: the server closes
+    // the connection on its own. (The close frame may be lost to the client:
+    // its automatic pong replies hit the closed socket first.)
+    testkit::eventually(WAIT, "the idle client closed by the server", || async {
+        (hub.metrics.snapshot().connections == 0).then_some(())
+    })
+    .await;
+    if let Some(frame) = close_frame(&mut first).await {
+        assert_eq!(
+            (frame.code, frame.reason.as_str()),
+            (CloseCode::Policy, "idle timeout")
+        );
+    }
+    let mut third = connect(&url).await;
+    send(
+        &mut third,
+        json!({"type": "subscribe", "tracking_number": "TRKUNKNOWN0"}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut third, WAIT).await.unwrap()["type"],
+        "error",
+        "the slot is usable again"
+    );
     system.stop().await;
 }
