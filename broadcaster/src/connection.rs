@@ -7,11 +7,12 @@
 
 use crate::events::Events;
 use crate::hub::{ClientHandle, ClientId, Hub, Outgoing};
+use crate::ordering::{Ordering as PackageOrder, Overflow};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use shared::domain::TrackingNumber;
 use sqlx::PgPool;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -235,16 +236,15 @@ impl Client<'_> {
                 return error("package lookup unavailable, retry later");
             }
         }
-        // Hold live events before they can start arriving, so none overtakes the replay.
-        if since_seq.is_some() && !self.enqueue(Outgoing::ReplayStart(tn.to_owned())).await {
+        // Hold the package's live events from before they can arrive until the
+        // writer knows where this client's sequence starts.
+        if !self.enqueue(Outgoing::Hold(tn.to_owned())).await {
             return None;
         }
         shared.hub.subscribe(tn, self.id, self.handle.clone());
         if let Err(e) = shared.events.sync(tn).await {
             shared.hub.unsubscribe(tn, self.id);
-            if since_seq.is_some() {
-                self.enqueue(Outgoing::ReplayEnd(tn.to_owned())).await;
-            }
+            self.enqueue(Outgoing::Forget(tn.to_owned())).await;
             return error(e.to_string());
         }
         if subscriptions.insert(tn.to_owned()) {
@@ -254,33 +254,69 @@ impl Client<'_> {
                 .subscriptions
                 .fetch_add(1, Ordering::Relaxed);
         }
-        let ack = serde_json::json!({ "type": "subscribed", "tracking_number": tn }).to_string();
-        let Some(after) = since_seq else {
-            return Some(ack);
+        // Without since_seq the client starts after the last event numbered
+        // now, read after binding: anything later is sure to arrive live.
+        let next = match since_seq {
+            Some(after) => after + 1,
+            None => {
+                let current: Result<i64, _> =
+                    sqlx::query_scalar("SELECT event_seq FROM packages WHERE tracking_number = $1")
+                        .bind(tn)
+                        .fetch_one(&shared.pool)
+                        .await;
+                match current {
+                    Ok(seq) => seq + 1,
+                    Err(e) => {
+                        tracing::warn!(%e, "sequence lookup failed");
+                        self.unwatch(subscriptions, tn).await;
+                        return error("package lookup unavailable, retry later");
+                    }
+                }
+            }
         };
-
+        let ack = serde_json::json!({ "type": "subscribed", "tracking_number": tn }).to_string();
         self.enqueue(Outgoing::Reply(Utf8Bytes::from(ack))).await;
+        self.enqueue(Outgoing::Start {
+            tracking_number: tn.to_owned(),
+            next,
+        })
+        .await;
+        let Some(after) = since_seq else { return None };
         match crate::replay::since(&shared.pool, &shared.history, tn, after).await {
             Ok(events) => {
                 for event in events {
-                    let replayed = Outgoing::Replayed {
-                        tracking_number: tn.to_owned(),
-                        seq: event.seq,
-                        text: Utf8Bytes::from(event.text),
-                    };
-                    if !self.enqueue(replayed).await {
-                        return None;
+                    let text = Utf8Bytes::from(event.text);
+                    if !self
+                        .enqueue(Outgoing::Replayed {
+                            tracking_number: tn.to_owned(),
+                            seq: event.seq,
+                            text,
+                        })
+                        .await
+                    {
+                        break;
                     }
                 }
-                self.enqueue(Outgoing::ReplayEnd(tn.to_owned())).await;
                 None
             }
             Err(e) => {
                 tracing::warn!(%e, "replay failed");
-                self.enqueue(Outgoing::ReplayEnd(tn.to_owned())).await;
-                error("missed events unavailable, retry the subscription later")
+                error("missed events unavailable; live updates continue, retry since_seq later")
             }
         }
+    }
+
+    async fn unwatch(&self, subscriptions: &mut HashSet<String>, tn: &str) {
+        if subscriptions.remove(tn) {
+            self.shared
+                .hub
+                .metrics
+                .subscriptions
+                .fetch_sub(1, Ordering::Relaxed);
+            self.shared.hub.unsubscribe(tn, self.id);
+            let _ = self.shared.events.sync(tn).await;
+        }
+        self.enqueue(Outgoing::Forget(tn.to_owned())).await;
     }
 
     /// Queues for the writer, waiting for room (only this client waits).
@@ -289,74 +325,33 @@ impl Client<'_> {
     }
 }
 
-/// The writer's bookkeeping for replays in progress.
-#[derive(Default)]
-struct ReplayState {
-    /// Live events held while their package's replay is sent.
-    holding: HashMap<String, Vec<(i64, Utf8Bytes, chrono::DateTime<chrono::Utc>)>>,
-    held: usize,
-    /// Seqs a replay sent, so the same events arriving live are skipped.
-    replayed: HashMap<String, HashSet<i64>>,
-}
-
 /// A frame to write, and for live events when they happened.
 type Frame = (Utf8Bytes, Option<chrono::DateTime<chrono::Utc>>);
 
-impl ReplayState {
-    /// What to write for one outbox item; `Err` when held events overflow.
-    fn accept(&mut self, outgoing: Outgoing, limit: usize) -> Result<Vec<Frame>, ()> {
-        match outgoing {
-            Outgoing::Reply(text) => Ok(vec![(text, None)]),
-            Outgoing::ReplayStart(tn) => {
-                self.holding.entry(tn).or_default();
-                Ok(vec![])
-            }
-            Outgoing::Replayed {
-                tracking_number,
-                seq,
-                text,
-            } => {
-                self.replayed
-                    .entry(tracking_number)
-                    .or_default()
-                    .insert(seq);
-                Ok(vec![(text, None)])
-            }
-            Outgoing::ReplayEnd(tn) => {
-                let held = self.holding.remove(&tn).unwrap_or_default();
-                self.held -= held.len();
-                let covered = self.replayed.get(&tn);
-                Ok(held
-                    .into_iter()
-                    .filter(|(seq, _, _)| !covered.is_some_and(|c| c.contains(seq)))
-                    .map(|(_, text, at)| (text, Some(at)))
-                    .collect())
-            }
-            Outgoing::Live {
-                tracking_number,
-                seq,
-                text,
-                occurred_at,
-            } => {
-                if let Some(held) = self.holding.get_mut(&*tracking_number) {
-                    if self.held >= limit {
-                        return Err(());
-                    }
-                    held.push((seq, text, occurred_at));
-                    self.held += 1;
-                    return Ok(vec![]);
-                }
-                if self
-                    .replayed
-                    .get(&*tracking_number)
-                    .is_some_and(|c| c.contains(&seq))
-                {
-                    return Ok(vec![]);
-                }
-                Ok(vec![(text, Some(occurred_at))])
-            }
-        }
+/// What to write for one outbox item; `Err` when too much is held back.
+fn accept(ordering: &mut PackageOrder<Frame>, outgoing: Outgoing) -> Result<Vec<Frame>, Overflow> {
+    let mut out = Vec::new();
+    match outgoing {
+        Outgoing::Reply(text) => out.push((text, None)),
+        Outgoing::Hold(tn) => ordering.hold(&tn),
+        Outgoing::Start {
+            tracking_number,
+            next,
+        } => ordering.start(&tracking_number, next, &mut out)?,
+        Outgoing::Forget(tn) => ordering.forget(&tn),
+        Outgoing::Replayed {
+            tracking_number,
+            seq,
+            text,
+        } => ordering.offer(&tracking_number, seq, (text, None), &mut out)?,
+        Outgoing::Live {
+            tracking_number,
+            seq,
+            text,
+            occurred_at,
+        } => ordering.offer(&tracking_number, seq, (text, Some(occurred_at)), &mut out)?,
     }
+    Ok(out)
 }
 
 /// Owns the sending half: outbox messages, heartbeats, and the close frame.
@@ -371,15 +366,16 @@ async fn write(
     const SEND_TIMEOUT: Duration = Duration::from_secs(10);
     let mut ping = tokio::time::interval(ping_interval);
     ping.tick().await;
-    let mut replays = ReplayState::default();
+    let mut ordering = PackageOrder::new(hold_limit);
+    let mut gap_check = tokio::time::interval(Duration::from_millis(500));
     'writing: loop {
         let frames = tokio::select! {
             biased;
             _ = closing.token.cancelled() => break,
             next = inbox.recv() => match next {
-                Some(outgoing) => match replays.accept(outgoing, hold_limit) {
+                Some(outgoing) => match accept(&mut ordering, outgoing) {
                     Ok(frames) => frames.into_iter().map(|(text, at)| (Message::Text(text), at)).collect(),
-                    Err(()) => {
+                    Err(Overflow) => {
                         closing.close(CloseCode::Policy, TOO_SLOW);
                         break;
                     }
@@ -387,6 +383,11 @@ async fn write(
                 None => break,
             },
             _ = ping.tick() => vec![(Message::Ping(Default::default()), None)],
+            _ = gap_check.tick() => {
+                let mut out = Vec::new();
+                ordering.expire_gaps(Instant::now(), &mut out);
+                out.into_iter().map(|(text, at)| (Message::Text(text), at)).collect()
+            }
         };
         for (message, occurred_at) in frames {
             let sent = tokio::select! {

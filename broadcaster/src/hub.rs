@@ -22,16 +22,18 @@ pub enum Outgoing {
     },
     /// An answer to something the client sent.
     Reply(Utf8Bytes),
-    /// A replay for this package begins: hold its live events until it ends.
-    ReplayStart(String),
-    /// One replayed event.
+    /// Hold this package's events until `Start` says where its sequence begins.
+    Hold(String),
+    /// The first seq this client gets for the package.
+    Start { tracking_number: String, next: i64 },
+    /// One event read back from the stores for a `since_seq` subscription.
     Replayed {
         tracking_number: String,
         seq: i64,
         text: Utf8Bytes,
     },
-    /// The replay is over: send the held live events it did not already cover.
-    ReplayEnd(String),
+    /// The client stopped watching the package.
+    Forget(String),
 }
 
 /// How the hub reaches one client.

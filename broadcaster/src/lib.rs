@@ -12,9 +12,9 @@
 //! - [`connection`]: one WebSocket client: the protocol (subscribe,
 //!   unsubscribe), heartbeats, idle timeout, and its writer task.
 //! - [`update`]: the `package_update` message in the original shape.
-//! - [`replay`]: what a reconnecting client missed (`since_seq`), from the
-//!   stores; the writer holds live events back until it is sent, then skips
-//!   the ones the replay already covered: no gap, no duplicate.
+//! - [`replay`]: what a reconnecting client missed (`since_seq`), from the stores.
+//! - [`ordering`]: each client gets each package's events strictly by `seq`,
+//!   replayed and live alike: no gap, no duplicate, no reordering.
 //! - [`metrics`]: connections, subscriptions, deliveries, slow drops, delay.
 
 pub mod config;
@@ -22,6 +22,7 @@ pub mod connection;
 pub mod events;
 pub mod hub;
 pub mod metrics;
+pub mod ordering;
 pub mod replay;
 pub mod startup;
 pub mod update;
