@@ -198,21 +198,30 @@ impl Topology {
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
         let mut queues = vec![self.dead_queue(), self.locations_queue()];
         queues.extend((0..self.package_shards).map(|s| self.package_queue(s)));
+        // Try everything, report the first failure: one stuck queue should
+        // not leave the rest behind.
+        let mut first_error = None;
         for queue in queues {
-            channel
+            if let Err(error) = channel
                 .queue_delete(queue.into(), QueueDeleteOptions::default())
-                .await?;
+                .await
+            {
+                first_error.get_or_insert(error);
+            }
         }
         for exchange in [
             self.commands_exchange(),
             self.events_exchange(),
             self.dead_exchange(),
         ] {
-            channel
+            if let Err(error) = channel
                 .exchange_delete(exchange.into(), Default::default())
-                .await?;
+                .await
+            {
+                first_error.get_or_insert(error);
+            }
         }
-        Ok(())
+        first_error.map_or(Ok(()), Err)
     }
 }
 

@@ -343,8 +343,13 @@ impl Drop for TestEnv {
             };
             runtime.block_on(async move {
                 if let Ok(amqp) = shared::amqp::connect(&config.amqp_url, "test-cleanup").await {
-                    if let Ok(channel) = amqp.create_channel().await {
-                        let _ = config.topology.delete(&channel).await;
+                    // Twice, on fresh channels: a failed delete closes its channel,
+                    // and a client of the test still reconnecting may re-declare.
+                    for _ in 0..2 {
+                        if let Ok(channel) = amqp.create_channel().await {
+                            let _ = config.topology.delete(&channel).await;
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
                     }
                     let _ = amqp.close(200, "cleanup".into()).await;
                 }
