@@ -187,15 +187,7 @@ impl Client<'_> {
         match message.r#type.as_str() {
             "subscribe" => self.subscribe(subscriptions, tn, message.since_seq).await,
             "unsubscribe" => {
-                if subscriptions.remove(tn) {
-                    self.shared
-                        .hub
-                        .metrics
-                        .subscriptions
-                        .fetch_sub(1, Ordering::Relaxed);
-                    self.shared.hub.unsubscribe(tn, self.id);
-                    let _ = self.shared.events.sync(tn).await;
-                }
+                self.unwatch(subscriptions, tn).await;
                 Some(
                     serde_json::json!({ "type": "unsubscribed", "tracking_number": tn })
                         .to_string(),

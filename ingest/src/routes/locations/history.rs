@@ -102,29 +102,19 @@ pub async fn get(
 }
 
 fn view(document: &Document) -> LocationView {
-    let coordinates = document
-        .get_document("location")
-        .ok()
-        .and_then(|l| l.get_array("coordinates").ok());
-    let coordinate = |i: usize| coordinates.and_then(|c| c.get(i)).and_then(Bson::as_f64);
-    let time = |field: &str| {
-        document
-            .get_datetime(field)
-            .ok()
-            .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()))
-    };
+    let (latitude, longitude) = super::document_position(document);
     let number = |field: &str| document.get(field).and_then(Bson::as_f64);
     let string = |field: &str| document.get_str(field).ok().map(str::to_owned);
     LocationView {
         id: string("_id"),
         package_id: string("package_id"),
-        latitude: coordinate(1),
-        longitude: coordinate(0),
+        latitude,
+        longitude,
         address: string("address"),
-        timestamp: time("recorded_at"),
+        timestamp: super::document_time(document, "recorded_at"),
         accuracy_m: number("accuracy_m"),
         speed_mps: number("speed_mps"),
         heading_deg: number("heading_deg"),
-        received_at: time("received_at"),
+        received_at: super::document_time(document, "received_at"),
     }
 }

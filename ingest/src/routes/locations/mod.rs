@@ -164,3 +164,25 @@ fn bounded(fields: &mut Fields<'_>, field: &str, min: f64, max: f64) -> Option<f
 pub fn now_ms() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
 }
+
+/// The (latitude, longitude) of a stored document's GeoJSON `location`.
+pub fn document_position(document: &mongodb::bson::Document) -> (Option<f64>, Option<f64>) {
+    let coordinates = document
+        .get_document("location")
+        .ok()
+        .and_then(|l| l.get_array("coordinates").ok());
+    let coordinate = |i: usize| {
+        coordinates
+            .and_then(|c| c.get(i))
+            .and_then(mongodb::bson::Bson::as_f64)
+    };
+    (coordinate(1), coordinate(0))
+}
+
+/// A stored BSON date field as a UTC timestamp.
+pub fn document_time(document: &mongodb::bson::Document, field: &str) -> Option<DateTime<Utc>> {
+    document
+        .get_datetime(field)
+        .ok()
+        .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()))
+}

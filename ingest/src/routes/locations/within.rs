@@ -25,20 +25,13 @@ pub struct PositionView {
 }
 
 pub fn position_view(document: &Document) -> PositionView {
-    let coordinates = document
-        .get_document("location")
-        .ok()
-        .and_then(|l| l.get_array("coordinates").ok());
-    let coordinate = |i: usize| coordinates.and_then(|c| c.get(i)).and_then(Bson::as_f64);
+    let (latitude, longitude) = super::document_position(document);
     PositionView {
         tracking_number: document.get_str("_id").ok().map(str::to_owned),
         package_id: document.get_str("package_id").ok().map(str::to_owned),
-        latitude: coordinate(1),
-        longitude: coordinate(0),
-        recorded_at: document
-            .get_datetime("recorded_at")
-            .ok()
-            .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis())),
+        latitude,
+        longitude,
+        recorded_at: super::document_time(document, "recorded_at"),
         distance_m: document.get("distance_m").and_then(Bson::as_f64),
     }
 }
