@@ -6,4 +6,6 @@ trap stop_started_services EXIT
 ensure_toolchain
 ensure_services
 cd "$REPO_ROOT"
+# The binaries first: some tests run them as an operator would.
+cargo build --workspace --locked --bins
 cargo test --workspace --locked "$@"

@@ -21,23 +21,36 @@ pub struct BroadcasterConfig {
 }
 
 impl BroadcasterConfig {
+    /// The defaults; `from_env` overrides them.
+    pub fn new(common: CommonConfig) -> Self {
+        Self {
+            common,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
+            max_connections: 10_000,
+            max_subscriptions: 100,
+            client_queue: 256,
+            ping_interval: Duration::from_millis(20_000),
+            idle_timeout: Duration::from_millis(60_000),
+            max_frame_bytes: 4096,
+            send_buffer_bytes: None,
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::new(CommonConfig::from_env()?);
         Ok(Self {
-            common: CommonConfig::from_env()?,
-            listen: var(
-                "BROADCASTER_LISTEN",
-                SocketAddr::from(([127, 0, 0, 1], 8081)),
-            )?,
-            max_connections: var("WS_MAX_CONNECTIONS", 10_000)?,
-            max_subscriptions: var("WS_MAX_SUBSCRIPTIONS", 100)?,
-            client_queue: var("WS_CLIENT_QUEUE", 256)?,
-            ping_interval: millis_var("WS_PING_INTERVAL_MS", 20_000)?,
-            idle_timeout: millis_var("WS_IDLE_TIMEOUT_MS", 60_000)?,
-            max_frame_bytes: var("WS_MAX_FRAME_BYTES", 4096)?,
+            listen: var("BROADCASTER_LISTEN", d.listen)?,
+            max_connections: var("WS_MAX_CONNECTIONS", d.max_connections)?,
+            max_subscriptions: var("WS_MAX_SUBSCRIPTIONS", d.max_subscriptions)?,
+            client_queue: var("WS_CLIENT_QUEUE", d.client_queue)?,
+            ping_interval: millis_var("WS_PING_INTERVAL_MS", d.ping_interval)?,
+            idle_timeout: millis_var("WS_IDLE_TIMEOUT_MS", d.idle_timeout)?,
+            max_frame_bytes: var("WS_MAX_FRAME_BYTES", d.max_frame_bytes)?,
             send_buffer_bytes: match var("WS_SEND_BUFFER_BYTES", 0usize)? {
                 0 => None,
                 bytes => Some(bytes),
             },
+            common: d.common,
         })
     }
 }

@@ -1,4 +1,5 @@
-use shared::config::{millis_var, var, CommonConfig, ConfigError};
+use crate::routes::locations::PointRules;
+use shared::config::{millis_var, secs_var, var, CommonConfig, ConfigError};
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -13,25 +14,46 @@ pub struct IngestConfig {
     pub confirm_timeout: Duration,
     pub max_body_bytes: usize,
     pub max_connections: usize,
-    pub locations: crate::routes::locations::PointRules,
+    pub locations: PointRules,
 }
 
 impl IngestConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let default_listen = SocketAddr::from(([127, 0, 0, 1], 8080));
-        Ok(Self {
-            common: CommonConfig::from_env()?,
-            listen: var("INGEST_LISTEN", default_listen)?,
-            outcome_timeout: millis_var("OUTCOME_TIMEOUT_MS", 5_000)?,
-            confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", 5_000)?,
-            max_body_bytes: var("MAX_BODY_BYTES", 64 * 1024)?,
-            max_connections: var("MAX_CONNECTIONS", 10_000)?,
-            locations: crate::routes::locations::PointRules {
-                max_future_skew: Duration::from_secs(var("LOCATION_MAX_FUTURE_SKEW_S", 300)?),
-                max_age: Duration::from_secs(var("LOCATION_MAX_AGE_S", 7 * 24 * 3600)?),
-                batch_max_points: var("LOCATION_BATCH_MAX_POINTS", 1000)?,
-                batch_max_bytes: var("LOCATION_BATCH_MAX_BYTES", 1024 * 1024)?,
+    /// The defaults; `from_env` overrides them.
+    pub fn new(common: CommonConfig) -> Self {
+        Self {
+            common,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            outcome_timeout: Duration::from_millis(5_000),
+            confirm_timeout: Duration::from_millis(5_000),
+            max_body_bytes: 64 * 1024,
+            max_connections: 10_000,
+            locations: PointRules {
+                max_future_skew: Duration::from_secs(300),
+                max_age: Duration::from_secs(7 * 24 * 3600),
+                batch_max_points: 1000,
+                batch_max_bytes: 1024 * 1024,
             },
+        }
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::new(CommonConfig::from_env()?);
+        Ok(Self {
+            listen: var("INGEST_LISTEN", d.listen)?,
+            outcome_timeout: millis_var("OUTCOME_TIMEOUT_MS", d.outcome_timeout)?,
+            confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", d.confirm_timeout)?,
+            max_body_bytes: var("MAX_BODY_BYTES", d.max_body_bytes)?,
+            max_connections: var("MAX_CONNECTIONS", d.max_connections)?,
+            locations: PointRules {
+                max_future_skew: secs_var(
+                    "LOCATION_MAX_FUTURE_SKEW_S",
+                    d.locations.max_future_skew,
+                )?,
+                max_age: secs_var("LOCATION_MAX_AGE_S", d.locations.max_age)?,
+                batch_max_points: var("LOCATION_BATCH_MAX_POINTS", d.locations.batch_max_points)?,
+                batch_max_bytes: var("LOCATION_BATCH_MAX_BYTES", d.locations.batch_max_bytes)?,
+            },
+            common: d.common,
         })
     }
 }

@@ -54,9 +54,14 @@ pub fn url_var(name: &str, default: &str, schemes: &[&str]) -> Result<String, Co
     }
 }
 
-/// Reads a duration given in milliseconds.
-pub fn millis_var(name: &str, default_ms: u64) -> Result<Duration, ConfigError> {
-    var(name, default_ms).map(Duration::from_millis)
+/// Reads a duration given in milliseconds (variables named `*_MS`).
+pub fn millis_var(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    var(name, default.as_millis() as u64).map(Duration::from_millis)
+}
+
+/// Reads a duration given in whole seconds (variables named `*_S`).
+pub fn secs_var(name: &str, default: Duration) -> Result<Duration, ConfigError> {
+    var(name, default.as_secs()).map(Duration::from_secs)
 }
 
 /// Settings every service shares: where the four backing services are and how

@@ -8,6 +8,18 @@
 //!
 //! The servers come from the usual variables (`DATABASE_URL` names the server;
 //! the test's own database replaces its path), with localhost defaults.
+//!
+//! - [`app`]: ingest, worker pools and broadcasters spawned in-process on a
+//!   [`TestEnv`], and HTTP helpers.
+//! - [`ws`]: a WebSocket client for the broadcaster's protocol.
+//! - [`bins`]: the workspace's binaries, for tests that run them as processes.
+//!
+//! Every integration test lives in one binary, `tests/it`, so the workspace
+//! links one test executable instead of one per file.
+
+pub mod app;
+pub mod bins;
+pub mod ws;
 
 use futures_util::StreamExt;
 use lapin::options::{BasicGetOptions, QueueDeclareOptions};

@@ -18,8 +18,21 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// The defaults, for every pool and shard; `from_env` overrides them.
+    pub fn new(common: CommonConfig) -> Self {
+        Self {
+            prefetch: 64,
+            shards: (0..common.topology.package_shards()).collect(),
+            confirm_timeout: Duration::from_millis(5_000),
+            run_packages: true,
+            run_locations: true,
+            common,
+        }
+    }
+
     pub fn from_env() -> Result<Self, ConfigError> {
-        let common = CommonConfig::from_env()?;
+        let defaults = Self::new(CommonConfig::from_env()?);
+        let common = defaults.common;
         let raw: String = var("WORKER_SHARDS", "all".to_owned())?;
         let shards =
             parse_shards(&raw, common.topology.package_shards()).map_err(|reason| ConfigError {
@@ -36,8 +49,8 @@ impl WorkerConfig {
         Ok(Self {
             run_packages,
             run_locations,
-            prefetch: var("WORKER_PREFETCH", 64)?,
-            confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", 5_000)?,
+            prefetch: var("WORKER_PREFETCH", defaults.prefetch)?,
+            confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", defaults.confirm_timeout)?,
             shards,
             common,
         })

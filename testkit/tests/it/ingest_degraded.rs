@@ -1,24 +1,18 @@
 //! How the ingest behaves when parts of the system are slow or down.
 
-mod common;
-
-use common::{expect_error, tracking_number, Options, TestApp, WAIT};
 use serde_json::Value;
 use std::time::Duration;
+use testkit::app::{expect_error, package_body, tracking_number, Options, TestApp, WAIT};
 
 #[tokio::test]
 async fn with_workers_stopped_an_async_create_is_accepted_and_applied_later() {
-    let mut app = TestApp::spawn_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
+    let mut app = TestApp::spawn_with(Options::without_workers()).await;
     let tn = tracking_number();
     let accepted = app
         .http
         .post(app.url("/packages"))
         .header("prefer", "respond-async")
-        .json(&common::package_body(&tn))
+        .json(&package_body(&tn))
         .send()
         .await
         .unwrap();
@@ -42,11 +36,9 @@ async fn with_workers_stopped_an_async_create_is_accepted_and_applied_later() {
 
 #[tokio::test]
 async fn an_outcome_that_does_not_come_in_time_answers_202() {
-    let app = TestApp::spawn_with(Options {
-        workers: false,
-        outcome_timeout: Duration::from_millis(300),
-        ..Options::default()
-    })
+    let app = TestApp::spawn_with(
+        Options::without_workers().ingest(|c| c.outcome_timeout = Duration::from_millis(300)),
+    )
     .await;
     let response = app.create(&tracking_number()).await;
     assert_eq!(response.status(), 202);
@@ -57,11 +49,10 @@ async fn an_outcome_that_does_not_come_in_time_answers_202() {
 
 #[tokio::test]
 async fn without_a_broker_writes_answer_503_with_retry_after() {
-    let app = TestApp::spawn_with(Options {
-        workers: false,
-        amqp_url: Some("amqp://guest:guest@127.0.0.1:1/%2f".into()),
-        ..Options::default()
-    })
+    let app = TestApp::spawn_with(
+        Options::without_workers()
+            .ingest(|c| c.common.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into()),
+    )
     .await;
     let response = app.create(&tracking_number()).await;
     assert_eq!(response.headers()["retry-after"], "1");
@@ -78,10 +69,9 @@ async fn without_a_broker_writes_answer_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_redis_outage_degrades_reads_to_the_database() {
-    let app = TestApp::spawn_with(Options {
-        redis_url: Some("redis://127.0.0.1:1".into()),
-        ..Options::default()
-    })
+    let app = TestApp::spawn_with(
+        Options::default().ingest(|c| c.common.redis_url = "redis://127.0.0.1:1".into()),
+    )
     .await;
     let tn = tracking_number();
     assert_eq!(app.create(&tn).await.status(), 201);

@@ -1,10 +1,8 @@
 //! End to end: ingest and workers against real RabbitMQ, PostgreSQL, Redis and
 //! a MongoDB-protocol server, driven through the original API.
 
-mod common;
-
-use common::{expect_error, tracking_number, TestApp};
 use serde_json::{json, Value};
+use testkit::app::{expect_error, package_body, tracking_number, TestApp};
 
 #[tokio::test]
 async fn the_original_flow_works_end_to_end() {
@@ -160,7 +158,7 @@ async fn the_same_idempotency_key_creates_once() {
         app.http
             .post(app.url("/packages"))
             .header("idempotency-key", "create-42")
-            .json(&common::package_body(&tn))
+            .json(&package_body(&tn))
             .send()
     };
     let first = send().await.unwrap();

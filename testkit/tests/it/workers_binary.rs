@@ -31,7 +31,7 @@ async fn sigterm_returns_in_flight_work_to_the_queue_and_exits_0() {
     let queue = env
         .topology()
         .package_queue(env.topology().shard_of(tn.as_str()));
-    let mut child = Process::new(env!("CARGO_BIN_EXE_workers"))
+    let mut child = Process::new(testkit::bins::path("workers"))
         .env("DATABASE_URL", &env.config.database_url)
         .env("AMQP_PREFIX", env.topology().prefix())
         .env("REDIS_PREFIX", &env.config.redis_prefix)

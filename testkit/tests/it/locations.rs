@@ -1,11 +1,9 @@
 //! Device locations through ingest and the location pool, read back through
 //! the API.
 
-mod common;
-
 use chrono::{Duration as Span, SecondsFormat, Utc};
-use common::{expect_error, tracking_number, Options, TestApp, WAIT};
 use serde_json::{json, Value};
+use testkit::app::{expect_error, tracking_number, Options, TestApp, WAIT};
 
 fn ago(minutes: i64) -> String {
     (Utc::now() - Span::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -334,11 +332,7 @@ async fn near_and_within_find_the_right_packages_in_order() {
 
 #[tokio::test]
 async fn invalid_points_refuse_the_whole_batch_and_nothing_is_published() {
-    let app = TestApp::spawn_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options::without_workers()).await;
     let tn = tracking_number();
     let good = json!({"tracking_number": tn, "latitude": 1.0, "longitude": 1.0});
     let future = (Utc::now() + Span::hours(1)).to_rfc3339();

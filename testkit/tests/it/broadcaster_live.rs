@@ -1,238 +1,30 @@
 //! Real WebSocket clients against the real pipeline: ingest → RabbitMQ →
 //! workers → events exchange → broadcaster.
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 use std::time::Duration;
-use testkit::TestEnv;
-use tokio::net::TcpStream;
+use testkit::app::{tracking_number, TestApp, WAIT};
+use testkit::ws::{close_frame, connect, next_json, send, subscribe};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-use tokio_util::sync::CancellationToken;
-
-type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
-const WAIT: Duration = Duration::from_secs(15);
-
-struct System {
-    env: TestEnv,
-    api: String,
-    http: reqwest::Client,
-    stop: CancellationToken,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl System {
-    async fn start() -> Self {
-        let env = TestEnv::new().await;
-        let stop = CancellationToken::new();
-        let ingest_config = ingest::IngestConfig {
-            common: env.config.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            outcome_timeout: Duration::from_secs(10),
-            confirm_timeout: Duration::from_secs(5),
-            max_body_bytes: 64 * 1024,
-            max_connections: 64,
-            locations: ingest::routes::locations::PointRules {
-                max_future_skew: Duration::from_secs(300),
-                max_age: Duration::from_secs(3600),
-                batch_max_points: 1000,
-                batch_max_bytes: 1 << 20,
-            },
-        };
-        let app = ingest::Application::build(ingest_config, stop.clone())
-            .await
-            .unwrap();
-        let api = format!("http://{}/api/v1", app.local_addr());
-        let workers_config = workers::WorkerConfig {
-            common: env.config.clone(),
-            prefetch: 16,
-            shards: (0..env.topology().package_shards()).collect(),
-            confirm_timeout: Duration::from_secs(5),
-            run_packages: true,
-            run_locations: true,
-        };
-        let worker_stop = stop.clone();
-        let tasks = vec![
-            tokio::spawn(app.run()),
-            tokio::spawn(async move { workers::run(workers_config, worker_stop).await.unwrap() }),
-        ];
-        Self {
-            env,
-            api,
-            http: reqwest::Client::new(),
-            stop,
-            tasks,
-        }
-    }
-
-    /// Starts a broadcaster instance; returns its `/ws` URL and its own stop token.
-    async fn broadcaster(&mut self, client_queue: usize) -> (String, CancellationToken) {
-        let (url, stop, _) = self.broadcaster_with(client_queue, None).await;
-        (url, stop)
-    }
-
-    async fn broadcaster_with(
-        &mut self,
-        client_queue: usize,
-        send_buffer_bytes: Option<usize>,
-    ) -> (
-        String,
-        CancellationToken,
-        std::sync::Arc<broadcaster::hub::Hub>,
-    ) {
-        let config = broadcaster::BroadcasterConfig {
-            client_queue,
-            send_buffer_bytes,
-            ..self.broadcaster_config()
-        };
-        self.spawn_broadcaster(config).await
-    }
-
-    /// The settings these tests run a broadcaster with, for tests to adjust.
-    fn broadcaster_config(&self) -> broadcaster::BroadcasterConfig {
-        broadcaster::BroadcasterConfig {
-            common: self.env.config.clone(),
-            listen: "127.0.0.1:0".parse().unwrap(),
-            max_connections: 64,
-            max_subscriptions: 3,
-            client_queue: 64,
-            ping_interval: Duration::from_secs(5),
-            idle_timeout: Duration::from_secs(30),
-            max_frame_bytes: 4096,
-            send_buffer_bytes: None,
-        }
-    }
-
-    async fn spawn_broadcaster(
-        &mut self,
-        config: broadcaster::BroadcasterConfig,
-    ) -> (
-        String,
-        CancellationToken,
-        std::sync::Arc<broadcaster::hub::Hub>,
-    ) {
-        let stop = self.stop.child_token();
-        let app = broadcaster::Application::build(config, stop.clone())
-            .await
-            .unwrap();
-        let url = format!("ws://{}/ws", app.local_addr());
-        let hub = app.hub();
-        self.tasks.push(tokio::spawn(app.run()));
-        (url, stop, hub)
-    }
-
-    async fn create(&self, tn: &str) {
-        let body = json!({"tracking_number": tn, "sender_name": "A", "sender_address": "B", "recipient_name": "C", "recipient_address": "D"});
-        let response = self
-            .http
-            .post(format!("{}/packages", self.api))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 201);
-    }
-
-    async fn status(&self, tn: &str, body: Value) {
-        let response = self
-            .http
-            .put(format!("{}/packages/{tn}/status", self.api))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 200);
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        for task in self.tasks {
-            tokio::time::timeout(WAIT, task)
-                .await
-                .expect("stops in time")
-                .unwrap();
-        }
-    }
-}
-
-fn tracking_number() -> String {
-    format!(
-        "TRK{}",
-        &uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase()
-    )
-}
-
-async fn connect(url: &str) -> Client {
-    tokio_tungstenite::connect_async(url)
-        .await
-        .expect("WebSocket connects")
-        .0
-}
-
-async fn send(client: &mut Client, message: Value) {
-    client
-        .send(Message::text(message.to_string()))
-        .await
-        .unwrap();
-}
-
-/// The next JSON text message, skipping heartbeats.
-async fn next_json(client: &mut Client, timeout: Duration) -> Option<Value> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let frame = tokio::time::timeout_at(deadline, client.next())
-            .await
-            .ok()??
-            .ok()?;
-        match frame {
-            Message::Text(text) => return serde_json::from_str(&text).ok(),
-            Message::Close(_) => return None,
-            _ => continue,
-        }
-    }
-}
-
-/// Reads until the server's close frame (None if the stream ends without one).
-async fn close_frame(
-    client: &mut Client,
-) -> Option<tokio_tungstenite::tungstenite::protocol::CloseFrame> {
-    tokio::time::timeout(WAIT, async {
-        loop {
-            match client.next().await {
-                Some(Ok(Message::Close(frame))) => return frame,
-                Some(Ok(_)) => continue,
-                _ => return None,
-            }
-        }
-    })
-    .await
-    .expect("the connection closes in time")
-}
-
-async fn subscribe(client: &mut Client, tn: &str) {
-    send(client, json!({"type": "subscribe", "tracking_number": tn})).await;
-    let ack = next_json(client, WAIT)
-        .await
-        .expect("an answer to subscribe");
-    assert_eq!(ack, json!({"type": "subscribed", "tracking_number": tn}));
-}
+use tokio_tungstenite::MaybeTlsStream;
 
 #[tokio::test]
 async fn a_subscriber_sees_every_change_in_order_exactly_once() {
-    let mut system = System::start().await;
-    let (url, _, hub) = system.broadcaster_with(64, None).await;
+    let mut system = TestApp::spawn().await;
+    let testkit::app::Broadcaster { url, hub, .. } = system.broadcaster(|_| {}).await;
     let tn = tracking_number();
-    system.create(&tn).await;
+    system.created(&tn).await;
     let mut client = connect(&url).await;
     subscribe(&mut client, &tn).await;
 
-    system.status(&tn, json!({"status": "in_transit", "location": "Newark Distribution Center", "latitude": 40.7357, "longitude": -74.1724})).await;
+    system.status_changed(&tn, json!({"status": "in_transit", "location": "Newark Distribution Center", "latitude": 40.7357, "longitude": -74.1724})).await;
     system
-        .status(&tn, json!({"status": "out_for_delivery"}))
+        .status_changed(&tn, json!({"status": "out_for_delivery"}))
         .await;
     system
-        .status(
+        .status_changed(
             &tn,
             json!({"status": "delivered", "location": "Front door"}),
         )
@@ -298,24 +90,28 @@ async fn a_subscriber_sees_every_change_in_order_exactly_once() {
         (now.connections == 0 && now.subscriptions == 0).then_some(())
     })
     .await;
-    system.stop().await;
+    system.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_client_hears_only_its_own_packages_and_instances_serve_their_own_clients() {
-    let mut system = System::start().await;
-    let (first_url, _) = system.broadcaster(64).await;
-    let (second_url, _) = system.broadcaster(64).await;
+    let mut system = TestApp::spawn().await;
+    let first_url = system.broadcaster(|_| {}).await.url;
+    let second_url = system.broadcaster(|_| {}).await.url;
     let (a, b) = (tracking_number(), tracking_number());
-    system.create(&a).await;
-    system.create(&b).await;
+    system.created(&a).await;
+    system.created(&b).await;
     let mut watches_a = connect(&first_url).await;
     let mut watches_b = connect(&second_url).await;
     subscribe(&mut watches_a, &a).await;
     subscribe(&mut watches_b, &b).await;
 
-    system.status(&b, json!({"status": "in_transit"})).await;
-    system.status(&a, json!({"status": "cancelled"})).await;
+    system
+        .status_changed(&b, json!({"status": "in_transit"}))
+        .await;
+    system
+        .status_changed(&a, json!({"status": "cancelled"}))
+        .await;
 
     let to_a = next_json(&mut watches_a, WAIT).await.expect("A's update");
     assert_eq!(to_a["tracking_number"], a.as_str());
@@ -347,18 +143,18 @@ async fn a_client_hears_only_its_own_packages_and_instances_serve_their_own_clie
         "unsubscribed"
     );
     system
-        .status(&b, json!({"status": "out_for_delivery"}))
+        .status_changed(&b, json!({"status": "out_for_delivery"}))
         .await;
     assert!(next_json(&mut watches_b, Duration::from_millis(700))
         .await
         .is_none());
-    system.stop().await;
+    system.shutdown().await;
 }
 
 #[tokio::test]
 async fn bad_requests_get_errors_not_crashes() {
-    let mut system = System::start().await;
-    let (url, _) = system.broadcaster(64).await;
+    let mut system = TestApp::spawn().await;
+    let url = system.broadcaster(|_| {}).await.url;
     let mut client = connect(&url).await;
     for (message, expected) in [
         (json!("not an object").to_string(), "expected"),
@@ -391,11 +187,11 @@ async fn bad_requests_get_errors_not_crashes() {
     // The subscription cap (3 in these tests).
     for _ in 0..3 {
         let tn = tracking_number();
-        system.create(&tn).await;
+        system.created(&tn).await;
         subscribe(&mut client, &tn).await;
     }
     let fourth = tracking_number();
-    system.create(&fourth).await;
+    system.created(&fourth).await;
     send(
         &mut client,
         json!({"type": "subscribe", "tracking_number": fourth}),
@@ -427,13 +223,13 @@ async fn bad_requests_get_errors_not_crashes() {
             .is_err(),
         "only /ws upgrades"
     );
-    system.stop().await;
+    system.shutdown().await;
 }
 
 #[tokio::test]
 async fn on_shutdown_every_client_gets_a_close_frame() {
-    let mut system = System::start().await;
-    let (url, stop) = system.broadcaster(64).await;
+    let mut system = TestApp::spawn().await;
+    let testkit::app::Broadcaster { url, stop, .. } = system.broadcaster(|_| {}).await;
     let mut clients = vec![connect(&url).await, connect(&url).await];
     stop.cancel();
     for client in &mut clients {
@@ -441,18 +237,23 @@ async fn on_shutdown_every_client_gets_a_close_frame() {
         assert_eq!(frame.code, CloseCode::Away);
         assert_eq!(frame.reason.as_str(), "server shutting down");
     }
-    system.stop().await;
+    system.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
-    let mut system = System::start().await;
+    let mut system = TestApp::spawn().await;
     // Small kernel buffers on both sides, so a client that stops reading stalls
     // after its 512-message outbox and a few dozen buffered messages instead
     // of megabytes; the healthy client's outbox absorbs the burst.
-    let (url, _, hub) = system.broadcaster_with(512, Some(4096)).await;
+    let testkit::app::Broadcaster { url, hub, .. } = system
+        .broadcaster(|c| {
+            c.client_queue = 512;
+            c.send_buffer_bytes = Some(4096);
+        })
+        .await;
     let tn = tracking_number();
-    system.create(&tn).await;
+    system.created(&tn).await;
     let mut healthy = connect(&url).await;
     subscribe(&mut healthy, &tn).await;
     let address = url
@@ -507,7 +308,7 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
     for batch in points.chunks(100) {
         let response = system
             .http
-            .post(format!("{}/locations", system.api))
+            .post(format!("{}/locations", system.base))
             .json(&batch)
             .send()
             .await
@@ -535,30 +336,32 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
         late < POINTS,
         "the stalled client was disconnected ({late} of {POINTS} delivered)"
     );
-    system.stop().await;
+    system.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_client_that_reconnects_with_since_seq_gets_exactly_what_it_missed_then_live() {
-    let mut system = System::start().await;
-    let (url, _) = system.broadcaster(64).await;
+    let mut system = TestApp::spawn().await;
+    let url = system.broadcaster(|_| {}).await.url;
     let tn = tracking_number();
-    system.create(&tn).await; // seq 1
+    system.created(&tn).await; // seq 1
     let mut first = connect(&url).await;
     subscribe(&mut first, &tn).await;
-    system.status(&tn, json!({"status": "in_transit"})).await; // seq 2
+    system
+        .status_changed(&tn, json!({"status": "in_transit"}))
+        .await; // seq 2
     let seen = next_json(&mut first, WAIT).await.expect("a live update");
     assert_eq!(seen["seq"], 2);
     drop(first);
 
     // Missed while disconnected: a status change (3) and a location point (4).
     system
-        .status(&tn, json!({"status": "out_for_delivery"}))
+        .status_changed(&tn, json!({"status": "out_for_delivery"}))
         .await;
     let point = json!({"latitude": 40.7, "longitude": -74.0, "address": "Corner"});
     let posted = system
         .http
-        .post(format!("{}/packages/{tn}/locations", system.api))
+        .post(format!("{}/packages/{tn}/locations", system.base))
         .json(&point)
         .send()
         .await
@@ -567,7 +370,7 @@ async fn a_client_that_reconnects_with_since_seq_gets_exactly_what_it_missed_the
     testkit::eventually(WAIT, "the point stored", || async {
         let items: Vec<Value> = system
             .http
-            .get(format!("{}/packages/{tn}/locations", system.api))
+            .get(format!("{}/packages/{tn}/locations", system.base))
             .send()
             .await
             .ok()?
@@ -607,7 +410,9 @@ async fn a_client_that_reconnects_with_since_seq_gets_exactly_what_it_missed_the
     );
     assert_eq!(missed_point["data"]["location"], "Corner");
 
-    system.status(&tn, json!({"status": "delivered"})).await; // seq 5, live
+    system
+        .status_changed(&tn, json!({"status": "delivered"}))
+        .await; // seq 5, live
     let live = next_json(&mut again, WAIT)
         .await
         .expect("the live update after the replay");
@@ -638,19 +443,19 @@ async fn a_client_that_reconnects_with_since_seq_gets_exactly_what_it_missed_the
         seqs.push(update["seq"].as_i64().unwrap());
     }
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
-    system.stop().await;
+    system.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_silent_client_is_closed_for_idleness_and_connections_are_capped() {
-    let mut system = System::start().await;
-    let config = broadcaster::BroadcasterConfig {
-        max_connections: 2,
-        ping_interval: Duration::from_millis(200),
-        idle_timeout: Duration::from_millis(800),
-        ..system.broadcaster_config()
-    };
-    let (url, _, hub) = system.spawn_broadcaster(config).await;
+    let mut system = TestApp::spawn().await;
+    let testkit::app::Broadcaster { url, hub, .. } = system
+        .broadcaster(|c| {
+            c.max_connections = 2;
+            c.ping_interval = Duration::from_millis(200);
+            c.idle_timeout = Duration::from_millis(800);
+        })
+        .await;
 
     let mut first = connect(&url).await;
     let second = connect(&url).await;
@@ -694,5 +499,5 @@ async fn a_silent_client_is_closed_for_idleness_and_connections_are_capped() {
         "error",
         "the slot is usable again"
     );
-    system.stop().await;
+    system.shutdown().await;
 }

@@ -8,43 +8,18 @@ use shared::wire::{
     Command, CreatePackage, Envelope, Event, Principal, RejectReason, UpdateStatus,
 };
 use std::time::Duration;
+use testkit::app::Workers;
 use testkit::{eventually, next_event, TestEnv};
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(15);
 
-struct Worker {
-    stop: CancellationToken,
-    task: JoinHandle<()>,
-}
-
-impl Worker {
-    fn spawn(env: &TestEnv, shards: &str) -> Self {
-        let config = workers::WorkerConfig {
-            common: env.config.clone(),
-            prefetch: 32,
-            shards: workers::config::parse_shards(shards, env.topology().package_shards()).unwrap(),
-            confirm_timeout: Duration::from_secs(5),
-            run_packages: true,
-            run_locations: true,
-        };
-        let stop = CancellationToken::new();
-        let token = stop.clone();
-        let task = tokio::spawn(async move {
-            workers::run(config, token).await.expect("worker run");
-        });
-        Self { stop, task }
-    }
-
-    async fn stop(self) {
-        self.stop.cancel();
-        tokio::time::timeout(WAIT, self.task)
-            .await
-            .expect("worker stops in time")
-            .expect("worker task");
-    }
+/// The worker pools, consuming the given package shards.
+fn spawn_worker(env: &TestEnv, shards: &str) -> Workers {
+    Workers::spawn(workers::WorkerConfig {
+        shards: workers::config::parse_shards(shards, env.topology().package_shards()).unwrap(),
+        ..testkit::app::worker_config(env)
+    })
 }
 
 fn text(s: &str) -> BoundedText {
@@ -129,7 +104,7 @@ async fn current_status(env: &TestEnv, tn: &TrackingNumber) -> Option<String> {
 async fn a_package_moves_through_its_flow_and_every_change_is_announced() {
     let env = TestEnv::new().await;
     let mut tap = env.event_tap().await;
-    let worker = Worker::spawn(&env, "all");
+    let worker = spawn_worker(&env, "all");
     let tn = tracking_number();
 
     send(&env, &create(&tn)).await;
@@ -194,7 +169,7 @@ async fn a_package_moves_through_its_flow_and_every_change_is_announced() {
 async fn a_redelivered_command_changes_nothing_and_reports_the_same_outcome() {
     let env = TestEnv::new().await;
     let mut tap = env.event_tap().await;
-    let worker = Worker::spawn(&env, "all");
+    let worker = spawn_worker(&env, "all");
     let tn = tracking_number();
     let created = create(&tn);
     let moved = status(&tn, PackageStatus::InTransit, Some("Hub"));
@@ -226,7 +201,7 @@ async fn a_redelivered_command_changes_nothing_and_reports_the_same_outcome() {
 async fn forbidden_transitions_and_unknown_packages_are_rejected_without_writes() {
     let env = TestEnv::new().await;
     let mut tap = env.event_tap().await;
-    let worker = Worker::spawn(&env, "all");
+    let worker = spawn_worker(&env, "all");
     let tn = tracking_number();
     send(&env, &create(&tn)).await;
     send(&env, &status(&tn, PackageStatus::Delivered, None)).await;
@@ -267,7 +242,7 @@ async fn forbidden_transitions_and_unknown_packages_are_rejected_without_writes(
 #[tokio::test]
 async fn an_undecodable_message_is_dead_lettered_with_its_reason() {
     let env = TestEnv::new().await;
-    let worker = Worker::spawn(&env, "all");
+    let worker = spawn_worker(&env, "all");
     publish_confirmed(
         env.channel(),
         &env.topology().commands_exchange(),
@@ -299,9 +274,9 @@ async fn each_package_keeps_its_order_with_several_workers_running() {
     // Two workers split the shards; a third consumes all of them and stands by
     // (single active consumer) — three instances, every shard still in order.
     let workers = [
-        Worker::spawn(&env, "0-1"),
-        Worker::spawn(&env, "2-3"),
-        Worker::spawn(&env, "all"),
+        spawn_worker(&env, "0-1"),
+        spawn_worker(&env, "2-3"),
+        spawn_worker(&env, "all"),
     ];
     let packages: Vec<TrackingNumber> = (0..24).map(|_| tracking_number()).collect();
     // Interleave the packages' commands the way concurrent clients would.
@@ -341,7 +316,7 @@ async fn each_package_keeps_its_order_with_several_workers_running() {
 #[tokio::test]
 async fn a_committed_change_invalidates_the_cached_view() {
     let env = TestEnv::new().await;
-    let worker = Worker::spawn(&env, "all");
+    let worker = spawn_worker(&env, "all");
     let tn = tracking_number();
     send(&env, &create(&tn)).await;
     eventually(WAIT, "the package", || async {
@@ -376,7 +351,7 @@ async fn a_committed_change_invalidates_the_cached_view() {
 #[tokio::test]
 async fn a_database_outage_is_waited_out_and_nothing_is_lost() {
     let env = TestEnv::new().await;
-    let worker = Worker::spawn(&env, "all");
+    let worker = spawn_worker(&env, "all");
     let tn = tracking_number();
     send(&env, &create(&tn)).await;
     eventually(WAIT, "the package", || async {

@@ -2,18 +2,12 @@
 //! published or persisted. No workers run here, so anything published would
 //! still sit in the queues.
 
-mod common;
-
-use common::{expect_error, package_body, tracking_number, Options, TestApp};
 use serde_json::json;
+use testkit::app::{expect_error, package_body, tracking_number, Options, TestApp};
 
 #[tokio::test]
 async fn bad_input_is_refused_and_nothing_is_published() {
-    let app = TestApp::spawn_with(Options {
-        workers: false,
-        ..Options::default()
-    })
-    .await;
+    let app = TestApp::spawn_with(Options::without_workers()).await;
     let tn = tracking_number();
     let raw = |method: reqwest::Method, path: &str, content_type: Option<&str>, body: Vec<u8>| {
         let mut request = app.http.request(method, app.url(path)).body(body);

@@ -9,27 +9,18 @@ use mongodb::bson::{doc, Document};
 use shared::domain::{Coordinates, TrackingNumber};
 use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
 use std::time::Duration;
+use testkit::app::Workers;
 use testkit::{eventually, TestEnv};
-use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-fn spawn_location_worker(env: &TestEnv) -> (CancellationToken, tokio::task::JoinHandle<()>) {
-    let config = workers::WorkerConfig {
-        common: env.config.clone(),
+fn spawn_location_worker(env: &TestEnv) -> Workers {
+    Workers::spawn(workers::WorkerConfig {
         prefetch: 8,
-        shards: vec![0],
-        confirm_timeout: Duration::from_secs(5),
         run_packages: false,
-        run_locations: true,
-    };
-    let stop = CancellationToken::new();
-    let token = stop.clone();
-    (
-        stop,
-        tokio::spawn(async move { workers::run(config, token).await.expect("worker") }),
-    )
+        ..testkit::app::worker_config(env)
+    })
 }
 
 async fn insert_package(env: &TestEnv, tn: &str) {
@@ -167,16 +158,15 @@ async fn any_order_any_duplicates_two_workers_same_result() {
         outcomes.windows(2).all(|w| w[0] == w[1]),
         "every round ends the same"
     );
-    for (stop, task) in workers {
-        stop.cancel();
-        task.await.unwrap();
+    for worker in workers {
+        worker.stop().await;
     }
 }
 
 #[tokio::test]
 async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason() {
     let env = TestEnv::new().await;
-    let (stop, task) = spawn_location_worker(&env);
+    let worker = spawn_location_worker(&env);
     insert_package(&env, "TRKKNOWN1").await;
     let point = |tn: &str| LocationPoint {
         point_id: Uuid::new_v4(),
@@ -213,6 +203,5 @@ async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason() {
         .await
         .unwrap();
     assert_eq!(stored, 1, "the known package's point is stored");
-    stop.cancel();
-    task.await.unwrap();
+    worker.stop().await;
 }

@@ -8,14 +8,14 @@ use testkit::{KillOnDrop, TestEnv};
 
 #[test]
 fn a_malformed_variable_stops_start_up_naming_it() {
-    let output = Command::new(env!("CARGO_BIN_EXE_ingest"))
+    let output = Command::new(testkit::bins::path("ingest"))
         .env("INGEST_LISTEN", "not-an-address")
         .output()
         .expect("run ingest");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("INGEST_LISTEN"), "{stderr}");
-    let output = Command::new(env!("CARGO_BIN_EXE_ingest"))
+    let output = Command::new(testkit::bins::path("ingest"))
         .env("DATABASE_URL", "localhost/db")
         .output()
         .unwrap();
@@ -25,7 +25,7 @@ fn a_malformed_variable_stops_start_up_naming_it() {
 #[tokio::test]
 async fn sigterm_stops_it_cleanly() {
     let env = TestEnv::new().await;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ingest"))
+    let mut child = Command::new(testkit::bins::path("ingest"))
         .env("INGEST_LISTEN", "127.0.0.1:0")
         .env("DATABASE_URL", &env.config.database_url)
         .env("AMQP_PREFIX", env.topology().prefix())

@@ -1,0 +1,292 @@
+//! The system under test, in-process: ingest on a random port, worker pools
+//! and broadcasters on demand, all against one [`TestEnv`].
+
+use crate::TestEnv;
+use ingest::IngestConfig;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use workers::WorkerConfig;
+
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// How to start a [`TestApp`].
+pub struct Options {
+    /// Start the worker pools with the app (else `start_workers` later).
+    pub workers: bool,
+    /// Adjusts ingest's settings before it starts.
+    pub ingest: Box<dyn FnOnce(&mut IngestConfig) + Send>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            workers: true,
+            ingest: Box::new(|_| {}),
+        }
+    }
+}
+
+impl Options {
+    pub fn without_workers() -> Self {
+        Self {
+            workers: false,
+            ..Self::default()
+        }
+    }
+
+    pub fn ingest(mut self, tweak: impl FnOnce(&mut IngestConfig) + Send + 'static) -> Self {
+        self.ingest = Box::new(tweak);
+        self
+    }
+}
+
+pub struct TestApp {
+    pub env: TestEnv,
+    /// `http://127.0.0.1:<port>/api/v1`
+    pub base: String,
+    pub http: reqwest::Client,
+    stop: CancellationToken,
+    server: JoinHandle<()>,
+    workers: Option<Workers>,
+    broadcasters: Vec<JoinHandle<()>>,
+}
+
+/// The settings tests run ingest with, before [`Options::ingest`] adjusts them.
+pub fn ingest_config(env: &TestEnv) -> IngestConfig {
+    IngestConfig {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        outcome_timeout: Duration::from_secs(10),
+        confirm_timeout: Duration::from_secs(3),
+        max_connections: 256,
+        ..IngestConfig::new(env.config.clone())
+    }
+}
+
+/// The settings tests run worker pools with.
+pub fn worker_config(env: &TestEnv) -> WorkerConfig {
+    WorkerConfig {
+        prefetch: 32,
+        ..WorkerConfig::new(env.config.clone())
+    }
+}
+
+/// The settings tests run broadcasters with.
+pub fn broadcaster_config(env: &TestEnv) -> broadcaster::BroadcasterConfig {
+    broadcaster::BroadcasterConfig {
+        listen: "127.0.0.1:0".parse().expect("an address"),
+        max_connections: 64,
+        max_subscriptions: 3,
+        client_queue: 64,
+        ping_interval: Duration::from_secs(5),
+        idle_timeout: Duration::from_secs(30),
+        ..broadcaster::BroadcasterConfig::new(env.config.clone())
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(Options::default()).await
+    }
+
+    pub async fn spawn_with(options: Options) -> Self {
+        let env = TestEnv::new().await;
+        let mut config = ingest_config(&env);
+        (options.ingest)(&mut config);
+        let stop = CancellationToken::new();
+        let app = ingest::Application::build(config, stop.clone())
+            .await
+            .expect("ingest builds");
+        let base = format!("http://{}/api/v1", app.local_addr());
+        let server = tokio::spawn(app.run());
+        let mut test_app = Self {
+            env,
+            base,
+            http: reqwest::Client::new(),
+            stop,
+            server,
+            workers: None,
+            broadcasters: Vec::new(),
+        };
+        if options.workers {
+            test_app.start_workers();
+        }
+        test_app
+    }
+
+    /// Starts the worker pools (every pool, every shard).
+    pub fn start_workers(&mut self) {
+        self.workers = Some(Workers::spawn(worker_config(&self.env)));
+    }
+
+    /// Stops the worker pools, waiting for them to hand back their work.
+    pub async fn stop_workers(&mut self) {
+        if let Some(workers) = self.workers.take() {
+            workers.stop().await;
+        }
+    }
+
+    /// Starts a broadcaster with [`broadcaster_config`] adjusted by `tweak`.
+    pub async fn broadcaster(
+        &mut self,
+        tweak: impl FnOnce(&mut broadcaster::BroadcasterConfig),
+    ) -> Broadcaster {
+        let mut config = broadcaster_config(&self.env);
+        tweak(&mut config);
+        let stop = self.stop.child_token();
+        let app = broadcaster::Application::build(config, stop.clone())
+            .await
+            .expect("broadcaster builds");
+        let url = format!("ws://{}/ws", app.local_addr());
+        let hub = app.hub();
+        self.broadcasters.push(tokio::spawn(app.run()));
+        Broadcaster { url, stop, hub }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn put_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("PUT")
+    }
+
+    pub async fn create(&self, tracking_number: &str) -> reqwest::Response {
+        self.post_json("/packages", &package_body(tracking_number))
+            .await
+    }
+
+    /// Creates a package and insists on 201.
+    pub async fn created(&self, tracking_number: &str) {
+        let response = self.create(tracking_number).await;
+        assert_eq!(response.status(), 201, "create {tracking_number}");
+    }
+
+    pub async fn set_status(&self, tracking_number: &str, status: &str) -> reqwest::Response {
+        self.update_status(tracking_number, json!({ "status": status }))
+            .await
+    }
+
+    pub async fn update_status(&self, tracking_number: &str, body: Value) -> reqwest::Response {
+        self.put_json(&format!("/packages/{tracking_number}/status"), &body)
+            .await
+    }
+
+    /// Updates a package's status and insists on 200.
+    pub async fn status_changed(&self, tracking_number: &str, body: Value) {
+        let response = self.update_status(tracking_number, body).await;
+        assert_eq!(response.status(), 200, "status of {tracking_number}");
+    }
+
+    pub async fn package_rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM packages")
+            .fetch_one(&self.env.pool)
+            .await
+            .expect("count packages")
+    }
+
+    pub async fn shutdown(mut self) {
+        self.stop_workers().await;
+        self.stop.cancel();
+        tokio::time::timeout(WAIT, self.server)
+            .await
+            .expect("ingest stops")
+            .expect("server task");
+        for broadcaster in self.broadcasters {
+            tokio::time::timeout(WAIT, broadcaster)
+                .await
+                .expect("broadcaster stops")
+                .expect("broadcaster task");
+        }
+    }
+}
+
+/// A running broadcaster: its `/ws` URL, its own stop, its hub (metrics).
+pub struct Broadcaster {
+    pub url: String,
+    pub stop: CancellationToken,
+    pub hub: Arc<broadcaster::hub::Hub>,
+}
+
+/// Worker pools running in this process until stopped.
+pub struct Workers {
+    stop: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Workers {
+    pub fn spawn(config: WorkerConfig) -> Self {
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task =
+            tokio::spawn(async move { workers::run(config, token).await.expect("workers run") });
+        Self { stop, task }
+    }
+
+    pub async fn stop(self) {
+        self.stop.cancel();
+        tokio::time::timeout(WAIT, self.task)
+            .await
+            .expect("workers stop in time")
+            .expect("workers task");
+    }
+}
+
+pub fn tracking_number() -> String {
+    format!(
+        "TRK{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..12].to_uppercase()
+    )
+}
+
+pub fn package_body(tracking_number: &str) -> Value {
+    json!({
+        "tracking_number": tracking_number,
+        "sender_name": "Ann Sender",
+        "sender_address": "1 Main St, Newark",
+        "recipient_name": "Bob Recipient",
+        "recipient_address": "2 High St, Boston",
+        "weight": 2.5,
+        "description": "Books"
+    })
+}
+
+/// Asserts the status and that the body is `{"error": "<non-empty>"}` JSON;
+/// returns the message.
+pub async fn expect_error(response: reqwest::Response, status: u16) -> String {
+    assert_eq!(response.status().as_u16(), status, "status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/json"),
+        "content-type {content_type}"
+    );
+    let body: Value = response.json().await.expect("a JSON error body");
+    let message = body["error"].as_str().expect("an error field").to_owned();
+    assert!(!message.is_empty());
+    message
+}

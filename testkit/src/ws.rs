@@ -1,0 +1,73 @@
+//! A WebSocket client for the broadcaster's protocol.
+
+use crate::app::WAIT;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+pub async fn connect(url: &str) -> Client {
+    tokio_tungstenite::connect_async(url)
+        .await
+        .expect("WebSocket connects")
+        .0
+}
+
+pub async fn send(client: &mut Client, message: Value) {
+    client
+        .send(Message::text(message.to_string()))
+        .await
+        .expect("send a frame");
+}
+
+/// The next JSON text message, skipping heartbeats; `None` on timeout or close.
+pub async fn next_json(client: &mut Client, timeout: Duration) -> Option<Value> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let frame = tokio::time::timeout_at(deadline, client.next())
+            .await
+            .ok()??
+            .ok()?;
+        match frame {
+            Message::Text(text) => return serde_json::from_str(&text).ok(),
+            Message::Close(_) => return None,
+            _ => continue,
+        }
+    }
+}
+
+/// Reads until the server's close frame (None if the stream ends without one).
+pub async fn close_frame(client: &mut Client) -> Option<CloseFrame> {
+    tokio::time::timeout(WAIT, async {
+        loop {
+            match client.next().await {
+                Some(Ok(Message::Close(frame))) => return frame,
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the connection closes in time")
+}
+
+/// Subscribes and insists on the `subscribed` answer.
+pub async fn subscribe(client: &mut Client, tracking_number: &str) {
+    send(
+        client,
+        json!({"type": "subscribe", "tracking_number": tracking_number}),
+    )
+    .await;
+    let ack = next_json(client, WAIT)
+        .await
+        .expect("an answer to subscribe");
+    assert_eq!(
+        ack,
+        json!({"type": "subscribed", "tracking_number": tracking_number})
+    );
+}

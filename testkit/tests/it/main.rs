@@ -1,0 +1,15 @@
+//! Every integration test of the workspace, in one binary (one link instead of
+//! one per file). Each test takes its own slice of the real services through
+//! `testkit::TestEnv`, so they run in parallel.
+
+mod broadcaster_live;
+mod definitions;
+mod ingest_bad_input;
+mod ingest_binary;
+mod ingest_degraded;
+mod location_worker;
+mod locations;
+mod original_flow;
+mod package_worker;
+mod wire_roundtrip;
+mod workers_binary;
