@@ -97,7 +97,7 @@ ensure_mongodb() {
   fi
   mkdir -p "$LOCAL_DIR/mongo-data"
   log "starting SecantusDB on 127.0.0.1:$port"
-  "$venv/bin/python" -m secantus --host 127.0.0.1 --port "$port" --storage-path "$LOCAL_DIR/mongo-data" \
+  "$venv/bin/python" -m secantus --host 127.0.0.1 --port "$port" --storage-path "$LOCAL_DIR/mongo-data" --standalone \
     --log-level WARNING >"$LOCAL_DIR/secantus.log" 2>&1 &
   STARTED_PIDS+=("$!")
   wait_port 127.0.0.1 "$port" 60 SecantusDB

@@ -1,27 +1,75 @@
 //! The Redis side of the cached package views.
 //!
-//! Ingest reads and fills `package:{tracking_number}` (cache-aside); workers
-//! delete it after every committed change. Redis is only a cache: every call
-//! here has a short timeout, and callers treat an error as a miss.
+//! Ingest reads and fills the view of a package (cache-aside); workers
+//! invalidate it after every committed change. Redis is only a cache: every
+//! call here has a short timeout, and callers treat an error as a miss.
+//!
+//! A view can never go backwards. Each key is a hash `{v, json}`: the package's
+//! `version` and its JSON. A worker does not delete a view, it leaves a
+//! tombstone `{v}` holding the version it committed; a reader may only store a
+//! view at least as new as the tombstone, and never replace a newer view.
+//! Without that, a reader that read the row just before a commit could store
+//! the old row just after the worker's delete. Both rules run as Lua scripts,
+//! so each check and write is atomic.
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::AsyncCommands;
+use redis::Script;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
-/// How long a cached view lives when no write invalidates it first.
+/// How long a cached view (or a tombstone) lives when no write replaces it.
 pub const VIEW_TTL: Duration = Duration::from_secs(300);
 
-/// After a Redis error, calls fail fast for this long instead of each waiting
+/// After a Redis error, reads fail fast for this long instead of each waiting
 /// for a timeout: an outage costs reads nothing but the cache.
 const BACKOFF_AFTER_ERROR: Duration = Duration::from_secs(1);
+
+/// KEYS[1] = view key; ARGV = version, json, ttl (ms). Stores the view unless a
+/// newer view or a newer tombstone is there. Returns 1 if stored.
+static PUT_VIEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local cur = redis.call('HMGET', KEYS[1], 'v', 'json')
+local cached = tonumber(cur[1])
+local version = tonumber(ARGV[1])
+if cached then
+  if cur[2] and cached >= version then return 0 end
+  if (not cur[2]) and cached > version then return 0 end
+end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', version, 'json', ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1
+",
+    )
+});
+
+/// KEYS = view keys; ARGV = ttl (ms), then one committed version per key.
+/// Replaces each view older than its version by a tombstone of that version.
+static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local ttl = ARGV[1]
+for i, key in ipairs(KEYS) do
+  local version = tonumber(ARGV[i + 1])
+  local cached = tonumber(redis.call('HGET', key, 'v'))
+  if (not cached) or cached < version then
+    redis.call('DEL', key)
+    redis.call('HSET', key, 'v', version)
+    redis.call('PEXPIRE', key, ttl)
+  end
+end
+return #KEYS
+",
+    )
+});
 
 #[derive(Clone)]
 pub struct ViewCache {
     connection: ConnectionManager,
     prefix: String,
-    /// Milliseconds since `epoch` before which calls are skipped.
+    /// Milliseconds since `epoch` before which reads are skipped.
     skip_until_ms: Arc<AtomicU64>,
     epoch: Instant,
 }
@@ -49,8 +97,8 @@ impl ViewCache {
         self.epoch.elapsed().as_millis() as u64
     }
 
-    /// Runs a command unless Redis failed very recently; an error opens the
-    /// fail-fast window.
+    /// Runs a read or fill unless Redis failed very recently; an error opens
+    /// the fail-fast window.
     async fn guarded<T>(
         &self,
         command: impl std::future::Future<Output = redis::RedisResult<T>>,
@@ -70,33 +118,61 @@ impl ViewCache {
     }
 
     pub fn package_key(&self, tracking_number: &str) -> String {
-        format!("{}package:{tracking_number}", self.prefix)
+        format!("{}view:package:{tracking_number}", self.prefix)
     }
 
+    /// The cached JSON view; `None` when absent or invalidated.
     pub async fn get_package(&self, tracking_number: &str) -> redis::RedisResult<Option<String>> {
-        self.guarded(
-            self.connection
-                .clone()
-                .get(self.package_key(tracking_number)),
-        )
+        let key = self.package_key(tracking_number);
+        self.guarded(async {
+            redis::cmd("HGET")
+                .arg(&key)
+                .arg("json")
+                .query_async(&mut self.connection.clone())
+                .await
+        })
         .await
     }
 
-    pub async fn put_package(&self, tracking_number: &str, json: &str) -> redis::RedisResult<()> {
-        self.guarded(self.connection.clone().set_ex(
-            self.package_key(tracking_number),
-            json,
-            VIEW_TTL.as_secs(),
-        ))
+    /// Stores the view of `version` unless the cache knows a newer one.
+    /// Returns whether it was stored.
+    pub async fn put_package(
+        &self,
+        tracking_number: &str,
+        version: i64,
+        json: &str,
+    ) -> redis::RedisResult<bool> {
+        let key = self.package_key(tracking_number);
+        self.guarded(async {
+            PUT_VIEW
+                .key(&key)
+                .arg(version)
+                .arg(json)
+                .arg(VIEW_TTL.as_millis() as u64)
+                .invoke_async(&mut self.connection.clone())
+                .await
+        })
         .await
     }
 
-    pub async fn invalidate_package(&self, tracking_number: &str) -> redis::RedisResult<()> {
-        // Invalidation is not guarded: skipping it would leave a stale view.
-        self.connection
-            .clone()
-            .del(self.package_key(tracking_number))
+    /// Marks the views of `(tracking number, committed version)` stale, in one
+    /// round trip. Not guarded: skipping it would leave a stale view, so the
+    /// caller retries a failure.
+    pub async fn invalidate_packages(&self, changes: &[(&str, i64)]) -> redis::RedisResult<()> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut invocation = INVALIDATE.prepare_invoke();
+        invocation.arg(VIEW_TTL.as_millis() as u64);
+        for (tracking_number, version) in changes {
+            invocation
+                .key(self.package_key(tracking_number))
+                .arg(*version);
+        }
+        invocation
+            .invoke_async::<i64>(&mut self.connection.clone())
             .await
+            .map(drop)
     }
 
     /// Pings Redis directly, ignoring the fail-fast window (health checks).

@@ -5,7 +5,14 @@
 //!                           ── location.record ─────────▶ <prefix>.locations          (quorum, competing consumers)
 //! <prefix>.events   (topic) ── package.<tracking_number>.<kind> ──▶ broadcasters, tests
 //! <prefix>.dead     (fanout) ─────────────────────────────▶ <prefix>.dead              (quorum)
+//! (default exchange) ─────────────────────────────────────▶ <prefix>.locations.retry  (quorum, TTL)
+//!                        └── expired: location.record ──▶ <prefix>.commands
 //! ```
+//!
+//! The retry queue is a delay line: location points that name a package not
+//! created yet (its create travels another queue) wait there
+//! [`LOCATION_RETRY_DELAY_MS`] and return to the locations queue, with
+//! at-least-once dead-lettering so nothing is lost on the way.
 //!
 //! Per-package ordering: ingest hashes the tracking number onto one of N shard
 //! queues; each shard queue has a single active consumer, so one package's
@@ -23,6 +30,9 @@ use lapin::{Channel, ExchangeKind};
 /// Workers retry transient failures in-process, so a message only reaches this
 /// limit when it crashes workers over and over.
 pub const DELIVERY_LIMIT: i64 = 20;
+
+/// How long points for an unknown package wait before they are tried again.
+pub const LOCATION_RETRY_DELAY_MS: i64 = 1000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
@@ -64,6 +74,10 @@ impl Topology {
 
     pub fn locations_queue(&self) -> String {
         format!("{}.locations", self.prefix)
+    }
+
+    pub fn location_retry_queue(&self) -> String {
+        format!("{}.locations.retry", self.prefix)
     }
 
     pub const LOCATION_ROUTING_KEY: &'static str = "location.record";
@@ -157,6 +171,14 @@ impl Topology {
             )
             .await?;
 
+        channel
+            .queue_declare(
+                self.location_retry_queue().into(),
+                queue,
+                self.location_retry_queue_arguments(),
+            )
+            .await?;
+
         for shard in 0..self.package_shards {
             let name = self.package_queue(shard);
             channel
@@ -189,6 +211,34 @@ impl Topology {
         quorum_args(Some(&self.dead_exchange()), false)
     }
 
+    /// The delay line: messages expire after [`LOCATION_RETRY_DELAY_MS`] back
+    /// to the commands exchange as location commands.
+    pub fn location_retry_queue_arguments(&self) -> FieldTable {
+        let mut args = quorum_args(None, false);
+        args.insert(
+            "x-message-ttl".into(),
+            AMQPValue::LongLongInt(LOCATION_RETRY_DELAY_MS),
+        );
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(self.commands_exchange().into()),
+        );
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(Self::LOCATION_ROUTING_KEY.into()),
+        );
+        // At-least-once dead-lettering needs reject-publish overflow.
+        args.insert(
+            "x-dead-letter-strategy".into(),
+            AMQPValue::LongString("at-least-once".into()),
+        );
+        args.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString("reject-publish".into()),
+        );
+        args
+    }
+
     /// The routing-key pattern binding a shard queue to the commands exchange.
     pub fn package_binding_key(shard: u16) -> String {
         format!("package.{shard}.*")
@@ -196,7 +246,11 @@ impl Topology {
 
     /// Removes everything [`Topology::declare`] made. For tests and teardown only.
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
-        let mut queues = vec![self.dead_queue(), self.locations_queue()];
+        let mut queues = vec![
+            self.dead_queue(),
+            self.locations_queue(),
+            self.location_retry_queue(),
+        ];
         queues.extend((0..self.package_shards).map(|s| self.package_queue(s)));
         // Try everything, report the first failure: one stuck queue should
         // not leave the rest behind.

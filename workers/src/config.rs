@@ -1,4 +1,4 @@
-use shared::config::{millis_var, var, CommonConfig, ConfigError};
+use shared::config::{millis_var, secs_var, var, CommonConfig, ConfigError};
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -15,6 +15,10 @@ pub struct WorkerConfig {
     /// or both, comma-separated), so each pool scales on its own queue.
     pub run_packages: bool,
     pub run_locations: bool,
+    /// How long points naming an unknown package are retried before they are
+    /// dead-lettered (`UNKNOWN_PACKAGE_RETRY_S`): a point can overtake its
+    /// package's create, which travels another queue.
+    pub unknown_package_retry: Duration,
 }
 
 impl WorkerConfig {
@@ -26,6 +30,7 @@ impl WorkerConfig {
             confirm_timeout: Duration::from_millis(5_000),
             run_packages: true,
             run_locations: true,
+            unknown_package_retry: Duration::from_secs(30),
             common,
         }
     }
@@ -50,6 +55,10 @@ impl WorkerConfig {
             run_packages,
             run_locations,
             prefetch: var("WORKER_PREFETCH", defaults.prefetch)?,
+            unknown_package_retry: secs_var(
+                "UNKNOWN_PACKAGE_RETRY_S",
+                defaults.unknown_package_retry,
+            )?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", defaults.confirm_timeout)?,
             shards,
             common,

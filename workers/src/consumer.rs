@@ -1,16 +1,26 @@
-//! The per-queue loop: decode → apply → invalidate → publish events → reply → ack.
+//! The per-queue loop: take a window → decode → apply → invalidate → publish
+//! → reply → ack the window.
+//!
+//! A window is the first delivery plus every delivery already waiting in the
+//! consumer's prefetch buffer: under load the broker keeps it full, so one
+//! round of writes carries many messages; when idle a window is one message
+//! and nothing waits. Every delivery of a window ends acked: applied, or
+//! dead-lettered (confirmed first) when it can never succeed. The only other
+//! end is [`Settlement::Abandon`] on shutdown or a lost connection: nothing
+//! is acked and the broker redelivers the window, which changes nothing
+//! (idempotent by event id).
 
-use crate::dead_letter::dead_letter;
+use crate::dead_letter::dead_letter_message;
+use crate::invalidator::Invalidator;
 use crate::locations::{self, LocationStore};
-use crate::packages::{self, is_transient};
-use futures_util::stream::FuturesUnordered;
-use futures_util::StreamExt;
+use crate::packages::{self, Outcome};
+use crate::publisher::{envelope_message, Abandoned, Message, Publisher};
+use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
-use lapin::{BasicProperties, Channel, Consumer};
-use shared::amqp::{publish_envelope, PublishError, Routing};
-use shared::backoff::Backoff;
-use shared::cache::ViewCache;
+use lapin::options::BasicAckOptions;
+use lapin::Consumer;
+use shared::amqp::Routing;
+use shared::backoff::{retry, Backoff, RetryError};
 use shared::topology::Topology;
 use shared::wire::{Command, Envelope, Event, LocationBatch, LocationPoint, StatusChanged};
 use sqlx::PgPool;
@@ -25,356 +35,396 @@ pub enum QueueKind {
     Locations,
 }
 
-/// Everything a consumer needs to carry a message to its end, shared by the
+/// Everything a consumer needs to carry a window to its end, shared by the
 /// consumers of one broker connection.
 pub struct Pipeline {
     pub pool: PgPool,
-    pub cache: ViewCache,
+    pub invalidator: Invalidator,
     pub locations: LocationStore,
     pub topology: Topology,
-    /// In confirm mode: result events, location commands and dead letters.
-    pub publish: Channel,
-    /// Replies to waiting ingest instances: best effort, no confirms.
-    pub reply: Channel,
-    pub confirm_timeout: Duration,
+    pub publisher: Publisher,
+    /// How long points for an unknown package are retried before they are
+    /// dead-lettered (their package's create may still be on its way).
+    pub unknown_package_retry: Duration,
     /// Cancelled on shutdown or when a sibling consumer lost the connection.
     pub stop: CancellationToken,
 }
 
-/// What to do with a delivery once handling ends.
+/// How a window ended.
 #[derive(Debug, PartialEq, Eq)]
-enum Disposition {
+enum Settlement {
+    /// Every delivery is done with (applied or dead-lettered): ack them all.
     Ack,
-    /// Handing back for a later retry (a publish could not be confirmed).
-    Requeue,
-    /// Shutdown came while retrying: leave it unacked; closing the channel
-    /// returns it to the queue.
+    /// Shutdown or a lost connection came first: ack nothing; closing the
+    /// channel returns the deliveries to the queue.
     Abandon,
 }
 
-/// How many location batches one consumer applies at once. Their order does
-/// not matter (the database orders positions by `recorded_at`), and each batch
-/// spends most of its time waiting on MongoDB, PostgreSQL and confirms.
-pub const LOCATION_CONCURRENCY: usize = 8;
+impl From<Abandoned> for Settlement {
+    fn from(_: Abandoned) -> Self {
+        Self::Abandon
+    }
+}
 
 /// Consumes until shutdown (Ok) or until the channel fails (Err).
 ///
-/// Package commands are handled one at a time, in queue order: that is what
-/// keeps a package's commands ordered. Location batches run concurrently.
+/// Package shards apply one window at a time, in queue order: that is what
+/// keeps a package's commands ordered.
 pub async fn consume(
     pipeline: &Pipeline,
     queue: &str,
     kind: QueueKind,
     mut consumer: Consumer,
+    window_max: usize,
 ) -> Result<(), lapin::Error> {
-    let limit = match kind {
-        QueueKind::Packages => 1,
-        QueueKind::Locations => LOCATION_CONCURRENCY,
-    };
-    let mut in_flight = FuturesUnordered::new();
-    let result = loop {
-        tokio::select! {
+    loop {
+        let first = tokio::select! {
             biased;
-            _ = pipeline.stop.cancelled() => break Ok(()),
-            Some(done) = in_flight.next(), if !in_flight.is_empty() => match done {
-                Ok(Settled::Continue) => {}
-                Ok(Settled::Stop) => break Ok(()),
-                Err(error) => break Err(error),
-            },
-            next = consumer.next(), if in_flight.len() < limit => match next {
-                Some(Ok(delivery)) => in_flight.push(settle(pipeline, queue, kind, delivery)),
-                Some(Err(error)) => break Err(error),
-                None => {
-                    break Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
-                        lapin::ChannelState::Closed,
-                        "consumer ended",
-                    )))
-                }
-            },
+            _ = pipeline.stop.cancelled() => return Ok(()),
+            next = consumer.next() => next,
+        };
+        let mut window = vec![delivered(first)?];
+        while window.len() < window_max {
+            match consumer.next().now_or_never() {
+                Some(next) => window.push(delivered(next)?),
+                None => break,
+            }
         }
-    };
-    // Let what was started finish (or abandon itself on shutdown) before the
-    // channel closes, so nothing is half-acknowledged.
-    while let Some(done) = in_flight.next().await {
-        if let Err(error) = done {
-            tracing::debug!(%error, "settling after stop failed; the broker redelivers");
+        let settlement = match kind {
+            QueueKind::Packages => pipeline.handle_commands(queue, &window).await,
+            QueueKind::Locations => pipeline.handle_locations(queue, &window).await,
+        };
+        match settlement {
+            Settlement::Ack => ack_window(&window).await?,
+            // Shutdown, or the broker link is gone and the pool reconnects.
+            Settlement::Abandon if pipeline.stop.is_cancelled() => return Ok(()),
+            Settlement::Abandon => {
+                return Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                    lapin::ChannelState::Error,
+                    "publishing connection lost",
+                )))
+            }
         }
     }
-    result
 }
 
-enum Settled {
-    Continue,
-    Stop,
+fn delivered(next: Option<lapin::Result<Delivery>>) -> lapin::Result<Delivery> {
+    next.unwrap_or_else(|| {
+        Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+            lapin::ChannelState::Closed,
+            "consumer ended",
+        )))
+    })
 }
 
-/// Handles one delivery and acknowledges it as its disposition says.
-async fn settle(
-    pipeline: &Pipeline,
-    queue: &str,
-    kind: QueueKind,
-    delivery: Delivery,
-) -> Result<Settled, lapin::Error> {
-    let disposition = match kind {
-        QueueKind::Packages => pipeline.handle_command(queue, &delivery).await,
-        QueueKind::Locations => pipeline.handle_locations(queue, &delivery).await,
-    };
-    match disposition {
-        Disposition::Ack => {
-            delivery.ack(BasicAckOptions::default()).await?;
-        }
-        Disposition::Requeue => {
-            // A short pause so a broker hiccup does not become a hot redelivery loop.
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            delivery
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..Default::default()
-                })
-                .await?;
-        }
-        Disposition::Abandon => return Ok(Settled::Stop),
+/// One ack for the whole window: deliveries on a channel are tagged in order,
+/// and a consumer has one window in flight.
+async fn ack_window(window: &[Delivery]) -> lapin::Result<()> {
+    if let Some(last) = window.last() {
+        last.ack(BasicAckOptions { multiple: true }).await?;
     }
-    Ok(Settled::Continue)
+    Ok(())
 }
 
 impl Pipeline {
-    async fn handle_command(&self, queue: &str, delivery: &Delivery) -> Disposition {
-        let envelope = match self.decode::<Command>(queue, delivery).await {
-            Ok(envelope) => envelope,
-            Err(settled) => return settled,
-        };
-        let apply = || packages::apply(&self.pool, &envelope);
-        let applied = match self
-            .apply(queue, delivery, envelope.event_id, apply, is_transient)
+    async fn handle_commands(&self, queue: &str, window: &[Delivery]) -> Settlement {
+        let mut messages = Vec::new();
+        let commands: Vec<(&Delivery, Envelope<Command>)> =
+            self.decode_all(queue, window, &mut messages);
+        let envelopes: Vec<&Envelope<Command>> = commands.iter().map(|(_, e)| e).collect();
+        let outcomes = match self
+            .apply_isolating(
+                &envelopes,
+                |batch| packages::apply_window(&self.pool, batch),
+                |e| e.is_transient(),
+            )
             .await
         {
-            Ok(applied) => applied,
-            Err(settled) => return settled,
+            Ok(outcomes) => outcomes,
+            Err(Abandoned) => return Settlement::Abandon,
         };
-        if applied.changed {
-            self.invalidate(envelope.body.tracking_number().as_str())
-                .await;
+        let mut changes = Vec::new();
+        let mut forwarded = Vec::new();
+        let mut replies = Vec::new();
+        for ((delivery, command), outcome) in commands.iter().zip(outcomes) {
+            let Outcome {
+                event,
+                changed_version,
+            } = match outcome {
+                Applied::Done(outcome) => outcome,
+                Applied::Failed(reason) => {
+                    messages.push(self.dead_letter(queue, delivery, &reason));
+                    continue;
+                }
+            };
+            if let Some(version) = changed_version {
+                changes.push((command.body.tracking_number().as_str().to_owned(), version));
+            }
+            if let Event::StatusChanged(changed) = &event {
+                forwarded.extend(forwarded_point(command, changed));
+            }
+            let event = command.with_body(event);
+            match self.event_message(&event) {
+                Ok(message) => messages.push(message),
+                Err(error) => tracing::error!(%error, "cannot encode an event"),
+            }
+            replies.push((*delivery, event));
         }
-        // Coordinates on a status update also belong in the location history:
-        // sent through the location pool, as one more idempotent point.
-        if let Event::StatusChanged(changed) = &applied.event {
-            if let Err(error) = self.forward_location(&envelope, changed).await {
-                tracing::warn!(%error, "location of a status update not confirmed; requeueing");
-                return Disposition::Requeue;
+        // Coordinates on a status update also belong in the location
+        // history: sent through the location pool as idempotent points.
+        if let (false, Some((_, first))) = (forwarded.is_empty(), commands.first()) {
+            let batch = first.with_body(LocationBatch { points: forwarded });
+            match self.location_message(&batch) {
+                Ok(message) => messages.push(message),
+                Err(error) => tracing::error!(%error, "cannot encode forwarded points"),
             }
         }
-        let event = envelope.with_body(applied.event);
-        if let Err(error) = self.publish_event(&event).await {
-            tracing::warn!(%error, "result event not confirmed; requeueing the command");
-            return Disposition::Requeue;
+        self.invalidator.invalidate(changes).await;
+        if let Err(abandoned) = self
+            .publisher
+            .publish_committed(&messages, &self.stop)
+            .await
+        {
+            return abandoned.into();
         }
-        self.reply(delivery, &event).await;
-        Disposition::Ack
+        for (delivery, event) in replies {
+            self.reply(delivery, &event).await;
+        }
+        Settlement::Ack
     }
 
-    async fn handle_locations(&self, queue: &str, delivery: &Delivery) -> Disposition {
-        let envelope = match self.decode::<LocationBatch>(queue, delivery).await {
-            Ok(envelope) => envelope,
-            Err(settled) => return settled,
-        };
-        let apply = || locations::apply(&self.pool, &self.locations, &envelope.body);
-        let transient = |e: &locations::LocationError| e.is_transient();
+    async fn handle_locations(&self, queue: &str, window: &[Delivery]) -> Settlement {
+        let mut messages = Vec::new();
+        let batches: Vec<(&Delivery, Envelope<LocationBatch>)> =
+            self.decode_all(queue, window, &mut messages);
+        // Each message is one unit for isolation: if the merged window fails
+        // for good, each is tried alone and only the culprit is dead-lettered.
+        let units: Vec<&Envelope<LocationBatch>> = batches.iter().map(|(_, b)| b).collect();
         let applied = match self
-            .apply(queue, delivery, envelope.event_id, apply, transient)
+            .apply_isolating(
+                &units,
+                |batch| self.apply_points(batch),
+                |e: &locations::LocationError| e.is_transient(),
+            )
             .await
         {
             Ok(applied) => applied,
-            Err(settled) => return settled,
+            Err(Abandoned) => return Settlement::Abandon,
         };
-        if !applied.unknown.is_empty() {
-            if let Err(error) = self.dead_letter_unknown(&envelope, applied.unknown).await {
-                tracing::warn!(%error, "dead letter not confirmed; requeueing");
-                return Disposition::Requeue;
+        let mut changes = Vec::new();
+        for ((delivery, batch), result) in batches.iter().zip(applied) {
+            let unit = match result {
+                Applied::Done(unit) => unit,
+                Applied::Failed(reason) => {
+                    messages.push(self.dead_letter(queue, delivery, &reason));
+                    continue;
+                }
+            };
+            changes.extend(unit.moved);
+            for event in unit.events {
+                let event = batch.with_body(Event::LocationsRecorded(event));
+                match self.event_message(&event) {
+                    Ok(message) => messages.push(message),
+                    Err(error) => tracing::error!(%error, "cannot encode an event"),
+                }
+            }
+            if !unit.unknown.is_empty() {
+                messages.push(self.unknown_points(delivery, batch, unit.unknown));
             }
         }
-        for tracking_number in &applied.moved {
-            self.invalidate(tracking_number).await;
+        self.invalidator.invalidate(changes).await;
+        match self
+            .publisher
+            .publish_committed(&messages, &self.stop)
+            .await
+        {
+            Ok(()) => Settlement::Ack,
+            Err(abandoned) => abandoned.into(),
         }
-        let events: Vec<Envelope<Event>> = applied
-            .events
-            .into_iter()
-            .map(|e| envelope.with_body(e))
+    }
+
+    /// Applies a window's location batches merged, and splits the result back
+    /// per batch (events and moves are reported once, with the first batch).
+    async fn apply_points(
+        &self,
+        batches: &[&Envelope<LocationBatch>],
+    ) -> Result<Vec<PointsUnit>, locations::LocationError> {
+        let points: Vec<&LocationPoint> = batches.iter().flat_map(|b| &b.body.points).collect();
+        let mut applied = locations::apply(&self.pool, &self.locations, &points).await?;
+        let mut units: Vec<PointsUnit> = batches
+            .iter()
+            .map(|batch| PointsUnit {
+                events: Vec::new(),
+                moved: Vec::new(),
+                unknown: batch
+                    .body
+                    .points
+                    .iter()
+                    .filter(|p| applied.unknown.contains(&p.point_id))
+                    .cloned()
+                    .collect(),
+            })
             .collect();
-        let published =
-            futures_util::future::try_join_all(events.iter().map(|e| self.publish_event(e))).await;
-        if let Err(error) = published {
-            tracing::warn!(%error, "location events not confirmed; requeueing the batch");
-            return Disposition::Requeue;
+        if let Some(first) = units.first_mut() {
+            first.events = std::mem::take(&mut applied.events);
+            first.moved = std::mem::take(&mut applied.moved);
         }
-        Disposition::Ack
+        Ok(units)
     }
 
-    /// Decodes a delivery; one that can never be decoded is dead-lettered.
-    async fn decode<B: serde::de::DeserializeOwned>(
+    /// Decodes every delivery; one that can never be decoded gets a dead
+    /// letter in `messages` and is left out.
+    fn decode_all<'w, B: serde::de::DeserializeOwned>(
         &self,
         queue: &str,
-        delivery: &Delivery,
-    ) -> Result<Envelope<B>, Disposition> {
-        match Envelope::<B>::decode(&delivery.data) {
-            Ok(envelope) => Ok(envelope),
-            Err(error) => Err(self
-                .reject_permanently(queue, delivery, &error.to_string())
-                .await),
+        window: &'w [Delivery],
+        messages: &mut Vec<Message>,
+    ) -> Vec<(&'w Delivery, Envelope<B>)> {
+        let mut decoded = Vec::with_capacity(window.len());
+        for delivery in window {
+            match Envelope::<B>::decode(&delivery.data) {
+                Ok(envelope) => decoded.push((delivery, envelope)),
+                Err(error) => messages.push(self.dead_letter(queue, delivery, &error.to_string())),
+            }
         }
+        decoded
     }
 
-    /// Runs `apply`, retrying transient failures with backoff until they pass;
-    /// a permanent failure dead-letters the delivery, shutdown abandons it.
-    async fn apply<T, E, F, Fut>(
+    /// Applies `units` together, retrying transient failures. If they fail for
+    /// good together, each is applied alone, so one poisonous message cannot
+    /// hold the others back; the ones that fail alone are reported failed.
+    async fn apply_isolating<'a, U, T, E, Fut>(
         &self,
-        queue: &str,
-        delivery: &Delivery,
-        event_id: uuid::Uuid,
-        mut apply: F,
-        transient: impl Fn(&E) -> bool,
-    ) -> Result<T, Disposition>
+        units: &'a [U],
+        apply: impl Fn(&'a [U]) -> Fut,
+        is_transient: impl Fn(&E) -> bool + Copy,
+    ) -> Result<Vec<Applied<T>>, Abandoned>
     where
         E: std::fmt::Display,
-        F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        Fut: Future<Output = Result<Vec<T>, E>>,
     {
-        let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        loop {
-            match apply().await {
-                Ok(applied) => return Ok(applied),
-                Err(error) if transient(&error) => {
-                    let delay = backoff.next_delay();
-                    tracing::warn!(%error, ?delay, %event_id, "store unavailable; retrying");
-                    tokio::select! {
-                        _ = self.stop.cancelled() => return Err(Disposition::Abandon),
-                        _ = tokio::time::sleep(delay) => {}
-                    }
-                }
-                Err(error) => {
-                    let reason = format!("cannot be applied: {error}");
-                    return Err(self.reject_permanently(queue, delivery, &reason).await);
-                }
+        if units.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.with_retry(|| apply(units), is_transient).await {
+            Ok(results) => return Ok(results.into_iter().map(Applied::Done).collect()),
+            Err(RetryError::Cancelled) => return Err(Abandoned),
+            Err(RetryError::Permanent(error)) if units.len() == 1 => {
+                return Ok(vec![Applied::Failed(format!("cannot be applied: {error}"))])
+            }
+            Err(RetryError::Permanent(error)) => {
+                tracing::warn!(%error, units = units.len(), "window failed; applying its messages one by one");
             }
         }
-    }
-
-    /// Redis is a cache with a TTL: failing to invalidate must not stop the
-    /// pipeline. Readers fall back to the database while Redis is down.
-    async fn invalidate(&self, tracking_number: &str) {
-        if let Err(error) = self.cache.invalidate_package(tracking_number).await {
-            tracing::warn!(%error, tracking_number, "could not invalidate the cached view");
+        let mut results = Vec::with_capacity(units.len());
+        for unit in units.chunks(1) {
+            results.push(match self.with_retry(|| apply(unit), is_transient).await {
+                Ok(mut one) => Applied::Done(one.remove(0)),
+                Err(RetryError::Cancelled) => return Err(Abandoned),
+                Err(RetryError::Permanent(error)) => {
+                    Applied::Failed(format!("cannot be applied: {error}"))
+                }
+            });
         }
+        Ok(results)
     }
 
-    async fn publish_event(&self, event: &Envelope<Event>) -> Result<(), PublishError> {
-        let kind = event.body.kind();
-        let routing_key = Topology::event_routing_key(event.body.tracking_number(), kind);
-        let exchange = self.topology.events_exchange();
-        publish_envelope(
-            &self.publish,
-            &exchange,
-            &routing_key,
-            event,
-            kind,
-            Routing::BestEffort,
-            self.confirm_timeout,
+    async fn with_retry<T, E, Fut>(
+        &self,
+        operation: impl FnMut() -> Fut,
+        is_transient: impl Fn(&E) -> bool,
+    ) -> Result<T, RetryError<E>>
+    where
+        E: std::fmt::Display,
+        Fut: Future<Output = Result<T, E>>,
+    {
+        let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+        retry(
+            backoff,
+            &self.stop,
+            "applying a window",
+            operation,
+            is_transient,
         )
         .await
     }
 
-    async fn forward_location(
+    /// Points whose package is unknown: back through the delay line while
+    /// their package may still be on its way, then dead-lettered with why.
+    fn unknown_points(
         &self,
-        command: &Envelope<Command>,
-        changed: &StatusChanged,
-    ) -> Result<(), PublishError> {
-        let Some(coordinates) = changed.coordinates else {
-            return Ok(());
-        };
-        let Command::UpdateStatus(update) = &command.body else {
-            return Ok(());
-        };
-        let point = LocationPoint {
-            // Derived from the command, so a redelivered status update forwards the same point.
-            point_id: uuid::Uuid::new_v5(&command.event_id, b"location"),
-            tracking_number: changed.tracking_number.clone(),
-            coordinates,
-            address: update.location.clone(),
-            accuracy_m: None,
-            speed_mps: None,
-            heading_deg: None,
-            recorded_at: changed.changed_at,
-            received_at: changed.changed_at,
-        };
-        let batch = command.with_body(LocationBatch {
-            points: vec![point],
-        });
-        publish_envelope(
-            &self.publish,
-            &self.topology.commands_exchange(),
-            Topology::LOCATION_ROUTING_KEY,
-            &batch,
-            "location",
-            Routing::Mandatory,
-            self.confirm_timeout,
-        )
-        .await
-    }
-
-    async fn dead_letter_unknown(
-        &self,
+        delivery: &Delivery,
         batch: &Envelope<LocationBatch>,
-        unknown: Vec<LocationPoint>,
-    ) -> Result<(), PublishError> {
-        let mut numbers: Vec<&str> = unknown.iter().map(|p| p.tracking_number.as_str()).collect();
+        points: Vec<LocationPoint>,
+    ) -> Message {
+        let age = (chrono::Utc::now() - batch.occurred_at)
+            .to_std()
+            .unwrap_or_default();
+        let mut numbers: Vec<&str> = points.iter().map(|p| p.tracking_number.as_str()).collect();
         numbers.sort_unstable();
         numbers.dedup();
-        let reason = format!("unknown tracking number(s): {}", numbers.join(", "));
-        tracing::warn!(%reason, points = unknown.len(), "dead-lettering location points");
-        let dead = batch.with_body(LocationBatch { points: unknown });
-        let payload = dead.encode()?;
-        let properties = shared::amqp::envelope_properties(&dead, "location");
-        let queue = self.topology.locations_queue();
-        crate::dead_letter::publish_dead(
-            &self.publish,
+        let numbers = numbers.join(", ");
+        let waiting = batch.with_body(LocationBatch { points });
+        let mut message = match self.location_message(&waiting) {
+            Ok(message) => message,
+            Err(error) => {
+                return self.dead_letter(
+                    &self.topology.locations_queue(),
+                    delivery,
+                    &error.to_string(),
+                )
+            }
+        };
+        if age < self.unknown_package_retry {
+            tracing::debug!(%numbers, ?age, "points for unknown packages wait for them");
+            message.exchange = String::new();
+            message.routing_key = self.topology.location_retry_queue();
+            return message;
+        }
+        let reason = format!(
+            "unknown tracking number(s) after {}s: {numbers}",
+            self.unknown_package_retry.as_secs()
+        );
+        tracing::warn!(%reason, "dead-lettering location points");
+        crate::dead_letter::to_dead_letter(
+            message,
             &self.topology.dead_exchange(),
-            &queue,
-            &payload,
-            properties,
+            &self.topology.locations_queue(),
             &reason,
-            self.confirm_timeout,
         )
-        .await
     }
 
-    async fn reject_permanently(
-        &self,
-        queue: &str,
-        delivery: &Delivery,
-        reason: &str,
-    ) -> Disposition {
+    fn dead_letter(&self, queue: &str, delivery: &Delivery, reason: &str) -> Message {
         tracing::error!(
             queue,
             reason,
             "dead-lettering a message that can never succeed"
         );
-        let exchange = self.topology.dead_exchange();
-        match dead_letter(
-            &self.publish,
-            &exchange,
-            queue,
-            delivery,
-            reason,
-            self.confirm_timeout,
+        dead_letter_message(&self.topology.dead_exchange(), queue, delivery, reason)
+    }
+
+    fn event_message(&self, event: &Envelope<Event>) -> Result<Message, shared::wire::WireError> {
+        let kind = event.body.kind();
+        envelope_message(
+            self.topology.events_exchange(),
+            Topology::event_routing_key(event.body.tracking_number(), kind),
+            event,
+            kind,
+            Routing::BestEffort,
         )
-        .await
-        {
-            Ok(()) => Disposition::Ack,
-            Err(error) => {
-                tracing::warn!(%error, "dead letter not confirmed; requeueing");
-                Disposition::Requeue
-            }
-        }
+    }
+
+    fn location_message(
+        &self,
+        batch: &Envelope<LocationBatch>,
+    ) -> Result<Message, shared::wire::WireError> {
+        envelope_message(
+            self.topology.commands_exchange(),
+            Topology::LOCATION_ROUTING_KEY.to_owned(),
+            batch,
+            "location",
+            Routing::Mandatory,
+        )
     }
 
     async fn reply(&self, delivery: &Delivery, event: &Envelope<Event>) {
@@ -384,27 +434,47 @@ impl Pipeline {
         ) else {
             return;
         };
-        let payload = match event.encode() {
-            Ok(payload) => payload,
-            Err(error) => return tracing::error!(%error, "cannot encode a reply"),
-        };
-        let properties = BasicProperties::default()
-            .with_correlation_id(correlation_id.clone())
-            .with_content_type("application/msgpack".into());
-        // A requester that has gone away is the broker's to drop: the command
-        // itself is applied either way.
-        if let Err(error) = self
-            .reply
-            .basic_publish(
-                "".into(),
-                reply_to.clone(),
-                BasicPublishOptions::default(),
-                &payload,
-                properties,
-            )
-            .await
-        {
-            tracing::debug!(%error, "reply not sent");
+        match event.encode() {
+            Ok(payload) => {
+                self.publisher
+                    .reply(reply_to, correlation_id, &payload)
+                    .await
+            }
+            Err(error) => tracing::error!(%error, "cannot encode a reply"),
         }
     }
+}
+
+/// One unit's result after [`Pipeline::apply_isolating`].
+enum Applied<T> {
+    Done(T),
+    /// Failed for good, alone: dead-letter it with this reason.
+    Failed(String),
+}
+
+/// What one location message came to.
+struct PointsUnit {
+    events: Vec<shared::wire::LocationsRecorded>,
+    moved: Vec<(String, i64)>,
+    unknown: Vec<LocationPoint>,
+}
+
+/// The location point a status update with coordinates also records; its id
+/// comes from the command, so a redelivered update forwards the same point.
+fn forwarded_point(command: &Envelope<Command>, changed: &StatusChanged) -> Option<LocationPoint> {
+    let coordinates = changed.coordinates?;
+    let Command::UpdateStatus(update) = &command.body else {
+        return None;
+    };
+    Some(LocationPoint {
+        point_id: uuid::Uuid::new_v5(&command.event_id, b"location"),
+        tracking_number: changed.tracking_number.clone(),
+        coordinates,
+        address: update.location.clone(),
+        accuracy_m: None,
+        speed_mps: None,
+        heading_deg: None,
+        recorded_at: changed.changed_at,
+        received_at: changed.changed_at,
+    })
 }

@@ -1,79 +1,79 @@
 //! Messages that can never succeed (undecodable, permanently invalid, naming
-//! an unknown package) are republished to the dead-letter exchange with the
-//! reason, then acked.
+//! a package that never came) are republished to the dead-letter exchange with
+//! the reason, then acked. `workers dlq` lists and re-drives them.
 
+use crate::publisher::Message;
 use lapin::message::Delivery;
 use lapin::types::AMQPValue;
-use lapin::{BasicProperties, Channel};
-use shared::amqp::{publish_confirmed, PublishError, Routing};
-use std::time::Duration;
+use shared::amqp::Routing;
 
 pub const REASON_HEADER: &str = "x-delivertrack-reason";
 pub const ORIGINAL_QUEUE_HEADER: &str = "x-delivertrack-queue";
+pub const ROUTING_KEY_HEADER: &str = "x-delivertrack-routing-key";
+pub const EXCHANGE_HEADER: &str = "x-delivertrack-exchange";
 
-/// Dead-letters a delivery as it came.
-pub async fn dead_letter(
-    channel: &Channel,
+/// A dead letter for a delivery as it came.
+pub fn dead_letter_message(
     exchange: &str,
     queue: &str,
     delivery: &Delivery,
     reason: &str,
-    timeout: Duration,
-) -> Result<(), PublishError> {
-    let mut properties = delivery.properties.clone();
-    let mut headers = properties.headers().clone().unwrap_or_default();
-    headers.insert(
-        "x-delivertrack-routing-key".into(),
-        AMQPValue::LongString(delivery.routing_key.as_str().into()),
-    );
-    properties = properties.with_headers(headers);
-    publish_dead(
-        channel,
-        exchange,
-        queue,
-        &delivery.data,
-        properties,
-        reason,
-        timeout,
-    )
-    .await
+) -> Message {
+    let message = Message {
+        exchange: delivery.exchange.to_string(),
+        routing_key: delivery.routing_key.to_string(),
+        payload: delivery.data.clone(),
+        properties: delivery.properties.clone(),
+        routing: Routing::Mandatory,
+    };
+    to_dead_letter(message, exchange, queue, reason)
 }
 
-/// Publishes `payload` to the dead-letter exchange with the reason and the
-/// queue it came from in its headers.
-pub async fn publish_dead(
-    channel: &Channel,
-    exchange: &str,
-    queue: &str,
-    payload: &[u8],
-    properties: BasicProperties,
-    reason: &str,
-    timeout: Duration,
-) -> Result<(), PublishError> {
-    let mut headers = properties.headers().clone().unwrap_or_default();
-    headers.insert(REASON_HEADER.into(), AMQPValue::LongString(reason.into()));
-    headers.insert(
-        ORIGINAL_QUEUE_HEADER.into(),
-        AMQPValue::LongString(queue.into()),
-    );
-    let properties = properties.with_headers(headers).with_delivery_mode(2);
-    publish_confirmed(
-        channel,
-        exchange,
-        queue,
-        payload,
-        properties,
-        Routing::Mandatory,
-        timeout,
-    )
-    .await
+/// Turns a message into a dead letter: the same payload and properties, with
+/// the reason and where it was going in its headers, so it can be re-driven.
+pub fn to_dead_letter(message: Message, exchange: &str, queue: &str, reason: &str) -> Message {
+    let mut headers = message.properties.headers().clone().unwrap_or_default();
+    let mut text = |name: &str, value: &str| {
+        headers.insert(name.into(), AMQPValue::LongString(value.into()));
+    };
+    text(REASON_HEADER, reason);
+    text(ORIGINAL_QUEUE_HEADER, queue);
+    text(EXCHANGE_HEADER, &message.exchange);
+    text(ROUTING_KEY_HEADER, &message.routing_key);
+    Message {
+        exchange: exchange.to_owned(),
+        routing_key: queue.to_owned(),
+        payload: message.payload,
+        properties: message
+            .properties
+            .with_headers(headers)
+            .with_delivery_mode(2),
+        routing: Routing::Mandatory,
+    }
 }
 
-/// Reads the reason header of a dead-lettered message (for tests and tooling).
-pub fn reason_of(delivery: &Delivery) -> Option<String> {
+fn header(delivery: &Delivery, name: &str) -> Option<String> {
     let headers = delivery.properties.headers().as_ref()?;
-    match headers.inner().get(REASON_HEADER)? {
+    match headers.inner().get(name)? {
         AMQPValue::LongString(s) => Some(s.to_string()),
         _ => None,
     }
+}
+
+/// The reason header of a dead-lettered message.
+pub fn reason_of(delivery: &Delivery) -> Option<String> {
+    header(delivery, REASON_HEADER)
+}
+
+/// Where a dead letter was going: (exchange, routing key), if recorded.
+pub fn destination_of(delivery: &Delivery) -> Option<(String, String)> {
+    Some((
+        header(delivery, EXCHANGE_HEADER)?,
+        header(delivery, ROUTING_KEY_HEADER)?,
+    ))
+}
+
+/// The queue a dead letter came from.
+pub fn queue_of(delivery: &Delivery) -> Option<String> {
+    header(delivery, ORIGINAL_QUEUE_HEADER)
 }

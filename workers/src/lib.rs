@@ -3,22 +3,31 @@
 //! - [`config`]: the pool's settings from the environment.
 //! - [`startup`]: connects to the broker, declares the topology, runs one consumer
 //!   per owned shard queue, and reconnects when the broker goes away.
-//! - [`consumer`]: the per-queue loop: decode → apply (retrying transient
-//!   failures) → invalidate cached views → publish result events → reply → ack.
-//! - [`packages`]: applying package commands in one PostgreSQL transaction each.
-//! - [`locations`]: applying location batches: MongoDB history, latest
-//!   position in PostgreSQL and MongoDB, only ever moving forward in time.
+//! - [`consumer`]: the per-queue loop over windows (everything waiting in the
+//!   prefetch buffer): decode → apply (retrying transient failures) →
+//!   invalidate cached views → publish result events → reply → ack.
+//! - [`packages`]: a window of package commands in one PostgreSQL
+//!   transaction, in queue order, one statement per table.
+//! - [`locations`]: a window of location points: sequence numbers and latest
+//!   position in PostgreSQL, history and latest position in MongoDB, only ever
+//!   moving forward in time.
+//! - [`publisher`]: confirmed publishing that outlives a closed channel.
+//! - [`invalidator`]: marking cached views stale, retried until Redis takes it.
 //! - [`dead_letter`]: where messages that can never succeed go, with their reason.
 //!
 //! A message is acked only after its effects are committed and its result event
 //! is confirmed by the broker, so a crash at any point means a redelivery, and a
 //! redelivery changes nothing (the command's event id is unique in the history).
+//! Once effects are committed, publishing what they owe is retried until it is
+//! confirmed: a committed command never reaches the dead-letter queue.
 
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
+pub mod invalidator;
 pub mod locations;
 pub mod packages;
+pub mod publisher;
 pub mod startup;
 
 pub use config::WorkerConfig;

@@ -1,12 +1,14 @@
-//! Builds the worker pool from config and keeps it connected until shutdown.
+//! Builds the worker pools from config and keeps them connected until shutdown.
 
 use crate::config::WorkerConfig;
 use crate::consumer::{consume, Pipeline, QueueKind};
+use crate::invalidator::Invalidator;
 use crate::locations::{ensure_indexes, LocationStore};
-use lapin::options::{BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions};
+use crate::publisher::Publisher;
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
-use shared::backoff::Backoff;
+use shared::backoff::{retry, sleep_unless_cancelled, Backoff, RetryError};
 use shared::cache::ViewCache;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,26 +27,56 @@ pub enum StartupError {
     Mongo(#[from] mongodb::error::Error),
 }
 
-/// Runs the package worker pool until `shutdown` is cancelled. Broker and
-/// database outages are waited out, not fatal.
+/// The stores every consumer shares.
+struct Stores {
+    pool: sqlx::PgPool,
+    invalidator: Invalidator,
+    locations: LocationStore,
+}
+
+/// Runs the worker pools until `shutdown` is cancelled. Broker and database
+/// outages are waited out, not fatal.
 pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<(), StartupError> {
     let pool = shared::db::lazy_pool(
         &config.common.database_url,
         config.common.database_max_connections,
     )?;
     let cache = ViewCache::new(&config.common.redis_url, &config.common.redis_prefix)?;
-    if !migrate_with_retry(&pool, &shutdown).await? {
-        return Ok(());
+    let waiting = || Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let migrated = retry(
+        waiting(),
+        &shutdown,
+        "migrating PostgreSQL",
+        || shared::db::migrate(&pool),
+        |error| matches!(error, sqlx::migrate::MigrateError::Execute(e) if crate::packages::is_transient(e)),
+    )
+    .await;
+    match migrated {
+        Ok(()) => {}
+        Err(RetryError::Cancelled) => return Ok(()),
+        Err(RetryError::Permanent(error)) => return Err(error.into()),
     }
     let mongo = mongodb::Client::with_uri_str(&config.common.mongodb_url).await?;
-    let store = LocationStore::new(&mongo.database(&config.common.mongodb_database));
-    if config.run_locations && !indexes_with_retry(&store, &shutdown).await {
-        return Ok(());
+    let locations = LocationStore::new(&mongo.database(&config.common.mongodb_database));
+    if config.run_locations {
+        let indexed = retry(
+            waiting(),
+            &shutdown,
+            "creating MongoDB indexes",
+            || ensure_indexes(&locations),
+            |_| true,
+        )
+        .await;
+        if indexed.is_err() {
+            return Ok(());
+        }
     }
+    let invalidations_stop = CancellationToken::new();
+    let (invalidator, invalidations) = Invalidator::start(cache, invalidations_stop.clone());
     let stores = Stores {
         pool: pool.clone(),
-        cache,
-        locations: store,
+        invalidator,
+        locations,
     };
 
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
@@ -54,81 +86,45 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
             Err(error) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(%error, ?delay, "broker connection failed; reconnecting");
-                tokio::select! {
-                    _ = shutdown.cancelled() => break,
-                    _ = tokio::time::sleep(delay) => {}
+                if !sleep_unless_cancelled(delay, &shutdown).await {
+                    break;
                 }
             }
         }
     }
+    invalidations_stop.cancel();
+    let _ = invalidations.await;
     pool.close().await;
     tracing::info!("workers stopped");
     Ok(())
 }
 
-/// The database handles every consumer shares.
-struct Stores {
-    pool: sqlx::PgPool,
-    cache: ViewCache,
-    locations: LocationStore,
-}
-
-/// Waits for MongoDB to accept the indexes. Returns false on shutdown.
-async fn indexes_with_retry(store: &LocationStore, shutdown: &CancellationToken) -> bool {
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-    loop {
-        match ensure_indexes(store).await {
-            Ok(()) => return true,
-            Err(error) => {
-                let delay = backoff.next_delay();
-                tracing::warn!(%error, ?delay, "MongoDB unavailable for indexes; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return false,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-            }
-        }
-    }
-}
-
-/// Waits for PostgreSQL to accept the migrations. Returns false on shutdown.
-async fn migrate_with_retry(
-    pool: &sqlx::PgPool,
-    shutdown: &CancellationToken,
-) -> Result<bool, StartupError> {
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
-    loop {
-        match shared::db::migrate(pool).await {
-            Ok(()) => return Ok(true),
-            Err(sqlx::migrate::MigrateError::Execute(error))
-                if crate::packages::is_transient(&error) =>
-            {
-                let delay = backoff.next_delay();
-                tracing::warn!(%error, ?delay, "PostgreSQL unavailable for migrations; retrying");
-                tokio::select! {
-                    _ = shutdown.cancelled() => return Ok(false),
-                    _ = tokio::time::sleep(delay) => {}
-                }
-            }
-            Err(error) => return Err(error.into()),
-        }
-    }
-}
-
+/// Consumes on one connection and publishes on another: a broker alarm
+/// blocks the connections that publish, and acks must not wait behind it.
 async fn run_connected(
     config: &WorkerConfig,
     stores: &Stores,
     shutdown: &CancellationToken,
 ) -> Result<(), lapin::Error> {
-    let connection = shared::amqp::connect(&config.common.amqp_url, "delivertrack-workers").await?;
-    let result = consume_all(&connection, config, stores, shutdown).await;
+    let url = &config.common.amqp_url;
+    let consuming = shared::amqp::connect(url, "delivertrack-workers").await?;
+    let publishing = match shared::amqp::connect(url, "delivertrack-workers-publish").await {
+        Ok(connection) => Arc::new(connection),
+        Err(error) => {
+            let _ = consuming.close(200, "worker reconnecting".into()).await;
+            return Err(error);
+        }
+    };
+    let result = consume_all(&consuming, &publishing, config, stores, shutdown).await;
     // Closing returns every unacked delivery to its queue.
-    let _ = connection.close(200, "worker stopping".into()).await;
+    let _ = consuming.close(200, "worker stopping".into()).await;
+    let _ = publishing.close(200, "worker stopping".into()).await;
     result
 }
 
 async fn consume_all(
     connection: &Connection,
+    publishing: &Arc<Connection>,
     config: &WorkerConfig,
     stores: &Stores,
     shutdown: &CancellationToken,
@@ -137,18 +133,18 @@ async fn consume_all(
     topology
         .declare(&connection.create_channel().await?)
         .await?;
-    let publish = connection.create_channel().await?;
-    publish
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
     let pipeline = Arc::new(Pipeline {
         pool: stores.pool.clone(),
-        cache: stores.cache.clone(),
+        invalidator: stores.invalidator.clone(),
         locations: stores.locations.clone(),
         topology: topology.clone(),
-        publish,
-        reply: connection.create_channel().await?,
-        confirm_timeout: config.confirm_timeout,
+        publisher: Publisher::open(
+            Arc::clone(publishing),
+            topology.clone(),
+            config.confirm_timeout,
+        )
+        .await?,
+        unknown_package_retry: config.unknown_package_retry,
         stop: shutdown.child_token(),
     });
 
@@ -164,6 +160,7 @@ async fn consume_all(
     if config.run_locations {
         queues.push((topology.locations_queue(), QueueKind::Locations));
     }
+    let window_max = usize::from(config.prefetch.max(1));
     let mut consumers = JoinSet::new();
     for (queue, kind) in queues {
         let channel = connection.create_channel().await?;
@@ -180,7 +177,7 @@ async fn consume_all(
             .await?;
         let pipeline = Arc::clone(&pipeline);
         consumers.spawn(async move {
-            let result = consume(&pipeline, &queue, kind, consumer).await;
+            let result = consume(&pipeline, &queue, kind, consumer, window_max).await;
             drop(channel);
             result
         });

@@ -28,6 +28,11 @@ pub struct Envelope<B> {
     pub occurred_at: DateTime<Utc>,
     pub principal: Principal,
     pub trace: TraceContext,
+    /// For a command sent with an `Idempotency-Key`: a digest of the request
+    /// (method, path, body). The event id comes from the key alone, so a key
+    /// reused for another request is recognised and refused, not replayed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
     pub body: B,
 }
 
@@ -58,6 +63,7 @@ impl<B> Envelope<B> {
             occurred_at: occurred_at.trunc_subsecs(6),
             principal,
             trace: TraceContext::default(),
+            fingerprint: None,
             body,
         }
     }
@@ -73,6 +79,7 @@ impl<B> Envelope<B> {
             occurred_at: self.occurred_at,
             principal: self.principal.clone(),
             trace: self.trace.clone(),
+            fingerprint: self.fingerprint.clone(),
             body,
         }
     }

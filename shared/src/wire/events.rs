@@ -10,7 +10,7 @@ use uuid::Uuid;
 pub enum Event {
     PackageCreated(PackageCreated),
     StatusChanged(StatusChanged),
-    LocationRecorded(super::LocationRecorded),
+    LocationsRecorded(super::LocationsRecorded),
     CommandRejected {
         tracking_number: TrackingNumber,
         reason: RejectReason,
@@ -48,6 +48,8 @@ pub enum RejectReason {
     NotFound,
     /// The tracking number is taken, or the status flow forbids the change (409).
     Conflict,
+    /// The command's `Idempotency-Key` was first used for a different request (422).
+    IdempotencyConflict,
 }
 
 impl Event {
@@ -55,7 +57,7 @@ impl Event {
         match self {
             Self::PackageCreated(e) => &e.package.tracking_number,
             Self::StatusChanged(e) => e.tracking_number.as_str(),
-            Self::LocationRecorded(e) => e.tracking_number.as_str(),
+            Self::LocationsRecorded(e) => e.tracking_number.as_str(),
             Self::CommandRejected {
                 tracking_number, ..
             } => tracking_number.as_str(),
@@ -67,7 +69,7 @@ impl Event {
         match self {
             Self::PackageCreated(_) => "created",
             Self::StatusChanged(_) => "status_changed",
-            Self::LocationRecorded(_) => "location",
+            Self::LocationsRecorded(_) => "location",
             Self::CommandRejected { .. } => "rejected",
         }
     }

@@ -27,18 +27,25 @@ pub struct LocationPoint {
     pub received_at: DateTime<Utc>,
 }
 
-/// A point stored in the history, announced on the events exchange.
+/// One package's points stored by one window of the location pool, announced
+/// on the events exchange as one message (not one per point: the broker then
+/// carries packages per window, not points).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LocationRecorded {
-    pub point_id: Uuid,
+pub struct LocationsRecorded {
     pub package_id: Uuid,
     pub tracking_number: TrackingNumber,
+    /// In sequence order.
+    pub points: Vec<RecordedPoint>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedPoint {
+    pub point_id: Uuid,
     pub coordinates: Coordinates,
     pub address: Option<String>,
     pub recorded_at: DateTime<Utc>,
     /// Whether this point became the package's latest position.
     pub is_latest: bool,
     /// The point's number in the package's event sequence.
-    #[serde(default)]
     pub seq: i64,
 }

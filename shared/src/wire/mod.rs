@@ -15,4 +15,4 @@ mod locations;
 pub use commands::{Command, CreatePackage, UpdateStatus};
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
 pub use events::{Event, PackageCreated, RejectReason, StatusChanged};
-pub use locations::{LocationBatch, LocationPoint, LocationRecorded};
+pub use locations::{LocationBatch, LocationPoint, LocationsRecorded, RecordedPoint};

@@ -92,5 +92,9 @@ fn definitions_mirror_the_declared_topology() {
             && b["routing_key"] == Topology::LOCATION_BINDING_KEY
     });
     assert!(locations_bound, "locations binding");
-    assert_eq!(queues.len(), 2 + usize::from(topology.package_shards()));
+    assert_eq!(
+        find(&topology.location_retry_queue())["arguments"],
+        args(topology.location_retry_queue_arguments())
+    );
+    assert_eq!(queues.len(), 3 + usize::from(topology.package_shards()));
 }

@@ -163,12 +163,8 @@ async fn any_order_any_duplicates_two_workers_same_result() {
     }
 }
 
-#[tokio::test]
-async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason() {
-    let env = TestEnv::new().await;
-    let worker = spawn_location_worker(&env);
-    insert_package(&env, "TRKKNOWN1").await;
-    let point = |tn: &str| LocationPoint {
+fn point(tn: &str) -> LocationPoint {
+    LocationPoint {
         point_id: Uuid::new_v4(),
         tracking_number: TrackingNumber::parse(tn).unwrap(),
         coordinates: Coordinates::new(1.0, 2.0).unwrap(),
@@ -178,16 +174,41 @@ async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason() {
         heading_deg: None,
         recorded_at: Utc::now().trunc_subsecs(3),
         received_at: Utc::now().trunc_subsecs(3),
-    };
+    }
+}
+
+async fn history_count(env: &TestEnv, filter: Document) -> u64 {
+    env.mongo()
+        .await
+        .collection::<Document>("location_history")
+        .count_documents(filter)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason_after_the_retry_window() {
+    let env = TestEnv::new().await;
+    let worker = Workers::spawn(workers::WorkerConfig {
+        run_packages: false,
+        unknown_package_retry: Duration::from_secs(2),
+        ..testkit::app::worker_config(&env)
+    });
+    insert_package(&env, "TRKKNOWN1").await;
     let batch = LocationBatch {
         points: vec![point("TRKKNOWN1"), point("TRKNOBODY")],
     };
     let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), Principal::default(), batch);
+    let published = tokio::time::Instant::now();
     env.publish_locations(&envelope).await;
     let dead = env
         .get_message(&env.topology().dead_queue(), WAIT)
         .await
         .expect("a dead letter");
+    assert!(
+        published.elapsed() >= Duration::from_secs(2),
+        "retried for the window first"
+    );
     let reason = workers::dead_letter::reason_of(&dead).unwrap();
     assert!(
         reason.contains("TRKNOBODY") && !reason.contains("TRKKNOWN1"),
@@ -195,13 +216,89 @@ async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason() {
     );
     let dead_batch = Envelope::<LocationBatch>::decode(&dead.data).unwrap();
     assert_eq!(dead_batch.body.points.len(), 1);
-    let stored = env
-        .mongo()
-        .await
-        .collection::<Document>("location_history")
-        .count_documents(doc! {})
-        .await
-        .unwrap();
-    assert_eq!(stored, 1, "the known package's point is stored");
+    assert_eq!(
+        history_count(&env, doc! {}).await,
+        1,
+        "the known package's point is stored, once"
+    );
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_point_that_overtakes_its_package_create_is_stored_once_the_package_exists() {
+    let env = TestEnv::new().await;
+    let worker = spawn_location_worker(&env);
+    let early = point("TRKLATECREATE");
+    let envelope = Envelope::new(
+        Uuid::now_v7(),
+        Utc::now(),
+        Principal::default(),
+        LocationBatch {
+            points: vec![early.clone()],
+        },
+    );
+    env.publish_locations(&envelope).await;
+    // The create arrives a while later (it travels another queue).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        history_count(&env, doc! {}).await,
+        0,
+        "nothing to attach it to yet"
+    );
+    insert_package(&env, "TRKLATECREATE").await;
+    eventually(WAIT, "the early point stored", || async {
+        (history_count(&env, doc! { "_id": early.point_id.to_string() }).await == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        env.queue_depth(&env.topology().dead_queue()).await,
+        0,
+        "not dead-lettered"
+    );
+    worker.stop().await;
+}
+
+#[tokio::test]
+async fn a_point_id_repeated_across_messages_of_one_window_is_stored_once() {
+    let env = TestEnv::new().await;
+    insert_package(&env, "TRKREPEAT1").await;
+    let a = point("TRKREPEAT1");
+    let b = point("TRKREPEAT1");
+    // Published before the worker starts, so they meet in one window.
+    for points in [
+        vec![a.clone(), b.clone()],
+        vec![b.clone(), a.clone()],
+        vec![a.clone()],
+    ] {
+        let envelope = Envelope::new(
+            Uuid::now_v7(),
+            Utc::now(),
+            Principal::default(),
+            LocationBatch { points },
+        );
+        env.publish_locations(&envelope).await;
+    }
+    let worker = spawn_location_worker(&env);
+    eventually(WAIT, "the queue to drain", || async {
+        (env.queue_depth(&env.topology().locations_queue()).await == 0).then_some(())
+    })
+    .await;
+    eventually(WAIT, "both points stored", || async {
+        (history_count(&env, doc! {}).await == 2).then_some(())
+    })
+    .await;
+    let seqs: Vec<i64> = sqlx::query_scalar(
+        "SELECT pe.seq FROM package_events pe JOIN packages p ON p.id = pe.package_id \
+         WHERE p.tracking_number = 'TRKREPEAT1' AND pe.kind = 'location' ORDER BY pe.seq",
+    )
+    .fetch_all(&env.pool)
+    .await
+    .unwrap();
+    assert_eq!(seqs.len(), 2, "each point numbered once: {seqs:?}");
+    assert_eq!(
+        env.queue_depth(&env.topology().dead_queue()).await,
+        0,
+        "nothing dead-lettered"
+    );
     worker.stop().await;
 }

@@ -3,6 +3,7 @@
 use chrono::Utc;
 use lapin::BasicProperties;
 use shared::amqp::publish_confirmed;
+use shared::cache::ViewCache;
 use shared::domain::{BoundedText, Coordinates, PackageStatus, TrackingNumber};
 use shared::wire::{
     Command, CreatePackage, Envelope, Event, Principal, RejectReason, UpdateStatus,
@@ -75,7 +76,7 @@ async fn send(env: &TestEnv, envelope: &Envelope<Command>) {
 async fn next_package_event(tap: &mut lapin::Consumer) -> Option<Envelope<Event>> {
     loop {
         let event = next_event(tap, WAIT).await?;
-        if !matches!(event.body, Event::LocationRecorded(_)) {
+        if !matches!(event.body, Event::LocationsRecorded(_)) {
             return Some(event);
         }
     }
@@ -314,7 +315,7 @@ async fn each_package_keeps_its_order_with_several_workers_running() {
 }
 
 #[tokio::test]
-async fn a_committed_change_invalidates_the_cached_view() {
+async fn a_committed_change_invalidates_the_cached_view_and_no_older_view_comes_back() {
     let env = TestEnv::new().await;
     let worker = spawn_worker(&env, "all");
     let tn = tracking_number();
@@ -323,28 +324,41 @@ async fn a_committed_change_invalidates_the_cached_view() {
         current_status(&env, &tn).await
     })
     .await;
-    let key = format!("{}package:{}", env.config.redis_prefix, tn);
-    let mut redis = env.redis().await;
-    let _: () = redis::cmd("SET")
-        .arg(&key)
-        .arg("{\"stale\":true}")
-        .query_async(&mut redis)
+    let cache = ViewCache::new(&env.config.redis_url, &env.config.redis_prefix).unwrap();
+    assert!(cache
+        .put_package(tn.as_str(), 1, "{\"version\":1}")
         .await
-        .unwrap();
+        .unwrap());
+    // A reader that read version 1 just before this change commits...
     send(&env, &status(&tn, PackageStatus::InTransit, None)).await;
-    eventually(WAIT, "the cached view to be deleted", || {
-        let mut redis = redis.clone();
-        let key = key.clone();
-        async move {
-            let exists: bool = redis::cmd("EXISTS")
-                .arg(&key)
-                .query_async(&mut redis)
-                .await
-                .unwrap();
-            (!exists).then_some(())
-        }
+    eventually(WAIT, "the cached view invalidated", || async {
+        cache
+            .get_package(tn.as_str())
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
     })
     .await;
+    // ...cannot store it after the worker's invalidation: it is older.
+    assert!(!cache
+        .put_package(tn.as_str(), 1, "{\"version\":1}")
+        .await
+        .unwrap());
+    assert_eq!(cache.get_package(tn.as_str()).await.unwrap(), None);
+    // The committed version is welcome, and a newer view is never replaced by an older one.
+    assert!(cache
+        .put_package(tn.as_str(), 2, "{\"version\":2}")
+        .await
+        .unwrap());
+    assert!(!cache
+        .put_package(tn.as_str(), 1, "{\"version\":1}")
+        .await
+        .unwrap());
+    assert_eq!(
+        cache.get_package(tn.as_str()).await.unwrap().as_deref(),
+        Some("{\"version\":2}")
+    );
     worker.stop().await;
 }
 

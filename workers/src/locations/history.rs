@@ -1,17 +1,16 @@
-//! The location history: one document per point, `_id` = the point id.
+//! The location history: one document per point, `_id` = the point id, all of
+//! a window's points in one unordered `insert_many`.
 
+use super::numbering::Numbered;
 use super::store::{bson_time, geo_point, LocationStore, DUPLICATE_KEY};
 use mongodb::bson::{doc, Document};
 use mongodb::error::ErrorKind;
 use shared::wire::LocationPoint;
-use std::collections::HashMap;
-use uuid::Uuid;
 
 pub async fn insert(
     store: &LocationStore,
     points: &[&LocationPoint],
-    packages: &HashMap<String, Uuid>,
-    numbers: &HashMap<Uuid, i64>,
+    numbered: &Numbered,
 ) -> mongodb::error::Result<()> {
     if points.is_empty() {
         return Ok(());
@@ -21,12 +20,12 @@ pub async fn insert(
         .map(|p| {
             let mut document = doc! {
                 "_id": p.point_id.to_string(),
-                "package_id": packages.get(p.tracking_number.as_str()).map(Uuid::to_string),
+                "package_id": numbered.packages.get(p.tracking_number.as_str()).map(|k| k.id.to_string()),
                 "tracking_number": p.tracking_number.as_str(),
                 "location": geo_point(p.coordinates.latitude(), p.coordinates.longitude()),
                 "recorded_at": bson_time(p.recorded_at),
                 "received_at": bson_time(p.received_at),
-                "seq": numbers.get(&p.point_id).copied().unwrap_or_default(),
+                "seq": numbered.seqs.get(&p.point_id).copied().unwrap_or_default(),
             };
             let optional = [
                 ("accuracy_m", p.accuracy_m),

@@ -1,70 +1,65 @@
-//! The latest position, advanced only by a newer `recorded_at`.
+//! The latest positions in MongoDB (the 2dsphere-indexed collection behind
+//! the geo queries), advanced only by a newer `recorded_at`: every package of
+//! a window in one `update` command (../shared/PITFALLS.md: the stand-in pays
+//! per command, not per statement).
 
+use super::numbering::Numbered;
 use super::store::{bson_time, geo_point, LocationStore, DUPLICATE_KEY};
-use super::LocationError;
-use mongodb::bson::doc;
-use mongodb::error::{ErrorKind, WriteFailure};
+use mongodb::bson::{doc, Bson, Document};
 use shared::wire::LocationPoint;
-use std::collections::{HashMap, HashSet};
-use uuid::Uuid;
+use std::collections::HashMap;
 
-/// Moves each package to its newest point if that is newer than what is
-/// stored. Returns the packages whose PostgreSQL position moved.
+/// Upserts each package's newest point of the window unless a newer one is
+/// stored. Every package is sent, moved in PostgreSQL or not: a retried window
+/// may have committed PostgreSQL before MongoDB failed.
 pub async fn advance(
-    pool: &sqlx::PgPool,
     store: &LocationStore,
     newest: &HashMap<&str, &LocationPoint>,
-    packages: &HashMap<String, Uuid>,
-) -> Result<HashSet<String>, LocationError> {
+    numbered: &Numbered,
+) -> mongodb::error::Result<()> {
     if newest.is_empty() {
-        return Ok(HashSet::new());
+        return Ok(());
     }
-    let mut numbers = Vec::with_capacity(newest.len());
-    let mut latitudes = Vec::with_capacity(newest.len());
-    let mut longitudes = Vec::with_capacity(newest.len());
-    let mut times = Vec::with_capacity(newest.len());
-    for (tn, point) in newest {
-        numbers.push(*tn);
-        latitudes.push(point.coordinates.latitude());
-        longitudes.push(point.coordinates.longitude());
-        times.push(point.recorded_at);
+    let updates: Vec<Bson> = newest
+        .iter()
+        .map(|(tn, point)| {
+            let recorded_at = bson_time(point.recorded_at);
+            Bson::Document(doc! {
+                // Matches only an older stored position; if a newer one is
+                // stored, the upsert collides on _id (11000): the expected no-op.
+                "q": { "_id": *tn, "recorded_at": { "$lt": recorded_at } },
+                "u": { "$set": {
+                    "package_id": numbered.packages.get(*tn).map(|p| p.id.to_string()),
+                    "location": geo_point(point.coordinates.latitude(), point.coordinates.longitude()),
+                    "recorded_at": recorded_at,
+                    "point_id": point.point_id.to_string(),
+                }},
+                "upsert": true,
+            })
+        })
+        .collect();
+    let reply: Document = store
+        .database
+        .run_command(doc! {
+            "update": store.latest.name(),
+            "updates": updates,
+            "ordered": false,
+        })
+        .await?;
+    let unexpected: Vec<&Document> = reply
+        .get_array("writeErrors")
+        .map(|errors| {
+            errors
+                .iter()
+                .filter_map(Bson::as_document)
+                .filter(|e| e.get_i32("code").ok() != Some(DUPLICATE_KEY))
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(error) = unexpected.first() {
+        return Err(mongodb::error::Error::custom(format!(
+            "latest position not written: {error}"
+        )));
     }
-    // Under READ COMMITTED a concurrent worker's newer update is re-checked
-    // against this WHERE after it commits, so the newest point always wins.
-    let moved: Vec<String> = sqlx::query_scalar(
-        "UPDATE packages p SET latitude = v.lat, longitude = v.lon, last_seen_at = v.t, \
-             updated_at = GREATEST(p.updated_at, v.t) \
-         FROM UNNEST($1::text[], $2::float8[], $3::float8[], $4::timestamptz[]) AS v(tn, lat, lon, t) \
-         WHERE p.tracking_number = v.tn AND (p.last_seen_at IS NULL OR p.last_seen_at < v.t) \
-         RETURNING p.tracking_number",
-    )
-    .bind(&numbers)
-    .bind(&latitudes)
-    .bind(&longitudes)
-    .bind(&times)
-    .fetch_all(pool)
-    .await?;
-
-    for (tn, point) in newest {
-        let recorded_at = bson_time(point.recorded_at);
-        let update = doc! { "$set": {
-            "package_id": packages.get(*tn).map(Uuid::to_string),
-            "location": geo_point(point.coordinates.latitude(), point.coordinates.longitude()),
-            "recorded_at": recorded_at,
-            "point_id": point.point_id.to_string(),
-        }};
-        // Matches only an older stored position; if a newer one is stored, the
-        // upsert collides on _id (11000): the expected no-op.
-        let filter = doc! { "_id": *tn, "recorded_at": { "$lt": recorded_at } };
-        if let Err(error) = store.latest.update_one(filter, update).upsert(true).await {
-            let newer_stored = matches!(
-                error.kind.as_ref(),
-                ErrorKind::Write(WriteFailure::WriteError(e)) if e.code == DUPLICATE_KEY
-            );
-            if !newer_stored {
-                return Err(error.into());
-            }
-        }
-    }
-    Ok(moved.into_iter().collect())
+    Ok(())
 }

@@ -1,19 +1,26 @@
-//! Location batches: history in MongoDB, latest position in PostgreSQL and
-//! MongoDB, moving only forward in time.
+//! Location points, applied a window at a time: the points of every message a
+//! consumer has waiting are merged, numbered and moved forward in one
+//! PostgreSQL transaction, written to MongoDB in one `insert_many` and one
+//! `update` command, and announced as one event per package.
 //!
 //! Order does not matter here, so any number of location workers share one
 //! queue: a point's id is its `_id` in the history (a redelivery inserts
 //! nothing), and the latest position is replaced only by a newer `recorded_at`
 //! (a late upload never moves a package backwards).
+//!
+//! - [`numbering`]: the PostgreSQL transaction (sequence numbers, latest position);
+//! - [`history`], [`latest`]: the MongoDB writes;
+//! - [`store`]: the collections and their indexes.
 
 mod history;
 mod latest;
-mod sequence;
+mod numbering;
 pub mod store;
 
-use shared::wire::{Event, LocationBatch, LocationPoint, LocationRecorded};
+use shared::domain::TrackingNumber;
+use shared::wire::{LocationPoint, LocationsRecorded, RecordedPoint};
 use sqlx::PgPool;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use uuid::Uuid;
 
 pub use store::{ensure_indexes, LocationStore};
@@ -37,83 +44,79 @@ impl LocationError {
     }
 }
 
-/// What applying a batch produced.
-pub struct AppliedBatch {
-    pub events: Vec<Event>,
-    /// Packages whose latest position moved (their cached views are stale).
-    pub moved: Vec<String>,
-    /// Points naming no known package: dead-lettered, not dropped.
-    pub unknown: Vec<LocationPoint>,
+/// What applying a window's points produced.
+pub struct AppliedPoints {
+    /// One announcement per package, points in sequence order.
+    pub events: Vec<LocationsRecorded>,
+    /// Packages whose latest position moved, with their new version (their
+    /// cached views are stale).
+    pub moved: Vec<(String, i64)>,
+    /// Points naming no known package (yet): retried later, then dead-lettered.
+    pub unknown: HashSet<Uuid>,
 }
 
+/// Applies the points (duplicates by id are stored once).
 pub async fn apply(
     pool: &PgPool,
     store: &LocationStore,
-    batch: &LocationBatch,
-) -> Result<AppliedBatch, LocationError> {
-    let packages = package_ids(pool, &batch.points).await?;
-    let (known, unknown): (Vec<&LocationPoint>, Vec<&LocationPoint>) = batch
-        .points
+    points: &[&LocationPoint],
+) -> Result<AppliedPoints, LocationError> {
+    let mut seen = HashSet::with_capacity(points.len());
+    let points: Vec<&LocationPoint> = points
         .iter()
-        .partition(|p| packages.contains_key(p.tracking_number.as_str()));
-
-    let numbers = sequence::number(pool, &known, &packages).await?;
-    history::insert(store, &known, &packages, &numbers).await?;
+        .copied()
+        .filter(|p| seen.insert(p.point_id))
+        .collect();
+    let numbered = numbering::number(pool, &points).await?;
+    let (known, unknown): (Vec<&LocationPoint>, Vec<&LocationPoint>) = points
+        .iter()
+        .partition(|p| numbered.packages.contains_key(p.tracking_number.as_str()));
+    history::insert(store, &known, &numbered).await?;
     let newest = newest_per_package(&known);
-    let moved = latest::advance(pool, store, &newest, &packages).await?;
+    latest::advance(store, &newest, &numbered).await?;
 
-    let mut events: Vec<Event> = known
-        .iter()
-        .map(|point| {
-            let is_latest = moved.contains(point.tracking_number.as_str())
-                && newest
-                    .get(point.tracking_number.as_str())
-                    .is_some_and(|n| n.point_id == point.point_id);
-            Event::LocationRecorded(LocationRecorded {
+    let mut by_package: BTreeMap<&TrackingNumber, Vec<RecordedPoint>> = BTreeMap::new();
+    for point in &known {
+        let tn = point.tracking_number.as_str();
+        let is_latest = numbered.moved.contains_key(tn)
+            && newest.get(tn).is_some_and(|n| n.point_id == point.point_id);
+        by_package
+            .entry(&point.tracking_number)
+            .or_default()
+            .push(RecordedPoint {
                 point_id: point.point_id,
-                package_id: packages[point.tracking_number.as_str()],
-                tracking_number: point.tracking_number.clone(),
                 coordinates: point.coordinates,
                 address: point.address.as_ref().map(|a| a.as_str().to_owned()),
                 recorded_at: point.recorded_at,
                 is_latest,
-                seq: numbers.get(&point.point_id).copied().unwrap_or_default(),
+                seq: numbered
+                    .seqs
+                    .get(&point.point_id)
+                    .copied()
+                    .unwrap_or_default(),
+            });
+    }
+    let events = by_package
+        .into_iter()
+        .filter_map(|(tn, mut points)| {
+            let package = numbered.packages.get(tn.as_str())?;
+            points.sort_by_key(|p| p.seq);
+            Some(LocationsRecorded {
+                package_id: package.id,
+                tracking_number: tn.clone(),
+                points,
             })
         })
         .collect();
-    // Published in this order on one channel, so subscribers see a batch's
-    // points in their package's sequence, whatever order the device sent.
-    events.sort_by_key(|e| match e {
-        Event::LocationRecorded(point) => point.seq,
-        _ => 0,
-    });
-    Ok(AppliedBatch {
+    Ok(AppliedPoints {
         events,
-        moved: moved.into_iter().collect(),
-        unknown: unknown.into_iter().cloned().collect(),
+        moved: numbered.moved.into_iter().collect(),
+        unknown: unknown.iter().map(|p| p.point_id).collect(),
     })
 }
 
-async fn package_ids(
-    pool: &PgPool,
-    points: &[LocationPoint],
-) -> Result<HashMap<String, Uuid>, sqlx::Error> {
-    let numbers: Vec<&str> = points
-        .iter()
-        .map(|p| p.tracking_number.as_str())
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let rows: Vec<(Uuid, String)> =
-        sqlx::query_as("SELECT id, tracking_number FROM packages WHERE tracking_number = ANY($1)")
-            .bind(&numbers)
-            .fetch_all(pool)
-            .await?;
-    Ok(rows.into_iter().map(|(id, tn)| (tn, id)).collect())
-}
-
-/// The newest point of each package in the batch (ties: the larger point id,
-/// so every worker picks the same one).
+/// The newest point of each package (ties: the larger point id, so every
+/// worker picks the same one).
 fn newest_per_package<'a>(points: &[&'a LocationPoint]) -> HashMap<&'a str, &'a LocationPoint> {
     let mut newest: HashMap<&str, &LocationPoint> = HashMap::new();
     for &point in points {

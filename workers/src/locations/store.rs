@@ -12,6 +12,7 @@ pub const DUPLICATE_KEY: i32 = 11000;
 
 #[derive(Clone)]
 pub struct LocationStore {
+    pub database: Database,
     pub history: Collection<Document>,
     pub latest: Collection<Document>,
 }
@@ -19,6 +20,7 @@ pub struct LocationStore {
 impl LocationStore {
     pub fn new(database: &Database) -> Self {
         Self {
+            database: database.clone(),
             history: database.collection(HISTORY),
             latest: database.collection(LATEST),
         }

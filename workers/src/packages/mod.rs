@@ -1,63 +1,117 @@
-//! Package commands: each applied in one PostgreSQL transaction that writes the
-//! package row and its `status_events` row together.
+//! Package commands, applied a window at a time: every command a shard's
+//! consumer has waiting goes into one PostgreSQL transaction, in queue order,
+//! written back with one statement per table.
+//!
+//! - [`window`]: the commands applied to the packages' state in memory;
+//! - [`store`]: locking and loading that state, writing it back;
+//! - [`history`]: rebuilding the outcome of a command applied before.
 //!
 //! Idempotency: the command's event id is unique in `status_events`. A command
-//! seen before is not applied again; its recorded outcome is rebuilt instead.
+//! seen before is not applied again; its recorded outcome is rebuilt instead,
+//! unless it carries another request's fingerprint (an `Idempotency-Key`
+//! reused for a different request), which is refused.
 
-mod create;
 mod history;
-mod update_status;
+mod store;
+pub mod window;
 
-use shared::wire::{Command, Envelope, Event};
+use shared::wire::{Command, Envelope, Event, RejectReason};
 use sqlx::PgPool;
+use std::collections::{HashMap, HashSet};
+use uuid::Uuid;
 
-/// What applying a command produced.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Applied {
-    pub event: Event,
-    /// False for rejections and replays: nothing changed, nothing to invalidate.
-    pub changed: bool,
-}
+pub use store::StoreError as PackageError;
+pub use window::Outcome;
 
-pub async fn apply(pool: &PgPool, envelope: &Envelope<Command>) -> Result<Applied, sqlx::Error> {
+/// Applies the commands of one window in one transaction, in order, and
+/// returns each one's outcome (same order).
+pub async fn apply_window(
+    pool: &PgPool,
+    commands: &[&Envelope<Command>],
+) -> Result<Vec<Outcome>, PackageError> {
     let mut tx = pool.begin().await?;
-    if let Some(event) = history::replay(&mut tx, envelope.event_id).await? {
-        tx.rollback().await?;
-        return Ok(Applied {
-            event,
-            changed: false,
-        });
+    let event_ids: Vec<Uuid> = commands.iter().map(|c| c.event_id).collect();
+    let applied_before = store::applied_before(&mut tx, &event_ids).await?;
+    let tracking_numbers: Vec<&str> = commands
+        .iter()
+        .map(|c| c.body.tracking_number().as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut window = store::load_locked(&mut tx, &tracking_numbers).await?;
+
+    let mut outcomes = Vec::with_capacity(commands.len());
+    // Earlier commands of this window by event id: a message published twice
+    // may arrive twice in one window.
+    let mut in_window: HashMap<Uuid, (Option<&str>, usize)> = HashMap::new();
+    for (index, command) in commands.iter().enumerate() {
+        let fingerprint = command.fingerprint.as_deref();
+        let outcome = if let Some(&(first, earlier)) = in_window.get(&command.event_id) {
+            if same_request(first, fingerprint) {
+                let earlier: &Outcome = &outcomes[earlier];
+                Outcome {
+                    event: earlier.event.clone(),
+                    changed_version: None,
+                }
+            } else {
+                key_reused(command)
+            }
+        } else if let Some(first) = applied_before.get(&command.event_id) {
+            if same_request(first.as_deref(), fingerprint) {
+                let event = history::replay(&mut tx, command.event_id)
+                    .await?
+                    .ok_or(sqlx::Error::RowNotFound)?;
+                Outcome {
+                    event,
+                    changed_version: None,
+                }
+            } else {
+                key_reused(command)
+            }
+        } else {
+            in_window.insert(command.event_id, (fingerprint, index));
+            window.apply(command)
+        };
+        outcomes.push(outcome);
     }
-    let applied = match &envelope.body {
-        Command::CreatePackage(command) => create::apply(&mut tx, envelope, command).await?,
-        Command::UpdateStatus(command) => update_status::apply(&mut tx, envelope, command).await?,
-    };
-    if applied.changed {
-        tx.commit().await?;
+    if window.status_rows.is_empty() {
+        tx.rollback().await?;
     } else {
-        tx.rollback().await?;
+        store::write(&mut tx, &window).await?;
+        tx.commit().await?;
     }
-    Ok(applied)
+    Ok(outcomes)
 }
 
-/// Records which number in the package's event sequence an event got.
-async fn number_event(
-    tx: &mut sqlx::PgConnection,
-    package_id: uuid::Uuid,
-    seq: i64,
-    event_id: uuid::Uuid,
-    kind: &str,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO package_events (package_id, seq, event_id, kind) VALUES ($1, $2, $3, $4)",
-    )
-    .bind(package_id)
-    .bind(seq)
-    .bind(event_id)
-    .bind(kind)
-    .execute(tx)
-    .await
-    .map(drop)
+/// Two requests under one event id are the same unless both carry a
+/// fingerprint and they differ (commands from before fingerprints had none).
+fn same_request(first: Option<&str>, again: Option<&str>) -> bool {
+    match (first, again) {
+        (Some(first), Some(again)) => first == again,
+        _ => true,
+    }
+}
+
+fn key_reused(command: &Envelope<Command>) -> Outcome {
+    Outcome {
+        event: Event::CommandRejected {
+            tracking_number: command.body.tracking_number().clone(),
+            reason: RejectReason::IdempotencyConflict,
+            message: "this Idempotency-Key was already used for a different request".into(),
+        },
+        changed_version: None,
+    }
+}
+
+impl PackageError {
+    /// Whether retrying may succeed: everything but a permanent database
+    /// error (see [`is_transient`]).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Database(error) => is_transient(error),
+            Self::Raced(_) => true,
+        }
+    }
 }
 
 /// Whether a database error may go away by itself or never will.

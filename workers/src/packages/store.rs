@@ -1,0 +1,281 @@
+//! The SQL side of a package window: lock and load, look up replays, write
+//! back in one statement per table (`UNNEST` arrays, see ../shared/PITFALLS.md:
+//! per-statement cost dominates, rows are nearly free).
+
+use super::window::{PackageRow, StatusRow, Window};
+use shared::domain::PackageStatus;
+use sqlx::PgConnection;
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A create lost a race with a create of the same tracking number that this
+/// window did not see (two consumers overlapping during a failover).
+#[derive(Debug, thiserror::Error)]
+#[error("a package this window creates was created concurrently")]
+pub struct CreateRaced;
+
+#[derive(sqlx::FromRow)]
+struct LockedRow {
+    id: Uuid,
+    tracking_number: String,
+    status: String,
+    current_location: Option<String>,
+    latitude: Option<f64>,
+    longitude: Option<f64>,
+    last_seen_at: Option<chrono::DateTime<chrono::Utc>>,
+    version: i64,
+    event_seq: i64,
+    updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Locks the named packages (in id order, like the location pool, so the two
+/// never deadlock) and loads their state.
+pub async fn load_locked(
+    tx: &mut PgConnection,
+    tracking_numbers: &[&str],
+) -> Result<Window, sqlx::Error> {
+    let rows: Vec<LockedRow> = sqlx::query_as(
+        "SELECT id, tracking_number, status, current_location, latitude, longitude, last_seen_at, \
+                version, event_seq, updated_at \
+         FROM packages WHERE tracking_number = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(tracking_numbers)
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut packages = Vec::with_capacity(rows.len());
+    for row in rows {
+        let status: PackageStatus = row
+            .status
+            .parse()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        packages.push((
+            row.tracking_number,
+            PackageRow {
+                id: row.id,
+                status,
+                current_location: row.current_location,
+                latitude: row.latitude,
+                longitude: row.longitude,
+                last_seen_at: row.last_seen_at,
+                version: row.version,
+                event_seq: row.event_seq,
+                updated_at: row.updated_at,
+                created: None,
+                dirty: false,
+            },
+        ));
+    }
+    Ok(Window::new(packages))
+}
+
+/// Which of these event ids were applied before, with the request
+/// fingerprint each was applied with.
+pub async fn applied_before(
+    tx: &mut PgConnection,
+    event_ids: &[Uuid],
+) -> Result<HashMap<Uuid, Option<String>>, sqlx::Error> {
+    let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
+        "SELECT event_id, request_fingerprint FROM status_events WHERE event_id = ANY($1)",
+    )
+    .bind(event_ids)
+    .fetch_all(&mut *tx)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Writes what the window changed: new packages, changed packages, status
+/// history and event numbers, one statement each.
+pub async fn write(tx: &mut PgConnection, window: &Window) -> Result<(), StoreError> {
+    insert_created(tx, window).await?;
+    update_changed(tx, window).await?;
+    insert_history(tx, &window.status_rows).await?;
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Raced(#[from] CreateRaced),
+}
+
+async fn insert_created(tx: &mut PgConnection, window: &Window) -> Result<(), StoreError> {
+    let created: Vec<(&PackageRow, &shared::domain::PackageView)> = window
+        .packages
+        .values()
+        .filter_map(|row| row.created.as_deref().map(|view| (row, view)))
+        .collect();
+    if created.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = created.iter().map(|(row, _)| row.id).collect();
+    let text = |f: fn(&shared::domain::PackageView) -> &str| -> Vec<&str> {
+        created.iter().map(|(_, view)| f(view)).collect()
+    };
+    let tracking_numbers = text(|v| &v.tracking_number);
+    let sender_names = text(|v| &v.sender_name);
+    let sender_addresses = text(|v| &v.sender_address);
+    let recipient_names = text(|v| &v.recipient_name);
+    let recipient_addresses = text(|v| &v.recipient_address);
+    let statuses: Vec<&str> = created.iter().map(|(r, _)| r.status.as_str()).collect();
+    let locations: Vec<Option<&str>> = created
+        .iter()
+        .map(|(r, _)| r.current_location.as_deref())
+        .collect();
+    let descriptions: Vec<Option<&str>> = created
+        .iter()
+        .map(|(_, v)| v.description.as_deref())
+        .collect();
+    let weights: Vec<Option<f64>> = created.iter().map(|(_, v)| v.weight).collect();
+    let latitudes: Vec<Option<f64>> = created.iter().map(|(r, _)| r.latitude).collect();
+    let longitudes: Vec<Option<f64>> = created.iter().map(|(r, _)| r.longitude).collect();
+    let last_seen: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+        created.iter().map(|(r, _)| r.last_seen_at).collect();
+    let versions: Vec<i64> = created.iter().map(|(r, _)| r.version).collect();
+    let seqs: Vec<i64> = created.iter().map(|(r, _)| r.event_seq).collect();
+    let created_at: Vec<chrono::DateTime<chrono::Utc>> =
+        created.iter().map(|(_, v)| v.created_at).collect();
+    let updated_at: Vec<chrono::DateTime<chrono::Utc>> =
+        created.iter().map(|(r, _)| r.updated_at).collect();
+    let inserted = sqlx::query(
+        "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, \
+             recipient_address, status, current_location, weight, description, latitude, longitude, \
+             last_seen_at, version, event_seq, created_at, updated_at) \
+         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             $7::text[], $8::text[], $9::float8[], $10::text[], $11::float8[], $12::float8[], \
+             $13::timestamptz[], $14::int8[], $15::int8[], $16::timestamptz[], $17::timestamptz[]) \
+         ON CONFLICT (tracking_number) DO NOTHING",
+    )
+    .bind(&ids)
+    .bind(&tracking_numbers)
+    .bind(&sender_names)
+    .bind(&sender_addresses)
+    .bind(&recipient_names)
+    .bind(&recipient_addresses)
+    .bind(&statuses)
+    .bind(&locations)
+    .bind(&weights)
+    .bind(&descriptions)
+    .bind(&latitudes)
+    .bind(&longitudes)
+    .bind(&last_seen)
+    .bind(&versions)
+    .bind(&seqs)
+    .bind(&created_at)
+    .bind(&updated_at)
+    .execute(&mut *tx)
+    .await?;
+    if inserted.rows_affected() != created.len() as u64 {
+        return Err(CreateRaced.into());
+    }
+    Ok(())
+}
+
+async fn update_changed(tx: &mut PgConnection, window: &Window) -> Result<(), sqlx::Error> {
+    let changed: Vec<&PackageRow> = window
+        .packages
+        .values()
+        .filter(|row| row.dirty && row.created.is_none())
+        .collect();
+    if changed.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = changed.iter().map(|r| r.id).collect();
+    let statuses: Vec<&str> = changed.iter().map(|r| r.status.as_str()).collect();
+    let locations: Vec<Option<&str>> = changed
+        .iter()
+        .map(|r| r.current_location.as_deref())
+        .collect();
+    let latitudes: Vec<Option<f64>> = changed.iter().map(|r| r.latitude).collect();
+    let longitudes: Vec<Option<f64>> = changed.iter().map(|r| r.longitude).collect();
+    let last_seen: Vec<Option<chrono::DateTime<chrono::Utc>>> =
+        changed.iter().map(|r| r.last_seen_at).collect();
+    let versions: Vec<i64> = changed.iter().map(|r| r.version).collect();
+    let seqs: Vec<i64> = changed.iter().map(|r| r.event_seq).collect();
+    let updated_at: Vec<chrono::DateTime<chrono::Utc>> =
+        changed.iter().map(|r| r.updated_at).collect();
+    sqlx::query(
+        "UPDATE packages p SET status = v.status, current_location = v.location, \
+             latitude = v.lat, longitude = v.lon, last_seen_at = v.seen, version = v.version, \
+             event_seq = v.seq, updated_at = v.updated \
+         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
+             $6::timestamptz[], $7::int8[], $8::int8[], $9::timestamptz[]) \
+             AS v(id, status, location, lat, lon, seen, version, seq, updated) \
+         WHERE p.id = v.id",
+    )
+    .bind(&ids)
+    .bind(&statuses)
+    .bind(&locations)
+    .bind(&latitudes)
+    .bind(&longitudes)
+    .bind(&last_seen)
+    .bind(&versions)
+    .bind(&seqs)
+    .bind(&updated_at)
+    .execute(&mut *tx)
+    .await
+    .map(drop)
+}
+
+async fn insert_history(tx: &mut PgConnection, rows: &[StatusRow]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
+    let package_ids: Vec<Uuid> = rows.iter().map(|r| r.package_id).collect();
+    let statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
+    let previous: Vec<Option<&str>> = rows
+        .iter()
+        .map(|r| r.previous.map(PackageStatus::as_str))
+        .collect();
+    let locations: Vec<Option<&str>> = rows.iter().map(|r| r.location.as_deref()).collect();
+    let latitudes: Vec<Option<f64>> = rows.iter().map(|r| r.latitude).collect();
+    let longitudes: Vec<Option<f64>> = rows.iter().map(|r| r.longitude).collect();
+    let versions: Vec<i64> = rows.iter().map(|r| r.version).collect();
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let principals: Vec<Option<&str>> = rows.iter().map(|r| r.principal.as_deref()).collect();
+    let occurred: Vec<chrono::DateTime<chrono::Utc>> = rows.iter().map(|r| r.occurred_at).collect();
+    let fingerprints: Vec<Option<&str>> = rows.iter().map(|r| r.fingerprint.as_deref()).collect();
+    let kinds: Vec<&str> = rows
+        .iter()
+        .map(|r| {
+            if r.previous.is_none() {
+                "created"
+            } else {
+                "status_changed"
+            }
+        })
+        .collect();
+    sqlx::query(
+        "INSERT INTO status_events (event_id, package_id, status, previous_status, location, latitude, \
+             longitude, version, seq, principal, occurred_at, request_fingerprint) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::float8[], \
+             $7::float8[], $8::int8[], $9::int8[], $10::text[], $11::timestamptz[], $12::text[])",
+    )
+    .bind(&event_ids)
+    .bind(&package_ids)
+    .bind(&statuses)
+    .bind(&previous)
+    .bind(&locations)
+    .bind(&latitudes)
+    .bind(&longitudes)
+    .bind(&versions)
+    .bind(&seqs)
+    .bind(&principals)
+    .bind(&occurred)
+    .bind(&fingerprints)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO package_events (package_id, seq, event_id, kind) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[])",
+    )
+    .bind(&package_ids)
+    .bind(&seqs)
+    .bind(&event_ids)
+    .bind(&kinds)
+    .execute(&mut *tx)
+    .await
+    .map(drop)
+}

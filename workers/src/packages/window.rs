@@ -1,0 +1,308 @@
+//! Applying a window of package commands in memory, in queue order.
+//!
+//! The packages the window names are loaded (and locked) first; each command
+//! then runs against that in-memory state exactly as it would against the
+//! database, one after the other, so a create followed by a status update in
+//! the same window sees the package it created. What changed is written back
+//! afterwards in one statement per table ([`super::store`]).
+
+use chrono::{DateTime, Utc};
+use shared::domain::{PackageStatus, PackageView};
+use shared::wire::{
+    Command, CreatePackage, Envelope, Event, PackageCreated, RejectReason, StatusChanged,
+    UpdateStatus,
+};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A package's row as the window sees it.
+#[derive(Debug, Clone)]
+pub struct PackageRow {
+    pub id: Uuid,
+    pub status: PackageStatus,
+    pub current_location: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub last_seen_at: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub event_seq: i64,
+    pub updated_at: DateTime<Utc>,
+    /// The full view, for a package created in this window (inserted, not updated).
+    pub created: Option<Box<PackageView>>,
+    /// Whether the window changed it.
+    pub dirty: bool,
+}
+
+/// One `status_events` row to insert.
+#[derive(Debug, Clone)]
+pub struct StatusRow {
+    pub event_id: Uuid,
+    pub package_id: Uuid,
+    pub status: PackageStatus,
+    pub previous: Option<PackageStatus>,
+    pub location: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub version: i64,
+    pub seq: i64,
+    pub principal: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+    pub fingerprint: Option<String>,
+}
+
+/// What one command came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub event: Event,
+    /// The package's version after a change, for invalidating its cached view;
+    /// `None` when nothing changed (rejections, replays).
+    pub changed_version: Option<i64>,
+}
+
+impl Outcome {
+    fn unchanged(event: Event) -> Self {
+        Self {
+            event,
+            changed_version: None,
+        }
+    }
+}
+
+/// The in-memory state of one window.
+#[derive(Default)]
+pub struct Window {
+    /// By tracking number: the packages the window names that exist.
+    pub packages: HashMap<String, PackageRow>,
+    pub status_rows: Vec<StatusRow>,
+}
+
+impl Window {
+    pub fn new(packages: impl IntoIterator<Item = (String, PackageRow)>) -> Self {
+        Self {
+            packages: packages.into_iter().collect(),
+            status_rows: Vec::new(),
+        }
+    }
+
+    /// Applies one new command (not seen before) to the window's state.
+    pub fn apply(&mut self, envelope: &Envelope<Command>) -> Outcome {
+        match &envelope.body {
+            Command::CreatePackage(command) => self.create(envelope, command),
+            Command::UpdateStatus(command) => self.update_status(envelope, command),
+        }
+    }
+
+    fn create(&mut self, envelope: &Envelope<Command>, command: &CreatePackage) -> Outcome {
+        let tn = command.tracking_number.as_str();
+        if self.packages.contains_key(tn) {
+            return Outcome::unchanged(rejected(
+                &command.tracking_number,
+                RejectReason::Conflict,
+                format!("tracking number {tn} already exists"),
+            ));
+        }
+        let at = envelope.occurred_at;
+        let view = PackageView {
+            id: command.package_id,
+            tracking_number: tn.to_owned(),
+            sender_name: command.sender_name.as_str().to_owned(),
+            sender_address: command.sender_address.as_str().to_owned(),
+            recipient_name: command.recipient_name.as_str().to_owned(),
+            recipient_address: command.recipient_address.as_str().to_owned(),
+            status: PackageStatus::Pending,
+            current_location: None,
+            weight: command.weight,
+            description: command.description.as_ref().map(|d| d.as_str().to_owned()),
+            latitude: None,
+            longitude: None,
+            last_seen_at: None,
+            version: 1,
+            created_at: at,
+            updated_at: at,
+        };
+        self.status_rows.push(StatusRow {
+            event_id: envelope.event_id,
+            package_id: view.id,
+            status: PackageStatus::Pending,
+            previous: None,
+            location: None,
+            latitude: None,
+            longitude: None,
+            version: 1,
+            seq: 1,
+            principal: envelope.principal.subject.clone(),
+            occurred_at: at,
+            fingerprint: envelope.fingerprint.clone(),
+        });
+        self.packages.insert(
+            tn.to_owned(),
+            PackageRow {
+                id: view.id,
+                status: PackageStatus::Pending,
+                current_location: None,
+                latitude: None,
+                longitude: None,
+                last_seen_at: None,
+                version: 1,
+                event_seq: 1,
+                updated_at: at,
+                created: Some(Box::new(view.clone())),
+                dirty: true,
+            },
+        );
+        Outcome {
+            event: Event::PackageCreated(PackageCreated { package: view }),
+            changed_version: Some(1),
+        }
+    }
+
+    fn update_status(&mut self, envelope: &Envelope<Command>, command: &UpdateStatus) -> Outcome {
+        let tn = &command.tracking_number;
+        let Some(package) = self.packages.get_mut(tn.as_str()) else {
+            return Outcome::unchanged(rejected(
+                tn,
+                RejectReason::NotFound,
+                format!("package {tn} not found"),
+            ));
+        };
+        let previous = package.status;
+        if let Err(refused) = previous.transition(command.status) {
+            return Outcome::unchanged(rejected(tn, RejectReason::Conflict, refused.to_string()));
+        }
+        let at = envelope.occurred_at;
+        let location = command.location.as_ref().map(|l| l.as_str().to_owned());
+        package.status = command.status;
+        if location.is_some() {
+            package.current_location.clone_from(&location);
+        }
+        // The latest position only moves forward in time: older coordinates
+        // keep the status change but not the position.
+        if let Some(coordinates) = command.coordinates {
+            if package.last_seen_at.is_none_or(|seen| seen <= at) {
+                package.latitude = Some(coordinates.latitude());
+                package.longitude = Some(coordinates.longitude());
+                package.last_seen_at = Some(at);
+            }
+        }
+        package.version += 1;
+        package.event_seq += 1;
+        package.updated_at = package.updated_at.max(at);
+        package.dirty = true;
+        self.status_rows.push(StatusRow {
+            event_id: envelope.event_id,
+            package_id: package.id,
+            status: command.status,
+            previous: Some(previous),
+            location: location.clone(),
+            latitude: command.coordinates.map(|c| c.latitude()),
+            longitude: command.coordinates.map(|c| c.longitude()),
+            version: package.version,
+            seq: package.event_seq,
+            principal: envelope.principal.subject.clone(),
+            occurred_at: at,
+            fingerprint: envelope.fingerprint.clone(),
+        });
+        Outcome {
+            event: Event::StatusChanged(StatusChanged {
+                package_id: package.id,
+                tracking_number: tn.clone(),
+                previous,
+                status: command.status,
+                location,
+                coordinates: command.coordinates,
+                version: package.version,
+                seq: package.event_seq,
+                changed_at: at,
+            }),
+            changed_version: Some(package.version),
+        }
+    }
+}
+
+fn rejected(
+    tracking_number: &shared::domain::TrackingNumber,
+    reason: RejectReason,
+    message: String,
+) -> Event {
+    Event::CommandRejected {
+        tracking_number: tracking_number.clone(),
+        reason,
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::domain::{BoundedText, TrackingNumber};
+    use shared::wire::Principal;
+
+    fn tn() -> TrackingNumber {
+        TrackingNumber::parse("TRKWINDOW1").unwrap()
+    }
+
+    fn envelope(command: Command) -> Envelope<Command> {
+        Envelope::new(Uuid::now_v7(), Utc::now(), Principal::default(), command)
+    }
+
+    fn create() -> Envelope<Command> {
+        let text = |s: &str| BoundedText::parse(s, 100).unwrap();
+        envelope(Command::CreatePackage(CreatePackage {
+            package_id: Uuid::new_v4(),
+            tracking_number: tn(),
+            sender_name: text("A"),
+            sender_address: text("B"),
+            recipient_name: text("C"),
+            recipient_address: text("D"),
+            weight: None,
+            description: None,
+        }))
+    }
+
+    fn status(status: PackageStatus) -> Envelope<Command> {
+        envelope(Command::UpdateStatus(UpdateStatus {
+            tracking_number: tn(),
+            status,
+            location: None,
+            coordinates: None,
+        }))
+    }
+
+    #[test]
+    fn commands_in_one_window_see_each_other_in_order() {
+        let mut window = Window::default();
+        let before = window.apply(&status(PackageStatus::InTransit));
+        assert!(matches!(
+            before.event,
+            Event::CommandRejected {
+                reason: RejectReason::NotFound,
+                ..
+            }
+        ));
+        assert_eq!(window.apply(&create()).changed_version, Some(1));
+        let moved = window.apply(&status(PackageStatus::InTransit));
+        assert!(matches!(moved.event, Event::StatusChanged(ref c) if c.version == 2 && c.seq == 2));
+        let skipped = window.apply(&status(PackageStatus::Delivered));
+        assert!(matches!(
+            skipped.event,
+            Event::CommandRejected {
+                reason: RejectReason::Conflict,
+                ..
+            }
+        ));
+        let again = window.apply(&create());
+        assert!(matches!(
+            again.event,
+            Event::CommandRejected {
+                reason: RejectReason::Conflict,
+                ..
+            }
+        ));
+        assert_eq!(window.status_rows.len(), 2, "rejections write nothing");
+        let row = &window.packages[tn().as_str()];
+        assert_eq!(
+            (row.version, row.event_seq, row.status),
+            (2, 2, PackageStatus::InTransit)
+        );
+    }
+}
