@@ -13,6 +13,10 @@ pub struct IngestConfig {
     /// How long a publish waits for the broker's confirm before answering 503.
     pub confirm_timeout: Duration,
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers, and then its
+    /// body (`INGEST_READ_TIMEOUT_MS`): a slow or silent client loses its
+    /// connection slot instead of holding it.
+    pub read_timeout: Duration,
     pub max_connections: usize,
     pub locations: PointRules,
 }
@@ -26,6 +30,7 @@ impl IngestConfig {
             outcome_timeout: Duration::from_millis(5_000),
             confirm_timeout: Duration::from_millis(5_000),
             max_body_bytes: 64 * 1024,
+            read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             locations: PointRules {
                 max_future_skew: Duration::from_secs(300),
@@ -43,6 +48,7 @@ impl IngestConfig {
             outcome_timeout: millis_var("OUTCOME_TIMEOUT_MS", d.outcome_timeout)?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", d.confirm_timeout)?,
             max_body_bytes: var("MAX_BODY_BYTES", d.max_body_bytes)?,
+            read_timeout: millis_var("INGEST_READ_TIMEOUT_MS", d.read_timeout)?,
             max_connections: var("MAX_CONNECTIONS", d.max_connections)?,
             locations: PointRules {
                 max_future_skew: secs_var(

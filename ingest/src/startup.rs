@@ -42,6 +42,7 @@ pub struct Application {
     /// so they can still publish and receive their outcomes.
     broker_stop: CancellationToken,
     max_connections: usize,
+    read_timeout: Duration,
     shutdown: CancellationToken,
 }
 
@@ -84,7 +85,10 @@ impl Application {
             mongo,
             mongo_database: common.mongodb_database.clone(),
             outcome_timeout: config.outcome_timeout,
-            max_body_bytes: config.max_body_bytes,
+            body: crate::http::request::BodyLimits {
+                max_bytes: config.max_body_bytes,
+                read_timeout: config.read_timeout,
+            },
             point_rules: config.locations,
         });
         Ok(Self {
@@ -93,6 +97,7 @@ impl Application {
             broker_supervisor,
             broker_stop,
             max_connections: config.max_connections,
+            read_timeout: config.read_timeout,
             shutdown,
         })
     }
@@ -112,6 +117,7 @@ impl Application {
             broker_supervisor,
             broker_stop,
             max_connections,
+            read_timeout,
             shutdown,
         } = self;
         let connections = Arc::new(Semaphore::new(max_connections.max(1)));
@@ -145,7 +151,7 @@ impl Application {
             });
             let connection = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
+                .header_read_timeout(read_timeout)
                 .serve_connection(TokioIo::new(stream), service);
             let connection = graceful.watch(connection);
             tokio::spawn(async move {

@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every route.
 
 pub mod fields;
+pub mod idempotency;
 pub mod request;
 pub mod response;
 

@@ -1,4 +1,4 @@
-//! Reading request bodies: content type, size limit, JSON syntax.
+//! Reading request bodies: content type, size limit, read deadline, JSON syntax.
 
 use super::Reply;
 use bytes::Bytes;
@@ -7,15 +7,24 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Request, StatusCode};
 use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// How much of a body is read, and for how long: a client that trickles its
+/// body in must not hold a connection slot indefinitely.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimits {
+    pub max_bytes: usize,
+    pub read_timeout: Duration,
+}
 
 /// Checks the content type is JSON (a missing one is taken as JSON, as the
-/// original API did) and reads at most `limit` bytes.
+/// original API did) and reads the body within `limits`.
 pub async fn json_object(
     request: Request<Incoming>,
-    limit: usize,
+    limits: BodyLimits,
 ) -> Result<Map<String, Value>, Reply> {
     require_json(request.headers())?;
-    let body = read_limited(request, limit).await?;
+    let body = read_limited(request, limits).await?;
     let value: Value = serde_json::from_slice(&body).map_err(json_error)?;
     match value {
         Value::Object(map) => Ok(map),
@@ -66,7 +75,8 @@ fn require_json(headers: &HeaderMap) -> Result<(), Reply> {
     }
 }
 
-pub async fn read_limited(request: Request<Incoming>, limit: usize) -> Result<Bytes, Reply> {
+pub async fn read_limited(request: Request<Incoming>, limits: BodyLimits) -> Result<Bytes, Reply> {
+    let limit = limits.max_bytes;
     let too_large = || {
         Reply::error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -81,7 +91,21 @@ pub async fn read_limited(request: Request<Incoming>, limit: usize) -> Result<By
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(request.into_body(), limit).collect().await {
+    let read = tokio::time::timeout(
+        limits.read_timeout,
+        Limited::new(request.into_body(), limit).collect(),
+    );
+    let Ok(collected) = read.await else {
+        return Err(Reply::error(
+            StatusCode::REQUEST_TIMEOUT,
+            format!(
+                "the request body did not arrive within {} ms",
+                limits.read_timeout.as_millis()
+            ),
+        )
+        .header("connection", "close"));
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(error) => Err(Reply::error(

@@ -6,6 +6,7 @@ pub mod packages;
 mod stats;
 
 use crate::broker::Broker;
+use crate::http::request::BodyLimits;
 use crate::http::{ApiResponse, Reply};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
@@ -22,7 +23,8 @@ pub struct AppState {
     pub mongo: mongodb::Client,
     pub mongo_database: String,
     pub outcome_timeout: Duration,
-    pub max_body_bytes: usize,
+    /// Limits on JSON request bodies.
+    pub body: BodyLimits,
     pub point_rules: locations::PointRules,
 }
 

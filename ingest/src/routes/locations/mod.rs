@@ -31,23 +31,25 @@ const ADDRESS_MAX: usize = 500;
 const POINT_ID_MAX: usize = 128;
 const NAMESPACE: Uuid = Uuid::from_u128(0x2b7c_41d0_5e3a_4c8f_9d61_0a7e_b3f2_9c14);
 
-/// How a point's id is chosen, most specific first: the point's own `id`; the
-/// request's `Idempotency-Key` with the point's index; otherwise a fresh one.
-pub enum PointIds<'a> {
-    Keyed(&'a str),
+/// How a point's id is chosen, most specific first: the point's own `id`
+/// (with its tracking number); the request's `Idempotency-Key` scope and
+/// fingerprint with the point's tracking number and index; otherwise a fresh one.
+pub enum PointIds {
+    Keyed(String),
     Fresh,
 }
 
-impl PointIds<'_> {
+impl PointIds {
     fn id_for(&self, index: usize, tracking_number: &TrackingNumber, own: Option<&str>) -> Uuid {
         match (own, self) {
             (Some(own), _) => Uuid::new_v5(
                 &NAMESPACE,
                 format!("point {tracking_number} {own}").as_bytes(),
             ),
-            (None, Self::Keyed(key)) => {
-                Uuid::new_v5(&NAMESPACE, format!("key {key} #{index}").as_bytes())
-            }
+            (None, Self::Keyed(scope)) => Uuid::new_v5(
+                &NAMESPACE,
+                format!("key {scope} {tracking_number} #{index}").as_bytes(),
+            ),
             (None, Self::Fresh) => Uuid::now_v7(),
         }
     }
@@ -59,7 +61,7 @@ pub fn parse_point(
     object: &Map<String, Value>,
     path_tracking_number: Option<&TrackingNumber>,
     index: usize,
-    ids: &PointIds<'_>,
+    ids: &PointIds,
     rules: &PointRules,
     received_at: DateTime<Utc>,
 ) -> Result<LocationPoint, BTreeMap<String, String>> {

@@ -1,24 +1,36 @@
 //! `POST /api/v1/locations`: a batch of points (JSON array, NDJSON or
 //! MessagePack), validated whole, published as one broker message.
 
-use super::post_one::idempotency_key;
-use super::{now_ms, parse_point, PointIds};
-use crate::http::request::{content_type, read_limited};
+use super::{now_ms, parse_point, PointIds, PointRules};
+use crate::http::idempotency::{fingerprint, IdempotencyKey};
+use crate::http::request::{content_type, read_limited, BodyLimits};
 use crate::http::Reply;
 use crate::routes::AppState;
+use chrono::{DateTime, Utc};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
 use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
+/// The encodings a batch may come in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
+pub enum Format {
     Json,
     NdJson,
     MessagePack,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Json => "json",
+            Self::NdJson => "ndjson",
+            Self::MessagePack => "msgpack",
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -41,10 +53,37 @@ struct Accepted {
 
 pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
     let format = format_of(&request)?;
-    let key = idempotency_key(&request)?;
+    let key = IdempotencyKey::from_request(&request, &Principal::default())?;
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let rules = state.point_rules;
-    let body = read_limited(request, rules.batch_max_bytes).await?;
-    let objects = decode(format, &body)?;
+    let limits = BodyLimits {
+        max_bytes: rules.batch_max_bytes,
+        read_timeout: state.body.read_timeout,
+    };
+    let body = read_limited(request, limits).await?;
+    let ids = match key {
+        Some(key) => {
+            let mut request = format.name().as_bytes().to_vec();
+            request.push(b'\n');
+            request.extend_from_slice(&body);
+            PointIds::Keyed(key.point_scope(&fingerprint(&method, &path, &request)))
+        }
+        None => PointIds::Fresh,
+    };
+    let points = parse_batch(format, &body, &ids, &rules, now_ms())?;
+    publish(state, points).await
+}
+
+/// Decodes and validates a whole batch: every point valid, or a 422 listing
+/// every bad one by index (or the 400/413 of a body that is no batch at all).
+pub fn parse_batch(
+    format: Format,
+    body: &[u8],
+    ids: &PointIds,
+    rules: &PointRules,
+    received_at: DateTime<Utc>,
+) -> Result<Vec<LocationPoint>, Reply> {
+    let objects = decode(format, body)?;
     if objects.is_empty() || objects.len() > rules.batch_max_points {
         let message = format!(
             "a batch holds 1 to {} points; this one has {}",
@@ -58,8 +97,6 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         };
         return Err(Reply::error(status, message));
     }
-    let ids = key.as_deref().map_or(PointIds::Fresh, PointIds::Keyed);
-    let received_at = now_ms();
     let mut points = Vec::with_capacity(objects.len());
     let mut invalid = Vec::new();
     for (index, value) in objects.iter().enumerate() {
@@ -70,12 +107,14 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
             });
             continue;
         };
-        match parse_point(object, None, index, &ids, &rules, received_at) {
-            Ok(point) => points.push(point),
+        match parse_point(object, None, index, ids, rules, received_at) {
+            Ok(point) => points.push((index, point)),
             Err(fields) => invalid.push(InvalidPoint { index, fields }),
         }
     }
+    invalid.extend(repeated_ids(&points));
     if !invalid.is_empty() {
+        invalid.sort_by_key(|p| p.index);
         let error = format!(
             "{} of {} points are invalid; nothing was accepted",
             invalid.len(),
@@ -89,7 +128,29 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
             },
         ));
     }
-    publish(state, points).await
+    Ok(points.into_iter().map(|(_, point)| point).collect())
+}
+
+/// A point whose id an earlier point of the batch has (its own `id` with
+/// the same tracking number) would be stored once, not twice: refused, so
+/// the client learns of it instead of losing a point.
+fn repeated_ids(points: &[(usize, LocationPoint)]) -> Vec<InvalidPoint> {
+    let mut first_at: HashMap<Uuid, usize> = HashMap::with_capacity(points.len());
+    let mut repeated = Vec::new();
+    for (index, point) in points {
+        if let Some(first) = first_at.get(&point.point_id) {
+            repeated.push(InvalidPoint {
+                index: *index,
+                fields: BTreeMap::from([(
+                    "id".to_owned(),
+                    format!("repeats the id of point {first} for the same package"),
+                )]),
+            });
+        } else {
+            first_at.insert(point.point_id, *index);
+        }
+    }
+    repeated
 }
 
 /// Publishes the points as one message and answers 202 with their ids.

@@ -1,6 +1,7 @@
 //! `POST /api/v1/packages/{tn}/locations`: one point, 202 once confirmed.
 
 use super::{now_ms, parse_point, post_batch::publish, PointIds};
+use crate::http::idempotency::{canonical_json, fingerprint, IdempotencyKey};
 use crate::http::request::json_object;
 use crate::http::Reply;
 use crate::routes::AppState;
@@ -8,6 +9,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 use shared::domain::TrackingNumber;
+use shared::wire::Principal;
 use std::collections::BTreeMap;
 
 #[derive(Serialize)]
@@ -21,9 +23,16 @@ pub async fn post(
     tracking_number: TrackingNumber,
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
-    let key = idempotency_key(&request)?;
-    let body = json_object(request, state.max_body_bytes).await?;
-    let ids = key.as_deref().map_or(PointIds::Fresh, PointIds::Keyed);
+    let key = IdempotencyKey::from_request(&request, &Principal::default())?;
+    let (method, path) = (request.method().clone(), request.uri().path().to_owned());
+    let body = json_object(request, state.body).await?;
+    let ids = match key {
+        Some(key) => {
+            let canonical = canonical_json(&body);
+            PointIds::Keyed(key.point_scope(&fingerprint(&method, &path, &canonical)))
+        }
+        None => PointIds::Fresh,
+    };
     let point = parse_point(
         &body,
         Some(&tracking_number),
@@ -41,18 +50,4 @@ pub async fn post(
         Reply::json(StatusCode::UNPROCESSABLE_ENTITY, &Invalid { error, fields })
     })?;
     publish(state, vec![point]).await
-}
-
-/// The `Idempotency-Key` header, scoped to the request's path.
-pub fn idempotency_key(request: &Request<Incoming>) -> Result<Option<String>, Reply> {
-    match request.headers().get("idempotency-key").map(|v| v.to_str()) {
-        None => Ok(None),
-        Some(Ok(key)) if !key.is_empty() && key.len() <= 255 => {
-            Ok(Some(format!("{} {key}", request.uri().path())))
-        }
-        Some(_) => Err(Reply::error(
-            StatusCode::BAD_REQUEST,
-            "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        )),
-    }
 }

@@ -17,24 +17,25 @@ const WEIGHT_MAX: f64 = 100_000.0;
 
 pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
     let options = WriteOptions::from_request(&request)?;
-    let body = json_object(request, state.max_body_bytes).await?;
-    let command = parse(&body)?;
-    submit(
-        state,
-        Command::CreatePackage(command),
-        options,
-        |event| match event {
-            Event::PackageCreated(created) => {
-                let location = format!("/api/v1/packages/{}", created.package.tracking_number);
-                Reply::json(StatusCode::CREATED, &created.package).header("location", &location)
-            }
-            other => unexpected(other),
-        },
-    )
+    let body = json_object(request, state.body).await?;
+    let event_id = options.event_id();
+    // Derived from the event id, so a retried create proposes the same package.
+    let command = parse(&body, Uuid::new_v5(&event_id, b"package"))?;
+    let envelope = options.envelope(event_id, Command::CreatePackage(command), &body);
+    submit(state, envelope, &options, |event| match event {
+        Event::PackageCreated(created) => {
+            let location = format!("/api/v1/packages/{}", created.package.tracking_number);
+            Reply::json(StatusCode::CREATED, &created.package).header("location", &location)
+        }
+        other => unexpected(other),
+    })
     .await
 }
 
-fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<CreatePackage, Reply> {
+fn parse(
+    body: &serde_json::Map<String, serde_json::Value>,
+    package_id: Uuid,
+) -> Result<CreatePackage, Reply> {
     let mut fields = Fields::new(body);
     let tracking_number = fields.required_str("tracking_number").and_then(|raw| {
         TrackingNumber::parse(raw.trim())
@@ -68,7 +69,7 @@ fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<CreatePack
             Some(recipient_name),
             Some(recipient_address),
         ) => Ok(CreatePackage {
-            package_id: Uuid::new_v4(),
+            package_id,
             tracking_number,
             sender_name,
             sender_address,

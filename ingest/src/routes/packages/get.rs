@@ -21,7 +21,7 @@ pub async fn get(state: &AppState, tracking_number: TrackingNumber) -> Result<Re
     };
     let json = serde_json::to_string(&package)
         .map_err(|_| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
-    if let Err(error) = state.cache.put_package(tn, &json).await {
+    if let Err(error) = state.cache.put_package(tn, package.version, &json).await {
         tracing::debug!(%error, "cache fill failed");
     }
     Ok(Reply::raw_json(StatusCode::OK, Bytes::from(json)).header("x-cache", "MISS"))

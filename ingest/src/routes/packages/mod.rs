@@ -8,11 +8,12 @@ pub mod status;
 
 use super::AppState;
 use crate::broker::SendError;
+use crate::http::idempotency::{canonical_json, fingerprint, IdempotencyKey};
 use crate::http::Reply;
 use hyper::body::Incoming;
-use hyper::header::HeaderValue;
-use hyper::{Request, StatusCode};
+use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
+use serde_json::{Map, Value};
 use shared::wire::{Command, Envelope, Event, Principal, RejectReason};
 use uuid::Uuid;
 
@@ -21,45 +22,56 @@ pub const NAME_MAX: usize = 200;
 pub const ADDRESS_MAX: usize = 500;
 pub const DESCRIPTION_MAX: usize = 2000;
 
-/// What a write request asks about the answer.
+/// What a write request asks about the answer, read from its headers.
 pub struct WriteOptions {
     /// `Prefer: respond-async`: answer 202 once the broker confirmed.
     pub respond_async: bool,
-    /// From `Idempotency-Key`: a retried request maps to the same event id, so
-    /// the workers apply it once and report the same outcome.
-    pub event_id: Uuid,
+    idempotency: Option<IdempotencyKey>,
+    method: Method,
+    path: String,
 }
 
 impl WriteOptions {
     pub fn from_request(request: &Request<Incoming>) -> Result<Self, Reply> {
-        let headers = request.headers();
-        let respond_async = headers
+        let respond_async = request
+            .headers()
             .get_all("prefer")
             .iter()
             .filter_map(|v| v.to_str().ok())
             .flat_map(|v| v.split(','))
             .any(|pref| pref.trim().eq_ignore_ascii_case("respond-async"));
-        let event_id = match headers.get("idempotency-key").map(HeaderValue::to_str) {
-            None => Uuid::now_v7(),
-            Some(Ok(key)) if !key.is_empty() && key.len() <= 255 => {
-                let scope = format!("{} {} {key}", request.method(), request.uri().path());
-                Uuid::new_v5(&IDEMPOTENCY_NAMESPACE, scope.as_bytes())
-            }
-            Some(_) => {
-                return Err(Reply::error(
-                    StatusCode::BAD_REQUEST,
-                    "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                ))
-            }
-        };
         Ok(Self {
             respond_async,
-            event_id,
+            idempotency: IdempotencyKey::from_request(request, &Principal::default())?,
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
         })
     }
-}
 
-const IDEMPOTENCY_NAMESPACE: Uuid = Uuid::from_u128(0x6d1f_3c2a_9b7e_4f10_8a55_d3e1_0c4b_7a29);
+    /// The command's event id: the key's, or a fresh one.
+    pub fn event_id(&self) -> Uuid {
+        self.idempotency
+            .as_ref()
+            .map_or_else(Uuid::now_v7, IdempotencyKey::event_id)
+    }
+
+    /// The command's envelope, with the request's fingerprint when it came
+    /// with an `Idempotency-Key`.
+    pub fn envelope(
+        &self,
+        event_id: Uuid,
+        command: Command,
+        body: &Map<String, Value>,
+    ) -> Envelope<Command> {
+        let mut envelope =
+            Envelope::new(event_id, chrono::Utc::now(), Principal::default(), command);
+        if self.idempotency.is_some() {
+            let canonical = canonical_json(body);
+            envelope.fingerprint = Some(fingerprint(&self.method, &self.path, &canonical));
+        }
+        envelope
+    }
+}
 
 #[derive(Serialize)]
 struct Accepted {
@@ -71,16 +83,10 @@ struct Accepted {
 /// `on_applied` maps a successful outcome; rejections and timeouts are common.
 pub async fn submit(
     state: &AppState,
-    command: Command,
-    options: WriteOptions,
+    envelope: Envelope<Command>,
+    options: &WriteOptions,
     on_applied: impl FnOnce(Event) -> Reply,
 ) -> Result<Reply, Reply> {
-    let envelope = Envelope::new(
-        options.event_id,
-        chrono::Utc::now(),
-        Principal::default(),
-        command,
-    );
     let pending = match state.broker.send(&envelope, !options.respond_async).await {
         Ok(pending) => pending,
         Err(error) => {
@@ -118,6 +124,11 @@ pub async fn submit(
             message,
             ..
         } => Reply::error(StatusCode::CONFLICT, message),
+        Event::CommandRejected {
+            reason: RejectReason::IdempotencyConflict,
+            message,
+            ..
+        } => Reply::error(StatusCode::UNPROCESSABLE_ENTITY, message),
         event => on_applied(event),
     })
 }

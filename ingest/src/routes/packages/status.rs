@@ -25,12 +25,12 @@ pub async fn put(
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
     let options = WriteOptions::from_request(&request)?;
-    let body = json_object(request, state.max_body_bytes).await?;
+    let body = json_object(request, state.body).await?;
     let command = parse(tracking_number, &body)?;
     submit(
         state,
-        Command::UpdateStatus(command),
-        options,
+        options.envelope(options.event_id(), Command::UpdateStatus(command), &body),
+        &options,
         |event| match event {
             Event::StatusChanged(changed) => Reply::json(
                 StatusCode::OK,
