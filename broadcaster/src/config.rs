@@ -14,6 +14,10 @@ pub struct BroadcasterConfig {
     /// A client that sends nothing (not even a pong) for this long is closed.
     pub idle_timeout: Duration,
     pub max_frame_bytes: usize,
+    /// How long a new connection may take to complete the WebSocket handshake
+    /// (`WS_HANDSHAKE_TIMEOUT_MS`): a socket that never does must not hold a
+    /// connection slot.
+    pub handshake_timeout: Duration,
     /// The kernel send buffer per client socket (`WS_SEND_BUFFER_BYTES`); unset
     /// leaves the OS default. Smaller means less memory held for a stalled
     /// client and an earlier "too slow" verdict.
@@ -32,6 +36,7 @@ impl BroadcasterConfig {
             ping_interval: Duration::from_millis(20_000),
             idle_timeout: Duration::from_millis(60_000),
             max_frame_bytes: 4096,
+            handshake_timeout: Duration::from_secs(10),
             send_buffer_bytes: None,
         }
     }
@@ -46,6 +51,7 @@ impl BroadcasterConfig {
             ping_interval: millis_var("WS_PING_INTERVAL_MS", d.ping_interval)?,
             idle_timeout: millis_var("WS_IDLE_TIMEOUT_MS", d.idle_timeout)?,
             max_frame_bytes: var("WS_MAX_FRAME_BYTES", d.max_frame_bytes)?,
+            handshake_timeout: millis_var("WS_HANDSHAKE_TIMEOUT_MS", d.handshake_timeout)?,
             send_buffer_bytes: match var("WS_SEND_BUFFER_BYTES", 0usize)? {
                 0 => None,
                 bytes => Some(bytes),

@@ -205,20 +205,24 @@ async fn bind(
         .await
 }
 
-/// Decodes once, encodes the client message once, shares its bytes.
+/// Decodes once, encodes each client message once, shares its bytes.
 fn forward(hub: &Hub, payload: &[u8]) {
     let event = match Envelope::<Event>::decode(payload) {
         Ok(event) => event,
         Err(error) => return tracing::warn!(%error, "undecodable event"),
     };
-    if let Some((seq, json)) = crate::update::encode(&event) {
-        let tracking_number = event.body.tracking_number();
-        let message = Outgoing::Live {
-            tracking_number: Arc::from(tracking_number),
-            seq,
-            text: Utf8Bytes::from(json),
-            occurred_at: event.occurred_at,
-        };
-        hub.dispatch(tracking_number, &message);
+    let updates: Arc<[(i64, Utf8Bytes)]> = crate::update::encode(&event)
+        .into_iter()
+        .map(|(seq, json)| (seq, Utf8Bytes::from(json)))
+        .collect();
+    if updates.is_empty() {
+        return;
     }
+    let tracking_number = event.body.tracking_number();
+    let message = Outgoing::Live {
+        tracking_number: Arc::from(tracking_number),
+        updates,
+        occurred_at: event.occurred_at,
+    };
+    hub.dispatch(tracking_number, &message);
 }

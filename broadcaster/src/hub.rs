@@ -13,24 +13,24 @@ pub type ClientId = u64;
 /// What travels through a client's outbox to its writer.
 #[derive(Clone)]
 pub enum Outgoing {
-    /// A live event: the bytes are shared by every subscriber.
+    /// A live event: its updates (one per seq; a window's points of one
+    /// package come as one event), their bytes shared by every subscriber.
+    /// One outbox slot per event, however many points it carries.
     Live {
         tracking_number: Arc<str>,
-        seq: i64,
-        text: Utf8Bytes,
+        updates: Arc<[(i64, Utf8Bytes)]>,
         occurred_at: chrono::DateTime<chrono::Utc>,
     },
     /// An answer to something the client sent.
     Reply(Utf8Bytes),
-    /// Hold this package's events until `Start` says where its sequence begins.
-    Hold(String),
-    /// The first seq this client gets for the package.
-    Start { tracking_number: String, next: i64 },
-    /// One event read back from the stores for a `since_seq` subscription.
-    Replayed {
+    /// The client is subscribing to this package: hold its live events until
+    /// `Start` (sent after the subscription is confirmed).
+    Watch(String),
+    /// Begin the package's stream: after `since` (read back from the stores
+    /// first), or without it after the current head.
+    Start {
         tracking_number: String,
-        seq: i64,
-        text: Utf8Bytes,
+        since: Option<i64>,
     },
     /// The client stopped watching the package.
     Forget(String),

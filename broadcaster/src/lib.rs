@@ -9,12 +9,16 @@
 //! - [`hub`]: who watches what; each event is encoded once and its bytes
 //!   shared by every subscriber; a subscriber whose bounded queue is full is
 //!   marked slow and disconnected, never waited for.
-//! - [`connection`]: one WebSocket client: the protocol (subscribe,
-//!   unsubscribe), heartbeats, idle timeout, and its writer task.
+//! - [`connection`]: one WebSocket client's reader: the protocol (subscribe,
+//!   unsubscribe), idle timeout; [`protocol`] parses what clients send.
+//! - [`writer`]: its sending half: outbox → streams → socket, heartbeats,
+//!   reads from the stores, the close frame.
+//! - [`streams`]: each client gets each package's events strictly by `seq`,
+//!   live and read back alike: no duplicate, no reordering, gaps filled from
+//!   the stores (`since_seq` catch-up included), and only what the stores
+//!   lack skipped, with a `gap` message.
+//! - [`store`]: a package's events read back a page at a time.
 //! - [`update`]: the `package_update` message in the original shape.
-//! - [`replay`]: what a reconnecting client missed (`since_seq`), from the stores.
-//! - [`ordering`]: each client gets each package's events strictly by `seq`,
-//!   replayed and live alike: no gap, no duplicate, no reordering.
 //! - [`metrics`]: connections, subscriptions, deliveries, slow drops, delay.
 
 pub mod config;
@@ -22,10 +26,12 @@ pub mod connection;
 pub mod events;
 pub mod hub;
 pub mod metrics;
-pub mod ordering;
-pub mod replay;
+pub mod protocol;
 pub mod startup;
+pub mod store;
+pub mod streams;
 pub mod update;
+pub mod writer;
 
 pub use config::BroadcasterConfig;
 pub use startup::Application;

@@ -4,6 +4,7 @@ use crate::config::BroadcasterConfig;
 use crate::connection::{serve, Limits, Shared};
 use crate::events::Events;
 use crate::hub::Hub;
+use crate::store::EventStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,6 +36,7 @@ pub struct Application {
     events_stop: CancellationToken,
     max_connections: usize,
     max_frame_bytes: usize,
+    handshake_timeout: Duration,
     send_buffer_bytes: Option<usize>,
     shutdown: CancellationToken,
 }
@@ -78,14 +80,14 @@ impl Application {
             shared: Arc::new(Shared {
                 hub,
                 events,
-                pool,
-                history,
+                store: EventStore::new(pool, history),
                 limits,
             }),
             events_task,
             events_stop,
             max_connections: config.max_connections.max(1),
             max_frame_bytes: config.max_frame_bytes,
+            handshake_timeout: config.handshake_timeout,
             send_buffer_bytes: config.send_buffer_bytes,
             shutdown,
         })
@@ -109,6 +111,7 @@ impl Application {
             events_stop,
             max_connections,
             max_frame_bytes,
+            handshake_timeout,
             send_buffer_bytes,
             shutdown,
         } = self;
@@ -153,15 +156,15 @@ impl Application {
                             Err(refusal)
                         }
                     };
-                match tokio_tungstenite::accept_hdr_async_with_config(
+                let handshake = tokio_tungstenite::accept_hdr_async_with_config(
                     stream,
                     only_ws,
                     Some(ws_config),
-                )
-                .await
-                {
-                    Ok(ws) => serve(ws, shared, shutdown).await,
-                    Err(error) => tracing::debug!(%error, "WebSocket handshake failed"),
+                );
+                match tokio::time::timeout(handshake_timeout, handshake).await {
+                    Ok(Ok(ws)) => serve(ws, shared, shutdown).await,
+                    Ok(Err(error)) => tracing::debug!(%error, "WebSocket handshake failed"),
+                    Err(_) => tracing::debug!("WebSocket handshake timed out; connection dropped"),
                 }
                 drop(permit);
             });

@@ -50,13 +50,14 @@ impl<'a> PackageUpdate<'a> {
     }
 }
 
-/// The JSON text and seq for a live event, or `None` for events clients do not
-/// see (rejected commands).
-pub fn encode(event: &Envelope<Event>) -> Option<(i64, String)> {
+/// The `(seq, JSON text)` of each update a live event carries (a window's
+/// points of one package travel as one event); none for events clients do
+/// not see (rejected commands).
+pub fn encode(event: &Envelope<Event>) -> Vec<(i64, String)> {
     let tracking_number = event.body.tracking_number();
     let kind = event.body.kind();
-    let update = match &event.body {
-        Event::PackageCreated(created) => PackageUpdate::new(
+    let updates = match &event.body {
+        Event::PackageCreated(created) => vec![PackageUpdate::new(
             tracking_number,
             kind,
             event.event_id.to_string(),
@@ -68,8 +69,8 @@ pub fn encode(event: &Envelope<Event>) -> Option<(i64, String)> {
                 longitude: created.package.longitude,
                 timestamp: created.package.created_at,
             },
-        ),
-        Event::StatusChanged(changed) => PackageUpdate::new(
+        )],
+        Event::StatusChanged(changed) => vec![PackageUpdate::new(
             tracking_number,
             kind,
             event.event_id.to_string(),
@@ -81,21 +82,30 @@ pub fn encode(event: &Envelope<Event>) -> Option<(i64, String)> {
                 longitude: changed.coordinates.map(|c| c.longitude()),
                 timestamp: changed.changed_at,
             },
-        ),
-        Event::LocationRecorded(point) => PackageUpdate::new(
-            tracking_number,
-            kind,
-            point.point_id.to_string(),
-            point.seq,
-            Data {
-                status: None,
-                location: point.address.as_deref(),
-                latitude: Some(point.coordinates.latitude()),
-                longitude: Some(point.coordinates.longitude()),
-                timestamp: point.recorded_at,
-            },
-        ),
-        Event::CommandRejected { .. } => return None,
+        )],
+        Event::LocationsRecorded(recorded) => recorded
+            .points
+            .iter()
+            .map(|point| {
+                PackageUpdate::new(
+                    tracking_number,
+                    kind,
+                    point.point_id.to_string(),
+                    point.seq,
+                    Data {
+                        status: None,
+                        location: point.address.as_deref(),
+                        latitude: Some(point.coordinates.latitude()),
+                        longitude: Some(point.coordinates.longitude()),
+                        timestamp: point.recorded_at,
+                    },
+                )
+            })
+            .collect(),
+        Event::CommandRejected { .. } => Vec::new(),
     };
-    Some((update.seq, update.render()?))
+    updates
+        .iter()
+        .filter_map(|update| Some((update.seq, update.render()?)))
+        .collect()
 }

@@ -3,6 +3,7 @@
 //! `testkit::TestEnv`, so they run in parallel.
 
 mod broadcaster_live;
+mod broadcaster_recovery;
 mod definitions;
 mod ingest_bad_input;
 mod ingest_binary;
@@ -11,5 +12,6 @@ mod location_worker;
 mod locations;
 mod original_flow;
 mod package_worker;
+mod reliability;
 mod wire_roundtrip;
 mod workers_binary;

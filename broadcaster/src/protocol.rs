@@ -1,0 +1,108 @@
+//! The WebSocket protocol: what a client may send, parsed at the edge, and the
+//! control messages the server sends back (updates are in [`crate::update`]).
+//!
+//! ```text
+//! → {"type":"subscribe","tracking_number":"...","since_seq"?:N}
+//! → {"type":"unsubscribe","tracking_number":"..."}
+//! ← {"type":"subscribed"|"unsubscribed","tracking_number":"..."}
+//! ← {"type":"error","error":"..."}
+//! ← {"type":"gap","tracking_number":"...","from":N,"to":M}
+//! ```
+
+use serde::Deserialize;
+use serde_json::json;
+use shared::domain::TrackingNumber;
+
+/// A valid client request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Subscribe {
+        tracking_number: TrackingNumber,
+        /// Replay the events after this seq first.
+        since_seq: Option<i64>,
+    },
+    Unsubscribe {
+        tracking_number: TrackingNumber,
+    },
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    r#type: String,
+    tracking_number: Option<String>,
+    since_seq: Option<i64>,
+}
+
+/// Parses one text frame; the error is the message to send back.
+pub fn parse(text: &str) -> Result<Request, String> {
+    let Ok(raw) = serde_json::from_str::<Raw>(text) else {
+        return Err(
+            "expected {\"type\": \"subscribe\"|\"unsubscribe\", \"tracking_number\": \"...\", \"since_seq\"?: N}"
+                .into(),
+        );
+    };
+    let Some(tracking_number) = raw.tracking_number else {
+        return Err("tracking_number is required".into());
+    };
+    let tracking_number = TrackingNumber::parse(&tracking_number).map_err(|e| e.to_string())?;
+    match raw.r#type.as_str() {
+        "subscribe" => match raw.since_seq {
+            Some(n) if n < 0 => Err("since_seq must be 0 or more".into()),
+            since_seq => Ok(Request::Subscribe {
+                tracking_number,
+                since_seq,
+            }),
+        },
+        "unsubscribe" => Ok(Request::Unsubscribe { tracking_number }),
+        other => Err(format!(
+            "unknown message type {other:?}; expected subscribe or unsubscribe"
+        )),
+    }
+}
+
+pub fn subscribed(tracking_number: &str) -> String {
+    json!({ "type": "subscribed", "tracking_number": tracking_number }).to_string()
+}
+
+pub fn unsubscribed(tracking_number: &str) -> String {
+    json!({ "type": "unsubscribed", "tracking_number": tracking_number }).to_string()
+}
+
+pub fn error(message: &str) -> String {
+    json!({ "type": "error", "error": message }).to_string()
+}
+
+/// Seqs `from..=to` of the package will never be delivered: the stores do
+/// not have them.
+pub fn gap(tracking_number: &str, from: i64, to: i64) -> String {
+    json!({ "type": "gap", "tracking_number": tracking_number, "from": from, "to": to }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_parsed_or_explained() {
+        assert_eq!(
+            parse(r#"{"type":"subscribe","tracking_number":"TRK1234","since_seq":3}"#),
+            Ok(Request::Subscribe {
+                tracking_number: TrackingNumber::parse("TRK1234").unwrap(),
+                since_seq: Some(3)
+            })
+        );
+        assert!(parse("nope").unwrap_err().starts_with("expected"));
+        assert!(parse(r#"{"type":"subscribe"}"#)
+            .unwrap_err()
+            .contains("required"));
+        assert!(parse(r#"{"type":"subscribe","tracking_number":"a.b.c.d"}"#).is_err());
+        assert!(
+            parse(r#"{"type":"subscribe","tracking_number":"TRK1234","since_seq":-1}"#)
+                .unwrap_err()
+                .contains("0 or more")
+        );
+        assert!(parse(r#"{"type":"dance","tracking_number":"TRK1234"}"#)
+            .unwrap_err()
+            .contains("unknown message type"));
+    }
+}
