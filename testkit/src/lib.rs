@@ -13,12 +13,14 @@
 //!   [`TestEnv`], and HTTP helpers.
 //! - [`ws`]: a WebSocket client for the broadcaster's protocol.
 //! - [`bins`]: the workspace's binaries, for tests that run them as processes.
+//! - [`proxy`]: a TCP proxy that can cut a service off and bring it back.
 //!
 //! Every integration test lives in one binary, `tests/it`, so the workspace
 //! links one test executable instead of one per file.
 
 pub mod app;
 pub mod bins;
+pub mod proxy;
 pub mod ws;
 
 use futures_util::StreamExt;

@@ -363,6 +363,58 @@ async fn a_committed_change_invalidates_the_cached_view_and_no_older_view_comes_
 }
 
 #[tokio::test]
+async fn an_invalidation_that_redis_missed_is_retried_until_it_lands() {
+    let env = TestEnv::new().await;
+    let redis_address = env
+        .config
+        .redis_url
+        .trim_start_matches("redis://")
+        .to_owned();
+    let proxy = testkit::proxy::Proxy::start(&redis_address).await;
+    let mut config = testkit::app::worker_config(&env);
+    config.common.redis_url = format!("redis://{}", proxy.addr);
+    let worker = Workers::spawn(config);
+    let tn = tracking_number();
+    send(&env, &create(&tn)).await;
+    eventually(WAIT, "the package", || async {
+        current_status(&env, &tn).await
+    })
+    .await;
+    let cache = ViewCache::new(&env.config.redis_url, &env.config.redis_prefix).unwrap();
+    assert!(cache
+        .put_package(tn.as_str(), 1, "{\"version\":1}")
+        .await
+        .unwrap());
+
+    proxy.cut();
+    send(&env, &status(&tn, PackageStatus::InTransit, None)).await;
+    eventually(WAIT, "the change committed", || async {
+        (current_status(&env, &tn).await.as_deref() == Some("in_transit")).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        cache.get_package(tn.as_str()).await.unwrap().is_some(),
+        "the worker could not reach Redis"
+    );
+    proxy.restore();
+    eventually(
+        WAIT,
+        "the stale view invalidated once Redis is back",
+        || async {
+            cache
+                .get_package(tn.as_str())
+                .await
+                .unwrap()
+                .is_none()
+                .then_some(())
+        },
+    )
+    .await;
+    worker.stop().await;
+}
+
+#[tokio::test]
 async fn a_database_outage_is_waited_out_and_nothing_is_lost() {
     let env = TestEnv::new().await;
     let worker = spawn_worker(&env, "all");
