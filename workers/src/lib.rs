@@ -14,6 +14,7 @@
 //! - [`publisher`]: confirmed publishing that outlives a closed channel.
 //! - [`invalidator`]: marking cached views stale, retried until Redis takes it.
 //! - [`dead_letter`]: where messages that can never succeed go, with their reason.
+//! - [`dlq`]: listing and re-driving dead letters (`workers dlq ...`).
 //!
 //! A message is acked only after its effects are committed and its result event
 //! is confirmed by the broker, so a crash at any point means a redelivery, and a
@@ -24,6 +25,7 @@
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;
+pub mod dlq;
 pub mod invalidator;
 pub mod locations;
 pub mod packages;

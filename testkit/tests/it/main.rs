@@ -5,6 +5,7 @@
 mod broadcaster_live;
 mod broadcaster_recovery;
 mod definitions;
+mod dlq;
 mod ingest_bad_input;
 mod ingest_binary;
 mod ingest_degraded;

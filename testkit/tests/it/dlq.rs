@@ -1,0 +1,149 @@
+//! Dead letters as an operator sees them: listed with their reasons, and
+//! re-driven once the cause is fixed, applied once.
+
+use chrono::{SubsecRound, Utc};
+use lapin::BasicProperties;
+use mongodb::bson::{doc, Document};
+use shared::domain::{Coordinates, TrackingNumber};
+use shared::topology::Topology;
+use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
+use std::time::Duration;
+use testkit::app::{Workers, WAIT};
+use testkit::{eventually, TestEnv};
+use uuid::Uuid;
+use workers::dlq::{self, Selection};
+
+async fn dead_letters(env: &TestEnv) -> Vec<dlq::DeadLetter> {
+    dlq::list(&env.config.amqp_url, env.topology(), 100)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_with_reasons_and_redriven_once() {
+    let env = TestEnv::new().await;
+    let worker = Workers::spawn(workers::WorkerConfig {
+        unknown_package_retry: Duration::from_secs(1),
+        ..testkit::app::worker_config(&env)
+    });
+    let point = LocationPoint {
+        point_id: Uuid::new_v4(),
+        tracking_number: TrackingNumber::parse("TRKDLQ00001").unwrap(),
+        coordinates: Coordinates::new(1.0, 2.0).unwrap(),
+        address: None,
+        accuracy_m: None,
+        speed_mps: None,
+        heading_deg: None,
+        recorded_at: Utc::now().trunc_subsecs(3),
+        received_at: Utc::now().trunc_subsecs(3),
+    };
+    let batch = Envelope::new(
+        Uuid::now_v7(),
+        Utc::now(),
+        Principal::default(),
+        LocationBatch {
+            points: vec![point.clone()],
+        },
+    );
+    env.publish_locations(&batch).await;
+    shared::amqp::publish_confirmed(
+        env.channel(),
+        &env.topology().commands_exchange(),
+        "package.0.create",
+        b"not a command",
+        BasicProperties::default().with_delivery_mode(2),
+        shared::amqp::Routing::Mandatory,
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+
+    let letters = eventually(WAIT, "two dead letters", || async {
+        let letters = dead_letters(&env).await;
+        (letters.len() == 2).then_some(letters)
+    })
+    .await;
+    assert_eq!(
+        dead_letters(&env).await.len(),
+        2,
+        "listing leaves them in place"
+    );
+    let unknown = letters
+        .iter()
+        .find(|l| l.reason.contains("TRKDLQ00001"))
+        .expect("the unknown package's points, with the reason");
+    assert_eq!(unknown.queue, env.topology().locations_queue());
+    assert_eq!(
+        unknown.destination,
+        Some((
+            env.topology().commands_exchange(),
+            Topology::LOCATION_ROUTING_KEY.to_owned()
+        ))
+    );
+    assert!(letters.iter().any(|l| l.reason.contains("undecodable")));
+
+    // The cause is fixed: the package exists now.
+    sqlx::query(
+        "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, recipient_address, \
+         created_at, updated_at) VALUES ($1, 'TRKDLQ00001', 'A', 'B', 'C', 'D', now(), now())",
+    )
+    .bind(Uuid::new_v4())
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let selection = Selection::Id(unknown.id.clone());
+    assert_eq!(
+        dlq::redrive(&env.config.amqp_url, env.topology(), &selection)
+            .await
+            .unwrap(),
+        1
+    );
+    let history = env.mongo().await.collection::<Document>("location_history");
+    eventually(WAIT, "the re-driven point stored", || async {
+        (history.count_documents(doc! {}).await.ok()? == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        dlq::redrive(&env.config.amqp_url, env.topology(), &selection)
+            .await
+            .unwrap(),
+        0,
+        "gone from the queue"
+    );
+    // Re-driving the same message again (an interrupted re-drive) stores nothing twice.
+    env.publish_locations(&batch).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually(WAIT, "the queue drained", || async {
+        (env.queue_depth(&env.topology().locations_queue()).await == 0).then_some(())
+    })
+    .await;
+    assert_eq!(
+        history.count_documents(doc! {}).await.unwrap(),
+        1,
+        "applied once"
+    );
+
+    let left = dead_letters(&env).await;
+    assert_eq!(
+        left.len(),
+        1,
+        "the undecodable one stays until re-driven: {left:?}"
+    );
+    // The binary lists it the same way.
+    let output = std::process::Command::new(testkit::bins::path("workers"))
+        .args(["dlq", "list"])
+        .env("AMQP_PREFIX", env.topology().prefix())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("undecodable") && stdout.contains("1 dead letter(s)"),
+        "{stdout}"
+    );
+    worker.stop().await;
+}
