@@ -115,6 +115,17 @@ stop_started_services() {
   STARTED_PIDS=()
 }
 
+# Installs schemathesis (pinned) into .local/ and prints its path.
+ensure_schemathesis() {
+  local venv="$LOCAL_DIR/schemathesis-venv" version=4.32.5
+  if ! "$venv/bin/schemathesis" --version 2>/dev/null | grep -q "$version"; then
+    log "installing schemathesis $version into $venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$version" >&2
+  fi
+  echo "$venv/bin/schemathesis"
+}
+
 ensure_toolchain() {
   if ! command -v cargo >/dev/null; then
     log "cargo is not installed: install the Rust toolchain (rustup) first"

@@ -9,3 +9,8 @@ cd "$REPO_ROOT"
 # The binaries first: some tests run them as an operator would.
 cargo build --workspace --locked --bins
 cargo test --workspace --locked "$@"
+# The suites that need tools from outside cargo, one at a time: schemathesis
+# against the OpenAPI document (and, once there, the fault suite, which stops
+# and starts the shared services, so nothing else may run beside it).
+SCHEMATHESIS="$(ensure_schemathesis)" \
+  cargo test -p testkit --test it --locked -- --ignored --test-threads 1

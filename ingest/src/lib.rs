@@ -14,10 +14,12 @@
 //!   responses, including the `{"error": ...}` shape.
 //! - [`routes`]: the router and one module per endpoint.
 //! - [`reads`]: the PostgreSQL queries behind the read endpoints.
+//! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers.
 
 pub mod broker;
 pub mod config;
 pub mod http;
+pub mod openapi;
 pub mod reads;
 pub mod routes;
 pub mod startup;

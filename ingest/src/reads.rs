@@ -70,7 +70,7 @@ pub async fn list_packages(
         .await
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct StatusEventView {
     pub event_id: Uuid,
     pub status: String,
@@ -104,10 +104,12 @@ pub async fn status_events(
     Ok(Some(events))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Stats {
     pub total_packages: i64,
     pub packages_today: i64,
+    /// Packages by status; every status is present.
+    #[schema(value_type = std::collections::BTreeMap<String, i64>)]
     pub status_counts: std::collections::BTreeMap<&'static str, i64>,
 }
 

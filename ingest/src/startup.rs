@@ -90,6 +90,7 @@ impl Application {
                 read_timeout: config.read_timeout,
             },
             point_rules: config.locations,
+            openapi: bytes::Bytes::from(crate::openapi::json()),
         });
         Ok(Self {
             listener,

@@ -3,7 +3,6 @@
 
 use super::Reply;
 use hyper::StatusCode;
-use serde::Serialize;
 use serde_json::{Map, Value};
 use shared::domain::BoundedText;
 use std::collections::BTreeMap;
@@ -11,12 +10,6 @@ use std::collections::BTreeMap;
 pub struct Fields<'a> {
     object: &'a Map<String, Value>,
     errors: BTreeMap<String, String>,
-}
-
-#[derive(Serialize)]
-struct FieldErrors<'a> {
-    error: String,
-    fields: &'a BTreeMap<String, String>,
 }
 
 impl<'a> Fields<'a> {
@@ -114,9 +107,9 @@ impl<'a> Fields<'a> {
             .collect::<Vec<_>>();
         Err(Reply::json(
             StatusCode::UNPROCESSABLE_ENTITY,
-            &FieldErrors {
+            &super::response::InvalidFields {
                 error: summary.join("; "),
-                fields: &self.errors,
+                fields: self.errors,
             },
         ))
     }

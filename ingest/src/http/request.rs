@@ -25,13 +25,11 @@ pub async fn json_object(
 ) -> Result<Map<String, Value>, Reply> {
     require_json(request.headers())?;
     let body = read_limited(request, limits).await?;
-    let value: Value = serde_json::from_slice(&body).map_err(json_error)?;
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|e| json_error(e, Reply::invalid_fields))?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(Reply::error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "request body must be a JSON object",
-        )),
+        _ => Err(Reply::invalid_fields("request body must be a JSON object")),
     }
 }
 
@@ -50,13 +48,11 @@ pub fn content_type(headers: &HeaderMap) -> Option<String> {
 }
 
 /// Malformed JSON is a 400, except a number too large to be finite (`1e999`):
-/// the JSON is well-formed, the value is what is invalid, so 422.
-pub fn json_error(error: serde_json::Error) -> Reply {
+/// the JSON is well-formed, the value is what is invalid, so a 422 in the
+/// endpoint's shape (`unprocessable`).
+pub fn json_error(error: serde_json::Error, unprocessable: impl FnOnce(String) -> Reply) -> Reply {
     if error.to_string().starts_with("number out of range") {
-        return Reply::error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            format!("a number is not finite (out of range): {error}"),
-        );
+        return unprocessable(format!("a number is not finite (out of range): {error}"));
     }
     Reply::error(StatusCode::BAD_REQUEST, format!("malformed JSON: {error}"))
 }

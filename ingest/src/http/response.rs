@@ -8,6 +8,19 @@ use serde::Serialize;
 
 pub type ApiResponse = Response<Full<Bytes>>;
 
+/// Every error: `{"error": "..."}`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: String,
+}
+
+/// A 422 for fields: the summary and each bad field's problem.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InvalidFields {
+    pub error: String,
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
 /// A response under construction; handlers return `Result<Reply, Reply>` so
 /// `?` works for errors too.
 pub struct Reply(pub ApiResponse);
@@ -34,14 +47,22 @@ impl Reply {
     }
 
     pub fn error(status: StatusCode, message: impl Into<String>) -> Self {
-        #[derive(Serialize)]
-        struct ErrorBody {
-            error: String,
-        }
         Self::json(
             status,
             &ErrorBody {
                 error: message.into(),
+            },
+        )
+    }
+
+    /// A 422 in the fields shape, for a body that has no fields to name
+    /// (not an object, a number out of range).
+    pub fn invalid_fields(message: impl Into<String>) -> Self {
+        Self::json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &InvalidFields {
+                error: message.into(),
+                fields: Default::default(),
             },
         )
     }

@@ -9,8 +9,9 @@ use std::time::Duration;
 
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
-#[derive(Serialize)]
-struct Health {
+/// Each dependency is `healthy` or `unhealthy`; so is the whole.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
     status: &'static str,
     timestamp: chrono::DateTime<chrono::Utc>,
     database: &'static str,
@@ -36,6 +37,10 @@ async fn check<E: std::fmt::Display>(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/health", tag = "operations",
+    responses(
+        (status = 200, description = "Every dependency answers", body = Health),
+        (status = 503, description = "A dependency is down (named in the body)", body = Health)))]
 pub async fn get(state: &AppState) -> Reply {
     let (database, redis, mongodb) = tokio::join!(
         check("database", async {

@@ -1,9 +1,9 @@
 //! The router: `/api/v1/...` paths to one handler module each.
 
-mod health;
+pub(crate) mod health;
 pub mod locations;
 pub mod packages;
-mod stats;
+pub(crate) mod stats;
 
 use crate::broker::Broker;
 use crate::http::request::BodyLimits;
@@ -26,6 +26,8 @@ pub struct AppState {
     /// Limits on JSON request bodies.
     pub body: BodyLimits,
     pub point_rules: locations::PointRules,
+    /// The OpenAPI document, rendered once.
+    pub openapi: bytes::Bytes,
 }
 
 pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse {
@@ -42,6 +44,10 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse 
         },
         ["stats"] => match method {
             Method::GET => stats::get(state).await,
+            _ => Err(not_allowed("GET")),
+        },
+        ["openapi.json"] => match method {
+            Method::GET => Ok(Reply::raw_json(StatusCode::OK, state.openapi.clone())),
             _ => Err(not_allowed("GET")),
         },
         ["packages"] => match method {

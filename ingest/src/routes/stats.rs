@@ -4,6 +4,10 @@ use super::AppState;
 use crate::http::Reply;
 use hyper::StatusCode;
 
+#[utoipa::path(get, path = "/api/v1/stats", tag = "operations",
+    responses(
+        (status = 200, description = "Package counts", body = crate::reads::Stats),
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
 pub async fn get(state: &AppState) -> Result<Reply, Reply> {
     let stats = crate::reads::stats(&state.pool).await?;
     Ok(Reply::json(StatusCode::OK, &stats))

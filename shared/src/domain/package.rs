@@ -6,7 +6,7 @@ use uuid::Uuid;
 /// The package object of the REST API (the original fields plus our additions),
 /// also carried in `PackageCreated` events and cached in Redis as JSON.
 /// Optional fields are always present, as `null`, so clients see one shape.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct PackageView {
     pub id: Uuid,
     pub tracking_number: String,

@@ -13,7 +13,7 @@ use std::str::FromStr;
 /// `delivered` and `cancelled` are final. `in_transit → in_transit` and
 /// `out_for_delivery → out_for_delivery` are allowed: they are checkpoint scans
 /// (a new hub, a new position) that keep the status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PackageStatus {
     Pending,

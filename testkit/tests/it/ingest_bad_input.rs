@@ -196,3 +196,35 @@ async fn bad_input_is_refused_and_nothing_is_published() {
     assert_eq!(listed.text().await.unwrap(), "[]");
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_route_the_document_describes_is_served_and_the_document_too() {
+    let app = TestApp::spawn_with(Options::without_workers()).await;
+    for (method, path) in ingest::openapi::ROUTES {
+        let url = format!(
+            "{}{}",
+            app.base.trim_end_matches("/api/v1"),
+            path.replace("{tracking_number}", "TRKNOSUCH01")
+        );
+        let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+        let response = app.http.request(method.clone(), &url).send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap_or_default();
+        assert_ne!(status, 405, "{method} {path} is routed");
+        assert!(
+            !body.contains("no such endpoint"),
+            "{method} {path} is routed: {body}"
+        );
+    }
+    let served: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        served, committed,
+        "the served document is the committed one"
+    );
+    app.shutdown().await;
+}

@@ -14,5 +14,6 @@ mod locations;
 mod original_flow;
 mod package_worker;
 mod reliability;
+mod schemathesis;
 mod wire_roundtrip;
 mod workers_binary;

@@ -15,8 +15,9 @@ use shared::domain::TrackingNumber;
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
-#[derive(Serialize)]
-struct LocationView {
+/// A stored point, in the original shape plus our fields.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LocationView {
     id: Option<String>,
     package_id: Option<String>,
     latitude: Option<f64>,
@@ -29,6 +30,13 @@ struct LocationView {
     received_at: Option<DateTime<Utc>>,
 }
 
+#[utoipa::path(get, path = "/api/v1/packages/{tracking_number}/locations", tag = "locations",
+    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::openapi::HistoryQuery),
+    responses(
+        (status = 200, description = "The history, newest first", body = Vec<LocationView>),
+        (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
+        (status = 422, description = "Invalid since, until or limit", body = crate::http::response::ErrorBody),
+        (status = 503, description = "A store is unavailable", body = crate::http::response::ErrorBody)))]
 pub async fn get(
     state: &AppState,
     tracking_number: TrackingNumber,

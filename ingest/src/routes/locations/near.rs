@@ -15,6 +15,12 @@ const MAX_RADIUS_M: f64 = 1_000_000.0;
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
+#[utoipa::path(get, path = "/api/v1/locations/near", tag = "locations",
+    params(crate::openapi::NearQuery),
+    responses(
+        (status = 200, description = "Packages by their latest position, nearest first", body = Vec<PositionView>),
+        (status = 422, description = "Invalid lat, lon, radius_m or limit", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The location store is unavailable", body = crate::http::response::ErrorBody)))]
 pub async fn get(state: &AppState, query: Option<&str>) -> Result<Reply, Reply> {
     let invalid = |m: &str| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m.to_owned());
     let number = |name: &str| {

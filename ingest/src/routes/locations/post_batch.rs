@@ -33,24 +33,42 @@ impl Format {
     }
 }
 
-#[derive(Serialize)]
-struct InvalidPoint {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InvalidPoint {
     index: usize,
     fields: BTreeMap<String, String>,
 }
 
-#[derive(Serialize)]
-struct InvalidBatch {
+/// A batch with any invalid point is refused whole, every bad point named.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InvalidBatch {
     error: String,
     points: Vec<InvalidPoint>,
 }
 
-#[derive(Serialize)]
-struct Accepted {
+/// The points are safely queued and will be stored; their ids, in order.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Accepted {
     accepted: usize,
     event_ids: Vec<Uuid>,
 }
 
+#[utoipa::path(post, path = "/api/v1/locations", tag = "locations",
+    params(crate::openapi::KeyHeader),
+    request_body(content(
+        (Vec<crate::openapi::BatchPointRequest> = "application/json"),
+        (crate::openapi::BatchPointRequest = "application/x-ndjson"),
+        (Vec<crate::openapi::BatchPointRequest> = "application/msgpack")),
+        description = "1 to LOCATION_BATCH_MAX_POINTS points: a JSON array, NDJSON (one point per line) or a MessagePack array"),
+    responses(
+        (status = 202, description = "Accepted: will be stored", body = Accepted),
+        (status = 400, description = "Malformed body or Idempotency-Key", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Too many points or bytes", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Unsupported Content-Type", body = crate::http::response::ErrorBody),
+        (status = 422, description = "Invalid points (every one named), or an empty batch", body = InvalidBatch),
+        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
 pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
     let format = format_of(&request)?;
     let key = IdempotencyKey::from_request(&request, &Principal::default())?;
@@ -90,12 +108,11 @@ pub fn parse_batch(
             rules.batch_max_points,
             objects.len()
         );
-        let status = if objects.is_empty() {
-            StatusCode::UNPROCESSABLE_ENTITY
+        return Err(if objects.is_empty() {
+            invalid_batch(message)
         } else {
-            StatusCode::PAYLOAD_TOO_LARGE
-        };
-        return Err(Reply::error(status, message));
+            Reply::error(StatusCode::PAYLOAD_TOO_LARGE, message)
+        });
     }
     let mut points = Vec::with_capacity(objects.len());
     let mut invalid = Vec::new();
@@ -192,16 +209,26 @@ fn format_of(request: &Request<Incoming>) -> Result<Format, Reply> {
     }
 }
 
+/// A 422 for a body that is no batch: the batch shape, naming no point.
+fn invalid_batch(error: String) -> Reply {
+    Reply::json(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &InvalidBatch {
+            error,
+            points: Vec::new(),
+        },
+    )
+}
+
 fn decode(format: Format, body: &[u8]) -> Result<Vec<Value>, Reply> {
     let malformed = |what: String| Reply::error(StatusCode::BAD_REQUEST, what);
     match format {
         Format::Json => match serde_json::from_slice::<Value>(body) {
             Ok(Value::Array(items)) => Ok(items),
-            Ok(_) => Err(Reply::error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "a JSON batch must be an array of points",
+            Ok(_) => Err(invalid_batch(
+                "a JSON batch must be an array of points".into(),
             )),
-            Err(error) => Err(crate::http::request::json_error(error)),
+            Err(error) => Err(crate::http::request::json_error(error, invalid_batch)),
         },
         Format::NdJson => std::str::from_utf8(body)
             .map_err(|_| malformed("NDJSON must be UTF-8".into()))?
@@ -215,9 +242,8 @@ fn decode(format: Format, body: &[u8]) -> Result<Vec<Value>, Reply> {
             .collect(),
         Format::MessagePack => match rmp_serde::from_slice::<Value>(body) {
             Ok(Value::Array(items)) => Ok(items),
-            Ok(_) => Err(Reply::error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "a MessagePack batch must be an array of points",
+            Ok(_) => Err(invalid_batch(
+                "a MessagePack batch must be an array of points".into(),
             )),
             Err(error) => Err(malformed(format!("malformed MessagePack: {error}"))),
         },

@@ -3,21 +3,27 @@
 use super::{now_ms, parse_point, post_batch::publish, PointIds};
 use crate::http::idempotency::{canonical_json, fingerprint, IdempotencyKey};
 use crate::http::request::json_object;
+use crate::http::response::InvalidFields;
 use crate::http::Reply;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use serde::Serialize;
 use shared::domain::TrackingNumber;
 use shared::wire::Principal;
-use std::collections::BTreeMap;
 
-#[derive(Serialize)]
-struct Invalid {
-    error: String,
-    fields: BTreeMap<String, String>,
-}
-
+#[utoipa::path(post, path = "/api/v1/packages/{tracking_number}/locations", tag = "locations",
+    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::openapi::KeyHeader),
+    request_body = crate::openapi::PointRequest,
+    responses(
+        (status = 202, description = "Accepted: will be stored", body = super::post_batch::Accepted),
+        (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::response::ErrorBody),
+        (status = 404, description = "Not a tracking number", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 422, description = "Invalid fields", body = crate::http::response::InvalidFields),
+        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
 pub async fn post(
     state: &AppState,
     tracking_number: TrackingNumber,
@@ -47,7 +53,10 @@ pub async fn post(
             .map(|(f, p)| format!("{f} {p}"))
             .collect::<Vec<_>>()
             .join("; ");
-        Reply::json(StatusCode::UNPROCESSABLE_ENTITY, &Invalid { error, fields })
+        Reply::json(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &InvalidFields { error, fields },
+        )
     })?;
     publish(state, vec![point]).await
 }

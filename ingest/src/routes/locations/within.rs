@@ -13,7 +13,7 @@ use shared::domain::Coordinates;
 
 const MAX_RESULTS: i64 = 1000;
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct PositionView {
     tracking_number: Option<String>,
     package_id: Option<String>,
@@ -36,6 +36,12 @@ pub fn position_view(document: &Document) -> PositionView {
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/locations/within", tag = "locations",
+    params(crate::openapi::WithinQuery),
+    responses(
+        (status = 200, description = "Packages whose latest position lies in the box", body = Vec<PositionView>),
+        (status = 422, description = "Invalid bbox", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The location store is unavailable", body = crate::http::response::ErrorBody)))]
 pub async fn get(state: &AppState, query: Option<&str>) -> Result<Reply, Reply> {
     let invalid = || {
         Reply::error(

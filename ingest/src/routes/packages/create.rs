@@ -15,6 +15,21 @@ use uuid::Uuid;
 /// The heaviest package we accept, in kilograms.
 const WEIGHT_MAX: f64 = 100_000.0;
 
+#[utoipa::path(post, path = "/api/v1/packages", tag = "packages",
+    params(crate::openapi::WriteHeaders),
+    request_body = crate::openapi::CreatePackageRequest,
+    responses(
+        (status = 201, description = "Created", body = shared::domain::PackageView,
+            headers(("location" = String, description = "The new package's URL"))),
+        (status = 202, description = "Accepted, outcome not awaited", body = super::Accepted),
+        (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 409, description = "The tracking number exists", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 422, description = "Invalid fields, or an Idempotency-Key reused for another request", body = crate::http::response::InvalidFields),
+        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
 pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
     let options = WriteOptions::from_request(&request)?;
     let body = json_object(request, state.body).await?;
@@ -79,10 +94,7 @@ fn parse(
             description,
         }),
         // finish() reports every missing field, so this is unreachable in practice.
-        _ => Err(Reply::error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "missing required fields",
-        )),
+        _ => Err(Reply::invalid_fields("missing required fields")),
     }
 }
 

@@ -7,6 +7,12 @@ use shared::domain::TrackingNumber;
 
 const MAX_EVENTS: i64 = 1000;
 
+#[utoipa::path(get, path = "/api/v1/packages/{tracking_number}/events", tag = "packages",
+    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)")),
+    responses(
+        (status = 200, description = "The status history, oldest first", body = Vec<crate::reads::StatusEventView>),
+        (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
 pub async fn get(state: &AppState, tracking_number: TrackingNumber) -> Result<Reply, Reply> {
     match crate::reads::status_events(&state.pool, tracking_number.as_str(), MAX_EVENTS).await? {
         Some(events) => Ok(Reply::json(StatusCode::OK, &events)),

@@ -7,6 +7,13 @@ use bytes::Bytes;
 use hyper::StatusCode;
 use shared::domain::TrackingNumber;
 
+#[utoipa::path(get, path = "/api/v1/packages/{tracking_number}", tag = "packages",
+    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)")),
+    responses(
+        (status = 200, description = "The package", body = shared::domain::PackageView,
+            headers(("x-cache" = String, description = "HIT or MISS"))),
+        (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
 pub async fn get(state: &AppState, tracking_number: TrackingNumber) -> Result<Reply, Reply> {
     let tn = tracking_number.as_str();
     match state.cache.get_package(tn).await {

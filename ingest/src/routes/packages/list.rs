@@ -11,6 +11,13 @@ use shared::domain::PackageStatus;
 pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
+#[utoipa::path(get, path = "/api/v1/packages", tag = "packages",
+    params(crate::openapi::ListQuery),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<shared::domain::PackageView>,
+            headers(("link" = String, description = "rel=next, on a full page"))),
+        (status = 422, description = "Invalid status, limit or cursor", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
 pub async fn get(state: &AppState, query: Option<&str>) -> Result<Reply, Reply> {
     let invalid = |message: String| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, message);
     let status = match query_param(query, "status").filter(|s| !s.is_empty()) {

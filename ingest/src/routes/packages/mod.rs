@@ -73,9 +73,12 @@ impl WriteOptions {
     }
 }
 
-#[derive(Serialize)]
-struct Accepted {
+/// The command is safely queued and will be applied; its outcome was not
+/// awaited (`Prefer: respond-async`) or took longer than the outcome timeout.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Accepted {
     event_id: Uuid,
+    /// Always `accepted`.
     status: &'static str,
 }
 
@@ -128,7 +131,7 @@ pub async fn submit(
             reason: RejectReason::IdempotencyConflict,
             message,
             ..
-        } => Reply::error(StatusCode::UNPROCESSABLE_ENTITY, message),
+        } => Reply::invalid_fields(message),
         event => on_applied(event),
     })
 }

@@ -13,12 +13,27 @@ use serde::Serialize;
 use shared::domain::{Coordinates, PackageStatus, TrackingNumber};
 use shared::wire::{Command, Event, UpdateStatus};
 
-#[derive(Serialize)]
-struct Updated {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Updated {
     message: &'static str,
     status: PackageStatus,
 }
 
+#[utoipa::path(put, path = "/api/v1/packages/{tracking_number}/status", tag = "packages",
+    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::openapi::WriteHeaders),
+    request_body = crate::openapi::StatusUpdateRequest,
+    responses(
+        (status = 200, description = "Updated", body = Updated),
+        (status = 202, description = "Accepted, outcome not awaited", body = super::Accepted),
+        (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::response::ErrorBody),
+        (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 409, description = "The status flow forbids this change", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 422, description = "Invalid fields, or an Idempotency-Key reused for another request", body = crate::http::response::InvalidFields),
+        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
 pub async fn put(
     state: &AppState,
     tracking_number: TrackingNumber,
@@ -81,10 +96,7 @@ fn parse(
     };
     fields.finish()?;
     let Some(status) = status else {
-        return Err(Reply::error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "status is required",
-        ));
+        return Err(Reply::invalid_fields("status is required"));
     };
     Ok(UpdateStatus {
         tracking_number,

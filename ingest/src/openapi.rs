@@ -1,0 +1,277 @@
+//! The OpenAPI 3.1 document of the REST API, generated from the handlers'
+//! annotations and the response types (utoipa), served at
+//! `GET /api/v1/openapi.json` and kept in the repository as
+//! `docs/openapi.json` (a test keeps the file, the document and the router
+//! in step).
+//!
+//! Request bodies are parsed field by field at the edge (every problem named
+//! in one 422), not deserialized, so their schemas are described here.
+
+use serde::Deserialize;
+use utoipa::{IntoParams, OpenApi, ToSchema};
+
+/// Every route the router serves, as (method, path template): what the
+/// document must describe.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/api/v1/health"),
+    ("get", "/api/v1/stats"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/packages"),
+    ("post", "/api/v1/packages"),
+    ("get", "/api/v1/packages/{tracking_number}"),
+    ("put", "/api/v1/packages/{tracking_number}/status"),
+    ("get", "/api/v1/packages/{tracking_number}/events"),
+    ("get", "/api/v1/packages/{tracking_number}/locations"),
+    ("post", "/api/v1/packages/{tracking_number}/locations"),
+    ("post", "/api/v1/locations"),
+    ("get", "/api/v1/locations/near"),
+    ("get", "/api/v1/locations/within"),
+];
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "DeliverTrack",
+        description = "Real-time package tracking: writes are queued (confirmed by the broker) and applied by workers; reads come from cached views. Compatible with the original DeliverTrack API.",
+        version = "1.0.0",
+        license(name = "MIT")
+    ),
+    paths(
+        crate::routes::health::get,
+        crate::routes::stats::get,
+        document,
+        crate::routes::packages::list::get,
+        crate::routes::packages::create::post,
+        crate::routes::packages::get::get,
+        crate::routes::packages::status::put,
+        crate::routes::packages::events::get,
+        crate::routes::locations::history::get,
+        crate::routes::locations::post_one::post,
+        crate::routes::locations::post_batch::post,
+        crate::routes::locations::near::get,
+        crate::routes::locations::within::get,
+    ),
+    tags(
+        (name = "packages", description = "Packages and their status flow"),
+        (name = "locations", description = "Device positions, history and geo queries"),
+        (name = "operations", description = "Health, statistics, this document")
+    )
+)]
+pub struct ApiDoc;
+
+/// The document as pretty JSON (what `docs/openapi.json` holds).
+pub fn json() -> String {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_owned())
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "operations",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object)))]
+pub fn document() -> String {
+    json()
+}
+
+/// `POST /api/v1/packages`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CreatePackageRequest {
+    #[schema(pattern = "^[A-Za-z0-9_-]{4,64}$")]
+    tracking_number: String,
+    #[schema(min_length = 1, max_length = 200)]
+    sender_name: String,
+    #[schema(min_length = 1, max_length = 500)]
+    sender_address: String,
+    #[schema(min_length = 1, max_length = 200)]
+    recipient_name: String,
+    #[schema(min_length = 1, max_length = 500)]
+    recipient_address: String,
+    /// Kilograms.
+    #[schema(exclusive_minimum = 0.0, maximum = 100000.0)]
+    weight: Option<f64>,
+    #[schema(min_length = 1, max_length = 2000)]
+    description: Option<String>,
+}
+
+/// `PUT /api/v1/packages/{tracking_number}/status`. Coordinates come in pairs.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct StatusUpdateRequest {
+    status: shared::domain::PackageStatus,
+    #[schema(min_length = 1, max_length = 500)]
+    location: Option<String>,
+    #[schema(minimum = -90.0, maximum = 90.0)]
+    latitude: Option<f64>,
+    #[schema(minimum = -180.0, maximum = 180.0)]
+    longitude: Option<f64>,
+}
+
+/// One point for `POST /api/v1/packages/{tracking_number}/locations`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct PointRequest {
+    #[schema(minimum = -90.0, maximum = 90.0)]
+    latitude: f64,
+    #[schema(minimum = -180.0, maximum = 180.0)]
+    longitude: f64,
+    #[schema(min_length = 1, max_length = 500)]
+    address: Option<String>,
+    #[schema(minimum = 0.0, maximum = 1000000.0)]
+    accuracy_m: Option<f64>,
+    #[schema(minimum = 0.0, maximum = 1000.0)]
+    speed_mps: Option<f64>,
+    #[schema(minimum = 0.0, maximum = 360.0)]
+    heading_deg: Option<f64>,
+    /// When the fix was taken (default: when received); at most
+    /// LOCATION_MAX_FUTURE_SKEW_S ahead and LOCATION_MAX_AGE_S old.
+    recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The point's own id: a re-sent point is stored once.
+    #[schema(min_length = 1, max_length = 128)]
+    id: Option<String>,
+}
+
+/// One point of `POST /api/v1/locations`: a [`PointRequest`] naming its package.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct BatchPointRequest {
+    #[schema(pattern = "^[A-Za-z0-9_-]{4,64}$")]
+    tracking_number: String,
+    #[schema(minimum = -90.0, maximum = 90.0)]
+    latitude: f64,
+    #[schema(minimum = -180.0, maximum = 180.0)]
+    longitude: f64,
+    #[schema(min_length = 1, max_length = 500)]
+    address: Option<String>,
+    #[schema(minimum = 0.0, maximum = 1000000.0)]
+    accuracy_m: Option<f64>,
+    #[schema(minimum = 0.0, maximum = 1000.0)]
+    speed_mps: Option<f64>,
+    #[schema(minimum = 0.0, maximum = 360.0)]
+    heading_deg: Option<f64>,
+    recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(min_length = 1, max_length = 128)]
+    id: Option<String>,
+}
+
+/// Headers of a package write.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct WriteHeaders {
+    /// A retry with the same key (same caller, method, path and body) is
+    /// applied once and answered with the first outcome; the key on another
+    /// request is refused (422).
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        nullable = false
+    )]
+    idempotency_key: Option<String>,
+    /// `respond-async`: answer 202 once the broker confirmed, without
+    /// waiting for the outcome.
+    #[param(rename = "Prefer", nullable = false)]
+    prefer: Option<String>,
+}
+
+/// The `Idempotency-Key` header of a location post.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct KeyHeader {
+    /// Names the request's points (with their package and index), so a
+    /// retry stores each once.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        nullable = false
+    )]
+    idempotency_key: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct ListQuery {
+    status: Option<shared::domain::PackageStatus>,
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// From the `Link: rel="next"` of the previous page.
+    cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct HistoryQuery {
+    since: Option<chrono::DateTime<chrono::Utc>>,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct NearQuery {
+    #[param(minimum = -90.0, maximum = 90.0)]
+    lat: f64,
+    #[param(minimum = -180.0, maximum = 180.0)]
+    lon: f64,
+    #[param(exclusive_minimum = 0.0, maximum = 1000000.0)]
+    radius_m: f64,
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct WithinQuery {
+    /// `minLon,minLat,maxLon,maxLat`
+    bbox: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn the_document_describes_exactly_the_routes() {
+        let document: serde_json::Value = serde_json::from_str(&json()).unwrap();
+        assert_eq!(document["openapi"], "3.1.0");
+        let described: BTreeSet<(String, String)> = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, item)| {
+                item.as_object()
+                    .unwrap()
+                    .keys()
+                    .map(move |method| (method.clone(), path.clone()))
+            })
+            .collect();
+        let served: BTreeSet<(String, String)> = ROUTES
+            .iter()
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        assert_eq!(described, served);
+    }
+
+    #[test]
+    fn the_committed_document_is_current() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+        let generated = json() + "\n";
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "docs/openapi.json is stale: regenerate it with `UPDATE_OPENAPI=1 cargo test -p ingest openapi`"
+        );
+    }
+}
