@@ -2,10 +2,12 @@
 //! one per file). Each test takes its own slice of the real services through
 //! `testkit::TestEnv`, so they run in parallel.
 
+mod alloc;
 mod broadcaster_live;
 mod broadcaster_recovery;
 mod definitions;
 mod dlq;
+mod fuzz;
 mod ingest_bad_input;
 mod ingest_binary;
 mod ingest_degraded;
@@ -17,3 +19,6 @@ mod reliability;
 mod schemathesis;
 mod wire_roundtrip;
 mod workers_binary;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;

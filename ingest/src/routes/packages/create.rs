@@ -47,7 +47,7 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
     .await
 }
 
-fn parse(
+pub fn parse(
     body: &serde_json::Map<String, serde_json::Value>,
     package_id: Uuid,
 ) -> Result<CreatePackage, Reply> {

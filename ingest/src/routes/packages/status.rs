@@ -60,7 +60,7 @@ pub async fn put(
     .await
 }
 
-fn parse(
+pub fn parse(
     tracking_number: TrackingNumber,
     body: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<UpdateStatus, Reply> {
