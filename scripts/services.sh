@@ -7,7 +7,7 @@
 
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL_DIR="$REPO_ROOT/.local"
-STARTED_PIDS=()
+STARTED_MONGO=0
 APT_UPDATED=0
 
 log() { printf '[services] %s\n' "$*" >&2; }
@@ -97,9 +97,15 @@ ensure_mongodb() {
   fi
   mkdir -p "$LOCAL_DIR/mongo-data"
   log "starting SecantusDB on 127.0.0.1:$port"
+  # --standalone: no replica-set bookkeeping, which DeliverTrack does not use
+  # and which makes every write slower the longer the server runs
+  # (../shared/PITFALLS.md).
   "$venv/bin/python" -m secantus --host 127.0.0.1 --port "$port" --storage-path "$LOCAL_DIR/mongo-data" --standalone \
     --log-level WARNING >"$LOCAL_DIR/secantus.log" 2>&1 &
-  STARTED_PIDS+=("$!")
+  # A pid file rather than $!: the fault suite restarts this server and
+  # writes the new process's pid here.
+  echo "$!" >"$LOCAL_DIR/secantus.pid"
+  STARTED_MONGO=1
   wait_port 127.0.0.1 "$port" 60 SecantusDB
 }
 
@@ -109,10 +115,13 @@ ensure_services() {
 
 stop_started_services() {
   local pid
-  for pid in "${STARTED_PIDS[@]}"; do
-    kill -TERM "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  done
-  STARTED_PIDS=()
+  if [ "$STARTED_MONGO" = 1 ] && [ -f "$LOCAL_DIR/secantus.pid" ]; then
+    pid=$(cat "$LOCAL_DIR/secantus.pid")
+    kill -TERM "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$LOCAL_DIR/secantus.pid"
+    STARTED_MONGO=0
+  fi
 }
 
 # Installs schemathesis (pinned) into .local/ and prints its path.

@@ -9,8 +9,8 @@ cd "$REPO_ROOT"
 # The binaries first: some tests run them as an operator would.
 cargo build --workspace --locked --bins
 cargo test --workspace --locked "$@"
-# The suites that need tools from outside cargo, one at a time: schemathesis
-# against the OpenAPI document (and, once there, the fault suite, which stops
-# and starts the shared services, so nothing else may run beside it).
+# Then, one at a time, the suites that must run alone: schemathesis against
+# the OpenAPI document, and the fault suite, which stops and starts the
+# shared services (each is restored before the next; their reports print).
 SCHEMATHESIS="$(ensure_schemathesis)" \
-  cargo test -p testkit --test it --locked -- --ignored --test-threads 1
+  cargo test -p testkit --test it --locked -- --ignored --test-threads 1 --nocapture

@@ -6,7 +6,7 @@
 //! unbinds in the opposite case. One task applying every change in order means
 //! a subscribe and an unsubscribe racing for the same package always end in
 //! the state the hub is in. After a reconnect every watched package is bound
-//! again.
+//! again, and every client told to read what it missed from the stores.
 
 use crate::hub::{Hub, Outgoing};
 use futures_util::StreamExt;
@@ -137,6 +137,9 @@ async fn connected(
         bound.insert(tracking_number);
     }
     tracing::info!(queue, "event stream connected");
+    // Whatever was published while the stream was down never reaches this
+    // queue: every client checks the stores.
+    hub.resync_all();
     let result = loop {
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),

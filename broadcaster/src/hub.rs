@@ -34,6 +34,8 @@ pub enum Outgoing {
     },
     /// The client stopped watching the package.
     Forget(String),
+    /// The event stream was down: ask the stores what was missed while it was.
+    Resync,
 }
 
 /// How the hub reaches one client.
@@ -88,6 +90,27 @@ impl Hub {
             .lock()
             .map(|w| w.keys().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Tells every client to check the stores for events it may have missed
+    /// (after the broker link was down). A client with a full outbox is
+    /// already on its way out as too slow.
+    pub fn resync_all(&self) {
+        let clients: Vec<ClientHandle> = match self.watchers.lock() {
+            Ok(watchers) => {
+                let mut seen = HashSet::new();
+                watchers
+                    .values()
+                    .flat_map(|clients| clients.iter())
+                    .filter(|(id, _)| seen.insert(**id))
+                    .map(|(_, handle)| handle.clone())
+                    .collect()
+            }
+            Err(_) => return,
+        };
+        for client in clients {
+            let _ = client.outbox.try_send(Outgoing::Resync);
+        }
     }
 
     /// Queues `message` for every watcher of the package without waiting; a

@@ -144,6 +144,17 @@ impl<T> Streams<T> {
         track.fetch_at = Some(now);
     }
 
+    /// Live events may have been lost (the event stream was down): every
+    /// started package asks the stores where its sequence stands.
+    pub fn resync(&mut self, now: Instant) {
+        for track in self.tracks.values_mut() {
+            if track.started && track.next.is_some() && !track.fetching {
+                track.not_before = None;
+                track.fetch_at = Some(now);
+            }
+        }
+    }
+
     pub fn forget(&mut self, tracking_number: &str) {
         self.tracks.remove(tracking_number);
     }
@@ -466,6 +477,21 @@ mod tests {
         s.on_fetch_failed(P, at);
         assert_eq!(s.due_fetch(at), None);
         assert!(s.due_fetch(at + STORE_RETRY).is_some());
+    }
+
+    #[test]
+    fn after_a_resync_the_stores_are_asked_for_a_missed_tail() {
+        let (mut s, now) = started(None);
+        let mut out = Vec::new();
+        s.offer(P, 1, 1, now, &mut out);
+        assert_eq!(events(&mut out), [1]);
+        assert_eq!(s.due_fetch(now), None);
+        // 2 and 3 were published while the event stream was down.
+        s.resync(now);
+        assert_eq!(s.due_fetch(now).map(|f| f.from), Some(Some(2)));
+        s.on_page(P, page(3, 2, &[2, 3], &[]), now, &mut out);
+        assert_eq!(events(&mut out), [2, 3]);
+        assert_eq!(s.due_fetch(now), None);
     }
 
     #[test]

@@ -187,6 +187,7 @@ fn accept(streams: &mut Streams<Frame>, outgoing: Outgoing, out: &mut Vec<Output
             since,
         } => streams.start(&tracking_number, since, now, out),
         Outgoing::Forget(tracking_number) => streams.forget(&tracking_number),
+        Outgoing::Resync => streams.resync(now),
     }
 }
 

@@ -14,6 +14,8 @@
 //! - [`ws`]: a WebSocket client for the broadcaster's protocol.
 //! - [`bins`]: the workspace's binaries, for tests that run them as processes.
 //! - [`proxy`]: a TCP proxy that can cut a service off and bring it back.
+//! - [`services`]: stopping and starting the machine's services (the fault
+//!   suite), and running the binaries as processes.
 //!
 //! Every integration test lives in one binary, `tests/it`, so the workspace
 //! links one test executable instead of one per file.
@@ -21,6 +23,7 @@
 pub mod app;
 pub mod bins;
 pub mod proxy;
+pub mod services;
 pub mod ws;
 
 use futures_util::StreamExt;

@@ -7,6 +7,7 @@ mod broadcaster_live;
 mod broadcaster_recovery;
 mod definitions;
 mod dlq;
+mod faults;
 mod fuzz;
 mod ingest_bad_input;
 mod ingest_binary;
