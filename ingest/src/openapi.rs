@@ -137,21 +137,8 @@ pub struct PointRequest {
 pub struct BatchPointRequest {
     #[schema(pattern = "^[A-Za-z0-9_-]{4,64}$")]
     tracking_number: String,
-    #[schema(minimum = -90.0, maximum = 90.0)]
-    latitude: f64,
-    #[schema(minimum = -180.0, maximum = 180.0)]
-    longitude: f64,
-    #[schema(min_length = 1, max_length = 500)]
-    address: Option<String>,
-    #[schema(minimum = 0.0, maximum = 1000000.0)]
-    accuracy_m: Option<f64>,
-    #[schema(minimum = 0.0, maximum = 1000.0)]
-    speed_mps: Option<f64>,
-    #[schema(minimum = 0.0, maximum = 360.0)]
-    heading_deg: Option<f64>,
-    recorded_at: Option<chrono::DateTime<chrono::Utc>>,
-    #[schema(min_length = 1, max_length = 128)]
-    id: Option<String>,
+    #[serde(flatten)]
+    point: PointRequest,
 }
 
 /// Headers of a package write.

@@ -397,6 +397,23 @@ impl Drop for TestEnv {
     }
 }
 
+/// A valid location point for `tracking_number`, recorded now.
+pub fn location_point(tracking_number: &str) -> shared::wire::LocationPoint {
+    let now = chrono::Utc::now();
+    shared::wire::LocationPoint {
+        point_id: uuid::Uuid::new_v4(),
+        tracking_number: shared::domain::TrackingNumber::parse(tracking_number)
+            .expect("a valid tracking number"),
+        coordinates: shared::domain::Coordinates::new(1.0, 2.0).expect("valid coordinates"),
+        address: None,
+        accuracy_m: None,
+        speed_mps: None,
+        heading_deg: None,
+        recorded_at: chrono::SubsecRound::trunc_subsecs(now, 3),
+        received_at: chrono::SubsecRound::trunc_subsecs(now, 3),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::with_database;

@@ -1,12 +1,11 @@
 //! Dead letters as an operator sees them: listed with their reasons, and
 //! re-driven once the cause is fixed, applied once.
 
-use chrono::{SubsecRound, Utc};
+use chrono::Utc;
 use lapin::BasicProperties;
 use mongodb::bson::{doc, Document};
-use shared::domain::{Coordinates, TrackingNumber};
 use shared::topology::Topology;
-use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
+use shared::wire::{Envelope, LocationBatch, Principal};
 use std::time::Duration;
 use testkit::app::{Workers, WAIT};
 use testkit::{eventually, TestEnv};
@@ -26,17 +25,7 @@ async fn dead_letters_are_listed_with_reasons_and_redriven_once() {
         unknown_package_retry: Duration::from_secs(1),
         ..testkit::app::worker_config(&env)
     });
-    let point = LocationPoint {
-        point_id: Uuid::new_v4(),
-        tracking_number: TrackingNumber::parse("TRKDLQ00001").unwrap(),
-        coordinates: Coordinates::new(1.0, 2.0).unwrap(),
-        address: None,
-        accuracy_m: None,
-        speed_mps: None,
-        heading_deg: None,
-        recorded_at: Utc::now().trunc_subsecs(3),
-        received_at: Utc::now().trunc_subsecs(3),
-    };
+    let point = testkit::location_point("TRKDLQ00001");
     let batch = Envelope::new(
         Uuid::now_v7(),
         Utc::now(),

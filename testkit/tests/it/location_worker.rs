@@ -164,17 +164,7 @@ async fn any_order_any_duplicates_two_workers_same_result() {
 }
 
 fn point(tn: &str) -> LocationPoint {
-    LocationPoint {
-        point_id: Uuid::new_v4(),
-        tracking_number: TrackingNumber::parse(tn).unwrap(),
-        coordinates: Coordinates::new(1.0, 2.0).unwrap(),
-        address: None,
-        accuracy_m: None,
-        speed_mps: None,
-        heading_deg: None,
-        recorded_at: Utc::now().trunc_subsecs(3),
-        received_at: Utc::now().trunc_subsecs(3),
-    }
+    testkit::location_point(tn)
 }
 
 async fn history_count(env: &TestEnv, filter: Document) -> u64 {
