@@ -152,25 +152,25 @@ impl Handler {
             );
             return self.reply(protocol::error(&problem));
         }
-        match self.shared.store.exists(tn).await {
-            Ok(true) => {}
-            Ok(false) => return self.reply(protocol::error(&format!("package {tn} not found"))),
-            Err(error) => {
-                tracing::warn!(%error, "package lookup failed");
-                return self.reply(protocol::error("package lookup unavailable, retry later"));
-            }
+        // Unknown packages are refused before they cost a broker binding.
+        if let Err(problem) = self.head(tn).await {
+            return self.reply(protocol::error(&problem));
         }
-        // The writer holds the package's live events from here until Start,
-        // so none slips past before the stream knows where it begins.
+        // The writer holds the package's live events from here until Start.
+        // The head is read again once they are bound: every event past it
+        // comes live, and every change made after the client hears
+        // "subscribed" is past it.
         if !self.enqueue(Outgoing::Watch(tn.to_owned())).await {
             return false;
         }
         self.shared.hub.subscribe(tn, self.id, self.handle.clone());
         if let Err(error) = self.shared.events.sync(tn).await {
-            self.shared.hub.unsubscribe(tn, self.id);
-            return self.enqueue(Outgoing::Forget(tn.to_owned())).await
-                && self.reply(protocol::error(&error.to_string()));
+            return self.refuse(tn, &error.to_string()).await;
         }
+        let head = match self.head(tn).await {
+            Ok(head) => head,
+            Err(problem) => return self.refuse(tn, &problem).await,
+        };
         if self.subscriptions.insert(tn.to_owned()) {
             self.shared
                 .hub
@@ -182,9 +182,34 @@ impl Handler {
             && self
                 .enqueue(Outgoing::Start {
                     tracking_number: tn.to_owned(),
-                    since,
+                    after: since.unwrap_or(head),
+                    head,
                 })
                 .await
+    }
+
+    /// The package's last seq, or what to tell the client instead.
+    async fn head(&self, tn: &str) -> Result<i64, String> {
+        match self.shared.store.head(tn).await {
+            Ok(Some(head)) => Ok(head),
+            Ok(None) => Err(format!("package {tn} not found")),
+            Err(error) => {
+                tracing::warn!(%error, "package lookup failed");
+                Err("package lookup unavailable, retry later".to_owned())
+            }
+        }
+    }
+
+    /// Undoes a subscription that could not be confirmed, and says why.
+    async fn refuse(&mut self, tn: &str, problem: &str) -> bool {
+        if !self.subscriptions.contains(tn) {
+            self.shared.hub.unsubscribe(tn, self.id);
+            let _ = self.shared.events.sync(tn).await;
+            if !self.enqueue(Outgoing::Forget(tn.to_owned())).await {
+                return false;
+            }
+        }
+        self.reply(protocol::error(problem))
     }
 
     async fn unwatch(&mut self, tn: &str) {

@@ -26,11 +26,12 @@ pub enum Outgoing {
     /// The client is subscribing to this package: hold its live events until
     /// `Start` (sent after the subscription is confirmed).
     Watch(String),
-    /// Begin the package's stream: after `since` (read back from the stores
-    /// first), or without it after the current head.
+    /// Begin the package's stream after seq `after` (what of it the stores
+    /// hold up to `head` is read back first).
     Start {
         tracking_number: String,
-        since: Option<i64>,
+        after: i64,
+        head: i64,
     },
     /// The client stopped watching the package.
     Forget(String),

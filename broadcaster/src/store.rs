@@ -61,29 +61,13 @@ impl EventStore {
         Self { pool, history }
     }
 
-    /// Whether the package exists.
-    pub async fn exists(&self, tracking_number: &str) -> Result<bool, StoreError> {
-        let found: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM packages WHERE tracking_number = $1")
-                .bind(tracking_number)
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(found.is_some())
-    }
-
-    /// Only the head: where a subscription without `since_seq` starts.
-    pub async fn head(&self, tracking_number: &str) -> Result<Page, StoreError> {
-        let head: Option<i64> =
-            sqlx::query_scalar("SELECT event_seq FROM packages WHERE tracking_number = $1")
-                .bind(tracking_number)
-                .fetch_optional(&self.pool)
-                .await?;
-        let head = head.unwrap_or_default();
-        Ok(Page {
-            head,
-            end: head + 1,
-            ..Page::default()
-        })
+    /// The package's last numbered seq; `None` if there is no such package.
+    pub async fn head(&self, tracking_number: &str) -> Result<Option<i64>, StoreError> {
+        let head = sqlx::query_scalar("SELECT event_seq FROM packages WHERE tracking_number = $1")
+            .bind(tracking_number)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(head)
     }
 
     /// The events with seq in `[from, from + limit)` (and not past the head).

@@ -52,8 +52,7 @@ pub enum Output<T> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fetch {
     pub tracking_number: String,
-    /// `None`: only the head (where a subscription without `since_seq` starts).
-    pub from: Option<i64>,
+    pub from: i64,
     pub limit: i64,
 }
 
@@ -67,10 +66,8 @@ pub struct Page<T> {
 }
 
 struct Track<T> {
-    /// The seq the client needs next; `None` until the start is known.
+    /// The seq the client needs next; `None` until the subscription starts.
     next: Option<i64>,
-    /// Whether the subscription started (its start seq asked for).
-    started: bool,
     /// Events after `next`, held until it comes.
     waiting: BTreeMap<i64, T>,
     /// The stores are known to hold events up to here.
@@ -88,7 +85,6 @@ impl<T> Track<T> {
     fn new() -> Self {
         Self {
             next: None,
-            started: false,
             waiting: BTreeMap::new(),
             stored_up_to: 0,
             missing_since: None,
@@ -120,35 +116,34 @@ impl<T> Streams<T> {
     }
 
     /// The subscription is confirmed: the client gets the events after
-    /// `since` (read back first), or without it everything after the head.
+    /// `after`, reading back from the stores whatever of them is not held
+    /// live. `head` is the package's last seq, read after its live events
+    /// were bound, so everything past it comes live.
     pub fn start(
         &mut self,
         tracking_number: &str,
-        since: Option<i64>,
+        after: i64,
+        head: i64,
         now: Instant,
         out: &mut Vec<Output<T>>,
     ) {
         let Some(track) = self.tracks.get_mut(tracking_number) else {
             return;
         };
-        if track.started {
+        if track.next.is_some() {
             return;
         }
-        track.started = true;
-        track.not_before = None;
-        if let Some(after) = since {
-            track.next = Some(after + 1);
-            advance(track, now, out);
-        }
-        // The stores say where the sequence stands (and what was missed).
-        track.fetch_at = Some(now);
+        track.next = Some(after + 1);
+        track.waiting = track.waiting.split_off(&(after + 1));
+        track.stored_up_to = track.stored_up_to.max(head);
+        advance(track, now, out);
     }
 
     /// Live events may have been lost (the event stream was down): every
     /// started package asks the stores where its sequence stands.
     pub fn resync(&mut self, now: Instant) {
         for track in self.tracks.values_mut() {
-            if track.started && track.next.is_some() && !track.fetching {
+            if track.next.is_some() && !track.fetching {
                 track.not_before = None;
                 track.fetch_at = Some(now);
             }
@@ -186,11 +181,12 @@ impl<T> Streams<T> {
             .iter_mut()
             .filter(|(_, t)| !t.fetching && t.fetch_at.is_some_and(|at| at <= now))
             .min_by_key(|(_, t)| t.fetch_at)?;
+        let from = track.next?;
         track.fetching = true;
         track.fetch_at = None;
         Some(Fetch {
             tracking_number: tracking_number.clone(),
-            from: track.next,
+            from,
             limit: PAGE,
         })
     }
@@ -225,12 +221,6 @@ impl<T> Streams<T> {
         };
         track.fetching = false;
         let Some(next) = track.next else {
-            // Started without since_seq: the client begins after the head,
-            // read after its live events were bound; later ones come live.
-            track.next = Some(page.head + 1);
-            track.stored_up_to = page.head;
-            track.waiting = track.waiting.split_off(&(page.head + 1));
-            advance(track, now, out);
             return;
         };
         track.stored_up_to = track.stored_up_to.max(page.head);
@@ -309,9 +299,7 @@ fn advance<T>(track: &mut Track<T>, now: Instant, out: &mut Vec<Output<T>>) {
     let overtaken = !track.waiting.is_empty();
     if !behind_stores && !overtaken {
         track.missing_since = None;
-        if track.started {
-            track.fetch_at = None;
-        }
+        track.fetch_at = None;
         return;
     }
     let since = *track.missing_since.get_or_insert(now);
@@ -347,27 +335,21 @@ mod tests {
         }
     }
 
-    fn started(next: Option<i64>) -> (Streams<i64>, Instant) {
+    /// A package with no events yet, watched from its start.
+    fn started() -> (Streams<i64>, Instant) {
         let mut s = Streams::new(100);
         let now = Instant::now();
         s.watch(P);
         let mut out = Vec::new();
-        s.start(P, next.map(|n| n - 1), now, &mut out);
-        if next.is_none() {
-            let fetch = s.due_fetch(now).unwrap();
-            assert_eq!(fetch.from, None, "the head first");
-            s.on_page(P, page(0, 1, &[], &[]), now, &mut out);
-        } else {
-            let fetch = s.due_fetch(now).unwrap();
-            assert_eq!(fetch.from, next);
-        }
+        s.start(P, 0, 0, now, &mut out);
         assert!(out.is_empty());
+        assert_eq!(s.due_fetch(now), None, "nothing to read back");
         (s, now)
     }
 
     #[test]
     fn live_events_go_out_in_seq_order_once() {
-        let (mut s, now) = started(None);
+        let (mut s, now) = started();
         let mut out = Vec::new();
         s.offer(P, 2, 2, now, &mut out);
         assert!(out.is_empty(), "2 waits for 1");
@@ -386,15 +368,14 @@ mod tests {
         let mut out = Vec::new();
         s.offer(P, 4, 4, now, &mut out);
         s.offer(P, 6, 6, now, &mut out);
-        s.start(P, None, now, &mut out);
-        assert_eq!(s.due_fetch(now).map(|f| f.from), Some(None));
-        s.on_page(P, page(5, 6, &[], &[]), now, &mut out);
+        s.start(P, 5, 5, now, &mut out);
         assert_eq!(events(&mut out), [6]);
+        assert_eq!(s.due_fetch(now), None, "the head is known");
     }
 
     #[test]
     fn a_gap_is_filled_from_the_stores_after_the_wait() {
-        let (mut s, now) = started(None);
+        let (mut s, now) = started();
         let mut out = Vec::new();
         s.offer(P, 1, 1, now, &mut out);
         s.offer(P, 3, 3, now, &mut out);
@@ -402,14 +383,14 @@ mod tests {
         assert_eq!(s.due_fetch(now), None, "2 may still come live");
         let later = now + GAP_WAIT;
         let fetch = s.due_fetch(later).expect("then the stores are asked");
-        assert_eq!(fetch.from, Some(2));
+        assert_eq!(fetch.from, 2);
         s.on_page(P, page(3, 2, &[2, 3], &[]), later, &mut out);
         assert_eq!(events(&mut out), [2, 3]);
     }
 
     #[test]
     fn only_what_the_stores_lack_is_skipped_and_announced() {
-        let (mut s, now) = started(None);
+        let (mut s, now) = started();
         let mut out = Vec::new();
         s.offer(P, 5, 5, now, &mut out);
         let later = now + GAP_WAIT;
@@ -418,14 +399,14 @@ mod tests {
         s.on_page(P, page(5, 1, &[1, 5], &[4]), later, &mut out);
         assert_eq!(events(&mut out), [1, -2003]);
         let retry = later + IN_FLIGHT_RETRY;
-        assert_eq!(s.due_fetch(retry).map(|f| f.from), Some(Some(4)));
+        assert_eq!(s.due_fetch(retry).map(|f| f.from), Some(4));
         s.on_page(P, page(5, 4, &[4, 5], &[]), retry, &mut out);
         assert_eq!(events(&mut out), [4, 5]);
     }
 
     #[test]
     fn an_event_that_never_gets_stored_is_given_up() {
-        let (mut s, now) = started(None);
+        let (mut s, now) = started();
         let mut out = Vec::new();
         s.offer(P, 2, 2, now, &mut out);
         let mut at = now + GAP_WAIT;
@@ -444,15 +425,15 @@ mod tests {
         let now = Instant::now();
         s.watch(P);
         let mut out = Vec::new();
-        s.start(P, Some(0), now, &mut out);
-        let mut sent = Vec::new();
         let head = 1000;
+        s.start(P, 0, head, now, &mut out);
+        let mut sent = Vec::new();
         // Live events keep coming while the client catches up.
         for live in head + 1..=head + 50 {
             s.offer(P, live, live, now, &mut out);
         }
         while let Some(fetch) = s.due_fetch(now) {
-            let from = fetch.from.unwrap();
+            let from = fetch.from;
             let end = (from + fetch.limit).min(head + 51);
             let stored: Vec<i64> = (from..end).collect();
             s.on_page(P, page(head + 50, from, &stored, &[]), now, &mut out);
@@ -469,7 +450,7 @@ mod tests {
 
     #[test]
     fn a_failed_read_is_retried() {
-        let (mut s, now) = started(None);
+        let (mut s, now) = started();
         let mut out = Vec::new();
         s.offer(P, 2, 2, now, &mut out);
         let at = now + GAP_WAIT;
@@ -481,14 +462,14 @@ mod tests {
 
     #[test]
     fn after_a_resync_the_stores_are_asked_for_a_missed_tail() {
-        let (mut s, now) = started(None);
+        let (mut s, now) = started();
         let mut out = Vec::new();
         s.offer(P, 1, 1, now, &mut out);
         assert_eq!(events(&mut out), [1]);
         assert_eq!(s.due_fetch(now), None);
         // 2 and 3 were published while the event stream was down.
         s.resync(now);
-        assert_eq!(s.due_fetch(now).map(|f| f.from), Some(Some(2)));
+        assert_eq!(s.due_fetch(now).map(|f| f.from), Some(2));
         s.on_page(P, page(3, 2, &[2, 3], &[]), now, &mut out);
         assert_eq!(events(&mut out), [2, 3]);
         assert_eq!(s.due_fetch(now), None);
@@ -496,7 +477,7 @@ mod tests {
 
     #[test]
     fn forgotten_packages_are_ignored() {
-        let (mut s, now) = started(None);
+        let (mut s, now) = started();
         s.forget(P);
         let mut out = Vec::new();
         s.offer(P, 1, 1, now, &mut out);

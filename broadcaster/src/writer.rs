@@ -184,8 +184,9 @@ fn accept(streams: &mut Streams<Frame>, outgoing: Outgoing, out: &mut Vec<Output
         Outgoing::Watch(tracking_number) => streams.watch(&tracking_number),
         Outgoing::Start {
             tracking_number,
-            since,
-        } => streams.start(&tracking_number, since, now, out),
+            after,
+            head,
+        } => streams.start(&tracking_number, after, head, now, out),
         Outgoing::Forget(tracking_number) => streams.forget(&tracking_number),
         Outgoing::Resync => streams.resync(now),
     }
@@ -193,14 +194,9 @@ fn accept(streams: &mut Streams<Frame>, outgoing: Outgoing, out: &mut Vec<Output
 
 fn read(store: EventStore, wanted: Fetch) -> PendingFetch {
     Box::pin(async move {
-        let page = match wanted.from {
-            Some(from) => {
-                store
-                    .page(&wanted.tracking_number, from, wanted.limit)
-                    .await
-            }
-            None => store.head(&wanted.tracking_number).await,
-        };
+        let page = store
+            .page(&wanted.tracking_number, wanted.from, wanted.limit)
+            .await;
         (wanted.tracking_number, page)
     })
 }
