@@ -14,6 +14,8 @@
 //! - [`ws`]: a WebSocket client for the broadcaster's protocol.
 //! - [`bins`]: the workspace's binaries, for tests that run them as processes.
 //! - [`proxy`]: a TCP proxy that can cut a service off and bring it back.
+//! - [`wire_count`]: proxies that count the commands a client sends a
+//!   database, to pin the shape of a write path.
 //! - [`services`]: stopping and starting the machine's services (the fault
 //!   suite), and running the binaries as processes.
 //!
@@ -24,6 +26,7 @@ pub mod app;
 pub mod bins;
 pub mod proxy;
 pub mod services;
+pub mod wire_count;
 pub mod ws;
 
 use futures_util::StreamExt;
@@ -61,6 +64,37 @@ fn with_database(url: &str, database: &str) -> String {
         .find('/')
         .map_or(base.len(), |i| scheme_end + i);
     format!("{}/{database}{query}", &base[..host_end])
+}
+
+/// The `host:port` a service URL names (after any credentials).
+pub fn host_port(url: &str) -> String {
+    let (_, authority, _) = split_authority(url);
+    authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, host)| host)
+        .to_owned()
+}
+
+/// `url` with its `host:port` replaced by `addr` (credentials, path and
+/// query kept): the service seen through a proxy.
+pub fn with_host(url: &str, addr: std::net::SocketAddr) -> String {
+    let (scheme, authority, rest) = split_authority(url);
+    let credentials = authority.rsplit_once('@').map_or("", |(c, _)| c);
+    let at = if credentials.is_empty() { "" } else { "@" };
+    format!("{scheme}{credentials}{at}{addr}{rest}")
+}
+
+/// `scheme://`, the authority, and the rest (path and query) of a URL.
+fn split_authority(url: &str) -> (&str, &str, &str) {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let authority_end = url[scheme_end..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| scheme_end + i);
+    (
+        &url[..scheme_end],
+        &url[scheme_end..authority_end],
+        &url[authority_end..],
+    )
 }
 
 impl TestEnv {

@@ -4,8 +4,15 @@ use std::time::Duration;
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub common: CommonConfig,
-    /// Unacknowledged messages the broker may push to each shard consumer.
+    /// Unacknowledged messages the broker may push to each package shard
+    /// consumer: also the largest window of commands applied at once.
     pub prefetch: u16,
+    /// The same for the location consumer (`WORKER_LOCATION_PREFETCH`):
+    /// larger, because a window's cost is mostly per store command, not per
+    /// point (../shared/PITFALLS.md).
+    pub location_prefetch: u16,
+    /// How long a window waits for one more message (`WORKER_WINDOW_LINGER_MS`).
+    pub window_linger: Duration,
     /// Which package shards this instance consumes (`WORKER_SHARDS`, e.g. `all`,
     /// `0-3` or `0,2,5`). Each shard has one active consumer at a time; the
     /// others stand by and take over when it goes.
@@ -26,6 +33,8 @@ impl WorkerConfig {
     pub fn new(common: CommonConfig) -> Self {
         Self {
             prefetch: 64,
+            location_prefetch: 1024,
+            window_linger: Duration::from_millis(2),
             shards: (0..common.topology.package_shards()).collect(),
             confirm_timeout: Duration::from_millis(5_000),
             run_packages: true,
@@ -55,6 +64,8 @@ impl WorkerConfig {
             run_packages,
             run_locations,
             prefetch: var("WORKER_PREFETCH", defaults.prefetch)?,
+            location_prefetch: var("WORKER_LOCATION_PREFETCH", defaults.location_prefetch)?,
+            window_linger: millis_var("WORKER_WINDOW_LINGER_MS", defaults.window_linger)?,
             unknown_package_retry: secs_var(
                 "UNKNOWN_PACKAGE_RETRY_S",
                 defaults.unknown_package_retry,

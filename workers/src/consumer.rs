@@ -1,10 +1,11 @@
 //! The per-queue loop: take a window → decode → apply → invalidate → publish
 //! → reply → ack the window.
 //!
-//! A window is the first delivery plus every delivery already waiting in the
-//! consumer's prefetch buffer: under load the broker keeps it full, so one
-//! round of writes carries many messages; when idle a window is one message
-//! and nothing waits. Every delivery of a window ends acked: applied, or
+//! A window is the first delivery plus every delivery that follows it within a
+//! short linger (each next one may come up to [`Window::linger`] after the
+//! last), up to a message and byte budget: under load one round of writes
+//! carries many messages; when idle a window is one message and waits only
+//! the linger. Every delivery of a window ends acked: applied, or
 //! dead-lettered (confirmed first) when it can never succeed. The only other
 //! end is [`Settlement::Abandon`] on shutdown or a lost connection: nothing
 //! is acked and the broker redelivers the window, which changes nothing
@@ -15,6 +16,7 @@ use crate::invalidator::Invalidator;
 use crate::locations::{self, LocationStore};
 use crate::packages::{self, Outcome};
 use crate::publisher::{envelope_message, Abandoned, Message, Publisher};
+use futures_util::stream::FuturesOrdered;
 use futures_util::{FutureExt, StreamExt};
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
@@ -66,45 +68,113 @@ impl From<Abandoned> for Settlement {
     }
 }
 
+/// How big a window may grow, and how long it waits for more.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// At most this many messages (at most the channel's prefetch).
+    pub max_messages: usize,
+    /// At most about this many payload bytes.
+    pub max_bytes: usize,
+    /// How long to wait for one more delivery before the window closes.
+    pub linger: Duration,
+}
+
 /// Consumes until shutdown (Ok) or until the channel fails (Err).
 ///
 /// Package shards apply one window at a time, in queue order: that is what
-/// keeps a package's commands ordered.
+/// keeps a package's commands ordered. The location queue has two windows in
+/// flight, so PostgreSQL numbers the next while MongoDB stores the last
+/// (order does not matter there). Windows are settled in the order they were
+/// taken, so one multiple ack per window stays exact.
 pub async fn consume(
     pipeline: &Pipeline,
     queue: &str,
     kind: QueueKind,
     mut consumer: Consumer,
-    window_max: usize,
+    limits: Window,
 ) -> Result<(), lapin::Error> {
-    loop {
-        let first = tokio::select! {
+    let parallel = match kind {
+        QueueKind::Packages => 1,
+        QueueKind::Locations => 2,
+    };
+    // Unacked deliveries count against the prefetch: each window in flight
+    // gets its share, or the first would hold them all and the second wait.
+    let limits = Window {
+        max_messages: (limits.max_messages / parallel).max(1),
+        ..limits
+    };
+    let mut in_flight: FuturesOrdered<InFlight<'_>> = FuturesOrdered::new();
+    let outcome = loop {
+        tokio::select! {
             biased;
-            _ = pipeline.stop.cancelled() => return Ok(()),
-            next = consumer.next() => next,
-        };
-        let mut window = vec![delivered(first)?];
-        while window.len() < window_max {
-            match consumer.next().now_or_never() {
-                Some(next) => window.push(delivered(next)?),
-                None => break,
+            _ = pipeline.stop.cancelled() => break Ok(()),
+            Some((window, settlement)) = in_flight.next(), if !in_flight.is_empty() => {
+                if let Err(error) = settle(pipeline, &window, settlement).await {
+                    break Err(error);
+                }
+            }
+            first = consumer.next(), if in_flight.len() < parallel => {
+                let window = match take_window(&mut consumer, first, limits).await {
+                    Ok(window) => window,
+                    Err(error) => break Err(error),
+                };
+                in_flight.push_back(Box::pin(async move {
+                    let settlement = match kind {
+                        QueueKind::Packages => pipeline.handle_commands(queue, &window).await,
+                        QueueKind::Locations => pipeline.handle_locations(queue, &window).await,
+                    };
+                    (window, settlement)
+                }));
             }
         }
-        let settlement = match kind {
-            QueueKind::Packages => pipeline.handle_commands(queue, &window).await,
-            QueueKind::Locations => pipeline.handle_locations(queue, &window).await,
-        };
-        match settlement {
-            Settlement::Ack => ack_window(&window).await?,
-            // Shutdown, or the broker link is gone and the pool reconnects.
-            Settlement::Abandon if pipeline.stop.is_cancelled() => return Ok(()),
-            Settlement::Abandon => {
-                return Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
-                    lapin::ChannelState::Error,
-                    "publishing connection lost",
-                )))
-            }
+    };
+    // What was started finishes (or abandons itself on shutdown) before the
+    // channel closes, so nothing is half-acknowledged.
+    while let Some((window, settlement)) = in_flight.next().await {
+        if outcome.is_ok() && !pipeline.stop.is_cancelled() {
+            settle(pipeline, &window, settlement).await?;
         }
+    }
+    outcome
+}
+
+/// A window being applied, and what it came to.
+type InFlight<'a> = std::pin::Pin<Box<dyn Future<Output = (Vec<Delivery>, Settlement)> + Send + 'a>>;
+
+/// The first delivery and whatever follows within the linger, up to the limits.
+async fn take_window(
+    consumer: &mut Consumer,
+    first: Option<lapin::Result<Delivery>>,
+    limits: Window,
+) -> lapin::Result<Vec<Delivery>> {
+    let first = delivered(first)?;
+    let mut bytes = first.data.len();
+    let mut window = vec![first];
+    while window.len() < limits.max_messages && bytes < limits.max_bytes {
+        let next = match consumer.next().now_or_never() {
+            Some(next) => next,
+            None => match tokio::time::timeout(limits.linger, consumer.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            },
+        };
+        let next = delivered(next)?;
+        bytes += next.data.len();
+        window.push(next);
+    }
+    Ok(window)
+}
+
+/// Acks a window, or turns an abandoned one into the loop's end: Ok on
+/// shutdown, an error (so the pool reconnects) when the broker link is gone.
+async fn settle(pipeline: &Pipeline, window: &[Delivery], settlement: Settlement) -> lapin::Result<()> {
+    match settlement {
+        Settlement::Ack => ack_window(window).await,
+        Settlement::Abandon if pipeline.stop.is_cancelled() => Ok(()),
+        Settlement::Abandon => Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+            lapin::ChannelState::Error,
+            "publishing connection lost",
+        ))),
     }
 }
 

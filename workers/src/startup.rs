@@ -1,7 +1,7 @@
 //! Builds the worker pools from config and keeps them connected until shutdown.
 
 use crate::config::WorkerConfig;
-use crate::consumer::{consume, Pipeline, QueueKind};
+use crate::consumer::{consume, Pipeline, QueueKind, Window};
 use crate::invalidator::Invalidator;
 use crate::locations::{ensure_indexes, LocationStore};
 use crate::publisher::Publisher;
@@ -26,6 +26,10 @@ pub enum StartupError {
     #[error("invalid MongoDB configuration: {0}")]
     Mongo(#[from] mongodb::error::Error),
 }
+
+/// About how many payload bytes one window may hold (a 1,000-point batch is
+/// about 150 KB).
+const WINDOW_BYTES: usize = 8 << 20;
 
 /// The stores every consumer shares.
 struct Stores {
@@ -160,12 +164,21 @@ async fn consume_all(
     if config.run_locations {
         queues.push((topology.locations_queue(), QueueKind::Locations));
     }
-    let window_max = usize::from(config.prefetch.max(1));
     let mut consumers = JoinSet::new();
     for (queue, kind) in queues {
+        let prefetch = match kind {
+            QueueKind::Packages => config.prefetch,
+            QueueKind::Locations => config.location_prefetch,
+        }
+        .max(1);
+        let window = Window {
+            max_messages: usize::from(prefetch),
+            max_bytes: WINDOW_BYTES,
+            linger: config.window_linger,
+        };
         let channel = connection.create_channel().await?;
         channel
-            .basic_qos(config.prefetch, BasicQosOptions::default())
+            .basic_qos(prefetch, BasicQosOptions::default())
             .await?;
         let consumer = channel
             .basic_consume(
@@ -177,7 +190,7 @@ async fn consume_all(
             .await?;
         let pipeline = Arc::clone(&pipeline);
         consumers.spawn(async move {
-            let result = consume(&pipeline, &queue, kind, consumer, window_max).await;
+            let result = consume(&pipeline, &queue, kind, consumer, window).await;
             drop(channel);
             result
         });

@@ -10,6 +10,7 @@ use shared::domain::{Coordinates, TrackingNumber};
 use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
 use std::time::Duration;
 use testkit::app::Workers;
+use testkit::wire_count::CountingProxy;
 use testkit::{eventually, TestEnv};
 use uuid::Uuid;
 
@@ -17,7 +18,7 @@ const WAIT: Duration = Duration::from_secs(20);
 
 fn spawn_location_worker(env: &TestEnv) -> Workers {
     Workers::spawn(workers::WorkerConfig {
-        prefetch: 8,
+        location_prefetch: 8,
         run_packages: false,
         ..testkit::app::worker_config(env)
     })
@@ -291,4 +292,69 @@ async fn a_point_id_repeated_across_messages_of_one_window_is_stored_once() {
         "nothing dead-lettered"
     );
     worker.stop().await;
+}
+
+/// The write path's shape: a backlog of single-point messages is stored a
+/// window at a time, so write commands are a small fraction of the points.
+/// Written one message at a time it would cost at least two MongoDB writes
+/// (history, latest position) and one PostgreSQL write per point.
+#[tokio::test]
+async fn a_backlog_of_single_points_costs_a_few_writes_per_window_not_per_point() {
+    const PACKAGES: usize = 50;
+    const POINTS: usize = 1000;
+    let env = TestEnv::new().await;
+    let mongo = CountingProxy::mongo(&testkit::host_port(&env.config.mongodb_url)).await;
+    let postgres = CountingProxy::postgres(&testkit::host_port(&env.config.database_url)).await;
+    let numbers: Vec<String> = (0..PACKAGES).map(|i| format!("TRKSHAPE{i:03}")).collect();
+    for tn in &numbers {
+        insert_package(&env, tn).await;
+    }
+    // The backlog is queued before the worker starts, as after a burst.
+    for i in 0..POINTS {
+        let envelope = Envelope::new(
+            Uuid::now_v7(),
+            Utc::now(),
+            Principal::default(),
+            LocationBatch {
+                points: vec![point(&numbers[i % PACKAGES])],
+            },
+        );
+        env.publish_locations(&envelope).await;
+    }
+    let mut config = workers::WorkerConfig {
+        run_packages: false,
+        ..testkit::app::worker_config(&env)
+    };
+    config.common.mongodb_url = testkit::with_host(&config.common.mongodb_url, mongo.addr);
+    config.common.database_url = testkit::with_host(&config.common.database_url, postgres.addr);
+    let worker = Workers::spawn(config);
+    eventually(WAIT, "every point stored", || async {
+        (history_count(&env, doc! {}).await == POINTS as u64).then_some(())
+    })
+    .await;
+    eventually(WAIT, "the queue to drain", || async {
+        (env.queue_depth(&env.topology().locations_queue()).await == 0).then_some(())
+    })
+    .await;
+    worker.stop().await;
+
+    let mongo_writes = mongo.counts.sum(&["insert", "update", "delete"]);
+    let postgres_writes = postgres.counts.sum(&["INSERT", "UPDATE", "DELETE"]);
+    assert!(mongo.counts.get("insert") >= 1 && mongo.counts.get("update") >= 1);
+    assert!(
+        mongo_writes * 10 <= POINTS as u64,
+        "{mongo_writes} MongoDB write commands for {POINTS} points: {:?}",
+        mongo.counts.snapshot()
+    );
+    assert!(
+        postgres_writes * 10 <= POINTS as u64,
+        "{postgres_writes} PostgreSQL writes for {POINTS} points: {:?}",
+        postgres.counts.snapshot()
+    );
+    let points_numbered: i64 =
+        sqlx::query_scalar("SELECT sum(event_seq)::int8 FROM packages")
+            .fetch_one(&env.pool)
+            .await
+            .unwrap();
+    assert_eq!(points_numbered, POINTS as i64, "each point numbered once");
 }

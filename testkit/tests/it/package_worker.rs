@@ -441,3 +441,52 @@ async fn a_database_outage_is_waited_out_and_nothing_is_lost() {
     );
     worker.stop().await;
 }
+
+/// A backlog of package commands is applied a window per transaction (each
+/// command still in order and idempotent), not a transaction per command.
+#[tokio::test]
+async fn a_backlog_of_commands_is_applied_a_window_per_transaction() {
+    const PACKAGES: usize = 50;
+    let env = TestEnv::new().await;
+    let postgres = testkit::wire_count::CountingProxy::postgres(&testkit::host_port(
+        &env.config.database_url,
+    ))
+    .await;
+    let numbers: Vec<TrackingNumber> = (0..PACKAGES).map(|_| tracking_number()).collect();
+    let flow = [
+        PackageStatus::InTransit,
+        PackageStatus::OutForDelivery,
+        PackageStatus::Delivered,
+    ];
+    // Queued before the worker starts, as after a burst: per package, a
+    // create then its flow; packages interleaved.
+    for tn in &numbers {
+        send(&env, &create(tn)).await;
+    }
+    for next in flow {
+        for tn in &numbers {
+            send(&env, &status(tn, next, None)).await;
+        }
+    }
+    let commands = (PACKAGES * (1 + flow.len())) as u64;
+    let mut config = testkit::app::worker_config(&env);
+    config.run_locations = false;
+    config.common.database_url = testkit::with_host(&config.common.database_url, postgres.addr);
+    let worker = Workers::spawn(config);
+    for tn in &numbers {
+        eventually(WAIT, "the package delivered", || async {
+            (current_status(&env, tn).await.as_deref() == Some("delivered")).then_some(())
+        })
+        .await;
+        let statuses: Vec<String> = status_history(&env, tn).await.into_iter().map(|(s, _)| s).collect();
+        assert_eq!(statuses, ["pending", "in_transit", "out_for_delivery", "delivered"]);
+    }
+    worker.stop().await;
+    let transactions = postgres.counts.get("BEGIN");
+    assert!(transactions >= 1);
+    assert!(
+        transactions * 5 <= commands,
+        "{transactions} transactions for {commands} commands: {:?}",
+        postgres.counts.snapshot()
+    );
+}

@@ -1,5 +1,5 @@
-//! The location history: one document per point, `_id` = the point id, all of
-//! a window's points in one unordered `insert_many`.
+//! The location history: one document per point, `_id` = the point id, a
+//! window's points in unordered `insert_many` commands of [`CHUNK`].
 
 use super::numbering::Numbered;
 use super::store::{bson_time, geo_point, LocationStore, DUPLICATE_KEY};
@@ -43,6 +43,18 @@ pub async fn insert(
             document
         })
         .collect();
+    for chunk in documents.chunks(CHUNK) {
+        insert_chunk(store, chunk.to_vec()).await?;
+    }
+    Ok(())
+}
+
+/// Documents per `insert` command: a window may hold tens of thousands of
+/// points, and one huge command would hold the MongoDB stand-in (a single
+/// thread) for seconds while the latest positions and the reads wait.
+const CHUNK: usize = 1000;
+
+async fn insert_chunk(store: &LocationStore, documents: Vec<Document>) -> mongodb::error::Result<()> {
     match store.history.insert_many(documents).ordered(false).await {
         Ok(_) => Ok(()),
         Err(error) => match error.kind.as_ref() {

@@ -67,13 +67,24 @@ pub async fn apply(
         .copied()
         .filter(|p| seen.insert(p.point_id))
         .collect();
+    let began = std::time::Instant::now();
     let numbered = numbering::number(pool, &points).await?;
+    let numbered_in = began.elapsed();
     let (known, unknown): (Vec<&LocationPoint>, Vec<&LocationPoint>) = points
         .iter()
         .partition(|p| numbered.packages.contains_key(p.tracking_number.as_str()));
     history::insert(store, &known, &numbered).await?;
+    let history_in = began.elapsed() - numbered_in;
     let newest = newest_per_package(&known);
     latest::advance(store, &newest, &numbered).await?;
+    tracing::debug!(
+        points = points.len(),
+        packages = newest.len(),
+        ?numbered_in,
+        ?history_in,
+        latest_in = ?(began.elapsed() - numbered_in - history_in),
+        "location window stored"
+    );
 
     let mut by_package: BTreeMap<&TrackingNumber, Vec<RecordedPoint>> = BTreeMap::new();
     for point in &known {
