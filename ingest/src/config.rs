@@ -19,6 +19,9 @@ pub struct IngestConfig {
     pub read_timeout: Duration,
     pub max_connections: usize,
     pub locations: PointRules,
+    /// Group commit of location posts (`LOCATION_GROUP_COMMIT_MS`: how long
+    /// the first point of a group waits for others; 0 turns grouping off).
+    pub group_commit: crate::group_commit::GroupCommit,
 }
 
 impl IngestConfig {
@@ -37,6 +40,11 @@ impl IngestConfig {
                 max_age: Duration::from_secs(7 * 24 * 3600),
                 batch_max_points: 1000,
                 batch_max_bytes: 1024 * 1024,
+            },
+            group_commit: crate::group_commit::GroupCommit {
+                linger: Duration::from_millis(2),
+                max_points: 1000,
+                max_in_flight: 256,
             },
         }
     }
@@ -58,6 +66,10 @@ impl IngestConfig {
                 max_age: secs_var("LOCATION_MAX_AGE_S", d.locations.max_age)?,
                 batch_max_points: var("LOCATION_BATCH_MAX_POINTS", d.locations.batch_max_points)?,
                 batch_max_bytes: var("LOCATION_BATCH_MAX_BYTES", d.locations.batch_max_bytes)?,
+            },
+            group_commit: crate::group_commit::GroupCommit {
+                linger: millis_var("LOCATION_GROUP_COMMIT_MS", d.group_commit.linger)?,
+                ..d.group_commit
             },
             common: d.common,
         })

@@ -10,6 +10,7 @@
 //!   a connection cap and graceful shutdown.
 //! - [`broker`]: the supervised RabbitMQ link: confirmed publishing and the
 //!   reply consumer that hands outcomes to waiting requests.
+//! - [`group_commit`]: concurrent location posts sharing one broker message.
 //! - [`http`]: request parsing (size, content type, JSON fields) and JSON
 //!   responses, including the `{"error": ...}` shape.
 //! - [`routes`]: the router and one module per endpoint.
@@ -18,6 +19,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod group_commit;
 pub mod http;
 pub mod openapi;
 pub mod reads;

@@ -2,6 +2,7 @@
 
 use crate::broker::Broker;
 use crate::config::IngestConfig;
+use crate::group_commit::PointGroups;
 use crate::routes::{route, AppState};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -41,6 +42,10 @@ pub struct Application {
     /// Stops the broker link; cancelled only after in-flight requests drained,
     /// so they can still publish and receive their outcomes.
     broker_stop: CancellationToken,
+    /// The group-commit task: stopped after the requests drained (they may
+    /// wait for their group), before the broker link.
+    point_grouper: JoinHandle<()>,
+    groups_stop: CancellationToken,
     max_connections: usize,
     read_timeout: Duration,
     shutdown: CancellationToken,
@@ -78,6 +83,9 @@ impl Application {
         if !broker.wait_connected(Duration::from_secs(5)).await {
             tracing::warn!("RabbitMQ not reachable yet; writes answer 503 until it is");
         }
+        let groups_stop = CancellationToken::new();
+        let (point_groups, point_grouper) =
+            PointGroups::start(broker.clone(), config.group_commit, groups_stop.clone());
         let state = Arc::new(AppState {
             pool,
             cache,
@@ -91,12 +99,15 @@ impl Application {
             },
             point_rules: config.locations,
             openapi: bytes::Bytes::from(crate::openapi::json()),
+            point_groups,
         });
         Ok(Self {
             listener,
             state,
             broker_supervisor,
             broker_stop,
+            point_grouper,
+            groups_stop,
             max_connections: config.max_connections,
             read_timeout: config.read_timeout,
             shutdown,
@@ -117,6 +128,8 @@ impl Application {
             state,
             broker_supervisor,
             broker_stop,
+            point_grouper,
+            groups_stop,
             max_connections,
             read_timeout,
             shutdown,
@@ -170,6 +183,8 @@ impl Application {
         {
             tracing::warn!("some connections did not finish in time");
         }
+        groups_stop.cancel();
+        let _ = point_grouper.await;
         broker_stop.cancel();
         let _ = broker_supervisor.await;
         tracing::info!("ingest stopped");

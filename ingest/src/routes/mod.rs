@@ -28,6 +28,8 @@ pub struct AppState {
     pub point_rules: locations::PointRules,
     /// The OpenAPI document, rendered once.
     pub openapi: bytes::Bytes,
+    /// Group commit of location posts.
+    pub point_groups: crate::group_commit::PointGroups,
 }
 
 pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse {

@@ -422,3 +422,58 @@ async fn invalid_points_refuse_the_whole_batch_and_nothing_is_published() {
     );
     app.shutdown().await;
 }
+
+/// Group commit: concurrent single-point posts share broker messages, and
+/// every point answered 202 is in one of them, once.
+#[tokio::test]
+async fn concurrent_single_points_share_broker_messages_and_none_is_lost() {
+    const POSTS: usize = 60;
+    let app = TestApp::spawn_with(Options::without_workers().ingest(|config| {
+        config.group_commit.linger = std::time::Duration::from_millis(200);
+    }))
+    .await;
+    let tn = tracking_number();
+    let posts = (0..POSTS).map(|i| {
+        let body = json!({"latitude": 40.0 + i as f64 / 1000.0, "longitude": -74.0, "recorded_at": ago(1)});
+        let (app, tn) = (&app, &tn);
+        async move {
+            let response = app.post_json(&format!("/packages/{tn}/locations"), &body).await;
+            assert_eq!(response.status(), 202);
+            let body: Value = response.json().await.unwrap();
+            body["event_ids"][0].as_str().unwrap().to_owned()
+        }
+    });
+    let accepted: std::collections::HashSet<String> = futures_util::future::join_all(posts)
+        .await
+        .into_iter()
+        .collect();
+    assert_eq!(accepted.len(), POSTS);
+
+    let queue = app.env.topology().locations_queue();
+    let (mut messages, mut stored) = (0, Vec::new());
+    while let Some(delivery) = app
+        .env
+        .get_message(&queue, std::time::Duration::from_millis(500))
+        .await
+    {
+        let envelope =
+            shared::wire::Envelope::<shared::wire::LocationBatch>::decode(&delivery.data)
+                .expect("a location batch");
+        messages += 1;
+        stored.extend(
+            envelope
+                .body
+                .points
+                .into_iter()
+                .map(|p| p.point_id.to_string()),
+        );
+    }
+    let distinct: std::collections::HashSet<String> = stored.iter().cloned().collect();
+    assert_eq!(stored.len(), POSTS, "each point in one message, once");
+    assert_eq!(distinct, accepted, "every accepted point was published");
+    assert!(
+        messages * 4 <= POSTS,
+        "{messages} messages for {POSTS} concurrent posts"
+    );
+    app.shutdown().await;
+}

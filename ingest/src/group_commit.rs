@@ -1,0 +1,160 @@
+//! Group commit for location posts: the points of concurrent requests that
+//! arrive within a few milliseconds share one broker message, and each
+//! request is answered once the message holding its points is confirmed. A
+//! 202 still means "confirmed by the broker"; points per second stop being
+//! bounded by messages per second.
+//!
+//! One task owns the open group. It takes the first request, then whatever
+//! arrives within [`GroupCommit::linger`] (or until the group holds
+//! `max_points`), and hands the group to a publish task, so the next group
+//! forms while the last one waits for its confirm. At most `max_in_flight`
+//! groups wait for confirms; requests queue (boundedly) behind them.
+
+use crate::broker::{Broker, SendError};
+use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use uuid::Uuid;
+
+/// Requests waiting to join a group.
+const QUEUE: usize = 16_384;
+
+#[derive(Debug, Clone, Copy)]
+pub struct GroupCommit {
+    /// How long the first point of a group waits for company.
+    pub linger: Duration,
+    pub max_points: usize,
+    pub max_in_flight: usize,
+}
+
+/// Why points were not accepted.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Refused {
+    #[error("{0}")]
+    Broker(String),
+    #[error("ingest is shutting down")]
+    ShuttingDown,
+}
+
+struct Waiting {
+    points: Vec<LocationPoint>,
+    done: oneshot::Sender<Result<(), Refused>>,
+}
+
+#[derive(Clone)]
+pub struct PointGroups {
+    requests: mpsc::Sender<Waiting>,
+    on: bool,
+}
+
+impl PointGroups {
+    /// Whether posts are grouped (a zero linger turns it off).
+    pub fn is_on(&self) -> bool {
+        self.on
+    }
+
+    /// Starts the grouping task; it runs until `stop`, then publishes what it
+    /// holds and waits for every group's confirm.
+    pub fn start(
+        broker: Broker,
+        settings: GroupCommit,
+        stop: CancellationToken,
+    ) -> (Self, JoinHandle<()>) {
+        let (requests, waiting) = mpsc::channel(QUEUE);
+        let task = tokio::spawn(group(broker, settings, waiting, stop));
+        let on = !settings.linger.is_zero();
+        (Self { requests, on }, task)
+    }
+
+    /// Publishes the points in a group; returns once the broker confirmed the
+    /// message holding them.
+    pub async fn publish(&self, points: Vec<LocationPoint>) -> Result<(), Refused> {
+        let (done, outcome) = oneshot::channel();
+        self.requests
+            .send(Waiting { points, done })
+            .await
+            .map_err(|_| Refused::ShuttingDown)?;
+        outcome.await.unwrap_or(Err(Refused::ShuttingDown))
+    }
+}
+
+async fn group(
+    broker: Broker,
+    settings: GroupCommit,
+    mut waiting: mpsc::Receiver<Waiting>,
+    stop: CancellationToken,
+) {
+    let in_flight = Arc::new(Semaphore::new(settings.max_in_flight.max(1)));
+    let publishing = TaskTracker::new();
+    loop {
+        let first = tokio::select! {
+            biased;
+            next = waiting.recv() => match next {
+                Some(first) => first,
+                None => break,
+            },
+            _ = stop.cancelled() => break,
+        };
+        let mut count = first.points.len();
+        let mut members = vec![first];
+        let deadline = Instant::now() + settings.linger;
+        while count < settings.max_points {
+            match tokio::time::timeout_at(deadline, waiting.recv()).await {
+                Ok(Some(next)) => {
+                    count += next.points.len();
+                    members.push(next);
+                }
+                _ => break,
+            }
+        }
+        let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+            break;
+        };
+        let broker = broker.clone();
+        publishing.spawn(async move {
+            publish_group(&broker, members).await;
+            drop(permit);
+        });
+    }
+    // Whatever is still queued goes out too: it was promised an answer.
+    waiting.close();
+    let mut rest = Vec::new();
+    while let Some(member) = waiting.recv().await {
+        rest.push(member);
+    }
+    if !rest.is_empty() {
+        publish_group(&broker, rest).await;
+    }
+    publishing.close();
+    publishing.wait().await;
+}
+
+async fn publish_group(broker: &Broker, members: Vec<Waiting>) {
+    let mut points = Vec::with_capacity(members.iter().map(|m| m.points.len()).sum());
+    let mut answers = Vec::with_capacity(members.len());
+    for member in members {
+        points.extend(member.points);
+        answers.push(member.done);
+    }
+    let envelope = Envelope::new(
+        Uuid::now_v7(),
+        chrono::Utc::now(),
+        Principal::default(),
+        LocationBatch { points },
+    );
+    let outcome = broker
+        .send_locations(&envelope)
+        .await
+        .map_err(|error: SendError| {
+            tracing::warn!(%error, "location group not accepted by the broker");
+            Refused::Broker(error.to_string())
+        });
+    for answer in answers {
+        let _ = answer.send(outcome.clone());
+    }
+}
