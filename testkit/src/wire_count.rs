@@ -84,8 +84,7 @@ impl CountingProxy {
                                     mongo_upstream(client_read, &mut server_write, &counts).await
                                 }
                                 Protocol::Postgres => {
-                                    postgres_upstream(client_read, &mut server_write, &counts)
-                                        .await
+                                    postgres_upstream(client_read, &mut server_write, &counts).await
                                 }
                             };
                             let _ = server_write.shutdown().await;
@@ -185,7 +184,10 @@ async fn postgres_upstream(
             b'B' => {
                 let portal = strings.next().unwrap_or_default().into_owned();
                 let statement = strings.next().unwrap_or_default();
-                let word = statements.get(statement.as_ref()).cloned().unwrap_or_default();
+                let word = statements
+                    .get(statement.as_ref())
+                    .cloned()
+                    .unwrap_or_default();
                 portals.insert(portal, word);
             }
             b'E' => {

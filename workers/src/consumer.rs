@@ -139,7 +139,8 @@ pub async fn consume(
 }
 
 /// A window being applied, and what it came to.
-type InFlight<'a> = std::pin::Pin<Box<dyn Future<Output = (Vec<Delivery>, Settlement)> + Send + 'a>>;
+type InFlight<'a> =
+    std::pin::Pin<Box<dyn Future<Output = (Vec<Delivery>, Settlement)> + Send + 'a>>;
 
 /// The first delivery and whatever follows within the linger, up to the limits.
 async fn take_window(
@@ -167,7 +168,11 @@ async fn take_window(
 
 /// Acks a window, or turns an abandoned one into the loop's end: Ok on
 /// shutdown, an error (so the pool reconnects) when the broker link is gone.
-async fn settle(pipeline: &Pipeline, window: &[Delivery], settlement: Settlement) -> lapin::Result<()> {
+async fn settle(
+    pipeline: &Pipeline,
+    window: &[Delivery],
+    settlement: Settlement,
+) -> lapin::Result<()> {
     match settlement {
         Settlement::Ack => ack_window(window).await,
         Settlement::Abandon if pipeline.stop.is_cancelled() => Ok(()),

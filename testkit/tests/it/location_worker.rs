@@ -351,10 +351,9 @@ async fn a_backlog_of_single_points_costs_a_few_writes_per_window_not_per_point(
         "{postgres_writes} PostgreSQL writes for {POINTS} points: {:?}",
         postgres.counts.snapshot()
     );
-    let points_numbered: i64 =
-        sqlx::query_scalar("SELECT sum(event_seq)::int8 FROM packages")
-            .fetch_one(&env.pool)
-            .await
-            .unwrap();
+    let points_numbered: i64 = sqlx::query_scalar("SELECT sum(event_seq)::int8 FROM packages")
+        .fetch_one(&env.pool)
+        .await
+        .unwrap();
     assert_eq!(points_numbered, POINTS as i64, "each point numbered once");
 }

@@ -448,10 +448,9 @@ async fn a_database_outage_is_waited_out_and_nothing_is_lost() {
 async fn a_backlog_of_commands_is_applied_a_window_per_transaction() {
     const PACKAGES: usize = 50;
     let env = TestEnv::new().await;
-    let postgres = testkit::wire_count::CountingProxy::postgres(&testkit::host_port(
-        &env.config.database_url,
-    ))
-    .await;
+    let postgres =
+        testkit::wire_count::CountingProxy::postgres(&testkit::host_port(&env.config.database_url))
+            .await;
     let numbers: Vec<TrackingNumber> = (0..PACKAGES).map(|_| tracking_number()).collect();
     let flow = [
         PackageStatus::InTransit,
@@ -478,8 +477,15 @@ async fn a_backlog_of_commands_is_applied_a_window_per_transaction() {
             (current_status(&env, tn).await.as_deref() == Some("delivered")).then_some(())
         })
         .await;
-        let statuses: Vec<String> = status_history(&env, tn).await.into_iter().map(|(s, _)| s).collect();
-        assert_eq!(statuses, ["pending", "in_transit", "out_for_delivery", "delivered"]);
+        let statuses: Vec<String> = status_history(&env, tn)
+            .await
+            .into_iter()
+            .map(|(s, _)| s)
+            .collect();
+        assert_eq!(
+            statuses,
+            ["pending", "in_transit", "out_for_delivery", "delivered"]
+        );
     }
     worker.stop().await;
     let transactions = postgres.counts.get("BEGIN");

@@ -54,7 +54,10 @@ pub async fn insert(
 /// thread) for seconds while the latest positions and the reads wait.
 const CHUNK: usize = 1000;
 
-async fn insert_chunk(store: &LocationStore, documents: Vec<Document>) -> mongodb::error::Result<()> {
+async fn insert_chunk(
+    store: &LocationStore,
+    documents: Vec<Document>,
+) -> mongodb::error::Result<()> {
     match store.history.insert_many(documents).ordered(false).await {
         Ok(_) => Ok(()),
         Err(error) => match error.kind.as_ref() {

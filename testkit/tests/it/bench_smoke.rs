@@ -1,0 +1,55 @@
+//! A short run of every `dt-bench` scenario against an in-process system: the
+//! benchmark keeps working, and its own loss checks pass.
+
+use testkit::app::TestApp;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_benchmark_scenario_runs_and_loses_nothing() {
+    let mut app = TestApp::spawn().await;
+    let ws = app.broadcaster(|c| c.max_connections = 256).await.url;
+    let config = &app.env.config;
+    let env = [
+        ("DATABASE_URL", config.database_url.clone()),
+        ("REDIS_URL", config.redis_url.clone()),
+        ("REDIS_PREFIX", config.redis_prefix.clone()),
+        ("AMQP_URL", config.amqp_url.clone()),
+        ("AMQP_PREFIX", app.env.topology().prefix().to_owned()),
+        ("MONGODB_URL", config.mongodb_url.clone()),
+        ("MONGODB_DATABASE", config.mongodb_database.clone()),
+    ];
+    let (api, binary) = (app.base.clone(), testkit::bins::path("dt-bench"));
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary)
+            .args(["all", "--smoke", "--api", &api, "--ws", &ws])
+            .envs(env)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("dt-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "dt-bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    for scenario in [
+        "baseline",
+        "locations-single",
+        "locations-batch (json)",
+        "locations-batch (msgpack)",
+        "package-flow",
+        "reads (hot)",
+        "reads (cold)",
+        "broadcast",
+        "broadcast (hot package)",
+        "drain (backlog)",
+    ] {
+        assert!(
+            stdout.contains(&format!("| {scenario} |")),
+            "{scenario} missing:\n{stdout}"
+        );
+    }
+    assert!(!stdout.contains("LOST"), "{stdout}");
+    app.shutdown().await;
+}
