@@ -1,172 +1,140 @@
-//! `dt-bench`: drives a running ingest over HTTP and reports throughput and
-//! latency percentiles. Bounded in requests and time; loopback only by default.
+//! `dt-bench`: measures a running DeliverTrack (`scripts/up.sh`) path by path,
+//! each against the raw speed of the dependency beneath it, measured in the
+//! same run on the same machine; checks afterwards that nothing accepted was
+//! lost; prints a table (or `--json`).
 //!
 //! ```text
-//! dt-bench [create-async|create|read] [--requests N] [--concurrency C] [--base URL]
+//! dt-bench [all|baselines|locations-single|locations-batch|package-flow|reads|broadcast|drain]...
+//!          [--smoke] [--json] [--no-baselines] [--duration S] [--connections C] [--sustained S]
+//!          [--api URL] [--ws URL] [--chart FILE]
 //! ```
-//! - `create-async`: `POST /packages` with `Prefer: respond-async` — the ingest's
-//!   validate + confirmed-publish path (202).
-//! - `create`: `POST /packages` waiting for the worker's outcome (201) — the full
-//!   pipeline round trip.
-//! - `read`: `GET /packages/{tn}` on packages created first — the Redis view (HIT).
-//! - `locations`: `POST /locations` with batches of 100 points for packages
-//!   created first — the device ingest path (202); points/s = 100 × req/s.
+//!
+//! - [`load`]: the HTTP load generator (closed or open loop, HDR histograms);
+//! - [`baselines`]: the dependencies' raw speed;
+//! - [`scenarios`]: one module per path;
+//! - [`system`]: the system's stores and queues, for the loss checks;
+//! - [`report`]: the table, the JSON and the latency chart.
+//!
+//! The stores and queues are found through the same environment variables the
+//! services read (`DATABASE_URL`, `AMQP_PREFIX`, ...), localhost by default.
+
+mod baselines;
+mod load;
+mod report;
+mod scenarios;
+mod system;
 
 use anyhow::{bail, Context};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use scenarios::{Run, Sizes};
+use std::time::Duration;
+
+const SCENARIOS: &[&str] = &[
+    "locations-single",
+    "locations-batch",
+    "package-flow",
+    "reads",
+    "broadcast",
+    "drain",
+];
 
 struct Args {
-    mode: String,
-    requests: usize,
-    concurrency: usize,
-    base: String,
+    scenarios: Vec<String>,
+    /// Skip the baselines (for profiling one scenario; no ratios then).
+    no_baselines: bool,
+    sizes: Sizes,
+    json: bool,
+    api: String,
+    ws: String,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let smoke = raw.iter().any(|a| a == "--smoke");
     let mut args = Args {
-        mode: "create-async".into(),
-        requests: 20_000,
-        concurrency: 64,
-        base: "http://127.0.0.1:8080/api/v1".into(),
+        scenarios: Vec::new(),
+        no_baselines: false,
+        sizes: if smoke { Sizes::smoke() } else { Sizes::full() },
+        json: false,
+        api: "http://127.0.0.1:8080/api/v1".into(),
+        ws: "ws://127.0.0.1:8081/ws".into(),
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = raw.into_iter();
     while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
         match arg.as_str() {
-            "--requests" => args.requests = it.next().context("--requests N")?.parse()?,
-            "--concurrency" => args.concurrency = it.next().context("--concurrency C")?.parse()?,
-            "--base" => args.base = it.next().context("--base URL")?,
-            "create-async" | "create" | "read" | "locations" => args.mode = arg,
-            other => bail!("unknown argument {other:?}"),
+            "--smoke" => {}
+            "--json" => args.json = true,
+            "--no-baselines" => args.no_baselines = true,
+            "--duration" => {
+                args.sizes.duration = Duration::from_secs_f64(value("--duration")?.parse()?)
+            }
+            "--connections" => args.sizes.connections = value("--connections")?.parse()?,
+            "--sustained" => {
+                args.sizes.sustained_for = Duration::from_secs_f64(value("--sustained")?.parse()?)
+            }
+            "--api" => args.api = value("--api")?,
+            "--ws" => args.ws = value("--ws")?,
+            "--chart" => args.sizes.chart = value("--chart")?,
+            "all" => args
+                .scenarios
+                .extend(SCENARIOS.iter().map(|s| (*s).to_owned())),
+            "baselines" => {}
+            name if SCENARIOS.contains(&name) => args.scenarios.push(name.to_owned()),
+            other => bail!(
+                "unknown argument {other:?}; scenarios: all, baselines, {}",
+                SCENARIOS.join(", ")
+            ),
         }
     }
     Ok(args)
 }
 
-fn package(tn: &str) -> serde_json::Value {
-    serde_json::json!({
-        "tracking_number": tn, "sender_name": "Bench Sender", "sender_address": "1 Main St",
-        "recipient_name": "Bench Recipient", "recipient_address": "2 High St", "weight": 1.5
-    })
-}
-
-fn tracking_number(run: &str, i: usize) -> String {
-    format!("B{run}{i:08}")
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = parse_args()?;
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(args.concurrency)
-        .build()?;
-    let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_uppercase();
-    if args.mode == "read" || args.mode == "locations" {
-        let seeded = args.concurrency.min(args.requests).max(1);
-        for i in 0..seeded {
-            let response = client
-                .post(format!("{}/packages", args.base))
-                .json(&package(&tracking_number(&run, i)))
-                .send()
-                .await?;
-            if response.status() != 201 {
-                bail!("seeding failed: {}", response.status());
-            }
-        }
-    }
-    let client = Arc::new(client);
-    let args = Arc::new(args);
-    let run = Arc::new(run);
-    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    let started = Instant::now();
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..args.concurrency {
-        let (client, args, run, next) = (client.clone(), args.clone(), run.clone(), next.clone());
-        tasks.spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0usize;
-            loop {
-                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= args.requests {
-                    break;
-                }
-                let t = Instant::now();
-                let request = match args.mode.as_str() {
-                    "read" => client.get(format!(
-                        "{}/packages/{}",
-                        args.base,
-                        tracking_number(&run, i % args.concurrency)
-                    )),
-                    "locations" => {
-                        let tn = tracking_number(&run, i % args.concurrency);
-                        let points: Vec<serde_json::Value> = (0..100)
-                            .map(|p| {
-                                serde_json::json!({"tracking_number": tn, "latitude": 40.0 + f64::from(p) / 1000.0, "longitude": -74.0})
-                            })
-                            .collect();
-                        client.post(format!("{}/locations", args.base)).json(&points)
-                    }
-                    mode => {
-                        let r = client
-                            .post(format!("{}/packages", args.base))
-                            .json(&package(&tracking_number(&run, i)));
-                        if mode == "create-async" {
-                            r.header("prefer", "respond-async")
-                        } else {
-                            r
-                        }
-                    }
-                };
-                let ok = match request.send().await {
-                    Ok(response) => {
-                        let status = response.status().as_u16();
-                        let body = response.bytes().await.unwrap_or_default();
-                        if failures == 0 && status >= 400 {
-                            eprintln!("first failure: {status} {}", String::from_utf8_lossy(&body));
-                        }
-                        matches!(
-                            (args.mode.as_str(), status),
-                            ("create-async" | "locations", 202) | ("create", 201) | ("read", 200)
-                        )
-                    }
-                    Err(_) => false,
-                };
-                if ok {
-                    latencies.push(t.elapsed())
-                } else {
-                    failures += 1
-                }
-            }
-            (latencies, failures)
-        });
-    }
-    let mut latencies: Vec<Duration> = Vec::with_capacity(args.requests);
-    let mut failures = 0;
-    while let Some(joined) = tasks.join_next().await {
-        let (l, f) = joined?;
-        latencies.extend(l);
-        failures += f;
-    }
-    let elapsed = started.elapsed();
-    latencies.sort_unstable();
-    let pct = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
+    let system = system::System::connect(&args.api, &args.ws)
+        .await
+        .context("connecting to the system's stores (the services' environment variables)")?;
+    let baseline_time = (args.sizes.duration / 2).max(Duration::from_secs(1));
+    let (baselines, mut rows) = if args.no_baselines {
+        (baselines::Baselines::default(), Vec::new())
+    } else {
+        baselines::measure(&system, baseline_time, args.sizes.connections).await?
     };
-    println!(
-        "mode={} requests={} concurrency={} ok={} failed={} elapsed={:.2}s throughput={:.0} req/s p50={:.2}ms p99={:.2}ms max={:.2}ms",
-        args.mode,
-        args.requests,
-        args.concurrency,
-        latencies.len(),
-        failures,
-        elapsed.as_secs_f64(),
-        latencies.len() as f64 / elapsed.as_secs_f64(),
-        pct(0.50).as_secs_f64() * 1e3,
-        pct(0.99).as_secs_f64() * 1e3,
-        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
-    );
+    let run = Run {
+        system: &system,
+        baselines: &baselines,
+        sizes: &args.sizes,
+        id: uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase(),
+    };
+    for scenario in &args.scenarios {
+        let measured = match scenario.as_str() {
+            "locations-single" => scenarios::locations::single(&run).await,
+            "locations-batch" => scenarios::locations::batch(&run).await,
+            "package-flow" => scenarios::package_flow::run(&run).await,
+            "reads" => scenarios::reads::run(&run).await,
+            "broadcast" => scenarios::broadcast::run(&run).await,
+            "drain" => scenarios::drain::run(&run).await,
+            _ => continue,
+        };
+        rows.extend(measured.with_context(|| format!("scenario {scenario}"))?);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!("{}", report::table(&rows));
+    }
+    // Losses fail the run; targets are reported, not enforced.
+    let lost = rows
+        .iter()
+        .filter(|r| {
+            r.measure.starts_with("accepted")
+                || r.measure.starts_with("missing")
+                || r.measure.starts_with("duplicated")
+        })
+        .any(|r| r.met() == Some(false));
+    if lost {
+        bail!("something accepted was lost or duplicated (see the table)");
+    }
     Ok(())
 }

@@ -1,0 +1,246 @@
+//! `drain`: how fast the worker pools empty a backlog of location points
+//! and status updates (judged against the MongoDB server's own `insert_many`
+//! rate), and whether a steady single-point load keeps the location queue
+//! bounded.
+
+use super::locations::failures;
+use super::Run;
+use crate::load::{self, Limit, Pace, Request};
+use crate::report::{Row, Target};
+use hyper::{Method, StatusCode};
+use serde_json::json;
+use shared::domain::{BoundedText, Coordinates, PackageStatus, TrackingNumber};
+use shared::topology::Topology;
+use shared::wire::{Command, Envelope, LocationBatch, LocationPoint, Principal, UpdateStatus};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+const PACKAGES: usize = 50;
+
+pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
+    let mut rows = backlog(run).await?;
+    rows.extend(sustained(run).await?);
+    Ok(rows)
+}
+
+/// A backlog built straight on the broker (faster than any client could
+/// post it, so the measurement is the pools', not ingest's): location
+/// batches of 100 points and single status updates, then the time until the
+/// stores hold them all.
+async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
+    let name = "drain (backlog)";
+    // The stand-in slows as the history grows: the baseline again, now.
+    let suffix = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let insert_many =
+        crate::baselines::mongo_insert_many(run.system, &suffix, Duration::from_secs(2)).await?;
+    let numbers = run.seed("DB", PACKAGES).await?;
+    let commands = run.sizes.drain_backlog;
+    let points = commands * 5;
+    let topology = &run.system.config.topology;
+    let mut messages: Vec<(String, String, Vec<u8>)> = Vec::new();
+    let now = chrono::Utc::now();
+    let coordinates = Coordinates::new(40.0, -74.0)?;
+    for batch in 0..points.div_ceil(100) {
+        let tn = TrackingNumber::parse(&numbers[batch as usize % numbers.len()])?;
+        let points: Vec<LocationPoint> = (0..100)
+            .map(|i| {
+                // Each fix at its own time, as a device's are.
+                let recorded_at = now - chrono::Duration::milliseconds(batch as i64 * 100 + i);
+                LocationPoint {
+                    point_id: Uuid::new_v4(),
+                    tracking_number: tn.clone(),
+                    coordinates,
+                    address: None,
+                    accuracy_m: None,
+                    speed_mps: None,
+                    heading_deg: None,
+                    recorded_at,
+                    received_at: now,
+                }
+            })
+            .collect();
+        let envelope = Envelope::new(
+            Uuid::now_v7(),
+            now,
+            Principal::default(),
+            LocationBatch { points },
+        );
+        messages.push((
+            topology.commands_exchange(),
+            Topology::LOCATION_ROUTING_KEY.to_owned(),
+            envelope.encode()?,
+        ));
+    }
+    for i in 0..commands {
+        let tn = TrackingNumber::parse(&numbers[i as usize % numbers.len()])?;
+        let key = topology.package_routing_key(tn.as_str(), "status");
+        let command = Command::UpdateStatus(UpdateStatus {
+            tracking_number: tn,
+            status: PackageStatus::InTransit,
+            location: BoundedText::parse(&format!("hub {i}"), 100).ok(),
+            coordinates: None,
+        });
+        let envelope = Envelope::new(
+            Uuid::now_v7(),
+            chrono::Utc::now(),
+            Principal::default(),
+            command,
+        );
+        messages.push((topology.commands_exchange(), key, envelope.encode()?));
+    }
+    // One pool at a time: each measured against its own store, not against
+    // the other pool for the two cores.
+    let (point_messages, command_messages) = messages.split_at(points.div_ceil(100) as usize);
+    let began = Instant::now();
+    publish_all(run, point_messages).await?;
+    let (points_all, points_stored, _) = run
+        .system
+        .wait_stored(points, Duration::from_secs(900), || {
+            run.system.stored_points(&numbers, points)
+        })
+        .await;
+    let points_secs = began.elapsed().as_secs_f64();
+    let events_expected = commands + PACKAGES as u64;
+    let began = Instant::now();
+    publish_all(run, command_messages).await?;
+    let published_in = began.elapsed().as_secs_f64();
+    let (events_all, events_stored, _) = run
+        .system
+        .wait_stored(events_expected, Duration::from_secs(900), || {
+            run.system.stored_status_events(&numbers)
+        })
+        .await;
+    let events_secs = began.elapsed().as_secs_f64();
+    Ok(vec![
+        Row::new(name, "points into the stores", points_stored as f64 / points_secs, "point/s")
+            .baseline("MongoDB insert_many", insert_many)
+            .target(Target::RatioAtLeast(0.8))
+            .note(format!(
+                "{points} points in 100-point messages, stored {points_secs:.1} s after the first was published{}",
+                if points_all { "" } else { " (NOT ALL)" }
+            )),
+        Row::new(name, "package commands applied", (events_stored as f64 - PACKAGES as f64) / events_secs, "cmd/s")
+            .target(Target::AtLeast(3000.0))
+            .note(format!(
+                "{commands} status updates (published in {published_in:.1} s), applied in {events_secs:.1} s{}",
+                if events_all { "" } else { " (NOT ALL)" }
+            )),
+    ])
+}
+
+/// Publishes persistent messages with confirms, 1024 in flight.
+async fn publish_all(run: &Run<'_>, messages: &[(String, String, Vec<u8>)]) -> anyhow::Result<()> {
+    use futures_util::stream::{FuturesUnordered, StreamExt};
+    use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+    let channel = run.system.amqp.create_channel().await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    let properties = lapin::BasicProperties::default().with_delivery_mode(2);
+    let mut in_flight = FuturesUnordered::new();
+    for (exchange, key, payload) in messages {
+        if in_flight.len() >= 1024 {
+            if let Some(confirm) = in_flight.next().await {
+                let _: lapin::Result<_> = confirm;
+            }
+        }
+        let confirm = channel
+            .basic_publish(
+                exchange.as_str().into(),
+                key.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                payload,
+                properties.clone(),
+            )
+            .await?;
+        in_flight.push(confirm);
+    }
+    while let Some(confirm) = in_flight.next().await {
+        confirm?;
+    }
+    let _ = channel.close(200, "backlog published".into()).await;
+    Ok(())
+}
+
+async fn sustained(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
+    let rate = run.sizes.sustained_rate;
+    let name = format!("drain ({rate:.0} single points/s)");
+    let numbers = Arc::new(run.seed("DS", PACKAGES).await?);
+    let paths: Vec<String> = numbers
+        .iter()
+        .map(|tn| run.system.path(&format!("/packages/{tn}/locations")))
+        .collect();
+    let duration = run.sizes.sustained_for;
+    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sampler = {
+        let samples = Arc::clone(&samples);
+        let (queue, retry) = (
+            run.system.config.topology.locations_queue(),
+            run.system.config.topology.location_retry_queue(),
+        );
+        let system = run.system;
+        async move {
+            let began = Instant::now();
+            while began.elapsed() < duration {
+                let depth = system.queue_depth(&queue).await + system.queue_depth(&retry).await;
+                if let Ok(mut samples) = samples.lock() {
+                    samples.push(depth);
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    };
+    let load = load::run(
+        &name,
+        run.system.addr,
+        &run.system.host,
+        run.sizes.connections,
+        Limit {
+            duration,
+            max_requests: u64::MAX,
+        },
+        Pace::Rate(rate),
+        move |_, i| {
+            let point = json!({"id": format!("r{i}"), "latitude": 41.0, "longitude": -73.0 + (i % 1000) as f64 / 1e4});
+            Request::json(
+                Method::POST,
+                paths[i as usize % paths.len()].clone(),
+                &point,
+            )
+        },
+        |status| status == StatusCode::ACCEPTED,
+    );
+    let (posted, ()) = tokio::join!(load, sampler);
+    let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+    let third = (samples.len() / 3).max(1);
+    let average = |part: &[u64]| part.iter().sum::<u64>() as f64 / part.len().max(1) as f64;
+    let (first, last) = (
+        average(&samples[..third.min(samples.len())]),
+        average(&samples[samples.len().saturating_sub(third)..]),
+    );
+    let peak = samples.iter().copied().max().unwrap_or(0);
+    let end = samples.last().copied().unwrap_or(0);
+    let mut rows = vec![
+        Row::new(&name, "points accepted", posted.per_second(1.0), "point/s")
+            .latency(&posted.latency)
+            .target(Target::AtLeast(rate * 0.98))
+            .note(failures(&posted)),
+        Row::new(&name, "location backlog at the end", end as f64, "msgs")
+            .target(Target::AtMost(rate))
+            .note(format!(
+                "{:.0} s; backlog avg first third {first:.0}, last third {last:.0}, peak {peak}",
+                duration.as_secs_f64()
+            )),
+    ];
+    rows.push(
+        run.loss_check(&name, "points", posted.ok, || {
+            run.system.stored_points(&numbers, posted.ok)
+        })
+        .await,
+    );
+    Ok(rows)
+}

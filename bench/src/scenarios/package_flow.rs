@@ -1,0 +1,59 @@
+//! `package-flow`: each connection's own package, created, then moved through
+//! status checkpoints, each answered with the worker's outcome (200).
+
+use super::locations::failures;
+use super::Run;
+use crate::load::{self, Limit, Pace, Request};
+use crate::report::{Row, Target};
+use hyper::{Method, StatusCode};
+use serde_json::json;
+use std::sync::Arc;
+
+pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
+    let name = "package-flow";
+    let numbers = Arc::new(run.seed("PF", run.sizes.connections).await?);
+    let paths: Vec<String> = numbers
+        .iter()
+        .map(|tn| run.system.path(&format!("/packages/{tn}/status")))
+        .collect();
+    let result = load::run(
+        name,
+        run.system.addr,
+        &run.system.host,
+        run.sizes.connections,
+        Limit {
+            duration: run.sizes.duration,
+            max_requests: u64::MAX,
+        },
+        Pace::Closed,
+        move |connection, i| {
+            let update = json!({"status": "in_transit", "location": format!("hub {i}")});
+            Request::json(Method::PUT, paths[connection].clone(), &update)
+        },
+        |status| status == StatusCode::OK,
+    )
+    .await;
+    let applied = result.ok + numbers.len() as u64; // the updates and the creations
+    Ok(vec![
+        Row::new(
+            name,
+            "status updates, synchronous outcome",
+            result.per_second(1.0),
+            "update/s",
+        )
+        .latency(&result.latency)
+        .target(Target::AtLeast(3000.0))
+        .note(failures(&result)),
+        Row::new(
+            name,
+            "p99 latency",
+            result.latency.value_at_quantile(0.99) as f64 / 1000.0,
+            "ms",
+        )
+        .target(Target::AtMost(50.0)),
+        run.loss_check(name, "status events", applied, || {
+            run.system.stored_status_events(&numbers)
+        })
+        .await,
+    ])
+}

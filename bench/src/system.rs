@@ -1,0 +1,193 @@
+//! The running system under measurement: where its API and WebSocket are,
+//! and direct views of its stores and queues (the same environment variables
+//! the services read), to check that nothing accepted was lost and to watch
+//! the queues drain.
+
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+use mongodb::bson::{doc, Document};
+use shared::config::CommonConfig;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+pub struct System {
+    pub ws: String,
+    pub addr: SocketAddr,
+    pub host: String,
+    /// The API's path prefix (`/api/v1`).
+    pub prefix: String,
+    pub config: CommonConfig,
+    pub pool: sqlx::PgPool,
+    pub mongo: mongodb::Database,
+    pub amqp: lapin::Connection,
+}
+
+impl System {
+    pub async fn connect(api: &str, ws: &str) -> anyhow::Result<Self> {
+        let config = CommonConfig::from_env()?;
+        let (addr, host, prefix) = crate::load::address_of(api)?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(4)
+            .connect(&config.database_url)
+            .await?;
+        let mongo = mongodb::Client::with_uri_str(&config.mongodb_url)
+            .await?
+            .database(&config.mongodb_database);
+        let amqp = shared::amqp::connect(&config.amqp_url, "dt-bench").await?;
+        Ok(Self {
+            ws: ws.to_owned(),
+            addr,
+            host,
+            prefix,
+            config,
+            pool,
+            mongo,
+            amqp,
+        })
+    }
+
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{path}", self.prefix)
+    }
+
+    /// Messages ready in a queue (unacked ones are not counted).
+    pub async fn queue_depth(&self, queue: &str) -> u64 {
+        let Ok(channel) = self.amqp.create_channel().await else {
+            return 0;
+        };
+        let depth = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map(|q| u64::from(q.message_count()))
+            .unwrap_or(0);
+        let _ = channel.close(200, "depth read".into()).await;
+        depth
+    }
+
+    /// Points stored for these packages. Progress is read from PostgreSQL
+    /// (points are numbered there just before MongoDB gets them: a cheap,
+    /// indexed count); once every point is numbered, the history itself is
+    /// counted. Counting a large history every second would be load on the
+    /// very store being measured.
+    pub async fn stored_points(&self, tracking_numbers: &[String], expected: u64) -> u64 {
+        let numbered: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM package_events pe JOIN packages p ON p.id = pe.package_id \
+             WHERE p.tracking_number = ANY($1) AND pe.kind = 'location'",
+        )
+        .bind(tracking_numbers)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap_or(0);
+        if (numbered.max(0) as u64) < expected {
+            return numbered.max(0) as u64;
+        }
+        self.mongo
+            .collection::<Document>("location_history")
+            .count_documents(doc! { "tracking_number": { "$in": tracking_numbers } })
+            .await
+            .unwrap_or(0)
+    }
+
+    /// Status history rows (creations included) for these packages.
+    pub async fn stored_status_events(&self, tracking_numbers: &[String]) -> u64 {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM status_events se JOIN packages p ON p.id = se.package_id \
+             WHERE p.tracking_number = ANY($1)",
+        )
+        .bind(tracking_numbers)
+        .fetch_one(&self.pool)
+        .await
+        .map_or(0, |n| n.max(0) as u64)
+    }
+
+    /// Waits until `stored()` reaches `expected` (true) or `timeout` (false);
+    /// returns when it got there.
+    pub async fn wait_stored<F, Fut>(
+        &self,
+        expected: u64,
+        timeout: Duration,
+        mut stored: F,
+    ) -> (bool, u64, Duration)
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = u64>,
+    {
+        let began = Instant::now();
+        loop {
+            let now = stored().await;
+            if now >= expected {
+                return (true, now, began.elapsed());
+            }
+            if began.elapsed() > timeout {
+                return (false, now, began.elapsed());
+            }
+            // Not faster: counting is work for the stores being measured.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// The resident memory of the process listening on `port`, in MiB.
+    pub fn rss_mib_of_listener(port: u16) -> Option<f64> {
+        let pid = listener_pid(port)?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kib: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmRSS:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kib / 1024.0)
+    }
+}
+
+/// The pid of the process listening on TCP `port` (through /proc).
+fn listener_pid(port: u16) -> Option<u32> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(state), Some(inode)) =
+                (fields.get(1), fields.get(3), fields.get(9))
+            else {
+                continue;
+            };
+            let local_port = local
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
+            if *state == "0A" && local_port == Some(port) {
+                inodes.push(format!("socket:[{inode}]"));
+            }
+        }
+    }
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            if let Ok(target) = std::fs::read_link(fd.path()) {
+                if inodes
+                    .iter()
+                    .any(|inode| target.to_string_lossy() == *inode)
+                {
+                    return Some(pid);
+                }
+            }
+        }
+    }
+    None
+}
