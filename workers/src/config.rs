@@ -13,6 +13,9 @@ pub struct WorkerConfig {
     pub location_prefetch: u16,
     /// How long a window waits for one more message (`WORKER_WINDOW_LINGER_MS`).
     pub window_linger: Duration,
+    /// Packages per round of the latest-position projection
+    /// (`LATEST_POSITIONS_BATCH`).
+    pub latest_positions_batch: i64,
     /// Which package shards this instance consumes (`WORKER_SHARDS`, e.g. `all`,
     /// `0-3` or `0,2,5`). Each shard has one active consumer at a time; the
     /// others stand by and take over when it goes.
@@ -35,6 +38,7 @@ impl WorkerConfig {
             prefetch: 64,
             location_prefetch: 1024,
             window_linger: Duration::from_millis(2),
+            latest_positions_batch: 500,
             shards: (0..common.topology.package_shards()).collect(),
             confirm_timeout: Duration::from_millis(5_000),
             run_packages: true,
@@ -66,6 +70,8 @@ impl WorkerConfig {
             prefetch: var("WORKER_PREFETCH", defaults.prefetch)?,
             location_prefetch: var("WORKER_LOCATION_PREFETCH", defaults.location_prefetch)?,
             window_linger: millis_var("WORKER_WINDOW_LINGER_MS", defaults.window_linger)?,
+            latest_positions_batch: var("LATEST_POSITIONS_BATCH", defaults.latest_positions_batch)?
+                .max(1),
             unknown_package_retry: secs_var(
                 "UNKNOWN_PACKAGE_RETRY_S",
                 defaults.unknown_package_retry,

@@ -13,6 +13,7 @@
 
 use crate::dead_letter::dead_letter_message;
 use crate::invalidator::Invalidator;
+use crate::locations::projection::ProjectionNudge;
 use crate::locations::{self, LocationStore};
 use crate::packages::{self, Outcome};
 use crate::publisher::{envelope_message, Abandoned, Message, Publisher};
@@ -43,6 +44,8 @@ pub struct Pipeline {
     pub pool: PgPool,
     pub invalidator: Invalidator,
     pub locations: LocationStore,
+    /// Told when a window moved packages, so MongoDB's latest positions follow.
+    pub projection: ProjectionNudge,
     pub topology: Topology,
     pub publisher: Publisher,
     /// How long points for an unknown package are retried before they are
@@ -326,6 +329,9 @@ impl Pipeline {
     ) -> Result<Vec<PointsUnit>, locations::LocationError> {
         let points: Vec<&LocationPoint> = batches.iter().flat_map(|b| &b.body.points).collect();
         let mut applied = locations::apply(&self.pool, &self.locations, &points).await?;
+        if !applied.moved.is_empty() {
+            self.projection.nudge();
+        }
         let mut units: Vec<PointsUnit> = batches
             .iter()
             .map(|batch| PointsUnit {

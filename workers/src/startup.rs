@@ -3,6 +3,7 @@
 use crate::config::WorkerConfig;
 use crate::consumer::{consume, Pipeline, QueueKind, Window};
 use crate::invalidator::Invalidator;
+use crate::locations::projection::{ProjectionNudge, Projector};
 use crate::locations::{ensure_indexes, LocationStore};
 use crate::publisher::Publisher;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions};
@@ -36,6 +37,7 @@ struct Stores {
     pool: sqlx::PgPool,
     invalidator: Invalidator,
     locations: LocationStore,
+    projection: ProjectionNudge,
 }
 
 /// Runs the worker pools until `shutdown` is cancelled. Broker and database
@@ -77,10 +79,26 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
     }
     let invalidations_stop = CancellationToken::new();
     let (invalidator, invalidations) = Invalidator::start(cache, invalidations_stop.clone());
+    // The projection outlives the consumers, like the invalidations: it
+    // stops after them, and what it leaves marked the next start projects.
+    let projection_stop = CancellationToken::new();
+    let (projection, projector) = if config.run_locations {
+        let (nudge, task) = Projector {
+            pool: pool.clone(),
+            store: locations.clone(),
+            batch: config.latest_positions_batch,
+            interval: Duration::from_secs(1),
+        }
+        .spawn(projection_stop.clone());
+        (nudge, Some(task))
+    } else {
+        (ProjectionNudge::default(), None)
+    };
     let stores = Stores {
         pool: pool.clone(),
         invalidator,
         locations,
+        projection,
     };
 
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
@@ -95,6 +113,10 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
                 }
             }
         }
+    }
+    projection_stop.cancel();
+    if let Some(projector) = projector {
+        let _ = projector.await;
     }
     invalidations_stop.cancel();
     let _ = invalidations.await;
@@ -141,6 +163,7 @@ async fn consume_all(
         pool: stores.pool.clone(),
         invalidator: stores.invalidator.clone(),
         locations: stores.locations.clone(),
+        projection: stores.projection.clone(),
         topology: topology.clone(),
         publisher: Publisher::open(
             Arc::clone(publishing),

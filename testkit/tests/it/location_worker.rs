@@ -143,16 +143,14 @@ async fn any_order_any_duplicates_two_workers_same_result() {
             "round {round}: latest is the newest point"
         );
         assert_eq!(seen, Some(newest.recorded_at));
+        // MongoDB's latest position follows PostgreSQL's, a moment behind.
         let latest = env.mongo().await.collection::<Document>("latest_positions");
-        let doc = latest
-            .find_one(doc! { "_id": tn.as_str() })
-            .await
-            .unwrap()
-            .expect("latest position");
-        assert_eq!(
-            doc.get_str("point_id").unwrap(),
-            newest.point_id.to_string()
-        );
+        let newest_id = newest.point_id.to_string();
+        eventually(WAIT, "the newest point projected", || async {
+            let doc = latest.find_one(doc! { "_id": tn.as_str() }).await.ok()??;
+            (doc.get_str("point_id").ok()? == newest_id).then_some(())
+        })
+        .await;
         outcomes.push((latitudes, lat));
     }
     assert!(
@@ -336,6 +334,11 @@ async fn a_backlog_of_single_points_costs_a_few_writes_per_window_not_per_point(
         (env.queue_depth(&env.topology().locations_queue()).await == 0).then_some(())
     })
     .await;
+    let latest = env.mongo().await.collection::<Document>("latest_positions");
+    eventually(WAIT, "every latest position projected", || async {
+        (latest.count_documents(doc! {}).await.ok()? == PACKAGES as u64).then_some(())
+    })
+    .await;
     worker.stop().await;
 
     let mongo_writes = mongo.counts.sum(&["insert", "update", "delete"]);
@@ -356,4 +359,54 @@ async fn a_backlog_of_single_points_costs_a_few_writes_per_window_not_per_point(
         .await
         .unwrap();
     assert_eq!(points_numbered, POINTS as i64, "each point numbered once");
+}
+
+/// A position committed in PostgreSQL but not yet projected when a worker
+/// died is projected by the next worker to start: the mark outlives the process.
+#[tokio::test]
+async fn a_position_left_unprojected_by_a_crash_is_projected_at_the_next_start() {
+    let env = TestEnv::new().await;
+    let point_id = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, recipient_address, \
+         created_at, updated_at, latitude, longitude, last_seen_at, position_point_id, position_pending) \
+         VALUES ($1, 'TRKCRASHED1', 'A', 'B', 'C', 'D', now(), now(), 48.85, 2.35, now(), $2, true)",
+    )
+    .bind(Uuid::new_v4())
+    .bind(point_id)
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    let worker = Workers::spawn(workers::WorkerConfig {
+        run_packages: false,
+        ..testkit::app::worker_config(&env)
+    });
+    let latest = env.mongo().await.collection::<Document>("latest_positions");
+    let doc = eventually(WAIT, "the position projected", || async {
+        latest.find_one(doc! { "_id": "TRKCRASHED1" }).await.ok()?
+    })
+    .await;
+    assert_eq!(doc.get_str("point_id").unwrap(), point_id.to_string());
+    let coordinates = doc
+        .get_document("location")
+        .unwrap()
+        .get_array("coordinates")
+        .unwrap();
+    assert_eq!(
+        coordinates[0].as_f64(),
+        Some(2.35),
+        "GeoJSON order: longitude first"
+    );
+    let pending: bool = eventually(WAIT, "the mark cleared", || async {
+        let pending: bool = sqlx::query_scalar(
+            "SELECT position_pending FROM packages WHERE tracking_number = 'TRKCRASHED1'",
+        )
+        .fetch_one(&env.pool)
+        .await
+        .ok()?;
+        (!pending).then_some(pending)
+    })
+    .await;
+    assert!(!pending);
+    worker.stop().await;
 }

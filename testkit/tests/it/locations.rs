@@ -264,18 +264,18 @@ async fn near_and_within_find_the_right_packages_in_order() {
         );
         numbers.push(tn);
     }
-    for tn in &numbers {
-        testkit::eventually(WAIT, "positions", || async {
-            (!package(&app, tn).await["latitude"].is_null()).then_some(())
-        })
-        .await;
-    }
-    let near: Vec<Value> = app
-        .get("/locations/near?lat=40.72&lon=-74.0&radius_m=30000")
-        .await
-        .json()
-        .await
-        .unwrap();
+    // The geo queries read MongoDB's latest positions, projected from
+    // PostgreSQL's a moment after the points are stored.
+    let near: Vec<Value> = testkit::eventually(WAIT, "positions projected", || async {
+        let near: Vec<Value> = app
+            .get("/locations/near?lat=40.72&lon=-74.0&radius_m=30000")
+            .await
+            .json()
+            .await
+            .ok()?;
+        (near.len() == 2).then_some(near)
+    })
+    .await;
     let found: Vec<&str> = near
         .iter()
         .map(|p| p["tracking_number"].as_str().unwrap())
@@ -308,12 +308,16 @@ async fn near_and_within_find_the_right_packages_in_order() {
     let mut expected = vec![numbers[0].as_str(), numbers[1].as_str()];
     expected.sort_unstable();
     assert_eq!(found, expected);
-    let boston: Vec<Value> = app
-        .get("/locations/within?bbox=-71.2,42.2,-70.9,42.5")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let boston: Vec<Value> = testkit::eventually(WAIT, "Boston projected", || async {
+        let found: Vec<Value> = app
+            .get("/locations/within?bbox=-71.2,42.2,-70.9,42.5")
+            .await
+            .json()
+            .await
+            .ok()?;
+        (!found.is_empty()).then_some(found)
+    })
+    .await;
     assert_eq!(boston.len(), 1);
     assert_eq!(boston[0]["tracking_number"], numbers[2].as_str());
 

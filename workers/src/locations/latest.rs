@@ -1,38 +1,30 @@
 //! The latest positions in MongoDB (the 2dsphere-indexed collection behind
-//! the geo queries), advanced only by a newer `recorded_at`: every package of
-//! a window in one `update` command (../shared/PITFALLS.md: the stand-in pays
-//! per command, not per statement).
+//! the geo queries), advanced only by a newer `recorded_at`: a round of
+//! packages in one `update` command (../shared/PITFALLS.md: the stand-in pays
+//! per command, and on this collection about a millisecond per statement).
 
-use super::numbering::Numbered;
+use super::projection::Position;
 use super::store::{bson_time, geo_point, LocationStore, DUPLICATE_KEY};
 use mongodb::bson::{doc, Bson, Document};
-use shared::wire::LocationPoint;
-use std::collections::HashMap;
 
-/// Upserts each package's newest point of the window unless a newer one is
-/// stored. Every package is sent, moved in PostgreSQL or not: a retried window
-/// may have committed PostgreSQL before MongoDB failed.
-pub async fn advance(
-    store: &LocationStore,
-    newest: &HashMap<&str, &LocationPoint>,
-    numbered: &Numbered,
-) -> mongodb::error::Result<()> {
-    if newest.is_empty() {
+/// Upserts each position unless a newer one is stored.
+pub async fn write(store: &LocationStore, positions: &[Position]) -> mongodb::error::Result<()> {
+    if positions.is_empty() {
         return Ok(());
     }
-    let updates: Vec<Bson> = newest
+    let updates: Vec<Bson> = positions
         .iter()
-        .map(|(tn, point)| {
-            let recorded_at = bson_time(point.recorded_at);
+        .map(|position| {
+            let recorded_at = bson_time(position.last_seen_at);
             Bson::Document(doc! {
                 // Matches only an older stored position; if a newer one is
                 // stored, the upsert collides on _id (11000): the expected no-op.
-                "q": { "_id": *tn, "recorded_at": { "$lt": recorded_at } },
+                "q": { "_id": &position.tracking_number, "recorded_at": { "$lt": recorded_at } },
                 "u": { "$set": {
-                    "package_id": numbered.packages.get(*tn).map(|p| p.id.to_string()),
-                    "location": geo_point(point.coordinates.latitude(), point.coordinates.longitude()),
+                    "package_id": position.id.to_string(),
+                    "location": geo_point(position.latitude, position.longitude),
                     "recorded_at": recorded_at,
-                    "point_id": point.point_id.to_string(),
+                    "point_id": position.position_point_id.map(|id| id.to_string()),
                 }},
                 "upsert": true,
             })

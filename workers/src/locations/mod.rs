@@ -1,7 +1,8 @@
 //! Location points, applied a window at a time: the points of every message a
 //! consumer has waiting are merged, numbered and moved forward in one
-//! PostgreSQL transaction, written to MongoDB in one `insert_many` and one
-//! `update` command, and announced as one event per package.
+//! PostgreSQL transaction, written to the MongoDB history in one
+//! `insert_many`, and announced as one event per package. MongoDB's latest
+//! positions follow behind, projected from PostgreSQL in coalesced rounds.
 //!
 //! Order does not matter here, so any number of location workers share one
 //! queue: a point's id is its `_id` in the history (a redelivery inserts
@@ -9,12 +10,14 @@
 //! (a late upload never moves a package backwards).
 //!
 //! - [`numbering`]: the PostgreSQL transaction (sequence numbers, latest position);
-//! - [`history`], [`latest`]: the MongoDB writes;
+//! - [`history`]: the MongoDB history writes;
+//! - [`projection`], [`latest`]: the latest positions projected to MongoDB;
 //! - [`store`]: the collections and their indexes.
 
 mod history;
 mod latest;
 mod numbering;
+pub mod projection;
 pub mod store;
 
 use shared::domain::TrackingNumber;
@@ -74,15 +77,12 @@ pub async fn apply(
         .iter()
         .partition(|p| numbered.packages.contains_key(p.tracking_number.as_str()));
     history::insert(store, &known, &numbered).await?;
-    let history_in = began.elapsed() - numbered_in;
     let newest = newest_per_package(&known);
-    latest::advance(store, &newest, &numbered).await?;
     tracing::debug!(
         points = points.len(),
         packages = newest.len(),
         ?numbered_in,
-        ?history_in,
-        latest_in = ?(began.elapsed() - numbered_in - history_in),
+        history_in = ?(began.elapsed() - numbered_in),
         "location window stored"
     );
 

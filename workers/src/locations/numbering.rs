@@ -1,6 +1,7 @@
 //! The PostgreSQL side of a location window, in one transaction: number the
 //! new points in their packages' event sequences and move each package's
-//! latest position forward.
+//! latest position forward (marking it for the MongoDB projection,
+//! [`super::projection`]).
 //!
 //! A point keeps the number it got the first time (`package_events.event_id`
 //! is unique), so a redelivered point renumbers nothing; new points take the
@@ -108,7 +109,8 @@ pub async fn number(pool: &PgPool, points: &[&LocationPoint]) -> Result<Numbered
     // window holds a point newer than its stored position, that point.
     let newest = super::newest_per_package(&known);
     let (mut ids, mut seq_after, mut moves) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut lats, mut lons, mut times) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut lats, mut lons, mut times, mut point_ids) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for (tn, package) in &packages {
         let Some(point) = newest.get(tn.as_str()) else {
             continue;
@@ -126,6 +128,7 @@ pub async fn number(pool: &PgPool, points: &[&LocationPoint]) -> Result<Numbered
         lats.push(point.coordinates.latitude());
         lons.push(point.coordinates.longitude());
         times.push(point.recorded_at);
+        point_ids.push(point.point_id);
     }
     let moved: Vec<(String, i64)> = if ids.is_empty() {
         Vec::new()
@@ -135,10 +138,12 @@ pub async fn number(pool: &PgPool, points: &[&LocationPoint]) -> Result<Numbered
                  latitude = CASE WHEN v.moves THEN v.lat ELSE p.latitude END, \
                  longitude = CASE WHEN v.moves THEN v.lon ELSE p.longitude END, \
                  last_seen_at = CASE WHEN v.moves THEN v.t ELSE p.last_seen_at END, \
+                 position_point_id = CASE WHEN v.moves THEN v.point ELSE p.position_point_id END, \
+                 position_pending = p.position_pending OR v.moves, \
                  version = p.version + CASE WHEN v.moves THEN 1 ELSE 0 END, \
                  updated_at = CASE WHEN v.moves THEN GREATEST(p.updated_at, v.t) ELSE p.updated_at END \
-             FROM UNNEST($1::uuid[], $2::int8[], $3::bool[], $4::float8[], $5::float8[], $6::timestamptz[]) \
-                 AS v(id, seq, moves, lat, lon, t) \
+             FROM UNNEST($1::uuid[], $2::int8[], $3::bool[], $4::float8[], $5::float8[], $6::timestamptz[], $7::uuid[]) \
+                 AS v(id, seq, moves, lat, lon, t, point) \
              WHERE p.id = v.id \
              RETURNING p.tracking_number, p.version, v.moves",
         )
@@ -148,6 +153,7 @@ pub async fn number(pool: &PgPool, points: &[&LocationPoint]) -> Result<Numbered
         .bind(&lats)
         .bind(&lons)
         .bind(&times)
+        .bind(&point_ids)
         .fetch_all(&mut *tx)
         .await?
         .into_iter()
