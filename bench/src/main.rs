@@ -6,7 +6,8 @@
 //! ```text
 //! dt-bench [all|baselines|locations-single|locations-batch|package-flow|reads|broadcast|drain]...
 //!          [--smoke] [--json] [--no-baselines] [--duration S] [--connections C] [--sustained S]
-//!          [--api URL] [--ws URL] [--chart FILE]
+//!          [--ws-connections N] [--subscriptions N] [--watched-packages N]
+//!          [--broadcast-rate R] [--hot-watchers N] [--api URL] [--ws URL] [--chart FILE]
 //! ```
 //!
 //! - [`load`]: the HTTP load generator (closed or open loop, HDR histograms);
@@ -72,6 +73,13 @@ fn parse_args() -> anyhow::Result<Args> {
             "--sustained" => {
                 args.sizes.sustained_for = Duration::from_secs_f64(value("--sustained")?.parse()?)
             }
+            "--ws-connections" => args.sizes.ws_connections = value("--ws-connections")?.parse()?,
+            "--subscriptions" => args.sizes.subscriptions = value("--subscriptions")?.parse()?,
+            "--watched-packages" => {
+                args.sizes.watched_packages = value("--watched-packages")?.parse()?
+            }
+            "--broadcast-rate" => args.sizes.broadcast_rate = value("--broadcast-rate")?.parse()?,
+            "--hot-watchers" => args.sizes.hot_watchers = value("--hot-watchers")?.parse()?,
             "--api" => args.api = value("--api")?,
             "--ws" => args.ws = value("--ws")?,
             "--chart" => args.sizes.chart = value("--chart")?,

@@ -38,7 +38,7 @@ impl WorkerConfig {
             prefetch: 64,
             location_prefetch: 1024,
             window_linger: Duration::from_millis(2),
-            latest_positions_batch: 500,
+            latest_positions_batch: 100,
             shards: (0..common.topology.package_shards()).collect(),
             confirm_timeout: Duration::from_millis(5_000),
             run_packages: true,

@@ -144,10 +144,11 @@ async fn watchers(
     )
     .await;
     let rss = ws_port.and_then(crate::system::System::rss_mib_of_listener);
-    // Stragglers, then the final heads from the stores.
+    // Stragglers (the pools may still be draining): until nothing new
+    // arrived for two seconds, at most a minute; then the final heads.
     let mut last = 0;
-    for _ in 0..50 {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_secs(2)).await;
         let now = seen.latency.lock().map(|h| h.len()).unwrap_or(0);
         if now == last {
             break;
@@ -164,6 +165,9 @@ async fn watchers(
     .await?
     .into_iter()
     .collect();
+    // Every accepted post must be numbered (seq 1 is each package's creation).
+    let numbered: i64 = heads.values().map(|head| head - 1).sum();
+    let unstored = posted.ok as i64 - numbered;
     let (mut missing, mut duplicated, mut delivered) = (0i64, 0i64, 0i64);
     if let Ok(seqs) = seen.seqs.lock() {
         for ((_, package), got) in seqs.iter() {
@@ -202,6 +206,7 @@ async fn watchers(
         .latency(&latency)
         .target(Target::AtMost(p99_target_ms))
         .note(format!("{delivered} deliveries")),
+        Row::new(name, "accepted posts not stored", unstored as f64, "posts").target(Target::AtMost(0.0)),
         Row::new(name, "missing deliveries", missing as f64, "msgs").target(Target::AtMost(0.0)),
         Row::new(name, "duplicated deliveries", duplicated as f64, "msgs")
             .target(Target::AtMost(0.0)),
