@@ -30,7 +30,7 @@ impl BroadcasterConfig {
         Self {
             common,
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
-            max_connections: 10_000,
+            max_connections: 20_000,
             max_subscriptions: 100,
             client_queue: 256,
             ping_interval: Duration::from_millis(20_000),

@@ -117,7 +117,12 @@ impl Application {
         } = self;
         let permits = Arc::new(Semaphore::new(max_connections));
         let connections = TaskTracker::new();
+        // Clients send a few small frames; the library's 128 KiB read buffer
+        // per connection would be most of the memory of 20,000 watchers.
+        // Every frame is flushed as it is written, so no write buffer.
         let ws_config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0)
             .max_message_size(Some(max_frame_bytes))
             .max_frame_size(Some(max_frame_bytes));
         loop {

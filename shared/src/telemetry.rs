@@ -15,3 +15,13 @@ pub fn init(service: &str) {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// Raises this process's open-files limit to the most it may have: a service
+/// holding thousands of sockets must not stop at a default soft limit of
+/// 1,024. Logs what it got, since connections beyond it are refused.
+pub fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open files limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open files limit"),
+    }
+}
