@@ -41,7 +41,7 @@ pub async fn measure(
         publish_confirm_msgs: publish_confirm(system, &suffix, duration).await?,
         redis_get_ops: redis_get(system, &suffix, duration).await?,
         pg_batch_insert_rows: pg_batch_insert(system, &suffix, duration).await?,
-        mongo_insert_many_docs: mongo_insert_many(system, &suffix, duration).await?,
+        mongo_insert_many_docs: mongo_insert_many(system, &suffix, duration, u64::MAX).await?,
         ..Baselines::default()
     };
     let (reqs, p99) = hyper_202(duration, connections).await?;
@@ -224,16 +224,20 @@ async fn pg_batch_insert(system: &System, suffix: &str, duration: Duration) -> a
 /// itself: the MongoDB stand-in's cost grows with a collection's size, so the
 /// baseline must meet the collection the workers write to as it is now. The
 /// documents name packages no one has and are deleted afterwards.
+/// `insert_many` of 1,000 documents shaped like the history's, for
+/// `duration` or until `max_docs` are in (the stand-in slows as a collection
+/// grows, so a scenario compares against the same volume it writes).
 pub async fn mongo_insert_many(
     system: &System,
     suffix: &str,
     duration: Duration,
+    max_docs: u64,
 ) -> anyhow::Result<f64> {
     let collection = system.mongo.collection::<Document>("location_history");
     let prefix = format!("ZZBASELINE{suffix}");
     let began = Instant::now();
     let mut docs = 0u64;
-    while began.elapsed() < duration {
+    while began.elapsed() < duration && docs < max_docs {
         let now = mongodb::bson::DateTime::now();
         let batch: Vec<Document> = (0..1000)
             .map(|i| {

@@ -206,7 +206,8 @@ async fn watchers(
         .latency(&latency)
         .target(Target::AtMost(p99_target_ms))
         .note(format!("{delivered} deliveries")),
-        Row::new(name, "accepted posts not stored", unstored as f64, "posts").target(Target::AtMost(0.0)),
+        Row::new(name, "accepted posts not stored", unstored as f64, "posts")
+            .target(Target::AtMost(0.0)),
         Row::new(name, "missing deliveries", missing as f64, "msgs").target(Target::AtMost(0.0)),
         Row::new(name, "duplicated deliveries", duplicated as f64, "msgs")
             .target(Target::AtMost(0.0)),
