@@ -52,6 +52,16 @@ pub struct Limit {
     pub max_requests: u64,
 }
 
+impl Limit {
+    /// Bounded in time only.
+    pub fn lasting(duration: Duration) -> Self {
+        Self {
+            duration,
+            max_requests: u64::MAX,
+        }
+    }
+}
+
 /// How requests are paced.
 #[derive(Debug, Clone, Copy)]
 pub enum Pace {

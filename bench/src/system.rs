@@ -50,6 +50,14 @@ impl System {
         format!("{}{path}", self.prefix)
     }
 
+    /// `/packages/{tn}{rest}` for each package, ready to request.
+    pub fn package_paths(&self, tracking_numbers: &[String], rest: &str) -> Vec<String> {
+        tracking_numbers
+            .iter()
+            .map(|tn| self.path(&format!("/packages/{tn}{rest}")))
+            .collect()
+    }
+
     /// Messages ready in a queue (unacked ones are not counted).
     pub async fn queue_depth(&self, queue: &str) -> u64 {
         let Ok(channel) = self.amqp.create_channel().await else {

@@ -125,16 +125,13 @@ async fn watchers(
         .next()
         .and_then(|p| p.split('/').next())
         .and_then(|p| p.parse().ok());
-    let paths: Vec<String> = numbers
-        .iter()
-        .map(|tn| run.system.path(&format!("/packages/{tn}/locations")))
-        .collect();
+    let paths: Vec<String> = run.system.package_paths(&numbers, "/locations");
     let posted = load::run(
         &format!("{name}: posting"),
         run.system.addr,
         &run.system.host,
         16.min(packages * 4).max(1),
-        Limit { duration: run.sizes.duration, max_requests: u64::MAX },
+        Limit::lasting(run.sizes.duration),
         Pace::Rate(rate),
         move |_, i| {
             let point = json!({"latitude": 40.0, "longitude": -74.0, "address": format!("t{}", now_nanos())});

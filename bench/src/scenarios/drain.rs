@@ -185,10 +185,7 @@ async fn sustained(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let rate = run.sizes.sustained_rate;
     let name = format!("drain ({rate:.0} single points/s)");
     let numbers = Arc::new(run.seed("DS", PACKAGES).await?);
-    let paths: Vec<String> = numbers
-        .iter()
-        .map(|tn| run.system.path(&format!("/packages/{tn}/locations")))
-        .collect();
+    let paths: Vec<String> = run.system.package_paths(&numbers, "/locations");
     let duration = run.sizes.sustained_for;
     let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
     let sampler = {
@@ -214,10 +211,7 @@ async fn sustained(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         run.system.addr,
         &run.system.host,
         run.sizes.connections,
-        Limit {
-            duration,
-            max_requests: u64::MAX,
-        },
+        Limit::lasting(duration),
         Pace::Rate(rate),
         move |_, i| {
             let point = json!({"id": format!("r{i}"), "latitude": 41.0, "longitude": -73.0 + (i % 1000) as f64 / 1e4});

@@ -17,16 +17,13 @@ const BATCH: usize = 100;
 pub async fn single(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let name = "locations-single";
     let numbers = Arc::new(run.seed("LS", PACKAGES).await?);
-    let paths: Vec<String> = numbers
-        .iter()
-        .map(|tn| run.system.path(&format!("/packages/{tn}/locations")))
-        .collect();
+    let paths: Vec<String> = run.system.package_paths(&numbers, "/locations");
     let result = load::run(
         name,
         run.system.addr,
         &run.system.host,
         run.sizes.connections,
-        Limit { duration: run.sizes.duration, max_requests: u64::MAX },
+        Limit::lasting(run.sizes.duration),
         Pace::Closed,
         move |_, i| {
             let point = json!({"id": format!("s{i}"), "latitude": 40.0 + (i % 1000) as f64 / 1e4, "longitude": -74.0});

@@ -12,19 +12,13 @@ use std::sync::Arc;
 pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let name = "package-flow";
     let numbers = Arc::new(run.seed("PF", run.sizes.connections).await?);
-    let paths: Vec<String> = numbers
-        .iter()
-        .map(|tn| run.system.path(&format!("/packages/{tn}/status")))
-        .collect();
+    let paths: Vec<String> = run.system.package_paths(&numbers, "/status");
     let result = load::run(
         name,
         run.system.addr,
         &run.system.host,
         run.sizes.connections,
-        Limit {
-            duration: run.sizes.duration,
-            max_requests: u64::MAX,
-        },
+        Limit::lasting(run.sizes.duration),
         Pace::Closed,
         move |connection, i| {
             let update = json!({"status": "in_transit", "location": format!("hub {i}")});

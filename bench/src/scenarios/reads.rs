@@ -13,11 +13,7 @@ const HOT: usize = 100;
 
 pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let hot = run.seed("RH", HOT).await?;
-    let paths: Arc<Vec<String>> = Arc::new(
-        hot.iter()
-            .map(|tn| run.system.path(&format!("/packages/{tn}")))
-            .collect(),
-    );
+    let paths: Arc<Vec<String>> = Arc::new(run.system.package_paths(&hot, ""));
     // One read each fills the views.
     let warm = Arc::clone(&paths);
     load::run(
@@ -40,10 +36,7 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         run.system.addr,
         &run.system.host,
         run.sizes.connections,
-        Limit {
-            duration: run.sizes.duration,
-            max_requests: u64::MAX,
-        },
+        Limit::lasting(run.sizes.duration),
         Pace::Closed,
         move |_, i| Request::get(hot_paths[i as usize % hot_paths.len()].clone()),
         |status| status == StatusCode::OK,
@@ -65,10 +58,7 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     ];
     let cold_count = (run.sizes.connections * 20).max(HOT);
     let cold = Arc::new(run.seed("RC", cold_count).await?);
-    let cold_paths: Vec<String> = cold
-        .iter()
-        .map(|tn| run.system.path(&format!("/packages/{tn}")))
-        .collect();
+    let cold_paths: Vec<String> = run.system.package_paths(&cold, "");
     let result = load::run(
         "reads (cold)",
         run.system.addr,
