@@ -99,6 +99,9 @@ fn parse_args() -> anyhow::Result<Args> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    if std::env::args().nth(1).as_deref() == Some(baselines::SERVE_202) {
+        return baselines::serve_202().await;
+    }
     let args = parse_args()?;
     let system = system::System::connect(&args.api, &args.ws)
         .await
