@@ -32,6 +32,17 @@ pub struct Row {
 }
 
 impl Row {
+    /// A load's p99 as a row of its own, against a ceiling in milliseconds.
+    pub fn p99(scenario: &str, latency: &Histogram<u64>, at_most_ms: f64) -> Self {
+        Row::new(
+            scenario,
+            "p99 latency",
+            latency.value_at_quantile(0.99) as f64 / 1000.0,
+            "ms",
+        )
+        .target(Target::AtMost(at_most_ms))
+    }
+
     pub fn new(scenario: &str, measure: &str, value: f64, unit: &str) -> Self {
         Self {
             scenario: scenario.to_owned(),

@@ -39,13 +39,7 @@ pub async fn single(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
             .baseline("publish-with-confirm", run.baselines.publish_confirm_msgs)
             .target(Target::RatioAtLeast(1.0))
             .note(failures(&result)),
-        Row::new(
-            name,
-            "p99 latency",
-            result.latency.value_at_quantile(0.99) as f64 / 1000.0,
-            "ms",
-        )
-        .target(Target::AtMost(20.0)),
+        Row::p99(name, &result.latency, 20.0),
     ];
     rows.push(
         run.loss_check(name, "points", accepted, || {

@@ -38,13 +38,7 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         .latency(&result.latency)
         .target(Target::AtLeast(3000.0))
         .note(failures(&result)),
-        Row::new(
-            name,
-            "p99 latency",
-            result.latency.value_at_quantile(0.99) as f64 / 1000.0,
-            "ms",
-        )
-        .target(Target::AtMost(50.0)),
+        Row::p99(name, &result.latency, 50.0),
         run.loss_check(name, "status events", applied, || {
             run.system.stored_status_events(&numbers)
         })

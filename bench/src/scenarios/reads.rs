@@ -48,13 +48,7 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
             .baseline("hyper 202", run.baselines.hyper_202_reqs)
             .target(Target::RatioAtLeast(0.6))
             .note(failures(&result)),
-        Row::new(
-            "reads (hot)",
-            "p99 latency",
-            result.latency.value_at_quantile(0.99) as f64 / 1000.0,
-            "ms",
-        )
-        .target(Target::AtMost(5.0)),
+        Row::p99("reads (hot)", &result.latency, 5.0),
     ];
     let cold_count = (run.sizes.connections * 20).max(HOT);
     let cold = Arc::new(run.seed("RC", cold_count).await?);
