@@ -46,18 +46,18 @@ struct Waiting {
     done: oneshot::Sender<Result<(), Refused>>,
 }
 
+/// Posts with this many points are a message of their own; smaller ones
+/// (single points above all) share one with concurrent posts.
+const OWN_MESSAGE_FROM: usize = 100;
+
 #[derive(Clone)]
 pub struct PointGroups {
     requests: mpsc::Sender<Waiting>,
+    broker: Broker,
     on: bool,
 }
 
 impl PointGroups {
-    /// Whether posts are grouped (a zero linger turns it off).
-    pub fn is_on(&self) -> bool {
-        self.on
-    }
-
     /// Starts the grouping task; it runs until `stop`, then publishes what it
     /// holds and waits for every group's confirm.
     pub fn start(
@@ -66,14 +66,25 @@ impl PointGroups {
         stop: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (requests, waiting) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(group(broker, settings, waiting, stop));
+        let task = tokio::spawn(group(broker.clone(), settings, waiting, stop));
         let on = !settings.linger.is_zero();
-        (Self { requests, on }, task)
+        (
+            Self {
+                requests,
+                broker,
+                on,
+            },
+            task,
+        )
     }
 
-    /// Publishes the points in a group; returns once the broker confirmed the
-    /// message holding them.
+    /// Publishes the points, in a group unless there are many of them or
+    /// grouping is off; returns once the broker confirmed the message
+    /// holding them.
     pub async fn publish(&self, points: Vec<LocationPoint>) -> Result<(), Refused> {
+        if !self.on || points.len() >= OWN_MESSAGE_FROM {
+            return send(&self.broker, points).await;
+        }
         let (done, outcome) = oneshot::channel();
         self.requests
             .send(Waiting { points, done })
@@ -121,11 +132,17 @@ async fn group(
             drop(permit);
         });
     }
-    // Whatever is still queued goes out too: it was promised an answer.
+    // Whatever is still queued goes out too, in groups of the usual size: it
+    // was promised an answer.
     waiting.close();
-    let mut rest = Vec::new();
+    let (mut rest, mut count) = (Vec::new(), 0);
     while let Some(member) = waiting.recv().await {
+        count += member.points.len();
         rest.push(member);
+        if count >= settings.max_points {
+            publish_group(&broker, std::mem::take(&mut rest)).await;
+            count = 0;
+        }
     }
     if !rest.is_empty() {
         publish_group(&broker, rest).await;
@@ -141,20 +158,22 @@ async fn publish_group(broker: &Broker, members: Vec<Waiting>) {
         points.extend(member.points);
         answers.push(member.done);
     }
+    let outcome = send(broker, points).await;
+    for answer in answers {
+        let _ = answer.send(outcome.clone());
+    }
+}
+
+/// The points as one confirmed message.
+async fn send(broker: &Broker, points: Vec<LocationPoint>) -> Result<(), Refused> {
     let envelope = Envelope::new(
         Uuid::now_v7(),
         chrono::Utc::now(),
         Principal::default(),
         LocationBatch { points },
     );
-    let outcome = broker
+    broker
         .send_locations(&envelope)
         .await
-        .map_err(|error: SendError| {
-            tracing::warn!(%error, "location group not accepted by the broker");
-            Refused::Broker(error.to_string())
-        });
-    for answer in answers {
-        let _ = answer.send(outcome.clone());
-    }
+        .map_err(|error: SendError| Refused::Broker(error.to_string()))
 }

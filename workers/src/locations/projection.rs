@@ -70,16 +70,19 @@ impl Projector {
     async fn run(self, nudge: ProjectionNudge, stop: CancellationToken) {
         loop {
             let began = Instant::now();
-            let rest = match self.round().await {
-                // A full round: more are probably marked; rest as long as it took.
-                Ok(written) if written as i64 >= self.batch => began.elapsed(),
+            let outcome = self.round().await;
+            // Rest as long as the round took, whether more are marked already
+            // (a full round) or only once nudged.
+            let took = began.elapsed();
+            let rest = match outcome {
+                Ok(written) if written as i64 >= self.batch => took,
                 Ok(_) => {
                     tokio::select! {
                         _ = stop.cancelled() => return,
                         _ = nudge.0.notified() => {}
                         _ = tokio::time::sleep(self.interval) => {}
                     }
-                    began.elapsed().min(self.interval)
+                    took
                 }
                 Err(error) => {
                     tracing::warn!(%error, "latest positions not projected; retrying");

@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
-use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
+use shared::wire::{LocationPoint, Principal};
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
@@ -170,34 +170,11 @@ fn repeated_ids(points: &[(usize, LocationPoint)]) -> Vec<InvalidPoint> {
     repeated
 }
 
-/// Batches this large are a message of their own; smaller ones (single
-/// points above all) share one with concurrent posts (group commit).
-const OWN_MESSAGE_FROM: usize = 100;
-
 /// Publishes the points and answers 202 with their ids once the broker
 /// confirmed the message holding them.
 pub async fn publish(state: &AppState, points: Vec<LocationPoint>) -> Result<Reply, Reply> {
     let event_ids: Vec<Uuid> = points.iter().map(|p| p.point_id).collect();
-    let grouped = state.point_groups.is_on() && points.len() < OWN_MESSAGE_FROM;
-    let published = if grouped {
-        state
-            .point_groups
-            .publish(points)
-            .await
-            .map_err(|e| e.to_string())
-    } else {
-        let envelope = Envelope::new(
-            Uuid::now_v7(),
-            chrono::Utc::now(),
-            Principal::default(),
-            LocationBatch { points },
-        );
-        state
-            .broker
-            .send_locations(&envelope)
-            .await
-            .map_err(|e| e.to_string())
-    };
+    let published = state.point_groups.publish(points).await;
     if let Err(error) = published {
         tracing::warn!(%error, "location points not accepted by the broker");
         return Err(Reply::unavailable("message broker"));
