@@ -9,6 +9,23 @@ cd "$REPO_ROOT"
 cargo build --release --locked --bins
 bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
+# Authentication for local use: a token secret and a first admin, generated
+# once into .local/auth.env (not committed) and kept, so tokens and the
+# password survive restarts. Variables already set win.
+auth_env="$REPO_ROOT/.local/auth.env"
+if [[ ! -f "$auth_env" ]]; then
+  mkdir -p "$(dirname "$auth_env")"
+  umask 077
+  cat > "$auth_env" <<ENV
+JWT_SECRET=$(head -c 48 /dev/urandom | base64 | tr -d '\n/+=')
+BOOTSTRAP_ADMIN_EMAIL=admin@delivertrack.local
+BOOTSTRAP_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '\n/+=')
+ENV
+fi
+while IFS='=' read -r name value; do
+  [[ -n "$name" && -z "${!name:-}" ]] && export "$name=$value"
+done < "$auth_env"
+
 SERVICE_PIDS=()
 stop_all() {
   trap - INT TERM EXIT
@@ -29,6 +46,10 @@ DeliverTrack is up:
   ingest       http://${INGEST_LISTEN:-127.0.0.1:8080}/api/v1/health
   broadcaster  ws://${BROADCASTER_LISTEN:-127.0.0.1:8081}/ws
   workers      consuming from ${AMQP_URL:-amqp://127.0.0.1:5672}
+  first admin  ${BOOTSTRAP_ADMIN_EMAIL} / ${BOOTSTRAP_ADMIN_PASSWORD}  (from $auth_env)
+Sign in: curl -s -X POST http://${INGEST_LISTEN:-127.0.0.1:8080}/api/v1/auth/login \\
+  -H 'content-type: application/json' \\
+  -d '{"email":"${BOOTSTRAP_ADMIN_EMAIL}","password":"${BOOTSTRAP_ADMIN_PASSWORD}"}'
 Ctrl-C stops everything.
 MSG
 # Returns when any service exits (or on Ctrl-C); then stop the rest.

@@ -14,6 +14,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
+/// `Authorization` for every request, set once at start-up (the system
+/// runs with authentication on; the baseline server ignores it, so both
+/// carry the same bytes).
+static AUTHORIZATION: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+
+/// Sends `Authorization: Bearer <token>` with every request from now on.
+pub fn authenticate_as(token: &str) -> anyhow::Result<()> {
+    let value = HeaderValue::from_str(&format!("Bearer {token}"))?;
+    let _ = AUTHORIZATION.set(value);
+    Ok(())
+}
+
 /// One request to send.
 pub struct Request {
     pub method: Method,
@@ -221,6 +233,18 @@ pub async fn run(
     result
 }
 
+/// One request on a connection of its own (set-up steps like signing in).
+pub async fn once(
+    addr: SocketAddr,
+    host: &str,
+    request: Request,
+) -> anyhow::Result<(StatusCode, Bytes)> {
+    let mut sender = connect(addr)
+        .await
+        .ok_or_else(|| anyhow::anyhow!("cannot connect to {addr}"))?;
+    send(&mut sender, host, request).await
+}
+
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
 
 async fn connect(addr: SocketAddr) -> Option<Sender> {
@@ -248,6 +272,9 @@ async fn send(
         .header(HOST, host);
     if !request.content_type.is_empty() {
         builder = builder.header(CONTENT_TYPE, request.content_type);
+    }
+    if let Some(authorization) = AUTHORIZATION.get() {
+        builder = builder.header(hyper::header::AUTHORIZATION, authorization.clone());
     }
     for (name, value) in request.headers {
         builder = builder.header(name, value);

@@ -8,6 +8,7 @@
 //!          [--smoke] [--json] [--no-baselines] [--duration S] [--connections C] [--sustained S]
 //!          [--ws-connections N] [--subscriptions N] [--watched-packages N]
 //!          [--broadcast-rate R] [--hot-watchers N] [--api URL] [--ws URL] [--chart FILE]
+//!          [--token JWT]
 //! ```
 //!
 //! - [`load`]: the HTTP load generator (closed or open loop, HDR histograms);
@@ -46,6 +47,9 @@ struct Args {
     json: bool,
     api: String,
     ws: String,
+    /// `--token` or `DT_BENCH_TOKEN`; otherwise dt-bench signs in as the
+    /// bootstrap admin (`BOOTSTRAP_ADMIN_EMAIL`, `BOOTSTRAP_ADMIN_PASSWORD`).
+    token: Option<String>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -58,6 +62,9 @@ fn parse_args() -> anyhow::Result<Args> {
         json: false,
         api: "http://127.0.0.1:8080/api/v1".into(),
         ws: "ws://127.0.0.1:8081/ws".into(),
+        token: std::env::var("DT_BENCH_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty()),
     };
     let mut it = raw.into_iter();
     while let Some(arg) = it.next() {
@@ -82,6 +89,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--hot-watchers" => args.sizes.hot_watchers = value("--hot-watchers")?.parse()?,
             "--api" => args.api = value("--api")?,
             "--ws" => args.ws = value("--ws")?,
+            "--token" => args.token = Some(value("--token")?),
             "--chart" => args.sizes.chart = value("--chart")?,
             "all" => args
                 .scenarios
@@ -97,12 +105,56 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
+/// A token for the bootstrap admin, or `None` when the system runs with
+/// authentication disabled.
+async fn sign_in(api: &str) -> anyhow::Result<Option<String>> {
+    let (Ok(email), Ok(password)) = (
+        std::env::var("BOOTSTRAP_ADMIN_EMAIL"),
+        std::env::var("BOOTSTRAP_ADMIN_PASSWORD"),
+    ) else {
+        bail!("dt-bench needs an admin's token: pass --token, or set DT_BENCH_TOKEN, or BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD (scripts/up.sh prints them)");
+    };
+    let (addr, host, prefix) = load::address_of(api)?;
+    let request = load::Request::json(
+        hyper::Method::POST,
+        format!("{prefix}/auth/login"),
+        &serde_json::json!({ "email": email, "password": password }),
+    );
+    let (status, body) = load::once(addr, &host, request)
+        .await
+        .context("signing in")?;
+    match status.as_u16() {
+        200 => {
+            let body: serde_json::Value = serde_json::from_slice(&body)?;
+            let token = body["access_token"]
+                .as_str()
+                .context("no access_token in the answer")?;
+            Ok(Some(token.to_owned()))
+        }
+        // Authentication is disabled: no token needed.
+        409 => Ok(None),
+        other => bail!(
+            "signing in as {email} failed: {other} {}",
+            String::from_utf8_lossy(&body)
+        ),
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some(baselines::SERVE_202) {
         return baselines::serve_202().await;
     }
-    let args = parse_args()?;
+    let mut args = parse_args()?;
+    let token = match args.token.take() {
+        Some(token) => Some(token),
+        None => sign_in(&args.api).await?,
+    };
+    if let Some(token) = &token {
+        load::authenticate_as(token)?;
+        let separator = if args.ws.contains('?') { '&' } else { '?' };
+        args.ws = format!("{}{separator}token={token}", args.ws);
+    }
     let system = system::System::connect(&args.api, &args.ws)
         .await
         .context("connecting to the system's stores (the services' environment variables)")?;

@@ -22,12 +22,17 @@ pub struct BroadcasterConfig {
     /// leaves the OS default. Smaller means less memory held for a stalled
     /// client and an earlier "too slow" verdict.
     pub send_buffer_bytes: Option<usize>,
+    /// `AUTH_DISABLED`, `JWT_*`: how upgrades are authenticated (verifying
+    /// only: the broadcaster never issues tokens).
+    pub auth: shared::auth::AuthConfig,
 }
 
 impl BroadcasterConfig {
     /// The defaults; `from_env` overrides them.
-    pub fn new(common: CommonConfig) -> Self {
+    /// `auth` has no default: tests pass their own, `from_env` reads it.
+    pub fn new(common: CommonConfig, auth: shared::auth::AuthConfig) -> Self {
         Self {
+            auth,
             common,
             listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
             max_connections: 20_000,
@@ -42,7 +47,10 @@ impl BroadcasterConfig {
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
-        let d = Self::new(CommonConfig::from_env()?);
+        let d = Self::new(
+            CommonConfig::from_env()?,
+            shared::auth::AuthConfig::from_env(false)?,
+        );
         Ok(Self {
             listen: var("BROADCASTER_LISTEN", d.listen)?,
             max_connections: var("WS_MAX_CONNECTIONS", d.max_connections)?,
@@ -56,6 +64,7 @@ impl BroadcasterConfig {
                 0 => None,
                 bytes => Some(bytes),
             },
+            auth: d.auth,
             common: d.common,
         })
     }

@@ -2,6 +2,7 @@
 //! task owns the sending side. Either ends the connection through a shared
 //! [`Closing`], with a close frame saying why.
 
+use crate::auth::Session;
 use crate::events::Events;
 use crate::hub::{ClientHandle, ClientId, Hub, Outgoing};
 use crate::protocol::{self, Request};
@@ -32,13 +33,17 @@ pub struct Shared {
     pub hub: Arc<Hub>,
     pub events: Events,
     pub store: EventStore,
+    /// For the policy's package lookups.
+    pub pool: sqlx::PgPool,
     pub limits: Limits,
+    pub auth: shared::auth::AuthConfig,
 }
 
 pub async fn serve(
     ws: WebSocketStream<TcpStream>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
+    session: Session,
 ) {
     let (sink, mut source) = ws.split();
     let (outbox, inbox) = mpsc::channel::<Outgoing>(shared.limits.client_queue);
@@ -51,7 +56,12 @@ pub async fn serve(
         id: shared.hub.new_client_id(),
         subscriptions: HashSet::new(),
         shared: Arc::clone(&shared),
+        caller: session.caller,
     };
+    // The connection lives as long as its token: then it closes with 1008,
+    // and the client reconnects with a fresh token and `since_seq`.
+    let expiry = tokio::time::sleep(until_expiry(session.expires_at));
+    tokio::pin!(expiry);
     let metrics = &shared.hub.metrics;
     metrics.connections.fetch_add(1, Ordering::Relaxed);
     let writer = tokio::spawn(
@@ -81,6 +91,10 @@ pub async fn serve(
                 break;
             }
             _ = closing.token.cancelled() => break,
+            _ = &mut expiry => {
+                closing.close(CloseCode::Policy, TOKEN_EXPIRED);
+                break;
+            }
             _ = idle_check.tick() => {
                 if last_heard.elapsed() > shared.limits.idle_timeout {
                     closing.close(CloseCode::Policy, "idle timeout");
@@ -117,12 +131,26 @@ pub async fn serve(
     metrics.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// The close reason when a connection's token runs out.
+pub const TOKEN_EXPIRED: &str = "token expired";
+
+/// How long until `expires_at` (seconds since the epoch); a year when the
+/// session never expires (authentication disabled).
+fn until_expiry(expires_at: Option<u64>) -> Duration {
+    match expires_at {
+        Some(at) => Duration::from_secs(at.saturating_sub(shared::auth::token::now())),
+        None => Duration::from_secs(365 * 24 * 3600),
+    }
+}
+
 /// The protocol side of one client: its subscriptions and how it changes them.
 struct Handler {
     shared: Arc<Shared>,
     id: ClientId,
     handle: ClientHandle,
     subscriptions: HashSet<String>,
+    /// Who opened the connection: every subscription asks the policy.
+    caller: shared::auth::Caller,
 }
 
 impl Handler {
@@ -152,7 +180,11 @@ impl Handler {
             );
             return self.reply(protocol::error(&problem));
         }
-        // Unknown packages are refused before they cost a broker binding.
+        // Packages the caller may not see are refused like unknown ones, and
+        // both before they cost a broker binding.
+        if let Err(problem) = crate::auth::may_watch(&self.shared.pool, &self.caller, tn).await {
+            return self.reply(protocol::error(&problem));
+        }
         if let Err(problem) = self.head(tn).await {
             return self.reply(protocol::error(&problem));
         }

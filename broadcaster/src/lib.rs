@@ -1,6 +1,8 @@
 //! DeliverTrack broadcaster: result events pushed to WebSocket subscribers.
 //!
 //! - [`config`]: settings from the environment.
+//! - [`auth`]: the token at the upgrade (header or `?token=`) and the
+//!   policy's check of every subscription.
 //! - [`startup`]: builds the service, accepts connections under a cap, and
 //!   closes every client with a close frame on shutdown.
 //! - [`events`]: the broker side: one exclusive queue per instance, bound to
@@ -21,6 +23,7 @@
 //! - [`update`]: the `package_update` message in the original shape.
 //! - [`metrics`]: connections, subscriptions, deliveries, slow drops, delay.
 
+pub mod auth;
 pub mod config;
 pub mod connection;
 pub mod events;

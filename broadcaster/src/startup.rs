@@ -12,9 +12,18 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// A refused upgrade: the status and a JSON error body.
+fn refusal(status: StatusCode, message: &str) -> ErrorResponse {
+    let body = serde_json::json!({ "error": message }).to_string();
+    let mut refusal = ErrorResponse::new(Some(body));
+    *refusal.status_mut() = status;
+    refusal
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -80,8 +89,10 @@ impl Application {
             shared: Arc::new(Shared {
                 hub,
                 events,
-                store: EventStore::new(pool, history),
+                store: EventStore::new(pool.clone(), history),
+                pool,
                 limits,
+                auth: config.auth,
             }),
             events_task,
             events_stop,
@@ -148,26 +159,31 @@ impl Application {
             }
             let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
             connections.spawn(async move {
-                let only_ws =
-                    |request: &Request, response: Response| -> Result<Response, ErrorResponse> {
-                        if request.uri().path() == "/ws" {
+                let mut session = None;
+                let upgrade = |request: &Request,
+                               response: Response|
+                 -> Result<Response, ErrorResponse> {
+                    if request.uri().path() != "/ws" {
+                        return Err(refusal(StatusCode::NOT_FOUND, "no such endpoint; use /ws"));
+                    }
+                    match crate::auth::authenticate(&shared.auth, request) {
+                        Ok(authenticated) => {
+                            session = Some(authenticated);
                             Ok(response)
-                        } else {
-                            let mut refusal = ErrorResponse::new(Some(
-                                "{\"error\":\"no such endpoint; use /ws\"}".into(),
-                            ));
-                            *refusal.status_mut() =
-                                tokio_tungstenite::tungstenite::http::StatusCode::NOT_FOUND;
-                            Err(refusal)
                         }
-                    };
+                        Err((status, message)) => Err(refusal(status, &message)),
+                    }
+                };
                 let handshake = tokio_tungstenite::accept_hdr_async_with_config(
                     stream,
-                    only_ws,
+                    upgrade,
                     Some(ws_config),
                 );
                 match tokio::time::timeout(handshake_timeout, handshake).await {
-                    Ok(Ok(ws)) => serve(ws, shared, shutdown).await,
+                    Ok(Ok(ws)) => match session {
+                        Some(session) => serve(ws, shared, shutdown, session).await,
+                        None => tracing::warn!("upgrade completed without a session"),
+                    },
                     Ok(Err(error)) => tracing::debug!(%error, "WebSocket handshake failed"),
                     Err(_) => tracing::debug!("WebSocket handshake timed out; connection dropped"),
                 }

@@ -102,7 +102,9 @@ pub fn encode(event: &Envelope<Event>) -> Vec<(i64, String)> {
                 )
             })
             .collect(),
-        Event::CommandRejected { .. } => Vec::new(),
+        Event::CommandRejected { .. }
+        | Event::UserRegistered(_)
+        | Event::AccountRejected { .. } => Vec::new(),
     };
     updates
         .iter()

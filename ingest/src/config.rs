@@ -22,12 +22,20 @@ pub struct IngestConfig {
     /// Group commit of location posts (`LOCATION_GROUP_COMMIT_MS`: how long
     /// the first point of a group waits for others; 0 turns grouping off).
     pub group_commit: crate::group_commit::GroupCommit,
+    /// `AUTH_DISABLED`, `JWT_*`: how requests are authenticated.
+    pub auth: shared::auth::AuthConfig,
+    /// `CORS_ALLOWED_ORIGINS`: comma-separated origins browsers may call the
+    /// API from, or `*`; empty allows none.
+    pub cors_allowed_origins: Vec<String>,
 }
 
 impl IngestConfig {
     /// The defaults; `from_env` overrides them.
-    pub fn new(common: CommonConfig) -> Self {
+    /// `auth` has no default: tests pass their own, `from_env` reads it.
+    pub fn new(common: CommonConfig, auth: shared::auth::AuthConfig) -> Self {
         Self {
+            auth,
+            cors_allowed_origins: Vec::new(),
             common,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             outcome_timeout: Duration::from_millis(5_000),
@@ -50,8 +58,19 @@ impl IngestConfig {
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {
-        let d = Self::new(CommonConfig::from_env()?);
+        let d = Self::new(
+            CommonConfig::from_env()?,
+            shared::auth::AuthConfig::from_env(true)?,
+        );
+        let origins: String = var("CORS_ALLOWED_ORIGINS", String::new())?;
         Ok(Self {
+            cors_allowed_origins: origins
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            auth: d.auth,
             listen: var("INGEST_LISTEN", d.listen)?,
             outcome_timeout: millis_var("OUTCOME_TIMEOUT_MS", d.outcome_timeout)?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", d.confirm_timeout)?,

@@ -6,6 +6,8 @@
 //! view (cache-aside), falling back to PostgreSQL.
 //!
 //! - [`config`]: settings from the environment.
+//! - [`authn`]: who sent a request (bearer tokens), and the policy's answers
+//!   as 401, 403 and 404.
 //! - [`startup`]: builds the application from config and runs the server with
 //!   a connection cap and graceful shutdown.
 //! - [`broker`]: the supervised RabbitMQ link: confirmed publishing and the
@@ -13,14 +15,17 @@
 //! - [`group_commit`]: concurrent location posts sharing one broker message.
 //! - [`http`]: request parsing (size, content type, JSON fields) and JSON
 //!   responses, including the `{"error": ...}` shape.
+//! - [`layers`]: request ids, CORS and security headers around the router.
 //! - [`routes`]: the router and one module per endpoint.
 //! - [`reads`]: the PostgreSQL queries behind the read endpoints.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers.
 
+pub mod authn;
 pub mod broker;
 pub mod config;
 pub mod group_commit;
 pub mod http;
+pub mod layers;
 pub mod openapi;
 pub mod reads;
 pub mod routes;

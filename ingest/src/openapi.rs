@@ -26,6 +26,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/locations"),
     ("get", "/api/v1/locations/near"),
     ("get", "/api/v1/locations/within"),
+    ("post", "/api/v1/auth/register"),
+    ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/users"),
 ];
 
 #[derive(OpenApi)]
@@ -50,14 +53,83 @@ pub const ROUTES: &[(&str, &str)] = &[
         crate::routes::locations::post_batch::post,
         crate::routes::locations::near::get,
         crate::routes::locations::within::get,
+        crate::routes::auth::register::post,
+        crate::routes::auth::login::post,
+        crate::routes::users::post,
     ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
     tags(
         (name = "packages", description = "Packages and their status flow"),
         (name = "locations", description = "Device positions, history and geo queries"),
-        (name = "operations", description = "Health, statistics, this document")
+        (name = "operations", description = "Health, statistics, this document"),
+        (name = "auth", description = "Accounts and access tokens")
     )
 )]
 pub struct ApiDoc;
+
+/// Every endpoint but health, this document, sign-up and sign-in takes
+/// `Authorization: Bearer <access_token>` from `POST /api/v1/auth/login`,
+/// and may answer 401 (no or bad token) and 403 (the role may not).
+struct BearerAuth;
+
+/// The endpoints anyone may call.
+pub const PUBLIC: &[&str] = &[
+    "/api/v1/health",
+    "/api/v1/openapi.json",
+    "/api/v1/auth/register",
+    "/api/v1/auth/login",
+];
+
+impl utoipa::Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+        let error = |description: &str| {
+            utoipa::openapi::ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    utoipa::openapi::ContentBuilder::new()
+                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ];
+            for operation in operations.into_iter().flatten() {
+                if PUBLIC.contains(&path.as_str()) {
+                    // Public: no credentials asked for.
+                    operation.security = Some(Vec::new());
+                    continue;
+                }
+                let responses = &mut operation.responses.responses;
+                responses.entry("401".into()).or_insert_with(|| {
+                    error("No, malformed, expired or forged credentials").into()
+                });
+                responses
+                    .entry("403".into())
+                    .or_insert_with(|| error("The caller's role may not do this").into());
+            }
+        }
+    }
+}
 
 /// The document as pretty JSON (what `docs/openapi.json` holds).
 pub fn json() -> String {
@@ -92,6 +164,43 @@ pub struct CreatePackageRequest {
     weight: Option<f64>,
     #[schema(min_length = 1, max_length = 2000)]
     description: Option<String>,
+    /// The recipient's account email: that account may follow the package.
+    #[schema(format = "email")]
+    recipient_email: Option<String>,
+}
+
+/// `POST /api/v1/auth/register`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RegisterRequest {
+    #[schema(format = "email", max_length = 254)]
+    email: String,
+    #[schema(min_length = 10, max_length = 256)]
+    password: String,
+    #[schema(min_length = 1, max_length = 200)]
+    name: String,
+}
+
+/// `POST /api/v1/auth/login`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct LoginRequest {
+    email: String,
+    password: String,
+}
+
+/// `POST /api/v1/users` (admins).
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct NewUserRequest {
+    #[schema(format = "email", max_length = 254)]
+    email: String,
+    #[schema(min_length = 10, max_length = 256)]
+    password: String,
+    #[schema(min_length = 1, max_length = 200)]
+    name: String,
+    #[schema(pattern = "^(admin|dispatcher|courier|customer)$")]
+    role: String,
 }
 
 /// `PUT /api/v1/packages/{tracking_number}/status`. Coordinates come in pairs.

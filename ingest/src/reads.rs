@@ -2,6 +2,8 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use shared::auth::access::visible_filter;
+use shared::auth::Caller;
 use shared::domain::{PackageStatus, PackageView};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -46,6 +48,7 @@ impl Cursor {
 
 pub async fn list_packages(
     pool: &PgPool,
+    caller: &Caller,
     status: Option<PackageStatus>,
     after: Option<Cursor>,
     limit: i64,
@@ -56,8 +59,12 @@ pub async fn list_packages(
     } else {
         "$1::text IS NULL AND"
     };
+    // Customers and couriers list only what they may see.
+    let visible = visible_filter(caller.role, "$5", "$6")
+        .map(|condition| format!("{condition} AND"))
+        .unwrap_or_default();
     let sql = format!(
-        "SELECT {} FROM packages WHERE {filter} ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+        "SELECT {} FROM packages p WHERE {visible} {filter} ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
          ORDER BY created_at DESC, id DESC LIMIT $4",
         PackageView::COLUMNS
     );
@@ -66,6 +73,8 @@ pub async fn list_packages(
         .bind(after.map(|c| c.created_at))
         .bind(after.map(|c| c.id))
         .bind(limit)
+        .bind(caller.user_id)
+        .bind(caller.email.as_ref().map(|e| e.as_str()))
         .fetch_all(pool)
         .await
 }
@@ -80,6 +89,8 @@ pub struct StatusEventView {
     pub longitude: Option<f64>,
     pub version: i64,
     pub timestamp: DateTime<Utc>,
+    /// The id of the account that made the change (`null` before accounts).
+    pub actor: Option<String>,
 }
 
 /// The status history oldest first; `None` when the package does not exist.
@@ -94,7 +105,7 @@ pub async fn status_events(
         .await?;
     let Some(id) = id else { return Ok(None) };
     let events = sqlx::query_as(
-        "SELECT event_id, status, previous_status, location, latitude, longitude, version, occurred_at AS timestamp \
+        "SELECT event_id, status, previous_status, location, latitude, longitude, version, occurred_at AS timestamp, principal AS actor \
          FROM status_events WHERE package_id = $1 ORDER BY version LIMIT $2",
     )
     .bind(id)

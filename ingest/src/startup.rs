@@ -5,9 +5,9 @@ use crate::config::IngestConfig;
 use crate::group_commit::PointGroups;
 use crate::routes::{route, AppState};
 use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use shared::cache::ViewCache;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -48,6 +48,7 @@ pub struct Application {
     groups_stop: CancellationToken,
     max_connections: usize,
     read_timeout: Duration,
+    cors_allowed_origins: Vec<String>,
     shutdown: CancellationToken,
 }
 
@@ -100,6 +101,7 @@ impl Application {
             point_rules: config.locations,
             openapi: bytes::Bytes::from(crate::openapi::json()),
             point_groups,
+            auth: config.auth.clone(),
         });
         Ok(Self {
             listener,
@@ -110,6 +112,7 @@ impl Application {
             groups_stop,
             max_connections: config.max_connections,
             read_timeout: config.read_timeout,
+            cors_allowed_origins: config.cors_allowed_origins,
             shutdown,
         })
     }
@@ -132,10 +135,18 @@ impl Application {
             groups_stop,
             max_connections,
             read_timeout,
+            cors_allowed_origins,
             shutdown,
         } = self;
         let connections = Arc::new(Semaphore::new(max_connections.max(1)));
         let graceful = GracefulShutdown::new();
+        let service = crate::layers::wrap(
+            &cors_allowed_origins,
+            tower::service_fn(move |request| {
+                let state = Arc::clone(&state);
+                async move { Ok::<_, std::convert::Infallible>(route(&state, request).await) }
+            }),
+        );
         tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "ingest listening");
         loop {
             let permit = tokio::select! {
@@ -158,11 +169,7 @@ impl Application {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let state = Arc::clone(&state);
-            let service = service_fn(move |request| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, std::convert::Infallible>(route(&state, request).await) }
-            });
+            let service = TowerToHyperService::new(service.clone());
             let connection = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(read_timeout)

@@ -6,6 +6,8 @@
 //!   commands (ingest → workers) and result events (workers → ingest, broadcaster).
 //! - [`topology`]: exchange and queue names, shard routing, and the idempotent
 //!   declaration every service runs at start-up.
+//! - [`auth`]: roles, access tokens, password hashes and the authorization
+//!   policy every service asks.
 //! - [`amqp`]: connecting to RabbitMQ and publishing with confirms.
 //! - [`backoff`]: exponential backoff with jitter for transient failures.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
@@ -15,6 +17,7 @@
 //! - [`telemetry`]: tracing set-up.
 
 pub mod amqp;
+pub mod auth;
 pub mod backoff;
 pub mod cache;
 pub mod config;

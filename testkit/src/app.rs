@@ -4,6 +4,7 @@
 use crate::TestEnv;
 use ingest::IngestConfig;
 use serde_json::{json, Value};
+use shared::auth::{Caller, Role};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
@@ -47,7 +48,10 @@ pub struct TestApp {
     pub env: TestEnv,
     /// `http://127.0.0.1:<port>/api/v1`
     pub base: String,
+    /// Sends the admin's token with every request.
     pub http: reqwest::Client,
+    /// Who [`TestApp::http`] is.
+    pub admin: Caller,
     stop: CancellationToken,
     server: JoinHandle<()>,
     workers: Option<Workers>,
@@ -61,7 +65,7 @@ pub fn ingest_config(env: &TestEnv) -> IngestConfig {
         outcome_timeout: Duration::from_secs(10),
         confirm_timeout: Duration::from_secs(3),
         max_connections: 256,
-        ..IngestConfig::new(env.config.clone())
+        ..IngestConfig::new(env.config.clone(), env.auth())
     }
 }
 
@@ -82,7 +86,7 @@ pub fn broadcaster_config(env: &TestEnv) -> broadcaster::BroadcasterConfig {
         client_queue: 64,
         ping_interval: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(30),
-        ..broadcaster::BroadcasterConfig::new(env.config.clone())
+        ..broadcaster::BroadcasterConfig::new(env.config.clone(), env.auth())
     }
 }
 
@@ -105,10 +109,13 @@ impl TestApp {
             .expect("ingest builds");
         let base = format!("http://{}/api/v1", app.local_addr());
         let server = tokio::spawn(app.run());
+        let admin = crate::caller(Role::Admin);
+        let http = client_with_token(&env.token(&admin));
         let mut test_app = Self {
             env,
             base,
-            http: reqwest::Client::new(),
+            http,
+            admin,
             stop,
             server,
             workers: None,
@@ -143,14 +150,25 @@ impl TestApp {
         let app = broadcaster::Application::build(config, stop.clone())
             .await
             .expect("broadcaster builds");
-        let url = format!("ws://{}/ws", app.local_addr());
+        let base_url = format!("ws://{}/ws", app.local_addr());
+        let url = format!("{base_url}?token={}", self.env.token(&self.admin));
         let hub = app.hub();
         self.broadcasters.push(tokio::spawn(app.run()));
-        Broadcaster { url, stop, hub }
+        Broadcaster {
+            url,
+            base_url,
+            stop,
+            hub,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// A client that acts as `caller` (a valid token for this system).
+    pub fn client_as(&self, caller: &Caller) -> reqwest::Client {
+        client_with_token(&self.env.token(caller))
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -227,7 +245,10 @@ impl TestApp {
 
 /// A running broadcaster: its `/ws` URL, its own stop, its hub (metrics).
 pub struct Broadcaster {
+    /// `/ws` with the admin's token in the query.
     pub url: String,
+    /// `/ws` with no credentials.
+    pub base_url: String,
     pub stop: CancellationToken,
     pub hub: Arc<broadcaster::hub::Hub>,
 }
@@ -254,6 +275,18 @@ impl Workers {
             .expect("workers stop in time")
             .expect("workers task");
     }
+}
+
+/// A client that sends `Authorization: Bearer <token>` with every request.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+        .expect("a token is a valid header value");
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("an HTTP client")
 }
 
 pub fn tracking_number() -> String {

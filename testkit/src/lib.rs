@@ -33,15 +33,38 @@ use futures_util::StreamExt;
 use lapin::options::{BasicGetOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
+use shared::auth::{AuthConfig, Caller, Role, Tokens};
 use shared::config::CommonConfig;
 use shared::topology::Topology;
 use sqlx::postgres::PgPool;
 use sqlx::Connection as _;
 use std::time::Duration;
 
+/// The first admin of systems the tests run as processes.
+pub const BOOTSTRAP_ADMIN_EMAIL: &str = "admin@example.test";
+pub const BOOTSTRAP_ADMIN_PASSWORD: &str = "bootstrap-admin-password";
+
+/// A caller of `role` with a fresh id and email (no account behind it: a
+/// token is all the services check).
+pub fn caller(role: Role) -> Caller {
+    let id = uuid::Uuid::new_v4();
+    Caller {
+        user_id: id,
+        role,
+        email: shared::domain::Email::parse(&format!("{role}-{}@example.test", id.simple())).ok(),
+    }
+}
+
+/// The principal of a dispatcher, for commands a test publishes itself.
+pub fn dispatcher() -> shared::wire::Principal {
+    caller(Role::Dispatcher).principal()
+}
+
 pub struct TestEnv {
     pub id: String,
     pub config: CommonConfig,
+    /// This test's HS256 secret: its services trust only tokens made with it.
+    pub jwt_secret: String,
     pub pool: PgPool,
     admin_url: String,
     amqp: Connection,
@@ -141,6 +164,11 @@ impl TestEnv {
             .await
             .expect("declare topology");
         Self {
+            jwt_secret: format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
             id,
             config,
             pool,
@@ -178,6 +206,48 @@ impl TestEnv {
         }
     }
 
+    /// The authentication the test's services run with.
+    pub fn auth(&self) -> AuthConfig {
+        AuthConfig::Enabled(std::sync::Arc::new(self.tokens()))
+    }
+
+    pub fn tokens(&self) -> Tokens {
+        Tokens::hs256(self.jwt_secret.as_bytes(), Duration::from_secs(3600))
+    }
+
+    /// A valid access token for `caller`.
+    pub fn token(&self, caller: &Caller) -> String {
+        self.tokens().issue(caller).expect("a token").token
+    }
+
+    /// What the workspace's binaries need in their environment to run as
+    /// this test's system (its database, prefixes, secret, first admin).
+    pub fn service_env(&self) -> Vec<(String, String)> {
+        let config = &self.config;
+        [
+            ("DATABASE_URL", config.database_url.clone()),
+            ("REDIS_URL", config.redis_url.clone()),
+            ("REDIS_PREFIX", config.redis_prefix.clone()),
+            ("AMQP_URL", config.amqp_url.clone()),
+            ("AMQP_PREFIX", self.topology().prefix().to_owned()),
+            (
+                "PACKAGE_SHARDS",
+                self.topology().package_shards().to_string(),
+            ),
+            ("MONGODB_URL", config.mongodb_url.clone()),
+            ("MONGODB_DATABASE", config.mongodb_database.clone()),
+            ("JWT_SECRET", self.jwt_secret.clone()),
+            ("BOOTSTRAP_ADMIN_EMAIL", BOOTSTRAP_ADMIN_EMAIL.to_owned()),
+            (
+                "BOOTSTRAP_ADMIN_PASSWORD",
+                BOOTSTRAP_ADMIN_PASSWORD.to_owned(),
+            ),
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .collect()
+    }
+
     pub fn topology(&self) -> &Topology {
         &self.config.topology
     }
@@ -196,7 +266,7 @@ impl TestEnv {
         let kind = envelope.body.kind();
         let key = self
             .topology()
-            .package_routing_key(envelope.body.tracking_number().as_str(), kind);
+            .package_routing_key(envelope.body.shard_key(), kind);
         shared::amqp::publish_envelope(
             self.channel(),
             &self.topology().commands_exchange(),

@@ -1,4 +1,5 @@
 use shared::config::{millis_var, secs_var, var, CommonConfig, ConfigError};
+use shared::domain::Email;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -29,6 +30,60 @@ pub struct WorkerConfig {
     /// dead-lettered (`UNKNOWN_PACKAGE_RETRY_S`): a point can overtake its
     /// package's create, which travels another queue.
     pub unknown_package_retry: Duration,
+    /// The first admin (`BOOTSTRAP_ADMIN_EMAIL`, `BOOTSTRAP_ADMIN_PASSWORD`),
+    /// created at start-up by the package pool if no account has its email.
+    pub bootstrap_admin: Option<BootstrapAdmin>,
+}
+
+/// The account an empty deployment starts with. No default exists anywhere.
+#[derive(Clone)]
+pub struct BootstrapAdmin {
+    pub email: Email,
+    pub password: String,
+}
+
+impl std::fmt::Debug for BootstrapAdmin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "BootstrapAdmin {{ email: {}, password: <hidden> }}",
+            self.email
+        )
+    }
+}
+
+impl BootstrapAdmin {
+    /// Required by the package pool unless `AUTH_DISABLED=true`.
+    fn from_env(required: bool) -> Result<Option<Self>, ConfigError> {
+        let email: String = var("BOOTSTRAP_ADMIN_EMAIL", String::new())?;
+        let password: String = var("BOOTSTRAP_ADMIN_PASSWORD", String::new())?;
+        let problem = |name: &str, value: &str, reason: &str| ConfigError {
+            name: name.into(),
+            value: value.into(),
+            reason: reason.into(),
+        };
+        if email.is_empty() && password.is_empty() && !required {
+            return Ok(None);
+        }
+        let email = Email::parse(&email).map_err(|e| {
+            problem(
+                "BOOTSTRAP_ADMIN_EMAIL",
+                &email,
+                &format!("required: {e} (the first admin's account)"),
+            )
+        })?;
+        if password.chars().count() < shared::auth::password::MIN_LEN {
+            return Err(problem(
+                "BOOTSTRAP_ADMIN_PASSWORD",
+                "",
+                &format!(
+                    "required, at least {} characters",
+                    shared::auth::password::MIN_LEN
+                ),
+            ));
+        }
+        Ok(Some(Self { email, password }))
+    }
 }
 
 impl WorkerConfig {
@@ -44,6 +99,7 @@ impl WorkerConfig {
             run_packages: true,
             run_locations: true,
             unknown_package_retry: Duration::from_secs(30),
+            bootstrap_admin: None,
             common,
         }
     }
@@ -64,7 +120,9 @@ impl WorkerConfig {
             value: pools.clone(),
             reason,
         })?;
+        let auth_disabled: bool = var("AUTH_DISABLED", false)?;
         Ok(Self {
+            bootstrap_admin: BootstrapAdmin::from_env(run_packages && !auth_disabled)?,
             run_packages,
             run_locations,
             prefetch: var("WORKER_PREFETCH", defaults.prefetch)?,

@@ -235,16 +235,18 @@ impl Pipeline {
                     continue;
                 }
             };
-            if let Some(version) = changed_version {
-                changes.push((command.body.tracking_number().as_str().to_owned(), version));
+            if let (Some(version), Some(tn)) = (changed_version, command.body.tracking_number()) {
+                changes.push((tn.as_str().to_owned(), version));
             }
             if let Event::StatusChanged(changed) = &event {
                 forwarded.extend(forwarded_point(command, changed));
             }
             let event = command.with_body(event);
-            match self.event_message(&event) {
-                Ok(message) => messages.push(message),
-                Err(error) => tracing::error!(%error, "cannot encode an event"),
+            if event.body.is_package_event() {
+                match self.event_message(&event) {
+                    Ok(message) => messages.push(message),
+                    Err(error) => tracing::error!(%error, "cannot encode an event"),
+                }
             }
             replies.push((*delivery, event));
         }

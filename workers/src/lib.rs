@@ -6,8 +6,10 @@
 //! - [`consumer`]: the per-queue loop over windows (everything waiting in the
 //!   prefetch buffer): decode → apply (retrying transient failures) →
 //!   invalidate cached views → publish result events → reply → ack.
-//! - [`packages`]: a window of package commands in one PostgreSQL
-//!   transaction, in queue order, one statement per table.
+//! - [`packages`]: a window of package commands (and account sign-ups) in one
+//!   PostgreSQL transaction, in queue order, one statement per table; each
+//!   command's principal is checked again against the policy.
+//! - [`bootstrap`]: the first admin account, from configuration.
 //! - [`locations`]: a window of location points: sequence numbers and latest
 //!   position in PostgreSQL, history and latest position in MongoDB, only ever
 //!   moving forward in time.
@@ -22,6 +24,7 @@
 //! Once effects are committed, publishing what they owe is retried until it is
 //! confirmed: a committed command never reaches the dead-letter queue.
 
+pub mod bootstrap;
 pub mod config;
 pub mod consumer;
 pub mod dead_letter;

@@ -62,6 +62,21 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
         Err(RetryError::Cancelled) => return Ok(()),
         Err(RetryError::Permanent(error)) => return Err(error.into()),
     }
+    if let (true, Some(admin)) = (config.run_packages, &config.bootstrap_admin) {
+        let ensured = retry(
+            waiting(),
+            &shutdown,
+            "creating the bootstrap admin",
+            || crate::bootstrap::ensure_admin(&pool, admin),
+            crate::packages::is_transient,
+        )
+        .await;
+        match ensured {
+            Ok(()) => {}
+            Err(RetryError::Cancelled) => return Ok(()),
+            Err(RetryError::Permanent(error)) => return Err(error.into()),
+        }
+    }
     let mongo = mongodb::Client::with_uri_str(&config.common.mongodb_url).await?;
     let locations = LocationStore::new(&mongo.database(&config.common.mongodb_database));
     if config.run_locations {

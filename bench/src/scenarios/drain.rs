@@ -77,6 +77,14 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
             envelope.encode()?,
         ));
     }
+    // The workers check every command's principal again: these come from a
+    // dispatcher, as they would through the API.
+    let operator = shared::auth::Caller {
+        user_id: Uuid::new_v4(),
+        role: shared::auth::Role::Dispatcher,
+        email: None,
+    }
+    .principal();
     for i in 0..commands {
         let tn = TrackingNumber::parse(&numbers[i as usize % numbers.len()])?;
         let key = topology.package_routing_key(tn.as_str(), "status");
@@ -89,7 +97,7 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         let envelope = Envelope::new(
             Uuid::now_v7(),
             chrono::Utc::now(),
-            Principal::default(),
+            operator.clone(),
             command,
         );
         messages.push((topology.commands_exchange(), key, envelope.encode()?));

@@ -1,15 +1,23 @@
 //! The router: `/api/v1/...` paths to one handler module each.
+//!
+//! Health, the OpenAPI document, sign-up and sign-in are public; every other
+//! endpoint needs a caller (401 without one) and asks [`crate::authn`] what
+//! that caller may do.
 
+pub mod auth;
 pub(crate) mod health;
 pub mod locations;
 pub mod packages;
 pub(crate) mod stats;
+pub mod users;
 
+use crate::authn;
 use crate::broker::Broker;
 use crate::http::request::BodyLimits;
 use crate::http::{ApiResponse, Reply};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
+use shared::auth::{AuthConfig, Caller};
 use shared::cache::ViewCache;
 use shared::domain::TrackingNumber;
 use sqlx::PgPool;
@@ -30,6 +38,7 @@ pub struct AppState {
     pub openapi: bytes::Bytes,
     /// Group commit of location posts.
     pub point_groups: crate::group_commit::PointGroups,
+    pub auth: AuthConfig,
 }
 
 pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse {
@@ -39,61 +48,120 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse 
     };
     let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
     let method = request.method().clone();
-    let reply = match segments.as_slice() {
-        ["health"] => match method {
+    if let Some(reply) = public(state, &segments, &method).await {
+        return reply.unwrap_or_else(|e| e).into_response();
+    }
+    if let ["auth", "register"] = segments.as_slice() {
+        return match method {
+            Method::POST => auth::register::post(state, request).await,
+            _ => Err(not_allowed("POST")),
+        }
+        .unwrap_or_else(|e| e)
+        .into_response();
+    }
+    if let ["auth", "login"] = segments.as_slice() {
+        return match method {
+            Method::POST => auth::login::post(state, request).await,
+            _ => Err(not_allowed("POST")),
+        }
+        .unwrap_or_else(|e| e)
+        .into_response();
+    }
+    let caller = match authn::authenticate(&state.auth, request.headers()) {
+        Ok(Some(caller)) => caller,
+        Ok(None) => return authn::unauthorized("authentication required").into_response(),
+        Err(reply) => return reply.into_response(),
+    };
+    let reply = protected(state, &caller, &segments, &method, request)
+        .await
+        .unwrap_or_else(|e| e);
+    // What one caller read is theirs alone: no shared cache may keep it.
+    reply.header("cache-control", "no-store").into_response()
+}
+
+/// Endpoints anyone may call without credentials (bodiless GETs).
+async fn public(
+    state: &AppState,
+    segments: &[&str],
+    method: &Method,
+) -> Option<Result<Reply, Reply>> {
+    Some(match segments {
+        ["health"] => match *method {
             Method::GET => Ok(health::get(state).await),
             _ => Err(not_allowed("GET")),
         },
-        ["stats"] => match method {
-            Method::GET => stats::get(state).await,
-            _ => Err(not_allowed("GET")),
-        },
-        ["openapi.json"] => match method {
+        ["openapi.json"] => match *method {
             Method::GET => Ok(Reply::raw_json(StatusCode::OK, state.openapi.clone())),
             _ => Err(not_allowed("GET")),
         },
-        ["packages"] => match method {
-            Method::GET => packages::list::get(state, request.uri().query()).await,
-            Method::POST => packages::create::post(state, request).await,
-            _ => Err(not_allowed("GET, POST")),
-        },
-        ["packages", tn] => match method {
-            Method::GET => with_package(tn, |tn| packages::get::get(state, tn)).await,
+        _ => return None,
+    })
+}
+
+/// Endpoints for an authenticated caller; each asks the policy.
+async fn protected(
+    state: &AppState,
+    caller: &Caller,
+    segments: &[&str],
+    method: &Method,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    let query = request.uri().query().map(str::to_owned);
+    let query = query.as_deref();
+    match segments {
+        ["stats"] => match *method {
+            Method::GET => stats::get(state, caller).await,
             _ => Err(not_allowed("GET")),
         },
-        ["packages", tn, "status"] => match method {
-            Method::PUT => with_package(tn, |tn| packages::status::put(state, tn, request)).await,
-            _ => Err(not_allowed("PUT")),
-        },
-        ["packages", tn, "locations"] => match method {
-            Method::GET => {
-                let query = request.uri().query().map(str::to_owned);
-                with_package(tn, |tn| locations::history::get(state, tn, query)).await
-            }
-            Method::POST => {
-                with_package(tn, |tn| locations::post_one::post(state, tn, request)).await
-            }
-            _ => Err(not_allowed("GET, POST")),
-        },
-        ["locations"] => match method {
-            Method::POST => locations::post_batch::post(state, request).await,
+        ["users"] => match *method {
+            Method::POST => users::post(state, caller, request).await,
             _ => Err(not_allowed("POST")),
         },
-        ["locations", "near"] => match method {
-            Method::GET => locations::near::get(state, request.uri().query()).await,
+        ["packages"] => match *method {
+            Method::GET => packages::list::get(state, caller, query).await,
+            Method::POST => packages::create::post(state, caller, request).await,
+            _ => Err(not_allowed("GET, POST")),
+        },
+        ["packages", tn] => match *method {
+            Method::GET => with_package(tn, |tn| packages::get::get(state, caller, tn)).await,
             _ => Err(not_allowed("GET")),
         },
-        ["locations", "within"] => match method {
-            Method::GET => locations::within::get(state, request.uri().query()).await,
+        ["packages", tn, "status"] => match *method {
+            Method::PUT => {
+                with_package(tn, |tn| packages::status::put(state, caller, tn, request)).await
+            }
+            _ => Err(not_allowed("PUT")),
+        },
+        ["packages", tn, "locations"] => match *method {
+            Method::GET => {
+                with_package(tn, |tn| locations::history::get(state, caller, tn, query)).await
+            }
+            Method::POST => {
+                with_package(tn, |tn| {
+                    locations::post_one::post(state, caller, tn, request)
+                })
+                .await
+            }
+            _ => Err(not_allowed("GET, POST")),
+        },
+        ["locations"] => match *method {
+            Method::POST => locations::post_batch::post(state, caller, request).await,
+            _ => Err(not_allowed("POST")),
+        },
+        ["locations", "near"] => match *method {
+            Method::GET => locations::near::get(state, caller, query).await,
             _ => Err(not_allowed("GET")),
         },
-        ["packages", tn, "events"] => match method {
-            Method::GET => with_package(tn, |tn| packages::events::get(state, tn)).await,
+        ["locations", "within"] => match *method {
+            Method::GET => locations::within::get(state, caller, query).await,
+            _ => Err(not_allowed("GET")),
+        },
+        ["packages", tn, "events"] => match *method {
+            Method::GET => with_package(tn, |tn| packages::events::get(state, caller, tn)).await,
             _ => Err(not_allowed("GET")),
         },
         _ => Err(not_found()),
-    };
-    reply.unwrap_or_else(|e| e).into_response()
+    }
 }
 
 /// A tracking number in a path that cannot be valid names no package: 404.

@@ -2,12 +2,14 @@
 //! valid by construction afterwards.
 
 mod coordinates;
+mod email;
 mod package;
 mod status;
 mod text;
 mod tracking_number;
 
 pub use coordinates::{Coordinates, CoordinatesError};
+pub use email::{Email, EmailError};
 pub use package::PackageView;
 pub use status::{PackageStatus, TransitionError, UnknownStatus};
 pub use text::{BoundedText, TextError};

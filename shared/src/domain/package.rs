@@ -26,6 +26,13 @@ pub struct PackageView {
     pub version: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The account that created the package (`null` for packages from
+    /// before accounts existed).
+    #[serde(default)]
+    pub owner_id: Option<Uuid>,
+    /// The recipient's account email, if given: that account sees the package.
+    #[serde(default)]
+    pub recipient_email: Option<String>,
 }
 
 impl TryFrom<String> for PackageStatus {
@@ -39,5 +46,5 @@ impl PackageView {
     /// The columns to select for a [`PackageView`], in one place so every query agrees.
     pub const COLUMNS: &'static str = "id, tracking_number, sender_name, sender_address, \
         recipient_name, recipient_address, status, current_location, weight, description, \
-        latitude, longitude, last_seen_at, version, created_at, updated_at";
+        latitude, longitude, last_seen_at, version, created_at, updated_at, owner_id, recipient_email";
 }

@@ -1,4 +1,5 @@
-use crate::domain::{BoundedText, Coordinates, PackageStatus, TrackingNumber};
+use crate::auth::Role;
+use crate::domain::{BoundedText, Coordinates, Email, PackageStatus, TrackingNumber};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -8,6 +9,7 @@ use uuid::Uuid;
 pub enum Command {
     CreatePackage(CreatePackage),
     UpdateStatus(UpdateStatus),
+    RegisterUser(RegisterUser),
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -21,6 +23,23 @@ pub struct CreatePackage {
     pub recipient_address: BoundedText,
     pub weight: Option<f64>,
     pub description: Option<BoundedText>,
+    /// The account that created it: a customer sees the packages they own.
+    #[serde(default)]
+    pub owner_id: Option<Uuid>,
+    /// The recipient's account email: they see the package too.
+    #[serde(default)]
+    pub recipient_email: Option<Email>,
+}
+
+/// A new account. The password is hashed by ingest; only the hash travels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterUser {
+    /// Chosen by ingest from the event id, so a redelivery proposes the same account.
+    pub user_id: Uuid,
+    pub email: Email,
+    pub name: BoundedText,
+    pub password_hash: String,
+    pub role: Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -32,10 +51,23 @@ pub struct UpdateStatus {
 }
 
 impl Command {
-    pub fn tracking_number(&self) -> &TrackingNumber {
+    /// The package the command is about; `None` for account commands.
+    pub fn tracking_number(&self) -> Option<&TrackingNumber> {
         match self {
-            Self::CreatePackage(c) => &c.tracking_number,
-            Self::UpdateStatus(c) => &c.tracking_number,
+            Self::CreatePackage(c) => Some(&c.tracking_number),
+            Self::UpdateStatus(c) => Some(&c.tracking_number),
+            Self::RegisterUser(_) => None,
+        }
+    }
+
+    /// What picks the command's shard: commands with one key are applied in
+    /// order by one consumer (a package's, or an email's, so two sign-ups
+    /// for one address are decided one after the other).
+    pub fn shard_key(&self) -> &str {
+        match self {
+            Self::CreatePackage(c) => c.tracking_number.as_str(),
+            Self::UpdateStatus(c) => c.tracking_number.as_str(),
+            Self::RegisterUser(c) => c.email.as_str(),
         }
     }
 
@@ -44,6 +76,7 @@ impl Command {
         match self {
             Self::CreatePackage(_) => "create",
             Self::UpdateStatus(_) => "status",
+            Self::RegisterUser(_) => "register",
         }
     }
 }

@@ -16,6 +16,13 @@ pub enum Event {
         reason: RejectReason,
         message: String,
     },
+    /// An account was created (a reply only: never published to watchers).
+    UserRegistered(crate::auth::UserView),
+    /// An account command was refused (a reply only).
+    AccountRejected {
+        reason: RejectReason,
+        message: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,6 +57,9 @@ pub enum RejectReason {
     Conflict,
     /// The command's `Idempotency-Key` was first used for a different request (422).
     IdempotencyConflict,
+    /// The principal in the envelope may not do this (403): checked again by
+    /// the workers, so a forged or replayed message cannot widen access.
+    Forbidden,
 }
 
 impl Event {
@@ -61,7 +71,14 @@ impl Event {
             Self::CommandRejected {
                 tracking_number, ..
             } => tracking_number.as_str(),
+            Self::UserRegistered(_) | Self::AccountRejected { .. } => "",
         }
+    }
+
+    /// Whether watchers of a package may see this event (account outcomes
+    /// go back to the requester only).
+    pub fn is_package_event(&self) -> bool {
+        !matches!(self, Self::UserRegistered(_) | Self::AccountRejected { .. })
     }
 
     /// The last word of the routing key `package.<tracking_number>.<kind>`.
@@ -70,7 +87,8 @@ impl Event {
             Self::PackageCreated(_) => "created",
             Self::StatusChanged(_) => "status_changed",
             Self::LocationsRecorded(_) => "location",
-            Self::CommandRejected { .. } => "rejected",
+            Self::CommandRejected { .. } | Self::AccountRejected { .. } => "rejected",
+            Self::UserRegistered(_) => "user_registered",
         }
     }
 }

@@ -12,7 +12,7 @@ mod envelope;
 mod events;
 mod locations;
 
-pub use commands::{Command, CreatePackage, UpdateStatus};
+pub use commands::{Command, CreatePackage, RegisterUser, UpdateStatus};
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
 pub use events::{Event, PackageCreated, RejectReason, StatusChanged};
 pub use locations::{LocationBatch, LocationPoint, LocationsRecorded, RecordedPoint};

@@ -6,21 +6,15 @@ use testkit::app::TestApp;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_benchmark_scenario_runs_and_loses_nothing() {
     let mut app = TestApp::spawn().await;
-    let ws = app.broadcaster(|c| c.max_connections = 256).await.url;
-    let config = &app.env.config;
-    let env = [
-        ("DATABASE_URL", config.database_url.clone()),
-        ("REDIS_URL", config.redis_url.clone()),
-        ("REDIS_PREFIX", config.redis_prefix.clone()),
-        ("AMQP_URL", config.amqp_url.clone()),
-        ("AMQP_PREFIX", app.env.topology().prefix().to_owned()),
-        ("MONGODB_URL", config.mongodb_url.clone()),
-        ("MONGODB_DATABASE", config.mongodb_database.clone()),
-    ];
+    let env = app.env.service_env();
+    let token = app.env.token(&app.admin);
+    let ws = app.broadcaster(|c| c.max_connections = 256).await.base_url;
     let (api, binary) = (app.base.clone(), testkit::bins::path("dt-bench"));
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(binary)
-            .args(["all", "--smoke", "--api", &api, "--ws", &ws])
+            .args([
+                "all", "--smoke", "--api", &api, "--ws", &ws, "--token", &token,
+            ])
             .envs(env)
             .output()
     })

@@ -249,7 +249,9 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
     // announces a window's points of a package together): an outbox of four
     // events is plenty for a client that reads, and soon full for one that
     // does not.
-    let testkit::app::Broadcaster { url, hub, .. } = system
+    let testkit::app::Broadcaster {
+        url, base_url, hub, ..
+    } = system
         .broadcaster(|c| {
             c.client_queue = 4;
             c.send_buffer_bytes = Some(4096);
@@ -259,7 +261,7 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
     system.created(&tn).await;
     let mut healthy = connect(&url).await;
     subscribe(&mut healthy, &tn).await;
-    let address = url
+    let address = base_url
         .trim_start_matches("ws://")
         .trim_end_matches("/ws")
         .parse()

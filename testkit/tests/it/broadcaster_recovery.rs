@@ -211,7 +211,7 @@ async fn a_socket_that_never_completes_the_handshake_loses_its_slot() {
         })
         .await;
     let address = broadcaster
-        .url
+        .base_url
         .trim_start_matches("ws://")
         .trim_end_matches("/ws")
         .to_owned();

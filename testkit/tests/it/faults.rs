@@ -21,6 +21,7 @@
 
 use mongodb::bson::{doc, Document};
 use serde_json::{json, Value};
+use shared::auth::Role;
 use shared::cache::ViewCache;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -74,26 +75,16 @@ fn free_port() -> u16 {
 
 impl System {
     fn start(env: &TestEnv) -> Self {
-        let config = &env.config;
-        let vars = vec![
-            ("DATABASE_URL", config.database_url.clone()),
-            ("REDIS_URL", config.redis_url.clone()),
-            ("REDIS_PREFIX", config.redis_prefix.clone()),
-            ("AMQP_URL", config.amqp_url.clone()),
-            ("AMQP_PREFIX", env.topology().prefix().to_owned()),
-            (
-                "PACKAGE_SHARDS",
-                env.topology().package_shards().to_string(),
-            ),
-            ("MONGODB_URL", config.mongodb_url.clone()),
-            ("MONGODB_DATABASE", config.mongodb_database.clone()),
-            ("OUTCOME_TIMEOUT_MS", "3000".to_owned()),
-            ("AMQP_CONFIRM_TIMEOUT_MS", "3000".to_owned()),
-            ("RUST_LOG", "error".to_owned()),
-            ("BROADCASTER_LISTEN", "127.0.0.1:0".to_owned()),
-        ];
-        let mut vars: Vec<(String, String)> =
-            vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+        let mut vars = env.service_env();
+        vars.extend(
+            [
+                ("OUTCOME_TIMEOUT_MS", "3000".to_owned()),
+                ("AMQP_CONFIRM_TIMEOUT_MS", "3000".to_owned()),
+                ("RUST_LOG", "error".to_owned()),
+                ("BROADCASTER_LISTEN", "127.0.0.1:0".to_owned()),
+            ]
+            .map(|(k, v)| (k.to_owned(), v)),
+        );
         let ingest_port = free_port();
         vars.push(("INGEST_LISTEN".into(), format!("127.0.0.1:{ingest_port}")));
         let workers = Process::start("workers", &vars, false);
@@ -103,8 +94,8 @@ impl System {
             .first_line
             .as_deref()
             .and_then(|line| line.rsplit(' ').next())
-            .expect("the broadcaster's URL")
-            .to_owned();
+            .map(|url| format!("{url}?token={}", env.token(&testkit::caller(Role::Admin))))
+            .expect("the broadcaster's URL");
         Self {
             env: vars,
             ingest_port,
@@ -469,7 +460,7 @@ fn tally(
 async fn run_scenario(env: &TestEnv, system: &mut System, index: usize, fault: Fault) -> Row {
     let prefix = format!("F{index}{}", &env.id[3..9].to_uppercase());
     let load = Arc::new(Load {
-        http: reqwest::Client::new(),
+        http: testkit::app::client_with_token(&env.token(&testkit::caller(Role::Admin))),
         api: system.api(),
         writes: Mutex::new(Vec::new()),
     });

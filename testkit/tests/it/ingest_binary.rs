@@ -6,9 +6,12 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 use testkit::{KillOnDrop, TestEnv};
 
+const SECRET: &str = "a test secret of at least thirty-two bytes";
+
 #[test]
 fn a_malformed_variable_stops_start_up_naming_it() {
     let output = Command::new(testkit::bins::path("ingest"))
+        .env("JWT_SECRET", SECRET)
         .env("INGEST_LISTEN", "not-an-address")
         .output()
         .expect("run ingest");
@@ -16,20 +19,49 @@ fn a_malformed_variable_stops_start_up_naming_it() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("INGEST_LISTEN"), "{stderr}");
     let output = Command::new(testkit::bins::path("ingest"))
+        .env("JWT_SECRET", SECRET)
         .env("DATABASE_URL", "localhost/db")
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&output.stderr).contains("DATABASE_URL"));
 }
 
+#[test]
+fn without_a_token_secret_the_services_refuse_to_start_unless_auth_is_disabled() {
+    for service in ["ingest", "broadcaster"] {
+        let output = Command::new(testkit::bins::path(service))
+            .env_remove("JWT_SECRET")
+            .env_remove("AUTH_DISABLED")
+            .output()
+            .expect("run the service");
+        assert!(
+            !output.status.success(),
+            "{service} started without JWT_SECRET"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("JWT_SECRET"), "{service}: {stderr}");
+        let short = Command::new(testkit::bins::path(service))
+            .env("JWT_SECRET", "too short")
+            .output()
+            .expect("run the service");
+        assert!(!short.status.success(), "{service} took a short secret");
+    }
+    let output = Command::new(testkit::bins::path("workers"))
+        .env_remove("BOOTSTRAP_ADMIN_EMAIL")
+        .env_remove("AUTH_DISABLED")
+        .output()
+        .expect("run workers");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("BOOTSTRAP_ADMIN_EMAIL"), "{stderr}");
+}
+
 #[tokio::test]
 async fn sigterm_stops_it_cleanly() {
     let env = TestEnv::new().await;
     let mut child = Command::new(testkit::bins::path("ingest"))
+        .envs(env.service_env())
         .env("INGEST_LISTEN", "127.0.0.1:0")
-        .env("DATABASE_URL", &env.config.database_url)
-        .env("AMQP_PREFIX", env.topology().prefix())
-        .env("REDIS_PREFIX", &env.config.redis_prefix)
         .stdout(Stdio::piped())
         .spawn()
         .expect("spawn ingest");
@@ -49,8 +81,16 @@ async fn sigterm_stops_it_cleanly() {
         .unwrap();
     let url = line.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    let health = reqwest::get(format!("{url}/api/v1/stats")).await.unwrap();
-    assert_eq!(health.status(), 200);
+    let stats = format!("{url}/api/v1/stats");
+    let anonymous = reqwest::get(&stats).await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let dispatcher = testkit::caller(shared::auth::Role::Dispatcher);
+    let signed = testkit::app::client_with_token(&env.token(&dispatcher))
+        .get(&stats)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 200);
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -5,9 +5,7 @@ use lapin::BasicProperties;
 use shared::amqp::publish_confirmed;
 use shared::cache::ViewCache;
 use shared::domain::{BoundedText, Coordinates, PackageStatus, TrackingNumber};
-use shared::wire::{
-    Command, CreatePackage, Envelope, Event, Principal, RejectReason, UpdateStatus,
-};
+use shared::wire::{Command, CreatePackage, Envelope, Event, RejectReason, UpdateStatus};
 use std::time::Duration;
 use testkit::app::Workers;
 use testkit::{eventually, next_event, TestEnv};
@@ -39,7 +37,7 @@ fn create(tn: &TrackingNumber) -> Envelope<Command> {
     Envelope::new(
         Uuid::now_v7(),
         Utc::now(),
-        Principal::default(),
+        testkit::dispatcher(),
         Command::CreatePackage(CreatePackage {
             package_id: Uuid::new_v4(),
             tracking_number: tn.clone(),
@@ -49,6 +47,8 @@ fn create(tn: &TrackingNumber) -> Envelope<Command> {
             recipient_address: text("2 High St"),
             weight: Some(2.5),
             description: None,
+            owner_id: None,
+            recipient_email: None,
         }),
     )
 }
@@ -57,7 +57,7 @@ fn status(tn: &TrackingNumber, status: PackageStatus, location: Option<&str>) ->
     Envelope::new(
         Uuid::now_v7(),
         Utc::now(),
-        Principal::default(),
+        testkit::dispatcher(),
         Command::UpdateStatus(UpdateStatus {
             tracking_number: tn.clone(),
             status,

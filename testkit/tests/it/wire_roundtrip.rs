@@ -50,6 +50,8 @@ fn package() -> PackageView {
         version: 1,
         created_at: now,
         updated_at: now,
+        owner_id: Some(Uuid::new_v4()),
+        recipient_email: Some("bob@example.com".into()),
     }
 }
 
@@ -64,6 +66,8 @@ fn create_package_roundtrips() {
         recipient_address: text("2 High St"),
         weight: Some(2.5),
         description: None,
+        owner_id: Some(Uuid::new_v4()),
+        recipient_email: Some(shared::domain::Email::parse("bob@example.com").unwrap()),
     }));
 }
 

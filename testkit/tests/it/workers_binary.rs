@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use shared::domain::{PackageStatus, TrackingNumber};
-use shared::wire::{Command, Envelope, Principal, UpdateStatus};
+use shared::wire::{Command, Envelope, UpdateStatus};
 use std::process::Command as Process;
 use std::time::Duration;
 use testkit::{eventually, KillOnDrop, TestEnv};
@@ -32,9 +32,7 @@ async fn sigterm_returns_in_flight_work_to_the_queue_and_exits_0() {
         .topology()
         .package_queue(env.topology().shard_of(tn.as_str()));
     let mut child = Process::new(testkit::bins::path("workers"))
-        .env("DATABASE_URL", &env.config.database_url)
-        .env("AMQP_PREFIX", env.topology().prefix())
-        .env("REDIS_PREFIX", &env.config.redis_prefix)
+        .envs(env.service_env())
         .spawn()
         .expect("spawn workers");
     let pid = child.id();
@@ -58,7 +56,7 @@ async fn sigterm_returns_in_flight_work_to_the_queue_and_exits_0() {
     env.publish_command(&Envelope::new(
         uuid::Uuid::now_v7(),
         Utc::now(),
-        Principal::default(),
+        testkit::dispatcher(),
         Command::UpdateStatus(command),
     ))
     .await;

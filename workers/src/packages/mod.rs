@@ -11,6 +11,7 @@
 //! unless it carries another request's fingerprint (an `Idempotency-Key`
 //! reused for a different request), which is refused.
 
+mod accounts;
 mod history;
 mod store;
 pub mod window;
@@ -34,11 +35,12 @@ pub async fn apply_window(
     let applied_before = store::applied_before(&mut tx, &event_ids).await?;
     let tracking_numbers: Vec<&str> = commands
         .iter()
-        .map(|c| c.body.tracking_number().as_str())
+        .filter_map(|c| c.body.tracking_number().map(|tn| tn.as_str()))
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
     let mut window = store::load_locked(&mut tx, &tracking_numbers).await?;
+    let mut accounts_written = false;
 
     let mut outcomes = Vec::with_capacity(commands.len());
     // Earlier commands of this window by event id: a message published twice
@@ -68,13 +70,17 @@ pub async fn apply_window(
             } else {
                 key_reused(command)
             }
+        } else if let Command::RegisterUser(register) = &command.body {
+            in_window.insert(command.event_id, (fingerprint, index));
+            accounts_written = true;
+            accounts::register(&mut tx, command, register).await?
         } else {
             in_window.insert(command.event_id, (fingerprint, index));
             window.apply(command)
         };
         outcomes.push(outcome);
     }
-    if window.status_rows.is_empty() {
+    if window.status_rows.is_empty() && !accounts_written {
         tx.rollback().await?;
     } else {
         store::write(&mut tx, &window).await?;
@@ -93,12 +99,18 @@ fn same_request(first: Option<&str>, again: Option<&str>) -> bool {
 }
 
 fn key_reused(command: &Envelope<Command>) -> Outcome {
-    Outcome {
-        event: Event::CommandRejected {
-            tracking_number: command.body.tracking_number().clone(),
-            reason: RejectReason::IdempotencyConflict,
-            message: "this Idempotency-Key was already used for a different request".into(),
+    let reason = RejectReason::IdempotencyConflict;
+    let message = "this Idempotency-Key was already used for a different request".to_owned();
+    let event = match command.body.tracking_number() {
+        Some(tracking_number) => Event::CommandRejected {
+            tracking_number: tracking_number.clone(),
+            reason,
+            message,
         },
+        None => Event::AccountRejected { reason, message },
+    };
+    Outcome {
+        event,
         changed_version: None,
     }
 }

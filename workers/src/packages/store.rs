@@ -26,6 +26,7 @@ struct LockedRow {
     version: i64,
     event_seq: i64,
     updated_at: chrono::DateTime<chrono::Utc>,
+    courier_ids: Vec<Uuid>,
 }
 
 /// Locks the named packages (in id order, like the location pool, so the two
@@ -36,8 +37,10 @@ pub async fn load_locked(
 ) -> Result<Window, sqlx::Error> {
     let rows: Vec<LockedRow> = sqlx::query_as(
         "SELECT id, tracking_number, status, current_location, latitude, longitude, last_seen_at, \
-                version, event_seq, updated_at \
-         FROM packages WHERE tracking_number = ANY($1) ORDER BY id FOR UPDATE",
+                version, event_seq, updated_at, \
+                ARRAY(SELECT d.courier_id FROM deliveries d WHERE d.package_id = p.id \
+                      AND d.courier_id IS NOT NULL AND d.status IN ('assigned', 'attempted')) AS courier_ids \
+         FROM packages p WHERE tracking_number = ANY($1) ORDER BY id FOR UPDATE OF p",
     )
     .bind(tracking_numbers)
     .fetch_all(&mut *tx)
@@ -62,6 +65,7 @@ pub async fn load_locked(
                 updated_at: row.updated_at,
                 created: None,
                 dirty: false,
+                courier_ids: row.courier_ids,
             },
         ));
     }
@@ -138,13 +142,19 @@ async fn insert_created(tx: &mut PgConnection, window: &Window) -> Result<(), St
         created.iter().map(|(_, v)| v.created_at).collect();
     let updated_at: Vec<chrono::DateTime<chrono::Utc>> =
         created.iter().map(|(r, _)| r.updated_at).collect();
+    let owners: Vec<Option<Uuid>> = created.iter().map(|(_, v)| v.owner_id).collect();
+    let recipient_emails: Vec<Option<&str>> = created
+        .iter()
+        .map(|(_, v)| v.recipient_email.as_deref())
+        .collect();
     let inserted = sqlx::query(
         "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, \
              recipient_address, status, current_location, weight, description, latitude, longitude, \
-             last_seen_at, version, event_seq, created_at, updated_at) \
+             last_seen_at, version, event_seq, created_at, updated_at, owner_id, recipient_email) \
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
              $7::text[], $8::text[], $9::float8[], $10::text[], $11::float8[], $12::float8[], \
-             $13::timestamptz[], $14::int8[], $15::int8[], $16::timestamptz[], $17::timestamptz[]) \
+             $13::timestamptz[], $14::int8[], $15::int8[], $16::timestamptz[], $17::timestamptz[], \
+             $18::uuid[], $19::text[]) \
          ON CONFLICT (tracking_number) DO NOTHING",
     )
     .bind(&ids)
@@ -164,6 +174,8 @@ async fn insert_created(tx: &mut PgConnection, window: &Window) -> Result<(), St
     .bind(&seqs)
     .bind(&created_at)
     .bind(&updated_at)
+    .bind(&owners)
+    .bind(&recipient_emails)
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() != created.len() as u64 {

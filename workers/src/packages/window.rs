@@ -7,7 +7,9 @@
 //! afterwards in one statement per table ([`super::store`]).
 
 use chrono::{DateTime, Utc};
-use shared::domain::{PackageStatus, PackageView};
+use shared::auth::policy::{self, Action, Decision, PackageAccess};
+use shared::auth::Caller;
+use shared::domain::{PackageStatus, PackageView, TrackingNumber};
 use shared::wire::{
     Command, CreatePackage, Envelope, Event, PackageCreated, RejectReason, StatusChanged,
     UpdateStatus,
@@ -31,6 +33,8 @@ pub struct PackageRow {
     pub created: Option<Box<PackageView>>,
     /// Whether the window changed it.
     pub dirty: bool,
+    /// Couriers with an active delivery of it (the policy's input).
+    pub courier_ids: Vec<Uuid>,
 }
 
 /// One `status_events` row to insert.
@@ -84,11 +88,69 @@ impl Window {
         }
     }
 
-    /// Applies one new command (not seen before) to the window's state.
+    /// Applies one new command (not seen before) to the window's state,
+    /// if the principal in its envelope may: ingest asked the same policy,
+    /// so a refusal here means a forged or replayed message.
     pub fn apply(&mut self, envelope: &Envelope<Command>) -> Outcome {
+        let caller = Caller::from_principal(&envelope.principal);
         match &envelope.body {
-            Command::CreatePackage(command) => self.create(envelope, command),
-            Command::UpdateStatus(command) => self.update_status(envelope, command),
+            Command::CreatePackage(command) => self
+                .refusal(
+                    caller.as_ref(),
+                    Action::CreatePackage,
+                    &command.tracking_number,
+                )
+                .unwrap_or_else(|| self.create(envelope, command)),
+            Command::UpdateStatus(command) => self
+                .refusal(
+                    caller.as_ref(),
+                    Action::UpdateStatus,
+                    &command.tracking_number,
+                )
+                .unwrap_or_else(|| self.update_status(envelope, command)),
+            // Account commands are applied by `super::accounts`, not in a window.
+            Command::RegisterUser(_) => Outcome::unchanged(Event::AccountRejected {
+                reason: RejectReason::Conflict,
+                message: "not a package command".into(),
+            }),
+        }
+    }
+
+    /// Why the envelope's caller may not act on this package of the window,
+    /// if they may not (an unknown package is left to the command to reject).
+    fn refusal(
+        &self,
+        caller: Option<&Caller>,
+        action: Action,
+        tracking_number: &TrackingNumber,
+    ) -> Option<Outcome> {
+        let Some(caller) = caller else {
+            return Some(Outcome::unchanged(rejected(
+                tracking_number,
+                RejectReason::Forbidden,
+                "the command names no account".into(),
+            )));
+        };
+        let access = self
+            .packages
+            .get(tracking_number.as_str())
+            .map(|row| PackageAccess {
+                owner_id: row.created.as_ref().and_then(|v| v.owner_id),
+                recipient_email: None,
+                courier_ids: row.courier_ids.clone(),
+            });
+        match policy::decide(caller, action, access.as_ref()) {
+            Decision::Allow => None,
+            Decision::Forbidden => Some(Outcome::unchanged(rejected(
+                tracking_number,
+                RejectReason::Forbidden,
+                format!("a {} may not do this", caller.role),
+            ))),
+            Decision::Hidden => Some(Outcome::unchanged(rejected(
+                tracking_number,
+                RejectReason::NotFound,
+                format!("package {tracking_number} not found"),
+            ))),
         }
     }
 
@@ -119,6 +181,11 @@ impl Window {
             version: 1,
             created_at: at,
             updated_at: at,
+            owner_id: command.owner_id,
+            recipient_email: command
+                .recipient_email
+                .as_ref()
+                .map(|e| e.as_str().to_owned()),
         };
         self.status_rows.push(StatusRow {
             event_id: envelope.event_id,
@@ -148,6 +215,7 @@ impl Window {
                 updated_at: at,
                 created: Some(Box::new(view.clone())),
                 dirty: true,
+                courier_ids: Vec::new(),
             },
         );
         Outcome {
@@ -242,7 +310,11 @@ mod tests {
     }
 
     fn envelope(command: Command) -> Envelope<Command> {
-        Envelope::new(Uuid::now_v7(), Utc::now(), Principal::default(), command)
+        let dispatcher = Principal {
+            subject: Some(Uuid::new_v4().to_string()),
+            role: Some("dispatcher".into()),
+        };
+        Envelope::new(Uuid::now_v7(), Utc::now(), dispatcher, command)
     }
 
     fn create() -> Envelope<Command> {
@@ -256,6 +328,8 @@ mod tests {
             recipient_address: text("D"),
             weight: None,
             description: None,
+            owner_id: None,
+            recipient_email: None,
         }))
     }
 
@@ -299,6 +373,24 @@ mod tests {
             }
         ));
         assert_eq!(window.status_rows.len(), 2, "rejections write nothing");
+        let mut forged = status(PackageStatus::OutForDelivery);
+        forged.principal.role = Some("customer".into());
+        assert!(matches!(
+            window.apply(&forged).event,
+            Event::CommandRejected {
+                reason: RejectReason::Forbidden,
+                ..
+            }
+        ));
+        let mut anonymous = status(PackageStatus::OutForDelivery);
+        anonymous.principal = Principal::default();
+        assert!(matches!(
+            window.apply(&anonymous).event,
+            Event::CommandRejected {
+                reason: RejectReason::Forbidden,
+                ..
+            }
+        ));
         let row = &window.packages[tn().as_str()];
         assert_eq!(
             (row.version, row.event_seq, row.status),

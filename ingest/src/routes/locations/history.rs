@@ -39,10 +39,17 @@ pub struct LocationView {
         (status = 503, description = "A store is unavailable", body = crate::http::response::ErrorBody)))]
 pub async fn get(
     state: &AppState,
+    caller: &shared::auth::Caller,
     tracking_number: TrackingNumber,
-    query: Option<String>,
+    query: Option<&str>,
 ) -> Result<Reply, Reply> {
-    let query = query.as_deref();
+    crate::authn::require_package(
+        state,
+        caller,
+        shared::auth::Action::ReadPackage,
+        &tracking_number,
+    )
+    .await?;
     let invalid = |m: String| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m);
     let time = |name: &str| -> Result<Option<DateTime<Utc>>, Reply> {
         match query_param(query, name).filter(|s| !s.is_empty()) {

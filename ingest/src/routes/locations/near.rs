@@ -21,7 +21,12 @@ const MAX_LIMIT: i64 = 1000;
         (status = 200, description = "Packages by their latest position, nearest first", body = Vec<PositionView>),
         (status = 422, description = "Invalid lat, lon, radius_m or limit", body = crate::http::response::ErrorBody),
         (status = 503, description = "The location store is unavailable", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, query: Option<&str>) -> Result<Reply, Reply> {
+pub async fn get(
+    state: &AppState,
+    caller: &shared::auth::Caller,
+    query: Option<&str>,
+) -> Result<Reply, Reply> {
+    crate::authn::require(caller, shared::auth::Action::SearchArea)?;
     let invalid = |m: &str| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m.to_owned());
     let number = |name: &str| {
         query_param(query, name)

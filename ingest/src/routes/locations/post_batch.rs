@@ -11,7 +11,8 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 use serde_json::Value;
-use shared::wire::{LocationPoint, Principal};
+use shared::auth::{Action, Caller};
+use shared::wire::LocationPoint;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
@@ -69,9 +70,14 @@ pub struct Accepted {
         (status = 422, description = "Invalid points (every one named), or an empty batch", body = InvalidBatch),
         (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
             headers(("retry-after" = String, description = "Seconds")))))]
-pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+pub async fn post(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    crate::authn::require(caller, Action::PostLocations)?;
     let format = format_of(&request)?;
-    let key = IdempotencyKey::from_request(&request, &Principal::default())?;
+    let key = IdempotencyKey::from_request(&request, &caller.principal())?;
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let rules = state.point_rules;
     let limits = BodyLimits {
@@ -89,7 +95,29 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         None => PointIds::Fresh,
     };
     let points = parse_batch(format, &body, &ids, &rules, now_ms())?;
+    require_carried(state, caller, &points).await?;
     publish(state, points).await
+}
+
+/// A caller who does not reach every package (a courier) posts only for the
+/// packages they carry: one query for the batch's packages, and a 404 naming
+/// the first one they do not (as if it did not exist: no existence leak).
+async fn require_carried(
+    state: &AppState,
+    caller: &Caller,
+    points: &[LocationPoint],
+) -> Result<(), Reply> {
+    if shared::auth::policy::sees_all(caller.role) {
+        return Ok(());
+    }
+    let mut named: Vec<&str> = points.iter().map(|p| p.tracking_number.as_str()).collect();
+    named.sort_unstable();
+    named.dedup();
+    let carried = shared::auth::access::carried_by(&state.pool, caller.user_id, &named).await?;
+    match named.iter().find(|tn| !carried.iter().any(|c| c == *tn)) {
+        Some(missing) => Err(crate::routes::package_not_found(missing)),
+        None => Ok(()),
+    }
 }
 
 /// Decodes and validates a whole batch: every point valid, or a 422 listing

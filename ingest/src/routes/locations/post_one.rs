@@ -8,8 +8,8 @@ use crate::http::Reply;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
+use shared::auth::{Action, Caller};
 use shared::domain::TrackingNumber;
-use shared::wire::Principal;
 
 #[utoipa::path(post, path = "/api/v1/packages/{tracking_number}/locations", tag = "locations",
     params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::openapi::KeyHeader),
@@ -26,10 +26,12 @@ use shared::wire::Principal;
             headers(("retry-after" = String, description = "Seconds")))))]
 pub async fn post(
     state: &AppState,
+    caller: &Caller,
     tracking_number: TrackingNumber,
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
-    let key = IdempotencyKey::from_request(&request, &Principal::default())?;
+    crate::authn::require_package(state, caller, Action::PostLocations, &tracking_number).await?;
+    let key = IdempotencyKey::from_request(&request, &caller.principal())?;
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let body = json_object(request, state.body).await?;
     let ids = match key {

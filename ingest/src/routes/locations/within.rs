@@ -42,7 +42,12 @@ pub fn position_view(document: &Document) -> PositionView {
         (status = 200, description = "Packages whose latest position lies in the box", body = Vec<PositionView>),
         (status = 422, description = "Invalid bbox", body = crate::http::response::ErrorBody),
         (status = 503, description = "The location store is unavailable", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, query: Option<&str>) -> Result<Reply, Reply> {
+pub async fn get(
+    state: &AppState,
+    caller: &shared::auth::Caller,
+    query: Option<&str>,
+) -> Result<Reply, Reply> {
+    crate::authn::require(caller, shared::auth::Action::SearchArea)?;
     let invalid = || {
         Reply::error(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -2,13 +2,16 @@
 //! the package (or 202 when the outcome is not awaited).
 
 use super::{submit, WriteOptions, ADDRESS_MAX, DESCRIPTION_MAX, NAME_MAX};
+use crate::authn;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use shared::domain::TrackingNumber;
+use shared::auth::policy::Action;
+use shared::auth::Caller;
+use shared::domain::{Email, TrackingNumber};
 use shared::wire::{Command, CreatePackage, Event};
 use uuid::Uuid;
 
@@ -30,12 +33,18 @@ const WEIGHT_MAX: f64 = 100_000.0;
         (status = 422, description = "Invalid fields, or an Idempotency-Key reused for another request", body = crate::http::response::InvalidFields),
         (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
             headers(("retry-after" = String, description = "Seconds")))))]
-pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
-    let options = WriteOptions::from_request(&request)?;
+pub async fn post(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    authn::require(caller, Action::CreatePackage)?;
+    let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, state.body).await?;
     let event_id = options.event_id();
     // Derived from the event id, so a retried create proposes the same package.
-    let command = parse(&body, Uuid::new_v5(&event_id, b"package"))?;
+    let mut command = parse(&body, Uuid::new_v5(&event_id, b"package"))?;
+    command.owner_id = Some(caller.user_id);
     let envelope = options.envelope(event_id, Command::CreatePackage(command), &body);
     submit(state, envelope, &options, |event| match event {
         Event::PackageCreated(created) => {
@@ -69,6 +78,16 @@ pub fn parse(
         );
     }
     let description = fields.optional_text("description", DESCRIPTION_MAX);
+    let recipient_email = match body.get("recipient_email") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(raw)) => Email::parse(raw)
+            .map_err(|e| fields.invalid("recipient_email", e.to_string()))
+            .ok(),
+        Some(_) => {
+            fields.invalid("recipient_email", "must be a string");
+            None
+        }
+    };
     fields.finish()?;
     match (
         tracking_number,
@@ -92,13 +111,15 @@ pub fn parse(
             recipient_address,
             weight,
             description,
+            owner_id: None,
+            recipient_email,
         }),
         // finish() reports every missing field, so this is unreachable in practice.
         _ => Err(Reply::invalid_fields("missing required fields")),
     }
 }
 
-pub(super) fn unexpected(event: Event) -> Reply {
+pub(crate) fn unexpected(event: Event) -> Reply {
     tracing::error!(?event, "unexpected outcome for the command");
     Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected outcome")
 }

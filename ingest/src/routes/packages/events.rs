@@ -1,8 +1,11 @@
 //! `GET /api/v1/packages/{tn}/events`: the status history, oldest first.
 
+use crate::authn;
 use crate::http::Reply;
 use crate::routes::{package_not_found, AppState};
 use hyper::StatusCode;
+use shared::auth::policy::Action;
+use shared::auth::Caller;
 use shared::domain::TrackingNumber;
 
 const MAX_EVENTS: i64 = 1000;
@@ -13,7 +16,12 @@ const MAX_EVENTS: i64 = 1000;
         (status = 200, description = "The status history, oldest first", body = Vec<crate::reads::StatusEventView>),
         (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
         (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, tracking_number: TrackingNumber) -> Result<Reply, Reply> {
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    tracking_number: TrackingNumber,
+) -> Result<Reply, Reply> {
+    authn::require_package(state, caller, Action::ReadPackage, &tracking_number).await?;
     match crate::reads::status_events(&state.pool, tracking_number.as_str(), MAX_EVENTS).await? {
         Some(events) => Ok(Reply::json(StatusCode::OK, &events)),
         None => Err(package_not_found(tracking_number.as_str())),

@@ -1,10 +1,13 @@
 //! `GET /api/v1/packages/{tn}`: cache-aside on Redis (`X-Cache: HIT|MISS`),
 //! falling back to PostgreSQL. A Redis outage costs only the cache.
 
+use crate::authn;
 use crate::http::Reply;
 use crate::routes::{package_not_found, AppState};
 use bytes::Bytes;
 use hyper::StatusCode;
+use shared::auth::policy::Action;
+use shared::auth::Caller;
 use shared::domain::TrackingNumber;
 
 #[utoipa::path(get, path = "/api/v1/packages/{tracking_number}", tag = "packages",
@@ -14,7 +17,12 @@ use shared::domain::TrackingNumber;
             headers(("x-cache" = String, description = "HIT or MISS"))),
         (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
         (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, tracking_number: TrackingNumber) -> Result<Reply, Reply> {
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    tracking_number: TrackingNumber,
+) -> Result<Reply, Reply> {
+    authn::require_package(state, caller, Action::ReadPackage, &tracking_number).await?;
     let tn = tracking_number.as_str();
     match state.cache.get_package(tn).await {
         Ok(Some(json)) => {

@@ -1,11 +1,14 @@
 //! `GET /api/v1/packages`: newest first, `?status=`, `?limit=` (default 100,
 //! at most 1000) and keyset pagination through `?cursor=` and a `Link` header.
 
+use crate::authn;
 use crate::http::request::query_param;
 use crate::http::Reply;
 use crate::reads::{list_packages, Cursor};
 use crate::routes::AppState;
 use hyper::StatusCode;
+use shared::auth::policy::Action;
+use shared::auth::Caller;
 use shared::domain::PackageStatus;
 
 pub const DEFAULT_LIMIT: i64 = 100;
@@ -18,7 +21,8 @@ pub const MAX_LIMIT: i64 = 1000;
             headers(("link" = String, description = "rel=next, on a full page"))),
         (status = 422, description = "Invalid status, limit or cursor", body = crate::http::response::ErrorBody),
         (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, query: Option<&str>) -> Result<Reply, Reply> {
+pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ListPackages)?;
     let invalid = |message: String| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, message);
     let status = match query_param(query, "status").filter(|s| !s.is_empty()) {
         Some(raw) => Some(
@@ -45,7 +49,7 @@ pub async fn get(state: &AppState, query: Option<&str>) -> Result<Reply, Reply> 
         ),
         None => None,
     };
-    let packages = list_packages(&state.pool, status, cursor, limit).await?;
+    let packages = list_packages(&state.pool, caller, status, cursor, limit).await?;
     let next = (packages.len() as i64 == limit)
         .then(|| packages.last())
         .flatten()

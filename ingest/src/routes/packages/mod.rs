@@ -14,6 +14,7 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value};
+use shared::auth::Caller;
 use shared::wire::{Command, Envelope, Event, Principal, RejectReason};
 use uuid::Uuid;
 
@@ -29,10 +30,16 @@ pub struct WriteOptions {
     idempotency: Option<IdempotencyKey>,
     method: Method,
     path: String,
+    /// Who asks: stamped into the envelope, and the scope of the key.
+    principal: Principal,
 }
 
 impl WriteOptions {
-    pub fn from_request(request: &Request<Incoming>) -> Result<Self, Reply> {
+    pub fn from_request(
+        request: &Request<Incoming>,
+        caller: Option<&Caller>,
+    ) -> Result<Self, Reply> {
+        let principal = caller.map(Caller::principal).unwrap_or_default();
         let respond_async = request
             .headers()
             .get_all("prefer")
@@ -42,9 +49,10 @@ impl WriteOptions {
             .any(|pref| pref.trim().eq_ignore_ascii_case("respond-async"));
         Ok(Self {
             respond_async,
-            idempotency: IdempotencyKey::from_request(request, &Principal::default())?,
+            idempotency: IdempotencyKey::from_request(request, &principal)?,
             method: request.method().clone(),
             path: request.uri().path().to_owned(),
+            principal,
         })
     }
 
@@ -63,8 +71,12 @@ impl WriteOptions {
         command: Command,
         body: &Map<String, Value>,
     ) -> Envelope<Command> {
-        let mut envelope =
-            Envelope::new(event_id, chrono::Utc::now(), Principal::default(), command);
+        let mut envelope = Envelope::new(
+            event_id,
+            chrono::Utc::now(),
+            self.principal.clone(),
+            command,
+        );
         if self.idempotency.is_some() {
             let canonical = canonical_json(body);
             envelope.fingerprint = Some(fingerprint(&self.method, &self.path, &canonical));
@@ -118,20 +130,14 @@ pub async fn submit(
     };
     Ok(match outcome.body {
         Event::CommandRejected {
-            reason: RejectReason::NotFound,
-            message,
-            ..
-        } => Reply::error(StatusCode::NOT_FOUND, message),
-        Event::CommandRejected {
-            reason: RejectReason::Conflict,
-            message,
-            ..
-        } => Reply::error(StatusCode::CONFLICT, message),
-        Event::CommandRejected {
-            reason: RejectReason::IdempotencyConflict,
-            message,
-            ..
-        } => Reply::invalid_fields(message),
+            reason, message, ..
+        }
+        | Event::AccountRejected { reason, message } => match reason {
+            RejectReason::NotFound => Reply::error(StatusCode::NOT_FOUND, message),
+            RejectReason::Conflict => Reply::error(StatusCode::CONFLICT, message),
+            RejectReason::Forbidden => Reply::error(StatusCode::FORBIDDEN, message),
+            RejectReason::IdempotencyConflict => Reply::invalid_fields(message),
+        },
         event => on_applied(event),
     })
 }

@@ -3,6 +3,7 @@
 
 use super::create::unexpected;
 use super::{submit, WriteOptions, ADDRESS_MAX};
+use crate::authn;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
@@ -10,6 +11,8 @@ use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
+use shared::auth::policy::Action;
+use shared::auth::Caller;
 use shared::domain::{Coordinates, PackageStatus, TrackingNumber};
 use shared::wire::{Command, Event, UpdateStatus};
 
@@ -36,10 +39,12 @@ pub struct Updated {
             headers(("retry-after" = String, description = "Seconds")))))]
 pub async fn put(
     state: &AppState,
+    caller: &Caller,
     tracking_number: TrackingNumber,
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
-    let options = WriteOptions::from_request(&request)?;
+    authn::require_package(state, caller, Action::UpdateStatus, &tracking_number).await?;
+    let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, state.body).await?;
     let command = parse(tracking_number, &body)?;
     submit(

@@ -1,0 +1,95 @@
+//! Who opened a WebSocket, checked once at the upgrade, and whether they may
+//! watch a package, checked at every subscription with the shared policy.
+
+use shared::auth::policy::{self, Action, Decision};
+use shared::auth::{AuthConfig, Caller, TokenError};
+use sqlx::PgPool;
+use tokio_tungstenite::tungstenite::handshake::server::Request;
+use tokio_tungstenite::tungstenite::http::StatusCode;
+
+/// An authenticated connection: who, and when its token runs out.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub caller: Caller,
+    /// Seconds since the Unix epoch; `None` when authentication is disabled.
+    pub expires_at: Option<u64>,
+}
+
+/// The session an upgrade request carries: `Authorization: Bearer <token>`,
+/// or `?token=<token>` for browsers (which cannot set headers on a WebSocket).
+pub fn authenticate(auth: &AuthConfig, request: &Request) -> Result<Session, (StatusCode, String)> {
+    let tokens = match auth {
+        AuthConfig::Disabled => {
+            return Ok(Session {
+                caller: Caller::development(),
+                expires_at: None,
+            })
+        }
+        AuthConfig::Enabled(tokens) => tokens,
+    };
+    let unauthorized = |message: &str| (StatusCode::UNAUTHORIZED, message.to_owned());
+    let token = bearer(request)
+        .or_else(|| query_token(request.uri().query()))
+        .ok_or_else(|| {
+            unauthorized("authentication required: Authorization: Bearer <token> or ?token=")
+        })?;
+    match tokens.verify(&token) {
+        Ok(verified) => Ok(Session {
+            caller: verified.caller,
+            expires_at: Some(verified.expires_at),
+        }),
+        Err(error @ (TokenError::Expired | TokenError::Invalid | TokenError::CannotSign)) => {
+            Err(unauthorized(&error.to_string()))
+        }
+    }
+}
+
+fn bearer(request: &Request) -> Option<String> {
+    let value = request.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+fn query_token(query: Option<&str>) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| *name == "token")
+        .map(|(_, value)| value.to_owned())
+        .filter(|value| !value.is_empty())
+}
+
+/// Whether the caller may watch the package; a package they may not see
+/// is refused with the words used for an unknown one.
+pub async fn may_watch(pool: &PgPool, caller: &Caller, tn: &str) -> Result<(), String> {
+    if policy::sees_all(caller.role) {
+        return Ok(());
+    }
+    let not_found = || format!("package {tn} not found");
+    match shared::auth::access::load(pool, tn).await {
+        Ok(Some(access)) => match policy::decide(caller, Action::ReadPackage, Some(&access)) {
+            Decision::Allow => Ok(()),
+            Decision::Forbidden | Decision::Hidden => Err(not_found()),
+        },
+        Ok(None) => Err(not_found()),
+        Err(error) => {
+            tracing::warn!(%error, "package access lookup failed");
+            Err("package lookup unavailable, retry later".to_owned())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_token_comes_from_the_query_when_no_header_carries_it() {
+        assert_eq!(
+            super::query_token(Some("a=1&token=abc")),
+            Some("abc".into())
+        );
+        assert_eq!(super::query_token(Some("token=")), None);
+        assert_eq!(super::query_token(None), None);
+    }
+}

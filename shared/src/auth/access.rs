@@ -1,0 +1,61 @@
+//! The facts [`super::policy`] needs about packages, read from PostgreSQL.
+
+use super::PackageAccess;
+use crate::domain::Email;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+/// Deliveries that still give their courier rights over a package.
+const ACTIVE_DELIVERY: &str = "d.status IN ('assigned', 'attempted')";
+
+/// A package's access facts; `None` when there is no such package.
+pub async fn load(
+    pool: &PgPool,
+    tracking_number: &str,
+) -> Result<Option<PackageAccess>, sqlx::Error> {
+    let row: Option<(Option<Uuid>, Option<String>, Vec<Uuid>)> = sqlx::query_as(&format!(
+        "SELECT p.owner_id, p.recipient_email, \
+                COALESCE(array_agg(d.courier_id) FILTER (WHERE d.courier_id IS NOT NULL AND {ACTIVE_DELIVERY}), '{{}}') \
+         FROM packages p LEFT JOIN deliveries d ON d.package_id = p.id \
+         WHERE p.tracking_number = $1 GROUP BY p.id"
+    ))
+    .bind(tracking_number)
+    .fetch_optional(pool)
+    .await?;
+    Ok(
+        row.map(|(owner_id, recipient_email, courier_ids)| PackageAccess {
+            owner_id,
+            recipient_email: recipient_email.and_then(|e| Email::parse(&e).ok()),
+            courier_ids,
+        }),
+    )
+}
+
+/// Of `tracking_numbers`, those the courier has an active delivery for.
+pub async fn carried_by(
+    pool: &PgPool,
+    courier_id: Uuid,
+    tracking_numbers: &[&str],
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT DISTINCT p.tracking_number FROM packages p JOIN deliveries d ON d.package_id = p.id \
+         WHERE d.courier_id = $1 AND {ACTIVE_DELIVERY} AND p.tracking_number = ANY($2)"
+    ))
+    .bind(courier_id)
+    .bind(tracking_numbers)
+    .fetch_all(pool)
+    .await
+}
+
+/// The SQL condition (over `packages` aliased as `p`) that limits a listing
+/// to what a caller sees, binding the caller's id as `$id` and email as
+/// `$email`; `None` when the caller sees every package.
+pub fn visible_filter(role: super::Role, id: &str, email: &str) -> Option<String> {
+    match role {
+        super::Role::Admin | super::Role::Dispatcher => None,
+        super::Role::Courier => Some(format!(
+            "EXISTS (SELECT 1 FROM deliveries d WHERE d.package_id = p.id AND d.courier_id = {id} AND {ACTIVE_DELIVERY})"
+        )),
+        super::Role::Customer => Some(format!("(p.owner_id = {id} OR p.recipient_email = {email})")),
+    }
+}

@@ -1,0 +1,128 @@
+//! Who is calling, and what they may do: one module every service asks.
+//!
+//! - [`Role`] and [`Caller`]: an authenticated principal, as ingest, the
+//!   workers and the broadcaster see it.
+//! - [`token`]: access tokens (JWT) made and checked with `jsonwebtoken`.
+//! - [`password`]: argon2id hashes, computed off the async runtime.
+//! - [`policy`]: "may this caller do this to that package", decided in one
+//!   place: allowed, forbidden for the role (403), or hidden (404).
+//! - [`access`]: the facts the policy needs about a package (owner,
+//!   recipient, couriers), read from PostgreSQL.
+//! - [`config`]: `AUTH_DISABLED`, `JWT_*`, read once at start-up.
+
+pub mod access;
+pub mod config;
+pub mod password;
+pub mod policy;
+pub mod token;
+
+pub use config::AuthConfig;
+pub use policy::{Action, Decision, PackageAccess};
+pub use token::{TokenError, Tokens};
+
+use crate::domain::Email;
+use crate::wire::Principal;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use uuid::Uuid;
+
+/// What a user account may do; see [`policy`] for the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Dispatcher,
+    Courier,
+    Customer,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("role must be one of admin, dispatcher, courier, customer")]
+pub struct UnknownRole;
+
+impl Role {
+    pub const ALL: [Role; 4] = [Self::Admin, Self::Dispatcher, Self::Courier, Self::Customer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Dispatcher => "dispatcher",
+            Self::Courier => "courier",
+            Self::Customer => "customer",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(raw: &str) -> Result<Self, Self::Err> {
+        Self::ALL
+            .into_iter()
+            .find(|role| role.as_str() == raw)
+            .ok_or(UnknownRole)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An account as the API shows it (never its password hash).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct UserView {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    #[schema(value_type = String)]
+    pub role: Role,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl TryFrom<String> for Role {
+    type Error = UnknownRole;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        value.parse()
+    }
+}
+
+/// An authenticated caller: a user account, as its token describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user_id: Uuid,
+    pub role: Role,
+    /// From the token; `None` for a caller rebuilt from an envelope's
+    /// principal (the workers), which then reaches no package by email.
+    pub email: Option<Email>,
+}
+
+impl Caller {
+    /// Who every request is when `AUTH_DISABLED=true` (development only).
+    pub fn development() -> Self {
+        Self {
+            user_id: Uuid::nil(),
+            role: Role::Admin,
+            email: Some(Email::trusted("dev@localhost.invalid")),
+        }
+    }
+
+    /// The caller an envelope's principal names; `None` when it names no
+    /// account (a message without a principal is allowed nothing).
+    pub fn from_principal(principal: &Principal) -> Option<Self> {
+        Some(Self {
+            user_id: principal.subject.as_deref()?.parse().ok()?,
+            role: principal.role.as_deref()?.parse().ok()?,
+            email: None,
+        })
+    }
+
+    /// The principal stamped into the envelopes of this caller's commands.
+    pub fn principal(&self) -> Principal {
+        Principal {
+            subject: Some(self.user_id.to_string()),
+            role: Some(self.role.as_str().to_owned()),
+        }
+    }
+}
