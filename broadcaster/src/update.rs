@@ -104,6 +104,7 @@ pub fn encode(event: &Envelope<Event>) -> Vec<(i64, String)> {
             .collect(),
         Event::CommandRejected { .. }
         | Event::UserRegistered(_)
+        | Event::DeliveryChanged(_)
         | Event::AccountRejected { .. } => Vec::new(),
     };
     updates

@@ -158,7 +158,7 @@ impl Broker {
             None
         };
         let topology = &self.inner.topology;
-        let routing_key = topology.package_routing_key(envelope.body.shard_key(), kind);
+        let routing_key = topology.package_routing_key(&envelope.body.shard_key(), kind);
         let payload = envelope.encode().map_err(PublishError::from)?;
         self.publish(
             &link,

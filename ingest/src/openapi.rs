@@ -29,6 +29,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/users"),
+    ("get", "/api/v1/deliveries"),
+    ("post", "/api/v1/deliveries"),
+    ("get", "/api/v1/deliveries/{id}"),
+    ("patch", "/api/v1/deliveries/{id}"),
+    ("get", "/api/v1/me/deliveries"),
 ];
 
 #[derive(OpenApi)]
@@ -56,6 +61,11 @@ pub const ROUTES: &[(&str, &str)] = &[
         crate::routes::auth::register::post,
         crate::routes::auth::login::post,
         crate::routes::users::post,
+        crate::routes::deliveries::post,
+        crate::routes::deliveries::get,
+        crate::routes::deliveries::one::get,
+        crate::routes::deliveries::one::patch,
+        crate::routes::deliveries::mine::get,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -63,7 +73,8 @@ pub const ROUTES: &[(&str, &str)] = &[
         (name = "packages", description = "Packages and their status flow"),
         (name = "locations", description = "Device positions, history and geo queries"),
         (name = "operations", description = "Health, statistics, this document"),
-        (name = "auth", description = "Accounts and access tokens")
+        (name = "auth", description = "Accounts and access tokens"),
+        (name = "deliveries", description = "Couriers' runs of stops")
     )
 )]
 pub struct ApiDoc;
@@ -187,6 +198,33 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     email: String,
     password: String,
+}
+
+/// `POST /api/v1/deliveries`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct DeliveryRequest {
+    /// A courier's account id.
+    courier_id: uuid::Uuid,
+    #[schema(format = "date")]
+    day: String,
+    /// Tracking numbers in visiting order, each once.
+    #[schema(min_items = 1, max_items = 500)]
+    stops: Vec<String>,
+}
+
+/// `PATCH /api/v1/deliveries/{id}`: at least one field.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct DeliveryPatch {
+    /// Reassign to this courier.
+    courier_id: Option<uuid::Uuid>,
+    /// The new order of stops.
+    #[schema(min_items = 1, max_items = 500)]
+    stops: Option<Vec<String>>,
+    /// `completed` ends the run.
+    #[schema(pattern = "^completed$")]
+    status: Option<String>,
 }
 
 /// `POST /api/v1/users` (admins).

@@ -166,6 +166,42 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// A courier with an account (created by the admin through the API), so
+    /// deliveries can name them.
+    pub async fn courier(&self) -> Caller {
+        let email = format!("courier-{}@example.test", uuid::Uuid::new_v4().simple());
+        let response = self
+            .post_json(
+                "/users",
+                &json!({"email": email, "password": "a courier's password", "name": "Carl Courier", "role": "courier"}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create a courier");
+        let account: Value = response.json().await.expect("the account");
+        Caller {
+            user_id: account["id"]
+                .as_str()
+                .and_then(|id| id.parse().ok())
+                .expect("an id"),
+            role: Role::Courier,
+            email: shared::domain::Email::parse(&email).ok(),
+        }
+    }
+
+    /// Gives `courier` a delivery for today stopping at `stops`, in order;
+    /// returns the delivery.
+    pub async fn deliver(&self, courier: &Caller, stops: &[&str]) -> Value {
+        let today = chrono::Utc::now().date_naive().to_string();
+        let response = self
+            .post_json(
+                "/deliveries",
+                &json!({"courier_id": courier.user_id, "day": today, "stops": stops}),
+            )
+            .await;
+        assert_eq!(response.status(), 201, "create a delivery");
+        response.json().await.expect("the delivery")
+    }
+
     /// A client that acts as `caller` (a valid token for this system).
     pub fn client_as(&self, caller: &Caller) -> reqwest::Client {
         client_with_token(&self.env.token(caller))

@@ -266,7 +266,7 @@ impl TestEnv {
         let kind = envelope.body.kind();
         let key = self
             .topology()
-            .package_routing_key(envelope.body.shard_key(), kind);
+            .package_routing_key(&envelope.body.shard_key(), kind);
         shared::amqp::publish_envelope(
             self.channel(),
             &self.topology().commands_exchange(),

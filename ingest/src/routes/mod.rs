@@ -5,6 +5,7 @@
 //! that caller may do.
 
 pub mod auth;
+pub mod deliveries;
 pub(crate) mod health;
 pub mod locations;
 pub mod packages;
@@ -111,6 +112,20 @@ async fn protected(
     match segments {
         ["stats"] => match *method {
             Method::GET => stats::get(state, caller).await,
+            _ => Err(not_allowed("GET")),
+        },
+        ["deliveries"] => match *method {
+            Method::GET => deliveries::get(state, caller, query).await,
+            Method::POST => deliveries::post(state, caller, request).await,
+            _ => Err(not_allowed("GET, POST")),
+        },
+        ["deliveries", id] => match *method {
+            Method::GET => deliveries::one::get(state, caller, id).await,
+            Method::PATCH => deliveries::one::patch(state, caller, id, request).await,
+            _ => Err(not_allowed("GET, PATCH")),
+        },
+        ["me", "deliveries"] => match *method {
+            Method::GET => deliveries::mine::get(state, caller, query).await,
             _ => Err(not_allowed("GET")),
         },
         ["users"] => match *method {

@@ -20,6 +20,12 @@ use uuid::Uuid;
 #[utoipa::path(post, path = "/api/v1/users", tag = "auth",
     request_body = crate::openapi::NewUserRequest,
     responses(
+        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds"))),
         (status = 201, description = "Created", body = shared::auth::UserView),
         (status = 401, description = "No or bad credentials", body = crate::http::response::ErrorBody),
         (status = 403, description = "Not an admin", body = crate::http::response::ErrorBody),

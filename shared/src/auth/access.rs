@@ -5,8 +5,16 @@ use crate::domain::Email;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// Deliveries that still give their courier rights over a package.
-const ACTIVE_DELIVERY: &str = "d.status IN ('assigned', 'attempted')";
+/// Deliveries that still give their courier rights over their packages.
+pub const ACTIVE_DELIVERY: &str = "d.status IN ('assigned', 'attempted')";
+
+/// The couriers with an active delivery stopping at package `p` (SQL).
+pub fn couriers_of_package(p: &str) -> String {
+    format!(
+        "ARRAY(SELECT d.courier_id FROM delivery_stops s JOIN deliveries d ON d.id = s.delivery_id \
+         WHERE s.package_id = {p}.id AND d.courier_id IS NOT NULL AND {ACTIVE_DELIVERY})"
+    )
+}
 
 /// A package's access facts; `None` when there is no such package.
 pub async fn load(
@@ -14,10 +22,8 @@ pub async fn load(
     tracking_number: &str,
 ) -> Result<Option<PackageAccess>, sqlx::Error> {
     let row: Option<(Option<Uuid>, Option<String>, Vec<Uuid>)> = sqlx::query_as(&format!(
-        "SELECT p.owner_id, p.recipient_email, \
-                COALESCE(array_agg(d.courier_id) FILTER (WHERE d.courier_id IS NOT NULL AND {ACTIVE_DELIVERY}), '{{}}') \
-         FROM packages p LEFT JOIN deliveries d ON d.package_id = p.id \
-         WHERE p.tracking_number = $1 GROUP BY p.id"
+        "SELECT p.owner_id, p.recipient_email, {} FROM packages p WHERE p.tracking_number = $1",
+        couriers_of_package("p")
     ))
     .bind(tracking_number)
     .fetch_optional(pool)
@@ -38,7 +44,8 @@ pub async fn carried_by(
     tracking_numbers: &[&str],
 ) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(&format!(
-        "SELECT DISTINCT p.tracking_number FROM packages p JOIN deliveries d ON d.package_id = p.id \
+        "SELECT DISTINCT p.tracking_number FROM packages p \
+         JOIN delivery_stops s ON s.package_id = p.id JOIN deliveries d ON d.id = s.delivery_id \
          WHERE d.courier_id = $1 AND {ACTIVE_DELIVERY} AND p.tracking_number = ANY($2)"
     ))
     .bind(courier_id)
@@ -54,8 +61,11 @@ pub fn visible_filter(role: super::Role, id: &str, email: &str) -> Option<String
     match role {
         super::Role::Admin | super::Role::Dispatcher => None,
         super::Role::Courier => Some(format!(
-            "EXISTS (SELECT 1 FROM deliveries d WHERE d.package_id = p.id AND d.courier_id = {id} AND {ACTIVE_DELIVERY})"
+            "EXISTS (SELECT 1 FROM delivery_stops s JOIN deliveries d ON d.id = s.delivery_id \
+             WHERE s.package_id = p.id AND d.courier_id = {id} AND {ACTIVE_DELIVERY})"
         )),
-        super::Role::Customer => Some(format!("(p.owner_id = {id} OR p.recipient_email = {email})")),
+        super::Role::Customer => Some(format!(
+            "(p.owner_id = {id} OR p.recipient_email = {email})"
+        )),
     }
 }

@@ -10,6 +10,8 @@
 //! | search near/within | yes | yes | 403 | 403 |
 //! | read stats | yes | yes | 403 | 403 |
 //! | create users of any role | yes | 403 | 403 | 403 |
+//! | create, change, list deliveries | yes | yes | 403 | 403 |
+//! | read a delivery | yes | yes | their own | 403 |
 //!
 //! A package the caller may not see answers as if it did not exist (404),
 //! so ids cannot be probed; an action the role may never take is 403.
@@ -30,6 +32,10 @@ pub enum Action {
     SearchArea,
     ReadStats,
     ManageUsers,
+    /// Create, reassign, reorder or complete deliveries; list them all.
+    ManageDeliveries,
+    /// Read one delivery (a courier: their own).
+    ReadDeliveries,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +64,7 @@ pub fn role_may(role: Role, action: Action) -> bool {
         Role::Dispatcher => action != ManageUsers,
         Role::Courier => matches!(
             action,
-            ReadPackage | ListPackages | UpdateStatus | PostLocations
+            ReadPackage | ListPackages | UpdateStatus | PostLocations | ReadDeliveries
         ),
         Role::Customer => matches!(action, CreatePackage | ReadPackage | ListPackages),
     }

@@ -2,6 +2,7 @@
 //! valid by construction afterwards.
 
 mod coordinates;
+mod delivery;
 mod email;
 mod package;
 mod status;
@@ -9,6 +10,7 @@ mod text;
 mod tracking_number;
 
 pub use coordinates::{Coordinates, CoordinatesError};
+pub use delivery::{DeliveryFilter, DeliveryView, StopView};
 pub use email::{Email, EmailError};
 pub use package::PackageView;
 pub use status::{PackageStatus, TransitionError, UnknownStatus};

@@ -10,6 +10,28 @@ pub enum Command {
     CreatePackage(CreatePackage),
     UpdateStatus(UpdateStatus),
     RegisterUser(RegisterUser),
+    CreateDelivery(CreateDelivery),
+    UpdateDelivery(UpdateDelivery),
+}
+
+/// A dispatcher gives a courier a run of stops for a day.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateDelivery {
+    /// Chosen by ingest from the event id, so a redelivery finds its own row.
+    pub delivery_id: Uuid,
+    pub courier_id: Uuid,
+    pub day: chrono::NaiveDate,
+    /// In visiting order; each package at most once.
+    pub stops: Vec<TrackingNumber>,
+}
+
+/// Reassign, reorder or complete a delivery; absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateDelivery {
+    pub delivery_id: Uuid,
+    pub courier_id: Option<Uuid>,
+    pub stops: Option<Vec<TrackingNumber>>,
+    pub complete: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,18 +78,20 @@ impl Command {
         match self {
             Self::CreatePackage(c) => Some(&c.tracking_number),
             Self::UpdateStatus(c) => Some(&c.tracking_number),
-            Self::RegisterUser(_) => None,
+            Self::RegisterUser(_) | Self::CreateDelivery(_) | Self::UpdateDelivery(_) => None,
         }
     }
 
     /// What picks the command's shard: commands with one key are applied in
     /// order by one consumer (a package's, or an email's, so two sign-ups
     /// for one address are decided one after the other).
-    pub fn shard_key(&self) -> &str {
+    pub fn shard_key(&self) -> std::borrow::Cow<'_, str> {
         match self {
-            Self::CreatePackage(c) => c.tracking_number.as_str(),
-            Self::UpdateStatus(c) => c.tracking_number.as_str(),
-            Self::RegisterUser(c) => c.email.as_str(),
+            Self::CreatePackage(c) => c.tracking_number.as_str().into(),
+            Self::UpdateStatus(c) => c.tracking_number.as_str().into(),
+            Self::RegisterUser(c) => c.email.as_str().into(),
+            Self::CreateDelivery(c) => c.delivery_id.to_string().into(),
+            Self::UpdateDelivery(c) => c.delivery_id.to_string().into(),
         }
     }
 
@@ -77,6 +101,8 @@ impl Command {
             Self::CreatePackage(_) => "create",
             Self::UpdateStatus(_) => "status",
             Self::RegisterUser(_) => "register",
+            Self::CreateDelivery(_) => "delivery_create",
+            Self::UpdateDelivery(_) => "delivery_update",
         }
     }
 }

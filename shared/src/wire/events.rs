@@ -18,7 +18,9 @@ pub enum Event {
     },
     /// An account was created (a reply only: never published to watchers).
     UserRegistered(crate::auth::UserView),
-    /// An account command was refused (a reply only).
+    /// A delivery was created or changed (a reply only).
+    DeliveryChanged(crate::domain::DeliveryView),
+    /// An account or delivery command was refused (a reply only).
     AccountRejected {
         reason: RejectReason,
         message: String,
@@ -60,6 +62,9 @@ pub enum RejectReason {
     /// The principal in the envelope may not do this (403): checked again by
     /// the workers, so a forged or replayed message cannot widen access.
     Forbidden,
+    /// The command names something that cannot be used (422): a courier that
+    /// is no courier, a package that does not exist.
+    Invalid,
 }
 
 impl Event {
@@ -71,14 +76,17 @@ impl Event {
             Self::CommandRejected {
                 tracking_number, ..
             } => tracking_number.as_str(),
-            Self::UserRegistered(_) | Self::AccountRejected { .. } => "",
+            Self::UserRegistered(_) | Self::DeliveryChanged(_) | Self::AccountRejected { .. } => "",
         }
     }
 
     /// Whether watchers of a package may see this event (account outcomes
     /// go back to the requester only).
     pub fn is_package_event(&self) -> bool {
-        !matches!(self, Self::UserRegistered(_) | Self::AccountRejected { .. })
+        !matches!(
+            self,
+            Self::UserRegistered(_) | Self::DeliveryChanged(_) | Self::AccountRejected { .. }
+        )
     }
 
     /// The last word of the routing key `package.<tracking_number>.<kind>`.
@@ -89,6 +97,7 @@ impl Event {
             Self::LocationsRecorded(_) => "location",
             Self::CommandRejected { .. } | Self::AccountRejected { .. } => "rejected",
             Self::UserRegistered(_) => "user_registered",
+            Self::DeliveryChanged(_) => "delivery_changed",
         }
     }
 }

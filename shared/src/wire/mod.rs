@@ -12,7 +12,9 @@ mod envelope;
 mod events;
 mod locations;
 
-pub use commands::{Command, CreatePackage, RegisterUser, UpdateStatus};
+pub use commands::{
+    Command, CreateDelivery, CreatePackage, RegisterUser, UpdateDelivery, UpdateStatus,
+};
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
 pub use events::{Event, PackageCreated, RejectReason, StatusChanged};
 pub use locations::{LocationBatch, LocationPoint, LocationsRecorded, RecordedPoint};

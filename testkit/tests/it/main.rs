@@ -8,6 +8,7 @@ mod bench_smoke;
 mod broadcaster_live;
 mod broadcaster_recovery;
 mod definitions;
+mod deliveries;
 mod dlq;
 mod faults;
 mod fuzz;

@@ -21,7 +21,7 @@ pub async fn register(
         Caller::from_principal(&envelope.principal).as_ref(),
         command.role,
     ) {
-        return Ok(rejected(
+        return Ok(super::reply_only_rejection(
             RejectReason::Forbidden,
             "only an admin creates accounts with this role",
         ));
@@ -52,7 +52,7 @@ pub async fn register(
             event: Event::UserRegistered(user),
             changed_version: None,
         },
-        None => rejected(
+        None => super::reply_only_rejection(
             RejectReason::Conflict,
             "an account with this email already exists",
         ),
@@ -65,15 +65,5 @@ fn may_register(caller: Option<&Caller>, role: Role) -> bool {
     match caller {
         None => role == Role::Customer,
         Some(caller) => policy::role_may(caller.role, Action::ManageUsers),
-    }
-}
-
-fn rejected(reason: RejectReason, message: &str) -> Outcome {
-    Outcome {
-        event: Event::AccountRejected {
-            reason,
-            message: message.to_owned(),
-        },
-        changed_version: None,
     }
 }

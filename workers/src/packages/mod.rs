@@ -12,6 +12,7 @@
 //! reused for a different request), which is refused.
 
 mod accounts;
+mod deliveries;
 mod history;
 mod store;
 pub mod window;
@@ -40,7 +41,8 @@ pub async fn apply_window(
         .into_iter()
         .collect();
     let mut window = store::load_locked(&mut tx, &tracking_numbers).await?;
-    let mut accounts_written = false;
+    // Account and delivery commands write their own rows as they go.
+    let mut side_writes = false;
 
     let mut outcomes = Vec::with_capacity(commands.len());
     // Earlier commands of this window by event id: a message published twice
@@ -70,23 +72,53 @@ pub async fn apply_window(
             } else {
                 key_reused(command)
             }
-        } else if let Command::RegisterUser(register) = &command.body {
+        } else if command.body.tracking_number().is_none() {
             in_window.insert(command.event_id, (fingerprint, index));
-            accounts_written = true;
-            accounts::register(&mut tx, command, register).await?
+            side_writes = true;
+            match &command.body {
+                Command::RegisterUser(c) => accounts::register(&mut tx, command, c).await?,
+                Command::CreateDelivery(c) => deliveries::create(&mut tx, command, c).await?,
+                Command::UpdateDelivery(c) => deliveries::update(&mut tx, command, c).await?,
+                Command::CreatePackage(_) | Command::UpdateStatus(_) => window.apply(command),
+            }
         } else {
             in_window.insert(command.event_id, (fingerprint, index));
             window.apply(command)
         };
         outcomes.push(outcome);
     }
-    if window.status_rows.is_empty() && !accounts_written {
+    if window.status_rows.is_empty() && !side_writes {
         tx.rollback().await?;
     } else {
         store::write(&mut tx, &window).await?;
         tx.commit().await?;
     }
     Ok(outcomes)
+}
+
+/// An outcome for a command that is not about one package: sent back to
+/// the requester only.
+fn reply_only_rejection(reason: RejectReason, message: &str) -> Outcome {
+    Outcome {
+        event: Event::AccountRejected {
+            reason,
+            message: message.to_owned(),
+        },
+        changed_version: None,
+    }
+}
+
+/// Why the envelope's principal may not take the action (`None`: it may).
+fn refusal(envelope: &Envelope<Command>, action: shared::auth::Action) -> Option<Outcome> {
+    let caller = shared::auth::Caller::from_principal(&envelope.principal);
+    if caller.is_some_and(|c| shared::auth::policy::role_may(c.role, action)) {
+        None
+    } else {
+        Some(reply_only_rejection(
+            RejectReason::Forbidden,
+            "the command's principal may not do this",
+        ))
+    }
 }
 
 /// Two requests under one event id are the same unless both carry a

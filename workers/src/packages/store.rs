@@ -35,13 +35,12 @@ pub async fn load_locked(
     tx: &mut PgConnection,
     tracking_numbers: &[&str],
 ) -> Result<Window, sqlx::Error> {
-    let rows: Vec<LockedRow> = sqlx::query_as(
+    let rows: Vec<LockedRow> = sqlx::query_as(&format!(
         "SELECT id, tracking_number, status, current_location, latitude, longitude, last_seen_at, \
-                version, event_seq, updated_at, \
-                ARRAY(SELECT d.courier_id FROM deliveries d WHERE d.package_id = p.id \
-                      AND d.courier_id IS NOT NULL AND d.status IN ('assigned', 'attempted')) AS courier_ids \
+                version, event_seq, updated_at, {} AS courier_ids \
          FROM packages p WHERE tracking_number = ANY($1) ORDER BY id FOR UPDATE OF p",
-    )
+        shared::auth::access::couriers_of_package("p")
+    ))
     .bind(tracking_numbers)
     .fetch_all(&mut *tx)
     .await?;

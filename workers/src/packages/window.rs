@@ -108,11 +108,13 @@ impl Window {
                     &command.tracking_number,
                 )
                 .unwrap_or_else(|| self.update_status(envelope, command)),
-            // Account commands are applied by `super::accounts`, not in a window.
-            Command::RegisterUser(_) => Outcome::unchanged(Event::AccountRejected {
-                reason: RejectReason::Conflict,
-                message: "not a package command".into(),
-            }),
+            // Account and delivery commands are applied by their own modules.
+            Command::RegisterUser(_) | Command::CreateDelivery(_) | Command::UpdateDelivery(_) => {
+                Outcome::unchanged(Event::AccountRejected {
+                    reason: RejectReason::Conflict,
+                    message: "not a package command".into(),
+                })
+            }
         }
     }
 

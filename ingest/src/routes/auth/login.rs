@@ -30,8 +30,15 @@ pub struct TokenResponse {
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = crate::openapi::LoginRequest,
     responses(
+        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds"))),
         (status = 200, description = "Signed in", body = TokenResponse),
         (status = 401, description = "Wrong email or password", body = crate::http::response::ErrorBody),
+        (status = 409, description = "Authentication is disabled (AUTH_DISABLED=true): no token is needed", body = crate::http::response::ErrorBody),
         (status = 422, description = "Missing fields", body = crate::http::response::InvalidFields)))]
 pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
     let body = json_object(request, state.body).await?;

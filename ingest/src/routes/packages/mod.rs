@@ -136,7 +136,9 @@ pub async fn submit(
             RejectReason::NotFound => Reply::error(StatusCode::NOT_FOUND, message),
             RejectReason::Conflict => Reply::error(StatusCode::CONFLICT, message),
             RejectReason::Forbidden => Reply::error(StatusCode::FORBIDDEN, message),
-            RejectReason::IdempotencyConflict => Reply::invalid_fields(message),
+            RejectReason::IdempotencyConflict | RejectReason::Invalid => {
+                Reply::invalid_fields(message)
+            }
         },
         event => on_applied(event),
     })

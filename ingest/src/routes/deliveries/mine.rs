@@ -1,0 +1,16 @@
+//! `GET /api/v1/me/deliveries`: the caller's own runs as a courier.
+
+use crate::http::Reply;
+use crate::routes::AppState;
+use hyper::StatusCode;
+use shared::auth::Caller;
+use shared::domain::DeliveryView;
+
+#[utoipa::path(get, path = "/api/v1/me/deliveries", tag = "deliveries",
+    params(("day" = Option<String>, Query, description = "Only this day (YYYY-MM-DD)")),
+    responses((status = 200, description = "The caller's deliveries, newest day first", body = Vec<DeliveryView>)))]
+pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
+    let filter = super::filter(query, Some(caller.user_id))?;
+    let deliveries = DeliveryView::list(&state.pool, &filter).await?;
+    Ok(Reply::json(StatusCode::OK, &deliveries))
+}

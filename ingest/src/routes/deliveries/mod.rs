@@ -1,0 +1,205 @@
+//! `/api/v1/deliveries`: a dispatcher gives a courier a day's run of stops
+//! (`POST`), and lists runs (`GET ?courier_id=&day=&limit=`). One delivery
+//! is in [`one`]; a courier's own in [`mine`]. Writes go through the
+//! pipeline like every other write.
+
+pub mod mine;
+pub mod one;
+
+use crate::authn;
+use crate::http::fields::Fields;
+use crate::http::request::{json_object, query_param};
+use crate::http::Reply;
+use crate::routes::packages::create::unexpected;
+use crate::routes::packages::{submit, WriteOptions};
+use crate::routes::AppState;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde_json::Value;
+use shared::auth::policy::Action;
+use shared::auth::Caller;
+use shared::domain::{DeliveryFilter, DeliveryView, TrackingNumber};
+use shared::wire::{Command, CreateDelivery, Event};
+use uuid::Uuid;
+
+/// The most stops one run may have.
+pub const MAX_STOPS: usize = 500;
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+#[utoipa::path(post, path = "/api/v1/deliveries", tag = "deliveries",
+    request_body = crate::openapi::DeliveryRequest,
+    responses(
+        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds"))),
+        (status = 201, description = "Created", body = DeliveryView),
+        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::packages::Accepted),
+        (status = 422, description = "Invalid fields, a courier_id that names no courier, or unknown packages", body = crate::http::response::InvalidFields)))]
+pub async fn post(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ManageDeliveries)?;
+    let options = WriteOptions::from_request(&request, Some(caller))?;
+    let body = json_object(request, state.body).await?;
+    let mut fields = Fields::new(&body);
+    let courier_id = uuid_field(&mut fields, "courier_id", true);
+    let day = fields.required_str("day").and_then(|raw| {
+        raw.parse::<chrono::NaiveDate>()
+            .map_err(|_| fields.invalid("day", "must be a date like 2026-11-25"))
+            .ok()
+    });
+    let stops = stops_field(&mut fields, &body, true);
+    fields.finish()?;
+    let (Some(courier_id), Some(day), Some(stops)) = (courier_id, day, stops) else {
+        return Err(Reply::invalid_fields(
+            "courier_id, day and stops are required",
+        ));
+    };
+    let event_id = options.event_id();
+    let command = Command::CreateDelivery(CreateDelivery {
+        delivery_id: Uuid::new_v5(&event_id, b"delivery"),
+        courier_id,
+        day,
+        stops,
+    });
+    submit(
+        state,
+        options.envelope(event_id, command, &body),
+        &options,
+        |event| match event {
+            Event::DeliveryChanged(view) => Reply::json(StatusCode::CREATED, &view)
+                .header("location", &format!("/api/v1/deliveries/{}", view.id)),
+            other => unexpected(other),
+        },
+    )
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/deliveries", tag = "deliveries",
+    params(
+        ("courier_id" = Option<Uuid>, Query, description = "Only this courier's"),
+        ("day" = Option<String>, Query, description = "Only this day (YYYY-MM-DD)"),
+        ("limit" = Option<i64>, Query, description = "At most this many (default 100, at most 1000)")),
+    responses(
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody),
+        (status = 200, description = "Newest day first", body = Vec<DeliveryView>),
+        (status = 422, description = "Invalid filter", body = crate::http::response::ErrorBody)))]
+pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ManageDeliveries)?;
+    let filter = filter(query, None)?;
+    let deliveries = DeliveryView::list(&state.pool, &filter).await?;
+    Ok(Reply::json(StatusCode::OK, &deliveries))
+}
+
+/// The listing's filter from the query; `courier` overrides `courier_id`.
+pub fn filter(query: Option<&str>, courier: Option<Uuid>) -> Result<DeliveryFilter, Reply> {
+    let invalid = |m: &str| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let courier_id = match (
+        courier,
+        query_param(query, "courier_id").filter(|s| !s.is_empty()),
+    ) {
+        (Some(courier), _) => Some(courier),
+        (None, Some(raw)) => Some(
+            raw.parse()
+                .map_err(|_| invalid("courier_id must be a UUID"))?,
+        ),
+        (None, None) => None,
+    };
+    let day = match query_param(query, "day").filter(|s| !s.is_empty()) {
+        Some(raw) => Some(
+            raw.parse()
+                .map_err(|_| invalid("day must be a date like 2026-11-25"))?,
+        ),
+        None => None,
+    };
+    let limit = match query_param(query, "limit").filter(|s| !s.is_empty()) {
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
+            _ => return Err(invalid("limit must be a whole number from 1 to 1000")),
+        },
+        None => DEFAULT_LIMIT,
+    };
+    Ok(DeliveryFilter {
+        courier_id,
+        day,
+        limit,
+    })
+}
+
+fn uuid_field(fields: &mut Fields<'_>, name: &str, required: bool) -> Option<Uuid> {
+    let raw = if required {
+        fields.required_str(name)
+    } else {
+        fields.optional_str(name)
+    };
+    raw.and_then(|raw| {
+        raw.parse::<Uuid>()
+            .map_err(|_| fields.invalid(name, "must be a UUID"))
+            .ok()
+    })
+}
+
+/// `stops`: 1 to [`MAX_STOPS`] tracking numbers, each once.
+fn stops_field(
+    fields: &mut Fields<'_>,
+    body: &serde_json::Map<String, Value>,
+    required: bool,
+) -> Option<Vec<TrackingNumber>> {
+    let items = match body.get("stops") {
+        None | Some(Value::Null) => {
+            if required {
+                fields.invalid("stops", "is required");
+            }
+            return None;
+        }
+        Some(Value::Array(items)) => items,
+        Some(_) => {
+            fields.invalid("stops", "must be an array of tracking numbers");
+            return None;
+        }
+    };
+    if items.is_empty() || items.len() > MAX_STOPS {
+        fields.invalid(
+            "stops",
+            format!("must hold 1 to {MAX_STOPS} tracking numbers"),
+        );
+        return None;
+    }
+    let mut stops: Vec<TrackingNumber> = Vec::with_capacity(items.len());
+    for (index, item) in items.iter().enumerate() {
+        let parsed = item
+            .as_str()
+            .ok_or_else(|| "must be a string".to_owned())
+            .and_then(|raw| TrackingNumber::parse(raw).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(tn) if stops.contains(&tn) => {
+                fields.invalid(&format!("stops[{index}]"), format!("repeats {tn}"));
+                return None;
+            }
+            Ok(tn) => stops.push(tn),
+            Err(problem) => {
+                fields.invalid(&format!("stops[{index}]"), problem);
+                return None;
+            }
+        }
+    }
+    Some(stops)
+}
+
+/// A field of the PATCH body.
+pub(crate) fn optional_uuid(fields: &mut Fields<'_>, name: &str) -> Option<Uuid> {
+    uuid_field(fields, name, false)
+}
+
+pub(crate) fn optional_stops(
+    fields: &mut Fields<'_>,
+    body: &serde_json::Map<String, Value>,
+) -> Option<Vec<TrackingNumber>> {
+    stops_field(fields, body, false)
+}
