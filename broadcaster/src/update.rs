@@ -105,6 +105,7 @@ pub fn encode(event: &Envelope<Event>) -> Vec<(i64, String)> {
         Event::CommandRejected { .. }
         | Event::UserRegistered(_)
         | Event::DeliveryChanged(_)
+        | Event::DeviceChanged(_)
         | Event::AccountRejected { .. } => Vec::new(),
     };
     updates

@@ -1,5 +1,7 @@
-//! Who sent a request: the `Authorization: Bearer <token>` header checked
-//! against the configured keys, and the policy's answer turned into HTTP.
+//! Who sent a request: a person's `Authorization: Bearer <token>` checked
+//! against the configured keys, or a device's `Authorization: ApiKey <key>`
+//! (or `X-API-Key`) checked against what [`crate::credentials`] remembers;
+//! and the policy's answers turned into HTTP.
 
 use crate::http::Reply;
 use crate::routes::{package_not_found, AppState};
@@ -10,30 +12,73 @@ use shared::auth::{AuthConfig, Caller, TokenError};
 use shared::domain::TrackingNumber;
 
 /// The caller a request's headers name. `Ok(None)`: no credentials at all.
-pub fn authenticate(auth: &AuthConfig, headers: &HeaderMap) -> Result<Option<Caller>, Reply> {
-    let tokens = match auth {
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, Reply> {
+    let tokens = match &state.auth {
         AuthConfig::Disabled => return Ok(Some(Caller::development())),
         AuthConfig::Enabled(tokens) => tokens,
     };
+    if let Some(key) = headers.get("x-api-key") {
+        let key = key
+            .to_str()
+            .map_err(|_| unauthorized("malformed X-API-Key header"))?;
+        return device(state, key).await.map(Some);
+    }
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
     let value = value
         .to_str()
         .map_err(|_| unauthorized("malformed Authorization header"))?;
-    let Some((scheme, token)) = value.trim().split_once(' ') else {
+    let Some((scheme, credential)) = value.trim().split_once(' ') else {
         return Err(unauthorized(
-            "the Authorization header must be \"Bearer <token>\"",
+            "the Authorization header must be \"Bearer <token>\" or \"ApiKey <key>\"",
         ));
     };
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(unauthorized("unsupported Authorization scheme; use Bearer"));
+    if scheme.eq_ignore_ascii_case("apikey") {
+        return device(state, credential.trim()).await.map(Some);
     }
-    match tokens.verify(token.trim()) {
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(unauthorized(
+            "unsupported Authorization scheme; use Bearer or ApiKey",
+        ));
+    }
+    match tokens.verify(credential.trim()) {
         Ok(verified) => Ok(Some(verified.caller)),
         Err(error @ (TokenError::Expired | TokenError::Invalid | TokenError::CannotSign)) => {
             Err(unauthorized(&error.to_string()))
         }
+    }
+}
+
+/// The courier a device key acts for; 401 for a key that names no working device.
+async fn device(state: &AppState, key: &str) -> Result<Caller, Reply> {
+    state
+        .credentials
+        .device(key)
+        .await?
+        .ok_or_else(|| unauthorized("the API key is unknown, replaced or revoked"))
+}
+
+/// For a location post: a caller who does not reach every package (a
+/// courier, or their device) posts only for the packages they carry; one
+/// that names another is answered as if it did not exist. Answered from
+/// what [`crate::credentials`] remembers: no database round trip per post.
+pub async fn require_carried<'a>(
+    state: &AppState,
+    caller: &Caller,
+    tracking_numbers: impl IntoIterator<Item = &'a str>,
+) -> Result<(), Reply> {
+    require(caller, Action::PostLocations)?;
+    if policy::sees_all(caller.role) {
+        return Ok(());
+    }
+    let carried = state.credentials.carried(caller.user_id).await?;
+    match tracking_numbers
+        .into_iter()
+        .find(|tn| !carried.contains(*tn))
+    {
+        Some(missing) => Err(package_not_found(missing)),
+        None => Ok(()),
     }
 }
 

@@ -34,6 +34,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/deliveries/{id}"),
     ("patch", "/api/v1/deliveries/{id}"),
     ("get", "/api/v1/me/deliveries"),
+    ("get", "/api/v1/devices"),
+    ("post", "/api/v1/devices"),
+    ("delete", "/api/v1/devices/{id}"),
+    ("post", "/api/v1/devices/{id}/rotate"),
 ];
 
 #[derive(OpenApi)]
@@ -66,6 +70,10 @@ pub const ROUTES: &[(&str, &str)] = &[
         crate::routes::deliveries::one::get,
         crate::routes::deliveries::one::patch,
         crate::routes::deliveries::mine::get,
+        crate::routes::devices::get,
+        crate::routes::devices::post,
+        crate::routes::devices::revoke,
+        crate::routes::devices::rotate,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -74,7 +82,8 @@ pub const ROUTES: &[(&str, &str)] = &[
         (name = "locations", description = "Device positions, history and geo queries"),
         (name = "operations", description = "Health, statistics, this document"),
         (name = "auth", description = "Accounts and access tokens"),
-        (name = "deliveries", description = "Couriers' runs of stops")
+        (name = "deliveries", description = "Couriers' runs of stops"),
+        (name = "devices", description = "Devices posting locations with API keys")
     )
 )]
 pub struct ApiDoc;
@@ -225,6 +234,16 @@ pub struct DeliveryPatch {
     /// `completed` ends the run.
     #[schema(pattern = "^completed$")]
     status: Option<String>,
+}
+
+/// `POST /api/v1/devices`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct DeviceRequest {
+    #[schema(min_length = 1, max_length = 200)]
+    name: String,
+    /// The courier whose packages the device posts for.
+    courier_id: uuid::Uuid,
 }
 
 /// `POST /api/v1/users` (admins).

@@ -46,6 +46,9 @@ pub struct Application {
     /// wait for their group), before the broker link.
     point_grouper: JoinHandle<()>,
     groups_stop: CancellationToken,
+    /// Polls whether device keys or deliveries changed; stopped last.
+    credentials_refresher: JoinHandle<()>,
+    credentials_stop: CancellationToken,
     max_connections: usize,
     read_timeout: Duration,
     cors_allowed_origins: Vec<String>,
@@ -87,6 +90,9 @@ impl Application {
         let groups_stop = CancellationToken::new();
         let (point_groups, point_grouper) =
             PointGroups::start(broker.clone(), config.group_commit, groups_stop.clone());
+        let credentials = crate::credentials::Credentials::new(pool.clone(), cache.clone());
+        let credentials_stop = CancellationToken::new();
+        let credentials_refresher = credentials.spawn_refresher(credentials_stop.clone());
         let state = Arc::new(AppState {
             pool,
             cache,
@@ -102,6 +108,7 @@ impl Application {
             openapi: bytes::Bytes::from(crate::openapi::json()),
             point_groups,
             auth: config.auth.clone(),
+            credentials,
         });
         Ok(Self {
             listener,
@@ -110,6 +117,8 @@ impl Application {
             broker_stop,
             point_grouper,
             groups_stop,
+            credentials_refresher,
+            credentials_stop,
             max_connections: config.max_connections,
             read_timeout: config.read_timeout,
             cors_allowed_origins: config.cors_allowed_origins,
@@ -133,6 +142,8 @@ impl Application {
             broker_stop,
             point_grouper,
             groups_stop,
+            credentials_refresher,
+            credentials_stop,
             max_connections,
             read_timeout,
             cors_allowed_origins,
@@ -194,6 +205,8 @@ impl Application {
         let _ = point_grouper.await;
         broker_stop.cancel();
         let _ = broker_supervisor.await;
+        credentials_stop.cancel();
+        let _ = credentials_refresher.await;
         tracing::info!("ingest stopped");
     }
 }

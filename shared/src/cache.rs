@@ -175,6 +175,29 @@ impl ViewCache {
             .map(drop)
     }
 
+    fn auth_version_key(&self) -> String {
+        format!("{}auth:version", self.prefix)
+    }
+
+    /// Says that device keys or deliveries changed: every ingest drops what
+    /// it remembered of them (it polls [`Self::auth_version`]).
+    pub async fn bump_auth_version(&self) -> redis::RedisResult<()> {
+        redis::cmd("INCR")
+            .arg(self.auth_version_key())
+            .query_async::<i64>(&mut self.connection.clone())
+            .await
+            .map(drop)
+    }
+
+    /// The current version of device keys and deliveries (0 before any change).
+    pub async fn auth_version(&self) -> redis::RedisResult<i64> {
+        redis::cmd("GET")
+            .arg(self.auth_version_key())
+            .query_async::<Option<i64>>(&mut self.connection.clone())
+            .await
+            .map(Option::unwrap_or_default)
+    }
+
     /// Pings Redis directly, ignoring the fail-fast window (health checks).
     pub async fn ping(&self) -> redis::RedisResult<()> {
         redis::cmd("PING")

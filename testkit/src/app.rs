@@ -55,7 +55,8 @@ pub struct TestApp {
     stop: CancellationToken,
     server: JoinHandle<()>,
     workers: Option<Workers>,
-    broadcasters: Vec<JoinHandle<()>>,
+    /// Broadcasters and extra ingest instances, stopped with the app.
+    services: Vec<JoinHandle<()>>,
 }
 
 /// The settings tests run ingest with, before [`Options::ingest`] adjusts them.
@@ -119,7 +120,7 @@ impl TestApp {
             stop,
             server,
             workers: None,
-            broadcasters: Vec::new(),
+            services: Vec::new(),
         };
         if options.workers {
             test_app.start_workers();
@@ -153,7 +154,7 @@ impl TestApp {
         let base_url = format!("ws://{}/ws", app.local_addr());
         let url = format!("{base_url}?token={}", self.env.token(&self.admin));
         let hub = app.hub();
-        self.broadcasters.push(tokio::spawn(app.run()));
+        self.services.push(tokio::spawn(app.run()));
         Broadcaster {
             url,
             base_url,
@@ -185,6 +186,7 @@ impl TestApp {
                 .expect("an id"),
             role: Role::Courier,
             email: shared::domain::Email::parse(&email).ok(),
+            device_id: None,
         }
     }
 
@@ -200,6 +202,17 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), 201, "create a delivery");
         response.json().await.expect("the delivery")
+    }
+
+    /// A second ingest instance on the same system (its own port, its own
+    /// memory), stopped with the app.
+    pub async fn another_ingest(&mut self) -> String {
+        let app = ingest::Application::build(ingest_config(&self.env), self.stop.child_token())
+            .await
+            .expect("ingest builds");
+        let base = format!("http://{}/api/v1", app.local_addr());
+        self.services.push(tokio::spawn(app.run()));
+        base
     }
 
     /// A client that acts as `caller` (a valid token for this system).
@@ -270,11 +283,11 @@ impl TestApp {
             .await
             .expect("ingest stops")
             .expect("server task");
-        for broadcaster in self.broadcasters {
-            tokio::time::timeout(WAIT, broadcaster)
+        for service in self.services {
+            tokio::time::timeout(WAIT, service)
                 .await
-                .expect("broadcaster stops")
-                .expect("broadcaster task");
+                .expect("a broadcaster or extra ingest stops")
+                .expect("its task");
         }
     }
 }

@@ -52,6 +52,7 @@ pub fn caller(role: Role) -> Caller {
         user_id: id,
         role,
         email: shared::domain::Email::parse(&format!("{role}-{}@example.test", id.simple())).ok(),
+        device_id: None,
     }
 }
 

@@ -224,6 +224,7 @@ impl Pipeline {
         let mut changes = Vec::new();
         let mut forwarded = Vec::new();
         let mut replies = Vec::new();
+        let mut auth_changed = false;
         for ((delivery, command), outcome) in commands.iter().zip(outcomes) {
             let Outcome {
                 event,
@@ -241,6 +242,7 @@ impl Pipeline {
             if let Event::StatusChanged(changed) = &event {
                 forwarded.extend(forwarded_point(command, changed));
             }
+            auth_changed |= matches!(event, Event::DeliveryChanged(_) | Event::DeviceChanged(_));
             let event = command.with_body(event);
             if event.body.is_package_event() {
                 match self.event_message(&event) {
@@ -260,6 +262,9 @@ impl Pipeline {
             }
         }
         self.invalidator.invalidate(changes).await;
+        if auth_changed {
+            self.invalidator.auth_changed().await;
+        }
         if let Err(abandoned) = self
             .publisher
             .publish_committed(&messages, &self.stop)

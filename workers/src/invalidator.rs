@@ -1,4 +1,6 @@
-//! Marking cached views stale after a commit, until Redis has taken it.
+//! Marking cached views stale after a commit, until Redis has taken it; and
+//! telling every ingest that device keys or deliveries changed (so what it
+//! remembered of them is dropped).
 //!
 //! The first attempt is made inline. If Redis does not answer, the changes go
 //! to a background task that keeps retrying (merging repeated packages, the
@@ -21,7 +23,15 @@ const MAX_PENDING: usize = 100_000;
 #[derive(Clone)]
 pub struct Invalidator {
     cache: ViewCache,
-    retries: mpsc::Sender<Vec<(String, i64)>>,
+    retries: mpsc::Sender<Stale>,
+}
+
+/// What Redis has yet to be told.
+enum Stale {
+    /// `(tracking number, committed version)` of changed packages.
+    Packages(Vec<(String, i64)>),
+    /// Device keys or deliveries changed.
+    Auth,
 }
 
 impl Invalidator {
@@ -40,8 +50,20 @@ impl Invalidator {
         let keys: Vec<(&str, i64)> = changes.iter().map(|(tn, v)| (tn.as_str(), *v)).collect();
         if let Err(error) = self.cache.invalidate_packages(&keys).await {
             tracing::warn!(%error, packages = changes.len(), "cached views not invalidated; retrying in the background");
-            if self.retries.try_send(changes).is_err() {
+            if self.retries.try_send(Stale::Packages(changes)).is_err() {
                 tracing::error!("invalidation retry queue full; views expire with their TTL");
+            }
+        }
+    }
+
+    /// Device keys or deliveries changed: bumps the version every ingest
+    /// polls. While Redis is down ingest cannot poll and trusts nothing it
+    /// remembered, so a bump that waits for Redis loses nothing.
+    pub async fn auth_changed(&self) {
+        if let Err(error) = self.cache.bump_auth_version().await {
+            tracing::warn!(%error, "auth version not bumped; retrying in the background");
+            if self.retries.try_send(Stale::Auth).is_err() {
+                tracing::error!("invalidation retry queue full; the auth version bump is dropped");
             }
         }
     }
@@ -49,27 +71,37 @@ impl Invalidator {
 
 async fn retry_pending(
     cache: ViewCache,
-    mut incoming: mpsc::Receiver<Vec<(String, i64)>>,
+    mut incoming: mpsc::Receiver<Stale>,
     stop: CancellationToken,
 ) {
     let mut pending: HashMap<String, i64> = HashMap::new();
+    let mut auth_pending = false;
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
-        if pending.is_empty() {
+        if pending.is_empty() && !auth_pending {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 next = incoming.recv() => match next {
-                    Some(changes) => merge(&mut pending, changes),
+                    Some(stale) => merge(&mut pending, &mut auth_pending, stale),
                     None => return,
                 },
             }
             backoff.reset();
         }
-        while let Ok(changes) = incoming.try_recv() {
-            merge(&mut pending, changes);
+        while let Ok(stale) = incoming.try_recv() {
+            merge(&mut pending, &mut auth_pending, stale);
+        }
+        if auth_pending && cache.bump_auth_version().await.is_ok() {
+            auth_pending = false;
         }
         let keys: Vec<(&str, i64)> = pending.iter().map(|(tn, v)| (tn.as_str(), *v)).collect();
         match cache.invalidate_packages(&keys).await {
+            Ok(()) if auth_pending => {
+                pending.clear();
+                if !sleep_unless_cancelled(backoff.next_delay(), &stop).await {
+                    return;
+                }
+            }
             Ok(()) => {
                 tracing::info!(
                     packages = pending.len(),
@@ -87,7 +119,14 @@ async fn retry_pending(
     }
 }
 
-fn merge(pending: &mut HashMap<String, i64>, changes: Vec<(String, i64)>) {
+fn merge(pending: &mut HashMap<String, i64>, auth_pending: &mut bool, stale: Stale) {
+    let changes = match stale {
+        Stale::Packages(changes) => changes,
+        Stale::Auth => {
+            *auth_pending = true;
+            return;
+        }
+    };
     for (tracking_number, version) in changes {
         if pending.len() >= MAX_PENDING && !pending.contains_key(&tracking_number) {
             tracing::error!("too many views waiting for Redis; this one expires with its TTL");

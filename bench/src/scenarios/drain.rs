@@ -83,6 +83,7 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         user_id: Uuid::new_v4(),
         role: shared::auth::Role::Dispatcher,
         email: None,
+        device_id: None,
     }
     .principal();
     for i in 0..commands {

@@ -122,7 +122,7 @@ mod tests {
         let anonymous = Principal::default();
         let someone = Principal {
             subject: Some("user-1".into()),
-            role: None,
+            ..Principal::default()
         };
         let key = |r: &Request<()>, p: &Principal| {
             IdempotencyKey::from_request(r, p)

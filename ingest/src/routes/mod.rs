@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod deliveries;
+pub mod devices;
 pub(crate) mod health;
 pub mod locations;
 pub mod packages;
@@ -40,6 +41,8 @@ pub struct AppState {
     /// Group commit of location posts.
     pub point_groups: crate::group_commit::PointGroups,
     pub auth: AuthConfig,
+    /// Device keys and couriers' deliveries, remembered between requests.
+    pub credentials: crate::credentials::Credentials,
 }
 
 pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse {
@@ -68,7 +71,7 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse 
         .unwrap_or_else(|e| e)
         .into_response();
     }
-    let caller = match authn::authenticate(&state.auth, request.headers()) {
+    let caller = match authn::authenticate(state, request.headers()).await {
         Ok(Some(caller)) => caller,
         Ok(None) => return authn::unauthorized("authentication required").into_response(),
         Err(reply) => return reply.into_response(),
@@ -109,6 +112,15 @@ async fn protected(
 ) -> Result<Reply, Reply> {
     let query = request.uri().query().map(str::to_owned);
     let query = query.as_deref();
+    // A device key is for posting locations, nothing else.
+    let posts_locations =
+        *method == Method::POST && matches!(segments, ["locations"] | ["packages", _, "locations"]);
+    if caller.device_id.is_some() && !posts_locations {
+        return Err(Reply::error(
+            StatusCode::FORBIDDEN,
+            "a device's API key may only post locations",
+        ));
+    }
     match segments {
         ["stats"] => match *method {
             Method::GET => stats::get(state, caller).await,
@@ -127,6 +139,19 @@ async fn protected(
         ["me", "deliveries"] => match *method {
             Method::GET => deliveries::mine::get(state, caller, query).await,
             _ => Err(not_allowed("GET")),
+        },
+        ["devices"] => match *method {
+            Method::GET => devices::get(state, caller, query).await,
+            Method::POST => devices::post(state, caller, request).await,
+            _ => Err(not_allowed("GET, POST")),
+        },
+        ["devices", id] => match *method {
+            Method::DELETE => devices::revoke(state, caller, id, request).await,
+            _ => Err(not_allowed("DELETE")),
+        },
+        ["devices", id, "rotate"] => match *method {
+            Method::POST => devices::rotate(state, caller, id, request).await,
+            _ => Err(not_allowed("POST")),
         },
         ["users"] => match *method {
             Method::POST => users::post(state, caller, request).await,

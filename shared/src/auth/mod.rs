@@ -4,6 +4,7 @@
 //!   workers and the broadcaster see it.
 //! - [`token`]: access tokens (JWT) made and checked with `jsonwebtoken`.
 //! - [`password`]: argon2id hashes, computed off the async runtime.
+//! - [`api_key`]: device API keys and their stored hashes.
 //! - [`policy`]: "may this caller do this to that package", decided in one
 //!   place: allowed, forbidden for the role (403), or hidden (404).
 //! - [`access`]: the facts the policy needs about a package (owner,
@@ -11,6 +12,7 @@
 //! - [`config`]: `AUTH_DISABLED`, `JWT_*`, read once at start-up.
 
 pub mod access;
+pub mod api_key;
 pub mod config;
 pub mod password;
 pub mod policy;
@@ -96,6 +98,9 @@ pub struct Caller {
     /// From the token; `None` for a caller rebuilt from an envelope's
     /// principal (the workers), which then reaches no package by email.
     pub email: Option<Email>,
+    /// Set when a device's API key authenticated the request: the caller is
+    /// the device's courier, acting through it.
+    pub device_id: Option<Uuid>,
 }
 
 impl Caller {
@@ -105,6 +110,7 @@ impl Caller {
             user_id: Uuid::nil(),
             role: Role::Admin,
             email: Some(Email::trusted("dev@localhost.invalid")),
+            device_id: None,
         }
     }
 
@@ -115,6 +121,7 @@ impl Caller {
             user_id: principal.subject.as_deref()?.parse().ok()?,
             role: principal.role.as_deref()?.parse().ok()?,
             email: None,
+            device_id: principal.device.as_deref().and_then(|d| d.parse().ok()),
         })
     }
 
@@ -123,6 +130,7 @@ impl Caller {
         Principal {
             subject: Some(self.user_id.to_string()),
             role: Some(self.role.as_str().to_owned()),
+            device: self.device_id.map(|d| d.to_string()),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! | create users of any role | yes | 403 | 403 | 403 |
 //! | create, change, list deliveries | yes | yes | 403 | 403 |
 //! | read a delivery | yes | yes | their own | 403 |
+//! | register, rotate, revoke, list devices | yes | yes | 403 | 403 |
 //!
 //! A package the caller may not see answers as if it did not exist (404),
 //! so ids cannot be probed; an action the role may never take is 403.
@@ -36,6 +37,8 @@ pub enum Action {
     ManageDeliveries,
     /// Read one delivery (a courier: their own).
     ReadDeliveries,
+    /// Register devices, rotate and revoke their keys, list them.
+    ManageDevices,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -108,6 +111,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             role,
             email: Some(Email::parse(&format!("{role}@example.com")).unwrap()),
+            device_id: None,
         }
     }
 

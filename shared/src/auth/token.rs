@@ -133,6 +133,7 @@ impl Tokens {
                 .parse::<Role>()
                 .map_err(|_| TokenError::Invalid)?,
             email: Some(Email::parse(&claims.email).map_err(|_| TokenError::Invalid)?),
+            device_id: None,
         };
         Ok(Verified {
             caller,
@@ -157,6 +158,7 @@ mod tests {
             user_id: Uuid::new_v4(),
             role: Role::Courier,
             email: Some(Email::parse("c@example.com").unwrap()),
+            device_id: None,
         }
     }
 

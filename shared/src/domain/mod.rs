@@ -3,6 +3,7 @@
 
 mod coordinates;
 mod delivery;
+mod device;
 mod email;
 mod package;
 mod status;
@@ -11,6 +12,7 @@ mod tracking_number;
 
 pub use coordinates::{Coordinates, CoordinatesError};
 pub use delivery::{DeliveryFilter, DeliveryView, StopView};
+pub use device::DeviceView;
 pub use email::{Email, EmailError};
 pub use package::PackageView;
 pub use status::{PackageStatus, TransitionError, UnknownStatus};

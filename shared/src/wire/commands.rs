@@ -12,6 +12,31 @@ pub enum Command {
     RegisterUser(RegisterUser),
     CreateDelivery(CreateDelivery),
     UpdateDelivery(UpdateDelivery),
+    RegisterDevice(RegisterDevice),
+    /// Replace a device's key (the old one stops working).
+    RotateDeviceKey(RotateDeviceKey),
+    /// Stop a device's key for good.
+    RevokeDevice(RevokeDevice),
+}
+
+/// A device bound to a courier; ingest made the key and sends only its hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegisterDevice {
+    pub device_id: Uuid,
+    pub courier_id: Uuid,
+    pub name: BoundedText,
+    pub key_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RotateDeviceKey {
+    pub device_id: Uuid,
+    pub key_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RevokeDevice {
+    pub device_id: Uuid,
 }
 
 /// A dispatcher gives a courier a run of stops for a day.
@@ -78,7 +103,12 @@ impl Command {
         match self {
             Self::CreatePackage(c) => Some(&c.tracking_number),
             Self::UpdateStatus(c) => Some(&c.tracking_number),
-            Self::RegisterUser(_) | Self::CreateDelivery(_) | Self::UpdateDelivery(_) => None,
+            Self::RegisterUser(_)
+            | Self::CreateDelivery(_)
+            | Self::UpdateDelivery(_)
+            | Self::RegisterDevice(_)
+            | Self::RotateDeviceKey(_)
+            | Self::RevokeDevice(_) => None,
         }
     }
 
@@ -92,6 +122,9 @@ impl Command {
             Self::RegisterUser(c) => c.email.as_str().into(),
             Self::CreateDelivery(c) => c.delivery_id.to_string().into(),
             Self::UpdateDelivery(c) => c.delivery_id.to_string().into(),
+            Self::RegisterDevice(c) => c.device_id.to_string().into(),
+            Self::RotateDeviceKey(c) => c.device_id.to_string().into(),
+            Self::RevokeDevice(c) => c.device_id.to_string().into(),
         }
     }
 
@@ -103,6 +136,9 @@ impl Command {
             Self::RegisterUser(_) => "register",
             Self::CreateDelivery(_) => "delivery_create",
             Self::UpdateDelivery(_) => "delivery_update",
+            Self::RegisterDevice(_) => "device_register",
+            Self::RotateDeviceKey(_) => "device_rotate",
+            Self::RevokeDevice(_) => "device_revoke",
         }
     }
 }

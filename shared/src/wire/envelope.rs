@@ -5,12 +5,14 @@ use uuid::Uuid;
 /// The envelope version this build writes and the only one it reads.
 pub const SCHEMA_VERSION: u16 = 1;
 
-/// Who asked for the change. Empty until authentication lands; carried now so
-/// the schema does not change when it does.
+/// Who asked for the change: the account (`subject`, its `role`) and, when a
+/// device's API key was used, the device. Empty for a sign-up.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     pub subject: Option<String>,
     pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<String>,
 }
 
 /// W3C trace context, propagated so one request can be followed across services.

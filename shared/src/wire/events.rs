@@ -20,7 +20,9 @@ pub enum Event {
     UserRegistered(crate::auth::UserView),
     /// A delivery was created or changed (a reply only).
     DeliveryChanged(crate::domain::DeliveryView),
-    /// An account or delivery command was refused (a reply only).
+    /// A device was registered, given a new key or revoked (a reply only).
+    DeviceChanged(crate::domain::DeviceView),
+    /// An account, delivery or device command was refused (a reply only).
     AccountRejected {
         reason: RejectReason,
         message: String,
@@ -76,7 +78,10 @@ impl Event {
             Self::CommandRejected {
                 tracking_number, ..
             } => tracking_number.as_str(),
-            Self::UserRegistered(_) | Self::DeliveryChanged(_) | Self::AccountRejected { .. } => "",
+            Self::UserRegistered(_)
+            | Self::DeliveryChanged(_)
+            | Self::DeviceChanged(_)
+            | Self::AccountRejected { .. } => "",
         }
     }
 
@@ -85,7 +90,10 @@ impl Event {
     pub fn is_package_event(&self) -> bool {
         !matches!(
             self,
-            Self::UserRegistered(_) | Self::DeliveryChanged(_) | Self::AccountRejected { .. }
+            Self::UserRegistered(_)
+                | Self::DeliveryChanged(_)
+                | Self::DeviceChanged(_)
+                | Self::AccountRejected { .. }
         )
     }
 
@@ -98,6 +106,7 @@ impl Event {
             Self::CommandRejected { .. } | Self::AccountRejected { .. } => "rejected",
             Self::UserRegistered(_) => "user_registered",
             Self::DeliveryChanged(_) => "delivery_changed",
+            Self::DeviceChanged(_) => "device_changed",
         }
     }
 }

@@ -13,7 +13,8 @@ mod events;
 mod locations;
 
 pub use commands::{
-    Command, CreateDelivery, CreatePackage, RegisterUser, UpdateDelivery, UpdateStatus,
+    Command, CreateDelivery, CreatePackage, RegisterDevice, RegisterUser, RevokeDevice,
+    RotateDeviceKey, UpdateDelivery, UpdateStatus,
 };
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
 pub use events::{Event, PackageCreated, RejectReason, StatusChanged};

@@ -261,6 +261,7 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
     // Stops for the deliveries the table creates (rights over it change nothing below).
     let spare = tracking_number();
     app.created(&spare).await;
+    let device = json!({"name": "van tracker", "courier_id": courier.user_id});
     let run = json!({"courier_id": courier.user_id, "day": chrono::Utc::now().date_naive().to_string(), "stops": [spare]});
 
     let point = json!({"latitude": 40.7, "longitude": -74.0});
@@ -376,6 +377,48 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
             new_user("courier"),
             [201, 403, 403, 403],
         ),
+        row(
+            Method::POST,
+            "/deliveries".into(),
+            run.clone(),
+            [201, 201, 403, 403],
+        ),
+        row(
+            Method::GET,
+            "/deliveries".into(),
+            Value::Null,
+            [200, 200, 403, 403],
+        ),
+        row(
+            Method::GET,
+            "/me/deliveries".into(),
+            Value::Null,
+            [200, 200, 200, 200],
+        ),
+        row(
+            Method::GET,
+            format!("/deliveries/{carried_run}"),
+            Value::Null,
+            [200, 200, 200, 403],
+        ),
+        row(
+            Method::PATCH,
+            format!("/deliveries/{carried_run}"),
+            json!({"stops": [carried]}),
+            [200, 200, 403, 403],
+        ),
+        row(
+            Method::POST,
+            "/devices".into(),
+            device.clone(),
+            [201, 201, 403, 403],
+        ),
+        row(
+            Method::GET,
+            "/devices".into(),
+            Value::Null,
+            [200, 200, 403, 403],
+        ),
         // Status changes last: each applied one moves the package on.
         // The admin cancels the customer's package; cancelled is final, so the
         // dispatcher's cancel is a conflict; the courier does not carry it.
@@ -449,11 +492,11 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
         customers.len() >= 2,
         "their own packages, the one created in the table too"
     );
-    assert_eq!(
-        listed(&clients[2]).await,
-        vec![carried.clone()],
-        "the courier lists its delivery"
-    );
+    let mut couriers = listed(&clients[2]).await;
+    couriers.sort();
+    let mut runs = vec![carried.clone(), spare.clone()];
+    runs.sort();
+    assert_eq!(couriers, runs, "the courier lists the packages of its runs");
     let everything = listed(&clients[0]).await;
     assert!(
         everything.contains(&others) && everything.contains(&own) && everything.contains(&carried)

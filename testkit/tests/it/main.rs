@@ -9,6 +9,7 @@ mod broadcaster_live;
 mod broadcaster_recovery;
 mod definitions;
 mod deliveries;
+mod devices;
 mod dlq;
 mod faults;
 mod fuzz;

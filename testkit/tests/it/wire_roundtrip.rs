@@ -23,6 +23,7 @@ where
     let principal = Principal {
         subject: Some("user-1".into()),
         role: Some("admin".into()),
+        device: Some(Uuid::new_v4().to_string()),
     };
     let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), principal, body);
     let bytes = envelope.encode().unwrap();

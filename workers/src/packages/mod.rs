@@ -13,6 +13,7 @@
 
 mod accounts;
 mod deliveries;
+mod devices;
 mod history;
 mod store;
 pub mod window;
@@ -79,6 +80,9 @@ pub async fn apply_window(
                 Command::RegisterUser(c) => accounts::register(&mut tx, command, c).await?,
                 Command::CreateDelivery(c) => deliveries::create(&mut tx, command, c).await?,
                 Command::UpdateDelivery(c) => deliveries::update(&mut tx, command, c).await?,
+                Command::RegisterDevice(c) => devices::register(&mut tx, command, c).await?,
+                Command::RotateDeviceKey(c) => devices::rotate(&mut tx, command, c).await?,
+                Command::RevokeDevice(c) => devices::revoke(&mut tx, command, c).await?,
                 Command::CreatePackage(_) | Command::UpdateStatus(_) => window.apply(command),
             }
         } else {

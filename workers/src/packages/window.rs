@@ -109,12 +109,15 @@ impl Window {
                 )
                 .unwrap_or_else(|| self.update_status(envelope, command)),
             // Account and delivery commands are applied by their own modules.
-            Command::RegisterUser(_) | Command::CreateDelivery(_) | Command::UpdateDelivery(_) => {
-                Outcome::unchanged(Event::AccountRejected {
-                    reason: RejectReason::Conflict,
-                    message: "not a package command".into(),
-                })
-            }
+            Command::RegisterUser(_)
+            | Command::CreateDelivery(_)
+            | Command::UpdateDelivery(_)
+            | Command::RegisterDevice(_)
+            | Command::RotateDeviceKey(_)
+            | Command::RevokeDevice(_) => Outcome::unchanged(Event::AccountRejected {
+                reason: RejectReason::Conflict,
+                message: "not a package command".into(),
+            }),
         }
     }
 
@@ -315,6 +318,7 @@ mod tests {
         let dispatcher = Principal {
             subject: Some(Uuid::new_v4().to_string()),
             role: Some("dispatcher".into()),
+            device: None,
         };
         Envelope::new(Uuid::now_v7(), Utc::now(), dispatcher, command)
     }

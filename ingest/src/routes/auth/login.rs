@@ -99,6 +99,7 @@ async fn find(state: &AppState, email: &Email) -> Result<Option<Account>, Reply>
                 user_id,
                 role: role.parse::<Role>().ok()?,
                 email: Some(email.clone()),
+                device_id: None,
             },
             password_hash: hash?,
         })

@@ -95,29 +95,13 @@ pub async fn post(
         None => PointIds::Fresh,
     };
     let points = parse_batch(format, &body, &ids, &rules, now_ms())?;
-    require_carried(state, caller, &points).await?;
+    crate::authn::require_carried(
+        state,
+        caller,
+        points.iter().map(|p| p.tracking_number.as_str()),
+    )
+    .await?;
     publish(state, points).await
-}
-
-/// A caller who does not reach every package (a courier) posts only for the
-/// packages they carry: one query for the batch's packages, and a 404 naming
-/// the first one they do not (as if it did not exist: no existence leak).
-async fn require_carried(
-    state: &AppState,
-    caller: &Caller,
-    points: &[LocationPoint],
-) -> Result<(), Reply> {
-    if shared::auth::policy::sees_all(caller.role) {
-        return Ok(());
-    }
-    let mut named: Vec<&str> = points.iter().map(|p| p.tracking_number.as_str()).collect();
-    named.sort_unstable();
-    named.dedup();
-    let carried = shared::auth::access::carried_by(&state.pool, caller.user_id, &named).await?;
-    match named.iter().find(|tn| !carried.iter().any(|c| c == *tn)) {
-        Some(missing) => Err(crate::routes::package_not_found(missing)),
-        None => Ok(()),
-    }
 }
 
 /// Decodes and validates a whole batch: every point valid, or a 422 listing

@@ -8,7 +8,7 @@ use crate::http::Reply;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use shared::auth::{Action, Caller};
+use shared::auth::Caller;
 use shared::domain::TrackingNumber;
 
 #[utoipa::path(post, path = "/api/v1/packages/{tracking_number}/locations", tag = "locations",
@@ -30,7 +30,7 @@ pub async fn post(
     tracking_number: TrackingNumber,
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
-    crate::authn::require_package(state, caller, Action::PostLocations, &tracking_number).await?;
+    crate::authn::require_carried(state, caller, [tracking_number.as_str()]).await?;
     let key = IdempotencyKey::from_request(&request, &caller.principal())?;
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let body = json_object(request, state.body).await?;

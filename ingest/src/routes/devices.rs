@@ -1,0 +1,164 @@
+//! `/api/v1/devices`: trackers and phones that post locations for a courier
+//! with an API key. An admin or dispatcher registers one (`POST`, the key is
+//! in the answer and nowhere else, ever), lists them (`GET ?courier_id=`),
+//! replaces a key (`POST /{id}/rotate`) or revokes it (`DELETE /{id}`).
+//! Ingest makes the key; only its hash travels and is stored.
+
+use crate::authn;
+use crate::http::fields::Fields;
+use crate::http::request::{json_object, query_param};
+use crate::http::Reply;
+use crate::routes::packages::create::unexpected;
+use crate::routes::packages::{submit, WriteOptions, NAME_MAX};
+use crate::routes::AppState;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Serialize;
+use serde_json::Map;
+use shared::auth::policy::Action;
+use shared::auth::{api_key, Caller};
+use shared::domain::DeviceView;
+use shared::wire::{Command, Event, RegisterDevice, RevokeDevice, RotateDeviceKey};
+use uuid::Uuid;
+
+/// A device with its new key: shown once, at registration and rotation.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct DeviceWithKey {
+    #[serde(flatten)]
+    device: DeviceView,
+    /// `Authorization: ApiKey <api_key>` or `X-API-Key: <api_key>`. Not
+    /// stored anywhere: keep it now.
+    api_key: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/devices", tag = "devices",
+    request_body = crate::openapi::DeviceRequest,
+    responses(
+        (status = 201, description = "Registered; the key is in this answer only", body = DeviceWithKey),
+        (status = 202, description = "Accepted, outcome not awaited (the key is lost: rotate it)", body = crate::routes::packages::Accepted),
+        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 422, description = "Invalid fields, or a courier_id that is no courier's", body = crate::http::response::InvalidFields),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody)))]
+pub async fn post(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ManageDevices)?;
+    let options = WriteOptions::from_request(&request, Some(caller))?;
+    let body = json_object(request, state.body).await?;
+    let mut fields = Fields::new(&body);
+    let name = fields.required_text("name", NAME_MAX);
+    let courier_id = fields.required_str("courier_id").and_then(|raw| {
+        raw.parse::<Uuid>()
+            .map_err(|_| fields.invalid("courier_id", "must be a UUID"))
+            .ok()
+    });
+    fields.finish()?;
+    let (Some(name), Some(courier_id)) = (name, courier_id) else {
+        return Err(Reply::invalid_fields("name and courier_id are required"));
+    };
+    let (key, key_hash) = api_key::generate();
+    let event_id = options.event_id();
+    let command = Command::RegisterDevice(RegisterDevice {
+        device_id: Uuid::new_v5(&event_id, b"device"),
+        courier_id,
+        name,
+        key_hash,
+    });
+    submit(
+        state,
+        options.envelope(event_id, command, &body),
+        &options,
+        |event| with_key(event, key, StatusCode::CREATED),
+    )
+    .await
+}
+
+#[utoipa::path(post, path = "/api/v1/devices/{id}/rotate", tag = "devices",
+    params(("id" = Uuid, Path, description = "The device's id")),
+    responses(
+        (status = 200, description = "A new key; the old one no longer works", body = DeviceWithKey),
+        (status = 404, description = "No such device", body = crate::http::response::ErrorBody),
+        (status = 409, description = "The device is revoked", body = crate::http::response::ErrorBody),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody)))]
+pub async fn rotate(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ManageDevices)?;
+    let device_id = device_id(raw)?;
+    let options = WriteOptions::from_request(&request, Some(caller))?;
+    let (key, key_hash) = api_key::generate();
+    let command = Command::RotateDeviceKey(RotateDeviceKey {
+        device_id,
+        key_hash,
+    });
+    let envelope = options.envelope(options.event_id(), command, &Map::new());
+    submit(state, envelope, &options, |event| {
+        with_key(event, key, StatusCode::OK)
+    })
+    .await
+}
+
+#[utoipa::path(delete, path = "/api/v1/devices/{id}", tag = "devices",
+    params(("id" = Uuid, Path, description = "The device's id")),
+    responses(
+        (status = 200, description = "Revoked: its key stops working on every ingest within seconds", body = DeviceView),
+        (status = 404, description = "No such device", body = crate::http::response::ErrorBody),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody)))]
+pub async fn revoke(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ManageDevices)?;
+    let device_id = device_id(raw)?;
+    let options = WriteOptions::from_request(&request, Some(caller))?;
+    let command = Command::RevokeDevice(RevokeDevice { device_id });
+    let envelope = options.envelope(options.event_id(), command, &Map::new());
+    submit(state, envelope, &options, |event| match event {
+        Event::DeviceChanged(device) => Reply::json(StatusCode::OK, &device),
+        other => unexpected(other),
+    })
+    .await
+}
+
+#[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
+    params(("courier_id" = Option<Uuid>, Query, description = "Only this courier's")),
+    responses(
+        (status = 200, description = "Newest first (at most 1000)", body = Vec<DeviceView>),
+        (status = 422, description = "Invalid courier_id", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
+pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ManageDevices)?;
+    let courier_id = match query_param(query, "courier_id").filter(|s| !s.is_empty()) {
+        Some(raw) => Some(raw.parse::<Uuid>().map_err(|_| {
+            Reply::error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "courier_id must be a UUID",
+            )
+        })?),
+        None => None,
+    };
+    let devices = DeviceView::list(&state.pool, courier_id, 1000).await?;
+    Ok(Reply::json(StatusCode::OK, &devices))
+}
+
+fn device_id(raw: &str) -> Result<Uuid, Reply> {
+    raw.parse()
+        .map_err(|_| Reply::error(StatusCode::NOT_FOUND, format!("device {raw} not found")))
+}
+
+fn with_key(event: Event, api_key: String, status: StatusCode) -> Reply {
+    match event {
+        Event::DeviceChanged(device) => Reply::json(status, &DeviceWithKey { device, api_key }),
+        other => unexpected(other),
+    }
+}

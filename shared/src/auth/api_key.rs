@@ -1,0 +1,46 @@
+//! Device API keys: `dtk_` and 40 hex digits (160 random bits). Only the
+//! SHA-256 of a key is stored and compared; the key itself is shown once.
+
+use sha2::{Digest, Sha256};
+
+pub const PREFIX: &str = "dtk_";
+
+/// A new key (from the operating system's random source) and the hash to
+/// store for it.
+pub fn generate() -> (String, String) {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    let mut random = [0u8; 20];
+    OsRng.fill_bytes(&mut random);
+    let key = format!("{PREFIX}{}", hex(&random));
+    let hash = hash(&key);
+    (key, hash)
+}
+
+/// The stored form of a key.
+pub fn hash(key: &str) -> String {
+    hex(&Sha256::digest(key.as_bytes()))
+}
+
+/// Whether `raw` has the shape of a key (cheap check before any lookup).
+pub fn looks_like_key(raw: &str) -> bool {
+    raw.strip_prefix(PREFIX)
+        .is_some_and(|rest| rest.len() == 40 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn keys_are_distinct_well_formed_and_hashed() {
+        let (key, hash) = super::generate();
+        let (other, _) = super::generate();
+        assert_ne!(key, other);
+        assert!(super::looks_like_key(&key), "{key}");
+        assert_eq!(super::hash(&key), hash);
+        assert!(!hash.contains(&key[4..]));
+        assert!(!super::looks_like_key("dtk_short"));
+    }
+}

@@ -1,0 +1,114 @@
+//! Device commands, applied in the package window's transaction: register a
+//! device for a courier, replace its key, revoke it. Ingest remembers keys
+//! between requests; the consumer tells every ingest to forget them after a
+//! window changed any (see `Invalidator::auth_changed`).
+
+use super::{refusal, reply_only_rejection, Outcome};
+use shared::auth::policy::Action;
+use shared::domain::DeviceView;
+use shared::wire::{
+    Command, Envelope, Event, RegisterDevice, RejectReason, RevokeDevice, RotateDeviceKey,
+};
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+pub async fn register(
+    tx: &mut PgConnection,
+    envelope: &Envelope<Command>,
+    command: &RegisterDevice,
+) -> Result<Outcome, sqlx::Error> {
+    if let Some(refused) = refusal(envelope, Action::ManageDevices) {
+        return Ok(refused);
+    }
+    let courier_role: Option<String> = sqlx::query_scalar("SELECT role FROM users WHERE id = $1")
+        .bind(command.courier_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if courier_role.as_deref() != Some("courier") {
+        return Ok(reply_only_rejection(
+            RejectReason::Invalid,
+            &format!(
+                "courier_id {} is not a courier's account",
+                command.courier_id
+            ),
+        ));
+    }
+    let created_by = envelope
+        .principal
+        .subject
+        .as_deref()
+        .and_then(|s| s.parse::<Uuid>().ok());
+    // A redelivery finds its own row (same id, same key hash).
+    sqlx::query(
+        "INSERT INTO devices (id, name, courier_id, key_hash, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(command.device_id)
+    .bind(command.name.as_str())
+    .bind(command.courier_id)
+    .bind(&command.key_hash)
+    .bind(created_by)
+    .bind(envelope.occurred_at)
+    .execute(&mut *tx)
+    .await?;
+    loaded(tx, command.device_id).await
+}
+
+pub async fn rotate(
+    tx: &mut PgConnection,
+    envelope: &Envelope<Command>,
+    command: &RotateDeviceKey,
+) -> Result<Outcome, sqlx::Error> {
+    if let Some(refused) = refusal(envelope, Action::ManageDevices) {
+        return Ok(refused);
+    }
+    let updated = sqlx::query(
+        "UPDATE devices SET key_hash = $2, rotated_at = $3 WHERE id = $1 AND revoked_at IS NULL",
+    )
+    .bind(command.device_id)
+    .bind(&command.key_hash)
+    .bind(envelope.occurred_at)
+    .execute(&mut *tx)
+    .await?;
+    if updated.rows_affected() == 0 {
+        return Ok(match DeviceView::load(&mut *tx, command.device_id).await? {
+            Some(_) => reply_only_rejection(
+                RejectReason::Conflict,
+                "a revoked device cannot get a new key",
+            ),
+            None => not_found(command.device_id),
+        });
+    }
+    loaded(tx, command.device_id).await
+}
+
+pub async fn revoke(
+    tx: &mut PgConnection,
+    envelope: &Envelope<Command>,
+    command: &RevokeDevice,
+) -> Result<Outcome, sqlx::Error> {
+    if let Some(refused) = refusal(envelope, Action::ManageDevices) {
+        return Ok(refused);
+    }
+    // Revoking twice keeps the first time.
+    sqlx::query("UPDATE devices SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
+        .bind(command.device_id)
+        .bind(envelope.occurred_at)
+        .execute(&mut *tx)
+        .await?;
+    loaded(tx, command.device_id).await
+}
+
+async fn loaded(tx: &mut PgConnection, id: Uuid) -> Result<Outcome, sqlx::Error> {
+    Ok(match DeviceView::load(&mut *tx, id).await? {
+        Some(view) => Outcome {
+            event: Event::DeviceChanged(view),
+            changed_version: None,
+        },
+        None => not_found(id),
+    })
+}
+
+fn not_found(id: Uuid) -> Outcome {
+    reply_only_rejection(RejectReason::NotFound, &format!("device {id} not found"))
+}
