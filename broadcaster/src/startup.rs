@@ -160,6 +160,8 @@ impl Application {
             let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
             connections.spawn(async move {
                 let mut session = None;
+                // The callback's signature is tungstenite's.
+                #[allow(clippy::result_large_err)]
                 let upgrade = |request: &Request,
                                response: Response|
                  -> Result<Response, ErrorResponse> {

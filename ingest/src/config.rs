@@ -27,6 +27,12 @@ pub struct IngestConfig {
     /// `CORS_ALLOWED_ORIGINS`: comma-separated origins browsers may call the
     /// API from, or `*`; empty allows none.
     pub cors_allowed_origins: Vec<String>,
+    /// `RATE_LIMIT_*_PER_MIN`: requests per minute per client address, per
+    /// caller, and for sign-in/sign-up per address (0 turns one off).
+    pub rate_limits: crate::rate_limit::Limits,
+    /// `RATE_LIMIT_TRUST_FORWARDED`: take the client address from the first
+    /// `X-Forwarded-For` entry (only behind a proxy that sets it).
+    pub trust_forwarded: bool,
 }
 
 impl IngestConfig {
@@ -36,6 +42,12 @@ impl IngestConfig {
         Self {
             auth,
             cors_allowed_origins: Vec::new(),
+            rate_limits: crate::rate_limit::Limits {
+                per_address: 120_000,
+                per_caller: 60_000,
+                auth: 10,
+            },
+            trust_forwarded: false,
             common,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             outcome_timeout: Duration::from_millis(5_000),
@@ -70,6 +82,12 @@ impl IngestConfig {
                 .filter(|o| !o.is_empty())
                 .map(str::to_owned)
                 .collect(),
+            rate_limits: crate::rate_limit::Limits {
+                per_address: var("RATE_LIMIT_IP_PER_MIN", d.rate_limits.per_address)?,
+                per_caller: var("RATE_LIMIT_CALLER_PER_MIN", d.rate_limits.per_caller)?,
+                auth: var("RATE_LIMIT_AUTH_PER_MIN", d.rate_limits.auth)?,
+            },
+            trust_forwarded: var("RATE_LIMIT_TRUST_FORWARDED", d.trust_forwarded)?,
             auth: d.auth,
             listen: var("INGEST_LISTEN", d.listen)?,
             outcome_timeout: millis_var("OUTCOME_TIMEOUT_MS", d.outcome_timeout)?,

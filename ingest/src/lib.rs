@@ -20,6 +20,8 @@
 //! - [`layers`]: request ids, CORS and security headers around the router.
 //! - [`routes`]: the router and one module per endpoint.
 //! - [`reads`]: the PostgreSQL queries behind the read endpoints.
+//! - [`rate_limit`]: per-address, per-caller and sign-in limits shared
+//!   through Redis (leased in chunks), per instance when Redis is down.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers.
 
 // Handlers return `Result<Reply, Reply>`: the error is a finished response,
@@ -34,6 +36,7 @@ pub mod group_commit;
 pub mod http;
 pub mod layers;
 pub mod openapi;
+pub mod rate_limit;
 pub mod reads;
 pub mod routes;
 pub mod startup;

@@ -3,7 +3,7 @@
 use crate::broker::Broker;
 use crate::config::IngestConfig;
 use crate::group_commit::PointGroups;
-use crate::routes::{route, AppState};
+use crate::routes::{route, AppState, PeerAddr};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -93,6 +93,7 @@ impl Application {
         let credentials = crate::credentials::Credentials::new(pool.clone(), cache.clone());
         let credentials_stop = CancellationToken::new();
         let credentials_refresher = credentials.spawn_refresher(credentials_stop.clone());
+        let limiter = crate::rate_limit::RateLimiter::new(cache.clone(), config.rate_limits);
         let state = Arc::new(AppState {
             pool,
             cache,
@@ -109,6 +110,8 @@ impl Application {
             point_groups,
             auth: config.auth.clone(),
             credentials,
+            limiter,
+            trust_forwarded: config.trust_forwarded,
         });
         Ok(Self {
             listener,
@@ -167,7 +170,7 @@ impl Application {
                     Err(_) => break,
                 },
             };
-            let (stream, _) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -180,7 +183,14 @@ impl Application {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(service.clone());
+            // The router learns the client's address from the request.
+            let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+                service.clone(),
+                move |mut request: hyper::Request<hyper::body::Incoming>| {
+                    request.extensions_mut().insert(PeerAddr(peer.ip()));
+                    request
+                },
+            ));
             let connection = http1::Builder::new()
                 .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(read_timeout)

@@ -65,6 +65,18 @@ return #KEYS
     )
 });
 
+/// KEYS[1] = a rate-limit window's counter; ARGV = how many to take, the
+/// window's length (ms). Returns the count after taking.
+static TAKE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local total = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return total
+",
+    )
+});
+
 #[derive(Clone)]
 pub struct ViewCache {
     connection: ConnectionManager,
@@ -196,6 +208,25 @@ impl ViewCache {
             .query_async::<Option<i64>>(&mut self.connection.clone())
             .await
             .map(Option::unwrap_or_default)
+    }
+
+    /// Adds `count` to the rate-limit counter `key` of a window lasting
+    /// `window`, shared by every ingest; returns the window's total so far.
+    pub async fn take_from_window(
+        &self,
+        key: &str,
+        count: u32,
+        window: Duration,
+    ) -> redis::RedisResult<i64> {
+        let key = format!("{}rl:{key}", self.prefix);
+        self.guarded(async {
+            TAKE.key(&key)
+                .arg(count)
+                .arg(window.as_millis() as u64)
+                .invoke_async(&mut self.connection.clone())
+                .await
+        })
+        .await
     }
 
     /// Pings Redis directly, ignoring the fail-fast window (health checks).

@@ -66,6 +66,9 @@ pub fn ingest_config(env: &TestEnv) -> IngestConfig {
         outcome_timeout: Duration::from_secs(10),
         confirm_timeout: Duration::from_secs(3),
         max_connections: 256,
+        // Tests send thousands of requests from one address as one caller;
+        // the rate-limit tests turn limits on.
+        rate_limits: ingest::rate_limit::Limits::OFF,
         ..IngestConfig::new(env.config.clone(), env.auth())
     }
 }
@@ -206,8 +209,10 @@ impl TestApp {
 
     /// A second ingest instance on the same system (its own port, its own
     /// memory), stopped with the app.
-    pub async fn another_ingest(&mut self) -> String {
-        let app = ingest::Application::build(ingest_config(&self.env), self.stop.child_token())
+    pub async fn another_ingest(&mut self, tweak: impl FnOnce(&mut IngestConfig)) -> String {
+        let mut config = ingest_config(&self.env);
+        tweak(&mut config);
+        let app = ingest::Application::build(config, self.stop.child_token())
             .await
             .expect("ingest builds");
         let base = format!("http://{}/api/v1", app.local_addr());

@@ -23,6 +23,7 @@ use shared::auth::{AuthConfig, Caller};
 use shared::cache::ViewCache;
 use shared::domain::TrackingNumber;
 use sqlx::PgPool;
+use std::net::IpAddr;
 use std::time::Duration;
 
 /// What every handler may use. Cheap to share: everything inside is a handle.
@@ -43,9 +44,20 @@ pub struct AppState {
     pub auth: AuthConfig,
     /// Device keys and couriers' deliveries, remembered between requests.
     pub credentials: crate::credentials::Credentials,
+    pub limiter: crate::rate_limit::RateLimiter,
+    /// Whether `X-Forwarded-For` names the client (behind a trusted proxy).
+    pub trust_forwarded: bool,
 }
 
+/// The address of the connection a request came on (set per connection).
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub IpAddr);
+
 pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse {
+    let peer = request
+        .extensions()
+        .get::<PeerAddr>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0);
     let path = request.uri().path().to_owned();
     let Some(rest) = path.strip_prefix("/api/v1/") else {
         return not_found().into_response();
@@ -54,6 +66,16 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse 
     let method = request.method().clone();
     if let Some(reply) = public(state, &segments, &method).await {
         return reply.unwrap_or_else(|e| e).into_response();
+    }
+    let address = client_address(&request, peer, state.trust_forwarded);
+    let limits = state.limiter.limits();
+    if let Err(refused) = limited(state, &format!("ip:{address}"), limits.per_address).await {
+        return refused.into_response();
+    }
+    if let ["auth", _] = segments.as_slice() {
+        if let Err(refused) = limited(state, &format!("auth:{address}"), limits.auth).await {
+            return refused.into_response();
+        }
     }
     if let ["auth", "register"] = segments.as_slice() {
         return match method {
@@ -76,11 +98,48 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse 
         Ok(None) => return authn::unauthorized("authentication required").into_response(),
         Err(reply) => return reply.into_response(),
     };
+    let key = match caller.device_id {
+        Some(device) => format!("device:{device}"),
+        None => format!("caller:{}", caller.user_id),
+    };
+    if let Err(refused) = limited(state, &key, limits.per_caller).await {
+        return refused.into_response();
+    }
     let reply = protected(state, &caller, &segments, &method, request)
         .await
         .unwrap_or_else(|e| e);
     // What one caller read is theirs alone: no shared cache may keep it.
     reply.header("cache-control", "no-store").into_response()
+}
+
+/// 429 with `Retry-After` when `key` is over `limit` this minute.
+async fn limited(state: &AppState, key: &str, limit: u32) -> Result<(), Reply> {
+    match state.limiter.check(key, limit).await {
+        crate::rate_limit::Verdict::Allow => Ok(()),
+        crate::rate_limit::Verdict::Deny { retry_after } => {
+            let seconds = retry_after.as_secs().max(1);
+            Err(Reply::error(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!("too many requests; retry in {seconds} s"),
+            )
+            .header("retry-after", &seconds.to_string()))
+        }
+    }
+}
+
+/// Who is asking, for the per-address limits: the peer, or behind a trusted
+/// proxy the first `X-Forwarded-For` entry it vouches for.
+fn client_address(request: &Request<Incoming>, peer: IpAddr, trust_forwarded: bool) -> IpAddr {
+    if !trust_forwarded {
+        return peer;
+    }
+    request
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .and_then(|first| first.trim().parse().ok())
+        .unwrap_or(peer)
 }
 
 /// Endpoints anyone may call without credentials (bodiless GETs).

@@ -122,7 +122,7 @@ async fn a_device_posts_locations_for_its_couriers_packages_and_nothing_else() {
 #[tokio::test]
 async fn a_revoked_or_replaced_key_stops_working_on_every_ingest_within_5_seconds() {
     let mut app = TestApp::spawn().await;
-    let other_ingest = app.another_ingest().await;
+    let other_ingest = app.another_ingest(|_| {}).await;
     let courier = app.courier().await;
     let tn = tracking_number();
     app.created(&tn).await;

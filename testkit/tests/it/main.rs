@@ -20,6 +20,7 @@ mod location_worker;
 mod locations;
 mod original_flow;
 mod package_worker;
+mod rate_limits;
 mod reliability;
 mod schemathesis;
 mod wire_roundtrip;
