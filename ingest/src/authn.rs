@@ -82,6 +82,20 @@ pub async fn require_carried<'a>(
     }
 }
 
+/// The principal stamped into what `caller` sends: who, and from which
+/// address (for the audit trail).
+pub fn principal_of<B>(
+    request: &hyper::Request<B>,
+    caller: Option<&Caller>,
+) -> shared::wire::Principal {
+    let mut principal = caller.map(Caller::principal).unwrap_or_default();
+    principal.address = request
+        .extensions()
+        .get::<crate::routes::ClientAddr>()
+        .map(|a| a.0.to_string());
+    principal
+}
+
 /// 401 with the challenge that says which scheme to use.
 pub fn unauthorized(message: &str) -> Reply {
     Reply::error(StatusCode::UNAUTHORIZED, message).header("www-authenticate", "Bearer")

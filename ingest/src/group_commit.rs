@@ -41,8 +41,14 @@ pub enum Refused {
     ShuttingDown,
 }
 
-struct Waiting {
+/// One request's points and who posted them.
+struct Post {
     points: Vec<LocationPoint>,
+    source: Principal,
+}
+
+struct Waiting {
+    post: Post,
     done: oneshot::Sender<Result<(), Refused>>,
 }
 
@@ -81,13 +87,18 @@ impl PointGroups {
     /// Publishes the points, in a group unless there are many of them or
     /// grouping is off; returns once the broker confirmed the message
     /// holding them.
-    pub async fn publish(&self, points: Vec<LocationPoint>) -> Result<(), Refused> {
-        if !self.on || points.len() >= OWN_MESSAGE_FROM {
-            return send(&self.broker, points).await;
+    pub async fn publish(
+        &self,
+        points: Vec<LocationPoint>,
+        source: Principal,
+    ) -> Result<(), Refused> {
+        let post = Post { points, source };
+        if !self.on || post.points.len() >= OWN_MESSAGE_FROM {
+            return send(&self.broker, batch_of(vec![post])).await;
         }
         let (done, outcome) = oneshot::channel();
         self.requests
-            .send(Waiting { points, done })
+            .send(Waiting { post, done })
             .await
             .map_err(|_| Refused::ShuttingDown)?;
         outcome.await.unwrap_or(Err(Refused::ShuttingDown))
@@ -111,13 +122,13 @@ async fn group(
             },
             _ = stop.cancelled() => break,
         };
-        let mut count = first.points.len();
+        let mut count = first.post.points.len();
         let mut members = vec![first];
         let deadline = Instant::now() + settings.linger;
         while count < settings.max_points {
             match tokio::time::timeout_at(deadline, waiting.recv()).await {
                 Ok(Some(next)) => {
-                    count += next.points.len();
+                    count += next.post.points.len();
                     members.push(next);
                 }
                 _ => break,
@@ -137,7 +148,7 @@ async fn group(
     waiting.close();
     let (mut rest, mut count) = (Vec::new(), 0);
     while let Some(member) = waiting.recv().await {
-        count += member.points.len();
+        count += member.post.points.len();
         rest.push(member);
         if count >= settings.max_points {
             publish_group(&broker, std::mem::take(&mut rest)).await;
@@ -152,25 +163,45 @@ async fn group(
 }
 
 async fn publish_group(broker: &Broker, members: Vec<Waiting>) {
-    let mut points = Vec::with_capacity(members.iter().map(|m| m.points.len()).sum());
-    let mut answers = Vec::with_capacity(members.len());
-    for member in members {
-        points.extend(member.points);
-        answers.push(member.done);
-    }
-    let outcome = send(broker, points).await;
+    let (posts, answers): (Vec<Post>, Vec<_>) =
+        members.into_iter().map(|m| (m.post, m.done)).unzip();
+    let outcome = send(broker, batch_of(posts)).await;
     for answer in answers {
         let _ = answer.send(outcome.clone());
     }
 }
 
-/// The points as one confirmed message.
-async fn send(broker: &Broker, points: Vec<LocationPoint>) -> Result<(), Refused> {
+/// The posts' points as one batch, each pointing at its poster in the
+/// batch's `sources` (each poster listed once).
+fn batch_of(posts: Vec<Post>) -> LocationBatch {
+    let mut batch = LocationBatch::new(Vec::with_capacity(
+        posts.iter().map(|p| p.points.len()).sum(),
+    ));
+    for post in posts {
+        let index = match batch.sources.iter().position(|s| *s == post.source) {
+            Some(index) => index,
+            None => {
+                batch.sources.push(post.source);
+                batch.sources.len() - 1
+            }
+        };
+        let source = u16::try_from(index).ok();
+        batch.points.extend(
+            post.points
+                .into_iter()
+                .map(|p| LocationPoint { source, ..p }),
+        );
+    }
+    batch
+}
+
+/// The batch as one confirmed message.
+async fn send(broker: &Broker, batch: LocationBatch) -> Result<(), Refused> {
     let envelope = Envelope::new(
         Uuid::now_v7(),
         chrono::Utc::now(),
         Principal::default(),
-        LocationBatch { points },
+        batch,
     );
     broker
         .send_locations(&envelope)

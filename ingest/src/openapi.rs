@@ -38,6 +38,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/devices"),
     ("delete", "/api/v1/devices/{id}"),
     ("post", "/api/v1/devices/{id}/rotate"),
+    ("get", "/api/v1/audit"),
 ];
 
 #[derive(OpenApi)]
@@ -74,6 +75,7 @@ pub const ROUTES: &[(&str, &str)] = &[
         crate::routes::devices::post,
         crate::routes::devices::revoke,
         crate::routes::devices::rotate,
+        crate::routes::audit::get,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),

@@ -8,6 +8,7 @@
 //!   declaration every service runs at start-up.
 //! - [`auth`]: roles, access tokens, password hashes and the authorization
 //!   policy every service asks.
+//! - [`audit`]: the audit trail's rows, written by the workers, read by admins.
 //! - [`amqp`]: connecting to RabbitMQ and publishing with confirms.
 //! - [`backoff`]: exponential backoff with jitter for transient failures.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
@@ -17,6 +18,7 @@
 //! - [`telemetry`]: tracing set-up.
 
 pub mod amqp;
+pub mod audit;
 pub mod auth;
 pub mod backoff;
 pub mod cache;

@@ -516,6 +516,7 @@ pub fn location_point(tracking_number: &str) -> shared::wire::LocationPoint {
         heading_deg: None,
         recorded_at: chrono::SubsecRound::trunc_subsecs(now, 3),
         received_at: chrono::SubsecRound::trunc_subsecs(now, 3),
+        source: None,
     }
 }
 

@@ -52,8 +52,19 @@ impl std::fmt::Debug for BootstrapAdmin {
     }
 }
 
+impl WorkerConfig {
+    /// Running the package pool needs the first admin's settings, unless
+    /// `AUTH_DISABLED=true` (the `dlq` commands need neither).
+    pub fn require_bootstrap_admin(&self) -> Result<(), ConfigError> {
+        if self.run_packages && self.bootstrap_admin.is_none() && !var("AUTH_DISABLED", false)? {
+            BootstrapAdmin::from_env(true)?;
+        }
+        Ok(())
+    }
+}
+
 impl BootstrapAdmin {
-    /// Required by the package pool unless `AUTH_DISABLED=true`.
+    /// `required`: an unset pair is an error too, naming the variable.
     fn from_env(required: bool) -> Result<Option<Self>, ConfigError> {
         let email: String = var("BOOTSTRAP_ADMIN_EMAIL", String::new())?;
         let password: String = var("BOOTSTRAP_ADMIN_PASSWORD", String::new())?;
@@ -120,9 +131,8 @@ impl WorkerConfig {
             value: pools.clone(),
             reason,
         })?;
-        let auth_disabled: bool = var("AUTH_DISABLED", false)?;
         Ok(Self {
-            bootstrap_admin: BootstrapAdmin::from_env(run_packages && !auth_disabled)?,
+            bootstrap_admin: BootstrapAdmin::from_env(false)?,
             run_packages,
             run_locations,
             prefetch: var("WORKER_PREFETCH", defaults.prefetch)?,

@@ -255,7 +255,7 @@ impl Pipeline {
         // Coordinates on a status update also belong in the location
         // history: sent through the location pool as idempotent points.
         if let (false, Some((_, first))) = (forwarded.is_empty(), commands.first()) {
-            let batch = first.with_body(LocationBatch { points: forwarded });
+            let batch = first.with_body(LocationBatch::new(forwarded));
             match self.location_message(&batch) {
                 Ok(message) => messages.push(message),
                 Err(error) => tracing::error!(%error, "cannot encode forwarded points"),
@@ -339,6 +339,10 @@ impl Pipeline {
         if !applied.moved.is_empty() {
             self.projection.nudge();
         }
+        // After the points are stored, before the window is acked: a crash in
+        // between redelivers the window, and the trail gets its rows then.
+        let trail = locations_audit(batches, &applied.unknown);
+        shared::audit::record(&self.pool, &trail).await?;
         let mut units: Vec<PointsUnit> = batches
             .iter()
             .map(|batch| PointsUnit {
@@ -452,7 +456,11 @@ impl Pipeline {
         numbers.sort_unstable();
         numbers.dedup();
         let numbers = numbers.join(", ");
-        let waiting = batch.with_body(LocationBatch { points });
+        // The posters travel with their points, for the audit trail.
+        let waiting = batch.with_body(LocationBatch {
+            points,
+            sources: batch.body.sources.clone(),
+        });
         let mut message = match self.location_message(&waiting) {
             Ok(message) => message,
             Err(error) => {
@@ -564,5 +572,52 @@ fn forwarded_point(command: &Envelope<Command>, changed: &StatusChanged) -> Opti
         heading_deg: None,
         recorded_at: changed.changed_at,
         received_at: changed.changed_at,
+        source: None,
     })
+}
+
+/// The audit rows of a window's stored points: one per message, poster and
+/// package, with how many points and over what time.
+fn locations_audit(
+    batches: &[&Envelope<LocationBatch>],
+    unknown: &std::collections::HashSet<uuid::Uuid>,
+) -> Vec<shared::audit::AuditEntry> {
+    use std::collections::BTreeMap;
+    let mut entries = Vec::new();
+    for batch in batches {
+        let mut groups: BTreeMap<(Option<u16>, &str), Vec<&LocationPoint>> = BTreeMap::new();
+        for point in batch
+            .body
+            .points
+            .iter()
+            .filter(|p| !unknown.contains(&p.point_id))
+        {
+            groups
+                .entry((point.source, point.tracking_number.as_str()))
+                .or_default()
+                .push(point);
+        }
+        for ((source, tracking_number), points) in groups {
+            let principal = source
+                .and_then(|i| batch.body.sources.get(usize::from(i)))
+                .cloned()
+                .unwrap_or_else(|| batch.principal.clone());
+            let first = points.iter().map(|p| p.recorded_at).min();
+            let last = points.iter().map(|p| p.recorded_at).max();
+            entries.push(shared::audit::AuditEntry {
+                event_id: batch.event_id,
+                part: format!("{}:{tracking_number}", source.map_or(-1, i32::from)),
+                occurred_at: batch.occurred_at,
+                principal,
+                action: "locations".into(),
+                target: Some(tracking_number.to_owned()),
+                change: serde_json::json!({
+                    "points": points.len(),
+                    "first_recorded_at": first,
+                    "last_recorded_at": last,
+                }),
+            });
+        }
+    }
+    entries
 }

@@ -19,6 +19,7 @@ async fn main() -> anyhow::Result<()> {
     let (url, topology) = (&config.common.amqp_url, &config.common.topology);
     match args.as_slice() {
         [] => {
+            config.require_bootstrap_admin().context("configuration")?;
             let shutdown = shared::shutdown::on_signal();
             workers::run(config, shutdown).await.context("workers")?;
         }

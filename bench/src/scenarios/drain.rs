@@ -61,6 +61,7 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
                     heading_deg: None,
                     recorded_at,
                     received_at: now,
+                    source: None,
                 }
             })
             .collect();
@@ -69,7 +70,7 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
             Uuid::now_v7(),
             now,
             Principal::default(),
-            LocationBatch { points },
+            LocationBatch::new(points),
         );
         messages.push((
             topology.commands_exchange(),

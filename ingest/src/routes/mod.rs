@@ -4,6 +4,7 @@
 //! endpoint needs a caller (401 without one) and asks [`crate::authn`] what
 //! that caller may do.
 
+pub mod audit;
 pub mod auth;
 pub mod deliveries;
 pub mod devices;
@@ -53,7 +54,12 @@ pub struct AppState {
 #[derive(Debug, Clone, Copy)]
 pub struct PeerAddr(pub IpAddr);
 
-pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse {
+/// The client's address as the router decided it (the peer, or the
+/// forwarded one behind a trusted proxy): stamped into the audit trail.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub IpAddr);
+
+pub async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse {
     let peer = request
         .extensions()
         .get::<PeerAddr>()
@@ -68,6 +74,7 @@ pub async fn route(state: &AppState, request: Request<Incoming>) -> ApiResponse 
         return reply.unwrap_or_else(|e| e).into_response();
     }
     let address = client_address(&request, peer, state.trust_forwarded);
+    request.extensions_mut().insert(ClientAddr(address));
     let limits = state.limiter.limits();
     if let Err(refused) = limited(state, &format!("ip:{address}"), limits.per_address).await {
         return refused.into_response();
@@ -215,6 +222,10 @@ async fn protected(
         ["users"] => match *method {
             Method::POST => users::post(state, caller, request).await,
             _ => Err(not_allowed("POST")),
+        },
+        ["audit"] => match *method {
+            Method::GET => audit::get(state, caller, query).await,
+            _ => Err(not_allowed("GET")),
         },
         ["packages"] => match *method {
             Method::GET => packages::list::get(state, caller, query).await,

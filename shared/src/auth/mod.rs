@@ -131,6 +131,7 @@ impl Caller {
             subject: Some(self.user_id.to_string()),
             role: Some(self.role.as_str().to_owned()),
             device: self.device_id.map(|d| d.to_string()),
+            address: None,
         }
     }
 }

@@ -13,6 +13,7 @@
 //! | create, change, list deliveries | yes | yes | 403 | 403 |
 //! | read a delivery | yes | yes | their own | 403 |
 //! | register, rotate, revoke, list devices | yes | yes | 403 | 403 |
+//! | read the audit trail | yes | 403 | 403 | 403 |
 //!
 //! A package the caller may not see answers as if it did not exist (404),
 //! so ids cannot be probed; an action the role may never take is 403.
@@ -39,6 +40,8 @@ pub enum Action {
     ReadDeliveries,
     /// Register devices, rotate and revoke their keys, list them.
     ManageDevices,
+    /// Read the audit trail.
+    ReadAudit,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +67,7 @@ pub fn role_may(role: Role, action: Action) -> bool {
     use Action::*;
     match role {
         Role::Admin => true,
-        Role::Dispatcher => action != ManageUsers,
+        Role::Dispatcher => !matches!(action, ManageUsers | ReadAudit),
         Role::Courier => matches!(
             action,
             ReadPackage | ListPackages | UpdateStatus | PostLocations | ReadDeliveries

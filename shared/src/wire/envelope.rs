@@ -13,6 +13,9 @@ pub struct Principal {
     pub role: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device: Option<String>,
+    /// The client's address, as ingest saw it (for the audit trail).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
 }
 
 /// W3C trace context, propagated so one request can be followed across services.

@@ -5,9 +5,29 @@ use uuid::Uuid;
 
 /// One broker message for a whole batch of device points (ingest → location
 /// workers). Points may name different packages.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct LocationBatch {
     pub points: Vec<LocationPoint>,
+    /// Who posted the points (a group-commit message carries many posts):
+    /// each point's `source` indexes this list. Empty for points the
+    /// pipeline forwards itself (a status update's coordinates).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<crate::wire::Principal>,
+}
+
+impl LocationBatch {
+    /// Points with no source of their own (forwarded, or tests).
+    pub fn new(points: Vec<LocationPoint>) -> Self {
+        Self {
+            points,
+            sources: Vec::new(),
+        }
+    }
+
+    /// Who posted `point`, if the batch says.
+    pub fn source_of(&self, point: &LocationPoint) -> Option<&crate::wire::Principal> {
+        point.source.and_then(|i| self.sources.get(usize::from(i)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,6 +45,9 @@ pub struct LocationPoint {
     pub recorded_at: DateTime<Utc>,
     /// When ingest received it.
     pub received_at: DateTime<Utc>,
+    /// Index into the batch's `sources`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<u16>,
 }
 
 /// One package's points stored by one window of the location pool, announced

@@ -419,6 +419,12 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
             Value::Null,
             [200, 200, 403, 403],
         ),
+        row(
+            Method::GET,
+            "/audit".into(),
+            Value::Null,
+            [200, 403, 403, 403],
+        ),
         // Status changes last: each applied one moves the package on.
         // The admin cancels the customer's package; cancelled is final, so the
         // dispatcher's cancel is a conflict; the courier does not carry it.

@@ -30,9 +30,7 @@ async fn dead_letters_are_listed_with_reasons_and_redriven_once() {
         Uuid::now_v7(),
         Utc::now(),
         Principal::default(),
-        LocationBatch {
-            points: vec![point.clone()],
-        },
+        LocationBatch::new(vec![point.clone()]),
     );
     env.publish_locations(&batch).await;
     shared::amqp::publish_confirmed(

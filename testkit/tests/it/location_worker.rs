@@ -66,6 +66,7 @@ async fn any_order_any_duplicates_two_workers_same_result() {
                 heading_deg: None,
                 recorded_at: base + Span::seconds(i64::from(i) * 10),
                 received_at: Utc::now().trunc_subsecs(3),
+                source: None,
             })
             .collect();
         // Every point once, a third of them twice, in a shuffled order, in
@@ -84,9 +85,7 @@ async fn any_order_any_duplicates_two_workers_same_result() {
                 Uuid::now_v7(),
                 Utc::now(),
                 Principal::default(),
-                LocationBatch {
-                    points: batch.to_vec(),
-                },
+                LocationBatch::new(batch.to_vec()),
             );
             env.publish_locations(&envelope).await;
             rest = tail;
@@ -184,9 +183,7 @@ async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason_after_t
         ..testkit::app::worker_config(&env)
     });
     insert_package(&env, "TRKKNOWN1").await;
-    let batch = LocationBatch {
-        points: vec![point("TRKKNOWN1"), point("TRKNOBODY")],
-    };
+    let batch = LocationBatch::new(vec![point("TRKKNOWN1"), point("TRKNOBODY")]);
     let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), Principal::default(), batch);
     let published = tokio::time::Instant::now();
     env.publish_locations(&envelope).await;
@@ -222,9 +219,7 @@ async fn a_point_that_overtakes_its_package_create_is_stored_once_the_package_ex
         Uuid::now_v7(),
         Utc::now(),
         Principal::default(),
-        LocationBatch {
-            points: vec![early.clone()],
-        },
+        LocationBatch::new(vec![early.clone()]),
     );
     env.publish_locations(&envelope).await;
     // The create arrives a while later (it travels another queue).
@@ -263,7 +258,7 @@ async fn a_point_id_repeated_across_messages_of_one_window_is_stored_once() {
             Uuid::now_v7(),
             Utc::now(),
             Principal::default(),
-            LocationBatch { points },
+            LocationBatch::new(points),
         );
         env.publish_locations(&envelope).await;
     }
@@ -313,9 +308,7 @@ async fn a_backlog_of_single_points_costs_a_few_writes_per_window_not_per_point(
             Uuid::now_v7(),
             Utc::now(),
             Principal::default(),
-            LocationBatch {
-                points: vec![point(&numbers[i % PACKAGES])],
-            },
+            LocationBatch::new(vec![point(&numbers[i % PACKAGES])]),
         );
         env.publish_locations(&envelope).await;
     }

@@ -3,6 +3,7 @@
 //! `testkit::TestEnv`, so they run in parallel.
 
 mod alloc;
+mod audit;
 mod auth;
 mod bench_smoke;
 mod broadcaster_live;

@@ -24,6 +24,7 @@ where
         subject: Some("user-1".into()),
         role: Some("admin".into()),
         device: Some(Uuid::new_v4().to_string()),
+        address: Some("192.0.2.7".into()),
     };
     let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), principal, body);
     let bytes = envelope.encode().unwrap();

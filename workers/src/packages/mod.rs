@@ -44,6 +44,7 @@ pub async fn apply_window(
     let mut window = store::load_locked(&mut tx, &tracking_numbers).await?;
     // Account and delivery commands write their own rows as they go.
     let mut side_writes = false;
+    let mut audit = Vec::new();
 
     let mut outcomes = Vec::with_capacity(commands.len());
     // Earlier commands of this window by event id: a message published twice
@@ -89,12 +90,16 @@ pub async fn apply_window(
             in_window.insert(command.event_id, (fingerprint, index));
             window.apply(command)
         };
+        if outcome.applied() {
+            audit.push(shared::audit::of_command(command));
+        }
         outcomes.push(outcome);
     }
     if window.status_rows.is_empty() && !side_writes {
         tx.rollback().await?;
     } else {
         store::write(&mut tx, &window).await?;
+        shared::audit::record(&mut *tx, &audit).await?;
         tx.commit().await?;
     }
     Ok(outcomes)

@@ -64,6 +64,15 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// Whether the command took effect (now or before): what the audit
+    /// trail records. Rejections do not.
+    pub fn applied(&self) -> bool {
+        !matches!(
+            self.event,
+            Event::CommandRejected { .. } | Event::AccountRejected { .. }
+        )
+    }
+
     fn unchanged(event: Event) -> Self {
         Self {
             event,
@@ -318,7 +327,7 @@ mod tests {
         let dispatcher = Principal {
             subject: Some(Uuid::new_v4().to_string()),
             role: Some("dispatcher".into()),
-            device: None,
+            ..Principal::default()
         };
         Envelope::new(Uuid::now_v7(), Utc::now(), dispatcher, command)
     }

@@ -142,6 +142,7 @@ pub fn parse_point(
                 heading_deg,
                 recorded_at,
                 received_at,
+                source: None,
             })
         }
         _ => Err(errors),

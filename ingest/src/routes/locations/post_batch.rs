@@ -78,6 +78,7 @@ pub async fn post(
     crate::authn::require(caller, Action::PostLocations)?;
     let format = format_of(&request)?;
     let key = IdempotencyKey::from_request(&request, &caller.principal())?;
+    let source = crate::authn::principal_of(&request, Some(caller));
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let rules = state.point_rules;
     let limits = BodyLimits {
@@ -101,7 +102,7 @@ pub async fn post(
         points.iter().map(|p| p.tracking_number.as_str()),
     )
     .await?;
-    publish(state, points).await
+    publish(state, points, source).await
 }
 
 /// Decodes and validates a whole batch: every point valid, or a 422 listing
@@ -182,11 +183,15 @@ fn repeated_ids(points: &[(usize, LocationPoint)]) -> Vec<InvalidPoint> {
     repeated
 }
 
-/// Publishes the points and answers 202 with their ids once the broker
-/// confirmed the message holding them.
-pub async fn publish(state: &AppState, points: Vec<LocationPoint>) -> Result<Reply, Reply> {
+/// Publishes the points (posted by `source`) and answers 202 with their ids
+/// once the broker confirmed the message holding them.
+pub async fn publish(
+    state: &AppState,
+    points: Vec<LocationPoint>,
+    source: shared::wire::Principal,
+) -> Result<Reply, Reply> {
     let event_ids: Vec<Uuid> = points.iter().map(|p| p.point_id).collect();
-    let published = state.point_groups.publish(points).await;
+    let published = state.point_groups.publish(points, source).await;
     if let Err(error) = published {
         tracing::warn!(%error, "location points not accepted by the broker");
         return Err(Reply::unavailable("message broker"));

@@ -32,6 +32,7 @@ pub async fn post(
 ) -> Result<Reply, Reply> {
     crate::authn::require_carried(state, caller, [tracking_number.as_str()]).await?;
     let key = IdempotencyKey::from_request(&request, &caller.principal())?;
+    let source = crate::authn::principal_of(&request, Some(caller));
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let body = json_object(request, state.body).await?;
     let ids = match key {
@@ -60,5 +61,5 @@ pub async fn post(
             &InvalidFields { error, fields },
         )
     })?;
-    publish(state, vec![point]).await
+    publish(state, vec![point], source).await
 }

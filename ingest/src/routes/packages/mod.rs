@@ -39,7 +39,7 @@ impl WriteOptions {
         request: &Request<Incoming>,
         caller: Option<&Caller>,
     ) -> Result<Self, Reply> {
-        let principal = caller.map(Caller::principal).unwrap_or_default();
+        let principal = crate::authn::principal_of(request, caller);
         let respond_async = request
             .headers()
             .get_all("prefer")

@@ -1,0 +1,45 @@
+//! `GET /api/v1/audit?actor=&since=&limit=`: the audit trail, newest first,
+//! for admins.
+
+use crate::authn;
+use crate::http::request::query_param;
+use crate::http::Reply;
+use crate::routes::AppState;
+use hyper::StatusCode;
+use shared::auth::policy::Action;
+use shared::auth::Caller;
+
+const DEFAULT_LIMIT: i64 = 100;
+const MAX_LIMIT: i64 = 1000;
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "operations",
+    params(
+        ("actor" = Option<String>, Query, description = "Only this account's changes (its id)"),
+        ("since" = Option<String>, Query, description = "Only changes at or after this RFC 3339 time"),
+        ("limit" = Option<i64>, Query, description = "At most this many (default 100, at most 1000)")),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<shared::audit::AuditRecord>),
+        (status = 422, description = "Invalid since or limit", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
+pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ReadAudit)?;
+    let invalid = |m: &str| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m);
+    let actor = query_param(query, "actor").filter(|s| !s.is_empty());
+    let since = match query_param(query, "since").filter(|s| !s.is_empty()) {
+        Some(raw) => Some(
+            chrono::DateTime::parse_from_rfc3339(&raw)
+                .map_err(|_| invalid("since must be an RFC 3339 timestamp"))?
+                .with_timezone(&chrono::Utc),
+        ),
+        None => None,
+    };
+    let limit = match query_param(query, "limit").filter(|s| !s.is_empty()) {
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
+            _ => return Err(invalid("limit must be a whole number from 1 to 1000")),
+        },
+        None => DEFAULT_LIMIT,
+    };
+    let records = shared::audit::read(&state.pool, actor.as_deref(), since, limit).await?;
+    Ok(Reply::json(StatusCode::OK, &records))
+}
