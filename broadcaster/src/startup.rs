@@ -62,6 +62,7 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
+        config.auth.announce("the broadcaster");
         let pool = shared::db::lazy_pool(
             &config.common.database_url,
             config.common.database_max_connections,

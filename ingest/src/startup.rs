@@ -69,6 +69,7 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
+        config.auth.announce("ingest");
         let common = &config.common;
         let pool = shared::db::lazy_pool(&common.database_url, common.database_max_connections)?;
         let cache = ViewCache::new(&common.redis_url, &common.redis_prefix)?;

@@ -282,9 +282,13 @@ impl Pipeline {
         let mut messages = Vec::new();
         let batches: Vec<(&Delivery, Envelope<LocationBatch>)> =
             self.decode_all(queue, window, &mut messages);
+        let screened = match self.screen(queue, &batches, &mut messages).await {
+            Ok(screened) => screened,
+            Err(Abandoned) => return Settlement::Abandon,
+        };
         // Each message is one unit for isolation: if the merged window fails
         // for good, each is tried alone and only the culprit is dead-lettered.
-        let units: Vec<&Envelope<LocationBatch>> = batches.iter().map(|(_, b)| b).collect();
+        let units: Vec<&Envelope<LocationBatch>> = screened.iter().map(AsRef::as_ref).collect();
         let applied = match self
             .apply_isolating(
                 &units,
@@ -326,6 +330,72 @@ impl Pipeline {
             Ok(()) => Settlement::Ack,
             Err(abandoned) => abandoned.into(),
         }
+    }
+
+    /// Asks the policy about every point's poster. A message with points its
+    /// posters may not post is dead-lettered with the reason (a re-drive
+    /// screens it again), and only its other points go on.
+    async fn screen<'w>(
+        &self,
+        queue: &str,
+        batches: &'w [(&Delivery, Envelope<LocationBatch>)],
+        messages: &mut Vec<Message>,
+    ) -> Result<Vec<std::borrow::Cow<'w, Envelope<LocationBatch>>>, Abandoned> {
+        let units: Vec<&Envelope<LocationBatch>> = batches.iter().map(|(_, b)| b).collect();
+        let refused = match self
+            .with_retry(
+                || locations::screening::refused_points(&self.pool, &units),
+                crate::packages::is_transient,
+            )
+            .await
+        {
+            Ok(refused) => refused,
+            Err(RetryError::Cancelled) => return Err(Abandoned),
+            // Closed, not open: the dead-letter queue keeps the points.
+            Err(RetryError::Permanent(error)) => {
+                tracing::error!(%error, "cannot check who posted the points; dead-lettering them");
+                units
+                    .iter()
+                    .map(|b| b.body.points.iter().map(|p| p.point_id).collect())
+                    .collect()
+            }
+        };
+        Ok(batches
+            .iter()
+            .zip(refused)
+            .map(|((delivery, batch), refused)| {
+                if refused.is_empty() {
+                    return std::borrow::Cow::Borrowed(batch);
+                }
+                let mut numbers: Vec<&str> = batch
+                    .body
+                    .points
+                    .iter()
+                    .filter(|p| refused.contains(&p.point_id))
+                    .map(|p| p.tracking_number.as_str())
+                    .collect();
+                numbers.sort_unstable();
+                numbers.dedup();
+                let reason = format!(
+                    "forbidden: the poster may not post locations for {}",
+                    numbers.join(", ")
+                );
+                tracing::warn!(%reason, "points refused by the policy");
+                messages.push(self.dead_letter(queue, delivery, &reason));
+                std::borrow::Cow::Owned(
+                    batch.with_body(LocationBatch {
+                        points: batch
+                            .body
+                            .points
+                            .iter()
+                            .filter(|p| !refused.contains(&p.point_id))
+                            .cloned()
+                            .collect(),
+                        sources: batch.body.sources.clone(),
+                    }),
+                )
+            })
+            .collect())
     }
 
     /// Applies a window's location batches merged, and splits the result back

@@ -11,7 +11,7 @@ use hyper::{Method, StatusCode};
 use serde_json::json;
 use shared::domain::{BoundedText, Coordinates, PackageStatus, TrackingNumber};
 use shared::topology::Topology;
-use shared::wire::{Command, Envelope, LocationBatch, LocationPoint, Principal, UpdateStatus};
+use shared::wire::{Command, Envelope, LocationBatch, LocationPoint, UpdateStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -45,6 +45,15 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let mut sample: Vec<String> = Vec::new();
     let now = chrono::Utc::now();
     let coordinates = Coordinates::new(40.0, -74.0)?;
+    // The workers check every message's principal again: these come from a
+    // dispatcher, as they would through the API.
+    let operator = shared::auth::Caller {
+        user_id: Uuid::new_v4(),
+        role: shared::auth::Role::Dispatcher,
+        email: None,
+        device_id: None,
+    }
+    .principal();
     for batch in 0..points.div_ceil(100) {
         let tn = TrackingNumber::parse(&numbers[batch as usize % numbers.len()])?;
         let points: Vec<LocationPoint> = (0..100)
@@ -69,7 +78,7 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         let envelope = Envelope::new(
             Uuid::now_v7(),
             now,
-            Principal::default(),
+            operator.clone(),
             LocationBatch::new(points),
         );
         messages.push((
@@ -78,15 +87,7 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
             envelope.encode()?,
         ));
     }
-    // The workers check every command's principal again: these come from a
-    // dispatcher, as they would through the API.
-    let operator = shared::auth::Caller {
-        user_id: Uuid::new_v4(),
-        role: shared::auth::Role::Dispatcher,
-        email: None,
-        device_id: None,
-    }
-    .principal();
+
     for i in 0..commands {
         let tn = TrackingNumber::parse(&numbers[i as usize % numbers.len()])?;
         let key = topology.package_routing_key(tn.as_str(), "status");

@@ -35,6 +35,17 @@ pub enum TokenError {
     CannotSign,
 }
 
+/// Why PEM keys could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("not a usable public key (PEM) for the algorithm")]
+    Public,
+    #[error("not a usable private key (PEM) for the algorithm")]
+    Private,
+    #[error("key files are for RS256 and EdDSA only")]
+    Algorithm,
+}
+
 /// Signs and checks tokens. Cheap to share behind an `Arc`.
 #[derive(Clone)]
 pub struct Tokens {
@@ -87,6 +98,32 @@ impl Tokens {
             DecodingKey::from_secret(secret),
             ttl,
         )
+    }
+
+    /// RS256 or EdDSA from PEM keys; without the private key the result
+    /// only verifies (the broadcaster).
+    pub fn from_pem(
+        algorithm: Algorithm,
+        public: &[u8],
+        private: Option<&[u8]>,
+        ttl: Duration,
+    ) -> Result<Self, KeyError> {
+        let (decoding, encoding) = match algorithm {
+            Algorithm::RS256 => (
+                DecodingKey::from_rsa_pem(public).map_err(|_| KeyError::Public)?,
+                private
+                    .map(|p| EncodingKey::from_rsa_pem(p).map_err(|_| KeyError::Private))
+                    .transpose()?,
+            ),
+            Algorithm::EdDSA => (
+                DecodingKey::from_ed_pem(public).map_err(|_| KeyError::Public)?,
+                private
+                    .map(|p| EncodingKey::from_ed_pem(p).map_err(|_| KeyError::Private))
+                    .transpose()?,
+            ),
+            _ => return Err(KeyError::Algorithm),
+        };
+        Ok(Self::new(algorithm, encoding, decoding, ttl))
     }
 
     pub fn ttl(&self) -> Duration {
@@ -202,6 +239,42 @@ mod tests {
         assert_eq!(
             tokens().verify("not a token").unwrap_err(),
             TokenError::Invalid
+        );
+    }
+
+    #[test]
+    fn key_pairs_sign_with_the_private_key_and_verify_with_the_public_one() {
+        let ttl = Duration::from_secs(60);
+        for (algorithm, private, public) in [
+            (
+                Algorithm::EdDSA,
+                &include_bytes!("testdata/ed25519-private.pem")[..],
+                &include_bytes!("testdata/ed25519-public.pem")[..],
+            ),
+            (
+                Algorithm::RS256,
+                &include_bytes!("testdata/rsa-private.pem")[..],
+                &include_bytes!("testdata/rsa-public.pem")[..],
+            ),
+        ] {
+            let issuer = Tokens::from_pem(algorithm, public, Some(private), ttl).unwrap();
+            let verifier = Tokens::from_pem(algorithm, public, None, ttl).unwrap();
+            let caller = caller();
+            let token = issuer.issue(&caller).unwrap().token;
+            assert_eq!(
+                verifier.verify(&token).unwrap().caller,
+                caller,
+                "{algorithm:?}"
+            );
+            assert_eq!(verifier.issue(&caller).err(), Some(TokenError::CannotSign));
+            // A token signed with HS256 (say, with the public key as the
+            // secret) is refused: only the configured algorithm is accepted.
+            let confused = Tokens::hs256(public, ttl).issue(&caller).unwrap().token;
+            assert_eq!(verifier.verify(&confused).unwrap_err(), TokenError::Invalid);
+        }
+        assert_eq!(
+            Tokens::from_pem(Algorithm::EdDSA, b"not a key", None, ttl).err(),
+            Some(KeyError::Public)
         );
     }
 }

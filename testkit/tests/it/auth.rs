@@ -905,3 +905,109 @@ async fn websocket_watchers_need_a_token_and_see_only_what_the_policy_allows() {
     assert!(frame.reason.contains("expired"), "{}", frame.reason);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn workers_refuse_points_whose_poster_may_not_post_them() {
+    let app = TestApp::spawn().await;
+    let (carried, elsewhere) = (tracking_number(), tracking_number());
+    app.created(&carried).await;
+    app.created(&elsewhere).await;
+    let courier = app.courier().await;
+    app.deliver(&courier, &[&carried]).await;
+    // One message, straight onto the broker: a customer's point, a courier's
+    // for a package they do not carry, and the courier's own.
+    let mut customers = testkit::location_point(&elsewhere);
+    customers.source = Some(0);
+    let mut strayed = testkit::location_point(&elsewhere);
+    strayed.source = Some(1);
+    let mut own = testkit::location_point(&carried);
+    own.source = Some(1);
+    let batch = shared::wire::LocationBatch {
+        points: vec![customers.clone(), strayed.clone(), own.clone()],
+        sources: vec![caller(Role::Customer).principal(), courier.principal()],
+    };
+    let envelope = shared::wire::Envelope::new(
+        uuid::Uuid::now_v7(),
+        chrono::Utc::now(),
+        shared::wire::Principal::default(),
+        batch,
+    );
+    app.env.publish_locations(&envelope).await;
+    let letters = testkit::eventually(
+        testkit::app::WAIT,
+        "the refused points dead-lettered",
+        || async {
+            let letters = workers::dlq::list(&app.env.config.amqp_url, app.env.topology(), 10)
+                .await
+                .ok()?;
+            (!letters.is_empty()).then_some(letters)
+        },
+    )
+    .await;
+    assert!(
+        letters[0].reason.contains("forbidden"),
+        "{}",
+        letters[0].reason
+    );
+    assert!(
+        letters[0].reason.contains(&elsewhere),
+        "{}",
+        letters[0].reason
+    );
+    let shared_app = &app;
+    let history = |tn: String| async move {
+        let points: Value = shared_app
+            .get(&format!("/packages/{tn}/locations"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        points.as_array().unwrap().len()
+    };
+    testkit::eventually(
+        testkit::app::WAIT,
+        "the courier's own point stored",
+        || async { (history(carried.clone()).await == 1).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        history(elsewhere.clone()).await,
+        0,
+        "nothing refused was stored"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_authentication_disabled_every_request_is_a_development_admin() {
+    let app = TestApp::spawn_with(Options::default().ingest(|c| {
+        c.auth = shared::auth::AuthConfig::Disabled;
+    }))
+    .await;
+    let anonymous = Client::new();
+    let tn = tracking_number();
+    let created = anonymous
+        .post(app.url("/packages"))
+        .json(&package_body(&tn))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(
+        anonymous
+            .get(app.url("/stats"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let login = anonymous
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": "a@example.com", "password": "whatever it is"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(expect_error(login, 409).await.contains("disabled"));
+    app.shutdown().await;
+}

@@ -5,7 +5,7 @@ use chrono::Utc;
 use lapin::BasicProperties;
 use mongodb::bson::{doc, Document};
 use shared::topology::Topology;
-use shared::wire::{Envelope, LocationBatch, Principal};
+use shared::wire::{Envelope, LocationBatch};
 use std::time::Duration;
 use testkit::app::{Workers, WAIT};
 use testkit::{eventually, TestEnv};
@@ -29,7 +29,7 @@ async fn dead_letters_are_listed_with_reasons_and_redriven_once() {
     let batch = Envelope::new(
         Uuid::now_v7(),
         Utc::now(),
-        Principal::default(),
+        testkit::dispatcher(),
         LocationBatch::new(vec![point.clone()]),
     );
     env.publish_locations(&batch).await;

@@ -7,7 +7,7 @@ use chrono::{Duration as Span, SubsecRound, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 use shared::domain::{Coordinates, TrackingNumber};
-use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
+use shared::wire::{Envelope, LocationBatch, LocationPoint};
 use std::time::Duration;
 use testkit::app::Workers;
 use testkit::wire_count::CountingProxy;
@@ -84,7 +84,7 @@ async fn any_order_any_duplicates_two_workers_same_result() {
             let envelope = Envelope::new(
                 Uuid::now_v7(),
                 Utc::now(),
-                Principal::default(),
+                testkit::dispatcher(),
                 LocationBatch::new(batch.to_vec()),
             );
             env.publish_locations(&envelope).await;
@@ -184,7 +184,7 @@ async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason_after_t
     });
     insert_package(&env, "TRKKNOWN1").await;
     let batch = LocationBatch::new(vec![point("TRKKNOWN1"), point("TRKNOBODY")]);
-    let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), Principal::default(), batch);
+    let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), testkit::dispatcher(), batch);
     let published = tokio::time::Instant::now();
     env.publish_locations(&envelope).await;
     let dead = env
@@ -218,7 +218,7 @@ async fn a_point_that_overtakes_its_package_create_is_stored_once_the_package_ex
     let envelope = Envelope::new(
         Uuid::now_v7(),
         Utc::now(),
-        Principal::default(),
+        testkit::dispatcher(),
         LocationBatch::new(vec![early.clone()]),
     );
     env.publish_locations(&envelope).await;
@@ -257,7 +257,7 @@ async fn a_point_id_repeated_across_messages_of_one_window_is_stored_once() {
         let envelope = Envelope::new(
             Uuid::now_v7(),
             Utc::now(),
-            Principal::default(),
+            testkit::dispatcher(),
             LocationBatch::new(points),
         );
         env.publish_locations(&envelope).await;
@@ -307,7 +307,7 @@ async fn a_backlog_of_single_points_costs_a_few_writes_per_window_not_per_point(
         let envelope = Envelope::new(
             Uuid::now_v7(),
             Utc::now(),
-            Principal::default(),
+            testkit::dispatcher(),
             LocationBatch::new(vec![point(&numbers[i % PACKAGES])]),
         );
         env.publish_locations(&envelope).await;

@@ -12,12 +12,14 @@
 //! - [`numbering`]: the PostgreSQL transaction (sequence numbers, latest position);
 //! - [`history`]: the MongoDB history writes;
 //! - [`projection`], [`latest`]: the latest positions projected to MongoDB;
-//! - [`store`]: the collections and their indexes.
+//! - [`store`]: the collections and their indexes;
+//! - [`screening`]: the policy asked again for every point's poster.
 
 mod history;
 mod latest;
 mod numbering;
 pub mod projection;
+pub mod screening;
 pub mod store;
 
 use shared::domain::TrackingNumber;

@@ -8,7 +8,10 @@ use shared::domain::DeliveryView;
 
 #[utoipa::path(get, path = "/api/v1/me/deliveries", tag = "deliveries",
     params(("day" = Option<String>, Query, description = "Only this day (YYYY-MM-DD)")),
-    responses((status = 200, description = "The caller's deliveries, newest day first", body = Vec<DeliveryView>)))]
+    responses(
+        (status = 200, description = "The caller's deliveries, newest day first", body = Vec<DeliveryView>),
+        (status = 422, description = "Invalid day", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
 pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
     let filter = super::filter(query, Some(caller.user_id))?;
     let deliveries = DeliveryView::list(&state.pool, &filter).await?;

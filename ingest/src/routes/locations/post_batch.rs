@@ -49,7 +49,7 @@ pub struct InvalidBatch {
 
 /// The points are safely queued and will be stored; their ids, in order.
 #[derive(Serialize, utoipa::ToSchema)]
-pub struct Accepted {
+pub struct PointsAccepted {
     accepted: usize,
     event_ids: Vec<Uuid>,
 }
@@ -62,7 +62,7 @@ pub struct Accepted {
         (Vec<crate::openapi::BatchPointRequest> = "application/msgpack")),
         description = "1 to LOCATION_BATCH_MAX_POINTS points: a JSON array, NDJSON (one point per line) or a MessagePack array"),
     responses(
-        (status = 202, description = "Accepted: will be stored", body = Accepted),
+        (status = 202, description = "Accepted: will be stored", body = PointsAccepted),
         (status = 400, description = "Malformed body or Idempotency-Key", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
         (status = 413, description = "Too many points or bytes", body = crate::http::response::ErrorBody),
@@ -198,7 +198,7 @@ pub async fn publish(
     }
     Ok(Reply::json(
         StatusCode::ACCEPTED,
-        &Accepted {
+        &PointsAccepted {
             accepted: event_ids.len(),
             event_ids,
         },

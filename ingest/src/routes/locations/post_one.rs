@@ -15,7 +15,7 @@ use shared::domain::TrackingNumber;
     params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::openapi::KeyHeader),
     request_body = crate::openapi::PointRequest,
     responses(
-        (status = 202, description = "Accepted: will be stored", body = super::post_batch::Accepted),
+        (status = 202, description = "Accepted: will be stored", body = super::post_batch::PointsAccepted),
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::response::ErrorBody),
         (status = 404, description = "Not a tracking number", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
