@@ -42,8 +42,8 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Optio
             "unsupported Authorization scheme; use Bearer or ApiKey",
         ));
     }
-    match tokens.verify(credential.trim()) {
-        Ok(verified) => Ok(Some(verified.caller)),
+    match state.credentials.token(tokens, credential.trim()) {
+        Ok(caller) => Ok(Some(caller)),
         Err(error @ (TokenError::Expired | TokenError::Invalid | TokenError::CannotSign)) => {
             Err(unauthorized(&error.to_string()))
         }

@@ -9,8 +9,14 @@
 //! trusted past that poll: lookups go to PostgreSQL, the source of truth.
 //! A generation number keeps a lookup that raced a drop from storing what
 //! it read before the change.
+//!
+//! Access tokens verified once are remembered too, by their exact text,
+//! until they expire: a client sends the same token with every request, and
+//! checking its signature and claims each time cost reads an eighth of their
+//! throughput. A token cannot be revoked, so nothing else invalidates them.
 
-use shared::auth::{api_key, Caller, Role};
+use shared::auth::token::Verified;
+use shared::auth::{api_key, Caller, Role, TokenError, Tokens};
 use shared::cache::ViewCache;
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
@@ -35,6 +41,8 @@ struct Inner {
     pool: PgPool,
     cache: ViewCache,
     remembered: Mutex<Remembered>,
+    /// By the token's text.
+    tokens: Mutex<HashMap<String, Verified>>,
 }
 
 #[derive(Default)]
@@ -65,6 +73,7 @@ impl Credentials {
                 pool,
                 cache,
                 remembered: Mutex::new(Remembered::default()),
+                tokens: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -75,6 +84,33 @@ impl Credentials {
             .remembered
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The caller an access token names, verified once per token until it
+    /// expires.
+    pub fn token(&self, tokens: &Tokens, token: &str) -> Result<Caller, TokenError> {
+        let lock = || {
+            self.inner
+                .tokens
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some(known) = lock().get(token) {
+            if tokens.still_valid(known) {
+                return Ok(known.caller.clone());
+            }
+        }
+        let verified = tokens.verify(token)?;
+        let caller = verified.caller.clone();
+        let mut remembered = lock();
+        if remembered.len() >= MAX_ENTRIES {
+            remembered.retain(|_, v| tokens.still_valid(v));
+            if remembered.len() >= MAX_ENTRIES {
+                remembered.clear();
+            }
+        }
+        remembered.insert(token.to_owned(), verified);
+        Ok(caller)
     }
 
     /// The caller a device key stands for: its courier, through it. `None`

@@ -156,6 +156,12 @@ impl Tokens {
         })
     }
 
+    /// Whether a token verified earlier has not expired since (with the same
+    /// leeway as [`Self::verify`]).
+    pub fn still_valid(&self, verified: &Verified) -> bool {
+        now() <= verified.expires_at + LEEWAY_S
+    }
+
     pub fn verify(&self, token: &str) -> Result<Verified, TokenError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
             .map_err(|error| match error.kind() {
@@ -276,5 +282,19 @@ mod tests {
             Tokens::from_pem(Algorithm::EdDSA, b"not a key", None, ttl).err(),
             Some(KeyError::Public)
         );
+    }
+
+    #[test]
+    fn a_remembered_token_stays_valid_only_until_it_expires() {
+        let tokens = tokens();
+        let fresh = tokens
+            .verify(&tokens.issue(&caller()).unwrap().token)
+            .unwrap();
+        assert!(tokens.still_valid(&fresh));
+        let lapsed = Verified {
+            expires_at: now() - LEEWAY_S - 1,
+            ..fresh
+        };
+        assert!(!tokens.still_valid(&lapsed));
     }
 }
