@@ -12,6 +12,8 @@ use tokio_util::sync::CancellationToken;
 use workers::WorkerConfig;
 
 pub const WAIT: Duration = Duration::from_secs(15);
+/// How long worker pools get to stop (see [`Workers::stop`]).
+const WORKERS_STOP: Duration = Duration::from_secs(30);
 
 /// How to start a [`TestApp`].
 pub struct Options {
@@ -322,9 +324,12 @@ impl Workers {
         Self { stop, task }
     }
 
+    /// Stops them and waits; they finish the window in flight first, which
+    /// with every test of the suite sharing one MongoDB stand-in (a single
+    /// Python process) has been seen to take over 15 s, so they get 30.
     pub async fn stop(self) {
         self.stop.cancel();
-        tokio::time::timeout(WAIT, self.task)
+        tokio::time::timeout(WORKERS_STOP, self.task)
             .await
             .expect("workers stop in time")
             .expect("workers task");
