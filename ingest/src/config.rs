@@ -30,8 +30,9 @@ pub struct IngestConfig {
     /// `RATE_LIMIT_*_PER_MIN`: requests per minute per client address, per
     /// caller, and for sign-in/sign-up per address (0 turns one off).
     pub rate_limits: crate::rate_limit::Limits,
-    /// `RATE_LIMIT_TRUST_FORWARDED`: take the client address from the first
-    /// `X-Forwarded-For` entry (only behind a proxy that sets it).
+    /// `RATE_LIMIT_TRUST_FORWARDED`: take the client address from the last
+    /// `X-Forwarded-For` entry, the one the proxy appended (only behind a
+    /// proxy that sets it).
     pub trust_forwarded: bool,
 }
 

@@ -222,7 +222,9 @@ impl Pipeline {
             Err(Abandoned) => return Settlement::Abandon,
         };
         let mut changes = Vec::new();
-        let mut forwarded = Vec::new();
+        // Forwarded points, each naming its command's principal (the
+        // location pool screens and audits them by it).
+        let mut forwarded = LocationBatch::default();
         let mut replies = Vec::new();
         let mut auth_changed = false;
         for ((delivery, command), outcome) in commands.iter().zip(outcomes) {
@@ -240,7 +242,21 @@ impl Pipeline {
                 changes.push((tn.as_str().to_owned(), version));
             }
             if let Event::StatusChanged(changed) = &event {
-                forwarded.extend(forwarded_point(command, changed));
+                if let Some(mut point) = forwarded_point(command, changed) {
+                    let source = match forwarded
+                        .sources
+                        .iter()
+                        .position(|s| *s == command.principal)
+                    {
+                        Some(index) => index,
+                        None => {
+                            forwarded.sources.push(command.principal.clone());
+                            forwarded.sources.len() - 1
+                        }
+                    };
+                    point.source = u16::try_from(source).ok();
+                    forwarded.points.push(point);
+                }
             }
             auth_changed |= matches!(event, Event::DeliveryChanged(_) | Event::DeviceChanged(_));
             let event = command.with_body(event);
@@ -254,8 +270,8 @@ impl Pipeline {
         }
         // Coordinates on a status update also belong in the location
         // history: sent through the location pool as idempotent points.
-        if let (false, Some((_, first))) = (forwarded.is_empty(), commands.first()) {
-            let batch = first.with_body(LocationBatch::new(forwarded));
+        if let (false, Some((_, first))) = (forwarded.points.is_empty(), commands.first()) {
+            let batch = first.with_body(forwarded);
             match self.location_message(&batch) {
                 Ok(message) => messages.push(message),
                 Err(error) => tracing::error!(%error, "cannot encode forwarded points"),

@@ -139,7 +139,8 @@ async fn limited(state: &AppState, limit: u32, key: impl FnOnce() -> String) -> 
 }
 
 /// Who is asking, for the per-address limits: the peer, or behind a trusted
-/// proxy the first `X-Forwarded-For` entry it vouches for.
+/// proxy the address it appended to `X-Forwarded-For` (the last entry: the
+/// ones before it are the client's to write).
 fn client_address(request: &Request<Incoming>, peer: IpAddr, trust_forwarded: bool) -> IpAddr {
     if !trust_forwarded {
         return peer;
@@ -148,7 +149,7 @@ fn client_address(request: &Request<Incoming>, peer: IpAddr, trust_forwarded: bo
         .headers()
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(',').next())
+        .and_then(|v| v.rsplit(',').next())
         .and_then(|first| first.trim().parse().ok())
         .unwrap_or(peer)
 }

@@ -3,7 +3,7 @@
 
 use super::Tokens;
 use crate::config::{secs_var, var, ConfigError};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
+use jsonwebtoken::Algorithm;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -55,39 +55,28 @@ impl AuthConfig {
                 Tokens::hs256(secret.as_bytes(), ttl)
             }
             "RS256" | "EdDSA" => {
-                let rsa = algorithm == "RS256";
                 let public = read_key("JWT_PUBLIC_KEY_FILE")?.ok_or_else(|| {
                     missing(
                         "JWT_PUBLIC_KEY_FILE",
                         "required for JWT_ALGORITHM=RS256 or EdDSA",
                     )
                 })?;
-                let decoding = if rsa {
-                    DecodingKey::from_rsa_pem(&public)
-                } else {
-                    DecodingKey::from_ed_pem(&public)
+                let private = read_key("JWT_PRIVATE_KEY_FILE")?;
+                if signs && private.is_none() {
+                    return Err(missing("JWT_PRIVATE_KEY_FILE", "required to issue tokens"));
                 }
-                .map_err(|e| bad_key("JWT_PUBLIC_KEY_FILE", &e))?;
-                let encoding = match read_key("JWT_PRIVATE_KEY_FILE")? {
-                    Some(private) => Some(
-                        if rsa {
-                            EncodingKey::from_rsa_pem(&private)
-                        } else {
-                            EncodingKey::from_ed_pem(&private)
-                        }
-                        .map_err(|e| bad_key("JWT_PRIVATE_KEY_FILE", &e))?,
-                    ),
-                    None if signs => {
-                        return Err(missing("JWT_PRIVATE_KEY_FILE", "required to issue tokens"))
-                    }
-                    None => None,
-                };
-                let alg = if rsa {
+                let algorithm = if algorithm == "RS256" {
                     Algorithm::RS256
                 } else {
                     Algorithm::EdDSA
                 };
-                Tokens::new(alg, encoding, decoding, ttl)
+                Tokens::from_pem(algorithm, &public, private.as_deref(), ttl).map_err(|e| {
+                    let name = match e {
+                        super::token::KeyError::Private => "JWT_PRIVATE_KEY_FILE",
+                        _ => "JWT_PUBLIC_KEY_FILE",
+                    };
+                    missing(name, &e.to_string())
+                })?
             }
             other => {
                 return Err(ConfigError {
@@ -120,12 +109,4 @@ fn read_key(name: &str) -> Result<Option<Vec<u8>>, ConfigError> {
         value: path,
         reason: e.to_string(),
     })
-}
-
-fn bad_key(name: &str, error: &jsonwebtoken::errors::Error) -> ConfigError {
-    ConfigError {
-        name: name.to_owned(),
-        value: String::new(),
-        reason: format!("not a usable PEM key: {error}"),
-    }
 }

@@ -36,14 +36,19 @@ fn hash_now(password: &str) -> Result<String, PasswordError> {
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
-/// Whether `password` matches `phc`. A malformed stored hash matches nothing.
-pub async fn verify(password: String, phc: String) -> bool {
+/// Whether `password` matches `phc`. A malformed stored hash matches
+/// nothing; with no stored hash (an unknown account) the same work is done
+/// against a decoy, and nothing matches.
+pub async fn verify(password: String, phc: Option<String>) -> bool {
     tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&phc).is_ok_and(|parsed| {
+        let known = phc.is_some();
+        let phc = phc.unwrap_or_else(|| decoy().to_owned());
+        let matches = PasswordHash::new(&phc).is_ok_and(|parsed| {
             Argon2::default()
                 .verify_password(password.as_bytes(), &parsed)
                 .is_ok()
-        })
+        });
+        known && matches
     })
     .await
     .unwrap_or(false)
@@ -52,7 +57,7 @@ pub async fn verify(password: String, phc: String) -> bool {
 /// A hash of nothing anyone knows, verified against when the email is
 /// unknown, so a wrong email costs as long as a wrong password and the
 /// answer's timing does not tell which accounts exist.
-pub fn decoy() -> &'static str {
+fn decoy() -> &'static str {
     static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     DECOY.get_or_init(|| hash_now(&uuid::Uuid::new_v4().to_string()).unwrap_or_default())
 }
@@ -63,8 +68,9 @@ mod tests {
     async fn a_hash_verifies_its_password_only() {
         let phc = super::hash("correct horse battery".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$"));
-        assert!(super::verify("correct horse battery".into(), phc.clone()).await);
-        assert!(!super::verify("wrong horse battery".into(), phc).await);
-        assert!(!super::verify("x".into(), "not a hash".into()).await);
+        assert!(super::verify("correct horse battery".into(), Some(phc.clone())).await);
+        assert!(!super::verify("wrong horse battery".into(), Some(phc)).await);
+        assert!(!super::verify("x".into(), Some("not a hash".into())).await);
+        assert!(!super::verify("correct horse battery".into(), None).await);
     }
 }

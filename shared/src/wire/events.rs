@@ -62,7 +62,8 @@ pub enum RejectReason {
     /// The command's `Idempotency-Key` was first used for a different request (422).
     IdempotencyConflict,
     /// The principal in the envelope may not do this (403): checked again by
-    /// the workers, so a forged or replayed message cannot widen access.
+    /// the workers, so a replayed message, or one naming someone who lacks
+    /// the right, is refused (principals are not signed: the broker stays private).
     Forbidden,
     /// The command names something that cannot be used (422): a courier that
     /// is no courier, a package that does not exist.

@@ -1011,3 +1011,22 @@ async fn with_authentication_disabled_every_request_is_a_development_admin() {
     assert!(expect_error(login, 409).await.contains("disabled"));
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_sign_up_never_answers_with_someone_elses_account() {
+    let app = TestApp::spawn().await;
+    let sign_up = |email: &str| {
+        Client::new()
+            .post(app.url("/auth/register"))
+            .header("idempotency-key", "the-same-key")
+            .json(&json!({"email": email, "password": "long enough password", "name": "N"}))
+            .send()
+    };
+    let first = json_of(sign_up("first@example.com").await.unwrap()).await;
+    let second = sign_up("second@example.com").await.unwrap();
+    assert_eq!(second.status(), 201, "an anonymous key scopes nothing");
+    let second = json_of(second).await;
+    assert_eq!(second["email"], "second@example.com");
+    assert_ne!(second["id"], first["id"]);
+    app.shutdown().await;
+}

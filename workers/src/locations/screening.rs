@@ -1,7 +1,7 @@
 //! The policy asked again before points are stored: each point's poster (its
 //! batch's source, or the batch's principal for points the pipeline forwards
 //! itself) must be allowed to post locations for that package. Ingest asked
-//! the same question; a point refused here came from a forged or replayed
+//! the same question; a point refused here came from a replayed or re-driven
 //! message, or from a courier whose run ended in between.
 
 use shared::auth::access::ACTIVE_DELIVERY;

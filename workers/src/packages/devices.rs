@@ -38,10 +38,14 @@ pub async fn register(
         .subject
         .as_deref()
         .and_then(|s| s.parse::<Uuid>().ok());
-    // A redelivery finds its own row (same id, same key hash).
+    // A redelivery finds its own row. A client's retry (same
+    // Idempotency-Key) brings a new key, made for the answer it will get:
+    // that one is kept, unless the key was rotated or revoked since.
     sqlx::query(
         "INSERT INTO devices (id, name, courier_id, key_hash, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (id) DO UPDATE SET key_hash = EXCLUDED.key_hash \
+         WHERE devices.rotated_at IS NULL AND devices.revoked_at IS NULL",
     )
     .bind(command.device_id)
     .bind(command.name.as_str())
@@ -62,8 +66,11 @@ pub async fn rotate(
     if let Some(refused) = refusal(envelope, Action::ManageDevices) {
         return Ok(refused);
     }
+    // A rotation older than the key in place (a redelivered or re-driven
+    // message) must not bring an old key back.
     let updated = sqlx::query(
-        "UPDATE devices SET key_hash = $2, rotated_at = $3 WHERE id = $1 AND revoked_at IS NULL",
+        "UPDATE devices SET key_hash = $2, rotated_at = $3 \
+         WHERE id = $1 AND revoked_at IS NULL AND (rotated_at IS NULL OR rotated_at < $3)",
     )
     .bind(command.device_id)
     .bind(&command.key_hash)
@@ -72,10 +79,14 @@ pub async fn rotate(
     .await?;
     if updated.rows_affected() == 0 {
         return Ok(match DeviceView::load(&mut *tx, command.device_id).await? {
-            Some(_) => reply_only_rejection(
+            Some(device) if device.revoked_at.is_some() => reply_only_rejection(
                 RejectReason::Conflict,
                 "a revoked device cannot get a new key",
             ),
+            Some(device) => Outcome {
+                event: Event::DeviceChanged(device),
+                changed_version: None,
+            },
             None => not_found(command.device_id),
         });
     }

@@ -99,7 +99,8 @@ impl Window {
 
     /// Applies one new command (not seen before) to the window's state,
     /// if the principal in its envelope may: ingest asked the same policy,
-    /// so a refusal here means a forged or replayed message.
+    /// so a refusal here means a replayed message, or one published past
+    /// ingest naming someone who lacks the right.
     pub fn apply(&mut self, envelope: &Envelope<Command>) -> Outcome {
         let caller = Caller::from_principal(&envelope.principal);
         match &envelope.body {

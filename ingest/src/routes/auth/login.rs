@@ -59,9 +59,7 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         Ok(email) => find(state, &email).await?,
         Err(_) => None,
     };
-    let stored_hash = account
-        .as_ref()
-        .map_or_else(|| password::decoy().to_owned(), |a| a.password_hash.clone());
+    let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
     let matches = password::verify(secret, stored_hash).await;
     let Some(account) = account.filter(|_| matches) else {
         return Err(unauthorized(REFUSED));

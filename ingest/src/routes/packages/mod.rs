@@ -49,7 +49,13 @@ impl WriteOptions {
             .any(|pref| pref.trim().eq_ignore_ascii_case("respond-async"));
         Ok(Self {
             respond_async,
-            idempotency: IdempotencyKey::from_request(request, &principal)?,
+            // Keys are scoped to the caller; an anonymous one (a sign-up)
+            // has no scope, and a shared key would answer one person with
+            // another's account.
+            idempotency: match caller {
+                Some(_) => IdempotencyKey::from_request(request, &principal)?,
+                None => None,
+            },
             method: request.method().clone(),
             path: request.uri().path().to_owned(),
             principal,
