@@ -112,6 +112,21 @@ pub async fn read_limited(request: Request<Incoming>, limits: BodyLimits) -> Res
 }
 
 /// The value of one query-string parameter, percent-decoded.
+/// `?limit=`: a whole number from 1 (at most `max`: larger asks get `max`),
+/// `default` when absent; anything else is a 422.
+pub fn limit_param(query: Option<&str>, default: i64, max: i64) -> Result<i64, Reply> {
+    match query_param(query, "limit").filter(|s| !s.is_empty()) {
+        None => Ok(default),
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(n) if n >= 1 => Ok(n.min(max)),
+            _ => Err(Reply::error(
+                hyper::StatusCode::UNPROCESSABLE_ENTITY,
+                format!("limit must be a whole number from 1 to {max}"),
+            )),
+        },
+    }
+}
+
 pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
     query?.split('&').find_map(|pair| {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));

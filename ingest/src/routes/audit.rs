@@ -33,13 +33,7 @@ pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Resu
         ),
         None => None,
     };
-    let limit = match query_param(query, "limit").filter(|s| !s.is_empty()) {
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => return Err(invalid("limit must be a whole number from 1 to 1000")),
-        },
-        None => DEFAULT_LIMIT,
-    };
+    let limit = crate::http::request::limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)?;
     let records = shared::audit::read(&state.pool, actor.as_deref(), since, limit).await?;
     Ok(Reply::json(StatusCode::OK, &records))
 }

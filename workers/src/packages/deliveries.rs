@@ -28,11 +28,7 @@ pub async fn create(
         Ok(packages) => packages,
         Err(problem) => return Ok(invalid(problem)),
     };
-    let created_by = envelope
-        .principal
-        .subject
-        .as_deref()
-        .and_then(|s| s.parse::<Uuid>().ok());
+    let created_by = super::account_of(envelope);
     sqlx::query(
         "INSERT INTO deliveries (id, courier_id, day, status, created_by, created_at, updated_at) \
          VALUES ($1, $2, $3, 'assigned', $4, $5, $5)",

@@ -33,11 +33,7 @@ pub async fn register(
             ),
         ));
     }
-    let created_by = envelope
-        .principal
-        .subject
-        .as_deref()
-        .and_then(|s| s.parse::<Uuid>().ok());
+    let created_by = super::account_of(envelope);
     // A redelivery finds its own row. A client's retry (same
     // Idempotency-Key) brings a new key, made for the answer it will get:
     // that one is kept, unless the key was rotated or revoked since.

@@ -117,6 +117,11 @@ fn reply_only_rejection(reason: RejectReason, message: &str) -> Outcome {
     }
 }
 
+/// The account an envelope's principal names, if it names one.
+fn account_of(envelope: &Envelope<Command>) -> Option<Uuid> {
+    envelope.principal.subject.as_deref()?.parse().ok()
+}
+
 /// Why the envelope's principal may not take the action (`None`: it may).
 fn refusal(envelope: &Envelope<Command>, action: shared::auth::Action) -> Option<Outcome> {
     let caller = shared::auth::Caller::from_principal(&envelope.principal);

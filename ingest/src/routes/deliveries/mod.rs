@@ -118,13 +118,7 @@ pub fn filter(query: Option<&str>, courier: Option<Uuid>) -> Result<DeliveryFilt
         ),
         None => None,
     };
-    let limit = match query_param(query, "limit").filter(|s| !s.is_empty()) {
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => return Err(invalid("limit must be a whole number from 1 to 1000")),
-        },
-        None => DEFAULT_LIMIT,
-    };
+    let limit = crate::http::request::limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)?;
     Ok(DeliveryFilter {
         courier_id,
         day,

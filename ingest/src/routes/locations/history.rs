@@ -60,17 +60,7 @@ pub async fn get(
         }
     };
     let (since, until) = (time("since")?, time("until")?);
-    let limit = match query_param(query, "limit").filter(|s| !s.is_empty()) {
-        None => DEFAULT_LIMIT,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => {
-                return Err(invalid(format!(
-                    "limit must be a whole number from 1 to {MAX_LIMIT}"
-                )))
-            }
-        },
-    };
+    let limit = crate::http::request::limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)?;
     if crate::reads::package(&state.pool, tracking_number.as_str())
         .await?
         .is_none()
