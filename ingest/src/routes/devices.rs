@@ -91,16 +91,14 @@ pub async fn rotate(
     raw: &str,
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
-    authn::require(caller, Action::ManageDevices)?;
-    let device_id = device_id(raw)?;
-    let options = WriteOptions::from_request(&request, Some(caller))?;
     let (key, key_hash) = api_key::generate();
-    let command = Command::RotateDeviceKey(RotateDeviceKey {
-        device_id,
-        key_hash,
-    });
-    let envelope = options.envelope(options.event_id(), command, &Map::new());
-    submit(state, envelope, &options, |event| {
+    let rotate = |device_id| {
+        Command::RotateDeviceKey(RotateDeviceKey {
+            device_id,
+            key_hash,
+        })
+    };
+    on_device(state, caller, raw, request, rotate, |event| {
         with_key(event, key, StatusCode::OK)
     })
     .await
@@ -118,16 +116,28 @@ pub async fn revoke(
     raw: &str,
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
-    authn::require(caller, Action::ManageDevices)?;
-    let device_id = device_id(raw)?;
-    let options = WriteOptions::from_request(&request, Some(caller))?;
-    let command = Command::RevokeDevice(RevokeDevice { device_id });
-    let envelope = options.envelope(options.event_id(), command, &Map::new());
-    submit(state, envelope, &options, |event| match event {
+    let revoke = |device_id| Command::RevokeDevice(RevokeDevice { device_id });
+    on_device(state, caller, raw, request, revoke, |event| match event {
         Event::DeviceChanged(device) => Reply::json(StatusCode::OK, &device),
         other => unexpected(other),
     })
     .await
+}
+
+/// A bodiless command on the device the path names (rotate, revoke).
+async fn on_device(
+    state: &AppState,
+    caller: &Caller,
+    raw: &str,
+    request: Request<Incoming>,
+    command: impl FnOnce(Uuid) -> Command,
+    on_applied: impl FnOnce(Event) -> Reply,
+) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ManageDevices)?;
+    let device_id = device_id(raw)?;
+    let options = WriteOptions::from_request(&request, Some(caller))?;
+    let envelope = options.envelope(options.event_id(), command(device_id), &Map::new());
+    submit(state, envelope, &options, on_applied).await
 }
 
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
