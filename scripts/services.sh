@@ -69,11 +69,23 @@ ensure_redis() {
 }
 
 ensure_rabbitmq() {
-  port_open 127.0.0.1 5672 && return 0
-  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
-  log "starting RabbitMQ"
-  rabbitmq-server -detached >&2 2>&1 || service rabbitmq-server start >&2
-  wait_port 127.0.0.1 5672 90 RabbitMQ
+  if ! port_open 127.0.0.1 5672; then
+    command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+    log "starting RabbitMQ"
+    rabbitmq-server -detached >&2 2>&1 || service rabbitmq-server start >&2
+    wait_port 127.0.0.1 5672 90 RabbitMQ || return 1
+  fi
+  ensure_rabbitmq_management
+}
+
+# The management API (port 15672): /api/v1/stats asks it for unacknowledged
+# counts, as KEDA's scaler does. Enabled once; the broker keeps it enabled.
+ensure_rabbitmq_management() {
+  port_open 127.0.0.1 15672 && return 0
+  command -v rabbitmq-plugins >/dev/null || return 0
+  log "enabling RabbitMQ's management plugin"
+  rabbitmq-plugins enable rabbitmq_management >&2 || return 0
+  wait_port 127.0.0.1 15672 60 "RabbitMQ management"
 }
 
 ensure_mongodb() {

@@ -10,7 +10,6 @@ use crate::store::EventStore;
 use crate::writer::{Closing, Writer, TOO_SLOW};
 use futures_util::StreamExt;
 use std::collections::HashSet;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -63,7 +62,7 @@ pub async fn serve(
     let expiry = tokio::time::sleep(until_expiry(session.expires_at));
     tokio::pin!(expiry);
     let metrics = &shared.hub.metrics;
-    metrics.connections.fetch_add(1, Ordering::Relaxed);
+    metrics.connections.inc();
     let writer = tokio::spawn(
         Writer {
             sink,
@@ -128,7 +127,7 @@ pub async fn serve(
     client.unsubscribe_all().await;
     closing.token.cancel();
     let _ = writer.await;
-    metrics.connections.fetch_sub(1, Ordering::Relaxed);
+    metrics.connections.dec();
 }
 
 /// The close reason when a connection's token runs out.
@@ -204,11 +203,7 @@ impl Handler {
             Err(problem) => return self.refuse(tn, &problem).await,
         };
         if self.subscriptions.insert(tn.to_owned()) {
-            self.shared
-                .hub
-                .metrics
-                .subscriptions
-                .fetch_add(1, Ordering::Relaxed);
+            self.shared.hub.metrics.subscriptions.inc();
         }
         self.reply(protocol::subscribed(tn))
             && self
@@ -246,11 +241,7 @@ impl Handler {
 
     async fn unwatch(&mut self, tn: &str) {
         if self.subscriptions.remove(tn) {
-            self.shared
-                .hub
-                .metrics
-                .subscriptions
-                .fetch_sub(1, Ordering::Relaxed);
+            self.shared.hub.metrics.subscriptions.dec();
             self.shared.hub.unsubscribe(tn, self.id);
             let _ = self.shared.events.sync(tn).await;
         }
@@ -259,9 +250,7 @@ impl Handler {
 
     async fn unsubscribe_all(&mut self) {
         let metrics = &self.shared.hub.metrics;
-        metrics
-            .subscriptions
-            .fetch_sub(self.subscriptions.len() as i64, Ordering::Relaxed);
+        metrics.subscriptions.sub(self.subscriptions.len() as i64);
         for tn in std::mem::take(&mut self.subscriptions) {
             self.shared.hub.unsubscribe(&tn, self.id);
             let _ = self.shared.events.sync(&tn).await;

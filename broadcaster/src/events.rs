@@ -106,7 +106,7 @@ async fn connected(
 ) -> Result<(), lapin::Error> {
     let connection = shared::amqp::connect(url, "delivertrack-broadcaster").await?;
     let channel = connection.create_channel().await?;
-    topology.declare(&channel).await?;
+    topology.declare_events(&channel).await?;
     let queue = channel
         .queue_declare(
             "".into(),
@@ -228,4 +228,10 @@ fn forward(hub: &Hub, payload: &[u8]) {
         occurred_at: event.occurred_at,
     };
     hub.dispatch(tracking_number, &message);
+    tracing::debug!(
+        trace_id = event.trace.trace_id(),
+        event_id = %event.event_id,
+        kind = event.body.kind(),
+        "event fanned out to its watchers"
+    );
 }

@@ -128,7 +128,7 @@ impl Hub {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     if !client.too_slow.is_cancelled() {
-                        self.metrics.dropped_slow.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.dropped_slow.inc();
                         client.too_slow.cancel();
                     }
                 }

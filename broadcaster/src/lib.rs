@@ -21,14 +21,19 @@
 //!   lack skipped, with a `gap` message.
 //! - [`store`]: a package's events read back a page at a time.
 //! - [`update`]: the `package_update` message in the original shape.
-//! - [`metrics`]: connections, subscriptions, deliveries, slow drops, delay.
+//! - [`metrics`]: connections, subscriptions, deliveries, slow drops, lag;
+//!   [`endpoints`] serves them at `/metrics` beside `/ws`, with `/health`.
+//! - [`presence`]: this instance's connection count, reported to Redis for
+//!   ingest's `/api/v1/stats`.
 
 pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod endpoints;
 pub mod events;
 pub mod hub;
 pub mod metrics;
+pub mod presence;
 pub mod protocol;
 pub mod startup;
 pub mod store;

@@ -1,8 +1,20 @@
 use anyhow::Context;
+use std::process::ExitCode;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     shared::telemetry::init("broadcaster");
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, whatever the log format: what an operator reads first.
+            eprintln!("broadcaster: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     shared::telemetry::raise_open_files_limit();
     let config = broadcaster::BroadcasterConfig::from_env().context("configuration")?;
     let shutdown = shared::shutdown::on_signal();

@@ -1,25 +1,49 @@
-//! What the broadcaster counts, for the `/metrics` endpoint to come and for
-//! tests. Plain atomics: updated on hot paths, never locked.
+//! What the broadcaster counts, exported at `/metrics` on its port
+//! (`delivertrack_broadcaster_<thing>_<unit>`) and read by tests. Updated on
+//! hot paths, never locked (prometheus' collectors are atomics).
 
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use prometheus::{Histogram, IntCounter, IntGauge};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-#[derive(Default)]
 pub struct Metrics {
+    registry: shared::metrics::Metrics,
     /// Open WebSocket connections.
-    pub connections: AtomicI64,
+    pub connections: IntGauge,
     /// Active subscriptions over all connections.
-    pub subscriptions: AtomicI64,
+    pub subscriptions: IntGauge,
     /// Messages written to clients' sockets.
-    pub delivered: AtomicU64,
+    pub delivered: IntCounter,
     /// Clients disconnected because they could not keep up.
-    pub dropped_slow: AtomicU64,
-    /// Delay from an event's `occurred_at` to its send: count, sum and max, in µs.
-    pub delay_count: AtomicU64,
-    pub delay_sum_us: AtomicU64,
-    pub delay_max_us: AtomicU64,
+    pub dropped_slow: IntCounter,
+    /// Delay from an event's `occurred_at` to its send.
+    lag: Histogram,
+    /// The longest such delay, in µs (a histogram keeps no maximum).
+    delay_max_us: AtomicU64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Default for Metrics {
+    fn default() -> Self {
+        let m = shared::metrics::Metrics::new("broadcaster");
+        Self {
+            connections: m.gauge("connections", "Open WebSocket connections"),
+            subscriptions: m.gauge("subscriptions", "Active package subscriptions"),
+            delivered: m.counter("messages_sent_total", "Updates written to clients' sockets"),
+            dropped_slow: m.counter(
+                "slow_clients_dropped_total",
+                "Clients disconnected because they could not keep up",
+            ),
+            lag: m.histogram(
+                "lag_seconds",
+                "Time from a change's occurred_at to its send to a client",
+                shared::metrics::SECONDS,
+            ),
+            delay_max_us: AtomicU64::new(0),
+            registry: m,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     pub connections: i64,
     pub subscriptions: i64,
@@ -32,24 +56,25 @@ pub struct Snapshot {
 
 impl Metrics {
     pub fn record_delay(&self, occurred_at: chrono::DateTime<chrono::Utc>) {
-        let micros = (chrono::Utc::now() - occurred_at)
-            .num_microseconds()
-            .unwrap_or(0)
-            .max(0) as u64;
-        self.delay_count.fetch_add(1, Ordering::Relaxed);
-        self.delay_sum_us.fetch_add(micros, Ordering::Relaxed);
-        self.delay_max_us.fetch_max(micros, Ordering::Relaxed);
+        let seconds = shared::metrics::seconds_since(occurred_at);
+        self.lag.observe(seconds);
+        self.delay_max_us
+            .fetch_max((seconds * 1e6) as u64, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {
         Snapshot {
-            connections: self.connections.load(Ordering::Relaxed),
-            subscriptions: self.subscriptions.load(Ordering::Relaxed),
-            delivered: self.delivered.load(Ordering::Relaxed),
-            dropped_slow: self.dropped_slow.load(Ordering::Relaxed),
-            delay_count: self.delay_count.load(Ordering::Relaxed),
-            delay_sum_us: self.delay_sum_us.load(Ordering::Relaxed),
+            connections: self.connections.get(),
+            subscriptions: self.subscriptions.get(),
+            delivered: self.delivered.get(),
+            dropped_slow: self.dropped_slow.get(),
+            delay_count: self.lag.get_sample_count(),
+            delay_sum_us: (self.lag.get_sample_sum() * 1e6) as u64,
             delay_max_us: self.delay_max_us.load(Ordering::Relaxed),
         }
+    }
+
+    pub fn render(&self) -> String {
+        self.registry.render()
     }
 }

@@ -36,6 +36,8 @@ pub enum StartupError {
     Database(#[from] sqlx::Error),
     #[error("invalid MongoDB configuration: {0}")]
     Mongo(#[from] mongodb::error::Error),
+    #[error("invalid Redis configuration: {0}")]
+    Redis(#[from] redis::RedisError),
 }
 
 pub struct Application {
@@ -43,6 +45,9 @@ pub struct Application {
     shared: Arc<Shared>,
     events_task: JoinHandle<()>,
     events_stop: CancellationToken,
+    /// Reports the connection count to Redis; stopped last.
+    presence: JoinHandle<()>,
+    presence_stop: CancellationToken,
     max_connections: usize,
     max_frame_bytes: usize,
     handshake_timeout: Duration,
@@ -79,6 +84,10 @@ impl Application {
             Arc::clone(&hub),
             events_stop.clone(),
         );
+        let cache =
+            shared::cache::ViewCache::new(&config.common.redis_url, &config.common.redis_prefix)?;
+        let presence_stop = CancellationToken::new();
+        let presence = crate::presence::spawn(cache, Arc::clone(&hub), presence_stop.clone());
         let limits = Limits {
             max_subscriptions: config.max_subscriptions,
             client_queue: config.client_queue.max(1),
@@ -97,6 +106,8 @@ impl Application {
             }),
             events_task,
             events_stop,
+            presence,
+            presence_stop,
             max_connections: config.max_connections.max(1),
             max_frame_bytes: config.max_frame_bytes,
             handshake_timeout: config.handshake_timeout,
@@ -121,6 +132,8 @@ impl Application {
             shared,
             events_task,
             events_stop,
+            presence,
+            presence_stop,
             max_connections,
             max_frame_bytes,
             handshake_timeout,
@@ -160,6 +173,21 @@ impl Application {
             }
             let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
             connections.spawn(async move {
+                match crate::endpoints::wants_websocket(&stream, handshake_timeout).await {
+                    Some(true) => {}
+                    Some(false) => {
+                        crate::endpoints::serve(
+                            stream,
+                            Arc::clone(&shared.hub),
+                            handshake_timeout,
+                            shutdown,
+                        )
+                        .await;
+                        drop(permit);
+                        return;
+                    }
+                    None => return,
+                }
                 let mut session = None;
                 // The callback's signature is tungstenite's.
                 #[allow(clippy::result_large_err)]
@@ -202,6 +230,8 @@ impl Application {
         }
         events_stop.cancel();
         let _ = events_task.await;
+        presence_stop.cancel();
+        let _ = presence.await;
         tracing::info!("broadcaster stopped");
     }
 }

@@ -17,7 +17,6 @@ use futures_util::SinkExt;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -152,7 +151,7 @@ impl Writer {
                     return close(sink, &closing).await;
                 }
                 if let Some(at) = occurred_at {
-                    hub.metrics.delivered.fetch_add(1, Ordering::Relaxed);
+                    hub.metrics.delivered.inc();
                     hub.metrics.record_delay(at);
                 }
             }
@@ -244,7 +243,7 @@ async fn send(sink: &mut Sink, message: Message, closing: &Closing, hub: &Hub) -
             Err(())
         }
         Err(_) => {
-            hub.metrics.dropped_slow.fetch_add(1, Ordering::Relaxed);
+            hub.metrics.dropped_slow.inc();
             closing.close(CloseCode::Policy, "client too slow: send timed out");
             Err(())
         }

@@ -9,13 +9,14 @@
 //! When the connection drops, the link is cleared (publishes answer 503 at
 //! once) and the supervisor reconnects with backoff.
 
+use crate::metrics::IngestMetrics;
 use futures_util::StreamExt;
-use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions};
+use lapin::options::{BasicConsumeOptions, ConfirmSelectOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use shared::amqp::{envelope_properties, publish_confirmed, PublishError, Routing};
 use shared::backoff::Backoff;
-use shared::topology::Topology;
+use shared::topology::{DeclareError, Topology};
 use shared::wire::{Command, Envelope, Event, LocationBatch};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -48,6 +49,11 @@ struct Inner {
     link: RwLock<Option<Link>>,
     connected: watch::Sender<bool>,
     waiters: Mutex<HashMap<Uuid, oneshot::Sender<Envelope<Event>>>>,
+    metrics: Arc<IngestMetrics>,
+    /// Cancelled when the broker's topology disagrees with this ingest's
+    /// (another shard count): the application stops, saying why.
+    misconfigured: CancellationToken,
+    why_misconfigured: Mutex<Option<String>>,
 }
 
 #[derive(Clone)]
@@ -89,6 +95,7 @@ impl Broker {
         url: &str,
         topology: Topology,
         confirm_timeout: Duration,
+        metrics: Arc<IngestMetrics>,
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let broker = Self {
@@ -99,6 +106,9 @@ impl Broker {
                 link: RwLock::new(None),
                 connected: watch::Sender::new(false),
                 waiters: Mutex::new(HashMap::new()),
+                metrics,
+                misconfigured: CancellationToken::new(),
+                why_misconfigured: Mutex::new(None),
             }),
         };
         let supervisor = tokio::spawn(broker.clone().supervise(shutdown));
@@ -113,6 +123,18 @@ impl Broker {
             .is_ok_and(|r| r.is_ok())
     }
 
+    /// Resolves with the reason if the broker's topology disagrees with this
+    /// ingest's configuration; never otherwise.
+    pub async fn misconfigured(&self) -> String {
+        self.inner.misconfigured.cancelled().await;
+        self.inner
+            .why_misconfigured
+            .lock()
+            .ok()
+            .and_then(|why| why.clone())
+            .unwrap_or_default()
+    }
+
     pub fn is_connected(&self) -> bool {
         self.link()
             .is_some_and(|link| link.connection.status().connected())
@@ -124,6 +146,10 @@ impl Broker {
 
     fn set_link(&self, link: Option<Link>) {
         self.inner.connected.send_replace(link.is_some());
+        self.inner
+            .metrics
+            .broker_connected
+            .set(i64::from(link.is_some()));
         if let Ok(mut slot) = self.inner.link.write() {
             *slot = link;
         }
@@ -137,7 +163,9 @@ impl Broker {
         envelope: &Envelope<Command>,
         await_outcome: bool,
     ) -> Result<Option<PendingOutcome>, SendError> {
-        let link = self.link().ok_or(SendError::NotConnected)?;
+        let link = self
+            .link()
+            .ok_or_else(|| self.refused(SendError::NotConnected))?;
         let kind = envelope.body.kind();
         let mut properties = envelope_properties(envelope, kind);
         // Registered before publishing: the reply may beat the confirm.
@@ -162,12 +190,14 @@ impl Broker {
         let payload = envelope.encode().map_err(PublishError::from)?;
         self.publish(
             &link,
+            "command",
             &topology.commands_exchange(),
             &routing_key,
             &payload,
             properties,
         )
-        .await?;
+        .await
+        .map_err(|e| self.refused(e.into()))?;
         Ok(pending)
     }
 
@@ -177,12 +207,14 @@ impl Broker {
     async fn publish(
         &self,
         link: &Link,
+        kind: &str,
         exchange: &str,
         routing_key: &str,
         payload: &[u8],
         properties: lapin::BasicProperties,
     ) -> Result<(), PublishError> {
         let mut delay = Duration::from_millis(50);
+        let started = std::time::Instant::now();
         for _ in 0..3 {
             let attempt = publish_confirmed(
                 &link.channel,
@@ -200,7 +232,14 @@ impl Broker {
                     tokio::time::sleep(delay).await;
                     delay *= 2;
                 }
-                other => return other,
+                other => {
+                    self.inner
+                        .metrics
+                        .confirm_seconds
+                        .with_label_values(&[kind])
+                        .observe(started.elapsed().as_secs_f64());
+                    return other;
+                }
             }
         }
         Err(PublishError::Nacked)
@@ -208,19 +247,82 @@ impl Broker {
 
     /// Publishes a batch of location points as one confirmed message.
     pub async fn send_locations(&self, batch: &Envelope<LocationBatch>) -> Result<(), SendError> {
-        let link = self.link().ok_or(SendError::NotConnected)?;
+        let link = self
+            .link()
+            .ok_or_else(|| self.refused(SendError::NotConnected))?;
         let payload = batch.encode().map_err(PublishError::from)?;
         let exchange = self.inner.topology.commands_exchange();
         let properties = envelope_properties(batch, "location");
         self.publish(
             &link,
+            "locations",
             &exchange,
             Topology::LOCATION_ROUTING_KEY,
             &payload,
             properties,
         )
-        .await?;
+        .await
+        .map_err(|e| self.refused(e.into()))?;
         Ok(())
+    }
+
+    /// Ready messages and consumers of each queue (`None` for a missing
+    /// one), by passive declares on a channel of their own: a missing queue
+    /// closes its channel, never the publishing one.
+    pub async fn queue_counts(
+        &self,
+        queues: &[String],
+    ) -> Result<Vec<Option<(u32, u32)>>, SendError> {
+        let link = self.link().ok_or(SendError::NotConnected)?;
+        let open = || async {
+            link.connection
+                .create_channel()
+                .await
+                .map_err(|e| SendError::Publish(e.into()))
+        };
+        let mut channel = open().await?;
+        let mut counts = Vec::with_capacity(queues.len());
+        for queue in queues {
+            let declared = channel
+                .queue_declare(
+                    queue.as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await;
+            match declared {
+                Ok(declared) => {
+                    counts.push(Some((declared.message_count(), declared.consumer_count())))
+                }
+                Err(_) => {
+                    counts.push(None);
+                    channel = open().await?;
+                }
+            }
+        }
+        let _ = channel.close(200, "counted".into()).await;
+        Ok(counts)
+    }
+
+    /// Counts a publish the broker did not take (the client gets a 503).
+    fn refused(&self, error: SendError) -> SendError {
+        let reason = match &error {
+            SendError::NotConnected => "not_connected",
+            SendError::Publish(PublishError::Nacked) => "nacked",
+            SendError::Publish(PublishError::Timeout(_)) => "timeout",
+            SendError::Publish(PublishError::Unroutable(_)) => "unroutable",
+            SendError::Publish(PublishError::Encode(_)) => "encode",
+            SendError::Publish(PublishError::Broker(_)) => "broker",
+        };
+        self.inner
+            .metrics
+            .publishes_refused
+            .with_label_values(&[reason])
+            .inc();
+        error
     }
 
     fn deliver_outcome(&self, correlation_id: &str, payload: &[u8]) {
@@ -271,6 +373,14 @@ impl Broker {
                     self.set_link(None);
                     let _ = link.connection.close(200, "ingest stopping".into()).await;
                 }
+                Err(error @ DeclareError::ShardsMismatch { .. }) => {
+                    // Said once, by the process on its way out (main).
+                    if let Ok(mut why) = self.inner.why_misconfigured.lock() {
+                        *why = Some(error.to_string());
+                    }
+                    self.inner.misconfigured.cancel();
+                    return;
+                }
                 Err(error) => tracing::warn!(%error, "cannot connect to RabbitMQ"),
             }
             let delay = backoff.next_delay();
@@ -281,7 +391,7 @@ impl Broker {
         }
     }
 
-    async fn connect(&self) -> lapin::Result<(Link, lapin::Consumer)> {
+    async fn connect(&self) -> Result<(Link, lapin::Consumer), DeclareError> {
         let connection = shared::amqp::connect(&self.inner.url, "delivertrack-ingest").await?;
         self.inner
             .topology

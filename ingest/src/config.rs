@@ -34,6 +34,10 @@ pub struct IngestConfig {
     /// `X-Forwarded-For` entry, the one the proxy appended (only behind a
     /// proxy that sets it).
     pub trust_forwarded: bool,
+    /// `RABBITMQ_MANAGEMENT_URL` (`http://user:password@host:15672`): where
+    /// `/stats` asks for unacknowledged counts. By default the AMQP URL's
+    /// host and credentials on port 15672; empty turns it off.
+    pub rabbitmq_management_url: Option<String>,
 }
 
 impl IngestConfig {
@@ -49,6 +53,7 @@ impl IngestConfig {
                 auth: 10,
             },
             trust_forwarded: false,
+            rabbitmq_management_url: management_url_of(&common.amqp_url),
             common,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             outcome_timeout: Duration::from_millis(5_000),
@@ -89,6 +94,11 @@ impl IngestConfig {
                 auth: var("RATE_LIMIT_AUTH_PER_MIN", d.rate_limits.auth)?,
             },
             trust_forwarded: var("RATE_LIMIT_TRUST_FORWARDED", d.trust_forwarded)?,
+            rabbitmq_management_url: match std::env::var("RABBITMQ_MANAGEMENT_URL") {
+                Ok(url) if url.trim().is_empty() => None,
+                Ok(url) => Some(url),
+                Err(_) => d.rabbitmq_management_url.clone(),
+            },
             auth: d.auth,
             listen: var("INGEST_LISTEN", d.listen)?,
             outcome_timeout: millis_var("OUTCOME_TIMEOUT_MS", d.outcome_timeout)?,
@@ -111,5 +121,39 @@ impl IngestConfig {
             },
             common: d.common,
         })
+    }
+}
+
+/// The management API beside an AMQP broker: same host and credentials,
+/// port 15672.
+fn management_url_of(amqp_url: &str) -> Option<String> {
+    let rest = amqp_url
+        .strip_prefix("amqp://")
+        .or_else(|| amqp_url.strip_prefix("amqps://"))?;
+    let authority = rest.split(['/', '?']).next()?;
+    let (credentials, host_port) = match authority.rsplit_once('@') {
+        Some((credentials, host_port)) => (format!("{credentials}@"), host_port),
+        None => (String::new(), authority),
+    };
+    let host = match host_port.rsplit_once(':') {
+        Some((host, _port)) => host,
+        None => host_port,
+    };
+    Some(format!("http://{credentials}{host}:15672"))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_management_api_is_found_beside_the_broker() {
+        assert_eq!(
+            super::management_url_of("amqp://guest:guest@127.0.0.1:5672/%2f").as_deref(),
+            Some("http://guest:guest@127.0.0.1:15672")
+        );
+        assert_eq!(
+            super::management_url_of("amqp://rabbit").as_deref(),
+            Some("http://rabbit:15672")
+        );
+        assert_eq!(super::management_url_of("nonsense"), None);
     }
 }

@@ -11,7 +11,7 @@
 //! groups wait for confirms; requests queue (boundedly) behind them.
 
 use crate::broker::{Broker, SendError};
-use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal};
+use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal, TraceContext};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
@@ -45,6 +45,7 @@ pub enum Refused {
 struct Post {
     points: Vec<LocationPoint>,
     source: Principal,
+    trace: TraceContext,
 }
 
 struct Waiting {
@@ -91,8 +92,13 @@ impl PointGroups {
         &self,
         points: Vec<LocationPoint>,
         source: Principal,
+        trace: TraceContext,
     ) -> Result<(), Refused> {
-        let post = Post { points, source };
+        let post = Post {
+            points,
+            source,
+            trace,
+        };
         if !self.on || post.points.len() >= OWN_MESSAGE_FROM {
             return send(&self.broker, batch_of(vec![post])).await;
         }
@@ -172,8 +178,10 @@ async fn publish_group(broker: &Broker, members: Vec<Waiting>) {
 }
 
 /// The posts' points as one batch, each pointing at its poster in the
-/// batch's `sources` (each poster listed once).
-fn batch_of(posts: Vec<Post>) -> LocationBatch {
+/// batch's `sources` (each poster listed once). A message has one trace
+/// context: the first post's.
+fn batch_of(posts: Vec<Post>) -> (LocationBatch, TraceContext) {
+    let trace = posts.first().map(|p| p.trace.clone()).unwrap_or_default();
     let mut batch = LocationBatch::new(Vec::with_capacity(
         posts.iter().map(|p| p.points.len()).sum(),
     ));
@@ -192,17 +200,21 @@ fn batch_of(posts: Vec<Post>) -> LocationBatch {
                 .map(|p| LocationPoint { source, ..p }),
         );
     }
-    batch
+    (batch, trace)
 }
 
 /// The batch as one confirmed message.
-async fn send(broker: &Broker, batch: LocationBatch) -> Result<(), Refused> {
-    let envelope = Envelope::new(
+async fn send(
+    broker: &Broker,
+    (batch, trace): (LocationBatch, TraceContext),
+) -> Result<(), Refused> {
+    let mut envelope = Envelope::new(
         Uuid::now_v7(),
         chrono::Utc::now(),
         Principal::default(),
         batch,
     );
+    envelope.trace = trace;
     broker
         .send_locations(&envelope)
         .await

@@ -22,6 +22,8 @@
 //! - [`reads`]: the PostgreSQL queries behind the read endpoints.
 //! - [`rate_limit`]: per-address, per-caller and sign-in limits shared
 //!   through Redis (leased in chunks), per instance when Redis is down.
+//! - [`metrics`]: what ingest counts, exported at `/metrics`.
+//! - [`queues`]: worker queue depths for `/api/v1/stats`.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers.
 
 // Handlers return `Result<Reply, Reply>`: the error is a finished response,
@@ -35,7 +37,9 @@ pub mod credentials;
 pub mod group_commit;
 pub mod http;
 pub mod layers;
+pub mod metrics;
 pub mod openapi;
+pub mod queues;
 pub mod rate_limit;
 pub mod reads;
 pub mod routes;

@@ -1,8 +1,20 @@
 use anyhow::Context;
+use std::process::ExitCode;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
     shared::telemetry::init("ingest");
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, whatever the log format: what an operator reads first.
+            eprintln!("ingest: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     shared::telemetry::raise_open_files_limit();
     let config = ingest::IngestConfig::from_env().context("configuration")?;
     let shutdown = shared::shutdown::on_signal();
@@ -10,6 +22,6 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("start-up")?;
     println!("ingest listening on http://{}", app.local_addr());
-    app.run().await;
+    app.run().await?;
     Ok(())
 }

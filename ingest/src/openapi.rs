@@ -14,6 +14,8 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 /// document must describe.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/health"),
+    ("get", "/api/v1/health/live"),
+    ("get", "/api/v1/health/ready"),
     ("get", "/api/v1/stats"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/packages"),
@@ -51,6 +53,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ),
     paths(
         crate::routes::health::get,
+        crate::routes::health::live,
+        crate::routes::health::ready,
         crate::routes::stats::get,
         document,
         crate::routes::packages::list::get,
@@ -98,6 +102,8 @@ struct BearerAuth;
 /// The endpoints anyone may call.
 pub const PUBLIC: &[&str] = &[
     "/api/v1/health",
+    "/api/v1/health/live",
+    "/api/v1/health/ready",
     "/api/v1/openapi.json",
     "/api/v1/auth/register",
     "/api/v1/auth/login",

@@ -116,7 +116,7 @@ pub async fn status_events(
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Stats {
+pub struct PackageCounts {
     pub total_packages: i64,
     pub packages_today: i64,
     /// Packages by status; every status is present.
@@ -124,7 +124,7 @@ pub struct Stats {
     pub status_counts: std::collections::BTreeMap<&'static str, i64>,
 }
 
-pub async fn stats(pool: &PgPool) -> Result<Stats, sqlx::Error> {
+pub async fn stats(pool: &PgPool) -> Result<PackageCounts, sqlx::Error> {
     let (total, today): (i64, i64) = sqlx::query_as(
         "SELECT count(*), count(*) FILTER (WHERE created_at >= date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') \
          FROM packages",
@@ -142,7 +142,7 @@ pub async fn stats(pool: &PgPool) -> Result<Stats, sqlx::Error> {
             status_counts.insert(status.as_str(), count);
         }
     }
-    Ok(Stats {
+    Ok(PackageCounts {
         total_packages: total,
         packages_today: today,
         status_counts,

@@ -3,7 +3,8 @@
 use crate::broker::Broker;
 use crate::config::IngestConfig;
 use crate::group_commit::PointGroups;
-use crate::routes::{route, AppState, PeerAddr};
+use crate::metrics::IngestMetrics;
+use crate::routes::{handle, AppState, PeerAddr};
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
@@ -33,6 +34,12 @@ pub enum StartupError {
     Redis(#[from] redis::RedisError),
     #[error("invalid MongoDB configuration: {0}")]
     Mongo(#[from] mongodb::error::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("{0}")]
+    Misconfigured(String),
 }
 
 pub struct Application {
@@ -78,11 +85,13 @@ impl Application {
         mongo_options.connect_timeout = Some(Duration::from_secs(2));
         mongo_options.app_name = Some("delivertrack-ingest".into());
         let mongo = mongodb::Client::with_options(mongo_options)?;
+        let metrics = Arc::new(IngestMetrics::default());
         let broker_stop = CancellationToken::new();
         let (broker, broker_supervisor) = Broker::start(
             &common.amqp_url,
             common.topology.clone(),
             config.confirm_timeout,
+            Arc::clone(&metrics),
             broker_stop.clone(),
         );
         if !broker.wait_connected(Duration::from_secs(5)).await {
@@ -95,6 +104,12 @@ impl Application {
         let credentials_stop = CancellationToken::new();
         let credentials_refresher = credentials.spawn_refresher(credentials_stop.clone());
         let limiter = crate::rate_limit::RateLimiter::new(cache.clone(), config.rate_limits);
+        let queues = crate::queues::QueueStats::new(
+            broker.clone(),
+            common.topology.clone(),
+            config.rabbitmq_management_url.clone(),
+            &common.amqp_url,
+        );
         let state = Arc::new(AppState {
             pool,
             cache,
@@ -113,6 +128,8 @@ impl Application {
             credentials,
             limiter,
             trust_forwarded: config.trust_forwarded,
+            metrics,
+            queues,
         });
         Ok(Self {
             listener,
@@ -138,7 +155,9 @@ impl Application {
 
     /// Serves until the shutdown token fires, then stops accepting, lets
     /// in-flight requests finish (up to a deadline) and closes the broker link.
-    pub async fn run(self) {
+    /// Stops the same way, and says why, if the broker's topology turns out
+    /// not to be this ingest's (another `PACKAGE_SHARDS`).
+    pub async fn run(self) -> Result<(), RunError> {
         let Self {
             listener,
             state,
@@ -153,19 +172,27 @@ impl Application {
             cors_allowed_origins,
             shutdown,
         } = self;
+        let broker = state.broker.clone();
+        let misconfigured = async { broker.misconfigured().await };
+        tokio::pin!(misconfigured);
+        let mut refusal = None;
         let connections = Arc::new(Semaphore::new(max_connections.max(1)));
         let graceful = GracefulShutdown::new();
         let service = crate::layers::wrap(
             &cors_allowed_origins,
             tower::service_fn(move |request| {
                 let state = Arc::clone(&state);
-                async move { Ok::<_, std::convert::Infallible>(route(&state, request).await) }
+                async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
             }),
         );
         tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "ingest listening");
         loop {
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                why = &mut misconfigured => {
+                    refusal = Some(why);
+                    break;
+                }
                 permit = Arc::clone(&connections).acquire_owned() => match permit {
                     Ok(permit) => permit,
                     Err(_) => break,
@@ -173,6 +200,10 @@ impl Application {
             };
             let (stream, peer) = tokio::select! {
                 _ = shutdown.cancelled() => break,
+                why = &mut misconfigured => {
+                    refusal = Some(why);
+                    break;
+                }
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
                     Err(error) => {
@@ -219,5 +250,6 @@ impl Application {
         credentials_stop.cancel();
         let _ = credentials_refresher.await;
         tracing::info!("ingest stopped");
+        refusal.map_or(Ok(()), |why| Err(RunError::Misconfigured(why)))
     }
 }

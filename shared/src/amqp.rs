@@ -2,7 +2,7 @@
 
 use crate::wire::{Envelope, WireError};
 use lapin::options::BasicPublishOptions;
-use lapin::types::ShortString;
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use serde::Serialize;
 use std::time::Duration;
@@ -29,14 +29,27 @@ pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
     .await
 }
 
-/// Properties for a persistent MessagePack envelope.
+/// Properties for a persistent MessagePack envelope. The trace context is
+/// also an AMQP header, so tools that never decode the body (a tracing
+/// proxy, the management UI) see it too.
 pub fn envelope_properties<B>(envelope: &Envelope<B>, kind: &str) -> BasicProperties {
-    BasicProperties::default()
+    let properties = BasicProperties::default()
         .with_delivery_mode(2)
         .with_content_type("application/msgpack".into())
         .with_message_id(envelope.event_id.to_string().into())
         .with_type(kind.into())
-        .with_timestamp(envelope.occurred_at.timestamp().max(0) as u64)
+        .with_timestamp(envelope.occurred_at.timestamp().max(0) as u64);
+    match &envelope.trace.traceparent {
+        Some(traceparent) => {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                "traceparent".into(),
+                AMQPValue::LongString(traceparent.as_str().into()),
+            );
+            properties.with_headers(headers)
+        }
+        None => properties,
+    }
 }
 
 /// Whether a message that no queue is bound for is an error.

@@ -229,6 +229,77 @@ impl ViewCache {
         .await
     }
 
+    fn broadcasters_key(&self) -> String {
+        format!("{}stats:broadcasters", self.prefix)
+    }
+
+    /// One broadcaster instance's count of open connections, good until
+    /// `ttl` from now: an instance that dies stops counting when it lapses.
+    pub async fn report_connections(
+        &self,
+        instance: &str,
+        connections: i64,
+        ttl: Duration,
+    ) -> redis::RedisResult<()> {
+        let until = chrono::Utc::now().timestamp_millis() + ttl.as_millis() as i64;
+        self.guarded(async {
+            redis::cmd("HSET")
+                .arg(self.broadcasters_key())
+                .arg(instance)
+                .arg(format!("{connections} {until}"))
+                .query_async::<i64>(&mut self.connection.clone())
+                .await
+                .map(drop)
+        })
+        .await
+    }
+
+    /// Takes an instance's report back (it is stopping).
+    pub async fn withdraw_connections(&self, instance: &str) -> redis::RedisResult<()> {
+        redis::cmd("HDEL")
+            .arg(self.broadcasters_key())
+            .arg(instance)
+            .query_async::<i64>(&mut self.connection.clone())
+            .await
+            .map(drop)
+    }
+
+    /// Open WebSocket connections over every live broadcaster, and how many
+    /// instances reported. Lapsed reports are removed on the way.
+    pub async fn broadcaster_connections(&self) -> redis::RedisResult<(i64, usize)> {
+        let key = self.broadcasters_key();
+        let reports: std::collections::HashMap<String, String> = self
+            .guarded(async {
+                redis::cmd("HGETALL")
+                    .arg(&key)
+                    .query_async(&mut self.connection.clone())
+                    .await
+            })
+            .await?;
+        let now = chrono::Utc::now().timestamp_millis();
+        let (mut total, mut live, mut lapsed) = (0, 0, Vec::new());
+        for (instance, report) in reports {
+            let parsed = report
+                .split_once(' ')
+                .and_then(|(c, u)| Some((c.parse::<i64>().ok()?, u.parse::<i64>().ok()?)));
+            match parsed {
+                Some((connections, until)) if until > now => {
+                    total += connections;
+                    live += 1;
+                }
+                _ => lapsed.push(instance),
+            }
+        }
+        if !lapsed.is_empty() {
+            let _ = redis::cmd("HDEL")
+                .arg(&key)
+                .arg(&lapsed)
+                .query_async::<i64>(&mut self.connection.clone())
+                .await;
+        }
+        Ok((total, live))
+    }
+
     /// Pings Redis directly, ignoring the fail-fast window (health checks).
     pub async fn ping(&self) -> redis::RedisResult<()> {
         redis::cmd("PING")

@@ -15,7 +15,9 @@
 //! - [`cache`]: the Redis view keys and a connection that degrades instead of failing.
 //! - [`config`]: reading environment variables with defaults and clear errors.
 //! - [`shutdown`]: turning SIGINT/SIGTERM into a cancellation token.
-//! - [`telemetry`]: tracing set-up.
+//! - [`telemetry`]: log set-up (`RUST_LOG`, `LOG_FORMAT=json`).
+//! - [`trace`]: W3C `traceparent`, carried by every envelope and message.
+//! - [`metrics`]: a Prometheus registry per service instance.
 
 pub mod amqp;
 pub mod audit;
@@ -25,7 +27,9 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topology;
+pub mod trace;
 pub mod wire;

@@ -1,5 +1,7 @@
 //! Logging set-up shared by the binaries: to stderr, so stdout carries only
-//! what a script may parse (the listening address). `RUST_LOG` overrides the level.
+//! what a script may parse (the listening address). `RUST_LOG` overrides the
+//! level; `LOG_FORMAT=json` writes one JSON object per line, with the fields
+//! of the spans it happened in (a message's `trace_id`, say).
 
 use tracing_subscriber::EnvFilter;
 
@@ -9,11 +11,20 @@ pub fn init(service: &str) {
             "info,{service}=info,shared=info,lapin=warn,sqlx=warn"
         ))
     });
-    let _ = tracing_subscriber::fmt()
+    let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(true)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if json {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// Raises this process's open-files limit to the most it may have: a service

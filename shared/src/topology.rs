@@ -9,6 +9,12 @@
 //!                        └── expired: location.record ──▶ <prefix>.commands
 //! ```
 //!
+//! `<prefix>.topology` is an empty marker queue that records the shard count
+//! (as its `x-max-length`: the broker refuses to redeclare a queue with
+//! another value, atomically, whoever comes first). A process configured
+//! with another `PACKAGE_SHARDS` would publish or consume a package's
+//! commands on the wrong queue and break their order, so it stops instead.
+//!
 //! The retry queue is a delay line: location points that name a package not
 //! created yet (its create travels another queue) wait there
 //! [`LOCATION_RETRY_DELAY_MS`] and return to the locations queue, with
@@ -33,6 +39,18 @@ pub const DELIVERY_LIMIT: i64 = 20;
 
 /// How long points for an unknown package wait before they are tried again.
 pub const LOCATION_RETRY_DELAY_MS: i64 = 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeclareError {
+    #[error(transparent)]
+    Broker(#[from] lapin::Error),
+    #[error("PACKAGE_SHARDS={configured} disagrees with the broker, where {prefix:?} was declared with {recorded} package shards: every ingest and worker must use the same count (see docs/OPERATIONS.md, \"Changing PACKAGE_SHARDS\")")]
+    ShardsMismatch {
+        configured: u16,
+        recorded: String,
+        prefix: String,
+    },
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
@@ -66,6 +84,11 @@ impl Topology {
 
     pub fn dead_exchange(&self) -> String {
         format!("{}.dead", self.prefix)
+    }
+
+    /// The marker queue recording the shard count.
+    pub fn marker_queue(&self) -> String {
+        format!("{}.topology", self.prefix)
     }
 
     pub fn dead_queue(&self) -> String {
@@ -106,8 +129,11 @@ impl Topology {
         format!("package.{tracking_number}.{kind}")
     }
 
-    /// Declares every exchange and queue. Safe to run from many instances at once.
-    pub async fn declare(&self, channel: &Channel) -> lapin::Result<()> {
+    /// Declares every exchange and queue, after checking that the broker's
+    /// shard count is this one's. Safe to run from many instances at once.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), DeclareError> {
+        self.record_shards(channel).await?;
+        self.declare_events(channel).await?;
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
@@ -115,14 +141,6 @@ impl Topology {
         channel
             .exchange_declare(
                 self.commands_exchange().into(),
-                ExchangeKind::Topic,
-                durable,
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .exchange_declare(
-                self.events_exchange().into(),
                 ExchangeKind::Topic,
                 durable,
                 FieldTable::default(),
@@ -197,6 +215,64 @@ impl Topology {
         Ok(())
     }
 
+    /// The events exchange alone: all a reader of result events needs (the
+    /// broadcaster), whatever the shard count.
+    pub async fn declare_events(&self, channel: &Channel) -> lapin::Result<()> {
+        channel
+            .exchange_declare(
+                self.events_exchange().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+    }
+
+    /// Declares the marker queue with this shard count, or says which count
+    /// the broker has (the refusal closes `channel`).
+    async fn record_shards(&self, channel: &Channel) -> Result<(), DeclareError> {
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-max-length".into(),
+            AMQPValue::LongLongInt(i64::from(self.package_shards)),
+        );
+        let declared = channel
+            .queue_declare(
+                self.marker_queue().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                arguments,
+            )
+            .await;
+        match declared {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let text = error.to_string();
+                if !text.contains("inequivalent arg 'x-max-length'") {
+                    return Err(error.into());
+                }
+                // "... received '8' but current is '4'" (or "... current is the
+                // value '4' of type 'long'" when the types differ).
+                let recorded = text
+                    .split_once("current is ")
+                    .map(|(_, rest)| rest.trim_start_matches("the value "))
+                    .and_then(|rest| rest.strip_prefix('\''))
+                    .and_then(|rest| rest.split_once('\''))
+                    .map_or_else(|| "another number of".to_owned(), |(n, _)| n.to_owned());
+                Err(DeclareError::ShardsMismatch {
+                    configured: self.package_shards,
+                    recorded,
+                    prefix: self.prefix.clone(),
+                })
+            }
+        }
+    }
+
     pub fn dead_queue_arguments(&self) -> FieldTable {
         quorum_args(None, false)
     }
@@ -247,6 +323,7 @@ impl Topology {
     /// Removes everything [`Topology::declare`] made. For tests and teardown only.
     pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
         let mut queues = vec![
+            self.marker_queue(),
             self.dead_queue(),
             self.locations_queue(),
             self.location_retry_queue(),

@@ -114,7 +114,9 @@ impl TestApp {
             .await
             .expect("ingest builds");
         let base = format!("http://{}/api/v1", app.local_addr());
-        let server = tokio::spawn(app.run());
+        let server = tokio::spawn(async move {
+            let _ = app.run().await;
+        });
         let admin = crate::caller(Role::Admin);
         let http = client_with_token(&env.token(&admin));
         let mut test_app = Self {
@@ -218,7 +220,9 @@ impl TestApp {
             .await
             .expect("ingest builds");
         let base = format!("http://{}/api/v1", app.local_addr());
-        self.services.push(tokio::spawn(app.run()));
+        self.services.push(tokio::spawn(async move {
+            let _ = app.run().await;
+        }));
         base
     }
 

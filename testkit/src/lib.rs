@@ -13,6 +13,7 @@
 //!   [`TestEnv`], and HTTP helpers.
 //! - [`ws`]: a WebSocket client for the broadcaster's protocol.
 //! - [`bins`]: the workspace's binaries, for tests that run them as processes.
+//! - [`metrics`]: scraping a service's `/metrics` as Prometheus does.
 //! - [`proxy`]: a TCP proxy that can cut a service off and bring it back.
 //! - [`wire_count`]: proxies that count the commands a client sends a
 //!   database, to pin the shape of a write path.
@@ -24,6 +25,7 @@
 
 pub mod app;
 pub mod bins;
+pub mod metrics;
 pub mod proxy;
 pub mod services;
 pub mod wire_count;

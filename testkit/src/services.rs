@@ -296,19 +296,65 @@ pub struct Process {
     /// The first line the process printed (ingest and broadcaster print
     /// where they listen).
     pub first_line: Option<String>,
+    /// Its standard error, line by line, when started with
+    /// [`Process::start_logged`].
+    pub logs: Logs,
+}
+
+/// Lines a process wrote, collected as they come.
+#[derive(Clone, Default)]
+pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Logs {
+    pub fn lines(&self) -> Vec<String> {
+        self.0.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The lines that contain `needle`.
+    pub fn containing(&self, needle: &str) -> Vec<String> {
+        self.lines()
+            .into_iter()
+            .filter(|l| l.contains(needle))
+            .collect()
+    }
 }
 
 impl Process {
     /// Starts `name` with `env`; with `wait_for_line`, waits for its first
     /// line of output.
     pub fn start(name: &str, env: &[(String, String)], wait_for_line: bool) -> Self {
+        Self::spawn(name, env, wait_for_line, false)
+    }
+
+    /// Like [`Process::start`], collecting standard error into
+    /// [`Process::logs`] instead of passing it through.
+    pub fn start_logged(name: &str, env: &[(String, String)], wait_for_line: bool) -> Self {
+        Self::spawn(name, env, wait_for_line, true)
+    }
+
+    fn spawn(name: &str, env: &[(String, String)], wait_for_line: bool, logged: bool) -> Self {
         use std::io::{BufRead, BufReader};
         let mut command = Command::new(crate::bins::path(name));
         command.envs(env.iter().map(|(k, v)| (k, v)));
-        command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+        command.stdout(Stdio::piped()).stderr(if logged {
+            Stdio::piped()
+        } else {
+            Stdio::inherit()
+        });
         let mut child = command
             .spawn()
             .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        let logs = Logs::default();
+        if let Some(stderr) = child.stderr.take() {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Ok(mut lines) = logs.0.lock() {
+                        lines.push(line);
+                    }
+                }
+            });
+        }
         let stdout = child.stdout.take();
         let (line_tx, line_rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -323,7 +369,24 @@ impl Process {
                 .recv_timeout(Duration::from_secs(30))
                 .unwrap_or_else(|_| panic!("{name} did not start"))
         });
-        Self { child, first_line }
+        Self {
+            child,
+            first_line,
+            logs,
+        }
+    }
+
+    /// Waits up to `timeout` for the process to exit by itself; its exit
+    /// code, or `None` if it still runs (or died by a signal).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
     }
 
     pub fn pid(&self) -> u32 {

@@ -33,6 +33,10 @@ pub struct WorkerConfig {
     /// The first admin (`BOOTSTRAP_ADMIN_EMAIL`, `BOOTSTRAP_ADMIN_PASSWORD`),
     /// created at start-up by the package pool if no account has its email.
     pub bootstrap_admin: Option<BootstrapAdmin>,
+    /// Where `/metrics` and `/health` are served (`METRICS_LISTEN`, default
+    /// `127.0.0.1:9101`; several workers on one host each set their own;
+    /// `off` serves nothing).
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// The account an empty deployment starts with. No default exists anywhere.
@@ -111,6 +115,7 @@ impl WorkerConfig {
             run_locations: true,
             unknown_package_retry: Duration::from_secs(30),
             bootstrap_admin: None,
+            metrics_listen: None,
             common,
         }
     }
@@ -131,7 +136,16 @@ impl WorkerConfig {
             value: pools.clone(),
             reason,
         })?;
+        let metrics_listen = match var("METRICS_LISTEN", "127.0.0.1:9101".to_owned())?.trim() {
+            "" | "off" => None,
+            addr => Some(addr.parse().map_err(|_| ConfigError {
+                name: "METRICS_LISTEN".into(),
+                value: addr.to_owned(),
+                reason: "expected host:port (an IP address), or off".into(),
+            })?),
+        };
         Ok(Self {
+            metrics_listen,
             bootstrap_admin: BootstrapAdmin::from_env(false)?,
             run_packages,
             run_locations,

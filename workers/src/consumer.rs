@@ -15,6 +15,7 @@ use crate::dead_letter::dead_letter_message;
 use crate::invalidator::Invalidator;
 use crate::locations::projection::ProjectionNudge;
 use crate::locations::{self, LocationStore};
+use crate::metrics::WorkerMetrics;
 use crate::packages::{self, Outcome};
 use crate::publisher::{envelope_message, Abandoned, Message, Publisher};
 use futures_util::stream::FuturesOrdered;
@@ -38,6 +39,16 @@ pub enum QueueKind {
     Locations,
 }
 
+impl QueueKind {
+    /// The `pool` label of its metrics.
+    pub fn pool(self) -> &'static str {
+        match self {
+            Self::Packages => "packages",
+            Self::Locations => "locations",
+        }
+    }
+}
+
 /// Everything a consumer needs to carry a window to its end, shared by the
 /// consumers of one broker connection.
 pub struct Pipeline {
@@ -53,6 +64,7 @@ pub struct Pipeline {
     pub unknown_package_retry: Duration,
     /// Cancelled on shutdown or when a sibling consumer lost the connection.
     pub stop: CancellationToken,
+    pub metrics: std::sync::Arc<WorkerMetrics>,
 }
 
 /// How a window ended.
@@ -112,7 +124,7 @@ pub async fn consume(
             biased;
             _ = pipeline.stop.cancelled() => break Ok(()),
             Some((window, settlement)) = in_flight.next(), if !in_flight.is_empty() => {
-                if let Err(error) = settle(pipeline, &window, settlement).await {
+                if let Err(error) = settle(pipeline, kind, &window, settlement).await {
                     break Err(error);
                 }
             }
@@ -121,6 +133,9 @@ pub async fn consume(
                     Ok(window) => window,
                     Err(error) => break Err(error),
                 };
+                let metrics = &pipeline.metrics;
+                metrics.consumed.with_label_values(&[kind.pool()]).inc_by(window.len() as u64);
+                metrics.window.with_label_values(&[kind.pool()]).observe(window.len() as f64);
                 in_flight.push_back(Box::pin(async move {
                     let settlement = match kind {
                         QueueKind::Packages => pipeline.handle_commands(queue, &window).await,
@@ -135,7 +150,7 @@ pub async fn consume(
     // channel closes, so nothing is half-acknowledged.
     while let Some((window, settlement)) = in_flight.next().await {
         if outcome.is_ok() && !pipeline.stop.is_cancelled() {
-            settle(pipeline, &window, settlement).await?;
+            settle(pipeline, kind, &window, settlement).await?;
         }
     }
     outcome
@@ -173,11 +188,20 @@ async fn take_window(
 /// shutdown, an error (so the pool reconnects) when the broker link is gone.
 async fn settle(
     pipeline: &Pipeline,
+    kind: QueueKind,
     window: &[Delivery],
     settlement: Settlement,
 ) -> lapin::Result<()> {
     match settlement {
-        Settlement::Ack => ack_window(window).await,
+        Settlement::Ack => {
+            ack_window(window).await?;
+            pipeline
+                .metrics
+                .acked
+                .with_label_values(&[kind.pool()])
+                .inc_by(window.len() as u64);
+            Ok(())
+        }
         Settlement::Abandon if pipeline.stop.is_cancelled() => Ok(()),
         Settlement::Abandon => Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
             lapin::ChannelState::Error,
@@ -210,10 +234,20 @@ impl Pipeline {
         let commands: Vec<(&Delivery, Envelope<Command>)> =
             self.decode_all(queue, window, &mut messages);
         let envelopes: Vec<&Envelope<Command>> = commands.iter().map(|(_, e)| e).collect();
+        let pool = QueueKind::Packages.pool();
         let outcomes = match self
             .apply_isolating(
+                pool,
                 &envelopes,
-                |batch| packages::apply_window(&self.pool, batch),
+                |batch| async move {
+                    let started = std::time::Instant::now();
+                    let applied = packages::apply_window(&self.pool, batch).await;
+                    self.metrics
+                        .store_seconds
+                        .with_label_values(&[pool, "postgres"])
+                        .observe(started.elapsed().as_secs_f64());
+                    applied
+                },
                 |e| e.is_transient(),
             )
             .await
@@ -238,6 +272,17 @@ impl Pipeline {
                     continue;
                 }
             };
+            self.metrics
+                .lag
+                .with_label_values(&[pool])
+                .observe(shared::metrics::seconds_since(command.occurred_at));
+            tracing::debug!(
+                trace_id = command.trace.trace_id(),
+                event_id = %command.event_id,
+                kind = command.body.kind(),
+                outcome = event.kind(),
+                "command applied"
+            );
             if let (Some(version), Some(tn)) = (changed_version, command.body.tracking_number()) {
                 changes.push((tn.as_str().to_owned(), version));
             }
@@ -307,6 +352,7 @@ impl Pipeline {
         let units: Vec<&Envelope<LocationBatch>> = screened.iter().map(AsRef::as_ref).collect();
         let applied = match self
             .apply_isolating(
+                QueueKind::Locations.pool(),
                 &units,
                 |batch| self.apply_points(batch),
                 |e: &locations::LocationError| e.is_transient(),
@@ -325,6 +371,16 @@ impl Pipeline {
                     continue;
                 }
             };
+            self.metrics
+                .lag
+                .with_label_values(&[QueueKind::Locations.pool()])
+                .observe(shared::metrics::seconds_since(batch.occurred_at));
+            tracing::debug!(
+                trace_id = batch.trace.trace_id(),
+                event_id = %batch.event_id,
+                points = batch.body.points.len(),
+                "location points stored"
+            );
             changes.extend(unit.moved);
             for event in unit.events {
                 let event = batch.with_body(Event::LocationsRecorded(event));
@@ -360,6 +416,7 @@ impl Pipeline {
         let units: Vec<&Envelope<LocationBatch>> = batches.iter().map(|(_, b)| b).collect();
         let refused = match self
             .with_retry(
+                (QueueKind::Locations.pool(), units.len()),
                 || locations::screening::refused_points(&self.pool, &units),
                 crate::packages::is_transient,
             )
@@ -422,6 +479,16 @@ impl Pipeline {
     ) -> Result<Vec<PointsUnit>, locations::LocationError> {
         let points: Vec<&LocationPoint> = batches.iter().flat_map(|b| &b.body.points).collect();
         let mut applied = locations::apply(&self.pool, &self.locations, &points).await?;
+        let pool = QueueKind::Locations.pool();
+        for (store, took) in [
+            ("postgres", applied.postgres_took),
+            ("mongodb", applied.mongodb_took),
+        ] {
+            self.metrics
+                .store_seconds
+                .with_label_values(&[pool, store])
+                .observe(took.as_secs_f64());
+        }
         if !applied.moved.is_empty() {
             self.projection.nudge();
         }
@@ -473,6 +540,7 @@ impl Pipeline {
     /// hold the others back; the ones that fail alone are reported failed.
     async fn apply_isolating<'a, U, T, E, Fut>(
         &self,
+        pool: &'static str,
         units: &'a [U],
         apply: impl Fn(&'a [U]) -> Fut,
         is_transient: impl Fn(&E) -> bool + Copy,
@@ -484,7 +552,10 @@ impl Pipeline {
         if units.is_empty() {
             return Ok(Vec::new());
         }
-        match self.with_retry(|| apply(units), is_transient).await {
+        match self
+            .with_retry((pool, units.len()), || apply(units), is_transient)
+            .await
+        {
             Ok(results) => return Ok(results.into_iter().map(Applied::Done).collect()),
             Err(RetryError::Cancelled) => return Err(Abandoned),
             Err(RetryError::Permanent(error)) if units.len() == 1 => {
@@ -496,20 +567,28 @@ impl Pipeline {
         }
         let mut results = Vec::with_capacity(units.len());
         for unit in units.chunks(1) {
-            results.push(match self.with_retry(|| apply(unit), is_transient).await {
-                Ok(mut one) => Applied::Done(one.remove(0)),
-                Err(RetryError::Cancelled) => return Err(Abandoned),
-                Err(RetryError::Permanent(error)) => {
-                    Applied::Failed(format!("cannot be applied: {error}"))
-                }
-            });
+            results.push(
+                match self
+                    .with_retry((pool, 1), || apply(unit), is_transient)
+                    .await
+                {
+                    Ok(mut one) => Applied::Done(one.remove(0)),
+                    Err(RetryError::Cancelled) => return Err(Abandoned),
+                    Err(RetryError::Permanent(error)) => {
+                        Applied::Failed(format!("cannot be applied: {error}"))
+                    }
+                },
+            );
         }
         Ok(results)
     }
 
+    /// Runs `operation` until it succeeds, fails for good or shutdown comes;
+    /// each attempt after the first counts `messages` retried in `pool`.
     async fn with_retry<T, E, Fut>(
         &self,
-        operation: impl FnMut() -> Fut,
+        (pool, messages): (&'static str, usize),
+        mut operation: impl FnMut() -> Fut,
         is_transient: impl Fn(&E) -> bool,
     ) -> Result<T, RetryError<E>>
     where
@@ -517,14 +596,25 @@ impl Pipeline {
         Fut: Future<Output = Result<T, E>>,
     {
         let backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-        retry(
+        let mut attempts = 0u64;
+        let result = retry(
             backoff,
             &self.stop,
             "applying a window",
-            operation,
+            || {
+                attempts += 1;
+                operation()
+            },
             is_transient,
         )
-        .await
+        .await;
+        if attempts > 1 {
+            self.metrics
+                .retried
+                .with_label_values(&[pool])
+                .inc_by((attempts - 1) * messages as u64);
+        }
+        result
     }
 
     /// Points whose package is unknown: back through the delay line while
@@ -568,6 +658,10 @@ impl Pipeline {
             self.unknown_package_retry.as_secs()
         );
         tracing::warn!(%reason, "dead-lettering location points");
+        self.metrics
+            .dead_lettered
+            .with_label_values(&[QueueKind::Locations.pool()])
+            .inc();
         crate::dead_letter::to_dead_letter(
             message,
             &self.topology.dead_exchange(),
@@ -582,6 +676,15 @@ impl Pipeline {
             reason,
             "dead-lettering a message that can never succeed"
         );
+        let pool = if queue == self.topology.locations_queue() {
+            QueueKind::Locations
+        } else {
+            QueueKind::Packages
+        };
+        self.metrics
+            .dead_lettered
+            .with_label_values(&[pool.pool()])
+            .inc();
         dead_letter_message(&self.topology.dead_exchange(), queue, delivery, reason)
     }
 

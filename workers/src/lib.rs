@@ -17,6 +17,8 @@
 //! - [`invalidator`]: marking cached views stale, retried until Redis takes it.
 //! - [`dead_letter`]: where messages that can never succeed go, with their reason.
 //! - [`dlq`]: listing and re-driving dead letters (`workers dlq ...`).
+//! - [`metrics`]: what the pools count, served with `/health` at
+//!   `METRICS_LISTEN`.
 //!
 //! A message is acked only after its effects are committed and its result event
 //! is confirmed by the broker, so a crash at any point means a redelivery, and a
@@ -31,6 +33,7 @@ pub mod dead_letter;
 pub mod dlq;
 pub mod invalidator;
 pub mod locations;
+pub mod metrics;
 pub mod packages;
 pub mod publisher;
 pub mod startup;

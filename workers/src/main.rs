@@ -11,8 +11,19 @@ const USAGE: &str = "usage:
   workers dlq redrive ID         send the dead letter(s) with this id back";
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
     shared::telemetry::init("workers");
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, whatever the log format: what an operator reads first.
+            eprintln!("workers: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let config = workers::WorkerConfig::from_env().context("configuration")?;
@@ -21,7 +32,7 @@ async fn main() -> anyhow::Result<()> {
         [] => {
             config.require_bootstrap_admin().context("configuration")?;
             let shutdown = shared::shutdown::on_signal();
-            workers::run(config, shutdown).await.context("workers")?;
+            workers::run(config, shutdown).await?;
         }
         ["dlq", "list", rest @ ..] => {
             let limit = match rest {

@@ -167,7 +167,19 @@ impl Publisher {
         tracing::warn!("publish channel closed by the broker; opening another");
         let fresh = self.connection.create_channel().await?;
         // What closed it may have been a missing exchange.
-        self.topology.declare(&fresh).await?;
+        self.topology
+            .declare(&fresh)
+            .await
+            .map_err(|error| match error {
+                shared::topology::DeclareError::Broker(error) => error,
+                // Checked when the connection opened; nothing changes it since.
+                shared::topology::DeclareError::ShardsMismatch { .. } => {
+                    lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
+                        lapin::ChannelState::Error,
+                        "the broker's shard count changed",
+                    ))
+                }
+            })?;
         fresh
             .confirm_select(ConfirmSelectOptions::default())
             .await?;

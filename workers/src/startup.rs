@@ -5,12 +5,14 @@ use crate::consumer::{consume, Pipeline, QueueKind, Window};
 use crate::invalidator::Invalidator;
 use crate::locations::projection::{ProjectionNudge, Projector};
 use crate::locations::{ensure_indexes, LocationStore};
+use crate::metrics::WorkerMetrics;
 use crate::publisher::Publisher;
 use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
 use shared::backoff::{retry, sleep_unless_cancelled, Backoff, RetryError};
 use shared::cache::ViewCache;
+use shared::topology::DeclareError;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -26,6 +28,14 @@ pub enum StartupError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("invalid MongoDB configuration: {0}")]
     Mongo(#[from] mongodb::error::Error),
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Metrics {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    /// The broker's topology disagrees with this worker's configuration.
+    #[error(transparent)]
+    Topology(DeclareError),
 }
 
 /// About how many payload bytes one window may hold (a 1,000-point batch is
@@ -38,11 +48,42 @@ struct Stores {
     invalidator: Invalidator,
     locations: LocationStore,
     projection: ProjectionNudge,
+    metrics: Arc<WorkerMetrics>,
 }
 
 /// Runs the worker pools until `shutdown` is cancelled. Broker and database
 /// outages are waited out, not fatal.
 pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<(), StartupError> {
+    let metrics = Arc::new(WorkerMetrics::default());
+    let metrics_stop = CancellationToken::new();
+    let metrics_server = match config.metrics_listen {
+        Some(addr) => {
+            let listener = crate::metrics::bind(addr)
+                .await
+                .map_err(|source| StartupError::Metrics { addr, source })?;
+            tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics and health served");
+            Some(crate::metrics::serve(
+                listener,
+                Arc::clone(&metrics),
+                metrics_stop.clone(),
+            ))
+        }
+        None => None,
+    };
+    let result = run_pools(config, &metrics, &shutdown).await;
+    metrics_stop.cancel();
+    if let Some(server) = metrics_server {
+        let _ = server.await;
+    }
+    result
+}
+
+async fn run_pools(
+    config: WorkerConfig,
+    metrics: &Arc<WorkerMetrics>,
+    shutdown: &CancellationToken,
+) -> Result<(), StartupError> {
+    let shutdown = shutdown.clone();
     let pool = shared::db::lazy_pool(
         &config.common.database_url,
         config.common.database_max_connections,
@@ -114,12 +155,19 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
         invalidator,
         locations,
         projection,
+        metrics: Arc::clone(metrics),
     };
 
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
+    let mut misconfigured = None;
     while !shutdown.is_cancelled() {
         match run_connected(&config, &stores, &shutdown).await {
             Ok(()) => break,
+            Err(error @ DeclareError::ShardsMismatch { .. }) => {
+                // Said once, by the process on its way out (main).
+                misconfigured = Some(error);
+                break;
+            }
             Err(error) => {
                 let delay = backoff.next_delay();
                 tracing::warn!(%error, ?delay, "broker connection failed; reconnecting");
@@ -137,7 +185,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
     let _ = invalidations.await;
     pool.close().await;
     tracing::info!("workers stopped");
-    Ok(())
+    misconfigured.map_or(Ok(()), |error| Err(StartupError::Topology(error)))
 }
 
 /// Consumes on one connection and publishes on another: a broker alarm
@@ -146,17 +194,19 @@ async fn run_connected(
     config: &WorkerConfig,
     stores: &Stores,
     shutdown: &CancellationToken,
-) -> Result<(), lapin::Error> {
+) -> Result<(), DeclareError> {
     let url = &config.common.amqp_url;
     let consuming = shared::amqp::connect(url, "delivertrack-workers").await?;
     let publishing = match shared::amqp::connect(url, "delivertrack-workers-publish").await {
         Ok(connection) => Arc::new(connection),
         Err(error) => {
             let _ = consuming.close(200, "worker reconnecting".into()).await;
-            return Err(error);
+            return Err(error.into());
         }
     };
+    stores.metrics.broker_connected.set(1);
     let result = consume_all(&consuming, &publishing, config, stores, shutdown).await;
+    stores.metrics.broker_connected.set(0);
     // Closing returns every unacked delivery to its queue.
     let _ = consuming.close(200, "worker stopping".into()).await;
     let _ = publishing.close(200, "worker stopping".into()).await;
@@ -169,7 +219,7 @@ async fn consume_all(
     config: &WorkerConfig,
     stores: &Stores,
     shutdown: &CancellationToken,
-) -> Result<(), lapin::Error> {
+) -> Result<(), DeclareError> {
     let topology = &config.common.topology;
     topology
         .declare(&connection.create_channel().await?)
@@ -188,6 +238,7 @@ async fn consume_all(
         .await?,
         unknown_package_retry: config.unknown_package_retry,
         stop: shutdown.child_token(),
+        metrics: Arc::clone(&stores.metrics),
     });
 
     let mut queues = Vec::new();
@@ -253,7 +304,7 @@ async fn consume_all(
             // One consumer lost its channel: stop the siblings and reconnect all.
             pipeline.stop.cancel();
             if outcome.is_ok() {
-                outcome = Err(error);
+                outcome = Err(error.into());
             }
         }
     }

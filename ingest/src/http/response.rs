@@ -46,6 +46,16 @@ impl Reply {
         Self(response)
     }
 
+    /// A text body of the given content type (the metrics exposition).
+    pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Self {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        response
+            .headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+        Self(response)
+    }
+
     pub fn error(status: StatusCode, message: impl Into<String>) -> Self {
         Self::json(
             status,

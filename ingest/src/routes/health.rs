@@ -1,4 +1,6 @@
-//! `GET /api/v1/health`: each dependency checked concurrently, with a deadline.
+//! `GET /api/v1/health`: each dependency checked concurrently, with a
+//! deadline. `/health/live` and `/health/ready` are for orchestrators'
+//! probes: a dependency's outage must not get every instance restarted.
 
 use super::AppState;
 use crate::http::Reply;
@@ -80,4 +82,37 @@ pub async fn get(state: &AppState) -> Reply {
         },
         &body,
     )
+}
+
+/// `{"status": ...}`, the probes' answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Probe {
+    status: &'static str,
+}
+
+/// Liveness: the process serves requests. Nothing else is checked, so an
+/// outage of a dependency never gets instances restarted.
+#[utoipa::path(get, path = "/api/v1/health/live", tag = "operations",
+    responses((status = 200, description = "The process serves requests", body = Probe)))]
+pub fn live() -> Reply {
+    Reply::json(StatusCode::OK, &Probe { status: "live" })
+}
+
+/// Readiness: writes can be accepted (the broker link is up). Reads may
+/// still degrade; writes are what a 503 here protects clients from.
+#[utoipa::path(get, path = "/api/v1/health/ready", tag = "operations",
+    responses(
+        (status = 200, description = "Writes are accepted", body = Probe),
+        (status = 503, description = "The broker link is down", body = Probe)))]
+pub fn ready(state: &AppState) -> Reply {
+    if state.broker.is_connected() {
+        Reply::json(StatusCode::OK, &Probe { status: "ready" })
+    } else {
+        Reply::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &Probe {
+                status: "not ready",
+            },
+        )
+    }
 }

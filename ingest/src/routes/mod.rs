@@ -23,9 +23,12 @@ use hyper::{Method, Request, StatusCode};
 use shared::auth::{AuthConfig, Caller};
 use shared::cache::ViewCache;
 use shared::domain::TrackingNumber;
+use shared::trace::TraceParent;
+use shared::wire::TraceContext;
 use sqlx::PgPool;
 use std::net::IpAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// What every handler may use. Cheap to share: everything inside is a handle.
 pub struct AppState {
@@ -48,6 +51,9 @@ pub struct AppState {
     pub limiter: crate::rate_limit::RateLimiter,
     /// Whether `X-Forwarded-For` names the client (behind a trusted proxy).
     pub trust_forwarded: bool,
+    pub metrics: std::sync::Arc<crate::metrics::IngestMetrics>,
+    /// Queue depths for `/stats`, from the broker (and its management API).
+    pub queues: crate::queues::QueueStats,
 }
 
 /// The address of the connection a request came on (set per connection).
@@ -59,12 +65,163 @@ pub struct PeerAddr(pub IpAddr);
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub IpAddr);
 
-pub async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse {
+/// The trace a request belongs to: the client's `traceparent`, or a new
+/// one. What the request publishes carries it to the workers.
+#[derive(Debug, Clone)]
+pub struct RequestTrace(pub TraceParent);
+
+/// The trace context for what a request sends: its trace, this hop as parent.
+pub fn trace_of<B>(request: &Request<B>) -> TraceContext {
+    request
+        .extensions()
+        .get::<RequestTrace>()
+        .map(|t| TraceContext::new(&t.0.child()))
+        .unwrap_or_default()
+}
+
+/// The router's entry: continues or starts the request's trace, routes it in
+/// a span that names the trace, and counts it by route template.
+pub async fn handle(state: &AppState, mut request: Request<Incoming>) -> ApiResponse {
+    let started = Instant::now();
+    let trace = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(TraceParent::parse)
+        .unwrap_or_else(TraceParent::new_root);
+    let route_template = template(request.uri().path());
+    let method = method_label(request.method());
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let span = tracing::info_span!(
+        "request",
+        method,
+        route = route_template,
+        trace_id = trace.trace_id(),
+        request_id
+    );
+    request.extensions_mut().insert(RequestTrace(trace));
+    let response = route(state, request).instrument(span.clone()).await;
+    let status = response.status();
+    let metrics = &state.metrics;
+    if let Some(cache) = response.headers().get("x-cache") {
+        let result = if cache.as_bytes() == b"HIT" {
+            "hit"
+        } else {
+            "miss"
+        };
+        metrics.cache.with_label_values(&[result]).inc();
+    }
+    metrics
+        .requests
+        .with_label_values(&[route_template, method, status.as_str()])
+        .inc();
+    let elapsed = started.elapsed();
+    metrics
+        .request_seconds
+        .with_label_values(&[route_template])
+        .observe(elapsed.as_secs_f64());
+    span.in_scope(|| {
+        tracing::debug!(
+            status = status.as_u16(),
+            elapsed_ms = elapsed.as_secs_f64() * 1e3,
+            "request handled"
+        )
+    });
+    response
+}
+
+/// Methods as a bounded label: anything unusual is `other`.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::HEAD => "HEAD",
+        _ => "other",
+    }
+}
+
+/// The route template a path matches (the label requests are counted by:
+/// never a tracking number or an id), from the OpenAPI document's list of
+/// routes, with `:name` for a parameter (`/api/v1/packages/:tracking_number`:
+/// braces in label values trip up some Prometheus tooling); `other` for no
+/// route.
+pub fn template(path: &str) -> &'static str {
+    static LABELS: std::sync::LazyLock<Vec<(&'static str, String)>> =
+        std::sync::LazyLock::new(|| {
+            crate::openapi::ROUTES
+                .iter()
+                .map(|(_, template)| (*template, template.replace('{', ":").replace('}', "")))
+                .collect()
+        });
+    if path == "/metrics" {
+        return "/metrics";
+    }
+    let segments = path.trim_end_matches('/').split('/');
+    LABELS
+        .iter()
+        .find(|(template, _)| {
+            let mut wanted = template.split('/');
+            let mut given = segments.clone();
+            loop {
+                match (wanted.next(), given.next()) {
+                    (None, None) => return true,
+                    (Some(w), Some(g)) if w == g || (w.starts_with('{') && !g.is_empty()) => {}
+                    _ => return false,
+                }
+            }
+        })
+        .map_or("other", |(_, label)| label.as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_are_counted_by_their_route_never_their_values() {
+        for (path, label) in [
+            (
+                "/api/v1/packages/TRK123456789/status",
+                "/api/v1/packages/:tracking_number/status",
+            ),
+            ("/api/v1/packages", "/api/v1/packages"),
+            ("/api/v1/packages/", "/api/v1/packages"),
+            ("/api/v1/locations/near", "/api/v1/locations/near"),
+            ("/api/v1/devices/abc/rotate", "/api/v1/devices/:id/rotate"),
+            ("/api/v1/packages//status", "other"),
+            ("/api/v1/nothing/here", "other"),
+            ("/etc/passwd", "other"),
+            ("/metrics", "/metrics"),
+        ] {
+            assert_eq!(super::template(path), label, "{path}");
+        }
+    }
+}
+
+async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse {
     let peer = request
         .extensions()
         .get::<PeerAddr>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0);
     let path = request.uri().path().to_owned();
+    if path == "/metrics" {
+        return match *request.method() {
+            Method::GET => Reply::text(
+                StatusCode::OK,
+                shared::metrics::CONTENT_TYPE,
+                state.metrics.render(),
+            ),
+            _ => not_allowed("GET"),
+        }
+        .into_response();
+    }
     let Some(rest) = path.strip_prefix("/api/v1/") else {
         return not_found().into_response();
     };
@@ -76,11 +233,17 @@ pub async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiRespo
     let address = client_address(&request, peer, state.trust_forwarded);
     request.extensions_mut().insert(ClientAddr(address));
     let limits = state.limiter.limits();
-    if let Err(refused) = limited(state, limits.per_address, || format!("ip:{address}")).await {
+    if let Err(refused) = limited(state, "address", limits.per_address, || {
+        format!("ip:{address}")
+    })
+    .await
+    {
         return refused.into_response();
     }
     if let ["auth", _] = segments.as_slice() {
-        if let Err(refused) = limited(state, limits.auth, || format!("auth:{address}")).await {
+        if let Err(refused) =
+            limited(state, "auth", limits.auth, || format!("auth:{address}")).await
+        {
             return refused.into_response();
         }
     }
@@ -109,7 +272,7 @@ pub async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiRespo
         Some(device) => format!("device:{device}"),
         None => format!("caller:{}", caller.user_id),
     };
-    if let Err(refused) = limited(state, limits.per_caller, key).await {
+    if let Err(refused) = limited(state, "caller", limits.per_caller, key).await {
         return refused.into_response();
     }
     let reply = protected(state, &caller, &segments, &method, request)
@@ -121,13 +284,19 @@ pub async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiRespo
 
 /// 429 with `Retry-After` when `key` is over `limit` this minute (the key
 /// is only spelled out when the limit is on).
-async fn limited(state: &AppState, limit: u32, key: impl FnOnce() -> String) -> Result<(), Reply> {
+async fn limited(
+    state: &AppState,
+    which: &str,
+    limit: u32,
+    key: impl FnOnce() -> String,
+) -> Result<(), Reply> {
     if limit == 0 {
         return Ok(());
     }
     match state.limiter.check(&key(), limit).await {
         crate::rate_limit::Verdict::Allow => Ok(()),
         crate::rate_limit::Verdict::Deny { retry_after } => {
+            state.metrics.rate_limited.with_label_values(&[which]).inc();
             let seconds = retry_after.as_secs().max(1);
             Err(Reply::error(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -163,6 +332,14 @@ async fn public(
     Some(match segments {
         ["health"] => match *method {
             Method::GET => Ok(health::get(state).await),
+            _ => Err(not_allowed("GET")),
+        },
+        ["health", "live"] => match *method {
+            Method::GET => Ok(health::live()),
+            _ => Err(not_allowed("GET")),
+        },
+        ["health", "ready"] => match *method {
+            Method::GET => Ok(health::ready(state)),
             _ => Err(not_allowed("GET")),
         },
         ["openapi.json"] => match *method {

@@ -1,17 +1,44 @@
-//! `GET /api/v1/stats`: package counts, and the command backlog when known.
+//! `GET /api/v1/stats`: package counts, worker queue depths and open
+//! WebSocket connections.
 
 use super::AppState;
 use crate::http::Reply;
 use hyper::StatusCode;
+use serde::Serialize;
 use shared::auth::policy::Action;
 use shared::auth::Caller;
 
+/// The original API's counts, and what an operator watches besides.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Stats {
+    #[serde(flatten)]
+    packages: crate::reads::PackageCounts,
+    /// Each worker queue's backlog (empty while the broker is unreachable).
+    queues: Vec<crate::queues::QueueDepth>,
+    /// Open WebSocket connections over all broadcasters (`null` when Redis,
+    /// where they report, cannot be asked).
+    websocket_connections: Option<i64>,
+    /// Broadcaster instances that reported in the last few seconds.
+    broadcaster_instances: Option<usize>,
+}
+
 #[utoipa::path(get, path = "/api/v1/stats", tag = "operations",
     responses(
-        (status = 200, description = "Package counts", body = crate::reads::Stats),
+        (status = 200, description = "Package counts, queue depths, connections", body = Stats),
         (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
 pub async fn get(state: &AppState, caller: &Caller) -> Result<Reply, Reply> {
     crate::authn::require(caller, Action::ReadStats)?;
-    let stats = crate::reads::stats(&state.pool).await?;
+    let (packages, queues, connections) = tokio::join!(
+        crate::reads::stats(&state.pool),
+        state.queues.depths(),
+        state.cache.broadcaster_connections(),
+    );
+    let connections = connections.ok();
+    let stats = Stats {
+        packages: packages?,
+        queues,
+        websocket_connections: connections.map(|(total, _)| total),
+        broadcaster_instances: connections.map(|(_, instances)| instances),
+    };
     Ok(Reply::json(StatusCode::OK, &stats))
 }

@@ -24,6 +24,22 @@ pub struct TraceContext {
     pub traceparent: Option<String>,
 }
 
+impl TraceContext {
+    pub fn new(traceparent: &crate::trace::TraceParent) -> Self {
+        Self {
+            traceparent: Some(traceparent.to_string()),
+        }
+    }
+
+    /// The trace id, for log fields ("" when the message carries none).
+    pub fn trace_id(&self) -> &str {
+        self.traceparent
+            .as_deref()
+            .and_then(|t| t.get(3..35))
+            .unwrap_or("")
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Envelope<B> {
     pub version: u16,

@@ -58,6 +58,9 @@ pub struct AppliedPoints {
     pub moved: Vec<(String, i64)>,
     /// Points naming no known package (yet): retried later, then dead-lettered.
     pub unknown: HashSet<Uuid>,
+    /// How long the writes took in each store (for the metrics).
+    pub postgres_took: std::time::Duration,
+    pub mongodb_took: std::time::Duration,
 }
 
 /// Applies the points (duplicates by id are stored once).
@@ -79,12 +82,13 @@ pub async fn apply(
         .iter()
         .partition(|p| numbered.packages.contains_key(p.tracking_number.as_str()));
     history::insert(store, &known, &numbered).await?;
+    let history_in = began.elapsed() - numbered_in;
     let newest = newest_per_package(&known);
     tracing::debug!(
         points = points.len(),
         packages = newest.len(),
         ?numbered_in,
-        history_in = ?(began.elapsed() - numbered_in),
+        ?history_in,
         "location window stored"
     );
 
@@ -125,6 +129,8 @@ pub async fn apply(
         events,
         moved: numbered.moved.into_iter().collect(),
         unknown: unknown.iter().map(|p| p.point_id).collect(),
+        postgres_took: numbered_in,
+        mongodb_took: history_in,
     })
 }
 

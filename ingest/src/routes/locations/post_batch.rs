@@ -79,6 +79,7 @@ pub async fn post(
     let format = format_of(&request)?;
     let key = IdempotencyKey::from_request(&request, &caller.principal())?;
     let source = crate::authn::principal_of(&request, Some(caller));
+    let trace = crate::routes::trace_of(&request);
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let rules = state.point_rules;
     let limits = BodyLimits {
@@ -102,7 +103,7 @@ pub async fn post(
         points.iter().map(|p| p.tracking_number.as_str()),
     )
     .await?;
-    publish(state, points, source).await
+    publish(state, points, source, trace).await
 }
 
 /// Decodes and validates a whole batch: every point valid, or a 422 listing
@@ -189,9 +190,10 @@ pub async fn publish(
     state: &AppState,
     points: Vec<LocationPoint>,
     source: shared::wire::Principal,
+    trace: shared::wire::TraceContext,
 ) -> Result<Reply, Reply> {
     let event_ids: Vec<Uuid> = points.iter().map(|p| p.point_id).collect();
-    let published = state.point_groups.publish(points, source).await;
+    let published = state.point_groups.publish(points, source, trace).await;
     if let Err(error) = published {
         tracing::warn!(%error, "location points not accepted by the broker");
         return Err(Reply::unavailable("message broker"));

@@ -33,6 +33,7 @@ pub async fn post(
     crate::authn::require_carried(state, caller, [tracking_number.as_str()]).await?;
     let key = IdempotencyKey::from_request(&request, &caller.principal())?;
     let source = crate::authn::principal_of(&request, Some(caller));
+    let trace = crate::routes::trace_of(&request);
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let body = json_object(request, state.body).await?;
     let ids = match key {
@@ -61,5 +62,5 @@ pub async fn post(
             &InvalidFields { error, fields },
         )
     })?;
-    publish(state, vec![point], source).await
+    publish(state, vec![point], source, trace).await
 }

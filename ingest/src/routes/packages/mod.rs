@@ -15,7 +15,7 @@ use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use shared::auth::Caller;
-use shared::wire::{Command, Envelope, Event, Principal, RejectReason};
+use shared::wire::{Command, Envelope, Event, Principal, RejectReason, TraceContext};
 use uuid::Uuid;
 
 /// Limits for free-text fields, in characters.
@@ -32,6 +32,8 @@ pub struct WriteOptions {
     path: String,
     /// Who asks: stamped into the envelope, and the scope of the key.
     principal: Principal,
+    /// The request's trace, carried to the worker and the broadcaster.
+    trace: TraceContext,
 }
 
 impl WriteOptions {
@@ -59,6 +61,7 @@ impl WriteOptions {
             method: request.method().clone(),
             path: request.uri().path().to_owned(),
             principal,
+            trace: crate::routes::trace_of(request),
         })
     }
 
@@ -83,6 +86,7 @@ impl WriteOptions {
             self.principal.clone(),
             command,
         );
+        envelope.trace = self.trace.clone();
         if self.idempotency.is_some() {
             let canonical = canonical_json(body);
             envelope.fingerprint = Some(fingerprint(&self.method, &self.path, &canonical));
