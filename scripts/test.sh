@@ -6,6 +6,8 @@ trap stop_started_services EXIT
 ensure_toolchain
 ensure_services
 cd "$REPO_ROOT"
+# The deployment files (Kubernetes, KEDA, Grafana, Prometheus, compose), offline.
+bash scripts/validate_deploy.sh
 # The binaries first: some tests run them as an operator would.
 cargo build --workspace --locked --bins
 cargo test --workspace --locked "$@"
