@@ -46,6 +46,7 @@ DeliverTrack is up:
   ingest       http://${INGEST_LISTEN:-127.0.0.1:8080}/api/v1/health
   broadcaster  ws://${BROADCASTER_LISTEN:-127.0.0.1:8081}/ws
   workers      consuming from ${AMQP_URL:-amqp://127.0.0.1:5672}
+  metrics      http://${INGEST_LISTEN:-127.0.0.1:8080}/metrics, http://${BROADCASTER_LISTEN:-127.0.0.1:8081}/metrics, http://${METRICS_LISTEN:-127.0.0.1:9101}/metrics
   first admin  ${BOOTSTRAP_ADMIN_EMAIL} / ${BOOTSTRAP_ADMIN_PASSWORD}  (from $auth_env)
 Sign in: curl -s -X POST http://${INGEST_LISTEN:-127.0.0.1:8080}/api/v1/auth/login \\
   -H 'content-type: application/json' \\

@@ -227,11 +227,18 @@ fn forward(hub: &Hub, payload: &[u8]) {
         updates,
         occurred_at: event.occurred_at,
     };
-    hub.dispatch(tracking_number, &message);
-    tracing::debug!(
-        trace_id = event.trace.trace_id(),
-        event_id = %event.event_id,
-        kind = event.body.kind(),
-        "event fanned out to its watchers"
-    );
+    // The hop of the event's trace: its trace_id in the logs, its span in
+    // exported traces.
+    let span = tracing::info_span!("fan_out", trace_id = event.trace.trace_id());
+    if let Some(traceparent) = &event.trace.traceparent {
+        shared::telemetry::continue_trace(&span, traceparent);
+    }
+    span.in_scope(|| {
+        hub.dispatch(tracking_number, &message);
+        tracing::debug!(
+            event_id = %event.event_id,
+            kind = event.body.kind(),
+            "event fanned out to its watchers"
+        );
+    });
 }

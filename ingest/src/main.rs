@@ -3,8 +3,10 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    shared::telemetry::init("ingest");
-    match run().await {
+    let telemetry = shared::telemetry::init("ingest");
+    let outcome = run().await;
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             // One line, whatever the log format: what an operator reads first.

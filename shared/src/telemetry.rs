@@ -1,30 +1,128 @@
-//! Logging set-up shared by the binaries: to stderr, so stdout carries only
-//! what a script may parse (the listening address). `RUST_LOG` overrides the
-//! level; `LOG_FORMAT=json` writes one JSON object per line, with the fields
-//! of the spans it happened in (a message's `trace_id`, say).
+//! Logging and trace export shared by the binaries.
+//!
+//! Logs go to stderr, so stdout carries only what a script may parse (the
+//! listening address). `RUST_LOG` sets levels; `LOG_FORMAT=json` writes one
+//! JSON object per line, with the fields of the spans it happened in (a
+//! message's `trace_id`, say).
+//!
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT` set (OTLP over HTTP/protobuf, e.g.
+//! `http://collector:4318`), spans are also exported, each continuing the
+//! trace its request or message carried ([`continue_trace`]), and what a span
+//! sends onward names it as the parent ([`outgoing_traceparent`]). Unset,
+//! nothing is exported and none of it costs anything.
 
-use tracing_subscriber::EnvFilter;
+use crate::trace::TraceParent;
+use opentelemetry::propagation::TextMapPropagator;
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::collections::HashMap;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-pub fn init(service: &str) {
+/// Keeps the trace exporter for the process's life; [`Telemetry::shutdown`]
+/// sends what it still holds.
+#[must_use = "dropping it stops the trace export"]
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Flushes spans not exported yet (bounded by the exporter's timeout).
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            if let Err(error) = provider.shutdown() {
+                eprintln!("trace export did not shut down cleanly: {error}");
+            }
+        }
+    }
+}
+
+pub fn init(service: &str) -> Telemetry {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         EnvFilter::new(format!(
             "info,{service}=info,shared=info,lapin=warn,sqlx=warn"
         ))
     });
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_target(true)
         .with_writer(std::io::stderr);
-    let _ = if json {
-        builder
-            .json()
+    let logs = if json {
+        logs.json()
             .with_current_span(true)
             .with_span_list(false)
-            .try_init()
+            .boxed()
     } else {
-        builder.try_init()
+        logs.boxed()
     };
+    let (provider, problem) = match exporter(service) {
+        Ok(provider) => (provider, None),
+        Err(problem) => (None, Some(problem)),
+    };
+    let export = provider.as_ref().map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer(format!("delivertrack-{service}")))
+    });
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(export)
+        .try_init();
+    if let Some(problem) = problem {
+        tracing::warn!(%problem, "OTLP trace export is off");
+    } else if provider.is_some() {
+        tracing::info!("exporting traces over OTLP");
+    }
+    Telemetry { provider }
+}
+
+/// The OTLP exporter, when `OTEL_EXPORTER_OTLP_ENDPOINT` asks for one. The
+/// exporter reads the standard `OTEL_*` variables itself.
+fn exporter(service: &str) -> Result<Option<SdkTracerProvider>, String> {
+    let wanted = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .or_else(|_| std::env::var("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"))
+        .is_ok_and(|e| !e.trim().is_empty());
+    if !wanted {
+        return Ok(None);
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let name =
+        std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| format!("delivertrack-{service}"));
+    let resource = opentelemetry_sdk::Resource::builder()
+        .with_service_name(name)
+        .build();
+    Ok(Some(
+        SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_batch_exporter(exporter)
+            .build(),
+    ))
+}
+
+/// Makes `span` continue the trace of `traceparent` (the request's or the
+/// message's) in the exported traces. Without export, it only costs a lookup.
+pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
+    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+    let parent = TraceContextPropagator::new().extract(&carrier);
+    let _ = span.set_parent(parent);
+}
+
+/// The `traceparent` for what `span` sends onward: the span itself when it
+/// is exported (the collector then links the next hop to it), else
+/// `fallback` (the same trace, a fresh parent id).
+pub fn outgoing_traceparent(span: &tracing::Span, fallback: &TraceParent) -> String {
+    let mut carrier: HashMap<String, String> = HashMap::new();
+    TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
+    carrier
+        .remove("traceparent")
+        .filter(|t| TraceParent::parse(t).is_some_and(|t| t.trace_id() == fallback.trace_id()))
+        .unwrap_or_else(|| fallback.to_string())
 }
 
 /// Raises this process's open-files limit to the most it may have: a service

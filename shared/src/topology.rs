@@ -234,11 +234,6 @@ impl Topology {
     /// Declares the marker queue with this shard count, or says which count
     /// the broker has (the refusal closes `channel`).
     async fn record_shards(&self, channel: &Channel) -> Result<(), DeclareError> {
-        let mut arguments = FieldTable::default();
-        arguments.insert(
-            "x-max-length".into(),
-            AMQPValue::LongLongInt(i64::from(self.package_shards)),
-        );
         let declared = channel
             .queue_declare(
                 self.marker_queue().into(),
@@ -246,7 +241,7 @@ impl Topology {
                     durable: true,
                     ..Default::default()
                 },
-                arguments,
+                self.marker_queue_arguments(),
             )
             .await;
         match declared {
@@ -271,6 +266,16 @@ impl Topology {
                 })
             }
         }
+    }
+
+    /// The marker's arguments: the shard count as its `x-max-length`.
+    pub fn marker_queue_arguments(&self) -> FieldTable {
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-max-length".into(),
+            AMQPValue::LongLongInt(i64::from(self.package_shards)),
+        );
+        arguments
     }
 
     pub fn dead_queue_arguments(&self) -> FieldTable {

@@ -104,7 +104,7 @@ impl TestApp {
     pub async fn spawn_with(options: Options) -> Self {
         // Logs only when asked for (RUST_LOG=...): tests stay quiet otherwise.
         if std::env::var_os("RUST_LOG").is_some() {
-            shared::telemetry::init("testkit");
+            let _ = shared::telemetry::init("testkit");
         }
         let env = TestEnv::new().await;
         let mut config = ingest_config(&env);

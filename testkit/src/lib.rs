@@ -240,6 +240,9 @@ impl TestEnv {
             ("MONGODB_URL", config.mongodb_url.clone()),
             ("MONGODB_DATABASE", config.mongodb_database.clone()),
             ("JWT_SECRET", self.jwt_secret.clone()),
+            // Any free port: tests run workers side by side (and beside a
+            // system started by scripts/up.sh on the default port).
+            ("METRICS_LISTEN", "127.0.0.1:0".to_owned()),
             ("BOOTSTRAP_ADMIN_EMAIL", BOOTSTRAP_ADMIN_EMAIL.to_owned()),
             (
                 "BOOTSTRAP_ADMIN_PASSWORD",

@@ -276,13 +276,14 @@ impl Pipeline {
                 .lag
                 .with_label_values(&[pool])
                 .observe(shared::metrics::seconds_since(command.occurred_at));
-            tracing::debug!(
-                trace_id = command.trace.trace_id(),
-                event_id = %command.event_id,
-                kind = command.body.kind(),
-                outcome = event.kind(),
-                "command applied"
-            );
+            applied_in_trace(&command.trace).in_scope(|| {
+                tracing::debug!(
+                    event_id = %command.event_id,
+                    kind = command.body.kind(),
+                    outcome = event.kind(),
+                    "command applied"
+                )
+            });
             if let (Some(version), Some(tn)) = (changed_version, command.body.tracking_number()) {
                 changes.push((tn.as_str().to_owned(), version));
             }
@@ -375,12 +376,13 @@ impl Pipeline {
                 .lag
                 .with_label_values(&[QueueKind::Locations.pool()])
                 .observe(shared::metrics::seconds_since(batch.occurred_at));
-            tracing::debug!(
-                trace_id = batch.trace.trace_id(),
-                event_id = %batch.event_id,
-                points = batch.body.points.len(),
-                "location points stored"
-            );
+            applied_in_trace(&batch.trace).in_scope(|| {
+                tracing::debug!(
+                    event_id = %batch.event_id,
+                    points = batch.body.points.len(),
+                    "location points stored"
+                )
+            });
             changes.extend(unit.moved);
             for event in unit.events {
                 let event = batch.with_body(Event::LocationsRecorded(event));
@@ -728,6 +730,16 @@ impl Pipeline {
             Err(error) => tracing::error!(%error, "cannot encode a reply"),
         }
     }
+}
+
+/// A span for one message's part of a window, in the trace it carried: its
+/// `trace_id` in the logs, and the message's hop in exported traces.
+fn applied_in_trace(trace: &shared::wire::TraceContext) -> tracing::Span {
+    let span = tracing::info_span!("applied", trace_id = trace.trace_id());
+    if let Some(traceparent) = &trace.traceparent {
+        shared::telemetry::continue_trace(&span, traceparent);
+    }
+    span
 }
 
 /// One unit's result after [`Pipeline::apply_isolating`].

@@ -12,8 +12,10 @@ const USAGE: &str = "usage:
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    shared::telemetry::init("workers");
-    match run().await {
+    let telemetry = shared::telemetry::init("workers");
+    let outcome = run().await;
+    telemetry.shutdown();
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             // One line, whatever the log format: what an operator reads first.

@@ -70,12 +70,18 @@ pub struct ClientAddr(pub IpAddr);
 #[derive(Debug, Clone)]
 pub struct RequestTrace(pub TraceParent);
 
-/// The trace context for what a request sends: its trace, this hop as parent.
+/// The trace context for what a request sends: its trace, with the
+/// request's span (exported) or a fresh id as the parent of the next hop.
 pub fn trace_of<B>(request: &Request<B>) -> TraceContext {
     request
         .extensions()
         .get::<RequestTrace>()
-        .map(|t| TraceContext::new(&t.0.child()))
+        .map(|t| TraceContext {
+            traceparent: Some(shared::telemetry::outgoing_traceparent(
+                &tracing::Span::current(),
+                &t.0.child(),
+            )),
+        })
         .unwrap_or_default()
 }
 
@@ -104,6 +110,7 @@ pub async fn handle(state: &AppState, mut request: Request<Incoming>) -> ApiResp
         trace_id = trace.trace_id(),
         request_id
     );
+    shared::telemetry::continue_trace(&span, &trace.to_string());
     request.extensions_mut().insert(RequestTrace(trace));
     let response = route(state, request).instrument(span.clone()).await;
     let status = response.status();
@@ -180,29 +187,6 @@ pub fn template(path: &str) -> &'static str {
             }
         })
         .map_or("other", |(_, label)| label.as_str())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn paths_are_counted_by_their_route_never_their_values() {
-        for (path, label) in [
-            (
-                "/api/v1/packages/TRK123456789/status",
-                "/api/v1/packages/:tracking_number/status",
-            ),
-            ("/api/v1/packages", "/api/v1/packages"),
-            ("/api/v1/packages/", "/api/v1/packages"),
-            ("/api/v1/locations/near", "/api/v1/locations/near"),
-            ("/api/v1/devices/abc/rotate", "/api/v1/devices/:id/rotate"),
-            ("/api/v1/packages//status", "other"),
-            ("/api/v1/nothing/here", "other"),
-            ("/etc/passwd", "other"),
-            ("/metrics", "/metrics"),
-        ] {
-            assert_eq!(super::template(path), label, "{path}");
-        }
-    }
 }
 
 async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse {
@@ -485,4 +469,27 @@ fn not_allowed(allow: &str) -> Reply {
         format!("method not allowed; use {allow}"),
     )
     .header("allow", allow)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_are_counted_by_their_route_never_their_values() {
+        for (path, label) in [
+            (
+                "/api/v1/packages/TRK123456789/status",
+                "/api/v1/packages/:tracking_number/status",
+            ),
+            ("/api/v1/packages", "/api/v1/packages"),
+            ("/api/v1/packages/", "/api/v1/packages"),
+            ("/api/v1/locations/near", "/api/v1/locations/near"),
+            ("/api/v1/devices/abc/rotate", "/api/v1/devices/:id/rotate"),
+            ("/api/v1/packages//status", "other"),
+            ("/api/v1/nothing/here", "other"),
+            ("/etc/passwd", "other"),
+            ("/metrics", "/metrics"),
+        ] {
+            assert_eq!(super::template(path), label, "{path}");
+        }
+    }
 }

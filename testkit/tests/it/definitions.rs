@@ -96,5 +96,9 @@ fn definitions_mirror_the_declared_topology() {
         find(&topology.location_retry_queue())["arguments"],
         args(topology.location_retry_queue_arguments())
     );
-    assert_eq!(queues.len(), 3 + usize::from(topology.package_shards()));
+    // The marker that records the shard count (4 here, as in the compose file).
+    let marker = find(&topology.marker_queue());
+    assert_eq!(marker["durable"], true);
+    assert_eq!(marker["arguments"], args(topology.marker_queue_arguments()));
+    assert_eq!(queues.len(), 4 + usize::from(topology.package_shards()));
 }
