@@ -63,6 +63,7 @@ METRICS: dict[str, str] = {
     "delivertrack_broadcaster_messages_sent_total": "counter",
     "delivertrack_broadcaster_slow_clients_dropped_total": "counter",
     "delivertrack_broadcaster_lag_seconds": "histogram",
+    "delivertrack_broadcaster_broker_connected": "gauge",
 }
 # Series Prometheus itself makes for every target.
 PROMETHEUS_BUILTIN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}

@@ -1,5 +1,6 @@
 //! The plain HTTP endpoints beside `/ws` on the broadcaster's port:
-//! `/metrics` (Prometheus) and `/health` (orchestrators' probes).
+//! `/metrics` (Prometheus), `/health` (liveness) and `/health/ready` (the
+//! events stream is consumed: clients would get their updates).
 //!
 //! A connection's request line is peeked before anyone reads it: `/ws...`
 //! goes to the WebSocket handshake, anything else to a small hyper service.
@@ -7,7 +8,7 @@
 use crate::hub::Hub;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
@@ -17,10 +18,16 @@ use tokio_util::sync::CancellationToken;
 
 /// Whether the connection asks for `/ws` (the WebSocket endpoint), from the
 /// first bytes of its request line, without consuming them. `None` if the
-/// client sent no request line in time or closed.
-pub async fn wants_websocket(stream: &TcpStream, timeout: Duration) -> Option<bool> {
+/// client sent no request line by `deadline` or closed.
+///
+/// Clients send the request line in one segment, so the first peek nearly
+/// always decides. A client that stalls mid-line is re-checked with a
+/// growing pause (up to 100 ms): a slow sender costs a few wake-ups a
+/// second, never a busy loop.
+pub async fn wants_websocket(stream: &TcpStream, deadline: tokio::time::Instant) -> Option<bool> {
     let peeked = async {
         let mut buffer = [0u8; 32];
+        let mut pause = Duration::from_millis(2);
         loop {
             let n = stream.peek(&mut buffer).await.ok()?;
             if n == 0 {
@@ -37,11 +44,14 @@ pub async fn wants_websocket(stream: &TcpStream, timeout: Duration) -> Option<bo
             } else if n == buffer.len() {
                 return Some(false);
             }
-            // Only part of the line so far: wait for more.
-            tokio::time::sleep(Duration::from_millis(5)).await;
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(100));
         }
     };
-    tokio::time::timeout(timeout, peeked).await.ok().flatten()
+    tokio::time::timeout_at(deadline, peeked)
+        .await
+        .ok()
+        .flatten()
 }
 
 /// Serves one plain HTTP connection (keep-alive allowed) until the client
@@ -74,32 +84,18 @@ pub async fn serve(
 }
 
 fn answer(hub: &Hub, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match (request.method(), request.uri().path()) {
-        (&Method::GET, "/metrics") => (
-            StatusCode::OK,
-            shared::metrics::CONTENT_TYPE,
-            hub.metrics.render(),
-        ),
-        (&Method::GET, "/health") => (
-            StatusCode::OK,
-            "application/json",
-            r#"{"status":"live"}"#.to_owned(),
-        ),
-        (_, "/metrics" | "/health") => (
-            StatusCode::METHOD_NOT_ALLOWED,
-            "application/json",
-            r#"{"error":"method not allowed; use GET"}"#.to_owned(),
-        ),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "application/json",
-            r#"{"error":"no such endpoint; use /ws, /metrics or /health"}"#.to_owned(),
-        ),
-    };
+    // Ready while the events stream is consumed: clients would get updates.
+    let (status, content_type, body) = shared::metrics::endpoint_answer(
+        request.method() == Method::GET,
+        request.uri().path(),
+        || hub.metrics.render(),
+        hub.metrics.broker_connected.get() == 1,
+    );
     let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    if let Ok(value) = content_type.parse() {
-        response.headers_mut().insert(CONTENT_TYPE, value);
-    }
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }

@@ -137,6 +137,7 @@ async fn connected(
         bound.insert(tracking_number);
     }
     tracing::info!(queue, "event stream connected");
+    hub.metrics.broker_connected.set(1);
     // Whatever was published while the stream was down never reaches this
     // queue: every client checks the stores.
     hub.resync_all();
@@ -161,6 +162,7 @@ async fn connected(
             },
         }
     };
+    hub.metrics.broker_connected.set(0);
     let _ = connection.close(200, "broadcaster stopping".into()).await;
     result
 }

@@ -15,6 +15,8 @@ pub struct Metrics {
     pub delivered: IntCounter,
     /// Clients disconnected because they could not keep up.
     pub dropped_slow: IntCounter,
+    /// 1 while the result events stream is consumed (readiness).
+    pub broker_connected: IntGauge,
     /// Delay from an event's `occurred_at` to its send.
     lag: Histogram,
     /// The longest such delay, in µs (a histogram keeps no maximum).
@@ -31,6 +33,10 @@ impl Default for Metrics {
             dropped_slow: m.counter(
                 "slow_clients_dropped_total",
                 "Clients disconnected because they could not keep up",
+            ),
+            broker_connected: m.gauge(
+                "broker_connected",
+                "1 while result events are consumed from RabbitMQ, else 0",
             ),
             lag: m.histogram(
                 "lag_seconds",

@@ -173,7 +173,9 @@ impl Application {
             }
             let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
             connections.spawn(async move {
-                match crate::endpoints::wants_websocket(&stream, handshake_timeout).await {
+                // One deadline for telling /ws from the rest and the handshake.
+                let deadline = tokio::time::Instant::now() + handshake_timeout;
+                match crate::endpoints::wants_websocket(&stream, deadline).await {
                     Some(true) => {}
                     Some(false) => {
                         crate::endpoints::serve(
@@ -210,7 +212,7 @@ impl Application {
                     upgrade,
                     Some(ws_config),
                 );
-                match tokio::time::timeout(handshake_timeout, handshake).await {
+                match tokio::time::timeout_at(deadline, handshake).await {
                     Ok(Ok(ws)) => match session {
                         Some(session) => serve(ws, shared, shutdown, session).await,
                         None => tracing::warn!("upgrade completed without a session"),

@@ -127,9 +127,9 @@ impl IngestConfig {
 /// The management API beside an AMQP broker: same host and credentials,
 /// port 15672.
 fn management_url_of(amqp_url: &str) -> Option<String> {
-    let rest = amqp_url
-        .strip_prefix("amqp://")
-        .or_else(|| amqp_url.strip_prefix("amqps://"))?;
+    // Over amqps the broker's password must not travel in plain HTTP: no
+    // default (set RABBITMQ_MANAGEMENT_URL to reach it some other way).
+    let rest = amqp_url.strip_prefix("amqp://")?;
     let authority = rest.split(['/', '?']).next()?;
     let (credentials, host_port) = match authority.rsplit_once('@') {
         Some((credentials, host_port)) => (format!("{credentials}@"), host_port),
@@ -155,5 +155,6 @@ mod tests {
             Some("http://rabbit:15672")
         );
         assert_eq!(super::management_url_of("nonsense"), None);
+        assert_eq!(super::management_url_of("amqps://u:p@rabbit:5671"), None);
     }
 }

@@ -74,6 +74,7 @@ fn cors(allowed_origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             HeaderName::from_static("idempotency-key"),
             HeaderName::from_static("prefer"),
+            HeaderName::from_static("traceparent"),
             HeaderName::from_static("x-api-key"),
             HeaderName::from_static("x-request-id"),
         ])

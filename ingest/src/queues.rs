@@ -119,9 +119,16 @@ impl Management {
             Some((credentials, host)) => (Some(credentials), host),
             None => (None, authority),
         };
+        // A URL's user and password are percent-encoded (`p%40ss` for
+        // `p@ss`); Basic authentication wants them as they are.
         let authorization = credentials.and_then(|c| {
             use base64::Engine;
-            let encoded = base64::engine::general_purpose::STANDARD.encode(c);
+            let (user, password) = c.split_once(':').unwrap_or((c, ""));
+            let decode = |s: &str| percent_encoding::percent_decode_str(s).collect::<Vec<u8>>();
+            let mut plain = decode(user);
+            plain.push(b':');
+            plain.extend(decode(password));
+            let encoded = base64::engine::general_purpose::STANDARD.encode(plain);
             HeaderValue::from_str(&format!("Basic {encoded}")).ok()
         });
         let vhost = amqp_url

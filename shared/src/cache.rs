@@ -77,6 +77,40 @@ return total
     )
 });
 
+/// Lua shared by the two scripts below: Redis's clock in ms, and removing
+/// the reports in KEYS[1] that lapsed (`"<connections> <until ms>"`).
+const PRUNE_LAPSED: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local total, live = 0, 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local count, untill = string.match(all[i + 1], '^(%-?%d+) (%d+)$')
+  if count and tonumber(untill) > now then
+    total = total + tonumber(count)
+    live = live + 1
+  else
+    redis.call('HDEL', KEYS[1], all[i])
+  end
+end
+";
+
+/// KEYS[1] = the reports hash; ARGV = instance, connections, ttl (ms).
+/// Stores the report until Redis's now + ttl; the hash itself lapses when
+/// nobody reports.
+static REPORT_CONNECTIONS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(&format!(
+        "{PRUNE_LAPSED}
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. (now + tonumber(ARGV[3])))
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+return 1"
+    ))
+});
+
+/// KEYS[1] = the reports hash. Returns {connections, live instances}.
+static COUNT_CONNECTIONS: LazyLock<Script> =
+    LazyLock::new(|| Script::new(&format!("{PRUNE_LAPSED}\nreturn {{total, live}}")));
+
 #[derive(Clone)]
 pub struct ViewCache {
     connection: ConnectionManager,
@@ -233,21 +267,22 @@ impl ViewCache {
         format!("{}stats:broadcasters", self.prefix)
     }
 
-    /// One broadcaster instance's count of open connections, good until
-    /// `ttl` from now: an instance that dies stops counting when it lapses.
+    /// One broadcaster instance's count of open connections, good for `ttl`
+    /// by Redis's clock (hosts' clocks may disagree): an instance that dies
+    /// stops counting when its report lapses.
     pub async fn report_connections(
         &self,
         instance: &str,
         connections: i64,
         ttl: Duration,
     ) -> redis::RedisResult<()> {
-        let until = chrono::Utc::now().timestamp_millis() + ttl.as_millis() as i64;
         self.guarded(async {
-            redis::cmd("HSET")
-                .arg(self.broadcasters_key())
+            REPORT_CONNECTIONS
+                .key(self.broadcasters_key())
                 .arg(instance)
-                .arg(format!("{connections} {until}"))
-                .query_async::<i64>(&mut self.connection.clone())
+                .arg(connections)
+                .arg(ttl.as_millis() as u64)
+                .invoke_async::<i64>(&mut self.connection.clone())
                 .await
                 .map(drop)
         })
@@ -265,39 +300,17 @@ impl ViewCache {
     }
 
     /// Open WebSocket connections over every live broadcaster, and how many
-    /// instances reported. Lapsed reports are removed on the way.
+    /// instances reported.
     pub async fn broadcaster_connections(&self) -> redis::RedisResult<(i64, usize)> {
-        let key = self.broadcasters_key();
-        let reports: std::collections::HashMap<String, String> = self
+        let (total, live): (i64, i64) = self
             .guarded(async {
-                redis::cmd("HGETALL")
-                    .arg(&key)
-                    .query_async(&mut self.connection.clone())
+                COUNT_CONNECTIONS
+                    .key(self.broadcasters_key())
+                    .invoke_async(&mut self.connection.clone())
                     .await
             })
             .await?;
-        let now = chrono::Utc::now().timestamp_millis();
-        let (mut total, mut live, mut lapsed) = (0, 0, Vec::new());
-        for (instance, report) in reports {
-            let parsed = report
-                .split_once(' ')
-                .and_then(|(c, u)| Some((c.parse::<i64>().ok()?, u.parse::<i64>().ok()?)));
-            match parsed {
-                Some((connections, until)) if until > now => {
-                    total += connections;
-                    live += 1;
-                }
-                _ => lapsed.push(instance),
-            }
-        }
-        if !lapsed.is_empty() {
-            let _ = redis::cmd("HDEL")
-                .arg(&key)
-                .arg(&lapsed)
-                .query_async::<i64>(&mut self.connection.clone())
-                .await;
-        }
-        Ok((total, live))
+        Ok((total, usize::try_from(live).unwrap_or_default()))
     }
 
     /// Pings Redis directly, ignoring the fail-fast window (health checks).

@@ -55,6 +55,15 @@ impl Scrape {
             .sum()
     }
 
+    /// Every label value in the scrape.
+    pub fn label_values(&self) -> Vec<String> {
+        self.0
+            .samples
+            .iter()
+            .flat_map(|s| s.labels.values().cloned())
+            .collect()
+    }
+
     /// Every metric name in the scrape.
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.0.samples.iter().map(|s| s.metric.clone()).collect();

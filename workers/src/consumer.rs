@@ -334,6 +334,7 @@ impl Pipeline {
         {
             return abandoned.into();
         }
+        self.count_dead_letters(QueueKind::Packages, &messages);
         for (delivery, event) in replies {
             self.reply(delivery, &event).await;
         }
@@ -401,8 +402,24 @@ impl Pipeline {
             .publish_committed(&messages, &self.stop)
             .await
         {
-            Ok(()) => Settlement::Ack,
+            Ok(()) => {
+                self.count_dead_letters(QueueKind::Locations, &messages);
+                Settlement::Ack
+            }
             Err(abandoned) => abandoned.into(),
+        }
+    }
+
+    /// Counts the dead letters among `published`, once the broker has them
+    /// (an abandoned window is redelivered and would count twice).
+    fn count_dead_letters(&self, kind: QueueKind, published: &[Message]) {
+        let dead = self.topology.dead_exchange();
+        let count = published.iter().filter(|m| m.exchange == dead).count();
+        if count > 0 {
+            self.metrics
+                .dead_lettered
+                .with_label_values(&[kind.pool()])
+                .inc_by(count as u64);
         }
     }
 
@@ -660,10 +677,6 @@ impl Pipeline {
             self.unknown_package_retry.as_secs()
         );
         tracing::warn!(%reason, "dead-lettering location points");
-        self.metrics
-            .dead_lettered
-            .with_label_values(&[QueueKind::Locations.pool()])
-            .inc();
         crate::dead_letter::to_dead_letter(
             message,
             &self.topology.dead_exchange(),
@@ -678,15 +691,6 @@ impl Pipeline {
             reason,
             "dead-lettering a message that can never succeed"
         );
-        let pool = if queue == self.topology.locations_queue() {
-            QueueKind::Locations
-        } else {
-            QueueKind::Packages
-        };
-        self.metrics
-            .dead_lettered
-            .with_label_values(&[pool.pool()])
-            .inc();
         dead_letter_message(&self.topology.dead_exchange(), queue, delivery, reason)
     }
 

@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::CONTENT_TYPE;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use prometheus::{HistogramVec, IntCounterVec, IntGauge};
@@ -168,27 +168,19 @@ fn answer(
     metrics: &WorkerMetrics,
     request: &Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
-    let (status, content_type, body) = match (request.method(), request.uri().path()) {
-        (&Method::GET, "/metrics") => (
-            StatusCode::OK,
-            shared::metrics::CONTENT_TYPE,
-            metrics.render(),
-        ),
-        (&Method::GET, "/health") => (
-            StatusCode::OK,
-            "application/json",
-            r#"{"status":"live"}"#.to_owned(),
-        ),
-        _ => (
-            StatusCode::NOT_FOUND,
-            "application/json",
-            r#"{"error":"no such endpoint; use /metrics or /health"}"#.to_owned(),
-        ),
-    };
+    // Ready while consuming: a broker outage takes the pod out of rotation
+    // without restarting it (liveness stays 200).
+    let (status, content_type, body) = shared::metrics::endpoint_answer(
+        request.method() == Method::GET,
+        request.uri().path(),
+        || metrics.render(),
+        metrics.broker_connected.get() == 1,
+    );
     let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() = status;
-    if let Ok(value) = content_type.parse() {
-        response.headers_mut().insert(CONTENT_TYPE, value);
-    }
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }

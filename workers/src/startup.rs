@@ -28,7 +28,7 @@ pub enum StartupError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("invalid MongoDB configuration: {0}")]
     Mongo(#[from] mongodb::error::Error),
-    #[error("cannot serve metrics on {addr}: {source}")]
+    #[error("cannot serve metrics on {addr} (METRICS_LISTEN; each workers process on a host needs its own): {source}")]
     Metrics {
         addr: std::net::SocketAddr,
         source: std::io::Error,

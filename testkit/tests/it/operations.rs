@@ -182,8 +182,8 @@ async fn one_write_moves_every_services_counters_and_carries_its_trace_id() {
         1.0
     );
     assert!(
-        ingest_after.names().iter().all(|n| !n.contains(tn)),
-        "no tracking number in a metric"
+        ingest_after.label_values().iter().all(|v| !v.contains(tn)),
+        "no tracking number in a label"
     );
 
     // Counted after the ack, which follows the outcome the client saw.
@@ -290,10 +290,16 @@ async fn one_write_moves_every_services_counters_and_carries_its_trace_id() {
         checked >= 20,
         "only {checked} metric names found in the list"
     );
-    let health = reqwest::get(format!("http://{broadcaster_addr}/health"))
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 200);
+    // Live, and ready: both consume from the broker.
+    for base in [
+        format!("http://{broadcaster_addr}"),
+        workers_metrics.trim_end_matches("/metrics").to_owned(),
+    ] {
+        for probe in ["/health", "/health/ready"] {
+            let answer = reqwest::get(format!("{base}{probe}")).await.unwrap();
+            assert_eq!(answer.status(), 200, "{base}{probe}");
+        }
+    }
 
     // The trace id, as the client sent it, in each service's JSON log lines.
     for (service, logs) in [
@@ -491,13 +497,41 @@ async fn stats_show_a_queue_rising_while_its_workers_are_stopped_and_falling_whe
     assert_eq!(ready, 5, "{queues:?}");
     assert!(queues.iter().all(|q| q["consumers"] == 0), "{queues:?}");
     // Unacked counts come from the management API, which this machine runs
-    // (it samples queues every few seconds).
-    eventually(WAIT, "unacked counts from the management API", || async {
+    // (it samples queues every few seconds): hold one delivery unacked.
+    let busy = queues
+        .iter()
+        .find(|q| q["messages_ready"] == 5)
+        .and_then(|q| q["queue"].as_str())
+        .expect("the package's shard queue")
+        .to_owned();
+    // (A consumer, not basic.get: shard queues have a single active consumer.)
+    let holder = app.env.new_channel().await;
+    holder
+        .basic_qos(1, Default::default())
+        .await
+        .expect("prefetch 1");
+    let mut consumer = holder
+        .basic_consume(
+            busy.as_str().into(),
+            "holder".into(),
+            Default::default(),
+            Default::default(),
+        )
+        .await
+        .expect("consume");
+    let held = tokio::time::timeout(WAIT, futures_util::StreamExt::next(&mut consumer)).await;
+    assert!(matches!(held, Ok(Some(Ok(_)))), "a message to hold");
+    eventually(WAIT, "the held message counted as unacked", || async {
         let (_, queues) = package_backlog(&app).await;
-        queues
-            .iter()
-            .all(|q| q["messages_unacknowledged"] == 0)
-            .then_some(())
+        let queue = queues.iter().find(|q| q["queue"] == busy.as_str())?;
+        (queue["messages_unacknowledged"] == 1 && queue["messages_ready"] == 4).then_some(())
+    })
+    .await;
+    // Closing the channel hands it back.
+    holder.close(200, "done".into()).await.expect("close");
+    eventually(WAIT, "the held message back in the queue", || async {
+        let (ready, _) = package_backlog(&app).await;
+        (ready == 5).then_some(())
     })
     .await;
 
