@@ -16,6 +16,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
  && mkdir -p /out \
  && cp target/release/ingest target/release/workers target/release/broadcaster /out/
 
+# The web pages (plain ES modules and vendor files, no bundler).
+FROM node:20-bookworm-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund
+COPY web/ ./
+RUN npm run build
+
 FROM debian:bookworm-slim
 # ca-certificates for TLS to managed databases; curl for the health checks.
 RUN apt-get update \
@@ -24,6 +32,8 @@ RUN apt-get update \
  && groupadd --system --gid 10001 delivertrack \
  && useradd --system --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin delivertrack
 COPY --from=build /out/ingest /out/workers /out/broadcaster /usr/local/bin/
+COPY --from=web /web/dist /usr/share/delivertrack/web
+ENV WEB_ROOT=/usr/share/delivertrack/web
 # Numeric, so Kubernetes' runAsNonRoot can verify it without a passwd lookup.
 USER 10001
 

@@ -136,6 +136,19 @@ stop_started_services() {
   fi
 }
 
+# The web pages: Node.js and npm (Debian's, if missing), the locked packages
+# (npm ci, from web/package-lock.json), then web/dist (npm run build).
+ensure_web() {
+  command -v npm >/dev/null || apt_install nodejs npm
+  log "building the web pages (web/dist)"
+  (cd "$REPO_ROOT/web" && npm ci --no-audit --no-fund --loglevel=error >&2 && npm run --silent build >&2)
+}
+
+# The browser the browser tests drive (Debian's chromium).
+ensure_chromium() {
+  command -v chromium >/dev/null || apt_install chromium
+}
+
 # Installs schemathesis (pinned) into .local/ and prints its path.
 ensure_schemathesis() {
   local venv="$LOCAL_DIR/schemathesis-venv" version=4.32.5

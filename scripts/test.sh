@@ -5,6 +5,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
 trap stop_started_services EXIT
 ensure_toolchain
 ensure_services
+ensure_web
+ensure_chromium
 cd "$REPO_ROOT"
 # The deployment files (Kubernetes, KEDA, Grafana, Prometheus, compose), offline.
 bash scripts/validate_deploy.sh

@@ -5,8 +5,10 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
 ensure_toolchain
 ensure_services
+ensure_web
 cd "$REPO_ROOT"
 cargo build --release --locked --bins
+export WEB_ROOT="${WEB_ROOT:-$REPO_ROOT/web/dist}"
 bin="${CARGO_TARGET_DIR:-$REPO_ROOT/target}/release"
 
 # Authentication for local use: a token secret and a first admin, generated
@@ -46,6 +48,7 @@ DeliverTrack is up:
   ingest       http://${INGEST_LISTEN:-127.0.0.1:8080}/api/v1/health
   broadcaster  ws://${BROADCASTER_LISTEN:-127.0.0.1:8081}/ws
   workers      consuming from ${AMQP_URL:-amqp://127.0.0.1:5672}
+  tracking     http://${INGEST_LISTEN:-127.0.0.1:8080}/track/<tracking number>
   metrics      http://${INGEST_LISTEN:-127.0.0.1:8080}/metrics, http://${BROADCASTER_LISTEN:-127.0.0.1:8081}/metrics, http://${METRICS_LISTEN:-127.0.0.1:9101}/metrics
   first admin  ${BOOTSTRAP_ADMIN_EMAIL} / ${BOOTSTRAP_ADMIN_PASSWORD}  (from $auth_env)
 Sign in: curl -s -X POST http://${INGEST_LISTEN:-127.0.0.1:8080}/api/v1/auth/login \\

@@ -7,21 +7,32 @@ use sqlx::PgPool;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
-/// An authenticated connection: who, and when its token runs out.
+/// A connection's session: who (`None` on `/ws/public`, the public tracking
+/// mode), and when its token runs out.
 #[derive(Debug, Clone)]
 pub struct Session {
-    pub caller: Caller,
+    pub caller: Option<Caller>,
     /// Seconds since the Unix epoch; `None` when authentication is disabled.
     pub expires_at: Option<u64>,
 }
 
 /// The session an upgrade request carries: `Authorization: Bearer <token>`,
 /// or `?token=<token>` for browsers (which cannot set headers on a WebSocket).
+///
+/// `/ws/public` takes no token: it is the public tracking page's mode, where
+/// a package's number is all it takes to watch it. The updates are the same
+/// `package_update` messages, which name no person, account or device.
 pub fn authenticate(auth: &AuthConfig, request: &Request) -> Result<Session, (StatusCode, String)> {
+    if request.uri().path() == PUBLIC_PATH {
+        return Ok(Session {
+            caller: None,
+            expires_at: None,
+        });
+    }
     let tokens = match auth {
         AuthConfig::Disabled => {
             return Ok(Session {
-                caller: Caller::development(),
+                caller: Some(Caller::development()),
                 expires_at: None,
             })
         }
@@ -35,7 +46,7 @@ pub fn authenticate(auth: &AuthConfig, request: &Request) -> Result<Session, (St
         })?;
     match tokens.verify(&token) {
         Ok(verified) => Ok(Session {
-            caller: verified.caller,
+            caller: Some(verified.caller),
             expires_at: Some(verified.expires_at),
         }),
         Err(error @ (TokenError::Expired | TokenError::Invalid | TokenError::CannotSign)) => {
@@ -61,17 +72,24 @@ fn query_token(query: Option<&str>) -> Option<String> {
         .filter(|value| !value.is_empty())
 }
 
+/// The path of the public tracking mode.
+pub const PUBLIC_PATH: &str = "/ws/public";
+
 /// Whether the caller may watch the package; a package they may not see
-/// is refused with the words used for an unknown one.
-pub async fn may_watch(pool: &PgPool, caller: &Caller, tn: &str) -> Result<(), String> {
-    if policy::sees_all(caller.role) {
+/// is refused with the words used for an unknown one. The public mode
+/// (`None`) may watch any package whose number it knows.
+pub async fn may_watch(pool: &PgPool, caller: Option<&Caller>, tn: &str) -> Result<(), String> {
+    if caller.is_some_and(|c| policy::sees_all(c.role)) {
         return Ok(());
     }
     let not_found = || format!("package {tn} not found");
     match shared::auth::access::load(pool, tn).await {
-        Ok(Some(access)) => match policy::decide(caller, Action::ReadPackage, Some(&access)) {
-            Decision::Allow => Ok(()),
-            Decision::Forbidden | Decision::Hidden => Err(not_found()),
+        Ok(Some(access)) => match caller {
+            None => Ok(()),
+            Some(caller) => match policy::decide(caller, Action::ReadPackage, Some(&access)) {
+                Decision::Allow => Ok(()),
+                Decision::Forbidden | Decision::Hidden => Err(not_found()),
+            },
         },
         Ok(None) => Err(not_found()),
         Err(error) => {

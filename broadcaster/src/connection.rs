@@ -149,7 +149,8 @@ struct Handler {
     handle: ClientHandle,
     subscriptions: HashSet<String>,
     /// Who opened the connection: every subscription asks the policy.
-    caller: shared::auth::Caller,
+    /// `None` on `/ws/public`: anyone holding a tracking number.
+    caller: Option<shared::auth::Caller>,
 }
 
 impl Handler {
@@ -181,7 +182,9 @@ impl Handler {
         }
         // Packages the caller may not see are refused like unknown ones, and
         // both before they cost a broker binding.
-        if let Err(problem) = crate::auth::may_watch(&self.shared.pool, &self.caller, tn).await {
+        if let Err(problem) =
+            crate::auth::may_watch(&self.shared.pool, self.caller.as_ref(), tn).await
+        {
             return self.reply(protocol::error(&problem));
         }
         if let Err(problem) = self.head(tn).await {

@@ -196,7 +196,7 @@ impl Application {
                 let upgrade = |request: &Request,
                                response: Response|
                  -> Result<Response, ErrorResponse> {
-                    if request.uri().path() != "/ws" {
+                    if !matches!(request.uri().path(), "/ws" | crate::auth::PUBLIC_PATH) {
                         return Err(refusal(StatusCode::NOT_FOUND, "no such endpoint; use /ws"));
                     }
                     match crate::auth::authenticate(&shared.auth, request) {

@@ -38,6 +38,8 @@ pub struct IngestConfig {
     /// `/stats` asks for unacknowledged counts. By default the AMQP URL's
     /// host and credentials on port 15672; empty turns it off.
     pub rabbitmq_management_url: Option<String>,
+    /// `WEB_ROOT`, `WEB_WEBSOCKET_URL`, `WEB_TILES_URL`: the web pages.
+    pub web: crate::web::WebConfig,
 }
 
 impl IngestConfig {
@@ -51,9 +53,11 @@ impl IngestConfig {
                 per_address: 120_000,
                 per_caller: 60_000,
                 auth: 10,
+                track: 60,
             },
             trust_forwarded: false,
             rabbitmq_management_url: management_url_of(&common.amqp_url),
+            web: crate::web::WebConfig::default(),
             common,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             outcome_timeout: Duration::from_millis(5_000),
@@ -92,8 +96,14 @@ impl IngestConfig {
                 per_address: var("RATE_LIMIT_IP_PER_MIN", d.rate_limits.per_address)?,
                 per_caller: var("RATE_LIMIT_CALLER_PER_MIN", d.rate_limits.per_caller)?,
                 auth: var("RATE_LIMIT_AUTH_PER_MIN", d.rate_limits.auth)?,
+                track: var("RATE_LIMIT_TRACK_PER_MIN", d.rate_limits.track)?,
             },
             trust_forwarded: var("RATE_LIMIT_TRUST_FORWARDED", d.trust_forwarded)?,
+            web: crate::web::WebConfig {
+                root: var("WEB_ROOT", d.web.root.display().to_string())?.into(),
+                websocket_url: var("WEB_WEBSOCKET_URL", d.web.websocket_url.clone())?,
+                tiles_url: var("WEB_TILES_URL", d.web.tiles_url.clone())?,
+            },
             rabbitmq_management_url: match std::env::var("RABBITMQ_MANAGEMENT_URL") {
                 Ok(url) if url.trim().is_empty() => None,
                 Ok(url) => Some(url),

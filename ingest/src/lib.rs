@@ -24,6 +24,7 @@
 //!   through Redis (leased in chunks), per instance when Redis is down.
 //! - [`metrics`]: what ingest counts, exported at `/metrics`.
 //! - [`queues`]: worker queue depths for `/api/v1/stats`.
+//! - [`web`]: the public tracking page and its assets, from `WEB_ROOT`.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers.
 
 // Handlers return `Result<Reply, Reply>`: the error is a finished response,
@@ -44,6 +45,7 @@ pub mod rate_limit;
 pub mod reads;
 pub mod routes;
 pub mod startup;
+pub mod web;
 
 pub use config::IngestConfig;
 pub use startup::Application;

@@ -67,7 +67,7 @@ impl Default for IngestMetrics {
         for result in ["hit", "miss"] {
             metrics.cache.with_label_values(&[result]);
         }
-        for limit in ["address", "caller", "auth"] {
+        for limit in ["address", "caller", "auth", "track"] {
             metrics.rate_limited.with_label_values(&[limit]);
         }
         for reason in ["not_connected", "nacked", "timeout", "unroutable", "broker"] {

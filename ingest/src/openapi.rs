@@ -41,6 +41,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("delete", "/api/v1/devices/{id}"),
     ("post", "/api/v1/devices/{id}/rotate"),
     ("get", "/api/v1/audit"),
+    ("get", "/api/v1/track/{tracking_number}"),
 ];
 
 #[derive(OpenApi)]
@@ -80,6 +81,7 @@ pub const ROUTES: &[(&str, &str)] = &[
         crate::routes::devices::revoke,
         crate::routes::devices::rotate,
         crate::routes::audit::get,
+        crate::routes::track::get,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = [])),
@@ -89,7 +91,8 @@ pub const ROUTES: &[(&str, &str)] = &[
         (name = "operations", description = "Health, statistics, this document"),
         (name = "auth", description = "Accounts and access tokens"),
         (name = "deliveries", description = "Couriers' runs of stops"),
-        (name = "devices", description = "Devices posting locations with API keys")
+        (name = "devices", description = "Devices posting locations with API keys"),
+        (name = "tracking", description = "What anyone with a tracking number may see")
     )
 )]
 pub struct ApiDoc;
@@ -107,6 +110,7 @@ pub const PUBLIC: &[&str] = &[
     "/api/v1/openapi.json",
     "/api/v1/auth/register",
     "/api/v1/auth/login",
+    "/api/v1/track/{tracking_number}",
 ];
 
 impl utoipa::Modify for BearerAuth {

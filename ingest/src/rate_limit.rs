@@ -29,6 +29,10 @@ pub struct Limits {
     pub per_caller: u32,
     /// `RATE_LIMIT_AUTH_PER_MIN`: sign-in and sign-up, by client address.
     pub auth: u32,
+    /// `RATE_LIMIT_TRACK_PER_MIN`: the public tracking lookup, by client
+    /// address: a tracking number is the only key to a package there, so
+    /// guessing them must stay slow.
+    pub track: u32,
 }
 
 impl Limits {
@@ -36,6 +40,7 @@ impl Limits {
         per_address: 0,
         per_caller: 0,
         auth: 0,
+        track: 0,
     };
 }
 

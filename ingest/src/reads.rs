@@ -21,6 +21,15 @@ pub async fn package(
     .await
 }
 
+/// A package's last numbered event (`since_seq` for live updates after it);
+/// `None` when there is no such package.
+pub async fn event_seq(pool: &PgPool, tracking_number: &str) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT event_seq FROM packages WHERE tracking_number = $1")
+        .bind(tracking_number)
+        .fetch_optional(pool)
+        .await
+}
+
 /// A position in the newest-first listing: the last row of the previous page.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Cursor {

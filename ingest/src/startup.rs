@@ -130,6 +130,7 @@ impl Application {
             trust_forwarded: config.trust_forwarded,
             metrics,
             queues,
+            web: config.web.clone(),
         });
         Ok(Self {
             listener,

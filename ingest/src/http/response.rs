@@ -48,7 +48,12 @@ impl Reply {
 
     /// A text body of the given content type (the metrics exposition).
     pub fn text(status: StatusCode, content_type: &'static str, body: String) -> Self {
-        let mut response = Response::new(Full::new(Bytes::from(body)));
+        Self::bytes(status, content_type, Bytes::from(body))
+    }
+
+    /// A body of the given content type (pages and their assets).
+    pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Self {
+        let mut response = Response::new(Full::new(body));
         *response.status_mut() = status;
         response
             .headers_mut()

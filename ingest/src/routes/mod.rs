@@ -12,6 +12,7 @@ pub(crate) mod health;
 pub mod locations;
 pub mod packages;
 pub(crate) mod stats;
+pub mod track;
 pub mod users;
 
 use crate::authn;
@@ -54,6 +55,8 @@ pub struct AppState {
     pub metrics: std::sync::Arc<crate::metrics::IngestMetrics>,
     /// Queue depths for `/stats`, from the broker (and its management API).
     pub queues: crate::queues::QueueStats,
+    /// The web pages' folder and settings.
+    pub web: crate::web::WebConfig,
 }
 
 /// The address of the connection a request came on (set per connection).
@@ -169,8 +172,12 @@ pub fn template(path: &str) -> &'static str {
                 .map(|(_, template)| (*template, template.replace('{', ":").replace('}', "")))
                 .collect()
         });
-    if path == "/metrics" {
-        return "/metrics";
+    match path {
+        "/metrics" => return "/metrics",
+        "/web-config.json" => return "/web-config.json",
+        _ if path.starts_with("/assets/") => return "/assets",
+        _ if path.starts_with("/track/") => return "/track/:tracking_number",
+        _ => {}
     }
     let segments = path.trim_end_matches('/').split('/');
     LABELS
@@ -207,6 +214,11 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
         .into_response();
     }
     let Some(rest) = path.strip_prefix("/api/v1/") else {
+        if *request.method() == Method::GET {
+            if let Some(page) = crate::web::serve(&state.web, &path).await {
+                return page.into_response();
+            }
+        }
         return not_found().into_response();
     };
     let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
@@ -230,6 +242,19 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
         {
             return refused.into_response();
         }
+    }
+    if let ["track", tracking_number] = segments.as_slice() {
+        if let Err(refused) =
+            limited(state, "track", limits.track, || format!("track:{address}")).await
+        {
+            return refused.into_response();
+        }
+        return match method {
+            Method::GET => track::get(state, tracking_number).await,
+            _ => Err(not_allowed("GET")),
+        }
+        .unwrap_or_else(|e| e)
+        .into_response();
     }
     if let ["auth", "register"] = segments.as_slice() {
         return match method {
@@ -488,6 +513,8 @@ mod tests {
             ("/api/v1/nothing/here", "other"),
             ("/etc/passwd", "other"),
             ("/metrics", "/metrics"),
+            ("/track/TRK123456789", "/track/:tracking_number"),
+            ("/assets/track.js", "/assets"),
         ] {
             assert_eq!(super::template(path), label, "{path}");
         }

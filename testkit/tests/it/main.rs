@@ -25,6 +25,7 @@ mod package_worker;
 mod rate_limits;
 mod reliability;
 mod schemathesis;
+mod tracking;
 mod wire_roundtrip;
 mod workers_binary;
 

@@ -11,6 +11,7 @@ fn limits(per_caller: u32, auth: u32) -> Limits {
         per_address: 0,
         per_caller,
         auth,
+        track: 0,
     }
 }
 

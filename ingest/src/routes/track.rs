@@ -1,0 +1,94 @@
+//! `GET /api/v1/track/{tn}`: what a recipient with the tracking number may
+//! see, without signing in: the status timeline and the last known position.
+//! Nothing else (no names, addresses, accounts or devices). Public, so it is
+//! rate-limited per client address (`RATE_LIMIT_TRACK_PER_MIN`), and an
+//! unknown number answers like a malformed one.
+
+use super::{package_not_found, AppState};
+use crate::http::Reply;
+use chrono::{DateTime, Utc};
+use hyper::StatusCode;
+use serde::Serialize;
+use shared::domain::TrackingNumber;
+
+/// The public view of a package.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Tracking {
+    pub tracking_number: String,
+    pub status: String,
+    /// The package's sequence number now: a WebSocket subscription with
+    /// `since_seq` set to it hears only what comes after.
+    pub seq: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Status changes, oldest first (creation included).
+    pub timeline: Vec<TimelineEntry>,
+    /// The last reported position, if any.
+    pub last_position: Option<Position>,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct TimelineEntry {
+    /// The change's number in the package's sequence (as in `package_update`).
+    pub seq: Option<i64>,
+    pub status: String,
+    /// Where the change was reported (a place name), if given.
+    pub location: Option<String>,
+    pub timestamp: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Position {
+    pub latitude: f64,
+    pub longitude: f64,
+    pub location: Option<String>,
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+#[utoipa::path(get, path = "/api/v1/track/{tracking_number}", tag = "tracking",
+    params(("tracking_number" = String, Path, description = "The number on the parcel")),
+    responses(
+        (status = 200, description = "What the number may reveal", body = Tracking),
+        (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
+        (status = 429, description = "Too many lookups from this address", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
+pub async fn get(state: &AppState, raw: &str) -> Result<Reply, Reply> {
+    let Ok(tracking_number) = TrackingNumber::parse(raw) else {
+        return Err(package_not_found(raw));
+    };
+    let tn = tracking_number.as_str();
+    // The sequence first: a change committed while the rest is read is then
+    // sent again over the WebSocket (the page skips seqs it has), never lost.
+    let Some(seq) = crate::reads::event_seq(&state.pool, tn).await? else {
+        return Err(package_not_found(tn));
+    };
+    let Some(package) = crate::reads::package(&state.pool, tn).await? else {
+        return Err(package_not_found(tn));
+    };
+    let timeline = sqlx::query_as::<_, TimelineEntry>(
+        "SELECT seq, status, location, occurred_at AS timestamp FROM status_events \
+         WHERE package_id = $1 ORDER BY version LIMIT 1000",
+    )
+    .bind(package.id)
+    .fetch_all(&state.pool)
+    .await?;
+    let last_position = match (package.latitude, package.longitude) {
+        (Some(latitude), Some(longitude)) => Some(Position {
+            latitude,
+            longitude,
+            location: package.current_location.clone(),
+            timestamp: package.last_seen_at,
+        }),
+        _ => None,
+    };
+    let view = Tracking {
+        tracking_number: package.tracking_number,
+        status: package.status.as_str().to_owned(),
+        seq,
+        created_at: package.created_at,
+        updated_at: package.updated_at,
+        timeline,
+        last_position,
+    };
+    Ok(Reply::json(StatusCode::OK, &view))
+}

@@ -1,0 +1,219 @@
+//! The public tracking surface: `GET /api/v1/track/{tn}` and the
+//! broadcaster's `/ws/public` mode reveal only what a tracking number should
+//! (no names, addresses, accounts or devices), need no sign-in, and are
+//! rate-limited; the tracking page does the same in a real browser.
+
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::time::Duration;
+use testkit::app::{expect_error, Options, TestApp, WAIT};
+use testkit::ws;
+
+/// The fields a tracking number may reveal, and nothing else.
+const PUBLIC_FIELDS: [&str; 7] = [
+    "created_at",
+    "last_position",
+    "seq",
+    "status",
+    "timeline",
+    "tracking_number",
+    "updated_at",
+];
+
+#[tokio::test]
+async fn anyone_with_the_number_sees_the_status_timeline_and_last_position_and_nothing_else() {
+    let app = TestApp::spawn().await;
+    let tn = "TRK0PUBLIC001";
+    app.created(tn).await;
+    let moved = app
+        .put_json(
+            &format!("/packages/{tn}/status"),
+            &json!({"status": "in_transit", "location": "Newark Hub", "latitude": 40.7357, "longitude": -74.1724}),
+        )
+        .await;
+    assert_eq!(moved.status(), 200);
+
+    let anonymous = reqwest::Client::new();
+    let answer = anonymous
+        .get(app.url(&format!("/track/{tn}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let view: Value = answer.json().await.unwrap();
+    let mut fields: Vec<&str> = view
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(fields, PUBLIC_FIELDS, "{view}");
+    assert_eq!(view["status"], "in_transit");
+    let steps: Vec<(&str, Option<&str>)> = view["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["status"].as_str().unwrap(), s["location"].as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [("pending", None), ("in_transit", Some("Newark Hub"))]
+    );
+    assert_eq!(view["last_position"]["latitude"], 40.7357);
+    assert_eq!(view["last_position"]["location"], "Newark Hub");
+    let text = view.to_string();
+    for secret in [
+        "Ann Sender",
+        "1 Main St",
+        "Bob Recipient",
+        "2 High St",
+        "Books",
+    ] {
+        assert!(!text.contains(secret), "{secret} revealed: {text}");
+    }
+    assert!(view["seq"].as_i64() >= Some(2), "{view}");
+
+    for unknown in ["TRK0NOBODY001", "not a number!"] {
+        let answer = anonymous
+            .get(app.url(&format!("/track/{unknown}")))
+            .send()
+            .await
+            .unwrap();
+        expect_error(answer, 404).await;
+    }
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn public_lookups_are_rate_limited_per_address() {
+    let app = TestApp::spawn_with(Options::default().ingest(|config| {
+        config.rate_limits.track = 5;
+    }))
+    .await;
+    let anonymous = reqwest::Client::new();
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let answer = anonymous
+            .get(app.url(&format!("/track/TRK0GUESS{i:04}")))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(answer.status().as_u16());
+        if answer.status() == 429 {
+            assert!(answer.headers().contains_key("retry-after"));
+        }
+    }
+    assert_eq!(statuses[..5], [404; 5], "{statuses:?}");
+    assert!(statuses[5..].iter().all(|s| *s == 429), "{statuses:?}");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_public_websocket_mode_needs_no_token_and_sends_a_packages_updates() {
+    let mut app = TestApp::spawn().await;
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let tn = "TRK0PUBLICWS1";
+    app.created(tn).await;
+    let mut client = ws::connect(&format!("{}/public", broadcaster.base_url)).await;
+    ws::send(
+        &mut client,
+        json!({"type": "subscribe", "tracking_number": "TRK0NOBODY002"}),
+    )
+    .await;
+    let refused = ws::next_json(&mut client, WAIT).await.expect("an answer");
+    assert_eq!(refused["type"], "error", "{refused}");
+    ws::subscribe(&mut client, tn).await;
+    let changed = app
+        .put_json(
+            &format!("/packages/{tn}/status"),
+            &json!({"status": "in_transit"}),
+        )
+        .await;
+    assert_eq!(changed.status(), 200);
+    let mut seen = Vec::new();
+    while let Some(update) = ws::next_json(&mut client, Duration::from_secs(3)).await {
+        seen.push(update);
+        if seen.iter().any(|u| u["data"]["status"] == "in_transit") {
+            break;
+        }
+    }
+    assert!(
+        seen.iter().any(|u| u["data"]["status"] == "in_transit"),
+        "{seen:?}"
+    );
+    for update in &seen {
+        assert_eq!(update["type"], "package_update");
+        let data: Vec<&String> = update["data"].as_object().unwrap().keys().collect();
+        assert!(
+            data.iter().all(
+                |k| ["status", "location", "latitude", "longitude", "timestamp"]
+                    .contains(&k.as_str())
+            ),
+            "{update}"
+        );
+    }
+    // The authenticated endpoint still wants a token.
+    let refused = tokio_tungstenite::connect_async(&broadcaster.base_url).await;
+    assert!(refused.is_err(), "/ws without a token");
+    app.shutdown().await;
+}
+
+/// `web/dist`, built by `npm run build` in `web/` (scripts/test.sh does).
+fn web_root() -> PathBuf {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web"));
+    assert!(
+        root.join("dist/track.html").is_file()
+            && root.join("node_modules/playwright-core").is_dir(),
+        "web/ is not built: run `npm ci && npm run build` in web/ (scripts/test.sh does)"
+    );
+    root
+}
+
+#[tokio::test]
+async fn in_a_browser_the_tracking_page_shows_a_parcel_and_follows_it_live() {
+    let web = web_root();
+    let mut app = TestApp::spawn().await;
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let websocket_url = broadcaster.base_url.clone();
+    let dist = web.join("dist");
+    let api = app
+        .another_ingest(move |config| {
+            config.web = ingest::web::WebConfig {
+                root: dist,
+                websocket_url,
+                tiles_url: String::new(),
+            };
+        })
+        .await;
+    let base = api.trim_end_matches("/api/v1").to_owned();
+    let tn = "TRK0BROWSER01";
+    app.created(tn).await;
+    let token = app.env.token(&app.admin);
+    let artifacts = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/browser-artifacts"
+    ));
+    let run = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(web.join("tests/track.test.mjs"))
+            .env("BASE_URL", &base)
+            .env("ADMIN_TOKEN", &token)
+            .env("TRACKING_NUMBER", tn)
+            .env("ARTIFACTS_DIR", &artifacts)
+            .output()
+    });
+    let output = tokio::time::timeout(Duration::from_secs(120), run)
+        .await
+        .expect("the browser test finishes within 2 minutes")
+        .expect("the browser test's thread")
+        .expect("node runs (scripts/test.sh installs Node.js and chromium)");
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "browser test failed:\n{report}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(report.matches("ok ").count() >= 4, "{report}");
+    app.shutdown().await;
+}

@@ -1,0 +1,109 @@
+// The public tracking page in a real browser (Debian's chromium, driven by
+// playwright-core), against a running system the caller names:
+//   BASE_URL        the ingest serving the page, e.g. http://127.0.0.1:8080
+//   ADMIN_TOKEN     a token that may change the parcel's status
+//   TRACKING_NUMBER a parcel created just before (status pending)
+//   CHROMIUM        the browser (default /usr/bin/chromium)
+//   ARTIFACTS_DIR   where a failing step leaves a screenshot
+// Exits 0 when every step passed; on a failure, prints it and exits 1.
+import { chromium } from "playwright-core";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+
+const base = required("BASE_URL");
+const token = required("ADMIN_TOKEN");
+const number = required("TRACKING_NUMBER");
+const artifacts = process.env.ARTIFACTS_DIR ?? "browser-artifacts";
+const timeout = 15_000;
+
+function required(name) {
+  const value = process.env[name];
+  if (!value) {
+    console.error(`${name} is required`);
+    process.exit(2);
+  }
+  return value;
+}
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function changeStatus(body) {
+  const response = await fetch(`${base}/api/v1/packages/${number}/status`, {
+    method: "PUT",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  check(response.ok, `status change answered ${response.status}`);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox"],
+});
+// A phone-width screen: the page must work there first.
+const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
+const page = await context.newPage();
+const problems = [];
+page.on("pageerror", (error) => problems.push(error.message));
+
+const steps = [
+  ["the parcel's page shows its status and journey", async () => {
+    await page.goto(`${base}/track/${number}`);
+    await page.locator("#parcel").waitFor({ state: "visible", timeout });
+    check((await page.locator("#number").textContent()) === number, "the number is shown");
+    check((await page.locator("#status").textContent()) === "pending", "status pending");
+    check((await page.locator("#timeline li").count()) === 1, "one step: created");
+    const text = await page.locator("body").innerText();
+    for (const secret of ["Ann Sender", "1 Main St", "Bob Recipient", "2 High St"]) {
+      check(!text.includes(secret), `the page reveals ${secret}`);
+    }
+  }],
+  ["it goes live", async () => {
+    await page.locator("#connection").getByText("live updates on").waitFor({ timeout });
+  }],
+  ["a status change appears without a reload, with its position on the map", async () => {
+    await changeStatus({
+      status: "in_transit", location: "Newark Hub", latitude: 40.7357, longitude: -74.1724,
+    });
+    await page.locator("#status").getByText("in transit").waitFor({ timeout });
+    await page.locator("#timeline li").nth(1).getByText("in transit · Newark Hub").waitFor({ timeout });
+    await page.locator("#position-text").getByText("Newark Hub").waitFor({ timeout });
+    check((await page.locator("#map path.leaflet-interactive").count()) === 1, "one marker on the map");
+    const described = await page.locator("#map").getAttribute("aria-label");
+    check(described.includes("(40.736, -74.172)"), `the map names the position: ${described}`);
+  }],
+  ["an unknown number gets a friendly page, and the form works from the keyboard", async () => {
+    await page.goto(`${base}/track/NOSUCHPARCEL1`);
+    await page.locator("#not-found").waitFor({ state: "visible", timeout });
+    check((await page.locator("#missing-number").textContent()) === "NOSUCHPARCEL1", "names the number");
+    const input = page.getByLabel("Tracking number");
+    await input.fill(number);
+    await input.press("Enter");
+    await page.waitForURL(`**/track/${number}`, { timeout });
+    await page.locator("#status").getByText("in transit").waitFor({ timeout });
+  }],
+];
+
+let failed = false;
+for (const [name, step] of steps) {
+  try {
+    await step();
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    failed = true;
+    console.log(`FAIL ${name}: ${error.message}`);
+    await mkdir(artifacts, { recursive: true });
+    const shot = join(artifacts, `${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
+    await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+    console.log(`     screenshot: ${shot}`);
+    break;
+  }
+}
+if (problems.length) {
+  failed = true;
+  console.log(`FAIL script errors on the page: ${problems.join("; ")}`);
+}
+await browser.close();
+process.exit(failed ? 1 : 0);
