@@ -4,7 +4,7 @@
 
 use crate::auth::Session;
 use crate::events::Events;
-use crate::hub::{ClientHandle, ClientId, Hub, Outgoing};
+use crate::hub::{ClientHandle, ClientId, Hub, Outgoing, EVERY_PACKAGE};
 use crate::protocol::{self, Request};
 use crate::store::EventStore;
 use crate::writer::{Closing, Writer, TOO_SLOW};
@@ -166,6 +166,11 @@ impl Handler {
                 self.unwatch(tn).await;
                 self.reply(protocol::unsubscribed(tn))
             }
+            Ok(Request::SubscribeAll) => self.watch_everything().await,
+            Ok(Request::UnsubscribeAll) => {
+                self.unwatch(EVERY_PACKAGE).await;
+                self.reply(protocol::unsubscribed_all())
+            }
             Err(problem) => self.reply(protocol::error(&problem)),
         }
     }
@@ -216,6 +221,39 @@ impl Handler {
                     head,
                 })
                 .await
+    }
+
+    /// Every package's live updates, for a caller who sees every package (a
+    /// dashboard). One subscription; one broker binding per instance.
+    async fn watch_everything(&mut self) -> bool {
+        let allowed = self
+            .caller
+            .as_ref()
+            .is_some_and(|c| shared::auth::policy::sees_all(c.role));
+        if !allowed {
+            return self.reply(protocol::error(
+                "only admins and dispatchers may watch every package",
+            ));
+        }
+        if !self.subscriptions.contains(EVERY_PACKAGE) {
+            if self.subscriptions.len() >= self.shared.limits.max_subscriptions {
+                let problem = format!(
+                    "at most {} subscriptions per connection",
+                    self.shared.limits.max_subscriptions
+                );
+                return self.reply(protocol::error(&problem));
+            }
+            self.shared
+                .hub
+                .subscribe(EVERY_PACKAGE, self.id, self.handle.clone());
+            if let Err(error) = self.shared.events.sync(EVERY_PACKAGE).await {
+                self.shared.hub.unsubscribe(EVERY_PACKAGE, self.id);
+                return self.reply(protocol::error(&error.to_string()));
+            }
+            self.subscriptions.insert(EVERY_PACKAGE.to_owned());
+            self.shared.hub.metrics.subscriptions.inc();
+        }
+        self.reply(protocol::subscribed_all())
     }
 
     /// The package's last seq, or what to tell the client instead.

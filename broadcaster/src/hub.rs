@@ -37,7 +37,18 @@ pub enum Outgoing {
     Forget(String),
     /// The event stream was down: ask the stores what was missed while it was.
     Resync,
+    /// A live event for a client watching every package: sent as it comes,
+    /// outside the per-package streams (no hold, no catch-up).
+    Everything {
+        updates: Arc<[(i64, Utf8Bytes)]>,
+        occurred_at: chrono::DateTime<chrono::Utc>,
+    },
 }
+
+/// The key under which clients watching every package are kept (no
+/// tracking number can be `*`); its broker binding `package.*.*` takes every
+/// package's events.
+pub const EVERY_PACKAGE: &str = "*";
 
 /// How the hub reaches one client.
 #[derive(Clone)]
@@ -114,16 +125,35 @@ impl Hub {
         }
     }
 
-    /// Queues `message` for every watcher of the package without waiting; a
-    /// watcher whose queue is full is marked too slow.
+    /// Queues `message` for every watcher of the package, and for the
+    /// watchers of every package, without waiting; a watcher whose queue is
+    /// full is marked too slow.
     pub fn dispatch(&self, tracking_number: &str, message: &Outgoing) {
         let Ok(watchers) = self.watchers.lock() else {
             return;
         };
-        let Some(clients) = watchers.get(tracking_number) else {
-            return;
-        };
-        for client in clients.values() {
+        if let Some(clients) = watchers.get(tracking_number) {
+            self.offer(clients.values(), message);
+        }
+        if let (
+            Some(clients),
+            Outgoing::Live {
+                updates,
+                occurred_at,
+                ..
+            },
+        ) = (watchers.get(EVERY_PACKAGE), message)
+        {
+            let everything = Outgoing::Everything {
+                updates: Arc::clone(updates),
+                occurred_at: *occurred_at,
+            };
+            self.offer(clients.values(), &everything);
+        }
+    }
+
+    fn offer<'a>(&self, clients: impl Iterator<Item = &'a ClientHandle>, message: &Outgoing) {
+        for client in clients {
             match client.outbox.try_send(message.clone()) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {

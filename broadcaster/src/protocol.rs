@@ -7,6 +7,8 @@
 //! ← {"type":"subscribed"|"unsubscribed","tracking_number":"..."}
 //! ← {"type":"error","error":"..."}
 //! ← {"type":"gap","tracking_number":"...","from":N,"to":M}
+//! → {"type":"subscribe_all"} / {"type":"unsubscribe_all"} (admins, dispatchers)
+//! ← {"type":"subscribed_all"|"unsubscribed_all"}
 //! ```
 
 use serde::Deserialize;
@@ -24,6 +26,11 @@ pub enum Request {
     Unsubscribe {
         tracking_number: TrackingNumber,
     },
+    /// Every package's live updates (roles that see every package): for
+    /// dashboards. No catch-up and no ordering across packages; a client
+    /// that sees a package's `seq` jump reads the package again.
+    SubscribeAll,
+    UnsubscribeAll,
 }
 
 #[derive(Deserialize)]
@@ -37,10 +44,15 @@ struct Raw {
 pub fn parse(text: &str) -> Result<Request, String> {
     let Ok(raw) = serde_json::from_str::<Raw>(text) else {
         return Err(
-            "expected {\"type\": \"subscribe\"|\"unsubscribe\", \"tracking_number\": \"...\", \"since_seq\"?: N}"
+            "expected {\"type\": \"subscribe\"|\"unsubscribe\", \"tracking_number\": \"...\", \"since_seq\"?: N} or {\"type\": \"subscribe_all\"|\"unsubscribe_all\"}"
                 .into(),
         );
     };
+    match raw.r#type.as_str() {
+        "subscribe_all" => return Ok(Request::SubscribeAll),
+        "unsubscribe_all" => return Ok(Request::UnsubscribeAll),
+        _ => {}
+    }
     let Some(tracking_number) = raw.tracking_number else {
         return Err("tracking_number is required".into());
     };
@@ -55,9 +67,17 @@ pub fn parse(text: &str) -> Result<Request, String> {
         },
         "unsubscribe" => Ok(Request::Unsubscribe { tracking_number }),
         other => Err(format!(
-            "unknown message type {other:?}; expected subscribe or unsubscribe"
+            "unknown message type {other:?}; expected subscribe, unsubscribe, subscribe_all or unsubscribe_all"
         )),
     }
+}
+
+pub fn subscribed_all() -> String {
+    json!({ "type": "subscribed_all" }).to_string()
+}
+
+pub fn unsubscribed_all() -> String {
+    json!({ "type": "unsubscribed_all" }).to_string()
 }
 
 pub fn subscribed(tracking_number: &str) -> String {

@@ -188,6 +188,14 @@ fn accept(streams: &mut Streams<Frame>, outgoing: Outgoing, out: &mut Vec<Output
         } => streams.start(&tracking_number, after, head, now, out),
         Outgoing::Forget(tracking_number) => streams.forget(&tracking_number),
         Outgoing::Resync => streams.resync(now),
+        Outgoing::Everything {
+            updates,
+            occurred_at,
+        } => out.extend(
+            updates
+                .iter()
+                .map(|(_, text)| Output::Event((text.clone(), Some(occurred_at)))),
+        ),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The web pages and their assets, from a folder the binary is told about
 //! (`WEB_ROOT`, default `web/dist`, built by `npm run build` in `web/`):
-//! `/track/{tn}` is the public tracking page, `/assets/...` its scripts,
+//! `/` is the dispatchers' dashboard (it signs in through the API),
+//! `/track/{tn}` the public tracking page, `/assets/...` their scripts,
 //! styles and map data, and `/web-config.json` tells the pages where the
 //! broadcaster is.
 //!
@@ -45,6 +46,7 @@ struct PageSettings<'a> {
 pub async fn serve(config: &WebConfig, path: &str) -> Option<Reply> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     Some(match segments.as_slice() {
+        [""] => page(config, "index.html").await,
         ["track", number] if !number.is_empty() => page(config, "track.html").await,
         ["web-config.json"] => Reply::json(
             StatusCode::OK,

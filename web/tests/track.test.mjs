@@ -101,6 +101,11 @@ for (const [name, step] of steps) {
     break;
   }
 }
+// KEEP_SCREENSHOTS=1 keeps a picture of the page after a passing run too.
+if (!failed && process.env.KEEP_SCREENSHOTS) {
+  await mkdir(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, "track-passed.png"), fullPage: true });
+}
 if (problems.length) {
   failed = true;
   console.log(`FAIL script errors on the page: ${problems.join("; ")}`);

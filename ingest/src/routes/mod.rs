@@ -175,6 +175,7 @@ pub fn template(path: &str) -> &'static str {
     match path {
         "/metrics" => return "/metrics",
         "/web-config.json" => return "/web-config.json",
+        "/" => return "/",
         _ if path.starts_with("/assets/") => return "/assets",
         _ if path.starts_with("/track/") => return "/track/:tracking_number",
         _ => {}

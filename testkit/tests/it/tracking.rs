@@ -1,7 +1,9 @@
-//! The public tracking surface: `GET /api/v1/track/{tn}` and the
-//! broadcaster's `/ws/public` mode reveal only what a tracking number should
-//! (no names, addresses, accounts or devices), need no sign-in, and are
-//! rate-limited; the tracking page does the same in a real browser.
+//! The web surface. The public tracking API (`GET /api/v1/track/{tn}`) and
+//! the broadcaster's `/ws/public` mode reveal only what a tracking number
+//! should (no names, addresses, accounts or devices), need no sign-in, and
+//! are rate-limited; the tracking page does the same in a real browser. The
+//! dispatchers' dashboard follows every package over the "every package"
+//! feed, which only roles that see every package may open.
 
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -170,36 +172,20 @@ fn web_root() -> PathBuf {
     root
 }
 
-#[tokio::test]
-async fn in_a_browser_the_tracking_page_shows_a_parcel_and_follows_it_live() {
+/// Runs a browser test script from `web/tests` against `app` (with a
+/// broadcaster and an ingest serving the pages), with `vars`; fails the test
+/// with the script's report when a step fails.
+async fn run_in_browser(script: &str, vars: Vec<(&'static str, String)>) {
     let web = web_root();
-    let mut app = TestApp::spawn().await;
-    let broadcaster = app.broadcaster(|_| {}).await;
-    let websocket_url = broadcaster.base_url.clone();
-    let dist = web.join("dist");
-    let api = app
-        .another_ingest(move |config| {
-            config.web = ingest::web::WebConfig {
-                root: dist,
-                websocket_url,
-                tiles_url: String::new(),
-            };
-        })
-        .await;
-    let base = api.trim_end_matches("/api/v1").to_owned();
-    let tn = "TRK0BROWSER01";
-    app.created(tn).await;
-    let token = app.env.token(&app.admin);
     let artifacts = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../target/browser-artifacts"
     ));
+    let script = web.join("tests").join(script);
     let run = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
-            .arg(web.join("tests/track.test.mjs"))
-            .env("BASE_URL", &base)
-            .env("ADMIN_TOKEN", &token)
-            .env("TRACKING_NUMBER", tn)
+            .arg(&script)
+            .envs(vars)
             .env("ARTIFACTS_DIR", &artifacts)
             .output()
     });
@@ -214,6 +200,126 @@ async fn in_a_browser_the_tracking_page_shows_a_parcel_and_follows_it_live() {
         "browser test failed:\n{report}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(report.matches("ok ").count() >= 4, "{report}");
+    assert!(
+        !report.contains("FAIL") && report.contains("ok "),
+        "{report}"
+    );
+}
+
+/// An ingest serving the pages, told where the broadcaster is; its base URL.
+async fn pages(app: &mut TestApp) -> String {
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let websocket_url = broadcaster.base_url.clone();
+    let dist = web_root().join("dist");
+    let api = app
+        .another_ingest(move |config| {
+            config.web = ingest::web::WebConfig {
+                root: dist,
+                websocket_url,
+                tiles_url: String::new(),
+            };
+        })
+        .await;
+    api.trim_end_matches("/api/v1").to_owned()
+}
+
+#[tokio::test]
+async fn in_a_browser_the_tracking_page_shows_a_parcel_and_follows_it_live() {
+    let mut app = TestApp::spawn().await;
+    let base = pages(&mut app).await;
+    let tn = "TRK0BROWSER01";
+    app.created(tn).await;
+    let token = app.env.token(&app.admin);
+    run_in_browser(
+        "track.test.mjs",
+        vec![
+            ("BASE_URL", base),
+            ("ADMIN_TOKEN", token),
+            ("TRACKING_NUMBER", tn.to_owned()),
+        ],
+    )
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn in_a_browser_a_dispatcher_watches_packages_appear_move_and_filters_them() {
+    let mut app = TestApp::spawn().await;
+    let base = pages(&mut app).await;
+    let email = format!("dispatch-{}@example.test", uuid::Uuid::new_v4().simple());
+    let password = "a dispatcher's password";
+    let created = app
+        .post_json(
+            "/users",
+            &json!({"email": email, "password": password, "name": "Dana Dispatch", "role": "dispatcher"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let token = app.env.token(&app.admin);
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..5].to_uppercase();
+    run_in_browser(
+        "dashboard.test.mjs",
+        vec![
+            ("BASE_URL", base),
+            ("ADMIN_TOKEN", token),
+            ("EMAIL", email),
+            ("PASSWORD", password.to_owned()),
+            ("RUN_ID", run_id),
+        ],
+    )
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_dispatcher_can_watch_every_package_and_nobody_else_can() {
+    let mut app = TestApp::spawn().await;
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let dispatcher = testkit::caller(shared::auth::Role::Dispatcher);
+    let mut feed = ws::connect(&format!(
+        "{}?token={}",
+        broadcaster.base_url,
+        app.env.token(&dispatcher)
+    ))
+    .await;
+    ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
+    let answer = ws::next_json(&mut feed, WAIT).await.expect("an answer");
+    assert_eq!(answer["type"], "subscribed_all", "{answer}");
+    for tn in ["TRK0FEED00001", "TRK0FEED00002"] {
+        app.created(tn).await;
+    }
+    let mut heard = std::collections::BTreeSet::new();
+    while heard.len() < 2 {
+        let Some(update) = ws::next_json(&mut feed, WAIT).await else {
+            break;
+        };
+        if update["type"] == "package_update" {
+            heard.insert(
+                update["tracking_number"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
+            );
+        }
+    }
+    assert_eq!(
+        heard.into_iter().collect::<Vec<_>>(),
+        ["TRK0FEED00001", "TRK0FEED00002"]
+    );
+
+    let customer = testkit::caller(shared::auth::Role::Customer);
+    for url in [
+        format!(
+            "{}?token={}",
+            broadcaster.base_url,
+            app.env.token(&customer)
+        ),
+        format!("{}/public", broadcaster.base_url),
+    ] {
+        let mut client = ws::connect(&url).await;
+        ws::send(&mut client, json!({"type": "subscribe_all"})).await;
+        let refused = ws::next_json(&mut client, WAIT).await.expect("an answer");
+        assert_eq!(refused["type"], "error", "{url}: {refused}");
+    }
     app.shutdown().await;
 }

@@ -1,0 +1,255 @@
+// The dispatchers' dashboard: every active package's latest position on a
+// map (one canvas, smooth with thousands), moved live by the broadcaster's
+// "every package" feed; a list with status filter and search; a package
+// panel with its status history and trail; the pipeline's queues, live.
+
+import { dot, worldMap } from "./map.js";
+import { pageSettings, websocketBase } from "./live.js";
+
+const L = window.L;
+const $ = (id) => document.getElementById(id);
+const ACTIVE = new Set(["pending", "in_transit", "out_for_delivery"]);
+const COLORS = { pending: "#6b4fa1", in_transit: "#0b4f8a", out_for_delivery: "#0a6b3d" };
+const LIST_ROWS = 200; // the list shows the first rows that match; the map shows all
+const label = (status) => status.replaceAll("_", " ");
+const where = (p) => (p.latitude != null ? `${p.latitude.toFixed(3)}, ${p.longitude.toFixed(3)}` : "no position yet");
+
+let token = sessionStorage.getItem("dt-token");
+const packages = new Map(); // tracking number -> package (as the API returns it, kept current)
+const markers = new Map(); // tracking number -> circle marker
+let map;
+let trail;
+let selected;
+
+async function api(path, options = {}) {
+  const response = await fetch(`/api/v1${path}`, {
+    ...options,
+    headers: { ...(options.headers ?? {}), authorization: `Bearer ${token}` },
+  });
+  if (response.status === 401) {
+    signOut();
+    throw new Error("signed out");
+  }
+  return response;
+}
+
+function signOut() {
+  sessionStorage.removeItem("dt-token");
+  location.reload();
+}
+
+$("sign-in").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  $("sign-in-error").textContent = "";
+  const response = await fetch("/api/v1/auth/login", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ email: $("email").value, password: $("password").value }),
+  });
+  if (!response.ok) {
+    $("sign-in-error").textContent = response.status === 429 ? "Too many attempts; wait a minute." : "Wrong email or password.";
+    return;
+  }
+  token = (await response.json()).access_token;
+  sessionStorage.setItem("dt-token", token);
+  start();
+});
+$("sign-out").addEventListener("click", signOut);
+$("status-filter").addEventListener("change", renderList);
+$("search").addEventListener("input", renderList);
+
+/** Every package, a page of 1,000 at a time, following the Link header. */
+async function loadPackages() {
+  packages.clear();
+  let next = "/packages?limit=1000";
+  for (let pages = 0; next && pages < 20; pages++) {
+    const response = await api(next);
+    if (!response.ok) break;
+    for (const p of await response.json()) packages.set(p.tracking_number, p);
+    const link = response.headers.get("link") ?? "";
+    const found = link.match(/<\/api\/v1([^>]+)>;\s*rel="next"/);
+    next = found ? found[1] : null;
+  }
+}
+
+function placeMarker(p) {
+  const shown = ACTIVE.has(p.status) && p.latitude != null;
+  let marker = markers.get(p.tracking_number);
+  if (!shown) {
+    if (marker) {
+      marker.remove();
+      markers.delete(p.tracking_number);
+    }
+    return;
+  }
+  const at = [p.latitude, p.longitude];
+  if (marker) {
+    marker.setLatLng(at);
+    marker.setStyle({ fillColor: COLORS[p.status] });
+  } else {
+    marker = dot(at, COLORS[p.status]).addTo(map);
+    marker.bindTooltip(p.tracking_number);
+    marker.on("click", () => openPanel(p.tracking_number));
+    markers.set(p.tracking_number, marker);
+  }
+}
+
+function countMarkers() {
+  $("map").dataset.markers = String(markers.size);
+}
+
+function renderList() {
+  const status = $("status-filter").value;
+  const search = $("search").value.trim().toUpperCase();
+  const matching = [...packages.values()].filter(
+    (p) => (!status || p.status === status) && (!search || p.tracking_number.toUpperCase().includes(search)),
+  );
+  const list = $("package-list");
+  list.replaceChildren(
+    ...matching.slice(0, LIST_ROWS).map((p) => {
+      const item = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.dataset.trackingNumber = p.tracking_number;
+      button.dataset.status = p.status;
+      const name = document.createElement("strong");
+      name.textContent = p.tracking_number;
+      const state = document.createElement("span");
+      state.className = "where";
+      state.textContent = `${label(p.status)} · ${where(p)}`;
+      button.append(name, " ", state);
+      button.addEventListener("click", () => openPanel(p.tracking_number));
+      item.append(button);
+      return item;
+    }),
+  );
+  $("list-summary").textContent =
+    `${matching.length} package${matching.length === 1 ? "" : "s"}` +
+    (matching.length > LIST_ROWS ? `, first ${LIST_ROWS} listed` : "");
+}
+
+async function openPanel(number) {
+  selected = number;
+  const p = packages.get(number);
+  $("panel").hidden = false;
+  $("panel-title").textContent = `Package ${number}`;
+  $("panel-status").textContent = p ? label(p.status) : "";
+  const [events, points] = await Promise.all([
+    api(`/packages/${encodeURIComponent(number)}/events`).then((r) => (r.ok ? r.json() : [])),
+    api(`/packages/${encodeURIComponent(number)}/locations?limit=1000`).then((r) => (r.ok ? r.json() : [])),
+  ]);
+  if (selected !== number) return;
+  $("panel-history").replaceChildren(
+    ...events.map((e) => {
+      const item = document.createElement("li");
+      item.textContent = `${label(e.status)}${e.location ? ` · ${e.location}` : ""} — ${new Date(e.timestamp).toLocaleString()}`;
+      return item;
+    }),
+  );
+  trail?.remove();
+  // The history comes newest first; the trail is drawn oldest to newest.
+  const line = points.map((pt) => [pt.latitude, pt.longitude]).reverse();
+  if (line.length > 0) {
+    trail = L.polyline(line, { color: "#8a4b00", weight: 3 }).addTo(map);
+    map.fitBounds(trail.getBounds(), { maxZoom: 12, padding: [20, 20] });
+  }
+}
+
+async function refreshStats() {
+  const response = await api("/stats").catch(() => null);
+  if (!response?.ok) return;
+  const stats = await response.json();
+  $("stat-connections").textContent = stats.websocket_connections ?? "–";
+  $("queues").tBodies[0].replaceChildren(
+    ...stats.queues.map((q) => {
+      const row = document.createElement("tr");
+      // The deployment's prefix is the same on every row: leave it out.
+      const name = q.queue.slice(q.queue.indexOf(".") + 1);
+      for (const value of [name, q.messages_ready, q.messages_unacknowledged ?? "–", q.consumers]) {
+        const cell = document.createElement("td");
+        cell.textContent = String(value);
+        row.append(cell);
+      }
+      return row;
+    }),
+  );
+}
+
+/** A live update for any package: apply it, or read the package again when
+ * its seq jumped (an update was missed) or it is new to this page. */
+async function onUpdate({ tracking_number: number, seq, data }) {
+  const known = packages.get(number);
+  if (!known || (known.seq != null && seq > known.seq + 1)) {
+    const response = await api(`/packages/${encodeURIComponent(number)}`);
+    if (!response.ok) return;
+    const fresh = await response.json();
+    fresh.seq = seq;
+    packages.set(number, fresh);
+  } else {
+    if (data.status) known.status = data.status;
+    if (data.latitude != null) {
+      known.latitude = data.latitude;
+      known.longitude = data.longitude;
+    }
+    known.seq = seq;
+  }
+  placeMarker(packages.get(number));
+  countMarkers();
+  scheduleList();
+  if (selected === number) openPanel(number);
+}
+
+let listPending = false;
+function scheduleList() {
+  if (listPending) return;
+  listPending = true;
+  requestAnimationFrame(() => {
+    listPending = false;
+    renderList();
+  });
+}
+
+function connect(base) {
+  const socket = new WebSocket(`${base}?token=${encodeURIComponent(token)}`);
+  socket.addEventListener("open", () => {
+    socket.send(JSON.stringify({ type: "subscribe_all" }));
+  });
+  socket.addEventListener("message", (event) => {
+    let message;
+    try {
+      message = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    if (message.type === "subscribed_all") $("connection").textContent = "live";
+    if (message.type === "package_update") onUpdate(message);
+  });
+  socket.addEventListener("close", async () => {
+    $("connection").textContent = "reconnecting…";
+    // The feed has no catch-up: what changed while it was down is read again.
+    setTimeout(async () => {
+      await loadPackages().catch(() => {});
+      for (const p of packages.values()) placeMarker(p);
+      countMarkers();
+      renderList();
+      connect(base);
+    }, 1000);
+  });
+}
+
+async function start() {
+  $("signed-out").hidden = true;
+  $("dashboard").hidden = false;
+  $("sign-out").hidden = false;
+  const settings = await pageSettings();
+  map = await worldMap($("map"), { tilesUrl: settings.tiles_url, canvas: true });
+  await loadPackages();
+  for (const p of packages.values()) placeMarker(p);
+  countMarkers();
+  renderList();
+  refreshStats();
+  setInterval(refreshStats, 5000);
+  connect(websocketBase(settings));
+}
+
+if (token) start();

@@ -1,0 +1,124 @@
+// The dispatchers' dashboard in a real browser (Debian's chromium driven by
+// playwright-core), against a running system the caller names:
+//   BASE_URL            the ingest serving the page
+//   ADMIN_TOKEN         a token that may create packages and post locations
+//   EMAIL, PASSWORD     a dispatcher's account to sign in with
+//   RUN_ID              a short unique suffix for this run's tracking numbers
+//   CHROMIUM, ARTIFACTS_DIR as in track.test.mjs
+import { chromium } from "playwright-core";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+
+const env = (name) => {
+  if (!process.env[name]) {
+    console.error(`${name} is required`);
+    process.exit(2);
+  }
+  return process.env[name];
+};
+const base = env("BASE_URL");
+const token = env("ADMIN_TOKEN");
+const run = env("RUN_ID");
+const artifacts = process.env.ARTIFACTS_DIR ?? "browser-artifacts";
+const timeout = 15_000;
+const moving = `TRK0DASH${run}A`;
+const waiting = `TRK0DASH${run}B`;
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function call(method, path, body) {
+  const response = await fetch(`${base}/api/v1${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  check(response.ok, `${method} ${path} answered ${response.status}`);
+}
+
+const parcel = (number) => ({
+  tracking_number: number, sender_name: "Ann Sender", sender_address: "1 Main St",
+  recipient_name: "Bob Recipient", recipient_address: "2 High St", weight: 1.5, description: "Books",
+});
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: ["--no-sandbox"],
+});
+const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
+const problems = [];
+page.on("pageerror", (error) => problems.push(error.message));
+const row = (number) => page.locator(`#package-list button[data-tracking-number="${number}"]`);
+const markerCount = async () => Number(await page.locator("#map").getAttribute("data-markers"));
+
+const steps = [
+  ["a dispatcher signs in and sees the map and the pipeline", async () => {
+    await page.goto(`${base}/`);
+    await page.getByLabel("Email").fill(env("EMAIL"));
+    await page.getByLabel("Password").fill(env("PASSWORD"));
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator("#dashboard").waitFor({ state: "visible", timeout });
+    await page.locator("#connection").getByText("live").waitFor({ timeout });
+    await page.locator("#queues tbody tr").first().waitFor({ timeout });
+  }],
+  ["a package created through the API appears on the map", async () => {
+    const before = await markerCount();
+    await call("POST", "/packages", parcel(moving));
+    await call("POST", "/packages", parcel(waiting));
+    await call("PUT", `/packages/${moving}/status`, {
+      status: "in_transit", location: "Newark Hub", latitude: 40.7357, longitude: -74.1724,
+    });
+    await row(moving).getByText("in transit · 40.736, -74.172").waitFor({ timeout });
+    await page.waitForFunction(
+      (n) => Number(document.getElementById("map").dataset.markers) === n, before + 1, { timeout });
+  }],
+  ["its marker moves when a location is posted", async () => {
+    await call("POST", `/packages/${moving}/locations`, { latitude: 40.9, longitude: -74.3 });
+    await row(moving).getByText("in transit · 40.900, -74.300").waitFor({ timeout });
+  }],
+  ["the list filters by status and searches by number", async () => {
+    await page.getByLabel("Status").selectOption("in_transit");
+    await row(moving).waitFor({ timeout });
+    check((await row(waiting).count()) === 0, "a pending package listed under in transit");
+    const statuses = await page.locator("#package-list button").evaluateAll((b) => b.map((x) => x.dataset.status));
+    check(statuses.every((s) => s === "in_transit"), `statuses listed: ${statuses}`);
+    await page.getByLabel("Status").selectOption("");
+    await page.getByLabel("Tracking number").fill(waiting);
+    await row(waiting).waitFor({ timeout });
+    check((await page.locator("#package-list button").count()) === 1, "search finds exactly one");
+  }],
+  ["a package's panel shows its history and trail", async () => {
+    await page.getByLabel("Tracking number").fill(moving);
+    await row(moving).click();
+    await page.locator("#panel-history li").nth(1).getByText("in transit · Newark Hub").waitFor({ timeout });
+    check((await page.locator("#map path.leaflet-interactive, #map canvas").count()) >= 1, "the trail is drawn");
+  }],
+];
+
+let failed = false;
+for (const [name, step] of steps) {
+  try {
+    await step();
+    console.log(`ok   ${name}`);
+  } catch (error) {
+    failed = true;
+    console.log(`FAIL ${name}: ${error.message}`);
+    await mkdir(artifacts, { recursive: true });
+    const shot = join(artifacts, `dashboard-${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
+    await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+    console.log(`     screenshot: ${shot}`);
+    break;
+  }
+}
+// KEEP_SCREENSHOTS=1 keeps a picture of the page after a passing run too.
+if (!failed && process.env.KEEP_SCREENSHOTS) {
+  await mkdir(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, "dashboard-passed.png"), fullPage: true });
+}
+if (problems.length) {
+  failed = true;
+  console.log(`FAIL script errors on the page: ${problems.join("; ")}`);
+}
+await browser.close();
+process.exit(failed ? 1 : 0);
