@@ -110,8 +110,10 @@ fn with_type(bytes: Bytes, content_type: &'static str) -> Reply {
 
 fn missing(config: &WebConfig, name: &str, error: &std::io::Error) -> Reply {
     tracing::warn!(%error, root = %config.root.display(), name, "web page missing; build it with `npm run build` in web/");
+    // Not there, as far as a client can tell: an API-only deployment, or
+    // one whose pages were not built.
     Reply::error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the web pages are not built on this server",
+        StatusCode::NOT_FOUND,
+        "no such page: the web pages are not built on this server",
     )
 }
