@@ -199,14 +199,21 @@ async function onUpdate({ tracking_number: number, seq, data }) {
   if (selected === number) openPanel(number);
 }
 
+// While positions stream in, the list is rebuilt at most twice a second: a
+// rebuild per frame (filter thousands, redraw 200 rows) would cost the map
+// its frames.
+const LIST_EVERY_MS = 500;
 let listPending = false;
+let listDrawnAt = 0;
 function scheduleList() {
   if (listPending) return;
   listPending = true;
-  requestAnimationFrame(() => {
+  const wait = Math.max(0, listDrawnAt + LIST_EVERY_MS - performance.now());
+  setTimeout(() => requestAnimationFrame(() => {
     listPending = false;
+    listDrawnAt = performance.now();
     renderList();
-  });
+  }), wait);
 }
 
 function connect(base) {
