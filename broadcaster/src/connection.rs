@@ -56,6 +56,7 @@ pub async fn serve(
         subscriptions: HashSet::new(),
         shared: Arc::clone(&shared),
         caller: session.caller,
+        public_lookups: 0,
     };
     // The connection lives as long as its token: then it closes with 1008,
     // and the client reconnects with a fresh token and `since_seq`.
@@ -142,6 +143,9 @@ fn until_expiry(expires_at: Option<u64>) -> Duration {
     }
 }
 
+/// The most events a public subscription replays with `since_seq`.
+const PUBLIC_REPLAY: i64 = 20;
+
 /// The protocol side of one client: its subscriptions and how it changes them.
 struct Handler {
     shared: Arc<Shared>,
@@ -151,6 +155,8 @@ struct Handler {
     /// Who opened the connection: every subscription asks the policy.
     /// `None` on `/ws/public`: anyone holding a tracking number.
     caller: Option<shared::auth::Caller>,
+    /// Subscriptions asked for in public mode, found or not.
+    public_lookups: usize,
 }
 
 impl Handler {
@@ -177,6 +183,17 @@ impl Handler {
 
     async fn subscribe(&mut self, tn: &str, since: Option<i64>) -> bool {
         let limits = &self.shared.limits;
+        // Public mode: every lookup counts, found or not, so one connection
+        // cannot test tracking numbers without end.
+        if self.caller.is_none() {
+            self.public_lookups += 1;
+            if self.public_lookups > limits.max_subscriptions {
+                return self.reply(protocol::error(&format!(
+                    "at most {} lookups per public connection",
+                    limits.max_subscriptions
+                )));
+            }
+        }
         if !self.subscriptions.contains(tn) && self.subscriptions.len() >= limits.max_subscriptions
         {
             let problem = format!(
@@ -217,7 +234,7 @@ impl Handler {
             && self
                 .enqueue(Outgoing::Start {
                     tracking_number: tn.to_owned(),
-                    after: since.unwrap_or(head),
+                    after: self.replay_from(since, head),
                     head,
                 })
                 .await
@@ -248,12 +265,26 @@ impl Handler {
                 .subscribe(EVERY_PACKAGE, self.id, self.handle.clone());
             if let Err(error) = self.shared.events.sync(EVERY_PACKAGE).await {
                 self.shared.hub.unsubscribe(EVERY_PACKAGE, self.id);
+                // The binding may have been made before the answer was lost:
+                // reconcile again, now that nobody here wants it.
+                let _ = self.shared.events.sync(EVERY_PACKAGE).await;
                 return self.reply(protocol::error(&error.to_string()));
             }
             self.subscriptions.insert(EVERY_PACKAGE.to_owned());
             self.shared.hub.metrics.subscriptions.inc();
         }
         self.reply(protocol::subscribed_all())
+    }
+
+    /// Where a subscription's stream starts. The public mode replays at most
+    /// the last [`PUBLIC_REPLAY`] events: enough for a page that looked the
+    /// package up a moment ago, not the package's whole location history.
+    fn replay_from(&self, since: Option<i64>, head: i64) -> i64 {
+        let since = since.unwrap_or(head);
+        match self.caller {
+            Some(_) => since,
+            None => since.max(head - PUBLIC_REPLAY),
+        }
     }
 
     /// The package's last seq, or what to tell the client instead.

@@ -123,6 +123,19 @@ impl Hub {
         for client in clients {
             let _ = client.outbox.try_send(Outgoing::Resync);
         }
+        // The every-package feed has no catch-up: its watchers are told to
+        // read again what they show.
+        let everyone: Vec<ClientHandle> = match self.watchers.lock() {
+            Ok(watchers) => watchers
+                .get(EVERY_PACKAGE)
+                .map(|clients| clients.values().cloned().collect())
+                .unwrap_or_default(),
+            Err(_) => return,
+        };
+        for client in everyone {
+            let notice = Utf8Bytes::from(crate::protocol::resync());
+            let _ = client.outbox.try_send(Outgoing::Reply(notice));
+        }
     }
 
     /// Queues `message` for every watcher of the package, and for the
@@ -132,11 +145,12 @@ impl Hub {
         let Ok(watchers) = self.watchers.lock() else {
             return;
         };
-        if let Some(clients) = watchers.get(tracking_number) {
+        let own = watchers.get(tracking_number);
+        if let Some(clients) = own {
             self.offer(clients.values(), message);
         }
         if let (
-            Some(clients),
+            Some(everyone),
             Outgoing::Live {
                 updates,
                 occurred_at,
@@ -148,7 +162,13 @@ impl Hub {
                 updates: Arc::clone(updates),
                 occurred_at: *occurred_at,
             };
-            self.offer(clients.values(), &everything);
+            // A client that also watches this package gets it once, in its
+            // package's stream.
+            let not_own = everyone
+                .iter()
+                .filter(|(id, _)| !own.is_some_and(|own| own.contains_key(*id)))
+                .map(|(_, client)| client);
+            self.offer(not_own, &everything);
         }
     }
 

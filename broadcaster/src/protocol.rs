@@ -8,7 +8,8 @@
 //! ← {"type":"error","error":"..."}
 //! ← {"type":"gap","tracking_number":"...","from":N,"to":M}
 //! → {"type":"subscribe_all"} / {"type":"unsubscribe_all"} (admins, dispatchers)
-//! ← {"type":"subscribed_all"|"unsubscribed_all"}
+//! ← {"type":"subscribed_all"|"unsubscribed_all"}, and {"type":"resync"} when
+//!   the feed may have missed events
 //! ```
 
 use serde::Deserialize;
@@ -72,6 +73,12 @@ pub fn parse(text: &str) -> Result<Request, String> {
     }
 }
 
+/// To a client watching every package: events may have been missed (the
+/// broker link was down); read again what you show.
+pub fn resync() -> String {
+    json!({ "type": "resync" }).to_string()
+}
+
 pub fn subscribed_all() -> String {
     json!({ "type": "subscribed_all" }).to_string()
 }
@@ -100,6 +107,21 @@ pub fn gap(tracking_number: &str, from: i64, to: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_every_package_messages_need_no_number() {
+        assert_eq!(
+            parse(r#"{"type":"subscribe_all"}"#),
+            Ok(Request::SubscribeAll)
+        );
+        assert_eq!(
+            parse(r#"{"type":"unsubscribe_all"}"#),
+            Ok(Request::UnsubscribeAll)
+        );
+        assert!(parse(r#"{"type":"subscribe_everything"}"#).is_err());
+        assert!(parse(r#"{"type":"subscribe","tracking_number":"*"}"#).is_err());
+    }
+
     use super::*;
 
     #[test]

@@ -47,7 +47,8 @@ pub async fn serve(config: &WebConfig, path: &str) -> Option<Reply> {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     Some(match segments.as_slice() {
         [""] => page(config, "index.html").await,
-        ["track", number] if !number.is_empty() => page(config, "track.html").await,
+        // Without a number the page offers its lookup form.
+        ["track"] | ["track", _] => page(config, "track.html").await,
         ["web-config.json"] => Reply::json(
             StatusCode::OK,
             &PageSettings {
@@ -116,4 +117,54 @@ fn missing(config: &WebConfig, name: &str, error: &std::io::Error) -> Reply {
         StatusCode::NOT_FOUND,
         "no such page: the web pages are not built on this server",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_names_under_assets_are_files() {
+        for good in [
+            "track.js",
+            "leaflet.css",
+            "countries-110m.json",
+            "layers-2x.png",
+        ] {
+            assert!(safe_name(good), "{good}");
+        }
+        for bad in [
+            "..", ".env", "", "a/b", "..%2f", "%2e%2e", "a\\b", "x y", "é",
+        ] {
+            assert!(!safe_name(bad), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn nothing_outside_the_assets_is_reachable() {
+        let root = std::env::temp_dir().join(format!("dt-web-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(root.join("assets")).unwrap();
+        std::fs::write(root.join("secret.txt"), "no").unwrap();
+        std::fs::write(root.join("assets/app.js"), "ok").unwrap();
+        let config = WebConfig {
+            root: root.clone(),
+            ..WebConfig::default()
+        };
+        let status = |reply: Option<Reply>| reply.map(|r| r.0.status().as_u16());
+        assert_eq!(status(serve(&config, "/assets/app.js").await), Some(200));
+        for path in [
+            "/assets/../secret.txt",
+            "/assets/%2e%2e/secret.txt",
+            "/assets/.hidden",
+            "/assets//app.js",
+        ] {
+            assert_eq!(status(serve(&config, path).await), None, "{path}");
+        }
+        assert_eq!(status(serve(&config, "/secret.txt").await), None);
+        assert_eq!(
+            status(serve(&config, "/assets/missing.js").await),
+            Some(404)
+        );
+        std::fs::remove_dir_all(root).unwrap();
+    }
 }

@@ -61,6 +61,7 @@ const steps = [
     await page.locator("#dashboard").waitFor({ state: "visible", timeout });
     await page.locator("#connection").getByText("live").waitFor({ timeout });
     await page.locator("#queues tbody tr").first().waitFor({ timeout });
+    await page.waitForFunction(() => document.getElementById("map").dataset.markers !== undefined, null, { timeout });
   }],
   ["a package created through the API appears on the map", async () => {
     const before = await markerCount();
@@ -92,7 +93,7 @@ const steps = [
     await page.getByLabel("Tracking number").fill(moving);
     await row(moving).click();
     await page.locator("#panel-history li").nth(1).getByText("in transit · Newark Hub").waitFor({ timeout });
-    check((await page.locator("#map path.leaflet-interactive, #map canvas").count()) >= 1, "the trail is drawn");
+    await page.waitForFunction(() => Number(document.getElementById("panel").dataset.trailPoints) >= 2, null, { timeout });
   }],
 ];
 

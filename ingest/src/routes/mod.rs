@@ -245,8 +245,10 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
         }
     }
     if let ["track", tracking_number] = segments.as_slice() {
-        if let Err(refused) =
-            limited(state, "track", limits.track, || format!("track:{address}")).await
+        if let Err(refused) = limited(state, "track", limits.track, || {
+            format!("track:{}", network_of(address))
+        })
+        .await
         {
             return refused.into_response();
         }
@@ -313,6 +315,18 @@ async fn limited(
                 format!("too many requests; retry in {seconds} s"),
             )
             .header("retry-after", &seconds.to_string()))
+        }
+    }
+}
+
+/// The network a client address stands for: an IPv6 client holds a whole
+/// /64 and could rotate through it, so the /64 is one key.
+fn network_of(address: IpAddr) -> String {
+    match address {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
     }
 }

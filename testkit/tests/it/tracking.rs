@@ -155,6 +155,24 @@ async fn the_public_websocket_mode_needs_no_token_and_sends_a_packages_updates()
             "{update}"
         );
     }
+    // Every lookup counts, found or not: one connection cannot test numbers
+    // without end (this broadcaster allows 3 subscriptions per connection).
+    let mut answers = Vec::new();
+    for guess in ["TRK0GUESS0001", "TRK0GUESS0002"] {
+        ws::send(
+            &mut client,
+            json!({"type": "subscribe", "tracking_number": guess}),
+        )
+        .await;
+        answers.push(ws::next_json(&mut client, WAIT).await.expect("an answer"));
+    }
+    assert_eq!(answers[0]["error"], "package TRK0GUESS0001 not found");
+    assert!(
+        answers[1]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("lookups per public connection")),
+        "{answers:?}"
+    );
     // The authenticated endpoint still wants a token.
     let refused = tokio_tungstenite::connect_async(&broadcaster.base_url).await;
     assert!(refused.is_err(), "/ws without a token");
@@ -175,7 +193,7 @@ fn web_root() -> PathBuf {
 /// Runs a browser test script from `web/tests` against `app` (with a
 /// broadcaster and an ingest serving the pages), with `vars`; fails the test
 /// with the script's report when a step fails.
-async fn run_in_browser(script: &str, vars: Vec<(&'static str, String)>) {
+async fn run_in_browser(script: &str, steps: usize, vars: Vec<(&'static str, String)>) {
     let web = web_root();
     let artifacts = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -200,9 +218,11 @@ async fn run_in_browser(script: &str, vars: Vec<(&'static str, String)>) {
         "browser test failed:\n{report}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(
-        !report.contains("FAIL") && report.contains("ok "),
-        "{report}"
+    assert!(!report.contains("FAIL"), "{report}");
+    assert_eq!(
+        report.matches("ok   ").count(),
+        steps,
+        "every step passed: {report}"
     );
 }
 
@@ -232,6 +252,7 @@ async fn in_a_browser_the_tracking_page_shows_a_parcel_and_follows_it_live() {
     let token = app.env.token(&app.admin);
     run_in_browser(
         "track.test.mjs",
+        4,
         vec![
             ("BASE_URL", base),
             ("ADMIN_TOKEN", token),
@@ -259,6 +280,7 @@ async fn in_a_browser_a_dispatcher_watches_packages_appear_move_and_filters_them
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..5].to_uppercase();
     run_in_browser(
         "dashboard.test.mjs",
+        5,
         vec![
             ("BASE_URL", base),
             ("ADMIN_TOKEN", token),
@@ -283,7 +305,12 @@ async fn a_dispatcher_can_watch_every_package_and_nobody_else_can() {
     ))
     .await;
     ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
-    let answer = ws::next_json(&mut feed, WAIT).await.expect("an answer");
+    // A broadcaster whose own feed (re)connects tells its every-package
+    // watchers to read again ("resync"); the answer follows.
+    let mut answer = ws::next_json(&mut feed, WAIT).await.expect("an answer");
+    while answer["type"] == "resync" {
+        answer = ws::next_json(&mut feed, WAIT).await.expect("an answer");
+    }
     assert_eq!(answer["type"], "subscribed_all", "{answer}");
     for tn in ["TRK0FEED00001", "TRK0FEED00002"] {
         app.created(tn).await;

@@ -61,6 +61,8 @@ $("search").addEventListener("input", renderList);
 /** Every package, a page of 1,000 at a time, following the Link header. */
 async function loadPackages() {
   packages.clear();
+  for (const marker of markers.values()) marker.remove();
+  markers.clear();
   let next = "/packages?limit=1000";
   for (let pages = 0; next && pages < 20; pages++) {
     const response = await api(next);
@@ -128,7 +130,9 @@ function renderList() {
     (matching.length > LIST_ROWS ? `, first ${LIST_ROWS} listed` : "");
 }
 
-async function openPanel(number) {
+/** Shows a package's panel; `fit` zooms the map to its trail (when opened,
+ * not when a live update refreshes it: the user may have panned away). */
+async function openPanel(number, { fit = true } = {}) {
   selected = number;
   const p = packages.get(number);
   $("panel").hidden = false;
@@ -147,12 +151,23 @@ async function openPanel(number) {
     }),
   );
   trail?.remove();
+  trail = undefined;
   // The history comes newest first; the trail is drawn oldest to newest.
   const line = points.map((pt) => [pt.latitude, pt.longitude]).reverse();
+  $("panel").dataset.trailPoints = String(line.length);
   if (line.length > 0) {
     trail = L.polyline(line, { color: "#8a4b00", weight: 3 }).addTo(map);
-    map.fitBounds(trail.getBounds(), { maxZoom: 12, padding: [20, 20] });
+    if (fit) map.fitBounds(trail.getBounds(), { maxZoom: 12, padding: [20, 20] });
   }
+}
+
+// The open panel follows live updates, read again at most once a second.
+let panelRefresh;
+function refreshPanelSoon(number) {
+  clearTimeout(panelRefresh);
+  panelRefresh = setTimeout(() => {
+    if (selected === number) openPanel(number, { fit: false });
+  }, 1000);
 }
 
 async function refreshStats() {
@@ -177,14 +192,22 @@ async function refreshStats() {
 
 /** A live update for any package: apply it, or read the package again when
  * its seq jumped (an update was missed) or it is new to this page. */
+const reading = new Set(); // packages being read again
 async function onUpdate({ tracking_number: number, seq, data }) {
   const known = packages.get(number);
+  if (known?.seq != null && seq <= known.seq) return; // already applied
   if (!known || (known.seq != null && seq > known.seq + 1)) {
-    const response = await api(`/packages/${encodeURIComponent(number)}`);
-    if (!response.ok) return;
-    const fresh = await response.json();
-    fresh.seq = seq;
-    packages.set(number, fresh);
+    if (reading.has(number)) return; // the read under way sees this too
+    reading.add(number);
+    try {
+      const response = await api(`/packages/${encodeURIComponent(number)}`);
+      if (!response.ok) return;
+      const fresh = await response.json();
+      fresh.seq = Math.max(seq, packages.get(number)?.seq ?? 0);
+      packages.set(number, fresh);
+    } finally {
+      reading.delete(number);
+    }
   } else {
     if (data.status) known.status = data.status;
     if (data.latitude != null) {
@@ -196,7 +219,7 @@ async function onUpdate({ tracking_number: number, seq, data }) {
   placeMarker(packages.get(number));
   countMarkers();
   scheduleList();
-  if (selected === number) openPanel(number);
+  if (selected === number) refreshPanelSoon(number);
 }
 
 // While positions stream in, the list is rebuilt at most twice a second: a
@@ -228,20 +251,34 @@ function connect(base) {
     } catch {
       return;
     }
-    if (message.type === "subscribed_all") $("connection").textContent = "live";
+    if (message.type === "subscribed_all") {
+      $("connection").textContent = "live";
+      retryIn = 1000;
+      // Subscribed first, then read: nothing changes unseen in between.
+      if (stale) reload();
+    }
     if (message.type === "package_update") onUpdate(message);
+    // The broadcaster lost its own feed for a while: read everything again.
+    if (message.type === "resync") reload();
   });
-  socket.addEventListener("close", async () => {
+  socket.addEventListener("close", () => {
     $("connection").textContent = "reconnecting…";
-    // The feed has no catch-up: what changed while it was down is read again.
-    setTimeout(async () => {
-      await loadPackages().catch(() => {});
-      for (const p of packages.values()) placeMarker(p);
-      countMarkers();
-      renderList();
-      connect(base);
-    }, 1000);
+    // The feed has no catch-up: what changed while it was down is read
+    // again once it is back.
+    stale = true;
+    setTimeout(() => connect(base), retryIn);
+    retryIn = Math.min(retryIn * 2, 30000);
   });
+}
+
+let stale = true;
+let retryIn = 1000;
+async function reload() {
+  stale = false;
+  await loadPackages().catch(() => {});
+  for (const p of packages.values()) placeMarker(p);
+  countMarkers();
+  renderList();
 }
 
 async function start() {
@@ -250,10 +287,7 @@ async function start() {
   $("sign-out").hidden = false;
   const settings = await pageSettings();
   map = await worldMap($("map"), { tilesUrl: settings.tiles_url, canvas: true });
-  await loadPackages();
-  for (const p of packages.values()) placeMarker(p);
-  countMarkers();
-  renderList();
+  // The packages are read once the feed is subscribed (see connect).
   refreshStats();
   setInterval(refreshStats, 5000);
   connect(websocketBase(settings));

@@ -36,7 +36,10 @@ function addStep(status, location, timestamp) {
 
 async function main() {
   if (!number) {
-    $("missing-number").textContent = "(none)";
+    // /track/ alone: just the lookup form.
+    $("not-found-title").textContent = "Track a parcel";
+    $("not-found-text").hidden = true;
+    $("connection").textContent = "";
     show("not-found");
     return;
   }
