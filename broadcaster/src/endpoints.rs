@@ -6,11 +6,6 @@
 //! goes to the WebSocket handshake, anything else to a small hyper service.
 
 use crate::hub::Hub;
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -54,48 +49,27 @@ pub async fn wants_websocket(stream: &TcpStream, deadline: tokio::time::Instant)
         .flatten()
 }
 
-/// Serves one plain HTTP connection (keep-alive allowed) until the client
-/// closes it or shutdown begins.
+/// What the broadcaster's plain endpoints report: ready while the events
+/// stream is consumed (clients would get their updates).
+struct Broadcaster(Arc<Hub>);
+
+impl shared::endpoints::Exposed for Broadcaster {
+    fn render(&self) -> String {
+        self.0.metrics.render()
+    }
+
+    fn ready(&self) -> bool {
+        self.0.metrics.broker_connected.get() == 1
+    }
+}
+
+/// Serves one plain HTTP connection until the client closes it or shutdown.
 pub async fn serve(
     stream: TcpStream,
     hub: Arc<Hub>,
     read_timeout: Duration,
     shutdown: CancellationToken,
 ) {
-    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-        let hub = Arc::clone(&hub);
-        async move { Ok::<_, std::convert::Infallible>(answer(&hub, &request)) }
-    });
-    let connection = hyper::server::conn::http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(read_timeout)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    let ended = tokio::select! {
-        ended = connection.as_mut() => ended,
-        _ = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            connection.await
-        }
-    };
-    if let Err(error) = ended {
-        tracing::debug!(%error, "plain HTTP connection ended with an error");
-    }
-}
-
-fn answer(hub: &Hub, request: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-    // Ready while the events stream is consumed: clients would get updates.
-    let (status, content_type, body) = shared::metrics::endpoint_answer(
-        request.method() == Method::GET,
-        request.uri().path(),
-        || hub.metrics.render(),
-        hub.metrics.broker_connected.get() == 1,
-    );
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+    shared::endpoints::serve_connection(stream, Arc::new(Broadcaster(hub)), read_timeout, shutdown)
+        .await;
 }

@@ -17,7 +17,8 @@
 //! - [`shutdown`]: turning SIGINT/SIGTERM into a cancellation token.
 //! - [`telemetry`]: log set-up (`RUST_LOG`, `LOG_FORMAT=json`).
 //! - [`trace`]: W3C `traceparent`, carried by every envelope and message.
-//! - [`metrics`]: a Prometheus registry per service instance.
+//! - [`metrics`]: a Prometheus registry per service instance; [`endpoints`]
+//!   serves it with the health probes where a service has no HTTP API.
 
 pub mod amqp;
 pub mod audit;
@@ -27,6 +28,7 @@ pub mod cache;
 pub mod config;
 pub mod db;
 pub mod domain;
+pub mod endpoints;
 pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;

@@ -99,35 +99,6 @@ impl Metrics {
     }
 }
 
-/// What a service's plain HTTP endpoints answer (the workers' metrics port,
-/// the broadcaster's beside `/ws`): `/metrics`, `/health` and `/health/live`
-/// (liveness: the process answers), `/health/ready` (`ready`: the broker
-/// link is up). Status code, content type, body.
-pub fn endpoint_answer(
-    is_get: bool,
-    path: &str,
-    render: impl FnOnce() -> String,
-    ready: bool,
-) -> (u16, &'static str, String) {
-    const JSON: &str = "application/json";
-    match (is_get, path) {
-        (true, "/metrics") => (200, CONTENT_TYPE, render()),
-        (true, "/health" | "/health/live") => (200, JSON, r#"{"status":"live"}"#.into()),
-        (true, "/health/ready") if ready => (200, JSON, r#"{"status":"ready"}"#.into()),
-        (true, "/health/ready") => (503, JSON, r#"{"status":"not ready"}"#.into()),
-        (false, "/metrics" | "/health" | "/health/live" | "/health/ready") => (
-            405,
-            JSON,
-            r#"{"error":"method not allowed; use GET"}"#.into(),
-        ),
-        _ => (
-            404,
-            JSON,
-            r#"{"error":"no such endpoint; use /metrics, /health or /health/ready"}"#.into(),
-        ),
-    }
-}
-
 /// Seconds since `since`, never negative (clocks of two hosts may disagree).
 pub fn seconds_since(since: chrono::DateTime<chrono::Utc>) -> f64 {
     let micros = (chrono::Utc::now() - since).num_microseconds().unwrap_or(0);

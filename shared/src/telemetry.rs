@@ -22,6 +22,14 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
+/// Whether spans are exported: without it, continuing and propagating
+/// traces is skipped (no per-request or per-message allocations for nothing).
+static EXPORTING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn exporting() -> bool {
+    EXPORTING.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Keeps the trace exporter for the process's life; [`Telemetry::shutdown`]
 /// sends what it still holds.
 #[must_use = "dropping it stops the trace export"]
@@ -74,6 +82,7 @@ pub fn init(service: &str) -> Telemetry {
     if let Some(problem) = problem {
         tracing::warn!(%problem, "OTLP trace export is off");
     } else if provider.is_some() {
+        EXPORTING.store(true, std::sync::atomic::Ordering::Relaxed);
         tracing::info!("exporting traces over OTLP");
     }
     Telemetry { provider }
@@ -106,9 +115,12 @@ fn exporter(service: &str) -> Result<Option<SdkTracerProvider>, String> {
 }
 
 /// Makes `span` continue the trace of `traceparent` (the request's or the
-/// message's) in the exported traces. Without export, it only costs a lookup.
-pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
-    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_owned())]);
+/// message's) in the exported traces. Without export, it does nothing.
+pub fn continue_trace(span: &tracing::Span, traceparent: impl std::fmt::Display) {
+    if !exporting() {
+        return;
+    }
+    let carrier = HashMap::from([("traceparent".to_owned(), traceparent.to_string())]);
     let parent = TraceContextPropagator::new().extract(&carrier);
     let _ = span.set_parent(parent);
 }
@@ -117,6 +129,9 @@ pub fn continue_trace(span: &tracing::Span, traceparent: &str) {
 /// is exported (the collector then links the next hop to it), else
 /// `fallback` (the same trace, a fresh parent id).
 pub fn outgoing_traceparent(span: &tracing::Span, fallback: &TraceParent) -> String {
+    if !exporting() {
+        return fallback.to_string();
+    }
     let mut carrier: HashMap<String, String> = HashMap::new();
     TraceContextPropagator::new().inject_context(&span.context(), &mut carrier);
     carrier

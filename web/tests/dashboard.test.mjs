@@ -5,28 +5,14 @@
 //   EMAIL, PASSWORD     a dispatcher's account to sign in with
 //   RUN_ID              a short unique suffix for this run's tracking numbers
 //   CHROMIUM, ARTIFACTS_DIR as in track.test.mjs
-import { chromium } from "playwright-core";
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { check, openPage, required, runSteps } from "./browser.mjs";
 
-const env = (name) => {
-  if (!process.env[name]) {
-    console.error(`${name} is required`);
-    process.exit(2);
-  }
-  return process.env[name];
-};
-const base = env("BASE_URL");
-const token = env("ADMIN_TOKEN");
-const run = env("RUN_ID");
-const artifacts = process.env.ARTIFACTS_DIR ?? "browser-artifacts";
+const base = required("BASE_URL");
+const token = required("ADMIN_TOKEN");
+const run = required("RUN_ID");
 const timeout = 15_000;
 const moving = `TRK0DASH${run}A`;
 const waiting = `TRK0DASH${run}B`;
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 async function call(method, path, body) {
   const response = await fetch(`${base}/api/v1${path}`, {
@@ -42,21 +28,16 @@ const parcel = (number) => ({
   recipient_name: "Bob Recipient", recipient_address: "2 High St", weight: 1.5, description: "Books",
 });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox"],
-});
-const page = await (await browser.newContext({ viewport: { width: 1400, height: 900 } })).newPage();
-const problems = [];
-page.on("pageerror", (error) => problems.push(error.message));
+const opened = await openPage({ width: 1400, height: 900 });
+const { page } = opened;
 const row = (number) => page.locator(`#package-list button[data-tracking-number="${number}"]`);
 const markerCount = async () => Number(await page.locator("#map").getAttribute("data-markers"));
 
 const steps = [
   ["a dispatcher signs in and sees the map and the pipeline", async () => {
     await page.goto(`${base}/`);
-    await page.getByLabel("Email").fill(env("EMAIL"));
-    await page.getByLabel("Password").fill(env("PASSWORD"));
+    await page.getByLabel("Email").fill(required("EMAIL"));
+    await page.getByLabel("Password").fill(required("PASSWORD"));
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.locator("#dashboard").waitFor({ state: "visible", timeout });
     await page.locator("#connection").getByText("live").waitFor({ timeout });
@@ -97,29 +78,4 @@ const steps = [
   }],
 ];
 
-let failed = false;
-for (const [name, step] of steps) {
-  try {
-    await step();
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    failed = true;
-    console.log(`FAIL ${name}: ${error.message}`);
-    await mkdir(artifacts, { recursive: true });
-    const shot = join(artifacts, `dashboard-${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
-    await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
-    console.log(`     screenshot: ${shot}`);
-    break;
-  }
-}
-// KEEP_SCREENSHOTS=1 keeps a picture of the page after a passing run too.
-if (!failed && process.env.KEEP_SCREENSHOTS) {
-  await mkdir(artifacts, { recursive: true });
-  await page.screenshot({ path: join(artifacts, "dashboard-passed.png"), fullPage: true });
-}
-if (problems.length) {
-  failed = true;
-  console.log(`FAIL script errors on the page: ${problems.join("; ")}`);
-}
-await browser.close();
-process.exit(failed ? 1 : 0);
+await runSteps(opened, "dashboard", steps);

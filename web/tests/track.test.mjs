@@ -6,28 +6,12 @@
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //   ARTIFACTS_DIR   where a failing step leaves a screenshot
 // Exits 0 when every step passed; on a failure, prints it and exits 1.
-import { chromium } from "playwright-core";
-import { mkdir } from "node:fs/promises";
-import { join } from "node:path";
+import { check, openPage, required, runSteps } from "./browser.mjs";
 
 const base = required("BASE_URL");
 const token = required("ADMIN_TOKEN");
 const number = required("TRACKING_NUMBER");
-const artifacts = process.env.ARTIFACTS_DIR ?? "browser-artifacts";
 const timeout = 15_000;
-
-function required(name) {
-  const value = process.env[name];
-  if (!value) {
-    console.error(`${name} is required`);
-    process.exit(2);
-  }
-  return value;
-}
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
 
 async function changeStatus(body) {
   const response = await fetch(`${base}/api/v1/packages/${number}/status`, {
@@ -38,15 +22,9 @@ async function changeStatus(body) {
   check(response.ok, `status change answered ${response.status}`);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: ["--no-sandbox"],
-});
 // A phone-width screen: the page must work there first.
-const context = await browser.newContext({ viewport: { width: 390, height: 844 } });
-const page = await context.newPage();
-const problems = [];
-page.on("pageerror", (error) => problems.push(error.message));
+const opened = await openPage({ width: 390, height: 844 });
+const { page } = opened;
 
 const steps = [
   ["the parcel's page shows its status and journey", async () => {
@@ -86,29 +64,4 @@ const steps = [
   }],
 ];
 
-let failed = false;
-for (const [name, step] of steps) {
-  try {
-    await step();
-    console.log(`ok   ${name}`);
-  } catch (error) {
-    failed = true;
-    console.log(`FAIL ${name}: ${error.message}`);
-    await mkdir(artifacts, { recursive: true });
-    const shot = join(artifacts, `${name.replace(/[^a-z0-9]+/gi, "-")}.png`);
-    await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
-    console.log(`     screenshot: ${shot}`);
-    break;
-  }
-}
-// KEEP_SCREENSHOTS=1 keeps a picture of the page after a passing run too.
-if (!failed && process.env.KEEP_SCREENSHOTS) {
-  await mkdir(artifacts, { recursive: true });
-  await page.screenshot({ path: join(artifacts, "track-passed.png"), fullPage: true });
-}
-if (problems.length) {
-  failed = true;
-  console.log(`FAIL script errors on the page: ${problems.join("; ")}`);
-}
-await browser.close();
-process.exit(failed ? 1 : 0);
+await runSteps(opened, "track", steps);

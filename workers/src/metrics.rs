@@ -2,14 +2,8 @@
 //! (`delivertrack_workers_<thing>_<unit>`, labelled by `pool`), and the small
 //! HTTP server that serves them with `/health`.
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use prometheus::{HistogramVec, IntCounterVec, IntGauge};
 use shared::metrics::{Metrics, BATCH_SIZES, SECONDS};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -107,13 +101,19 @@ impl Default for WorkerMetrics {
     }
 }
 
-impl WorkerMetrics {
-    pub fn render(&self) -> String {
+impl shared::endpoints::Exposed for WorkerMetrics {
+    fn render(&self) -> String {
         self.registry.render()
+    }
+
+    /// Ready while consuming: a broker outage takes the pod out of rotation
+    /// without restarting it (liveness stays 200).
+    fn ready(&self) -> bool {
+        self.broker_connected.get() == 1
     }
 }
 
-/// Serves `/metrics` and `/health` on `listener` until `stop`.
+/// Serves `/metrics` and the health probes on `listener` until `stop`.
 pub fn serve(
     listener: TcpListener,
     metrics: Arc<WorkerMetrics>,
@@ -133,54 +133,14 @@ pub fn serve(
                     }
                 },
             };
-            let (metrics, stop) = (Arc::clone(&metrics), stop.clone());
-            connections.spawn(async move {
-                let service =
-                    hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
-                        let metrics = Arc::clone(&metrics);
-                        async move { Ok::<_, std::convert::Infallible>(answer(&metrics, &request)) }
-                    });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(hyper_util::rt::TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(TokioIo::new(stream), service);
-                tokio::pin!(connection);
-                tokio::select! {
-                    _ = connection.as_mut() => {}
-                    _ = stop.cancelled() => {
-                        connection.as_mut().graceful_shutdown();
-                        let _ = connection.await;
-                    }
-                }
-            });
+            connections.spawn(shared::endpoints::serve_connection(
+                stream,
+                Arc::clone(&metrics) as Arc<dyn shared::endpoints::Exposed>,
+                Duration::from_secs(10),
+                stop.clone(),
+            ));
         }
         connections.close();
         let _ = tokio::time::timeout(Duration::from_secs(2), connections.wait()).await;
     })
-}
-
-/// Binds the metrics address; a bad or taken one is a configuration error.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
-}
-
-fn answer(
-    metrics: &WorkerMetrics,
-    request: &Request<hyper::body::Incoming>,
-) -> Response<Full<Bytes>> {
-    // Ready while consuming: a broker outage takes the pod out of rotation
-    // without restarting it (liveness stays 200).
-    let (status, content_type, body) = shared::metrics::endpoint_answer(
-        request.method() == Method::GET,
-        request.uri().path(),
-        || metrics.render(),
-        metrics.broker_connected.get() == 1,
-    );
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    *response.status_mut() =
-        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
 }

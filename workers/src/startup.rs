@@ -58,7 +58,7 @@ pub async fn run(config: WorkerConfig, shutdown: CancellationToken) -> Result<()
     let metrics_stop = CancellationToken::new();
     let metrics_server = match config.metrics_listen {
         Some(addr) => {
-            let listener = crate::metrics::bind(addr)
+            let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|source| StartupError::Metrics { addr, source })?;
             tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "metrics and health served");

@@ -100,12 +100,12 @@ pub async fn handle(state: &AppState, mut request: Request<Incoming>) -> ApiResp
         .unwrap_or_else(TraceParent::new_root);
     let route_template = template(request.uri().path());
     let method = method_label(request.method());
+    // Span fields are recorded when the span is made: borrowing is enough.
     let request_id = request
         .headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
+        .unwrap_or_default();
     let span = tracing::info_span!(
         "request",
         method,
@@ -113,7 +113,7 @@ pub async fn handle(state: &AppState, mut request: Request<Incoming>) -> ApiResp
         trace_id = trace.trace_id(),
         request_id
     );
-    shared::telemetry::continue_trace(&span, &trace.to_string());
+    shared::telemetry::continue_trace(&span, &trace);
     request.extensions_mut().insert(RequestTrace(trace));
     let response = route(state, request).instrument(span.clone()).await;
     let status = response.status();

@@ -56,6 +56,37 @@ async fn workers(env: &TestEnv, extra: &[(&str, String)]) -> (Process, String) {
     (process, format!("{base}/metrics"))
 }
 
+/// The three services as processes, with `extra` in their environment:
+/// ingest, the broadcaster (both on a free port they print) and a workers
+/// process (with its metrics URL).
+struct System {
+    ingest: Process,
+    broadcaster: Process,
+    workers: Process,
+    /// `host:port` of each.
+    ingest_addr: String,
+    broadcaster_addr: String,
+    workers_metrics: String,
+}
+
+async fn system(env: &TestEnv, extra: &[(&str, String)]) -> System {
+    let start = |name: &str, listen: &'static str| {
+        let vars = [extra, &[(listen, "127.0.0.1:0".to_owned())]].concat();
+        Process::start_logged(name, &env_with(env, &vars), true)
+    };
+    let ingest = start("ingest", "INGEST_LISTEN");
+    let broadcaster = start("broadcaster", "BROADCASTER_LISTEN");
+    let (workers, workers_metrics) = workers(env, extra).await;
+    System {
+        ingest_addr: printed_addr(&ingest),
+        broadcaster_addr: printed_addr(&broadcaster),
+        ingest,
+        broadcaster,
+        workers,
+        workers_metrics,
+    }
+}
+
 fn delta(before: &Scrape, after: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     after.value(name, labels) - before.value(name, labels)
 }
@@ -70,28 +101,14 @@ async fn one_write_moves_every_services_counters_and_carries_its_trace_id() {
             "info,ingest=debug,workers=debug,broadcaster=debug".to_owned(),
         ),
     ];
-    let ingest = Process::start_logged(
-        "ingest",
-        &env_with(
-            &env,
-            &[&logs[..], &[("INGEST_LISTEN", "127.0.0.1:0".to_owned())]].concat(),
-        ),
-        true,
-    );
-    let broadcaster = Process::start_logged(
-        "broadcaster",
-        &env_with(
-            &env,
-            &[
-                &logs[..],
-                &[("BROADCASTER_LISTEN", "127.0.0.1:0".to_owned())],
-            ]
-            .concat(),
-        ),
-        true,
-    );
-    let (workers, workers_metrics) = workers(&env, &logs).await;
-    let (ingest_addr, broadcaster_addr) = (printed_addr(&ingest), printed_addr(&broadcaster));
+    let System {
+        ingest,
+        broadcaster,
+        workers,
+        ingest_addr,
+        broadcaster_addr,
+        workers_metrics,
+    } = system(&env, &logs).await;
     let api = format!("http://{ingest_addr}/api/v1");
     let ingest_metrics = format!("http://{ingest_addr}/metrics");
     let broadcaster_metrics = format!("http://{broadcaster_addr}/metrics");
@@ -593,28 +610,8 @@ async fn with_an_otlp_endpoint_each_service_exports_its_hop_of_the_requests_trac
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
         ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
     ];
-    let ingest = Process::start_logged(
-        "ingest",
-        &env_with(
-            &env,
-            &[&otlp[..], &[("INGEST_LISTEN", "127.0.0.1:0".to_owned())]].concat(),
-        ),
-        true,
-    );
-    let broadcaster = Process::start_logged(
-        "broadcaster",
-        &env_with(
-            &env,
-            &[
-                &otlp[..],
-                &[("BROADCASTER_LISTEN", "127.0.0.1:0".to_owned())],
-            ]
-            .concat(),
-        ),
-        true,
-    );
-    let (_workers, _) = workers(&env, &otlp).await;
-    let api = format!("http://{}/api/v1", printed_addr(&ingest));
+    let running = system(&env, &otlp).await;
+    let api = format!("http://{}/api/v1", running.ingest_addr);
     let token = env.token(&testkit::caller(Role::Admin));
     let http = testkit::app::client_with_token(&token);
     let tn = "TRK0OTLP00001";
@@ -627,7 +624,7 @@ async fn with_an_otlp_endpoint_each_service_exports_its_hop_of_the_requests_trac
     assert_eq!(created.status(), 201);
     let mut client = ws::connect(&format!(
         "ws://{}/ws?token={token}",
-        printed_addr(&broadcaster)
+        running.broadcaster_addr
     ))
     .await;
     ws::subscribe(&mut client, tn).await;

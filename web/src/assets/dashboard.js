@@ -4,7 +4,7 @@
 // panel with its status history and trail; the pipeline's queues, live.
 
 import { dot, worldMap } from "./map.js";
-import { pageSettings, websocketBase } from "./live.js";
+import { messageOf, pageSettings, websocketBase } from "./live.js";
 
 const L = window.L;
 const $ = (id) => document.getElementById(id);
@@ -245,12 +245,7 @@ function connect(base) {
     socket.send(JSON.stringify({ type: "subscribe_all" }));
   });
   socket.addEventListener("message", (event) => {
-    let message;
-    try {
-      message = JSON.parse(event.data);
-    } catch {
-      return;
-    }
+    const message = messageOf(event);
     if (message.type === "subscribed_all") {
       $("connection").textContent = "live";
       retryIn = 1000;

@@ -19,6 +19,15 @@ export function websocketBase(settings) {
   return `${scheme}//${location.hostname}:8081/ws`;
 }
 
+/** The JSON a broadcaster frame carries, or `{}` if it is not JSON. */
+export function messageOf(event) {
+  try {
+    return JSON.parse(event.data);
+  } catch {
+    return {};
+  }
+}
+
 /**
  * Watches packages over `url`. `onUpdate(message)` gets each package_update;
  * `onState("live" | "reconnecting")` the connection's state. Returns a
@@ -40,12 +49,7 @@ export function watch(url, numbers, { since = {}, onUpdate, onState = () => {} }
       }
     });
     socket.addEventListener("message", (event) => {
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch {
-        return;
-      }
+      const message = messageOf(event);
       if (message.type === "package_update") {
         const known = seqs.get(message.tracking_number) ?? 0;
         if (message.seq <= known) return; // already shown

@@ -1,0 +1,99 @@
+//! The plain HTTP endpoints a service without an HTTP API of its own serves
+//! (the workers on `METRICS_LISTEN`, the broadcaster beside `/ws`):
+//! `/metrics`, `/health` and `/health/live` (the process answers), and
+//! `/health/ready` (its broker link is up).
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpStream;
+use tokio_util::sync::CancellationToken;
+
+/// What the endpoints report on.
+pub trait Exposed: Send + Sync + 'static {
+    /// The metrics, in the Prometheus text format.
+    fn render(&self) -> String;
+    /// Whether the service can do its work now (readiness).
+    fn ready(&self) -> bool;
+}
+
+/// Serves one connection (keep-alive allowed) until the client closes it or
+/// `stop` fires.
+pub async fn serve_connection(
+    stream: TcpStream,
+    exposed: Arc<dyn Exposed>,
+    read_timeout: Duration,
+    stop: CancellationToken,
+) {
+    let service = hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+        let exposed = Arc::clone(&exposed);
+        async move { Ok::<_, std::convert::Infallible>(respond(exposed.as_ref(), &request)) }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        _ = stop.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = ended {
+        tracing::debug!(%error, "plain HTTP connection ended with an error");
+    }
+}
+
+fn respond(
+    exposed: &dyn Exposed,
+    request: &Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let (status, content_type, body) = answer(
+        request.method() == Method::GET,
+        request.uri().path(),
+        || exposed.render(),
+        exposed.ready(),
+    );
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() =
+        StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// What a service's plain HTTP endpoints answer (the workers' metrics port,
+/// the broadcaster's beside `/ws`): `/metrics`, `/health` and `/health/live`
+/// (liveness: the process answers), `/health/ready` (`ready`: the broker
+/// link is up). Status code, content type, body.
+fn answer(
+    is_get: bool,
+    path: &str,
+    render: impl FnOnce() -> String,
+    ready: bool,
+) -> (u16, &'static str, String) {
+    const JSON: &str = "application/json";
+    match (is_get, path) {
+        (true, "/metrics") => (200, crate::metrics::CONTENT_TYPE, render()),
+        (true, "/health" | "/health/live") => (200, JSON, r#"{"status":"live"}"#.into()),
+        (true, "/health/ready") if ready => (200, JSON, r#"{"status":"ready"}"#.into()),
+        (true, "/health/ready") => (503, JSON, r#"{"status":"not ready"}"#.into()),
+        (false, "/metrics" | "/health" | "/health/live" | "/health/ready") => (
+            405,
+            JSON,
+            r#"{"error":"method not allowed; use GET"}"#.into(),
+        ),
+        _ => (
+            404,
+            JSON,
+            r#"{"error":"no such endpoint; use /metrics, /health or /health/ready"}"#.into(),
+        ),
+    }
+}
