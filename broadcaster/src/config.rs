@@ -22,6 +22,13 @@ pub struct BroadcasterConfig {
     /// leaves the OS default. Smaller means less memory held for a stalled
     /// client and an earlier "too slow" verdict.
     pub send_buffer_bytes: Option<usize>,
+    /// The most package states a resuming feed client is sent
+    /// (`WS_FEED_RESUME_MAX`); past that it is told to read its list again.
+    pub feed_resume_max: usize,
+    /// How often feed clients get a newer cursor (`WS_FEED_CHECKPOINT_MS`).
+    /// Also how old it is when sent: longer means more sent again on resume,
+    /// shorter less margin for events still in flight.
+    pub feed_checkpoint: Duration,
     /// `AUTH_DISABLED`, `JWT_*`: how upgrades are authenticated (verifying
     /// only: the broadcaster never issues tokens).
     pub auth: shared::auth::AuthConfig,
@@ -43,6 +50,8 @@ impl BroadcasterConfig {
             max_frame_bytes: 4096,
             handshake_timeout: Duration::from_secs(10),
             send_buffer_bytes: None,
+            feed_resume_max: 10_000,
+            feed_checkpoint: Duration::from_secs(10),
         }
     }
 
@@ -64,6 +73,8 @@ impl BroadcasterConfig {
                 0 => None,
                 bytes => Some(bytes),
             },
+            feed_resume_max: var("WS_FEED_RESUME_MAX", d.feed_resume_max)?,
+            feed_checkpoint: millis_var("WS_FEED_CHECKPOINT_MS", d.feed_checkpoint)?,
             auth: d.auth,
             common: d.common,
         })

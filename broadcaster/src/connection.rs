@@ -25,6 +25,8 @@ pub struct Limits {
     pub client_queue: usize,
     pub ping_interval: Duration,
     pub idle_timeout: Duration,
+    /// The most package states one feed resume sends.
+    pub feed_resume_max: usize,
 }
 
 /// What every connection shares.
@@ -172,7 +174,7 @@ impl Handler {
                 self.unwatch(tn).await;
                 self.reply(protocol::unsubscribed(tn))
             }
-            Ok(Request::SubscribeAll) => self.watch_everything().await,
+            Ok(Request::SubscribeAll { since_seq }) => self.watch_everything(since_seq).await,
             Ok(Request::UnsubscribeAll) => {
                 self.unwatch(EVERY_PACKAGE).await;
                 self.reply(protocol::unsubscribed_all())
@@ -241,8 +243,10 @@ impl Handler {
     }
 
     /// Every package's live updates, for a caller who sees every package (a
-    /// dashboard). One subscription; one broker binding per instance.
-    async fn watch_everything(&mut self) -> bool {
+    /// dashboard). One subscription; one broker binding per instance. With
+    /// `since` (a cursor), first what changed since. Asked again on the same
+    /// connection (after a `resync`), it resumes without binding again.
+    async fn watch_everything(&mut self, since: Option<i64>) -> bool {
         let allowed = self
             .caller
             .as_ref()
@@ -273,7 +277,23 @@ impl Handler {
             self.subscriptions.insert(EVERY_PACKAGE.to_owned());
             self.shared.hub.metrics.subscriptions.inc();
         }
-        self.reply(protocol::subscribed_all())
+        // Read once the feed is bound: what commits after this read comes
+        // live, what committed before is in it.
+        let limit = self.shared.limits.feed_resume_max;
+        match crate::feed::changed_since(&self.shared.pool, since, limit).await {
+            Ok(changes) => {
+                let states = changes.states.into_iter().map(Utf8Bytes::from).collect();
+                self.enqueue(Outgoing::Replies(states)).await
+                    && self.reply(protocol::subscribed_all(changes.cursor, changes.complete))
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the feed's changes");
+                // Live updates flow; the client asks again for its cursor.
+                self.reply(protocol::error(
+                    "the feed's position is unavailable; subscribe_all again",
+                ))
+            }
+        }
     }
 
     /// Where a subscription's stream starts. The public mode replays at most

@@ -37,8 +37,11 @@ pub enum Outgoing {
     Forget(String),
     /// The event stream was down: ask the stores what was missed while it was.
     Resync,
+    /// Answers sent in one go (a resumed feed's package states).
+    Replies(Vec<Utf8Bytes>),
     /// A live event for a client watching every package: sent as it comes,
-    /// outside the per-package streams (no hold, no catch-up).
+    /// outside the per-package streams (no hold; a reconnecting client
+    /// resumes with a cursor, see [`crate::feed`]).
     Everything {
         updates: Arc<[(i64, Utf8Bytes)]>,
         occurred_at: chrono::DateTime<chrono::Utc>,
@@ -62,6 +65,9 @@ pub struct ClientHandle {
 pub struct Hub {
     watchers: Mutex<HashMap<String, HashMap<ClientId, ClientHandle>>>,
     next_id: AtomicU64,
+    /// +1 each time the event stream connects or drops: odd while it is up.
+    /// A feed checkpoint is only good within the epoch it was read in.
+    stream_epoch: AtomicU64,
     pub metrics: crate::metrics::Metrics,
 }
 
@@ -104,6 +110,32 @@ impl Hub {
             .unwrap_or_default()
     }
 
+    /// The event stream connected (`true`) or dropped.
+    pub fn stream_changed(&self, up: bool) {
+        let _ = self
+            .stream_epoch
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |epoch| {
+                let was_up = epoch % 2 == 1;
+                (was_up != up).then_some(epoch + 1)
+            });
+    }
+
+    /// The event stream's epoch while it is up; `None` while it is down.
+    pub fn stream_epoch(&self) -> Option<u64> {
+        let epoch = self.stream_epoch.load(Ordering::Acquire);
+        (epoch % 2 == 1).then_some(epoch)
+    }
+
+    /// Queues a feed checkpoint for every client watching every package.
+    pub fn checkpoint_feed(&self, text: &str) {
+        let Ok(watchers) = self.watchers.lock() else {
+            return;
+        };
+        if let Some(everyone) = watchers.get(EVERY_PACKAGE) {
+            self.offer(everyone.values(), &Outgoing::Reply(Utf8Bytes::from(text)));
+        }
+    }
+
     /// Tells every client to check the stores for events it may have missed
     /// (after the broker link was down). A client with a full outbox is
     /// already on its way out as too slow.
@@ -123,8 +155,8 @@ impl Hub {
         for client in clients {
             let _ = client.outbox.try_send(Outgoing::Resync);
         }
-        // The every-package feed has no catch-up: its watchers are told to
-        // read again what they show.
+        // The every-package feed has no stream of its own to check: its
+        // watchers are told to resume from their cursor.
         let everyone: Vec<ClientHandle> = match self.watchers.lock() {
             Ok(watchers) => watchers
                 .get(EVERY_PACKAGE)
@@ -173,7 +205,9 @@ impl Hub {
     }
 
     fn offer<'a>(&self, clients: impl Iterator<Item = &'a ClientHandle>, message: &Outgoing) {
-        for client in clients {
+        // A client marked too slow gets nothing more: what it missed must
+        // not be covered by a later checkpoint it still receives.
+        for client in clients.filter(|client| !client.too_slow.is_cancelled()) {
             match client.outbox.try_send(message.clone()) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {

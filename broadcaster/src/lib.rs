@@ -23,6 +23,8 @@
 //! - [`update`]: the `package_update` message in the original shape.
 //! - [`metrics`]: connections, subscriptions, deliveries, slow drops, lag;
 //!   [`endpoints`] serves them at `/metrics` beside `/ws`, with `/health`.
+//! - [`feed`]: resuming the every-package feed from a cursor, and the
+//!   checkpoints that move clients' cursors forward.
 //! - [`presence`]: this instance's connection count, reported to Redis for
 //!   ingest's `/api/v1/stats`.
 
@@ -31,6 +33,7 @@ pub mod config;
 pub mod connection;
 pub mod endpoints;
 pub mod events;
+pub mod feed;
 pub mod hub;
 pub mod metrics;
 pub mod presence;

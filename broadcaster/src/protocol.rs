@@ -7,9 +7,12 @@
 //! ← {"type":"subscribed"|"unsubscribed","tracking_number":"..."}
 //! ← {"type":"error","error":"..."}
 //! ← {"type":"gap","tracking_number":"...","from":N,"to":M}
-//! → {"type":"subscribe_all"} / {"type":"unsubscribe_all"} (admins, dispatchers)
-//! ← {"type":"subscribed_all"|"unsubscribed_all"}, and {"type":"resync"} when
-//!   the feed may have missed events
+//! → {"type":"subscribe_all","since_seq"?:C} / {"type":"unsubscribe_all"}
+//!   (admins, dispatchers)
+//! ← {"type":"package_state",...} for each package changed since cursor C
+//! ← {"type":"subscribed_all","cursor":C,"complete"?:false} / {"type":"unsubscribed_all"}
+//! ← {"type":"checkpoint","cursor":C} from time to time, and {"type":"resync"}
+//!   when the feed may have missed events: subscribe_all again with the cursor
 //! ```
 
 use serde::Deserialize;
@@ -28,9 +31,11 @@ pub enum Request {
         tracking_number: TrackingNumber,
     },
     /// Every package's live updates (roles that see every package): for
-    /// dashboards. No catch-up and no ordering across packages; a client
-    /// that sees a package's `seq` jump reads the package again.
-    SubscribeAll,
+    /// dashboards. No ordering across packages. With a cursor, first the
+    /// current state of every package changed since (see [`crate::feed`]).
+    SubscribeAll {
+        since_seq: Option<i64>,
+    },
     UnsubscribeAll,
 }
 
@@ -50,7 +55,9 @@ pub fn parse(text: &str) -> Result<Request, String> {
         );
     };
     match raw.r#type.as_str() {
-        "subscribe_all" => return Ok(Request::SubscribeAll),
+        "subscribe_all" => {
+            return since_seq(raw.since_seq).map(|since_seq| Request::SubscribeAll { since_seq })
+        }
         "unsubscribe_all" => return Ok(Request::UnsubscribeAll),
         _ => {}
     }
@@ -59,13 +66,10 @@ pub fn parse(text: &str) -> Result<Request, String> {
     };
     let tracking_number = TrackingNumber::parse(&tracking_number).map_err(|e| e.to_string())?;
     match raw.r#type.as_str() {
-        "subscribe" => match raw.since_seq {
-            Some(n) if n < 0 => Err("since_seq must be 0 or more".into()),
-            since_seq => Ok(Request::Subscribe {
-                tracking_number,
-                since_seq,
-            }),
-        },
+        "subscribe" => since_seq(raw.since_seq).map(|since_seq| Request::Subscribe {
+            tracking_number,
+            since_seq,
+        }),
         "unsubscribe" => Ok(Request::Unsubscribe { tracking_number }),
         other => Err(format!(
             "unknown message type {other:?}; expected subscribe, unsubscribe, subscribe_all or unsubscribe_all"
@@ -73,14 +77,32 @@ pub fn parse(text: &str) -> Result<Request, String> {
     }
 }
 
+fn since_seq(since: Option<i64>) -> Result<Option<i64>, String> {
+    match since {
+        Some(n) if n < 0 => Err("since_seq must be 0 or more".into()),
+        since => Ok(since),
+    }
+}
+
 /// To a client watching every package: events may have been missed (the
-/// broker link was down); read again what you show.
+/// broker link was down); subscribe again with your cursor.
 pub fn resync() -> String {
     json!({ "type": "resync" }).to_string()
 }
 
-pub fn subscribed_all() -> String {
-    json!({ "type": "subscribed_all" }).to_string()
+/// The feed is bound: `cursor` is where to resume from; `complete` is false
+/// when more changed than one resume sends (read the list again).
+pub fn subscribed_all(cursor: i64, complete: bool) -> String {
+    if complete {
+        json!({ "type": "subscribed_all", "cursor": cursor }).to_string()
+    } else {
+        json!({ "type": "subscribed_all", "cursor": cursor, "complete": false }).to_string()
+    }
+}
+
+/// A newer cursor for a client watching every package.
+pub fn checkpoint(cursor: i64) -> String {
+    json!({ "type": "checkpoint", "cursor": cursor }).to_string()
 }
 
 pub fn unsubscribed_all() -> String {
@@ -112,8 +134,17 @@ mod tests {
     fn the_every_package_messages_need_no_number() {
         assert_eq!(
             parse(r#"{"type":"subscribe_all"}"#),
-            Ok(Request::SubscribeAll)
+            Ok(Request::SubscribeAll { since_seq: None })
         );
+        assert_eq!(
+            parse(r#"{"type":"subscribe_all","since_seq":731}"#),
+            Ok(Request::SubscribeAll {
+                since_seq: Some(731)
+            })
+        );
+        assert!(parse(r#"{"type":"subscribe_all","since_seq":-1}"#)
+            .unwrap_err()
+            .contains("0 or more"));
         assert_eq!(
             parse(r#"{"type":"unsubscribe_all"}"#),
             Ok(Request::UnsubscribeAll)

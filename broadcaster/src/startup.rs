@@ -45,9 +45,9 @@ pub struct Application {
     shared: Arc<Shared>,
     events_task: JoinHandle<()>,
     events_stop: CancellationToken,
-    /// Reports the connection count to Redis; stopped last.
-    presence: JoinHandle<()>,
-    presence_stop: CancellationToken,
+    /// The presence report to Redis and the feed's checkpoints; stopped last.
+    background: Vec<JoinHandle<()>>,
+    background_stop: CancellationToken,
     max_connections: usize,
     max_frame_bytes: usize,
     handshake_timeout: Duration,
@@ -86,13 +86,22 @@ impl Application {
         );
         let cache =
             shared::cache::ViewCache::new(&config.common.redis_url, &config.common.redis_prefix)?;
-        let presence_stop = CancellationToken::new();
-        let presence = crate::presence::spawn(cache, Arc::clone(&hub), presence_stop.clone());
+        let background_stop = CancellationToken::new();
+        let background = vec![
+            crate::presence::spawn(cache, Arc::clone(&hub), background_stop.clone()),
+            crate::feed::spawn_checkpoints(
+                pool.clone(),
+                Arc::clone(&hub),
+                config.feed_checkpoint.max(Duration::from_millis(10)),
+                background_stop.clone(),
+            ),
+        ];
         let limits = Limits {
             max_subscriptions: config.max_subscriptions,
             client_queue: config.client_queue.max(1),
             ping_interval: config.ping_interval,
             idle_timeout: config.idle_timeout,
+            feed_resume_max: config.feed_resume_max,
         };
         Ok(Self {
             listener,
@@ -106,8 +115,8 @@ impl Application {
             }),
             events_task,
             events_stop,
-            presence,
-            presence_stop,
+            background,
+            background_stop,
             max_connections: config.max_connections.max(1),
             max_frame_bytes: config.max_frame_bytes,
             handshake_timeout: config.handshake_timeout,
@@ -132,8 +141,8 @@ impl Application {
             shared,
             events_task,
             events_stop,
-            presence,
-            presence_stop,
+            background,
+            background_stop,
             max_connections,
             max_frame_bytes,
             handshake_timeout,
@@ -232,8 +241,10 @@ impl Application {
         }
         events_stop.cancel();
         let _ = events_task.await;
-        presence_stop.cancel();
-        let _ = presence.await;
+        background_stop.cancel();
+        for task in background {
+            let _ = task.await;
+        }
         tracing::info!("broadcaster stopped");
     }
 }

@@ -1,5 +1,6 @@
 //! The `package_update` message: the original shape plus `kind`, `seq` and
 //! `event_id`. Live events and replayed ones are rendered by the same code.
+//! And `package_state`: a package as it is now, for a feed that resumes.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -40,6 +41,32 @@ impl<'a> PackageUpdate<'a> {
             tracking_number,
             kind,
             event_id,
+            seq,
+            data,
+        }
+    }
+
+    pub fn render(&self) -> Option<String> {
+        serde_json::to_string(self).ok()
+    }
+}
+
+/// A package as it stands after event `seq`: what a resuming feed client
+/// gets for each package that changed while it was away.
+#[derive(Serialize)]
+pub struct PackageState<'a> {
+    r#type: &'static str,
+    pub tracking_number: &'a str,
+    pub seq: i64,
+    /// `timestamp` is when the package last changed.
+    pub data: Data<'a>,
+}
+
+impl<'a> PackageState<'a> {
+    pub fn new(tracking_number: &'a str, seq: i64, data: Data<'a>) -> Self {
+        Self {
+            r#type: "package_state",
+            tracking_number,
             seq,
             data,
         }

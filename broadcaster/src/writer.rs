@@ -180,6 +180,7 @@ fn accept(streams: &mut Streams<Frame>, outgoing: Outgoing, out: &mut Vec<Output
             }
         }
         Outgoing::Reply(text) => out.push(Output::Event((text, None))),
+        Outgoing::Replies(texts) => out.extend(texts.into_iter().map(|t| Output::Event((t, None)))),
         Outgoing::Watch(tracking_number) => streams.watch(&tracking_number),
         Outgoing::Start {
             tracking_number,

@@ -306,7 +306,7 @@ async fn a_dispatcher_can_watch_every_package_and_nobody_else_can() {
     .await;
     ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
     // A broadcaster whose own feed (re)connects tells its every-package
-    // watchers to read again ("resync"); the answer follows.
+    // watchers to resume ("resync"); the answer follows.
     let mut answer = ws::next_json(&mut feed, WAIT).await.expect("an answer");
     while answer["type"] == "resync" {
         answer = ws::next_json(&mut feed, WAIT).await.expect("an answer");
@@ -348,5 +348,141 @@ async fn a_dispatcher_can_watch_every_package_and_nobody_else_can() {
         let refused = ws::next_json(&mut client, WAIT).await.expect("an answer");
         assert_eq!(refused["type"], "error", "{url}: {refused}");
     }
+    app.shutdown().await;
+}
+
+/// The next message of type `kind` on the feed, skipping others.
+async fn next_of_type(feed: &mut ws::Client, kind: &str) -> Value {
+    loop {
+        let message = ws::next_json(feed, WAIT)
+            .await
+            .unwrap_or_else(|| panic!("a {kind} message in time"));
+        if message["type"] == kind {
+            return message;
+        }
+    }
+}
+
+/// The transaction that last changed a package (what a cursor is compared with).
+async fn changed_xid(app: &TestApp, tn: &str) -> i64 {
+    sqlx::query_scalar("SELECT changed_xid FROM packages WHERE tracking_number = $1")
+        .bind(tn)
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("the package's row")
+}
+
+/// Waits until the package's `event_seq` reaches `seq` (the point is applied).
+async fn applied(app: &TestApp, tn: &str, seq: i64) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let now: i64 =
+            sqlx::query_scalar("SELECT event_seq FROM packages WHERE tracking_number = $1")
+                .bind(tn)
+                .fetch_one(&app.env.pool)
+                .await
+                .expect("the package's row");
+        if now >= seq {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{tn} reached seq {seq}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_dashboard_that_reconnects_resumes_from_its_cursor_and_gets_only_what_changed() {
+    let mut app = TestApp::spawn().await;
+    let broadcaster = app
+        .broadcaster(|config| config.feed_checkpoint = Duration::from_millis(200))
+        .await;
+    let dispatcher = testkit::caller(shared::auth::Role::Dispatcher);
+    let url = format!(
+        "{}?token={}",
+        broadcaster.base_url,
+        app.env.token(&dispatcher)
+    );
+    let mut feed = ws::connect(&url).await;
+    ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
+    let first = next_of_type(&mut feed, "subscribed_all").await;
+    let before_both = first["cursor"].as_i64().expect("a cursor");
+
+    let (moving, resting) = ("TRK0RESUME001", "TRK0RESUME002");
+    app.created(moving).await;
+    app.created(resting).await;
+    // The client holds a checkpoint past both creations before it drops.
+    let created = changed_xid(&app, moving)
+        .await
+        .max(changed_xid(&app, resting).await);
+    let cursor = loop {
+        let checkpoint = next_of_type(&mut feed, "checkpoint").await;
+        let cursor = checkpoint["cursor"].as_i64().expect("a cursor");
+        if cursor > created {
+            break cursor;
+        }
+    };
+    drop(feed);
+
+    // While the dashboard is away, one package moves.
+    let moved = app
+        .post_json(
+            &format!("/packages/{moving}/locations"),
+            &json!({"latitude": 51.5072, "longitude": -0.1276}),
+        )
+        .await;
+    assert_eq!(moved.status(), 202);
+    applied(&app, moving, 2).await;
+
+    let mut feed = ws::connect(&url).await;
+    ws::send(
+        &mut feed,
+        json!({"type": "subscribe_all", "since_seq": cursor}),
+    )
+    .await;
+    let mut states = Vec::new();
+    let resumed = loop {
+        let message = ws::next_json(&mut feed, WAIT).await.expect("the resume");
+        match message["type"].as_str() {
+            Some("package_state") => states.push(message),
+            Some("subscribed_all") => break message,
+            _ => {}
+        }
+    };
+    assert_eq!(states.len(), 1, "only the package that changed: {states:?}");
+    let state = &states[0];
+    assert_eq!(state["tracking_number"], moving);
+    assert_eq!(state["seq"], 2);
+    assert_eq!(state["data"]["status"], "pending");
+    assert_eq!(state["data"]["latitude"], 51.5072);
+    assert_eq!(state["data"]["longitude"], -0.1276);
+    assert!(resumed["cursor"].as_i64() >= Some(cursor), "{resumed}");
+    assert_eq!(resumed.get("complete"), None, "{resumed}");
+
+    // And the feed is live again.
+    app.status_changed(resting, json!({"status": "in_transit"}))
+        .await;
+    let update = next_of_type(&mut feed, "package_update").await;
+    assert_eq!(update["tracking_number"], resting);
+    assert_eq!(update["data"]["status"], "in_transit");
+
+    // A resume that would send more than the broadcaster allows tells the
+    // client to read its list again instead.
+    let small = app.broadcaster(|config| config.feed_resume_max = 1).await;
+    let mut behind = ws::connect(&format!(
+        "{}?token={}",
+        small.base_url,
+        app.env.token(&dispatcher)
+    ))
+    .await;
+    ws::send(
+        &mut behind,
+        json!({"type": "subscribe_all", "since_seq": before_both}),
+    )
+    .await;
+    let told = next_of_type(&mut behind, "subscribed_all").await;
+    assert_eq!(told["complete"], false, "{told}");
     app.shutdown().await;
 }
