@@ -15,12 +15,28 @@ const moving = `TRK0DASH${run}A`;
 const waiting = `TRK0DASH${run}B`;
 
 async function call(method, path, body) {
+  await send(method, path, body);
+}
+
+async function send(method, path, body) {
   const response = await fetch(`${base}/api/v1${path}`, {
     method,
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
     body: JSON.stringify(body),
   });
   check(response.ok, `${method} ${path} answered ${response.status}`);
+  return response;
+}
+
+/** Waits until the API shows the package at `latitude` (the point is applied). */
+async function positioned(number, latitude) {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const p = await (await send("GET", `/packages/${number}`)).json();
+    if (p.latitude === latitude) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${number} never reached latitude ${latitude}`);
 }
 
 const parcel = (number) => ({
@@ -30,6 +46,27 @@ const parcel = (number) => ({
 
 const opened = await openPage({ width: 1400, height: 900 });
 const { page } = opened;
+// The page's WebSockets, recorded so a step can drop the connection; while
+// __blockSockets is set, new ones go nowhere (the page keeps retrying).
+await page.addInitScript(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.__blockSockets = false;
+  window.WebSocket = class extends Native {
+    constructor(url, protocols) {
+      super(window.__blockSockets ? "ws://127.0.0.1:9/blocked" : url, protocols);
+      window.__sockets.push(this);
+    }
+  };
+});
+const listReads = [];
+page.on("request", (request) => {
+  if (request.url().includes("/api/v1/packages?")) listReads.push(request.url());
+});
+const statesHeard = [];
+page.on("websocket", (socket) => socket.on("framereceived", ({ payload }) => {
+  if (String(payload).includes('"type":"package_state"')) statesHeard.push(String(payload));
+}));
 const row = (number) => page.locator(`#package-list button[data-tracking-number="${number}"]`);
 const markerCount = async () => Number(await page.locator("#map").getAttribute("data-markers"));
 
@@ -75,6 +112,22 @@ const steps = [
     await row(moving).click();
     await page.locator("#panel-history li").nth(1).getByText("in transit · Newark Hub").waitFor({ timeout });
     await page.waitForFunction(() => Number(document.getElementById("panel").dataset.trailPoints) >= 2, null, { timeout });
+  }],
+  ["after a lost connection it resumes from its cursor without reading the list again", async () => {
+    await page.evaluate(() => {
+      window.__blockSockets = true;
+      window.__sockets.at(-1).close();
+    });
+    await page.locator("#connection").getByText("reconnecting").waitFor({ timeout });
+    // The package moves while the page is away.
+    await call("POST", `/packages/${moving}/locations`, { latitude: 41.2, longitude: -73.9 });
+    await positioned(moving, 41.2);
+    const readsBefore = listReads.length;
+    await page.evaluate(() => { window.__blockSockets = false; });
+    await page.locator("#connection").getByText("live").waitFor({ timeout: 30_000 });
+    await row(moving).getByText("in transit · 41.200, -73.900").waitFor({ timeout });
+    check(statesHeard.some((s) => s.includes(moving)), "the moved package came in the resume");
+    check(listReads.length === readsBefore, `the list was read again: ${listReads.slice(readsBefore)}`);
   }],
 ];
 

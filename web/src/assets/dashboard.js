@@ -66,7 +66,7 @@ async function loadPackages() {
   let next = "/packages?limit=1000";
   for (let pages = 0; next && pages < 20; pages++) {
     const response = await api(next);
-    if (!response.ok) break;
+    if (!response.ok) throw new Error(`the package list answered ${response.status}`);
     for (const p of await response.json()) packages.set(p.tracking_number, p);
     const link = response.headers.get("link") ?? "";
     const found = link.match(/<\/api\/v1([^>]+)>;\s*rel="next"/);
@@ -216,6 +216,28 @@ async function onUpdate({ tracking_number: number, seq, data }) {
     }
     known.seq = seq;
   }
+  shown(number);
+}
+
+/** A package as it is now (a resumed feed sends one for each package that
+ * changed while the page was away), unless the page already knows newer. */
+function onState({ tracking_number: number, seq, data }) {
+  const known = packages.get(number);
+  if (known?.seq != null && seq <= known.seq) return;
+  packages.set(number, {
+    ...known,
+    tracking_number: number,
+    status: data.status,
+    current_location: data.location,
+    latitude: data.latitude,
+    longitude: data.longitude,
+    updated_at: data.timestamp,
+    seq,
+  });
+  shown(number);
+}
+
+function shown(number) {
   placeMarker(packages.get(number));
   countMarkers();
   scheduleList();
@@ -239,38 +261,64 @@ function scheduleList() {
   }), wait);
 }
 
+// The feed's cursor: where to resume from after a disconnect. Only set once
+// the package list has been read: before that there is nothing to resume.
+let cursor = null;
+let retryIn = 1000;
+
 function connect(base) {
   const socket = new WebSocket(`${base}?token=${encodeURIComponent(token)}`);
-  socket.addEventListener("open", () => {
-    socket.send(JSON.stringify({ type: "subscribe_all" }));
-  });
+  let subscribed = false;
+  // With a cursor, the broadcaster first sends the state of every package
+  // that changed since: the list is not read again.
+  const subscribe = () =>
+    socket.send(JSON.stringify(cursor == null ? { type: "subscribe_all" } : { type: "subscribe_all", since_seq: cursor }));
+  socket.addEventListener("open", subscribe);
   socket.addEventListener("message", (event) => {
     const message = messageOf(event);
-    if (message.type === "subscribed_all") {
-      $("connection").textContent = "live";
-      retryIn = 1000;
-      // Subscribed first, then read: nothing changes unseen in between.
-      if (stale) reload();
+    switch (message.type) {
+      case "package_update":
+        onUpdate(message);
+        break;
+      case "package_state":
+        onState(message);
+        break;
+      case "subscribed_all":
+        subscribed = true;
+        $("connection").textContent = "live";
+        retryIn = 1000;
+        // Subscribed first, then read: nothing changes unseen in between.
+        if (cursor == null || message.complete === false) reload(message.cursor);
+        else cursor = Math.max(cursor, message.cursor);
+        break;
+      case "checkpoint":
+        if (cursor != null) cursor = Math.max(cursor, message.cursor);
+        break;
+      case "resync":
+        // The broadcaster's own feed was down: resume from the cursor.
+        subscribe();
+        break;
+      case "error":
+        if (!subscribed) socket.close();
+        break;
     }
-    if (message.type === "package_update") onUpdate(message);
-    // The broadcaster lost its own feed for a while: read everything again.
-    if (message.type === "resync") reload();
   });
   socket.addEventListener("close", () => {
     $("connection").textContent = "reconnecting…";
-    // The feed has no catch-up: what changed while it was down is read
-    // again once it is back.
-    stale = true;
     setTimeout(() => connect(base), retryIn);
     retryIn = Math.min(retryIn * 2, 30000);
   });
 }
 
-let stale = true;
-let retryIn = 1000;
-async function reload() {
-  stale = false;
-  await loadPackages().catch(() => {});
+/** Reads the whole list again; `from` is the feed's cursor from before the read. */
+async function reload(from) {
+  cursor = null;
+  try {
+    await loadPackages();
+    cursor = from;
+  } catch {
+    // no cursor: the next connection reads the list again
+  }
   for (const p of packages.values()) placeMarker(p);
   countMarkers();
   renderList();
