@@ -90,6 +90,13 @@ pub async fn changed_since(
     })
 }
 
+/// The current horizon alone: a checkpoint.
+async fn horizon(pool: &PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        .fetch_one(pool)
+        .await
+}
+
 fn render(row: &Row) -> Option<String> {
     let data = Data {
         status: row.status.as_deref(),
@@ -130,8 +137,8 @@ pub fn spawn_checkpoints(
             if !hub.is_watched(EVERY_PACKAGE) {
                 continue;
             }
-            match changed_since(&pool, None, 0).await {
-                Ok(changes) => taken = Some((changes.cursor, epoch)),
+            match horizon(&pool).await {
+                Ok(cursor) => taken = Some((cursor, epoch)),
                 Err(error) => tracing::debug!(%error, "cannot read the feed's horizon"),
             }
         }
