@@ -22,6 +22,13 @@ pub struct BroadcasterConfig {
     /// leaves the OS default. Smaller means less memory held for a stalled
     /// client and an earlier "too slow" verdict.
     pub send_buffer_bytes: Option<usize>,
+    /// Anonymous `/ws/public` connections per client network
+    /// (`WS_PUBLIC_PER_ADDRESS`; 0: no cap).
+    pub public_per_address: usize,
+    /// Count public connections by the address a proxy appends to
+    /// `X-Forwarded-For` (`WS_TRUST_FORWARDED`): only behind a proxy that
+    /// sets it, or clients could name any address.
+    pub trust_forwarded: bool,
     /// The most package states a resuming feed client is sent
     /// (`WS_FEED_RESUME_MAX`); past that it is told to read its list again.
     pub feed_resume_max: usize,
@@ -50,6 +57,8 @@ impl BroadcasterConfig {
             max_frame_bytes: 4096,
             handshake_timeout: Duration::from_secs(10),
             send_buffer_bytes: None,
+            public_per_address: 20,
+            trust_forwarded: false,
             feed_resume_max: 10_000,
             feed_checkpoint: Duration::from_secs(10),
         }
@@ -73,6 +82,8 @@ impl BroadcasterConfig {
                 0 => None,
                 bytes => Some(bytes),
             },
+            public_per_address: var("WS_PUBLIC_PER_ADDRESS", d.public_per_address)?,
+            trust_forwarded: var("WS_TRUST_FORWARDED", d.trust_forwarded)?,
             feed_resume_max: var("WS_FEED_RESUME_MAX", d.feed_resume_max)?,
             feed_checkpoint: millis_var("WS_FEED_CHECKPOINT_MS", d.feed_checkpoint)?,
             auth: d.auth,

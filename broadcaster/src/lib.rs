@@ -2,7 +2,8 @@
 //!
 //! - [`config`]: settings from the environment.
 //! - [`auth`]: the token at the upgrade (header or `?token=`) and the
-//!   policy's check of every subscription.
+//!   policy's check of every subscription; [`admission`] caps anonymous
+//!   connections per client network.
 //! - [`startup`]: builds the service, accepts connections under a cap, and
 //!   closes every client with a close frame on shutdown.
 //! - [`events`]: the broker side: one exclusive queue per instance, bound to
@@ -28,6 +29,7 @@
 //! - [`presence`]: this instance's connection count, reported to Redis for
 //!   ingest's `/api/v1/stats`.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod connection;

@@ -1,5 +1,6 @@
 //! Builds the broadcaster from config and serves `/ws` until shutdown.
 
+use crate::admission::PublicConnections;
 use crate::config::BroadcasterConfig;
 use crate::connection::{serve, Limits, Shared};
 use crate::events::Events;
@@ -52,6 +53,8 @@ pub struct Application {
     max_frame_bytes: usize,
     handshake_timeout: Duration,
     send_buffer_bytes: Option<usize>,
+    public: Arc<PublicConnections>,
+    trust_forwarded: bool,
     shutdown: CancellationToken,
 }
 
@@ -121,6 +124,8 @@ impl Application {
             max_frame_bytes: config.max_frame_bytes,
             handshake_timeout: config.handshake_timeout,
             send_buffer_bytes: config.send_buffer_bytes,
+            public: PublicConnections::new(config.public_per_address),
+            trust_forwarded: config.trust_forwarded,
             shutdown,
         })
     }
@@ -147,6 +152,8 @@ impl Application {
             max_frame_bytes,
             handshake_timeout,
             send_buffer_bytes,
+            public,
+            trust_forwarded,
             shutdown,
         } = self;
         let permits = Arc::new(Semaphore::new(max_connections));
@@ -160,7 +167,7 @@ impl Application {
             .max_message_size(Some(max_frame_bytes))
             .max_frame_size(Some(max_frame_bytes));
         loop {
-            let (stream, _) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 accepted = listener.accept() => match accepted {
                     Ok(accepted) => accepted,
@@ -181,6 +188,7 @@ impl Application {
                 let _ = socket2::SockRef::from(&stream).set_send_buffer_size(bytes);
             }
             let (shared, shutdown) = (Arc::clone(&shared), shutdown.clone());
+            let public = Arc::clone(&public);
             connections.spawn(async move {
                 // One deadline for telling /ws from the rest and the handshake.
                 let deadline = tokio::time::Instant::now() + handshake_timeout;
@@ -200,6 +208,8 @@ impl Application {
                     None => return,
                 }
                 let mut session = None;
+                // Held while a public connection lasts.
+                let mut admitted = None;
                 // The callback's signature is tungstenite's.
                 #[allow(clippy::result_large_err)]
                 let upgrade = |request: &Request,
@@ -207,6 +217,20 @@ impl Application {
                  -> Result<Response, ErrorResponse> {
                     if !matches!(request.uri().path(), "/ws" | crate::auth::PUBLIC_PATH) {
                         return Err(refusal(StatusCode::NOT_FOUND, "no such endpoint; use /ws"));
+                    }
+                    if request.uri().path() == crate::auth::PUBLIC_PATH {
+                        let client = shared::net::client_address(
+                            request.headers(),
+                            peer.ip(),
+                            trust_forwarded,
+                        );
+                        admitted = public.admit(shared::net::network_of(client));
+                        if admitted.is_none() {
+                            return Err(refusal(
+                                StatusCode::TOO_MANY_REQUESTS,
+                                "too many public connections from this address",
+                            ));
+                        }
                     }
                     match crate::auth::authenticate(&shared.auth, request) {
                         Ok(authenticated) => {
@@ -229,6 +253,7 @@ impl Application {
                     Ok(Err(error)) => tracing::debug!(%error, "WebSocket handshake failed"),
                     Err(_) => tracing::debug!("WebSocket handshake timed out; connection dropped"),
                 }
+                drop(admitted);
                 drop(permit);
             });
         }

@@ -17,6 +17,7 @@
 //! - [`shutdown`]: turning SIGINT/SIGTERM into a cancellation token.
 //! - [`telemetry`]: log set-up (`RUST_LOG`, `LOG_FORMAT=json`).
 //! - [`trace`]: W3C `traceparent`, carried by every envelope and message.
+//! - [`net`]: the client address per-address limits count by.
 //! - [`metrics`]: a Prometheus registry per service instance; [`endpoints`]
 //!   serves it with the health probes where a service has no HTTP API.
 
@@ -30,6 +31,7 @@ pub mod db;
 pub mod domain;
 pub mod endpoints;
 pub mod metrics;
+pub mod net;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topology;

@@ -227,7 +227,7 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
     if let Some(reply) = public(state, &segments, &method).await {
         return reply.unwrap_or_else(|e| e).into_response();
     }
-    let address = client_address(&request, peer, state.trust_forwarded);
+    let address = shared::net::client_address(request.headers(), peer, state.trust_forwarded);
     request.extensions_mut().insert(ClientAddr(address));
     let limits = state.limiter.limits();
     if let Err(refused) = limited(state, "address", limits.per_address, || {
@@ -246,7 +246,7 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
     }
     if let ["track", tracking_number] = segments.as_slice() {
         if let Err(refused) = limited(state, "track", limits.track, || {
-            format!("track:{}", network_of(address))
+            format!("track:{}", shared::net::network_of(address))
         })
         .await
         {
@@ -317,34 +317,6 @@ async fn limited(
             .header("retry-after", &seconds.to_string()))
         }
     }
-}
-
-/// The network a client address stands for: an IPv6 client holds a whole
-/// /64 and could rotate through it, so the /64 is one key.
-fn network_of(address: IpAddr) -> String {
-    match address {
-        IpAddr::V4(v4) => v4.to_string(),
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
-        }
-    }
-}
-
-/// Who is asking, for the per-address limits: the peer, or behind a trusted
-/// proxy the address it appended to `X-Forwarded-For` (the last entry: the
-/// ones before it are the client's to write).
-fn client_address(request: &Request<Incoming>, peer: IpAddr, trust_forwarded: bool) -> IpAddr {
-    if !trust_forwarded {
-        return peer;
-    }
-    request
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.rsplit(',').next())
-        .and_then(|first| first.trim().parse().ok())
-        .unwrap_or(peer)
 }
 
 /// Endpoints anyone may call without credentials (bodiless GETs).

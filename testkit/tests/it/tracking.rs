@@ -179,6 +179,38 @@ async fn the_public_websocket_mode_needs_no_token_and_sends_a_packages_updates()
     app.shutdown().await;
 }
 
+#[tokio::test]
+async fn one_address_may_hold_only_so_many_public_connections() {
+    let mut app = TestApp::spawn().await;
+    let broadcaster = app
+        .broadcaster(|config| config.public_per_address = 2)
+        .await;
+    let public = format!("{}/public", broadcaster.base_url);
+    let first = ws::connect(&public).await;
+    let _second = ws::connect(&public).await;
+    match tokio_tungstenite::connect_async(&public).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default());
+            assert!(body.contains("too many public connections"), "{body}");
+        }
+        other => panic!("a third public connection must be refused with 429: {other:?}"),
+    }
+    // Signed-in connections are not counted against it.
+    let _signed_in = ws::connect(&broadcaster.url).await;
+    // A closed connection gives its place back.
+    drop(first);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio_tungstenite::connect_async(&public).await.is_err() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the place comes back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.shutdown().await;
+}
+
 /// `web/dist`, built by `npm run build` in `web/` (scripts/test.sh does).
 fn web_root() -> PathBuf {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web"));
