@@ -2,7 +2,8 @@
 // read, and the step runner that reports, screenshots a failing step and
 // sets the exit status.
 import { chromium } from "playwright-core";
-import { mkdir } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 
 const artifacts = process.env.ARTIFACTS_DIR ?? "browser-artifacts";
@@ -19,6 +20,25 @@ export function required(name) {
 
 export function check(condition, message) {
   if (!condition) throw new Error(message);
+}
+
+/**
+ * What axe-core finds against WCAG 2 A and AA (labels, names, roles,
+ * contrast, ...) on the page as it is now: one line per rule broken, with
+ * where. Fails the step unless nothing is found.
+ */
+export async function checkAccessible(page) {
+  // Evaluated through the driver: the pages' Content-Security-Policy
+  // (rightly) refuses an injected script tag.
+  const axe = await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  await page.evaluate(axe);
+  const found = await page.evaluate(async () => {
+    const { violations } = await window.axe.run(document, {
+      runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] },
+    });
+    return violations.map((v) => `${v.id} (${v.help}) at ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join(", ")}`);
+  });
+  check(found.length === 0, `accessibility problems: ${found.join("; ")}`);
 }
 
 /** Debian's chromium (or CHROMIUM), and a page of the given size. */

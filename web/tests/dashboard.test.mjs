@@ -5,7 +5,7 @@
 //   EMAIL, PASSWORD     a dispatcher's account to sign in with
 //   RUN_ID              a short unique suffix for this run's tracking numbers
 //   CHROMIUM, ARTIFACTS_DIR as in track.test.mjs
-import { check, openPage, required, runSteps } from "./browser.mjs";
+import { check, checkAccessible, openPage, required, runSteps } from "./browser.mjs";
 
 const base = required("BASE_URL");
 const token = required("ADMIN_TOKEN");
@@ -73,6 +73,7 @@ const markerCount = async () => Number(await page.locator("#map").getAttribute("
 const steps = [
   ["a dispatcher signs in and sees the map and the pipeline", async () => {
     await page.goto(`${base}/`);
+    await checkAccessible(page);
     await page.getByLabel("Email").fill(required("EMAIL"));
     await page.getByLabel("Password").fill(required("PASSWORD"));
     await page.getByRole("button", { name: "Sign in" }).click();
@@ -113,6 +114,19 @@ const steps = [
     await page.locator("#panel-history li").nth(1).getByText("in transit · Newark Hub").waitFor({ timeout });
     await page.waitForFunction(() => Number(document.getElementById("panel").dataset.trailPoints) >= 2, null, { timeout });
   }],
+  ["it passes axe's WCAG 2 AA checks, and the list works from the keyboard", async () => {
+    await checkAccessible(page);
+    const search = page.getByLabel("Tracking number");
+    await search.fill(waiting);
+    await row(waiting).waitFor({ timeout });
+    await search.press("Tab");
+    const focused = await page.evaluate(() => document.activeElement?.dataset?.trackingNumber);
+    check(focused === waiting, `Tab from the search reaches the first match, not ${focused}`);
+    await page.keyboard.press("Enter");
+    await page.locator("#panel-title").getByText(`Package ${waiting}`).waitFor({ timeout });
+    await search.fill(moving);
+    await row(moving).waitFor({ timeout });
+  }],
   ["after a lost connection it resumes from its cursor without reading the list again", async () => {
     await page.evaluate(() => {
       window.__blockSockets = true;
@@ -128,6 +142,17 @@ const steps = [
     await row(moving).getByText("in transit · 41.200, -73.900").waitFor({ timeout });
     check(statesHeard.some((s) => s.includes(moving)), "the moved package came in the resume");
     check(listReads.length === readsBefore, `the list was read again: ${listReads.slice(readsBefore)}`);
+  }],
+  ["on a phone-width screen the list, map and pipeline stack without sideways scrolling", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+    for (const id of ["package-list", "map", "queues"]) {
+      const box = await page.locator(`#${id}`).boundingBox();
+      check(box && box.width >= 300 && box.x >= 0 && box.x + box.width <= 390, `#${id} fits: ${JSON.stringify(box)}`);
+    }
+    await row(moving).click();
+    await page.locator("#panel-title").getByText(`Package ${moving}`).waitFor({ timeout });
   }],
 ];
 

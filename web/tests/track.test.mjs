@@ -6,7 +6,7 @@
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //   ARTIFACTS_DIR   where a failing step leaves a screenshot
 // Exits 0 when every step passed; on a failure, prints it and exits 1.
-import { check, openPage, required, runSteps } from "./browser.mjs";
+import { check, checkAccessible, openPage, required, runSteps } from "./browser.mjs";
 
 const base = required("BASE_URL");
 const token = required("ADMIN_TOKEN");
@@ -51,6 +51,11 @@ const steps = [
     check((await page.locator("#map path.leaflet-interactive").count()) === 1, "one marker on the map");
     const described = await page.locator("#map").getAttribute("aria-label");
     check(described.includes("(40.736, -74.172)"), `the map names the position: ${described}`);
+  }],
+  ["the page passes axe's WCAG 2 AA checks and fits the phone's width", async () => {
+    await checkAccessible(page);
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    check(overflow <= 0, `the page is ${overflow}px wider than the screen`);
   }],
   ["an unknown number gets a friendly page, and the form works from the keyboard", async () => {
     await page.goto(`${base}/track/NOSUCHPARCEL1`);

@@ -284,7 +284,7 @@ async fn in_a_browser_the_tracking_page_shows_a_parcel_and_follows_it_live() {
     let token = app.env.token(&app.admin);
     run_in_browser(
         "track.test.mjs",
-        4,
+        5,
         vec![
             ("BASE_URL", base),
             ("ADMIN_TOKEN", token),
@@ -312,7 +312,7 @@ async fn in_a_browser_a_dispatcher_watches_packages_appear_move_and_filters_them
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..5].to_uppercase();
     run_in_browser(
         "dashboard.test.mjs",
-        6,
+        8,
         vec![
             ("BASE_URL", base),
             ("ADMIN_TOKEN", token),
