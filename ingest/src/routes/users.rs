@@ -52,10 +52,9 @@ pub async fn create_account(
     let options = WriteOptions::from_request(&request, caller)?;
     let body = json_object(request, state.body).await?;
     let (email, name, secret, role) = parse(&body, with_role)?;
-    let password_hash = password::hash(secret).await.map_err(|error| {
-        tracing::error!(%error, "password hashing failed");
-        Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-    })?;
+    let password_hash = password::hash(secret)
+        .await
+        .map_err(crate::routes::auth::password_refusal)?;
     let event_id = options.event_id();
     let command = Command::RegisterUser(RegisterUser {
         user_id: Uuid::new_v5(&event_id, b"user"),

@@ -2,16 +2,25 @@
 //! as PHC strings (algorithm, parameters and salt travel with the hash).
 //!
 //! Hashing costs tens of milliseconds of CPU and 19 MiB by design, so both
-//! directions run on the blocking pool, never on an async worker thread.
+//! directions run on the blocking pool, never on an async worker thread, and
+//! at most two per core at once: the blocking pool would otherwise run up to
+//! 512 (10 GiB) for a burst of sign-ins. Past that, callers queue for at most
+//! [`QUEUE_WAIT`], then get [`PasswordError::Busy`] (a 503, not a hang).
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use std::sync::OnceLock;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// The shortest password accepted.
 pub const MIN_LEN: usize = 10;
 /// The longest: argon2 takes any length, but a megabyte "password" is abuse.
 pub const MAX_LEN: usize = 256;
+
+/// How long a hash may wait for its turn before the caller is told to retry.
+pub const QUEUE_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordError {
@@ -19,13 +28,50 @@ pub enum PasswordError {
     Hash(String),
     #[error("the hashing task failed")]
     Task,
+    #[error("too many passwords being checked at once")]
+    Busy,
+}
+
+/// Runs argon2 work on the blocking pool, at most `permits` at a time.
+pub struct Hashing {
+    permits: Semaphore,
+    wait: Duration,
+}
+
+impl Hashing {
+    pub fn new(permits: usize, wait: Duration) -> Self {
+        Self {
+            permits: Semaphore::new(permits.max(1)),
+            wait,
+        }
+    }
+
+    /// The process's: two per core.
+    pub fn global() -> &'static Self {
+        static GLOBAL: OnceLock<Hashing> = OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Hashing::new(cores * 2, QUEUE_WAIT)
+        })
+    }
+
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let permit = tokio::time::timeout(self.wait, self.permits.acquire())
+            .await
+            .map_err(|_| PasswordError::Busy)?
+            .map_err(|_| PasswordError::Task)?;
+        let done = tokio::task::spawn_blocking(work).await;
+        drop(permit);
+        done.map_err(|_| PasswordError::Task)
+    }
 }
 
 /// A PHC string for `password`.
 pub async fn hash(password: String) -> Result<String, PasswordError> {
-    tokio::task::spawn_blocking(move || hash_now(&password))
-        .await
-        .map_err(|_| PasswordError::Task)?
+    Hashing::global().run(move || hash_now(&password)).await?
 }
 
 fn hash_now(password: &str) -> Result<String, PasswordError> {
@@ -39,19 +85,19 @@ fn hash_now(password: &str) -> Result<String, PasswordError> {
 /// Whether `password` matches `phc`. A malformed stored hash matches
 /// nothing; with no stored hash (an unknown account) the same work is done
 /// against a decoy, and nothing matches.
-pub async fn verify(password: String, phc: Option<String>) -> bool {
-    tokio::task::spawn_blocking(move || {
-        let known = phc.is_some();
-        let phc = phc.unwrap_or_else(|| decoy().to_owned());
-        let matches = PasswordHash::new(&phc).is_ok_and(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        });
-        known && matches
-    })
-    .await
-    .unwrap_or(false)
+pub async fn verify(password: String, phc: Option<String>) -> Result<bool, PasswordError> {
+    Hashing::global()
+        .run(move || {
+            let known = phc.is_some();
+            let phc = phc.unwrap_or_else(|| decoy().to_owned());
+            let matches = PasswordHash::new(&phc).is_ok_and(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            });
+            known && matches
+        })
+        .await
 }
 
 /// A hash of nothing anyone knows, verified against when the email is
@@ -68,9 +114,33 @@ mod tests {
     async fn a_hash_verifies_its_password_only() {
         let phc = super::hash("correct horse battery".into()).await.unwrap();
         assert!(phc.starts_with("$argon2id$"));
-        assert!(super::verify("correct horse battery".into(), Some(phc.clone())).await);
-        assert!(!super::verify("wrong horse battery".into(), Some(phc)).await);
-        assert!(!super::verify("x".into(), Some("not a hash".into())).await);
-        assert!(!super::verify("correct horse battery".into(), None).await);
+        let verify = |password: &str, phc: Option<String>| {
+            let password = password.to_owned();
+            async move { super::verify(password, phc).await.unwrap() }
+        };
+        assert!(verify("correct horse battery", Some(phc.clone())).await);
+        assert!(!verify("wrong horse battery", Some(phc)).await);
+        assert!(!verify("x", Some("not a hash".into())).await);
+        assert!(!verify("correct horse battery", None).await);
+    }
+
+    #[tokio::test]
+    async fn past_its_permits_hashing_waits_its_turn_then_says_busy() {
+        use super::{Hashing, PasswordError};
+        use std::time::Duration;
+        let hashing = std::sync::Arc::new(Hashing::new(1, Duration::from_millis(200)));
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let hashing = std::sync::Arc::clone(&hashing);
+            tokio::spawn(async move { hashing.run(move || held.recv().is_ok()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // The one permit is taken: a second caller waits, then gives up.
+        let refused = hashing.run(|| 2).await;
+        assert!(matches!(refused, Err(PasswordError::Busy)), "{refused:?}");
+        release.send(()).unwrap();
+        assert!(busy.await.unwrap().unwrap(), "the first caller finishes");
+        // Its permit is back.
+        assert_eq!(hashing.run(|| 3).await.unwrap(), 3);
     }
 }

@@ -60,7 +60,9 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         Err(_) => None,
     };
     let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
-    let matches = password::verify(secret, stored_hash).await;
+    let matches = password::verify(secret, stored_hash)
+        .await
+        .map_err(super::password_refusal)?;
     let Some(account) = account.filter(|_| matches) else {
         return Err(unauthorized(REFUSED));
     };
