@@ -5,9 +5,10 @@ use hyper::HeaderMap;
 use std::net::IpAddr;
 
 /// The network a client address stands for: an IPv6 client holds a whole
-/// /64 and could rotate through it, so the /64 is one key.
+/// /64 and could rotate through it, so the /64 is one key. An IPv4 client
+/// seen through a dual-stack socket (`::ffff:a.b.c.d`) is its IPv4 address.
 pub fn network_of(address: IpAddr) -> String {
-    match address {
+    match address.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => {
             let s = v6.segments();
@@ -40,6 +41,7 @@ mod tests {
         let v6: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
         assert_eq!(network_of(v6), "2001:db8:1:2::/64");
         assert_eq!(network_of("192.0.2.7".parse().unwrap()), "192.0.2.7");
+        assert_eq!(network_of("::ffff:192.0.2.7".parse().unwrap()), "192.0.2.7");
         let peer: IpAddr = "10.0.0.1".parse().unwrap();
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "1.1.1.1, 192.0.2.9".parse().unwrap());
