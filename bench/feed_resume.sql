@@ -16,15 +16,11 @@ INSERT INTO packages (tracking_number, latitude, longitude)
 UPDATE packages SET changed_xid = 1000000 WHERE random() < 0.05;
 VACUUM ANALYZE packages;
 \timing on
--- The resume's statement, as feed::changed_since sends it (limit 10,000 + 1).
+-- The resume's read, as feed::changed_since sends it (limit 10,000 + 1),
+-- after the horizon in the same snapshot.
 PREPARE resume(bigint, bigint) AS
-    SELECT h.cursor, p.tracking_number, p.event_seq, p.status, p.current_location,
-           p.latitude, p.longitude, p.updated_at
-    FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS cursor) h
-    LEFT JOIN LATERAL (
-        SELECT tracking_number, event_seq, status, current_location, latitude, longitude, updated_at
-        FROM packages WHERE $1::bigint IS NOT NULL AND changed_xid >= $1 LIMIT $2
-    ) p ON true;
+    SELECT tracking_number, event_seq, status, current_location, latitude, longitude, updated_at
+    FROM packages WHERE changed_xid >= $1 LIMIT $2;
 \o /dev/null
 EXECUTE resume(999999, 10001);
 EXECUTE resume(999999, 10001);

@@ -282,8 +282,7 @@ impl Handler {
         let limit = self.shared.limits.feed_resume_max;
         match crate::feed::changed_since(&self.shared.pool, since, limit).await {
             Ok(changes) => {
-                let states = changes.states.into_iter().map(Utf8Bytes::from).collect();
-                self.enqueue(Outgoing::Replies(states)).await
+                self.enqueue(Outgoing::Replies(changes.frames)).await
                     && self.reply(protocol::subscribed_all(changes.cursor, changes.complete))
             }
             Err(error) => {

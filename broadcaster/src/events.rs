@@ -138,7 +138,6 @@ async fn connected(
     }
     tracing::info!(queue, "event stream connected");
     hub.metrics.broker_connected.set(1);
-    hub.stream_changed(true);
     // Whatever was published while the stream was down never reaches this
     // queue: every client checks the stores.
     hub.resync_all();
@@ -164,7 +163,6 @@ async fn connected(
         }
     };
     hub.metrics.broker_connected.set(0);
-    hub.stream_changed(false);
     let _ = connection.close(200, "broadcaster stopping".into()).await;
     result
 }

@@ -1,25 +1,26 @@
 //! Resuming the "every package" feed: a dashboard that reconnects sends the
 //! cursor it last held (`since_seq`) and gets the current state of each
-//! package that changed since (`package_state`), not the whole list again.
+//! package that changed since (`package_states`), not the whole list again.
 //!
 //! A cursor is a PostgreSQL transaction horizon: the oldest transaction still
 //! running when the client's view was known complete. Each package records
-//! the transaction that last changed it (`changed_xid`, see the migration
-//! `feed_position`), so "changed since" is every package changed by that
-//! transaction or a later one. Earlier transactions had all committed, and
-//! the client had their changes.
+//! the transaction that last changed it (`changed_xid`, kept by a trigger),
+//! so "changed since" is every package changed by that transaction or a later
+//! one. Earlier transactions had all committed, and the client had their
+//! changes.
 //!
 //! The client gets a cursor in two ways:
 //!
-//! - `subscribed_all` carries the horizon read once the feed is bound. It
-//!   comes in the same read as the resumed states. Whatever commits after
-//!   that read comes live.
-//! - Every [`checkpoint`](spawn_checkpoints) period, a connected client gets
-//!   a newer horizon, one period after it was read. Workers publish an
-//!   event right after its commit, so by then the events of every
-//!   transaction the horizon counts as finished have reached the feed. A
-//!   horizon read while the event stream was down, or across a drop, is
-//!   never sent: events were lost there.
+//! - `subscribed_all` carries the horizon read once the feed is bound, in the
+//!   same statement as the resumed states. Whatever commits after that read
+//!   comes live.
+//! - Every checkpoint period, each instance reads what changed since its last
+//!   checkpoint and compares it with what it dispatched live to the feed
+//!   meanwhile ([`Hub::feed_missed`]). The states the live stream did not
+//!   carry (an event still on its way, or lost with a broker link) are sent
+//!   first, then the new horizon. So a checkpoint never depends on events
+//!   arriving in time. A client adopts it only while no subscribe of its own
+//!   is outstanding.
 
 use crate::hub::{Hub, EVERY_PACKAGE};
 use crate::update::{Data, PackageState};
@@ -28,119 +29,185 @@ use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 use tokio_util::sync::CancellationToken;
+
+/// Package states per `package_states` frame: a resume of thousands is a
+/// few dozen frames, not thousands of outbox slots.
+const STATES_PER_FRAME: usize = 200;
 
 /// What a resume reads.
 #[derive(Debug)]
 pub struct Changes {
     /// Where to resume from next time.
     pub cursor: i64,
-    /// A rendered `package_state` for each package changed since the
-    /// client's cursor.
-    pub states: Vec<String>,
+    /// `package_states` frames for the packages changed since the client's
+    /// cursor.
+    pub frames: Vec<Utf8Bytes>,
     /// False when more packages changed than one resume sends. The client
     /// then reads its list again.
     pub complete: bool,
 }
 
 #[derive(sqlx::FromRow)]
-struct Row {
-    cursor: i64,
-    tracking_number: Option<String>,
-    event_seq: Option<i64>,
-    status: Option<String>,
+struct StateRow {
+    tracking_number: String,
+    event_seq: i64,
+    status: String,
     current_location: Option<String>,
     latitude: Option<f64>,
     longitude: Option<f64>,
-    updated_at: Option<DateTime<Utc>>,
+    updated_at: DateTime<Utc>,
 }
 
 /// The current horizon and, given a cursor, the packages changed since it
-/// (at most `limit`). One statement, so the horizon and the rows come from
-/// the same snapshot.
+/// (at most `limit`). The horizon and the rows come from one snapshot.
 pub async fn changed_since(
     pool: &PgPool,
     since: Option<i64>,
     limit: usize,
 ) -> Result<Changes, sqlx::Error> {
-    let rows: Vec<Row> = sqlx::query_as(
-        "SELECT h.cursor, p.tracking_number, p.event_seq, p.status, p.current_location, \
-                p.latitude, p.longitude, p.updated_at \
-         FROM (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS cursor) h \
-         LEFT JOIN LATERAL ( \
-             SELECT tracking_number, event_seq, status, current_location, latitude, longitude, updated_at \
-             FROM packages WHERE $1::bigint IS NOT NULL AND changed_xid >= $1 LIMIT $2 \
-         ) p ON true",
-    )
-    .bind(since)
-    .bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))
-    .fetch_all(pool)
-    .await?;
-    let cursor = rows.first().map_or(0, |row| row.cursor);
-    let complete = rows.len() <= limit;
-    let states = if complete {
-        rows.iter().filter_map(render).collect()
-    } else {
-        Vec::new()
+    let mut tx = pool.begin().await?;
+    // One snapshot for both statements.
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let cursor = horizon(&mut *tx).await?;
+    let rows: Vec<StateRow> = match since {
+        None => Vec::new(),
+        Some(since) => {
+            sqlx::query_as(
+                "SELECT tracking_number, event_seq, status, current_location, latitude, longitude, updated_at \
+                 FROM packages WHERE changed_xid >= $1 LIMIT $2",
+            )
+            .bind(since)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))
+            .fetch_all(&mut *tx)
+            .await?
+        }
     };
+    tx.commit().await?;
+    let complete = rows.len() <= limit;
     Ok(Changes {
         cursor,
-        states,
+        frames: if complete { frames(&rows) } else { Vec::new() },
         complete,
     })
 }
 
-/// The current horizon alone: a checkpoint.
-async fn horizon(pool: &PgPool) -> Result<i64, sqlx::Error> {
+/// The oldest transaction still running, as the statement's snapshot sees it.
+async fn horizon(db: impl sqlx::PgExecutor<'_>) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        .fetch_one(pool)
+        .fetch_one(db)
         .await
 }
 
-fn render(row: &Row) -> Option<String> {
+/// `package_states` frames for `rows`.
+fn frames(rows: &[StateRow]) -> Vec<Utf8Bytes> {
+    rows.chunks(STATES_PER_FRAME)
+        .filter_map(|chunk| {
+            let states: Vec<PackageState> = chunk.iter().map(state).collect();
+            crate::protocol::package_states(&states)
+        })
+        .map(Utf8Bytes::from)
+        .collect()
+}
+
+fn state(row: &StateRow) -> PackageState<'_> {
     let data = Data {
-        status: row.status.as_deref(),
+        status: Some(row.status.as_str()),
         location: row.current_location.as_deref(),
         latitude: row.latitude,
         longitude: row.longitude,
-        timestamp: row.updated_at?,
+        timestamp: row.updated_at,
     };
-    PackageState::new(row.tracking_number.as_deref()?, row.event_seq?, data).render()
+    PackageState::new(&row.tracking_number, row.event_seq, data)
 }
 
-/// Sends feed watchers a newer cursor every `every`, one period after it was
-/// read, until `stop`.
+/// Checkpoints for this instance's feed watchers, every `every` until `stop`.
 pub fn spawn_checkpoints(
     pool: PgPool,
     hub: Arc<Hub>,
     every: Duration,
+    limit: usize,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The horizon read last period, and the event stream's epoch then.
-        let mut taken: Option<(i64, u64)> = None;
+        // The horizon of the last checkpoint (or of the start of watching).
+        let mut last: Option<i64> = None;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            if let Some((cursor, epoch)) = taken.take() {
-                if hub.stream_epoch() == Some(epoch) {
-                    hub.checkpoint_feed(&crate::protocol::checkpoint(cursor));
-                }
-            }
-            let Some(epoch) = hub.stream_epoch() else {
-                continue;
-            };
             if !hub.is_watched(EVERY_PACKAGE) {
+                last = None;
                 continue;
             }
-            match horizon(&pool).await {
-                Ok(cursor) => taken = Some((cursor, epoch)),
-                Err(error) => tracing::debug!(%error, "cannot read the feed's horizon"),
+            let checkpoint = tokio::select! {
+                _ = stop.cancelled() => break,
+                checkpoint = checkpoint(&pool, &hub, last, limit) => checkpoint,
+            };
+            match checkpoint {
+                Ok(cursor) => last = Some(cursor),
+                Err(error) => {
+                    tracing::warn!(%error, "feed checkpoint failed; retrying next period")
+                }
             }
         }
     })
+}
+
+/// One checkpoint: what changed since `last` and was not dispatched live,
+/// then the new horizon, to every feed watcher. The first one (no `last`)
+/// only starts counting: its watchers got their cursors from their own
+/// reads.
+async fn checkpoint(
+    pool: &PgPool,
+    hub: &Hub,
+    last: Option<i64>,
+    limit: usize,
+) -> Result<i64, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let cursor = horizon(&mut *tx).await?;
+    let changed: Vec<(String, i64)> = match last {
+        None => Vec::new(),
+        Some(last) => {
+            sqlx::query_as(
+                "SELECT tracking_number, event_seq FROM packages WHERE changed_xid >= $1",
+            )
+            .bind(last)
+            .fetch_all(&mut *tx)
+            .await?
+        }
+    };
+    let missed = hub.feed_missed(changed);
+    if last.is_none() {
+        return Ok(cursor);
+    }
+    let complete = missed.len() <= limit;
+    let rows: Vec<StateRow> = if complete && !missed.is_empty() {
+        // Within the same snapshot: the states as of the horizon.
+        sqlx::query_as(
+            "SELECT tracking_number, event_seq, status, current_location, latitude, longitude, updated_at \
+             FROM packages WHERE tracking_number = ANY($1)",
+        )
+        .bind(&missed)
+        .fetch_all(&mut *tx)
+        .await?
+    } else {
+        Vec::new()
+    };
+    tx.commit().await?;
+    let mut replies = frames(&rows);
+    replies.push(Utf8Bytes::from(crate::protocol::checkpoint(
+        cursor, complete,
+    )));
+    hub.checkpoint_feed(replies);
+    Ok(cursor)
 }

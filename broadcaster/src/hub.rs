@@ -63,12 +63,19 @@ pub struct ClientHandle {
 
 #[derive(Default)]
 pub struct Hub {
-    watchers: Mutex<HashMap<String, HashMap<ClientId, ClientHandle>>>,
+    watchers: Mutex<Watchers>,
     next_id: AtomicU64,
-    /// +1 each time the event stream connects or drops: odd while it is up.
-    /// A feed checkpoint is only good within the epoch it was read in.
-    stream_epoch: AtomicU64,
     pub metrics: crate::metrics::Metrics,
+}
+
+#[derive(Default)]
+struct Watchers {
+    by_package: HashMap<String, HashMap<ClientId, ClientHandle>>,
+    /// What the feed was sent live, for its checkpoints (see
+    /// [`Hub::feed_missed`]): each package's highest seq dispatched, and in
+    /// which checkpoint round.
+    feed_dispatched: HashMap<String, (i64, u64)>,
+    feed_round: u64,
 }
 
 impl Hub {
@@ -79,6 +86,7 @@ impl Hub {
     pub fn subscribe(&self, tracking_number: &str, id: ClientId, handle: ClientHandle) {
         if let Ok(mut watchers) = self.watchers.lock() {
             watchers
+                .by_package
                 .entry(tracking_number.to_owned())
                 .or_default()
                 .insert(id, handle);
@@ -87,10 +95,10 @@ impl Hub {
 
     pub fn unsubscribe(&self, tracking_number: &str, id: ClientId) {
         if let Ok(mut watchers) = self.watchers.lock() {
-            if let Some(clients) = watchers.get_mut(tracking_number) {
+            if let Some(clients) = watchers.by_package.get_mut(tracking_number) {
                 clients.remove(&id);
                 if clients.is_empty() {
-                    watchers.remove(tracking_number);
+                    watchers.by_package.remove(tracking_number);
                 }
             }
         }
@@ -99,108 +107,121 @@ impl Hub {
     pub fn is_watched(&self, tracking_number: &str) -> bool {
         self.watchers
             .lock()
-            .map(|w| w.contains_key(tracking_number))
+            .map(|w| w.by_package.contains_key(tracking_number))
             .unwrap_or(false)
     }
 
     pub fn watched(&self) -> HashSet<String> {
         self.watchers
             .lock()
-            .map(|w| w.keys().cloned().collect())
+            .map(|w| w.by_package.keys().cloned().collect())
             .unwrap_or_default()
     }
 
-    /// The event stream connected (`true`) or dropped.
-    pub fn stream_changed(&self, up: bool) {
-        let _ = self
-            .stream_epoch
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |epoch| {
-                let was_up = epoch % 2 == 1;
-                (was_up != up).then_some(epoch + 1)
-            });
+    /// Of the packages changed since the last checkpoint (`changed`: each
+    /// one's seq as of the checkpoint's snapshot), those whose state the
+    /// feed was not sent live: their events are still on the way, or were
+    /// lost with the broker link.
+    ///
+    /// This is compared under the same lock as [`Hub::dispatch`] records and
+    /// sends. So a package counted as sent was queued for every feed watcher
+    /// before the checkpoint that relies on it. A package is remembered while
+    /// it keeps showing up as changed (an old transaction still running holds
+    /// the horizon back), and for one more round after it was sent (its
+    /// commit may postdate this snapshot).
+    pub fn feed_missed(&self, changed: Vec<(String, i64)>) -> Vec<String> {
+        let Ok(mut watchers) = self.watchers.lock() else {
+            return changed.into_iter().map(|(tn, _)| tn).collect();
+        };
+        let round = watchers.feed_round;
+        let mut earlier = std::mem::take(&mut watchers.feed_dispatched);
+        let mut kept = HashMap::with_capacity(changed.len());
+        let mut missed = Vec::new();
+        for (tracking_number, seq) in changed {
+            match earlier.remove(&tracking_number) {
+                Some(sent) => {
+                    if sent.0 < seq {
+                        missed.push(tracking_number.clone());
+                    }
+                    kept.insert(tracking_number, sent);
+                }
+                None => missed.push(tracking_number),
+            }
+        }
+        kept.extend(earlier.into_iter().filter(|(_, (_, at))| *at == round));
+        watchers.feed_dispatched = kept;
+        watchers.feed_round = round + 1;
+        missed
     }
 
-    /// The event stream's epoch while it is up; `None` while it is down.
-    pub fn stream_epoch(&self) -> Option<u64> {
-        let epoch = self.stream_epoch.load(Ordering::Acquire);
-        (epoch % 2 == 1).then_some(epoch)
-    }
-
-    /// Queues a feed checkpoint for every client watching every package.
-    pub fn checkpoint_feed(&self, text: &str) {
+    /// Queues a checkpoint (states the live stream missed, then the cursor)
+    /// for every client watching every package.
+    pub fn checkpoint_feed(&self, replies: Vec<Utf8Bytes>) {
         let Ok(watchers) = self.watchers.lock() else {
             return;
         };
-        if let Some(everyone) = watchers.get(EVERY_PACKAGE) {
-            self.offer(everyone.values(), &Outgoing::Reply(Utf8Bytes::from(text)));
+        if let Some(everyone) = watchers.by_package.get(EVERY_PACKAGE) {
+            self.offer(everyone.values(), &Outgoing::Replies(replies));
         }
     }
 
     /// Tells every client to check the stores for events it may have missed
-    /// (after the broker link was down). A client with a full outbox is
-    /// already on its way out as too slow.
+    /// (after the broker link was down), and every feed watcher to resume
+    /// from its cursor. A client whose outbox is full is too slow.
     pub fn resync_all(&self) {
-        let clients: Vec<ClientHandle> = match self.watchers.lock() {
-            Ok(watchers) => {
-                let mut seen = HashSet::new();
-                watchers
-                    .values()
-                    .flat_map(|clients| clients.iter())
-                    .filter(|(id, _)| seen.insert(**id))
-                    .map(|(_, handle)| handle.clone())
-                    .collect()
-            }
-            Err(_) => return,
+        let Ok(watchers) = self.watchers.lock() else {
+            return;
         };
-        for client in clients {
-            let _ = client.outbox.try_send(Outgoing::Resync);
-        }
-        // The every-package feed has no stream of its own to check: its
-        // watchers are told to resume from their cursor.
-        let everyone: Vec<ClientHandle> = match self.watchers.lock() {
-            Ok(watchers) => watchers
-                .get(EVERY_PACKAGE)
-                .map(|clients| clients.values().cloned().collect())
-                .unwrap_or_default(),
-            Err(_) => return,
-        };
-        for client in everyone {
+        let mut seen = HashSet::new();
+        let clients: Vec<&ClientHandle> = watchers
+            .by_package
+            .iter()
+            .filter(|(key, _)| key.as_str() != EVERY_PACKAGE)
+            .flat_map(|(_, clients)| clients.iter())
+            .filter(|(id, _)| seen.insert(**id))
+            .map(|(_, handle)| handle)
+            .collect();
+        self.offer(clients.into_iter(), &Outgoing::Resync);
+        if let Some(everyone) = watchers.by_package.get(EVERY_PACKAGE) {
             let notice = Utf8Bytes::from(crate::protocol::resync());
-            let _ = client.outbox.try_send(Outgoing::Reply(notice));
+            self.offer(everyone.values(), &Outgoing::Reply(notice));
         }
     }
 
     /// Queues `message` for every watcher of the package, and for the
-    /// watchers of every package, without waiting; a watcher whose queue is
-    /// full is marked too slow.
+    /// watchers of every package (also those watching the package: the feed
+    /// and the package's stream are separate, and a client dedupes by seq),
+    /// without waiting; a watcher whose queue is full is marked too slow.
     pub fn dispatch(&self, tracking_number: &str, message: &Outgoing) {
-        let Ok(watchers) = self.watchers.lock() else {
+        let Ok(mut watchers) = self.watchers.lock() else {
             return;
         };
-        let own = watchers.get(tracking_number);
-        if let Some(clients) = own {
+        if let Some(clients) = watchers.by_package.get(tracking_number) {
             self.offer(clients.values(), message);
         }
-        if let (
-            Some(everyone),
-            Outgoing::Live {
-                updates,
-                occurred_at,
-                ..
-            },
-        ) = (watchers.get(EVERY_PACKAGE), message)
-        {
-            let everything = Outgoing::Everything {
-                updates: Arc::clone(updates),
-                occurred_at: *occurred_at,
-            };
-            // A client that also watches this package gets it once, in its
-            // package's stream.
-            let not_own = everyone
-                .iter()
-                .filter(|(id, _)| !own.is_some_and(|own| own.contains_key(*id)))
-                .map(|(_, client)| client);
-            self.offer(not_own, &everything);
+        let Outgoing::Live {
+            updates,
+            occurred_at,
+            ..
+        } = message
+        else {
+            return;
+        };
+        let Some(everyone) = watchers.by_package.get(EVERY_PACKAGE) else {
+            return;
+        };
+        let everything = Outgoing::Everything {
+            updates: Arc::clone(updates),
+            occurred_at: *occurred_at,
+        };
+        self.offer(everyone.values(), &everything);
+        if let Some(seq) = updates.iter().map(|(seq, _)| *seq).max() {
+            let round = watchers.feed_round;
+            let sent = watchers
+                .feed_dispatched
+                .entry(tracking_number.to_owned())
+                .or_insert((seq, round));
+            *sent = (sent.0.max(seq), round);
         }
     }
 
@@ -211,10 +232,8 @@ impl Hub {
             match client.outbox.try_send(message.clone()) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    if !client.too_slow.is_cancelled() {
-                        self.metrics.dropped_slow.inc();
-                        client.too_slow.cancel();
-                    }
+                    self.metrics.dropped_slow.inc();
+                    client.too_slow.cancel();
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => {}
             }

@@ -9,10 +9,12 @@
 //! ← {"type":"gap","tracking_number":"...","from":N,"to":M}
 //! → {"type":"subscribe_all","since_seq"?:C} / {"type":"unsubscribe_all"}
 //!   (admins, dispatchers)
-//! ← {"type":"package_state",...} for each package changed since cursor C
+//! ← {"type":"package_states","packages":[{"tracking_number","seq","data"}]}
+//!   for the packages changed since cursor C, a few hundred per frame
 //! ← {"type":"subscribed_all","cursor":C,"complete"?:false} / {"type":"unsubscribed_all"}
-//! ← {"type":"checkpoint","cursor":C} from time to time, and {"type":"resync"}
-//!   when the feed may have missed events: subscribe_all again with the cursor
+//! ← package_states the live stream missed, then {"type":"checkpoint","cursor":C},
+//!   every checkpoint period; {"type":"resync"} when the feed may have missed
+//!   events: subscribe_all again with the cursor
 //! ```
 
 use serde::Deserialize;
@@ -100,9 +102,19 @@ pub fn subscribed_all(cursor: i64, complete: bool) -> String {
     }
 }
 
-/// A newer cursor for a client watching every package.
-pub fn checkpoint(cursor: i64) -> String {
-    json!({ "type": "checkpoint", "cursor": cursor }).to_string()
+/// A newer cursor for a client watching every package; `complete` false
+/// when more was missed than one checkpoint sends (read the list again).
+pub fn checkpoint(cursor: i64, complete: bool) -> String {
+    if complete {
+        json!({ "type": "checkpoint", "cursor": cursor }).to_string()
+    } else {
+        json!({ "type": "checkpoint", "cursor": cursor, "complete": false }).to_string()
+    }
+}
+
+/// Packages as they are now: a resumed feed's, or a checkpoint's.
+pub fn package_states(states: &[crate::update::PackageState]) -> Option<String> {
+    serde_json::to_string(&json!({ "type": "package_states", "packages": states })).ok()
 }
 
 pub fn unsubscribed_all() -> String {

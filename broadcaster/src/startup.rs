@@ -96,6 +96,7 @@ impl Application {
                 pool.clone(),
                 Arc::clone(&hub),
                 config.feed_checkpoint.max(Duration::from_millis(10)),
+                config.feed_resume_max,
                 background_stop.clone(),
             ),
         ];

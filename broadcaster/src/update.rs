@@ -1,6 +1,7 @@
 //! The `package_update` message: the original shape plus `kind`, `seq` and
 //! `event_id`. Live events and replayed ones are rendered by the same code.
-//! And `package_state`: a package as it is now, for a feed that resumes.
+//! And a package as it is now, for a feed that resumes (sent in
+//! `package_states` frames, see [`crate::protocol::package_states`]).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -55,7 +56,6 @@ impl<'a> PackageUpdate<'a> {
 /// gets for each package that changed while it was away.
 #[derive(Serialize)]
 pub struct PackageState<'a> {
-    r#type: &'static str,
     pub tracking_number: &'a str,
     pub seq: i64,
     /// `timestamp` is when the package last changed.
@@ -65,15 +65,10 @@ pub struct PackageState<'a> {
 impl<'a> PackageState<'a> {
     pub fn new(tracking_number: &'a str, seq: i64, data: Data<'a>) -> Self {
         Self {
-            r#type: "package_state",
             tracking_number,
             seq,
             data,
         }
-    }
-
-    pub fn render(&self) -> Option<String> {
-        serde_json::to_string(self).ok()
     }
 }
 

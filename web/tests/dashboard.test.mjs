@@ -65,7 +65,7 @@ page.on("request", (request) => {
 });
 const statesHeard = [];
 page.on("websocket", (socket) => socket.on("framereceived", ({ payload }) => {
-  if (String(payload).includes('"type":"package_state"')) statesHeard.push(String(payload));
+  if (String(payload).includes('"type":"package_states"')) statesHeard.push(String(payload));
 }));
 const row = (number) => page.locator(`#package-list button[data-tracking-number="${number}"]`);
 const markerCount = async () => Number(await page.locator("#map").getAttribute("data-markers"));

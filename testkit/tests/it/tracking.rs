@@ -425,6 +425,36 @@ async fn applied(app: &TestApp, tn: &str, seq: i64) {
     }
 }
 
+/// What a feed client holds: each package's latest state heard, and its cursor.
+#[derive(Default)]
+struct FeedView {
+    states: std::collections::BTreeMap<String, Value>,
+    cursor: i64,
+}
+
+impl FeedView {
+    /// Reads the feed until a message of `kind` (`subscribed_all` or a
+    /// `checkpoint` whose cursor is past `past`), keeping the states heard.
+    async fn until(&mut self, feed: &mut ws::Client, kind: &str, past: i64) -> Value {
+        loop {
+            let message = ws::next_json(feed, WAIT)
+                .await
+                .unwrap_or_else(|| panic!("a {kind} in time"));
+            if message["type"] == "package_states" {
+                for state in message["packages"].as_array().into_iter().flatten() {
+                    let tn = state["tracking_number"].as_str().unwrap_or_default();
+                    self.states.insert(tn.to_owned(), state.clone());
+                }
+            }
+            let cursor = message["cursor"].as_i64().unwrap_or_default();
+            if message["type"] == kind && (kind != "checkpoint" || cursor > past) {
+                self.cursor = self.cursor.max(cursor);
+                return message;
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_dashboard_that_reconnects_resumes_from_its_cursor_and_gets_only_what_changed() {
     let mut app = TestApp::spawn().await;
@@ -438,24 +468,37 @@ async fn a_dashboard_that_reconnects_resumes_from_its_cursor_and_gets_only_what_
         app.env.token(&dispatcher)
     );
     let mut feed = ws::connect(&url).await;
+    let mut view = FeedView::default();
     ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
-    let first = next_of_type(&mut feed, "subscribed_all").await;
-    let before_both = first["cursor"].as_i64().expect("a cursor");
+    view.until(&mut feed, "subscribed_all", 0).await;
+    let before_both = view.cursor;
 
     let (moving, resting) = ("TRK0RESUME001", "TRK0RESUME002");
     app.created(moving).await;
     app.created(resting).await;
-    // The client holds a checkpoint past both creations before it drops.
+    // The client holds a checkpoint past both creations.
     let created = changed_xid(&app, moving)
         .await
         .max(changed_xid(&app, resting).await);
-    let cursor = loop {
-        let checkpoint = next_of_type(&mut feed, "checkpoint").await;
-        let cursor = checkpoint["cursor"].as_i64().expect("a cursor");
-        if cursor > created {
-            break cursor;
-        }
-    };
+    view.until(&mut feed, "checkpoint", created).await;
+
+    // A change whose live event never reaches the broadcaster (written
+    // straight to the store, as if the event were lost in flight) still
+    // reaches the feed, by the next checkpoint.
+    let lost_seq: i64 = sqlx::query_scalar(
+        "UPDATE packages SET event_seq = event_seq + 1, current_location = 'Sorting center' \
+         WHERE tracking_number = $1 RETURNING event_seq",
+    )
+    .bind(resting)
+    .fetch_one(&app.env.pool)
+    .await
+    .expect("the package's row");
+    view.until(&mut feed, "checkpoint", changed_xid(&app, resting).await)
+        .await;
+    let healed = &view.states[resting];
+    assert_eq!(healed["seq"], lost_seq, "{healed}");
+    assert_eq!(healed["data"]["location"], "Sorting center", "{healed}");
+    let cursor = view.cursor;
     drop(feed);
 
     // While the dashboard is away, one package moves.
@@ -469,28 +512,24 @@ async fn a_dashboard_that_reconnects_resumes_from_its_cursor_and_gets_only_what_
     applied(&app, moving, 2).await;
 
     let mut feed = ws::connect(&url).await;
+    let mut resumed_view = FeedView::default();
     ws::send(
         &mut feed,
         json!({"type": "subscribe_all", "since_seq": cursor}),
     )
     .await;
-    let mut states = Vec::new();
-    let resumed = loop {
-        let message = ws::next_json(&mut feed, WAIT).await.expect("the resume");
-        match message["type"].as_str() {
-            Some("package_state") => states.push(message),
-            Some("subscribed_all") => break message,
-            _ => {}
-        }
-    };
-    assert_eq!(states.len(), 1, "only the package that changed: {states:?}");
-    let state = &states[0];
-    assert_eq!(state["tracking_number"], moving);
+    let resumed = resumed_view.until(&mut feed, "subscribed_all", 0).await;
+    assert_eq!(
+        resumed_view.states.keys().collect::<Vec<_>>(),
+        [moving],
+        "only the package that changed"
+    );
+    let state = &resumed_view.states[moving];
     assert_eq!(state["seq"], 2);
     assert_eq!(state["data"]["status"], "pending");
     assert_eq!(state["data"]["latitude"], 51.5072);
     assert_eq!(state["data"]["longitude"], -0.1276);
-    assert!(resumed["cursor"].as_i64() >= Some(cursor), "{resumed}");
+    assert!(resumed_view.cursor >= cursor, "{resumed}");
     assert_eq!(resumed.get("complete"), None, "{resumed}");
 
     // And the feed is live again.

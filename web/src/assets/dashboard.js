@@ -60,18 +60,17 @@ $("search").addEventListener("input", renderList);
 
 /** Every package, a page of 1,000 at a time, following the Link header. */
 async function loadPackages() {
-  packages.clear();
-  for (const marker of markers.values()) marker.remove();
-  markers.clear();
+  const loaded = new Map();
   let next = "/packages?limit=1000";
   for (let pages = 0; next && pages < 20; pages++) {
     const response = await api(next);
     if (!response.ok) throw new Error(`the package list answered ${response.status}`);
-    for (const p of await response.json()) packages.set(p.tracking_number, p);
+    for (const p of await response.json()) loaded.set(p.tracking_number, p);
     const link = response.headers.get("link") ?? "";
     const found = link.match(/<\/api\/v1([^>]+)>;\s*rel="next"/);
     next = found ? found[1] : null;
   }
+  return loaded;
 }
 
 function placeMarker(p) {
@@ -238,6 +237,7 @@ function onState({ tracking_number: number, seq, data }) {
 }
 
 function shown(number) {
+  touchedWhileLoading?.add(number);
   placeMarker(packages.get(number));
   countMarkers();
   scheduleList();
@@ -268,11 +268,15 @@ let retryIn = 1000;
 
 function connect(base) {
   const socket = new WebSocket(`${base}?token=${encodeURIComponent(token)}`);
-  let subscribed = false;
+  // A subscribe_all is outstanding: checkpoints' states apply, but not
+  // their cursors (what the subscribe sends may not have come yet).
+  let subscribing = false;
   // With a cursor, the broadcaster first sends the state of every package
   // that changed since: the list is not read again.
-  const subscribe = () =>
+  const subscribe = () => {
+    subscribing = true;
     socket.send(JSON.stringify(cursor == null ? { type: "subscribe_all" } : { type: "subscribe_all", since_seq: cursor }));
+  };
   socket.addEventListener("open", subscribe);
   socket.addEventListener("message", (event) => {
     const message = messageOf(event);
@@ -280,11 +284,11 @@ function connect(base) {
       case "package_update":
         onUpdate(message);
         break;
-      case "package_state":
-        onState(message);
+      case "package_states":
+        for (const state of message.packages ?? []) onState(state);
         break;
       case "subscribed_all":
-        subscribed = true;
+        subscribing = false;
         $("connection").textContent = "live";
         retryIn = 1000;
         // Subscribed first, then read: nothing changes unseen in between.
@@ -292,14 +296,17 @@ function connect(base) {
         else cursor = Math.max(cursor, message.cursor);
         break;
       case "checkpoint":
-        if (cursor != null) cursor = Math.max(cursor, message.cursor);
+        if (subscribing || cursor == null) break;
+        if (message.complete === false) reload(message.cursor);
+        else cursor = Math.max(cursor, message.cursor);
         break;
       case "resync":
         // The broadcaster's own feed was down: resume from the cursor.
         subscribe();
         break;
       case "error":
-        if (!subscribed) socket.close();
+        // A subscribe that failed is tried again on a new connection.
+        if (subscribing) socket.close();
         break;
     }
   });
@@ -310,16 +317,34 @@ function connect(base) {
   });
 }
 
-/** Reads the whole list again; `from` is the feed's cursor from before the read. */
+// Packages updated live while the list is being read: the read may predate
+// their update, so it does not overwrite them.
+let touchedWhileLoading = null;
+let loads = 0;
+
+/** Reads the whole list again; `from` is the feed's cursor from before the
+ * read. Only the latest of overlapping reads sets the cursor; a failed one
+ * is tried again. */
 async function reload(from) {
+  const load = ++loads;
   cursor = null;
+  touchedWhileLoading = new Set();
+  let loaded;
   try {
-    await loadPackages();
-    cursor = from;
+    loaded = await loadPackages();
   } catch {
-    // no cursor: the next connection reads the list again
+    if (load === loads) setTimeout(() => load === loads && reload(from), 2000);
+    return;
   }
+  if (load !== loads) return;
+  for (const number of touchedWhileLoading) loaded.set(number, packages.get(number));
+  touchedWhileLoading = null;
+  for (const marker of markers.values()) marker.remove();
+  markers.clear();
+  packages.clear();
+  for (const [number, p] of loaded) packages.set(number, p);
   for (const p of packages.values()) placeMarker(p);
+  cursor = from;
   countMarkers();
   renderList();
 }
