@@ -282,6 +282,7 @@ impl Handler {
         let limit = self.shared.limits.feed_resume_max;
         match crate::feed::changed_since(&self.shared.pool, since, limit).await {
             Ok(changes) => {
+                self.shared.hub.feed_joined(self.id, changes.cursor);
                 self.enqueue(Outgoing::Replies(changes.frames)).await
                     && self.reply(protocol::subscribed_all(changes.cursor, changes.complete))
             }

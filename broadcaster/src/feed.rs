@@ -16,11 +16,13 @@
 //!   comes live.
 //! - Every checkpoint period, each instance reads what changed since its last
 //!   checkpoint and compares it with what it dispatched live to the feed
-//!   meanwhile ([`Hub::feed_missed`]). The states the live stream did not
-//!   carry (an event still on its way, or lost with a broker link) are sent
-//!   first, then the new horizon. So a checkpoint never depends on events
-//!   arriving in time. A client adopts it only while no subscribe of its own
-//!   is outstanding.
+//!   meanwhile ([`crate::hub::FeedDispatched::missed`]). The states the live
+//!   stream did not carry (an event still on its way, or lost with a broker
+//!   link) are sent first, then the new horizon. So a checkpoint never
+//!   depends on events arriving in time. It looks back at least to the oldest
+//!   cursor handed out since the previous one, and its cursor is not sent to
+//!   watchers that got theirs meanwhile. A client adopts it only while no
+//!   subscribe of its own is outstanding.
 
 use crate::hub::{Hub, EVERY_PACKAGE};
 use crate::update::{Data, PackageState};
@@ -124,6 +126,11 @@ fn state(row: &StateRow) -> PackageState<'_> {
     PackageState::new(&row.tracking_number, row.event_seq, data)
 }
 
+/// The most packages one checkpoint compares: past it (an old transaction
+/// holds the horizon back for long), watchers are told to read their lists
+/// again rather than have the broadcaster hold it all.
+const CHANGED_MAX: i64 = 200_000;
+
 /// Checkpoints for this instance's feed watchers, every `every` until `stop`.
 pub fn spawn_checkpoints(
     pool: PgPool,
@@ -135,7 +142,7 @@ pub fn spawn_checkpoints(
     tokio::spawn(async move {
         let mut ticks = tokio::time::interval(every);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        // The horizon of the last checkpoint (or of the start of watching).
+        // The horizon of the last checkpoint.
         let mut last: Option<i64> = None;
         loop {
             tokio::select! {
@@ -144,6 +151,7 @@ pub fn spawn_checkpoints(
             }
             if !hub.is_watched(EVERY_PACKAGE) {
                 last = None;
+                hub.feed_checkpoint_begins();
                 continue;
             }
             let checkpoint = tokio::select! {
@@ -160,14 +168,33 @@ pub fn spawn_checkpoints(
     })
 }
 
-/// One checkpoint: what changed since `last` and was not dispatched live,
-/// then the new horizon, to every feed watcher. The first one (no `last`)
-/// only starts counting: its watchers got their cursors from their own
-/// reads.
+/// One checkpoint: what changed since it last looked (`last`, or further back
+/// to the oldest cursor given out since) and was not dispatched live, then
+/// the new horizon, to every feed watcher. With nothing to look back from
+/// (the first, when no watcher has a cursor yet), it only starts counting.
 async fn checkpoint(
     pool: &PgPool,
     hub: &Hub,
     last: Option<i64>,
+    limit: usize,
+) -> Result<i64, sqlx::Error> {
+    let (floor, dispatched) = hub.feed_checkpoint_begins();
+    let since = match (last, floor) {
+        (Some(last), Some(floor)) => Some(last.min(floor)),
+        (last, floor) => last.or(floor),
+    };
+    let read = read_checkpoint(pool, hub, since, dispatched, limit).await;
+    if read.is_err() {
+        hub.lower_feed_floor(floor);
+    }
+    read
+}
+
+async fn read_checkpoint(
+    pool: &PgPool,
+    hub: &Hub,
+    since: Option<i64>,
+    dispatched: crate::hub::FeedDispatched,
     limit: usize,
 ) -> Result<i64, sqlx::Error> {
     let mut tx = pool.begin().await?;
@@ -175,22 +202,18 @@ async fn checkpoint(
         .execute(&mut *tx)
         .await?;
     let cursor = horizon(&mut *tx).await?;
-    let changed: Vec<(String, i64)> = match last {
-        None => Vec::new(),
-        Some(last) => {
-            sqlx::query_as(
-                "SELECT tracking_number, event_seq FROM packages WHERE changed_xid >= $1",
-            )
-            .bind(last)
-            .fetch_all(&mut *tx)
-            .await?
-        }
-    };
-    let missed = hub.feed_missed(changed);
-    if last.is_none() {
+    let Some(since) = since else {
         return Ok(cursor);
-    }
-    let complete = missed.len() <= limit;
+    };
+    let changed: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT tracking_number, event_seq FROM packages WHERE changed_xid >= $1 LIMIT $2",
+    )
+    .bind(since)
+    .bind(CHANGED_MAX + 1)
+    .fetch_all(&mut *tx)
+    .await?;
+    let (missed, kept) = dispatched.missed(&changed);
+    let complete = changed.len() as i64 <= CHANGED_MAX && missed.len() <= limit;
     let rows: Vec<StateRow> = if complete && !missed.is_empty() {
         // Within the same snapshot: the states as of the horizon.
         sqlx::query_as(
@@ -204,10 +227,11 @@ async fn checkpoint(
         Vec::new()
     };
     tx.commit().await?;
-    let mut replies = frames(&rows);
-    replies.push(Utf8Bytes::from(crate::protocol::checkpoint(
-        cursor, complete,
-    )));
-    hub.checkpoint_feed(replies);
+    let sent = rows
+        .iter()
+        .map(|row| (row.tracking_number.clone(), row.event_seq))
+        .collect();
+    let notice = Utf8Bytes::from(crate::protocol::checkpoint(cursor, complete));
+    hub.checkpoint_feed(frames(&rows), sent, notice, kept);
     Ok(cursor)
 }

@@ -68,14 +68,62 @@ pub struct Hub {
     pub metrics: crate::metrics::Metrics,
 }
 
+/// What the feed was sent live before a checkpoint began.
+#[derive(Default)]
+pub struct FeedDispatched {
+    sent: HashMap<String, (i64, u64)>,
+    round: u64,
+}
+
+impl FeedDispatched {
+    /// Of the packages changed since the last checkpoint (`changed`: each
+    /// one's seq as of the checkpoint's snapshot), those whose state the
+    /// feed was not sent live: their events are still on the way, or were
+    /// lost with the broker link. Dispatch records and sends under one lock,
+    /// so a package counted as sent was queued for every feed watcher before
+    /// the checkpoint that relies on it.
+    ///
+    /// Returns them, and what to keep remembering: a package while it keeps
+    /// showing up as changed (an old transaction still running holds the
+    /// horizon back), and one sent in the round just ended for one more
+    /// round (its commit may postdate this snapshot).
+    pub fn missed(
+        mut self,
+        changed: &[(String, i64)],
+    ) -> (Vec<String>, HashMap<String, (i64, u64)>) {
+        let mut kept = HashMap::with_capacity(changed.len());
+        let mut missed = Vec::new();
+        for (tracking_number, seq) in changed {
+            match self.sent.remove(tracking_number) {
+                Some(sent) => {
+                    if sent.0 < *seq {
+                        missed.push(tracking_number.clone());
+                    }
+                    kept.insert(tracking_number.clone(), sent);
+                }
+                None => missed.push(tracking_number.clone()),
+            }
+        }
+        let round = self.round;
+        kept.extend(self.sent.into_iter().filter(|(_, (_, at))| *at == round));
+        (missed, kept)
+    }
+}
+
 #[derive(Default)]
 struct Watchers {
     by_package: HashMap<String, HashMap<ClientId, ClientHandle>>,
     /// What the feed was sent live, for its checkpoints (see
-    /// [`Hub::feed_missed`]): each package's highest seq dispatched, and in
-    /// which checkpoint round.
+    /// [`FeedDispatched::missed`]): each package's highest seq dispatched,
+    /// and in which checkpoint round.
     feed_dispatched: HashMap<String, (i64, u64)>,
     feed_round: u64,
+    /// The oldest cursor a feed watcher was given since the last checkpoint
+    /// began: the next checkpoint looks back at least that far.
+    feed_floor: Option<i64>,
+    /// Watchers given a cursor since the last checkpoint began: that
+    /// checkpoint did not look back to it, so they do not get its cursor.
+    feed_joining: HashSet<ClientId>,
 }
 
 impl Hub {
@@ -118,51 +166,77 @@ impl Hub {
             .unwrap_or_default()
     }
 
-    /// Of the packages changed since the last checkpoint (`changed`: each
-    /// one's seq as of the checkpoint's snapshot), those whose state the
-    /// feed was not sent live: their events are still on the way, or were
-    /// lost with the broker link.
-    ///
-    /// This is compared under the same lock as [`Hub::dispatch`] records and
-    /// sends. So a package counted as sent was queued for every feed watcher
-    /// before the checkpoint that relies on it. A package is remembered while
-    /// it keeps showing up as changed (an old transaction still running holds
-    /// the horizon back), and for one more round after it was sent (its
-    /// commit may postdate this snapshot).
-    pub fn feed_missed(&self, changed: Vec<(String, i64)>) -> Vec<String> {
-        let Ok(mut watchers) = self.watchers.lock() else {
-            return changed.into_iter().map(|(tn, _)| tn).collect();
-        };
-        let round = watchers.feed_round;
-        let mut earlier = std::mem::take(&mut watchers.feed_dispatched);
-        let mut kept = HashMap::with_capacity(changed.len());
-        let mut missed = Vec::new();
-        for (tracking_number, seq) in changed {
-            match earlier.remove(&tracking_number) {
-                Some(sent) => {
-                    if sent.0 < seq {
-                        missed.push(tracking_number.clone());
-                    }
-                    kept.insert(tracking_number, sent);
-                }
-                None => missed.push(tracking_number),
-            }
+    /// A feed watcher was given `cursor` (its `subscribed_all`).
+    pub fn feed_joined(&self, id: ClientId, cursor: i64) {
+        self.lower_feed_floor(Some(cursor));
+        if let Ok(mut watchers) = self.watchers.lock() {
+            watchers.feed_joining.insert(id);
         }
-        kept.extend(earlier.into_iter().filter(|(_, (_, at))| *at == round));
-        watchers.feed_dispatched = kept;
-        watchers.feed_round = round + 1;
-        missed
     }
 
-    /// Queues a checkpoint (states the live stream missed, then the cursor)
-    /// for every client watching every package.
-    pub fn checkpoint_feed(&self, replies: Vec<Utf8Bytes>) {
-        let Ok(watchers) = self.watchers.lock() else {
+    /// The next checkpoint must look back at least to `floor` (one that
+    /// failed hands back the floor it took).
+    pub fn lower_feed_floor(&self, floor: Option<i64>) {
+        let Some(floor) = floor else { return };
+        if let Ok(mut watchers) = self.watchers.lock() {
+            watchers.feed_floor = Some(watchers.feed_floor.map_or(floor, |f| f.min(floor)));
+        }
+    }
+
+    /// A checkpoint begins: the oldest cursor given out since the last one
+    /// (it must look back that far), and what was dispatched live so far
+    /// (see [`FeedDispatched::missed`]).
+    pub fn feed_checkpoint_begins(&self) -> (Option<i64>, FeedDispatched) {
+        let Ok(mut watchers) = self.watchers.lock() else {
+            return (None, FeedDispatched::default());
+        };
+        let round = watchers.feed_round;
+        watchers.feed_round = round + 1;
+        let floor = watchers.feed_floor.take();
+        let sent = std::mem::take(&mut watchers.feed_dispatched);
+        (floor, FeedDispatched { sent, round })
+    }
+
+    /// Queues a checkpoint for every client watching every package: the
+    /// states the live stream missed (`states`: frames, and each package's
+    /// seq in them), then the cursor, except to watchers that joined since
+    /// the checkpoint began. `kept`: what was dispatched before it, still
+    /// worth remembering.
+    pub fn checkpoint_feed(
+        &self,
+        frames: Vec<Utf8Bytes>,
+        states: Vec<(String, i64)>,
+        cursor: Utf8Bytes,
+        kept: HashMap<String, (i64, u64)>,
+    ) {
+        let Ok(mut watchers) = self.watchers.lock() else {
             return;
         };
-        if let Some(everyone) = watchers.by_package.get(EVERY_PACKAGE) {
-            self.offer(everyone.values(), &Outgoing::Replies(replies));
+        let watchers = &mut *watchers;
+        let round = watchers.feed_round;
+        for (tracking_number, (seq, at)) in kept.into_iter().chain(
+            states
+                .into_iter()
+                .map(|(tracking_number, seq)| (tracking_number, (seq, round))),
+        ) {
+            let sent = watchers
+                .feed_dispatched
+                .entry(tracking_number)
+                .or_insert((seq, at));
+            *sent = (sent.0.max(seq), sent.1.max(at));
         }
+        let joining = std::mem::take(&mut watchers.feed_joining);
+        let Some(everyone) = watchers.by_package.get(EVERY_PACKAGE) else {
+            return;
+        };
+        if !frames.is_empty() {
+            self.offer(everyone.values(), &Outgoing::Replies(frames));
+        }
+        let settled = everyone
+            .iter()
+            .filter(|(id, _)| !joining.contains(*id))
+            .map(|(_, client)| client);
+        self.offer(settled, &Outgoing::Reply(cursor));
     }
 
     /// Tells every client to check the stores for events it may have missed

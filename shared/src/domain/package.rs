@@ -33,6 +33,12 @@ pub struct PackageView {
     /// The recipient's account email, if given: that account sees the package.
     #[serde(default)]
     pub recipient_email: Option<String>,
+    /// The package's last event number (the `seq` of WebSocket updates), so
+    /// a client that reads the package knows which updates it already holds.
+    /// `null` only in a view cached or sent before the field existed.
+    #[serde(default)]
+    #[sqlx(rename = "event_seq")]
+    pub seq: Option<i64>,
 }
 
 impl TryFrom<String> for PackageStatus {
@@ -46,5 +52,6 @@ impl PackageView {
     /// The columns to select for a [`PackageView`], in one place so every query agrees.
     pub const COLUMNS: &'static str = "id, tracking_number, sender_name, sender_address, \
         recipient_name, recipient_address, status, current_location, weight, description, \
-        latitude, longitude, last_seen_at, version, created_at, updated_at, owner_id, recipient_email";
+        latitude, longitude, last_seen_at, version, created_at, updated_at, owner_id, recipient_email, \
+        event_seq";
 }

@@ -54,6 +54,7 @@ fn package() -> PackageView {
         updated_at: now,
         owner_id: Some(Uuid::new_v4()),
         recipient_email: Some("bob@example.com".into()),
+        seq: Some(1),
     }
 }
 

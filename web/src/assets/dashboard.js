@@ -191,29 +191,39 @@ async function refreshStats() {
 
 /** A live update for any package: apply it, or read the package again when
  * its seq jumped (an update was missed) or it is new to this page. */
-const reading = new Set(); // packages being read again
+const reading = new Map(); // packages being read again -> highest seq heard meanwhile
 async function onUpdate({ tracking_number: number, seq, data }) {
   const known = packages.get(number);
   if (known?.seq != null && seq <= known.seq) return; // already applied
-  if (!known || (known.seq != null && seq > known.seq + 1)) {
-    if (reading.has(number)) return; // the read under way sees this too
-    reading.add(number);
-    try {
-      const response = await api(`/packages/${encodeURIComponent(number)}`);
-      if (!response.ok) return;
-      const fresh = await response.json();
-      fresh.seq = Math.max(seq, packages.get(number)?.seq ?? 0);
-      packages.set(number, fresh);
-    } finally {
-      reading.delete(number);
-    }
-  } else {
+  if (known && (known.seq == null || seq === known.seq + 1)) {
     if (data.status) known.status = data.status;
     if (data.latitude != null) {
       known.latitude = data.latitude;
       known.longitude = data.longitude;
     }
     known.seq = seq;
+    shown(number);
+    return;
+  }
+  if (reading.has(number)) {
+    reading.set(number, Math.max(reading.get(number), seq));
+    return; // the read under way is checked against this
+  }
+  reading.set(number, seq);
+  try {
+    // A read served before the update's commit is older than the update:
+    // read again (a few times) until it has what was heard.
+    for (let tries = 0; tries < 3; tries++) {
+      if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 300));
+      const response = await api(`/packages/${encodeURIComponent(number)}`);
+      if (!response.ok) return;
+      const fresh = await response.json();
+      const current = packages.get(number);
+      if (current?.seq == null || (fresh.seq ?? 0) > current.seq) packages.set(number, fresh);
+      if ((fresh.seq ?? 0) >= reading.get(number)) break;
+    }
+  } finally {
+    reading.delete(number);
   }
   shown(number);
 }
@@ -296,9 +306,10 @@ function connect(base) {
         else cursor = Math.max(cursor, message.cursor);
         break;
       case "checkpoint":
-        if (subscribing || cursor == null) break;
+        // Too much was missed to send: read the list again (even while
+        // subscribing: the newest read wins, and it follows this).
         if (message.complete === false) reload(message.cursor);
-        else cursor = Math.max(cursor, message.cursor);
+        else if (!subscribing && cursor != null) cursor = Math.max(cursor, message.cursor);
         break;
       case "resync":
         // The broadcaster's own feed was down: resume from the cursor.
@@ -337,7 +348,12 @@ async function reload(from) {
     return;
   }
   if (load !== loads) return;
-  for (const number of touchedWhileLoading) loaded.set(number, packages.get(number));
+  // The list's rows carry their seq: keep a live update only if it is newer.
+  for (const number of touchedWhileLoading) {
+    const live = packages.get(number);
+    const listed = loaded.get(number);
+    if (!listed || listed.seq == null || (live?.seq ?? 0) > listed.seq) loaded.set(number, live);
+  }
   touchedWhileLoading = null;
   for (const marker of markers.values()) marker.remove();
   markers.clear();

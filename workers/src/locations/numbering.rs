@@ -141,7 +141,8 @@ pub async fn number(pool: &PgPool, points: &[&LocationPoint]) -> Result<Numbered
                  position_point_id = CASE WHEN v.moves THEN v.point ELSE p.position_point_id END, \
                  position_pending = p.position_pending OR v.moves, \
                  version = p.version + CASE WHEN v.moves THEN 1 ELSE 0 END, \
-                 updated_at = CASE WHEN v.moves THEN GREATEST(p.updated_at, v.t) ELSE p.updated_at END \
+                 updated_at = CASE WHEN v.moves THEN GREATEST(p.updated_at, v.t) ELSE p.updated_at END, \
+                 changed_xid = pg_current_xact_id()::text::bigint \
              FROM UNNEST($1::uuid[], $2::int8[], $3::bool[], $4::float8[], $5::float8[], $6::timestamptz[], $7::uuid[]) \
                  AS v(id, seq, moves, lat, lon, t, point) \
              WHERE p.id = v.id \

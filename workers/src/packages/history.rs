@@ -9,7 +9,7 @@ pub async fn replay(tx: &mut PgConnection, event_id: Uuid) -> Result<Option<Even
     let sql = format!(
         "SELECT se.previous_status, se.status AS event_status, se.location AS event_location, \
                 se.latitude AS event_latitude, se.longitude AS event_longitude, se.version AS event_version, \
-                COALESCE(se.seq, se.version) AS event_seq, \
+                COALESCE(se.seq, se.version) AS status_event_seq, \
                 se.occurred_at AS event_occurred_at, {} \
          FROM status_events se JOIN packages p ON p.id = se.package_id WHERE se.event_id = $1",
         prefixed_columns("p")
@@ -40,7 +40,7 @@ pub async fn replay(tx: &mut PgConnection, event_id: Uuid) -> Result<Option<Even
             _ => None,
         },
         version: row.try_get("event_version")?,
-        seq: row.try_get("event_seq")?,
+        seq: row.try_get("status_event_seq")?,
         changed_at: row.try_get("event_occurred_at")?,
     })))
 }

@@ -209,7 +209,8 @@ async fn update_changed(tx: &mut PgConnection, window: &Window) -> Result<(), sq
     sqlx::query(
         "UPDATE packages p SET status = v.status, current_location = v.location, \
              latitude = v.lat, longitude = v.lon, last_seen_at = v.seen, version = v.version, \
-             event_seq = v.seq, updated_at = v.updated \
+             event_seq = v.seq, updated_at = v.updated, \
+             changed_xid = pg_current_xact_id()::text::bigint \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
              $6::timestamptz[], $7::int8[], $8::int8[], $9::timestamptz[]) \
              AS v(id, status, location, lat, lon, seen, version, seq, updated) \

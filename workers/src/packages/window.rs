@@ -201,6 +201,7 @@ impl Window {
                 .recipient_email
                 .as_ref()
                 .map(|e| e.as_str().to_owned()),
+            seq: Some(1),
         };
         self.status_rows.push(StatusRow {
             event_id: envelope.event_id,
