@@ -75,14 +75,24 @@ fn query_token(query: Option<&str>) -> Option<String> {
 /// The path of the public tracking mode.
 pub const PUBLIC_PATH: &str = "/ws/public";
 
+/// Why a subscription is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Refused {
+    /// No such package, or one the caller may not see: the same words.
+    #[error("package {0} not found")]
+    NotFound(String),
+    #[error("package lookup unavailable, retry later")]
+    Unavailable,
+}
+
 /// Whether the caller may watch the package; a package they may not see
 /// is refused with the words used for an unknown one. The public mode
 /// (`None`) may watch any package whose number it knows.
-pub async fn may_watch(pool: &PgPool, caller: Option<&Caller>, tn: &str) -> Result<(), String> {
+pub async fn may_watch(pool: &PgPool, caller: Option<&Caller>, tn: &str) -> Result<(), Refused> {
     if caller.is_some_and(|c| policy::sees_all(c.role)) {
         return Ok(());
     }
-    let not_found = || format!("package {tn} not found");
+    let not_found = || Refused::NotFound(tn.to_owned());
     match shared::auth::access::load(pool, tn).await {
         Ok(Some(access)) => match caller {
             None => Ok(()),
@@ -94,7 +104,7 @@ pub async fn may_watch(pool: &PgPool, caller: Option<&Caller>, tn: &str) -> Resu
         Ok(None) => Err(not_found()),
         Err(error) => {
             tracing::warn!(%error, "package access lookup failed");
-            Err("package lookup unavailable, retry later".to_owned())
+            Err(Refused::Unavailable)
         }
     }
 }

@@ -38,6 +38,8 @@ pub struct Shared {
     pub pool: sqlx::PgPool,
     pub limits: Limits,
     pub auth: shared::auth::AuthConfig,
+    /// Moves when rights to packages may have changed ([`crate::rights`]).
+    pub rights: tokio::sync::watch::Receiver<u64>,
 }
 
 pub async fn serve(
@@ -82,6 +84,11 @@ pub async fn serve(
     let mut idle_check =
         tokio::time::interval(shared.limits.ping_interval.min(shared.limits.idle_timeout));
     let too_slow = client.handle.too_slow.clone();
+    let mut rights = shared.rights.clone();
+    let rights_may_change = client
+        .caller
+        .as_ref()
+        .is_some_and(|c| crate::rights::may_change(c.role));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
@@ -96,6 +103,12 @@ pub async fn serve(
             _ = &mut expiry => {
                 closing.close(CloseCode::Policy, TOKEN_EXPIRED);
                 break;
+            }
+            Ok(()) = rights.changed(), if rights_may_change => {
+                if !client.recheck().await {
+                    closing.close(CloseCode::Policy, TOO_SLOW);
+                    break;
+                }
             }
             _ = idle_check.tick() => {
                 if last_heard.elapsed() > shared.limits.idle_timeout {
@@ -206,10 +219,10 @@ impl Handler {
         }
         // Packages the caller may not see are refused like unknown ones, and
         // both before they cost a broker binding.
-        if let Err(problem) =
+        if let Err(refused) =
             crate::auth::may_watch(&self.shared.pool, self.caller.as_ref(), tn).await
         {
-            return self.reply(protocol::error(&problem));
+            return self.reply(protocol::error(&refused.to_string()));
         }
         if let Err(problem) = self.head(tn).await {
             return self.reply(protocol::error(&problem));
@@ -317,6 +330,29 @@ impl Handler {
                 Err("package lookup unavailable, retry later".to_owned())
             }
         }
+    }
+
+    /// Asks the policy again about every package watched (the caller's
+    /// rights changed); what it now refuses is unsubscribed, with a reason.
+    /// A lookup that fails keeps the subscription until the next change.
+    async fn recheck(&mut self) -> bool {
+        let watched: Vec<String> = self
+            .subscriptions
+            .iter()
+            .filter(|tn| tn.as_str() != EVERY_PACKAGE)
+            .cloned()
+            .collect();
+        for tn in watched {
+            let allowed =
+                crate::auth::may_watch(&self.shared.pool, self.caller.as_ref(), &tn).await;
+            if let Err(crate::auth::Refused::NotFound(_)) = allowed {
+                self.unwatch(&tn).await;
+                if !self.reply(protocol::revoked(&tn)) {
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Undoes a subscription that could not be confirmed, and says why.

@@ -26,6 +26,8 @@
 //!   [`endpoints`] serves them at `/metrics` beside `/ws`, with `/health`.
 //! - [`feed`]: resuming the every-package feed from a cursor, and the
 //!   checkpoints that move clients' cursors forward.
+//! - [`rights`]: a courier's rights move with their deliveries; connections
+//!   check their subscriptions again when they may have changed.
 //! - [`presence`]: this instance's connection count, reported to Redis for
 //!   ingest's `/api/v1/stats`.
 
@@ -40,6 +42,7 @@ pub mod hub;
 pub mod metrics;
 pub mod presence;
 pub mod protocol;
+pub mod rights;
 pub mod startup;
 pub mod store;
 pub mod streams;

@@ -6,6 +6,8 @@
 //! → {"type":"unsubscribe","tracking_number":"..."}
 //! ← {"type":"subscribed"|"unsubscribed","tracking_number":"..."}
 //! ← {"type":"error","error":"..."}
+//! ← {"type":"unsubscribed","tracking_number":"...","reason":"access revoked"}
+//!   when the caller's rights to a watched package end
 //! ← {"type":"gap","tracking_number":"...","from":N,"to":M}
 //! → {"type":"subscribe_all","since_seq"?:C} / {"type":"unsubscribe_all"}
 //!   (admins, dispatchers)
@@ -127,6 +129,12 @@ pub fn subscribed(tracking_number: &str) -> String {
 
 pub fn unsubscribed(tracking_number: &str) -> String {
     json!({ "type": "unsubscribed", "tracking_number": tracking_number }).to_string()
+}
+
+/// The caller may no longer watch the package (their rights changed).
+pub fn revoked(tracking_number: &str) -> String {
+    json!({ "type": "unsubscribed", "tracking_number": tracking_number, "reason": "access revoked" })
+        .to_string()
 }
 
 pub fn error(message: &str) -> String {

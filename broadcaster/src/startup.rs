@@ -90,7 +90,9 @@ impl Application {
         let cache =
             shared::cache::ViewCache::new(&config.common.redis_url, &config.common.redis_prefix)?;
         let background_stop = CancellationToken::new();
+        let (rights, rights_task) = crate::rights::spawn(cache.clone(), background_stop.clone());
         let background = vec![
+            rights_task,
             crate::presence::spawn(cache, Arc::clone(&hub), background_stop.clone()),
             crate::feed::spawn_checkpoints(
                 pool.clone(),
@@ -116,6 +118,7 @@ impl Application {
                 pool,
                 limits,
                 auth: config.auth,
+                rights,
             }),
             events_task,
             events_stop,

@@ -1030,3 +1030,47 @@ async fn a_sign_up_never_answers_with_someone_elses_account() {
     assert_ne!(second["id"], first["id"]);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_courier_taken_off_a_run_stops_receiving_its_packages_updates() {
+    let mut app = TestApp::spawn().await;
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let (carl, dana) = (app.courier().await, app.courier().await);
+    let tn = tracking_number();
+    app.created(&tn).await;
+    let run = app.deliver(&carl, &[&tn]).await;
+    let run_id = run["id"].as_str().expect("the run's id").to_owned();
+    let watch_as =
+        |caller: &Caller| format!("{}?token={}", broadcaster.base_url, app.env.token(caller));
+    let mut carls = testkit::ws::connect(&watch_as(&carl)).await;
+    subscribe(&mut carls, &tn).await;
+    let mut admins = testkit::ws::connect(&broadcaster.url).await;
+    subscribe(&mut admins, &tn).await;
+
+    let reassigned = app
+        .client_as(&app.admin)
+        .patch(app.url(&format!("/deliveries/{run_id}")))
+        .json(&json!({"courier_id": dana.user_id}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reassigned.status(), 200);
+    let told = next_json(&mut carls, Duration::from_secs(10))
+        .await
+        .expect("the courier is told");
+    assert_eq!(
+        told,
+        json!({"type": "unsubscribed", "tracking_number": tn, "reason": "access revoked"})
+    );
+
+    // The package moves on: whoever may still watch it hears so, Carl not.
+    app.status_changed(&tn, json!({"status": "in_transit"}))
+        .await;
+    let heard = next_json(&mut admins, Duration::from_secs(10))
+        .await
+        .expect("the admin hears the change");
+    assert_eq!(heard["data"]["status"], "in_transit", "{heard}");
+    let carl_heard = next_json(&mut carls, Duration::from_millis(500)).await;
+    assert_eq!(carl_heard, None, "Carl hears nothing more: {carl_heard:?}");
+    app.shutdown().await;
+}
