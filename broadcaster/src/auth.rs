@@ -109,6 +109,25 @@ pub async fn may_watch(pool: &PgPool, caller: Option<&Caller>, tn: &str) -> Resu
     }
 }
 
+/// Of `watched`, the packages the caller may still see: for roles whose
+/// rights change ([`crate::rights::may_change`]), one query for all of them.
+/// A courier sees the packages of their active deliveries (the policy's rule,
+/// read as a set).
+pub async fn still_visible(
+    pool: &PgPool,
+    caller: &Caller,
+    watched: &[String],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    match caller.role {
+        shared::auth::Role::Courier => {
+            let numbers: Vec<&str> = watched.iter().map(String::as_str).collect();
+            let carried = shared::auth::access::carried_by(pool, caller.user_id, &numbers).await?;
+            Ok(carried.into_iter().collect())
+        }
+        _ => Ok(watched.iter().cloned().collect()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

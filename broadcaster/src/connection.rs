@@ -89,6 +89,7 @@ pub async fn serve(
         .caller
         .as_ref()
         .is_some_and(|c| crate::rights::may_change(c.role));
+    let mut recheck_at: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
@@ -105,10 +106,19 @@ pub async fn serve(
                 break;
             }
             Ok(()) = rights.changed(), if rights_may_change => {
-                if !client.recheck().await {
-                    closing.close(CloseCode::Policy, TOO_SLOW);
-                    break;
-                }
+                // Every courier connection wakes at once: spread their
+                // checks over a second.
+                recheck_at.get_or_insert(Instant::now() + spread(client.id));
+            }
+            _ = sleep_until(recheck_at), if recheck_at.is_some() => {
+                recheck_at = match client.recheck().await {
+                    Recheck::Done => None,
+                    Recheck::Failed => Some(Instant::now() + RECHECK_RETRY + spread(client.id)),
+                    Recheck::Gone => {
+                        closing.close(CloseCode::Policy, TOO_SLOW);
+                        break;
+                    }
+                };
             }
             _ = idle_check.tick() => {
                 if last_heard.elapsed() > shared.limits.idle_timeout {
@@ -144,6 +154,33 @@ pub async fn serve(
     closing.token.cancel();
     let _ = writer.await;
     metrics.connections.dec();
+}
+
+/// How a check of the subscriptions against changed rights went.
+enum Recheck {
+    Done,
+    /// The stores could not answer: try again soon, not at the next change
+    /// (the change that asked for this one would otherwise be lost).
+    Failed,
+    /// The client's outbox is gone or full.
+    Gone,
+}
+
+/// The longest a check of one connection's subscriptions may take.
+const RECHECK_TIMEOUT: Duration = Duration::from_secs(5);
+const RECHECK_RETRY: Duration = Duration::from_secs(1);
+
+/// Up to a second, different per client: when many connections must act on
+/// one signal, they do not all hit the database in the same instant.
+fn spread(id: ClientId) -> Duration {
+    Duration::from_millis(id % 1000)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The close reason when a connection's token runs out.
@@ -332,27 +369,42 @@ impl Handler {
         }
     }
 
-    /// Asks the policy again about every package watched (the caller's
-    /// rights changed); what it now refuses is unsubscribed, with a reason.
-    /// A lookup that fails keeps the subscription until the next change.
-    async fn recheck(&mut self) -> bool {
+    /// Asks again which watched packages the caller may still see (their
+    /// rights changed, see [`crate::rights`]), in one query; the rest are
+    /// unsubscribed, with a reason.
+    async fn recheck(&mut self) -> Recheck {
         let watched: Vec<String> = self
             .subscriptions
             .iter()
             .filter(|tn| tn.as_str() != EVERY_PACKAGE)
             .cloned()
             .collect();
-        for tn in watched {
-            let allowed =
-                crate::auth::may_watch(&self.shared.pool, self.caller.as_ref(), &tn).await;
-            if let Err(crate::auth::Refused::NotFound(_)) = allowed {
-                self.unwatch(&tn).await;
-                if !self.reply(protocol::revoked(&tn)) {
-                    return false;
-                }
+        let Some(caller) = self.caller.as_ref() else {
+            return Recheck::Done;
+        };
+        if watched.is_empty() {
+            return Recheck::Done;
+        }
+        let still = tokio::time::timeout(
+            RECHECK_TIMEOUT,
+            crate::auth::still_visible(&self.shared.pool, caller, &watched),
+        )
+        .await;
+        let still = match still {
+            Ok(Ok(still)) => still,
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot check subscriptions against changed rights");
+                return Recheck::Failed;
+            }
+            Err(_) => return Recheck::Failed,
+        };
+        for tn in watched.iter().filter(|tn| !still.contains(*tn)) {
+            self.unwatch(tn).await;
+            if !self.reply(protocol::revoked(tn)) {
+                return Recheck::Gone;
             }
         }
-        true
+        Recheck::Done
     }
 
     /// Undoes a subscription that could not be confirmed, and says why.

@@ -33,6 +33,9 @@ pub fn spawn(cache: ViewCache, stop: CancellationToken) -> (watch::Receiver<u64>
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut seen: Option<i64> = None;
         let mut last_blind = Instant::now();
+        // Redis could not be read: a change may have gone unseen, so the
+        // first answer after that counts as one.
+        let mut blind = false;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -40,13 +43,14 @@ pub fn spawn(cache: ViewCache, stop: CancellationToken) -> (watch::Receiver<u64>
             }
             let moved = match cache.auth_version().await {
                 Ok(version) => {
-                    let moved = seen.is_some_and(|seen| seen != version);
+                    let moved = blind || seen.is_some_and(|seen| seen != version);
                     seen = Some(version);
+                    blind = false;
                     moved
                 }
                 Err(error) => {
                     tracing::debug!(%error, "cannot read the rights version from Redis");
-                    seen = None;
+                    blind = true;
                     let due = last_blind.elapsed() >= BLIND_RECHECK;
                     if due {
                         last_blind = Instant::now();

@@ -216,12 +216,17 @@ async function onUpdate({ tracking_number: number, seq, data }) {
     for (let tries = 0; tries < 3; tries++) {
       if (tries > 0) await new Promise((resolve) => setTimeout(resolve, 300));
       const response = await api(`/packages/${encodeURIComponent(number)}`);
-      if (!response.ok) return;
+      if (!response.ok) break;
       const fresh = await response.json();
       const current = packages.get(number);
       if (current?.seq == null || (fresh.seq ?? 0) > current.seq) packages.set(number, fresh);
       if ((fresh.seq ?? 0) >= reading.get(number)) break;
     }
+    // Still behind what was heard: an out-of-order location point numbers
+    // an event without changing the cached view. Count the heard updates
+    // as held, or every later one would read the package again.
+    const held = packages.get(number);
+    if (held && (held.seq ?? 0) < reading.get(number)) held.seq = reading.get(number);
   } finally {
     reading.delete(number);
   }
