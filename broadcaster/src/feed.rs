@@ -69,19 +69,13 @@ pub async fn changed_since(
     since: Option<i64>,
     limit: usize,
 ) -> Result<Changes, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    // One snapshot for both statements.
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    let cursor = horizon(&mut *tx).await?;
+    let (mut tx, cursor) = snapshot(pool).await?;
     let rows: Vec<StateRow> = match since {
         None => Vec::new(),
         Some(since) => {
-            sqlx::query_as(
-                "SELECT tracking_number, event_seq, status, current_location, latitude, longitude, updated_at \
-                 FROM packages WHERE changed_xid >= $1 LIMIT $2",
-            )
+            sqlx::query_as(&format!(
+                "SELECT {STATE_COLUMNS} FROM packages WHERE changed_xid >= $1 LIMIT $2"
+            ))
             .bind(since)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))
             .fetch_all(&mut *tx)
@@ -97,11 +91,24 @@ pub async fn changed_since(
     })
 }
 
-/// The oldest transaction still running, as the statement's snapshot sees it.
-async fn horizon(db: impl sqlx::PgExecutor<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
-        .fetch_one(db)
-        .await
+/// The columns of a [`StateRow`].
+const STATE_COLUMNS: &str =
+    "tracking_number, event_seq, status, current_location, latitude, longitude, updated_at";
+
+/// A read-only transaction whose statements all see one snapshot, and that
+/// snapshot's horizon: the oldest transaction still running.
+async fn snapshot(
+    pool: &PgPool,
+) -> Result<(sqlx::Transaction<'static, sqlx::Postgres>, i64), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let horizon =
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            .fetch_one(&mut *tx)
+            .await?;
+    Ok((tx, horizon))
 }
 
 /// `package_states` frames for `rows`.
@@ -197,11 +204,7 @@ async fn read_checkpoint(
     dispatched: crate::hub::FeedDispatched,
     limit: usize,
 ) -> Result<i64, sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        .execute(&mut *tx)
-        .await?;
-    let cursor = horizon(&mut *tx).await?;
+    let (mut tx, cursor) = snapshot(pool).await?;
     let Some(since) = since else {
         return Ok(cursor);
     };
@@ -216,10 +219,9 @@ async fn read_checkpoint(
     let complete = changed.len() as i64 <= CHANGED_MAX && missed.len() <= limit;
     let rows: Vec<StateRow> = if complete && !missed.is_empty() {
         // Within the same snapshot: the states as of the horizon.
-        sqlx::query_as(
-            "SELECT tracking_number, event_seq, status, current_location, latitude, longitude, updated_at \
-             FROM packages WHERE tracking_number = ANY($1)",
-        )
+        sqlx::query_as(&format!(
+            "SELECT {STATE_COLUMNS} FROM packages WHERE tracking_number = ANY($1)"
+        ))
         .bind(&missed)
         .fetch_all(&mut *tx)
         .await?

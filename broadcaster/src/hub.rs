@@ -110,6 +110,12 @@ impl FeedDispatched {
     }
 }
 
+impl Watchers {
+    fn lower_feed_floor(&mut self, floor: i64) {
+        self.feed_floor = Some(self.feed_floor.map_or(floor, |f| f.min(floor)));
+    }
+}
+
 #[derive(Default)]
 struct Watchers {
     by_package: HashMap<String, HashMap<ClientId, ClientHandle>>,
@@ -168,8 +174,8 @@ impl Hub {
 
     /// A feed watcher was given `cursor` (its `subscribed_all`).
     pub fn feed_joined(&self, id: ClientId, cursor: i64) {
-        self.lower_feed_floor(Some(cursor));
         if let Ok(mut watchers) = self.watchers.lock() {
+            watchers.lower_feed_floor(cursor);
             watchers.feed_joining.insert(id);
         }
     }
@@ -177,9 +183,8 @@ impl Hub {
     /// The next checkpoint must look back at least to `floor` (one that
     /// failed hands back the floor it took).
     pub fn lower_feed_floor(&self, floor: Option<i64>) {
-        let Some(floor) = floor else { return };
-        if let Ok(mut watchers) = self.watchers.lock() {
-            watchers.feed_floor = Some(watchers.feed_floor.map_or(floor, |f| f.min(floor)));
+        if let (Some(floor), Ok(mut watchers)) = (floor, self.watchers.lock()) {
+            watchers.lower_feed_floor(floor);
         }
     }
 
@@ -291,11 +296,16 @@ impl Hub {
         self.offer(everyone.values(), &everything);
         if let Some(seq) = updates.iter().map(|(seq, _)| *seq).max() {
             let round = watchers.feed_round;
-            let sent = watchers
-                .feed_dispatched
-                .entry(tracking_number.to_owned())
-                .or_insert((seq, round));
-            *sent = (sent.0.max(seq), round);
+            // Every event passes here: allocate the key only for a package
+            // not yet counted this round.
+            match watchers.feed_dispatched.get_mut(tracking_number) {
+                Some(sent) => *sent = (sent.0.max(seq), round),
+                None => {
+                    watchers
+                        .feed_dispatched
+                        .insert(tracking_number.to_owned(), (seq, round));
+                }
+            }
         }
     }
 
