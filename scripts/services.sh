@@ -8,7 +8,12 @@
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL_DIR="$REPO_ROOT/.local"
 STARTED_MONGO=0
+STARTED_SMTP=0
 APT_UPDATED=0
+# The tests' SMTP server (aiosmtpd): where it listens and where it writes
+# each message it accepts (one folder per recipient).
+MAIL_SINK_PORT="${MAIL_SINK_PORT:-2525}"
+MAIL_SINK_DIR="${MAIL_SINK_DIR:-$LOCAL_DIR/mail}"
 
 log() { printf '[services] %s\n' "$*" >&2; }
 
@@ -125,8 +130,32 @@ ensure_services() {
   ensure_postgres && ensure_redis && ensure_rabbitmq && ensure_mongodb
 }
 
+# A real SMTP server for the tests that read the mail the system sends:
+# aiosmtpd from PyPI, in .local/, writing messages under $MAIL_SINK_DIR.
+ensure_smtp() {
+  port_open 127.0.0.1 "$MAIL_SINK_PORT" && return 0
+  local venv="$LOCAL_DIR/mail-venv"
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
+    log "installing aiosmtpd (the tests' SMTP server) into $venv"
+    python3 -m venv "$venv" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check aiosmtpd >&2
+  fi
+  mkdir -p "$MAIL_SINK_DIR"
+  log "starting the test SMTP server on 127.0.0.1:$MAIL_SINK_PORT (mail in $MAIL_SINK_DIR)"
+  "$venv/bin/python" "$REPO_ROOT/scripts/mail_sink.py" --host 127.0.0.1 --port "$MAIL_SINK_PORT" \
+    --dir "$MAIL_SINK_DIR" >"$LOCAL_DIR/mail-sink.log" 2>&1 &
+  echo "$!" >"$LOCAL_DIR/mail-sink.pid"
+  STARTED_SMTP=1
+  wait_port 127.0.0.1 "$MAIL_SINK_PORT" 30 "the test SMTP server"
+}
+
 stop_started_services() {
   local pid
+  if [ "$STARTED_SMTP" = 1 ] && [ -f "$LOCAL_DIR/mail-sink.pid" ]; then
+    kill -TERM "$(cat "$LOCAL_DIR/mail-sink.pid")" 2>/dev/null
+    rm -f "$LOCAL_DIR/mail-sink.pid"
+    STARTED_SMTP=0
+  fi
   if [ "$STARTED_MONGO" = 1 ] && [ -f "$LOCAL_DIR/secantus.pid" ]; then
     pid=$(cat "$LOCAL_DIR/secantus.pid")
     kill -TERM "$pid" 2>/dev/null

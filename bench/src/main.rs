@@ -152,10 +152,8 @@ async fn main() -> anyhow::Result<()> {
     };
     if let Some(token) = &token {
         load::authenticate_as(token)?;
-        let separator = if args.ws.contains('?') { '&' } else { '?' };
-        args.ws = format!("{}{separator}token={token}", args.ws);
     }
-    let system = system::System::connect(&args.api, &args.ws)
+    let system = system::System::connect(&args.api, &args.ws, token.clone())
         .await
         .context("connecting to the system's stores (the services' environment variables)")?;
     let baseline_time = (args.sizes.duration / 2).max(Duration::from_secs(1));

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 
 pub struct System {
     pub ws: String,
+    /// Sent as `Authorization: Bearer` on every WebSocket upgrade.
+    pub ws_token: Option<String>,
     pub addr: SocketAddr,
     pub host: String,
     /// The API's path prefix (`/api/v1`).
@@ -23,7 +25,7 @@ pub struct System {
 }
 
 impl System {
-    pub async fn connect(api: &str, ws: &str) -> anyhow::Result<Self> {
+    pub async fn connect(api: &str, ws: &str, ws_token: Option<String>) -> anyhow::Result<Self> {
         let config = CommonConfig::from_env()?;
         let (addr, host, prefix) = crate::load::address_of(api)?;
         let pool = sqlx::postgres::PgPoolOptions::new()
@@ -36,6 +38,7 @@ impl System {
         let amqp = shared::amqp::connect(&config.amqp_url, "dt-bench").await?;
         Ok(Self {
             ws: ws.to_owned(),
+            ws_token,
             addr,
             host,
             prefix,

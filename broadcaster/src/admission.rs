@@ -1,55 +1,108 @@
-//! A cap on anonymous (`/ws/public`) connections per client network. Anyone
-//! may open them, so without it one address could hold every connection slot
-//! of the instance. Counted per instance, by the key ingest's rate limits use
-//! (an IPv6 client's /64 is one network).
+//! Who may hold how many connections, counted per instance.
+//!
+//! - [`Places`]: open connections per key, each held by an [`Admitted`]
+//!   that gives its place back when dropped. Keyed by client network for
+//!   every connection at accept (before anything is read) and again for
+//!   anonymous `/ws/public` ones, and by account for signed-in ones.
+//! - [`OpenRate`]: how often a network may open `/ws/public` connections
+//!   (a token bucket per network), so reconnecting cannot reset the
+//!   per-connection lookup budget at will.
+//!
+//! Networks are the key ingest's limits use (an IPv6 client's /64 is one).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
-pub struct PublicConnections {
-    per_network: usize,
-    open: Mutex<HashMap<String, usize>>,
+pub use shared::admission::{Admitted, Places};
+
+/// Keys tracked at most by [`OpenRate`].
+const MAX_KEYS: usize = 200_000;
+
+/// Connections a network may open per minute, refilled evenly.
+pub struct OpenRate {
+    per_minute: u32,
+    buckets: Mutex<HashMap<String, (f64, Instant)>>,
 }
 
-/// One admitted public connection; dropping it frees its place.
-pub struct Admitted {
-    connections: Arc<PublicConnections>,
-    network: String,
-}
-
-impl PublicConnections {
-    /// At most `per_network` open public connections per network; 0: no cap.
-    pub fn new(per_network: usize) -> Arc<Self> {
-        Arc::new(Self {
-            per_network,
-            open: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// A place for one more connection from `network`, if it has one left.
-    pub fn admit(self: &Arc<Self>, network: String) -> Option<Admitted> {
-        let mut open = self.open.lock().ok()?;
-        let count = open.entry(network.clone()).or_insert(0);
-        if self.per_network > 0 && *count >= self.per_network {
-            return None;
+impl OpenRate {
+    /// `per_minute` opens per network (a burst of as many); 0: no limit.
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            buckets: Mutex::new(HashMap::new()),
         }
-        *count += 1;
-        Some(Admitted {
-            connections: Arc::clone(self),
-            network,
-        })
+    }
+
+    /// Takes one open for `network`; `Err(wait)` when it has none left.
+    pub fn take(&self, network: &str) -> Result<(), Duration> {
+        if self.per_minute == 0 {
+            return Ok(());
+        }
+        let capacity = f64::from(self.per_minute);
+        let per_second = capacity / 60.0;
+        let now = Instant::now();
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if buckets.len() >= MAX_KEYS && !buckets.contains_key(network) {
+            // Full buckets are as good as none: forget them.
+            buckets.retain(|_, (tokens, at)| {
+                *tokens + now.duration_since(*at).as_secs_f64() * per_second < capacity
+            });
+            if buckets.len() >= MAX_KEYS {
+                return Err(Duration::from_secs(1));
+            }
+        }
+        let (tokens, at) = buckets.entry(network.to_owned()).or_insert((capacity, now));
+        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_second).min(capacity);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - *tokens) / per_second))
+        }
     }
 }
 
-impl Drop for Admitted {
-    fn drop(&mut self) {
-        if let Ok(mut open) = self.connections.open.lock() {
-            if let Some(count) = open.get_mut(&self.network) {
-                *count = count.saturating_sub(1);
-                if *count == 0 {
-                    open.remove(&self.network);
-                }
-            }
+/// A per-connection budget of requests (subscribe, unsubscribe, ...): a
+/// burst, refilled at a steady rate, so one connection cannot make the
+/// broadcaster run queries and broker binds as fast as it can send frames.
+pub struct RequestBudget {
+    per_second: f64,
+    burst: f64,
+    tokens: f64,
+    at: Instant,
+}
+
+impl RequestBudget {
+    pub fn new(per_second: f64, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        Self {
+            per_second,
+            burst,
+            tokens: burst,
+            at: Instant::now(),
+        }
+    }
+
+    /// Takes one request; false when the budget is spent (0 per second: no
+    /// limit).
+    pub fn take(&mut self) -> bool {
+        if self.per_second <= 0.0 {
+            return true;
+        }
+        let now = Instant::now();
+        self.tokens = (self.tokens + now.duration_since(self.at).as_secs_f64() * self.per_second)
+            .min(self.burst);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
         }
     }
 }
@@ -59,16 +112,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_network_gets_its_places_back_as_its_connections_close() {
-        let public = PublicConnections::new(2);
-        let first = public.admit("192.0.2.1".into()).expect("first");
-        let _second = public.admit("192.0.2.1".into()).expect("second");
-        assert!(public.admit("192.0.2.1".into()).is_none(), "third refused");
+    fn opens_and_requests_run_out_and_come_back() {
+        let rate = OpenRate::new(2);
+        assert!(rate.take("n").is_ok() && rate.take("n").is_ok());
+        let wait = rate.take("n").unwrap_err();
         assert!(
-            public.admit("192.0.2.2".into()).is_some(),
-            "another network"
+            wait > Duration::from_secs(20) && wait <= Duration::from_secs(30),
+            "{wait:?}"
         );
-        drop(first);
-        assert!(public.admit("192.0.2.1".into()).is_some(), "a place freed");
+        assert!(rate.take("other").is_ok());
+        let mut budget = RequestBudget::new(1000.0, 3);
+        assert!(budget.take() && budget.take() && budget.take());
+        assert!(!budget.take(), "burst spent");
+        std::thread::sleep(Duration::from_millis(5));
+        assert!(budget.take(), "refilled");
     }
 }

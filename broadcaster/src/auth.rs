@@ -1,14 +1,23 @@
-//! Who opened a WebSocket, checked once at the upgrade, and whether they may
-//! watch a package, checked at every subscription with the shared policy.
+//! Who opened a WebSocket, and whether they may watch a package.
+//!
+//! At the upgrade ([`credential`], synchronous: tungstenite's callback) the
+//! request must carry `Authorization: Bearer <token>` (its signature and
+//! expiry checked there, so a bad token gets 401) or `?ticket=` (a one-time
+//! ticket from ingest, for browsers). Once the socket is open, [`resolve`]
+//! turns it into the caller as the account stands now: the token's session
+//! must be live, or the ticket unused; otherwise the socket closes at once
+//! with 1008. Every subscription asks the shared policy; when an account
+//! changes, its connections ask again ([`still_visible`]).
 
 use shared::auth::policy::{self, Action, Decision};
-use shared::auth::{AuthConfig, Caller, TokenError};
+use shared::auth::token::Verified;
+use shared::auth::{AuthConfig, Caller, Role};
 use sqlx::PgPool;
 use tokio_tungstenite::tungstenite::handshake::server::Request;
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
 /// A connection's session: who (`None` on `/ws/public`, the public tracking
-/// mode), and when its token runs out.
+/// mode), and when it ends.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub caller: Option<Caller>,
@@ -16,41 +25,108 @@ pub struct Session {
     pub expires_at: Option<u64>,
 }
 
-/// The session an upgrade request carries: `Authorization: Bearer <token>`,
-/// or `?token=<token>` for browsers (which cannot set headers on a WebSocket).
-///
-/// `/ws/public` takes no token: it is the public tracking page's mode, where
-/// a package's number is all it takes to watch it. The updates are the same
-/// `package_update` messages, which name no person, account or device.
-pub fn authenticate(auth: &AuthConfig, request: &Request) -> Result<Session, (StatusCode, String)> {
+/// What an upgrade request presented.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    /// `/ws/public`: a package's number is all it takes to watch it; the
+    /// updates name no person, account or device.
+    Public,
+    /// `AUTH_DISABLED=true`.
+    Development,
+    Token(Verified),
+    Ticket(String),
+}
+
+/// The path of the public tracking mode.
+pub const PUBLIC_PATH: &str = "/ws/public";
+
+/// The credential an upgrade request carries; a missing or bad one is
+/// refused with 401 before the upgrade.
+pub fn credential(
+    auth: &AuthConfig,
+    request: &Request,
+) -> Result<Credential, (StatusCode, String)> {
     if request.uri().path() == PUBLIC_PATH {
-        return Ok(Session {
-            caller: None,
-            expires_at: None,
-        });
+        return Ok(Credential::Public);
     }
     let tokens = match auth {
-        AuthConfig::Disabled => {
+        AuthConfig::Disabled => return Ok(Credential::Development),
+        AuthConfig::Enabled(tokens) => tokens,
+    };
+    let unauthorized = |message: &str| (StatusCode::UNAUTHORIZED, message.to_owned());
+    if let Some(token) = bearer(request) {
+        return tokens
+            .verify(&token)
+            .map(Credential::Token)
+            .map_err(|error| unauthorized(&error.to_string()));
+    }
+    match query_value(request.uri().query(), "ticket") {
+        Some(ticket) => Ok(Credential::Ticket(ticket)),
+        None => Err(unauthorized(
+            "authentication required: Authorization: Bearer <token>, or ?ticket= from POST /api/v1/ws-ticket",
+        )),
+    }
+}
+
+/// Why a socket closes right after it opened.
+pub const SESSION_ENDED: &str = "session ended";
+pub const BAD_TICKET: &str = "ticket unknown, used or expired";
+pub const CHECK_UNAVAILABLE: &str = "session check unavailable, retry";
+
+/// The session a credential stands for now; the close reason otherwise.
+pub async fn resolve(
+    pool: &PgPool,
+    cache: &shared::cache::ViewCache,
+    credential: Credential,
+) -> Result<Session, &'static str> {
+    let (user_id, session_id, expires_at) = match credential {
+        Credential::Public => {
+            return Ok(Session {
+                caller: None,
+                expires_at: None,
+            })
+        }
+        Credential::Development => {
             return Ok(Session {
                 caller: Some(Caller::development()),
                 expires_at: None,
             })
         }
-        AuthConfig::Enabled(tokens) => tokens,
+        Credential::Token(verified) => (
+            verified.caller.user_id,
+            verified.caller.session_id.ok_or(SESSION_ENDED)?,
+            verified.expires_at,
+        ),
+        Credential::Ticket(ticket) => {
+            let redeemed = shared::auth::ws_ticket::redeem(cache, &ticket)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(%error, "cannot read a WebSocket ticket");
+                    CHECK_UNAVAILABLE
+                })?
+                .ok_or(BAD_TICKET)?;
+            (redeemed.user_id, redeemed.session_id, redeemed.expires_at)
+        }
     };
-    let unauthorized = |message: &str| (StatusCode::UNAUTHORIZED, message.to_owned());
-    let token = bearer(request)
-        .or_else(|| query_token(request.uri().query()))
-        .ok_or_else(|| {
-            unauthorized("authentication required: Authorization: Bearer <token> or ?token=")
-        })?;
-    match tokens.verify(&token) {
-        Ok(verified) => Ok(Session {
-            caller: Some(verified.caller),
-            expires_at: Some(verified.expires_at),
-        }),
-        Err(error @ (TokenError::Expired | TokenError::Invalid | TokenError::CannotSign)) => {
-            Err(unauthorized(&error.to_string()))
+    let caller = current(pool, user_id, session_id).await?;
+    Ok(Session {
+        caller: Some(caller),
+        expires_at: Some(expires_at),
+    })
+}
+
+/// The account behind a live session, as it stands now.
+pub async fn current(
+    pool: &PgPool,
+    user_id: uuid::Uuid,
+    session_id: uuid::Uuid,
+) -> Result<Caller, &'static str> {
+    match shared::auth::session::current(pool, user_id, session_id).await {
+        Ok(Some(caller)) => Ok(caller),
+        Ok(None) => Err(SESSION_ENDED),
+        Err(error) => {
+            tracing::warn!(%error, "cannot check a session");
+            Err(CHECK_UNAVAILABLE)
         }
     }
 }
@@ -63,17 +139,14 @@ fn bearer(request: &Request) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-fn query_token(query: Option<&str>) -> Option<String> {
+fn query_value(query: Option<&str>, name: &str) -> Option<String> {
     query?
         .split('&')
         .filter_map(|pair| pair.split_once('='))
-        .find(|(name, _)| *name == "token")
+        .find(|(key, _)| *key == name)
         .map(|(_, value)| value.to_owned())
         .filter(|value| !value.is_empty())
 }
-
-/// The path of the public tracking mode.
-pub const PUBLIC_PATH: &str = "/ws/public";
 
 /// Why a subscription is refused.
 #[derive(Debug, thiserror::Error)]
@@ -109,34 +182,48 @@ pub async fn may_watch(pool: &PgPool, caller: Option<&Caller>, tn: &str) -> Resu
     }
 }
 
-/// Of `watched`, the packages the caller may still see: for roles whose
-/// rights change ([`crate::rights::may_change`]), one query for all of them.
-/// A courier sees the packages of their active deliveries (the policy's rule,
-/// read as a set).
+/// Of `watched`, the packages the caller may still see, in one query: the
+/// policy's rule for its role, read as a set (a courier: the packages of
+/// their active deliveries; a customer: what they own or what is addressed
+/// to their verified email).
 pub async fn still_visible(
     pool: &PgPool,
     caller: &Caller,
     watched: &[String],
 ) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    match caller.role {
-        shared::auth::Role::Courier => {
-            let numbers: Vec<&str> = watched.iter().map(String::as_str).collect();
-            let carried = shared::auth::access::carried_by(pool, caller.user_id, &numbers).await?;
-            Ok(carried.into_iter().collect())
-        }
-        _ => Ok(watched.iter().cloned().collect()),
+    let Some(filter) = shared::auth::access::visible_filter(caller.role, "$2", "$3") else {
+        return Ok(watched.iter().cloned().collect());
+    };
+    if !policy::role_may(caller.role, Action::ReadPackage) {
+        return Ok(Default::default());
     }
+    let numbers: Vec<&str> = watched.iter().map(String::as_str).collect();
+    let visible: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT p.tracking_number FROM packages p WHERE p.tracking_number = ANY($1) AND {filter}"
+    ))
+    .bind(&numbers)
+    .bind(caller.user_id)
+    .bind(caller.email.as_ref().map(|e| e.as_str()))
+    .fetch_all(pool)
+    .await?;
+    Ok(visible.into_iter().collect())
+}
+
+/// Whether a role's rights to packages change with its deliveries.
+pub fn follows_deliveries(role: Role) -> bool {
+    matches!(role, Role::Courier)
 }
 
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_token_comes_from_the_query_when_no_header_carries_it() {
+    fn the_ticket_comes_from_the_query() {
         assert_eq!(
-            super::query_token(Some("a=1&token=abc")),
+            super::query_value(Some("a=1&ticket=abc"), "ticket"),
             Some("abc".into())
         );
-        assert_eq!(super::query_token(Some("token=")), None);
-        assert_eq!(super::query_token(None), None);
+        assert_eq!(super::query_value(Some("ticket="), "ticket"), None);
+        assert_eq!(super::query_value(None, "ticket"), None);
+        assert_eq!(super::query_value(Some("token=abc"), "ticket"), None);
     }
 }

@@ -25,10 +25,30 @@ pub struct BroadcasterConfig {
     /// Anonymous `/ws/public` connections per client network
     /// (`WS_PUBLIC_PER_ADDRESS`; 0: no cap).
     pub public_per_address: usize,
-    /// Count public connections by the address a proxy appends to
-    /// `X-Forwarded-For` (`WS_TRUST_FORWARDED`): only behind a proxy that
-    /// sets it, or clients could name any address.
-    pub trust_forwarded: bool,
+    /// Open connections of any kind per client network, counted when the
+    /// socket is accepted, before anything is read (`WS_PER_ADDRESS`; 0: no
+    /// cap). A trusted proxy's own address is not capped.
+    pub per_address: usize,
+    /// Open connections per account (`WS_MAX_PER_ACCOUNT`; 0: no cap).
+    pub per_account: usize,
+    /// `/ws/public` connections a network may open per minute
+    /// (`WS_PUBLIC_OPENS_PER_MIN`; 0: no limit).
+    pub public_opens_per_minute: u32,
+    /// Requests (subscribe, unsubscribe, ...) per second one connection may
+    /// send on average (`WS_REQUESTS_PER_S`; 0: no limit), after a burst of
+    /// `WS_REQUESTS_BURST`.
+    pub requests_per_second: f64,
+    pub requests_burst: u32,
+    /// Public lookups (`/ws/public` subscribes) per minute per client
+    /// network, shared with ingest's `GET /api/v1/track/{tn}` through Redis
+    /// (`RATE_LIMIT_TRACK_PER_MIN`; 0: no limit).
+    pub public_lookups_per_minute: u32,
+    /// Where `/metrics` and the health probes are served (`METRICS_LISTEN`,
+    /// default `127.0.0.1:9102`; `off` serves nothing).
+    pub metrics_listen: Option<SocketAddr>,
+    /// `TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` entries name
+    /// the client (none: the peer is the client).
+    pub proxies: shared::net::TrustedProxies,
     /// The most package states a resuming feed client is sent
     /// (`WS_FEED_RESUME_MAX`); past that it is told to read its list again.
     pub feed_resume_max: usize,
@@ -58,7 +78,14 @@ impl BroadcasterConfig {
             handshake_timeout: Duration::from_secs(10),
             send_buffer_bytes: None,
             public_per_address: 20,
-            trust_forwarded: false,
+            per_address: 256,
+            per_account: 20,
+            public_opens_per_minute: 60,
+            requests_per_second: 10.0,
+            requests_burst: 100,
+            public_lookups_per_minute: 60,
+            metrics_listen: None,
+            proxies: shared::net::TrustedProxies::default(),
             feed_resume_max: 10_000,
             feed_checkpoint: Duration::from_secs(10),
         }
@@ -83,7 +110,17 @@ impl BroadcasterConfig {
                 bytes => Some(bytes),
             },
             public_per_address: var("WS_PUBLIC_PER_ADDRESS", d.public_per_address)?,
-            trust_forwarded: var("WS_TRUST_FORWARDED", d.trust_forwarded)?,
+            per_address: var("WS_PER_ADDRESS", d.per_address)?,
+            per_account: var("WS_MAX_PER_ACCOUNT", d.per_account)?,
+            public_opens_per_minute: var("WS_PUBLIC_OPENS_PER_MIN", d.public_opens_per_minute)?,
+            requests_per_second: var("WS_REQUESTS_PER_S", d.requests_per_second)?,
+            requests_burst: var("WS_REQUESTS_BURST", d.requests_burst)?,
+            public_lookups_per_minute: var(
+                "RATE_LIMIT_TRACK_PER_MIN",
+                d.public_lookups_per_minute,
+            )?,
+            metrics_listen: shared::endpoints::listen_var("127.0.0.1:9102")?,
+            proxies: shared::net::TrustedProxies::from_env()?,
             feed_resume_max: var("WS_FEED_RESUME_MAX", d.feed_resume_max)?,
             feed_checkpoint: millis_var("WS_FEED_CHECKPOINT_MS", d.feed_checkpoint)?,
             auth: d.auth,

@@ -2,7 +2,8 @@
 //! task owns the sending side. Either ends the connection through a shared
 //! [`Closing`], with a close frame saying why.
 
-use crate::auth::Session;
+use crate::admission::{Places, RequestBudget};
+use crate::auth::Credential;
 use crate::events::Events;
 use crate::hub::{ClientHandle, ClientId, Hub, Outgoing, EVERY_PACKAGE};
 use crate::protocol::{self, Request};
@@ -27,6 +28,12 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The most package states one feed resume sends.
     pub feed_resume_max: usize,
+    /// Requests (subscribe, unsubscribe, ...) per second a connection may
+    /// send on average, after a burst of `requests_burst`.
+    pub requests_per_second: f64,
+    pub requests_burst: u32,
+    /// Public lookups per minute per client network, over every instance.
+    pub public_lookups_per_minute: u32,
 }
 
 /// What every connection shares.
@@ -38,19 +45,54 @@ pub struct Shared {
     pub pool: sqlx::PgPool,
     pub limits: Limits,
     pub auth: shared::auth::AuthConfig,
-    /// Moves when rights to packages may have changed ([`crate::rights`]).
-    pub rights: tokio::sync::watch::Receiver<u64>,
+    /// When rights to packages, or accounts, may have changed ([`crate::rights`]).
+    pub rights: crate::rights::Rights,
+    /// Tickets and account changes; the public lookups' shared limit.
+    pub cache: shared::cache::ViewCache,
+    pub limiter: Arc<shared::rate_limit::RateLimiter>,
+    /// Open connections per account (`WS_MAX_PER_ACCOUNT`).
+    pub per_account: Arc<Places>,
+}
+
+/// Who is on the other end of a new socket, as the upgrade saw them.
+pub struct Peer {
+    pub credential: Credential,
+    /// The client's network (its IPv4 address, or IPv6 /64).
+    pub network: String,
 }
 
 pub async fn serve(
     ws: WebSocketStream<TcpStream>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
-    session: Session,
+    peer: Peer,
 ) {
     let (sink, mut source) = ws.split();
     let (outbox, inbox) = mpsc::channel::<Outgoing>(shared.limits.client_queue);
     let closing = Closing::default();
+    // Every frame the client sends before this is answered waits for it.
+    let resolved = crate::auth::resolve(&shared.pool, &shared.cache, peer.credential).await;
+    let (session, _account_place) = match resolved {
+        Ok(session) => {
+            let place = match &session.caller {
+                Some(caller) if caller.session_id.is_some() => {
+                    match shared.per_account.admit(caller.user_id.to_string()) {
+                        Some(place) => Some(place),
+                        None => {
+                            refuse_at_once(sink, "too many connections for this account").await;
+                            return;
+                        }
+                    }
+                }
+                _ => None,
+            };
+            (session, place)
+        }
+        Err(reason) => {
+            refuse_at_once(sink, reason).await;
+            return;
+        }
+    };
     let mut client = Handler {
         handle: ClientHandle {
             outbox,
@@ -61,6 +103,11 @@ pub async fn serve(
         shared: Arc::clone(&shared),
         caller: session.caller,
         public_lookups: 0,
+        network: peer.network,
+        budget: RequestBudget::new(
+            shared.limits.requests_per_second,
+            shared.limits.requests_burst,
+        ),
     };
     // The connection lives as long as its token: then it closes with 1008,
     // and the client reconnects with a fresh token and `since_seq`.
@@ -84,12 +131,14 @@ pub async fn serve(
     let mut idle_check =
         tokio::time::interval(shared.limits.ping_interval.min(shared.limits.idle_timeout));
     let too_slow = client.handle.too_slow.clone();
-    let mut rights = shared.rights.clone();
-    let rights_may_change = client
+    let mut deliveries = shared.rights.deliveries.clone();
+    let mut accounts = shared.rights.accounts.subscribe();
+    let has_session = client
         .caller
         .as_ref()
-        .is_some_and(|c| crate::rights::may_change(c.role));
+        .is_some_and(|c| c.session_id.is_some());
     let mut recheck_at: Option<Instant> = None;
+    let mut session_check_at: Option<Instant> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
@@ -105,10 +154,43 @@ pub async fn serve(
                 closing.close(CloseCode::Policy, TOKEN_EXPIRED);
                 break;
             }
-            Ok(()) = rights.changed(), if rights_may_change => {
+            Ok(()) = deliveries.changed(), if client.follows_deliveries() => {
                 // Every courier connection wakes at once: spread their
                 // checks over a second.
                 recheck_at.get_or_insert(Instant::now() + spread(client.id));
+            }
+            changed = accounts.recv(), if has_session => {
+                let mine = match changed {
+                    Ok(changed) => client.caller.as_ref().is_some_and(|c| changed.includes(c.user_id)),
+                    // Fell behind: whatever was missed may have been ours.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => true,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => false,
+                };
+                if mine {
+                    session_check_at.get_or_insert(Instant::now() + spread(client.id));
+                }
+            }
+            _ = sleep_until(session_check_at), if session_check_at.is_some() => {
+                session_check_at = match client.check_session().await {
+                    SessionCheck::Live => None,
+                    SessionCheck::Failed => Some(Instant::now() + RECHECK_RETRY + spread(client.id)),
+                    SessionCheck::Ended => {
+                        // The notices first, then the close; the writer ends
+                        // the connection.
+                        client.enqueue(Outgoing::Close(crate::auth::SESSION_ENDED)).await;
+                        let _ = tokio::time::timeout(
+                            Duration::from_secs(5),
+                            closing.token.cancelled(),
+                        )
+                        .await;
+                        closing.close(CloseCode::Policy, crate::auth::SESSION_ENDED);
+                        break;
+                    }
+                    SessionCheck::Gone => {
+                        closing.close(CloseCode::Policy, TOO_SLOW);
+                        break;
+                    }
+                };
             }
             _ = sleep_until(recheck_at), if recheck_at.is_some() => {
                 recheck_at = match client.recheck().await {
@@ -154,6 +236,36 @@ pub async fn serve(
     closing.token.cancel();
     let _ = writer.await;
     metrics.connections.dec();
+}
+
+/// Closes a socket whose session did not check out, saying why.
+async fn refuse_at_once(
+    mut sink: futures_util::stream::SplitSink<WebSocketStream<TcpStream>, Message>,
+    reason: &str,
+) {
+    use futures_util::SinkExt;
+    let frame = tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: CloseCode::Policy,
+        reason: reason.to_owned().into(),
+    };
+    let _ = tokio::time::timeout(
+        Duration::from_secs(2),
+        sink.send(Message::Close(Some(frame))),
+    )
+    .await;
+}
+
+/// How a check of the connection's session went, after its account changed.
+enum SessionCheck {
+    /// Live (perhaps with another role or a newly verified email: every
+    /// subscription was checked again).
+    Live,
+    /// Ended: every subscription was revoked; the connection closes.
+    Ended,
+    /// The stores could not answer: try again soon.
+    Failed,
+    /// The client's outbox is gone or full.
+    Gone,
 }
 
 /// How a check of the subscriptions against changed rights went.
@@ -209,11 +321,28 @@ struct Handler {
     caller: Option<shared::auth::Caller>,
     /// Subscriptions asked for in public mode, found or not.
     public_lookups: usize,
+    /// The client's network: public lookups count against its shared limit.
+    network: String,
+    /// Requests this connection may still send now.
+    budget: RequestBudget,
 }
 
 impl Handler {
+    fn follows_deliveries(&self) -> bool {
+        self.caller
+            .as_ref()
+            .is_some_and(|c| crate::auth::follows_deliveries(c.role))
+    }
+
     /// Handles one text frame; false if the client's outbox is gone or full.
     async fn handle_text(&mut self, text: &str) -> bool {
+        // Every request may cost queries and a broker bind: a connection
+        // gets a burst, then a steady rate, and is told when it is past it.
+        if !self.budget.take() {
+            return self.reply(protocol::error(
+                "too many requests on this connection; slow down",
+            ));
+        }
         match protocol::parse(text) {
             Ok(Request::Subscribe {
                 tracking_number,
@@ -243,6 +372,20 @@ impl Handler {
                 return self.reply(protocol::error(&format!(
                     "at most {} lookups per public connection",
                     limits.max_subscriptions
+                )));
+            }
+            // And every network, over every ingest and broadcaster, gets
+            // the tracking page's budget of lookups per minute.
+            let key = shared::rate_limit::public_lookup_key(&self.network);
+            if let shared::rate_limit::Verdict::Deny { retry_after } = self
+                .shared
+                .limiter
+                .check(&key, limits.public_lookups_per_minute)
+                .await
+            {
+                return self.reply(protocol::error(&format!(
+                    "too many lookups from this network; retry in {} s",
+                    retry_after.as_secs().max(1)
                 )));
             }
         }
@@ -369,9 +512,58 @@ impl Handler {
         }
     }
 
+    /// Reads the connection's session again (its account changed): an
+    /// ended one revokes every subscription; a live one brings the
+    /// account's current role and email, against which every subscription
+    /// is checked again.
+    async fn check_session(&mut self) -> SessionCheck {
+        let Some((user_id, Some(session_id))) =
+            self.caller.as_ref().map(|c| (c.user_id, c.session_id))
+        else {
+            return SessionCheck::Live;
+        };
+        let current = tokio::time::timeout(
+            RECHECK_TIMEOUT,
+            shared::auth::session::current(&self.shared.pool, user_id, session_id),
+        )
+        .await;
+        match current {
+            Ok(Ok(Some(caller))) => {
+                self.caller = Some(caller);
+                match self.recheck().await {
+                    Recheck::Done => SessionCheck::Live,
+                    Recheck::Failed => SessionCheck::Failed,
+                    Recheck::Gone => SessionCheck::Gone,
+                }
+            }
+            Ok(Ok(None)) => {
+                for tn in std::mem::take(&mut self.subscriptions) {
+                    self.shared.hub.metrics.subscriptions.dec();
+                    self.shared.hub.unsubscribe(&tn, self.id);
+                    let _ = self.shared.events.sync(&tn).await;
+                    let notice = if tn == EVERY_PACKAGE {
+                        protocol::revoked_all()
+                    } else {
+                        protocol::revoked(&tn)
+                    };
+                    if !self.reply(notice) {
+                        return SessionCheck::Gone;
+                    }
+                }
+                SessionCheck::Ended
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "cannot check a connection's session");
+                SessionCheck::Failed
+            }
+            Err(_) => SessionCheck::Failed,
+        }
+    }
+
     /// Asks again which watched packages the caller may still see (their
     /// rights changed, see [`crate::rights`]), in one query; the rest are
-    /// unsubscribed, with a reason.
+    /// unsubscribed, with a reason. The every-package feed ends for a role
+    /// that no longer sees every package.
     async fn recheck(&mut self) -> Recheck {
         let watched: Vec<String> = self
             .subscriptions
@@ -379,6 +571,17 @@ impl Handler {
             .filter(|tn| tn.as_str() != EVERY_PACKAGE)
             .cloned()
             .collect();
+        let Some(caller) = self.caller.as_ref() else {
+            return Recheck::Done;
+        };
+        if self.subscriptions.contains(EVERY_PACKAGE)
+            && !shared::auth::policy::sees_all(caller.role)
+        {
+            self.unwatch(EVERY_PACKAGE).await;
+            if !self.reply(protocol::revoked_all()) {
+                return Recheck::Gone;
+            }
+        }
         let Some(caller) = self.caller.as_ref() else {
             return Recheck::Done;
         };

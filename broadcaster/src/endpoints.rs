@@ -1,15 +1,15 @@
-//! The plain HTTP endpoints beside `/ws` on the broadcaster's port:
-//! `/metrics` (Prometheus), `/health` (liveness) and `/health/ready` (the
-//! events stream is consumed: clients would get their updates).
+//! What the broadcaster reports on `METRICS_LISTEN`: `/metrics`
+//! (Prometheus), `/health` (liveness) and `/health/ready` (the events
+//! stream is consumed: clients would get their updates).
 //!
-//! A connection's request line is peeked before anyone reads it: `/ws...`
-//! goes to the WebSocket handshake, anything else to a small hyper service.
+//! On the public port, a connection's request line is peeked before anyone
+//! reads it: `/ws...` goes to the WebSocket handshake, anything else gets a
+//! 404.
 
 use crate::hub::Hub;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
-use tokio_util::sync::CancellationToken;
 
 /// Whether the connection asks for `/ws` (the WebSocket endpoint), from the
 /// first bytes of its request line, without consuming them. `None` if the
@@ -51,7 +51,7 @@ pub async fn wants_websocket(stream: &TcpStream, deadline: tokio::time::Instant)
 
 /// What the broadcaster's plain endpoints report: ready while the events
 /// stream is consumed (clients would get their updates).
-struct Broadcaster(Arc<Hub>);
+pub struct Broadcaster(pub Arc<Hub>);
 
 impl shared::endpoints::Exposed for Broadcaster {
     fn render(&self) -> String {
@@ -61,15 +61,4 @@ impl shared::endpoints::Exposed for Broadcaster {
     fn ready(&self) -> bool {
         self.0.metrics.broker_connected.get() == 1
     }
-}
-
-/// Serves one plain HTTP connection until the client closes it or shutdown.
-pub async fn serve(
-    stream: TcpStream,
-    hub: Arc<Hub>,
-    read_timeout: Duration,
-    shutdown: CancellationToken,
-) {
-    shared::endpoints::serve_connection(stream, Arc::new(Broadcaster(hub)), read_timeout, shutdown)
-        .await;
 }

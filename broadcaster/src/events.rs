@@ -15,7 +15,7 @@ use lapin::types::FieldTable;
 use lapin::Channel;
 use shared::backoff::Backoff;
 use shared::topology::Topology;
-use shared::wire::{Envelope, Event};
+use shared::wire::{Envelope, Event, SigningKeys};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,11 +46,17 @@ impl Events {
     pub fn start(
         url: String,
         topology: Topology,
+        keys: SigningKeys,
         hub: Arc<Hub>,
         shutdown: CancellationToken,
     ) -> (Self, JoinHandle<()>) {
         let (requests, receiver) = mpsc::channel(1024);
-        let task = tokio::spawn(run(url, topology, hub, receiver, shutdown));
+        let source = Source {
+            url,
+            topology,
+            keys,
+        };
+        let task = tokio::spawn(run(source, hub, receiver, shutdown));
         (Self { requests }, task)
     }
 
@@ -76,16 +82,22 @@ fn binding_key(tracking_number: &str) -> String {
     format!("package.{tracking_number}.*")
 }
 
-async fn run(
+/// Where events come from, and the keys their seals are opened with.
+struct Source {
     url: String,
     topology: Topology,
+    keys: SigningKeys,
+}
+
+async fn run(
+    source: Source,
     hub: Arc<Hub>,
     mut requests: mpsc::Receiver<SyncRequest>,
     shutdown: CancellationToken,
 ) {
     let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     while !shutdown.is_cancelled() {
-        match connected(&url, &topology, &hub, &mut requests, &shutdown).await {
+        match connected(&source, &hub, &mut requests, &shutdown).await {
             Ok(()) => return,
             Err(error) => tracing::warn!(%error, "event stream lost; reconnecting"),
         }
@@ -98,13 +110,13 @@ async fn run(
 }
 
 async fn connected(
-    url: &str,
-    topology: &Topology,
+    source: &Source,
     hub: &Hub,
     requests: &mut mpsc::Receiver<SyncRequest>,
     shutdown: &CancellationToken,
 ) -> Result<(), lapin::Error> {
-    let connection = shared::amqp::connect(url, "delivertrack-broadcaster").await?;
+    let topology = &source.topology;
+    let connection = shared::amqp::connect(&source.url, "delivertrack-broadcaster").await?;
     let channel = connection.create_channel().await?;
     topology.declare_events(&channel).await?;
     let queue = channel
@@ -156,7 +168,7 @@ async fn connected(
                 }
             }
             delivery = deliveries.next() => match delivery {
-                Some(Ok(delivery)) => forward(hub, &delivery.data),
+                Some(Ok(delivery)) => forward(hub, &source.keys, &delivery.data),
                 Some(Err(error)) => break Err(error),
                 None => break Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(lapin::ChannelState::Closed, "event consumer ended"))),
             },
@@ -210,11 +222,15 @@ async fn bind(
         .await
 }
 
-/// Decodes once, encodes each client message once, shares its bytes.
-fn forward(hub: &Hub, payload: &[u8]) {
-    let event = match Envelope::<Event>::decode(payload) {
+/// Opens the seal and decodes once, encodes each client message once,
+/// shares its bytes. An event whose seal does not verify reaches nobody.
+fn forward(hub: &Hub, keys: &SigningKeys, payload: &[u8]) {
+    let event = match Envelope::<Event>::open(payload, keys) {
         Ok(event) => event,
-        Err(error) => return tracing::warn!(%error, "undecodable event"),
+        Err(error) => {
+            hub.metrics.events_refused.inc();
+            return tracing::warn!(%error, "event refused");
+        }
     };
     let updates: Arc<[(i64, Utf8Bytes)]> = crate::update::encode(&event)
         .into_iter()

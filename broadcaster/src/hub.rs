@@ -39,6 +39,9 @@ pub enum Outgoing {
     Resync,
     /// Answers sent in one go (a resumed feed's package states).
     Replies(Vec<Utf8Bytes>),
+    /// Close the connection with this reason once everything queued before
+    /// it is written (an ended session: its revocation notices go first).
+    Close(&'static str),
     /// A live event for a client watching every package: sent as it comes,
     /// outside the per-package streams (no hold; a reconnecting client
     /// resumes with a cursor, see [`crate::feed`]).

@@ -17,6 +17,8 @@ pub struct Metrics {
     pub dropped_slow: IntCounter,
     /// 1 while the result events stream is consumed (readiness).
     pub broker_connected: IntGauge,
+    /// Events dropped because their seal did not verify.
+    pub events_refused: IntCounter,
     /// Delay from an event's `occurred_at` to its send.
     lag: Histogram,
     /// The longest such delay, in µs (a histogram keeps no maximum).
@@ -37,6 +39,10 @@ impl Default for Metrics {
             broker_connected: m.gauge(
                 "broker_connected",
                 "1 while result events are consumed from RabbitMQ, else 0",
+            ),
+            events_refused: m.counter(
+                "events_refused_total",
+                "Events dropped because their seal did not verify",
             ),
             lag: m.histogram(
                 "lag_seconds",

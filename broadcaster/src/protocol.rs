@@ -7,7 +7,9 @@
 //! ← {"type":"subscribed"|"unsubscribed","tracking_number":"..."}
 //! ← {"type":"error","error":"..."}
 //! ← {"type":"unsubscribed","tracking_number":"...","reason":"access revoked"}
-//!   when the caller's rights to a watched package end
+//!   when the caller's rights to a watched package end (and
+//!   {"type":"unsubscribed_all","reason":"access revoked"} for the feed);
+//!   the connection closes with 1008 "session ended" when its session does
 //! ← {"type":"gap","tracking_number":"...","from":N,"to":M}
 //! → {"type":"subscribe_all","since_seq"?:C} / {"type":"unsubscribe_all"}
 //!   (admins, dispatchers)
@@ -135,6 +137,11 @@ pub fn unsubscribed(tracking_number: &str) -> String {
 pub fn revoked(tracking_number: &str) -> String {
     json!({ "type": "unsubscribed", "tracking_number": tracking_number, "reason": "access revoked" })
         .to_string()
+}
+
+/// The every-package feed ended: the caller no longer sees every package.
+pub fn revoked_all() -> String {
+    json!({ "type": "unsubscribed_all", "reason": "access revoked" }).to_string()
 }
 
 pub fn error(message: &str) -> String {

@@ -1,15 +1,24 @@
-//! Rights that change after a subscription was allowed. A courier may watch
-//! the packages of their assigned deliveries, and those move on reassign and
-//! end on completion. The workers bump a version in Redis on every delivery
-//! or device change; this task polls it each [`POLL`] and tells the
-//! connections whose rights can change to check their subscriptions again
-//! ([`crate::connection`]), so a courier taken off a run stops seeing its
-//! packages within about a second.
+//! Rights that change after a subscription was allowed.
+//!
+//! - A courier may watch the packages of their assigned deliveries, and
+//!   those move on reassign and end on completion. The workers bump a
+//!   version in Redis on every delivery or device change; [`Rights::deliveries`]
+//!   moves when it does, and courier connections check their
+//!   subscriptions again.
+//! - An account may change (a role, disabled, a verified email) or lose its
+//!   session (signed out, a password reset). The workers record which
+//!   accounts changed ([`shared::auth::changes`]); [`Rights::accounts`]
+//!   broadcasts them, and each of those accounts' connections checks its
+//!   session and every subscription again, closing when the session ended.
+//!
+//! Both are polled every [`POLL`], so a change reaches every connection
+//! within about a second (plus up to a second of spread).
 
-use shared::auth::Role;
+use shared::auth::changes::{Changed, Follower};
 use shared::cache::ViewCache;
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -18,16 +27,27 @@ pub const POLL: Duration = Duration::from_secs(1);
 /// While Redis cannot say whether anything changed, subscriptions are
 /// checked against PostgreSQL this often anyway.
 const BLIND_RECHECK: Duration = Duration::from_secs(10);
+/// Account changes a slow connection may fall behind by before it checks
+/// itself anyway.
+const ACCOUNT_CHANGES_BUFFER: usize = 64;
 
-/// Whether a role's rights to packages change over time.
-pub fn may_change(role: Role) -> bool {
-    matches!(role, Role::Courier)
+/// What connections watch to learn that rights may have changed.
+#[derive(Clone)]
+pub struct Rights {
+    /// Moves whenever deliveries may have changed.
+    pub deliveries: watch::Receiver<u64>,
+    /// Which accounts changed (subscribe once per connection).
+    pub accounts: broadcast::Sender<Arc<Changed>>,
 }
 
-/// Polls until `stop`; the receiver's value moves whenever rights may have
-/// changed.
-pub fn spawn(cache: ViewCache, stop: CancellationToken) -> (watch::Receiver<u64>, JoinHandle<()>) {
-    let (changed, receiver) = watch::channel(0u64);
+/// Polls until `stop`.
+pub fn spawn(cache: ViewCache, stop: CancellationToken) -> (Rights, JoinHandle<()>) {
+    let (changed, deliveries) = watch::channel(0u64);
+    let (accounts, _) = broadcast::channel(ACCOUNT_CHANGES_BUFFER);
+    let rights = Rights {
+        deliveries,
+        accounts: accounts.clone(),
+    };
     let task = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(POLL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -36,6 +56,8 @@ pub fn spawn(cache: ViewCache, stop: CancellationToken) -> (watch::Receiver<u64>
         // Redis could not be read: a change may have gone unseen, so the
         // first answer after that counts as one.
         let mut blind = false;
+        let mut follower = Follower::default();
+        let mut first = true;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
@@ -61,7 +83,22 @@ pub fn spawn(cache: ViewCache, stop: CancellationToken) -> (watch::Receiver<u64>
             if moved {
                 changed.send_modify(|n| *n += 1);
             }
+            let account_changes = follower.poll(&cache).await;
+            // Nothing was open before the first poll: its "everything" is
+            // only where the version stands. While blind, connections are
+            // checked every BLIND_RECHECK, not every second.
+            let announce = match &account_changes {
+                Some(Changed::Everything) if first => false,
+                Some(Changed::Everything) if blind => moved,
+                Some(_) => true,
+                None => false,
+            };
+            first = false;
+            if let (true, Some(account_changes)) = (announce, account_changes) {
+                // No receiver (no connection yet) is fine.
+                let _ = accounts.send(Arc::new(account_changes));
+            }
         }
     });
-    (receiver, task)
+    (rights, task)
 }

@@ -124,11 +124,8 @@ pub fn encode(event: &Envelope<Event>) -> Vec<(i64, String)> {
                 )
             })
             .collect(),
-        Event::CommandRejected { .. }
-        | Event::UserRegistered(_)
-        | Event::DeliveryChanged(_)
-        | Event::DeviceChanged(_)
-        | Event::AccountRejected { .. } => Vec::new(),
+        // Rejections and account outcomes: nothing for watchers.
+        _ => Vec::new(),
     };
     updates
         .iter()

@@ -91,6 +91,8 @@ impl Writer {
         let mut fetch: Option<PendingFetch> = None;
         let mut ping = tokio::time::interval(ping_interval);
         ping.tick().await;
+        // A close asked for through the outbox: after what came before it.
+        let mut close_after: Option<&'static str> = None;
         loop {
             let mut out = Vec::new();
             let wake = streams.next_fetch_at();
@@ -98,6 +100,7 @@ impl Writer {
                 biased;
                 _ = closing.token.cancelled() => break,
                 next = inbox.recv() => match next {
+                    Some(Outgoing::Close(reason)) => close_after = Some(reason),
                     Some(outgoing) => accept(&mut streams, outgoing, &mut out),
                     None => break,
                 },
@@ -128,10 +131,14 @@ impl Writer {
             // Write what is ready, taking in what arrives meanwhile so the
             // outbox only fills if the client does not keep up.
             while let Some(output) = ready.pop_front() {
-                while ready.len() < PAGE as usize {
+                while ready.len() < PAGE as usize && close_after.is_none() {
                     let Ok(outgoing) = inbox.try_recv() else {
                         break;
                     };
+                    if let Outgoing::Close(reason) = outgoing {
+                        close_after = Some(reason);
+                        break;
+                    }
                     let mut arrived = Vec::new();
                     accept(&mut streams, outgoing, &mut arrived);
                     ready.extend(arrived);
@@ -154,6 +161,10 @@ impl Writer {
                     hub.metrics.delivered.inc();
                     hub.metrics.record_delay(at);
                 }
+            }
+            if let Some(reason) = close_after {
+                closing.close(CloseCode::Policy, reason);
+                break;
             }
         }
         close(sink, &closing).await;
@@ -189,6 +200,8 @@ fn accept(streams: &mut Streams<Frame>, outgoing: Outgoing, out: &mut Vec<Output
         } => streams.start(&tracking_number, after, head, now, out),
         Outgoing::Forget(tracking_number) => streams.forget(&tracking_number),
         Outgoing::Resync => streams.resync(now),
+        // Taken by the writer's loop before it gets here.
+        Outgoing::Close(_) => {}
         Outgoing::Everything {
             updates,
             occurred_at,

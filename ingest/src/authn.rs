@@ -3,16 +3,22 @@
 //! (or `X-API-Key`) checked against what [`crate::credentials`] remembers;
 //! and the policy's answers turned into HTTP.
 
+use crate::credentials::{Refused, Unavailable};
 use crate::http::Reply;
 use crate::routes::{package_not_found, AppState};
 use hyper::header::AUTHORIZATION;
 use hyper::{HeaderMap, StatusCode};
 use shared::auth::policy::{self, Action, Decision};
-use shared::auth::{AuthConfig, Caller, TokenError};
+use shared::auth::{AuthConfig, Caller};
 use shared::domain::TrackingNumber;
 
 /// The caller a request's headers name. `Ok(None)`: no credentials at all.
-pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Option<Caller>, Reply> {
+/// `network`: the client's, whose failed device-key lookups are limited.
+pub async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    network: &str,
+) -> Result<Option<Caller>, Reply> {
     let tokens = match &state.auth {
         AuthConfig::Disabled => return Ok(Some(Caller::development())),
         AuthConfig::Enabled(tokens) => tokens,
@@ -21,7 +27,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Optio
         let key = key
             .to_str()
             .map_err(|_| unauthorized("malformed X-API-Key header"))?;
-        return device(state, key).await.map(Some);
+        return answer(state.credentials.device(key, network).await).map(Some);
     }
     let Some(value) = headers.get(AUTHORIZATION) else {
         return Ok(None);
@@ -35,28 +41,32 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Optio
         ));
     };
     if scheme.eq_ignore_ascii_case("apikey") {
-        return device(state, credential.trim()).await.map(Some);
+        return answer(state.credentials.device(credential.trim(), network).await).map(Some);
     }
     if !scheme.eq_ignore_ascii_case("bearer") {
         return Err(unauthorized(
             "unsupported Authorization scheme; use Bearer or ApiKey",
         ));
     }
-    match state.credentials.token(tokens, credential.trim()) {
-        Ok(caller) => Ok(Some(caller)),
-        Err(error @ (TokenError::Expired | TokenError::Invalid | TokenError::CannotSign)) => {
-            Err(unauthorized(&error.to_string()))
-        }
-    }
+    answer(state.credentials.token(tokens, credential.trim()).await).map(Some)
 }
 
-/// The courier a device key acts for; 401 for a key that names no working device.
-async fn device(state: &AppState, key: &str) -> Result<Caller, Reply> {
-    state
-        .credentials
-        .device(key)
-        .await?
-        .ok_or_else(|| unauthorized("the API key is unknown, replaced or revoked"))
+/// A credential's check as HTTP: 401 refused, 429 too many unknown keys,
+/// 503 when the stores cannot say.
+pub fn answer(checked: Result<Result<Caller, Refused>, Unavailable>) -> Result<Caller, Reply> {
+    match checked {
+        Ok(Ok(caller)) => Ok(caller),
+        Ok(Err(Refused::TooManyMisses(seconds))) => Err(Reply::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            Refused::TooManyMisses(seconds).to_string(),
+        )
+        .header("retry-after", &seconds.to_string())),
+        Ok(Err(refused)) => Err(unauthorized(&refused.to_string())),
+        Err(error) => {
+            tracing::warn!(%error, "credentials not checked");
+            Err(Reply::unavailable("credential check"))
+        }
+    }
 }
 
 /// For a location post: a caller who does not reach every package (a

@@ -17,7 +17,7 @@ use lapin::{Channel, Connection};
 use shared::amqp::{envelope_properties, publish_confirmed, PublishError, Routing};
 use shared::backoff::Backoff;
 use shared::topology::{DeclareError, Topology};
-use shared::wire::{Command, Envelope, Event, LocationBatch};
+use shared::wire::{Command, Envelope, Event, LocationBatch, SigningKeys};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -44,6 +44,8 @@ pub struct Broker {
 struct Inner {
     url: String,
     topology: Topology,
+    /// Seals what this instance publishes, opens the replies it gets.
+    keys: SigningKeys,
     confirm_timeout: Duration,
     /// The live channel, if connected. The lock is only held to clone or swap.
     link: RwLock<Option<Link>>,
@@ -94,6 +96,7 @@ impl Broker {
     pub fn start(
         url: &str,
         topology: Topology,
+        keys: SigningKeys,
         confirm_timeout: Duration,
         metrics: Arc<IngestMetrics>,
         shutdown: CancellationToken,
@@ -102,6 +105,7 @@ impl Broker {
             inner: Arc::new(Inner {
                 url: url.to_owned(),
                 topology,
+                keys,
                 confirm_timeout,
                 link: RwLock::new(None),
                 connected: watch::Sender::new(false),
@@ -187,7 +191,9 @@ impl Broker {
         };
         let topology = &self.inner.topology;
         let routing_key = topology.package_routing_key(&envelope.body.shard_key(), kind);
-        let payload = envelope.encode().map_err(PublishError::from)?;
+        let payload = envelope
+            .seal(&self.inner.keys)
+            .map_err(PublishError::from)?;
         self.publish(
             &link,
             "command",
@@ -250,7 +256,7 @@ impl Broker {
         let link = self
             .link()
             .ok_or_else(|| self.refused(SendError::NotConnected))?;
-        let payload = batch.encode().map_err(PublishError::from)?;
+        let payload = batch.seal(&self.inner.keys).map_err(PublishError::from)?;
         let exchange = self.inner.topology.commands_exchange();
         let properties = envelope_properties(batch, "location");
         self.publish(
@@ -336,11 +342,13 @@ impl Broker {
             .ok()
             .and_then(|mut w| w.remove(&event_id));
         let Some(waiter) = waiter else { return };
-        match Envelope::<Event>::decode(payload) {
+        // A reply that does not verify is dropped: the request answers 202
+        // (accepted, outcome unknown) rather than what a forger said.
+        match Envelope::<Event>::open(payload, &self.inner.keys) {
             Ok(outcome) => {
                 let _ = waiter.send(outcome);
             }
-            Err(error) => tracing::warn!(%error, "undecodable reply"),
+            Err(error) => tracing::warn!(%error, "reply refused"),
         }
     }
 

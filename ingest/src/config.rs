@@ -18,6 +18,13 @@ pub struct IngestConfig {
     /// connection slot instead of holding it.
     pub read_timeout: Duration,
     pub max_connections: usize,
+    /// Open connections per client network, counted when the socket is
+    /// accepted (`MAX_CONNECTIONS_PER_ADDRESS`; 0: no cap). A trusted
+    /// proxy's own address is not capped.
+    pub max_connections_per_address: usize,
+    /// Where `/metrics` and the health probes are served (`METRICS_LISTEN`,
+    /// default `127.0.0.1:9100`; `off` serves nothing).
+    pub metrics_listen: Option<SocketAddr>,
     pub locations: PointRules,
     /// Group commit of location posts (`LOCATION_GROUP_COMMIT_MS`: how long
     /// the first point of a group waits for others; 0 turns grouping off).
@@ -30,10 +37,12 @@ pub struct IngestConfig {
     /// `RATE_LIMIT_*_PER_MIN`: requests per minute per client address, per
     /// caller, and for sign-in/sign-up per address (0 turns one off).
     pub rate_limits: crate::rate_limit::Limits,
-    /// `RATE_LIMIT_TRUST_FORWARDED`: take the client address from the last
-    /// `X-Forwarded-For` entry, the one the proxy appended (only behind a
-    /// proxy that sets it).
-    pub trust_forwarded: bool,
+    /// `REFRESH_TOKEN_TTL_S`: how long a session lasts without a refresh
+    /// (each refresh starts it again).
+    pub refresh_ttl: Duration,
+    /// `TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` entries name
+    /// the client (none: the peer is the client).
+    pub proxies: shared::net::TrustedProxies,
     /// `RABBITMQ_MANAGEMENT_URL` (`http://user:password@host:15672`): where
     /// `/stats` asks for unacknowledged counts. By default the AMQP URL's
     /// host and credentials on port 15672; empty turns it off.
@@ -54,8 +63,10 @@ impl IngestConfig {
                 per_caller: 60_000,
                 auth: 10,
                 track: 60,
+                key_misses: 30,
             },
-            trust_forwarded: false,
+            proxies: shared::net::TrustedProxies::default(),
+            refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             rabbitmq_management_url: management_url_of(&common.amqp_url),
             web: crate::web::WebConfig::default(),
             common,
@@ -65,6 +76,8 @@ impl IngestConfig {
             max_body_bytes: 64 * 1024,
             read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
+            max_connections_per_address: 256,
+            metrics_listen: None,
             locations: PointRules {
                 max_future_skew: Duration::from_secs(300),
                 max_age: Duration::from_secs(7 * 24 * 3600),
@@ -97,8 +110,10 @@ impl IngestConfig {
                 per_caller: var("RATE_LIMIT_CALLER_PER_MIN", d.rate_limits.per_caller)?,
                 auth: var("RATE_LIMIT_AUTH_PER_MIN", d.rate_limits.auth)?,
                 track: var("RATE_LIMIT_TRACK_PER_MIN", d.rate_limits.track)?,
+                key_misses: var("RATE_LIMIT_KEY_MISSES_PER_MIN", d.rate_limits.key_misses)?,
             },
-            trust_forwarded: var("RATE_LIMIT_TRUST_FORWARDED", d.trust_forwarded)?,
+            proxies: shared::net::TrustedProxies::from_env()?,
+            refresh_ttl: secs_var("REFRESH_TOKEN_TTL_S", d.refresh_ttl)?,
             web: crate::web::WebConfig {
                 root: var("WEB_ROOT", d.web.root.display().to_string())?.into(),
                 websocket_url: var("WEB_WEBSOCKET_URL", d.web.websocket_url.clone())?,
@@ -116,6 +131,11 @@ impl IngestConfig {
             max_body_bytes: var("MAX_BODY_BYTES", d.max_body_bytes)?,
             read_timeout: millis_var("INGEST_READ_TIMEOUT_MS", d.read_timeout)?,
             max_connections: var("MAX_CONNECTIONS", d.max_connections)?,
+            max_connections_per_address: var(
+                "MAX_CONNECTIONS_PER_ADDRESS",
+                d.max_connections_per_address,
+            )?,
+            metrics_listen: shared::endpoints::listen_var("127.0.0.1:9100")?,
             locations: PointRules {
                 max_future_skew: secs_var(
                     "LOCATION_MAX_FUTURE_SKEW_S",

@@ -1,36 +1,60 @@
-//! What ingest remembers between requests about device keys and couriers'
-//! deliveries, so a device's location post is checked without a database
-//! round trip.
+//! What ingest remembers between requests about who is calling: access
+//! tokens (as the account stood when the token was first seen), device
+//! keys and couriers' deliveries, so most requests are checked without a
+//! database round trip.
 //!
-//! Every change to a device or a delivery makes the workers bump a version
-//! in Redis; a refresher polls it every [`POLL`] and drops everything
-//! remembered when it moved, so a revoked key stops working on every ingest
-//! within about a second. When Redis cannot be asked, nothing remembered is
-//! trusted past that poll: lookups go to PostgreSQL, the source of truth.
-//! A generation number keeps a lookup that raced a drop from storing what
-//! it read before the change.
+//! Two versions in Redis say when something remembered may be wrong. The
+//! workers bump the rights version on every device or delivery change
+//! (everything device- and delivery-related is then dropped), and record
+//! every changed account (role, disabled, verified email, ended session)
+//! under the accounts version ([`shared::auth::changes`]): only those
+//! accounts' tokens, devices and deliveries are dropped. A refresher polls
+//! both every [`POLL`], so a change reaches every ingest within about a
+//! second. When Redis cannot be asked, nothing remembered is trusted past
+//! that poll: every lookup goes to PostgreSQL, the source of truth. A
+//! generation number keeps a lookup that raced a drop from storing what it
+//! read before the change.
 //!
-//! Access tokens verified once are remembered too, by their exact text,
-//! until they expire: a client sends the same token with every request, and
-//! checking its signature and claims each time cost reads an eighth of their
-//! throughput. A token cannot be revoked, so nothing else invalidates them.
+//! Device keys that name no device are never remembered (so random keys
+//! cannot push real ones out), and each client network may fail only a few
+//! lookups a minute ([`Credentials::device`]).
 
+use shared::auth::changes::{Changed, Follower};
 use shared::auth::token::Verified;
 use shared::auth::{api_key, Caller, Role, TokenError, Tokens};
 use shared::cache::ViewCache;
+use shared::rate_limit::{RateLimiter, Verdict};
 use sqlx::PgPool;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// How often the version is polled: the longest a revocation takes to reach
-/// this instance, once the workers applied it.
+/// How often the versions are polled: the longest a revocation takes to
+/// reach this instance, once the workers applied it.
 pub const POLL: Duration = Duration::from_secs(1);
-/// Keys and couriers remembered at most; past it, everything is dropped.
+/// Entries remembered at most per kind; past it, new ones are not kept.
 const MAX_ENTRIES: usize = 100_000;
+
+/// Why a request's credentials are refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error("the session has ended (signed out, or the account changed); sign in again")]
+    SessionEnded,
+    #[error("the API key is unknown, replaced or revoked")]
+    UnknownKey,
+    #[error("too many unknown API keys from this network; retry in {0} s")]
+    TooManyMisses(u64),
+}
+
+/// A store could not be asked.
+#[derive(Debug, thiserror::Error)]
+#[error("credentials cannot be checked now: {0}")]
+pub struct Unavailable(#[from] sqlx::Error);
 
 #[derive(Clone)]
 pub struct Credentials {
@@ -40,40 +64,73 @@ pub struct Credentials {
 struct Inner {
     pool: PgPool,
     cache: ViewCache,
+    limiter: Arc<RateLimiter>,
+    /// Failed device-key lookups a client network may make per minute.
+    misses_per_minute: u32,
     remembered: Mutex<Remembered>,
-    /// By the token's text.
-    tokens: Mutex<HashMap<String, Verified>>,
+}
+
+/// A token seen before: the caller as the account stood then.
+struct KnownToken {
+    caller: Caller,
+    expires_at: u64,
 }
 
 #[derive(Default)]
 struct Remembered {
     /// Bumped at every drop.
     generation: u64,
-    /// The Redis version the entries were read under.
-    version: Option<i64>,
-    /// By key hash: the device's caller, or `None` for a key that names no
-    /// working device.
-    devices: HashMap<String, Option<Caller>>,
+    /// The rights version the device and delivery entries were read under.
+    rights_version: Option<i64>,
+    /// By the token's text.
+    tokens: HashMap<String, KnownToken>,
+    /// By key hash: the device's caller (only keys that name one).
+    devices: HashMap<String, Caller>,
     /// By courier: the tracking numbers of their assigned deliveries.
     carried: HashMap<Uuid, Arc<HashSet<String>>>,
+    /// Networks that failed too many key lookups, until when.
+    blocked: HashMap<String, Instant>,
 }
 
 impl Remembered {
     fn drop_all(&mut self) {
         self.generation += 1;
+        self.tokens.clear();
         self.devices.clear();
         self.carried.clear();
+    }
+
+    fn drop_rights(&mut self) {
+        self.generation += 1;
+        self.devices.clear();
+        self.carried.clear();
+    }
+
+    fn drop_accounts(&mut self, accounts: &HashSet<Uuid>) {
+        self.generation += 1;
+        self.tokens
+            .retain(|_, known| !accounts.contains(&known.caller.user_id));
+        self.devices
+            .retain(|_, caller| !accounts.contains(&caller.user_id));
+        self.carried
+            .retain(|courier, _| !accounts.contains(courier));
     }
 }
 
 impl Credentials {
-    pub fn new(pool: PgPool, cache: ViewCache) -> Self {
+    pub fn new(
+        pool: PgPool,
+        cache: ViewCache,
+        limiter: Arc<RateLimiter>,
+        misses_per_minute: u32,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 pool,
                 cache,
+                limiter,
+                misses_per_minute,
                 remembered: Mutex::new(Remembered::default()),
-                tokens: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -86,68 +143,136 @@ impl Credentials {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The caller an access token names, verified once per token until it
-    /// expires.
-    pub fn token(&self, tokens: &Tokens, token: &str) -> Result<Caller, TokenError> {
-        let lock = || {
-            self.inner
-                .tokens
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// The caller an access token stands for: its signature and expiry
+    /// checked, then its session and the account as they are now (role,
+    /// verified email, not disabled), once per token until the account
+    /// changes.
+    pub async fn token(
+        &self,
+        tokens: &Tokens,
+        token: &str,
+    ) -> Result<Result<Caller, Refused>, Unavailable> {
+        let generation = {
+            let remembered = self.remembered();
+            if let Some(known) = remembered.tokens.get(token) {
+                let verified = Verified {
+                    caller: known.caller.clone(),
+                    expires_at: known.expires_at,
+                };
+                if tokens.still_valid(&verified) {
+                    return Ok(Ok(known.caller.clone()));
+                }
+            }
+            remembered.generation
         };
-        if let Some(known) = lock().get(token) {
-            if tokens.still_valid(known) {
-                return Ok(known.caller.clone());
-            }
+        let verified = match tokens.verify(token) {
+            Ok(verified) => verified,
+            Err(error) => return Ok(Err(error.into())),
+        };
+        let claimed = &verified.caller;
+        let Some(session) = claimed.session_id else {
+            return Ok(Err(Refused::SessionEnded));
+        };
+        let Some(caller) =
+            shared::auth::session::current(&self.inner.pool, claimed.user_id, session).await?
+        else {
+            return Ok(Err(Refused::SessionEnded));
+        };
+        let mut remembered = self.remembered();
+        if remembered.generation == generation && remembered.tokens.len() < MAX_ENTRIES {
+            remembered.tokens.insert(
+                token.to_owned(),
+                KnownToken {
+                    caller: caller.clone(),
+                    expires_at: verified.expires_at,
+                },
+            );
+        } else if remembered.tokens.len() >= MAX_ENTRIES {
+            let now = shared::auth::token::now();
+            remembered.tokens.retain(|_, k| k.expires_at + 5 >= now);
         }
-        let verified = tokens.verify(token)?;
-        let caller = verified.caller.clone();
-        let mut remembered = lock();
-        if remembered.len() >= MAX_ENTRIES {
-            remembered.retain(|_, v| tokens.still_valid(v));
-            if remembered.len() >= MAX_ENTRIES {
-                remembered.clear();
-            }
-        }
-        remembered.insert(token.to_owned(), verified);
-        Ok(caller)
+        Ok(Ok(caller))
     }
 
-    /// The caller a device key stands for: its courier, through it. `None`
-    /// for a key that names no device, or a revoked or replaced one.
-    pub async fn device(&self, key: &str) -> Result<Option<Caller>, sqlx::Error> {
+    /// The caller a device key stands for: its courier, through it, while
+    /// the device is not revoked and its courier's account is a courier's
+    /// and not disabled. A key that names no device costs a database query
+    /// only while the client's network has failed fewer than
+    /// `RATE_LIMIT_KEY_MISSES_PER_MIN` lookups this minute.
+    pub async fn device(
+        &self,
+        key: &str,
+        network: &str,
+    ) -> Result<Result<Caller, Refused>, Unavailable> {
         if !api_key::looks_like_key(key) {
-            return Ok(None);
+            return Ok(Err(Refused::UnknownKey));
         }
         let hash = api_key::hash(key);
         let generation = {
-            let remembered = self.remembered();
+            let mut remembered = self.remembered();
             if let Some(known) = remembered.devices.get(&hash) {
-                return Ok(known.clone());
+                return Ok(Ok(known.clone()));
+            }
+            if let Some(until) = remembered.blocked.get(network).copied() {
+                let now = Instant::now();
+                if until > now {
+                    return Ok(Err(Refused::TooManyMisses((until - now).as_secs().max(1))));
+                }
+                remembered.blocked.remove(network);
             }
             remembered.generation
         };
         let row: Option<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT id, courier_id FROM devices WHERE key_hash = $1 AND revoked_at IS NULL",
+            "SELECT d.id, d.courier_id FROM devices d JOIN users u ON u.id = d.courier_id \
+             WHERE d.key_hash = $1 AND d.revoked_at IS NULL \
+               AND u.role = 'courier' AND u.disabled_at IS NULL",
         )
         .bind(&hash)
         .fetch_optional(&self.inner.pool)
         .await?;
-        let caller = row.map(|(device_id, courier_id)| Caller {
+        let Some((device_id, courier_id)) = row else {
+            self.missed(network).await;
+            return Ok(Err(Refused::UnknownKey));
+        };
+        let caller = Caller {
             user_id: courier_id,
             role: Role::Courier,
             email: None,
             device_id: Some(device_id),
-        });
+            session_id: None,
+        };
         let mut remembered = self.remembered();
-        if remembered.generation == generation {
-            if remembered.devices.len() >= MAX_ENTRIES {
-                remembered.drop_all();
-            } else {
-                remembered.devices.insert(hash, caller.clone());
+        if remembered.generation == generation && remembered.devices.len() < MAX_ENTRIES {
+            remembered.devices.insert(hash, caller.clone());
+        }
+        Ok(Ok(caller))
+    }
+
+    /// Counts a failed key lookup against the network's limit; past it, the
+    /// network's unknown keys are refused without a lookup until the window
+    /// ends.
+    async fn missed(&self, network: &str) {
+        let limit = self.inner.misses_per_minute;
+        if limit == 0 {
+            return;
+        }
+        let verdict = self
+            .inner
+            .limiter
+            .check(&format!("keymiss:{network}"), limit)
+            .await;
+        if let Verdict::Deny { retry_after } = verdict {
+            let mut remembered = self.remembered();
+            if remembered.blocked.len() >= MAX_ENTRIES {
+                let now = Instant::now();
+                remembered.blocked.retain(|_, until| *until > now);
+            }
+            if remembered.blocked.len() < MAX_ENTRIES {
+                remembered
+                    .blocked
+                    .insert(network.to_owned(), Instant::now() + retry_after);
             }
         }
-        Ok(caller)
     }
 
     /// The tracking numbers of the courier's assigned deliveries.
@@ -170,24 +295,31 @@ impl Credentials {
         .await?;
         let carried = Arc::new(numbers.into_iter().collect::<HashSet<_>>());
         let mut remembered = self.remembered();
-        if remembered.generation == generation {
-            if remembered.carried.len() >= MAX_ENTRIES {
-                remembered.drop_all();
-            } else {
-                remembered.carried.insert(courier_id, Arc::clone(&carried));
-            }
+        if remembered.generation == generation && remembered.carried.len() < MAX_ENTRIES {
+            remembered.carried.insert(courier_id, Arc::clone(&carried));
         }
         Ok(carried)
     }
 
-    /// Asks Redis for the version once: drops everything if it moved or
-    /// cannot be read.
-    pub async fn refresh(&self) {
-        let version = self.inner.cache.auth_version().await.ok();
+    /// Asks Redis once: drops what may have changed, or everything when
+    /// Redis cannot say.
+    pub async fn refresh(&self, accounts: &mut Follower) {
+        let rights = self.inner.cache.auth_version().await.ok();
+        let changed = accounts.poll(&self.inner.cache).await;
         let mut remembered = self.remembered();
-        if version.is_none() || version != remembered.version {
+        if rights.is_none() {
             remembered.drop_all();
-            remembered.version = version;
+            remembered.rights_version = None;
+            return;
+        }
+        if rights != remembered.rights_version {
+            remembered.drop_rights();
+            remembered.rights_version = rights;
+        }
+        match changed {
+            None => {}
+            Some(Changed::Everything) => remembered.drop_all(),
+            Some(Changed::Accounts(accounts)) => remembered.drop_accounts(&accounts),
         }
     }
 
@@ -195,12 +327,13 @@ impl Credentials {
     pub fn spawn_refresher(&self, stop: CancellationToken) -> JoinHandle<()> {
         let credentials = self.clone();
         tokio::spawn(async move {
+            let mut accounts = Follower::default();
             let mut ticks = tokio::time::interval(POLL);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 tokio::select! {
                     _ = stop.cancelled() => break,
-                    _ = ticks.tick() => credentials.refresh().await,
+                    _ = ticks.tick() => credentials.refresh(&mut accounts).await,
                 }
             }
         })

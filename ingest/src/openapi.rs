@@ -30,7 +30,17 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/locations/within"),
     ("post", "/api/v1/auth/register"),
     ("post", "/api/v1/auth/login"),
+    ("post", "/api/v1/auth/refresh"),
+    ("post", "/api/v1/auth/logout"),
+    ("get", "/api/v1/auth/verify-email"),
+    ("post", "/api/v1/auth/verify-email"),
+    ("post", "/api/v1/auth/verify-email/resend"),
+    ("post", "/api/v1/auth/password-reset"),
+    ("post", "/api/v1/auth/password-reset/confirm"),
+    ("post", "/api/v1/ws-ticket"),
+    ("get", "/api/v1/users"),
     ("post", "/api/v1/users"),
+    ("patch", "/api/v1/users/{id}"),
     ("get", "/api/v1/deliveries"),
     ("post", "/api/v1/deliveries"),
     ("get", "/api/v1/deliveries/{id}"),
@@ -70,7 +80,17 @@ pub const ROUTES: &[(&str, &str)] = &[
         crate::routes::locations::within::get,
         crate::routes::auth::register::post,
         crate::routes::auth::login::post,
+        crate::routes::auth::refresh::post,
+        crate::routes::auth::logout::post,
+        crate::routes::auth::verify_email::get,
+        crate::routes::auth::verify_email::post,
+        crate::routes::auth::verify_email::resend,
+        crate::routes::auth::password_reset::request,
+        crate::routes::auth::password_reset::confirm,
+        crate::routes::ws_ticket::post,
+        crate::routes::users::list,
         crate::routes::users::post,
+        crate::routes::users::patch,
         crate::routes::deliveries::post,
         crate::routes::deliveries::get,
         crate::routes::deliveries::one::get,
@@ -110,6 +130,10 @@ pub const PUBLIC: &[&str] = &[
     "/api/v1/openapi.json",
     "/api/v1/auth/register",
     "/api/v1/auth/login",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/verify-email",
+    "/api/v1/auth/password-reset",
+    "/api/v1/auth/password-reset/confirm",
     "/api/v1/track/{tracking_number}",
 ];
 
@@ -181,8 +205,11 @@ pub fn document() -> String {
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct CreatePackageRequest {
+    /// A carrier's number (admins and dispatchers); left out, the server
+    /// assigns one (`DT` and 21 characters). Customers always get an
+    /// assigned one: naming one is a 422.
     #[schema(pattern = "^[A-Za-z0-9_-]{4,64}$")]
-    tracking_number: String,
+    tracking_number: Option<String>,
     #[schema(min_length = 1, max_length = 200)]
     sender_name: String,
     #[schema(min_length = 1, max_length = 500)]
@@ -219,6 +246,69 @@ pub struct RegisterRequest {
 pub struct LoginRequest {
     email: String,
     password: String,
+}
+
+/// `POST /api/v1/auth/refresh`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct RefreshRequest {
+    /// The session's current refresh token (from sign-in or the last refresh).
+    refresh_token: String,
+}
+
+/// `POST /api/v1/auth/verify-email`: the token of the mailed link.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct LinkTokenRequest {
+    token: String,
+}
+
+/// `GET /api/v1/auth/verify-email?token=`: the mailed link itself.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct LinkQuery {
+    token: String,
+}
+
+/// `POST /api/v1/auth/password-reset`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ResetRequest {
+    #[schema(format = "email", max_length = 254)]
+    email: String,
+}
+
+/// `POST /api/v1/auth/password-reset/confirm`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ResetConfirmRequest {
+    /// The token of the mailed link (after `#token=`).
+    token: String,
+    #[schema(min_length = 10, max_length = 256)]
+    password: String,
+}
+
+/// `PATCH /api/v1/users/{id}` (admins): at least one field.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UserPatch {
+    #[schema(pattern = "^(admin|dispatcher|courier|customer)$")]
+    role: Option<String>,
+    /// `true` ends every session of the account and stops its devices.
+    disabled: Option<bool>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub struct UsersQuery {
+    #[param(pattern = "^(admin|dispatcher|courier|customer)$")]
+    role: Option<String>,
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<u32>,
+    /// From the `Link: rel="next"` of the previous page.
+    cursor: Option<String>,
 }
 
 /// `POST /api/v1/deliveries`.

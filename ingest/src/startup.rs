@@ -44,6 +44,8 @@ pub enum RunError {
 
 pub struct Application {
     listener: TcpListener,
+    /// `/metrics` and the health probes, apart from the public port.
+    ops: Option<TcpListener>,
     state: Arc<AppState>,
     broker_supervisor: JoinHandle<()>,
     /// Stops the broker link; cancelled only after in-flight requests drained,
@@ -57,9 +59,23 @@ pub struct Application {
     credentials_refresher: JoinHandle<()>,
     credentials_stop: CancellationToken,
     max_connections: usize,
+    per_network: Arc<shared::admission::Places>,
     read_timeout: Duration,
     cors_allowed_origins: Vec<String>,
     shutdown: CancellationToken,
+}
+
+/// What ingest reports on `METRICS_LISTEN`: ready while the broker link is up.
+struct Exposed(Arc<IngestMetrics>);
+
+impl shared::endpoints::Exposed for Exposed {
+    fn render(&self) -> String {
+        self.0.render()
+    }
+
+    fn ready(&self) -> bool {
+        self.0.broker_connected.get() == 1
+    }
 }
 
 impl Application {
@@ -76,6 +92,14 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
+        let ops = match config.metrics_listen {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartupError::Listen { addr, source })?,
+            ),
+            None => None,
+        };
         config.auth.announce("ingest");
         let common = &config.common;
         let pool = shared::db::lazy_pool(&common.database_url, common.database_max_connections)?;
@@ -90,6 +114,7 @@ impl Application {
         let (broker, broker_supervisor) = Broker::start(
             &common.amqp_url,
             common.topology.clone(),
+            common.signing.clone(),
             config.confirm_timeout,
             Arc::clone(&metrics),
             broker_stop.clone(),
@@ -100,10 +125,16 @@ impl Application {
         let groups_stop = CancellationToken::new();
         let (point_groups, point_grouper) =
             PointGroups::start(broker.clone(), config.group_commit, groups_stop.clone());
-        let credentials = crate::credentials::Credentials::new(pool.clone(), cache.clone());
+        let limiter = Arc::new(crate::rate_limit::RateLimiter::new(cache.clone()));
+        let credentials = crate::credentials::Credentials::new(
+            pool.clone(),
+            cache.clone(),
+            Arc::clone(&limiter),
+            config.rate_limits.key_misses,
+        );
         let credentials_stop = CancellationToken::new();
         let credentials_refresher = credentials.spawn_refresher(credentials_stop.clone());
-        let limiter = crate::rate_limit::RateLimiter::new(cache.clone(), config.rate_limits);
+        let sign_in_delays = shared::auth::sign_in_delay::SignInDelays::new(cache.clone());
         let queues = crate::queues::QueueStats::new(
             broker.clone(),
             common.topology.clone(),
@@ -127,13 +158,19 @@ impl Application {
             auth: config.auth.clone(),
             credentials,
             limiter,
-            trust_forwarded: config.trust_forwarded,
+            limits: config.rate_limits,
+            signing: common.signing.clone(),
+            refresh_ttl: config.refresh_ttl,
+            sign_in_delays,
+            proxies: config.proxies.clone(),
             metrics,
             queues,
             web: config.web.clone(),
         });
         Ok(Self {
             listener,
+            ops,
+            per_network: shared::admission::Places::new(config.max_connections_per_address),
             state,
             broker_supervisor,
             broker_stop,
@@ -154,6 +191,11 @@ impl Application {
             .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
+    /// Where `/metrics` and the health probes are served, if anywhere.
+    pub fn ops_addr(&self) -> Option<SocketAddr> {
+        self.ops.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until the shutdown token fires, then stops accepting, lets
     /// in-flight requests finish (up to a deadline) and closes the broker link.
     /// Stops the same way, and says why, if the broker's topology turns out
@@ -161,6 +203,8 @@ impl Application {
     pub async fn run(self) -> Result<(), RunError> {
         let Self {
             listener,
+            ops,
+            per_network,
             state,
             broker_supervisor,
             broker_stop,
@@ -173,6 +217,15 @@ impl Application {
             cors_allowed_origins,
             shutdown,
         } = self;
+        let ops_stop = CancellationToken::new();
+        let ops_server = ops.map(|ops| {
+            shared::endpoints::serve(
+                ops,
+                Arc::new(Exposed(Arc::clone(&state.metrics))),
+                ops_stop.clone(),
+            )
+        });
+        let proxies = state.proxies.clone();
         let broker = state.broker.clone();
         let misconfigured = async { broker.misconfigured().await };
         tokio::pin!(misconfigured);
@@ -188,6 +241,9 @@ impl Application {
         );
         tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "ingest listening");
         loop {
+            // A slot first (the backlog waits meanwhile), then the socket,
+            // then its network's place, before anything is read: one
+            // network cannot hold more than its share of the slots.
             let permit = tokio::select! {
                 _ = shutdown.cancelled() => break,
                 why = &mut misconfigured => {
@@ -215,6 +271,16 @@ impl Application {
                     }
                 },
             };
+            let place = if proxies.trusts(peer.ip()) {
+                None
+            } else {
+                match per_network.admit(shared::net::network_of(peer.ip())) {
+                    Some(place) => Some(place),
+                    // Over its network's share: closed unread, the slot
+                    // goes back to the next socket.
+                    None => continue,
+                }
+            };
             let _ = stream.set_nodelay(true);
             // The router learns the client's address from the request.
             let service = TowerToHyperService::new(tower::ServiceExt::map_request(
@@ -233,6 +299,7 @@ impl Application {
                 if let Err(error) = connection.await {
                     tracing::debug!(%error, "connection ended with an error");
                 }
+                drop(place);
                 drop(permit);
             });
         }
@@ -250,6 +317,10 @@ impl Application {
         let _ = broker_supervisor.await;
         credentials_stop.cancel();
         let _ = credentials_refresher.await;
+        ops_stop.cancel();
+        if let Some(server) = ops_server {
+            let _ = server.await;
+        }
         tracing::info!("ingest stopped");
         refusal.map_or(Ok(()), |why| Err(RunError::Misconfigured(why)))
     }

@@ -100,9 +100,11 @@ pub async fn publish_confirmed(
         .map_err(|_| PublishError::Timeout(timeout))?
 }
 
-/// Encodes an envelope and publishes it, confirmed and persistent.
+/// Seals an envelope and publishes it, confirmed and persistent.
+#[allow(clippy::too_many_arguments)]
 pub async fn publish_envelope<B: Serialize>(
     channel: &Channel,
+    keys: &crate::wire::SigningKeys,
     exchange: &str,
     routing_key: &str,
     envelope: &Envelope<B>,
@@ -110,7 +112,7 @@ pub async fn publish_envelope<B: Serialize>(
     routing: Routing,
     timeout: Duration,
 ) -> Result<(), PublishError> {
-    let payload = envelope.encode()?;
+    let payload = envelope.seal(keys)?;
     publish_confirmed(
         channel,
         exchange,

@@ -130,8 +130,19 @@ pub fn of_command(envelope: &crate::wire::Envelope<crate::wire::Command>) -> Aud
         .get_mut("data")
         .and_then(serde_json::Value::as_object_mut)
     {
-        data.remove("password_hash");
-        data.remove("key_hash");
+        // Anything that stands for a secret: hashes of passwords, keys and
+        // refresh tokens, and a mailed link's nonce.
+        for secret in [
+            "password_hash",
+            "key_hash",
+            "refresh_hash",
+            "presented_hash",
+            "next_hash",
+            "nonce",
+            "password_version",
+        ] {
+            data.remove(secret);
+        }
     }
     AuditEntry {
         event_id: envelope.event_id,

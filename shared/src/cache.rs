@@ -139,13 +139,24 @@ impl ViewCache {
         })
     }
 
+    /// `suffix` under this deployment's prefix: the key modules that keep
+    /// their own state in Redis use ([`crate::auth`], [`crate::rate_limit`]).
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// A handle on the shared connection (it multiplexes; cloning is cheap).
+    pub fn connection(&self) -> ConnectionManager {
+        self.connection.clone()
+    }
+
     fn now_ms(&self) -> u64 {
         self.epoch.elapsed().as_millis() as u64
     }
 
     /// Runs a read or fill unless Redis failed very recently; an error opens
     /// the fail-fast window.
-    async fn guarded<T>(
+    pub async fn guarded<T>(
         &self,
         command: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> redis::RedisResult<T> {

@@ -1,16 +1,160 @@
 //! 12-factor configuration: every setting is an environment variable with a
 //! localhost default. A malformed value stops start-up with one line naming it.
+//!
+//! Secrets have no defaults: [`secret_var`] refuses one that is missing,
+//! too short, or a placeholder or published default, and no error ever
+//! prints a secret's value (see [`ConfigError`]'s `Display`).
 
 use std::fmt::Display;
 use std::str::FromStr;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
-#[error("environment variable {name}={value:?} is invalid: {reason}")]
 pub struct ConfigError {
     pub name: String,
     pub value: String,
     pub reason: String,
+}
+
+/// One line naming the variable. The value is shown only when it cannot be
+/// a secret: a variable whose name says it holds one is never printed, and
+/// a URL's password is masked.
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if is_secret_name(&self.name) {
+            return write!(
+                f,
+                "environment variable {} is invalid: {}",
+                self.name, self.reason
+            );
+        }
+        write!(
+            f,
+            "environment variable {}={:?} is invalid: {}",
+            self.name,
+            mask_url_password(&self.value),
+            self.reason
+        )
+    }
+}
+
+/// Whether a variable's name says it holds a secret (`JWT_SECRET`,
+/// `BOOTSTRAP_ADMIN_PASSWORD`, `MESSAGE_SIGNING_KEY`, ...). Paths to key
+/// files are not secrets.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_uppercase();
+    !name.ends_with("_FILE")
+        && ["SECRET", "PASSWORD", "TOKEN", "_KEY"]
+            .iter()
+            .any(|word| name.contains(word))
+}
+
+/// `value` with the password of a `scheme://user:password@host` URL (each
+/// one, for comma-separated lists) replaced by `***`.
+pub fn mask_url_password(value: &str) -> String {
+    value
+        .split(',')
+        .map(|part| match url_password_span(part) {
+            Some((start, end)) => format!("{}***{}", &part[..start], &part[end..]),
+            None => part.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Where the password of `scheme://user:password@host...` sits in `url`.
+fn url_password_span(url: &str) -> Option<(usize, usize)> {
+    let authority_start = url.find("://")? + 3;
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let at = authority.rfind('@')?;
+    let colon = authority[..at].find(':')?;
+    Some((authority_start + colon + 1, authority_start + at))
+}
+
+/// Values published in this repository or in its former defaults: a
+/// deployment that still uses one has a secret everyone knows.
+const PUBLISHED_DEFAULTS: &[&str] = &[
+    "delivertrack",
+    "postgres",
+    "guest",
+    "admin",
+    "password",
+    "changeme",
+    "secret",
+    "bootstrap-admin-password",
+];
+
+/// Why `value` cannot serve as a secret of at least `min_len` bytes, if it
+/// cannot: too short, a placeholder (`REPLACE-ME`), or a published default.
+pub fn secret_problem(value: &str, min_len: usize) -> Option<String> {
+    if value.to_ascii_uppercase().contains("REPLACE-ME") {
+        return Some("is a placeholder (REPLACE-ME): set a real secret".into());
+    }
+    if PUBLISHED_DEFAULTS
+        .iter()
+        .any(|known| value.eq_ignore_ascii_case(known))
+    {
+        return Some("is a published default: set a secret of your own".into());
+    }
+    if value.len() < min_len {
+        return Some(format!("must be at least {min_len} bytes"));
+    }
+    None
+}
+
+/// A required secret of at least `min_len` bytes: no default exists, and a
+/// placeholder or published value is refused like a missing one.
+pub fn secret_var(name: &str, min_len: usize) -> Result<String, ConfigError> {
+    let value: String = var(name, String::new())?;
+    if value.is_empty() {
+        return Err(ConfigError {
+            name: name.to_owned(),
+            value: String::new(),
+            reason: format!("required (a secret of at least {min_len} bytes; it has no default)"),
+        });
+    }
+    match secret_problem(&value, min_len) {
+        Some(reason) => Err(ConfigError {
+            name: name.to_owned(),
+            value,
+            reason,
+        }),
+        None => Ok(value),
+    }
+}
+
+/// Refuses a service URL whose password is a placeholder, or a published
+/// default on a host other than this machine's loopback (where the
+/// services' stock local accounts, such as RabbitMQ's `guest`, live).
+pub fn check_url_credentials(name: &str, url: &str) -> Result<(), ConfigError> {
+    for part in url.split(',') {
+        let Some((start, end)) = url_password_span(part) else {
+            continue;
+        };
+        let password = percent_encoding::percent_decode_str(&part[start..end]).decode_utf8_lossy();
+        let host = part[end + 1..]
+            .split(['/', '?', '#'])
+            .next()
+            .unwrap_or_default();
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        let loopback = matches!(host, "127.0.0.1" | "localhost" | "[::1]");
+        let refused = password.to_ascii_uppercase().contains("REPLACE-ME")
+            || (!loopback
+                && PUBLISHED_DEFAULTS
+                    .iter()
+                    .any(|known| password.eq_ignore_ascii_case(known)));
+        if refused {
+            return Err(ConfigError {
+                name: name.to_owned(),
+                value: url.to_owned(),
+                reason: "its password is a placeholder or a published default: set one of your own"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Reads `name`, falling back to `default` when it is unset or empty.
@@ -64,6 +208,29 @@ pub fn secs_var(name: &str, default: Duration) -> Result<Duration, ConfigError> 
     var(name, default.as_secs()).map(Duration::from_secs)
 }
 
+/// Where the broker is and how its namespace is laid out (`AMQP_URL`,
+/// `AMQP_PREFIX`, `PACKAGE_SHARDS`): all that tools which only move messages
+/// as they are need (`workers dlq`).
+pub fn broker_from_env() -> Result<(String, crate::topology::Topology), ConfigError> {
+    let shards: u16 = var("PACKAGE_SHARDS", 4)?;
+    if shards == 0 || shards > 256 {
+        return Err(ConfigError {
+            name: "PACKAGE_SHARDS".into(),
+            value: shards.to_string(),
+            reason: "must be between 1 and 256".into(),
+        });
+    }
+    let url = url_var(
+        "AMQP_URL",
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        &["amqp", "amqps"],
+    )?;
+    check_url_credentials("AMQP_URL", &url)?;
+    let topology =
+        crate::topology::Topology::new(var("AMQP_PREFIX", "delivertrack".to_owned())?, shards);
+    Ok((url, topology))
+}
+
 /// Settings every service shares: where the four backing services are and how
 /// the broker namespace is laid out.
 #[derive(Debug, Clone)]
@@ -77,19 +244,21 @@ pub struct CommonConfig {
     pub mongodb_url: String,
     pub mongodb_database: String,
     pub topology: crate::topology::Topology,
+    /// `MESSAGE_SIGNING_KEY` (and a previous one during a rotation): every
+    /// message on the broker is sealed and opened with these.
+    pub signing: crate::wire::SigningKeys,
 }
 
 impl CommonConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let shards: u16 = var("PACKAGE_SHARDS", 4)?;
-        if shards == 0 || shards > 256 {
-            return Err(ConfigError {
-                name: "PACKAGE_SHARDS".into(),
-                value: shards.to_string(),
-                reason: "must be between 1 and 256".into(),
-            });
-        }
-        Ok(Self {
+        Self::from_env_with_keys(crate::wire::SigningKeys::from_env()?)
+    }
+
+    /// Everything but the signing keys from the environment (tests bring
+    /// keys of their own).
+    pub fn from_env_with_keys(signing: crate::wire::SigningKeys) -> Result<Self, ConfigError> {
+        let (amqp_url, topology) = broker_from_env()?;
+        let config = Self {
             database_url: url_var(
                 "DATABASE_URL",
                 "postgres://postgres@127.0.0.1:5432/delivertrack",
@@ -98,22 +267,25 @@ impl CommonConfig {
             database_max_connections: var("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url: url_var("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
             redis_prefix: var("REDIS_PREFIX", String::new())?,
-            amqp_url: url_var(
-                "AMQP_URL",
-                "amqp://guest:guest@127.0.0.1:5672/%2f",
-                &["amqp", "amqps"],
-            )?,
+            amqp_url,
             mongodb_url: url_var(
                 "MONGODB_URL",
                 "mongodb://127.0.0.1:27017",
                 &["mongodb", "mongodb+srv"],
             )?,
             mongodb_database: var("MONGODB_DATABASE", "delivertrack".to_owned())?,
-            topology: crate::topology::Topology::new(
-                var("AMQP_PREFIX", "delivertrack".to_owned())?,
-                shards,
-            ),
-        })
+            topology,
+            signing,
+        };
+        for (name, url) in [
+            ("DATABASE_URL", &config.database_url),
+            ("REDIS_URL", &config.redis_url),
+            ("AMQP_URL", &config.amqp_url),
+            ("MONGODB_URL", &config.mongodb_url),
+        ] {
+            check_url_credentials(name, url)?;
+        }
+        Ok(config)
     }
 }
 
@@ -130,6 +302,48 @@ mod tests {
         std::env::set_var("DT_TEST_CONFIG_URL", "localhost:5432");
         let err = url_var("DT_TEST_CONFIG_URL", "postgres://x", &["postgres"]).unwrap_err();
         assert!(err.to_string().contains("DT_TEST_CONFIG_URL"), "{err}");
+    }
+
+    #[test]
+    fn errors_never_print_a_secret_or_a_password_in_a_url() {
+        let secret = ConfigError {
+            name: "JWT_SECRET".into(),
+            value: "hunter2-hunter2".into(),
+            reason: "too short".into(),
+        };
+        assert!(!secret.to_string().contains("hunter2"), "{secret}");
+        assert!(secret.to_string().contains("JWT_SECRET"), "{secret}");
+        let url = ConfigError {
+            name: "AMQP_URL".into(),
+            value: "amqp://svc:s3cr3t-pw@rabbit:5672/%2f,amqp://svc:other-pw@r2:5672".into(),
+            reason: "bad".into(),
+        };
+        let shown = url.to_string();
+        assert!(
+            !shown.contains("s3cr3t-pw") && !shown.contains("other-pw"),
+            "{shown}"
+        );
+        assert!(shown.contains("amqp://svc:***@rabbit:5672"), "{shown}");
+    }
+
+    #[test]
+    fn placeholders_published_defaults_and_short_secrets_are_refused() {
+        assert!(secret_problem("REPLACE-ME-with-at-least-32-random-bytes-0000", 32).is_some());
+        assert!(secret_problem("a-replace-me-value-that-is-long-enough!!", 32).is_some());
+        assert!(secret_problem("bootstrap-admin-password", 10).is_some());
+        assert!(secret_problem("short", 32).is_some());
+        assert!(secret_problem("a perfectly fine secret of 32+ bytes", 32).is_none());
+        assert!(check_url_credentials("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f").is_ok());
+        assert!(check_url_credentials(
+            "AMQP_URL",
+            "amqp://delivertrack:delivertrack@rabbitmq:5672"
+        )
+        .is_err());
+        assert!(check_url_credentials("DATABASE_URL", "postgres://dt:REPLACE-ME@db/dt").is_err());
+        assert!(check_url_credentials("DATABASE_URL", "postgres://postgres@db/dt").is_ok());
+        let err =
+            check_url_credentials("AMQP_URL", "amqp://u:guest@broker.example:5672").unwrap_err();
+        assert!(!err.to_string().contains(":guest@"), "{err}");
     }
 
     #[test]

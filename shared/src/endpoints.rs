@@ -1,5 +1,6 @@
-//! The plain HTTP endpoints a service without an HTTP API of its own serves
-//! (the workers on `METRICS_LISTEN`, the broadcaster beside `/ws`):
+//! The operations endpoints every service serves on a listener of its own
+//! (`METRICS_LISTEN`), apart from the public port, so that no public cap or
+//! limit counts them and no client reaches them through the public route:
 //! `/metrics`, `/health` and `/health/live` (the process answers), and
 //! `/health/ready` (its broker link is up).
 
@@ -10,8 +11,10 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// What the endpoints report on.
 pub trait Exposed: Send + Sync + 'static {
@@ -19,6 +22,55 @@ pub trait Exposed: Send + Sync + 'static {
     fn render(&self) -> String;
     /// Whether the service can do its work now (readiness).
     fn ready(&self) -> bool;
+}
+
+/// Serves the endpoints on `listener` until `stop`; the caller owns the task.
+pub fn serve(
+    listener: TcpListener,
+    exposed: Arc<dyn Exposed>,
+    stop: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let connections = TaskTracker::new();
+        loop {
+            let (stream, _) = tokio::select! {
+                _ = stop.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::warn!(%error, "operations endpoint accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            connections.spawn(serve_connection(
+                stream,
+                Arc::clone(&exposed),
+                Duration::from_secs(10),
+                stop.clone(),
+            ));
+        }
+        connections.close();
+        let _ = tokio::time::timeout(Duration::from_secs(2), connections.wait()).await;
+    })
+}
+
+/// `METRICS_LISTEN` as an address, or `None` for `off` (or empty).
+pub fn listen_var(
+    default: &str,
+) -> Result<Option<std::net::SocketAddr>, crate::config::ConfigError> {
+    match crate::config::var("METRICS_LISTEN", default.to_owned())?.trim() {
+        "" | "off" => Ok(None),
+        addr => addr
+            .parse()
+            .map(Some)
+            .map_err(|_| crate::config::ConfigError {
+                name: "METRICS_LISTEN".into(),
+                value: addr.to_owned(),
+                reason: "expected host:port (an IP address), or off".into(),
+            }),
+    }
 }
 
 /// Serves one connection (keep-alive allowed) until the client closes it or

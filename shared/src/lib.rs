@@ -9,6 +9,7 @@
 //! - [`auth`]: roles, access tokens, password hashes and the authorization
 //!   policy every service asks.
 //! - [`audit`]: the audit trail's rows, written by the workers, read by admins.
+//! - [`admission`]: places for open connections per network or account.
 //! - [`amqp`]: connecting to RabbitMQ and publishing with confirms.
 //! - [`backoff`]: exponential backoff with jitter for transient failures.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
@@ -17,10 +18,12 @@
 //! - [`shutdown`]: turning SIGINT/SIGTERM into a cancellation token.
 //! - [`telemetry`]: log set-up (`RUST_LOG`, `LOG_FORMAT=json`).
 //! - [`trace`]: W3C `traceparent`, carried by every envelope and message.
-//! - [`net`]: the client address per-address limits count by.
+//! - [`net`]: the client address per-address limits count by, behind
+//!   trusted proxies; [`rate_limit`]: limits shared through Redis.
 //! - [`metrics`]: a Prometheus registry per service instance; [`endpoints`]
 //!   serves it with the health probes where a service has no HTTP API.
 
+pub mod admission;
 pub mod amqp;
 pub mod audit;
 pub mod auth;
@@ -32,6 +35,7 @@ pub mod domain;
 pub mod endpoints;
 pub mod metrics;
 pub mod net;
+pub mod rate_limit;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topology;

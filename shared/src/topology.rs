@@ -3,10 +3,13 @@
 //! ```text
 //! <prefix>.commands (topic) ── package.<shard>.<kind> ──▶ <prefix>.packages.<shard>   (quorum, single active consumer)
 //!                           ── location.record ─────────▶ <prefix>.locations          (quorum, competing consumers)
+//!                           ── mail.send ───────────────▶ <prefix>.mail               (quorum, competing consumers)
 //! <prefix>.events   (topic) ── package.<tracking_number>.<kind> ──▶ broadcasters, tests
 //! <prefix>.dead     (fanout) ─────────────────────────────▶ <prefix>.dead              (quorum)
 //! (default exchange) ─────────────────────────────────────▶ <prefix>.locations.retry  (quorum, TTL)
 //!                        └── expired: location.record ──▶ <prefix>.commands
+//! (default exchange) ─────────────────────────────────────▶ <prefix>.mail.retry       (quorum, TTL)
+//!                        └── expired: mail.send ─────────▶ <prefix>.commands
 //! ```
 //!
 //! `<prefix>.topology` is an empty marker queue that records the shard count
@@ -39,6 +42,9 @@ pub const DELIVERY_LIMIT: i64 = 20;
 
 /// How long points for an unknown package wait before they are tried again.
 pub const LOCATION_RETRY_DELAY_MS: i64 = 1000;
+
+/// How long a mail the SMTP server did not take waits before the next try.
+pub const MAIL_RETRY_DELAY_MS: i64 = 30_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeclareError {
@@ -105,6 +111,17 @@ impl Topology {
 
     pub const LOCATION_ROUTING_KEY: &'static str = "location.record";
     pub const LOCATION_BINDING_KEY: &'static str = "location.*";
+
+    pub fn mail_queue(&self) -> String {
+        format!("{}.mail", self.prefix)
+    }
+
+    pub fn mail_retry_queue(&self) -> String {
+        format!("{}.mail.retry", self.prefix)
+    }
+
+    pub const MAIL_ROUTING_KEY: &'static str = "mail.send";
+    pub const MAIL_BINDING_KEY: &'static str = "mail.*";
 
     pub fn package_queue(&self, shard: u16) -> String {
         format!("{}.packages.{shard}", self.prefix)
@@ -194,6 +211,30 @@ impl Topology {
                 self.location_retry_queue().into(),
                 queue,
                 self.location_retry_queue_arguments(),
+            )
+            .await?;
+
+        channel
+            .queue_declare(
+                self.mail_queue().into(),
+                queue,
+                self.locations_queue_arguments(),
+            )
+            .await?;
+        channel
+            .queue_bind(
+                self.mail_queue().into(),
+                self.commands_exchange().into(),
+                Self::MAIL_BINDING_KEY.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        channel
+            .queue_declare(
+                self.mail_retry_queue().into(),
+                queue,
+                self.retry_queue_arguments(MAIL_RETRY_DELAY_MS, Self::MAIL_ROUTING_KEY),
             )
             .await?;
 
@@ -295,18 +336,27 @@ impl Topology {
     /// The delay line: messages expire after [`LOCATION_RETRY_DELAY_MS`] back
     /// to the commands exchange as location commands.
     pub fn location_retry_queue_arguments(&self) -> FieldTable {
+        self.retry_queue_arguments(LOCATION_RETRY_DELAY_MS, Self::LOCATION_ROUTING_KEY)
+    }
+
+    /// The mail pool's delay line, back to the mail queue after
+    /// [`MAIL_RETRY_DELAY_MS`].
+    pub fn mail_retry_queue_arguments(&self) -> FieldTable {
+        self.retry_queue_arguments(MAIL_RETRY_DELAY_MS, Self::MAIL_ROUTING_KEY)
+    }
+
+    /// A delay line: messages expire after `delay_ms` back to the commands
+    /// exchange under `routing_key`.
+    fn retry_queue_arguments(&self, delay_ms: i64, routing_key: &str) -> FieldTable {
         let mut args = quorum_args(None, false);
-        args.insert(
-            "x-message-ttl".into(),
-            AMQPValue::LongLongInt(LOCATION_RETRY_DELAY_MS),
-        );
+        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay_ms));
         args.insert(
             "x-dead-letter-exchange".into(),
             AMQPValue::LongString(self.commands_exchange().into()),
         );
         args.insert(
             "x-dead-letter-routing-key".into(),
-            AMQPValue::LongString(Self::LOCATION_ROUTING_KEY.into()),
+            AMQPValue::LongString(routing_key.into()),
         );
         // At-least-once dead-lettering needs reject-publish overflow.
         args.insert(
@@ -332,6 +382,8 @@ impl Topology {
             self.dead_queue(),
             self.locations_queue(),
             self.location_retry_queue(),
+            self.mail_queue(),
+            self.mail_retry_queue(),
         ];
         queues.extend((0..self.package_shards).map(|s| self.package_queue(s)));
         // Try everything, report the first failure: one stuck queue should

@@ -19,6 +19,9 @@ const WORKERS_STOP: Duration = Duration::from_secs(30);
 pub struct Options {
     /// Start the worker pools with the app (else `start_workers` later).
     pub workers: bool,
+    /// Send mail to the tests' SMTP server ([`crate::mail`]); otherwise
+    /// the mail pool writes it to the log.
+    pub mail: bool,
     /// Adjusts ingest's settings before it starts.
     pub ingest: Box<dyn FnOnce(&mut IngestConfig) + Send>,
 }
@@ -27,6 +30,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             workers: true,
+            mail: false,
             ingest: Box::new(|_| {}),
         }
     }
@@ -40,6 +44,12 @@ impl Options {
         }
     }
 
+    /// Mail goes to the tests' SMTP server.
+    pub fn with_mail(mut self) -> Self {
+        self.mail = true;
+        self
+    }
+
     pub fn ingest(mut self, tweak: impl FnOnce(&mut IngestConfig) + Send + 'static) -> Self {
         self.ingest = Box::new(tweak);
         self
@@ -48,6 +58,8 @@ impl Options {
 
 pub struct TestApp {
     pub env: TestEnv,
+    /// Whether mail goes to the tests' SMTP server.
+    mail: bool,
     /// `http://127.0.0.1:<port>/api/v1`
     pub base: String,
     /// Sends the admin's token with every request.
@@ -75,12 +87,14 @@ pub fn ingest_config(env: &TestEnv) -> IngestConfig {
     }
 }
 
-/// The settings tests run worker pools with.
+/// The settings tests run worker pools with (mail to the log).
 pub fn worker_config(env: &TestEnv) -> WorkerConfig {
-    WorkerConfig {
+    let mut config = WorkerConfig {
         prefetch: 32,
         ..WorkerConfig::new(env.config.clone())
-    }
+    };
+    config.mail.smtp_url = "log".into();
+    config
 }
 
 /// The settings tests run broadcasters with.
@@ -117,10 +131,11 @@ impl TestApp {
         let server = tokio::spawn(async move {
             let _ = app.run().await;
         });
-        let admin = crate::caller(Role::Admin);
+        let admin = env.account(Role::Admin).await;
         let http = client_with_token(&env.token(&admin));
         let mut test_app = Self {
             env,
+            mail: options.mail,
             base,
             http,
             admin,
@@ -137,7 +152,12 @@ impl TestApp {
 
     /// Starts the worker pools (every pool, every shard).
     pub fn start_workers(&mut self) {
-        self.workers = Some(Workers::spawn(worker_config(&self.env)));
+        let mut config = worker_config(&self.env);
+        if self.mail {
+            config.mail.smtp_url = crate::mail::smtp_url();
+            config.mail.public_url = self.base.trim_end_matches("/api/v1").to_owned();
+        }
+        self.workers = Some(Workers::spawn(config));
     }
 
     /// Stops the worker pools, waiting for them to hand back their work.
@@ -159,12 +179,15 @@ impl TestApp {
             .await
             .expect("broadcaster builds");
         let base_url = format!("ws://{}/ws", app.local_addr());
-        let url = format!("{base_url}?token={}", self.env.token(&self.admin));
+        let ops = app.ops_addr();
         let hub = app.hub();
         self.services.push(tokio::spawn(app.run()));
+        let token = self.env.token(&self.admin);
         Broadcaster {
-            url,
+            url: crate::ws::Endpoint::new(&base_url, &token),
+            token,
             base_url,
+            ops,
             stop,
             hub,
         }
@@ -175,7 +198,7 @@ impl TestApp {
     }
 
     /// A courier with an account (created by the admin through the API), so
-    /// deliveries can name them.
+    /// deliveries can name them, and a session (as if they had signed in).
     pub async fn courier(&self) -> Caller {
         let email = format!("courier-{}@example.test", uuid::Uuid::new_v4().simple());
         let response = self
@@ -186,14 +209,16 @@ impl TestApp {
             .await;
         assert_eq!(response.status(), 201, "create a courier");
         let account: Value = response.json().await.expect("the account");
+        let user_id = account["id"]
+            .as_str()
+            .and_then(|id| id.parse().ok())
+            .expect("an id");
         Caller {
-            user_id: account["id"]
-                .as_str()
-                .and_then(|id| id.parse().ok())
-                .expect("an id"),
+            user_id,
             role: Role::Courier,
-            email: shared::domain::Email::parse(&email).ok(),
+            email: None,
             device_id: None,
+            session_id: Some(self.env.session_for(user_id).await),
         }
     }
 
@@ -226,9 +251,14 @@ impl TestApp {
         base
     }
 
-    /// A client that acts as `caller` (a valid token for this system).
+    /// A client that acts as `caller` (an account from [`Self::caller`]).
     pub fn client_as(&self, caller: &Caller) -> reqwest::Client {
         client_with_token(&self.env.token(caller))
+    }
+
+    /// A new account of `role` with a live session (see [`TestEnv::account`]).
+    pub async fn caller(&self, role: Role) -> Caller {
+        self.env.account(role).await
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
@@ -305,12 +335,23 @@ impl TestApp {
 
 /// A running broadcaster: its `/ws` URL, its own stop, its hub (metrics).
 pub struct Broadcaster {
-    /// `/ws` with the admin's token in the query.
-    pub url: String,
-    /// `/ws` with no credentials.
+    /// `/ws` as the app's admin.
+    pub url: crate::ws::Endpoint,
+    /// The admin's access token.
+    pub token: String,
+    /// `/ws`.
     pub base_url: String,
+    /// Where its `/metrics` and health probes are.
+    pub ops: Option<std::net::SocketAddr>,
     pub stop: CancellationToken,
     pub hub: Arc<broadcaster::hub::Hub>,
+}
+
+impl Broadcaster {
+    /// `/ws/public`.
+    pub fn public_url(&self) -> String {
+        self.base_url.replace("/ws", "/ws/public")
+    }
 }
 
 /// Worker pools running in this process until stopped.

@@ -13,6 +13,7 @@
 //!   [`TestEnv`], and HTTP helpers.
 //! - [`ws`]: a WebSocket client for the broadcaster's protocol.
 //! - [`bins`]: the workspace's binaries, for tests that run them as processes.
+//! - [`mail`]: what the system mailed, as the tests' SMTP server received it.
 //! - [`metrics`]: scraping a service's `/metrics` as Prometheus does.
 //! - [`proxy`]: a TCP proxy that can cut a service off and bring it back.
 //! - [`wire_count`]: proxies that count the commands a client sends a
@@ -25,6 +26,7 @@
 
 pub mod app;
 pub mod bins;
+pub mod mail;
 pub mod metrics;
 pub mod proxy;
 pub mod services;
@@ -42,12 +44,13 @@ use sqlx::postgres::PgPool;
 use sqlx::Connection as _;
 use std::time::Duration;
 
-/// The first admin of systems the tests run as processes.
+/// The first admin of systems the tests run as processes (the password is
+/// [`TestEnv::admin_password`], new for every test).
 pub const BOOTSTRAP_ADMIN_EMAIL: &str = "admin@example.test";
-pub const BOOTSTRAP_ADMIN_PASSWORD: &str = "bootstrap-admin-password";
 
-/// A caller of `role` with a fresh id and email (no account behind it: a
-/// token is all the services check).
+/// A caller of `role` with a fresh id and email, and no account behind it:
+/// for principals of messages a test publishes itself. To call the
+/// services, take an account: [`TestEnv::account`].
 pub fn caller(role: Role) -> Caller {
     let id = uuid::Uuid::new_v4();
     Caller {
@@ -55,6 +58,7 @@ pub fn caller(role: Role) -> Caller {
         role,
         email: shared::domain::Email::parse(&format!("{role}-{}@example.test", id.simple())).ok(),
         device_id: None,
+        session_id: None,
     }
 }
 
@@ -68,6 +72,10 @@ pub struct TestEnv {
     pub config: CommonConfig,
     /// This test's HS256 secret: its services trust only tokens made with it.
     pub jwt_secret: String,
+    /// The `MESSAGE_SIGNING_KEY` of this test's services (id `test`).
+    pub signing_key: String,
+    /// The bootstrap admin's password of systems this test runs as processes.
+    pub admin_password: String,
     pub pool: PgPool,
     admin_url: String,
     amqp: Connection,
@@ -147,7 +155,15 @@ impl TestEnv {
             .expect("create test database");
         let _ = admin.close().await;
 
-        let mut config = CommonConfig::from_env().expect("service configuration");
+        // A signing key of the test's own: its services trust only messages
+        // it sealed.
+        let signing_key = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let keys = shared::wire::SigningKeys::new("test", signing_key.as_bytes(), None);
+        let mut config = CommonConfig::from_env_with_keys(keys).expect("service configuration");
         config.database_url = with_database(&server_url(), &id);
         config.redis_prefix = format!("{id}:");
         config.mongodb_database = id.clone();
@@ -167,11 +183,13 @@ impl TestEnv {
             .await
             .expect("declare topology");
         Self {
+            signing_key,
             jwt_secret: format!(
                 "{}{}",
                 uuid::Uuid::new_v4().simple(),
                 uuid::Uuid::new_v4().simple()
             ),
+            admin_password: format!("admin-{}", uuid::Uuid::new_v4().simple()),
             id,
             config,
             pool,
@@ -218,9 +236,47 @@ impl TestEnv {
         Tokens::hs256(self.jwt_secret.as_bytes(), Duration::from_secs(3600))
     }
 
-    /// A valid access token for `caller`.
+    /// A valid access token for `caller` (an account from [`Self::account`]:
+    /// the services check its session).
     pub fn token(&self, caller: &Caller) -> String {
         self.tokens().issue(caller).expect("a token").token
+    }
+
+    /// A new account of `role`, its email verified, with a live session,
+    /// written straight to this test's database: what signing up, following
+    /// the mailed link and signing in would leave behind.
+    pub async fn account(&self, role: Role) -> Caller {
+        let mut caller = caller(role);
+        let email = caller.email.as_ref().expect("an email").as_str().to_owned();
+        sqlx::query(
+            "INSERT INTO users (id, email, name, role, created_at, email_verified_at) \
+             VALUES ($1, $2, $3, $4, now(), now())",
+        )
+        .bind(caller.user_id)
+        .bind(&email)
+        .bind(format!("Test {role}"))
+        .bind(role.as_str())
+        .execute(&self.pool)
+        .await
+        .expect("insert an account");
+        caller.session_id = Some(self.session_for(caller.user_id).await);
+        caller
+    }
+
+    /// A live session of an existing account, as a sign-in leaves it.
+    pub async fn session_for(&self, user_id: uuid::Uuid) -> uuid::Uuid {
+        let session = uuid::Uuid::new_v4();
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, refresh_hash, created_at, refreshed_at, expires_at) \
+             VALUES ($1, $2, $3, now(), now(), now() + interval '1 day')",
+        )
+        .bind(session)
+        .bind(user_id)
+        .bind(shared::auth::api_key::random_hex(32))
+        .execute(&self.pool)
+        .await
+        .expect("insert a session");
+        session
     }
 
     /// What the workspace's binaries need in their environment to run as
@@ -240,14 +296,13 @@ impl TestEnv {
             ("MONGODB_URL", config.mongodb_url.clone()),
             ("MONGODB_DATABASE", config.mongodb_database.clone()),
             ("JWT_SECRET", self.jwt_secret.clone()),
+            ("MESSAGE_SIGNING_KEY", self.signing_key.clone()),
+            ("MESSAGE_SIGNING_KEY_ID", "test".to_owned()),
             // Any free port: tests run workers side by side (and beside a
             // system started by scripts/up.sh on the default port).
             ("METRICS_LISTEN", "127.0.0.1:0".to_owned()),
             ("BOOTSTRAP_ADMIN_EMAIL", BOOTSTRAP_ADMIN_EMAIL.to_owned()),
-            (
-                "BOOTSTRAP_ADMIN_PASSWORD",
-                BOOTSTRAP_ADMIN_PASSWORD.to_owned(),
-            ),
+            ("BOOTSTRAP_ADMIN_PASSWORD", self.admin_password.clone()),
         ]
         .into_iter()
         .map(|(name, value)| (name.to_owned(), value))
@@ -275,6 +330,7 @@ impl TestEnv {
             .package_routing_key(&envelope.body.shard_key(), kind);
         shared::amqp::publish_envelope(
             self.channel(),
+            &self.config.signing,
             &self.topology().commands_exchange(),
             &key,
             envelope,
@@ -293,6 +349,7 @@ impl TestEnv {
     ) {
         shared::amqp::publish_envelope(
             self.channel(),
+            &self.config.signing,
             &self.topology().commands_exchange(),
             Topology::LOCATION_ROUTING_KEY,
             envelope,
@@ -430,16 +487,27 @@ where
     }
 }
 
-/// Takes the next event from a tap, decoded.
-pub async fn next_event(
-    tap: &mut lapin::Consumer,
-    timeout: Duration,
-) -> Option<shared::wire::Envelope<shared::wire::Event>> {
-    let delivery = tokio::time::timeout(timeout, tap.next())
-        .await
-        .ok()??
-        .ok()?;
-    shared::wire::Envelope::decode(&delivery.data).ok()
+impl TestEnv {
+    /// Takes the next event from a tap, its seal opened and decoded.
+    pub async fn next_event(
+        &self,
+        tap: &mut lapin::Consumer,
+        timeout: Duration,
+    ) -> Option<shared::wire::Envelope<shared::wire::Event>> {
+        let delivery = tokio::time::timeout(timeout, tap.next())
+            .await
+            .ok()??
+            .ok()?;
+        Some(
+            shared::wire::Envelope::open(&delivery.data, &self.config.signing)
+                .expect("a sealed event"),
+        )
+    }
+
+    /// A message as it came off the broker, opened with the test's keys.
+    pub fn open<B: serde::de::DeserializeOwned>(&self, data: &[u8]) -> shared::wire::Envelope<B> {
+        shared::wire::Envelope::open(data, &self.config.signing).expect("a sealed message")
+    }
 }
 
 /// Kills a child process if the test fails before it exits, so no process

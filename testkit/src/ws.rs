@@ -11,8 +11,81 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 pub type Client = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
-pub async fn connect(url: &str) -> Client {
-    tokio_tungstenite::connect_async(url)
+/// Where to connect, and as whom: a URL, and the access token sent as
+/// `Authorization: Bearer` (none for `/ws/public`).
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub token: Option<String>,
+}
+
+impl Endpoint {
+    pub fn new(url: &str, token: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            token: Some(token.to_owned()),
+        }
+    }
+
+    /// The upgrade request, with the token's header.
+    pub fn request(&self) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        match &self.token {
+            Some(token) => request_with(&self.url, token),
+            None => self
+                .url
+                .as_str()
+                .into_client_request()
+                .expect("a WebSocket URL"),
+        }
+    }
+}
+
+impl From<&str> for Endpoint {
+    fn from(url: &str) -> Self {
+        Self {
+            url: url.to_owned(),
+            token: None,
+        }
+    }
+}
+
+impl From<&String> for Endpoint {
+    fn from(url: &String) -> Self {
+        url.as_str().into()
+    }
+}
+
+impl From<&Endpoint> for Endpoint {
+    fn from(endpoint: &Endpoint) -> Self {
+        endpoint.clone()
+    }
+}
+
+pub async fn connect(endpoint: impl Into<Endpoint>) -> Client {
+    tokio_tungstenite::connect_async(endpoint.into().request())
+        .await
+        .expect("WebSocket connects")
+        .0
+}
+
+/// The upgrade request for `url` with `Authorization: Bearer <token>`.
+pub fn request_with(
+    url: &str,
+    token: &str,
+) -> tokio_tungstenite::tungstenite::handshake::client::Request {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request().expect("a WebSocket URL");
+    request.headers_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("a header value"),
+    );
+    request
+}
+
+/// Connects with `Authorization: Bearer <token>`.
+pub async fn connect_with(url: &str, token: &str) -> Client {
+    tokio_tungstenite::connect_async(request_with(url, token))
         .await
         .expect("WebSocket connects")
         .0

@@ -26,6 +26,11 @@ pub struct WorkerConfig {
     /// or both, comma-separated), so each pool scales on its own queue.
     pub run_packages: bool,
     pub run_locations: bool,
+    /// The mail pool (`WORKER_POOLS` includes `mail`).
+    pub run_mail: bool,
+    /// How the mail pool sends (`SMTP_URL`, `MAIL_FROM`, `PUBLIC_URL`,
+    /// `MAIL_MAX_ATTEMPTS`).
+    pub mail: MailSettings,
     /// How long points naming an unknown package are retried before they are
     /// dead-lettered (`UNKNOWN_PACKAGE_RETRY_S`): a point can overtake its
     /// package's create, which travels another queue.
@@ -37,6 +42,32 @@ pub struct WorkerConfig {
     /// `127.0.0.1:9101`; several workers on one host each set their own;
     /// `off` serves nothing).
     pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// Where mail goes and what its links point to.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// `SMTP_URL`: `smtps://user:pass@host:465`, `smtp://host:587?tls=required`,
+    /// `smtp://host:25` (a relay on this host; the default), or `log`.
+    pub smtp_url: String,
+    /// `MAIL_FROM`: the sender, e.g. `DeliverTrack <no-reply@example.com>`.
+    pub from: String,
+    /// `PUBLIC_URL`: where people reach the API and pages; links start here.
+    pub public_url: String,
+    /// `MAIL_MAX_ATTEMPTS`: tries before a mail is dead-lettered (one every
+    /// 30 s: 240 is two hours).
+    pub max_attempts: u32,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_url: "smtp://127.0.0.1:25".into(),
+            from: "DeliverTrack <no-reply@localhost>".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            max_attempts: 240,
+        }
+    }
 }
 
 /// The account an empty deployment starts with. No default exists anywhere.
@@ -97,6 +128,9 @@ impl BootstrapAdmin {
                 ),
             ));
         }
+        if let Some(reason) = shared::config::secret_problem(&password, 0) {
+            return Err(problem("BOOTSTRAP_ADMIN_PASSWORD", "", &reason));
+        }
         Ok(Some(Self { email, password }))
     }
 }
@@ -113,6 +147,8 @@ impl WorkerConfig {
             confirm_timeout: Duration::from_millis(5_000),
             run_packages: true,
             run_locations: true,
+            run_mail: true,
+            mail: MailSettings::default(),
             unknown_package_retry: Duration::from_secs(30),
             bootstrap_admin: None,
             metrics_listen: None,
@@ -130,25 +166,20 @@ impl WorkerConfig {
                 value: raw.clone(),
                 reason,
             })?;
-        let pools: String = var("WORKER_POOLS", "packages,locations".to_owned())?;
-        let (run_packages, run_locations) = parse_pools(&pools).map_err(|reason| ConfigError {
+        let pools: String = var("WORKER_POOLS", "packages,locations,mail".to_owned())?;
+        let pools = parse_pools(&pools).map_err(|reason| ConfigError {
             name: "WORKER_POOLS".into(),
             value: pools.clone(),
             reason,
         })?;
-        let metrics_listen = match var("METRICS_LISTEN", "127.0.0.1:9101".to_owned())?.trim() {
-            "" | "off" => None,
-            addr => Some(addr.parse().map_err(|_| ConfigError {
-                name: "METRICS_LISTEN".into(),
-                value: addr.to_owned(),
-                reason: "expected host:port (an IP address), or off".into(),
-            })?),
-        };
+        let metrics_listen = shared::endpoints::listen_var("127.0.0.1:9101")?;
         Ok(Self {
             metrics_listen,
             bootstrap_admin: BootstrapAdmin::from_env(false)?,
-            run_packages,
-            run_locations,
+            run_packages: pools.packages,
+            run_locations: pools.locations,
+            run_mail: pools.mail,
+            mail: MailSettings::from_env()?,
             prefetch: var("WORKER_PREFETCH", defaults.prefetch)?,
             location_prefetch: var("WORKER_LOCATION_PREFETCH", defaults.location_prefetch)?,
             window_linger: millis_var("WORKER_WINDOW_LINGER_MS", defaults.window_linger)?,
@@ -165,23 +196,66 @@ impl WorkerConfig {
     }
 }
 
-pub fn parse_pools(raw: &str) -> Result<(bool, bool), String> {
-    let (mut packages, mut locations) = (false, false);
+impl MailSettings {
+    fn from_env() -> Result<Self, ConfigError> {
+        let d = Self::default();
+        let smtp_url: String = var("SMTP_URL", d.smtp_url)?;
+        if smtp_url != "log" {
+            if !["smtp://", "smtps://"]
+                .iter()
+                .any(|s| smtp_url.starts_with(s))
+            {
+                return Err(ConfigError {
+                    name: "SMTP_URL".into(),
+                    value: smtp_url,
+                    reason: "expected smtp://, smtps:// or log".into(),
+                });
+            }
+            shared::config::check_url_credentials("SMTP_URL", &smtp_url)?;
+        }
+        let from: String = var("MAIL_FROM", d.from)?;
+        if from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError {
+                name: "MAIL_FROM".into(),
+                value: from,
+                reason: "expected a mailbox, e.g. DeliverTrack <no-reply@example.com>".into(),
+            });
+        }
+        Ok(Self {
+            smtp_url,
+            from,
+            public_url: shared::config::url_var("PUBLIC_URL", &d.public_url, &["http", "https"])?,
+            max_attempts: var("MAIL_MAX_ATTEMPTS", d.max_attempts)?.max(1),
+        })
+    }
+}
+
+/// Which pools an instance runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pools {
+    pub packages: bool,
+    pub locations: bool,
+    pub mail: bool,
+}
+
+pub fn parse_pools(raw: &str) -> Result<Pools, String> {
+    let mut pools = Pools::default();
     for pool in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match pool {
-            "packages" => packages = true,
-            "locations" => locations = true,
+            "packages" => pools.packages = true,
+            "locations" => pools.locations = true,
+            "mail" => pools.mail = true,
             other => {
                 return Err(format!(
-                    "unknown pool {other:?}; expected packages and/or locations"
+                    "unknown pool {other:?}; expected packages, locations and/or mail"
                 ))
             }
         }
     }
-    if packages || locations {
-        Ok((packages, locations))
-    } else {
+    if pools == Pools::default() {
         Err("no pool selected".into())
+    } else {
+        Ok(pools)
     }
 }
 
@@ -215,12 +289,23 @@ pub fn parse_shards(raw: &str, total: u16) -> Result<Vec<u16>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_pools, parse_shards};
+    use super::{parse_pools, parse_shards, Pools};
 
     #[test]
     fn pools() {
-        assert_eq!(parse_pools("packages,locations").unwrap(), (true, true));
-        assert_eq!(parse_pools("locations").unwrap(), (false, true));
+        let all = Pools {
+            packages: true,
+            locations: true,
+            mail: true,
+        };
+        assert_eq!(parse_pools("packages,locations,mail").unwrap(), all);
+        assert_eq!(
+            parse_pools("locations").unwrap(),
+            Pools {
+                locations: true,
+                ..Pools::default()
+            }
+        );
         assert!(parse_pools("trucks").is_err());
         assert!(parse_pools("").is_err());
     }

@@ -58,6 +58,8 @@ pub struct Pipeline {
     /// Told when a window moved packages, so MongoDB's latest positions follow.
     pub projection: ProjectionNudge,
     pub topology: Topology,
+    /// Opens every message's seal before it is decoded; seals what is published.
+    pub keys: shared::wire::SigningKeys,
     pub publisher: Publisher,
     /// How long points for an unknown package are retried before they are
     /// dead-lettered (their package's create may still be on its way).
@@ -261,6 +263,7 @@ impl Pipeline {
         let mut forwarded = LocationBatch::default();
         let mut replies = Vec::new();
         let mut auth_changed = false;
+        let mut accounts_changed = Vec::new();
         for ((delivery, command), outcome) in commands.iter().zip(outcomes) {
             let Outcome {
                 event,
@@ -305,6 +308,13 @@ impl Pipeline {
                 }
             }
             auth_changed |= matches!(event, Event::DeliveryChanged(_) | Event::DeviceChanged(_));
+            accounts_changed.extend(event.changed_account());
+            if let Some(mail) = crate::mail::request_for(&event) {
+                match self.mail_message(&command.with_body(mail)) {
+                    Ok(message) => messages.push(message),
+                    Err(error) => tracing::error!(%error, "cannot encode a mail request"),
+                }
+            }
             let event = command.with_body(event);
             if event.body.is_package_event() {
                 match self.event_message(&event) {
@@ -327,6 +337,7 @@ impl Pipeline {
         if auth_changed {
             self.invalidator.auth_changed().await;
         }
+        self.invalidator.accounts_changed(accounts_changed).await;
         if let Err(abandoned) = self
             .publisher
             .publish_committed(&messages, &self.stop)
@@ -538,6 +549,9 @@ impl Pipeline {
 
     /// Decodes every delivery; one that can never be decoded gets a dead
     /// letter in `messages` and is left out.
+    /// A message whose seal does not verify (unsigned, or forged by someone
+    /// who can publish on the broker but lacks the key) is refused the same
+    /// way, counted by why.
     fn decode_all<'w, B: serde::de::DeserializeOwned>(
         &self,
         queue: &str,
@@ -546,7 +560,14 @@ impl Pipeline {
     ) -> Vec<(&'w Delivery, Envelope<B>)> {
         let mut decoded = Vec::with_capacity(window.len());
         for delivery in window {
-            match Envelope::<B>::decode(&delivery.data) {
+            let opened = self.keys.open(&delivery.data).map_err(|refused| {
+                self.metrics
+                    .refused
+                    .with_label_values(&[pool_of(queue, &self.topology), refused.label()])
+                    .inc();
+                shared::wire::WireError::from(refused)
+            });
+            match opened.and_then(Envelope::<B>::decode) {
                 Ok(envelope) => decoded.push((delivery, envelope)),
                 Err(error) => messages.push(self.dead_letter(queue, delivery, &error.to_string())),
             }
@@ -697,6 +718,7 @@ impl Pipeline {
     fn event_message(&self, event: &Envelope<Event>) -> Result<Message, shared::wire::WireError> {
         let kind = event.body.kind();
         envelope_message(
+            &self.keys,
             self.topology.events_exchange(),
             Topology::event_routing_key(event.body.tracking_number(), kind),
             event,
@@ -710,10 +732,25 @@ impl Pipeline {
         batch: &Envelope<LocationBatch>,
     ) -> Result<Message, shared::wire::WireError> {
         envelope_message(
+            &self.keys,
             self.topology.commands_exchange(),
             Topology::LOCATION_ROUTING_KEY.to_owned(),
             batch,
             "location",
+            Routing::Mandatory,
+        )
+    }
+
+    fn mail_message(
+        &self,
+        mail: &Envelope<shared::wire::MailRequest>,
+    ) -> Result<Message, shared::wire::WireError> {
+        envelope_message(
+            &self.keys,
+            self.topology.commands_exchange(),
+            Topology::MAIL_ROUTING_KEY.to_owned(),
+            mail,
+            "mail",
             Routing::Mandatory,
         )
     }
@@ -725,7 +762,7 @@ impl Pipeline {
         ) else {
             return;
         };
-        match event.encode() {
+        match event.seal(&self.keys) {
             Ok(payload) => {
                 self.publisher
                     .reply(reply_to, correlation_id, &payload)
@@ -744,6 +781,15 @@ fn applied_in_trace(trace: &shared::wire::TraceContext) -> tracing::Span {
         shared::telemetry::continue_trace(&span, traceparent);
     }
     span
+}
+
+/// The `pool` label of a queue's metrics.
+fn pool_of(queue: &str, topology: &Topology) -> &'static str {
+    if queue == topology.locations_queue() {
+        QueueKind::Locations.pool()
+    } else {
+        QueueKind::Packages.pool()
+    }
 }
 
 /// One unit's result after [`Pipeline::apply_isolating`].

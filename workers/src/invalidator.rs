@@ -1,6 +1,7 @@
-//! Marking cached views stale after a commit, until Redis has taken it; and
+//! Marking cached views stale after a commit, until Redis has taken it;
 //! telling every ingest that device keys or deliveries changed (so what it
-//! remembered of them is dropped).
+//! remembered of them is dropped); and recording which accounts changed
+//! (so every ingest and broadcaster checks their sessions again).
 //!
 //! The first attempt is made inline. If Redis does not answer, the changes go
 //! to a background task that keeps retrying (merging repeated packages, the
@@ -10,11 +11,12 @@
 
 use shared::backoff::{sleep_unless_cancelled, Backoff};
 use shared::cache::ViewCache;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
 
 /// How many packages may wait for Redis before new ones are dropped (with an
 /// error in the log; their views still expire with the cache TTL).
@@ -32,6 +34,8 @@ enum Stale {
     Packages(Vec<(String, i64)>),
     /// Device keys or deliveries changed.
     Auth,
+    /// These accounts changed.
+    Accounts(Vec<Uuid>),
 }
 
 impl Invalidator {
@@ -67,6 +71,35 @@ impl Invalidator {
             }
         }
     }
+
+    /// Accounts changed (a role, a disabled account, an ended session...):
+    /// recorded in Redis, or retried in the background until it is. While
+    /// Redis is down, ingest and the broadcaster trust nothing remembered.
+    pub async fn accounts_changed(&self, accounts: Vec<Uuid>) {
+        if accounts.is_empty() {
+            return;
+        }
+        if let Err(error) = shared::auth::changes::record(&self.cache, &accounts).await {
+            tracing::warn!(%error, "account changes not recorded; retrying in the background");
+            if self.retries.try_send(Stale::Accounts(accounts)).is_err() {
+                tracing::error!("invalidation retry queue full; account changes are dropped");
+            }
+        }
+    }
+}
+
+/// What the retry task still owes Redis.
+#[derive(Default)]
+struct Pending {
+    packages: HashMap<String, i64>,
+    auth: bool,
+    accounts: HashSet<Uuid>,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.packages.is_empty() && !self.auth && self.accounts.is_empty()
+    }
 }
 
 async fn retry_pending(
@@ -74,26 +107,36 @@ async fn retry_pending(
     mut incoming: mpsc::Receiver<Stale>,
     stop: CancellationToken,
 ) {
-    let mut pending: HashMap<String, i64> = HashMap::new();
-    let mut auth_pending = false;
+    let mut owed = Pending::default();
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
-        if pending.is_empty() && !auth_pending {
+        if owed.is_empty() {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 next = incoming.recv() => match next {
-                    Some(stale) => merge(&mut pending, &mut auth_pending, stale),
+                    Some(stale) => merge(&mut owed, stale),
                     None => return,
                 },
             }
             backoff.reset();
         }
         while let Ok(stale) = incoming.try_recv() {
-            merge(&mut pending, &mut auth_pending, stale);
+            merge(&mut owed, stale);
         }
-        if auth_pending && cache.bump_auth_version().await.is_ok() {
-            auth_pending = false;
+        if owed.auth && cache.bump_auth_version().await.is_ok() {
+            owed.auth = false;
         }
+        if !owed.accounts.is_empty() {
+            let accounts: Vec<Uuid> = owed.accounts.iter().copied().collect();
+            if shared::auth::changes::record(&cache, &accounts)
+                .await
+                .is_ok()
+            {
+                owed.accounts.clear();
+            }
+        }
+        let pending = &mut owed.packages;
+        let auth_pending = owed.auth || !owed.accounts.is_empty();
         let keys: Vec<(&str, i64)> = pending.iter().map(|(tn, v)| (tn.as_str(), *v)).collect();
         match cache.invalidate_packages(&keys).await {
             Ok(()) if auth_pending => {
@@ -119,14 +162,19 @@ async fn retry_pending(
     }
 }
 
-fn merge(pending: &mut HashMap<String, i64>, auth_pending: &mut bool, stale: Stale) {
+fn merge(owed: &mut Pending, stale: Stale) {
     let changes = match stale {
         Stale::Packages(changes) => changes,
         Stale::Auth => {
-            *auth_pending = true;
+            owed.auth = true;
+            return;
+        }
+        Stale::Accounts(accounts) => {
+            owed.accounts.extend(accounts);
             return;
         }
     };
+    let pending = &mut owed.packages;
     for (tracking_number, version) in changes {
         if pending.len() >= MAX_PENDING && !pending.contains_key(&tracking_number) {
             tracing::error!("too many views waiting for Redis; this one expires with its TTL");

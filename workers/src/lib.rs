@@ -10,6 +10,8 @@
 //!   PostgreSQL transaction, in queue order, one statement per table; each
 //!   command's principal is checked again against the policy.
 //! - [`bootstrap`]: the first admin account, from configuration.
+//! - [`mail`]: the mail pool (verification and reset links over SMTP) and
+//!   which outcomes owe a mail.
 //! - [`locations`]: a window of location points: sequence numbers and latest
 //!   position in PostgreSQL, history and latest position in MongoDB, only ever
 //!   moving forward in time.
@@ -33,6 +35,7 @@ pub mod dead_letter;
 pub mod dlq;
 pub mod invalidator;
 pub mod locations;
+pub mod mail;
 pub mod metrics;
 pub mod packages;
 pub mod publisher;

@@ -28,10 +28,12 @@ async fn main() -> std::process::ExitCode {
 async fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let config = workers::WorkerConfig::from_env().context("configuration")?;
-    let (url, topology) = (&config.common.amqp_url, &config.common.topology);
+    // The dead-letter tools move messages as they are: the broker is all
+    // they need (no signing key, no stores).
+    let broker = || shared::config::broker_from_env().context("configuration");
     match args.as_slice() {
         [] => {
+            let config = workers::WorkerConfig::from_env().context("configuration")?;
             config.require_bootstrap_admin().context("configuration")?;
             let shutdown = shared::shutdown::on_signal();
             workers::run(config, shutdown).await?;
@@ -42,7 +44,10 @@ async fn run() -> anyhow::Result<()> {
                 ["--limit", n] => n.parse().context("--limit takes a number up to 65535")?,
                 _ => bail!("{USAGE}"),
             };
-            let letters = dlq::list(url, topology, limit).await.context("dlq list")?;
+            let (url, topology) = broker()?;
+            let letters = dlq::list(&url, &topology, limit)
+                .await
+                .context("dlq list")?;
             println!("{:<38} {:<28} {:>7}  reason", "id", "from queue", "bytes");
             for letter in &letters {
                 println!(
@@ -57,7 +62,8 @@ async fn run() -> anyhow::Result<()> {
                 "--all" => Selection::All,
                 id => Selection::Id(id.to_owned()),
             };
-            let count = dlq::redrive(url, topology, &selection)
+            let (url, topology) = broker()?;
+            let count = dlq::redrive(&url, &topology, &selection)
                 .await
                 .context("dlq redrive")?;
             println!("{count} dead letter(s) re-driven");

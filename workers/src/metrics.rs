@@ -5,11 +5,9 @@
 use prometheus::{HistogramVec, IntCounterVec, IntGauge};
 use shared::metrics::{Metrics, BATCH_SIZES, SECONDS};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 pub struct WorkerMetrics {
     registry: Metrics,
@@ -18,6 +16,11 @@ pub struct WorkerMetrics {
     /// Messages applied again after a transient failure (per attempt).
     pub retried: IntCounterVec,
     pub dead_lettered: IntCounterVec,
+    /// Messages refused because their seal did not verify, by `reason`
+    /// (`unsigned`, `forged`, `unknown_key`).
+    pub refused: IntCounterVec,
+    /// Mails the SMTP server took, by `kind`.
+    pub mail_sent: IntCounterVec,
     /// Messages per window (the batch one round of writes carries).
     pub window: HistogramVec,
     /// One round of writes, by `store` (`postgres`, `mongodb`).
@@ -52,6 +55,12 @@ impl Default for WorkerMetrics {
                 "Messages sent to the dead-letter queue",
                 pool,
             ),
+            refused: m.counter_vec(
+                "messages_refused_total",
+                "Messages refused (and dead-lettered) because their seal did not verify",
+                &["pool", "reason"],
+            ),
+            mail_sent: m.counter_vec("mail_sent_total", "Mails the SMTP server took", &["kind"]),
             window: m.histogram_vec(
                 "window_messages",
                 "Messages applied together in one window",
@@ -78,7 +87,10 @@ impl Default for WorkerMetrics {
         };
         // Known label values start at 0, so a rate over them exists before
         // the first event (and a dashboard shows 0, not "no data").
-        for pool in ["packages", "locations"] {
+        for kind in ["verify_email", "account_exists", "reset_password"] {
+            metrics.mail_sent.with_label_values(&[kind]);
+        }
+        for pool in ["packages", "locations", "mail"] {
             for counter in [
                 &metrics.consumed,
                 &metrics.acked,
@@ -89,6 +101,9 @@ impl Default for WorkerMetrics {
             }
             metrics.window.with_label_values(&[pool]);
             metrics.lag.with_label_values(&[pool]);
+            for reason in ["unsigned", "forged", "unknown_key"] {
+                metrics.refused.with_label_values(&[pool, reason]);
+            }
         }
         for (pool, store) in [
             ("packages", "postgres"),
@@ -119,28 +134,5 @@ pub fn serve(
     metrics: Arc<WorkerMetrics>,
     stop: CancellationToken,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let connections = TaskTracker::new();
-        loop {
-            let (stream, _) = tokio::select! {
-                _ = stop.cancelled() => break,
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        tracing::warn!(%error, "metrics accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            connections.spawn(shared::endpoints::serve_connection(
-                stream,
-                Arc::clone(&metrics) as Arc<dyn shared::endpoints::Exposed>,
-                Duration::from_secs(10),
-                stop.clone(),
-            ));
-        }
-        connections.close();
-        let _ = tokio::time::timeout(Duration::from_secs(2), connections.wait()).await;
-    })
+    shared::endpoints::serve(listener, metrics, stop)
 }

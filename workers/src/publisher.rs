@@ -203,8 +203,10 @@ fn lock(channel: &Mutex<Channel>) -> std::sync::MutexGuard<'_, Channel> {
     channel.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// The message for an envelope, persistent, as every service publishes them.
+/// The message for an envelope, sealed and persistent, as every service
+/// publishes them.
 pub fn envelope_message<B: serde::Serialize>(
+    keys: &shared::wire::SigningKeys,
     exchange: String,
     routing_key: String,
     envelope: &shared::wire::Envelope<B>,
@@ -214,7 +216,7 @@ pub fn envelope_message<B: serde::Serialize>(
     Ok(Message {
         exchange,
         routing_key,
-        payload: envelope.encode()?,
+        payload: envelope.seal(keys)?,
         properties: shared::amqp::envelope_properties(envelope, kind),
         routing,
     })

@@ -36,6 +36,8 @@ pub enum StartupError {
     /// The broker's topology disagrees with this worker's configuration.
     #[error(transparent)]
     Topology(DeclareError),
+    #[error("invalid SMTP_URL: {0}")]
+    Mail(String),
 }
 
 /// About how many payload bytes one window may hold (a 1,000-point batch is
@@ -49,6 +51,35 @@ struct Stores {
     locations: LocationStore,
     projection: ProjectionNudge,
     metrics: Arc<WorkerMetrics>,
+    /// How the mail pool sends, when it runs.
+    mailer: Option<Arc<crate::mail::consumer::Mailer>>,
+}
+
+/// How many mails one consumer sends at once.
+const MAIL_CONCURRENCY: u16 = 8;
+
+fn mailer(
+    config: &WorkerConfig,
+) -> Result<Option<Arc<crate::mail::consumer::Mailer>>, StartupError> {
+    if !config.run_mail {
+        return Ok(None);
+    }
+    let settings = &config.mail;
+    let transport = crate::mail::transport::Transport::from_url(&settings.smtp_url)
+        .map_err(|e| StartupError::Mail(e.to_string()))?;
+    if matches!(transport, crate::mail::transport::Transport::Log) {
+        tracing::warn!("SMTP_URL=log: mails are written to the log, not sent");
+    }
+    Ok(Some(Arc::new(crate::mail::consumer::Mailer {
+        transport,
+        from: settings
+            .from
+            .parse()
+            .map_err(|e: lettre::address::AddressError| StartupError::Mail(e.to_string()))?,
+        public_url: settings.public_url.clone(),
+        max_attempts: settings.max_attempts,
+        concurrency: usize::from(MAIL_CONCURRENCY),
+    })))
 }
 
 /// Runs the worker pools until `shutdown` is cancelled. Broker and database
@@ -84,6 +115,7 @@ async fn run_pools(
     shutdown: &CancellationToken,
 ) -> Result<(), StartupError> {
     let shutdown = shutdown.clone();
+    let mailer = mailer(&config)?;
     let pool = shared::db::lazy_pool(
         &config.common.database_url,
         config.common.database_max_connections,
@@ -156,6 +188,7 @@ async fn run_pools(
         locations,
         projection,
         metrics: Arc::clone(metrics),
+        mailer,
     };
 
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
@@ -230,6 +263,7 @@ async fn consume_all(
         locations: stores.locations.clone(),
         projection: stores.projection.clone(),
         topology: topology.clone(),
+        keys: config.common.signing.clone(),
         publisher: Publisher::open(
             Arc::clone(publishing),
             topology.clone(),
@@ -254,6 +288,27 @@ async fn consume_all(
         queues.push((topology.locations_queue(), QueueKind::Locations));
     }
     let mut consumers = JoinSet::new();
+    if let Some(mailer) = &stores.mailer {
+        let channel = connection.create_channel().await?;
+        channel
+            .basic_qos(MAIL_CONCURRENCY, BasicQosOptions::default())
+            .await?;
+        let queue = topology.mail_queue();
+        let consumer = channel
+            .basic_consume(
+                queue.clone().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        let (pipeline, mailer) = (Arc::clone(&pipeline), Arc::clone(mailer));
+        consumers.spawn(async move {
+            let result = crate::mail::consumer::consume(&pipeline, &mailer, &queue, consumer).await;
+            drop(channel);
+            result
+        });
+    }
     for (queue, kind) in queues {
         let prefetch = match kind {
             QueueKind::Packages => config.prefetch,
@@ -287,6 +342,7 @@ async fn consume_all(
     tracing::info!(
         packages = config.run_packages,
         locations = config.run_locations,
+        mail = config.run_mail,
         shards = ?config.shards,
         "workers consuming"
     );

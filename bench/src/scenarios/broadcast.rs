@@ -93,7 +93,7 @@ async fn watchers(
             .into_iter()
             .collect();
         let (url, numbers, seen, stop, gate) = (
-            run.system.ws.clone(),
+            (run.system.ws.clone(), run.system.ws_token.clone()),
             Arc::clone(&numbers),
             Arc::clone(&seen),
             stop.clone(),
@@ -216,7 +216,7 @@ async fn watchers(
 }
 
 async fn subscriber(
-    url: String,
+    url: (String, Option<String>),
     connection: usize,
     watched: Vec<usize>,
     numbers: Arc<Vec<String>>,
@@ -226,7 +226,18 @@ async fn subscriber(
 ) {
     let socket = {
         let _permit = gate.acquire().await;
-        tokio_tungstenite::connect_async(&url).await
+        let (url, token) = &url;
+        let Ok(mut request) =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                url.as_str(),
+            )
+        else {
+            return;
+        };
+        if let Some(Ok(value)) = token.as_ref().map(|t| format!("Bearer {t}").parse()) {
+            request.headers_mut().insert("authorization", value);
+        }
+        tokio_tungstenite::connect_async(request).await
     };
     let Ok((mut socket, _)) = socket else { return };
     let by_name: HashMap<&str, usize> =

@@ -52,6 +52,7 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         role: shared::auth::Role::Dispatcher,
         email: None,
         device_id: None,
+        session_id: None,
     }
     .principal();
     for batch in 0..points.div_ceil(100) {
@@ -84,7 +85,7 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         messages.push((
             topology.commands_exchange(),
             Topology::LOCATION_ROUTING_KEY.to_owned(),
-            envelope.encode()?,
+            envelope.seal(&run.system.config.signing)?,
         ));
     }
 
@@ -103,7 +104,11 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
             operator.clone(),
             command,
         );
-        messages.push((topology.commands_exchange(), key, envelope.encode()?));
+        messages.push((
+            topology.commands_exchange(),
+            key,
+            envelope.seal(&run.system.config.signing)?,
+        ));
     }
     // One pool at a time: each measured against its own store, not against
     // the other pool for the two cores.

@@ -17,6 +17,11 @@ pub struct BodyLimits {
     pub read_timeout: Duration,
 }
 
+/// The most values one JSON request body may hold: room for the largest
+/// legitimate body (a delivery of 500 stops), and a bound on what parsing
+/// any body may cost.
+pub const MAX_JSON_VALUES: usize = 4096;
+
 /// Checks the content type is JSON (a missing one is taken as JSON, as the
 /// original API did) and reads the body within `limits`.
 pub async fn json_object(
@@ -25,6 +30,12 @@ pub async fn json_object(
 ) -> Result<Map<String, Value>, Reply> {
     require_json(request.headers())?;
     let body = read_limited(request, limits).await?;
+    if too_many_json_values(&body, MAX_JSON_VALUES) {
+        return Err(Reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a request body holds at most {MAX_JSON_VALUES} JSON values"),
+        ));
+    }
     let value: Value =
         serde_json::from_slice(&body).map_err(|e| json_error(e, Reply::invalid_fields))?;
     match value {
@@ -89,7 +100,7 @@ pub async fn read_limited(request: Request<Incoming>, limits: BodyLimits) -> Res
     }
     let read = tokio::time::timeout(
         limits.read_timeout,
-        Limited::new(request.into_body(), limit).collect(),
+        collect(request.into_body(), limit, declared),
     );
     let Ok(collected) = read.await else {
         return Err(Reply::error(
@@ -102,13 +113,62 @@ pub async fn read_limited(request: Request<Incoming>, limits: BodyLimits) -> Res
         .header("connection", "close"));
     };
     match collected {
-        Ok(collected) => Ok(collected.to_bytes()),
+        Ok(body) => Ok(body),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(error) => Err(Reply::error(
             StatusCode::BAD_REQUEST,
             format!("could not read the request body: {error}"),
         )),
     }
+}
+
+/// Reads the body's frames into one buffer, sized up front when the length
+/// is declared: a body costs its own size once, not its frames and then a
+/// copy of them.
+async fn collect(
+    body: Incoming,
+    limit: usize,
+    declared: Option<u64>,
+) -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> {
+    let mut body = Limited::new(body, limit);
+    let capacity = declared.map_or(0, |length| length.min(limit as u64) as usize);
+    let mut buffer = bytes::BytesMut::with_capacity(capacity);
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame?.into_data() {
+            buffer.extend_from_slice(&data);
+        }
+    }
+    Ok(buffer.freeze())
+}
+
+/// Whether a JSON text holds more than `max` values (objects, arrays and
+/// scalars, counted by their separators outside strings), so a small body
+/// of tiny values (`[[],[],...]`) is refused before it is built: each would
+/// cost far more memory than its bytes.
+pub fn too_many_json_values(body: &[u8], max: usize) -> bool {
+    let (mut values, mut in_string, mut escaped) = (1usize, false, false);
+    for &byte in body {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b',' | b'[' | b'{' => {
+                values += 1;
+                if values > max {
+                    return true;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The value of one query-string parameter, percent-decoded.
@@ -158,7 +218,19 @@ fn percent_decode(raw: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::query_param;
+    use super::{query_param, too_many_json_values};
+
+    #[test]
+    fn json_values_are_counted_outside_strings_only() {
+        assert!(!too_many_json_values(
+            br#"{"a": "x,y,[z]{", "b": [1, 2]}"#,
+            5
+        ));
+        assert!(too_many_json_values(br#"{"a": 1, "b": [1, 2]}"#, 4));
+        assert!(!too_many_json_values(br#"{"a": "\",", "b": 2}"#, 3));
+        assert!(too_many_json_values(br#"{"a": "\\", "b": [1]}"#, 3));
+        assert!(too_many_json_values("[[],[],[],[]]".as_bytes(), 4));
+    }
 
     #[test]
     fn query_params_are_found_and_decoded() {

@@ -61,6 +61,13 @@ impl Reply {
         Self(response)
     }
 
+    /// A response with no body (204).
+    pub fn empty(status: StatusCode) -> Self {
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = status;
+        Self(response)
+    }
+
     pub fn error(status: StatusCode, message: impl Into<String>) -> Self {
         Self::json(
             status,

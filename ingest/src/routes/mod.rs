@@ -14,6 +14,7 @@ pub mod packages;
 pub(crate) mod stats;
 pub mod track;
 pub mod users;
+pub mod ws_ticket;
 
 use crate::authn;
 use crate::broker::Broker;
@@ -49,9 +50,17 @@ pub struct AppState {
     pub auth: AuthConfig,
     /// Device keys and couriers' deliveries, remembered between requests.
     pub credentials: crate::credentials::Credentials,
-    pub limiter: crate::rate_limit::RateLimiter,
-    /// Whether `X-Forwarded-For` names the client (behind a trusted proxy).
-    pub trust_forwarded: bool,
+    pub limiter: std::sync::Arc<crate::rate_limit::RateLimiter>,
+    /// What each limit allows per minute.
+    pub limits: crate::rate_limit::Limits,
+    /// Seals what ingest publishes and checks the links it is shown.
+    pub signing: shared::wire::SigningKeys,
+    /// How long a session lasts without a refresh (`REFRESH_TOKEN_TTL_S`).
+    pub refresh_ttl: std::time::Duration,
+    /// Delays after failed sign-ins, per account.
+    pub sign_in_delays: shared::auth::sign_in_delay::SignInDelays,
+    /// The proxies whose `X-Forwarded-For` entries are believed.
+    pub proxies: shared::net::TrustedProxies,
     pub metrics: std::sync::Arc<crate::metrics::IngestMetrics>,
     /// Queue depths for `/stats`, from the broker (and its management API).
     pub queues: crate::queues::QueueStats,
@@ -173,7 +182,6 @@ pub fn template(path: &str) -> &'static str {
                 .collect()
         });
     match path {
-        "/metrics" => return "/metrics",
         "/web-config.json" => return "/web-config.json",
         "/" => return "/",
         _ if path.starts_with("/assets/") => return "/assets",
@@ -203,17 +211,6 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
         .get::<PeerAddr>()
         .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0);
     let path = request.uri().path().to_owned();
-    if path == "/metrics" {
-        return match *request.method() {
-            Method::GET => Reply::text(
-                StatusCode::OK,
-                shared::metrics::CONTENT_TYPE,
-                state.metrics.render(),
-            ),
-            _ => not_allowed("GET"),
-        }
-        .into_response();
-    }
     let Some(rest) = path.strip_prefix("/api/v1/") else {
         if *request.method() == Method::GET {
             if let Some(page) = crate::web::serve(&state.web, &path).await {
@@ -227,26 +224,28 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
     if let Some(reply) = public(state, &segments, &method).await {
         return reply.unwrap_or_else(|e| e).into_response();
     }
-    let address = shared::net::client_address(request.headers(), peer, state.trust_forwarded);
+    let address = shared::net::client_address(request.headers(), peer, &state.proxies);
     request.extensions_mut().insert(ClientAddr(address));
-    let limits = state.limiter.limits();
+    // Every per-address limit counts an IPv6 client's whole /64.
+    let network = shared::net::network_of(address);
+    let limits = state.limits;
     if let Err(refused) = limited(state, "address", limits.per_address, || {
-        format!("ip:{address}")
+        format!("ip:{network}")
     })
     .await
     {
         return refused.into_response();
     }
-    if let ["auth", _] = segments.as_slice() {
+    if let ["auth", ..] = segments.as_slice() {
         if let Err(refused) =
-            limited(state, "auth", limits.auth, || format!("auth:{address}")).await
+            limited(state, "auth", limits.auth, || format!("auth:{network}")).await
         {
             return refused.into_response();
         }
     }
     if let ["track", tracking_number] = segments.as_slice() {
         if let Err(refused) = limited(state, "track", limits.track, || {
-            format!("track:{}", shared::net::network_of(address))
+            shared::rate_limit::public_lookup_key(&network)
         })
         .await
         {
@@ -259,23 +258,13 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
         .unwrap_or_else(|e| e)
         .into_response();
     }
-    if let ["auth", "register"] = segments.as_slice() {
-        return match method {
-            Method::POST => auth::register::post(state, request).await,
-            _ => Err(not_allowed("POST")),
-        }
-        .unwrap_or_else(|e| e)
-        .into_response();
+    if is_public_auth(&segments) {
+        return public_auth(state, &segments, &method, request)
+            .await
+            .unwrap_or_else(|e| e)
+            .into_response();
     }
-    if let ["auth", "login"] = segments.as_slice() {
-        return match method {
-            Method::POST => auth::login::post(state, request).await,
-            _ => Err(not_allowed("POST")),
-        }
-        .unwrap_or_else(|e| e)
-        .into_response();
-    }
-    let caller = match authn::authenticate(state, request.headers()).await {
+    let caller = match authn::authenticate(state, request.headers(), &network).await {
         Ok(Some(caller)) => caller,
         Ok(None) => return authn::unauthorized("authentication required").into_response(),
         Err(reply) => return reply.into_response(),
@@ -316,6 +305,40 @@ async fn limited(
             )
             .header("retry-after", &seconds.to_string()))
         }
+    }
+}
+
+/// The `/auth/...` endpoints that take no credentials.
+fn is_public_auth(segments: &[&str]) -> bool {
+    matches!(
+        segments,
+        [
+            "auth",
+            "register" | "login" | "refresh" | "verify-email" | "password-reset"
+        ] | ["auth", "password-reset", "confirm"]
+    )
+}
+
+async fn public_auth(
+    state: &AppState,
+    segments: &[&str],
+    method: &Method,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    match (segments, method) {
+        (["auth", "register"], &Method::POST) => auth::register::post(state, request).await,
+        (["auth", "login"], &Method::POST) => auth::login::post(state, request).await,
+        (["auth", "refresh"], &Method::POST) => auth::refresh::post(state, request).await,
+        (["auth", "verify-email"], &Method::GET) => auth::verify_email::get(state, request).await,
+        (["auth", "verify-email"], &Method::POST) => auth::verify_email::post(state, request).await,
+        (["auth", "password-reset"], &Method::POST) => {
+            auth::password_reset::request(state, request).await
+        }
+        (["auth", "password-reset", "confirm"], &Method::POST) => {
+            auth::password_reset::confirm(state, request).await
+        }
+        (["auth", "verify-email"], _) => Err(not_allowed("GET, POST")),
+        _ => Err(not_allowed("POST")),
     }
 }
 
@@ -398,7 +421,24 @@ async fn protected(
             _ => Err(not_allowed("POST")),
         },
         ["users"] => match *method {
+            Method::GET => users::list(state, caller, query).await,
             Method::POST => users::post(state, caller, request).await,
+            _ => Err(not_allowed("GET, POST")),
+        },
+        ["users", id] => match *method {
+            Method::PATCH => users::patch(state, caller, id, request).await,
+            _ => Err(not_allowed("PATCH")),
+        },
+        ["auth", "logout"] => match *method {
+            Method::POST => auth::logout::post(state, caller, request).await,
+            _ => Err(not_allowed("POST")),
+        },
+        ["auth", "verify-email", "resend"] => match *method {
+            Method::POST => auth::verify_email::resend(state, caller, request).await,
+            _ => Err(not_allowed("POST")),
+        },
+        ["ws-ticket"] => match *method {
+            Method::POST => ws_ticket::post(state, caller).await,
             _ => Err(not_allowed("POST")),
         },
         ["audit"] => match *method {
@@ -499,7 +539,6 @@ mod tests {
             ("/api/v1/packages//status", "other"),
             ("/api/v1/nothing/here", "other"),
             ("/etc/passwd", "other"),
-            ("/metrics", "/metrics"),
             ("/track/TRK123456789", "/track/:tracking_number"),
             ("/assets/track.js", "/assets"),
         ] {

@@ -1,5 +1,7 @@
-//! `POST /api/v1/users`: an admin creates an account of any role. Shares
-//! the account command with sign-up ([`create_account`]).
+//! `/api/v1/users`: admins create accounts of any role (`POST`, sharing the
+//! account command with sign-up: [`create_account`]), list them (`GET`),
+//! and change a role or disable an account (`PATCH /users/{id}`), which
+//! takes effect on every ingest and broadcaster within seconds.
 
 use crate::authn;
 use crate::http::fields::Fields;
@@ -68,8 +70,149 @@ pub async fn create_account(
     let mut fingerprinted = body.clone();
     fingerprinted.remove("password");
     let envelope = options.envelope(event_id, command, &fingerprinted);
+    if caller.is_none() {
+        // A sign-up: nothing in the answer may tell whether the email has
+        // an account, so it does not wait for the outcome.
+        crate::routes::packages::accept(state, &envelope).await?;
+        return Ok(crate::routes::auth::acknowledged(
+            "check your email: it says how to finish signing up",
+        ));
+    }
     submit(state, envelope, &options, |event| match event {
         Event::UserRegistered(user) => Reply::json(StatusCode::CREATED, &user),
+        other => unexpected(other),
+    })
+    .await
+}
+
+/// What is wrong with a new password, if anything.
+pub fn password_problem(raw: &str) -> Option<String> {
+    let length = raw.chars().count();
+    if length < password::MIN_LEN {
+        Some(format!("must be at least {} characters", password::MIN_LEN))
+    } else if length > password::MAX_LEN {
+        Some(format!("must be at most {} characters", password::MAX_LEN))
+    } else {
+        None
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/users", tag = "auth",
+    params(crate::openapi::UsersQuery),
+    responses(
+        (status = 200, description = "Accounts, newest first", body = Vec<shared::auth::UserView>),
+        (status = 422, description = "A bad role, limit or cursor", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
+pub async fn list(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ManageUsers)?;
+    let limit = crate::http::request::limit_param(query, 100, 1000)?;
+    let role = match crate::http::request::query_param(query, "role").filter(|r| !r.is_empty()) {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<Role>()
+                .map_err(|e| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?,
+        ),
+    };
+    let before = match crate::http::request::query_param(query, "cursor").filter(|c| !c.is_empty())
+    {
+        None => None,
+        Some(raw) => Some(crate::reads::Cursor::parse(&raw).ok_or_else(|| {
+            Reply::error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "cursor is not one this API gave",
+            )
+        })?),
+    };
+    let users: Vec<shared::auth::UserView> = sqlx::query_as(&format!(
+        "SELECT {} FROM users WHERE ($1::text IS NULL OR role = $1) \
+         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4",
+        shared::auth::USER_COLUMNS
+    ))
+    .bind(role.map(|r| r.as_str()))
+    .bind(before.as_ref().map(|c| c.created_at))
+    .bind(before.as_ref().map(|c| c.id))
+    .bind(limit)
+    .fetch_all(&state.pool)
+    .await?;
+    let next = (users.len() as i64 == limit)
+        .then(|| users.last())
+        .flatten()
+        .map(|last| crate::reads::Cursor {
+            created_at: last.created_at,
+            id: last.id,
+        });
+    let reply = Reply::json(StatusCode::OK, &users);
+    Ok(match next {
+        Some(cursor) => {
+            let mut link = format!("/api/v1/users?limit={limit}&cursor={}", cursor.encode());
+            if let Some(role) = role {
+                link.push_str(&format!("&role={role}"));
+            }
+            reply.header("link", &format!("<{link}>; rel=\"next\""))
+        }
+        None => reply,
+    })
+}
+
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "auth",
+    params(("id" = uuid::Uuid, Path, description = "The account")),
+    request_body = crate::openapi::UserPatch,
+    responses(
+        (status = 200, description = "Changed: every session of the account is checked again within seconds (a disabled account's end)", body = shared::auth::UserView),
+        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::packages::Accepted),
+        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
+        (status = 404, description = "No such account", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 409, description = "An admin's own account", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 422, description = "Invalid fields, or none", body = crate::http::response::InvalidFields),
+        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
+pub async fn patch(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ManageUsers)?;
+    let Ok(user_id) = id.parse::<Uuid>() else {
+        return Err(Reply::error(
+            StatusCode::NOT_FOUND,
+            format!("user {id} not found"),
+        ));
+    };
+    let options = WriteOptions::from_request(&request, Some(caller))?;
+    let body = json_object(request, state.body).await?;
+    let mut fields = Fields::new(&body);
+    let role = fields.optional_str("role").and_then(|raw| {
+        raw.parse::<Role>()
+            .map_err(|e| fields.invalid("role", e.to_string()))
+            .ok()
+    });
+    let disabled = match body.get("disabled") {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        Some(_) => {
+            fields.invalid("disabled", "must be true or false");
+            None
+        }
+    };
+    if role.is_none() && disabled.is_none() && !body.contains_key("role") {
+        fields.invalid("role", "give role and/or disabled");
+    }
+    fields.finish()?;
+    let event_id = options.event_id();
+    let command = Command::UpdateUser(shared::wire::UpdateUser {
+        user_id,
+        role,
+        disabled,
+    });
+    let envelope = options.envelope(event_id, command, &body);
+    submit(state, envelope, &options, |event| match event {
+        Event::AccountChanged(user) => Reply::json(StatusCode::OK, &user),
         other => unexpected(other),
     })
     .await
@@ -85,24 +228,15 @@ fn parse(
             .map_err(|e| fields.invalid("email", e.to_string()))
             .ok()
     });
-    let secret = fields.required_str("password").and_then(|raw| {
-        let length = raw.chars().count();
-        if length < password::MIN_LEN {
-            fields.invalid(
-                "password",
-                format!("must be at least {} characters", password::MIN_LEN),
-            );
-            None
-        } else if length > password::MAX_LEN {
-            fields.invalid(
-                "password",
-                format!("must be at most {} characters", password::MAX_LEN),
-            );
-            None
-        } else {
-            Some(raw.to_owned())
-        }
-    });
+    let secret = fields
+        .required_str("password")
+        .and_then(|raw| match password_problem(raw) {
+            Some(problem) => {
+                fields.invalid("password", problem);
+                None
+            }
+            None => Some(raw.to_owned()),
+        });
     let name = fields.required_text("name", NAME_MAX);
     let role = if with_role {
         fields.required_str("role").and_then(|raw| {

@@ -1,5 +1,6 @@
 //! Device API keys: `dtk_` and 40 hex digits (160 random bits). Only the
 //! SHA-256 of a key is stored and compared; the key itself is shown once.
+//! The same randomness and digest serve the other opaque secrets.
 
 use sha2::{Digest, Sha256};
 
@@ -8,12 +9,18 @@ pub const PREFIX: &str = "dtk_";
 /// A new key (from the operating system's random source) and the hash to
 /// store for it.
 pub fn generate() -> (String, String) {
-    use argon2::password_hash::rand_core::{OsRng, RngCore};
-    let mut random = [0u8; 20];
-    OsRng.fill_bytes(&mut random);
-    let key = format!("{PREFIX}{}", hex(&random));
+    let key = format!("{PREFIX}{}", random_hex(20));
     let hash = hash(&key);
     (key, hash)
+}
+
+/// `bytes` random bytes from the operating system, as hex: for keys,
+/// refresh tokens, WebSocket tickets and link nonces.
+pub fn random_hex(bytes: usize) -> String {
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    let mut random = vec![0u8; bytes];
+    OsRng.fill_bytes(&mut random);
+    hex(&random)
 }
 
 /// The stored form of a key.
@@ -27,7 +34,7 @@ pub fn looks_like_key(raw: &str) -> bool {
         .is_some_and(|rest| rest.len() == 40 && rest.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -41,17 +41,11 @@ impl AuthConfig {
         if var("AUTH_DISABLED", false)? {
             return Ok(Self::Disabled);
         }
-        let ttl = secs_var("JWT_TTL_S", Duration::from_secs(3600))?;
+        let ttl = secs_var("JWT_TTL_S", Duration::from_secs(900))?;
         let algorithm: String = var("JWT_ALGORITHM", "HS256".to_owned())?;
         let tokens = match algorithm.as_str() {
             "HS256" => {
-                let secret: String = var("JWT_SECRET", String::new())?;
-                if secret.len() < MIN_SECRET_BYTES {
-                    return Err(missing(
-                        "JWT_SECRET",
-                        &format!("required (at least {MIN_SECRET_BYTES} bytes), or set AUTH_DISABLED=true for development"),
-                    ));
-                }
+                let secret = crate::config::secret_var("JWT_SECRET", MIN_SECRET_BYTES)?;
                 Tokens::hs256(secret.as_bytes(), ttl)
             }
             "RS256" | "EdDSA" => {

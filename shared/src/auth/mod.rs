@@ -10,17 +10,23 @@
 //! - [`access`]: the facts the policy needs about a package (owner,
 //!   recipient, couriers), read from PostgreSQL.
 //! - [`config`]: `AUTH_DISABLED`, `JWT_*`, read once at start-up.
+//! - [`sign_in_delay`]: growing delays after failed sign-ins, per account.
 
 pub mod access;
 pub mod api_key;
+pub mod changes;
 pub mod config;
+pub mod links;
 pub mod password;
 pub mod policy;
+pub mod session;
+pub mod sign_in_delay;
 pub mod token;
+pub mod ws_ticket;
 
 pub use config::AuthConfig;
 pub use policy::{Action, Decision, PackageAccess};
-pub use token::{TokenError, Tokens};
+pub use token::{IssueError, TokenError, Tokens};
 
 use crate::domain::Email;
 use crate::wire::Principal;
@@ -81,7 +87,17 @@ pub struct UserView {
     #[schema(value_type = String)]
     pub role: Role,
     pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Whether the account proved it owns its email (a mailed link).
+    #[serde(default)]
+    pub email_verified: bool,
+    /// A disabled account signs in nowhere; its sessions and devices stop.
+    #[serde(default)]
+    pub disabled: bool,
 }
+
+/// The columns of `users` a [`UserView`] is read from.
+pub const USER_COLUMNS: &str = "id, email, name, role, created_at, \
+     email_verified_at IS NOT NULL AS email_verified, disabled_at IS NOT NULL AS disabled";
 
 impl TryFrom<String> for Role {
     type Error = UnknownRole;
@@ -90,17 +106,21 @@ impl TryFrom<String> for Role {
     }
 }
 
-/// An authenticated caller: a user account, as its token describes it.
+/// An authenticated caller: a user account, as it stands now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub user_id: Uuid,
     pub role: Role,
-    /// From the token; `None` for a caller rebuilt from an envelope's
+    /// The account's email once it is verified (the account proved it
+    /// owns it): the packages addressed to it are then the caller's to see.
+    /// `None` before that, and for a caller rebuilt from an envelope's
     /// principal (the workers), which then reaches no package by email.
     pub email: Option<Email>,
     /// Set when a device's API key authenticated the request: the caller is
     /// the device's courier, acting through it.
     pub device_id: Option<Uuid>,
+    /// The session the caller's access token belongs to.
+    pub session_id: Option<Uuid>,
 }
 
 impl Caller {
@@ -111,6 +131,7 @@ impl Caller {
             role: Role::Admin,
             email: Some(Email::trusted("dev@localhost.invalid")),
             device_id: None,
+            session_id: None,
         }
     }
 
@@ -122,6 +143,7 @@ impl Caller {
             role: principal.role.as_deref()?.parse().ok()?,
             email: None,
             device_id: principal.device.as_deref().and_then(|d| d.parse().ok()),
+            session_id: None,
         })
     }
 

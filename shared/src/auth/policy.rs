@@ -115,6 +115,7 @@ mod tests {
             role,
             email: Some(Email::parse(&format!("{role}@example.com")).unwrap()),
             device_id: None,
+            session_id: None,
         }
     }
 

@@ -1,5 +1,12 @@
-//! Access tokens: JWTs with `sub`, `role`, `email`, `iat` and `exp`, signed
-//! with HS256 (a shared secret) by default, or RS256/EdDSA key pairs.
+//! Access tokens: JWTs with `sub`, `role`, `email`, `sid` (the session they
+//! belong to), `iat` and `exp`, signed with HS256 (a shared secret) by
+//! default, or RS256/EdDSA key pairs. They live minutes (`JWT_TTL_S`); the
+//! session behind them is what is checked, and ended ([`super::session`]).
+//!
+//! A verified token says who signed in, not what they may do now: the
+//! services read the account's current role and verified email from the
+//! database once per token (and again whenever the account changes), so
+//! the role and email claims are never trusted for a decision.
 //!
 //! Verification accepts exactly the configured algorithm, so a token that
 //! names another one (`none` included) or whose claims were edited after
@@ -7,7 +14,6 @@
 //! own message so clients know to sign in again.
 
 use super::{Caller, Role};
-use crate::domain::Email;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -21,6 +27,7 @@ struct Claims {
     sub: String,
     role: String,
     email: String,
+    sid: String,
     iat: u64,
     exp: u64,
 }
@@ -31,8 +38,17 @@ pub enum TokenError {
     Expired,
     #[error("the access token is invalid")]
     Invalid,
+}
+
+/// Why a token could not be issued: the service's fault, never the caller's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IssueError {
     #[error("this service cannot issue tokens (no signing key)")]
-    CannotSign,
+    NoSigningKey,
+    #[error("a token needs the session it belongs to")]
+    NoSession,
+    #[error("the token could not be signed")]
+    Signing,
 }
 
 /// Why PEM keys could not be used.
@@ -63,7 +79,8 @@ pub struct Issued {
     pub expires_in: Duration,
 }
 
-/// A verified token: who, and until when.
+/// A verified token: who signed in (the role as it was then, no email:
+/// both are read again from the account), in which session, until when.
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub caller: Caller,
@@ -130,13 +147,14 @@ impl Tokens {
         self.ttl
     }
 
-    pub fn issue(&self, caller: &Caller) -> Result<Issued, TokenError> {
+    pub fn issue(&self, caller: &Caller) -> Result<Issued, IssueError> {
         self.issue_at(caller, now(), self.ttl)
     }
 
     /// A token issued at `iat` that lives `ttl` (tests make expired ones).
-    pub fn issue_at(&self, caller: &Caller, iat: u64, ttl: Duration) -> Result<Issued, TokenError> {
-        let key = self.encoding.as_ref().ok_or(TokenError::CannotSign)?;
+    pub fn issue_at(&self, caller: &Caller, iat: u64, ttl: Duration) -> Result<Issued, IssueError> {
+        let key = self.encoding.as_ref().ok_or(IssueError::NoSigningKey)?;
+        let session = caller.session_id.ok_or(IssueError::NoSession)?;
         let claims = Claims {
             sub: caller.user_id.to_string(),
             role: caller.role.as_str().to_owned(),
@@ -145,11 +163,12 @@ impl Tokens {
                 .as_ref()
                 .map(|e| e.as_str().to_owned())
                 .unwrap_or_default(),
+            sid: session.to_string(),
             iat,
             exp: iat + ttl.as_secs(),
         };
         let token = jsonwebtoken::encode(&Header::new(self.algorithm), &claims, key)
-            .map_err(|_| TokenError::CannotSign)?;
+            .map_err(|_| IssueError::Signing)?;
         Ok(Issued {
             token,
             expires_in: ttl,
@@ -175,8 +194,9 @@ impl Tokens {
                 .role
                 .parse::<Role>()
                 .map_err(|_| TokenError::Invalid)?,
-            email: Some(Email::parse(&claims.email).map_err(|_| TokenError::Invalid)?),
+            email: None,
             device_id: None,
+            session_id: Some(Uuid::parse_str(&claims.sid).map_err(|_| TokenError::Invalid)?),
         };
         Ok(Verified {
             caller,
@@ -200,8 +220,9 @@ mod tests {
         Caller {
             user_id: Uuid::new_v4(),
             role: Role::Courier,
-            email: Some(Email::parse("c@example.com").unwrap()),
+            email: None,
             device_id: None,
+            session_id: Some(Uuid::new_v4()),
         }
     }
 
@@ -272,7 +293,10 @@ mod tests {
                 caller,
                 "{algorithm:?}"
             );
-            assert_eq!(verifier.issue(&caller).err(), Some(TokenError::CannotSign));
+            assert_eq!(
+                verifier.issue(&caller).err(),
+                Some(IssueError::NoSigningKey)
+            );
             // A token signed with HS256 (say, with the public key as the
             // secret) is refused: only the configured algorithm is accepted.
             let confused = Tokens::hs256(public, ttl).issue(&caller).unwrap().token;
@@ -282,6 +306,21 @@ mod tests {
             Tokens::from_pem(Algorithm::EdDSA, b"not a key", None, ttl).err(),
             Some(KeyError::Public)
         );
+    }
+
+    #[test]
+    fn a_token_carries_no_email_to_trust_and_needs_a_session() {
+        let mut caller = caller();
+        caller.email = Some(crate::domain::Email::parse("claimed@example.com").unwrap());
+        let token = tokens().issue(&caller).unwrap().token;
+        let verified = tokens().verify(&token).unwrap();
+        assert_eq!(
+            verified.caller.email, None,
+            "the email claim decides nothing"
+        );
+        assert_eq!(verified.caller.session_id, caller.session_id);
+        caller.session_id = None;
+        assert_eq!(tokens().issue(&caller).err(), Some(IssueError::NoSession));
     }
 
     #[test]

@@ -17,6 +17,84 @@ pub enum Command {
     RotateDeviceKey(RotateDeviceKey),
     /// Stop a device's key for good.
     RevokeDevice(RevokeDevice),
+    /// A sign-in: ingest checked the password; the session starts.
+    StartSession(StartSession),
+    /// Exchange a session's current refresh token for the next one.
+    RefreshSession(RefreshSession),
+    /// A sign-out: the session ends.
+    EndSession(EndSession),
+    /// An admin changes an account's role, or disables or enables it.
+    UpdateUser(UpdateUser),
+    /// A mailed link proved the account owns its email.
+    VerifyEmail(VerifyEmail),
+    /// Mail the account a new verification link.
+    ResendVerification(ResendVerification),
+    /// Mail a password-reset link to the account with this email, if any.
+    RequestPasswordReset(RequestPasswordReset),
+    /// A mailed link sets a new password; every session of the account ends.
+    ResetPassword(ResetPassword),
+}
+
+/// A new session for an account whose password ingest just checked. Only
+/// the refresh token's hash travels.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StartSession {
+    pub session_id: Uuid,
+    pub user_id: Uuid,
+    pub refresh_hash: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// [`crate::auth::links::password_version`] of the hash the password
+    /// was checked against: a reset applied in between refuses the session.
+    pub password_version: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefreshSession {
+    pub session_id: Uuid,
+    pub presented_hash: String,
+    pub next_hash: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndSession {
+    pub session_id: Uuid,
+}
+
+/// Absent fields stay as they are.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateUser {
+    pub user_id: Uuid,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+}
+
+/// What a verification link said: this account, this email, this link.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VerifyEmail {
+    pub user_id: Uuid,
+    pub email: Email,
+    pub nonce: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResendVerification {
+    pub user_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestPasswordReset {
+    pub email: Email,
+}
+
+/// What a reset link said, and the new password's hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResetPassword {
+    pub user_id: Uuid,
+    pub nonce: String,
+    /// The password the link was made for: a link outlives no change.
+    pub password_version: String,
+    pub password_hash: String,
 }
 
 /// A device bound to a courier; ingest made the key and sends only its hash.
@@ -103,12 +181,7 @@ impl Command {
         match self {
             Self::CreatePackage(c) => Some(&c.tracking_number),
             Self::UpdateStatus(c) => Some(&c.tracking_number),
-            Self::RegisterUser(_)
-            | Self::CreateDelivery(_)
-            | Self::UpdateDelivery(_)
-            | Self::RegisterDevice(_)
-            | Self::RotateDeviceKey(_)
-            | Self::RevokeDevice(_) => None,
+            _ => None,
         }
     }
 
@@ -125,6 +198,14 @@ impl Command {
             Self::RegisterDevice(c) => c.device_id.to_string().into(),
             Self::RotateDeviceKey(c) => c.device_id.to_string().into(),
             Self::RevokeDevice(c) => c.device_id.to_string().into(),
+            Self::StartSession(c) => c.session_id.to_string().into(),
+            Self::RefreshSession(c) => c.session_id.to_string().into(),
+            Self::EndSession(c) => c.session_id.to_string().into(),
+            Self::UpdateUser(c) => c.user_id.to_string().into(),
+            Self::VerifyEmail(c) => c.user_id.to_string().into(),
+            Self::ResendVerification(c) => c.user_id.to_string().into(),
+            Self::RequestPasswordReset(c) => c.email.as_str().into(),
+            Self::ResetPassword(c) => c.user_id.to_string().into(),
         }
     }
 
@@ -139,6 +220,14 @@ impl Command {
             Self::RegisterDevice(_) => "device_register",
             Self::RotateDeviceKey(_) => "device_rotate",
             Self::RevokeDevice(_) => "device_revoke",
+            Self::StartSession(_) => "session_start",
+            Self::RefreshSession(_) => "session_refresh",
+            Self::EndSession(_) => "session_end",
+            Self::UpdateUser(_) => "user_update",
+            Self::VerifyEmail(_) => "email_verify",
+            Self::ResendVerification(_) => "email_verify_resend",
+            Self::RequestPasswordReset(_) => "password_reset_request",
+            Self::ResetPassword(_) => "password_reset",
         }
     }
 }

@@ -65,6 +65,8 @@ pub enum WireError {
     Decode(#[from] rmp_serde::decode::Error),
     #[error("unencodable message: {0}")]
     Encode(#[from] rmp_serde::encode::Error),
+    #[error("{0}")]
+    Seal(#[from] super::seal::SealError),
 }
 
 /// Only the version, read first so a future envelope is refused by its number
@@ -112,7 +114,19 @@ impl<B: Serialize> Envelope<B> {
     }
 }
 
+impl<B: Serialize> Envelope<B> {
+    /// The bytes to publish: the encoded envelope, sealed.
+    pub fn seal(&self, keys: &super::SigningKeys) -> Result<Vec<u8>, WireError> {
+        Ok(keys.seal(&self.encode()?))
+    }
+}
+
 impl<B: DeserializeOwned> Envelope<B> {
+    /// A message as it came off the broker: its seal opened, then decoded.
+    pub fn open(frame: &[u8], keys: &super::SigningKeys) -> Result<Self, WireError> {
+        Self::decode(keys.open(frame)?)
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Self, WireError> {
         let probe: VersionProbe = rmp_serde::from_slice(bytes)?;
         if probe.version != SCHEMA_VERSION {

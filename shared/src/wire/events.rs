@@ -27,6 +27,48 @@ pub enum Event {
         reason: RejectReason,
         message: String,
     },
+    /// A sign-up for an email that has an account (a reply only): its
+    /// owner is told by mail; the requester learns nothing.
+    AlreadyRegistered {
+        email: crate::domain::Email,
+    },
+    /// A session started or was renewed (a reply only): the account as it
+    /// stands, for the access token.
+    SessionIssued {
+        session_id: Uuid,
+        user: crate::auth::UserView,
+    },
+    /// A session ended: signed out, or its refresh token was used twice
+    /// (`revoked`) (a reply only).
+    SessionEnded {
+        session_id: Uuid,
+        user_id: Uuid,
+        revoked: bool,
+    },
+    /// An account's role, state, email verification or password changed
+    /// (a reply only).
+    AccountChanged(crate::auth::UserView),
+    /// A verification or reset link is to be mailed to an account (a reply
+    /// only; the requester is not told whether the account exists).
+    LinkRequested {
+        user_id: Uuid,
+        email: crate::domain::Email,
+        name: String,
+        link: LinkKind,
+    },
+    /// Done, with nothing to report (a reply only).
+    Acknowledged,
+}
+
+/// Which link a [`Event::LinkRequested`] mails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LinkKind {
+    VerifyEmail,
+    /// For the password whose version this is.
+    ResetPassword {
+        password_version: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,9 +104,11 @@ pub enum RejectReason {
     /// The command's `Idempotency-Key` was first used for a different request (422).
     IdempotencyConflict,
     /// The principal in the envelope may not do this (403): checked again by
-    /// the workers, so a replayed message, or one naming someone who lacks
-    /// the right, is refused (principals are not signed: the broker stays private).
+    /// the workers, so a replayed message, or one re-driven after the
+    /// principal's rights changed, is refused.
     Forbidden,
+    /// The session, token or link is not (or no longer) good (401).
+    Unauthenticated,
     /// The command names something that cannot be used (422): a courier that
     /// is no courier, a package that does not exist.
     Invalid,
@@ -79,23 +123,30 @@ impl Event {
             Self::CommandRejected {
                 tracking_number, ..
             } => tracking_number.as_str(),
-            Self::UserRegistered(_)
-            | Self::DeliveryChanged(_)
-            | Self::DeviceChanged(_)
-            | Self::AccountRejected { .. } => "",
+            _ => "",
         }
     }
 
     /// Whether watchers of a package may see this event (account outcomes
     /// go back to the requester only).
     pub fn is_package_event(&self) -> bool {
-        !matches!(
+        matches!(
             self,
-            Self::UserRegistered(_)
-                | Self::DeliveryChanged(_)
-                | Self::DeviceChanged(_)
-                | Self::AccountRejected { .. }
+            Self::PackageCreated(_)
+                | Self::StatusChanged(_)
+                | Self::LocationsRecorded(_)
+                | Self::CommandRejected { .. }
         )
+    }
+
+    /// The account whose rights or sessions this outcome changed: every
+    /// ingest and broadcaster checks what it remembers of it again.
+    pub fn changed_account(&self) -> Option<Uuid> {
+        match self {
+            Self::AccountChanged(user) => Some(user.id),
+            Self::SessionEnded { user_id, .. } => Some(*user_id),
+            _ => None,
+        }
     }
 
     /// The last word of the routing key `package.<tracking_number>.<kind>`.
@@ -108,6 +159,12 @@ impl Event {
             Self::UserRegistered(_) => "user_registered",
             Self::DeliveryChanged(_) => "delivery_changed",
             Self::DeviceChanged(_) => "device_changed",
+            Self::AlreadyRegistered { .. } => "already_registered",
+            Self::SessionIssued { .. } => "session_issued",
+            Self::SessionEnded { .. } => "session_ended",
+            Self::AccountChanged(_) => "account_changed",
+            Self::LinkRequested { .. } => "link_requested",
+            Self::Acknowledged => "acknowledged",
         }
     }
 }

@@ -1,4 +1,5 @@
-//! Messages on the broker, as versioned MessagePack envelopes.
+//! Messages on the broker, as versioned MessagePack envelopes, each sealed
+//! with an HMAC ([`seal`]) that consumers verify before they decode.
 //!
 //! Every message is an [`Envelope`] around a body: a [`Command`] (ingest → workers)
 //! or a [`LocationBatch`] (ingest → workers), or an [`Event`] (workers →
@@ -11,11 +12,16 @@ mod commands;
 mod envelope;
 mod events;
 mod locations;
+mod mail;
+pub mod seal;
 
 pub use commands::{
-    Command, CreateDelivery, CreatePackage, RegisterDevice, RegisterUser, RevokeDevice,
-    RotateDeviceKey, UpdateDelivery, UpdateStatus,
+    Command, CreateDelivery, CreatePackage, EndSession, RefreshSession, RegisterDevice,
+    RegisterUser, RequestPasswordReset, ResendVerification, ResetPassword, RevokeDevice,
+    RotateDeviceKey, StartSession, UpdateDelivery, UpdateStatus, UpdateUser, VerifyEmail,
 };
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
-pub use events::{Event, PackageCreated, RejectReason, StatusChanged};
+pub use events::{Event, LinkKind, PackageCreated, RejectReason, StatusChanged};
 pub use locations::{LocationBatch, LocationPoint, LocationsRecorded, RecordedPoint};
+pub use mail::{Mail, MailRequest};
+pub use seal::{SealError, SigningKeys};

@@ -23,7 +23,7 @@ async fn every_accepted_write_is_recorded_with_who_when_where_and_what() {
     let app = TestApp::spawn().await;
     let tn = tracking_number();
     app.created(&tn).await;
-    let dispatcher = testkit::caller(Role::Dispatcher);
+    let dispatcher = app.caller(Role::Dispatcher).await;
     let moved = app
         .client_as(&dispatcher)
         .put(app.url(&format!("/packages/{tn}/status")))

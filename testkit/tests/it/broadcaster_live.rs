@@ -218,7 +218,7 @@ async fn bad_requests_get_errors_not_crashes() {
     .await;
     assert_eq!(next_json(&mut again, WAIT).await.unwrap()["type"], "error");
     assert!(
-        tokio_tungstenite::connect_async(url.replace("/ws", "/other"))
+        tokio_tungstenite::connect_async(url.url.replace("/ws", "/other"))
             .await
             .is_err(),
         "only /ws upgrades"
@@ -270,7 +270,7 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
     socket.set_recv_buffer_size(4096).unwrap();
     let stream = socket.connect(address).await.unwrap();
     let (mut stalled, _) =
-        tokio_tungstenite::client_async(url.as_str(), MaybeTlsStream::Plain(stream))
+        tokio_tungstenite::client_async(url.request(), MaybeTlsStream::Plain(stream))
             .await
             .unwrap();
     send(
@@ -469,7 +469,7 @@ async fn a_silent_client_is_closed_for_idleness_and_connections_are_capped() {
     })
     .await;
     assert!(
-        tokio_tungstenite::connect_async(url.as_str())
+        tokio_tungstenite::connect_async(url.request())
             .await
             .is_err(),
         "a third connection is refused"

@@ -96,9 +96,29 @@ fn definitions_mirror_the_declared_topology() {
         find(&topology.location_retry_queue())["arguments"],
         args(topology.location_retry_queue_arguments())
     );
+    assert_eq!(
+        find(&topology.mail_queue())["arguments"],
+        args(topology.locations_queue_arguments())
+    );
+    let mail_bound = definitions["bindings"].as_array().unwrap().iter().any(|b| {
+        b["source"] == topology.commands_exchange().as_str()
+            && b["destination"] == topology.mail_queue().as_str()
+            && b["routing_key"] == Topology::MAIL_BINDING_KEY
+    });
+    assert!(mail_bound, "mail binding");
+    assert_eq!(
+        find(&topology.mail_retry_queue())["arguments"],
+        args(topology.mail_retry_queue_arguments())
+    );
+    // No accounts: they are generated per deployment with passwords of its
+    // own (scripts/compose-env.sh), never published here.
+    assert!(
+        definitions.get("users").is_none(),
+        "definitions.json names no user"
+    );
     // The marker that records the shard count (4 here, as in the compose file).
     let marker = find(&topology.marker_queue());
     assert_eq!(marker["durable"], true);
     assert_eq!(marker["arguments"], args(topology.marker_queue_arguments()));
-    assert_eq!(queues.len(), 4 + usize::from(topology.package_shards()));
+    assert_eq!(queues.len(), 6 + usize::from(topology.package_shards()));
 }

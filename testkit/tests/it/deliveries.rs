@@ -4,7 +4,6 @@
 use serde_json::{json, Value};
 use shared::auth::Role;
 use testkit::app::{expect_error, tracking_number, TestApp};
-use testkit::caller;
 
 async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.expect("a JSON body")
@@ -22,7 +21,7 @@ fn stop_numbers(delivery: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_dispatcher_plans_reorders_reassigns_and_completes_a_run() {
     let app = TestApp::spawn().await;
-    let dispatcher = app.client_as(&caller(Role::Dispatcher));
+    let dispatcher = app.client_as(&app.caller(Role::Dispatcher).await);
     let (carl, dana) = (app.courier().await, app.courier().await);
     let stops: Vec<String> = (0..3).map(|_| tracking_number()).collect();
     for tn in &stops {
@@ -185,7 +184,7 @@ async fn deliveries_refuse_what_cannot_be_delivered() {
         ),
         (
             json!({"courier_id": app.admin.user_id, "day": today, "stops": [tn]}),
-            "names no account",
+            "not a courier's account",
         ),
         (
             json!({"courier_id": carl.user_id, "day": today, "stops": [tn, tn]}),
@@ -208,7 +207,7 @@ async fn deliveries_refuse_what_cannot_be_delivered() {
         let message = expect_error(app.post_json("/deliveries", &body).await, 422).await;
         assert!(message.contains(words), "{body}: {message}");
     }
-    let customer = app.client_as(&caller(Role::Customer));
+    let customer = app.client_as(&app.caller(Role::Customer).await);
     let courier = app.client_as(&carl);
     for client in [&customer, &courier] {
         let response = client

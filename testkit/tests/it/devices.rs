@@ -108,7 +108,7 @@ async fn a_device_posts_locations_for_its_couriers_packages_and_nothing_else() {
         )
         .await;
     expect_error(not_a_courier, 422).await;
-    let customer = app.client_as(&testkit::caller(shared::auth::Role::Customer));
+    let customer = app.client_as(&app.caller(shared::auth::Role::Customer).await);
     let refused = customer
         .post(app.url("/devices"))
         .json(&json!({"name": "x", "courier_id": courier.user_id}))

@@ -37,7 +37,8 @@ async fn dead_letters_are_listed_with_reasons_and_redriven_once() {
         env.channel(),
         &env.topology().commands_exchange(),
         "package.0.create",
-        b"not a command",
+        // Sealed, so it is read, and found to be no command.
+        &env.config.signing.seal(b"not a command"),
         BasicProperties::default().with_delivery_mode(2),
         shared::amqp::Routing::Mandatory,
         Duration::from_secs(5),

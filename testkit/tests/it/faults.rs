@@ -94,7 +94,7 @@ impl System {
             .first_line
             .as_deref()
             .and_then(|line| line.rsplit(' ').next())
-            .map(|url| format!("{url}?token={}", env.token(&testkit::caller(Role::Admin))))
+            .map(|url| url.to_owned())
             .expect("the broadcaster's URL");
         Self {
             env: vars,
@@ -332,7 +332,7 @@ impl Load {
 /// A WebSocket client watching one package from its first event,
 /// reconnecting with `since_seq` when the connection drops.
 async fn watch(
-    url: String,
+    url: ws::Endpoint,
     tracking_number: String,
     seen: Arc<Mutex<Vec<i64>>>,
     stop: CancellationToken,
@@ -342,7 +342,7 @@ async fn watch(
             .lock()
             .map(|s| s.last().copied().unwrap_or(0))
             .unwrap_or(0);
-        let Ok((mut client, _)) = tokio_tungstenite::connect_async(&url).await else {
+        let Ok((mut client, _)) = tokio_tungstenite::connect_async(url.request()).await else {
             tokio::time::sleep(Duration::from_millis(500)).await;
             continue;
         };
@@ -459,8 +459,9 @@ fn tally(
 
 async fn run_scenario(env: &TestEnv, system: &mut System, index: usize, fault: Fault) -> Row {
     let prefix = format!("F{index}{}", &env.id[3..9].to_uppercase());
+    let token = env.token(&env.account(Role::Admin).await);
     let load = Arc::new(Load {
-        http: testkit::app::client_with_token(&env.token(&testkit::caller(Role::Admin))),
+        http: testkit::app::client_with_token(&token),
         api: system.api(),
         writes: Mutex::new(Vec::new()),
     });
@@ -479,7 +480,8 @@ async fn run_scenario(env: &TestEnv, system: &mut System, index: usize, fault: F
         // Half the packages have a watcher from their creation on.
         if device % 2 == 0 {
             let seen = Arc::new(Mutex::new(Vec::new()));
-            let (url, stop) = (system.ws_url.clone(), stop_watching.clone());
+            let url = ws::Endpoint::new(&system.ws_url, &token);
+            let stop = stop_watching.clone();
             let watcher_seen = Arc::clone(&seen);
             let tn = tracking_number.clone();
             watchers.push((

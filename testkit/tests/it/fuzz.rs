@@ -178,7 +178,10 @@ fn location_batches_in_every_format() {
         (Format::MessagePack, msgpack),
     ] {
         run(input(encode), |bytes| {
-            let ids = PointIds::Keyed("fuzz".into());
+            let ids = PointIds::new(
+                &testkit::caller(shared::auth::Role::Courier),
+                Some("fuzz".into()),
+            );
             let _ = within_bound(&bytes, || {
                 parse_batch(format, &bytes, &ids, &rules(), chrono::Utc::now())
             });
@@ -192,7 +195,7 @@ fn hostile_msgpack_length_prefixes() {
     for prefix in [0xdd_u8, 0xdf, 0xdb, 0xc6] {
         let mut bytes = vec![prefix, 0xff, 0xff, 0xff, 0xff];
         bytes.extend_from_slice(&[0x92, 0x01, 0x02]);
-        let ids = PointIds::Fresh;
+        let ids = PointIds::new(&testkit::caller(shared::auth::Role::Courier), None);
         let _ = within_bound(&bytes, || {
             parse_batch(
                 Format::MessagePack,
@@ -213,14 +216,18 @@ fn json_write_bodies() {
             return;
         };
         within_bound(&bytes, || {
-            let _ = ingest::routes::packages::create::parse(&object, uuid::Uuid::nil());
+            let _ = ingest::routes::packages::create::parse(
+                &object,
+                uuid::Uuid::nil(),
+                shared::domain::TrackingNumber::assigned(&[0; 16]),
+            );
             let tn = shared::domain::TrackingNumber::parse("TRKFUZZ001").expect("a valid number");
             let _ = ingest::routes::packages::status::parse(tn.clone(), &object);
             let _ = ingest::routes::locations::parse_point(
                 &object,
                 Some(&tn),
                 0,
-                &PointIds::Fresh,
+                &PointIds::new(&testkit::caller(shared::auth::Role::Courier), None),
                 &rules(),
                 chrono::Utc::now(),
             );

@@ -7,31 +7,40 @@ use std::time::Duration;
 use testkit::{KillOnDrop, TestEnv};
 
 const SECRET: &str = "a test secret of at least thirty-two bytes";
+const SIGNING_KEY: &str = "a test signing key of at least 32 bytes";
+
+/// A service binary with both secrets set.
+fn service(name: &str) -> Command {
+    let mut command = Command::new(testkit::bins::path(name));
+    command
+        .env("JWT_SECRET", SECRET)
+        .env("MESSAGE_SIGNING_KEY", SIGNING_KEY)
+        .env_remove("AUTH_DISABLED");
+    command
+}
 
 #[test]
 fn a_malformed_variable_stops_start_up_naming_it() {
-    let output = Command::new(testkit::bins::path("ingest"))
-        .env("JWT_SECRET", SECRET)
+    let output = service("ingest")
         .env("INGEST_LISTEN", "not-an-address")
         .output()
         .expect("run ingest");
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("INGEST_LISTEN"), "{stderr}");
-    let output = Command::new(testkit::bins::path("ingest"))
-        .env("JWT_SECRET", SECRET)
+    let output = service("ingest")
         .env("DATABASE_URL", "localhost/db")
         .output()
         .unwrap();
+    assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("DATABASE_URL"));
 }
 
 #[test]
 fn without_a_token_secret_the_services_refuse_to_start_unless_auth_is_disabled() {
     for service in ["ingest", "broadcaster"] {
-        let output = Command::new(testkit::bins::path(service))
+        let output = self::service(service)
             .env_remove("JWT_SECRET")
-            .env_remove("AUTH_DISABLED")
             .output()
             .expect("run the service");
         assert!(
@@ -40,15 +49,14 @@ fn without_a_token_secret_the_services_refuse_to_start_unless_auth_is_disabled()
         );
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains("JWT_SECRET"), "{service}: {stderr}");
-        let short = Command::new(testkit::bins::path(service))
+        let short = self::service(service)
             .env("JWT_SECRET", "too short")
             .output()
             .expect("run the service");
         assert!(!short.status.success(), "{service} took a short secret");
     }
-    let output = Command::new(testkit::bins::path("workers"))
+    let output = service("workers")
         .env_remove("BOOTSTRAP_ADMIN_EMAIL")
-        .env_remove("AUTH_DISABLED")
         .output()
         .expect("run workers");
     assert!(!output.status.success());
@@ -84,7 +92,7 @@ async fn sigterm_stops_it_cleanly() {
     let stats = format!("{url}/api/v1/stats");
     let anonymous = reqwest::get(&stats).await.unwrap();
     assert_eq!(anonymous.status(), 401);
-    let dispatcher = testkit::caller(shared::auth::Role::Dispatcher);
+    let dispatcher = env.account(shared::auth::Role::Dispatcher).await;
     let signed = testkit::app::client_with_token(&env.token(&dispatcher))
         .get(&stats)
         .send()

@@ -200,7 +200,7 @@ async fn points_for_an_unknown_package_are_dead_lettered_with_the_reason_after_t
         reason.contains("TRKNOBODY") && !reason.contains("TRKKNOWN1"),
         "{reason}"
     );
-    let dead_batch = Envelope::<LocationBatch>::decode(&dead.data).unwrap();
+    let dead_batch: Envelope<LocationBatch> = env.open(&dead.data);
     assert_eq!(dead_batch.body.points.len(), 1);
     assert_eq!(
         history_count(&env, doc! {}).await,

@@ -460,9 +460,8 @@ async fn concurrent_single_points_share_broker_messages_and_none_is_lost() {
         .get_message(&queue, std::time::Duration::from_millis(500))
         .await
     {
-        let envelope =
-            shared::wire::Envelope::<shared::wire::LocationBatch>::decode(&delivery.data)
-                .expect("a location batch");
+        let envelope: shared::wire::Envelope<shared::wire::LocationBatch> =
+            app.env.open(&delivery.data);
         messages += 1;
         stored.extend(
             envelope

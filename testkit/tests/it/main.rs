@@ -26,6 +26,8 @@ mod rate_limits;
 mod reliability;
 mod schemathesis;
 mod tracking;
+mod trust_accounts;
+mod trust_sessions;
 mod wire_roundtrip;
 mod workers_binary;
 

@@ -66,16 +66,30 @@ struct System {
     /// `host:port` of each.
     ingest_addr: String,
     broadcaster_addr: String,
+    /// Each one's `/metrics`, on its own operations listener.
+    ingest_metrics: String,
+    broadcaster_metrics: String,
     workers_metrics: String,
 }
 
 async fn system(env: &TestEnv, extra: &[(&str, String)]) -> System {
     let start = |name: &str, listen: &'static str| {
-        let vars = [extra, &[(listen, "127.0.0.1:0".to_owned())]].concat();
-        Process::start_logged(name, &env_with(env, &vars), true)
+        let ops = format!("127.0.0.1:{}", free_port());
+        let vars = [
+            extra,
+            &[
+                (listen, "127.0.0.1:0".to_owned()),
+                ("METRICS_LISTEN", ops.clone()),
+            ],
+        ]
+        .concat();
+        (
+            Process::start_logged(name, &env_with(env, &vars), true),
+            format!("http://{ops}/metrics"),
+        )
     };
-    let ingest = start("ingest", "INGEST_LISTEN");
-    let broadcaster = start("broadcaster", "BROADCASTER_LISTEN");
+    let (ingest, ingest_metrics) = start("ingest", "INGEST_LISTEN");
+    let (broadcaster, broadcaster_metrics) = start("broadcaster", "BROADCASTER_LISTEN");
     let (workers, workers_metrics) = workers(env, extra).await;
     System {
         ingest_addr: printed_addr(&ingest),
@@ -83,6 +97,8 @@ async fn system(env: &TestEnv, extra: &[(&str, String)]) -> System {
         ingest,
         broadcaster,
         workers,
+        ingest_metrics,
+        broadcaster_metrics,
         workers_metrics,
     }
 }
@@ -107,12 +123,21 @@ async fn one_write_moves_every_services_counters_and_carries_its_trace_id() {
         workers,
         ingest_addr,
         broadcaster_addr,
+        ingest_metrics,
+        broadcaster_metrics,
         workers_metrics,
     } = system(&env, &logs).await;
     let api = format!("http://{ingest_addr}/api/v1");
-    let ingest_metrics = format!("http://{ingest_addr}/metrics");
-    let broadcaster_metrics = format!("http://{broadcaster_addr}/metrics");
-    let admin = testkit::caller(Role::Admin);
+    // Not on the public ports: only the operations listeners serve them.
+    for public in [
+        format!("http://{ingest_addr}/metrics"),
+        format!("http://{broadcaster_addr}/metrics"),
+        format!("http://{broadcaster_addr}/health"),
+    ] {
+        let answer = reqwest::get(&public).await.unwrap();
+        assert_eq!(answer.status(), 404, "{public}");
+    }
+    let admin = env.account(Role::Admin).await;
     let token = env.token(&admin);
     let http = testkit::app::client_with_token(&token);
 
@@ -124,7 +149,11 @@ async fn one_write_moves_every_services_counters_and_carries_its_trace_id() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let mut client = ws::connect(&format!("ws://{broadcaster_addr}/ws?token={token}")).await;
+    let mut client = ws::connect(&ws::Endpoint::new(
+        &format!("ws://{broadcaster_addr}/ws"),
+        &token,
+    ))
+    .await;
     ws::subscribe(&mut client, tn).await;
     let before = (
         scrape(&ingest_metrics).await,
@@ -309,7 +338,8 @@ async fn one_write_moves_every_services_counters_and_carries_its_trace_id() {
     );
     // Live, and ready: both consume from the broker.
     for base in [
-        format!("http://{broadcaster_addr}"),
+        ingest_metrics.trim_end_matches("/metrics").to_owned(),
+        broadcaster_metrics.trim_end_matches("/metrics").to_owned(),
         workers_metrics.trim_end_matches("/metrics").to_owned(),
     ] {
         for probe in ["/health", "/health/ready"] {
@@ -612,7 +642,7 @@ async fn with_an_otlp_endpoint_each_service_exports_its_hop_of_the_requests_trac
     ];
     let running = system(&env, &otlp).await;
     let api = format!("http://{}/api/v1", running.ingest_addr);
-    let token = env.token(&testkit::caller(Role::Admin));
+    let token = env.token(&env.account(Role::Admin).await);
     let http = testkit::app::client_with_token(&token);
     let tn = "TRK0OTLP00001";
     let created = http
@@ -622,9 +652,9 @@ async fn with_an_otlp_endpoint_each_service_exports_its_hop_of_the_requests_trac
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let mut client = ws::connect(&format!(
-        "ws://{}/ws?token={token}",
-        running.broadcaster_addr
+    let mut client = ws::connect(&ws::Endpoint::new(
+        &format!("ws://{}/ws", running.broadcaster_addr),
+        &token,
     ))
     .await;
     ws::subscribe(&mut client, tn).await;

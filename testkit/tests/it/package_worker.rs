@@ -8,7 +8,7 @@ use shared::domain::{BoundedText, Coordinates, PackageStatus, TrackingNumber};
 use shared::wire::{Command, CreatePackage, Envelope, Event, RejectReason, UpdateStatus};
 use std::time::Duration;
 use testkit::app::Workers;
-use testkit::{eventually, next_event, TestEnv};
+use testkit::{eventually, TestEnv};
 use uuid::Uuid;
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -73,9 +73,9 @@ async fn send(env: &TestEnv, envelope: &Envelope<Command>) {
 
 /// The next event about a package's state, skipping the location events that
 /// status updates with coordinates also cause.
-async fn next_package_event(tap: &mut lapin::Consumer) -> Option<Envelope<Event>> {
+async fn next_package_event(env: &TestEnv, tap: &mut lapin::Consumer) -> Option<Envelope<Event>> {
     loop {
-        let event = next_event(tap, WAIT).await?;
+        let event = env.next_event(tap, WAIT).await?;
         if !matches!(event.body, Event::LocationsRecorded(_)) {
             return Some(event);
         }
@@ -125,7 +125,9 @@ async fn a_package_moves_through_its_flow_and_every_change_is_announced() {
     )
     .await;
 
-    let created = next_package_event(&mut tap).await.expect("created event");
+    let created = next_package_event(&env, &mut tap)
+        .await
+        .expect("created event");
     let Event::PackageCreated(created) = created.body else {
         panic!("expected created, got {created:?}")
     };
@@ -137,7 +139,9 @@ async fn a_package_moves_through_its_flow_and_every_change_is_announced() {
         PackageStatus::OutForDelivery,
         PackageStatus::Delivered,
     ] {
-        let event = next_package_event(&mut tap).await.expect("status event");
+        let event = next_package_event(&env, &mut tap)
+            .await
+            .expect("status event");
         let Event::StatusChanged(changed) = event.body else {
             panic!("expected status change, got {event:?}")
         };
@@ -179,7 +183,7 @@ async fn a_redelivered_command_changes_nothing_and_reports_the_same_outcome() {
     }
     let mut events = vec![];
     for _ in 0..4 {
-        events.push(next_package_event(&mut tap).await.expect("event"));
+        events.push(next_package_event(&env, &mut tap).await.expect("event"));
     }
     assert_eq!(
         events[0], events[1],
@@ -213,7 +217,7 @@ async fn forbidden_transitions_and_unknown_packages_are_rejected_without_writes(
 
     let mut rejections = vec![];
     for _ in 0..4 {
-        let event = next_package_event(&mut tap).await.expect("event");
+        let event = next_package_event(&env, &mut tap).await.expect("event");
         if let Event::CommandRejected {
             tracking_number,
             reason,
@@ -244,11 +248,14 @@ async fn forbidden_transitions_and_unknown_packages_are_rejected_without_writes(
 async fn an_undecodable_message_is_dead_lettered_with_its_reason() {
     let env = TestEnv::new().await;
     let worker = spawn_worker(&env, "all");
+    // Sealed with the deployment's key, so it is opened, and found to be
+    // no envelope.
+    let sealed = env.config.signing.seal(b"definitely not msgpack");
     publish_confirmed(
         env.channel(),
         &env.topology().commands_exchange(),
         "package.0.create",
-        b"definitely not msgpack",
+        &sealed,
         BasicProperties::default().with_delivery_mode(2),
         shared::amqp::Routing::Mandatory,
         Duration::from_secs(5),
@@ -259,7 +266,7 @@ async fn an_undecodable_message_is_dead_lettered_with_its_reason() {
         .get_message(&env.topology().dead_queue(), WAIT)
         .await
         .expect("a dead letter");
-    assert_eq!(dead.data, b"definitely not msgpack");
+    assert_eq!(dead.data, sealed, "dead-lettered as it came");
     let reason = workers::dead_letter::reason_of(&dead).expect("reason header");
     assert!(reason.contains("undecodable"), "{reason}");
     eventually(WAIT, "the command queue to drain", || async {

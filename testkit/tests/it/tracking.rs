@@ -329,11 +329,10 @@ async fn in_a_browser_a_dispatcher_watches_packages_appear_move_and_filters_them
 async fn a_dispatcher_can_watch_every_package_and_nobody_else_can() {
     let mut app = TestApp::spawn().await;
     let broadcaster = app.broadcaster(|_| {}).await;
-    let dispatcher = testkit::caller(shared::auth::Role::Dispatcher);
-    let mut feed = ws::connect(&format!(
-        "{}?token={}",
-        broadcaster.base_url,
-        app.env.token(&dispatcher)
+    let dispatcher = app.caller(shared::auth::Role::Dispatcher).await;
+    let mut feed = ws::connect(&ws::Endpoint::new(
+        &broadcaster.base_url,
+        &app.env.token(&dispatcher),
     ))
     .await;
     ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
@@ -366,19 +365,15 @@ async fn a_dispatcher_can_watch_every_package_and_nobody_else_can() {
         ["TRK0FEED00001", "TRK0FEED00002"]
     );
 
-    let customer = testkit::caller(shared::auth::Role::Customer);
+    let customer = app.caller(shared::auth::Role::Customer).await;
     for url in [
-        format!(
-            "{}?token={}",
-            broadcaster.base_url,
-            app.env.token(&customer)
-        ),
-        format!("{}/public", broadcaster.base_url),
+        ws::Endpoint::new(&broadcaster.base_url, &app.env.token(&customer)),
+        ws::Endpoint::from(&format!("{}/public", broadcaster.base_url)),
     ] {
         let mut client = ws::connect(&url).await;
         ws::send(&mut client, json!({"type": "subscribe_all"})).await;
         let refused = ws::next_json(&mut client, WAIT).await.expect("an answer");
-        assert_eq!(refused["type"], "error", "{url}: {refused}");
+        assert_eq!(refused["type"], "error", "{}: {refused}", url.url);
     }
     app.shutdown().await;
 }
@@ -461,12 +456,8 @@ async fn a_dashboard_that_reconnects_resumes_from_its_cursor_and_gets_only_what_
     let broadcaster = app
         .broadcaster(|config| config.feed_checkpoint = Duration::from_millis(200))
         .await;
-    let dispatcher = testkit::caller(shared::auth::Role::Dispatcher);
-    let url = format!(
-        "{}?token={}",
-        broadcaster.base_url,
-        app.env.token(&dispatcher)
-    );
+    let dispatcher = app.caller(shared::auth::Role::Dispatcher).await;
+    let url = ws::Endpoint::new(&broadcaster.base_url, &app.env.token(&dispatcher));
     let (moving, resting) = ("TRK0RESUME001", "TRK0RESUME002");
     app.created(moving).await;
     app.created(resting).await;
@@ -552,10 +543,9 @@ async fn a_dashboard_that_reconnects_resumes_from_its_cursor_and_gets_only_what_
     // A resume that would send more than the broadcaster allows tells the
     // client to read its list again instead.
     let small = app.broadcaster(|config| config.feed_resume_max = 1).await;
-    let mut behind = ws::connect(&format!(
-        "{}?token={}",
-        small.base_url,
-        app.env.token(&dispatcher)
+    let mut behind = ws::connect(&ws::Endpoint::new(
+        &small.base_url,
+        &app.env.token(&dispatcher),
     ))
     .await;
     ws::send(

@@ -14,28 +14,74 @@ const LIST_ROWS = 200; // the list shows the first rows that match; the map show
 const label = (status) => status.replaceAll("_", " ");
 const where = (p) => (p.latitude != null ? `${p.latitude.toFixed(3)}, ${p.longitude.toFixed(3)}` : "no position yet");
 
+// The session: a short access token, renewed silently with the refresh
+// token before it runs out (each refresh token works once, so only one
+// refresh is ever under way).
 let token = sessionStorage.getItem("dt-token");
+let refreshing = null;
+let refreshTimer = null;
+
+function keepSession(tokens) {
+  token = tokens.access_token;
+  sessionStorage.setItem("dt-token", token);
+  sessionStorage.setItem("dt-refresh", tokens.refresh_token);
+  clearTimeout(refreshTimer);
+  // A minute before expiry (at least half-way through a short one).
+  const inMs = Math.max(5, Math.min(tokens.expires_in - 60, tokens.expires_in / 2)) * 1000;
+  refreshTimer = setTimeout(() => refresh().catch(() => {}), inMs);
+}
+
+/** A new pair for the refresh token; false when the session is over. */
+function refresh() {
+  refreshing ??= (async () => {
+    try {
+      const response = await fetch("/api/v1/auth/refresh", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ refresh_token: sessionStorage.getItem("dt-refresh") ?? "" }),
+      });
+      if (!response.ok) return response.status >= 500 ? true : false;
+      keepSession(await response.json());
+      return true;
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
 const packages = new Map(); // tracking number -> package (as the API returns it, kept current)
 const markers = new Map(); // tracking number -> circle marker
 let map;
 let trail;
 let selected;
 
-async function api(path, options = {}) {
+async function api(path, options = {}, retried = false) {
   const response = await fetch(`/api/v1${path}`, {
     ...options,
     headers: { ...(options.headers ?? {}), authorization: `Bearer ${token}` },
   });
   if (response.status === 401) {
-    signOut();
+    // The access token ran out (or the session changed): renew it once.
+    if (!retried && (await refresh())) return api(path, options, true);
+    forget();
     throw new Error("signed out");
   }
   return response;
 }
 
-function signOut() {
+function forget() {
   sessionStorage.removeItem("dt-token");
+  sessionStorage.removeItem("dt-refresh");
   location.reload();
+}
+
+async function signOut() {
+  try {
+    await fetch("/api/v1/auth/logout", { method: "POST", headers: { authorization: `Bearer ${token}` } });
+  } finally {
+    forget();
+  }
 }
 
 $("sign-in").addEventListener("submit", async (event) => {
@@ -50,8 +96,7 @@ $("sign-in").addEventListener("submit", async (event) => {
     $("sign-in-error").textContent = response.status === 429 ? "Too many attempts; wait a minute." : "Wrong email or password.";
     return;
   }
-  token = (await response.json()).access_token;
-  sessionStorage.setItem("dt-token", token);
+  keepSession(await response.json());
   start();
 });
 $("sign-out").addEventListener("click", signOut);
@@ -281,8 +326,23 @@ function scheduleList() {
 let cursor = null;
 let retryIn = 1000;
 
-function connect(base) {
-  const socket = new WebSocket(`${base}?token=${encodeURIComponent(token)}`);
+/** A one-time ticket for the WebSocket: the token never goes in a URL. */
+async function ticket() {
+  const response = await api("/ws-ticket", { method: "POST" });
+  if (!response.ok) throw new Error(`the ticket answered ${response.status}`);
+  return (await response.json()).ticket;
+}
+
+async function connect(base) {
+  let socket;
+  try {
+    socket = new WebSocket(`${base}?ticket=${encodeURIComponent(await ticket())}`);
+  } catch {
+    $("connection").textContent = "reconnecting…";
+    setTimeout(() => connect(base), retryIn);
+    retryIn = Math.min(retryIn * 2, 30000);
+    return;
+  }
   // A subscribe_all is outstanding: checkpoints' states apply, but not
   // their cursors (what the subscribe sends may not have come yet).
   let subscribing = false;
@@ -382,4 +442,5 @@ async function start() {
   connect(websocketBase(settings));
 }
 
-if (token) start();
+// A page opened again within the session: renew the token first.
+if (token) refresh().then((live) => (live ? start() : forget()));

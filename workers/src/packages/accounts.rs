@@ -4,11 +4,9 @@
 
 use super::Outcome;
 use shared::auth::policy::{self, Action};
-use shared::auth::{Caller, Role, UserView};
+use shared::auth::{Caller, Role, UserView, USER_COLUMNS};
 use shared::wire::{Envelope, Event, RegisterUser, RejectReason};
 use sqlx::PgConnection;
-
-const USER_COLUMNS: &str = "id, email, name, role, created_at";
 
 /// Creates the account, or says why not. Idempotent: the account's id comes
 /// from the command's event id, so a redelivery finds its own row.
@@ -27,8 +25,8 @@ pub async fn register(
         ));
     }
     let inserted: Option<UserView> = sqlx::query_as(&format!(
-        "INSERT INTO users (id, email, name, password_hash, role, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
+        "INSERT INTO users (id, email, name, password_hash, role, created_at, verify_mail_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
     ))
     .bind(command.user_id)
     .bind(command.email.as_str())
@@ -47,15 +45,38 @@ pub async fn register(
                 .await?
         }
     };
-    Ok(match user {
-        Some(user) => Outcome {
+    if let Some(user) = user {
+        return Ok(Outcome {
             event: Event::UserRegistered(user),
             changed_version: None,
-        },
-        None => super::reply_only_rejection(
+        });
+    }
+    // The email has an account. An admin is told so; a sign-up is answered
+    // like any other (the requester learns nothing), and the account's
+    // owner gets a mail saying someone tried, at most every few minutes.
+    if envelope.principal.subject.is_some() {
+        return Ok(super::reply_only_rejection(
             RejectReason::Conflict,
             "an account with this email already exists",
-        ),
+        ));
+    }
+    let owner: Option<uuid::Uuid> = sqlx::query_scalar(
+        "UPDATE users SET notice_mail_at = $2 WHERE email = $1 \
+         AND (notice_mail_at IS NULL OR notice_mail_at < $3) RETURNING id",
+    )
+    .bind(command.email.as_str())
+    .bind(envelope.occurred_at)
+    .bind(envelope.occurred_at - super::users::MAIL_THROTTLE)
+    .fetch_optional(&mut *tx)
+    .await?;
+    Ok(Outcome {
+        event: match owner {
+            Some(_) => Event::AlreadyRegistered {
+                email: command.email.clone(),
+            },
+            None => Event::Acknowledged,
+        },
+        changed_version: None,
     })
 }
 

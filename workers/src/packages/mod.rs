@@ -15,7 +15,9 @@ mod accounts;
 mod deliveries;
 mod devices;
 mod history;
+mod sessions;
 mod store;
+mod users;
 pub mod window;
 
 use shared::wire::{Command, Envelope, Event, RejectReason};
@@ -84,6 +86,18 @@ pub async fn apply_window(
                 Command::RegisterDevice(c) => devices::register(&mut tx, command, c).await?,
                 Command::RotateDeviceKey(c) => devices::rotate(&mut tx, command, c).await?,
                 Command::RevokeDevice(c) => devices::revoke(&mut tx, command, c).await?,
+                Command::StartSession(c) => sessions::start(&mut tx, command, c).await?,
+                Command::RefreshSession(c) => sessions::refresh(&mut tx, command, c).await?,
+                Command::EndSession(c) => sessions::end(&mut tx, command, c).await?,
+                Command::UpdateUser(c) => users::update(&mut tx, command, c).await?,
+                Command::VerifyEmail(c) => users::verify_email(&mut tx, command, c).await?,
+                Command::ResendVerification(c) => {
+                    users::resend_verification(&mut tx, command, c).await?
+                }
+                Command::RequestPasswordReset(c) => {
+                    users::request_password_reset(&mut tx, command, c).await?
+                }
+                Command::ResetPassword(c) => users::reset_password(&mut tx, command, c).await?,
                 Command::CreatePackage(_) | Command::UpdateStatus(_) => window.apply(command),
             }
         } else {

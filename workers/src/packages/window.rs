@@ -119,12 +119,7 @@ impl Window {
                 )
                 .unwrap_or_else(|| self.update_status(envelope, command)),
             // Account and delivery commands are applied by their own modules.
-            Command::RegisterUser(_)
-            | Command::CreateDelivery(_)
-            | Command::UpdateDelivery(_)
-            | Command::RegisterDevice(_)
-            | Command::RotateDeviceKey(_)
-            | Command::RevokeDevice(_) => Outcome::unchanged(Event::AccountRejected {
+            _ => Outcome::unchanged(Event::AccountRejected {
                 reason: RejectReason::Conflict,
                 message: "not a package command".into(),
             }),

@@ -1,31 +1,26 @@
-//! `POST /api/v1/auth/login`: email and password for an access token.
+//! `POST /api/v1/auth/login`: email and password for a session's tokens.
 //!
 //! Wrong email and wrong password get the same answer, after the same work
 //! (an unknown email is checked against a decoy hash), so neither the message
-//! nor the timing tells which accounts exist.
+//! nor the timing tells which accounts exist. Failures slow the account
+//! down, whatever address they come from ([`shared::auth::sign_in_delay`]).
+//! The session itself is started by the workers, like every write.
 
+use super::{envelope, tokens_for};
 use crate::authn::unauthorized;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
+use crate::routes::packages::outcome;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use serde::Serialize;
 use shared::auth::{password, AuthConfig, Caller, Role};
 use shared::domain::Email;
+use shared::wire::{Command, Event, StartSession};
 use uuid::Uuid;
 
 const REFUSED: &str = "invalid email or password";
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct TokenResponse {
-    access_token: String,
-    /// Always `Bearer`.
-    token_type: &'static str,
-    /// Seconds until the token expires.
-    expires_in: u64,
-}
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = crate::openapi::LoginRequest,
@@ -34,13 +29,17 @@ pub struct TokenResponse {
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
         (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 429, description = "Too many attempts from this network, or too many failures for this account", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds"))),
         (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
             headers(("retry-after" = String, description = "Seconds"))),
-        (status = 200, description = "Signed in", body = TokenResponse),
-        (status = 401, description = "Wrong email or password", body = crate::http::response::ErrorBody),
+        (status = 200, description = "Signed in", body = super::TokenResponse),
+        (status = 401, description = "Wrong email or password, or a disabled account", body = crate::http::response::ErrorBody),
         (status = 409, description = "Authentication is disabled (AUTH_DISABLED=true): no token is needed", body = crate::http::response::ErrorBody),
         (status = 422, description = "Missing fields", body = crate::http::response::InvalidFields)))]
 pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+    let mut principal = crate::authn::principal_of(&request, None);
+    let trace = crate::routes::trace_of(&request);
     let body = json_object(request, state.body).await?;
     let mut fields = Fields::new(&body);
     let email = fields.required_str("email").map(str::to_owned);
@@ -49,12 +48,20 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
     let (Some(email), Some(secret)) = (email, secret) else {
         return Err(Reply::invalid_fields("email and password are required"));
     };
-    let AuthConfig::Enabled(tokens) = &state.auth else {
+    if matches!(state.auth, AuthConfig::Disabled) {
+        return Err(super::disabled());
+    }
+    // Per account, whatever the address: after a few failures each attempt
+    // waits longer (the same for an email with no account).
+    let delays = &state.sign_in_delays;
+    if let Some(left) = delays.wait_left(&email).await {
+        let seconds = left.as_secs().max(1);
         return Err(Reply::error(
-            StatusCode::CONFLICT,
-            "authentication is disabled (AUTH_DISABLED=true): no token is needed",
-        ));
-    };
+            StatusCode::TOO_MANY_REQUESTS,
+            format!("too many failed sign-ins for this account; retry in {seconds} s"),
+        )
+        .header("retry-after", &seconds.to_string()));
+    }
     let account = match Email::parse(&email) {
         Ok(email) => find(state, &email).await?,
         Err(_) => None,
@@ -64,44 +71,62 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         .await
         .map_err(super::password_refusal)?;
     let Some(account) = account.filter(|_| matches) else {
+        delays.failed(&email).await;
         return Err(unauthorized(REFUSED));
     };
-    let issued = tokens.issue(&account.caller).map_err(|error| {
-        tracing::error!(%error, "cannot issue a token");
-        Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-    })?;
-    Ok(Reply::json(
-        StatusCode::OK,
-        &TokenResponse {
-            access_token: issued.token,
-            token_type: "Bearer",
-            expires_in: issued.expires_in.as_secs(),
-        },
-    ))
+    delays.succeeded(&email).await;
+    if account.disabled {
+        return Err(unauthorized("this account is disabled"));
+    }
+    let session_id = Uuid::new_v4();
+    let (refresh_token, refresh_hash) = shared::auth::session::new_refresh_token(session_id);
+    let caller = Caller {
+        user_id: account.id,
+        role: account.role,
+        email: None,
+        device_id: None,
+        session_id: None,
+    };
+    let address = principal.address.take();
+    principal = caller.principal();
+    principal.address = address;
+    let command = Command::StartSession(StartSession {
+        session_id,
+        user_id: account.id,
+        refresh_hash,
+        expires_at: chrono::Utc::now() + state.refresh_ttl,
+        password_version: shared::auth::links::password_version(&account.password_hash),
+    });
+    match outcome(state, &envelope(principal, trace, command)).await? {
+        Event::SessionIssued { session_id, user } => {
+            tokens_for(state, session_id, &user, refresh_token)
+        }
+        other => Err(crate::routes::packages::create::unexpected(other)),
+    }
 }
 
 struct Account {
-    caller: Caller,
+    id: Uuid,
+    role: Role,
     password_hash: String,
+    disabled: bool,
 }
 
 /// The account that may sign in with this email (one with a password and a
 /// person's role).
 async fn find(state: &AppState, email: &Email) -> Result<Option<Account>, Reply> {
-    let row: Option<(Uuid, String, Option<String>)> =
-        sqlx::query_as("SELECT id, role, password_hash FROM users WHERE email = $1")
-            .bind(email.as_str())
-            .fetch_optional(&state.pool)
-            .await?;
-    Ok(row.and_then(|(user_id, role, hash)| {
+    let row: Option<(Uuid, String, Option<String>, bool)> = sqlx::query_as(
+        "SELECT id, role, password_hash, disabled_at IS NOT NULL FROM users WHERE email = $1",
+    )
+    .bind(email.as_str())
+    .fetch_optional(&state.pool)
+    .await?;
+    Ok(row.and_then(|(id, role, hash, disabled)| {
         Some(Account {
-            caller: Caller {
-                user_id,
-                role: role.parse::<Role>().ok()?,
-                email: Some(email.clone()),
-                device_id: None,
-            },
+            id,
+            role: role.parse::<Role>().ok()?,
             password_hash: hash?,
+            disabled,
         })
     }))
 }

@@ -1,6 +1,7 @@
 //! Device locations: single and batch ingest (fire-and-forget, 202 once the
 //! broker confirmed), the history, and geospatial queries on latest positions.
 
+pub mod decode;
 pub mod history;
 pub mod near;
 pub mod post_batch;
@@ -32,25 +33,36 @@ const POINT_ID_MAX: usize = 128;
 const NAMESPACE: Uuid = Uuid::from_u128(0x2b7c_41d0_5e3a_4c8f_9d61_0a7e_b3f2_9c14);
 
 /// How a point's id is chosen, most specific first: the point's own `id`
-/// (with its tracking number); the request's `Idempotency-Key` scope and
-/// fingerprint with the point's tracking number and index; otherwise a fresh one.
-pub enum PointIds {
-    Keyed(String),
-    Fresh,
+/// (with its poster and tracking number: another poster's `id: 42` is
+/// another point); the request's `Idempotency-Key` scope (the caller's) and
+/// fingerprint with the point's tracking number and index; otherwise a
+/// fresh one.
+pub struct PointIds {
+    /// Who posts: the device, or the account when no device key was used.
+    poster: String,
+    key_scope: Option<String>,
 }
 
 impl PointIds {
+    pub fn new(caller: &shared::auth::Caller, key_scope: Option<String>) -> Self {
+        let poster = match caller.device_id {
+            Some(device) => format!("device {device}"),
+            None => format!("account {}", caller.user_id),
+        };
+        Self { poster, key_scope }
+    }
+
     fn id_for(&self, index: usize, tracking_number: &TrackingNumber, own: Option<&str>) -> Uuid {
-        match (own, self) {
+        match (own, &self.key_scope) {
             (Some(own), _) => Uuid::new_v5(
                 &NAMESPACE,
-                format!("point {tracking_number} {own}").as_bytes(),
+                format!("point {} {tracking_number} {own}", self.poster).as_bytes(),
             ),
-            (None, Self::Keyed(scope)) => Uuid::new_v5(
+            (None, Some(scope)) => Uuid::new_v5(
                 &NAMESPACE,
                 format!("key {scope} {tracking_number} #{index}").as_bytes(),
             ),
-            (None, Self::Fresh) => Uuid::now_v7(),
+            (None, None) => Uuid::now_v7(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! `POST /api/v1/locations`: a batch of points (JSON array, NDJSON or
 //! MessagePack), validated whole, published as one broker message.
 
+use super::decode::{self, BatchError, Element};
 use super::{now_ms, parse_point, PointIds, PointRules};
 use crate::http::idempotency::{fingerprint, IdempotencyKey};
 use crate::http::request::{content_type, read_limited, BodyLimits};
@@ -10,7 +11,6 @@ use chrono::{DateTime, Utc};
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
-use serde_json::Value;
 use shared::auth::{Action, Caller};
 use shared::wire::LocationPoint;
 use std::collections::{BTreeMap, HashMap};
@@ -87,15 +87,13 @@ pub async fn post(
         read_timeout: state.body.read_timeout,
     };
     let body = read_limited(request, limits).await?;
-    let ids = match key {
-        Some(key) => {
-            let mut request = format.name().as_bytes().to_vec();
-            request.push(b'\n');
-            request.extend_from_slice(&body);
-            PointIds::Keyed(key.point_scope(&fingerprint(&method, &path, &request)))
-        }
-        None => PointIds::Fresh,
-    };
+    let scope = key.map(|key| {
+        let mut request = format.name().as_bytes().to_vec();
+        request.push(b'\n');
+        request.extend_from_slice(&body);
+        key.point_scope(&fingerprint(&method, &path, &request))
+    });
+    let ids = PointIds::new(caller, scope);
     let points = parse_batch(format, &body, &ids, &rules, now_ms())?;
     crate::authn::require_carried(
         state,
@@ -115,23 +113,17 @@ pub fn parse_batch(
     rules: &PointRules,
     received_at: DateTime<Utc>,
 ) -> Result<Vec<LocationPoint>, Reply> {
-    let objects = decode(format, body)?;
-    if objects.is_empty() || objects.len() > rules.batch_max_points {
-        let message = format!(
-            "a batch holds 1 to {} points; this one has {}",
-            rules.batch_max_points,
-            objects.len()
-        );
-        return Err(if objects.is_empty() {
-            invalid_batch(message)
-        } else {
-            Reply::error(StatusCode::PAYLOAD_TOO_LARGE, message)
-        });
+    let objects = decode(format, body, rules.batch_max_points)?;
+    if objects.is_empty() {
+        return Err(invalid_batch(format!(
+            "a batch holds 1 to {} points; this one has none",
+            rules.batch_max_points
+        )));
     }
     let mut points = Vec::with_capacity(objects.len());
     let mut invalid = Vec::new();
     for (index, value) in objects.iter().enumerate() {
-        let Value::Object(object) = value else {
+        let Some(object) = value else {
             invalid.push(InvalidPoint {
                 index,
                 fields: BTreeMap::from([("point".into(), "must be an object".into())]),
@@ -235,32 +227,28 @@ fn invalid_batch(error: String) -> Reply {
     )
 }
 
-fn decode(format: Format, body: &[u8]) -> Result<Vec<Value>, Reply> {
-    let malformed = |what: String| Reply::error(StatusCode::BAD_REQUEST, what);
-    match format {
-        Format::Json => match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Array(items)) => Ok(items),
-            Ok(_) => Err(invalid_batch(
-                "a JSON batch must be an array of points".into(),
-            )),
-            Err(error) => Err(crate::http::request::json_error(error, invalid_batch)),
-        },
-        Format::NdJson => std::str::from_utf8(body)
-            .map_err(|_| malformed("NDJSON must be UTF-8".into()))?
-            .lines()
-            .enumerate()
-            .filter(|(_, line)| !line.trim().is_empty())
-            .map(|(n, line)| {
-                serde_json::from_str(line)
-                    .map_err(|e| malformed(format!("malformed NDJSON on line {}: {e}", n + 1)))
-            })
-            .collect(),
-        Format::MessagePack => match rmp_serde::from_slice::<Value>(body) {
-            Ok(Value::Array(items)) => Ok(items),
-            Ok(_) => Err(invalid_batch(
-                "a MessagePack batch must be an array of points".into(),
-            )),
-            Err(error) => Err(malformed(format!("malformed MessagePack: {error}"))),
-        },
-    }
+/// Decodes without building past `max` points ([`super::decode`]).
+fn decode(format: Format, body: &[u8], max: usize) -> Result<Vec<Element>, Reply> {
+    let decoded = match format {
+        Format::Json => decode::json(body, max),
+        Format::NdJson => decode::ndjson(body, max),
+        Format::MessagePack => decode::msgpack(body, max),
+    };
+    decoded.map_err(|error| match error {
+        BatchError::TooMany => Reply::error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a batch holds 1 to {max} points; this one has more"),
+        ),
+        BatchError::NotAnArray => invalid_batch(format!(
+            "a {} batch must be an array of points",
+            match format {
+                Format::MessagePack => "MessagePack",
+                _ => "JSON",
+            }
+        )),
+        BatchError::OutOfRange(why) => {
+            invalid_batch(format!("a number is not finite (out of range): {why}"))
+        }
+        BatchError::Malformed(why) => Reply::error(StatusCode::BAD_REQUEST, why),
+    })
 }

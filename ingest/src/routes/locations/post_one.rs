@@ -36,13 +36,11 @@ pub async fn post(
     let trace = crate::routes::trace_of(&request);
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
     let body = json_object(request, state.body).await?;
-    let ids = match key {
-        Some(key) => {
-            let canonical = canonical_json(&body);
-            PointIds::Keyed(key.point_scope(&fingerprint(&method, &path, &canonical)))
-        }
-        None => PointIds::Fresh,
-    };
+    let scope = key.map(|key| {
+        let canonical = canonical_json(&body);
+        key.point_scope(&fingerprint(&method, &path, &canonical))
+    });
+    let ids = PointIds::new(caller, scope);
     let point = parse_point(
         &body,
         Some(&tracking_number),

@@ -42,8 +42,27 @@ pub async fn post(
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, state.body).await?;
     let event_id = options.event_id();
-    // Derived from the event id, so a retried create proposes the same package.
-    let mut command = parse(&body, Uuid::new_v5(&event_id, b"package"))?;
+    // A customer's number is the server's to choose: a chosen one would tell
+    // whether it is taken, and take it from whoever needs it. Admins and
+    // dispatchers supply carriers' numbers, or leave them to the server.
+    if caller.role == shared::auth::Role::Customer
+        && body.get("tracking_number").is_some_and(|v| !v.is_null())
+    {
+        let mut fields = Fields::new(&body);
+        fields.invalid(
+            "tracking_number",
+            "is assigned by the server for customers; leave it out",
+        );
+        fields.finish()?;
+    }
+    // Derived from the event id (with a key of the server's), so a retried
+    // create proposes the same package and number, and nobody can guess one.
+    let assigned = TrackingNumber::assigned(
+        &state
+            .signing
+            .tag("assigned tracking numbers", event_id.as_bytes()),
+    );
+    let mut command = parse(&body, Uuid::new_v5(&event_id, b"package"), assigned)?;
     command.owner_id = Some(caller.user_id);
     let envelope = options.envelope(event_id, Command::CreatePackage(command), &body);
     submit(state, envelope, &options, |event| match event {
@@ -56,16 +75,19 @@ pub async fn post(
     .await
 }
 
+/// `assigned`: the number used when the body names none.
 pub fn parse(
     body: &serde_json::Map<String, serde_json::Value>,
     package_id: Uuid,
+    assigned: TrackingNumber,
 ) -> Result<CreatePackage, Reply> {
     let mut fields = Fields::new(body);
-    let tracking_number = fields.required_str("tracking_number").and_then(|raw| {
-        TrackingNumber::parse(raw.trim())
+    let tracking_number = match fields.optional_str("tracking_number") {
+        None => Some(assigned),
+        Some(raw) => TrackingNumber::parse(raw.trim())
             .map_err(|e| fields.invalid("tracking_number", e.to_string()))
-            .ok()
-    });
+            .ok(),
+    };
     let sender_name = fields.required_text("sender_name", NAME_MAX);
     let sender_address = fields.required_text("sender_address", ADDRESS_MAX);
     let recipient_name = fields.required_text("recipient_name", NAME_MAX);

@@ -142,14 +142,66 @@ pub async fn submit(
         Event::CommandRejected {
             reason, message, ..
         }
-        | Event::AccountRejected { reason, message } => match reason {
-            RejectReason::NotFound => Reply::error(StatusCode::NOT_FOUND, message),
-            RejectReason::Conflict => Reply::error(StatusCode::CONFLICT, message),
-            RejectReason::Forbidden => Reply::error(StatusCode::FORBIDDEN, message),
-            RejectReason::IdempotencyConflict | RejectReason::Invalid => {
-                Reply::invalid_fields(message)
-            }
-        },
+        | Event::AccountRejected { reason, message } => rejection(reason, message),
         event => on_applied(event),
     })
+}
+
+/// A refused command's answer.
+pub fn rejection(reason: RejectReason, message: String) -> Reply {
+    match reason {
+        RejectReason::NotFound => Reply::error(StatusCode::NOT_FOUND, message),
+        RejectReason::Conflict => Reply::error(StatusCode::CONFLICT, message),
+        RejectReason::Forbidden => Reply::error(StatusCode::FORBIDDEN, message),
+        RejectReason::Unauthenticated => crate::authn::unauthorized(&message),
+        RejectReason::IdempotencyConflict | RejectReason::Invalid => Reply::invalid_fields(message),
+    }
+}
+
+/// Publishes a command whose outcome the answer cannot do without (a
+/// sign-in, a token refresh): the outcome, a rejection's answer, or 503
+/// when it does not come within the outcome timeout (the command may still
+/// be applied; the client tries again).
+pub async fn outcome(state: &AppState, envelope: &Envelope<Command>) -> Result<Event, Reply> {
+    outcome_or_rejection(state, envelope)
+        .await?
+        .map_err(|(reason, message)| rejection(reason, message))
+}
+
+/// [`outcome`], with a rejection left for the caller to answer.
+pub async fn outcome_or_rejection(
+    state: &AppState,
+    envelope: &Envelope<Command>,
+) -> Result<Result<Event, (RejectReason, String)>, Reply> {
+    let pending = state.broker.send(envelope, true).await.map_err(|error| {
+        tracing::warn!(%error, "command not accepted by the broker");
+        Reply::unavailable("message broker")
+    })?;
+    let outcome = match pending {
+        Some(pending) => pending.wait(state.outcome_timeout).await,
+        None => None,
+    };
+    match outcome.map(|o| o.body) {
+        None => Err(Reply::unavailable("the workers")),
+        Some(Event::AccountRejected { reason, message })
+        | Some(Event::CommandRejected {
+            reason, message, ..
+        }) => Ok(Err((reason, message))),
+        Some(event) => Ok(Ok(event)),
+    }
+}
+
+/// Publishes a command and answers 202 once the broker confirmed it,
+/// whatever its outcome will be: for requests whose answer must not tell
+/// anything (a sign-up, a reset link asked for).
+pub async fn accept(state: &AppState, envelope: &Envelope<Command>) -> Result<(), Reply> {
+    state
+        .broker
+        .send(envelope, false)
+        .await
+        .map(drop)
+        .map_err(|error| {
+            tracing::warn!(%error, "command not accepted by the broker");
+            Reply::unavailable("message broker")
+        })
 }

@@ -1,0 +1,38 @@
+//! `POST /api/v1/auth/logout`: ends the caller's session. Its refresh token
+//! stops working at once, its access tokens on every ingest and broadcaster
+//! within seconds.
+
+use super::envelope;
+use crate::http::Reply;
+use crate::routes::packages::outcome;
+use crate::routes::AppState;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use shared::auth::Caller;
+use shared::wire::{Command, EndSession, Event};
+
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
+    responses(
+        (status = 204, description = "Signed out: the session ended"),
+        (status = 409, description = "The caller has no session (a device key, or authentication disabled)", body = crate::http::response::ErrorBody),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
+pub async fn post(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    let Some(session_id) = caller.session_id else {
+        return Err(Reply::error(
+            StatusCode::CONFLICT,
+            "this caller has no session to end",
+        ));
+    };
+    let principal = crate::authn::principal_of(&request, Some(caller));
+    let trace = crate::routes::trace_of(&request);
+    let command = Command::EndSession(EndSession { session_id });
+    match outcome(state, &envelope(principal, trace, command)).await? {
+        Event::SessionEnded { .. } => Ok(Reply::empty(StatusCode::NO_CONTENT)),
+        other => Err(crate::routes::packages::create::unexpected(other)),
+    }
+}

@@ -1,0 +1,121 @@
+//! `POST /api/v1/auth/password-reset` mails a reset link to an address's
+//! account (the answer is the same whether there is one); `POST
+//! /api/v1/auth/password-reset/confirm` sets the new password with it,
+//! once, within 30 minutes, and ends every session of the account.
+
+use super::envelope;
+use super::verify_email::bad_link;
+use crate::http::fields::Fields;
+use crate::http::request::json_object;
+use crate::http::Reply;
+use crate::routes::packages::outcome_or_rejection;
+use crate::routes::AppState;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Serialize;
+use shared::auth::links::{self, Purpose};
+use shared::auth::password;
+use shared::domain::Email;
+use shared::wire::{Command, Event, RequestPasswordReset, ResetPassword};
+
+#[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth",
+    request_body = crate::openapi::ResetRequest,
+    responses(
+        (status = 202, description = "Accepted: if the address has an account, a link is mailed to it", body = super::Acknowledged),
+        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 422, description = "Missing or malformed email", body = crate::http::response::InvalidFields),
+        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds"))),
+        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
+pub async fn request(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+    let principal = crate::authn::principal_of(&request, None);
+    let trace = crate::routes::trace_of(&request);
+    let body = json_object(request, state.body).await?;
+    let mut fields = Fields::new(&body);
+    let email = fields.required_str("email").and_then(|raw| {
+        Email::parse(raw)
+            .map_err(|e| fields.invalid("email", e.to_string()))
+            .ok()
+    });
+    fields.finish()?;
+    let Some(email) = email else {
+        return Err(Reply::invalid_fields("email is required"));
+    };
+    let command = Command::RequestPasswordReset(RequestPasswordReset { email });
+    crate::routes::packages::accept(state, &envelope(principal, trace, command)).await?;
+    Ok(super::acknowledged(
+        "if this address has an account, a reset link is on its way",
+    ))
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct PasswordReset {
+    /// Always `reset`: sign in with the new password.
+    status: &'static str,
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth",
+    request_body = crate::openapi::ResetConfirmRequest,
+    responses(
+        (status = 200, description = "The password is changed and every session of the account ended", body = PasswordReset),
+        (status = 400, description = "Malformed JSON, or a link that is malformed, expired or already used", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 422, description = "A password under 10 characters, or missing fields", body = crate::http::response::InvalidFields),
+        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds"))),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
+pub async fn confirm(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+    let principal = crate::authn::principal_of(&request, None);
+    let trace = crate::routes::trace_of(&request);
+    let body = json_object(request, state.body).await?;
+    let mut fields = Fields::new(&body);
+    let token = fields.required_str("token").map(str::to_owned);
+    let secret =
+        fields.required_str("password").and_then(
+            |raw| match crate::routes::users::password_problem(raw) {
+                Some(problem) => {
+                    fields.invalid("password", problem);
+                    None
+                }
+                None => Some(raw.to_owned()),
+            },
+        );
+    fields.finish()?;
+    let (Some(token), Some(secret)) = (token, secret) else {
+        return Err(Reply::invalid_fields("token and password are required"));
+    };
+    let claims = links::verify(
+        &state.signing,
+        &token,
+        Purpose::ResetPassword,
+        shared::auth::token::now(),
+    )
+    .map_err(|e| bad_link(e.to_string()))?;
+    let Some(password_version) = claims.password_version else {
+        return Err(bad_link("the link is malformed"));
+    };
+    let password_hash = password::hash(secret)
+        .await
+        .map_err(super::password_refusal)?;
+    let command = Command::ResetPassword(ResetPassword {
+        user_id: claims.user_id,
+        nonce: claims.nonce,
+        password_version,
+        password_hash,
+    });
+    match outcome_or_rejection(state, &envelope(principal, trace, command)).await? {
+        Ok(Event::AccountChanged(_)) => Ok(Reply::json(
+            StatusCode::OK,
+            &PasswordReset { status: "reset" },
+        )),
+        Ok(other) => Err(crate::routes::packages::create::unexpected(other)),
+        Err((_, message)) => Err(bad_link(message)),
+    }
+}

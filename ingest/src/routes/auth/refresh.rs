@@ -1,0 +1,62 @@
+//! `POST /api/v1/auth/refresh`: a refresh token for a new pair. Each refresh
+//! token works once; one that comes back after it was used ends its whole
+//! session (it was copied), for the thief and the owner alike.
+
+use super::{envelope, tokens_for};
+use crate::authn::unauthorized;
+use crate::http::fields::Fields;
+use crate::http::request::json_object;
+use crate::http::Reply;
+use crate::routes::packages::outcome;
+use crate::routes::AppState;
+use hyper::body::Incoming;
+use hyper::Request;
+use shared::auth::session;
+use shared::wire::{Command, Event, RefreshSession};
+
+const NOT_VALID: &str = "the refresh token is not valid; sign in again";
+
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
+    request_body = crate::openapi::RefreshRequest,
+    responses(
+        (status = 200, description = "A new access token and refresh token (the old refresh token no longer works)", body = super::TokenResponse),
+        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
+        (status = 401, description = "Not a refresh token, a spent one (the session ends), or an ended session", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 409, description = "Authentication is disabled", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 422, description = "Missing refresh_token", body = crate::http::response::InvalidFields),
+        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds"))),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
+pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+    let principal = crate::authn::principal_of(&request, None);
+    let trace = crate::routes::trace_of(&request);
+    let body = json_object(request, state.body).await?;
+    let mut fields = Fields::new(&body);
+    let presented = fields.required_str("refresh_token").map(str::to_owned);
+    fields.finish()?;
+    if matches!(state.auth, shared::auth::AuthConfig::Disabled) {
+        return Err(super::disabled());
+    }
+    let presented = presented.unwrap_or_default();
+    let Some(session_id) = session::session_of_refresh_token(&presented) else {
+        return Err(unauthorized(NOT_VALID));
+    };
+    let (next, next_hash) = session::new_refresh_token(session_id);
+    let command = Command::RefreshSession(RefreshSession {
+        session_id,
+        presented_hash: shared::auth::api_key::hash(&presented),
+        next_hash,
+        expires_at: chrono::Utc::now() + state.refresh_ttl,
+    });
+    match outcome(state, &envelope(principal, trace, command)).await? {
+        Event::SessionIssued { session_id, user } => tokens_for(state, session_id, &user, next),
+        Event::SessionEnded { .. } => Err(unauthorized(
+            "this refresh token was already used: the session is ended; sign in again",
+        )),
+        other => Err(crate::routes::packages::create::unexpected(other)),
+    }
+}

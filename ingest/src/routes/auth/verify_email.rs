@@ -1,0 +1,140 @@
+//! `GET|POST /api/v1/auth/verify-email`: the link mailed at sign-up (or
+//! asked for again with `POST /api/v1/auth/verify-email/resend`) proves
+//! the account owns its email; from then on, packages addressed to it are
+//! the account's to see.
+
+use super::envelope;
+use crate::http::fields::Fields;
+use crate::http::request::{json_object, query_param};
+use crate::http::Reply;
+use crate::routes::packages::outcome_or_rejection;
+use crate::routes::AppState;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Serialize;
+use shared::auth::links::{self, Purpose};
+use shared::auth::Caller;
+use shared::wire::{Command, Event, ResendVerification, VerifyEmail};
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Verified {
+    /// Always `verified`.
+    status: &'static str,
+    email: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/auth/verify-email", tag = "auth",
+    params(crate::openapi::LinkQuery),
+    responses(
+        (status = 200, description = "The email is verified", body = Verified),
+        (status = 400, description = "The link is malformed, expired, already used or not for this account", body = crate::http::response::ErrorBody),
+        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds"))),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
+pub async fn get(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+    let token = query_param(request.uri().query(), "token").unwrap_or_default();
+    verify(state, &request, &token).await
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth",
+    request_body = crate::openapi::LinkTokenRequest,
+    responses(
+        (status = 200, description = "The email is verified", body = Verified),
+        (status = 400, description = "Malformed JSON, or a link that is malformed, expired, already used or not for this account", body = crate::http::response::ErrorBody),
+        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
+        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
+        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
+        (status = 422, description = "Missing token", body = crate::http::response::InvalidFields),
+        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds"))),
+        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
+pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+    let principal = crate::authn::principal_of(&request, None);
+    let trace = crate::routes::trace_of(&request);
+    let body = json_object(request, state.body).await?;
+    let mut fields = Fields::new(&body);
+    let token = fields.required_str("token").map(str::to_owned);
+    fields.finish()?;
+    apply(state, principal, trace, &token.unwrap_or_default()).await
+}
+
+async fn verify(
+    state: &AppState,
+    request: &Request<Incoming>,
+    token: &str,
+) -> Result<Reply, Reply> {
+    let principal = crate::authn::principal_of(request, None);
+    let trace = crate::routes::trace_of(request);
+    apply(state, principal, trace, token).await
+}
+
+/// A link's problem: 400, in words that say what to do.
+pub fn bad_link(message: impl Into<String>) -> Reply {
+    Reply::error(StatusCode::BAD_REQUEST, message)
+}
+
+async fn apply(
+    state: &AppState,
+    principal: shared::wire::Principal,
+    trace: shared::wire::TraceContext,
+    token: &str,
+) -> Result<Reply, Reply> {
+    let claims = links::verify(
+        &state.signing,
+        token,
+        Purpose::VerifyEmail,
+        shared::auth::token::now(),
+    )
+    .map_err(|e| bad_link(e.to_string()))?;
+    let email = claims
+        .email
+        .as_deref()
+        .and_then(|e| shared::domain::Email::parse(e).ok())
+        .ok_or_else(|| bad_link("the link is malformed"))?;
+    let command = Command::VerifyEmail(VerifyEmail {
+        user_id: claims.user_id,
+        email,
+        nonce: claims.nonce,
+    });
+    match outcome_or_rejection(state, &envelope(principal, trace, command)).await? {
+        Ok(Event::AccountChanged(user)) => Ok(Reply::json(
+            StatusCode::OK,
+            &Verified {
+                status: "verified",
+                email: user.email,
+            },
+        )),
+        Ok(other) => Err(crate::routes::packages::create::unexpected(other)),
+        Err((_, message)) => Err(bad_link(message)),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/auth/verify-email/resend", tag = "auth",
+    responses(
+        (status = 202, description = "Accepted: a new link is mailed unless the email is verified already or a mail went out in the last minutes", body = super::Acknowledged),
+        (status = 409, description = "The caller has no account (a device key, or authentication disabled)", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
+            headers(("retry-after" = String, description = "Seconds")))))]
+pub async fn resend(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    if caller.session_id.is_none() {
+        return Err(Reply::error(
+            StatusCode::CONFLICT,
+            "this caller has no account to verify",
+        ));
+    }
+    let principal = crate::authn::principal_of(&request, Some(caller));
+    let trace = crate::routes::trace_of(&request);
+    let command = Command::ResendVerification(ResendVerification {
+        user_id: caller.user_id,
+    });
+    crate::routes::packages::accept(state, &envelope(principal, trace, command)).await?;
+    Ok(super::acknowledged(
+        "if your email is not verified yet, a new link is on its way",
+    ))
+}

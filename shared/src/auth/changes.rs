@@ -1,0 +1,136 @@
+//! Which accounts changed, for everyone who remembers what an account may
+//! do: a role change, a disabled account, a verified email, a password
+//! reset, an ended session. The workers record each change in Redis under a
+//! version; every ingest and broadcaster polls the version each second and
+//! reads which accounts changed since the one it saw, then checks only
+//! those again (their remembered tokens, their open WebSockets). A reader
+//! that fell too far behind, or cannot reach Redis, checks everything.
+//!
+//! Separate from the rights version ([`crate::cache::ViewCache::auth_version`],
+//! bumped by deliveries and devices): a delivery change must not make every
+//! session be checked again.
+
+use crate::cache::ViewCache;
+use redis::Script;
+use std::collections::HashSet;
+use std::sync::LazyLock;
+use uuid::Uuid;
+
+/// Changes kept per version window: a reader more than this many versions
+/// behind checks every account.
+pub const KEPT_VERSIONS: i64 = 10_000;
+
+/// KEYS = version, changes (sorted set: account → version it changed in);
+/// ARGV = kept versions, then the accounts. Returns the new version.
+static RECORD: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+local v = redis.call('INCR', KEYS[1])
+for i = 2, #ARGV do redis.call('ZADD', KEYS[2], v, ARGV[i]) end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', v - tonumber(ARGV[1]))
+return v
+",
+    )
+});
+
+fn keys(cache: &ViewCache) -> (String, String) {
+    (cache.key("accounts:version"), cache.key("accounts:changes"))
+}
+
+/// Records that `accounts` changed (one version for all of them).
+pub async fn record(cache: &ViewCache, accounts: &[Uuid]) -> redis::RedisResult<i64> {
+    let (version, changes) = keys(cache);
+    let mut invocation = RECORD.prepare_invoke();
+    invocation.key(version).key(changes).arg(KEPT_VERSIONS);
+    for account in accounts {
+        invocation.arg(account.to_string());
+    }
+    invocation.invoke_async(&mut cache.connection()).await
+}
+
+/// The current version (0 before any change).
+pub async fn version(cache: &ViewCache) -> redis::RedisResult<i64> {
+    redis::cmd("GET")
+        .arg(keys(cache).0)
+        .query_async::<Option<i64>>(&mut cache.connection())
+        .await
+        .map(Option::unwrap_or_default)
+}
+
+/// What changed between two versions a reader saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    /// These accounts, and no other.
+    Accounts(HashSet<Uuid>),
+    /// The reader cannot know which: every account may have changed.
+    Everything,
+}
+
+impl Changed {
+    pub fn includes(&self, account: Uuid) -> bool {
+        match self {
+            Self::Accounts(accounts) => accounts.contains(&account),
+            Self::Everything => true,
+        }
+    }
+}
+
+/// The accounts that changed after version `seen`, up to `now`.
+pub async fn since(cache: &ViewCache, seen: i64, now: i64) -> redis::RedisResult<Changed> {
+    if now <= seen {
+        return Ok(Changed::Accounts(HashSet::new()));
+    }
+    if now - seen >= KEPT_VERSIONS {
+        return Ok(Changed::Everything);
+    }
+    let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+        .arg(keys(cache).1)
+        .arg(format!("({seen}"))
+        .arg(now)
+        .query_async(&mut cache.connection())
+        .await?;
+    Ok(Changed::Accounts(
+        members.iter().filter_map(|m| m.parse().ok()).collect(),
+    ))
+}
+
+/// Follows the version: each call says what changed since the last one.
+#[derive(Debug, Default)]
+pub struct Follower {
+    seen: Option<i64>,
+    /// Redis could not be read: whatever changed meanwhile is unknown.
+    blind: bool,
+}
+
+impl Follower {
+    /// What changed since the last poll; `None` for nothing. The first
+    /// poll, a failed one and the first one after a failure return
+    /// `Everything`: what was remembered before cannot be vouched for.
+    pub async fn poll(&mut self, cache: &ViewCache) -> Option<Changed> {
+        let now = match version(cache).await {
+            Ok(now) => now,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the accounts version from Redis");
+                self.blind = true;
+                return Some(Changed::Everything);
+            }
+        };
+        let previous = self.seen.replace(now);
+        if std::mem::take(&mut self.blind) {
+            return Some(Changed::Everything);
+        }
+        let Some(seen) = previous else {
+            return Some(Changed::Everything);
+        };
+        if now == seen {
+            return None;
+        }
+        match since(cache, seen, now).await {
+            Ok(changed) => Some(changed),
+            Err(_) => {
+                self.blind = true;
+                Some(Changed::Everything)
+            }
+        }
+    }
+}

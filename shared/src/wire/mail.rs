@@ -1,0 +1,40 @@
+//! What the mail pool is asked to send (workers → mail pool). The request
+//! names the mail, not its text or its links: the mail pool renders it and
+//! signs the links when it sends, so no link travels through the broker.
+
+use crate::domain::Email;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailRequest {
+    pub to: Email,
+    /// The account's name, for the greeting.
+    pub name: String,
+    pub mail: Mail,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Mail {
+    /// A link proving the address is the account's.
+    VerifyEmail { user_id: Uuid },
+    /// Someone tried to sign up with an address that has an account.
+    AccountExists,
+    /// A link setting a new password, for the password of this version.
+    ResetPassword {
+        user_id: Uuid,
+        password_version: String,
+    },
+}
+
+impl Mail {
+    /// A bounded label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::VerifyEmail { .. } => "verify_email",
+            Self::AccountExists => "account_exists",
+            Self::ResetPassword { .. } => "reset_password",
+        }
+    }
+}

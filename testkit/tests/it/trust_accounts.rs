@@ -1,0 +1,291 @@
+//! An email counts only once proven: a stranger who signs up with a
+//! recipient's address sees nothing addressed to it until the mailed link
+//! is followed (by whoever reads that mailbox). Sign-up answers the same
+//! whether the address has an account; password resets go through the same
+//! mailed, single-use links. The mail goes through the tests' real SMTP
+//! server ([`testkit::mail`]).
+
+use serde_json::{json, Value};
+use shared::auth::links::{self, Purpose};
+use std::time::Duration;
+use testkit::app::{expect_error, package_body, tracking_number, Options, TestApp, WAIT};
+use testkit::mail;
+use testkit::ws::{self, next_json, send};
+
+const MAIL_WAIT: Duration = Duration::from_secs(20);
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.expect("a JSON body")
+}
+
+fn address(who: &str) -> String {
+    format!("{who}-{}@example.test", uuid::Uuid::new_v4().simple())
+}
+
+async fn register(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/auth/register"))
+        .json(&json!({"email": email, "password": password, "name": "Someone"}))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn login(app: &TestApp, email: &str, password: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": email, "password": password}))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Waits until the workers made the account.
+async fn account_exists(app: &TestApp, email: &str) {
+    testkit::eventually(WAIT, "the account", || async {
+        let found: Option<uuid::Uuid> = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+            .bind(email)
+            .fetch_optional(&app.env.pool)
+            .await
+            .unwrap();
+        found.map(drop)
+    })
+    .await;
+}
+
+async fn signed_in(app: &TestApp, email: &str, password: &str) -> String {
+    let answer = login(app, email, password).await;
+    assert_eq!(answer.status(), 200);
+    json_of(answer).await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_stranger_who_signs_up_with_a_recipients_email_sees_nothing_addressed_to_it() {
+    let mut app = TestApp::spawn_with(Options::default().with_mail()).await;
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let victim = address("victim");
+    let tn = tracking_number();
+    let mut body = package_body(&tn);
+    body["recipient_email"] = json!(victim);
+    assert_eq!(app.post_json("/packages", &body).await.status(), 201);
+
+    // The stranger signs up with the recipient's address and signs in.
+    assert_eq!(
+        register(&app, &victim, "the stranger's password")
+            .await
+            .status(),
+        202
+    );
+    account_exists(&app, &victim).await;
+    let token = signed_in(&app, &victim, "the stranger's password").await;
+    let as_stranger = testkit::app::client_with_token(&token);
+    let read = as_stranger
+        .get(app.url(&format!("/packages/{tn}")))
+        .send()
+        .await
+        .unwrap();
+    expect_error(read, 404).await;
+    let listed = json_of(as_stranger.get(app.url("/packages")).send().await.unwrap()).await;
+    assert_eq!(
+        listed,
+        json!([]),
+        "nothing addressed to the email is listed"
+    );
+    let mut socket = ws::connect(&ws::Endpoint::new(&broadcaster.base_url, &token)).await;
+    send(
+        &mut socket,
+        json!({"type": "subscribe", "tracking_number": tn, "since_seq": 0}),
+    )
+    .await;
+    let refused = next_json(&mut socket, WAIT).await.expect("an answer");
+    assert_eq!(refused["type"], "error", "{refused}");
+    assert_eq!(refused["error"], format!("package {tn} not found"));
+
+    // The link went to the address, not to whoever typed it in. Whoever
+    // reads that mailbox and follows it proves the address is theirs.
+    let mail = mail::next_to(&victim, MAIL_WAIT).await;
+    assert!(mail.subject.contains("Confirm"), "{}", mail.subject);
+    let token_in_link = mail.token_after("/api/v1/auth/verify-email?token=");
+    let verified = reqwest::get(app.url(&format!("/auth/verify-email?token={token_in_link}")))
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 200);
+    assert_eq!(json_of(verified).await["email"], victim);
+    // Then the account follows the package, within seconds, on the token it has.
+    testkit::eventually(
+        Duration::from_secs(5),
+        "the verified recipient's read",
+        || async {
+            let read = as_stranger
+                .get(app.url(&format!("/packages/{tn}")))
+                .send()
+                .await
+                .unwrap();
+            (read.status() == 200).then_some(())
+        },
+    )
+    .await;
+    // A link works once.
+    let again = reqwest::get(app.url(&format!("/auth/verify-email?token={token_in_link}")))
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "the address stays verified");
+    let forged = reqwest::get(app.url("/auth/verify-email?token=1.e30.AAAA"))
+        .await
+        .unwrap();
+    expect_error(forged, 400).await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_sign_up_answers_the_same_whether_the_address_has_an_account_and_tells_its_owner() {
+    let app = TestApp::spawn_with(Options::default().with_mail()).await;
+    let owner = address("owner");
+    let first = register(&app, &owner, "the owner's password").await;
+    assert_eq!(first.status(), 202);
+    let first = json_of(first).await;
+    let welcome = mail::next_to(&owner, MAIL_WAIT).await;
+    assert!(welcome.subject.contains("Confirm"), "{}", welcome.subject);
+
+    let second = register(&app, &owner.to_uppercase(), "someone else's password").await;
+    assert_eq!(second.status(), 202);
+    assert_eq!(json_of(second).await, first, "the same answer");
+    let notice = mail::next_to(&owner, MAIL_WAIT).await;
+    assert!(
+        notice.subject.contains("tried to sign up"),
+        "{}",
+        notice.subject
+    );
+    assert!(!notice.body.contains("token="), "{}", notice.body);
+    // The account is as it was: the second password opens nothing.
+    expect_error(login(&app, &owner, "someone else's password").await, 401).await;
+    assert_eq!(
+        login(&app, &owner, "the owner's password").await.status(),
+        200
+    );
+    // Asked again at once, the owner is not mailed again (no flooding).
+    assert_eq!(
+        register(&app, &owner, "a third password here")
+            .await
+            .status(),
+        202
+    );
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(mail::count_to(&owner), 0, "one notice per few minutes");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_reset_link_works_once_for_thirty_minutes_and_ends_every_session() {
+    let app = TestApp::spawn_with(Options::default().with_mail()).await;
+    let email = address("forgetful");
+    assert_eq!(
+        register(&app, &email, "the old password").await.status(),
+        202
+    );
+    let _welcome = mail::next_to(&email, MAIL_WAIT).await;
+    let old_session = signed_in(&app, &email, "the old password").await;
+    let reset = |body: Value| {
+        reqwest::Client::new()
+            .post(app.url("/auth/password-reset"))
+            .json(&body)
+            .send()
+    };
+    let asked = reset(json!({ "email": email })).await.unwrap();
+    assert_eq!(asked.status(), 202);
+    let answer = json_of(asked).await;
+    // An address with no account: the same answer, and no mail.
+    let nobody = address("nobody");
+    let unknown = reset(json!({ "email": nobody })).await.unwrap();
+    assert_eq!(unknown.status(), 202);
+    assert_eq!(json_of(unknown).await, answer);
+
+    let mail = mail::next_to(&email, MAIL_WAIT).await;
+    assert!(mail.subject.contains("Reset"), "{}", mail.subject);
+    let token = mail.token_after("/reset-password#token=");
+    let confirm = |token: String, password: &'static str| {
+        reqwest::Client::new()
+            .post(app.url("/auth/password-reset/confirm"))
+            .json(&json!({"token": token, "password": password}))
+            .send()
+    };
+    expect_error(confirm(token.clone(), "short").await.unwrap(), 422).await;
+    let done = confirm(token.clone(), "the new password").await.unwrap();
+    assert_eq!(done.status(), 200);
+    assert_eq!(
+        mail::count_to(&nobody),
+        0,
+        "nothing was sent to an address with no account"
+    );
+
+    // Every session of the account ends, within seconds.
+    testkit::eventually(Duration::from_secs(5), "the old session's end", || async {
+        let status = testkit::app::client_with_token(&old_session)
+            .get(app.url("/me/deliveries"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        (status == 401).then_some(())
+    })
+    .await;
+    expect_error(login(&app, &email, "the old password").await, 401).await;
+    assert_eq!(login(&app, &email, "the new password").await.status(), 200);
+    // The link worked once.
+    let again = confirm(token, "yet another password").await.unwrap();
+    assert!(expect_error(again, 400).await.contains("already used"));
+    // And a link past its 30 minutes is refused, however well signed.
+    let user: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(&email)
+        .fetch_one(&app.env.pool)
+        .await
+        .unwrap();
+    let old = links::claims(
+        Purpose::ResetPassword,
+        user,
+        None,
+        Some("any".into()),
+        shared::auth::token::now() - 31 * 60,
+    );
+    let stale = links::sign(&app.env.config.signing, &old);
+    assert!(
+        expect_error(confirm(stale, "a later password").await.unwrap(), 400)
+            .await
+            .contains("expired")
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_unverified_account_may_ask_for_a_new_link_but_not_flood_its_address() {
+    let app = TestApp::spawn_with(Options::default().with_mail()).await;
+    let email = address("later");
+    assert_eq!(
+        register(&app, &email, "a password of mine").await.status(),
+        202
+    );
+    let first = mail::next_to(&email, MAIL_WAIT).await;
+    let token = signed_in(&app, &email, "a password of mine").await;
+    let resend = || {
+        testkit::app::client_with_token(&token)
+            .post(app.url("/auth/verify-email/resend"))
+            .send()
+    };
+    // The sign-up's mail went out moments ago: a resend now is throttled.
+    assert_eq!(resend().await.unwrap().status(), 202);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(mail::count_to(&email), 0, "no second mail within minutes");
+    // The first link still works.
+    let link = first.token_after("/api/v1/auth/verify-email?token=");
+    let verified = reqwest::Client::new()
+        .post(app.url("/auth/verify-email"))
+        .json(&json!({ "token": link }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(verified.status(), 200);
+    app.shutdown().await;
+}

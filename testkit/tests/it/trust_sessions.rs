@@ -1,0 +1,314 @@
+//! Sessions that end when they must: short access tokens renewed by
+//! refresh tokens that work once (a copied one ends the whole session),
+//! sign-out, and an admin's role change or disable taking effect on every
+//! ingest and broadcaster within seconds; WebSocket tickets instead of
+//! tokens in URLs.
+
+use serde_json::{json, Value};
+use shared::auth::Role;
+use std::time::Duration;
+use testkit::app::{expect_error, TestApp, WAIT};
+use testkit::ws::{self, close_frame, next_json, send};
+
+async fn json_of(response: reqwest::Response) -> Value {
+    response.json().await.expect("a JSON body")
+}
+
+#[tokio::test]
+async fn a_websocket_ticket_opens_one_connection_and_a_token_in_the_url_opens_none() {
+    let mut app = TestApp::spawn().await;
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let dispatcher = app.caller(Role::Dispatcher).await;
+    let client = app.client_as(&dispatcher);
+    let issued = client.post(app.url("/ws-ticket")).send().await.unwrap();
+    assert_eq!(issued.status(), 200);
+    let issued = json_of(issued).await;
+    assert_eq!(issued["expires_in"], 30);
+    let ticket = issued["ticket"].as_str().unwrap().to_owned();
+    let url = format!("{}?ticket={ticket}", broadcaster.base_url);
+    let mut socket = ws::connect(&url).await;
+    send(&mut socket, json!({"type": "subscribe_all"})).await;
+    let mut answer = next_json(&mut socket, WAIT).await.expect("an answer");
+    while answer["type"] == "resync" {
+        answer = next_json(&mut socket, WAIT).await.expect("an answer");
+    }
+    assert_eq!(answer["type"], "subscribed_all", "{answer}");
+    // Used once: the same ticket opens a socket that closes at once.
+    let mut again = ws::connect(&url).await;
+    let frame = close_frame(&mut again).await.expect("a close frame");
+    assert_eq!(frame.reason.as_str(), "ticket unknown, used or expired");
+    // A token in the URL (where proxies log it) is no credential.
+    let token = app.env.token(&dispatcher);
+    let refused =
+        tokio_tungstenite::connect_async(format!("{}?token={token}", broadcaster.base_url)).await;
+    assert!(
+        matches!(&refused, Err(tokio_tungstenite::tungstenite::Error::Http(r)) if r.status() == 401),
+        "{refused:?}"
+    );
+    app.shutdown().await;
+}
+
+/// An account an admin created through the API, and its password.
+async fn account(app: &TestApp, role: &str) -> (String, uuid::Uuid) {
+    let email = format!("{role}-{}@example.test", uuid::Uuid::new_v4().simple());
+    let created = app
+        .post_json(
+            "/users",
+            &json!({"email": email, "password": PASSWORD, "name": "Someone", "role": role}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let id = json_of(created).await["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    (email, id)
+}
+
+const PASSWORD: &str = "a password long enough";
+
+/// Signs in; the answer's access and refresh tokens.
+async fn sign_in(base: &str, email: &str) -> (String, String) {
+    let answer = reqwest::Client::new()
+        .post(format!("{base}/auth/login"))
+        .json(&json!({"email": email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let tokens = json_of(answer).await;
+    (
+        tokens["access_token"].as_str().unwrap().to_owned(),
+        tokens["refresh_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn refresh(app: &TestApp, refresh_token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(app.url("/auth/refresh"))
+        .json(&json!({ "refresh_token": refresh_token }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn status_as(base: &str, token: &str, path: &str) -> u16 {
+    testkit::app::client_with_token(token)
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Waits (up to 5 s: the promise) until `path` answers `status` to `token`.
+async fn within_5s(base: &str, token: &str, path: &str, status: u16) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let got = status_as(base, token, path).await;
+        if got == status {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{path} still answers {got} after 5 s, not {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_refresh_token_works_once_and_a_copy_used_later_ends_the_whole_session() {
+    let app = TestApp::spawn().await;
+    let (email, _) = account(&app, "dispatcher").await;
+    let (access, first) = sign_in(&app.base, &email).await;
+    assert_eq!(status_as(&app.base, &access, "/stats").await, 200);
+
+    let renewed = refresh(&app, &first).await;
+    assert_eq!(renewed.status(), 200);
+    let renewed = json_of(renewed).await;
+    let (access2, second) = (
+        renewed["access_token"].as_str().unwrap().to_owned(),
+        renewed["refresh_token"].as_str().unwrap().to_owned(),
+    );
+    assert_ne!(second, first, "rotated on every use");
+    assert_eq!(status_as(&app.base, &access2, "/stats").await, 200);
+
+    // The first one, presented again (a copy, stolen or replayed): refused,
+    // and the session it belongs to ends for everyone holding its tokens.
+    let message = expect_error(refresh(&app, &first).await, 401).await;
+    assert!(message.contains("already used"), "{message}");
+    expect_error(refresh(&app, &second).await, 401).await;
+    within_5s(&app.base, &access2, "/stats", 401).await;
+    // Garbage and a well-formed stranger are refused, and end nothing.
+    expect_error(refresh(&app, "dtr_nonsense").await, 401).await;
+    let (_, other) = sign_in(&app.base, &email).await;
+    let forged = format!("{}{}", &other[..other.len() - 4], "0000");
+    expect_error(refresh(&app, &forged).await, 401).await;
+    assert_eq!(
+        refresh(&app, &other).await.status(),
+        200,
+        "another session lives on"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session_on_every_ingest_and_broadcaster_within_seconds() {
+    let mut app = TestApp::spawn().await;
+    let other_ingest = app.another_ingest(|_| {}).await;
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let (email, _) = account(&app, "dispatcher").await;
+    let (access, refresh_token) = sign_in(&app.base, &email).await;
+    let tn = testkit::app::tracking_number();
+    app.created(&tn).await;
+    // Both instances have seen (and remember) the token.
+    assert_eq!(status_as(&app.base, &access, "/stats").await, 200);
+    assert_eq!(status_as(&other_ingest, &access, "/stats").await, 200);
+    let mut socket = ws::connect(&ws::Endpoint::new(&broadcaster.base_url, &access)).await;
+    ws::subscribe(&mut socket, &tn).await;
+
+    let out = testkit::app::client_with_token(&access)
+        .post(app.url("/auth/logout"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 204);
+    within_5s(&app.base, &access, "/stats", 401).await;
+    within_5s(&other_ingest, &access, "/stats", 401).await;
+    expect_error(refresh(&app, &refresh_token).await, 401).await;
+    let told = tokio::time::timeout(Duration::from_secs(5), next_json(&mut socket, WAIT))
+        .await
+        .expect("told within 5 s")
+        .expect("a message");
+    assert_eq!(
+        told,
+        json!({"type": "unsubscribed", "tracking_number": tn, "reason": "access revoked"})
+    );
+    let frame = close_frame(&mut socket).await.expect("a close frame");
+    assert_eq!(frame.reason.as_str(), "session ended");
+    app.shutdown().await;
+}
+
+#[tokio::test]
+async fn an_admins_role_change_or_disable_takes_effect_everywhere_within_seconds() {
+    let mut app = TestApp::spawn().await;
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let (email, dispatcher_id) = account(&app, "dispatcher").await;
+    let (access, _) = sign_in(&app.base, &email).await;
+    let mut feed = ws::connect(&ws::Endpoint::new(&broadcaster.base_url, &access)).await;
+    send(&mut feed, json!({"type": "subscribe_all"})).await;
+    let mut answer = next_json(&mut feed, WAIT).await.expect("an answer");
+    while answer["type"] == "resync" {
+        answer = next_json(&mut feed, WAIT).await.expect("an answer");
+    }
+    assert_eq!(answer["type"], "subscribed_all");
+    assert_eq!(status_as(&app.base, &access, "/stats").await, 200);
+
+    // Listing accounts is an admin's: the dispatcher may not.
+    assert_eq!(status_as(&app.base, &access, "/users").await, 403);
+    let listed = json_of(app.get("/users?role=dispatcher").await).await;
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|u| u["id"] == dispatcher_id.to_string() && u["disabled"] == false));
+
+    let demoted = app
+        .http
+        .patch(app.url(&format!("/users/{dispatcher_id}")))
+        .json(&json!({"role": "customer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(demoted.status(), 200);
+    assert_eq!(json_of(demoted).await["role"], "customer");
+    let told = tokio::time::timeout(Duration::from_secs(5), next_json(&mut feed, WAIT))
+        .await
+        .expect("within 5 s")
+        .expect("a message");
+    assert_eq!(
+        told,
+        json!({"type": "unsubscribed_all", "reason": "access revoked"})
+    );
+    within_5s(&app.base, &access, "/stats", 403).await;
+
+    // Disabled: no sign-in, no session, no device.
+    let (courier_email, courier_id) = account(&app, "courier").await;
+    let (courier_access, _) = sign_in(&app.base, &courier_email).await;
+    let device = json_of(
+        app.post_json(
+            "/devices",
+            &json!({"name": "van", "courier_id": courier_id}),
+        )
+        .await,
+    )
+    .await;
+    let key = device["api_key"].as_str().unwrap().to_owned();
+    let tn = testkit::app::tracking_number();
+    app.created(&tn).await;
+    app.deliver(
+        &shared::auth::Caller {
+            user_id: courier_id,
+            ..testkit::caller(Role::Courier)
+        },
+        &[&tn],
+    )
+    .await;
+    let post = |key: String, tn: String| {
+        let url = app.url(&format!("/packages/{tn}/locations"));
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("x-api-key", key)
+                .json(&json!({"latitude": 1.0, "longitude": 2.0}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    testkit::eventually(WAIT, "the device posting for its courier's run", || {
+        let post = post(key.clone(), tn.clone());
+        async move { (post.await == 202).then_some(()) }
+    })
+    .await;
+    let disabled = app
+        .http
+        .patch(app.url(&format!("/users/{courier_id}")))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    assert_eq!(json_of(disabled).await["disabled"], true);
+    within_5s(&app.base, &courier_access, "/me/deliveries", 401).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while post(key.clone(), tn.clone()).await != 401 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the device still posts"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let login = reqwest::Client::new()
+        .post(app.url("/auth/login"))
+        .json(&json!({"email": courier_email, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert!(expect_error(login, 401).await.contains("disabled"));
+    // An admin cannot lock themselves out.
+    let own = app
+        .http
+        .patch(app.url(&format!("/users/{}", app.admin.user_id)))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(own, 409).await;
+    app.shutdown().await;
+}

@@ -1,0 +1,183 @@
+//! The mail queue's loop. Each delivery is opened (its seal verified),
+//! rendered and handed to the transport, a few at a time, and then acked:
+//! sent; or, when the server could not take it, published to the delay line
+//! (`<prefix>.mail.retry`, [`shared::topology::MAIL_RETRY_DELAY_MS`]) with
+//! its attempt count and tried again, until [`Mailer::max_attempts`]; or
+//! dead-lettered with the reason when it can never be sent. Nothing sleeps
+//! in the worker: the broker holds what waits.
+
+use super::render::render;
+use super::transport::{SendError, Transport};
+use crate::consumer::Pipeline;
+use crate::dead_letter::dead_letter_message;
+use crate::publisher::Message;
+use futures_util::stream::FuturesUnordered;
+use futures_util::StreamExt;
+use lapin::message::Delivery;
+use lapin::options::BasicAckOptions;
+use lapin::types::AMQPValue;
+use lapin::Consumer;
+use lettre::message::Mailbox;
+use shared::wire::{Envelope, MailRequest};
+use std::sync::Arc;
+
+/// The header counting a mail's tries.
+pub const ATTEMPT_HEADER: &str = "x-delivertrack-attempt";
+
+/// What the mail pool sends with, and how long it keeps trying.
+pub struct Mailer {
+    pub transport: Transport,
+    pub from: Mailbox,
+    /// `PUBLIC_URL`: the base of every link.
+    pub public_url: String,
+    /// Tries before a mail is dead-lettered (`MAIL_MAX_ATTEMPTS`).
+    pub max_attempts: u32,
+    /// Mails sent at once by one consumer.
+    pub concurrency: usize,
+}
+
+/// Consumes until shutdown (Ok) or until the channel fails (Err).
+pub async fn consume(
+    pipeline: &Pipeline,
+    mailer: &Mailer,
+    queue: &str,
+    mut consumer: Consumer,
+) -> Result<(), lapin::Error> {
+    let mut in_flight = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            biased;
+            _ = pipeline.stop.cancelled() => break,
+            Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                if let Some(delivery) = done {
+                    ack(pipeline, &delivery).await?;
+                }
+            }
+            next = consumer.next(), if in_flight.len() < mailer.concurrency.max(1) => {
+                let delivery = match next {
+                    Some(delivery) => delivery?,
+                    None => break,
+                };
+                pipeline.metrics.consumed.with_label_values(&["mail"]).inc();
+                in_flight.push(handle(pipeline, mailer, queue, delivery));
+            }
+        }
+    }
+    // What is under way finishes (or gives up on shutdown: unacked, the
+    // broker redelivers it) before the channel closes.
+    while let Some(done) = in_flight.next().await {
+        if let Some(delivery) = done {
+            if !pipeline.stop.is_cancelled() {
+                ack(pipeline, &delivery).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn ack(pipeline: &Pipeline, delivery: &Delivery) -> Result<(), lapin::Error> {
+    delivery.ack(BasicAckOptions::default()).await?;
+    pipeline.metrics.acked.with_label_values(&["mail"]).inc();
+    Ok(())
+}
+
+/// Sends one mail; `Some(delivery)` when it is done with (sent, delayed or
+/// dead-lettered, confirmed), `None` when shutdown came first.
+async fn handle(
+    pipeline: &Pipeline,
+    mailer: &Mailer,
+    queue: &str,
+    delivery: Delivery,
+) -> Option<Delivery> {
+    let attempt = attempt_of(&delivery) + 1;
+    let outcome = match pipeline.keys.open(&delivery.data) {
+        Err(refused) => {
+            pipeline
+                .metrics
+                .refused
+                .with_label_values(&["mail", refused.label()])
+                .inc();
+            Err(SendError::Permanent(refused.to_string()))
+        }
+        Ok(payload) => match Envelope::<MailRequest>::decode(payload) {
+            Err(error) => Err(SendError::Permanent(error.to_string())),
+            Ok(request) => {
+                let mail = render(
+                    &request.body,
+                    &pipeline.keys,
+                    &mailer.public_url,
+                    shared::auth::token::now(),
+                );
+                let sent = mailer.transport.send(&mailer.from, &mail).await;
+                let kind = request.body.mail.kind();
+                match &sent {
+                    Ok(()) => pipeline.metrics.mail_sent.with_label_values(&[kind]).inc(),
+                    Err(error) => tracing::warn!(%error, kind, attempt, "mail not sent"),
+                }
+                sent
+            }
+        },
+    };
+    let message = match outcome {
+        Ok(()) => return Some(delivery),
+        Err(SendError::Transient(_)) if attempt < mailer.max_attempts => {
+            pipeline.metrics.retried.with_label_values(&["mail"]).inc();
+            delayed(pipeline, &delivery, attempt)
+        }
+        Err(error) => {
+            pipeline
+                .metrics
+                .dead_lettered
+                .with_label_values(&["mail"])
+                .inc();
+            let reason = match error {
+                SendError::Transient(why) => format!("gave up after {attempt} attempts: {why}"),
+                SendError::Permanent(why) => why,
+            };
+            tracing::error!(queue, %reason, "dead-lettering a mail");
+            dead_letter_message(
+                &pipeline.topology.dead_exchange(),
+                queue,
+                &delivery,
+                &reason,
+            )
+        }
+    };
+    pipeline
+        .publisher
+        .publish_committed(&[message], &pipeline.stop)
+        .await
+        .ok()
+        .map(|()| delivery)
+}
+
+/// The same message, into the delay line, one attempt further.
+fn delayed(pipeline: &Pipeline, delivery: &Delivery, attempt: u32) -> Message {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongUInt(attempt));
+    Message {
+        exchange: String::new(),
+        routing_key: pipeline.topology.mail_retry_queue(),
+        payload: delivery.data.clone(),
+        properties: delivery.properties.clone().with_headers(headers),
+        routing: shared::amqp::Routing::Mandatory,
+    }
+}
+
+fn attempt_of(delivery: &Delivery) -> u32 {
+    delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(ATTEMPT_HEADER).cloned())
+        .and_then(|value| match value {
+            AMQPValue::LongUInt(n) => Some(n),
+            AMQPValue::LongInt(n) => u32::try_from(n).ok(),
+            AMQPValue::LongLongInt(n) => u32::try_from(n).ok(),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// Shared by every mail consumer of a process.
+pub type SharedMailer = Arc<Mailer>;

@@ -1,0 +1,50 @@
+//! The mail pool: account mails (verify an address, reset a password, "this
+//! address already has an account") sent over SMTP from the mail queue,
+//! never from a request's path.
+//!
+//! - [`request_for`]: which outcomes of the package pool owe a mail (the
+//!   package consumer publishes the request with the outcome's other
+//!   effects, after the commit);
+//! - [`render`]: a request into a message, with its signed link;
+//! - [`transport`]: SMTP through `lettre` (`SMTP_URL`), or the log;
+//! - [`consumer`]: the mail queue's loop: send, or retry through the
+//!   broker's delay line, or dead-letter what can never be sent.
+
+pub mod consumer;
+pub mod render;
+pub mod transport;
+
+use shared::wire::{Event, LinkKind, Mail, MailRequest};
+
+/// The mail an outcome owes, if any.
+pub fn request_for(event: &Event) -> Option<MailRequest> {
+    match event {
+        Event::UserRegistered(user) if !user.email_verified => Some(MailRequest {
+            to: shared::domain::Email::parse(&user.email).ok()?,
+            name: user.name.clone(),
+            mail: Mail::VerifyEmail { user_id: user.id },
+        }),
+        Event::AlreadyRegistered { email } => Some(MailRequest {
+            to: email.clone(),
+            name: String::new(),
+            mail: Mail::AccountExists,
+        }),
+        Event::LinkRequested {
+            user_id,
+            email,
+            name,
+            link,
+        } => Some(MailRequest {
+            to: email.clone(),
+            name: name.clone(),
+            mail: match link {
+                LinkKind::VerifyEmail => Mail::VerifyEmail { user_id: *user_id },
+                LinkKind::ResetPassword { password_version } => Mail::ResetPassword {
+                    user_id: *user_id,
+                    password_version: password_version.clone(),
+                },
+            },
+        }),
+        _ => None,
+    }
+}
