@@ -37,13 +37,14 @@ ENV WEB_ROOT=/usr/share/delivertrack/web
 # Numeric, so Kubernetes' runAsNonRoot can verify it without a passwd lookup.
 USER 10001
 
-# ingest HTTP, broadcaster WebSocket, workers metrics/health.
-EXPOSE 8080 8081 9101
+# ingest HTTP, broadcaster WebSocket; the operations listeners (metrics and
+# health) of ingest, workers and broadcaster (METRICS_LISTEN).
+EXPOSE 8080 8081 9100 9101 9102
 
 # The image's default check fits ingest; the other services override the URL
-# (broadcaster: http://127.0.0.1:8081/health, workers: http://127.0.0.1:9101/health).
+# (broadcaster: http://127.0.0.1:9102/health, workers: http://127.0.0.1:9101/health).
 # Shell form on purpose: $HEALTHCHECK_URL is expanded when the check runs.
-ENV HEALTHCHECK_URL=http://127.0.0.1:8080/api/v1/health/live
+ENV HEALTHCHECK_URL=http://127.0.0.1:9100/health
 HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD curl -fsS "$HEALTHCHECK_URL" || exit 1
 

@@ -7,6 +7,12 @@
   structural checks. Then cross-checks between the documents: probes,
   resources, security context, PDBs, Service selectors, HPA vs ScaledObject,
   probe ports, ConfigMap/Secret references.
+- deploy/k8s secrets: Secrets come from kustomize's secretGenerator and local
+  .env files that are never committed (their keys listed in .env.example
+  beside them); a Secret with placeholder values among the resources fails.
+- docker-compose.yml: operator ports (RabbitMQ management, Prometheus,
+  Grafana) bound to 127.0.0.1 only, every credential from .env (no default),
+  TRUSTED_PROXIES set for the services.
 - deploy/grafana: the dashboard JSON and the provisioning files.
 - deploy/prometheus: prometheus.yml and alerts.yml.
   Every metric named in a PromQL expression must be one the services export
@@ -40,7 +46,7 @@ K8S_VERSION = "1.29.0"
 # The metrics the services export (name -> type). A histogram `h` is queried
 # as h_bucket, h_sum and h_count. Keep in step with docs/OPERATIONS.md.
 METRICS: dict[str, str] = {
-    # ingest (/metrics on 8080)
+    # ingest (/metrics on METRICS_LISTEN, 9100)
     "delivertrack_ingest_http_requests_total": "counter",  # route, method, status
     "delivertrack_ingest_http_request_duration_seconds": "histogram",  # route
     "delivertrack_ingest_publish_confirm_duration_seconds": "histogram",  # kind
@@ -57,13 +63,16 @@ METRICS: dict[str, str] = {
     "delivertrack_workers_store_write_duration_seconds": "histogram",  # pool, store
     "delivertrack_workers_lag_seconds": "histogram",
     "delivertrack_workers_broker_connected": "gauge",
-    # broadcaster (/metrics on 8081)
+    "delivertrack_workers_messages_refused_total": "counter",  # pool, reason
+    "delivertrack_workers_mail_sent_total": "counter",  # kind
+    # broadcaster (/metrics on METRICS_LISTEN, 9102)
     "delivertrack_broadcaster_connections": "gauge",
     "delivertrack_broadcaster_subscriptions": "gauge",
     "delivertrack_broadcaster_messages_sent_total": "counter",
     "delivertrack_broadcaster_slow_clients_dropped_total": "counter",
     "delivertrack_broadcaster_lag_seconds": "histogram",
     "delivertrack_broadcaster_broker_connected": "gauge",
+    "delivertrack_broadcaster_events_refused_total": "counter",
 }
 # Series Prometheus itself makes for every target.
 PROMETHEUS_BUILTIN = {"up", "scrape_duration_seconds", "scrape_samples_scraped"}
@@ -251,6 +260,22 @@ def load_kustomization(k8s: Path, problems: Problems) -> list[str]:
     for resource in resources:
         if not (k8s / resource).is_file():
             problems.add("k8s/kustomization.yaml", f"resource {resource} does not exist")
+    generated.clear()
+    for generator in kustomization.get("secretGenerator") or []:
+        name = generator.get("name")
+        keys: set[str] = set()
+        for env in generator.get("envs") or []:
+            example = k8s / f"{env}.example"
+            if not example.is_file():
+                problems.add("k8s/kustomization.yaml", f"secretGenerator {name}: {env}.example is missing (it lists the keys)")
+                continue
+            for line in example.read_text().splitlines():
+                if line.strip() and not line.lstrip().startswith("#") and "=" in line:
+                    keys.add(line.split("=", 1)[0].strip())
+        if generator.get("literals"):
+            problems.add("k8s/kustomization.yaml", f"secretGenerator {name}: literals put secrets in the repository; use envs")
+        generated.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
+                          "type": "Opaque", "stringData": {k: "" for k in sorted(keys)}})
     listed = {os.path.normpath(r) for r in resources}
     for path in sorted(k8s.rglob("*")):
         if path.suffix in (".yaml", ".yml") and path.name != "kustomization.yaml":
@@ -258,6 +283,26 @@ def load_kustomization(k8s: Path, problems: Problems) -> list[str]:
             if rel not in listed:
                 problems.add(f"k8s/{rel}", "is not listed in kustomization.yaml resources")
     return [r for r in resources if (k8s / r).is_file()]
+
+
+# Secrets kustomize generates from local files: (name, keys), filled by
+# load_kustomization.
+generated: list[dict] = []
+
+
+def check_secrets(m: Manifests, problems: Problems) -> None:
+    for file, doc in m.of_kind("Secret"):
+        if file == GENERATED:
+            continue
+        values = list((doc.get("stringData") or {}).values()) + list((doc.get("data") or {}).values())
+        if any("REPLACE-ME" in str(v).upper() for v in values):
+            problems.add(where_of(file, doc), "applies a Secret with placeholder values (REPLACE-ME); generate it from a local file instead")
+    config = m.named("ConfigMap", "delivertrack-config") or {}
+    if not (config.get("data") or {}).get("TRUSTED_PROXIES"):
+        problems.add("k8s/configmap.yaml", "delivertrack-config does not set TRUSTED_PROXIES (behind an ingress every client would be one address)")
+
+
+GENERATED = "kustomization.yaml secretGenerator"
 
 
 def validate_core(file: str, doc: dict, problems: Problems) -> None:
@@ -567,6 +612,7 @@ def check_k8s(deploy: Path, problems: Problems) -> dict:
             if get(doc, "metadata", "namespace"):
                 problems.add(where_of(file, doc), "sets metadata.namespace (the manifests are namespace-less)")
             m.docs.append((file, doc))
+    m.docs.extend((GENERATED, doc) for doc in generated)
     seen: set[tuple[str, str]] = set()
     for file, doc in m.docs:
         key = (doc["kind"], doc["metadata"]["name"])
@@ -580,6 +626,7 @@ def check_k8s(deploy: Path, problems: Problems) -> dict:
     check_keda(m, problems)
     check_deployments(m, problems)
     check_selectors(m, problems)
+    check_secrets(m, problems)
     kinds: dict[str, int] = {}
     for _, doc in m.docs:
         kinds[doc["kind"]] = kinds.get(doc["kind"], 0) + 1
@@ -661,10 +708,13 @@ def check_grafana(deploy: Path, problems: Problems) -> dict:
 
 REQUIRED_SCRAPES = {
     # job -> (static target or dns name, port)
-    "ingest": ("ingest:8080", None),
-    "broadcaster": ("broadcaster:8081", None),
+    # The services' operations listeners (METRICS_LISTEN), not their
+    # public ports.
+    "ingest": ("ingest:9100", None),
+    "broadcaster": ("broadcaster:9102", None),
     "package-workers": ("package-workers", 9101),
     "location-workers": ("location-workers", 9101),
+    "mail-workers": ("mail-workers", 9101),
 }
 
 
@@ -744,12 +794,53 @@ def check_prometheus(deploy: Path, problems: Problems) -> dict:
 # ---------------------------------------------------------------- all checks
 
 
-def run_checks(deploy: Path) -> tuple[Problems, dict]:
+OPERATOR_PORTS = {"rabbitmq": "15672", "prometheus": "9090", "grafana": "3000"}
+# Variables that carry a credential: each must come from .env, required.
+CREDENTIALS = ("JWT_SECRET", "MESSAGE_SIGNING_KEY", "BOOTSTRAP_ADMIN_PASSWORD", "AMQP_URL",
+               "DATABASE_URL", "RABBITMQ_MANAGEMENT_URL", "POSTGRES_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD",
+               "SMTP_URL")
+
+
+def check_compose(path: Path, problems: Problems) -> dict:
+    where = "docker-compose.yml"
+    try:
+        compose = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        problems.add(where, f"does not load: {e}")
+        return {"services": 0}
+    services = compose.get("services") or {}
+    for name, service in services.items():
+        environment = service.get("environment") or {}
+        if isinstance(environment, list):
+            environment = dict(e.split("=", 1) for e in environment if "=" in e)
+        for key, value in environment.items():
+            if key == "<<":
+                continue
+            text = str(value)
+            if key in CREDENTIALS and not re.search(r"\$\{[A-Z_]+:\?", text):
+                problems.add(f"{where} {name}", f"{key} does not come from .env as a required variable (${{VAR:?...}})")
+        ports = [str(p) for p in service.get("ports") or []]
+        for port in ports:
+            inner = port.rsplit(":", 1)[-1]
+            if name in OPERATOR_PORTS and inner == OPERATOR_PORTS[name] and not port.startswith("127.0.0.1:"):
+                problems.add(f"{where} {name}", f"publishes {port} on every interface; bind it to 127.0.0.1")
+    anchors = compose.get("x-service-env") or {}
+    for key in CREDENTIALS:
+        value = str(anchors.get(key, ""))
+        if value and not re.search(r"\$\{[A-Z_]+:\?", value):
+            problems.add(f"{where} x-service-env", f"{key} has a default; it must come from .env")
+    if "TRUSTED_PROXIES" not in anchors:
+        problems.add(f"{where} x-service-env", "does not set TRUSTED_PROXIES")
+    return {"services": len(services)}
+
+
+def run_checks(deploy: Path, compose: Path) -> tuple[Problems, dict]:
     problems = Problems()
     stats = {
         "k8s": check_k8s(deploy, problems),
         "grafana": check_grafana(deploy, problems),
         "prometheus": check_prometheus(deploy, problems),
+        "compose": check_compose(compose, problems),
     }
     return problems, stats
 
@@ -820,7 +911,41 @@ def _drop_rabbit_family(deploy: Path) -> None:
     path.write_text(yaml.safe_dump(config))
 
 
+OLD_EXAMPLE_SECRET = """apiVersion: v1
+kind: Secret
+metadata:
+  name: delivertrack-extra
+stringData:
+  JWT_SECRET: REPLACE-ME-with-at-least-32-random-bytes-0000
+"""
+
+
+def _add_example_secret(deploy: Path) -> None:
+    (deploy / "k8s" / "secret.example.yaml").write_text(OLD_EXAMPLE_SECRET)
+    edit_yaml(deploy, "k8s/kustomization.yaml", lambda docs: docs[0]["resources"].append("secret.example.yaml"))
+
+
+def _edit_compose(deploy: Path, change: Callable[[dict], None]) -> None:
+    path = deploy.parent / "docker-compose.yml"
+    compose = yaml.safe_load(path.read_text())
+    change(compose)
+    path.write_text(yaml.safe_dump(compose, sort_keys=False))
+
+
 BROKEN_COPIES: list[tuple[str, Callable[[Path], None], str]] = [
+    ("a kustomization that applies an example Secret", _add_example_secret, "placeholder values"),
+    ("a secretGenerator whose keys are not listed",
+     lambda d: (d / "k8s" / "secrets" / "keda.env.example").unlink(), "keda.env.example is missing"),
+    ("no TRUSTED_PROXIES in the ConfigMap",
+     lambda d: edit_yaml(d, "k8s/configmap.yaml", lambda docs: docs[0]["data"].pop("TRUSTED_PROXIES")),
+     "does not set TRUSTED_PROXIES"),
+    ("RabbitMQ management published on every interface",
+     lambda d: _edit_compose(d, lambda c: c["services"]["rabbitmq"].__setitem__("ports", ["15672:15672"])),
+     "bind it to 127.0.0.1"),
+    ("a compose credential with a default",
+     lambda d: _edit_compose(d, lambda c: c["x-service-env"].__setitem__(
+         "AMQP_URL", "amqp://delivertrack:delivertrack@rabbitmq:5672/%2f")),
+     "AMQP_URL has a default"),
     ("a Deployment without probes",
      lambda d: edit_yaml(d, "k8s/ingest.yaml", _drop_probes), "has no readinessProbe"),
     ("a ScaledObject without mode",
@@ -896,20 +1021,25 @@ BROKEN_COPIES: list[tuple[str, Callable[[Path], None], str]] = [
 ]
 
 
-def self_test(deploy: Path) -> list[str]:
+def self_test(deploy: Path, compose: Path) -> list[str]:
     failures: list[str] = []
     with tempfile.TemporaryDirectory(prefix="validate-deploy-") as tmp:
-        pristine = Path(tmp) / "pristine"
-        shutil.copytree(deploy, pristine)
-        problems, _ = run_checks(pristine)
+        def copy(name: str) -> Path:
+            # deploy/ and the compose file beside it, as in the repository.
+            root = Path(tmp) / name
+            shutil.copytree(deploy, root / "deploy")
+            shutil.copy(compose, root / "docker-compose.yml")
+            return root / "deploy"
+
+        pristine = copy("pristine")
+        problems, _ = run_checks(pristine, pristine.parent / "docker-compose.yml")
         if problems:
             failures.append("the unbroken copy itself fails: " + problems.items[0])
             return failures
         for i, (what, breaker, expected) in enumerate(BROKEN_COPIES):
-            copy_dir = Path(tmp) / f"broken-{i}"
-            shutil.copytree(deploy, copy_dir)
+            copy_dir = copy(f"broken-{i}")
             breaker(copy_dir)
-            problems, _ = run_checks(copy_dir)
+            problems, _ = run_checks(copy_dir, copy_dir.parent / "docker-compose.yml")
             hits = [p for p in problems.items if expected in p]
             if hits:
                 print(f"  rejected as expected: {what}\n      -> {hits[0]}")
@@ -923,11 +1053,13 @@ def self_test(deploy: Path) -> list[str]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--deploy-dir", type=Path, default=REPO_ROOT / "deploy")
+    parser.add_argument("--compose-file", type=Path, default=REPO_ROOT / "docker-compose.yml")
     parser.add_argument("--no-self-test", action="store_true", help="skip the broken-copy checks")
     args = parser.parse_args()
     deploy = args.deploy_dir.resolve()
+    compose = args.compose_file.resolve()
 
-    problems, stats = run_checks(deploy)
+    problems, stats = run_checks(deploy, compose)
     k8s, grafana, prom = stats["k8s"], stats["grafana"], stats["prometheus"]
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(k8s["kinds"].items()))
     print(f"k8s: {k8s['documents']} documents in {k8s['files']} files ({kinds}); "
@@ -948,7 +1080,7 @@ def main() -> int:
     if args.no_self_test:
         return 0
     print(f"self-test: {len(BROKEN_COPIES)} deliberately broken copies")
-    failures = self_test(deploy)
+    failures = self_test(deploy, compose)
     if failures:
         print(f"\nFAILED: the checks did not reject {len(failures)} broken copies as they should:")
         for failure in failures:

@@ -53,13 +53,22 @@ fi
 echo "== docker-compose config"
 command -v docker-compose >/dev/null || apt_install docker-compose
 # Dummy values for the variables the file requires (${VAR:?...}); they win
-# over a .env file, so a developer's real secrets are never read here.
+# over a .env file, so a developer's real secrets are never read here. (That
+# the file has no default for any of them is validate_deploy.py's check.)
 compose() {
   JWT_SECRET=validate-deploy-dummy-secret-of-32-bytes \
+    MESSAGE_SIGNING_KEY=validate-deploy-dummy-key-of-32-bytes \
     BOOTSTRAP_ADMIN_EMAIL=admin@example.com \
     BOOTSTRAP_ADMIN_PASSWORD=validate-deploy-dummy \
+    POSTGRES_PASSWORD=dummy RABBITMQ_SERVICE_PASSWORD=dummy GRAFANA_ADMIN_PASSWORD=dummy \
+    RABBITMQ_DEFINITIONS=./rabbitmq/definitions.json SMTP_URL=log \
     docker-compose "$@"
 }
+# Without .env, compose refuses to start (every credential is required).
+if env -u JWT_SECRET -u POSTGRES_PASSWORD docker-compose --env-file /dev/null config -q 2>/dev/null; then
+  echo "docker-compose: the file starts without its secrets" >&2
+  exit 1
+fi
 compose config -q
 compose --profile monitoring config -q
 echo "docker-compose: config passes ($(compose --profile monitoring config --services | tr '\n' ' '))"

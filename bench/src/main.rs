@@ -4,11 +4,11 @@
 //! lost; prints a table (or `--json`).
 //!
 //! ```text
-//! dt-bench [all|baselines|locations-single|locations-batch|package-flow|reads|broadcast|drain]...
+//! dt-bench [all|baselines|locations-single|locations-batch|package-flow|reads|broadcast|drain|hostile|signing]...
 //!          [--smoke] [--json] [--no-baselines] [--duration S] [--connections C] [--sustained S]
 //!          [--ws-connections N] [--subscriptions N] [--watched-packages N]
 //!          [--broadcast-rate R] [--hot-watchers N] [--api URL] [--ws URL] [--chart FILE]
-//!          [--token JWT]
+//!          [--token JWT] [--ingest-pid PID]
 //! ```
 //!
 //! - [`load`]: the HTTP load generator (closed or open loop, HDR histograms);
@@ -37,7 +37,12 @@ const SCENARIOS: &[&str] = &[
     "reads",
     "broadcast",
     "drain",
+    "signing",
 ];
+
+/// Scenarios that only run when named (`hostile` reads ingest's memory from
+/// /proc, so ingest must run on this machine).
+const NAMED_ONLY: &[&str] = &["hostile"];
 
 struct Args {
     scenarios: Vec<String>,
@@ -50,6 +55,8 @@ struct Args {
     /// `--token` or `DT_BENCH_TOKEN`; otherwise dt-bench signs in as the
     /// bootstrap admin (`BOOTSTRAP_ADMIN_EMAIL`, `BOOTSTRAP_ADMIN_PASSWORD`).
     token: Option<String>,
+    /// `--ingest-pid`: whose memory `hostile` watches.
+    ingest_pid: Option<u32>,
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -65,6 +72,7 @@ fn parse_args() -> anyhow::Result<Args> {
         token: std::env::var("DT_BENCH_TOKEN")
             .ok()
             .filter(|t| !t.is_empty()),
+        ingest_pid: None,
     };
     let mut it = raw.into_iter();
     while let Some(arg) = it.next() {
@@ -90,15 +98,19 @@ fn parse_args() -> anyhow::Result<Args> {
             "--api" => args.api = value("--api")?,
             "--ws" => args.ws = value("--ws")?,
             "--token" => args.token = Some(value("--token")?),
+            "--ingest-pid" => args.ingest_pid = Some(value("--ingest-pid")?.parse()?),
             "--chart" => args.sizes.chart = value("--chart")?,
             "all" => args
                 .scenarios
                 .extend(SCENARIOS.iter().map(|s| (*s).to_owned())),
             "baselines" => {}
-            name if SCENARIOS.contains(&name) => args.scenarios.push(name.to_owned()),
+            name if SCENARIOS.contains(&name) || NAMED_ONLY.contains(&name) => {
+                args.scenarios.push(name.to_owned())
+            }
             other => bail!(
-                "unknown argument {other:?}; scenarios: all, baselines, {}",
-                SCENARIOS.join(", ")
+                "unknown argument {other:?}; scenarios: all, baselines, {}, {}",
+                SCENARIOS.join(", "),
+                NAMED_ONLY.join(", ")
             ),
         }
     }
@@ -176,6 +188,8 @@ async fn main() -> anyhow::Result<()> {
             "reads" => scenarios::reads::run(&run).await,
             "broadcast" => scenarios::broadcast::run(&run).await,
             "drain" => scenarios::drain::run(&run).await,
+            "hostile" => scenarios::hostile::run(&run, args.ingest_pid).await,
+            "signing" => scenarios::signing::run(),
             _ => continue,
         };
         rows.extend(measured.with_context(|| format!("scenario {scenario}"))?);

@@ -75,6 +75,8 @@ impl QueueStats {
             .collect();
         queues.push((t.locations_queue(), "locations"));
         queues.push((t.location_retry_queue(), "locations"));
+        queues.push((t.mail_queue(), "mail"));
+        queues.push((t.mail_retry_queue(), "mail"));
         queues.push((t.dead_queue(), "dead"));
         let names: Vec<String> = queues.iter().map(|(name, _)| name.clone()).collect();
         let (counts, unacked) = tokio::join!(self.broker.queue_counts(&names), async {

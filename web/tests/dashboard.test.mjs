@@ -143,6 +143,23 @@ const steps = [
     check(statesHeard.some((s) => s.includes(moving)), "the moved package came in the resume");
     check(listReads.length === readsBefore, `the list was read again: ${listReads.slice(readsBefore)}`);
   }],
+  ["its WebSockets carry a one-time ticket, never the token", async () => {
+    const urls = await page.evaluate(() => window.__sockets.map((s) => s.url));
+    check(urls.length >= 2, `sockets opened: ${urls}`);
+    check(urls.every((u) => u.includes("ticket=dwt_") && !u.includes("token")), `socket URLs: ${urls}`);
+  }],
+  ["its session renews itself silently before the access token runs out", async () => {
+    // The system under test hands out 20-second access tokens.
+    const first = await page.evaluate(() => sessionStorage.getItem("dt-token"));
+    await page.waitForFunction((t) => sessionStorage.getItem("dt-token") !== t, first, { timeout: 30_000 });
+    await page.waitForTimeout(20_000);
+    // The first token has expired: the page goes on with the renewed one.
+    const before = await page.locator("#queues tbody tr").count();
+    check(before > 0, "the pipeline is still shown");
+    check(await page.locator("#dashboard").isVisible(), "still signed in");
+    await call("POST", `/packages/${moving}/locations`, { latitude: 42.5, longitude: -71.1 });
+    await row(moving).getByText("in transit · 42.500, -71.100").waitFor({ timeout: 30_000 });
+  }],
   ["on a phone-width screen the list, map and pipeline stack without sideways scrolling", async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);

@@ -6,13 +6,18 @@
 //! - [`reads`]: cached reads over a hot set, and cold ones;
 //! - [`broadcast`]: WebSocket subscribers, post-to-receipt latency;
 //! - [`drain`]: how fast the pools empty a backlog, and whether a steady
-//!   single-point load keeps the queue bounded.
+//!   single-point load keeps the queue bounded;
+//! - [`hostile`]: ingest's memory under worst-case bodies (not in `all`: it
+//!   reads ingest's memory from /proc);
+//! - [`signing`]: what sealing and opening a broker message costs.
 
 pub mod broadcast;
 pub mod drain;
+pub mod hostile;
 pub mod locations;
 pub mod package_flow;
 pub mod reads;
+pub mod signing;
 
 use crate::baselines::Baselines;
 use crate::load::{self, Limit, Pace, Request};

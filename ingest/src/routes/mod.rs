@@ -184,6 +184,7 @@ pub fn template(path: &str) -> &'static str {
     match path {
         "/web-config.json" => return "/web-config.json",
         "/" => return "/",
+        "/reset-password" => return "/reset-password",
         _ if path.starts_with("/assets/") => return "/assets",
         _ if path.starts_with("/track/") => return "/track/:tracking_number",
         _ => {}

@@ -8,7 +8,14 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
     let mut app = TestApp::spawn().await;
     let env = app.env.service_env();
     let token = app.env.token(&app.admin);
-    let ws = app.broadcaster(|c| c.max_connections = 256).await.base_url;
+    // One caller holding many sockets, as a load generator does.
+    let ws = app
+        .broadcaster(|c| {
+            c.max_connections = 256;
+            c.per_account = 0;
+        })
+        .await
+        .base_url;
     let (api, binary) = (app.base.clone(), testkit::bins::path("dt-bench"));
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(binary)
@@ -44,6 +51,7 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
             "{scenario} missing:\n{stdout}"
         );
     }
+    assert!(stdout.contains("| signing (status update, "), "{stdout}");
     assert!(!stdout.contains("LOST"), "{stdout}");
     app.shutdown().await;
 }

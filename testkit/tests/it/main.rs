@@ -27,7 +27,11 @@ mod reliability;
 mod schemathesis;
 mod tracking;
 mod trust_accounts;
+mod trust_broker;
+mod trust_connections;
+mod trust_limits;
 mod trust_sessions;
+mod trust_smaller;
 mod wire_roundtrip;
 mod workers_binary;
 

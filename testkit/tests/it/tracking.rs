@@ -225,7 +225,7 @@ fn web_root() -> PathBuf {
 /// Runs a browser test script from `web/tests` against `app` (with a
 /// broadcaster and an ingest serving the pages), with `vars`; fails the test
 /// with the script's report when a step fails.
-async fn run_in_browser(script: &str, steps: usize, vars: Vec<(&'static str, String)>) {
+pub(crate) async fn run_in_browser(script: &str, steps: usize, vars: Vec<(&'static str, String)>) {
     let web = web_root();
     let artifacts = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -259,7 +259,15 @@ async fn run_in_browser(script: &str, steps: usize, vars: Vec<(&'static str, Str
 }
 
 /// An ingest serving the pages, told where the broadcaster is; its base URL.
-async fn pages(app: &mut TestApp) -> String {
+pub(crate) async fn pages(app: &mut TestApp) -> String {
+    pages_with(app, |_| {}).await
+}
+
+/// [`pages`], with the serving ingest's settings adjusted by `tweak`.
+pub(crate) async fn pages_with(
+    app: &mut TestApp,
+    tweak: impl FnOnce(&mut ingest::IngestConfig) + Send + 'static,
+) -> String {
     let broadcaster = app.broadcaster(|_| {}).await;
     let websocket_url = broadcaster.base_url.clone();
     let dist = web_root().join("dist");
@@ -270,6 +278,7 @@ async fn pages(app: &mut TestApp) -> String {
                 websocket_url,
                 tiles_url: String::new(),
             };
+            tweak(config);
         })
         .await;
     api.trim_end_matches("/api/v1").to_owned()
@@ -298,7 +307,14 @@ async fn in_a_browser_the_tracking_page_shows_a_parcel_and_follows_it_live() {
 #[tokio::test]
 async fn in_a_browser_a_dispatcher_watches_packages_appear_move_and_filters_them() {
     let mut app = TestApp::spawn().await;
-    let base = pages(&mut app).await;
+    // Access tokens of 20 s: the page must renew its session on its own.
+    let secret = app.env.jwt_secret.clone();
+    let base = pages_with(&mut app, move |config| {
+        config.auth = shared::auth::AuthConfig::Enabled(std::sync::Arc::new(
+            shared::auth::Tokens::hs256(secret.as_bytes(), Duration::from_secs(20)),
+        ));
+    })
+    .await;
     let email = format!("dispatch-{}@example.test", uuid::Uuid::new_v4().simple());
     let password = "a dispatcher's password";
     let created = app
@@ -312,7 +328,7 @@ async fn in_a_browser_a_dispatcher_watches_packages_appear_move_and_filters_them
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..5].to_uppercase();
     run_in_browser(
         "dashboard.test.mjs",
-        8,
+        10,
         vec![
             ("BASE_URL", base),
             ("ADMIN_TOKEN", token),

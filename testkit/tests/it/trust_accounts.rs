@@ -289,3 +289,44 @@ async fn an_unverified_account_may_ask_for_a_new_link_but_not_flood_its_address(
     assert_eq!(verified.status(), 200);
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn in_a_browser_the_mailed_reset_link_sets_a_new_password() {
+    let mut app = TestApp::spawn_with(Options::default().with_mail()).await;
+    let base = crate::tracking::pages(&mut app).await;
+    let email = address("browser");
+    assert_eq!(
+        register(&app, &email, "the old password").await.status(),
+        202
+    );
+    let _welcome = mail::next_to(&email, MAIL_WAIT).await;
+    let asked = reqwest::Client::new()
+        .post(app.url("/auth/password-reset"))
+        .json(&json!({ "email": email }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 202);
+    let mail = mail::next_to(&email, MAIL_WAIT).await;
+    // The mail links to the system's own pages; this test serves them on
+    // another port.
+    let token = mail.token_after("/reset-password#token=");
+    crate::tracking::run_in_browser(
+        "reset.test.mjs",
+        4,
+        vec![
+            ("BASE_URL", base.clone()),
+            ("RESET_LINK", format!("{base}/reset-password#token={token}")),
+            ("EMAIL", email.clone()),
+        ],
+    )
+    .await;
+    assert_eq!(
+        login(&app, &email, "a brand new password").await.status(),
+        200
+    );
+    // The page's own request sent a second link (throttled: the first went
+    // out moments ago), so nothing more waits for the address.
+    mail::clear(&email);
+    app.shutdown().await;
+}
