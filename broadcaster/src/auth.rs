@@ -77,6 +77,7 @@ pub const CHECK_UNAVAILABLE: &str = "session check unavailable, retry";
 pub async fn resolve(
     pool: &PgPool,
     cache: &shared::cache::ViewCache,
+    keys: &shared::wire::SigningKeys,
     credential: Credential,
 ) -> Result<Session, &'static str> {
     let (user_id, session_id, expires_at) = match credential {
@@ -98,7 +99,7 @@ pub async fn resolve(
             verified.expires_at,
         ),
         Credential::Ticket(ticket) => {
-            let redeemed = shared::auth::ws_ticket::redeem(cache, &ticket)
+            let redeemed = shared::auth::ws_ticket::redeem(cache, keys, &ticket)
                 .await
                 .map_err(|error| {
                     tracing::warn!(%error, "cannot read a WebSocket ticket");

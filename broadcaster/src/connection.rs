@@ -49,6 +49,8 @@ pub struct Shared {
     pub rights: crate::rights::Rights,
     /// Tickets and account changes; the public lookups' shared limit.
     pub cache: shared::cache::ViewCache,
+    /// Open what ingest sealed into tickets.
+    pub keys: shared::wire::SigningKeys,
     pub limiter: Arc<shared::rate_limit::RateLimiter>,
     /// Open connections per account (`WS_MAX_PER_ACCOUNT`).
     pub per_account: Arc<Places>,
@@ -71,7 +73,8 @@ pub async fn serve(
     let (outbox, inbox) = mpsc::channel::<Outgoing>(shared.limits.client_queue);
     let closing = Closing::default();
     // Every frame the client sends before this is answered waits for it.
-    let resolved = crate::auth::resolve(&shared.pool, &shared.cache, peer.credential).await;
+    let resolved =
+        crate::auth::resolve(&shared.pool, &shared.cache, &shared.keys, peer.credential).await;
     let (session, _account_place) = match resolved {
         Ok(session) => {
             let place = match &session.caller {

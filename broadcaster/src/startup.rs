@@ -157,6 +157,7 @@ impl Application {
                 rights,
                 limiter: Arc::new(shared::rate_limit::RateLimiter::new(cache.clone())),
                 cache,
+                keys: config.common.signing.clone(),
                 per_account: Places::new(config.per_account),
             }),
             admission: Arc::new(Admission {

@@ -36,7 +36,7 @@ pub async fn post(state: &AppState, caller: &Caller) -> Result<Reply, Reply> {
         session_id,
         expires_at: shared::auth::token::now() + tokens.ttl().as_secs(),
     };
-    let issued = ws_ticket::issue(&state.cache, &ticket)
+    let issued = ws_ticket::issue(&state.cache, &state.signing, &ticket)
         .await
         .map_err(|error| {
             tracing::warn!(%error, "cannot store a WebSocket ticket");

@@ -3,9 +3,12 @@
 //! ingest for a ticket (`POST /api/v1/ws-ticket`) and opens
 //! `/ws?ticket=...`. A ticket is random, works once (the broadcaster takes
 //! it out of Redis as it reads it), for [`TTL`], and names the session it
-//! was made for, which the broadcaster checks like a token's.
+//! was made for, which the broadcaster checks like a token's. What Redis
+//! holds for a ticket is sealed with a key derived from
+//! `MESSAGE_SIGNING_KEY`: whoever can write to Redis cannot make one.
 
 use crate::cache::ViewCache;
+use crate::wire::SigningKeys;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;
@@ -28,10 +31,21 @@ fn key(cache: &ViewCache, ticket: &str) -> String {
     cache.key(&format!("wsticket:{}", super::api_key::hash(ticket)))
 }
 
+const LABEL: &str = "websocket tickets v1";
+
+fn seal(keys: &SigningKeys, json: &str) -> String {
+    super::api_key::hex(&keys.tag(LABEL, json.as_bytes()))
+}
+
 /// A new ticket for `ticket`'s session; only its hash is kept.
-pub async fn issue(cache: &ViewCache, ticket: &Ticket) -> redis::RedisResult<String> {
+pub async fn issue(
+    cache: &ViewCache,
+    keys: &SigningKeys,
+    ticket: &Ticket,
+) -> redis::RedisResult<String> {
     let text = format!("{PREFIX}{}", super::api_key::random_hex(24));
-    let value = serde_json::to_string(ticket).unwrap_or_default();
+    let json = serde_json::to_string(ticket).unwrap_or_default();
+    let value = format!("{}.{json}", seal(keys, &json));
     redis::cmd("SET")
         .arg(key(cache, &text))
         .arg(value)
@@ -43,8 +57,12 @@ pub async fn issue(cache: &ViewCache, ticket: &Ticket) -> redis::RedisResult<Str
 }
 
 /// What a ticket stands for, once: it is gone after this. `None` for an
-/// unknown, used or expired one.
-pub async fn redeem(cache: &ViewCache, ticket: &str) -> redis::RedisResult<Option<Ticket>> {
+/// unknown, used or expired one, or one whose seal does not verify.
+pub async fn redeem(
+    cache: &ViewCache,
+    keys: &SigningKeys,
+    ticket: &str,
+) -> redis::RedisResult<Option<Ticket>> {
     if !ticket.starts_with(PREFIX) || ticket.len() > 128 {
         return Ok(None);
     }
@@ -52,5 +70,9 @@ pub async fn redeem(cache: &ViewCache, ticket: &str) -> redis::RedisResult<Optio
         .arg(key(cache, ticket))
         .query_async(&mut cache.connection())
         .await?;
-    Ok(value.and_then(|v| serde_json::from_str(&v).ok()))
+    Ok(value.and_then(|value| {
+        let (mac, json) = value.split_once('.')?;
+        // A MAC stored beside its text is no secret: a plain compare will do.
+        (mac == seal(keys, json)).then(|| serde_json::from_str(json).ok())?
+    }))
 }

@@ -37,6 +37,30 @@ async fn a_websocket_ticket_opens_one_connection_and_a_token_in_the_url_opens_no
     let mut again = ws::connect(&url).await;
     let frame = close_frame(&mut again).await.expect("a close frame");
     assert_eq!(frame.reason.as_str(), "ticket unknown, used or expired");
+    // Whoever can write to Redis cannot make a ticket: what is stored is
+    // sealed with the deployment's key.
+    let forged = format!("dwt_{}", "ab".repeat(24));
+    let stored = json!({
+        "user_id": dispatcher.user_id,
+        "session_id": dispatcher.session_id,
+        "expires_at": shared::auth::token::now() + 600
+    });
+    let mut redis = app.env.redis().await;
+    let _: () = redis::cmd("SET")
+        .arg(format!(
+            "{}wsticket:{}",
+            app.env.config.redis_prefix,
+            shared::auth::api_key::hash(&forged)
+        ))
+        .arg(format!("{}.{stored}", "00".repeat(32)))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let mut forged_socket = ws::connect(&format!("{}?ticket={forged}", broadcaster.base_url)).await;
+    let frame = close_frame(&mut forged_socket)
+        .await
+        .expect("a close frame");
+    assert_eq!(frame.reason.as_str(), "ticket unknown, used or expired");
     // A token in the URL (where proxies log it) is no credential.
     let token = app.env.token(&dispatcher);
     let refused =
