@@ -5,7 +5,8 @@
   out of it). Core kinds are validated with kubernetes-validate against one
   Kubernetes version in strict mode (an unknown field fails). KEDA kinds get
   structural checks. Then cross-checks between the documents: probes,
-  resources, security context, PDBs, Service selectors, HPA vs ScaledObject,
+  resources, security context, PDBs, Service selectors, NetworkPolicies
+  fencing every Deployment, HPA vs ScaledObject,
   probe ports, ConfigMap/Secret references.
 - deploy/k8s secrets: Secrets come from kustomize's secretGenerator and local
   .env files that are never committed (their keys listed in .env.example
@@ -587,6 +588,21 @@ def check_selectors(m: Manifests, problems: Problems) -> None:
     for file, pdb in m.of_kind("PodDisruptionBudget"):
         if not any(label_selector_matches(get(pdb, "spec", "selector"), pod_labels(d)) for d in deployments):
             problems.add(where_of(file, pdb), "its selector matches no Deployment's pods")
+    # Every Deployment's pods are fenced by a NetworkPolicy (TRUSTED_PROXIES
+    # names the pod network on the strength of it), whose ports exist.
+    policies = m.of_kind("NetworkPolicy")
+    for dep in deployments:
+        fencing = [(f, p) for f, p in policies
+                   if label_selector_matches(get(p, "spec", "podSelector"), pod_labels(dep))]
+        if not fencing:
+            problems.add(f"Deployment {get(dep, 'metadata', 'name')}", "no NetworkPolicy selects its pods")
+        containers = get(dep, "spec", "template", "spec", "containers", default=[]) or []
+        for file, policy in fencing:
+            for rule in get(policy, "spec", "ingress", default=[]) or []:
+                for port in rule.get("ports") or []:
+                    if not any(port_matches(port.get("port"), c) for c in containers):
+                        problems.add(where_of(file, policy),
+                                     f"port {port.get('port')!r} is not a container port of Deployment {get(dep, 'metadata', 'name')}")
     for file, hpa in m.of_kind("HorizontalPodAutoscaler"):
         target = get(hpa, "spec", "scaleTargetRef", default={}) or {}
         if target.get("kind") != "Deployment" or m.named("Deployment", target.get("name")) is None:
@@ -939,6 +955,13 @@ BROKEN_COPIES: list[tuple[str, Callable[[Path], None], str]] = [
     ("no TRUSTED_PROXIES in the ConfigMap",
      lambda d: edit_yaml(d, "k8s/configmap.yaml", lambda docs: docs[0]["data"].pop("TRUSTED_PROXIES")),
      "does not set TRUSTED_PROXIES"),
+    ("a Deployment no NetworkPolicy fences",
+     lambda d: edit_yaml(d, "k8s/network-policy.yaml", lambda docs: docs.pop(2)),
+     "no NetworkPolicy selects its pods"),
+    ("a NetworkPolicy on a port the pods do not have",
+     lambda d: edit_yaml(d, "k8s/network-policy.yaml",
+                         lambda docs: docs[0]["spec"]["ingress"][0]["ports"][0].__setitem__("port", "https")),
+     "port 'https' is not a container port"),
     ("RabbitMQ management published on every interface",
      lambda d: _edit_compose(d, lambda c: c["services"]["rabbitmq"].__setitem__("ports", ["15672:15672"])),
      "bind it to 127.0.0.1"),

@@ -17,7 +17,9 @@
 //!
 //! Device keys that name no device are never remembered (so random keys
 //! cannot push real ones out), and each client network may fail only a few
-//! lookups a minute ([`Credentials::device`]).
+//! lookups a minute ([`Credentials::device`]); keys that named a device
+//! before are still looked up from a blocked network, so a guesser behind
+//! the same NAT as a fleet of trackers does not lock the fleet out.
 
 use shared::auth::changes::{Changed, Follower};
 use shared::auth::token::Verified;
@@ -90,6 +92,10 @@ struct Remembered {
     carried: HashMap<Uuid, Arc<HashSet<String>>>,
     /// Networks that failed too many key lookups, until when.
     blocked: HashMap<String, Instant>,
+    /// Hashes of keys that named a device here before: kept through drops
+    /// (they say nothing about rights), so a real device is still looked
+    /// up from a network whose guesser got it blocked.
+    vouched: HashSet<String>,
 }
 
 impl Remembered {
@@ -213,7 +219,13 @@ impl Credentials {
             if let Some(known) = remembered.devices.get(&hash) {
                 return Ok(Ok(known.clone()));
             }
-            if let Some(until) = remembered.blocked.get(network).copied() {
+            let vouched = remembered.vouched.contains(&hash);
+            if let Some(until) = remembered
+                .blocked
+                .get(network)
+                .copied()
+                .filter(|_| !vouched)
+            {
                 let now = Instant::now();
                 if until > now {
                     return Ok(Err(Refused::TooManyMisses((until - now).as_secs().max(1))));
@@ -231,6 +243,7 @@ impl Credentials {
         .fetch_optional(&self.inner.pool)
         .await?;
         let Some((device_id, courier_id)) = row else {
+            self.remembered().vouched.remove(&hash);
             self.missed(network).await;
             return Ok(Err(Refused::UnknownKey));
         };
@@ -242,6 +255,10 @@ impl Credentials {
             session_id: None,
         };
         let mut remembered = self.remembered();
+        if remembered.vouched.len() >= MAX_ENTRIES {
+            remembered.vouched.clear();
+        }
+        remembered.vouched.insert(hash.clone());
         if remembered.generation == generation && remembered.devices.len() < MAX_ENTRIES {
             remembered.devices.insert(hash, caller.clone());
         }

@@ -32,7 +32,6 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/auth/login"),
     ("post", "/api/v1/auth/refresh"),
     ("post", "/api/v1/auth/logout"),
-    ("get", "/api/v1/auth/verify-email"),
     ("post", "/api/v1/auth/verify-email"),
     ("post", "/api/v1/auth/verify-email/resend"),
     ("post", "/api/v1/auth/password-reset"),
@@ -82,7 +81,6 @@ pub const ROUTES: &[(&str, &str)] = &[
         crate::routes::auth::login::post,
         crate::routes::auth::refresh::post,
         crate::routes::auth::logout::post,
-        crate::routes::auth::verify_email::get,
         crate::routes::auth::verify_email::post,
         crate::routes::auth::verify_email::resend,
         crate::routes::auth::password_reset::request,
@@ -131,7 +129,6 @@ pub const PUBLIC: &[&str] = &[
     "/api/v1/auth/register",
     "/api/v1/auth/login",
     "/api/v1/auth/refresh",
-    "/api/v1/auth/verify-email",
     "/api/v1/auth/password-reset",
     "/api/v1/auth/password-reset/confirm",
     "/api/v1/track/{tracking_number}",
@@ -260,14 +257,6 @@ pub struct RefreshRequest {
 #[derive(Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct LinkTokenRequest {
-    token: String,
-}
-
-/// `GET /api/v1/auth/verify-email?token=`: the mailed link itself.
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[allow(dead_code)]
-pub struct LinkQuery {
     token: String,
 }
 

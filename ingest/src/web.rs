@@ -1,8 +1,8 @@
 //! The web pages and their assets, from a folder the binary is told about
 //! (`WEB_ROOT`, default `web/dist`, built by `npm run build` in `web/`):
 //! `/` is the dispatchers' dashboard (it signs in through the API),
-//! `/track/{tn}` the public tracking page, `/reset-password` where a mailed
-//! reset link lands, `/assets/...` their scripts,
+//! `/track/{tn}` the public tracking page, `/reset-password` and
+//! `/verify-email` where mailed links land, `/assets/...` their scripts,
 //! styles and map data, and `/web-config.json` tells the pages where the
 //! broadcaster is.
 //!
@@ -50,9 +50,10 @@ pub async fn serve(config: &WebConfig, path: &str) -> Option<Reply> {
         [""] => page(config, "index.html").await,
         // Without a number the page offers its lookup form.
         ["track"] | ["track", _] => page(config, "track.html").await,
-        // The link of a password-reset mail (its token after `#`), and the
-        // form that asks for one.
-        ["reset-password"] => page(config, "account.html").await,
+        // The links of account mails (their tokens after `#`): a password
+        // reset (and the form that asks for one), and an email verification
+        // (which asks to sign in first).
+        ["reset-password"] | ["verify-email"] => page(config, "account.html").await,
         ["web-config.json"] => Reply::json(
             StatusCode::OK,
             &PageSettings {

@@ -136,6 +136,12 @@ fn counter_for<'a>(
 ) -> &'a mut Counter {
     if counters.len() >= MAX_KEYS && !counters.contains_key(key) {
         counters.retain(|_, c| c.window == window);
+        // Still full of this window's keys (many networks at once): forget
+        // them all. Only leases are lost; Redis keeps the true counts, so
+        // an exhausted key is denied again on its next ask.
+        if counters.len() >= MAX_KEYS {
+            counters.clear();
+        }
     }
     let counter = counters
         .entry(key.to_owned())
@@ -155,4 +161,31 @@ fn current_window() -> (u64, Duration) {
     let window = now.as_secs() / length;
     let left = Duration::from_secs((window + 1) * length).saturating_sub(now);
     (window, left.max(Duration::from_secs(1)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_local_counters_stay_bounded_when_every_key_is_of_this_window() {
+        let mut counters = HashMap::new();
+        for n in 0..MAX_KEYS {
+            counter_for(&mut counters, &format!("net-{n}"), 7);
+        }
+        assert_eq!(counters.len(), MAX_KEYS);
+        counter_for(&mut counters, "one more", 7);
+        assert_eq!(counters.len(), 1, "forgotten, not grown");
+        // Keys of past windows go first, and alone when that is enough.
+        for n in 0..MAX_KEYS - 1 {
+            counter_for(&mut counters, &format!("old-{n}"), 6);
+        }
+        counter_for(&mut counters, "newest", 7);
+        assert_eq!(
+            counters.len(),
+            2,
+            "{:?}",
+            counters.keys().take(3).collect::<Vec<_>>()
+        );
+    }
 }

@@ -182,6 +182,11 @@ async fn run_pools(
     } else {
         (ProjectionNudge::default(), None)
     };
+    // Owned here like the projection: stopped after the consumers.
+    let prune_stop = CancellationToken::new();
+    let pruner = config
+        .run_packages
+        .then(|| crate::packages::prune::spawn(pool.clone(), prune_stop.clone()));
     let stores = Stores {
         pool: pool.clone(),
         invalidator,
@@ -213,6 +218,10 @@ async fn run_pools(
     projection_stop.cancel();
     if let Some(projector) = projector {
         let _ = projector.await;
+    }
+    prune_stop.cancel();
+    if let Some(pruner) = pruner {
+        let _ = pruner.await;
     }
     invalidations_stop.cancel();
     let _ = invalidations.await;

@@ -313,10 +313,8 @@ async fn limited(
 fn is_public_auth(segments: &[&str]) -> bool {
     matches!(
         segments,
-        [
-            "auth",
-            "register" | "login" | "refresh" | "verify-email" | "password-reset"
-        ] | ["auth", "password-reset", "confirm"]
+        ["auth", "register" | "login" | "refresh" | "password-reset"]
+            | ["auth", "password-reset", "confirm"]
     )
 }
 
@@ -330,15 +328,12 @@ async fn public_auth(
         (["auth", "register"], &Method::POST) => auth::register::post(state, request).await,
         (["auth", "login"], &Method::POST) => auth::login::post(state, request).await,
         (["auth", "refresh"], &Method::POST) => auth::refresh::post(state, request).await,
-        (["auth", "verify-email"], &Method::GET) => auth::verify_email::get(state, request).await,
-        (["auth", "verify-email"], &Method::POST) => auth::verify_email::post(state, request).await,
         (["auth", "password-reset"], &Method::POST) => {
             auth::password_reset::request(state, request).await
         }
         (["auth", "password-reset", "confirm"], &Method::POST) => {
             auth::password_reset::confirm(state, request).await
         }
-        (["auth", "verify-email"], _) => Err(not_allowed("GET, POST")),
         _ => Err(not_allowed("POST")),
     }
 }
@@ -432,6 +427,10 @@ async fn protected(
         },
         ["auth", "logout"] => match *method {
             Method::POST => auth::logout::post(state, caller, request).await,
+            _ => Err(not_allowed("POST")),
+        },
+        ["auth", "verify-email"] => match *method {
+            Method::POST => auth::verify_email::post(state, caller, request).await,
             _ => Err(not_allowed("POST")),
         },
         ["auth", "verify-email", "resend"] => match *method {

@@ -20,41 +20,72 @@ use uuid::Uuid;
 /// behind checks every account.
 pub const KEPT_VERSIONS: i64 = 10_000;
 
-/// KEYS = version, changes (sorted set: account → version it changed in);
-/// ARGV = kept versions, then the accounts. Returns the new version.
+/// KEYS = version, changes (sorted set: account → version it changed in),
+/// epoch; ARGV = kept versions, a new epoch, then the accounts. Returns the
+/// new version. The epoch names this log: a flushed Redis starts another,
+/// which readers notice even when the version climbs back past theirs.
 static RECORD: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+redis.call('SET', KEYS[3], ARGV[2], 'NX')
 local v = redis.call('INCR', KEYS[1])
-for i = 2, #ARGV do redis.call('ZADD', KEYS[2], v, ARGV[i]) end
+for i = 3, #ARGV do redis.call('ZADD', KEYS[2], v, ARGV[i]) end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', v - tonumber(ARGV[1]))
 return v
 ",
     )
 });
 
-fn keys(cache: &ViewCache) -> (String, String) {
-    (cache.key("accounts:version"), cache.key("accounts:changes"))
+struct Keys {
+    version: String,
+    changes: String,
+    epoch: String,
+}
+
+fn keys(cache: &ViewCache) -> Keys {
+    Keys {
+        version: cache.key("accounts:version"),
+        changes: cache.key("accounts:changes"),
+        epoch: cache.key("accounts:epoch"),
+    }
 }
 
 /// Records that `accounts` changed (one version for all of them).
 pub async fn record(cache: &ViewCache, accounts: &[Uuid]) -> redis::RedisResult<i64> {
-    let (version, changes) = keys(cache);
+    let keys = keys(cache);
     let mut invocation = RECORD.prepare_invoke();
-    invocation.key(version).key(changes).arg(KEPT_VERSIONS);
+    invocation
+        .key(keys.version)
+        .key(keys.changes)
+        .key(keys.epoch)
+        .arg(KEPT_VERSIONS)
+        .arg(Uuid::new_v4().simple().to_string());
     for account in accounts {
         invocation.arg(account.to_string());
     }
     invocation.invoke_async(&mut cache.connection()).await
 }
 
-/// The current version (0 before any change).
-pub async fn version(cache: &ViewCache) -> redis::RedisResult<i64> {
-    redis::cmd("GET")
-        .arg(keys(cache).0)
-        .query_async::<Option<i64>>(&mut cache.connection())
-        .await
-        .map(Option::unwrap_or_default)
+/// Where the log stands: its epoch (`None` before any change) and version
+/// (0 before any change).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub epoch: Option<String>,
+    pub version: i64,
+}
+
+/// The log's current position.
+pub async fn position(cache: &ViewCache) -> redis::RedisResult<Position> {
+    let keys = keys(cache);
+    let (version, epoch): (Option<i64>, Option<String>) = redis::cmd("MGET")
+        .arg(keys.version)
+        .arg(keys.epoch)
+        .query_async(&mut cache.connection())
+        .await?;
+    Ok(Position {
+        epoch,
+        version: version.unwrap_or_default(),
+    })
 }
 
 /// What changed between two versions a reader saw.
@@ -77,14 +108,20 @@ impl Changed {
 
 /// The accounts that changed after version `seen`, up to `now`.
 pub async fn since(cache: &ViewCache, seen: i64, now: i64) -> redis::RedisResult<Changed> {
-    if now <= seen {
+    if now == seen {
         return Ok(Changed::Accounts(HashSet::new()));
+    }
+    // The version went back: Redis was flushed, restored from an older
+    // snapshot or failed over to a replica that missed writes. Changes may
+    // have been lost with it, so nothing remembered can be vouched for.
+    if now < seen {
+        return Ok(Changed::Everything);
     }
     if now - seen >= KEPT_VERSIONS {
         return Ok(Changed::Everything);
     }
     let members: Vec<String> = redis::cmd("ZRANGEBYSCORE")
-        .arg(keys(cache).1)
+        .arg(keys(cache).changes)
         .arg(format!("({seen}"))
         .arg(now)
         .query_async(&mut cache.connection())
@@ -94,20 +131,21 @@ pub async fn since(cache: &ViewCache, seen: i64, now: i64) -> redis::RedisResult
     ))
 }
 
-/// Follows the version: each call says what changed since the last one.
+/// Follows the log: each call says what changed since the last one.
 #[derive(Debug, Default)]
 pub struct Follower {
-    seen: Option<i64>,
+    seen: Option<Position>,
     /// Redis could not be read: whatever changed meanwhile is unknown.
     blind: bool,
 }
 
 impl Follower {
     /// What changed since the last poll; `None` for nothing. The first
-    /// poll, a failed one and the first one after a failure return
-    /// `Everything`: what was remembered before cannot be vouched for.
+    /// poll, a failed one, the first one after a failure and one that
+    /// finds another log (Redis flushed or replaced) return `Everything`:
+    /// what was remembered before cannot be vouched for.
     pub async fn poll(&mut self, cache: &ViewCache) -> Option<Changed> {
-        let now = match version(cache).await {
+        let now = match position(cache).await {
             Ok(now) => now,
             Err(error) => {
                 tracing::debug!(%error, "cannot read the accounts version from Redis");
@@ -115,17 +153,22 @@ impl Follower {
                 return Some(Changed::Everything);
             }
         };
-        let previous = self.seen.replace(now);
+        let previous = self.seen.replace(now.clone());
         if std::mem::take(&mut self.blind) {
             return Some(Changed::Everything);
         }
         let Some(seen) = previous else {
             return Some(Changed::Everything);
         };
-        if now == seen {
+        // Another log than the one seen: the one seen was lost. (A log that
+        // began since an empty one is read like any other.)
+        if seen.epoch.is_some() && now.epoch != seen.epoch {
+            return Some(Changed::Everything);
+        }
+        if now.version == seen.version {
             return None;
         }
-        match since(cache, seen, now).await {
+        match since(cache, seen.version, now.version).await {
             Ok(changed) => Some(changed),
             Err(_) => {
                 self.blind = true;

@@ -27,6 +27,38 @@ pub fn new_refresh_token(session: Uuid) -> (String, String) {
     (token, hash)
 }
 
+/// How long after a refresh token was spent presenting it again is taken
+/// for the client retrying (its answer was lost), answered with the same
+/// successor; later, it is a copy, and the session ends.
+pub const RETRY_GRACE: std::time::Duration = std::time::Duration::from_secs(30);
+
+const SUCCESSOR: &str = "refresh-successor";
+const RETRY_NAMESPACE: Uuid = Uuid::from_u128(0x9e43_27b1_c06d_4a58_b1f3_5d20_7e8a_c613);
+
+/// The token that follows `presented` in its session, and its hash: a MAC
+/// of the presented token, so a client retrying a refresh whose answer it
+/// lost gets the same successor, and nobody without the key can predict it.
+pub fn successor_token(
+    keys: &crate::wire::SigningKeys,
+    session: Uuid,
+    presented: &str,
+) -> (String, String) {
+    let secret: String = keys
+        .tag(SUCCESSOR, presented.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let token = format!("{REFRESH_PREFIX}{}_{secret}", session.simple());
+    let hash = super::api_key::hash(&token);
+    (token, hash)
+}
+
+/// The event id of the refresh that spends the token with this hash: one
+/// per token, so a retried refresh is the same command as the first try.
+pub fn refresh_event_id(presented_hash: &str) -> Uuid {
+    Uuid::new_v5(&RETRY_NAMESPACE, presented_hash.as_bytes())
+}
+
 /// The session a refresh token names, if it has the shape of one.
 pub fn session_of_refresh_token(token: &str) -> Option<Uuid> {
     let rest = token.strip_prefix(REFRESH_PREFIX)?;

@@ -19,19 +19,25 @@ pub const MAX_DELAY: Duration = Duration::from_secs(900);
 /// How long failures are remembered after the last one.
 const REMEMBER: Duration = Duration::from_secs(24 * 3600);
 
-/// KEYS = failure counter, lock; ARGV = free attempts, max delay (s),
-/// remember (ms). Counts a failure and locks the account for the delay it
-/// earned. Returns the lock's length in ms (0: none yet).
-static FAILED: LazyLock<Script> = LazyLock::new(|| {
+/// KEYS = attempt counter, lock; ARGV = free attempts, max delay (s),
+/// remember (ms). Refuses an attempt while the account is locked (returns
+/// the lock's remaining ms); otherwise counts it, before its password is
+/// checked, and locks the account for the delay the count has earned
+/// (returns 0: go ahead). Counting first, in one step, is what makes the
+/// limit hold for guesses sent all at once: each sees the ones before it.
+static ATTEMPT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
+local left = redis.call('PTTL', KEYS[2])
+if left > 0 then return left end
 local n = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 local free = tonumber(ARGV[1])
-if n <= free then return 0 end
-local delay = math.min(2 ^ (n - free - 1), tonumber(ARGV[2])) * 1000
-redis.call('SET', KEYS[2], 1, 'PX', math.floor(delay))
-return math.floor(delay)
+if n > free then
+  local delay = math.min(2 ^ (n - free - 1), tonumber(ARGV[2])) * 1000
+  redis.call('SET', KEYS[2], 1, 'PX', math.floor(delay))
+end
+return 0
 ",
     )
 });
@@ -46,39 +52,29 @@ impl SignInDelays {
         Self { redis }
     }
 
+    /// The account's keys. Named by the email as it is stored (trimmed,
+    /// lower case), so `Ann@x.com ` and `ann@x.com` share one budget.
     fn keys(&self, email: &str) -> (String, String) {
-        let digest = super::api_key::hash(&email.to_lowercase());
+        let normalized = crate::domain::Email::parse(email)
+            .map(|e| e.as_str().to_owned())
+            .unwrap_or_else(|_| email.trim().to_lowercase());
+        let digest = super::api_key::hash(&normalized);
         (
             self.redis.key(&format!("signin:fails:{digest}")),
             self.redis.key(&format!("signin:lock:{digest}")),
         )
     }
 
-    /// How long the account must still wait before its next attempt;
-    /// `None` when it may try now (or Redis cannot say: the per-address
-    /// limit still holds then).
-    pub async fn wait_left(&self, email: &str) -> Option<Duration> {
-        let (_, lock) = self.keys(email);
-        let left: i64 = self
-            .redis
-            .guarded(async {
-                redis::cmd("PTTL")
-                    .arg(&lock)
-                    .query_async(&mut self.redis.connection())
-                    .await
-            })
-            .await
-            .ok()?;
-        (left > 0).then(|| Duration::from_millis(left as u64))
-    }
-
-    /// Counts a failed attempt.
-    pub async fn failed(&self, email: &str) {
+    /// Asks to try a password for this account now: `Some(wait)` when it
+    /// must wait that long first; `None` when it may (the attempt is
+    /// counted as a failure until [`Self::succeeded`] says otherwise), or
+    /// when Redis cannot say (the per-address limit still holds then).
+    pub async fn attempt(&self, email: &str) -> Option<Duration> {
         let (fails, lock) = self.keys(email);
-        let counted: redis::RedisResult<i64> = self
+        let left: redis::RedisResult<i64> = self
             .redis
             .guarded(async {
-                FAILED
+                ATTEMPT
                     .key(&fails)
                     .key(&lock)
                     .arg(FREE_ATTEMPTS)
@@ -88,8 +84,13 @@ impl SignInDelays {
                     .await
             })
             .await;
-        if let Err(error) = counted {
-            tracing::debug!(%error, "a failed sign-in was not counted");
+        match left {
+            Ok(left) if left > 0 => Some(Duration::from_millis(left as u64)),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::debug!(%error, "a sign-in attempt was not counted");
+                None
+            }
         }
     }
 

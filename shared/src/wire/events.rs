@@ -53,7 +53,6 @@ pub enum Event {
     LinkRequested {
         user_id: Uuid,
         email: crate::domain::Email,
-        name: String,
         link: LinkKind,
     },
     /// Done, with nothing to report (a reply only).

@@ -1,6 +1,9 @@
 //! What the mail pool is asked to send (workers → mail pool). The request
 //! names the mail, not its text or its links: the mail pool renders it and
 //! signs the links when it sends, so no link travels through the broker.
+//! It carries nothing the account chose (not even its name): whoever signs
+//! up with someone else's address must not be able to put words of theirs
+//! into a mail that reaches that address.
 
 use crate::domain::Email;
 use serde::{Deserialize, Serialize};
@@ -9,8 +12,6 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MailRequest {
     pub to: Email,
-    /// The account's name, for the greeting.
-    pub name: String,
     pub mail: Mail,
 }
 

@@ -55,7 +55,18 @@ impl Key {
         mac.update(payload);
         mac
     }
+
+    /// The key derived from this one for `label`. The prefix keeps the
+    /// inputs of derivations apart from every sealed envelope (which
+    /// starts with MessagePack, never with `0xff`).
+    fn derived(&self, label: &str) -> Vec<u8> {
+        let mut mac = self.mac(DERIVE_PREFIX);
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
 }
+
+const DERIVE_PREFIX: &[u8] = b"\xffderive\x00";
 
 /// The keys messages are sealed and opened with. Cheap to clone.
 #[derive(Clone)]
@@ -118,12 +129,7 @@ impl SigningKeys {
     /// A key of its own derived for another purpose (`label`), so a MAC
     /// made for one use can never pass for another's.
     pub fn derive(&self, label: &str) -> Vec<u8> {
-        self.inner
-            .0
-            .mac(label.as_bytes())
-            .finalize()
-            .into_bytes()
-            .to_vec()
+        self.inner.0.derived(label)
     }
 
     /// A MAC of `data` under the key derived for `label`: a value nobody
@@ -138,8 +144,7 @@ impl SigningKeys {
 
     /// The derived key of `id` (the current key or the previous one).
     pub fn derive_for(&self, id: &str, label: &str) -> Option<Vec<u8>> {
-        self.key(id)
-            .map(|key| key.mac(label.as_bytes()).finalize().into_bytes().to_vec())
+        self.key(id).map(|key| key.derived(label))
     }
 
     /// The current key's id.

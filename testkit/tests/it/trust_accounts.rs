@@ -1,6 +1,8 @@
-//! An email counts only once proven: a stranger who signs up with a
-//! recipient's address sees nothing addressed to it until the mailed link
-//! is followed (by whoever reads that mailbox). Sign-up answers the same
+//! An email counts only once proven, by someone who has both the account's
+//! password and the mail: a stranger who signs up with a recipient's
+//! address sees nothing addressed to it, even once the recipient's mailbox
+//! (or its link scanner) opens the mailed link; the address's owner takes
+//! the account over with a reset link instead. Sign-up answers the same
 //! whether the address has an account; password resets go through the same
 //! mailed, single-use links. The mail goes through the tests' real SMTP
 //! server ([`testkit::mail`]).
@@ -104,39 +106,82 @@ async fn a_stranger_who_signs_up_with_a_recipients_email_sees_nothing_addressed_
     assert_eq!(refused["type"], "error", "{refused}");
     assert_eq!(refused["error"], format!("package {tn} not found"));
 
-    // The link went to the address, not to whoever typed it in. Whoever
-    // reads that mailbox and follows it proves the address is theirs.
+    // The link went to the address, not to whoever typed it in. Opening
+    // it (a mail scanner does) changes nothing, nor does presenting its
+    // token without the account's session, or with another account's.
     let mail = mail::next_to(&victim, MAIL_WAIT).await;
     assert!(mail.subject.contains("Confirm"), "{}", mail.subject);
-    let token_in_link = mail.token_after("/api/v1/auth/verify-email?token=");
-    let verified = reqwest::get(app.url(&format!("/auth/verify-email?token={token_in_link}")))
+    let token_in_link = mail.token_after("/verify-email#token=");
+    let opened = reqwest::get(app.url(&format!("/auth/verify-email?token={token_in_link}")))
         .await
         .unwrap();
-    assert_eq!(verified.status(), 200);
-    assert_eq!(json_of(verified).await["email"], victim);
-    // Then the account follows the package, within seconds, on the token it has.
+    assert!(opened.status().is_client_error(), "{}", opened.status());
+    let verify = |client: reqwest::Client| {
+        client
+            .post(app.url("/auth/verify-email"))
+            .json(&json!({ "token": token_in_link }))
+            .send()
+    };
+    expect_error(verify(reqwest::Client::new()).await.unwrap(), 401).await;
+    let someone_else = app.caller(shared::auth::Role::Customer).await;
+    let refused = expect_error(verify(app.client_as(&someone_else)).await.unwrap(), 400).await;
+    assert!(refused.contains("not for this account"), "{refused}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    expect_error(
+        as_stranger
+            .get(app.url(&format!("/packages/{tn}")))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    let verified: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT email_verified_at FROM users WHERE email = $1")
+            .bind(&victim)
+            .fetch_one(&app.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(verified, None, "the address is not verified");
+
+    // The address's owner takes the account over with a reset link: that
+    // proves the mailbox, and ends the stranger's sessions.
+    let asked = reqwest::Client::new()
+        .post(app.url("/auth/password-reset"))
+        .json(&json!({ "email": victim }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 202);
+    let reset = mail::next_to(&victim, MAIL_WAIT).await;
+    let done = reqwest::Client::new()
+        .post(app.url("/auth/password-reset/confirm"))
+        .json(&json!({"token": reset.token_after("/reset-password#token="), "password": "the owner's own password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(done.status(), 200);
     testkit::eventually(
         Duration::from_secs(5),
-        "the verified recipient's read",
+        "the stranger's session's end",
         || async {
-            let read = as_stranger
-                .get(app.url(&format!("/packages/{tn}")))
+            let status = as_stranger
+                .get(app.url("/packages"))
                 .send()
                 .await
-                .unwrap();
-            (read.status() == 200).then_some(())
+                .unwrap()
+                .status();
+            (status == 401).then_some(())
         },
     )
     .await;
-    // A link works once.
-    let again = reqwest::get(app.url(&format!("/auth/verify-email?token={token_in_link}")))
+    let owner = signed_in(&app, &victim, "the owner's own password").await;
+    let read = testkit::app::client_with_token(&owner)
+        .get(app.url(&format!("/packages/{tn}")))
+        .send()
         .await
         .unwrap();
-    assert_eq!(again.status(), 200, "the address stays verified");
-    let forged = reqwest::get(app.url("/auth/verify-email?token=1.e30.AAAA"))
-        .await
-        .unwrap();
-    expect_error(forged, 400).await;
+    assert_eq!(read.status(), 200, "the owner sees the package");
     app.shutdown().await;
 }
 
@@ -260,33 +305,74 @@ async fn a_reset_link_works_once_for_thirty_minutes_and_ends_every_session() {
 }
 
 #[tokio::test]
-async fn an_unverified_account_may_ask_for_a_new_link_but_not_flood_its_address() {
+async fn the_account_confirms_its_address_on_its_own_session_and_may_not_flood_it() {
     let app = TestApp::spawn_with(Options::default().with_mail()).await;
     let email = address("later");
+    let tn = tracking_number();
+    let mut body = package_body(&tn);
+    body["recipient_email"] = json!(email);
+    assert_eq!(app.post_json("/packages", &body).await.status(), 201);
     assert_eq!(
         register(&app, &email, "a password of mine").await.status(),
         202
     );
     let first = mail::next_to(&email, MAIL_WAIT).await;
     let token = signed_in(&app, &email, "a password of mine").await;
-    let resend = || {
-        testkit::app::client_with_token(&token)
-            .post(app.url("/auth/verify-email/resend"))
-            .send()
-    };
+    let as_account = testkit::app::client_with_token(&token);
+    let resend = || as_account.post(app.url("/auth/verify-email/resend")).send();
     // The sign-up's mail went out moments ago: a resend now is throttled.
     assert_eq!(resend().await.unwrap().status(), 202);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(mail::count_to(&email), 0, "no second mail within minutes");
-    // The first link still works.
-    let link = first.token_after("/api/v1/auth/verify-email?token=");
-    let verified = reqwest::Client::new()
+    expect_error(
+        as_account
+            .get(app.url(&format!("/packages/{tn}")))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    // The first link still works, presented by the account's own session.
+    let link = first.token_after("/verify-email#token=");
+    let verified = as_account
         .post(app.url("/auth/verify-email"))
         .json(&json!({ "token": link }))
         .send()
         .await
         .unwrap();
     assert_eq!(verified.status(), 200);
+    assert_eq!(json_of(verified).await["email"], email);
+    // Then the account follows the package, within seconds, on the token
+    // it has (the read caches learn of the change).
+    testkit::eventually(
+        Duration::from_secs(5),
+        "the verified recipient's read",
+        || async {
+            let read = as_account
+                .get(app.url(&format!("/packages/{tn}")))
+                .send()
+                .await
+                .unwrap();
+            (read.status() == 200).then_some(())
+        },
+    )
+    .await;
+    // Presenting the link again is harmless; a forged one is refused.
+    let again = as_account
+        .post(app.url("/auth/verify-email"))
+        .json(&json!({ "token": link }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200, "the address stays verified");
+    let forged = as_account
+        .post(app.url("/auth/verify-email"))
+        .json(&json!({ "token": "1.e30.AAAA" }))
+        .send()
+        .await
+        .unwrap();
+    expect_error(forged, 400).await;
     app.shutdown().await;
 }
 
@@ -299,7 +385,8 @@ async fn in_a_browser_the_mailed_reset_link_sets_a_new_password() {
         register(&app, &email, "the old password").await.status(),
         202
     );
-    let _welcome = mail::next_to(&email, MAIL_WAIT).await;
+    let welcome = mail::next_to(&email, MAIL_WAIT).await;
+    let verify = welcome.token_after("/verify-email#token=");
     let asked = reqwest::Client::new()
         .post(app.url("/auth/password-reset"))
         .json(&json!({ "email": email }))
@@ -313,9 +400,11 @@ async fn in_a_browser_the_mailed_reset_link_sets_a_new_password() {
     let token = mail.token_after("/reset-password#token=");
     crate::tracking::run_in_browser(
         "reset.test.mjs",
-        4,
+        7,
         vec![
             ("BASE_URL", base.clone()),
+            ("VERIFY_LINK", format!("{base}/verify-email#token={verify}")),
+            ("PASSWORD", "the old password".to_owned()),
             ("RESET_LINK", format!("{base}/reset-password#token={token}")),
             ("EMAIL", email.clone()),
         ],
@@ -325,6 +414,13 @@ async fn in_a_browser_the_mailed_reset_link_sets_a_new_password() {
         login(&app, &email, "a brand new password").await.status(),
         200
     );
+    let verified: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT email_verified_at FROM users WHERE email = $1")
+            .bind(&email)
+            .fetch_one(&app.env.pool)
+            .await
+            .unwrap();
+    assert!(verified.is_some(), "the page confirmed the address");
     // The page's own request sent a second link (throttled: the first went
     // out moments ago), so nothing more waits for the address.
     mail::clear(&email);

@@ -175,3 +175,70 @@ async fn an_event_that_does_not_verify_reaches_no_watcher() {
     );
     app.shutdown().await;
 }
+
+fn update_user(
+    user_id: uuid::Uuid,
+    occurred_at: chrono::DateTime<chrono::Utc>,
+    role: Option<Role>,
+    disabled: Option<bool>,
+) -> Envelope<Command> {
+    Envelope::new(
+        uuid::Uuid::now_v7(),
+        occurred_at,
+        testkit::caller(Role::Admin).principal(),
+        Command::UpdateUser(shared::wire::UpdateUser {
+            user_id,
+            role,
+            disabled,
+        }),
+    )
+}
+
+#[tokio::test]
+async fn a_genuine_message_replayed_later_does_not_undo_the_changes_since() {
+    let app = TestApp::spawn().await;
+    let account = app.caller(Role::Customer).await;
+    // A genuine, sealed message someone copied off the broker a minute ago:
+    // "enable this account".
+    let copied = update_user(
+        account.user_id,
+        chrono::Utc::now() - chrono::Duration::seconds(60),
+        None,
+        Some(false),
+    );
+    // Since then an admin disabled the account.
+    let disabled = app
+        .http
+        .patch(app.url(&format!("/users/{}", account.user_id)))
+        .json(&json!({ "disabled": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(disabled.status(), 200);
+    // The copy is replayed, then a later change follows it on the same
+    // shard: once that one is applied, the copy has been handled.
+    app.env.publish_command(&copied).await;
+    let later = update_user(
+        account.user_id,
+        chrono::Utc::now(),
+        Some(Role::Courier),
+        None,
+    );
+    app.env.publish_command(&later).await;
+    let (role, disabled_at) = testkit::eventually(WAIT, "the later change", || async {
+        let row: (String, Option<chrono::DateTime<chrono::Utc>>) =
+            sqlx::query_as("SELECT role, disabled_at FROM users WHERE id = $1")
+                .bind(account.user_id)
+                .fetch_one(&app.env.pool)
+                .await
+                .unwrap();
+        (row.0 == "courier").then_some(row)
+    })
+    .await;
+    assert_eq!(role, "courier");
+    assert!(
+        disabled_at.is_some(),
+        "the replayed copy re-enabled the account"
+    );
+    app.shutdown().await;
+}

@@ -159,6 +159,46 @@ async fn failed_sign_ins_slow_one_account_down_whatever_the_address() {
 }
 
 #[tokio::test]
+async fn guesses_sent_at_once_in_any_spelling_of_the_email_share_the_accounts_budget() {
+    let app = TestApp::spawn_with(behind_proxy(Limits::OFF)).await;
+    let email = format!("burst-{}@example.test", uuid::Uuid::new_v4().simple());
+    let created = app
+        .post_json(
+            "/users",
+            &json!({"email": email, "password": "the real password", "name": "B", "role": "dispatcher"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    // Thirty guesses at once, from thirty networks, the email spelled
+    // three ways (case, surrounding spaces): one account, one budget.
+    let spellings = [email.clone(), email.to_uppercase(), format!("  {email} ")];
+    let guesses = (0..30).map(|n| {
+        let spelled = spellings[n % 3].clone();
+        let url = app.url("/auth/login");
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .header("x-forwarded-for", format!("203.0.113.{n}"))
+                .json(&json!({"email": spelled, "password": "a wrong guess!"}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(checked + refused, 30, "{statuses:?}");
+    assert!(
+        checked <= shared::auth::sign_in_delay::FREE_ATTEMPTS as usize + 1,
+        "{checked} guesses were checked: {statuses:?}"
+    );
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn public_lookups_share_one_limit_per_network_over_ingest_and_the_broadcaster() {
     in_one_window().await;
     let mut app =

@@ -160,8 +160,24 @@ async fn a_refresh_token_works_once_and_a_copy_used_later_ends_the_whole_session
     assert_ne!(second, first, "rotated on every use");
     assert_eq!(status_as(&app.base, &access2, "/stats").await, 200);
 
-    // The first one, presented again (a copy, stolen or replayed): refused,
-    // and the session it belongs to ends for everyone holding its tokens.
+    // The first one presented again at once is the client retrying a
+    // refresh whose answer it lost: the same pair again, nothing ends.
+    let retried = refresh(&app, &first).await;
+    assert_eq!(retried.status(), 200);
+    let retried = json_of(retried).await;
+    assert_eq!(
+        retried["refresh_token"],
+        second.as_str(),
+        "the same successor"
+    );
+    assert_eq!(status_as(&app.base, &access2, "/stats").await, 200);
+    // Later than that (the store is moved back past the grace), it is a
+    // copy, stolen or replayed: refused, and the session it belongs to
+    // ends for everyone holding its tokens.
+    sqlx::query("UPDATE spent_refresh_tokens SET spent_at = spent_at - interval '1 minute'")
+        .execute(&app.env.pool)
+        .await
+        .unwrap();
     let message = expect_error(refresh(&app, &first).await, 401).await;
     assert!(message.contains("already used"), "{message}");
     expect_error(refresh(&app, &second).await, 401).await;
@@ -335,4 +351,145 @@ async fn an_admins_role_change_or_disable_takes_effect_everywhere_within_seconds
         .unwrap();
     expect_error(own, 409).await;
     app.shutdown().await;
+}
+
+/// The log of changed accounts every ingest and broadcaster follows, on
+/// the real Redis: a reader learns exactly which accounts changed, and
+/// when the log is lost (Redis flushed or failed over), that everything
+/// may have: a revocation must not be missed because Redis forgot it.
+#[tokio::test]
+async fn the_account_change_log_says_everything_may_have_changed_when_redis_lost_it() {
+    use shared::auth::changes::{self, Changed, Follower};
+    let env = testkit::TestEnv::new().await;
+    let cache =
+        shared::cache::ViewCache::new(&env.config.redis_url, &env.config.redis_prefix).unwrap();
+    let mut follower = Follower::default();
+    assert_eq!(
+        follower.poll(&cache).await,
+        Some(Changed::Everything),
+        "first poll"
+    );
+    assert_eq!(follower.poll(&cache).await, None);
+    let (one, two) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    changes::record(&cache, &[one]).await.unwrap();
+    changes::record(&cache, &[two]).await.unwrap();
+    assert_eq!(
+        follower.poll(&cache).await,
+        Some(Changed::Accounts([one, two].into_iter().collect()))
+    );
+    assert_eq!(follower.poll(&cache).await, None);
+    // Redis loses the log, then records as many changes as before: the
+    // version is back where the reader saw it, but the log is another.
+    let mut redis = env.redis().await;
+    let _: () = redis::cmd("DEL")
+        .arg(cache.key("accounts:version"))
+        .arg(cache.key("accounts:changes"))
+        .arg(cache.key("accounts:epoch"))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let lost = uuid::Uuid::new_v4();
+    changes::record(&cache, &[lost]).await.unwrap();
+    changes::record(&cache, &[lost]).await.unwrap();
+    assert_eq!(follower.poll(&cache).await, Some(Changed::Everything));
+    assert_eq!(follower.poll(&cache).await, None);
+    // The version going back (a restore from an older snapshot) likewise.
+    let _: () = redis::cmd("SET")
+        .arg(cache.key("accounts:version"))
+        .arg(1)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert_eq!(follower.poll(&cache).await, Some(Changed::Everything));
+    drop(env);
+}
+
+/// Ended sessions (and their spent refresh tokens) and used links are
+/// forgotten once they protect nothing; live sessions keep their spent
+/// tokens, which is how a copied refresh token is recognised.
+#[tokio::test]
+async fn pruning_forgets_long_ended_sessions_and_old_links_but_not_what_still_protects() {
+    // No workers: their own hourly pass must not run meanwhile.
+    let env = testkit::TestEnv::new().await;
+    let pool = &env.pool;
+    let account = env.account(Role::Customer).await;
+    let session = |ended: &'static str, expires: &'static str| {
+        let id = uuid::Uuid::new_v4();
+        let user = account.user_id;
+        async move {
+            sqlx::query(&format!(
+                "INSERT INTO sessions (id, user_id, refresh_hash, created_at, refreshed_at, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, now() - interval '40 days', now(), now() + interval '{expires}', {ended})"
+            ))
+            .bind(id)
+            .bind(user)
+            .bind(shared::auth::api_key::random_hex(32))
+            .execute(pool)
+            .await
+            .unwrap();
+            sqlx::query(
+                "INSERT INTO spent_refresh_tokens (hash, session_id, event_id, spent_at) \
+                 VALUES ($1, $2, $3, now() - interval '20 days')",
+            )
+            .bind(shared::auth::api_key::random_hex(32))
+            .bind(id)
+            .bind(uuid::Uuid::new_v4())
+            .execute(pool)
+            .await
+            .unwrap();
+            id
+        }
+    };
+    let signed_out_long_ago = session("now() - interval '8 days'", "1 day").await;
+    let expired_long_ago = session("NULL", "-8 days").await;
+    let signed_out_yesterday = session("now() - interval '1 day'", "1 day").await;
+    let live = session("NULL", "20 days").await;
+    for (nonce, age) in [("old", "3 days"), ("recent", "1 hour")] {
+        sqlx::query(&format!(
+            "INSERT INTO used_links (nonce, event_id, used_at) VALUES ($1, $2, now() - interval '{age}')"
+        ))
+        .bind(format!("{nonce}-{}", account.user_id))
+        .bind(uuid::Uuid::new_v4())
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    let pruned = workers::packages::prune::prune(pool, chrono::Utc::now())
+        .await
+        .unwrap();
+    assert_eq!(pruned.sessions, 2, "{pruned:?}");
+    assert_eq!(pruned.used_links, 1, "{pruned:?}");
+    let sessions: Vec<uuid::Uuid> =
+        sqlx::query_scalar("SELECT id FROM sessions WHERE user_id = $1 ORDER BY id")
+            .bind(account.user_id)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    for gone in [signed_out_long_ago, expired_long_ago] {
+        assert!(!sessions.contains(&gone));
+    }
+    for kept in [signed_out_yesterday, live] {
+        assert!(sessions.contains(&kept));
+        let spent: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM spent_refresh_tokens WHERE session_id = $1")
+                .bind(kept)
+                .fetch_one(pool)
+                .await
+                .unwrap();
+        assert_eq!(spent, 1, "a kept session keeps its spent tokens");
+    }
+    let orphans: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM spent_refresh_tokens t LEFT JOIN sessions s ON s.id = t.session_id WHERE s.id IS NULL",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(orphans, 0);
+    let links: Vec<String> = sqlx::query_scalar("SELECT nonce FROM used_links")
+        .fetch_all(pool)
+        .await
+        .unwrap();
+    assert_eq!(links, [format!("recent-{}", account.user_id)]);
+    drop(env);
 }

@@ -114,6 +114,23 @@ async fn unknown_device_keys_are_throttled_and_never_push_out_a_real_one() {
         "{statuses:?}"
     );
     assert_eq!(post(real.clone()).await, 202, "the remembered key works on");
+    // A device change makes ingest forget every device (rights changed);
+    // the real key is looked up again, not refused with the network.
+    let other = app
+        .post_json(
+            "/devices",
+            &json!({"name": "bike", "courier_id": courier.user_id}),
+        )
+        .await;
+    assert_eq!(other.status(), 201);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        post(real.clone()).await,
+        202,
+        "a known device is not locked out"
+    );
+    let (guess, _) = shared::auth::api_key::generate();
+    assert_eq!(post(guess).await, 429, "the network's guesses still are");
     app.shutdown().await;
 }
 

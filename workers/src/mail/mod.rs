@@ -21,22 +21,18 @@ pub fn request_for(event: &Event) -> Option<MailRequest> {
     match event {
         Event::UserRegistered(user) if !user.email_verified => Some(MailRequest {
             to: shared::domain::Email::parse(&user.email).ok()?,
-            name: user.name.clone(),
             mail: Mail::VerifyEmail { user_id: user.id },
         }),
         Event::AlreadyRegistered { email } => Some(MailRequest {
             to: email.clone(),
-            name: String::new(),
             mail: Mail::AccountExists,
         }),
         Event::LinkRequested {
             user_id,
             email,
-            name,
             link,
         } => Some(MailRequest {
             to: email.clone(),
-            name: name.clone(),
             mail: match link {
                 LinkKind::VerifyEmail => Mail::VerifyEmail { user_id: *user_id },
                 LinkKind::ResetPassword { password_version } => Mail::ResetPassword {

@@ -53,18 +53,28 @@ pub async fn update(
         return Ok(refused);
     }
     let id = command.delivery_id;
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM deliveries WHERE id = $1 FOR UPDATE")
+    let row: Option<(String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT status, updated_at FROM deliveries WHERE id = $1 FOR UPDATE")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some(status) = status else {
+    let Some((status, updated_at)) = row else {
         return Ok(super::reply_only_rejection(
             RejectReason::NotFound,
             &format!("delivery {id} not found"),
         ));
     };
     let changes_more_than_completion = command.courier_id.is_some() || command.stops.is_some();
+    // A change older than the delivery's last one (replayed from the
+    // broker or re-driven from the dead letters) must not undo it, say by
+    // handing the route back to a courier it was taken from. Its own
+    // redelivery has the same time and applies again, to the same effect.
+    if changes_more_than_completion && updated_at > envelope.occurred_at {
+        return Ok(super::reply_only_rejection(
+            RejectReason::Conflict,
+            "the delivery changed after this request; load it and try again",
+        ));
+    }
     if status == "completed" {
         // Completing again is a retry and answers as the first did.
         return Ok(if changes_more_than_completion {

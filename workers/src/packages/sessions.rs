@@ -5,7 +5,9 @@
 //! comes back was copied (or the client lost the answer and replays an old
 //! one): the whole session ends, so a thief's copy and the owner's both
 //! stop. A redelivered refresh command (same event id) is answered as the
-//! first time, not taken for a reuse.
+//! first time, not taken for a reuse; so is a client's retry within
+//! [`shared::auth::session::RETRY_GRACE`] (ingest gives a retry the same
+//! event id and successor).
 
 use super::{reply_only_rejection, Outcome};
 use shared::auth::{UserView, USER_COLUMNS};
@@ -99,16 +101,25 @@ pub async fn refresh(
     let Some((user_id, current, live)) = session else {
         return Ok(unauthenticated(NOT_SIGNED_IN));
     };
-    let spent: Option<(Uuid,)> = sqlx::query_as(
-        "SELECT event_id FROM spent_refresh_tokens WHERE hash = $1 AND session_id = $2",
+    let spent: Option<(Uuid, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT event_id, spent_at FROM spent_refresh_tokens WHERE hash = $1 AND session_id = $2",
     )
     .bind(&command.presented_hash)
     .bind(command.session_id)
     .fetch_optional(&mut *tx)
     .await?;
+    let grace = chrono::Duration::from_std(shared::auth::session::RETRY_GRACE)
+        .unwrap_or_else(|_| chrono::Duration::seconds(30));
     match spent {
-        // This very command spent it: a redelivery, answered again.
-        Some((event_id,)) if event_id == envelope.event_id => {}
+        // This very command spent it moments ago: a redelivery or the
+        // client's retry, answered again (if the session still stands).
+        Some((event_id, spent_at))
+            if event_id == envelope.event_id && envelope.occurred_at - spent_at <= grace =>
+        {
+            if !live {
+                return Ok(unauthenticated(NOT_SIGNED_IN));
+            }
+        }
         // Spent before, and presented again: copied. The session ends.
         Some(_) => return revoke(tx, envelope, command.session_id, user_id).await,
         None if !live || current != command.presented_hash => {

@@ -61,10 +61,25 @@ pub async fn update(
             "an admin cannot change their own role or disable their own account",
         ));
     }
-    if load(tx, command.user_id).await?.is_none() {
+    let updated_at: Option<Option<chrono::DateTime<chrono::Utc>>> =
+        sqlx::query_scalar("SELECT updated_at FROM users WHERE id = $1 FOR UPDATE")
+            .bind(command.user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(updated_at) = updated_at else {
         return Ok(reply_only_rejection(
             RejectReason::NotFound,
             &format!("user {} not found", command.user_id),
+        ));
+    };
+    // A change older than the account's last one (a message replayed from
+    // the broker, or re-driven from the dead letters) must not undo it:
+    // re-enabling an account disabled since, say. Its own redelivery has
+    // the same time and applies again, to the same effect.
+    if updated_at.is_some_and(|at| at > envelope.occurred_at) {
+        return Ok(reply_only_rejection(
+            RejectReason::Conflict,
+            "the account changed after this request; load it and try again",
         ));
     }
     sqlx::query(
@@ -131,7 +146,8 @@ pub async fn verify_email(
         return Ok(link_refused("the link was already used; ask for a new one"));
     }
     sqlx::query(
-        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), updated_at = $2 WHERE id = $1",
+        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $2), \
+         updated_at = GREATEST(updated_at, $2) WHERE id = $1",
     )
     .bind(command.user_id)
     .bind(envelope.occurred_at)
@@ -201,7 +217,6 @@ fn link_requested(user: UserView, link: LinkKind) -> Outcome {
             event: Event::LinkRequested {
                 user_id: user.id,
                 email,
-                name: user.name,
                 link,
             },
             changed_version: None,
@@ -264,7 +279,7 @@ pub async fn reset_password(
     if fresh {
         // Following the link proved the address is the account's, too.
         sqlx::query(
-            "UPDATE users SET password_hash = $2, updated_at = $3, \
+            "UPDATE users SET password_hash = $2, updated_at = GREATEST(updated_at, $3), \
              email_verified_at = COALESCE(email_verified_at, $3) WHERE id = $1",
         )
         .bind(command.user_id)

@@ -52,9 +52,10 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         return Err(super::disabled());
     }
     // Per account, whatever the address: after a few failures each attempt
-    // waits longer (the same for an email with no account).
+    // waits longer (the same for an email with no account). The attempt is
+    // counted before the password is checked, so parallel guesses count.
     let delays = &state.sign_in_delays;
-    if let Some(left) = delays.wait_left(&email).await {
+    if let Some(left) = delays.attempt(&email).await {
         let seconds = left.as_secs().max(1);
         return Err(Reply::error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -71,7 +72,6 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         .await
         .map_err(super::password_refusal)?;
     let Some(account) = account.filter(|_| matches) else {
-        delays.failed(&email).await;
         return Err(unauthorized(REFUSED));
     };
     delays.succeeded(&email).await;

@@ -1,6 +1,8 @@
 //! `POST /api/v1/auth/refresh`: a refresh token for a new pair. Each refresh
 //! token works once; one that comes back after it was used ends its whole
-//! session (it was copied), for the thief and the owner alike.
+//! session (it was copied), for the thief and the owner alike. A retry
+//! within [`session::RETRY_GRACE`] (the client lost the answer) is the same
+//! command, with the same event id and successor, and gets the same answer.
 
 use super::{envelope, tokens_for};
 use crate::authn::unauthorized;
@@ -45,14 +47,20 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
     let Some(session_id) = session::session_of_refresh_token(&presented) else {
         return Err(unauthorized(NOT_VALID));
     };
-    let (next, next_hash) = session::new_refresh_token(session_id);
-    let command = Command::RefreshSession(RefreshSession {
-        session_id,
-        presented_hash: shared::auth::api_key::hash(&presented),
-        next_hash,
-        expires_at: chrono::Utc::now() + state.refresh_ttl,
-    });
-    match outcome(state, &envelope(principal, trace, command)).await? {
+    let (next, next_hash) = session::successor_token(&state.signing, session_id, &presented);
+    let presented_hash = shared::auth::api_key::hash(&presented);
+    let mut envelope = envelope(
+        principal,
+        trace,
+        Command::RefreshSession(RefreshSession {
+            session_id,
+            presented_hash: presented_hash.clone(),
+            next_hash,
+            expires_at: chrono::Utc::now() + state.refresh_ttl,
+        }),
+    );
+    envelope.event_id = session::refresh_event_id(&presented_hash);
+    match outcome(state, &envelope).await? {
         Event::SessionIssued { session_id, user } => tokens_for(state, session_id, &user, next),
         Event::SessionEnded { .. } => Err(unauthorized(
             "this refresh token was already used: the session is ended; sign in again",

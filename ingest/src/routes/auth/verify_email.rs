@@ -1,11 +1,18 @@
-//! `GET|POST /api/v1/auth/verify-email`: the link mailed at sign-up (or
-//! asked for again with `POST /api/v1/auth/verify-email/resend`) proves
-//! the account owns its email; from then on, packages addressed to it are
-//! the account's to see.
+//! `POST /api/v1/auth/verify-email`: the token of the link mailed at
+//! sign-up (or asked for again with `POST /api/v1/auth/verify-email/resend`),
+//! presented by the account's own session, proves the account owns its
+//! email; from then on, packages addressed to it are the account's to see.
+//!
+//! Both halves are needed. The token alone is not enough: mail scanners
+//! follow links, and a stranger who signed up with someone else's address
+//! must not be verified by the victim's mailbox opening the link (the link
+//! is a page, `/verify-email#token=…`, that asks to sign in and then calls
+//! this). The session alone is not enough either: the stranger has the
+//! password but never sees the mail.
 
 use super::envelope;
 use crate::http::fields::Fields;
-use crate::http::request::{json_object, query_param};
+use crate::http::request::json_object;
 use crate::http::Reply;
 use crate::routes::packages::outcome_or_rejection;
 use crate::routes::AppState;
@@ -23,25 +30,13 @@ pub struct Verified {
     email: String,
 }
 
-#[utoipa::path(get, path = "/api/v1/auth/verify-email", tag = "auth",
-    params(crate::openapi::LinkQuery),
-    responses(
-        (status = 200, description = "The email is verified", body = Verified),
-        (status = 400, description = "The link is malformed, expired, already used or not for this account", body = crate::http::response::ErrorBody),
-        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds"))),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
-pub async fn get(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
-    let token = query_param(request.uri().query(), "token").unwrap_or_default();
-    verify(state, &request, &token).await
-}
-
 #[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth",
     request_body = crate::openapi::LinkTokenRequest,
     responses(
         (status = 200, description = "The email is verified", body = Verified),
         (status = 400, description = "Malformed JSON, or a link that is malformed, expired, already used or not for this account", body = crate::http::response::ErrorBody),
+        (status = 401, description = "No valid credentials: sign in to the account first", body = crate::http::response::ErrorBody),
+        (status = 409, description = "The caller has no account (a device key, or authentication disabled)", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
         (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
         (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
@@ -50,24 +45,25 @@ pub async fn get(state: &AppState, request: Request<Incoming>) -> Result<Reply, 
             headers(("retry-after" = String, description = "Seconds"))),
         (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
             headers(("retry-after" = String, description = "Seconds")))))]
-pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
-    let principal = crate::authn::principal_of(&request, None);
+pub async fn post(
+    state: &AppState,
+    caller: &Caller,
+    request: Request<Incoming>,
+) -> Result<Reply, Reply> {
+    if caller.session_id.is_none() {
+        return Err(no_account());
+    }
+    let principal = crate::authn::principal_of(&request, Some(caller));
     let trace = crate::routes::trace_of(&request);
     let body = json_object(request, state.body).await?;
     let mut fields = Fields::new(&body);
     let token = fields.required_str("token").map(str::to_owned);
     fields.finish()?;
-    apply(state, principal, trace, &token.unwrap_or_default()).await
+    apply(state, caller, principal, trace, &token.unwrap_or_default()).await
 }
 
-async fn verify(
-    state: &AppState,
-    request: &Request<Incoming>,
-    token: &str,
-) -> Result<Reply, Reply> {
-    let principal = crate::authn::principal_of(request, None);
-    let trace = crate::routes::trace_of(request);
-    apply(state, principal, trace, token).await
+fn no_account() -> Reply {
+    Reply::error(StatusCode::CONFLICT, "this caller has no account to verify")
 }
 
 /// A link's problem: 400, in words that say what to do.
@@ -77,6 +73,7 @@ pub fn bad_link(message: impl Into<String>) -> Reply {
 
 async fn apply(
     state: &AppState,
+    caller: &Caller,
     principal: shared::wire::Principal,
     trace: shared::wire::TraceContext,
     token: &str,
@@ -88,6 +85,11 @@ async fn apply(
         shared::auth::token::now(),
     )
     .map_err(|e| bad_link(e.to_string()))?;
+    // The same words as any other refused link: the answer must not tell a
+    // caller whose account a token is for.
+    if claims.user_id != caller.user_id {
+        return Err(bad_link("the link is not for this account"));
+    }
     let email = claims
         .email
         .as_deref()
@@ -123,10 +125,7 @@ pub async fn resend(
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
     if caller.session_id.is_none() {
-        return Err(Reply::error(
-            StatusCode::CONFLICT,
-            "this caller has no account to verify",
-        ));
+        return Err(no_account());
     }
     let principal = crate::authn::principal_of(&request, Some(caller));
     let trace = crate::routes::trace_of(&request);

@@ -390,7 +390,7 @@ mod tests {
         let body = format!("[{}]", vec!["{}"; 2000].join(","));
         assert_eq!(json(body.as_bytes(), 1000), Err(BatchError::TooMany));
         assert_eq!(json(b"[{},{}]", 2).map(|p| p.len()), Ok(2));
-        let lines = vec!["{}"; 11].join("\n");
+        let lines = ["{}"; 11].join("\n");
         assert_eq!(ndjson(lines.as_bytes(), 10), Err(BatchError::TooMany));
     }
 
