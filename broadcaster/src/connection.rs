@@ -142,6 +142,13 @@ pub async fn serve(
         .is_some_and(|c| c.session_id.is_some());
     let mut recheck_at: Option<Instant> = None;
     let mut session_check_at: Option<Instant> = None;
+    // Whatever the change log says, the session is read again now and then:
+    // the bound on a revocation Redis lost.
+    let mut session_ticks = tokio::time::interval_at(
+        Instant::now() + SESSION_RECHECK + spread(client.id),
+        SESSION_RECHECK,
+    );
+    session_ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
@@ -172,6 +179,9 @@ pub async fn serve(
                 if mine {
                     session_check_at.get_or_insert(Instant::now() + spread(client.id));
                 }
+            }
+            _ = session_ticks.tick(), if has_session => {
+                session_check_at.get_or_insert_with(Instant::now);
             }
             _ = sleep_until(session_check_at), if session_check_at.is_some() => {
                 session_check_at = match client.check_session().await {
@@ -283,6 +293,9 @@ enum Recheck {
 
 /// The longest a check of one connection's subscriptions may take.
 const RECHECK_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a connection reads its session again though no change was
+/// recorded for its account (the same bound as ingest's remembered tokens).
+const SESSION_RECHECK: Duration = Duration::from_secs(60);
 const RECHECK_RETRY: Duration = Duration::from_secs(1);
 
 /// Up to a second, different per client: when many connections must act on

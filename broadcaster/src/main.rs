@@ -17,6 +17,7 @@ async fn main() -> ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
+    shared::telemetry::return_large_blocks_to_the_system();
     shared::telemetry::raise_open_files_limit();
     let config = broadcaster::BroadcasterConfig::from_env().context("configuration")?;
     let shutdown = shared::shutdown::on_signal();

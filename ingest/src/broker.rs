@@ -65,10 +65,12 @@ struct Link {
 }
 
 /// A request's claim on an outcome; dropping it (timeout, client gone)
-/// unregisters it.
+/// unregisters it. Keyed by a correlation id of its own, not the event
+/// id: two requests may carry one command (a retried refresh, a reused
+/// Idempotency-Key), and each waits for its own reply.
 pub struct PendingOutcome {
     broker: Broker,
-    event_id: Uuid,
+    correlation: Uuid,
     receiver: oneshot::Receiver<Envelope<Event>>,
 }
 
@@ -85,7 +87,7 @@ impl PendingOutcome {
 impl Drop for PendingOutcome {
     fn drop(&mut self) {
         if let Ok(mut waiters) = self.broker.inner.waiters.lock() {
-            waiters.remove(&self.event_id);
+            waiters.remove(&self.correlation);
         }
     }
 }
@@ -175,15 +177,16 @@ impl Broker {
         // Registered before publishing: the reply may beat the confirm.
         let pending = if await_outcome {
             let (sender, receiver) = oneshot::channel();
+            let correlation = Uuid::new_v4();
             if let Ok(mut waiters) = self.inner.waiters.lock() {
-                waiters.insert(envelope.event_id, sender);
+                waiters.insert(correlation, sender);
             }
             properties = properties
                 .with_reply_to(REPLY_TO.into())
-                .with_correlation_id(envelope.event_id.to_string().into());
+                .with_correlation_id(correlation.to_string().into());
             Some(PendingOutcome {
                 broker: self.clone(),
-                event_id: envelope.event_id,
+                correlation,
                 receiver,
             })
         } else {
@@ -332,7 +335,7 @@ impl Broker {
     }
 
     fn deliver_outcome(&self, correlation_id: &str, payload: &[u8]) {
-        let Ok(event_id) = Uuid::parse_str(correlation_id) else {
+        let Ok(correlation) = Uuid::parse_str(correlation_id) else {
             return;
         };
         let waiter = self
@@ -340,7 +343,7 @@ impl Broker {
             .waiters
             .lock()
             .ok()
-            .and_then(|mut w| w.remove(&event_id));
+            .and_then(|mut w| w.remove(&correlation));
         let Some(waiter) = waiter else { return };
         // A reply that does not verify is dropped: the request answers 202
         // (accepted, outcome unknown) rather than what a forger said.

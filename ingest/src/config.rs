@@ -13,6 +13,10 @@ pub struct IngestConfig {
     /// How long a publish waits for the broker's confirm before answering 503.
     pub confirm_timeout: Duration,
     pub max_body_bytes: usize,
+    /// The memory all request bodies may hold at once
+    /// (`BODY_MEMORY_BUDGET_MB`, default 48; 0: no budget). A body waits for
+    /// its share before it is read, up to the read timeout, then gets 503.
+    pub body_memory_budget: usize,
     /// How long a client may take to send a request's headers, and then its
     /// body (`INGEST_READ_TIMEOUT_MS`): a slow or silent client loses its
     /// connection slot instead of holding it.
@@ -74,6 +78,7 @@ impl IngestConfig {
             outcome_timeout: Duration::from_millis(5_000),
             confirm_timeout: Duration::from_millis(5_000),
             max_body_bytes: 64 * 1024,
+            body_memory_budget: 48 << 20,
             read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             max_connections_per_address: 256,
@@ -129,6 +134,8 @@ impl IngestConfig {
             outcome_timeout: millis_var("OUTCOME_TIMEOUT_MS", d.outcome_timeout)?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", d.confirm_timeout)?,
             max_body_bytes: var("MAX_BODY_BYTES", d.max_body_bytes)?,
+            body_memory_budget: var::<usize>("BODY_MEMORY_BUDGET_MB", d.body_memory_budget >> 20)?
+                << 20,
             read_timeout: millis_var("INGEST_READ_TIMEOUT_MS", d.read_timeout)?,
             max_connections: var("MAX_CONNECTIONS", d.max_connections)?,
             max_connections_per_address: var(

@@ -39,6 +39,10 @@ use uuid::Uuid;
 pub const POLL: Duration = Duration::from_secs(1);
 /// Entries remembered at most per kind; past it, new ones are not kept.
 const MAX_ENTRIES: usize = 100_000;
+/// How long a remembered token is believed without asking PostgreSQL
+/// again, whatever the change log says: the bound on a revocation that
+/// Redis lost (an asynchronous replica promoted, a restored snapshot).
+pub const RECHECK: Duration = Duration::from_secs(60);
 
 /// Why a request's credentials are refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,6 +80,8 @@ struct Inner {
 struct KnownToken {
     caller: Caller,
     expires_at: u64,
+    /// When its session and account were read.
+    checked_at: Instant,
 }
 
 #[derive(Default)]
@@ -152,7 +158,7 @@ impl Credentials {
     /// The caller an access token stands for: its signature and expiry
     /// checked, then its session and the account as they are now (role,
     /// verified email, not disabled), once per token until the account
-    /// changes.
+    /// changes, and at least every [`RECHECK`].
     pub async fn token(
         &self,
         tokens: &Tokens,
@@ -160,7 +166,11 @@ impl Credentials {
     ) -> Result<Result<Caller, Refused>, Unavailable> {
         let generation = {
             let remembered = self.remembered();
-            if let Some(known) = remembered.tokens.get(token) {
+            if let Some(known) = remembered
+                .tokens
+                .get(token)
+                .filter(|known| known.checked_at.elapsed() < RECHECK)
+            {
                 let verified = Verified {
                     caller: known.caller.clone(),
                     expires_at: known.expires_at,
@@ -191,6 +201,7 @@ impl Credentials {
                 KnownToken {
                     caller: caller.clone(),
                     expires_at: verified.expires_at,
+                    checked_at: Instant::now(),
                 },
             );
         } else if remembered.tokens.len() >= MAX_ENTRIES {

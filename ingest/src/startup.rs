@@ -151,6 +151,7 @@ impl Application {
             body: crate::http::request::BodyLimits {
                 max_bytes: config.max_body_bytes,
                 read_timeout: config.read_timeout,
+                budget: crate::http::request::BodyBudget::new(config.body_memory_budget),
             },
             point_rules: config.locations,
             openapi: bytes::Bytes::from(crate::openapi::json()),

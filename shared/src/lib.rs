@@ -16,7 +16,8 @@
 //! - [`cache`]: the Redis view keys and a connection that degrades instead of failing.
 //! - [`config`]: reading environment variables with defaults and clear errors.
 //! - [`shutdown`]: turning SIGINT/SIGTERM into a cancellation token.
-//! - [`telemetry`]: log set-up (`RUST_LOG`, `LOG_FORMAT=json`).
+//! - [`telemetry`]: log set-up (`RUST_LOG`, `LOG_FORMAT=json`) and process
+//!   limits (open files, the allocator returning large blocks).
 //! - [`trace`]: W3C `traceparent`, carried by every envelope and message.
 //! - [`net`]: the client address per-address limits count by, behind
 //!   trusted proxies; [`rate_limit`]: limits shared through Redis.

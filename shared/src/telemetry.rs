@@ -140,6 +140,28 @@ pub fn outgoing_traceparent(span: &tracing::Span, fallback: &TraceParent) -> Str
         .unwrap_or_else(|| fallback.to_string())
 }
 
+/// Makes glibc give large blocks (128 KiB and up: request bodies, location
+/// batches) back to the system when they are freed. By default glibc raises
+/// that threshold each time such a block is freed, after which large blocks
+/// come from its heaps and stay there: a burst of a hundred 1 MiB bodies
+/// left ingest 150 MiB larger for good, and each burst after it added more
+/// (`dt-bench hostile`, docs/PERFORMANCE.md). Fixing the threshold keeps
+/// memory after a burst where it was before. Call it first thing in `main`.
+/// An operator's own `MALLOC_MMAP_THRESHOLD_` (which glibc reads at start)
+/// is left as it is.
+pub fn return_large_blocks_to_the_system() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        const THRESHOLD: libc::c_int = 128 * 1024;
+        // SAFETY: mallopt only sets an allocator parameter; it is called
+        // with a valid parameter and value, and glibc serializes it.
+        let done = unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, THRESHOLD) };
+        if done != 1 {
+            tracing::warn!("could not set the allocator's mmap threshold");
+        }
+    }
+}
+
 /// Raises this process's open-files limit to the most it may have: a service
 /// holding thousands of sockets must not stop at a default soft limit of
 /// 1,024. Logs what it got, since connections beyond it are refused.

@@ -265,6 +265,20 @@ impl TestApp {
         self.http.get(self.url(path)).send().await.expect("GET")
     }
 
+    /// Posts one point for `tn` with a device's API key (no other
+    /// credentials); the status it got.
+    pub async fn post_point_as_device(&self, key: &str, tn: &str) -> u16 {
+        reqwest::Client::new()
+            .post(self.url(&format!("/packages/{tn}/locations")))
+            .header("x-api-key", key)
+            .json(&serde_json::json!({"latitude": 1.0, "longitude": 2.0}))
+            .send()
+            .await
+            .expect("POST a point")
+            .status()
+            .as_u16()
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
         self.http
             .post(self.url(path))

@@ -26,6 +26,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run() -> anyhow::Result<()> {
+    shared::telemetry::return_large_blocks_to_the_system();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // The dead-letter tools move messages as they are: the broker is all

@@ -255,6 +255,28 @@ async fn run_connected(
     result
 }
 
+/// A channel of its own, with `prefetch` unacked deliveries at most, and a
+/// consumer of `queue` on it (the channel must live as long as the consumer).
+async fn open_consumer(
+    connection: &Connection,
+    queue: &str,
+    prefetch: u16,
+) -> Result<(lapin::Channel, lapin::Consumer), lapin::Error> {
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((channel, consumer))
+}
+
 async fn consume_all(
     connection: &Connection,
     publishing: &Arc<Connection>,
@@ -298,19 +320,8 @@ async fn consume_all(
     }
     let mut consumers = JoinSet::new();
     if let Some(mailer) = &stores.mailer {
-        let channel = connection.create_channel().await?;
-        channel
-            .basic_qos(MAIL_CONCURRENCY, BasicQosOptions::default())
-            .await?;
         let queue = topology.mail_queue();
-        let consumer = channel
-            .basic_consume(
-                queue.clone().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let (channel, consumer) = open_consumer(connection, &queue, MAIL_CONCURRENCY).await?;
         let (pipeline, mailer) = (Arc::clone(&pipeline), Arc::clone(mailer));
         consumers.spawn(async move {
             let result = crate::mail::consumer::consume(&pipeline, &mailer, &queue, consumer).await;
@@ -329,18 +340,7 @@ async fn consume_all(
             max_bytes: WINDOW_BYTES,
             linger: config.window_linger,
         };
-        let channel = connection.create_channel().await?;
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
-        let consumer = channel
-            .basic_consume(
-                queue.clone().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        let (channel, consumer) = open_consumer(connection, &queue, prefetch).await?;
         let pipeline = Arc::clone(&pipeline);
         consumers.spawn(async move {
             let result = consume(&pipeline, &queue, kind, consumer, window).await;

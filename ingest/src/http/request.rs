@@ -1,4 +1,5 @@
-//! Reading request bodies: content type, size limit, read deadline, JSON syntax.
+//! Reading request bodies: content type, size limit, read deadline, memory
+//! budget, JSON syntax.
 
 use super::Reply;
 use bytes::Bytes;
@@ -7,14 +8,74 @@ use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{HeaderMap, Request, StatusCode};
 use serde_json::{Map, Value};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// How much of a body is read, and for how long: a client that trickles its
 /// body in must not hold a connection slot indefinitely.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BodyLimits {
     pub max_bytes: usize,
     pub read_timeout: Duration,
+    pub budget: BodyBudget,
+}
+
+/// The memory all request bodies of this process may hold at once
+/// (`BODY_MEMORY_BUDGET_MB`). A body takes its share (its declared length,
+/// or its limit when it declares none) before a byte of it is read, and
+/// gives it back when the last reference to its bytes is dropped; a body
+/// that cannot get its share within the read timeout is answered 503. So a
+/// hundred megabyte bodies at once cost the budget, not a hundred
+/// megabytes, whatever the allocator keeps afterwards.
+#[derive(Debug, Clone)]
+pub struct BodyBudget {
+    /// In KiB; `None`: no budget.
+    kib: Option<Arc<Semaphore>>,
+    total_kib: usize,
+}
+
+impl BodyBudget {
+    /// `bytes` at most held by bodies at once; 0: no budget.
+    pub fn new(bytes: usize) -> Self {
+        let total_kib = (bytes / 1024).clamp(1, Semaphore::MAX_PERMITS);
+        Self {
+            kib: (bytes > 0).then(|| Arc::new(Semaphore::new(total_kib))),
+            total_kib,
+        }
+    }
+
+    /// No budget (tests and tools).
+    pub fn unlimited() -> Self {
+        Self::new(0)
+    }
+
+    /// This body's share, once it is free; `None` if the budget is closed.
+    async fn take(&self, bytes: usize) -> Option<Option<OwnedSemaphorePermit>> {
+        let Some(kib) = &self.kib else {
+            return Some(None);
+        };
+        // Never more than the whole budget, or a body would wait forever.
+        let share = bytes.div_ceil(1024).clamp(1, self.total_kib);
+        let share = u32::try_from(share).unwrap_or(u32::MAX);
+        Arc::clone(kib)
+            .acquire_many_owned(share)
+            .await
+            .ok()
+            .map(Some)
+    }
+}
+
+/// A body's bytes with its share of the budget: both go when the bytes do.
+struct Budgeted {
+    bytes: bytes::BytesMut,
+    _share: Option<OwnedSemaphorePermit>,
+}
+
+impl AsRef<[u8]> for Budgeted {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// The most values one JSON request body may hold: room for the largest
@@ -26,7 +87,7 @@ pub const MAX_JSON_VALUES: usize = 4096;
 /// original API did) and reads the body within `limits`.
 pub async fn json_object(
     request: Request<Incoming>,
-    limits: BodyLimits,
+    limits: &BodyLimits,
 ) -> Result<Map<String, Value>, Reply> {
     require_json(request.headers())?;
     let body = read_limited(request, limits).await?;
@@ -82,7 +143,7 @@ fn require_json(headers: &HeaderMap) -> Result<(), Reply> {
     }
 }
 
-pub async fn read_limited(request: Request<Incoming>, limits: BodyLimits) -> Result<Bytes, Reply> {
+pub async fn read_limited(request: Request<Incoming>, limits: &BodyLimits) -> Result<Bytes, Reply> {
     let limit = limits.max_bytes;
     let too_large = || {
         Reply::error(
@@ -98,9 +159,18 @@ pub async fn read_limited(request: Request<Incoming>, limits: BodyLimits) -> Res
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }
-    let read = tokio::time::timeout(
-        limits.read_timeout,
-        collect(request.into_body(), limit, declared),
+    let deadline = tokio::time::Instant::now() + limits.read_timeout;
+    let share = declared.map_or(limit, |length| length as usize);
+    let Ok(Some(share)) = tokio::time::timeout_at(deadline, limits.budget.take(share)).await else {
+        return Err(Reply::error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many large request bodies at once; retry in a second",
+        )
+        .header("retry-after", "1"));
+    };
+    let read = tokio::time::timeout_at(
+        deadline,
+        collect(request.into_body(), limit, declared, share),
     );
     let Ok(collected) = read.await else {
         return Err(Reply::error(
@@ -129,6 +199,7 @@ async fn collect(
     body: Incoming,
     limit: usize,
     declared: Option<u64>,
+    share: Option<OwnedSemaphorePermit>,
 ) -> Result<Bytes, Box<dyn std::error::Error + Send + Sync>> {
     let mut body = Limited::new(body, limit);
     let capacity = declared.map_or(0, |length| length.min(limit as u64) as usize);
@@ -138,7 +209,13 @@ async fn collect(
             buffer.extend_from_slice(&data);
         }
     }
-    Ok(buffer.freeze())
+    Ok(match share {
+        Some(share) => Bytes::from_owner(Budgeted {
+            bytes: buffer,
+            _share: Some(share),
+        }),
+        None => buffer.freeze(),
+    })
 }
 
 /// Whether a JSON text holds more than `max` values (objects, arrays and
@@ -242,5 +319,42 @@ mod tests {
         assert_eq!(query_param(q, "missing"), None);
         assert_eq!(query_param(Some("a=%"), "a").as_deref(), Some("%"));
         assert_eq!(query_param(Some("a=%4"), "a").as_deref(), Some("%4"));
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+
+    fn held(bytes: usize, share: Option<OwnedSemaphorePermit>) -> Bytes {
+        Bytes::from_owner(Budgeted {
+            bytes: bytes::BytesMut::zeroed(bytes),
+            _share: share,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_body_waits_for_its_share_and_gives_it_back_with_its_last_bytes() {
+        let budget = BodyBudget::new(1 << 20);
+        let first = budget.take(1 << 20).await.expect("open");
+        let body = held(1 << 20, first);
+        let slice = body.slice(0..10);
+        drop(body);
+        let waiting = tokio::time::timeout(Duration::from_millis(50), budget.take(100)).await;
+        assert!(
+            waiting.is_err(),
+            "the budget is spent while any of the bytes live"
+        );
+        drop(slice);
+        let next = tokio::time::timeout(Duration::from_millis(50), budget.take(100)).await;
+        assert!(next.is_ok(), "given back with the last reference");
+        // A share larger than the whole budget is the whole budget, not a
+        // wait forever; no budget never waits.
+        drop(next);
+        assert!(budget.take(10 << 20).await.is_some());
+        assert!(matches!(
+            BodyBudget::unlimited().take(10 << 20).await,
+            Some(None)
+        ));
     }
 }

@@ -49,7 +49,7 @@ pub async fn post(
 ) -> Result<Reply, Reply> {
     authn::require(caller, Action::ManageDevices)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let mut fields = Fields::new(&body);
     let name = fields.required_text("name", NAME_MAX);
     let courier_id = fields.required_str("courier_id").and_then(|raw| {

@@ -52,7 +52,7 @@ pub async fn create_account(
     with_role: bool,
 ) -> Result<Reply, Reply> {
     let options = WriteOptions::from_request(&request, caller)?;
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let (email, name, secret, role) = parse(&body, with_role)?;
     let password_hash = password::hash(secret)
         .await
@@ -185,7 +185,7 @@ pub async fn patch(
         ));
     };
     let options = WriteOptions::from_request(&request, Some(caller))?;
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let mut fields = Fields::new(&body);
     let role = fields.optional_str("role").and_then(|raw| {
         raw.parse::<Role>()

@@ -55,6 +55,24 @@ async fn account_exists(app: &TestApp, email: &str) {
     .await;
 }
 
+/// `GET /packages/{tn}` as `client`.
+async fn read_package(app: &TestApp, client: &reqwest::Client, tn: &str) -> reqwest::Response {
+    client
+        .get(app.url(&format!("/packages/{tn}")))
+        .send()
+        .await
+        .unwrap()
+}
+
+/// When the account with this email was verified, if it was.
+async fn verified_at(app: &TestApp, email: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+    sqlx::query_scalar("SELECT email_verified_at FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&app.env.pool)
+        .await
+        .unwrap()
+}
+
 async fn signed_in(app: &TestApp, email: &str, password: &str) -> String {
     let answer = login(app, email, password).await;
     assert_eq!(answer.status(), 200);
@@ -84,11 +102,7 @@ async fn a_stranger_who_signs_up_with_a_recipients_email_sees_nothing_addressed_
     account_exists(&app, &victim).await;
     let token = signed_in(&app, &victim, "the stranger's password").await;
     let as_stranger = testkit::app::client_with_token(&token);
-    let read = as_stranger
-        .get(app.url(&format!("/packages/{tn}")))
-        .send()
-        .await
-        .unwrap();
+    let read = read_package(&app, &as_stranger, &tn).await;
     expect_error(read, 404).await;
     let listed = json_of(as_stranger.get(app.url("/packages")).send().await.unwrap()).await;
     assert_eq!(
@@ -127,21 +141,8 @@ async fn a_stranger_who_signs_up_with_a_recipients_email_sees_nothing_addressed_
     let refused = expect_error(verify(app.client_as(&someone_else)).await.unwrap(), 400).await;
     assert!(refused.contains("not for this account"), "{refused}");
     tokio::time::sleep(Duration::from_secs(2)).await;
-    expect_error(
-        as_stranger
-            .get(app.url(&format!("/packages/{tn}")))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
-    let verified: Option<chrono::DateTime<chrono::Utc>> =
-        sqlx::query_scalar("SELECT email_verified_at FROM users WHERE email = $1")
-            .bind(&victim)
-            .fetch_one(&app.env.pool)
-            .await
-            .unwrap();
+    expect_error(read_package(&app, &as_stranger, &tn).await, 404).await;
+    let verified = verified_at(&app, &victim).await;
     assert_eq!(verified, None, "the address is not verified");
 
     // The address's owner takes the account over with a reset link: that
@@ -324,15 +325,7 @@ async fn the_account_confirms_its_address_on_its_own_session_and_may_not_flood_i
     assert_eq!(resend().await.unwrap().status(), 202);
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(mail::count_to(&email), 0, "no second mail within minutes");
-    expect_error(
-        as_account
-            .get(app.url(&format!("/packages/{tn}")))
-            .send()
-            .await
-            .unwrap(),
-        404,
-    )
-    .await;
+    expect_error(read_package(&app, &as_account, &tn).await, 404).await;
     // The first link still works, presented by the account's own session.
     let link = first.token_after("/verify-email#token=");
     let verified = as_account
@@ -349,11 +342,7 @@ async fn the_account_confirms_its_address_on_its_own_session_and_may_not_flood_i
         Duration::from_secs(5),
         "the verified recipient's read",
         || async {
-            let read = as_account
-                .get(app.url(&format!("/packages/{tn}")))
-                .send()
-                .await
-                .unwrap();
+            let read = read_package(&app, &as_account, &tn).await;
             (read.status() == 200).then_some(())
         },
     )
@@ -414,12 +403,7 @@ async fn in_a_browser_the_mailed_reset_link_sets_a_new_password() {
         login(&app, &email, "a brand new password").await.status(),
         200
     );
-    let verified: Option<chrono::DateTime<chrono::Utc>> =
-        sqlx::query_scalar("SELECT email_verified_at FROM users WHERE email = $1")
-            .bind(&email)
-            .fetch_one(&app.env.pool)
-            .await
-            .unwrap();
+    let verified = verified_at(&app, &email).await;
     assert!(verified.is_some(), "the page confirmed the address");
     // The page's own request sent a second link (throttled: the first went
     // out moments ago), so nothing more waits for the address.

@@ -83,18 +83,8 @@ async fn unknown_device_keys_are_throttled_and_never_push_out_a_real_one() {
         .unwrap();
     let real = device["api_key"].as_str().unwrap().to_owned();
     let post = |key: String| {
-        let url = app.url(&format!("/packages/{tn}/locations"));
-        async move {
-            reqwest::Client::new()
-                .post(url)
-                .header("x-api-key", key)
-                .json(&json!({"latitude": 1.0, "longitude": 2.0}))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+        let (app, tn) = (&app, &tn);
+        async move { app.post_point_as_device(&key, tn).await }
     };
     testkit::eventually(WAIT, "the real key in use", || {
         let post = post(real.clone());

@@ -116,7 +116,11 @@ pub async fn refresh(
         Some((event_id, spent_at))
             if event_id == envelope.event_id && envelope.occurred_at - spent_at <= grace =>
         {
-            if !live {
+            // Only while the successor it was answered with is still the
+            // session's current token: once that was used in turn, whoever
+            // presents the old one now learns nothing (and ends nothing:
+            // it may be the owner's slow retry).
+            if !live || current != command.next_hash {
                 return Ok(unauthenticated(NOT_SIGNED_IN));
             }
         }

@@ -61,22 +61,22 @@ pub async fn update(
             "an admin cannot change their own role or disable their own account",
         ));
     }
-    let updated_at: Option<Option<chrono::DateTime<chrono::Utc>>> =
-        sqlx::query_scalar("SELECT updated_at FROM users WHERE id = $1 FOR UPDATE")
+    let changed_at: Option<Option<chrono::DateTime<chrono::Utc>>> =
+        sqlx::query_scalar("SELECT access_changed_at FROM users WHERE id = $1 FOR UPDATE")
             .bind(command.user_id)
             .fetch_optional(&mut *tx)
             .await?;
-    let Some(updated_at) = updated_at else {
+    let Some(changed_at) = changed_at else {
         return Ok(reply_only_rejection(
             RejectReason::NotFound,
             &format!("user {} not found", command.user_id),
         ));
     };
-    // A change older than the account's last one (a message replayed from
-    // the broker, or re-driven from the dead letters) must not undo it:
-    // re-enabling an account disabled since, say. Its own redelivery has
-    // the same time and applies again, to the same effect.
-    if updated_at.is_some_and(|at| at > envelope.occurred_at) {
+    // A change older than the account's last admin change (a message
+    // replayed from the broker, or re-driven from the dead letters) must
+    // not undo it: re-enabling an account disabled since, say. Its own
+    // redelivery has the same time and applies again, to the same effect.
+    if changed_at.is_some_and(|at| at > envelope.occurred_at) {
         return Ok(reply_only_rejection(
             RejectReason::Conflict,
             "the account changed after this request; load it and try again",
@@ -85,7 +85,7 @@ pub async fn update(
     sqlx::query(
         "UPDATE users SET role = COALESCE($2, role), \
          disabled_at = CASE WHEN $3 IS NULL THEN disabled_at WHEN $3 THEN COALESCE(disabled_at, $4) ELSE NULL END, \
-         updated_at = $4 WHERE id = $1",
+         updated_at = GREATEST(updated_at, $4), access_changed_at = $4 WHERE id = $1",
     )
     .bind(command.user_id)
     .bind(command.role.map(|r| r.as_str()))
@@ -136,13 +136,23 @@ pub async fn verify_email(
     envelope: &Envelope<Command>,
     command: &VerifyEmail,
 ) -> Result<Outcome, sqlx::Error> {
+    // Ingest checked that the account's own session presents the link;
+    // a command that says otherwise did not come from there.
+    if super::account_of(envelope) != Some(command.user_id) {
+        return Ok(link_refused("the link is not for this account"));
+    }
     let Some(user) = load(tx, command.user_id).await? else {
         return Ok(link_refused("the link is not valid"));
     };
     if user.email != command.email.as_str() || user.disabled {
         return Ok(link_refused("the link is not valid for this account"));
     }
-    if !use_link(tx, envelope, &command.nonce).await? && !user.email_verified {
+    // Verified already: nothing to write, and no account change to tell
+    // every instance about (presenting a link again must cost nothing).
+    if user.email_verified {
+        return Ok(acknowledged());
+    }
+    if !use_link(tx, envelope, &command.nonce).await? {
         return Ok(link_refused("the link was already used; ask for a new one"));
     }
     sqlx::query(

@@ -40,7 +40,7 @@ const REFUSED: &str = "invalid email or password";
 pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
     let mut principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let mut fields = Fields::new(&body);
     let email = fields.required_str("email").map(str::to_owned);
     let secret = fields.required_str("password").map(str::to_owned);

@@ -34,7 +34,7 @@ use shared::wire::{Command, Event, RequestPasswordReset, ResetPassword};
 pub async fn request(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
     let principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let mut fields = Fields::new(&body);
     let email = fields.required_str("email").and_then(|raw| {
         Email::parse(raw)
@@ -74,7 +74,7 @@ pub struct PasswordReset {
 pub async fn confirm(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
     let principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let mut fields = Fields::new(&body);
     let token = fields.required_str("token").map(str::to_owned);
     let secret =

@@ -36,7 +36,7 @@ const NOT_VALID: &str = "the refresh token is not valid; sign in again";
 pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
     let principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let mut fields = Fields::new(&body);
     let presented = fields.required_str("refresh_token").map(str::to_owned);
     fields.finish()?;

@@ -55,7 +55,7 @@ pub async fn post(
     }
     let principal = crate::authn::principal_of(&request, Some(caller));
     let trace = crate::routes::trace_of(&request);
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let mut fields = Fields::new(&body);
     let token = fields.required_str("token").map(str::to_owned);
     fields.finish()?;
@@ -95,19 +95,25 @@ async fn apply(
         .as_deref()
         .and_then(|e| shared::domain::Email::parse(e).ok())
         .ok_or_else(|| bad_link("the link is malformed"))?;
+    let claims_email = email.as_str().to_owned();
     let command = Command::VerifyEmail(VerifyEmail {
         user_id: claims.user_id,
         email,
         nonce: claims.nonce,
     });
-    match outcome_or_rejection(state, &envelope(principal, trace, command)).await? {
-        Ok(Event::AccountChanged(user)) => Ok(Reply::json(
+    let verified = |email: String| {
+        Reply::json(
             StatusCode::OK,
             &Verified {
                 status: "verified",
-                email: user.email,
+                email,
             },
-        )),
+        )
+    };
+    match outcome_or_rejection(state, &envelope(principal, trace, command)).await? {
+        Ok(Event::AccountChanged(user)) => Ok(verified(user.email)),
+        // Verified before: nothing changed.
+        Ok(Event::Acknowledged) => Ok(verified(claims_email)),
         Ok(other) => Err(crate::routes::packages::create::unexpected(other)),
         Err((_, message)) => Err(bad_link(message)),
     }

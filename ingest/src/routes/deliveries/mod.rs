@@ -46,7 +46,7 @@ pub async fn post(
 ) -> Result<Reply, Reply> {
     authn::require(caller, Action::ManageDeliveries)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let mut fields = Fields::new(&body);
     let courier_id = uuid_field(&mut fields, "courier_id", true);
     let day = fields.required_str("day").and_then(|raw| {

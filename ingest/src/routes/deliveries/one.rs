@@ -67,7 +67,7 @@ pub async fn patch(
     authn::require(caller, Action::ManageDeliveries)?;
     let id: Uuid = raw.parse().map_err(|_| not_found(raw))?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let mut fields = Fields::new(&body);
     let courier_id = optional_uuid(&mut fields, "courier_id");
     let stops = optional_stops(&mut fields, &body);

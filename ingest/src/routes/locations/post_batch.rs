@@ -85,8 +85,9 @@ pub async fn post(
     let limits = BodyLimits {
         max_bytes: rules.batch_max_bytes,
         read_timeout: state.body.read_timeout,
+        budget: state.body.budget.clone(),
     };
-    let body = read_limited(request, limits).await?;
+    let body = read_limited(request, &limits).await?;
     let scope = key.map(|key| {
         let mut request = format.name().as_bytes().to_vec();
         request.push(b'\n');

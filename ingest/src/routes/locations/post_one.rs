@@ -35,7 +35,7 @@ pub async fn post(
     let source = crate::authn::principal_of(&request, Some(caller));
     let trace = crate::routes::trace_of(&request);
     let (method, path) = (request.method().clone(), request.uri().path().to_owned());
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let scope = key.map(|key| {
         let canonical = canonical_json(&body);
         key.point_scope(&fingerprint(&method, &path, &canonical))

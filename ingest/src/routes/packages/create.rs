@@ -40,7 +40,7 @@ pub async fn post(
 ) -> Result<Reply, Reply> {
     authn::require(caller, Action::CreatePackage)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let event_id = options.event_id();
     // A customer's number is the server's to choose: a chosen one would tell
     // whether it is taken, and take it from whoever needs it. Admins and

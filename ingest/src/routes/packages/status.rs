@@ -45,7 +45,7 @@ pub async fn put(
 ) -> Result<Reply, Reply> {
     authn::require_package(state, caller, Action::UpdateStatus, &tracking_number).await?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
-    let body = json_object(request, state.body).await?;
+    let body = json_object(request, &state.body).await?;
     let command = parse(tracking_number, &body)?;
     submit(
         state,
