@@ -133,7 +133,18 @@ ensure_services() {
 # A real SMTP server for the tests that read the mail the system sends:
 # aiosmtpd from PyPI, in .local/, writing messages under $MAIL_SINK_DIR.
 ensure_smtp() {
-  port_open 127.0.0.1 "$MAIL_SINK_PORT" && return 0
+  # Ours (this checkout's, writing to $MAIL_SINK_DIR) is reused; a port held
+  # by anything else (another checkout's sink writes elsewhere) is skipped.
+  local pid_file="$LOCAL_DIR/mail-sink.pid" port_file="$LOCAL_DIR/mail-sink.port"
+  if [ -f "$pid_file" ] && [ -f "$port_file" ] && kill -0 "$(cat "$pid_file")" 2>/dev/null \
+      && port_open 127.0.0.1 "$(cat "$port_file")"; then
+    MAIL_SINK_PORT=$(cat "$port_file")
+    return 0
+  fi
+  while port_open 127.0.0.1 "$MAIL_SINK_PORT"; do
+    MAIL_SINK_PORT=$((MAIL_SINK_PORT + 1))
+    [ "$MAIL_SINK_PORT" -lt 2600 ] || { log "no free port for the test SMTP server below 2600"; return 1; }
+  done
   local venv="$LOCAL_DIR/mail-venv"
   if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import aiosmtpd' 2>/dev/null; then
     log "installing aiosmtpd (the tests' SMTP server) into $venv"
@@ -144,7 +155,8 @@ ensure_smtp() {
   log "starting the test SMTP server on 127.0.0.1:$MAIL_SINK_PORT (mail in $MAIL_SINK_DIR)"
   "$venv/bin/python" "$REPO_ROOT/scripts/mail_sink.py" --host 127.0.0.1 --port "$MAIL_SINK_PORT" \
     --dir "$MAIL_SINK_DIR" >"$LOCAL_DIR/mail-sink.log" 2>&1 &
-  echo "$!" >"$LOCAL_DIR/mail-sink.pid"
+  echo "$!" >"$pid_file"
+  echo "$MAIL_SINK_PORT" >"$port_file"
   STARTED_SMTP=1
   wait_port 127.0.0.1 "$MAIL_SINK_PORT" 30 "the test SMTP server"
 }
@@ -153,7 +165,7 @@ stop_started_services() {
   local pid
   if [ "$STARTED_SMTP" = 1 ] && [ -f "$LOCAL_DIR/mail-sink.pid" ]; then
     kill -TERM "$(cat "$LOCAL_DIR/mail-sink.pid")" 2>/dev/null
-    rm -f "$LOCAL_DIR/mail-sink.pid"
+    rm -f "$LOCAL_DIR/mail-sink.pid" "$LOCAL_DIR/mail-sink.port"
     STARTED_SMTP=0
   fi
   if [ "$STARTED_MONGO" = 1 ] && [ -f "$LOCAL_DIR/secantus.pid" ]; then
