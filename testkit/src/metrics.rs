@@ -73,10 +73,24 @@ impl Scrape {
     }
 }
 
-/// A port nobody listens on now (for a process told where to listen).
+/// A port nobody listens on now, for a process told where to listen.
+///
+/// Taken from below the kernel's ephemeral range (32768 and up here), so
+/// neither `bind(…:0)` nor an outgoing connection can be handed it between
+/// this call and the process binding it, and from a counter, so no two
+/// tests of this binary get the same one.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const SPAN: u16 = 12_000;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    // Another test binary running at the same time starts elsewhere.
+    let offset = (std::process::id() % u32::from(SPAN)) as u16;
+    for _ in 0..SPAN {
+        let port = FIRST + (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + SPAN)
 }

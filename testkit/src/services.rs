@@ -44,7 +44,15 @@ impl Outage {
 
 impl Drop for Outage {
     fn drop(&mut self) {
-        self.start_now();
+        if std::thread::panicking() {
+            // Best effort while a test fails: a second panic would abort
+            // before the service is back.
+            if let Some(start) = self.start.take() {
+                start();
+            }
+        } else {
+            self.start_now();
+        }
     }
 }
 
@@ -74,14 +82,33 @@ pub fn wait_port(port: u16, timeout: Duration) {
     }
 }
 
+/// Runs a command that must succeed: a fault that was not injected (or a
+/// service that did not come back) fails the test instead of passing it.
 fn run(program: &str, args: &[&str]) {
-    let status = Command::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    if !status.is_ok_and(|s| s.success()) {
-        eprintln!("warning: `{program} {}` did not succeed", args.join(" "));
+    let output = Command::new(program).args(args).output();
+    match output {
+        Ok(output) if output.status.success() => {}
+        Ok(output) => {
+            let message = format!(
+                "`{program} {}` failed ({}): {}",
+                args.join(" "),
+                output.status,
+                String::from_utf8_lossy(&output.stderr).trim()
+            );
+            if std::thread::panicking() {
+                eprintln!("{message}");
+            } else {
+                panic!("{message}");
+            }
+        }
+        Err(error) => {
+            let message = format!("`{program}` could not run: {error}");
+            if std::thread::panicking() {
+                eprintln!("{message}");
+            } else {
+                panic!("{message}");
+            }
+        }
     }
 }
 
@@ -166,15 +193,21 @@ pub fn stop(service: Service) -> Outage {
             Box::new(move || process.start_again())
         }
     };
-    let port = port_of(service);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while port_open(port) && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Outage {
+    let outage = Outage {
         service,
         start: Some(start),
+    };
+    let port = port_of(service);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while port_open(port) {
+        // Dropping the outage on the way out starts the service again.
+        assert!(
+            Instant::now() < deadline,
+            "{service:?} still answers on port {port} 60 s after it was stopped: the fault was not injected"
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
+    outage
 }
 
 fn postgres_version() -> String {
