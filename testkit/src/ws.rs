@@ -98,19 +98,60 @@ pub async fn send(client: &mut Client, message: Value) {
         .expect("send a frame");
 }
 
-/// The next JSON text message, skipping heartbeats; `None` on timeout or close.
-pub async fn next_json(client: &mut Client, timeout: Duration) -> Option<Value> {
+/// What a client heard within a wait.
+#[derive(Debug)]
+pub enum Heard {
+    /// A JSON text message.
+    Json(Value),
+    /// Nothing but heartbeats: the connection is open and stayed silent.
+    Silence,
+    /// The server closed the connection (with its close frame, if it sent one).
+    Closed(Option<CloseFrame>),
+    /// The connection failed, or the server sent text that is not JSON.
+    Broken(String),
+}
+
+/// The next thing heard within `timeout`, skipping heartbeats.
+pub async fn next_heard(client: &mut Client, timeout: Duration) -> Heard {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        let frame = tokio::time::timeout_at(deadline, client.next())
-            .await
-            .ok()??
-            .ok()?;
+        let frame = match tokio::time::timeout_at(deadline, client.next()).await {
+            Err(_) => return Heard::Silence,
+            Ok(None) => return Heard::Closed(None),
+            Ok(Some(Err(error))) => return Heard::Broken(error.to_string()),
+            Ok(Some(Ok(frame))) => frame,
+        };
         match frame {
-            Message::Text(text) => return serde_json::from_str(&text).ok(),
-            Message::Close(_) => return None,
+            Message::Text(text) => {
+                return match serde_json::from_str(&text) {
+                    Ok(value) => Heard::Json(value),
+                    Err(error) => Heard::Broken(format!("not JSON ({error}): {text}")),
+                }
+            }
+            Message::Close(frame) => return Heard::Closed(frame),
             _ => continue,
         }
+    }
+}
+
+/// The next JSON text message, skipping heartbeats; `None` only when the
+/// connection stayed open and silent for `timeout`. A close, a failure or
+/// text that is not JSON panics: a "hears nothing" check must not pass
+/// because the connection died. Tests that expect a close use
+/// [`next_heard`] or [`close_frame`].
+pub async fn next_json(client: &mut Client, timeout: Duration) -> Option<Value> {
+    match next_heard(client, timeout).await {
+        Heard::Json(value) => Some(value),
+        Heard::Silence => None,
+        other => panic!("expected a message or silence, the connection gave {other:?}"),
+    }
+}
+
+/// Asserts that the connection stays open and silent for `quiet`.
+pub async fn hears_nothing(client: &mut Client, quiet: Duration) {
+    match next_heard(client, quiet).await {
+        Heard::Silence => {}
+        other => panic!("expected silence on an open connection, got {other:?}"),
     }
 }
 

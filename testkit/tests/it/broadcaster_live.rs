@@ -333,10 +333,22 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
     );
     // The stalled client, reading at last, finds its stream cut short.
     let mut late = 0;
-    while let Some(update) = next_json(&mut stalled, Duration::from_secs(3)).await {
-        assert_eq!(update["type"], "package_update");
-        late += 1;
-    }
+    let end = loop {
+        match testkit::ws::next_heard(&mut stalled, Duration::from_secs(3)).await {
+            testkit::ws::Heard::Json(update) => {
+                assert_eq!(update["type"], "package_update");
+                late += 1;
+            }
+            end => break end,
+        }
+    };
+    assert!(
+        matches!(
+            end,
+            testkit::ws::Heard::Closed(_) | testkit::ws::Heard::Broken(_)
+        ),
+        "the stalled client's connection is ended, not left open: {end:?}"
+    );
     assert!(
         late < POINTS,
         "the stalled client was disconnected ({late} of {POINTS} delivered)"
