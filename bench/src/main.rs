@@ -46,6 +46,8 @@ const NAMED_ONLY: &[&str] = &["hostile"];
 
 struct Args {
     scenarios: Vec<String>,
+    /// `--smoke`: small sizes, and any failed request fails the run.
+    smoke: bool,
     /// Skip the baselines (for profiling one scenario; no ratios then).
     no_baselines: bool,
     sizes: Sizes,
@@ -64,6 +66,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let smoke = raw.iter().any(|a| a == "--smoke");
     let mut args = Args {
         scenarios: Vec::new(),
+        smoke,
         no_baselines: false,
         sizes: if smoke { Sizes::smoke() } else { Sizes::full() },
         json: false,
@@ -209,7 +212,27 @@ async fn main() -> anyhow::Result<()> {
         })
         .any(|r| r.met() == Some(false));
     if lost {
-        bail!("something accepted was lost or duplicated (see the table)");
+        bail!("something accepted was lost or duplicated, or nothing was accepted (see the table)");
+    }
+    // A smoke run proves the benchmark works: a load that got nothing
+    // through, or had unexpected answers, fails it.
+    let suspect: Vec<String> = rows
+        .iter()
+        .filter_map(|r| {
+            let requests = r.requests?;
+            requests.suspect().then(|| {
+                format!(
+                    "{} / {}: {} ok, {} failed {}",
+                    r.scenario, r.measure, requests.ok, requests.failed, r.note
+                )
+            })
+        })
+        .collect();
+    if args.smoke && !suspect.is_empty() {
+        bail!(
+            "the smoke run's loads did not all succeed:\n{}",
+            suspect.join("\n")
+        );
     }
     Ok(())
 }

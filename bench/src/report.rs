@@ -29,6 +29,23 @@ pub struct Row {
     pub baseline: Option<(String, f64)>,
     pub target: Option<Target>,
     pub note: String,
+    /// The load behind the figure: requests answered as expected, and not.
+    pub requests: Option<Requests>,
+}
+
+/// How a load's requests were answered.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Requests {
+    pub ok: u64,
+    pub failed: u64,
+}
+
+impl Requests {
+    /// A load that got nothing through, or had an unexpected answer, proves
+    /// nothing about the figure (a smoke run fails on it).
+    pub fn suspect(&self) -> bool {
+        self.ok == 0 || self.failed > 0
+    }
 }
 
 impl Row {
@@ -56,6 +73,7 @@ impl Row {
             baseline: None,
             target: None,
             note: String::new(),
+            requests: None,
         }
     }
 
@@ -69,6 +87,15 @@ impl Row {
         self.p99_ms = Some(ms(histogram.value_at_quantile(0.99)));
         self.p999_ms = Some(ms(histogram.value_at_quantile(0.999)));
         self.max_ms = Some(ms(histogram.max()));
+        self
+    }
+
+    /// Records how the load behind this figure was answered.
+    pub fn answers(mut self, result: &crate::load::LoadResult) -> Self {
+        self.requests = Some(Requests {
+            ok: result.ok,
+            failed: result.failed,
+        });
         self
     }
 

@@ -190,10 +190,12 @@ async fn watchers(
         }
     }
     let mut rows = vec![
-        Row::new(name, "subscriptions", subscribed as f64, "subs").note(format!(
-            "{connections} connections over {packages} packages; {} posts accepted at {rate}/s",
-            posted.ok
-        )),
+        Row::new(name, "subscriptions", subscribed as f64, "subs")
+            .answers(&posted)
+            .note(format!(
+                "{connections} connections over {packages} packages; {} posts accepted at {rate}/s",
+                posted.ok
+            )),
         Row::new(
             name,
             "post-to-receipt p99",

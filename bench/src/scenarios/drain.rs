@@ -252,6 +252,7 @@ async fn sustained(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let mut rows = vec![
         Row::new(&name, "points accepted", posted.per_second(1.0), "point/s")
             .latency(&posted.latency)
+            .answers(&posted)
             .target(Target::AtLeast(rate * 0.98))
             .note(failures(&posted)),
         Row::new(&name, "location backlog at the end", end as f64, "msgs")

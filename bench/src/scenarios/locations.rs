@@ -36,6 +36,7 @@ pub async fn single(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let mut rows = vec![
         Row::new(name, "points accepted", result.per_second(1.0), "point/s")
             .latency(&result.latency)
+            .answers(&result)
             .baseline("publish-with-confirm", run.baselines.publish_confirm_msgs)
             .target(Target::RatioAtLeast(1.0))
             .note(failures(&result)),
@@ -105,6 +106,7 @@ pub async fn batch(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
                 "point/s",
             )
             .latency(&result.latency)
+            .answers(&result)
             .target(Target::AtLeast(200_000.0))
             .note(failures(&result)),
         );

@@ -149,19 +149,20 @@ impl Run<'_> {
             .system
             .wait_stored(accepted, Duration::from_secs(600), stored)
             .await;
-        let note = if all {
+        let note = if accepted == 0 {
+            // `stored >= accepted` holds on an empty run: that is a failure.
+            "NOTHING ACCEPTED: the check proves nothing".to_owned()
+        } else if all {
             format!("all stored {:.1} s after the load", took.as_secs_f64())
         } else {
             format!("LOST {} of {accepted}", accepted.saturating_sub(count))
         };
-        Row::new(
-            scenario,
-            &format!("accepted {what} stored"),
-            count as f64,
-            what,
-        )
-        .target(crate::report::Target::AtLeast(accepted as f64))
-        .note(note)
+        // With nothing accepted the figure is 0 against a target of 1: a
+        // run that got nothing through fails instead of passing vacuously.
+        let value = if accepted == 0 { 0.0 } else { count as f64 };
+        Row::new(scenario, &format!("accepted {what} stored"), value, what)
+            .target(crate::report::Target::AtLeast(accepted.max(1) as f64))
+            .note(note)
     }
 }
 

@@ -36,6 +36,7 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
             "update/s",
         )
         .latency(&result.latency)
+        .answers(&result)
         .target(Target::AtLeast(3000.0))
         .note(failures(&result)),
         Row::p99(name, &result.latency, 50.0),

@@ -45,6 +45,7 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let mut rows = vec![
         Row::new("reads (hot)", "cached GET", result.per_second(1.0), "req/s")
             .latency(&result.latency)
+            .answers(&result)
             .baseline("hyper 202", run.baselines.hyper_202_reqs)
             .target(Target::RatioAtLeast(0.6))
             .note(failures(&result)),
@@ -75,6 +76,7 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
             "req/s",
         )
         .latency(&result.latency)
+        .answers(&result)
         .note(failures(&result)),
     );
     Ok(rows)
