@@ -128,9 +128,8 @@ impl TestApp {
             .await
             .expect("ingest builds");
         let base = format!("http://{}/api/v1", app.local_addr());
-        let server = tokio::spawn(async move {
-            let _ = app.run().await;
-        });
+        // An error (or a panic) fails the test at `shutdown`.
+        let server = tokio::spawn(async move { app.run().await.expect("ingest runs") });
         let admin = env.account(Role::Admin).await;
         let http = client_with_token(&env.token(&admin));
         let mut test_app = Self {
@@ -246,7 +245,7 @@ impl TestApp {
             .expect("ingest builds");
         let base = format!("http://{}/api/v1", app.local_addr());
         self.services.push(tokio::spawn(async move {
-            let _ = app.run().await;
+            app.run().await.expect("the extra ingest runs")
         }));
         base
     }
@@ -392,6 +391,32 @@ impl Workers {
             .await
             .expect("workers stop in time")
             .expect("workers task");
+    }
+}
+
+/// Lets `workers` empty `queue`, then stops them, until nothing is left in
+/// it. Stopping finishes the window in flight; what a worker had prefetched
+/// but not started goes back to the queue, and `respawn` takes it. Returns
+/// once the queue is empty with no consumer holding anything: every message
+/// was applied and acknowledged.
+pub async fn drain_then_stop(
+    env: &crate::TestEnv,
+    queue: &str,
+    mut workers: Vec<Workers>,
+    respawn: impl Fn() -> Workers,
+) {
+    loop {
+        crate::eventually(WAIT, "the queue to drain", || async {
+            (env.queue_depth(queue).await == 0).then_some(())
+        })
+        .await;
+        for worker in workers.drain(..) {
+            worker.stop().await;
+        }
+        if env.queue_depth(queue).await == 0 {
+            return;
+        }
+        workers.push(respawn());
     }
 }
 

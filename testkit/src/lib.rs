@@ -361,7 +361,19 @@ impl TestEnv {
         .expect("publish locations");
     }
 
-    /// Messages ready in `queue` (not counting unacked ones).
+    /// A package's event counter: every stored status event and history
+    /// point takes the next number, so unlike rows keyed by a unique id it
+    /// counts a write applied twice.
+    pub async fn event_seq(&self, tracking_number: &str) -> i64 {
+        sqlx::query_scalar("SELECT event_seq FROM packages WHERE tracking_number = $1")
+            .bind(tracking_number)
+            .fetch_one(&self.pool)
+            .await
+            .expect("the package's event counter")
+    }
+
+    /// Messages ready in `queue`, not counting unacknowledged ones (see
+    /// [`crate::app::drain_then_stop`] for "nothing left in flight").
     pub async fn queue_depth(&self, queue: &str) -> u32 {
         let channel = self.new_channel().await;
         let declared = channel
@@ -465,6 +477,19 @@ impl TestEnv {
             .get_multiplexed_async_connection()
             .await
             .expect("Redis is not reachable")
+    }
+}
+
+/// Waits, if needed, until the current minute has at least 20 s left. Rate
+/// limits count in whole wall-clock minutes: a test that straddled two
+/// would see its budget twice and pass or fail by the clock.
+pub async fn in_one_minute_window() {
+    let second = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|now| now.as_secs() % 60)
+        .unwrap_or(0);
+    if second >= 40 {
+        tokio::time::sleep(Duration::from_secs(61 - second)).await;
     }
 }
 

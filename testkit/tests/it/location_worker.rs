@@ -105,17 +105,6 @@ async fn any_order_any_duplicates_two_workers_same_result() {
             (docs.len() == points.len()).then_some(docs)
         })
         .await;
-        // Wait for the queue to drain so late duplicates cannot add rows afterwards.
-        eventually(WAIT, "the queue to drain", || async {
-            (env.queue_depth(&env.topology().locations_queue()).await == 0).then_some(())
-        })
-        .await;
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        let count = history
-            .count_documents(doc! { "tracking_number": tn.as_str() })
-            .await
-            .unwrap();
-        assert_eq!(count, 30, "no duplicates in the history");
         let latitudes: Vec<f64> = stored
             .iter()
             .map(|d| {
@@ -156,8 +145,22 @@ async fn any_order_any_duplicates_two_workers_same_result() {
         outcomes.windows(2).all(|w| w[0] == w[1]),
         "every round ends the same"
     );
-    for worker in workers {
-        worker.stop().await;
+    // Once the workers stopped, nothing is in flight: a duplicate applied
+    // late would have taken a number. (The history is keyed by point id and
+    // could not show it.)
+    testkit::app::drain_then_stop(
+        &env,
+        &env.topology().locations_queue(),
+        workers.into(),
+        || spawn_location_worker(&env),
+    )
+    .await;
+    for round in 0..3 {
+        assert_eq!(
+            env.event_seq(&format!("TRKPROP{round}")).await,
+            30,
+            "round {round}: each point numbered once, its duplicates not at all"
+        );
     }
 }
 
@@ -222,8 +225,15 @@ async fn a_point_that_overtakes_its_package_create_is_stored_once_the_package_ex
         LocationBatch::new(vec![early.clone()]),
     );
     env.publish_locations(&envelope).await;
-    // The create arrives a while later (it travels another queue).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The create arrives a while later (it travels another queue): the
+    // worker has tried the point and parked it in the delay line.
+    eventually(WAIT, "the point parked to wait for its package", || async {
+        (env.queue_depth(&env.topology().location_retry_queue())
+            .await
+            == 1)
+            .then_some(())
+    })
+    .await;
     assert_eq!(
         history_count(&env, doc! {}).await,
         0,
@@ -263,14 +273,22 @@ async fn a_point_id_repeated_across_messages_of_one_window_is_stored_once() {
         env.publish_locations(&envelope).await;
     }
     let worker = spawn_location_worker(&env);
-    eventually(WAIT, "the queue to drain", || async {
-        (env.queue_depth(&env.topology().locations_queue()).await == 0).then_some(())
-    })
-    .await;
     eventually(WAIT, "both points stored", || async {
         (history_count(&env, doc! {}).await == 2).then_some(())
     })
     .await;
+    testkit::app::drain_then_stop(
+        &env,
+        &env.topology().locations_queue(),
+        vec![worker],
+        || spawn_location_worker(&env),
+    )
+    .await;
+    assert_eq!(
+        env.event_seq("TRKREPEAT1").await,
+        2,
+        "each point numbered once"
+    );
     let seqs: Vec<i64> = sqlx::query_scalar(
         "SELECT pe.seq FROM package_events pe JOIN packages p ON p.id = pe.package_id \
          WHERE p.tracking_number = 'TRKREPEAT1' AND pe.kind = 'location' ORDER BY pe.seq",
@@ -284,7 +302,6 @@ async fn a_point_id_repeated_across_messages_of_one_window_is_stored_once() {
         0,
         "nothing dead-lettered"
     );
-    worker.stop().await;
 }
 
 /// The write path's shape: a backlog of single-point messages is stored a

@@ -394,12 +394,17 @@ async fn an_invalidation_that_redis_missed_is_retried_until_it_lands() {
         .unwrap());
 
     proxy.cut();
+    let mut tap = env.event_tap().await;
     send(&env, &status(&tn, PackageStatus::InTransit, None)).await;
     eventually(WAIT, "the change committed", || async {
         (current_status(&env, &tn).await.as_deref() == Some("in_transit")).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The worker publishes the change's event after its inline attempt to
+    // invalidate: once the event is out, that attempt has been made.
+    env.next_event(&mut tap, WAIT)
+        .await
+        .expect("the status change's event");
     assert!(
         cache.get_package(tn.as_str()).await.unwrap().is_some(),
         "the worker could not reach Redis"
@@ -434,6 +439,12 @@ async fn a_database_outage_is_waited_out_and_nothing_is_lost() {
 
     env.set_database_available(false).await;
     send(&env, &status(&tn, PackageStatus::InTransit, Some("Hub"))).await;
+    // The worker has taken the update into the outage (it waits it out
+    // holding the message), and stays in it a while.
+    eventually(WAIT, "the worker to take the update", || async {
+        (env.package_queue_depth().await == 0).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     env.set_database_available(true).await;
 

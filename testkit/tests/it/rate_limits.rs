@@ -16,19 +16,6 @@ fn limits(per_caller: u32, auth: u32) -> Limits {
     }
 }
 
-/// Waits, if needed, until a minute has at least 15 s left: the windows are
-/// whole minutes, and a test that straddled two would count twice.
-async fn in_one_window() {
-    let second = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    if second >= 45 {
-        tokio::time::sleep(std::time::Duration::from_secs(61 - second)).await;
-    }
-}
-
 /// A guessed password, against `base`, each for another account: the
 /// per-address limit is what stops these (one account's own delays start
 /// after a few failures, see `trust_limits`).
@@ -44,7 +31,7 @@ async fn wrong_login(base: &str) -> reqwest::Response {
 
 #[tokio::test]
 async fn guessing_passwords_gets_429_within_20_attempts() {
-    in_one_window().await;
+    testkit::in_one_minute_window().await;
     let app =
         TestApp::spawn_with(Options::default().ingest(|c| c.rate_limits = limits(0, 10))).await;
     let mut statuses = Vec::new();
@@ -86,7 +73,7 @@ async fn guessing_passwords_gets_429_within_20_attempts() {
 
 #[tokio::test]
 async fn every_ingest_counts_against_the_same_limit() {
-    in_one_window().await;
+    testkit::in_one_minute_window().await;
     let mut app =
         TestApp::spawn_with(Options::default().ingest(|c| c.rate_limits = limits(0, 10))).await;
     let other = app.another_ingest(|c| c.rate_limits = limits(0, 10)).await;
@@ -107,7 +94,7 @@ async fn every_ingest_counts_against_the_same_limit() {
 
 #[tokio::test]
 async fn one_caller_over_its_limit_does_not_slow_another() {
-    in_one_window().await;
+    testkit::in_one_minute_window().await;
     let app =
         TestApp::spawn_with(Options::default().ingest(|c| c.rate_limits = limits(40, 0))).await;
     let mut refused = 0;
@@ -130,7 +117,7 @@ async fn one_caller_over_its_limit_does_not_slow_another() {
 
 #[tokio::test]
 async fn without_redis_each_instance_still_limits_and_still_serves() {
-    in_one_window().await;
+    testkit::in_one_minute_window().await;
     let app = TestApp::spawn_with(Options::default().ingest(|c| {
         c.rate_limits = limits(0, 5);
         c.common.redis_url = "redis://127.0.0.1:1".into();

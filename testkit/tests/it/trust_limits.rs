@@ -10,19 +10,6 @@ use shared::auth::Role;
 use testkit::app::{expect_error, Options, TestApp, WAIT};
 use testkit::ws::{self, next_json, send};
 
-/// Waits, if needed, until a minute has at least 20 s left: the windows are
-/// whole minutes, and a test that straddled two would count twice.
-async fn in_one_window() {
-    let second = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-        % 60;
-    if second >= 40 {
-        tokio::time::sleep(std::time::Duration::from_secs(61 - second)).await;
-    }
-}
-
 fn only(auth: u32, track: u32) -> Limits {
     Limits {
         auth,
@@ -53,7 +40,7 @@ async fn attempt(app: &TestApp, forwarded: &[&str]) -> u16 {
 
 #[tokio::test]
 async fn an_ipv6_client_rotating_through_its_64_is_one_address() {
-    in_one_window().await;
+    testkit::in_one_minute_window().await;
     let app = TestApp::spawn_with(behind_proxy(only(5, 0))).await;
     let mut statuses = Vec::new();
     for n in 1..=7 {
@@ -74,7 +61,7 @@ async fn an_ipv6_client_rotating_through_its_64_is_one_address() {
 
 #[tokio::test]
 async fn a_forwarded_line_the_client_wrote_is_not_believed() {
-    in_one_window().await;
+    testkit::in_one_minute_window().await;
     let app = TestApp::spawn_with(behind_proxy(only(3, 0))).await;
     let mut statuses = Vec::new();
     for n in 1..=5 {
@@ -200,7 +187,7 @@ async fn guesses_sent_at_once_in_any_spelling_of_the_email_share_the_accounts_bu
 
 #[tokio::test]
 async fn public_lookups_share_one_limit_per_network_over_ingest_and_the_broadcaster() {
-    in_one_window().await;
+    testkit::in_one_minute_window().await;
     let mut app =
         TestApp::spawn_with(Options::default().ingest(|c| c.rate_limits = only(0, 6))).await;
     let broadcaster = app
@@ -251,6 +238,7 @@ async fn public_lookups_share_one_limit_per_network_over_ingest_and_the_broadcas
 
 #[tokio::test]
 async fn opening_public_websockets_is_rate_limited_per_network() {
+    testkit::in_one_minute_window().await;
     let mut app = TestApp::spawn().await;
     let broadcaster = app
         .broadcaster(|c| {

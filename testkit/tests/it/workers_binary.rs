@@ -71,7 +71,6 @@ async fn sigterm_returns_in_flight_work_to_the_queue_and_exits_0() {
         },
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
     assert!(Process::new("kill")
         .args(["-TERM", &child.id().to_string()])
