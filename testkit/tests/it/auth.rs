@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use shared::auth::token::now;
 use shared::auth::{Caller, Role};
 use std::time::Duration;
-use testkit::app::{expect_error, package_body, tracking_number, Options, TestApp};
+use testkit::app::{expect_error, package_body, tracking_number, Options, TestApp, WAIT};
 use testkit::caller;
 use testkit::ws::{self, close_frame, next_json, send, subscribe};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -266,11 +266,46 @@ struct Cell {
     path: String,
     body: Value,
     expected: [u16; 4],
+    /// A path of each role's own, where one role's request would change
+    /// what the next one finds (revoking a device).
+    per_role: Option<[String; 4]>,
+}
+
+/// Registers a device for `courier_id` as the app's admin; its id and key.
+async fn device_of(app: &TestApp, courier_id: uuid::Uuid) -> (String, String) {
+    let device = json_of(
+        app.post_json(
+            "/devices",
+            &json!({"name": "table tracker", "courier_id": courier_id}),
+        )
+        .await,
+    )
+    .await;
+    (
+        device["id"].as_str().expect("a device id").to_owned(),
+        device["api_key"].as_str().expect("a device key").to_owned(),
+    )
+}
+
+/// What a subscribe as `token` to `tn` is answered: `subscribed`, or the
+/// error's words.
+async fn subscribe_answer(url: &str, token: &str, tn: &str) -> String {
+    let mut client = ws::connect(&ws::Endpoint::new(url, token)).await;
+    send(
+        &mut client,
+        json!({"type": "subscribe", "tracking_number": tn}),
+    )
+    .await;
+    let answer = next_json(&mut client, WAIT).await.expect("an answer");
+    match answer["type"].as_str() {
+        Some("subscribed") => "subscribed".to_owned(),
+        _ => answer["error"].as_str().unwrap_or("?").to_owned(),
+    }
 }
 
 #[tokio::test]
 async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
-    let app = TestApp::spawn().await;
+    let mut app = TestApp::spawn().await;
     let roles = [
         app.caller(Role::Admin).await,
         app.caller(Role::Dispatcher).await,
@@ -291,6 +326,19 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
     let spare = tracking_number();
     app.created(&spare).await;
     let device = json!({"name": "van tracker", "courier_id": courier.user_id});
+    // Another courier's run, which this courier may not read.
+    let other_courier = app.courier().await;
+    let elsewhere = tracking_number();
+    app.created(&elsewhere).await;
+    let other_run = app.deliver(&other_courier, &[&elsewhere]).await;
+    let other_run = other_run["id"].as_str().unwrap().to_owned();
+    // Devices to rotate, and one of each role's own to revoke.
+    let (rotated, _) = device_of(&app, courier.user_id).await;
+    let (revoked_by_admin, _) = device_of(&app, courier.user_id).await;
+    let (revoked_by_dispatcher, _) = device_of(&app, courier.user_id).await;
+    let (never_revoked, device_key) = device_of(&app, courier.user_id).await;
+    // An account to change.
+    let changed = app.caller(Role::Customer).await;
     let run = json!({"courier_id": courier.user_id, "day": chrono::Utc::now().date_naive().to_string(), "stops": [spare]});
 
     let point = json!({"latitude": 40.7, "longitude": -74.0});
@@ -300,6 +348,7 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
         path,
         body,
         expected,
+        per_role: None,
     };
     let status = |s: &str| json!({ "status": s });
     let new_user = |role: &str| json!({"email": format!("{role}-{}@example.com", tracking_number()), "password": "long enough password", "name": "N", "role": role});
@@ -450,6 +499,56 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
         ),
         row(
             Method::GET,
+            format!("/deliveries/{other_run}"),
+            Value::Null,
+            [200, 200, 404, 403],
+        ),
+        row(
+            Method::GET,
+            "/users".into(),
+            Value::Null,
+            [200, 403, 403, 403],
+        ),
+        row(
+            Method::PATCH,
+            format!("/users/{}", changed.user_id),
+            json!({"role": "customer"}),
+            [200, 403, 403, 403],
+        ),
+        row(
+            Method::POST,
+            format!("/devices/{rotated}/rotate"),
+            json!({}),
+            [200, 200, 403, 403],
+        ),
+        Cell {
+            per_role: Some([
+                format!("/devices/{revoked_by_admin}"),
+                format!("/devices/{revoked_by_dispatcher}"),
+                format!("/devices/{never_revoked}"),
+                format!("/devices/{never_revoked}"),
+            ]),
+            ..row(
+                Method::DELETE,
+                "/devices/{id}".into(),
+                Value::Null,
+                [200, 200, 403, 403],
+            )
+        },
+        row(
+            Method::POST,
+            "/ws-ticket".into(),
+            Value::Null,
+            [200, 200, 200, 200],
+        ),
+        row(
+            Method::POST,
+            "/auth/verify-email/resend".into(),
+            Value::Null,
+            [202, 202, 202, 202],
+        ),
+        row(
+            Method::GET,
             "/audit".into(),
             Value::Null,
             [200, 403, 403, 403],
@@ -485,7 +584,11 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
                 (_, "/users") => new_user("courier"),
                 _ => cell.body.clone(),
             };
-            let mut request = client.request(cell.method.clone(), app.url(&cell.path));
+            let path = cell
+                .per_role
+                .as_ref()
+                .map_or(cell.path.as_str(), |paths| paths[index].as_str());
+            let mut request = client.request(cell.method.clone(), app.url(path));
             if !body.is_null() {
                 request = request.json(&body);
             }
@@ -496,6 +599,70 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
                 problems.push(format!(
                     "{} {} as {}: {got}, expected {want}",
                     cell.method, cell.path, roles[index].role
+                ));
+            }
+        }
+    }
+    // The device-key row: location posts for the courier's runs only,
+    // nothing else.
+    let with_key = |method: Method, path: &str| {
+        reqwest::Client::new()
+            .request(method, app.url(path))
+            .header("authorization", format!("ApiKey {device_key}"))
+    };
+    let device_row = [
+        (
+            with_key(Method::POST, &format!("/packages/{carried}/locations")).json(&point),
+            202,
+        ),
+        (
+            with_key(Method::POST, &format!("/packages/{others}/locations")).json(&point),
+            404,
+        ),
+        (
+            with_key(Method::POST, "/locations").json(&batch(&carried)),
+            202,
+        ),
+        (
+            with_key(Method::POST, "/locations").json(&batch(&others)),
+            404,
+        ),
+        (with_key(Method::GET, &format!("/packages/{carried}")), 403),
+        (
+            with_key(Method::PUT, &format!("/packages/{carried}/status"))
+                .json(&status("delivered")),
+            403,
+        ),
+        (with_key(Method::GET, "/me/deliveries"), 403),
+    ];
+    for (index, (request, want)) in device_row.into_iter().enumerate() {
+        let got = request.send().await.unwrap().status().as_u16();
+        if got != want {
+            problems.push(format!(
+                "device key, request {index}: {got}, expected {want}"
+            ));
+        }
+    }
+    // The WebSocket column: a subscribe is granted exactly where a read is.
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let not_found = |tn: &str| format!("package {tn} not found");
+    for (index, caller) in roles.iter().enumerate() {
+        let token = app.env.token(caller);
+        let expected = match index {
+            0 | 1 => [
+                "subscribed".to_owned(),
+                "subscribed".into(),
+                "subscribed".into(),
+            ],
+            2 => [not_found(&others), not_found(&own), "subscribed".into()],
+            _ => [not_found(&others), "subscribed".into(), not_found(&carried)],
+        };
+        for (tn, want) in [&others, &own, &carried].into_iter().zip(expected) {
+            let got = subscribe_answer(&broadcaster.base_url, &token, tn).await;
+            if got != want {
+                problems.push(format!(
+                    "WebSocket subscribe {tn} as {}: {got}, expected {want}",
+                    caller.role
                 ));
             }
         }
