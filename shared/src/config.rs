@@ -163,7 +163,21 @@ where
     T: FromStr,
     T::Err: Display,
 {
-    match std::env::var(name) {
+    parse_var(name, std::env::var(name), default)
+}
+
+/// [`var`] on a value already read (tests give it one without touching the
+/// process environment, which other threads read).
+fn parse_var<T>(
+    name: &str,
+    read: Result<String, std::env::VarError>,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T: FromStr,
+    T::Err: Display,
+{
+    match read {
         Ok(raw) if !raw.trim().is_empty() => raw.trim().parse().map_err(|e: T::Err| ConfigError {
             name: name.to_owned(),
             value: raw.clone(),
@@ -180,7 +194,10 @@ where
 
 /// Reads a URL-ish string and checks it starts with one of `schemes`.
 pub fn url_var(name: &str, default: &str, schemes: &[&str]) -> Result<String, ConfigError> {
-    let value: String = var(name, default.to_owned())?;
+    check_scheme(name, var(name, default.to_owned())?, schemes)
+}
+
+fn check_scheme(name: &str, value: String, schemes: &[&str]) -> Result<String, ConfigError> {
     if schemes
         .iter()
         .any(|s| value.starts_with(&format!("{s}://")))
@@ -295,12 +312,18 @@ mod tests {
 
     #[test]
     fn malformed_values_name_the_variable() {
-        // A name no other test touches, so setting it is race-free.
-        std::env::set_var("DT_TEST_CONFIG_PORT", "eighty");
-        let err = var::<u16>("DT_TEST_CONFIG_PORT", 80).unwrap_err();
+        // Values handed in, not set_var: other test threads read the
+        // environment, and setting it under them is undefined behaviour.
+        let err = parse_var::<u16>("DT_TEST_CONFIG_PORT", Ok("eighty".into()), 80).unwrap_err();
         assert!(err.to_string().contains("DT_TEST_CONFIG_PORT"), "{err}");
-        std::env::set_var("DT_TEST_CONFIG_URL", "localhost:5432");
-        let err = url_var("DT_TEST_CONFIG_URL", "postgres://x", &["postgres"]).unwrap_err();
+        let unset = parse_var::<u16>(
+            "DT_TEST_CONFIG_PORT",
+            Err(std::env::VarError::NotPresent),
+            80,
+        );
+        assert_eq!(unset.ok(), Some(80));
+        let err =
+            check_scheme("DT_TEST_CONFIG_URL", "localhost:5432".into(), &["postgres"]).unwrap_err();
         assert!(err.to_string().contains("DT_TEST_CONFIG_URL"), "{err}");
     }
 
