@@ -67,6 +67,44 @@ const statesHeard = [];
 page.on("websocket", (socket) => socket.on("framereceived", ({ payload }) => {
   if (String(payload).includes('"type":"package_states"')) statesHeard.push(String(payload));
 }));
+// Leaflet's maps, as the page creates them: the bundled leaflet.js assigns
+// window.L and fills it in the same task, so the hook goes on once it has.
+await page.addInitScript(() => {
+  window.__maps = [];
+  let leaflet;
+  Object.defineProperty(window, "L", {
+    configurable: true,
+    get: () => leaflet,
+    set: (value) => {
+      leaflet = value;
+      queueMicrotask(() => value.Map.addInitHook(function () { window.__maps.push(this); }));
+    },
+  });
+});
+/** Where the map draws `number`'s marker: [lat, lng], or null without one. */
+const markerAt = (number) => page.evaluate((n) => {
+  let at = null;
+  for (const map of window.__maps) {
+    map.eachLayer((layer) => {
+      if (layer.getTooltip?.()?.getContent() === n && layer.getLatLng) {
+        const { lat, lng } = layer.getLatLng();
+        at = [lat, lng];
+      }
+    });
+  }
+  return at;
+}, number);
+/** Waits until the map draws `number`'s marker at [lat, lng]. */
+async function markerReaches(number, lat, lng) {
+  const deadline = Date.now() + timeout;
+  let at = null;
+  while (Date.now() < deadline) {
+    at = await markerAt(number);
+    if (at && Math.abs(at[0] - lat) < 1e-9 && Math.abs(at[1] - lng) < 1e-9) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${number}'s marker is at ${JSON.stringify(at)}, never reached ${lat}, ${lng}`);
+}
 const row = (number) => page.locator(`#package-list button[data-tracking-number="${number}"]`);
 const markerCount = async () => Number(await page.locator("#map").getAttribute("data-markers"));
 
@@ -92,10 +130,13 @@ const steps = [
     await row(moving).getByText("in transit · 40.736, -74.172").waitFor({ timeout });
     await page.waitForFunction(
       (n) => Number(document.getElementById("map").dataset.markers) === n, before + 1, { timeout });
+    await markerReaches(moving, 40.7357, -74.1724);
+    check((await markerAt(waiting)) === null, "a package with no position has no marker");
   }],
   ["its marker moves when a location is posted", async () => {
     await call("POST", `/packages/${moving}/locations`, { latitude: 40.9, longitude: -74.3 });
     await row(moving).getByText("in transit · 40.900, -74.300").waitFor({ timeout });
+    await markerReaches(moving, 40.9, -74.3);
   }],
   ["the list filters by status and searches by number", async () => {
     await page.getByLabel("Status").selectOption("in_transit");
@@ -140,6 +181,7 @@ const steps = [
     await page.evaluate(() => { window.__blockSockets = false; });
     await page.locator("#connection").getByText("live").waitFor({ timeout: 30_000 });
     await row(moving).getByText("in transit · 41.200, -73.900").waitFor({ timeout });
+    await markerReaches(moving, 41.2, -73.9);
     check(statesHeard.some((s) => s.includes(moving)), "the moved package came in the resume");
     check(listReads.length === readsBefore, `the list was read again: ${listReads.slice(readsBefore)}`);
   }],
