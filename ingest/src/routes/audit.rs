@@ -12,17 +12,11 @@ use shared::auth::Caller;
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
-#[utoipa::path(get, path = "/api/v1/audit", tag = "operations",
-    params(
-        ("actor" = Option<String>, Query, description = "Only this account's changes (its id)"),
-        ("since" = Option<String>, Query, description = "Only changes at or after this RFC 3339 time"),
-        ("limit" = Option<i64>, Query, description = "At most this many (default 100, at most 1000)")),
-    responses(
-        (status = 200, description = "Newest first", body = Vec<shared::audit::AuditRecord>),
-        (status = 422, description = "Invalid since or limit", body = crate::http::response::ErrorBody),
-        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
-    authn::require(caller, Action::ReadAudit)?;
+/// `actor`, `since` (RFC 3339) and `limit` from the query string.
+#[allow(clippy::type_complexity)]
+pub fn parse_query(
+    query: Option<&str>,
+) -> Result<(Option<String>, Option<chrono::DateTime<chrono::Utc>>, i64), Reply> {
     let invalid = |m: &str| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m);
     let actor = query_param(query, "actor").filter(|s| !s.is_empty());
     let since = match query_param(query, "since").filter(|s| !s.is_empty()) {
@@ -34,6 +28,21 @@ pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Resu
         None => None,
     };
     let limit = crate::http::request::limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)?;
+    Ok((actor, since, limit))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit", tag = "operations",
+    params(
+        ("actor" = Option<String>, Query, description = "Only this account's changes (its id)"),
+        ("since" = Option<String>, Query, description = "Only changes at or after this RFC 3339 time"),
+        ("limit" = Option<i64>, Query, description = "At most this many (default 100, at most 1000)")),
+    responses(
+        (status = 200, description = "Newest first", body = Vec<shared::audit::AuditRecord>),
+        (status = 422, description = "Invalid since or limit", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
+pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
+    authn::require(caller, Action::ReadAudit)?;
+    let (actor, since, limit) = parse_query(query)?;
     let records = shared::audit::read(&state.pool, actor.as_deref(), since, limit).await?;
     Ok(Reply::json(StatusCode::OK, &records))
 }

@@ -31,6 +31,24 @@ pub struct DeviceWithKey {
     api_key: String,
 }
 
+/// A new device's body: its name and its courier.
+pub fn parse_new(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(shared::domain::BoundedText, Uuid), Reply> {
+    let mut fields = Fields::new(body);
+    let name = fields.required_text("name", NAME_MAX);
+    let courier_id = fields.required_str("courier_id").and_then(|raw| {
+        raw.parse::<Uuid>()
+            .map_err(|_| fields.invalid("courier_id", "must be a UUID"))
+            .ok()
+    });
+    fields.finish()?;
+    match (name, courier_id) {
+        (Some(name), Some(courier_id)) => Ok((name, courier_id)),
+        _ => Err(Reply::invalid_fields("name and courier_id are required")),
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/devices", tag = "devices",
     request_body = crate::openapi::DeviceRequest,
     responses(
@@ -50,17 +68,7 @@ pub async fn post(
     authn::require(caller, Action::ManageDevices)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
-    let mut fields = Fields::new(&body);
-    let name = fields.required_text("name", NAME_MAX);
-    let courier_id = fields.required_str("courier_id").and_then(|raw| {
-        raw.parse::<Uuid>()
-            .map_err(|_| fields.invalid("courier_id", "must be a UUID"))
-            .ok()
-    });
-    fields.finish()?;
-    let (Some(name), Some(courier_id)) = (name, courier_id) else {
-        return Err(Reply::invalid_fields("name and courier_id are required"));
-    };
+    let (name, courier_id) = parse_new(&body)?;
     let (key, key_hash) = api_key::generate();
     let event_id = options.event_id();
     let command = Command::RegisterDevice(RegisterDevice {

@@ -53,7 +53,7 @@ pub async fn create_account(
 ) -> Result<Reply, Reply> {
     let options = WriteOptions::from_request(&request, caller)?;
     let body = json_object(request, &state.body).await?;
-    let (email, name, secret, role) = parse(&body, with_role)?;
+    let (email, name, secret, role) = parse_account(&body, with_role)?;
     let password_hash = password::hash(secret)
         .await
         .map_err(crate::routes::auth::password_refusal)?;
@@ -186,7 +186,24 @@ pub async fn patch(
     };
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
-    let mut fields = Fields::new(&body);
+    let (role, disabled) = parse_change(&body)?;
+    let event_id = options.event_id();
+    let command = Command::UpdateUser(shared::wire::UpdateUser {
+        user_id,
+        role,
+        disabled,
+    });
+    let envelope = options.envelope(event_id, command, &body);
+    submit(state, envelope, &options, |event| match event {
+        Event::AccountChanged(user) => Reply::json(StatusCode::OK, &user),
+        other => unexpected(other),
+    })
+    .await
+}
+
+/// An account change's body: a new role, and/or disabled or enabled.
+pub fn parse_change(body: &Map<String, Value>) -> Result<(Option<Role>, Option<bool>), Reply> {
+    let mut fields = Fields::new(body);
     let role = fields.optional_str("role").and_then(|raw| {
         raw.parse::<Role>()
             .map_err(|e| fields.invalid("role", e.to_string()))
@@ -204,21 +221,11 @@ pub async fn patch(
         fields.invalid("role", "give role and/or disabled");
     }
     fields.finish()?;
-    let event_id = options.event_id();
-    let command = Command::UpdateUser(shared::wire::UpdateUser {
-        user_id,
-        role,
-        disabled,
-    });
-    let envelope = options.envelope(event_id, command, &body);
-    submit(state, envelope, &options, |event| match event {
-        Event::AccountChanged(user) => Reply::json(StatusCode::OK, &user),
-        other => unexpected(other),
-    })
-    .await
+    Ok((role, disabled))
 }
 
-fn parse(
+/// A new account's body: email, name, password and (`with_role`) role.
+pub fn parse_account(
     body: &Map<String, Value>,
     with_role: bool,
 ) -> Result<(Email, shared::domain::BoundedText, String, Role), Reply> {

@@ -82,6 +82,16 @@ const NAMES: &[&str] = &[
     "kind",
     "data",
     "points",
+    "email",
+    "password",
+    "name",
+    "role",
+    "courier_id",
+    "day",
+    "stops",
+    "disabled",
+    "token",
+    "refresh_token",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -95,6 +105,10 @@ fn json_value() -> impl Strategy<Value = Value> {
         "[A-Za-z0-9_ .:-]{0,70}".prop_map(Value::String),
         Just(Value::String("2026-11-25T12:00:00Z".into())),
         Just(Value::String("TRK123456789".into())),
+        Just(Value::String("someone@example.com".into())),
+        Just(Value::String("2026-11-25".into())),
+        Just(Value::String("3f2b8c1e-5a6d-4e7f-9a0b-1c2d3e4f5a6b".into())),
+        Just(Value::String("courier".into())),
     ];
     leaf.prop_recursive(4, 64, 8, |inner| {
         prop_oneof![
@@ -278,6 +292,119 @@ fn websocket_protocol_messages() {
     let text = prop_oneof![".{0,300}", json_value().prop_map(|v| v.to_string()),];
     run(text, |text| {
         let _ = within_bound(text.as_bytes(), || broadcaster::protocol::parse(&text));
+    });
+}
+
+/// Every account, session, delivery and device body: the same decoders
+/// the endpoints run on a request's JSON object.
+#[test]
+fn account_delivery_and_device_bodies() {
+    use ingest::routes::{auth, deliveries, devices, users};
+    run(input(json), |bytes| {
+        let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&bytes) else {
+            return;
+        };
+        within_bound(&bytes, || {
+            let _ = users::parse_account(&body, true);
+            let _ = users::parse_account(&body, false);
+            let _ = users::parse_change(&body);
+            let _ = auth::login::parse(&body);
+            let _ = auth::refresh::parse(&body);
+            let _ = auth::verify_email::parse(&body);
+            let _ = auth::password_reset::parse_request(&body);
+            let _ = auth::password_reset::parse_confirm(&body);
+            let _ = deliveries::parse_new(&body);
+            let _ = deliveries::one::parse_change(&body);
+            let _ = devices::parse_new(&body);
+        });
+    });
+}
+
+/// Query strings made of the parameters the area and audit reads look for,
+/// with plausible, hostile and random values.
+fn area_query() -> impl Strategy<Value = String> {
+    let name = prop::sample::select(
+        &[
+            "lat", "lon", "radius_m", "limit", "bbox", "actor", "since", "x",
+        ][..],
+    );
+    let value = prop_oneof![
+        any::<f64>().prop_map(|f| f.to_string()),
+        (-200.0f64..200.0).prop_map(|f| f.to_string()),
+        any::<i64>().prop_map(|n| n.to_string()),
+        "[-0-9.,eE+%a-zNI ]{0,40}",
+        Just("-75,40,-73,41".to_owned()),
+        Just("2026-11-25T12:00:00Z".to_owned()),
+        Just(",".repeat(2000)),
+        ".{0,60}",
+    ];
+    let value = || value.clone();
+    // Each read's own parameters, all present, so generated values reach
+    // the checks after the first ones; and any parameters in any order.
+    let near = (value(), value(), value(), value())
+        .prop_map(|(a, b, c, d)| format!("lat={a}&lon={b}&radius_m={c}&limit={d}"));
+    let plausible_near = (-90.0f64..90.0, -180.0f64..180.0, 0.0f64..2e6, value())
+        .prop_map(|(a, b, c, d)| format!("lat={a}&lon={b}&radius_m={c}&limit={d}"));
+    let audit =
+        (value(), value(), value()).prop_map(|(a, b, c)| format!("actor={a}&since={b}&limit={c}"));
+    let bbox = (value(), value(), value(), value())
+        .prop_map(|(a, b, c, d)| format!("bbox={a},{b},{c},{d}"));
+    let pairs = prop::collection::vec((name, value()), 0..8).prop_map(|pairs| {
+        pairs
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("&")
+    });
+    prop_oneof![near, plausible_near, audit, bbox, pairs]
+}
+
+#[test]
+fn near_within_and_audit_query_strings() {
+    use ingest::routes::{audit, locations};
+    run(prop_oneof![area_query(), ".{0,200}"], |raw| {
+        within_bound(raw.as_bytes(), || {
+            if let Ok(near) = locations::near::parse_query(Some(&raw)) {
+                assert!(near.radius > 0.0 && near.radius <= 1_000_000.0, "{raw}");
+                assert!((1..=1000).contains(&near.limit), "{raw}");
+            }
+            if let Ok([min_lon, min_lat, max_lon, max_lat]) =
+                locations::within::parse_bbox(Some(&raw))
+            {
+                assert!(min_lon < max_lon && min_lat < max_lat, "{raw}");
+            }
+            if let Ok((_, _, limit)) = audit::parse_query(Some(&raw)) {
+                assert!(limit >= 1, "{raw}");
+            }
+        });
+    });
+}
+
+/// `traceparent` headers: random text, and valid headers with bytes
+/// changed. Whatever is accepted reads back as the same header.
+#[test]
+fn traceparent_headers() {
+    let valid = "00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}";
+    let mutated = (
+        valid,
+        prop::collection::vec((any::<prop::sample::Index>(), any::<char>()), 0..4),
+    )
+        .prop_map(|(header, changes)| {
+            let mut chars: Vec<char> = header.chars().collect();
+            for (at, c) in changes {
+                let i = at.index(chars.len());
+                chars[i] = c;
+            }
+            chars.into_iter().collect::<String>()
+        });
+    run(prop_oneof![".{0,120}", valid, mutated], |header| {
+        let parsed = within_bound(header.as_bytes(), || {
+            shared::trace::TraceParent::parse(&header)
+        });
+        if let Some(parsed) = parsed {
+            let again = shared::trace::TraceParent::parse(&parsed.to_string());
+            assert_eq!(again.as_ref(), Some(&parsed), "{header}");
+        }
     });
 }
 

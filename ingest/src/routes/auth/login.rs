@@ -22,6 +22,19 @@ use uuid::Uuid;
 
 const REFUSED: &str = "invalid email or password";
 
+/// The body's email and password, as given (an unknown or malformed email
+/// is answered like a wrong password, not here).
+pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<(String, String), Reply> {
+    let mut fields = Fields::new(body);
+    let email = fields.required_str("email").map(str::to_owned);
+    let secret = fields.required_str("password").map(str::to_owned);
+    fields.finish()?;
+    match (email, secret) {
+        (Some(email), Some(secret)) => Ok((email, secret)),
+        _ => Err(Reply::invalid_fields("email and password are required")),
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = crate::openapi::LoginRequest,
     responses(
@@ -41,13 +54,7 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
     let mut principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
     let body = json_object(request, &state.body).await?;
-    let mut fields = Fields::new(&body);
-    let email = fields.required_str("email").map(str::to_owned);
-    let secret = fields.required_str("password").map(str::to_owned);
-    fields.finish()?;
-    let (Some(email), Some(secret)) = (email, secret) else {
-        return Err(Reply::invalid_fields("email and password are required"));
-    };
+    let (email, secret) = parse(&body)?;
     if matches!(state.auth, AuthConfig::Disabled) {
         return Err(super::disabled());
     }

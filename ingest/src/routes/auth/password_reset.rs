@@ -18,6 +18,41 @@ use shared::auth::password;
 use shared::domain::Email;
 use shared::wire::{Command, Event, RequestPasswordReset, ResetPassword};
 
+/// A reset request's body: the address to send the link to.
+pub fn parse_request(body: &serde_json::Map<String, serde_json::Value>) -> Result<Email, Reply> {
+    let mut fields = Fields::new(body);
+    let email = fields.required_str("email").and_then(|raw| {
+        Email::parse(raw)
+            .map_err(|e| fields.invalid("email", e.to_string()))
+            .ok()
+    });
+    fields.finish()?;
+    email.ok_or_else(|| Reply::invalid_fields("email is required"))
+}
+
+/// A confirmation's body: the link's token and the new password.
+pub fn parse_confirm(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(String, String), Reply> {
+    let mut fields = Fields::new(body);
+    let token = fields.required_str("token").map(str::to_owned);
+    let secret =
+        fields.required_str("password").and_then(
+            |raw| match crate::routes::users::password_problem(raw) {
+                Some(problem) => {
+                    fields.invalid("password", problem);
+                    None
+                }
+                None => Some(raw.to_owned()),
+            },
+        );
+    fields.finish()?;
+    match (token, secret) {
+        (Some(token), Some(secret)) => Ok((token, secret)),
+        _ => Err(Reply::invalid_fields("token and password are required")),
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth",
     request_body = crate::openapi::ResetRequest,
     responses(
@@ -35,16 +70,7 @@ pub async fn request(state: &AppState, request: Request<Incoming>) -> Result<Rep
     let principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
     let body = json_object(request, &state.body).await?;
-    let mut fields = Fields::new(&body);
-    let email = fields.required_str("email").and_then(|raw| {
-        Email::parse(raw)
-            .map_err(|e| fields.invalid("email", e.to_string()))
-            .ok()
-    });
-    fields.finish()?;
-    let Some(email) = email else {
-        return Err(Reply::invalid_fields("email is required"));
-    };
+    let email = parse_request(&body)?;
     let command = Command::RequestPasswordReset(RequestPasswordReset { email });
     crate::routes::packages::accept(state, &envelope(principal, trace, command)).await?;
     Ok(super::acknowledged(
@@ -75,22 +101,7 @@ pub async fn confirm(state: &AppState, request: Request<Incoming>) -> Result<Rep
     let principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
     let body = json_object(request, &state.body).await?;
-    let mut fields = Fields::new(&body);
-    let token = fields.required_str("token").map(str::to_owned);
-    let secret =
-        fields.required_str("password").and_then(
-            |raw| match crate::routes::users::password_problem(raw) {
-                Some(problem) => {
-                    fields.invalid("password", problem);
-                    None
-                }
-                None => Some(raw.to_owned()),
-            },
-        );
-    fields.finish()?;
-    let (Some(token), Some(secret)) = (token, secret) else {
-        return Err(Reply::invalid_fields("token and password are required"));
-    };
+    let (token, secret) = parse_confirm(&body)?;
     let claims = links::verify(
         &state.signing,
         &token,

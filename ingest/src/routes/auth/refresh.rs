@@ -18,6 +18,14 @@ use shared::wire::{Command, Event, RefreshSession};
 
 const NOT_VALID: &str = "the refresh token is not valid; sign in again";
 
+/// The body's refresh token, as presented.
+pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<String, Reply> {
+    let mut fields = Fields::new(body);
+    let presented = fields.required_str("refresh_token").map(str::to_owned);
+    fields.finish()?;
+    presented.ok_or_else(|| Reply::invalid_fields("refresh_token is required"))
+}
+
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body = crate::openapi::RefreshRequest,
     responses(
@@ -37,13 +45,10 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
     let principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
     let body = json_object(request, &state.body).await?;
-    let mut fields = Fields::new(&body);
-    let presented = fields.required_str("refresh_token").map(str::to_owned);
-    fields.finish()?;
+    let presented = parse(&body)?;
     if matches!(state.auth, shared::auth::AuthConfig::Disabled) {
         return Err(super::disabled());
     }
-    let presented = presented.unwrap_or_default();
     let Some(session_id) = session::session_of_refresh_token(&presented) else {
         return Err(unauthorized(NOT_VALID));
     };

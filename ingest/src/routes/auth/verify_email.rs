@@ -56,10 +56,16 @@ pub async fn post(
     let principal = crate::authn::principal_of(&request, Some(caller));
     let trace = crate::routes::trace_of(&request);
     let body = json_object(request, &state.body).await?;
-    let mut fields = Fields::new(&body);
+    let token = parse(&body)?;
+    apply(state, caller, principal, trace, &token).await
+}
+
+/// The body's link token, as presented.
+pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<String, Reply> {
+    let mut fields = Fields::new(body);
     let token = fields.required_str("token").map(str::to_owned);
     fields.finish()?;
-    apply(state, caller, principal, trace, &token.unwrap_or_default()).await
+    token.ok_or_else(|| Reply::invalid_fields("token is required"))
 }
 
 fn no_account() -> Reply {

@@ -47,20 +47,7 @@ pub async fn post(
     authn::require(caller, Action::ManageDeliveries)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
-    let mut fields = Fields::new(&body);
-    let courier_id = uuid_field(&mut fields, "courier_id", true);
-    let day = fields.required_str("day").and_then(|raw| {
-        raw.parse::<chrono::NaiveDate>()
-            .map_err(|_| fields.invalid("day", "must be a date like 2026-11-25"))
-            .ok()
-    });
-    let stops = stops_field(&mut fields, &body, true);
-    fields.finish()?;
-    let (Some(courier_id), Some(day), Some(stops)) = (courier_id, day, stops) else {
-        return Err(Reply::invalid_fields(
-            "courier_id, day and stops are required",
-        ));
-    };
+    let (courier_id, day, stops) = parse_new(&body)?;
     let event_id = options.event_id();
     let command = Command::CreateDelivery(CreateDelivery {
         delivery_id: Uuid::new_v5(&event_id, b"delivery"),
@@ -137,6 +124,27 @@ fn uuid_field(fields: &mut Fields<'_>, name: &str, required: bool) -> Option<Uui
             .map_err(|_| fields.invalid(name, "must be a UUID"))
             .ok()
     })
+}
+
+/// A new run's body: its courier, its day and its stops.
+pub fn parse_new(
+    body: &serde_json::Map<String, Value>,
+) -> Result<(Uuid, chrono::NaiveDate, Vec<TrackingNumber>), Reply> {
+    let mut fields = Fields::new(body);
+    let courier_id = uuid_field(&mut fields, "courier_id", true);
+    let day = fields.required_str("day").and_then(|raw| {
+        raw.parse::<chrono::NaiveDate>()
+            .map_err(|_| fields.invalid("day", "must be a date like 2026-11-25"))
+            .ok()
+    });
+    let stops = stops_field(&mut fields, body, true);
+    fields.finish()?;
+    match (courier_id, day, stops) {
+        (Some(courier_id), Some(day), Some(stops)) => Ok((courier_id, day, stops)),
+        _ => Err(Reply::invalid_fields(
+            "courier_id, day and stops are required",
+        )),
+    }
 }
 
 /// `stops`: 1 to [`MAX_STOPS`] tracking numbers, each once.

@@ -68,24 +68,7 @@ pub async fn patch(
     let id: Uuid = raw.parse().map_err(|_| not_found(raw))?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
-    let mut fields = Fields::new(&body);
-    let courier_id = optional_uuid(&mut fields, "courier_id");
-    let stops = optional_stops(&mut fields, &body);
-    let complete = match fields.optional_str("status") {
-        Some("completed") => true,
-        Some(_) => {
-            fields.invalid(
-                "status",
-                "the only status a delivery can be given is completed",
-            );
-            false
-        }
-        None => false,
-    };
-    if courier_id.is_none() && stops.is_none() && !complete && fields_are_empty(&body) {
-        fields.invalid("body", "give courier_id, stops or status");
-    }
-    fields.finish()?;
+    let (courier_id, stops, complete) = parse_change(&body)?;
     let command = Command::UpdateDelivery(UpdateDelivery {
         delivery_id: id,
         courier_id,
@@ -102,6 +85,39 @@ pub async fn patch(
         },
     )
     .await
+}
+
+/// A run change's body: a new courier, new stops, and/or `completed`.
+#[allow(clippy::type_complexity)]
+pub fn parse_change(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<
+    (
+        Option<Uuid>,
+        Option<Vec<shared::domain::TrackingNumber>>,
+        bool,
+    ),
+    Reply,
+> {
+    let mut fields = Fields::new(body);
+    let courier_id = optional_uuid(&mut fields, "courier_id");
+    let stops = optional_stops(&mut fields, body);
+    let complete = match fields.optional_str("status") {
+        Some("completed") => true,
+        Some(_) => {
+            fields.invalid(
+                "status",
+                "the only status a delivery can be given is completed",
+            );
+            false
+        }
+        None => false,
+    };
+    if courier_id.is_none() && stops.is_none() && !complete && fields_are_empty(body) {
+        fields.invalid("body", "give courier_id, stops or status");
+    }
+    fields.finish()?;
+    Ok((courier_id, stops, complete))
 }
 
 /// Whether the body names none of the fields a PATCH may change.

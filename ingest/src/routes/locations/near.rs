@@ -15,18 +15,17 @@ const MAX_RADIUS_M: f64 = 1_000_000.0;
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
-#[utoipa::path(get, path = "/api/v1/locations/near", tag = "locations",
-    params(crate::openapi::NearQuery),
-    responses(
-        (status = 200, description = "Packages by their latest position, nearest first", body = Vec<PositionView>),
-        (status = 422, description = "Invalid lat, lon, radius_m or limit", body = crate::http::response::ErrorBody),
-        (status = 503, description = "The location store is unavailable", body = crate::http::response::ErrorBody)))]
-pub async fn get(
-    state: &AppState,
-    caller: &shared::auth::Caller,
-    query: Option<&str>,
-) -> Result<Reply, Reply> {
-    crate::authn::require(caller, shared::auth::Action::SearchArea)?;
+/// What a near query asks for.
+#[derive(Debug)]
+pub struct NearQuery {
+    pub center: Coordinates,
+    /// Metres, in (0, 1,000,000].
+    pub radius: f64,
+    pub limit: i64,
+}
+
+/// `lat`, `lon`, `radius_m` and `limit` from the query string.
+pub fn parse_query(query: Option<&str>) -> Result<NearQuery, Reply> {
     let invalid = |m: &str| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m.to_owned());
     let number = |name: &str| {
         query_param(query, name)
@@ -51,6 +50,30 @@ pub async fn get(
             _ => return Err(invalid("limit must be a whole number from 1 to 1000")),
         },
     };
+    Ok(NearQuery {
+        center,
+        radius,
+        limit,
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/locations/near", tag = "locations",
+    params(crate::openapi::NearQuery),
+    responses(
+        (status = 200, description = "Packages by their latest position, nearest first", body = Vec<PositionView>),
+        (status = 422, description = "Invalid lat, lon, radius_m or limit", body = crate::http::response::ErrorBody),
+        (status = 503, description = "The location store is unavailable", body = crate::http::response::ErrorBody)))]
+pub async fn get(
+    state: &AppState,
+    caller: &shared::auth::Caller,
+    query: Option<&str>,
+) -> Result<Reply, Reply> {
+    crate::authn::require(caller, shared::auth::Action::SearchArea)?;
+    let NearQuery {
+        center,
+        radius,
+        limit,
+    } = parse_query(query)?;
     // $geoNear, not $near: it returns distances and a guaranteed order.
     let pipeline = vec![
         doc! { "$geoNear": {

@@ -24,6 +24,34 @@ pub struct PositionView {
     distance_m: Option<f64>,
 }
 
+/// `bbox=minLon,minLat,maxLon,maxLat` from the query string, each corner a
+/// valid coordinate and min < max.
+pub fn parse_bbox(query: Option<&str>) -> Result<[f64; 4], Reply> {
+    let invalid = || {
+        Reply::error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "bbox must be minLon,minLat,maxLon,maxLat with valid coordinates and min < max",
+        )
+    };
+    let raw = query_param(query, "bbox").ok_or_else(invalid)?;
+    // At most five parts are looked at: a bbox of a million commas costs
+    // no more than one of four.
+    let parts: Vec<f64> = raw
+        .splitn(5, ',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| invalid())?;
+    let [min_lon, min_lat, max_lon, max_lat] = parts[..] else {
+        return Err(invalid());
+    };
+    let corners_valid =
+        Coordinates::new(min_lat, min_lon).is_ok() && Coordinates::new(max_lat, max_lon).is_ok();
+    if !corners_valid || min_lon >= max_lon || min_lat >= max_lat {
+        return Err(invalid());
+    }
+    Ok([min_lon, min_lat, max_lon, max_lat])
+}
+
 pub fn position_view(document: &Document) -> PositionView {
     let (latitude, longitude) = super::document_position(document);
     PositionView {
@@ -48,26 +76,7 @@ pub async fn get(
     query: Option<&str>,
 ) -> Result<Reply, Reply> {
     crate::authn::require(caller, shared::auth::Action::SearchArea)?;
-    let invalid = || {
-        Reply::error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "bbox must be minLon,minLat,maxLon,maxLat with valid coordinates and min < max",
-        )
-    };
-    let raw = query_param(query, "bbox").ok_or_else(invalid)?;
-    let parts: Vec<f64> = raw
-        .split(',')
-        .map(|p| p.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .map_err(|_| invalid())?;
-    let [min_lon, min_lat, max_lon, max_lat] = parts[..] else {
-        return Err(invalid());
-    };
-    let corners_valid =
-        Coordinates::new(min_lat, min_lon).is_ok() && Coordinates::new(max_lat, max_lon).is_ok();
-    if !corners_valid || min_lon >= max_lon || min_lat >= max_lat {
-        return Err(invalid());
-    }
+    let [min_lon, min_lat, max_lon, max_lat] = parse_bbox(query)?;
     // A GeoJSON polygon: understood by a 2dsphere index on real MongoDB and
     // the stand-in alike (a legacy $box is planar only).
     let ring = vec![
