@@ -22,6 +22,7 @@ mod locations;
 mod operations;
 mod original_flow;
 mod package_worker;
+mod promises;
 mod rate_limits;
 mod reliability;
 mod schemathesis;

@@ -514,3 +514,50 @@ async fn a_backlog_of_commands_is_applied_a_window_per_transaction() {
         postgres.counts.snapshot()
     );
 }
+
+#[tokio::test]
+async fn a_window_that_fails_for_good_is_retried_message_by_message_so_only_the_culprit_is_dead_lettered(
+) {
+    // One shard, and everything queued before the worker starts: the
+    // commands meet in one window.
+    let env = TestEnv::with_shards(1).await;
+    let numbers: Vec<TrackingNumber> = (0..9).map(|_| tracking_number()).collect();
+    let culprit = &numbers[4];
+    for tn in &numbers {
+        let mut envelope = create(tn);
+        if tn == culprit {
+            // PostgreSQL cannot store a NUL in text: this create fails
+            // whenever it is tried, unlike an outage.
+            if let Command::CreatePackage(create) = &mut envelope.body {
+                create.sender_name =
+                    serde_json::from_value(serde_json::json!("Ann\u{0}Sender")).unwrap();
+            }
+        }
+        send(&env, &envelope).await;
+    }
+    let worker = spawn_worker(&env, "all");
+    let dead = env
+        .get_message(&env.topology().dead_queue(), WAIT)
+        .await
+        .expect("a dead letter");
+    let reason = workers::dead_letter::reason_of(&dead).expect("reason header");
+    assert!(reason.contains("cannot be applied"), "{reason}");
+    let dead: Envelope<Command> = env.open(&dead.data);
+    assert!(
+        matches!(&dead.body, Command::CreatePackage(c) if &c.tracking_number == culprit),
+        "the culprit, and only it: {dead:?}"
+    );
+    for tn in numbers.iter().filter(|tn| *tn != culprit) {
+        eventually(WAIT, "every other package created", || async {
+            current_status(&env, tn).await
+        })
+        .await;
+    }
+    worker.stop().await;
+    assert_eq!(current_status(&env, culprit).await, None);
+    assert_eq!(
+        env.queue_depth(&env.topology().dead_queue()).await,
+        0,
+        "nothing else dead-lettered"
+    );
+}
