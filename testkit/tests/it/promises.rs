@@ -245,3 +245,58 @@ async fn the_broadcaster_exits_0_on_sigterm_and_closes_its_connections() {
         other => panic!("the connection is closed on the way out, not {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn with_redis_unreachable_ingest_trusts_nothing_it_remembered() {
+    // The services' Redis (REDIS_URL, as TestEnv reads it), behind a proxy
+    // only ingest goes through.
+    let redis = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let proxy = testkit::proxy::Proxy::start(&testkit::host_port(&redis)).await;
+    let redis_url = format!("redis://{}", proxy.addr);
+    let app = TestApp::spawn_with(Options::default().ingest(move |c| {
+        c.common.redis_url = redis_url;
+    }))
+    .await;
+    let courier = app.courier().await;
+    let tn = tracking_number();
+    app.created(&tn).await;
+    app.deliver(&courier, &[&tn]).await;
+    let device = json_of(
+        app.post_json(
+            "/devices",
+            &json!({"name": "van tracker", "courier_id": courier.user_id}),
+        )
+        .await,
+    )
+    .await;
+    let (id, key) = (
+        device["id"].as_str().expect("an id").to_owned(),
+        device["api_key"].as_str().expect("a key").to_owned(),
+    );
+    let post = || {
+        reqwest::Client::new()
+            .post(app.url(&format!("/packages/{tn}/locations")))
+            .header("authorization", format!("ApiKey {key}"))
+            .json(&json!({"latitude": 40.7, "longitude": -74.0}))
+            .send()
+    };
+    // Ingest remembers the key now.
+    assert_eq!(post().await.expect("an answer").status(), 202);
+    // Ingest loses Redis, so it cannot hear that the workers revoke the key.
+    proxy.cut();
+    let revoked = app
+        .http
+        .delete(app.url(&format!("/devices/{id}")))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(revoked.status(), 200);
+    // It asks PostgreSQL instead of believing what it remembered.
+    let refused = eventually(WAIT, "the revoked key refused", || async {
+        let answer = post().await.ok()?;
+        (answer.status() == 401).then_some(answer)
+    })
+    .await;
+    expect_error(refused, 401).await;
+    app.shutdown().await;
+}
