@@ -44,6 +44,9 @@ pub struct IngestConfig {
     /// `REFRESH_TOKEN_TTL_S`: how long a session lasts without a refresh
     /// (each refresh starts it again).
     pub refresh_ttl: Duration,
+    /// `PASSWORD_HASHES_AT_ONCE`: argon2 hashes or checks run at once (19 MiB
+    /// each); a request that waits 5 s for its turn gets 503.
+    pub password_hashes_at_once: usize,
     /// `TRUSTED_PROXIES`: the proxies whose `X-Forwarded-For` entries name
     /// the client (none: the peer is the client).
     pub proxies: shared::net::TrustedProxies,
@@ -71,6 +74,7 @@ impl IngestConfig {
             },
             proxies: shared::net::TrustedProxies::default(),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
+            password_hashes_at_once: shared::auth::password::default_permits(),
             rabbitmq_management_url: management_url_of(&common.amqp_url),
             web: crate::web::WebConfig::default(),
             common,
@@ -119,6 +123,8 @@ impl IngestConfig {
             },
             proxies: shared::net::TrustedProxies::from_env()?,
             refresh_ttl: secs_var("REFRESH_TOKEN_TTL_S", d.refresh_ttl)?,
+            password_hashes_at_once: var("PASSWORD_HASHES_AT_ONCE", d.password_hashes_at_once)?
+                .max(1),
             web: crate::web::WebConfig {
                 root: var("WEB_ROOT", d.web.root.display().to_string())?.into(),
                 websocket_url: var("WEB_WEBSOCKET_URL", d.web.websocket_url.clone())?,

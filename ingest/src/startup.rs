@@ -162,6 +162,10 @@ impl Application {
             limits: config.rate_limits,
             signing: common.signing.clone(),
             refresh_ttl: config.refresh_ttl,
+            hashing: std::sync::Arc::new(shared::auth::password::Hashing::new(
+                config.password_hashes_at_once,
+                shared::auth::password::QUEUE_WAIT,
+            )),
             sign_in_delays,
             proxies: config.proxies.clone(),
             metrics,

@@ -57,6 +57,8 @@ pub struct AppState {
     pub signing: shared::wire::SigningKeys,
     /// How long a session lasts without a refresh (`REFRESH_TOKEN_TTL_S`).
     pub refresh_ttl: std::time::Duration,
+    /// Where passwords are hashed and checked, a few at a time.
+    pub hashing: std::sync::Arc<shared::auth::password::Hashing>,
     /// Delays after failed sign-ins, per account.
     pub sign_in_delays: shared::auth::sign_in_delay::SignInDelays,
     /// The proxies whose `X-Forwarded-For` entries are believed.

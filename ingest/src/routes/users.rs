@@ -54,7 +54,9 @@ pub async fn create_account(
     let options = WriteOptions::from_request(&request, caller)?;
     let body = json_object(request, &state.body).await?;
     let (email, name, secret, role) = parse_account(&body, with_role)?;
-    let password_hash = password::hash(secret)
+    let password_hash = state
+        .hashing
+        .hash(secret)
         .await
         .map_err(crate::routes::auth::password_refusal)?;
     let event_id = options.event_id();

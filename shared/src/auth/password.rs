@@ -46,13 +46,25 @@ impl Hashing {
         }
     }
 
-    /// The process's: two per core.
+    /// The process's: [`default_permits`] at once.
     pub fn global() -> &'static Self {
         static GLOBAL: OnceLock<Hashing> = OnceLock::new();
-        GLOBAL.get_or_init(|| {
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            Hashing::new(cores * 2, QUEUE_WAIT)
-        })
+        GLOBAL.get_or_init(|| Hashing::new(default_permits(), QUEUE_WAIT))
+    }
+
+    /// A hash of `password` (a PHC string), in turn.
+    pub async fn hash(&self, password: String) -> Result<String, PasswordError> {
+        self.run(move || hash_now(&password)).await?
+    }
+
+    /// Whether `password` matches `phc`, in turn (see [`verify`]).
+    pub async fn verify(
+        &self,
+        password: String,
+        phc: Option<String>,
+    ) -> Result<bool, PasswordError> {
+        self.run(move || verify_now(&password, phc.as_deref()))
+            .await
     }
 
     pub async fn run<T: Send + 'static>(
@@ -69,9 +81,14 @@ impl Hashing {
     }
 }
 
-/// A PHC string for `password`.
+/// Two per core: what the memory of a small pod affords (19 MiB each).
+pub fn default_permits() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()) * 2
+}
+
+/// A PHC string for `password`, on the process's pool.
 pub async fn hash(password: String) -> Result<String, PasswordError> {
-    Hashing::global().run(move || hash_now(&password)).await?
+    Hashing::global().hash(password).await
 }
 
 fn hash_now(password: &str) -> Result<String, PasswordError> {
@@ -82,22 +99,22 @@ fn hash_now(password: &str) -> Result<String, PasswordError> {
         .map_err(|e| PasswordError::Hash(e.to_string()))
 }
 
-/// Whether `password` matches `phc`. A malformed stored hash matches
-/// nothing; with no stored hash (an unknown account) the same work is done
-/// against a decoy, and nothing matches.
+/// Whether `password` matches `phc`, on the process's pool. A malformed
+/// stored hash matches nothing; with no stored hash (an unknown account) the
+/// same work is done against a decoy, and nothing matches.
 pub async fn verify(password: String, phc: Option<String>) -> Result<bool, PasswordError> {
-    Hashing::global()
-        .run(move || {
-            let known = phc.is_some();
-            let phc = phc.unwrap_or_else(|| decoy().to_owned());
-            let matches = PasswordHash::new(&phc).is_ok_and(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            });
-            known && matches
-        })
-        .await
+    Hashing::global().verify(password, phc).await
+}
+
+fn verify_now(password: &str, phc: Option<&str>) -> bool {
+    let known = phc.is_some();
+    let phc = phc.unwrap_or_else(|| decoy());
+    let matches = PasswordHash::new(phc).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    });
+    known && matches
 }
 
 /// A hash of nothing anyone knows, verified against when the email is

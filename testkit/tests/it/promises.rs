@@ -300,3 +300,65 @@ async fn with_redis_unreachable_ingest_trusts_nothing_it_remembered() {
     expect_error(refused, 401).await;
     app.shutdown().await;
 }
+
+/// A sign-up's request, for a new address.
+fn sign_up(app: &TestApp, client: &reqwest::Client) -> reqwest::RequestBuilder {
+    let email = format!("burst-{}@example.com", uuid::Uuid::new_v4().simple());
+    client
+        .post(app.url("/auth/register"))
+        .json(&json!({"email": email, "password": "a long enough password", "name": "Burst"}))
+}
+
+#[tokio::test]
+async fn a_password_hash_that_waits_5_s_for_its_turn_gets_503() {
+    let app = TestApp::spawn_with(Options::default().ingest(|c| {
+        c.password_hashes_at_once = 1;
+        c.max_connections = 4096;
+        c.max_connections_per_address = 0;
+    }))
+    .await;
+    let client = reqwest::Client::new();
+    // One hash's time here (the quickest of three sign-ups, which is an
+    // upper bound), to send a burst whose hashing takes about 15 s.
+    let mut one = Duration::MAX;
+    for _ in 0..3 {
+        let began = std::time::Instant::now();
+        assert_eq!(sign_up(&app, &client).send().await.unwrap().status(), 202);
+        one = one.min(began.elapsed());
+    }
+    let burst = ((15.0 / one.as_secs_f64().max(1e-3)) as usize).clamp(100, 3000);
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..burst {
+        let request = sign_up(&app, &client);
+        requests.spawn(async move {
+            let sent = std::time::Instant::now();
+            let answer = request.send().await.expect("an answer");
+            let retry_after = answer
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok().map(str::to_owned));
+            (answer.status().as_u16(), retry_after, sent.elapsed())
+        });
+    }
+    let (mut accepted, mut busy) = (0, 0);
+    while let Some(answer) = requests.join_next().await {
+        let (status, retry_after, took) = answer.expect("a request task");
+        match status {
+            202 => accepted += 1,
+            503 => {
+                busy += 1;
+                assert!(retry_after.is_some(), "503 without Retry-After");
+                assert!(
+                    took >= Duration::from_millis(4900),
+                    "refused after {took:?}, before its 5 s wait"
+                );
+            }
+            other => panic!("a sign-up answered {other}"),
+        }
+    }
+    assert!(
+        accepted >= 1 && busy >= 1,
+        "{burst} sign-ups at one hash each {one:?}: {accepted} accepted, {busy} told to retry"
+    );
+    app.shutdown().await;
+}

@@ -15,7 +15,7 @@ use crate::routes::packages::outcome;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
-use shared::auth::{password, AuthConfig, Caller, Role};
+use shared::auth::{AuthConfig, Caller, Role};
 use shared::domain::Email;
 use shared::wire::{Command, Event, StartSession};
 use uuid::Uuid;
@@ -75,7 +75,9 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         Err(_) => None,
     };
     let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
-    let matches = password::verify(secret, stored_hash)
+    let matches = state
+        .hashing
+        .verify(secret, stored_hash)
         .await
         .map_err(super::password_refusal)?;
     let Some(account) = account.filter(|_| matches) else {

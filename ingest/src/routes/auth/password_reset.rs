@@ -14,7 +14,6 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 use shared::auth::links::{self, Purpose};
-use shared::auth::password;
 use shared::domain::Email;
 use shared::wire::{Command, Event, RequestPasswordReset, ResetPassword};
 
@@ -112,7 +111,9 @@ pub async fn confirm(state: &AppState, request: Request<Incoming>) -> Result<Rep
     let Some(password_version) = claims.password_version else {
         return Err(bad_link("the link is malformed"));
     };
-    let password_hash = password::hash(secret)
+    let password_hash = state
+        .hashing
+        .hash(secret)
         .await
         .map_err(super::password_refusal)?;
     let command = Command::ResetPassword(ResetPassword {
