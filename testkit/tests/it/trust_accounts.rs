@@ -55,6 +55,38 @@ async fn account_exists(app: &TestApp, email: &str) {
     .await;
 }
 
+/// Waits until the package shard that takes commands keyed by `key` (an
+/// email, or an account id) has handled everything sent to it before, by
+/// sending a sign-up keyed to the same shard and waiting for its mail. A
+/// shard's queue has one active consumer, taken in order, so by then the
+/// earlier command was decided, and a mail it caused was handed to the
+/// mail pool first. (Instead of sleeping and hoping it was long enough.)
+async fn shard_barrier(app: &TestApp, key: &str) {
+    let topology = app.env.topology();
+    let shard = topology.shard_of(key);
+    let email = loop {
+        let candidate = address("barrier");
+        if topology.shard_of(&candidate) == shard {
+            break candidate;
+        }
+    };
+    assert_eq!(
+        register(app, &email, "a barrier's password").await.status(),
+        202
+    );
+    mail::next_to(&email, MAIL_WAIT).await;
+}
+
+/// The id of the account with `email`.
+async fn user_id(app: &TestApp, email: &str) -> String {
+    let id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM users WHERE email = $1")
+        .bind(email)
+        .fetch_one(&app.env.pool)
+        .await
+        .expect("the account");
+    id.to_string()
+}
+
 /// `GET /packages/{tn}` as `client`.
 async fn read_package(app: &TestApp, client: &reqwest::Client, tn: &str) -> reqwest::Response {
     client
@@ -140,7 +172,7 @@ async fn a_stranger_who_signs_up_with_a_recipients_email_sees_nothing_addressed_
     let someone_else = app.caller(shared::auth::Role::Customer).await;
     let refused = expect_error(verify(app.client_as(&someone_else)).await.unwrap(), 400).await;
     assert!(refused.contains("not for this account"), "{refused}");
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    shard_barrier(&app, &user_id(&app, &victim).await).await;
     expect_error(read_package(&app, &as_stranger, &tn).await, 404).await;
     let verified = verified_at(&app, &victim).await;
     assert_eq!(verified, None, "the address is not verified");
@@ -219,7 +251,7 @@ async fn a_sign_up_answers_the_same_whether_the_address_has_an_account_and_tells
             .status(),
         202
     );
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    shard_barrier(&app, &owner).await;
     assert_eq!(mail::count_to(&owner), 0, "one notice per few minutes");
     app.shutdown().await;
 }
@@ -323,7 +355,7 @@ async fn the_account_confirms_its_address_on_its_own_session_and_may_not_flood_i
     let resend = || as_account.post(app.url("/auth/verify-email/resend")).send();
     // The sign-up's mail went out moments ago: a resend now is throttled.
     assert_eq!(resend().await.unwrap().status(), 202);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    shard_barrier(&app, &user_id(&app, &email).await).await;
     assert_eq!(mail::count_to(&email), 0, "no second mail within minutes");
     expect_error(read_package(&app, &as_account, &tn).await, 404).await;
     // The first link still works, presented by the account's own session.

@@ -66,6 +66,8 @@ async fn another_posters_point_with_the_same_id_is_another_point() {
 
 #[tokio::test]
 async fn unknown_device_keys_are_throttled_and_never_push_out_a_real_one() {
+    // The misses are counted per wall-clock minute.
+    testkit::in_one_minute_window().await;
     let app =
         TestApp::spawn_with(Options::default().ingest(|c| c.rate_limits.key_misses = 5)).await;
     let courier = app.courier().await;
@@ -82,15 +84,28 @@ async fn unknown_device_keys_are_throttled_and_never_push_out_a_real_one() {
         .await
         .unwrap();
     let real = device["api_key"].as_str().unwrap().to_owned();
+    // A second device, to change later.
+    let bike: Value = app
+        .post_json(
+            "/devices",
+            &json!({"name": "bike", "courier_id": courier.user_id}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let bike_key = bike["api_key"].as_str().unwrap().to_owned();
     let post = |key: String| {
         let (app, tn) = (&app, &tn);
         async move { app.post_point_as_device(&key, tn).await }
     };
-    testkit::eventually(WAIT, "the real key in use", || {
-        let post = post(real.clone());
-        async move { (post.await == 202).then_some(()) }
-    })
-    .await;
+    for key in [&real, &bike_key] {
+        testkit::eventually(WAIT, "the key in use", || {
+            let post = post(key.clone());
+            async move { (post.await == 202).then_some(()) }
+        })
+        .await;
+    }
     let mut statuses = Vec::new();
     for _ in 0..8 {
         let (guess, _) = shared::auth::api_key::generate();
@@ -105,15 +120,20 @@ async fn unknown_device_keys_are_throttled_and_never_push_out_a_real_one() {
     );
     assert_eq!(post(real.clone()).await, 202, "the remembered key works on");
     // A device change makes ingest forget every device (rights changed);
-    // the real key is looked up again, not refused with the network.
-    let other = app
-        .post_json(
-            "/devices",
-            &json!({"name": "bike", "courier_id": courier.user_id}),
-        )
-        .await;
-    assert_eq!(other.status(), 201);
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // the real key is looked up again, not refused with the network. Once
+    // the revoked bike's key is refused, ingest has forgotten.
+    let revoked = app
+        .http
+        .delete(app.url(&format!("/devices/{}", bike["id"].as_str().unwrap())))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    testkit::eventually(WAIT, "the revoked key refused", || {
+        let post = post(bike_key.clone());
+        async move { (post.await == 401).then_some(()) }
+    })
+    .await;
     assert_eq!(
         post(real.clone()).await,
         202,
