@@ -564,8 +564,9 @@ async fn run_scenario(env: &TestEnv, system: &mut System, index: usize, fault: F
     };
     let drained_in = restored.elapsed();
     drop((statuses, points, packages));
-    // Anything still arriving now would be a duplicate: count once more, later.
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Nothing may be in flight when counting: a duplicate applied later
+    // would be missed.
+    settle_queues(env, system).await;
     let (statuses, points, packages) = counts(env, &prefix).await;
     stop_watching.cancel();
     let heads = heads(env, &prefix).await;
@@ -585,7 +586,10 @@ async fn run_scenario(env: &TestEnv, system: &mut System, index: usize, fault: F
             ));
         }
     }
-    let (stored, lost, duplicated) = tally(&writes, &statuses, &points, &packages);
+    let (stored, lost, mut duplicated) = tally(&writes, &statuses, &points, &packages);
+    // Status events and points are keyed by unique ids, so a write applied
+    // twice cannot show as a second row; it would take a second number.
+    duplicated += numbered_twice(&writes, &statuses, &points, &heads);
     let stale_views = stale_views(env, &heads).await;
     if !subscribers_failed.is_empty() {
         eprintln!(
@@ -645,6 +649,88 @@ impl Row {
         failures.extend(checks.into_iter().filter(|(ok, _)| !ok).map(|(_, why)| why));
         failures
     }
+}
+
+/// Packages whose event counter is past their creation plus the distinct
+/// writes stored for them: each such package had a write applied twice.
+fn numbered_twice(
+    writes: &[Write],
+    statuses: &HashMap<String, i64>,
+    points: &HashMap<String, i64>,
+    heads: &HashMap<String, i64>,
+) -> usize {
+    let mut stored: HashMap<&str, i64> = HashMap::new();
+    let mut marks = std::collections::HashSet::new();
+    for write in writes {
+        if write.kind == Kind::Create || !marks.insert(write.mark.as_str()) {
+            continue;
+        }
+        let present = match write.kind {
+            Kind::Status => statuses.contains_key(&write.mark),
+            Kind::Point => points.contains_key(&write.mark),
+            Kind::Create => false,
+        };
+        if present {
+            let tn = write.mark.split('-').next().unwrap_or_default();
+            *stored.entry(tn).or_insert(0) += 1;
+        }
+    }
+    heads
+        .iter()
+        .filter(|(tn, head)| **head > 1 + stored.get(tn.as_str()).copied().unwrap_or(0))
+        .inspect(|(tn, head)| eprintln!("{tn}: event counter {head}, more than its writes"))
+        .count()
+}
+
+/// Stops the workers (they finish or hand back what they hold), checks that
+/// no queue holds anything, and starts them again; repeats until nothing was
+/// left. Afterwards nothing is in flight.
+async fn settle_queues(env: &TestEnv, system: &mut System) {
+    let topology = env.topology();
+    let mut queues = vec![topology.locations_queue(), topology.location_retry_queue()];
+    queues.extend((0..topology.package_shards()).map(|shard| topology.package_queue(shard)));
+    loop {
+        let workers = system.workers.take().expect("the workers run");
+        let code = tokio::task::spawn_blocking(move || workers.terminate())
+            .await
+            .expect("the stopping thread");
+        assert_eq!(code, Some(0), "workers exit cleanly on SIGTERM");
+        let left = ready_in(env, &queues).await;
+        system.restart_workers();
+        if left == 0 {
+            return;
+        }
+        testkit::eventually(SETTLE, "the queues to drain", || async {
+            (ready_in(env, &queues).await == 0).then_some(())
+        })
+        .await;
+    }
+}
+
+/// Messages ready in `queues`, over a connection of its own (the test's
+/// own did not survive the broker's restart).
+async fn ready_in(env: &TestEnv, queues: &[String]) -> u32 {
+    let connection = shared::amqp::connect(&env.config.amqp_url, "fault-suite-settle")
+        .await
+        .expect("RabbitMQ is back");
+    let channel = connection.create_channel().await.expect("a channel");
+    let mut ready = 0;
+    for queue in queues {
+        let declared = channel
+            .queue_declare(
+                queue.as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    passive: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .expect("the queue exists");
+        ready += declared.message_count();
+    }
+    let _ = connection.close(200, "counted".into()).await;
+    ready
 }
 
 /// Each package's last numbered event.
