@@ -166,6 +166,24 @@ impl TestApp {
         }
     }
 
+    /// Lets the workers empty `queue`, then stops and restarts them until
+    /// nothing is left in it: afterwards nothing of it is in flight (see
+    /// [`drain_then_stop`]).
+    pub async fn settle_queue(&mut self, queue: &str) {
+        loop {
+            crate::eventually(WAIT, "the queue to drain", || async {
+                (self.env.queue_depth(queue).await == 0).then_some(())
+            })
+            .await;
+            self.stop_workers().await;
+            let left = self.env.queue_depth(queue).await;
+            self.start_workers();
+            if left == 0 {
+                return;
+            }
+        }
+    }
+
     /// Starts a broadcaster with [`broadcaster_config`] adjusted by `tweak`.
     pub async fn broadcaster(
         &mut self,
