@@ -336,9 +336,22 @@ pub struct Process {
 
 /// Lines a process wrote, collected as they come.
 #[derive(Clone, Default)]
-pub struct Logs(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+pub struct Logs(
+    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Set once the stream ended: every line is in.
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+);
 
 impl Logs {
+    /// Waits (up to 5 s) until the process's stream has ended, so lines it
+    /// wrote just before exiting are not missed.
+    fn wait_complete(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !self.1.load(std::sync::atomic::Ordering::SeqCst) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     pub fn lines(&self) -> Vec<String> {
         self.0.lock().map(|l| l.clone()).unwrap_or_default()
     }
@@ -386,7 +399,11 @@ impl Process {
                         lines.push(line);
                     }
                 }
+                logs.1.store(true, std::sync::atomic::Ordering::SeqCst);
             });
+        } else {
+            // Passed through: nothing to collect.
+            logs.1.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         let stdout = child.stdout.take();
         let (line_tx, line_rx) = std::sync::mpsc::channel();
@@ -415,6 +432,7 @@ impl Process {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
+                self.logs.wait_complete();
                 return status.code();
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -438,6 +456,7 @@ impl Process {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
+                self.logs.wait_complete();
                 return status.code();
             }
             if Instant::now() > deadline {
