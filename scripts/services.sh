@@ -116,7 +116,7 @@ ensure_mongodb() {
   log "starting SecantusDB on 127.0.0.1:$port"
   # --standalone: no replica-set bookkeeping, which DeliverTrack does not use
   # and which makes every write slower the longer the server runs
-  # (../shared/PITFALLS.md).
+  # (docs/PITFALLS.md).
   "$venv/bin/python" -m secantus --host 127.0.0.1 --port "$port" --storage-path "$LOCAL_DIR/mongo-data" --standalone \
     --log-level WARNING >"$LOCAL_DIR/secantus.log" 2>&1 &
   # A pid file rather than $!: the fault suite restarts this server and

@@ -10,7 +10,7 @@ pub struct WorkerConfig {
     pub prefetch: u16,
     /// The same for the location consumer (`WORKER_LOCATION_PREFETCH`):
     /// larger, because a window's cost is mostly per store command, not per
-    /// point (../shared/PITFALLS.md).
+    /// point (docs/PITFALLS.md).
     pub location_prefetch: u16,
     /// How long a window waits for one more message (`WORKER_WINDOW_LINGER_MS`).
     pub window_linger: Duration,

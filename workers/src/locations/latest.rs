@@ -1,6 +1,6 @@
 //! The latest positions in MongoDB (the 2dsphere-indexed collection behind
 //! the geo queries), advanced only by a newer `recorded_at`: a round of
-//! packages in one `update` command (../shared/PITFALLS.md: the stand-in pays
+//! packages in one `update` command (docs/PITFALLS.md: the stand-in pays
 //! per command, and on this collection about a millisecond per statement).
 
 use super::projection::Position;

@@ -28,7 +28,7 @@ impl LocationStore {
 }
 
 /// Creates the indexes every query relies on; idempotent. The history gets no
-/// 2dsphere index: it multiplies insert cost (../shared/PITFALLS.md) and no
+/// 2dsphere index: it multiplies insert cost (docs/PITFALLS.md) and no
 /// query needs it; the small latest-positions collection does.
 pub async fn ensure_indexes(store: &LocationStore) -> mongodb::error::Result<()> {
     ensure_index(

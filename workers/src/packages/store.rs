@@ -1,5 +1,5 @@
 //! The SQL side of a package window: lock and load, look up replays, write
-//! back in one statement per table (`UNNEST` arrays, see ../shared/PITFALLS.md:
+//! back in one statement per table (`UNNEST` arrays, see docs/PITFALLS.md:
 //! per-statement cost dominates, rows are nearly free).
 
 use super::window::{PackageRow, StatusRow, Window};
