@@ -123,8 +123,10 @@ impl IngestConfig {
             },
             proxies: shared::net::TrustedProxies::from_env()?,
             refresh_ttl: secs_var("REFRESH_TOKEN_TTL_S", d.refresh_ttl)?,
-            password_hashes_at_once: var("PASSWORD_HASHES_AT_ONCE", d.password_hashes_at_once)?
-                .max(1),
+            password_hashes_at_once: hashes_at_once(var(
+                "PASSWORD_HASHES_AT_ONCE",
+                d.password_hashes_at_once,
+            )?)?,
             web: crate::web::WebConfig {
                 root: var("WEB_ROOT", d.web.root.display().to_string())?.into(),
                 websocket_url: var("WEB_WEBSOCKET_URL", d.web.websocket_url.clone())?,
@@ -185,6 +187,20 @@ fn management_url_of(amqp_url: &str) -> Option<String> {
     Some(format!("http://{credentials}{host}:15672"))
 }
 
+/// `PASSWORD_HASHES_AT_ONCE`: 1 to 512 (the blocking pool's size; each
+/// takes 19 MiB, so more would only queue in memory).
+fn hashes_at_once(n: usize) -> Result<usize, ConfigError> {
+    if (1..=512).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ConfigError {
+            name: "PASSWORD_HASHES_AT_ONCE".into(),
+            value: n.to_string(),
+            reason: "must be from 1 to 512".into(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -199,5 +215,18 @@ mod tests {
         );
         assert_eq!(super::management_url_of("nonsense"), None);
         assert_eq!(super::management_url_of("amqps://u:p@rabbit:5671"), None);
+    }
+
+    #[test]
+    fn password_hashes_at_once_is_from_1_to_512() {
+        assert_eq!(super::hashes_at_once(1).ok(), Some(1));
+        assert_eq!(super::hashes_at_once(512).ok(), Some(512));
+        for refused in [0, 513, usize::MAX] {
+            let error = super::hashes_at_once(refused).unwrap_err();
+            assert!(
+                error.to_string().contains("PASSWORD_HASHES_AT_ONCE"),
+                "{error}"
+            );
+        }
     }
 }

@@ -205,8 +205,19 @@ async fn watchers(
         .latency(&latency)
         .target(Target::AtMost(p99_target_ms))
         .note(format!("{delivered} deliveries")),
-        Row::new(name, "accepted posts not stored", unstored as f64, "posts")
-            .target(Target::AtMost(0.0)),
+        // Nothing accepted proves nothing: counted as one post not stored.
+        Row::new(
+            name,
+            "accepted posts not stored",
+            if posted.ok == 0 { 1.0 } else { unstored as f64 },
+            "posts",
+        )
+        .target(Target::AtMost(0.0))
+        .note(if posted.ok == 0 {
+            "NOTHING ACCEPTED"
+        } else {
+            ""
+        }),
         Row::new(name, "missing deliveries", missing as f64, "msgs").target(Target::AtMost(0.0)),
         Row::new(name, "duplicated deliveries", duplicated as f64, "msgs")
             .target(Target::AtMost(0.0)),
