@@ -25,6 +25,7 @@ mod package_worker;
 mod promises;
 mod rate_limits;
 mod reliability;
+mod route_table;
 mod schemathesis;
 mod tracking;
 mod trust_accounts;
