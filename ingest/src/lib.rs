@@ -18,7 +18,8 @@
 //! - [`http`]: request parsing (size, content type, JSON fields) and JSON
 //!   responses, including the `{"error": ...}` shape.
 //! - [`layers`]: request ids, CORS and security headers around the router.
-//! - [`routes`]: the router and one module per endpoint.
+//! - [`routes`]: the router and one module per endpoint; `routes::write` is
+//!   how every write endpoint publishes its command and answers.
 //! - [`reads`]: the PostgreSQL queries behind the read endpoints.
 //! - [`rate_limit`]: per-address, per-caller and sign-in limits shared
 //!   through Redis (leased in chunks), per instance when Redis is down.

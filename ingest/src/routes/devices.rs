@@ -8,8 +8,9 @@ use crate::authn;
 use crate::http::fields::Fields;
 use crate::http::request::{json_object, query_param};
 use crate::http::Reply;
-use crate::routes::packages::create::unexpected;
-use crate::routes::packages::{submit, WriteOptions, NAME_MAX};
+use crate::routes::packages::NAME_MAX;
+use crate::routes::write::unexpected;
+use crate::routes::write::{submit, WriteOptions};
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -53,7 +54,7 @@ pub fn parse_new(
     request_body = crate::openapi::DeviceRequest,
     responses(
         (status = 201, description = "Registered; the key is in this answer only", body = DeviceWithKey),
-        (status = 202, description = "Accepted, outcome not awaited (the key is lost: rotate it)", body = crate::routes::packages::Accepted),
+        (status = 202, description = "Accepted, outcome not awaited (the key is lost: rotate it)", body = crate::routes::write::Accepted),
         (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
         (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),

@@ -14,6 +14,7 @@ pub mod packages;
 pub(crate) mod stats;
 pub mod track;
 pub mod users;
+pub mod write;
 pub mod ws_ticket;
 
 use crate::authn;

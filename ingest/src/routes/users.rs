@@ -7,8 +7,9 @@ use crate::authn;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
-use crate::routes::packages::create::unexpected;
-use crate::routes::packages::{submit, WriteOptions, NAME_MAX};
+use crate::routes::packages::NAME_MAX;
+use crate::routes::write::unexpected;
+use crate::routes::write::{submit, WriteOptions};
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -75,7 +76,7 @@ pub async fn create_account(
     if caller.is_none() {
         // A sign-up: nothing in the answer may tell whether the email has
         // an account, so it does not wait for the outcome.
-        crate::routes::packages::accept(state, &envelope).await?;
+        crate::routes::write::accept(state, &envelope).await?;
         return Ok(crate::routes::auth::acknowledged(
             "check your email: it says how to finish signing up",
         ));
@@ -163,7 +164,7 @@ pub async fn list(state: &AppState, caller: &Caller, query: Option<&str>) -> Res
     request_body = crate::openapi::UserPatch,
     responses(
         (status = 200, description = "Changed: every session of the account is checked again within seconds (a disabled account's end)", body = shared::auth::UserView),
-        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::packages::Accepted),
+        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),
         (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
         (status = 404, description = "No such account", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),

@@ -11,7 +11,7 @@ use crate::authn::unauthorized;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
-use crate::routes::packages::outcome;
+use crate::routes::write::outcome;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -110,7 +110,7 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         Event::SessionIssued { session_id, user } => {
             tokens_for(state, session_id, &user, refresh_token)
         }
-        other => Err(crate::routes::packages::create::unexpected(other)),
+        other => Err(crate::routes::write::unexpected(other)),
     }
 }
 

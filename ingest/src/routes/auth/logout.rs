@@ -4,7 +4,7 @@
 
 use super::envelope;
 use crate::http::Reply;
-use crate::routes::packages::outcome;
+use crate::routes::write::outcome;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -33,6 +33,6 @@ pub async fn post(
     let command = Command::EndSession(EndSession { session_id });
     match outcome(state, &envelope(principal, trace, command)).await? {
         Event::SessionEnded { .. } => Ok(Reply::empty(StatusCode::NO_CONTENT)),
-        other => Err(crate::routes::packages::create::unexpected(other)),
+        other => Err(crate::routes::write::unexpected(other)),
     }
 }

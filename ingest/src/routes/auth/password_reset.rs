@@ -8,7 +8,7 @@ use super::verify_email::bad_link;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
-use crate::routes::packages::outcome_or_rejection;
+use crate::routes::write::outcome_or_rejection;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -71,7 +71,7 @@ pub async fn request(state: &AppState, request: Request<Incoming>) -> Result<Rep
     let body = json_object(request, &state.body).await?;
     let email = parse_request(&body)?;
     let command = Command::RequestPasswordReset(RequestPasswordReset { email });
-    crate::routes::packages::accept(state, &envelope(principal, trace, command)).await?;
+    crate::routes::write::accept(state, &envelope(principal, trace, command)).await?;
     Ok(super::acknowledged(
         "if this address has an account, a reset link is on its way",
     ))
@@ -127,7 +127,7 @@ pub async fn confirm(state: &AppState, request: Request<Incoming>) -> Result<Rep
             StatusCode::OK,
             &PasswordReset { status: "reset" },
         )),
-        Ok(other) => Err(crate::routes::packages::create::unexpected(other)),
+        Ok(other) => Err(crate::routes::write::unexpected(other)),
         Err((_, message)) => Err(bad_link(message)),
     }
 }

@@ -9,7 +9,7 @@ use crate::authn::unauthorized;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
-use crate::routes::packages::outcome;
+use crate::routes::write::outcome;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::Request;
@@ -70,6 +70,6 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         Event::SessionEnded { .. } => Err(unauthorized(
             "this refresh token was already used: the session is ended; sign in again",
         )),
-        other => Err(crate::routes::packages::create::unexpected(other)),
+        other => Err(crate::routes::write::unexpected(other)),
     }
 }

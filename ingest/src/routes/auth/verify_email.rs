@@ -14,7 +14,7 @@ use super::envelope;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
-use crate::routes::packages::outcome_or_rejection;
+use crate::routes::write::outcome_or_rejection;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -120,7 +120,7 @@ async fn apply(
         Ok(Event::AccountChanged(user)) => Ok(verified(user.email)),
         // Verified before: nothing changed.
         Ok(Event::Acknowledged) => Ok(verified(claims_email)),
-        Ok(other) => Err(crate::routes::packages::create::unexpected(other)),
+        Ok(other) => Err(crate::routes::write::unexpected(other)),
         Err((_, message)) => Err(bad_link(message)),
     }
 }
@@ -144,7 +144,7 @@ pub async fn resend(
     let command = Command::ResendVerification(ResendVerification {
         user_id: caller.user_id,
     });
-    crate::routes::packages::accept(state, &envelope(principal, trace, command)).await?;
+    crate::routes::write::accept(state, &envelope(principal, trace, command)).await?;
     Ok(super::acknowledged(
         "if your email is not verified yet, a new link is on its way",
     ))

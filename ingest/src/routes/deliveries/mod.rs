@@ -10,8 +10,8 @@ use crate::authn;
 use crate::http::fields::Fields;
 use crate::http::request::{json_object, query_param};
 use crate::http::Reply;
-use crate::routes::packages::create::unexpected;
-use crate::routes::packages::{submit, WriteOptions};
+use crate::routes::write::unexpected;
+use crate::routes::write::{submit, WriteOptions};
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -37,7 +37,7 @@ const MAX_LIMIT: i64 = 1000;
         (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
             headers(("retry-after" = String, description = "Seconds"))),
         (status = 201, description = "Created", body = DeliveryView),
-        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::packages::Accepted),
+        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),
         (status = 422, description = "Invalid fields, a courier_id that names no courier, or unknown packages", body = crate::http::response::InvalidFields)))]
 pub async fn post(
     state: &AppState,

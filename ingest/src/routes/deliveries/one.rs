@@ -7,8 +7,8 @@ use crate::authn;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
-use crate::routes::packages::create::unexpected;
-use crate::routes::packages::{submit, WriteOptions};
+use crate::routes::write::unexpected;
+use crate::routes::write::{submit, WriteOptions};
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -54,7 +54,7 @@ pub async fn get(state: &AppState, caller: &Caller, raw: &str) -> Result<Reply, 
         (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
             headers(("retry-after" = String, description = "Seconds"))),
         (status = 200, description = "Changed", body = DeliveryView),
-        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::packages::Accepted),
+        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),
         (status = 404, description = "No such delivery", body = crate::http::response::ErrorBody),
         (status = 409, description = "The delivery is completed", body = crate::http::response::ErrorBody),
         (status = 422, description = "Invalid fields, or nothing to change", body = crate::http::response::InvalidFields)))]

@@ -1,11 +1,12 @@
 //! `POST /api/v1/packages`: validate, publish `CreatePackage`, answer 201 with
 //! the package (or 202 when the outcome is not awaited).
 
-use super::{submit, WriteOptions, ADDRESS_MAX, DESCRIPTION_MAX, NAME_MAX};
+use super::{ADDRESS_MAX, DESCRIPTION_MAX, NAME_MAX};
 use crate::authn;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
+use crate::routes::write::{submit, unexpected, WriteOptions};
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -24,7 +25,7 @@ const WEIGHT_MAX: f64 = 100_000.0;
     responses(
         (status = 201, description = "Created", body = shared::domain::PackageView,
             headers(("location" = String, description = "The new package's URL"))),
-        (status = 202, description = "Accepted, outcome not awaited", body = super::Accepted),
+        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
         (status = 409, description = "The tracking number exists", body = crate::http::response::ErrorBody),
@@ -139,9 +140,4 @@ pub fn parse(
         // finish() reports every missing field, so this is unreachable in practice.
         _ => Err(Reply::invalid_fields("missing required fields")),
     }
-}
-
-pub(crate) fn unexpected(event: Event) -> Reply {
-    tracing::error!(?event, "unexpected outcome for the command");
-    Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected outcome")
 }

@@ -1,12 +1,12 @@
 //! `PUT /api/v1/packages/{tn}/status`: publish `UpdateStatus`; the worker
 //! enforces the status flow (404 unknown, 409 forbidden).
 
-use super::create::unexpected;
-use super::{submit, WriteOptions, ADDRESS_MAX};
+use super::ADDRESS_MAX;
 use crate::authn;
 use crate::http::fields::Fields;
 use crate::http::request::json_object;
 use crate::http::Reply;
+use crate::routes::write::{submit, unexpected, WriteOptions};
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -27,7 +27,7 @@ pub struct Updated {
     request_body = crate::openapi::StatusUpdateRequest,
     responses(
         (status = 200, description = "Updated", body = Updated),
-        (status = 202, description = "Accepted, outcome not awaited", body = super::Accepted),
+        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::response::ErrorBody),
         (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),

@@ -1,0 +1,205 @@
+//! How a write becomes a message and an answer, for every endpoint that
+//! writes: the request's write options (idempotency key, `Prefer`,
+//! principal, trace), publishing the command, and waiting for (or not
+//! waiting for) the worker's outcome.
+
+use super::AppState;
+use crate::broker::SendError;
+use crate::http::idempotency::{canonical_json, fingerprint, IdempotencyKey};
+use crate::http::Reply;
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use shared::auth::Caller;
+use shared::wire::{Command, Envelope, Event, Principal, RejectReason, TraceContext};
+use uuid::Uuid;
+
+/// What a write request asks about the answer, read from its headers.
+pub struct WriteOptions {
+    /// `Prefer: respond-async`: answer 202 once the broker confirmed.
+    pub respond_async: bool,
+    idempotency: Option<IdempotencyKey>,
+    method: Method,
+    path: String,
+    /// Who asks: stamped into the envelope, and the scope of the key.
+    principal: Principal,
+    /// The request's trace, carried to the worker and the broadcaster.
+    trace: TraceContext,
+}
+
+impl WriteOptions {
+    pub fn from_request(
+        request: &Request<Incoming>,
+        caller: Option<&Caller>,
+    ) -> Result<Self, Reply> {
+        let principal = crate::authn::principal_of(request, caller);
+        let respond_async = request
+            .headers()
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|pref| pref.trim().eq_ignore_ascii_case("respond-async"));
+        Ok(Self {
+            respond_async,
+            // Keys are scoped to the caller; an anonymous one (a sign-up)
+            // has no scope, and a shared key would answer one person with
+            // another's account.
+            idempotency: match caller {
+                Some(_) => IdempotencyKey::from_request(request, &principal)?,
+                None => None,
+            },
+            method: request.method().clone(),
+            path: request.uri().path().to_owned(),
+            principal,
+            trace: crate::routes::trace_of(request),
+        })
+    }
+
+    /// The command's event id: the key's, or a fresh one.
+    pub fn event_id(&self) -> Uuid {
+        self.idempotency
+            .as_ref()
+            .map_or_else(Uuid::now_v7, IdempotencyKey::event_id)
+    }
+
+    /// The command's envelope, with the request's fingerprint when it came
+    /// with an `Idempotency-Key`.
+    pub fn envelope(
+        &self,
+        event_id: Uuid,
+        command: Command,
+        body: &Map<String, Value>,
+    ) -> Envelope<Command> {
+        let mut envelope = Envelope::new(
+            event_id,
+            chrono::Utc::now(),
+            self.principal.clone(),
+            command,
+        );
+        envelope.trace = self.trace.clone();
+        if self.idempotency.is_some() {
+            let canonical = canonical_json(body);
+            envelope.fingerprint = Some(fingerprint(&self.method, &self.path, &canonical));
+        }
+        envelope
+    }
+}
+
+/// The command is safely queued and will be applied; its outcome was not
+/// awaited (`Prefer: respond-async`) or took longer than the outcome timeout.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Accepted {
+    event_id: Uuid,
+    /// Always `accepted`.
+    status: &'static str,
+}
+
+/// Publishes a command and turns the worker's outcome into the HTTP answer.
+/// `on_applied` maps a successful outcome; rejections and timeouts are common.
+pub async fn submit(
+    state: &AppState,
+    envelope: Envelope<Command>,
+    options: &WriteOptions,
+    on_applied: impl FnOnce(Event) -> Reply,
+) -> Result<Reply, Reply> {
+    let pending = match state.broker.send(&envelope, !options.respond_async).await {
+        Ok(pending) => pending,
+        Err(error) => {
+            tracing::warn!(%error, "command not accepted by the broker");
+            return Err(match error {
+                SendError::NotConnected | SendError::Publish(_) => {
+                    Reply::unavailable("message broker")
+                }
+            });
+        }
+    };
+    let accepted = || {
+        Reply::json(
+            StatusCode::ACCEPTED,
+            &Accepted {
+                event_id: envelope.event_id,
+                status: "accepted",
+            },
+        )
+    };
+    let Some(pending) = pending else {
+        return Ok(accepted());
+    };
+    let Some(outcome) = pending.wait(state.outcome_timeout).await else {
+        return Ok(accepted());
+    };
+    Ok(match outcome.body {
+        Event::CommandRejected {
+            reason, message, ..
+        }
+        | Event::AccountRejected { reason, message } => rejection(reason, message),
+        event => on_applied(event),
+    })
+}
+
+/// A refused command's answer.
+pub fn rejection(reason: RejectReason, message: String) -> Reply {
+    match reason {
+        RejectReason::NotFound => Reply::error(StatusCode::NOT_FOUND, message),
+        RejectReason::Conflict => Reply::error(StatusCode::CONFLICT, message),
+        RejectReason::Forbidden => Reply::error(StatusCode::FORBIDDEN, message),
+        RejectReason::Unauthenticated => crate::authn::unauthorized(&message),
+        RejectReason::IdempotencyConflict | RejectReason::Invalid => Reply::invalid_fields(message),
+    }
+}
+
+/// Publishes a command whose outcome the answer cannot do without (a
+/// sign-in, a token refresh): the outcome, a rejection's answer, or 503
+/// when it does not come within the outcome timeout (the command may still
+/// be applied; the client tries again).
+pub async fn outcome(state: &AppState, envelope: &Envelope<Command>) -> Result<Event, Reply> {
+    outcome_or_rejection(state, envelope)
+        .await?
+        .map_err(|(reason, message)| rejection(reason, message))
+}
+
+/// [`outcome`], with a rejection left for the caller to answer.
+pub async fn outcome_or_rejection(
+    state: &AppState,
+    envelope: &Envelope<Command>,
+) -> Result<Result<Event, (RejectReason, String)>, Reply> {
+    let pending = state.broker.send(envelope, true).await.map_err(|error| {
+        tracing::warn!(%error, "command not accepted by the broker");
+        Reply::unavailable("message broker")
+    })?;
+    let outcome = match pending {
+        Some(pending) => pending.wait(state.outcome_timeout).await,
+        None => None,
+    };
+    match outcome.map(|o| o.body) {
+        None => Err(Reply::unavailable("the workers")),
+        Some(Event::AccountRejected { reason, message })
+        | Some(Event::CommandRejected {
+            reason, message, ..
+        }) => Ok(Err((reason, message))),
+        Some(event) => Ok(Ok(event)),
+    }
+}
+
+/// Publishes a command and answers 202 once the broker confirmed it,
+/// whatever its outcome will be: for requests whose answer must not tell
+/// anything (a sign-up, a reset link asked for).
+pub async fn accept(state: &AppState, envelope: &Envelope<Command>) -> Result<(), Reply> {
+    state
+        .broker
+        .send(envelope, false)
+        .await
+        .map(drop)
+        .map_err(|error| {
+            tracing::warn!(%error, "command not accepted by the broker");
+            Reply::unavailable("message broker")
+        })
+}
+
+/// A worker outcome the endpoint has no answer for: a bug, logged, 500.
+pub(crate) fn unexpected(event: Event) -> Reply {
+    tracing::error!(?event, "unexpected outcome for the command");
+    Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected outcome")
+}
