@@ -151,12 +151,18 @@ impl TestApp {
 
     /// Starts the worker pools (every pool, every shard).
     pub fn start_workers(&mut self) {
+        self.workers = Some(Workers::spawn(self.workers_config()));
+    }
+
+    /// What this app's worker pools run with (mail to the tests' SMTP
+    /// server when asked for).
+    fn workers_config(&self) -> WorkerConfig {
         let mut config = worker_config(&self.env);
         if self.mail {
             config.mail.smtp_url = crate::mail::smtp_url();
             config.mail.public_url = self.base.trim_end_matches("/api/v1").to_owned();
         }
-        self.workers = Some(Workers::spawn(config));
+        config
     }
 
     /// Stops the worker pools, waiting for them to hand back their work.
@@ -166,22 +172,13 @@ impl TestApp {
         }
     }
 
-    /// Lets the workers empty `queue`, then stops and restarts them until
-    /// nothing is left in it: afterwards nothing of it is in flight (see
-    /// [`drain_then_stop`]).
+    /// [`drain_then_stop`] on this app's workers, which run again after:
+    /// nothing of `queue` is in flight any more.
     pub async fn settle_queue(&mut self, queue: &str) {
-        loop {
-            crate::eventually(WAIT, "the queue to drain", || async {
-                (self.env.queue_depth(queue).await == 0).then_some(())
-            })
-            .await;
-            self.stop_workers().await;
-            let left = self.env.queue_depth(queue).await;
-            self.start_workers();
-            if left == 0 {
-                return;
-            }
-        }
+        let config = self.workers_config();
+        let running = self.workers.take().into_iter().collect();
+        drain_then_stop(&self.env, queue, running, || Workers::spawn(config.clone())).await;
+        self.start_workers();
     }
 
     /// Starts a broadcaster with [`broadcaster_config`] adjusted by `tweak`.
@@ -237,6 +234,20 @@ impl TestApp {
             device_id: None,
             session_id: Some(self.env.session_for(user_id).await),
         }
+    }
+
+    /// Registers a device named `name` for `courier_id` as the app's admin;
+    /// its id and its API key (shown only in this answer).
+    pub async fn register_device(&self, courier_id: uuid::Uuid, name: &str) -> (String, String) {
+        let response = self
+            .post_json("/devices", &json!({"name": name, "courier_id": courier_id}))
+            .await;
+        assert_eq!(response.status(), 201, "register a device");
+        let device: Value = response.json().await.expect("the device");
+        (
+            device["id"].as_str().expect("a device id").to_owned(),
+            device["api_key"].as_str().expect("a device key").to_owned(),
+        )
     }
 
     /// Gives `courier` a delivery for today stopping at `stops`, in order;

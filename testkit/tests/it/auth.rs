@@ -271,22 +271,6 @@ struct Cell {
     per_role: Option<[String; 4]>,
 }
 
-/// Registers a device for `courier_id` as the app's admin; its id and key.
-async fn device_of(app: &TestApp, courier_id: uuid::Uuid) -> (String, String) {
-    let device = json_of(
-        app.post_json(
-            "/devices",
-            &json!({"name": "table tracker", "courier_id": courier_id}),
-        )
-        .await,
-    )
-    .await;
-    (
-        device["id"].as_str().expect("a device id").to_owned(),
-        device["api_key"].as_str().expect("a device key").to_owned(),
-    )
-}
-
 /// What a subscribe as `token` to `tn` is answered: `subscribed`, or the
 /// error's words.
 async fn subscribe_answer(url: &str, token: &str, tn: &str) -> String {
@@ -333,10 +317,10 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
     let other_run = app.deliver(&other_courier, &[&elsewhere]).await;
     let other_run = other_run["id"].as_str().unwrap().to_owned();
     // Devices to rotate, and one of each role's own to revoke.
-    let (rotated, _) = device_of(&app, courier.user_id).await;
-    let (revoked_by_admin, _) = device_of(&app, courier.user_id).await;
-    let (revoked_by_dispatcher, _) = device_of(&app, courier.user_id).await;
-    let (never_revoked, device_key) = device_of(&app, courier.user_id).await;
+    let (rotated, _) = app.register_device(courier.user_id, "table tracker").await;
+    let (revoked_by_admin, _) = app.register_device(courier.user_id, "table tracker").await;
+    let (revoked_by_dispatcher, _) = app.register_device(courier.user_id, "table tracker").await;
+    let (never_revoked, device_key) = app.register_device(courier.user_id, "table tracker").await;
     // An account to change.
     let changed = app.caller(Role::Customer).await;
     let run = json!({"courier_id": courier.user_id, "day": chrono::Utc::now().date_naive().to_string(), "stops": [spare]});

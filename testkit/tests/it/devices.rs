@@ -10,22 +10,6 @@ async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.expect("a JSON body")
 }
 
-/// Registers a device for `courier_id`; returns (device id, key).
-async fn register(app: &TestApp, courier_id: uuid::Uuid) -> (String, String) {
-    let response = app
-        .post_json(
-            "/devices",
-            &json!({"name": "van 7 tracker", "courier_id": courier_id}),
-        )
-        .await;
-    assert_eq!(response.status(), 201);
-    let device = json_of(response).await;
-    (
-        device["id"].as_str().unwrap().to_owned(),
-        device["api_key"].as_str().unwrap().to_owned(),
-    )
-}
-
 /// Posts one point with the key (`Authorization: ApiKey`); returns the status.
 async fn post_point(base: &str, key: &str, tn: &str) -> u16 {
     reqwest::Client::new()
@@ -47,7 +31,7 @@ async fn a_device_posts_locations_for_its_couriers_packages_and_nothing_else() {
     app.created(&carried).await;
     app.created(&elsewhere).await;
     app.deliver(&courier, &[&carried]).await;
-    let (id, key) = register(&app, courier.user_id).await;
+    let (id, key) = app.register_device(courier.user_id, "van 7 tracker").await;
     assert!(key.starts_with("dtk_"), "{key}");
 
     assert_eq!(post_point(&app.base, &key, &carried).await, 202);
@@ -127,7 +111,7 @@ async fn a_revoked_or_replaced_key_stops_working_on_every_ingest_within_5_second
     let tn = tracking_number();
     app.created(&tn).await;
     app.deliver(&courier, &[&tn]).await;
-    let (id, key) = register(&app, courier.user_id).await;
+    let (id, key) = app.register_device(courier.user_id, "van 7 tracker").await;
     // Both instances know the key now.
     assert_eq!(post_point(&app.base, &key, &tn).await, 202);
     assert_eq!(post_point(&other_ingest, &key, &tn).await, 202);
@@ -181,7 +165,7 @@ async fn a_known_key_is_checked_without_the_database() {
     let tn = tracking_number();
     app.created(&tn).await;
     app.deliver(&courier, &[&tn]).await;
-    let (_, key) = register(&app, courier.user_id).await;
+    let (_, key) = app.register_device(courier.user_id, "van 7 tracker").await;
     assert_eq!(post_point(&app.base, &key, &tn).await, 202);
     app.env.set_database_available(false).await;
     let during = post_point(&app.base, &key, &tn).await;

@@ -261,18 +261,7 @@ async fn with_redis_unreachable_ingest_trusts_nothing_it_remembered() {
     let tn = tracking_number();
     app.created(&tn).await;
     app.deliver(&courier, &[&tn]).await;
-    let device = json_of(
-        app.post_json(
-            "/devices",
-            &json!({"name": "van tracker", "courier_id": courier.user_id}),
-        )
-        .await,
-    )
-    .await;
-    let (id, key) = (
-        device["id"].as_str().expect("an id").to_owned(),
-        device["api_key"].as_str().expect("a key").to_owned(),
-    );
+    let (id, key) = app.register_device(courier.user_id, "van tracker").await;
     let post = || {
         reqwest::Client::new()
             .post(app.url(&format!("/packages/{tn}/locations")))

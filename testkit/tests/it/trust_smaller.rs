@@ -74,27 +74,9 @@ async fn unknown_device_keys_are_throttled_and_never_push_out_a_real_one() {
     let tn = testkit::app::tracking_number();
     app.created(&tn).await;
     app.deliver(&courier, &[&tn]).await;
-    let device: Value = app
-        .post_json(
-            "/devices",
-            &json!({"name": "van", "courier_id": courier.user_id}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let real = device["api_key"].as_str().unwrap().to_owned();
+    let (_, real) = app.register_device(courier.user_id, "van").await;
     // A second device, to change later.
-    let bike: Value = app
-        .post_json(
-            "/devices",
-            &json!({"name": "bike", "courier_id": courier.user_id}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    let bike_key = bike["api_key"].as_str().unwrap().to_owned();
+    let (bike, bike_key) = app.register_device(courier.user_id, "bike").await;
     let post = |key: String| {
         let (app, tn) = (&app, &tn);
         async move { app.post_point_as_device(&key, tn).await }
@@ -124,7 +106,7 @@ async fn unknown_device_keys_are_throttled_and_never_push_out_a_real_one() {
     // the revoked bike's key is refused, ingest has forgotten.
     let revoked = app
         .http
-        .delete(app.url(&format!("/devices/{}", bike["id"].as_str().unwrap())))
+        .delete(app.url(&format!("/devices/{bike}")))
         .send()
         .await
         .unwrap();

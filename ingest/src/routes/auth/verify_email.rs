@@ -50,11 +50,7 @@ pub async fn post(
     caller: &Caller,
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
-    if caller.session_id.is_none() {
-        return Err(no_account());
-    }
-    let principal = crate::authn::principal_of(&request, Some(caller));
-    let trace = crate::routes::trace_of(&request);
+    let (principal, trace) = from_account(caller, &request)?;
     let body = json_object(request, &state.body).await?;
     let token = parse(&body)?;
     apply(state, caller, principal, trace, &token).await
@@ -66,6 +62,22 @@ pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<String
     let token = fields.required_str("token").map(str::to_owned);
     fields.finish()?;
     token.ok_or_else(|| Reply::invalid_fields("token is required"))
+}
+
+/// Who asks, and the request's trace, for a request only an account's own
+/// session may make (a device key or a disabled-auth caller has no address
+/// to verify).
+fn from_account(
+    caller: &Caller,
+    request: &Request<Incoming>,
+) -> Result<(shared::wire::Principal, shared::wire::TraceContext), Reply> {
+    if caller.session_id.is_none() {
+        return Err(no_account());
+    }
+    Ok((
+        crate::authn::principal_of(request, Some(caller)),
+        crate::routes::trace_of(request),
+    ))
 }
 
 fn no_account() -> Reply {
@@ -136,11 +148,7 @@ pub async fn resend(
     caller: &Caller,
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
-    if caller.session_id.is_none() {
-        return Err(no_account());
-    }
-    let principal = crate::authn::principal_of(&request, Some(caller));
-    let trace = crate::routes::trace_of(&request);
+    let (principal, trace) = from_account(caller, &request)?;
     let command = Command::ResendVerification(ResendVerification {
         user_id: caller.user_id,
     });

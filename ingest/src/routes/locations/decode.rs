@@ -124,10 +124,10 @@ fn json_problem(error: serde_json::Error) -> BatchError {
     }
 }
 
-/// The scalar `visit_*` methods of a visitor whose value is an `Option`:
-/// a scalar where a container was expected is `None` (reported by the
-/// caller), never an error that stops the batch.
-macro_rules! scalars_are_none {
+/// The non-text scalar `visit_*` methods of a visitor whose value is an
+/// `Option`: such a scalar is `None` (a value of the wrong kind, or a map key
+/// that names no field), never an error that stops the batch.
+macro_rules! non_text_scalars_are_none {
     () => {
         fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
             Ok(None)
@@ -141,16 +141,25 @@ macro_rules! scalars_are_none {
         fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
             Ok(None)
         }
-        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-            Ok(None)
-        }
-        fn visit_bytes<E>(self, _: &[u8]) -> Result<Self::Value, E> {
-            Ok(None)
-        }
         fn visit_unit<E>(self) -> Result<Self::Value, E> {
             Ok(None)
         }
         fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    };
+}
+
+/// Every scalar `visit_*` method of a visitor whose value is an `Option`:
+/// a scalar where a container was expected is `None` (reported by the
+/// caller), never an error that stops the batch.
+macro_rules! scalars_are_none {
+    () => {
+        non_text_scalars_are_none!();
+        fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_bytes<E>(self, _: &[u8]) -> Result<Self::Value, E> {
             Ok(None)
         }
     };
@@ -270,24 +279,7 @@ impl<'de> Visitor<'de> for FieldName {
         Ok(FIELDS.iter().copied().find(|name| name.as_bytes() == key))
     }
     // MessagePack maps may have keys of any type: none of them is a field.
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
+    non_text_scalars_are_none!();
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
         Ok(None)
