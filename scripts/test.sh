@@ -12,6 +12,9 @@ ensure_chromium
 cd "$REPO_ROOT"
 # The deployment files (Kubernetes, KEDA, Grafana, Prometheus, compose), offline.
 bash scripts/validate_deploy.sh
+# The code's shape: no module cycles, no overlong function or file beyond the
+# known exceptions (docs/ARCHITECTURE.md).
+python3 scripts/check-shape.py
 # The binaries first: some tests run them as an operator would.
 cargo build --workspace --locked --bins
 cargo test --workspace --locked "$@"

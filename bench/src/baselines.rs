@@ -16,7 +16,8 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::BasicProperties;
-use mongodb::bson::{doc, Document};
+use mongodb::bson::doc;
+use shared::locations::stored::{self, HistoryDoc};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -234,23 +235,25 @@ pub async fn mongo_insert_many(
     duration: Duration,
     max_docs: u64,
 ) -> anyhow::Result<f64> {
-    let collection = system.mongo.collection::<Document>("location_history");
+    let collection = system.mongo.collection::<HistoryDoc>(stored::HISTORY);
     let prefix = format!("ZZBASELINE{suffix}");
     let began = Instant::now();
     let mut docs = 0u64;
     while began.elapsed() < duration && docs < max_docs {
         let now = mongodb::bson::DateTime::now();
-        let batch: Vec<Document> = (0..1000)
-            .map(|i| {
-                doc! {
-                    "_id": uuid::Uuid::new_v4().to_string(),
-                    "package_id": "00000000-0000-0000-0000-000000000000",
-                    "tracking_number": format!("{prefix}{}", i % 50),
-                    "location": { "type": "Point", "coordinates": [-74.0, 40.0 + f64::from(i) / 1e4] },
-                    "recorded_at": mongodb::bson::DateTime::from_millis(now.timestamp_millis() - i64::from(i)),
-                    "received_at": now,
-                    "seq": i64::from(i),
-                }
+        let batch: Vec<HistoryDoc> = (0..1000)
+            .map(|i| HistoryDoc {
+                point_id: uuid::Uuid::new_v4().to_string(),
+                package_id: Some(uuid::Uuid::nil().to_string()),
+                tracking_number: format!("{prefix}{}", i % 50),
+                location: stored::GeoPoint::new(40.0 + f64::from(i) / 1e4, -74.0),
+                recorded_at: mongodb::bson::DateTime::from_millis(
+                    now.timestamp_millis() - i64::from(i),
+                ),
+                received_at: now,
+                seq: i64::from(i),
+                address: None,
+                measurements: Default::default(),
             })
             .collect();
         collection.insert_many(batch).ordered(false).await?;

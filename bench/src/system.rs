@@ -5,7 +5,7 @@
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use mongodb::bson::{doc, Document};
+use shared::locations::stored::{self, HistoryDoc};
 use shared::config::CommonConfig;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -100,8 +100,8 @@ impl System {
             return numbered.max(0) as u64;
         }
         self.mongo
-            .collection::<Document>("location_history")
-            .count_documents(doc! { "tracking_number": { "$in": tracking_numbers } })
+            .collection::<HistoryDoc>(stored::HISTORY)
+            .count_documents(stored::packages_points(tracking_numbers))
             .await
             .unwrap_or(0)
     }
@@ -112,8 +112,8 @@ impl System {
     /// measured).
     pub async fn stored_of(&self, point_ids: &[String]) -> u64 {
         self.mongo
-            .collection::<Document>("location_history")
-            .count_documents(doc! { "_id": { "$in": point_ids } })
+            .collection::<HistoryDoc>(stored::HISTORY)
+            .count_documents(stored::points(point_ids))
             .await
             .unwrap_or(0)
     }

@@ -8,9 +8,9 @@ use crate::events::Events;
 use crate::hub::{ClientHandle, ClientId, Hub, Outgoing, EVERY_PACKAGE};
 use crate::protocol::{self, Request};
 use crate::store::EventStore;
+use crate::subscriptions::{Bound, Subscriptions};
 use crate::writer::{Closing, Writer, TOO_SLOW};
 use futures_util::StreamExt;
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpStream;
@@ -96,13 +96,20 @@ pub async fn serve(
             return;
         }
     };
+    let handle = ClientHandle {
+        outbox,
+        too_slow: CancellationToken::new(),
+    };
+    let id = shared.hub.new_client_id();
     let mut client = Handler {
-        handle: ClientHandle {
-            outbox,
-            too_slow: CancellationToken::new(),
-        },
-        id: shared.hub.new_client_id(),
-        subscriptions: HashSet::new(),
+        subscriptions: Subscriptions::new(
+            Arc::clone(&shared.hub),
+            shared.events.clone(),
+            id,
+            handle.clone(),
+        ),
+        handle,
+        id,
         shared: Arc::clone(&shared),
         caller: session.caller,
         public_lookups: 0,
@@ -245,7 +252,7 @@ pub async fn serve(
             }
         }
     }
-    client.unsubscribe_all().await;
+    client.subscriptions.end_all().await;
     closing.token.cancel();
     let _ = writer.await;
     metrics.connections.dec();
@@ -331,7 +338,7 @@ struct Handler {
     shared: Arc<Shared>,
     id: ClientId,
     handle: ClientHandle,
-    subscriptions: HashSet<String>,
+    subscriptions: Subscriptions,
     /// Who opened the connection: every subscription asks the policy.
     /// `None` on `/ws/public`: anyone holding a tracking number.
     caller: Option<shared::auth::Caller>,
@@ -427,20 +434,16 @@ impl Handler {
         // The head is read again once they are bound: every event past it
         // comes live, and every change made after the client hears
         // "subscribed" is past it.
-        if !self.enqueue(Outgoing::Watch(tn.to_owned())).await {
-            return false;
-        }
-        self.shared.hub.subscribe(tn, self.id, self.handle.clone());
-        if let Err(error) = self.shared.events.sync(tn).await {
-            return self.refuse(tn, &error.to_string()).await;
+        match self.subscriptions.bind(tn).await {
+            Bound::Yes => {}
+            Bound::Failed(problem) => return self.reply(protocol::error(&problem)),
+            Bound::Gone => return false,
         }
         let head = match self.head(tn).await {
             Ok(head) => head,
             Err(problem) => return self.refuse(tn, &problem).await,
         };
-        if self.subscriptions.insert(tn.to_owned()) {
-            self.shared.hub.metrics.subscriptions.inc();
-        }
+        self.subscriptions.confirm(tn);
         self.reply(protocol::subscribed(tn))
             && self
                 .enqueue(Outgoing::Start {
@@ -473,18 +476,11 @@ impl Handler {
                 );
                 return self.reply(protocol::error(&problem));
             }
-            self.shared
-                .hub
-                .subscribe(EVERY_PACKAGE, self.id, self.handle.clone());
-            if let Err(error) = self.shared.events.sync(EVERY_PACKAGE).await {
-                self.shared.hub.unsubscribe(EVERY_PACKAGE, self.id);
-                // The binding may have been made before the answer was lost:
-                // reconcile again, now that nobody here wants it.
-                let _ = self.shared.events.sync(EVERY_PACKAGE).await;
-                return self.reply(protocol::error(&error.to_string()));
+            match self.subscriptions.bind(EVERY_PACKAGE).await {
+                Bound::Yes => self.subscriptions.confirm(EVERY_PACKAGE),
+                Bound::Failed(problem) => return self.reply(protocol::error(&problem)),
+                Bound::Gone => return false,
             }
-            self.subscriptions.insert(EVERY_PACKAGE.to_owned());
-            self.shared.hub.metrics.subscriptions.inc();
         }
         // Read once the feed is bound: what commits after this read comes
         // live, what committed before is in it.
@@ -553,10 +549,8 @@ impl Handler {
                 }
             }
             Ok(Ok(None)) => {
-                for tn in std::mem::take(&mut self.subscriptions) {
-                    self.shared.hub.metrics.subscriptions.dec();
-                    self.shared.hub.unsubscribe(&tn, self.id);
-                    let _ = self.shared.events.sync(&tn).await;
+                // Every subscription ends first, then the client is told.
+                for tn in self.subscriptions.end_all().await {
                     let notice = if tn == EVERY_PACKAGE {
                         protocol::revoked_all()
                     } else {
@@ -581,12 +575,7 @@ impl Handler {
     /// unsubscribed, with a reason. The every-package feed ends for a role
     /// that no longer sees every package.
     async fn recheck(&mut self) -> Recheck {
-        let watched: Vec<String> = self
-            .subscriptions
-            .iter()
-            .filter(|tn| tn.as_str() != EVERY_PACKAGE)
-            .cloned()
-            .collect();
+        let watched = self.subscriptions.packages();
         let Some(caller) = self.caller.as_ref() else {
             return Recheck::Done;
         };
@@ -628,32 +617,11 @@ impl Handler {
 
     /// Undoes a subscription that could not be confirmed, and says why.
     async fn refuse(&mut self, tn: &str, problem: &str) -> bool {
-        if !self.subscriptions.contains(tn) {
-            self.shared.hub.unsubscribe(tn, self.id);
-            let _ = self.shared.events.sync(tn).await;
-            if !self.enqueue(Outgoing::Forget(tn.to_owned())).await {
-                return false;
-            }
-        }
-        self.reply(protocol::error(problem))
+        self.subscriptions.unbind(tn).await && self.reply(protocol::error(problem))
     }
 
     async fn unwatch(&mut self, tn: &str) {
-        if self.subscriptions.remove(tn) {
-            self.shared.hub.metrics.subscriptions.dec();
-            self.shared.hub.unsubscribe(tn, self.id);
-            let _ = self.shared.events.sync(tn).await;
-        }
-        self.enqueue(Outgoing::Forget(tn.to_owned())).await;
-    }
-
-    async fn unsubscribe_all(&mut self) {
-        let metrics = &self.shared.hub.metrics;
-        metrics.subscriptions.sub(self.subscriptions.len() as i64);
-        for tn in std::mem::take(&mut self.subscriptions) {
-            self.shared.hub.unsubscribe(&tn, self.id);
-            let _ = self.shared.events.sync(&tn).await;
-        }
+        self.subscriptions.end(tn).await;
     }
 
     /// Queues an answer without waiting: a client whose outbox is full is too slow.

@@ -15,7 +15,7 @@ use lapin::types::FieldTable;
 use lapin::Channel;
 use shared::backoff::Backoff;
 use shared::topology::Topology;
-use shared::wire::{Envelope, Event, SigningKeys};
+use shared::wire::{Envelope, PackageEvent, SigningKeys};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
@@ -225,7 +225,7 @@ async fn bind(
 /// Opens the seal and decodes once, encodes each client message once,
 /// shares its bytes. An event whose seal does not verify reaches nobody.
 fn forward(hub: &Hub, keys: &SigningKeys, payload: &[u8]) {
-    let event = match Envelope::<Event>::open(payload, keys) {
+    let event = match Envelope::<PackageEvent>::open(payload, keys) {
         Ok(event) => event,
         Err(error) => {
             hub.metrics.events_refused.inc();

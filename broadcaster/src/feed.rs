@@ -25,7 +25,7 @@
 //!   subscribe of its own is outstanding.
 
 use crate::hub::{Hub, EVERY_PACKAGE};
-use crate::update::{Data, PackageState};
+use shared::frames::{Data, PackageState};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use std::sync::Arc;
@@ -129,6 +129,7 @@ fn state(row: &StateRow) -> PackageState<'_> {
         latitude: row.latitude,
         longitude: row.longitude,
         timestamp: row.updated_at,
+        extra: (),
     };
     PackageState::new(&row.tracking_number, row.event_seq, data)
 }

@@ -13,7 +13,9 @@
 //!   shared by every subscriber; a subscriber whose bounded queue is full is
 //!   marked slow and disconnected, never waited for.
 //! - [`connection`]: one WebSocket client's reader: the protocol (subscribe,
-//!   unsubscribe), idle timeout; [`protocol`] parses what clients send.
+//!   unsubscribe), idle timeout; [`protocol`] parses what clients send;
+//!   [`subscriptions`]: the one type that keeps a subscription's set, hub
+//!   entry, broker binding, gauge and writer in step.
 //! - [`writer`]: its sending half: outbox → streams → socket, heartbeats,
 //!   reads from the stores, the close frame.
 //! - [`streams`]: each client gets each package's events strictly by `seq`,
@@ -21,7 +23,7 @@
 //!   the stores (`since_seq` catch-up included), and only what the stores
 //!   lack skipped, with a `gap` message.
 //! - [`store`]: a package's events read back a page at a time.
-//! - [`update`]: the `package_update` message in the original shape.
+//! - [`update`]: live events as `package_update` frames (`shared::frames`).
 //! - [`metrics`]: connections, subscriptions, deliveries, slow drops, lag;
 //!   [`endpoints`] serves them at `/metrics` beside `/ws`, with `/health`.
 //! - [`feed`]: resuming the every-package feed from a cursor, and the
@@ -46,6 +48,7 @@ pub mod rights;
 pub mod startup;
 pub mod store;
 pub mod streams;
+pub mod subscriptions;
 pub mod update;
 pub mod writer;
 

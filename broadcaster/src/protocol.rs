@@ -117,7 +117,7 @@ pub fn checkpoint(cursor: i64, complete: bool) -> String {
 }
 
 /// Packages as they are now: a resumed feed's, or a checkpoint's.
-pub fn package_states(states: &[crate::update::PackageState]) -> Option<String> {
+pub fn package_states(states: &[shared::frames::PackageState]) -> Option<String> {
     serde_json::to_string(&json!({ "type": "package_states", "packages": states })).ok()
 }
 

@@ -20,10 +20,10 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use shared::tasks::Tasks;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -67,11 +67,9 @@ pub struct Application {
     ops: Option<TcpListener>,
     shared: Arc<Shared>,
     admission: Arc<Admission>,
-    events_task: JoinHandle<()>,
-    events_stop: CancellationToken,
-    /// The presence report to Redis and the feed's checkpoints; stopped last.
-    background: Vec<JoinHandle<()>>,
-    background_stop: CancellationToken,
+    /// Stopped once the clients are closed: the broker side first, then
+    /// the rights watch, the presence report and the feed's checkpoints.
+    tasks: Tasks,
     max_connections: usize,
     send_buffer_bytes: Option<usize>,
     shutdown: CancellationToken,
@@ -101,7 +99,7 @@ impl Application {
         let mongo = mongodb::Client::with_uri_str(&config.common.mongodb_url).await?;
         let history = mongo
             .database(&config.common.mongodb_database)
-            .collection("location_history");
+            .collection(shared::locations::stored::HISTORY);
         let hub = Arc::new(Hub::default());
         let events_stop = CancellationToken::new();
         let (events, events_task) = Events::start(
@@ -115,17 +113,19 @@ impl Application {
             shared::cache::ViewCache::new(&config.common.redis_url, &config.common.redis_prefix)?;
         let background_stop = CancellationToken::new();
         let (rights, rights_task) = crate::rights::spawn(cache.clone(), background_stop.clone());
-        let background = vec![
-            rights_task,
-            crate::presence::spawn(cache.clone(), Arc::clone(&hub), background_stop.clone()),
-            crate::feed::spawn_checkpoints(
-                pool.clone(),
-                Arc::clone(&hub),
-                config.feed_checkpoint.max(Duration::from_millis(10)),
-                config.feed_resume_max,
-                background_stop.clone(),
-            ),
-        ];
+        // Added in reverse of the order they stop in: the broker side first.
+        let mut tasks = Tasks::new();
+        tasks.add("feed checkpoints", background_stop.clone(), crate::feed::spawn_checkpoints(
+            pool.clone(),
+            Arc::clone(&hub),
+            config.feed_checkpoint.max(Duration::from_millis(10)),
+            config.feed_resume_max,
+            background_stop.clone(),
+        ));
+        let presence = crate::presence::spawn(cache.clone(), Arc::clone(&hub), background_stop.clone());
+        tasks.add("presence", background_stop.clone(), presence);
+        tasks.add("rights", background_stop, rights_task);
+        tasks.add("events", events_stop, events_task);
         let limits = Limits {
             max_subscriptions: config.max_subscriptions,
             client_queue: config.client_queue.max(1),
@@ -168,10 +168,7 @@ impl Application {
                 handshake_timeout: config.handshake_timeout,
                 ws_config,
             }),
-            events_task,
-            events_stop,
-            background,
-            background_stop,
+            tasks,
             max_connections: config.max_connections.max(1),
             send_buffer_bytes: config.send_buffer_bytes,
             shutdown,
@@ -199,10 +196,7 @@ impl Application {
             ops,
             shared,
             admission,
-            events_task,
-            events_stop,
-            background,
-            background_stop,
+            tasks,
             max_connections,
             send_buffer_bytes,
             shutdown,
@@ -269,12 +263,7 @@ impl Application {
         {
             tracing::warn!("some WebSocket clients did not close in time");
         }
-        events_stop.cancel();
-        let _ = events_task.await;
-        background_stop.cancel();
-        for task in background {
-            let _ = task.await;
-        }
+        tasks.stop().await;
         ops_stop.cancel();
         if let Some(server) = ops_server {
             let _ = server.await;

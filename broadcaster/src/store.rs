@@ -9,10 +9,10 @@
 //! numbered at all though the package's sequence has passed it: it will
 //! never come).
 
-use crate::update::{Data, PackageUpdate};
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
-use mongodb::bson::{doc, Bson, Document};
+use shared::frames::{Data, PackageUpdate};
+use shared::locations::stored::{self, HistoryDoc};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
 use uuid::Uuid;
@@ -41,7 +41,7 @@ pub struct Page {
 #[derive(Clone)]
 pub struct EventStore {
     pool: PgPool,
-    history: mongodb::Collection<Document>,
+    history: mongodb::Collection<mongodb::bson::Document>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -57,7 +57,7 @@ struct StatusRow {
 }
 
 impl EventStore {
-    pub fn new(pool: PgPool, history: mongodb::Collection<Document>) -> Self {
+    pub fn new(pool: PgPool, history: mongodb::Collection<mongodb::bson::Document>) -> Self {
         Self { pool, history }
     }
 
@@ -122,17 +122,20 @@ impl EventStore {
             .map(|(seq, _)| *seq)
             .collect();
         if !locations.is_empty() {
-            let points: Vec<Document> = self
+            let points: Vec<mongodb::bson::Document> = self
                 .history
-                .find(doc! { "tracking_number": tracking_number, "seq": { "$gte": from, "$lt": end } })
+                .find(stored::package_seqs(tracking_number, from, end))
                 .await?
                 .try_collect()
                 .await?;
-            for point in &points {
-                if let Some((seq, text)) = render_point(tracking_number, point) {
-                    locations.remove(&seq);
-                    page.events.insert(seq, text);
-                }
+            let points: Vec<HistoryDoc> = stored::readable(points);
+            let rendered = points.iter().filter_map(HistoryDoc::recorded).filter_map(|point| {
+                let text = shared::locations::render::update(tracking_number, &point).render()?;
+                Some((point.seq, text))
+            });
+            for (seq, text) in rendered {
+                locations.remove(&seq);
+                page.events.insert(seq, text);
             }
         }
         page.in_flight = locations;
@@ -152,6 +155,7 @@ fn render_status(tracking_number: &str, row: &StatusRow) -> Option<String> {
         latitude: row.latitude,
         longitude: row.longitude,
         timestamp: row.occurred_at,
+        extra: (),
     };
     PackageUpdate::new(
         tracking_number,
@@ -161,29 +165,4 @@ fn render_status(tracking_number: &str, row: &StatusRow) -> Option<String> {
         data,
     )
     .render()
-}
-
-fn render_point(tracking_number: &str, point: &Document) -> Option<(i64, String)> {
-    let seq = point
-        .get("seq")
-        .and_then(|s| s.as_i64().or_else(|| s.as_i32().map(i64::from)))?;
-    let coordinates = point
-        .get_document("location")
-        .ok()
-        .and_then(|l| l.get_array("coordinates").ok());
-    let coordinate = |i: usize| coordinates.and_then(|c| c.get(i)).and_then(Bson::as_f64);
-    let timestamp = point
-        .get_datetime("recorded_at")
-        .ok()
-        .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()))?;
-    let data = Data {
-        status: None,
-        location: point.get_str("address").ok(),
-        latitude: coordinate(1),
-        longitude: coordinate(0),
-        timestamp,
-    };
-    let event_id = point.get_str("_id").unwrap_or_default().to_owned();
-    let text = PackageUpdate::new(tracking_number, "location", event_id, seq, data).render()?;
-    Some((seq, text))
 }

@@ -1,85 +1,17 @@
-//! The `package_update` message: the original shape plus `kind`, `seq` and
-//! `event_id`. Live events and replayed ones are rendered by the same code.
-//! And a package as it is now, for a feed that resumes (sent in
-//! `package_states` frames, see [`crate::protocol::package_states`]).
+//! Live events as `package_update` frames (the frame itself is
+//! [`shared::frames`]).
 
-use chrono::{DateTime, Utc};
-use serde::Serialize;
-use shared::wire::{Envelope, Event};
-
-/// One update as clients see it.
-#[derive(Serialize)]
-pub struct PackageUpdate<'a> {
-    r#type: &'static str,
-    pub tracking_number: &'a str,
-    pub kind: &'a str,
-    pub event_id: String,
-    /// The event's number in the package's sequence: creation is 1, and each
-    /// status change or location point takes the next.
-    pub seq: i64,
-    pub data: Data<'a>,
-}
-
-#[derive(Serialize)]
-pub struct Data<'a> {
-    pub status: Option<&'a str>,
-    pub location: Option<&'a str>,
-    pub latitude: Option<f64>,
-    pub longitude: Option<f64>,
-    pub timestamp: DateTime<Utc>,
-}
-
-impl<'a> PackageUpdate<'a> {
-    pub fn new(
-        tracking_number: &'a str,
-        kind: &'a str,
-        event_id: String,
-        seq: i64,
-        data: Data<'a>,
-    ) -> Self {
-        Self {
-            r#type: "package_update",
-            tracking_number,
-            kind,
-            event_id,
-            seq,
-            data,
-        }
-    }
-
-    pub fn render(&self) -> Option<String> {
-        serde_json::to_string(self).ok()
-    }
-}
-
-/// A package as it stands after event `seq`: what a resuming feed client
-/// gets for each package that changed while it was away.
-#[derive(Serialize)]
-pub struct PackageState<'a> {
-    pub tracking_number: &'a str,
-    pub seq: i64,
-    /// `timestamp` is when the package last changed.
-    pub data: Data<'a>,
-}
-
-impl<'a> PackageState<'a> {
-    pub fn new(tracking_number: &'a str, seq: i64, data: Data<'a>) -> Self {
-        Self {
-            tracking_number,
-            seq,
-            data,
-        }
-    }
-}
+use shared::frames::{Data, PackageUpdate};
+use shared::wire::{Envelope, PackageEvent};
 
 /// The `(seq, JSON text)` of each update a live event carries (a window's
 /// points of one package travel as one event); none for events clients do
 /// not see (rejected commands).
-pub fn encode(event: &Envelope<Event>) -> Vec<(i64, String)> {
+pub fn encode(event: &Envelope<PackageEvent>) -> Vec<(i64, String)> {
     let tracking_number = event.body.tracking_number();
     let kind = event.body.kind();
-    let updates = match &event.body {
-        Event::PackageCreated(created) => vec![PackageUpdate::new(
+    let status = match &event.body {
+        PackageEvent::PackageCreated(created) => PackageUpdate::new(
             tracking_number,
             kind,
             event.event_id.to_string(),
@@ -90,9 +22,10 @@ pub fn encode(event: &Envelope<Event>) -> Vec<(i64, String)> {
                 latitude: created.package.latitude,
                 longitude: created.package.longitude,
                 timestamp: created.package.created_at,
+                extra: (),
             },
-        )],
-        Event::StatusChanged(changed) => vec![PackageUpdate::new(
+        ),
+        PackageEvent::StatusChanged(changed) => PackageUpdate::new(
             tracking_number,
             kind,
             event.event_id.to_string(),
@@ -103,32 +36,18 @@ pub fn encode(event: &Envelope<Event>) -> Vec<(i64, String)> {
                 latitude: changed.coordinates.map(|c| c.latitude()),
                 longitude: changed.coordinates.map(|c| c.longitude()),
                 timestamp: changed.changed_at,
+                extra: (),
             },
-        )],
-        Event::LocationsRecorded(recorded) => recorded
-            .points
-            .iter()
-            .map(|point| {
-                PackageUpdate::new(
-                    tracking_number,
-                    kind,
-                    point.point_id.to_string(),
-                    point.seq,
-                    Data {
-                        status: None,
-                        location: point.address.as_deref(),
-                        latitude: Some(point.coordinates.latitude()),
-                        longitude: Some(point.coordinates.longitude()),
-                        timestamp: point.recorded_at,
-                    },
-                )
-            })
-            .collect(),
-        // Rejections and account outcomes: nothing for watchers.
-        _ => Vec::new(),
+        ),
+        PackageEvent::LocationsRecorded(recorded) => {
+            let rendered = recorded.points.iter().filter_map(|point| {
+                let update = shared::locations::render::update(tracking_number, point);
+                Some((update.seq, update.render()?))
+            });
+            return rendered.collect();
+        }
+        // Rejections: nothing for watchers.
+        PackageEvent::CommandRejected { .. } => return Vec::new(),
     };
-    updates
-        .iter()
-        .filter_map(|update| Some((update.seq, update.render()?)))
-        .collect()
+    status.render().map(|text| (status.seq, text)).into_iter().collect()
 }

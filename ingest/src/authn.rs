@@ -5,7 +5,8 @@
 
 use crate::credentials::{Refused, Unavailable};
 use crate::http::Reply;
-use crate::routes::{package_not_found, AppState};
+use crate::http::response::package_not_found;
+use crate::state::AppState;
 use hyper::header::AUTHORIZATION;
 use hyper::{HeaderMap, StatusCode};
 use shared::auth::policy::{self, Action, Decision};
@@ -101,7 +102,7 @@ pub fn principal_of<B>(
     let mut principal = caller.map(Caller::principal).unwrap_or_default();
     principal.address = request
         .extensions()
-        .get::<crate::routes::ClientAddr>()
+        .get::<crate::state::ClientAddr>()
         .map(|a| a.0.to_string());
     principal
 }

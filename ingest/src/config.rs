@@ -1,4 +1,4 @@
-use crate::routes::locations::PointRules;
+use shared::locations::parse::PointRules;
 use shared::config::{millis_var, secs_var, var, CommonConfig, ConfigError};
 use std::net::SocketAddr;
 use std::time::Duration;

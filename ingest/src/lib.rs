@@ -45,7 +45,9 @@ pub mod queues;
 pub mod rate_limit;
 pub mod reads;
 pub mod routes;
+pub mod schemas;
 pub mod startup;
+pub mod state;
 pub mod web;
 
 pub use config::IngestConfig;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio::task::JoinHandle;
+use shared::tasks::Tasks;
 use tokio_util::sync::CancellationToken;
 
 /// How long in-flight requests get to finish after shutdown begins.
@@ -47,17 +47,10 @@ pub struct Application {
     /// `/metrics` and the health probes, apart from the public port.
     ops: Option<TcpListener>,
     state: Arc<AppState>,
-    broker_supervisor: JoinHandle<()>,
-    /// Stops the broker link; cancelled only after in-flight requests drained,
-    /// so they can still publish and receive their outcomes.
-    broker_stop: CancellationToken,
-    /// The group-commit task: stopped after the requests drained (they may
-    /// wait for their group), before the broker link.
-    point_grouper: JoinHandle<()>,
-    groups_stop: CancellationToken,
-    /// Polls whether device keys or deliveries changed; stopped last.
-    credentials_refresher: JoinHandle<()>,
-    credentials_stop: CancellationToken,
+    /// Stopped once in-flight requests drained (they may still publish and
+    /// wait for their group and outcome): the group commit first, then the
+    /// broker link, then the refresher of device keys and deliveries.
+    tasks: Tasks,
     max_connections: usize,
     per_network: Arc<shared::admission::Places>,
     read_timeout: Duration,
@@ -134,6 +127,11 @@ impl Application {
         );
         let credentials_stop = CancellationToken::new();
         let credentials_refresher = credentials.spawn_refresher(credentials_stop.clone());
+        // Added in reverse of the order they stop in.
+        let mut tasks = Tasks::new();
+        tasks.add("credentials refresher", credentials_stop, credentials_refresher);
+        tasks.add("broker link", broker_stop, broker_supervisor);
+        tasks.add("group commit", groups_stop, point_grouper);
         let sign_in_delays = shared::auth::sign_in_delay::SignInDelays::new(cache.clone());
         let queues = crate::queues::QueueStats::new(
             broker.clone(),
@@ -177,12 +175,7 @@ impl Application {
             ops,
             per_network: shared::admission::Places::new(config.max_connections_per_address),
             state,
-            broker_supervisor,
-            broker_stop,
-            point_grouper,
-            groups_stop,
-            credentials_refresher,
-            credentials_stop,
+            tasks,
             max_connections: config.max_connections,
             read_timeout: config.read_timeout,
             cors_allowed_origins: config.cors_allowed_origins,
@@ -211,12 +204,7 @@ impl Application {
             ops,
             per_network,
             state,
-            broker_supervisor,
-            broker_stop,
-            point_grouper,
-            groups_stop,
-            credentials_refresher,
-            credentials_stop,
+            tasks,
             max_connections,
             read_timeout,
             cors_allowed_origins,
@@ -316,12 +304,7 @@ impl Application {
         {
             tracing::warn!("some connections did not finish in time");
         }
-        groups_stop.cancel();
-        let _ = point_grouper.await;
-        broker_stop.cancel();
-        let _ = broker_supervisor.await;
-        credentials_stop.cancel();
-        let _ = credentials_refresher.await;
+        tasks.stop().await;
         ops_stop.cancel();
         if let Some(server) = ops_server {
             let _ = server.await;

@@ -104,7 +104,7 @@ pub async fn publish_confirmed(
 #[allow(clippy::too_many_arguments)]
 pub async fn publish_envelope<B: Serialize>(
     channel: &Channel,
-    keys: &crate::wire::SigningKeys,
+    keys: &crate::seal::SigningKeys,
     exchange: &str,
     routing_key: &str,
     envelope: &Envelope<B>,

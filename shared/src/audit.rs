@@ -3,7 +3,7 @@
 //! command's transaction, or right after a location window); admins read it
 //! through ingest.
 
-use crate::wire::Principal;
+use crate::auth::Principal;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgExecutor;

@@ -2,6 +2,9 @@
 //!
 //! - [`domain`]: validated newtypes (`TrackingNumber`, `Coordinates`, ...) and the
 //!   package status flow. Parse at the edge, trust inside.
+//! - [`locations`]: the locations flow's points, their parsing, stored
+//!   documents and rendering; [`frames`]: the `package_update` frame.
+//! - [`fields`]: reading a JSON object's fields, every problem named.
 //! - [`wire`]: the versioned MessagePack envelopes that travel through RabbitMQ:
 //!   commands (ingest → workers) and result events (workers → ingest, broadcaster).
 //! - [`topology`]: exchange and queue names, shard routing, and the idempotent
@@ -14,8 +17,11 @@
 //! - [`backoff`]: exponential backoff with jitter for transient failures.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
 //! - [`cache`]: the Redis view keys and a connection that degrades instead of failing.
-//! - [`config`]: reading environment variables with defaults and clear errors.
-//! - [`shutdown`]: turning SIGINT/SIGTERM into a cancellation token.
+//! - [`env`]: reading environment variables with defaults and clear errors;
+//!   [`config`]: the settings every service shares.
+//! - [`seal`]: the HMAC every broker message carries, and the keys.
+//! - [`shutdown`]: turning SIGINT/SIGTERM into a cancellation token;
+//!   [`tasks`]: a service's background tasks and their one shutdown path.
 //! - [`telemetry`]: log set-up (`RUST_LOG`, `LOG_FORMAT=json`) and process
 //!   limits (open files, the allocator returning large blocks).
 //! - [`trace`]: W3C `traceparent`, carried by every envelope and message.
@@ -34,10 +40,16 @@ pub mod config;
 pub mod db;
 pub mod domain;
 pub mod endpoints;
+pub mod env;
+pub mod fields;
+pub mod frames;
+pub mod locations;
 pub mod metrics;
 pub mod net;
 pub mod rate_limit;
+pub mod seal;
 pub mod shutdown;
+pub mod tasks;
 pub mod telemetry;
 pub mod topology;
 pub mod trace;

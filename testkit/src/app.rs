@@ -352,6 +352,20 @@ impl TestApp {
         assert_eq!(response.status(), 200, "status of {tracking_number}");
     }
 
+    /// A package's location history once it holds `expected` points.
+    pub async fn history(&self, tracking_number: &str, expected: usize) -> Vec<Value> {
+        crate::eventually(WAIT, "the history", || async {
+            let items: Vec<Value> = self
+                .get(&format!("/packages/{tracking_number}/locations"))
+                .await
+                .json()
+                .await
+                .ok()?;
+            (items.len() == expected).then_some(items)
+        })
+        .await
+    }
+
     pub async fn package_rows(&self) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM packages")
             .fetch_one(&self.env.pool)

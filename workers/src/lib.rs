@@ -3,9 +3,11 @@
 //! - [`config`]: the pool's settings from the environment.
 //! - [`startup`]: connects to the broker, declares the topology, runs one consumer
 //!   per owned shard queue, and reconnects when the broker goes away.
-//! - [`consumer`]: the per-queue loop over windows (everything waiting in the
-//!   prefetch buffer): decode → apply (retrying transient failures) →
-//!   invalidate cached views → publish result events → reply → ack.
+//! - [`runner`]: the per-queue loop over windows (everything waiting in the
+//!   prefetch buffer), the same for every pool: the pool's handler turns a
+//!   window into effects as data; one `settle` invalidates cached views,
+//!   publishes result events and replies; then the window is acked.
+//!   The handlers are `packages::flow` and `locations::flow`.
 //! - [`packages`]: a window of package commands (and account sign-ups) in one
 //!   PostgreSQL transaction, in queue order, one statement per table; each
 //!   command's principal is checked again against the policy.
@@ -30,7 +32,6 @@
 
 pub mod bootstrap;
 pub mod config;
-pub mod consumer;
 pub mod dead_letter;
 pub mod dlq;
 pub mod invalidator;
@@ -39,6 +40,7 @@ pub mod mail;
 pub mod metrics;
 pub mod packages;
 pub mod publisher;
+pub mod runner;
 pub mod startup;
 
 pub use config::WorkerConfig;

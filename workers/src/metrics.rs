@@ -116,6 +116,45 @@ impl Default for WorkerMetrics {
     }
 }
 
+/// What the window runner counts, by pool.
+impl WorkerMetrics {
+    /// A window of `messages` was taken from the queue.
+    pub fn taken(&self, pool: &str, messages: usize) {
+        self.consumed
+            .with_label_values(&[pool])
+            .inc_by(messages as u64);
+        self.window
+            .with_label_values(&[pool])
+            .observe(messages as f64);
+    }
+
+    pub fn acked(&self, pool: &str, messages: usize) {
+        self.acked.with_label_values(&[pool]).inc_by(messages as u64);
+    }
+
+    pub fn dead_lettered(&self, pool: &str, messages: usize) {
+        if messages > 0 {
+            self.dead_lettered
+                .with_label_values(&[pool])
+                .inc_by(messages as u64);
+        }
+    }
+
+    /// A message applied, `occurred_at` being when ingest accepted it.
+    pub fn applied(&self, pool: &str, occurred_at: chrono::DateTime<chrono::Utc>) {
+        self.lag
+            .with_label_values(&[pool])
+            .observe(shared::metrics::seconds_since(occurred_at));
+    }
+
+    /// One round of writes to `store`.
+    pub fn stored(&self, pool: &str, store: &str, took: std::time::Duration) {
+        self.store_seconds
+            .with_label_values(&[pool, store])
+            .observe(took.as_secs_f64());
+    }
+}
+
 impl shared::endpoints::Exposed for WorkerMetrics {
     fn render(&self) -> String {
         self.registry.render()

@@ -1,7 +1,9 @@
 //! Builds the worker pools from config and keeps them connected until shutdown.
 
 use crate::config::WorkerConfig;
-use crate::consumer::{consume, Pipeline, QueueKind, Window};
+use crate::locations::flow::LocationFlow;
+use crate::packages::flow::PackageFlow;
+use crate::runner::{consume, ConsumeError, Runner, Window};
 use crate::invalidator::Invalidator;
 use crate::locations::projection::{ProjectionNudge, Projector};
 use crate::locations::{ensure_indexes, LocationStore};
@@ -16,6 +18,7 @@ use shared::topology::DeclareError;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
+use shared::tasks::Tasks;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -170,7 +173,11 @@ async fn run_pools(
     // The projection outlives the consumers, like the invalidations: it
     // stops after them, and what it leaves marked the next start projects.
     let projection_stop = CancellationToken::new();
-    let (projection, projector) = if config.run_locations {
+    // Stopped after the consumers, the invalidations last: the others
+    // may still ask for some on their way out.
+    let mut tasks = Tasks::new();
+    tasks.add("invalidations", invalidations_stop, invalidations);
+    let projection = if config.run_locations {
         let (nudge, task) = Projector {
             pool: pool.clone(),
             store: locations.clone(),
@@ -178,15 +185,16 @@ async fn run_pools(
             interval: Duration::from_secs(1),
         }
         .spawn(projection_stop.clone());
-        (nudge, Some(task))
+        tasks.add("latest positions", projection_stop, task);
+        nudge
     } else {
-        (ProjectionNudge::default(), None)
+        ProjectionNudge::default()
     };
-    // Owned here like the projection: stopped after the consumers.
-    let prune_stop = CancellationToken::new();
-    let pruner = config
-        .run_packages
-        .then(|| crate::packages::prune::spawn(pool.clone(), prune_stop.clone()));
+    if config.run_packages {
+        let prune_stop = CancellationToken::new();
+        let pruner = crate::packages::prune::spawn(pool.clone(), prune_stop.clone());
+        tasks.add("pruner", prune_stop, pruner);
+    }
     let stores = Stores {
         pool: pool.clone(),
         invalidator,
@@ -201,7 +209,7 @@ async fn run_pools(
     while !shutdown.is_cancelled() {
         match run_connected(&config, &stores, &shutdown).await {
             Ok(()) => break,
-            Err(error @ DeclareError::ShardsMismatch { .. }) => {
+            Err(SessionError::Declare(error @ DeclareError::ShardsMismatch { .. })) => {
                 // Said once, by the process on its way out (main).
                 misconfigured = Some(error);
                 break;
@@ -215,19 +223,33 @@ async fn run_pools(
             }
         }
     }
-    projection_stop.cancel();
-    if let Some(projector) = projector {
-        let _ = projector.await;
-    }
-    prune_stop.cancel();
-    if let Some(pruner) = pruner {
-        let _ = pruner.await;
-    }
-    invalidations_stop.cancel();
-    let _ = invalidations.await;
+    tasks.stop().await;
     pool.close().await;
     tracing::info!("workers stopped");
     misconfigured.map_or(Ok(()), |error| Err(StartupError::Topology(error)))
+}
+
+/// Why a session on the broker ended: the pool reconnects (unless the
+/// topology is misconfigured).
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error(transparent)]
+    Declare(#[from] DeclareError),
+    #[error(transparent)]
+    Broker(#[from] lapin::Error),
+    #[error(transparent)]
+    Consume(#[from] ConsumeError),
+    #[error("a consumer task panicked: {0}")]
+    Panicked(String),
+}
+
+/// A window as big as the channel's prefetch allows.
+fn window_limits(config: &WorkerConfig, prefetch: u16) -> Window {
+    Window {
+        max_messages: usize::from(prefetch.max(1)),
+        max_bytes: WINDOW_BYTES,
+        linger: config.window_linger,
+    }
 }
 
 /// Consumes on one connection and publishes on another: a broker alarm
@@ -236,7 +258,7 @@ async fn run_connected(
     config: &WorkerConfig,
     stores: &Stores,
     shutdown: &CancellationToken,
-) -> Result<(), DeclareError> {
+) -> Result<(), SessionError> {
     let url = &config.common.amqp_url;
     let consuming = shared::amqp::connect(url, "delivertrack-workers").await?;
     let publishing = match shared::amqp::connect(url, "delivertrack-workers-publish").await {
@@ -283,16 +305,13 @@ async fn consume_all(
     config: &WorkerConfig,
     stores: &Stores,
     shutdown: &CancellationToken,
-) -> Result<(), DeclareError> {
+) -> Result<(), SessionError> {
     let topology = &config.common.topology;
     topology
         .declare(&connection.create_channel().await?)
         .await?;
-    let pipeline = Arc::new(Pipeline {
-        pool: stores.pool.clone(),
+    let runner = Arc::new(Runner {
         invalidator: stores.invalidator.clone(),
-        locations: stores.locations.clone(),
-        projection: stores.projection.clone(),
         topology: topology.clone(),
         keys: config.common.signing.clone(),
         publisher: Publisher::open(
@@ -301,49 +320,50 @@ async fn consume_all(
             config.confirm_timeout,
         )
         .await?,
-        unknown_package_retry: config.unknown_package_retry,
         stop: shutdown.child_token(),
         metrics: Arc::clone(&stores.metrics),
     });
-
-    let mut queues = Vec::new();
-    if config.run_packages {
-        queues.extend(
-            config
-                .shards
-                .iter()
-                .map(|&shard| (topology.package_queue(shard), QueueKind::Packages)),
-        );
-    }
-    if config.run_locations {
-        queues.push((topology.locations_queue(), QueueKind::Locations));
-    }
-    let mut consumers = JoinSet::new();
+    let mut consumers: JoinSet<Result<(), ConsumeError>> = JoinSet::new();
     if let Some(mailer) = &stores.mailer {
         let queue = topology.mail_queue();
         let (channel, consumer) = open_consumer(connection, &queue, MAIL_CONCURRENCY).await?;
-        let (pipeline, mailer) = (Arc::clone(&pipeline), Arc::clone(mailer));
+        let (runner, mailer) = (Arc::clone(&runner), Arc::clone(mailer));
         consumers.spawn(async move {
-            let result = crate::mail::consumer::consume(&pipeline, &mailer, &queue, consumer).await;
+            let result = crate::mail::consumer::consume(&runner, &mailer, &queue, consumer).await;
             drop(channel);
-            result
+            Ok(result?)
         });
     }
-    for (queue, kind) in queues {
-        let prefetch = match kind {
-            QueueKind::Packages => config.prefetch,
-            QueueKind::Locations => config.location_prefetch,
+    if config.run_packages {
+        let flow = Arc::new(PackageFlow {
+            pool: stores.pool.clone(),
+        });
+        for &shard in &config.shards {
+            let queue = topology.package_queue(shard);
+            let limits = window_limits(config, config.prefetch);
+            let (channel, consumer) = open_consumer(connection, &queue, config.prefetch.max(1)).await?;
+            let (runner, flow) = (Arc::clone(&runner), Arc::clone(&flow));
+            consumers.spawn(async move {
+                let result = consume(&runner, &*flow, &queue, consumer, limits).await;
+                drop(channel);
+                result
+            });
         }
-        .max(1);
-        let window = Window {
-            max_messages: usize::from(prefetch),
-            max_bytes: WINDOW_BYTES,
-            linger: config.window_linger,
+    }
+    if config.run_locations {
+        let flow = LocationFlow {
+            pool: stores.pool.clone(),
+            store: stores.locations.clone(),
+            projection: stores.projection.clone(),
+            unknown_package_retry: config.unknown_package_retry,
         };
-        let (channel, consumer) = open_consumer(connection, &queue, prefetch).await?;
-        let pipeline = Arc::clone(&pipeline);
+        let queue = topology.locations_queue();
+        let limits = window_limits(config, config.location_prefetch);
+        let (channel, consumer) =
+            open_consumer(connection, &queue, config.location_prefetch.max(1)).await?;
+        let runner = Arc::clone(&runner);
         consumers.spawn(async move {
-            let result = consume(&pipeline, &queue, kind, consumer, window).await;
+            let result = consume(&runner, &flow, &queue, consumer, limits).await;
             drop(channel);
             result
         });
@@ -358,18 +378,12 @@ async fn consume_all(
 
     let mut outcome = Ok(());
     while let Some(joined) = consumers.join_next().await {
-        let result = joined.unwrap_or_else(|panic| {
-            tracing::error!(%panic, "consumer task failed");
-            Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
-                lapin::ChannelState::Error,
-                "consumer task failed",
-            )))
-        });
-        if let Err(error) = result {
+        let result = joined.map_err(|panic| SessionError::Panicked(panic.to_string()));
+        if let Err(error) = result.and_then(|consumed| Ok(consumed?)) {
             // One consumer lost its channel: stop the siblings and reconnect all.
-            pipeline.stop.cancel();
+            runner.stop.cancel();
             if outcome.is_ok() {
-                outcome = Err(error.into());
+                outcome = Err(error);
             }
         }
     }

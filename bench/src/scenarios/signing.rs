@@ -38,9 +38,11 @@ fn envelopes() -> anyhow::Result<(Envelope<Command>, Envelope<LocationBatch>)> {
             tracking_number: tn.clone(),
             coordinates: Coordinates::new(40.0 + f64::from(i) / 1000.0, -74.0).expect("valid"),
             address: None,
-            accuracy_m: Some(5.0),
-            speed_mps: Some(10.0),
-            heading_deg: None,
+            measurements: shared::locations::Measurements {
+                accuracy_m: Some(5.0),
+                speed_mps: Some(10.0),
+                ..shared::locations::Measurements::default()
+            },
             recorded_at: now,
             received_at: now,
             source: None,

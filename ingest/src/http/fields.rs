@@ -1,116 +1,35 @@
-//! Typed extraction of JSON object fields, collecting every problem so a 422
-//! names each bad field at once.
+//! The 422 for the problems [`Fields`] collected.
 
 use super::Reply;
 use hyper::StatusCode;
-use serde_json::{Map, Value};
-use shared::domain::BoundedText;
+pub use shared::fields::Fields;
 use std::collections::BTreeMap;
 
-pub struct Fields<'a> {
-    object: &'a Map<String, Value>,
-    errors: BTreeMap<String, String>,
+/// Answering for a [`Fields`] once every field was read.
+pub trait Finish {
+    /// `Ok(())` when every field was fine, else a 422 naming each bad one.
+    fn finish(self) -> Result<(), Reply>;
 }
 
-impl<'a> Fields<'a> {
-    pub fn new(object: &'a Map<String, Value>) -> Self {
-        Self {
-            object,
-            errors: BTreeMap::new(),
-        }
-    }
-
-    /// Records a problem with `field` (the first one per field is kept).
-    pub fn invalid(&mut self, field: &str, problem: impl Into<String>) {
-        self.errors
-            .entry(field.to_owned())
-            .or_insert_with(|| problem.into());
-    }
-
-    /// The field's value; `null` counts as absent.
-    fn get(&self, field: &str) -> Option<&'a Value> {
-        self.object.get(field).filter(|v| !v.is_null())
-    }
-
-    pub fn required_str(&mut self, field: &str) -> Option<&'a str> {
-        match self.get(field) {
-            None => {
-                self.invalid(field, "is required");
-                None
-            }
-            Some(Value::String(s)) => Some(s),
-            Some(_) => {
-                self.invalid(field, "must be a string");
-                None
-            }
-        }
-    }
-
-    pub fn optional_str(&mut self, field: &str) -> Option<&'a str> {
-        match self.get(field) {
-            None => None,
-            Some(Value::String(s)) => Some(s),
-            Some(_) => {
-                self.invalid(field, "must be a string");
-                None
-            }
-        }
-    }
-
-    pub fn required_text(&mut self, field: &str, max_chars: usize) -> Option<BoundedText> {
-        let raw = self.required_str(field)?;
-        self.text(field, raw, max_chars)
-    }
-
-    pub fn optional_text(&mut self, field: &str, max_chars: usize) -> Option<BoundedText> {
-        let raw = self.optional_str(field)?;
-        self.text(field, raw, max_chars)
-    }
-
-    fn text(&mut self, field: &str, raw: &str, max_chars: usize) -> Option<BoundedText> {
-        BoundedText::parse(raw, max_chars)
-            .map_err(|e| self.invalid(field, e.to_string()))
-            .ok()
-    }
-
-    pub fn optional_number(&mut self, field: &str) -> Option<f64> {
-        match self.get(field) {
-            None => None,
-            Some(Value::Number(n)) => match n.as_f64() {
-                Some(v) if v.is_finite() => Some(v),
-                _ => {
-                    self.invalid(field, "must be a finite number");
-                    None
-                }
-            },
-            Some(_) => {
-                self.invalid(field, "must be a number");
-                None
-            }
-        }
-    }
-
-    /// The problems found so far, by field.
-    pub fn into_errors(self) -> BTreeMap<String, String> {
-        self.errors
-    }
-
-    /// `Ok(())` when every field was fine, else a 422 naming each bad one.
-    pub fn finish(self) -> Result<(), Reply> {
-        if self.errors.is_empty() {
+impl Finish for Fields<'_> {
+    fn finish(self) -> Result<(), Reply> {
+        let errors = self.into_errors();
+        if errors.is_empty() {
             return Ok(());
         }
-        let summary = self
-            .errors
-            .iter()
-            .map(|(field, problem)| format!("{field} {problem}"))
-            .collect::<Vec<_>>();
-        Err(Reply::json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &super::response::InvalidFields {
-                error: summary.join("; "),
-                fields: self.errors,
-            },
-        ))
+        Err(invalid_fields(errors))
     }
+}
+
+/// A 422 naming each bad field.
+pub fn invalid_fields(fields: BTreeMap<String, String>) -> Reply {
+    let error = fields
+        .iter()
+        .map(|(field, problem)| format!("{field} {problem}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Reply::json(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        &super::response::InvalidFields { error, fields },
+    )
 }

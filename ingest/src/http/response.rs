@@ -117,3 +117,10 @@ impl From<sqlx::Error> for Reply {
         Self::unavailable("database")
     }
 }
+
+pub fn package_not_found(tracking_number: &str) -> Reply {
+    Reply::error(
+        StatusCode::NOT_FOUND,
+        format!("package {tracking_number} not found"),
+    )
+}

@@ -5,7 +5,7 @@
 //! Ingest makes the key; only its hash travels and is stored.
 
 use crate::authn;
-use crate::http::fields::Fields;
+use crate::http::fields::{Fields, Finish};
 use crate::http::request::{json_object, query_param};
 use crate::http::Reply;
 use crate::routes::packages::NAME_MAX;
@@ -51,7 +51,7 @@ pub fn parse_new(
 }
 
 #[utoipa::path(post, path = "/api/v1/devices", tag = "devices",
-    request_body = crate::openapi::DeviceRequest,
+    request_body = crate::schemas::DeviceRequest,
     responses(
         (status = 201, description = "Registered; the key is in this answer only", body = DeviceWithKey),
         (status = 202, description = "Accepted, outcome not awaited (the key is lost: rotate it)", body = crate::routes::write::Accepted),

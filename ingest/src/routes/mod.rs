@@ -1,104 +1,44 @@
-//! The router: `/api/v1/...` paths to one handler module each.
+//! The REST API: `/api/v1/...` paths to one handler module each, through
+//! one route table ([`table::ROUTES`]: method, path, who may call it,
+//! handler). [`router`] matches a request to its route.
 //!
-//! Health, the OpenAPI document, sign-up and sign-in are public; every other
-//! endpoint needs a caller (401 without one) and asks [`crate::authn`] what
-//! that caller may do.
+//! Health, the OpenAPI document, sign-up, sign-in and public tracking need
+//! no credentials; every other endpoint needs a caller (401 without one)
+//! and asks [`crate::authn`] what that caller may do.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod deliveries;
 pub mod devices;
+pub mod document;
 pub(crate) mod health;
 pub mod locations;
 pub mod packages;
+pub mod route;
+pub mod router;
 pub(crate) mod stats;
+pub mod table;
 pub mod track;
 pub mod users;
 pub mod write;
 pub mod ws_ticket;
 
 use crate::authn;
-use crate::broker::Broker;
-use crate::http::request::BodyLimits;
 use crate::http::{ApiResponse, Reply};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
-use shared::auth::{AuthConfig, Caller};
-use shared::cache::ViewCache;
-use shared::domain::TrackingNumber;
+use route::{Access, Call};
+use router::Found;
+use shared::auth::Caller;
 use shared::trace::TraceParent;
-use shared::wire::TraceContext;
-use sqlx::PgPool;
 use std::net::IpAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::Instrument;
 
-/// What every handler may use. Cheap to share: everything inside is a handle.
-pub struct AppState {
-    pub pool: PgPool,
-    pub cache: ViewCache,
-    pub broker: Broker,
-    pub mongo: mongodb::Client,
-    pub mongo_database: String,
-    pub outcome_timeout: Duration,
-    /// Limits on JSON request bodies.
-    pub body: BodyLimits,
-    pub point_rules: locations::PointRules,
-    /// The OpenAPI document, rendered once.
-    pub openapi: bytes::Bytes,
-    /// Group commit of location posts.
-    pub point_groups: crate::group_commit::PointGroups,
-    pub auth: AuthConfig,
-    /// Device keys and couriers' deliveries, remembered between requests.
-    pub credentials: crate::credentials::Credentials,
-    pub limiter: std::sync::Arc<crate::rate_limit::RateLimiter>,
-    /// What each limit allows per minute.
-    pub limits: crate::rate_limit::Limits,
-    /// Seals what ingest publishes and checks the links it is shown.
-    pub signing: shared::wire::SigningKeys,
-    /// How long a session lasts without a refresh (`REFRESH_TOKEN_TTL_S`).
-    pub refresh_ttl: std::time::Duration,
-    /// Where passwords are hashed and checked, a few at a time.
-    pub hashing: std::sync::Arc<shared::auth::password::Hashing>,
-    /// Delays after failed sign-ins, per account.
-    pub sign_in_delays: shared::auth::sign_in_delay::SignInDelays,
-    /// The proxies whose `X-Forwarded-For` entries are believed.
-    pub proxies: shared::net::TrustedProxies,
-    pub metrics: std::sync::Arc<crate::metrics::IngestMetrics>,
-    /// Queue depths for `/stats`, from the broker (and its management API).
-    pub queues: crate::queues::QueueStats,
-    /// The web pages' folder and settings.
-    pub web: crate::web::WebConfig,
-}
-
-/// The address of the connection a request came on (set per connection).
-#[derive(Debug, Clone, Copy)]
-pub struct PeerAddr(pub IpAddr);
-
-/// The client's address as the router decided it (the peer, or the
-/// forwarded one behind a trusted proxy): stamped into the audit trail.
-#[derive(Debug, Clone, Copy)]
-pub struct ClientAddr(pub IpAddr);
-
-/// The trace a request belongs to: the client's `traceparent`, or a new
-/// one. What the request publishes carries it to the workers.
-#[derive(Debug, Clone)]
-pub struct RequestTrace(pub TraceParent);
-
-/// The trace context for what a request sends: its trace, with the
-/// request's span (exported) or a fresh id as the parent of the next hop.
-pub fn trace_of<B>(request: &Request<B>) -> TraceContext {
-    request
-        .extensions()
-        .get::<RequestTrace>()
-        .map(|t| TraceContext {
-            traceparent: Some(shared::telemetry::outgoing_traceparent(
-                &tracing::Span::current(),
-                &t.0.child(),
-            )),
-        })
-        .unwrap_or_default()
-}
+pub use crate::http::response::package_not_found;
+pub use crate::state::{trace_of, AppState, ClientAddr, PeerAddr, RequestTrace};
+pub use router::template;
 
 /// The router's entry: continues or starts the request's trace, routes it in
 /// a span that names the trace, and counts it by route template.
@@ -171,103 +111,29 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
-/// The route template a path matches (the label requests are counted by:
-/// never a tracking number or an id), from the OpenAPI document's list of
-/// routes, with `:name` for a parameter (`/api/v1/packages/:tracking_number`:
-/// braces in label values trip up some Prometheus tooling); `other` for no
-/// route.
-pub fn template(path: &str) -> &'static str {
-    static LABELS: std::sync::LazyLock<Vec<(&'static str, String)>> =
-        std::sync::LazyLock::new(|| {
-            crate::openapi::ROUTES
-                .iter()
-                .map(|(_, template)| (*template, template.replace('{', ":").replace('}', "")))
-                .collect()
-        });
-    match path {
-        "/web-config.json" => return "/web-config.json",
-        "/" => return "/",
-        "/reset-password" => return "/reset-password",
-        _ if path.starts_with("/assets/") => return "/assets",
-        _ if path.starts_with("/track/") => return "/track/:tracking_number",
-        _ => {}
-    }
-    let segments = path.trim_end_matches('/').split('/');
-    LABELS
-        .iter()
-        .find(|(template, _)| {
-            let mut wanted = template.split('/');
-            let mut given = segments.clone();
-            loop {
-                match (wanted.next(), given.next()) {
-                    (None, None) => return true,
-                    (Some(w), Some(g)) if w == g || (w.starts_with('{') && !g.is_empty()) => {}
-                    _ => return false,
-                }
-            }
-        })
-        .map_or("other", |(_, label)| label.as_str())
-}
-
+/// Finds the route, applies its access rules and limits, and answers.
 async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse {
-    let peer = request
-        .extensions()
-        .get::<PeerAddr>()
-        .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0);
     let path = request.uri().path().to_owned();
-    let Some(rest) = path.strip_prefix("/api/v1/") else {
+    if !path.starts_with("/api/v1/") {
         if *request.method() == Method::GET {
             if let Some(page) = crate::web::serve(&state.web, &path).await {
                 return page.into_response();
             }
         }
-        return not_found().into_response();
-    };
-    let segments: Vec<&str> = rest.trim_end_matches('/').split('/').collect();
-    let method = request.method().clone();
-    if let Some(reply) = public(state, &segments, &method).await {
-        return reply.unwrap_or_else(|e| e).into_response();
+        return router::not_found().into_response();
     }
-    let address = shared::net::client_address(request.headers(), peer, &state.proxies);
-    request.extensions_mut().insert(ClientAddr(address));
-    // Every per-address limit counts an IPv6 client's whole /64.
-    let network = shared::net::network_of(address);
-    let limits = state.limits;
-    if let Err(refused) = limited(state, "address", limits.per_address, || {
-        format!("ip:{network}")
-    })
-    .await
-    {
+    let found = router::find(request.method(), path.trim_end_matches('/'));
+    let access = found.access();
+    if access == Access::Open {
+        return dispatch(state, found, None, request).await.into_response();
+    }
+    if let Err(refused) = admitted(state, &mut request, &path, access).await {
         return refused.into_response();
     }
-    if let ["auth", ..] = segments.as_slice() {
-        if let Err(refused) =
-            limited(state, "auth", limits.auth, || format!("auth:{network}")).await
-        {
-            return refused.into_response();
-        }
+    if access.is_public() {
+        return dispatch(state, found, None, request).await.into_response();
     }
-    if let ["track", tracking_number] = segments.as_slice() {
-        if let Err(refused) = limited(state, "track", limits.track, || {
-            shared::rate_limit::public_lookup_key(&network)
-        })
-        .await
-        {
-            return refused.into_response();
-        }
-        return match method {
-            Method::GET => track::get(state, tracking_number).await,
-            _ => Err(not_allowed("GET")),
-        }
-        .unwrap_or_else(|e| e)
-        .into_response();
-    }
-    if is_public_auth(&segments) {
-        return public_auth(state, &segments, &method, request)
-            .await
-            .unwrap_or_else(|e| e)
-            .into_response();
-    }
+    let network = client_network(&request);
     let caller = match authn::authenticate(state, request.headers(), &network).await {
         Ok(Some(caller)) => caller,
         Ok(None) => return authn::unauthorized("authentication required").into_response(),
@@ -277,14 +143,72 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
         Some(device) => format!("device:{device}"),
         None => format!("caller:{}", caller.user_id),
     };
-    if let Err(refused) = limited(state, "caller", limits.per_caller, key).await {
+    if let Err(refused) = limited(state, "caller", state.limits.per_caller, key).await {
         return refused.into_response();
     }
-    let reply = protected(state, &caller, &segments, &method, request)
-        .await
-        .unwrap_or_else(|e| e);
+    // A device key is for posting locations, nothing else.
+    let device_may = matches!(&found, Found::Route(route, _) if route.access == Access::CallerOrDevice);
+    let reply = if caller.device_id.is_some() && !device_may {
+        Reply::error(StatusCode::FORBIDDEN, "a device's API key may only post locations")
+    } else {
+        dispatch(state, found, Some(&caller), request).await
+    };
     // What one caller read is theirs alone: no shared cache may keep it.
     reply.header("cache-control", "no-store").into_response()
+}
+
+/// The handler's answer, or 405 / 404.
+async fn dispatch(
+    state: &AppState,
+    found: Found<'_>,
+    caller: Option<&Caller>,
+    request: Request<Incoming>,
+) -> Reply {
+    match found {
+        Found::Route(route, params) => {
+            let query = request.uri().query().map(str::to_owned);
+            let call = Call { caller, params, query, request };
+            (route.handler)(state, call).await.unwrap_or_else(|e| e)
+        }
+        Found::NotAllowed { allow, .. } => router::not_allowed(&allow),
+        Found::NotFound => router::not_found(),
+    }
+}
+
+/// The client's network as the limits count it: an IPv6 client's whole /64.
+fn client_network(request: &Request<Incoming>) -> String {
+    let address = request
+        .extensions()
+        .get::<ClientAddr>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |a| a.0);
+    shared::net::network_of(address).to_string()
+}
+
+/// Decides the client's address and counts the request against the
+/// per-address limit and the limit of its kind (sign-in, public lookups).
+async fn admitted(
+    state: &AppState,
+    request: &mut Request<Incoming>,
+    path: &str,
+    access: Access,
+) -> Result<(), Reply> {
+    let peer = request
+        .extensions()
+        .get::<PeerAddr>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |p| p.0);
+    let address = shared::net::client_address(request.headers(), peer, &state.proxies);
+    request.extensions_mut().insert(ClientAddr(address));
+    let network = client_network(request);
+    let limits = state.limits;
+    limited(state, "address", limits.per_address, || format!("ip:{network}")).await?;
+    if path.starts_with("/api/v1/auth/") {
+        limited(state, "auth", limits.auth, || format!("auth:{network}")).await?;
+    }
+    if access == Access::Track {
+        let key = || shared::rate_limit::public_lookup_key(&network);
+        limited(state, "track", limits.track, key).await?;
+    }
+    Ok(())
 }
 
 /// 429 with `Retry-After` when `key` is over `limit` this minute (the key
@@ -308,244 +232,6 @@ async fn limited(
                 format!("too many requests; retry in {seconds} s"),
             )
             .header("retry-after", &seconds.to_string()))
-        }
-    }
-}
-
-/// The `/auth/...` endpoints that take no credentials.
-fn is_public_auth(segments: &[&str]) -> bool {
-    matches!(
-        segments,
-        ["auth", "register" | "login" | "refresh" | "password-reset"]
-            | ["auth", "password-reset", "confirm"]
-    )
-}
-
-async fn public_auth(
-    state: &AppState,
-    segments: &[&str],
-    method: &Method,
-    request: Request<Incoming>,
-) -> Result<Reply, Reply> {
-    match (segments, method) {
-        (["auth", "register"], &Method::POST) => auth::register::post(state, request).await,
-        (["auth", "login"], &Method::POST) => auth::login::post(state, request).await,
-        (["auth", "refresh"], &Method::POST) => auth::refresh::post(state, request).await,
-        (["auth", "password-reset"], &Method::POST) => {
-            auth::password_reset::request(state, request).await
-        }
-        (["auth", "password-reset", "confirm"], &Method::POST) => {
-            auth::password_reset::confirm(state, request).await
-        }
-        _ => Err(not_allowed("POST")),
-    }
-}
-
-/// Endpoints anyone may call without credentials (bodiless GETs).
-async fn public(
-    state: &AppState,
-    segments: &[&str],
-    method: &Method,
-) -> Option<Result<Reply, Reply>> {
-    Some(match segments {
-        ["health"] => match *method {
-            Method::GET => Ok(health::get(state).await),
-            _ => Err(not_allowed("GET")),
-        },
-        ["health", "live"] => match *method {
-            Method::GET => Ok(health::live()),
-            _ => Err(not_allowed("GET")),
-        },
-        ["health", "ready"] => match *method {
-            Method::GET => Ok(health::ready(state)),
-            _ => Err(not_allowed("GET")),
-        },
-        ["openapi.json"] => match *method {
-            Method::GET => Ok(Reply::raw_json(StatusCode::OK, state.openapi.clone())),
-            _ => Err(not_allowed("GET")),
-        },
-        _ => return None,
-    })
-}
-
-/// Endpoints for an authenticated caller; each asks the policy.
-async fn protected(
-    state: &AppState,
-    caller: &Caller,
-    segments: &[&str],
-    method: &Method,
-    request: Request<Incoming>,
-) -> Result<Reply, Reply> {
-    let query = request.uri().query().map(str::to_owned);
-    let query = query.as_deref();
-    // A device key is for posting locations, nothing else.
-    let posts_locations =
-        *method == Method::POST && matches!(segments, ["locations"] | ["packages", _, "locations"]);
-    if caller.device_id.is_some() && !posts_locations {
-        return Err(Reply::error(
-            StatusCode::FORBIDDEN,
-            "a device's API key may only post locations",
-        ));
-    }
-    match segments {
-        ["stats"] => match *method {
-            Method::GET => stats::get(state, caller).await,
-            _ => Err(not_allowed("GET")),
-        },
-        ["deliveries"] => match *method {
-            Method::GET => deliveries::get(state, caller, query).await,
-            Method::POST => deliveries::post(state, caller, request).await,
-            _ => Err(not_allowed("GET, POST")),
-        },
-        ["deliveries", id] => match *method {
-            Method::GET => deliveries::one::get(state, caller, id).await,
-            Method::PATCH => deliveries::one::patch(state, caller, id, request).await,
-            _ => Err(not_allowed("GET, PATCH")),
-        },
-        ["me", "deliveries"] => match *method {
-            Method::GET => deliveries::mine::get(state, caller, query).await,
-            _ => Err(not_allowed("GET")),
-        },
-        ["devices"] => match *method {
-            Method::GET => devices::get(state, caller, query).await,
-            Method::POST => devices::post(state, caller, request).await,
-            _ => Err(not_allowed("GET, POST")),
-        },
-        ["devices", id] => match *method {
-            Method::DELETE => devices::revoke(state, caller, id, request).await,
-            _ => Err(not_allowed("DELETE")),
-        },
-        ["devices", id, "rotate"] => match *method {
-            Method::POST => devices::rotate(state, caller, id, request).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["users"] => match *method {
-            Method::GET => users::list(state, caller, query).await,
-            Method::POST => users::post(state, caller, request).await,
-            _ => Err(not_allowed("GET, POST")),
-        },
-        ["users", id] => match *method {
-            Method::PATCH => users::patch(state, caller, id, request).await,
-            _ => Err(not_allowed("PATCH")),
-        },
-        ["auth", "logout"] => match *method {
-            Method::POST => auth::logout::post(state, caller, request).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["auth", "verify-email"] => match *method {
-            Method::POST => auth::verify_email::post(state, caller, request).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["auth", "verify-email", "resend"] => match *method {
-            Method::POST => auth::verify_email::resend(state, caller, request).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["ws-ticket"] => match *method {
-            Method::POST => ws_ticket::post(state, caller).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["audit"] => match *method {
-            Method::GET => audit::get(state, caller, query).await,
-            _ => Err(not_allowed("GET")),
-        },
-        ["packages"] => match *method {
-            Method::GET => packages::list::get(state, caller, query).await,
-            Method::POST => packages::create::post(state, caller, request).await,
-            _ => Err(not_allowed("GET, POST")),
-        },
-        ["packages", tn] => match *method {
-            Method::GET => with_package(tn, |tn| packages::get::get(state, caller, tn)).await,
-            _ => Err(not_allowed("GET")),
-        },
-        ["packages", tn, "status"] => match *method {
-            Method::PUT => {
-                with_package(tn, |tn| packages::status::put(state, caller, tn, request)).await
-            }
-            _ => Err(not_allowed("PUT")),
-        },
-        ["packages", tn, "locations"] => match *method {
-            Method::GET => {
-                with_package(tn, |tn| locations::history::get(state, caller, tn, query)).await
-            }
-            Method::POST => {
-                with_package(tn, |tn| {
-                    locations::post_one::post(state, caller, tn, request)
-                })
-                .await
-            }
-            _ => Err(not_allowed("GET, POST")),
-        },
-        ["locations"] => match *method {
-            Method::POST => locations::post_batch::post(state, caller, request).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["locations", "near"] => match *method {
-            Method::GET => locations::near::get(state, caller, query).await,
-            _ => Err(not_allowed("GET")),
-        },
-        ["locations", "within"] => match *method {
-            Method::GET => locations::within::get(state, caller, query).await,
-            _ => Err(not_allowed("GET")),
-        },
-        ["packages", tn, "events"] => match *method {
-            Method::GET => with_package(tn, |tn| packages::events::get(state, caller, tn)).await,
-            _ => Err(not_allowed("GET")),
-        },
-        _ => Err(not_found()),
-    }
-}
-
-/// A tracking number in a path that cannot be valid names no package: 404.
-async fn with_package<F, Fut>(raw: &str, handler: F) -> Result<Reply, Reply>
-where
-    F: FnOnce(TrackingNumber) -> Fut,
-    Fut: std::future::Future<Output = Result<Reply, Reply>>,
-{
-    match TrackingNumber::parse(raw) {
-        Ok(tn) => handler(tn).await,
-        Err(_) => Err(package_not_found(raw)),
-    }
-}
-
-pub fn package_not_found(tracking_number: &str) -> Reply {
-    Reply::error(
-        StatusCode::NOT_FOUND,
-        format!("package {tracking_number} not found"),
-    )
-}
-
-fn not_found() -> Reply {
-    Reply::error(StatusCode::NOT_FOUND, "no such endpoint")
-}
-
-fn not_allowed(allow: &str) -> Reply {
-    Reply::error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("method not allowed; use {allow}"),
-    )
-    .header("allow", allow)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn paths_are_counted_by_their_route_never_their_values() {
-        for (path, label) in [
-            (
-                "/api/v1/packages/TRK123456789/status",
-                "/api/v1/packages/:tracking_number/status",
-            ),
-            ("/api/v1/packages", "/api/v1/packages"),
-            ("/api/v1/packages/", "/api/v1/packages"),
-            ("/api/v1/locations/near", "/api/v1/locations/near"),
-            ("/api/v1/devices/abc/rotate", "/api/v1/devices/:id/rotate"),
-            ("/api/v1/packages//status", "other"),
-            ("/api/v1/nothing/here", "other"),
-            ("/etc/passwd", "other"),
-            ("/track/TRK123456789", "/track/:tracking_number"),
-            ("/assets/track.js", "/assets"),
-        ] {
-            assert_eq!(super::template(path), label, "{path}");
         }
     }
 }

@@ -1,13 +1,13 @@
 //! `/api/v1/users`: admins create accounts of any role (`POST`, sharing the
-//! account command with sign-up: [`create_account`]), list them (`GET`),
+//! account command with sign-up: [`accounts::create_account`]), list them (`GET`),
 //! and change a role or disable an account (`PATCH /users/{id}`), which
 //! takes effect on every ingest and broadcaster within seconds.
 
+use super::accounts;
 use crate::authn;
-use crate::http::fields::Fields;
+use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
 use crate::http::Reply;
-use crate::routes::packages::NAME_MAX;
 use crate::routes::write::unexpected;
 use crate::routes::write::{submit, WriteOptions};
 use crate::routes::AppState;
@@ -15,13 +15,12 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{Map, Value};
 use shared::auth::policy::Action;
-use shared::auth::{password, Caller, Role};
-use shared::domain::Email;
-use shared::wire::{Command, Event, RegisterUser};
+use shared::auth::{Caller, Role};
+use shared::wire::{Command, Event};
 use uuid::Uuid;
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "auth",
-    request_body = crate::openapi::NewUserRequest,
+    request_body = crate::schemas::NewUserRequest,
     responses(
         (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
@@ -40,68 +39,11 @@ pub async fn post(
     request: Request<Incoming>,
 ) -> Result<Reply, Reply> {
     authn::require(caller, Action::ManageUsers)?;
-    create_account(state, Some(caller), request, true).await
-}
-
-/// Validates, hashes the password (off the runtime), publishes
-/// `RegisterUser` and answers 201 with the account once a worker made it.
-/// `with_role`: the body may name a role (admins); otherwise a customer.
-pub async fn create_account(
-    state: &AppState,
-    caller: Option<&Caller>,
-    request: Request<Incoming>,
-    with_role: bool,
-) -> Result<Reply, Reply> {
-    let options = WriteOptions::from_request(&request, caller)?;
-    let body = json_object(request, &state.body).await?;
-    let (email, name, secret, role) = parse_account(&body, with_role)?;
-    let password_hash = state
-        .hashing
-        .hash(secret)
-        .await
-        .map_err(crate::routes::auth::password_refusal)?;
-    let event_id = options.event_id();
-    let command = Command::RegisterUser(RegisterUser {
-        user_id: Uuid::new_v5(&event_id, b"user"),
-        email,
-        name,
-        password_hash,
-        role,
-    });
-    // The fingerprint leaves the password out: it is a digest of the request
-    // kept by the workers, and a password has no business there.
-    let mut fingerprinted = body.clone();
-    fingerprinted.remove("password");
-    let envelope = options.envelope(event_id, command, &fingerprinted);
-    if caller.is_none() {
-        // A sign-up: nothing in the answer may tell whether the email has
-        // an account, so it does not wait for the outcome.
-        crate::routes::write::accept(state, &envelope).await?;
-        return Ok(crate::routes::auth::acknowledged(
-            "check your email: it says how to finish signing up",
-        ));
-    }
-    submit(state, envelope, &options, |event| match event {
-        Event::UserRegistered(user) => Reply::json(StatusCode::CREATED, &user),
-        other => unexpected(other),
-    })
-    .await
-}
-
-/// What is wrong with a new password, if anything.
-pub fn password_problem(raw: &str) -> Option<String> {
-    let length = raw.chars().count();
-    if length < password::MIN_LEN {
-        Some(format!("must be at least {} characters", password::MIN_LEN))
-    } else if length > password::MAX_LEN {
-        Some(format!("must be at most {} characters", password::MAX_LEN))
-    } else {
-        None
-    }
+    accounts::create_account(state, Some(caller), request, true).await
 }
 
 #[utoipa::path(get, path = "/api/v1/users", tag = "auth",
-    params(crate::openapi::UsersQuery),
+    params(crate::schemas::UsersQuery),
     responses(
         (status = 200, description = "Accounts, newest first", body = Vec<shared::auth::UserView>),
         (status = 422, description = "A bad role, limit or cursor", body = crate::http::response::ErrorBody),
@@ -161,7 +103,7 @@ pub async fn list(state: &AppState, caller: &Caller, query: Option<&str>) -> Res
 
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "auth",
     params(("id" = uuid::Uuid, Path, description = "The account")),
-    request_body = crate::openapi::UserPatch,
+    request_body = crate::schemas::UserPatch,
     responses(
         (status = 200, description = "Changed: every session of the account is checked again within seconds (a disabled account's end)", body = shared::auth::UserView),
         (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),
@@ -225,41 +167,4 @@ pub fn parse_change(body: &Map<String, Value>) -> Result<(Option<Role>, Option<b
     }
     fields.finish()?;
     Ok((role, disabled))
-}
-
-/// A new account's body: email, name, password and (`with_role`) role.
-pub fn parse_account(
-    body: &Map<String, Value>,
-    with_role: bool,
-) -> Result<(Email, shared::domain::BoundedText, String, Role), Reply> {
-    let mut fields = Fields::new(body);
-    let email = fields.required_str("email").and_then(|raw| {
-        Email::parse(raw)
-            .map_err(|e| fields.invalid("email", e.to_string()))
-            .ok()
-    });
-    let secret = fields
-        .required_str("password")
-        .and_then(|raw| match password_problem(raw) {
-            Some(problem) => {
-                fields.invalid("password", problem);
-                None
-            }
-            None => Some(raw.to_owned()),
-        });
-    let name = fields.required_text("name", NAME_MAX);
-    let role = if with_role {
-        fields.required_str("role").and_then(|raw| {
-            raw.parse::<Role>()
-                .map_err(|e| fields.invalid("role", e.to_string()))
-                .ok()
-        })
-    } else {
-        Some(Role::Customer)
-    };
-    fields.finish()?;
-    match (email, name, secret, role) {
-        (Some(email), Some(name), Some(secret), Some(role)) => Ok((email, name, secret, role)),
-        _ => Err(Reply::invalid_fields("missing required fields")),
-    }
 }

@@ -9,7 +9,7 @@
 //!
 //! Format: `<key id>.<base64url(JSON claims)>.<base64url(MAC)>`.
 
-use crate::wire::SigningKeys;
+use crate::seal::SigningKeys;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};

@@ -19,6 +19,7 @@ pub mod config;
 pub mod links;
 pub mod password;
 pub mod policy;
+mod principal;
 pub mod session;
 pub mod sign_in_delay;
 pub mod token;
@@ -29,7 +30,7 @@ pub use policy::{Action, Decision, PackageAccess};
 pub use token::{IssueError, TokenError, Tokens};
 
 use crate::domain::Email;
-use crate::wire::Principal;
+pub use principal::Principal;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use uuid::Uuid;

@@ -39,7 +39,7 @@ const RETRY_NAMESPACE: Uuid = Uuid::from_u128(0x9e43_27b1_c06d_4a58_b1f3_5d20_7e
 /// of the presented token, so a client retrying a refresh whose answer it
 /// lost gets the same successor, and nobody without the key can predict it.
 pub fn successor_token(
-    keys: &crate::wire::SigningKeys,
+    keys: &crate::seal::SigningKeys,
     session: Uuid,
     presented: &str,
 ) -> (String, String) {

@@ -8,7 +8,7 @@
 //! `MESSAGE_SIGNING_KEY`: whoever can write to Redis cannot make one.
 
 use crate::cache::ViewCache;
-use crate::wire::SigningKeys;
+use crate::seal::SigningKeys;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use uuid::Uuid;

@@ -5,18 +5,7 @@ use uuid::Uuid;
 /// The envelope version this build writes and the only one it reads.
 pub const SCHEMA_VERSION: u16 = 1;
 
-/// Who asked for the change: the account (`subject`, its `role`) and, when a
-/// device's API key was used, the device. Empty for a sign-up.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Principal {
-    pub subject: Option<String>,
-    pub role: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<String>,
-    /// The client's address, as ingest saw it (for the audit trail).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
-}
+pub use crate::auth::Principal;
 
 /// W3C trace context, propagated so one request can be followed across services.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -66,7 +55,7 @@ pub enum WireError {
     #[error("unencodable message: {0}")]
     Encode(#[from] rmp_serde::encode::Error),
     #[error("{0}")]
-    Seal(#[from] super::seal::SealError),
+    Seal(#[from] crate::seal::SealError),
 }
 
 /// Only the version, read first so a future envelope is refused by its number

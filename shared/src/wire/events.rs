@@ -3,8 +3,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// The outcome of a command, published on the events exchange and sent back to
-/// the ingest instance that is waiting for it.
+/// The outcome of a command, sent back to the ingest instance that is waiting
+/// for it. The part of it a package's watchers may see travels on the events
+/// exchange as a [`PackageEvent`] ([`Event::for_watchers`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", content = "data", rename_all = "snake_case")]
 pub enum Event {
@@ -113,7 +114,23 @@ pub enum RejectReason {
     Invalid,
 }
 
-impl Event {
+/// What a package's watchers are told: published on the events exchange,
+/// never an account outcome. Each variant is encoded exactly as the
+/// [`Event`] variant of the same name, so either type reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "data", rename_all = "snake_case")]
+pub enum PackageEvent {
+    PackageCreated(PackageCreated),
+    StatusChanged(StatusChanged),
+    LocationsRecorded(super::LocationsRecorded),
+    CommandRejected {
+        tracking_number: TrackingNumber,
+        reason: RejectReason,
+        message: String,
+    },
+}
+
+impl PackageEvent {
     pub fn tracking_number(&self) -> &str {
         match self {
             Self::PackageCreated(e) => &e.package.tracking_number,
@@ -122,20 +139,39 @@ impl Event {
             Self::CommandRejected {
                 tracking_number, ..
             } => tracking_number.as_str(),
-            _ => "",
         }
     }
 
-    /// Whether watchers of a package may see this event (account outcomes
-    /// go back to the requester only).
-    pub fn is_package_event(&self) -> bool {
-        matches!(
-            self,
-            Self::PackageCreated(_)
-                | Self::StatusChanged(_)
-                | Self::LocationsRecorded(_)
-                | Self::CommandRejected { .. }
-        )
+    /// The last word of the routing key `package.<tracking_number>.<kind>`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::PackageCreated(_) => "created",
+            Self::StatusChanged(_) => "status_changed",
+            Self::LocationsRecorded(_) => "location",
+            Self::CommandRejected { .. } => "rejected",
+        }
+    }
+}
+
+impl Event {
+    /// What of this outcome a package's watchers see, if anything (account
+    /// outcomes go back to the requester only).
+    pub fn for_watchers(&self) -> Option<PackageEvent> {
+        Some(match self {
+            Self::PackageCreated(e) => PackageEvent::PackageCreated(e.clone()),
+            Self::StatusChanged(e) => PackageEvent::StatusChanged(e.clone()),
+            Self::LocationsRecorded(e) => PackageEvent::LocationsRecorded(e.clone()),
+            Self::CommandRejected {
+                tracking_number,
+                reason,
+                message,
+            } => PackageEvent::CommandRejected {
+                tracking_number: tracking_number.clone(),
+                reason: *reason,
+                message: message.clone(),
+            },
+            _ => return None,
+        })
     }
 
     /// The account whose rights or sessions this outcome changed: every
@@ -165,5 +201,28 @@ impl Event {
             Self::LinkRequested { .. } => "link_requested",
             Self::Acknowledged => "acknowledged",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_package_event_reads_as_the_outcome_it_came_from_and_back() {
+        let outcome = Event::CommandRejected {
+            tracking_number: TrackingNumber::parse("TRK1234").expect("valid"),
+            reason: RejectReason::Conflict,
+            message: "no".into(),
+        };
+        let event = outcome.for_watchers().expect("watchers see a rejection");
+        assert_eq!((event.kind(), event.tracking_number()), ("rejected", "TRK1234"));
+        let bytes = rmp_serde::to_vec_named(&event).expect("encodes");
+        let read: Event = rmp_serde::from_slice(&bytes).expect("reads as an Event");
+        assert_eq!(read, outcome);
+        let bytes = rmp_serde::to_vec_named(&outcome).expect("encodes");
+        let read: PackageEvent = rmp_serde::from_slice(&bytes).expect("reads as a PackageEvent");
+        assert_eq!(read, event);
+        assert_eq!(Event::Acknowledged.for_watchers(), None);
     }
 }

@@ -11,9 +11,7 @@
 mod commands;
 mod envelope;
 mod events;
-mod locations;
 mod mail;
-pub mod seal;
 
 pub use commands::{
     Command, CreateDelivery, CreatePackage, EndSession, RefreshSession, RegisterDevice,
@@ -21,7 +19,7 @@ pub use commands::{
     RotateDeviceKey, StartSession, UpdateDelivery, UpdateStatus, UpdateUser, VerifyEmail,
 };
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
-pub use events::{Event, LinkKind, PackageCreated, RejectReason, StatusChanged};
-pub use locations::{LocationBatch, LocationPoint, LocationsRecorded, RecordedPoint};
+pub use events::{Event, LinkKind, PackageCreated, PackageEvent, RejectReason, StatusChanged};
+pub use crate::locations::{LocationBatch, LocationPoint, LocationsRecorded, RecordedPoint};
 pub use mail::{Mail, MailRequest};
-pub use seal::{SealError, SigningKeys};
+pub use crate::seal::{self, SealError, SigningKeys};

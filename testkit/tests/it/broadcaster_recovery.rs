@@ -3,7 +3,7 @@
 //! from the stores; only what the stores lack skipped, and said so.
 
 use chrono::Utc;
-use mongodb::bson::{doc, Document};
+use shared::locations::stored::{self, HistoryDoc};
 use serde_json::{json, Value};
 use std::time::Duration;
 use testkit::app::{tracking_number, TestApp, WAIT};
@@ -135,14 +135,17 @@ async fn store_unannounced_point(app: &TestApp, tn: &str) -> i64 {
     app.env
         .mongo()
         .await
-        .collection::<Document>("location_history")
-        .insert_one(doc! {
-            "_id": point_id.to_string(),
-            "tracking_number": tn,
-            "package_id": package_id.to_string(),
-            "location": { "type": "Point", "coordinates": [20.5, 10.5] },
-            "recorded_at": mongodb::bson::DateTime::from_millis(Utc::now().timestamp_millis()),
-            "seq": seq,
+        .collection::<HistoryDoc>(stored::HISTORY)
+        .insert_one(HistoryDoc {
+            point_id: point_id.to_string(),
+            package_id: Some(package_id.to_string()),
+            tracking_number: tn.to_owned(),
+            location: stored::GeoPoint::new(10.5, 20.5),
+            recorded_at: stored::bson_time(Utc::now()),
+            received_at: stored::bson_time(Utc::now()),
+            seq,
+            address: None,
+            measurements: Default::default(),
         })
         .await
         .unwrap();

@@ -7,7 +7,7 @@
 
 use crate::alloc::peak_during;
 use ingest::routes::locations::post_batch::{parse_batch, Format};
-use ingest::routes::locations::{PointIds, PointRules};
+use shared::locations::parse::{PointIds, PointRules};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
@@ -237,7 +237,7 @@ fn json_write_bodies() {
             );
             let tn = shared::domain::TrackingNumber::parse("TRKFUZZ001").expect("a valid number");
             let _ = ingest::routes::packages::status::parse(tn.clone(), &object);
-            let _ = ingest::routes::locations::parse_point(
+            let _ = shared::locations::parse::parse_point(
                 &object,
                 Some(&tn),
                 0,
@@ -299,14 +299,14 @@ fn websocket_protocol_messages() {
 /// the endpoints run on a request's JSON object.
 #[test]
 fn account_delivery_and_device_bodies() {
-    use ingest::routes::{auth, deliveries, devices, users};
+    use ingest::routes::{accounts, auth, deliveries, devices, users};
     run(input(json), |bytes| {
         let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&bytes) else {
             return;
         };
         within_bound(&bytes, || {
-            let _ = users::parse_account(&body, true);
-            let _ = users::parse_account(&body, false);
+            let _ = accounts::parse_account(&body, true);
+            let _ = accounts::parse_account(&body, false);
             let _ = users::parse_change(&body);
             let _ = auth::login::parse(&body);
             let _ = auth::refresh::parse(&body);

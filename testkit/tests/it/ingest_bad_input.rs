@@ -200,7 +200,16 @@ async fn bad_input_is_refused_and_nothing_is_published() {
 #[tokio::test]
 async fn every_route_the_document_describes_is_served_and_the_document_too() {
     let app = TestApp::spawn_with(Options::without_workers()).await;
-    for (method, path) in ingest::openapi::ROUTES {
+    let served: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
+    let paths = served["paths"].as_object().expect("paths");
+    let operations = paths.iter().flat_map(|(path, item)| {
+        let methods = item.as_object().into_iter().flat_map(|m| m.keys());
+        methods.map(move |method| (method.clone(), path.clone()))
+    });
+    for (method, path) in operations.collect::<Vec<_>>() {
+        if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+            continue;
+        }
         let url = format!(
             "{}{}",
             app.base.trim_end_matches("/api/v1"),
@@ -216,7 +225,6 @@ async fn every_route_the_document_describes_is_served_and_the_document_too() {
             "{method} {path} is routed: {body}"
         );
     }
-    let served: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
     let committed: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json"))
             .unwrap(),

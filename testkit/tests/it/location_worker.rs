@@ -61,9 +61,10 @@ async fn any_order_any_duplicates_two_workers_same_result() {
                 tracking_number: tn.clone(),
                 coordinates: Coordinates::new(40.0 + f64::from(i) / 100.0, -74.0).unwrap(),
                 address: None,
-                accuracy_m: Some(5.0),
-                speed_mps: None,
-                heading_deg: None,
+                measurements: shared::locations::Measurements {
+                    accuracy_m: Some(5.0),
+                    ..shared::locations::Measurements::default()
+                },
                 recorded_at: base + Span::seconds(i64::from(i) * 10),
                 received_at: Utc::now().trunc_subsecs(3),
                 source: None,

@@ -9,19 +9,6 @@ fn ago(minutes: i64) -> String {
     (Utc::now() - Span::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-async fn history(app: &TestApp, tn: &str, expected: usize) -> Vec<Value> {
-    testkit::eventually(WAIT, "the history", || async {
-        let items: Vec<Value> = app
-            .get(&format!("/packages/{tn}/locations"))
-            .await
-            .json()
-            .await
-            .ok()?;
-        (items.len() == expected).then_some(items)
-    })
-    .await
-}
-
 async fn package(app: &TestApp, tn: &str) -> Value {
     app.get(&format!("/packages/{tn}"))
         .await
@@ -45,7 +32,7 @@ async fn a_late_batch_lands_in_history_but_never_moves_the_package_back() {
     let accepted: Value = accepted.json().await.unwrap();
     assert_eq!(accepted["accepted"], 3);
     assert_eq!(accepted["event_ids"].as_array().unwrap().len(), 3);
-    let items = history(&app, &tn, 3).await;
+    let items = app.history(&tn, 3).await;
     let latitudes: Vec<f64> = items
         .iter()
         .map(|i| i["latitude"].as_f64().unwrap())
@@ -60,7 +47,7 @@ async fn a_late_batch_lands_in_history_but_never_moves_the_package_back() {
 
     let late = json!([{"tracking_number": tn, "latitude": 10.0, "longitude": 10.0, "recorded_at": ago(60)}]);
     assert_eq!(app.post_json("/locations", &late).await.status(), 202);
-    let items = history(&app, &tn, 4).await;
+    let items = app.history(&tn, 4).await;
     assert_eq!(
         items[3]["latitude"], 10.0,
         "the late point is the oldest in the history"
@@ -133,7 +120,7 @@ async fn json_ndjson_and_msgpack_batches_store_the_same() {
     }
     let mut stored = Vec::new();
     for tn in &numbers {
-        let items = history(&app, tn, 2).await;
+        let items = app.history(tn, 2).await;
         let comparable: Vec<Value> = items
             .into_iter()
             .map(|mut item| {
@@ -189,7 +176,7 @@ async fn the_same_idempotency_key_stores_each_point_once() {
             202
         );
     }
-    history(&app, &tn, 3).await;
+    app.history(&tn, 3).await;
     // Nothing in flight any more; the history is keyed by point id, so a
     // retry applied twice would only show on the event counter.
     let queue = app.env.topology().locations_queue();
@@ -221,7 +208,7 @@ async fn a_status_update_with_coordinates_records_a_location() {
             .status(),
         200
     );
-    let items = history(&app, &tn, 1).await;
+    let items = app.history(&tn, 1).await;
     assert_eq!(items[0]["latitude"], 40.7357);
     assert_eq!(items[0]["address"], "Newark Distribution Center");
     let empty = tracking_number();

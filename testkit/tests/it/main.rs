@@ -19,6 +19,7 @@ mod ingest_binary;
 mod ingest_degraded;
 mod location_worker;
 mod locations;
+mod measurements;
 mod operations;
 mod original_flow;
 mod package_worker;

@@ -6,7 +6,7 @@
 
 use crate::alloc::peak_during;
 use ingest::routes::locations::post_batch::{parse_batch, Format};
-use ingest::routes::locations::{PointIds, PointRules};
+use shared::locations::parse::{PointIds, PointRules};
 use serde_json::{json, Value};
 use shared::auth::Role;
 use std::time::Duration;

@@ -1,10 +1,10 @@
-//! The location history: one document per point, `_id` = the point id, a
-//! window's points in unordered `insert_many` commands of [`CHUNK`].
+//! Storing a window's points in the history ([`HistoryDoc`]), in unordered
+//! `insert_many` commands of [`CHUNK`].
 
 use super::numbering::Numbered;
-use super::store::{bson_time, geo_point, LocationStore, DUPLICATE_KEY};
-use mongodb::bson::{doc, Document};
+use super::store::{LocationStore, DUPLICATE_KEY};
 use mongodb::error::ErrorKind;
+use shared::locations::stored::HistoryDoc;
 use shared::wire::LocationPoint;
 
 pub async fn insert(
@@ -15,32 +15,12 @@ pub async fn insert(
     if points.is_empty() {
         return Ok(());
     }
-    let documents: Vec<Document> = points
+    let documents: Vec<HistoryDoc> = points
         .iter()
         .map(|p| {
-            let mut document = doc! {
-                "_id": p.point_id.to_string(),
-                "package_id": numbered.packages.get(p.tracking_number.as_str()).map(|k| k.id.to_string()),
-                "tracking_number": p.tracking_number.as_str(),
-                "location": geo_point(p.coordinates.latitude(), p.coordinates.longitude()),
-                "recorded_at": bson_time(p.recorded_at),
-                "received_at": bson_time(p.received_at),
-                "seq": numbered.seqs.get(&p.point_id).copied().unwrap_or_default(),
-            };
-            let optional = [
-                ("accuracy_m", p.accuracy_m),
-                ("speed_mps", p.speed_mps),
-                ("heading_deg", p.heading_deg),
-            ];
-            for (field, value) in optional {
-                if let Some(value) = value {
-                    document.insert(field, value);
-                }
-            }
-            if let Some(address) = &p.address {
-                document.insert("address", address.as_str());
-            }
-            document
+            let package = numbered.packages.get(p.tracking_number.as_str());
+            let seq = numbered.seqs.get(&p.point_id).copied().unwrap_or_default();
+            HistoryDoc::new(p, package.map(|k| k.id), seq)
         })
         .collect();
     for chunk in documents.chunks(CHUNK) {
@@ -56,7 +36,7 @@ const CHUNK: usize = 1000;
 
 async fn insert_chunk(
     store: &LocationStore,
-    documents: Vec<Document>,
+    documents: Vec<HistoryDoc>,
 ) -> mongodb::error::Result<()> {
     match store.history.insert_many(documents).ordered(false).await {
         Ok(_) => Ok(()),

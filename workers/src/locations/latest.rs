@@ -3,9 +3,22 @@
 //! packages in one `update` command (docs/PITFALLS.md: the stand-in pays
 //! per command, and on this collection about a millisecond per statement).
 
-use super::projection::Position;
-use super::store::{bson_time, geo_point, LocationStore, DUPLICATE_KEY};
+use super::store::{LocationStore, DUPLICATE_KEY};
+use chrono::{DateTime, Utc};
 use mongodb::bson::{doc, Bson, Document};
+use shared::locations::stored::latest_upsert;
+use uuid::Uuid;
+
+/// A package's latest position as PostgreSQL holds it, to be written.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Position {
+    pub id: Uuid,
+    pub tracking_number: String,
+    pub latitude: f64,
+    pub longitude: f64,
+    pub last_seen_at: DateTime<Utc>,
+    pub position_point_id: Option<Uuid>,
+}
 
 /// Upserts each position unless a newer one is stored.
 pub async fn write(store: &LocationStore, positions: &[Position]) -> mongodb::error::Result<()> {
@@ -15,19 +28,13 @@ pub async fn write(store: &LocationStore, positions: &[Position]) -> mongodb::er
     let updates: Vec<Bson> = positions
         .iter()
         .map(|position| {
-            let recorded_at = bson_time(position.last_seen_at);
-            Bson::Document(doc! {
-                // Matches only an older stored position; if a newer one is
-                // stored, the upsert collides on _id (11000): the expected no-op.
-                "q": { "_id": &position.tracking_number, "recorded_at": { "$lt": recorded_at } },
-                "u": { "$set": {
-                    "package_id": position.id.to_string(),
-                    "location": geo_point(position.latitude, position.longitude),
-                    "recorded_at": recorded_at,
-                    "point_id": position.position_point_id.map(|id| id.to_string()),
-                }},
-                "upsert": true,
-            })
+            Bson::Document(latest_upsert(
+                &position.tracking_number,
+                position.id,
+                (position.latitude, position.longitude),
+                position.last_seen_at,
+                position.position_point_id,
+            ))
         })
         .collect();
     let reply: Document = store

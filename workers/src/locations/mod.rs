@@ -13,8 +13,15 @@
 //! - [`history`]: the MongoDB history writes;
 //! - [`projection`], [`latest`]: the latest positions projected to MongoDB;
 //! - [`store`]: the collections and their indexes;
-//! - [`screening`]: the policy asked again for every point's poster.
+//! - [`screening`]: the policy asked again for every point's poster;
+//! - [`flow`]: the pool's handler for the window runner; [`audit`]: the
+//!   trail of stored points.
+//!
+//! What a point is, how it is stored and rendered is the locations flow's
+//! data in `shared::locations`.
 
+mod audit;
+pub mod flow;
 mod history;
 mod latest;
 mod numbering;
@@ -104,6 +111,7 @@ pub async fn apply(
                 point_id: point.point_id,
                 coordinates: point.coordinates,
                 address: point.address.as_ref().map(|a| a.as_str().to_owned()),
+                measurements: point.measurements,
                 recorded_at: point.recorded_at,
                 is_latest,
                 seq: numbered

@@ -15,7 +15,7 @@
 //! rests as long as its last round took: it never takes more than half of the
 //! store's time from the history inserts, which the live events wait for.
 
-use super::latest;
+use super::latest::{self, Position};
 use super::store::LocationStore;
 use super::LocationError;
 use chrono::{DateTime, Utc};
@@ -27,17 +27,6 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
-
-/// A package's current position, as PostgreSQL holds it.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Position {
-    pub id: Uuid,
-    pub tracking_number: String,
-    pub latitude: f64,
-    pub longitude: f64,
-    pub last_seen_at: DateTime<Utc>,
-    pub position_point_id: Option<Uuid>,
-}
 
 /// Wakes the projector after a window marked packages.
 #[derive(Clone, Default)]

@@ -1,10 +1,9 @@
 //! The MongoDB collections and their indexes.
 
-use mongodb::bson::{doc, Document};
+use mongodb::bson::Document;
 use mongodb::{Collection, Database, IndexModel};
+use shared::locations::stored::{self, HistoryDoc, HISTORY, LATEST};
 
-pub const HISTORY: &str = "location_history";
-pub const LATEST: &str = "latest_positions";
 
 /// MongoDB's duplicate-key error: for us, "this point is already stored" or
 /// "the stored latest position is newer".
@@ -13,7 +12,7 @@ pub const DUPLICATE_KEY: i32 = 11000;
 #[derive(Clone)]
 pub struct LocationStore {
     pub database: Database,
-    pub history: Collection<Document>,
+    pub history: Collection<HistoryDoc>,
     pub latest: Collection<Document>,
 }
 
@@ -27,23 +26,18 @@ impl LocationStore {
     }
 }
 
-/// Creates the indexes every query relies on; idempotent. The history gets no
-/// 2dsphere index: it multiplies insert cost (docs/PITFALLS.md) and no
-/// query needs it; the small latest-positions collection does.
+/// Creates the indexes every query relies on ([`stored::history_index`],
+/// [`stored::latest_index`]); idempotent.
 pub async fn ensure_indexes(store: &LocationStore) -> mongodb::error::Result<()> {
-    ensure_index(
-        &store.history,
-        doc! { "tracking_number": 1, "recorded_at": -1 },
-    )
-    .await?;
-    ensure_index(&store.latest, doc! { "location": "2dsphere" }).await
+    ensure_index(&store.history, stored::history_index()).await?;
+    ensure_index(&store.latest, stored::latest_index()).await
 }
 
 /// Creates an index unless one with its keys exists. Checking first matters:
 /// several workers start at once, and a server may store extra options (such
 /// as `2dsphereIndexVersion`) that make a repeated create look like a conflict.
-async fn ensure_index(
-    collection: &Collection<Document>,
+async fn ensure_index<T: Send + Sync>(
+    collection: &Collection<T>,
     keys: Document,
 ) -> mongodb::error::Result<()> {
     use futures_util::TryStreamExt;
@@ -69,13 +63,4 @@ async fn ensure_index(
         }
         Err(error) => Err(error),
     }
-}
-
-/// A GeoJSON point: longitude first.
-pub fn geo_point(latitude: f64, longitude: f64) -> Document {
-    doc! { "type": "Point", "coordinates": [longitude, latitude] }
-}
-
-pub fn bson_time(time: chrono::DateTime<chrono::Utc>) -> mongodb::bson::DateTime {
-    mongodb::bson::DateTime::from_millis(time.timestamp_millis())
 }

@@ -8,7 +8,7 @@
 
 use super::render::render;
 use super::transport::{SendError, Transport};
-use crate::consumer::Pipeline;
+use crate::runner::Runner;
 use crate::dead_letter::dead_letter_message;
 use crate::publisher::Message;
 use futures_util::stream::FuturesUnordered;
@@ -38,7 +38,7 @@ pub struct Mailer {
 
 /// Consumes until shutdown (Ok) or until the channel fails (Err).
 pub async fn consume(
-    pipeline: &Pipeline,
+    pipeline: &Runner,
     mailer: &Mailer,
     queue: &str,
     mut consumer: Consumer,
@@ -75,7 +75,7 @@ pub async fn consume(
     Ok(())
 }
 
-async fn ack(pipeline: &Pipeline, delivery: &Delivery) -> Result<(), lapin::Error> {
+async fn ack(pipeline: &Runner, delivery: &Delivery) -> Result<(), lapin::Error> {
     delivery.ack(BasicAckOptions::default()).await?;
     pipeline.metrics.acked.with_label_values(&["mail"]).inc();
     Ok(())
@@ -84,7 +84,7 @@ async fn ack(pipeline: &Pipeline, delivery: &Delivery) -> Result<(), lapin::Erro
 /// Sends one mail; `Some(delivery)` when it is done with (sent, delayed or
 /// dead-lettered, confirmed), `None` when shutdown came first.
 async fn handle(
-    pipeline: &Pipeline,
+    pipeline: &Runner,
     mailer: &Mailer,
     queue: &str,
     delivery: Delivery,
@@ -152,7 +152,7 @@ async fn handle(
 }
 
 /// The same message, into the delay line, one attempt further.
-fn delayed(pipeline: &Pipeline, delivery: &Delivery, attempt: u32) -> Message {
+fn delayed(pipeline: &Runner, delivery: &Delivery, attempt: u32) -> Message {
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongUInt(attempt));
     Message {

@@ -5,7 +5,8 @@
 //! - [`window`]: the commands applied to the packages' state in memory;
 //! - [`store`]: locking and loading that state, writing it back;
 //! - [`history`]: rebuilding the outcome of a command applied before;
-//! - [`prune`]: forgetting ended sessions and used links, hourly.
+//! - [`prune`]: forgetting ended sessions and used links, hourly;
+//! - [`flow`]: the pool's handler for the window runner.
 //!
 //! Idempotency: the command's event id is unique in `status_events`. A command
 //! seen before is not applied again; its recorded outcome is rebuilt instead,
@@ -15,6 +16,7 @@
 mod accounts;
 mod deliveries;
 mod devices;
+pub mod flow;
 mod history;
 pub mod prune;
 mod sessions;

@@ -8,7 +8,7 @@
 
 use super::{envelope, tokens_for};
 use crate::authn::unauthorized;
-use crate::http::fields::Fields;
+use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
 use crate::http::Reply;
 use crate::routes::write::outcome;
@@ -36,7 +36,7 @@ pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<(Strin
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
-    request_body = crate::openapi::LoginRequest,
+    request_body = crate::schemas::LoginRequest,
     responses(
         (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),

@@ -11,26 +11,15 @@ pub mod refresh;
 pub mod register;
 pub mod verify_email;
 
+pub use super::accounts::{acknowledged, password_refusal, Acknowledged};
+
 use crate::http::Reply;
 use crate::routes::AppState;
 use hyper::StatusCode;
 use serde::Serialize;
-use shared::auth::password::PasswordError;
 use shared::auth::{Caller, UserView};
 use shared::wire::{Command, Envelope, Principal, TraceContext};
 use uuid::Uuid;
-
-/// What a client is told when its password could not be hashed or checked:
-/// 503 while every hashing slot stays taken, else an internal error.
-pub fn password_refusal(error: PasswordError) -> Reply {
-    match error {
-        PasswordError::Busy => Reply::unavailable("password checking"),
-        error => {
-            tracing::error!(%error, "password hashing failed");
-            Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
-        }
-    }
-}
 
 /// A signed-in session's tokens.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -98,21 +87,3 @@ pub fn envelope(principal: Principal, trace: TraceContext, command: Command) -> 
     envelope
 }
 
-/// `202 {"status": "accepted", "message": ...}`: the same answer however
-/// the request turns out.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Acknowledged {
-    /// Always `accepted`.
-    status: &'static str,
-    message: &'static str,
-}
-
-pub fn acknowledged(message: &'static str) -> Reply {
-    Reply::json(
-        StatusCode::ACCEPTED,
-        &Acknowledged {
-            status: "accepted",
-            message,
-        },
-    )
-}

@@ -5,7 +5,7 @@
 
 use super::envelope;
 use super::verify_email::bad_link;
-use crate::http::fields::Fields;
+use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
 use crate::http::Reply;
 use crate::routes::write::outcome_or_rejection;
@@ -37,7 +37,7 @@ pub fn parse_confirm(
     let token = fields.required_str("token").map(str::to_owned);
     let secret =
         fields.required_str("password").and_then(
-            |raw| match crate::routes::users::password_problem(raw) {
+            |raw| match crate::routes::accounts::password_problem(raw) {
                 Some(problem) => {
                     fields.invalid("password", problem);
                     None
@@ -53,7 +53,7 @@ pub fn parse_confirm(
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth",
-    request_body = crate::openapi::ResetRequest,
+    request_body = crate::schemas::ResetRequest,
     responses(
         (status = 202, description = "Accepted: if the address has an account, a link is mailed to it", body = super::Acknowledged),
         (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
@@ -84,7 +84,7 @@ pub struct PasswordReset {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth",
-    request_body = crate::openapi::ResetConfirmRequest,
+    request_body = crate::schemas::ResetConfirmRequest,
     responses(
         (status = 200, description = "The password is changed and every session of the account ended", body = PasswordReset),
         (status = 400, description = "Malformed JSON, or a link that is malformed, expired or already used", body = crate::http::response::ErrorBody),

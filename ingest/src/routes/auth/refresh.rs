@@ -6,7 +6,7 @@
 
 use super::{envelope, tokens_for};
 use crate::authn::unauthorized;
-use crate::http::fields::Fields;
+use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
 use crate::http::Reply;
 use crate::routes::write::outcome;
@@ -27,7 +27,7 @@ pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<String
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
-    request_body = crate::openapi::RefreshRequest,
+    request_body = crate::schemas::RefreshRequest,
     responses(
         (status = 200, description = "A new access token and refresh token (the old refresh token no longer works)", body = super::TokenResponse),
         (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::Request;
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
-    request_body = crate::openapi::RegisterRequest,
+    request_body = crate::schemas::RegisterRequest,
     responses(
         (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
@@ -25,5 +25,5 @@ use hyper::Request;
         (status = 202, description = "Accepted: a mail to the address says what comes next (the same answer for an address that has an account)", body = super::Acknowledged),
         (status = 422, description = "Malformed email, a password under 10 characters, or a missing name", body = crate::http::response::InvalidFields)))]
 pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
-    crate::routes::users::create_account(state, None, request, false).await
+    crate::routes::accounts::create_account(state, None, request, false).await
 }

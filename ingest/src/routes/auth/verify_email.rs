@@ -11,7 +11,7 @@
 //! password but never sees the mail.
 
 use super::envelope;
-use crate::http::fields::Fields;
+use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
 use crate::http::Reply;
 use crate::routes::write::outcome_or_rejection;
@@ -31,7 +31,7 @@ pub struct Verified {
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth",
-    request_body = crate::openapi::LinkTokenRequest,
+    request_body = crate::schemas::LinkTokenRequest,
     responses(
         (status = 200, description = "The email is verified", body = Verified),
         (status = 400, description = "Malformed JSON, or a link that is malformed, expired, already used or not for this account", body = crate::http::response::ErrorBody),

@@ -7,7 +7,7 @@ pub mod mine;
 pub mod one;
 
 use crate::authn;
-use crate::http::fields::Fields;
+use crate::http::fields::{Fields, Finish};
 use crate::http::request::{json_object, query_param};
 use crate::http::Reply;
 use crate::routes::write::unexpected;
@@ -28,7 +28,7 @@ const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
 #[utoipa::path(post, path = "/api/v1/deliveries", tag = "deliveries",
-    request_body = crate::openapi::DeliveryRequest,
+    request_body = crate::schemas::DeliveryRequest,
     responses(
         (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),

@@ -4,7 +4,7 @@
 
 use super::{optional_stops, optional_uuid};
 use crate::authn;
-use crate::http::fields::Fields;
+use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
 use crate::http::Reply;
 use crate::routes::write::unexpected;
@@ -45,7 +45,7 @@ pub async fn get(state: &AppState, caller: &Caller, raw: &str) -> Result<Reply, 
 
 #[utoipa::path(patch, path = "/api/v1/deliveries/{id}", tag = "deliveries",
     params(("id" = Uuid, Path, description = "The delivery's id")),
-    request_body = crate::openapi::DeliveryPatch,
+    request_body = crate::schemas::DeliveryPatch,
     responses(
         (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
         (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),

@@ -8,30 +8,16 @@ use crate::http::Reply;
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use hyper::StatusCode;
-use mongodb::bson::{doc, Bson, Document};
-use serde::Serialize;
+use mongodb::bson::Document;
 use shared::domain::TrackingNumber;
+use shared::locations::render::LocationView;
+use shared::locations::stored::{self, HistoryDoc};
 
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
-/// A stored point, in the original shape plus our fields.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LocationView {
-    id: Option<String>,
-    package_id: Option<String>,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    address: Option<String>,
-    timestamp: Option<DateTime<Utc>>,
-    accuracy_m: Option<f64>,
-    speed_mps: Option<f64>,
-    heading_deg: Option<f64>,
-    received_at: Option<DateTime<Utc>>,
-}
-
 #[utoipa::path(get, path = "/api/v1/packages/{tracking_number}/locations", tag = "locations",
-    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::openapi::HistoryQuery),
+    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::schemas::HistoryQuery),
     responses(
         (status = 200, description = "The history, newest first", body = Vec<LocationView>),
         (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
@@ -67,31 +53,11 @@ pub async fn get(
     {
         return Err(package_not_found(tracking_number.as_str()));
     }
-    let mut filter = doc! { "tracking_number": tracking_number.as_str() };
-    let mut range = Document::new();
-    if let Some(since) = since {
-        range.insert(
-            "$gte",
-            mongodb::bson::DateTime::from_millis(since.timestamp_millis()),
-        );
-    }
-    if let Some(until) = until {
-        range.insert(
-            "$lte",
-            mongodb::bson::DateTime::from_millis(until.timestamp_millis()),
-        );
-    }
-    if !range.is_empty() {
-        filter.insert("recorded_at", range);
-    }
-    let history = state
-        .mongo
-        .database(&state.mongo_database)
-        .collection::<Document>("location_history");
-    let documents: Vec<Document> = async {
+    let history = super::collection::<Document>(state, stored::HISTORY);
+    let found: Vec<Document> = async {
         history
-            .find(filter)
-            .sort(doc! { "recorded_at": -1, "_id": -1 })
+            .find(stored::package_history(tracking_number.as_str(), since, until))
+            .sort(stored::newest_first())
             .limit(limit)
             .await?
             .try_collect()
@@ -102,24 +68,7 @@ pub async fn get(
         tracing::warn!(%error, "location history query failed");
         Reply::unavailable("location store")
     })?;
-    let views: Vec<LocationView> = documents.iter().map(view).collect();
+    let found: Vec<HistoryDoc> = stored::readable(found);
+    let views: Vec<LocationView> = found.iter().map(LocationView::from).collect();
     Ok(Reply::json(StatusCode::OK, &views))
-}
-
-fn view(document: &Document) -> LocationView {
-    let (latitude, longitude) = super::document_position(document);
-    let number = |field: &str| document.get(field).and_then(Bson::as_f64);
-    let string = |field: &str| document.get_str(field).ok().map(str::to_owned);
-    LocationView {
-        id: string("_id"),
-        package_id: string("package_id"),
-        latitude,
-        longitude,
-        address: string("address"),
-        timestamp: super::document_time(document, "recorded_at"),
-        accuracy_m: number("accuracy_m"),
-        speed_mps: number("speed_mps"),
-        heading_deg: number("heading_deg"),
-        received_at: super::document_time(document, "received_at"),
-    }
 }

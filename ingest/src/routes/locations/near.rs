@@ -6,10 +6,10 @@ use crate::http::request::query_param;
 use crate::http::Reply;
 use futures_util::TryStreamExt;
 use hyper::StatusCode;
-use mongodb::bson::{doc, Document};
+use mongodb::bson::Document;
 use shared::domain::Coordinates;
-
-use super::within::{position_view, PositionView};
+use shared::locations::render::PositionView;
+use shared::locations::stored::{self, LatestDoc};
 
 const MAX_RADIUS_M: f64 = 1_000_000.0;
 const DEFAULT_LIMIT: i64 = 100;
@@ -58,7 +58,7 @@ pub fn parse_query(query: Option<&str>) -> Result<NearQuery, Reply> {
 }
 
 #[utoipa::path(get, path = "/api/v1/locations/near", tag = "locations",
-    params(crate::openapi::NearQuery),
+    params(crate::schemas::NearQuery),
     responses(
         (status = 200, description = "Packages by their latest position, nearest first", body = Vec<PositionView>),
         (status = 422, description = "Invalid lat, lon, radius_m or limit", body = crate::http::response::ErrorBody),
@@ -75,26 +75,15 @@ pub async fn get(
         limit,
     } = parse_query(query)?;
     // $geoNear, not $near: it returns distances and a guaranteed order.
-    let pipeline = vec![
-        doc! { "$geoNear": {
-            "near": { "type": "Point", "coordinates": [center.longitude(), center.latitude()] },
-            "distanceField": "distance_m",
-            "maxDistance": radius,
-            "spherical": true,
-            "key": "location",
-        }},
-        doc! { "$limit": limit },
-    ];
-    let latest = state
-        .mongo
-        .database(&state.mongo_database)
-        .collection::<Document>("latest_positions");
-    let documents: Vec<Document> = async { latest.aggregate(pipeline).await?.try_collect().await }
+    let pipeline = stored::near_pipeline(center, radius, limit);
+    let latest = super::collection::<Document>(state, stored::LATEST);
+    let found: Vec<Document> = async { latest.aggregate(pipeline).await?.try_collect().await }
         .await
         .map_err(|error: mongodb::error::Error| {
             tracing::warn!(%error, "near query failed");
             Reply::unavailable("location store")
         })?;
-    let views: Vec<PositionView> = documents.iter().map(position_view).collect();
+    let found: Vec<LatestDoc> = stored::readable(found);
+    let views: Vec<PositionView> = found.iter().map(PositionView::from).collect();
     Ok(Reply::json(StatusCode::OK, &views))
 }

@@ -1,8 +1,8 @@
 //! `POST /api/v1/locations`: a batch of points (JSON array, NDJSON or
 //! MessagePack), validated whole, published as one broker message.
 
-use super::decode::{self, BatchError, Element};
-use super::{now_ms, parse_point, PointIds, PointRules};
+use shared::locations::decode::{self, BatchError, Element};
+use shared::locations::parse::{now_ms, parse_point, PointIds, PointRules};
 use crate::http::idempotency::{fingerprint, IdempotencyKey};
 use crate::http::request::{content_type, read_limited, BodyLimits};
 use crate::http::Reply;
@@ -55,11 +55,11 @@ pub struct PointsAccepted {
 }
 
 #[utoipa::path(post, path = "/api/v1/locations", tag = "locations",
-    params(crate::openapi::KeyHeader),
+    params(crate::schemas::KeyHeader),
     request_body(content(
-        (Vec<crate::openapi::BatchPointRequest> = "application/json"),
-        (crate::openapi::BatchPointRequest = "application/x-ndjson"),
-        (Vec<crate::openapi::BatchPointRequest> = "application/msgpack")),
+        (Vec<crate::schemas::BatchPointRequest> = "application/json"),
+        (crate::schemas::BatchPointRequest = "application/x-ndjson"),
+        (Vec<crate::schemas::BatchPointRequest> = "application/msgpack")),
         description = "1 to LOCATION_BATCH_MAX_POINTS points: a JSON array, NDJSON (one point per line) or a MessagePack array"),
     responses(
         (status = 202, description = "Accepted: will be stored", body = PointsAccepted),

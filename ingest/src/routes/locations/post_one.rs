@@ -1,19 +1,20 @@
 //! `POST /api/v1/packages/{tn}/locations`: one point, 202 once confirmed.
 
-use super::{now_ms, parse_point, post_batch::publish, PointIds};
+use super::post_batch::publish;
 use crate::http::idempotency::{canonical_json, fingerprint, IdempotencyKey};
 use crate::http::request::json_object;
-use crate::http::response::InvalidFields;
+use crate::http::fields::invalid_fields;
 use crate::http::Reply;
 use crate::routes::AppState;
 use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::Request;
 use shared::auth::Caller;
 use shared::domain::TrackingNumber;
+use shared::locations::parse::{now_ms, parse_point, PointIds};
 
 #[utoipa::path(post, path = "/api/v1/packages/{tracking_number}/locations", tag = "locations",
-    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::openapi::KeyHeader),
-    request_body = crate::openapi::PointRequest,
+    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::schemas::KeyHeader),
+    request_body = crate::schemas::PointRequest,
     responses(
         (status = 202, description = "Accepted: will be stored", body = super::post_batch::PointsAccepted),
         (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::response::ErrorBody),
@@ -49,16 +50,6 @@ pub async fn post(
         &state.point_rules,
         now_ms(),
     )
-    .map_err(|fields| {
-        let error = fields
-            .iter()
-            .map(|(f, p)| format!("{f} {p}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        Reply::json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &InvalidFields { error, fields },
-        )
-    })?;
+    .map_err(invalid_fields)?;
     publish(state, vec![point], source, trace).await
 }

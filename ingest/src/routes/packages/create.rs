@@ -3,7 +3,7 @@
 
 use super::{ADDRESS_MAX, DESCRIPTION_MAX, NAME_MAX};
 use crate::authn;
-use crate::http::fields::Fields;
+use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
 use crate::http::Reply;
 use crate::routes::write::{submit, unexpected, WriteOptions};
@@ -20,8 +20,8 @@ use uuid::Uuid;
 const WEIGHT_MAX: f64 = 100_000.0;
 
 #[utoipa::path(post, path = "/api/v1/packages", tag = "packages",
-    params(crate::openapi::WriteHeaders),
-    request_body = crate::openapi::CreatePackageRequest,
+    params(crate::schemas::WriteHeaders),
+    request_body = crate::schemas::CreatePackageRequest,
     responses(
         (status = 201, description = "Created", body = shared::domain::PackageView,
             headers(("location" = String, description = "The new package's URL"))),

@@ -15,7 +15,7 @@ pub const DEFAULT_LIMIT: i64 = 100;
 pub const MAX_LIMIT: i64 = 1000;
 
 #[utoipa::path(get, path = "/api/v1/packages", tag = "packages",
-    params(crate::openapi::ListQuery),
+    params(crate::schemas::ListQuery),
     responses(
         (status = 200, description = "Newest first", body = Vec<shared::domain::PackageView>,
             headers(("link" = String, description = "rel=next, on a full page"))),

@@ -3,7 +3,7 @@
 
 use super::ADDRESS_MAX;
 use crate::authn;
-use crate::http::fields::Fields;
+use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
 use crate::http::Reply;
 use crate::routes::write::{submit, unexpected, WriteOptions};
@@ -23,8 +23,8 @@ pub struct Updated {
 }
 
 #[utoipa::path(put, path = "/api/v1/packages/{tracking_number}/status", tag = "packages",
-    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::openapi::WriteHeaders),
-    request_body = crate::openapi::StatusUpdateRequest,
+    params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::schemas::WriteHeaders),
+    request_body = crate::schemas::StatusUpdateRequest,
     responses(
         (status = 200, description = "Updated", body = Updated),
         (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),

@@ -10,7 +10,7 @@
 //! during a rotation: messages are sealed with the current key and opened
 //! with whichever key their id names (`MESSAGE_SIGNING_KEY_PREVIOUS`).
 
-use crate::config::{secret_var, var, ConfigError};
+use crate::env::{secret_var, var, ConfigError};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::sync::Arc;

@@ -14,18 +14,14 @@ use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::fmt;
 
-/// The fields a point may have; any other key is skipped unread.
-const FIELDS: [&str; 9] = [
-    "tracking_number",
-    "latitude",
-    "longitude",
-    "address",
-    "accuracy_m",
-    "speed_mps",
-    "heading_deg",
-    "recorded_at",
-    "id",
-];
+/// Whether a key is a field a point may have; any other is skipped unread.
+fn known(key: &str) -> Option<&'static str> {
+    let fields = super::parse::FIELDS.iter();
+    fields
+        .chain(super::Measurements::FIELDS.iter())
+        .copied()
+        .find(|name| *name == key)
+}
 
 /// One element of a batch: a point's known scalar fields, or something that
 /// is not an object at all.
@@ -255,7 +251,7 @@ impl<'de> Visitor<'de> for PointSeed {
     scalars_are_none!();
 }
 
-/// A key: which of [`FIELDS`] it is, if any, without keeping the key.
+/// A key: which known field it is, if any, without keeping the key.
 struct FieldName;
 
 impl<'de> DeserializeSeed<'de> for FieldName {
@@ -273,10 +269,10 @@ impl<'de> Visitor<'de> for FieldName {
     }
 
     fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
-        Ok(FIELDS.iter().copied().find(|name| *name == key))
+        Ok(known(key))
     }
     fn visit_bytes<E>(self, key: &[u8]) -> Result<Self::Value, E> {
-        Ok(FIELDS.iter().copied().find(|name| name.as_bytes() == key))
+        Ok(std::str::from_utf8(key).ok().and_then(known))
     }
     // MessagePack maps may have keys of any type: none of them is a field.
     non_text_scalars_are_none!();

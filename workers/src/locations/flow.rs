@@ -1,0 +1,265 @@
+//! The location pool's handler: a window of point batches is screened
+//! (may each poster post for each package?), stored merged, and becomes
+//! [`Effects`]: one event per package, cache invalidations for packages that
+//! moved, points for unknown packages sent back to wait, dead letters.
+
+use super::{LocationError, LocationStore};
+use crate::locations::projection::ProjectionNudge;
+use crate::publisher::{Abandoned, Message};
+use crate::runner::isolate::Applied;
+use crate::runner::messages::applied_in_trace;
+use crate::runner::{Effects, Flow, Runner};
+use lapin::message::Delivery;
+use shared::backoff::RetryError;
+use shared::wire::{Envelope, LocationBatch, LocationPoint, LocationsRecorded, PackageEvent};
+use sqlx::PgPool;
+use std::time::Duration;
+
+pub struct LocationFlow {
+    pub pool: PgPool,
+    pub store: LocationStore,
+    /// Told when a window moved packages, so MongoDB's latest positions follow.
+    pub projection: ProjectionNudge,
+    /// How long points for an unknown package are retried before they are
+    /// dead-lettered (their package's create may still be on its way).
+    pub unknown_package_retry: Duration,
+}
+
+impl Flow for LocationFlow {
+    const POOL: &'static str = "locations";
+    /// Two windows in flight: PostgreSQL numbers the next while MongoDB
+    /// stores the last (order does not matter here).
+    const PARALLEL: usize = 2;
+
+    async fn handle(
+        &self,
+        runner: &Runner,
+        queue: &str,
+        window: &[Delivery],
+    ) -> Result<Effects, Abandoned> {
+        let mut effects = Effects::default();
+        let batches: Vec<(&Delivery, Envelope<LocationBatch>)> =
+            runner.decode_all(Self::POOL, queue, window, &mut effects.messages);
+        let screened = self
+            .screen(runner, queue, &batches, &mut effects.messages)
+            .await?;
+        // Each message is one unit for isolation: if the merged window fails
+        // for good, each is tried alone and only the culprit is dead-lettered.
+        let units: Vec<&Envelope<LocationBatch>> = screened.iter().map(AsRef::as_ref).collect();
+        let applied = runner
+            .apply_isolating(
+                Self::POOL,
+                &units,
+                |batch| self.apply_points(runner, batch),
+                |e: &LocationError| e.is_transient(),
+            )
+            .await?;
+        for ((delivery, batch), result) in batches.iter().zip(applied) {
+            match result {
+                Applied::Done(unit) => self.settled(runner, delivery, batch, unit, &mut effects),
+                Applied::Failed(reason) => effects
+                    .messages
+                    .push(runner.dead_letter(queue, delivery, &reason)),
+            }
+        }
+        Ok(effects)
+    }
+}
+
+impl LocationFlow {
+    /// What one stored message adds to the window's effects.
+    fn settled(
+        &self,
+        runner: &Runner,
+        delivery: &Delivery,
+        batch: &Envelope<LocationBatch>,
+        unit: PointsUnit,
+        effects: &mut Effects,
+    ) {
+        runner.metrics.applied(Self::POOL, batch.occurred_at);
+        applied_in_trace(&batch.trace).in_scope(|| {
+            tracing::debug!(
+                event_id = %batch.event_id,
+                points = batch.body.points.len(),
+                "location points stored"
+            )
+        });
+        effects.invalidations.extend(unit.moved);
+        for event in unit.events {
+            let event = batch.with_body(PackageEvent::LocationsRecorded(event));
+            match runner.event_message(&event) {
+                Ok(message) => effects.messages.push(message),
+                Err(error) => tracing::error!(%error, "cannot encode an event"),
+            }
+        }
+        if !unit.unknown.is_empty() {
+            let waiting = self.unknown_points(runner, delivery, batch, unit.unknown);
+            effects.messages.push(waiting);
+        }
+    }
+
+    /// Asks the policy about every point's poster. A message with points its
+    /// posters may not post is dead-lettered with the reason (a re-drive
+    /// screens it again), and only its other points go on.
+    async fn screen<'w>(
+        &self,
+        runner: &Runner,
+        queue: &str,
+        batches: &'w [(&Delivery, Envelope<LocationBatch>)],
+        messages: &mut Vec<Message>,
+    ) -> Result<Vec<std::borrow::Cow<'w, Envelope<LocationBatch>>>, Abandoned> {
+        let units: Vec<&Envelope<LocationBatch>> = batches.iter().map(|(_, b)| b).collect();
+        let refused = match runner
+            .with_retry(
+                (Self::POOL, units.len()),
+                || super::screening::refused_points(&self.pool, &units),
+                crate::packages::is_transient,
+            )
+            .await
+        {
+            Ok(refused) => refused,
+            Err(RetryError::Cancelled) => return Err(Abandoned),
+            // Closed, not open: the dead-letter queue keeps the points.
+            Err(RetryError::Permanent(error)) => {
+                tracing::error!(%error, "cannot check who posted the points; dead-lettering them");
+                units
+                    .iter()
+                    .map(|b| b.body.points.iter().map(|p| p.point_id).collect())
+                    .collect()
+            }
+        };
+        Ok(batches
+            .iter()
+            .zip(refused)
+            .map(|((delivery, batch), refused)| {
+                if refused.is_empty() {
+                    return std::borrow::Cow::Borrowed(batch);
+                }
+                let mut numbers: Vec<&str> = batch
+                    .body
+                    .points
+                    .iter()
+                    .filter(|p| refused.contains(&p.point_id))
+                    .map(|p| p.tracking_number.as_str())
+                    .collect();
+                numbers.sort_unstable();
+                numbers.dedup();
+                let reason = format!(
+                    "forbidden: the poster may not post locations for {}",
+                    numbers.join(", ")
+                );
+                tracing::warn!(%reason, "points refused by the policy");
+                messages.push(runner.dead_letter(queue, delivery, &reason));
+                std::borrow::Cow::Owned(
+                    batch.with_body(LocationBatch {
+                        points: batch
+                            .body
+                            .points
+                            .iter()
+                            .filter(|p| !refused.contains(&p.point_id))
+                            .cloned()
+                            .collect(),
+                        sources: batch.body.sources.clone(),
+                    }),
+                )
+            })
+            .collect())
+    }
+
+    /// Applies a window's location batches merged, and splits the result back
+    /// per batch (events and moves are reported once, with the first batch).
+    async fn apply_points(
+        &self,
+        runner: &Runner,
+        batches: &[&Envelope<LocationBatch>],
+    ) -> Result<Vec<PointsUnit>, LocationError> {
+        let points: Vec<&LocationPoint> = batches.iter().flat_map(|b| &b.body.points).collect();
+        let mut applied = super::apply(&self.pool, &self.store, &points).await?;
+        let metrics = &runner.metrics;
+        metrics.stored(Self::POOL, "postgres", applied.postgres_took);
+        metrics.stored(Self::POOL, "mongodb", applied.mongodb_took);
+        if !applied.moved.is_empty() {
+            self.projection.nudge();
+        }
+        // After the points are stored, before the window is acked: a crash in
+        // between redelivers the window, and the trail gets its rows then.
+        let trail = super::audit::entries(batches, &applied.unknown);
+        shared::audit::record(&self.pool, &trail).await?;
+        let mut units: Vec<PointsUnit> = batches
+            .iter()
+            .map(|batch| PointsUnit {
+                events: Vec::new(),
+                moved: Vec::new(),
+                unknown: batch
+                    .body
+                    .points
+                    .iter()
+                    .filter(|p| applied.unknown.contains(&p.point_id))
+                    .cloned()
+                    .collect(),
+            })
+            .collect();
+        if let Some(first) = units.first_mut() {
+            first.events = std::mem::take(&mut applied.events);
+            first.moved = std::mem::take(&mut applied.moved);
+        }
+        Ok(units)
+    }
+
+    /// Points whose package is unknown: back through the delay line while
+    /// their package may still be on its way, then dead-lettered with why.
+    fn unknown_points(
+        &self,
+        runner: &Runner,
+        delivery: &Delivery,
+        batch: &Envelope<LocationBatch>,
+        points: Vec<LocationPoint>,
+    ) -> Message {
+        let age = (chrono::Utc::now() - batch.occurred_at)
+            .to_std()
+            .unwrap_or_default();
+        let mut numbers: Vec<&str> = points.iter().map(|p| p.tracking_number.as_str()).collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let numbers = numbers.join(", ");
+        // The posters travel with their points, for the audit trail.
+        let waiting = batch.with_body(LocationBatch {
+            points,
+            sources: batch.body.sources.clone(),
+        });
+        let mut message = match runner.location_message(&waiting) {
+            Ok(message) => message,
+            Err(error) => {
+                return runner.dead_letter(
+                    &runner.topology.locations_queue(),
+                    delivery,
+                    &error.to_string(),
+                )
+            }
+        };
+        if age < self.unknown_package_retry {
+            tracing::debug!(%numbers, ?age, "points for unknown packages wait for them");
+            message.exchange = String::new();
+            message.routing_key = runner.topology.location_retry_queue();
+            return message;
+        }
+        let reason = format!(
+            "unknown tracking number(s) after {}s: {numbers}",
+            self.unknown_package_retry.as_secs()
+        );
+        tracing::warn!(%reason, "dead-lettering location points");
+        crate::dead_letter::to_dead_letter(
+            message,
+            &runner.topology.dead_exchange(),
+            &runner.topology.locations_queue(),
+            &reason,
+        )
+    }
+}
+
+/// What one location message came to.
+struct PointsUnit {
+    events: Vec<LocationsRecorded>,
+    moved: Vec<(String, i64)>,
+    unknown: Vec<LocationPoint>,
+}
