@@ -102,11 +102,15 @@ pub struct Measurements {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0.0, maximum = 360.0)]
     pub heading_deg: Option<f64>,
+    /// Metres above sea level (a fix below it: negative).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = -1000.0, maximum = 50000.0)]
+    pub altitude_m: Option<f64>,
 }
 
 impl Measurements {
     /// The posted field names (the batch decoders keep only known fields).
-    pub const FIELDS: [&'static str; 3] = ["accuracy_m", "speed_mps", "heading_deg"];
+    pub const FIELDS: [&'static str; 4] = ["accuracy_m", "speed_mps", "heading_deg", "altitude_m"];
 
     /// Reads each measurement from a posted point, recording what is wrong.
     pub fn parse(fields: &mut Fields<'_>) -> Self {
@@ -114,6 +118,7 @@ impl Measurements {
             accuracy_m: bounded(fields, "accuracy_m", 0.0, 1_000_000.0),
             speed_mps: bounded(fields, "speed_mps", 0.0, 1_000.0),
             heading_deg: bounded(fields, "heading_deg", 0.0, 360.0),
+            altitude_m: bounded(fields, "altitude_m", -1_000.0, 50_000.0),
         }
     }
 }

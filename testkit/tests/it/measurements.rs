@@ -9,10 +9,11 @@ use testkit::app::{expect_error, tracking_number, TestApp, WAIT};
 use testkit::ws::{connect, next_json, send, subscribe, Client};
 
 /// Each measurement: its field, a value it accepts, one it refuses.
-const MEASURED: [(&str, f64, f64); 3] = [
+const MEASURED: [(&str, f64, f64); 4] = [
     ("accuracy_m", 12.5, -1.0),
     ("speed_mps", 8.25, 1000.5),
     ("heading_deg", 270.0, 360.5),
+    ("altitude_m", -12.75, 50_000.5),
 ];
 
 /// A point carrying every measurement, `minutes` old.
