@@ -352,6 +352,24 @@ impl TestApp {
         assert_eq!(response.status(), 200, "status of {tracking_number}");
     }
 
+    /// Creates a package as `client` and insists on 201.
+    pub async fn create_as(&self, client: &reqwest::Client, body: Value) -> Value {
+        let response = client
+            .post(self.url("/packages"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "create");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// Creates a package as a customer and returns its (assigned) number.
+    pub async fn create_as_customer(&self, client: &reqwest::Client, body: Value) -> String {
+        let package = self.create_as(client, body).await;
+        package["tracking_number"].as_str().unwrap().to_owned()
+    }
+
     /// A package's location history once it holds `expected` points.
     pub async fn history(&self, tracking_number: &str, expected: usize) -> Vec<Value> {
         crate::eventually(WAIT, "the history", || async {
@@ -496,6 +514,14 @@ pub fn package_body(tracking_number: &str) -> Value {
 
 /// Asserts the status and that the body is `{"error": "<non-empty>"}` JSON;
 /// returns the message.
+/// A package body without a tracking number: what a customer sends (the
+/// server assigns theirs).
+pub fn customer_package_body() -> Value {
+    let mut body = package_body("unused");
+    body.as_object_mut().unwrap().remove("tracking_number");
+    body
+}
+
 pub async fn expect_error(response: reqwest::Response, status: u16) -> String {
     assert_eq!(response.status().as_u16(), status, "status");
     let content_type = response

@@ -26,6 +26,7 @@ mod package_worker;
 mod promises;
 mod rate_limits;
 mod reliability;
+mod role_table;
 mod route_table;
 mod schemathesis;
 mod tracking;
@@ -36,6 +37,8 @@ mod trust_limits;
 mod trust_sessions;
 mod trust_smaller;
 mod wire_roundtrip;
+mod websocket_auth;
+mod worker_policy;
 mod workers_binary;
 
 #[global_allocator]
