@@ -201,7 +201,7 @@ async fn admitted(
     let network = client_network(request);
     let limits = state.limits;
     limited(state, "address", limits.per_address, || format!("ip:{network}")).await?;
-    if path.starts_with("/api/v1/auth/") {
+    if path.trim_end_matches('/') == "/api/v1/auth" || path.starts_with("/api/v1/auth/") {
         limited(state, "auth", limits.auth, || format!("auth:{network}")).await?;
     }
     if access == Access::Track {

@@ -89,6 +89,34 @@ pub fn parse_point(
                 .ok()
         }),
     };
+    let coordinates = coordinates(&mut fields, object);
+    let address = fields.optional_text("address", ADDRESS_MAX);
+    let measurements = Measurements::parse(&mut fields);
+    let recorded_at = recorded_at(&mut fields, rules, received_at);
+    let own_id = fields.optional_str("id");
+    if own_id.is_some_and(|id| id.is_empty() || id.len() > POINT_ID_MAX) {
+        fields.invalid("id", format!("must be 1 to {POINT_ID_MAX} characters"));
+    }
+    let errors = fields.into_errors();
+    match (tracking_number, coordinates, recorded_at) {
+        (Some(tracking_number), Some(coordinates), Some(recorded_at)) if errors.is_empty() => {
+            Ok(LocationPoint {
+                point_id: ids.id_for(index, &tracking_number, own_id),
+                tracking_number,
+                coordinates,
+                address,
+                measurements,
+                recorded_at,
+                received_at,
+                source: None,
+            })
+        }
+        _ => Err(errors),
+    }
+}
+
+/// `latitude` and `longitude`, both required and in range.
+fn coordinates(fields: &mut Fields<'_>, object: &Map<String, Value>) -> Option<Coordinates> {
     let latitude = fields.optional_number("latitude");
     let longitude = fields.optional_number("longitude");
     if latitude.is_none() && !fields_has(object, "latitude") {
@@ -97,7 +125,7 @@ pub fn parse_point(
     if longitude.is_none() && !fields_has(object, "longitude") {
         fields.invalid("longitude", "is required");
     }
-    let coordinates = match (latitude, longitude) {
+    match (latitude, longitude) {
         (Some(lat), Some(lon)) => Coordinates::new(lat, lon)
             .map_err(|e| match e {
                 CoordinatesError::Latitude => fields.invalid("latitude", e.to_string()),
@@ -105,10 +133,17 @@ pub fn parse_point(
             })
             .ok(),
         _ => None,
-    };
-    let address = fields.optional_text("address", ADDRESS_MAX);
-    let measurements = Measurements::parse(&mut fields);
-    let recorded_at = match fields.optional_str("recorded_at") {
+    }
+}
+
+/// When the fix was taken: the receive time if not given; never further
+/// ahead than the allowed clock skew, never older than the allowed age.
+fn recorded_at(
+    fields: &mut Fields<'_>,
+    rules: &PointRules,
+    received_at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    match fields.optional_str("recorded_at") {
         None => Some(received_at),
         Some(raw) => match DateTime::parse_from_rfc3339(raw) {
             Err(_) => {
@@ -137,26 +172,6 @@ pub fn parse_point(
                 }
             }
         },
-    };
-    let own_id = fields.optional_str("id");
-    if own_id.is_some_and(|id| id.is_empty() || id.len() > POINT_ID_MAX) {
-        fields.invalid("id", format!("must be 1 to {POINT_ID_MAX} characters"));
-    }
-    let errors = fields.into_errors();
-    match (tracking_number, coordinates, recorded_at) {
-        (Some(tracking_number), Some(coordinates), Some(recorded_at)) if errors.is_empty() => {
-            Ok(LocationPoint {
-                point_id: ids.id_for(index, &tracking_number, own_id),
-                tracking_number,
-                coordinates,
-                address,
-                measurements,
-                recorded_at,
-                received_at,
-                source: None,
-            })
-        }
-        _ => Err(errors),
     }
 }
 

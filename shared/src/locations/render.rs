@@ -44,6 +44,7 @@ pub struct PositionView {
     latitude: Option<f64>,
     longitude: Option<f64>,
     recorded_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     distance_m: Option<f64>,
 }
 

@@ -295,6 +295,10 @@ async fn near_and_within_find_the_right_packages_in_order() {
     let mut expected = vec![numbers[0].as_str(), numbers[1].as_str()];
     expected.sort_unstable();
     assert_eq!(found, expected);
+    assert!(
+        within.iter().all(|p| p.get("distance_m").is_none()),
+        "distance_m is only in near answers: {within:?}"
+    );
     let boston: Vec<Value> = testkit::eventually(WAIT, "Boston projected", || async {
         let found: Vec<Value> = app
             .get("/locations/within?bbox=-71.2,42.2,-70.9,42.5")

@@ -13,7 +13,9 @@ use lapin::message::Delivery;
 use shared::backoff::RetryError;
 use shared::wire::{Envelope, LocationBatch, LocationPoint, LocationsRecorded, PackageEvent};
 use sqlx::PgPool;
+use std::collections::HashSet;
 use std::time::Duration;
+use uuid::Uuid;
 
 pub struct LocationFlow {
     pub pool: PgPool,
@@ -128,40 +130,16 @@ impl LocationFlow {
                     .collect()
             }
         };
-        Ok(batches
-            .iter()
-            .zip(refused)
+        let screened = batches.iter().zip(refused);
+        Ok(screened
             .map(|((delivery, batch), refused)| {
                 if refused.is_empty() {
                     return std::borrow::Cow::Borrowed(batch);
                 }
-                let mut numbers: Vec<&str> = batch
-                    .body
-                    .points
-                    .iter()
-                    .filter(|p| refused.contains(&p.point_id))
-                    .map(|p| p.tracking_number.as_str())
-                    .collect();
-                numbers.sort_unstable();
-                numbers.dedup();
-                let reason = format!(
-                    "forbidden: the poster may not post locations for {}",
-                    numbers.join(", ")
-                );
+                let (allowed, reason) = without_refused(batch, &refused);
                 tracing::warn!(%reason, "points refused by the policy");
                 messages.push(runner.dead_letter(queue, delivery, &reason));
-                std::borrow::Cow::Owned(
-                    batch.with_body(LocationBatch {
-                        points: batch
-                            .body
-                            .points
-                            .iter()
-                            .filter(|p| !refused.contains(&p.point_id))
-                            .cloned()
-                            .collect(),
-                        sources: batch.body.sources.clone(),
-                    }),
-                )
+                std::borrow::Cow::Owned(allowed)
             })
             .collect())
     }
@@ -262,4 +240,25 @@ struct PointsUnit {
     events: Vec<LocationsRecorded>,
     moved: Vec<(String, i64)>,
     unknown: Vec<LocationPoint>,
+}
+
+/// The batch without its refused points, and why they were refused.
+fn without_refused(
+    batch: &Envelope<LocationBatch>,
+    refused: &HashSet<Uuid>,
+) -> (Envelope<LocationBatch>, String) {
+    let (refused_points, allowed): (Vec<&LocationPoint>, Vec<&LocationPoint>) =
+        batch.body.points.iter().partition(|p| refused.contains(&p.point_id));
+    let mut numbers: Vec<&str> = refused_points.iter().map(|p| p.tracking_number.as_str()).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    let reason = format!(
+        "forbidden: the poster may not post locations for {}",
+        numbers.join(", ")
+    );
+    let allowed = batch.with_body(LocationBatch {
+        points: allowed.into_iter().cloned().collect(),
+        sources: batch.body.sources.clone(),
+    });
+    (allowed, reason)
 }
