@@ -122,24 +122,34 @@ impl EventStore {
             .map(|(seq, _)| *seq)
             .collect();
         if !locations.is_empty() {
-            let points: Vec<mongodb::bson::Document> = self
-                .history
-                .find(stored::package_seqs(tracking_number, from, end))
-                .await?
-                .try_collect()
-                .await?;
-            let points: Vec<HistoryDoc> = stored::readable(points);
-            let rendered = points.iter().filter_map(HistoryDoc::recorded).filter_map(|point| {
-                let text = shared::locations::render::update(tracking_number, &point).render()?;
-                Some((point.seq, text))
-            });
-            for (seq, text) in rendered {
+            for (seq, text) in self.points(tracking_number, from, end).await? {
                 locations.remove(&seq);
                 page.events.insert(seq, text);
             }
         }
         page.in_flight = locations;
         Ok(page)
+    }
+
+    /// The stored points numbered in `[from, end)`, rendered as live.
+    async fn points(
+        &self,
+        tracking_number: &str,
+        from: i64,
+        end: i64,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let points: Vec<mongodb::bson::Document> = self
+            .history
+            .find(stored::package_seqs(tracking_number, from, end))
+            .await?
+            .try_collect()
+            .await?;
+        let points: Vec<HistoryDoc> = stored::readable(points);
+        let rendered = points.iter().filter_map(HistoryDoc::recorded).filter_map(|point| {
+            let text = shared::locations::render::update(tracking_number, &point).render()?;
+            Some((point.seq, text))
+        });
+        Ok(rendered.collect())
     }
 }
 

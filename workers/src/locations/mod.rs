@@ -29,6 +29,7 @@ pub mod projection;
 pub mod screening;
 pub mod store;
 
+use numbering::Numbered;
 use shared::domain::TrackingNumber;
 use shared::wire::{LocationPoint, LocationsRecorded, RecordedPoint};
 use sqlx::PgPool;
@@ -90,17 +91,30 @@ pub async fn apply(
         .partition(|p| numbered.packages.contains_key(p.tracking_number.as_str()));
     history::insert(store, &known, &numbered).await?;
     let history_in = began.elapsed() - numbered_in;
-    let newest = newest_per_package(&known);
     tracing::debug!(
         points = points.len(),
-        packages = newest.len(),
+        packages = numbered.packages.len(),
         ?numbered_in,
         ?history_in,
         "location window stored"
     );
 
+    let events = announced(&known, &numbered);
+    Ok(AppliedPoints {
+        events,
+        moved: numbered.moved.into_iter().collect(),
+        unknown: unknown.iter().map(|p| p.point_id).collect(),
+        postgres_took: numbered_in,
+        mongodb_took: history_in,
+    })
+}
+
+/// One event per package for its stored points, in seq order; `is_latest`
+/// marks the point that became the package's position.
+fn announced(known: &[&LocationPoint], numbered: &Numbered) -> Vec<LocationsRecorded> {
+    let newest = newest_per_package(known);
     let mut by_package: BTreeMap<&TrackingNumber, Vec<RecordedPoint>> = BTreeMap::new();
-    for point in &known {
+    for point in known {
         let tn = point.tracking_number.as_str();
         let is_latest = numbered.moved.contains_key(tn)
             && newest.get(tn).is_some_and(|n| n.point_id == point.point_id);
@@ -121,7 +135,7 @@ pub async fn apply(
                     .unwrap_or_default(),
             });
     }
-    let events = by_package
+    by_package
         .into_iter()
         .filter_map(|(tn, mut points)| {
             let package = numbered.packages.get(tn.as_str())?;
@@ -132,14 +146,7 @@ pub async fn apply(
                 points,
             })
         })
-        .collect();
-    Ok(AppliedPoints {
-        events,
-        moved: numbered.moved.into_iter().collect(),
-        unknown: unknown.iter().map(|p| p.point_id).collect(),
-        postgres_took: numbered_in,
-        mongodb_took: history_in,
-    })
+        .collect()
 }
 
 /// The newest point of each package (ties: the larger point id, so every
