@@ -123,6 +123,7 @@ impl TestApp {
         let env = TestEnv::new().await;
         let mut config = ingest_config(&env);
         (options.ingest)(&mut config);
+        let own_broker = config.common.amqp_url == env.config.amqp_url;
         let stop = CancellationToken::new();
         let app = ingest::Application::build(config, stop.clone())
             .await
@@ -130,6 +131,9 @@ impl TestApp {
         let base = format!("http://{}/api/v1", app.local_addr());
         // An error (or a panic) fails the test at `shutdown`.
         let server = tokio::spawn(async move { app.run().await.expect("ingest runs") });
+        if own_broker {
+            broker_linked(&base).await;
+        }
         let admin = env.account(Role::Admin).await;
         let http = client_with_token(&env.token(&admin));
         let mut test_app = Self {
@@ -276,6 +280,7 @@ impl TestApp {
         self.services.push(tokio::spawn(async move {
             app.run().await.expect("the extra ingest runs")
         }));
+        broker_linked(&base).await;
         base
     }
 
@@ -514,6 +519,23 @@ pub fn package_body(tracking_number: &str) -> Value {
 
 /// Asserts the status and that the body is `{"error": "<non-empty>"}` JSON;
 /// returns the message.
+/// Waits (up to [`WAIT`]) until the ingest at `base` has its broker link:
+/// it starts serving after 5 s without one (writes answer 503 until then),
+/// and on a loaded machine the first connection can take longer. Not an
+/// assertion: a test that needs the link fails on its own writes.
+async fn broker_linked(base: &str) {
+    let ready = format!("{base}/health/ready");
+    let client = reqwest::Client::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        let response = client.get(&ready).send().await;
+        if response.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A package body without a tracking number: what a customer sends (the
 /// server assigns theirs).
 pub fn customer_package_body() -> Value {
