@@ -5,8 +5,8 @@
 
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
-use shared::locations::stored::{self, HistoryDoc};
 use shared::config::CommonConfig;
+use shared::locations::stored::{self, HistoryDoc};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

@@ -25,8 +25,8 @@
 //!   subscribe of its own is outstanding.
 
 use crate::hub::{Hub, EVERY_PACKAGE};
-use shared::frames::{Data, PackageState};
 use chrono::{DateTime, Utc};
+use shared::frames::{Data, PackageState};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,6 +14,7 @@ use crate::connection::{serve, Limits, Peer, Shared};
 use crate::events::Events;
 use crate::hub::Hub;
 use crate::store::EventStore;
+use shared::tasks::Tasks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,7 +24,6 @@ use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use shared::tasks::Tasks;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -115,14 +115,19 @@ impl Application {
         let (rights, rights_task) = crate::rights::spawn(cache.clone(), background_stop.clone());
         // Added in reverse of the order they stop in: the broker side first.
         let mut tasks = Tasks::new();
-        tasks.add("feed checkpoints", background_stop.clone(), crate::feed::spawn_checkpoints(
-            pool.clone(),
-            Arc::clone(&hub),
-            config.feed_checkpoint.max(Duration::from_millis(10)),
-            config.feed_resume_max,
+        tasks.add(
+            "feed checkpoints",
             background_stop.clone(),
-        ));
-        let presence = crate::presence::spawn(cache.clone(), Arc::clone(&hub), background_stop.clone());
+            crate::feed::spawn_checkpoints(
+                pool.clone(),
+                Arc::clone(&hub),
+                config.feed_checkpoint.max(Duration::from_millis(10)),
+                config.feed_resume_max,
+                background_stop.clone(),
+            ),
+        );
+        let presence =
+            crate::presence::spawn(cache.clone(), Arc::clone(&hub), background_stop.clone());
         tasks.add("presence", background_stop.clone(), presence);
         tasks.add("rights", background_stop, rights_task);
         tasks.add("events", events_stop, events_task);

@@ -145,10 +145,13 @@ impl EventStore {
             .try_collect()
             .await?;
         let points: Vec<HistoryDoc> = stored::readable(points);
-        let rendered = points.iter().filter_map(HistoryDoc::recorded).filter_map(|point| {
-            let text = shared::locations::render::update(tracking_number, &point).render()?;
-            Some((point.seq, text))
-        });
+        let rendered = points
+            .iter()
+            .filter_map(HistoryDoc::recorded)
+            .filter_map(|point| {
+                let text = shared::locations::render::update(tracking_number, &point).render()?;
+                Some((point.seq, text))
+            });
         Ok(rendered.collect())
     }
 }

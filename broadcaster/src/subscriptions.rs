@@ -66,7 +66,11 @@ impl Subscriptions {
     /// package's until `Start`) and binds them on the broker.
     pub async fn bind(&mut self, tracking_number: &str) -> Bound {
         let feed = tracking_number == EVERY_PACKAGE;
-        if !feed && !self.enqueue(Outgoing::Watch(tracking_number.to_owned())).await {
+        if !feed
+            && !self
+                .enqueue(Outgoing::Watch(tracking_number.to_owned()))
+                .await
+        {
             return Bound::Gone;
         }
         self.hub

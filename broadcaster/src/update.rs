@@ -49,5 +49,9 @@ pub fn encode(event: &Envelope<PackageEvent>) -> Vec<(i64, String)> {
         // Rejections: nothing for watchers.
         PackageEvent::CommandRejected { .. } => return Vec::new(),
     };
-    status.render().map(|text| (status.seq, text)).into_iter().collect()
+    status
+        .render()
+        .map(|text| (status.seq, text))
+        .into_iter()
+        .collect()
 }

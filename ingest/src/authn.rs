@@ -4,8 +4,8 @@
 //! and the policy's answers turned into HTTP.
 
 use crate::credentials::{Refused, Unavailable};
-use crate::http::Reply;
 use crate::http::response::package_not_found;
+use crate::http::Reply;
 use crate::state::AppState;
 use hyper::header::AUTHORIZATION;
 use hyper::{HeaderMap, StatusCode};

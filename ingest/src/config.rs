@@ -1,5 +1,5 @@
-use shared::locations::parse::PointRules;
 use shared::config::{millis_var, secs_var, var, CommonConfig, ConfigError};
+use shared::locations::parse::PointRules;
 use std::net::SocketAddr;
 use std::time::Duration;
 

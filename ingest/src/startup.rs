@@ -10,12 +10,12 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use shared::cache::ViewCache;
+use shared::tasks::Tasks;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use shared::tasks::Tasks;
 use tokio_util::sync::CancellationToken;
 
 /// How long in-flight requests get to finish after shutdown begins.
@@ -129,7 +129,11 @@ impl Application {
         let credentials_refresher = credentials.spawn_refresher(credentials_stop.clone());
         // Added in reverse of the order they stop in.
         let mut tasks = Tasks::new();
-        tasks.add("credentials refresher", credentials_stop, credentials_refresher);
+        tasks.add(
+            "credentials refresher",
+            credentials_stop,
+            credentials_refresher,
+        );
         tasks.add("broker link", broker_stop, broker_supervisor);
         tasks.add("group commit", groups_stop, point_grouper);
         let sign_in_delays = shared::auth::sign_in_delay::SignInDelays::new(cache.clone());

@@ -1,8 +1,8 @@
 //! Typed extraction of JSON object fields, collecting every problem so an
 //! answer can name each bad field at once (ingest turns them into a 422).
 
-use serde_json::{Map, Value};
 use crate::domain::BoundedText;
+use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 pub struct Fields<'a> {

@@ -129,7 +129,9 @@ impl WorkerMetrics {
     }
 
     pub fn acked(&self, pool: &str, messages: usize) {
-        self.acked.with_label_values(&[pool]).inc_by(messages as u64);
+        self.acked
+            .with_label_values(&[pool])
+            .inc_by(messages as u64);
     }
 
     pub fn dead_lettered(&self, pool: &str, messages: usize) {

@@ -1,24 +1,24 @@
 //! Builds the worker pools from config and keeps them connected until shutdown.
 
 use crate::config::WorkerConfig;
-use crate::locations::flow::LocationFlow;
-use crate::packages::flow::PackageFlow;
-use crate::runner::{consume, ConsumeError, Runner, Window};
 use crate::invalidator::Invalidator;
+use crate::locations::flow::LocationFlow;
 use crate::locations::projection::{ProjectionNudge, Projector};
 use crate::locations::{ensure_indexes, LocationStore};
 use crate::metrics::WorkerMetrics;
+use crate::packages::flow::PackageFlow;
 use crate::publisher::Publisher;
+use crate::runner::{consume, ConsumeError, Runner, Window};
 use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
 use shared::backoff::{retry, sleep_unless_cancelled, Backoff, RetryError};
 use shared::cache::ViewCache;
+use shared::tasks::Tasks;
 use shared::topology::DeclareError;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
-use shared::tasks::Tasks;
 use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, thiserror::Error)]
@@ -341,7 +341,8 @@ async fn consume_all(
         for &shard in &config.shards {
             let queue = topology.package_queue(shard);
             let limits = window_limits(config, config.prefetch);
-            let (channel, consumer) = open_consumer(connection, &queue, config.prefetch.max(1)).await?;
+            let (channel, consumer) =
+                open_consumer(connection, &queue, config.prefetch.max(1)).await?;
             let (runner, flow) = (Arc::clone(&runner), Arc::clone(&flow));
             consumers.spawn(async move {
                 let result = consume(&runner, &*flow, &queue, consumer, limits).await;

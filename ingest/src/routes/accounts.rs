@@ -29,11 +29,7 @@ pub async fn create_account(
     let options = WriteOptions::from_request(&request, caller)?;
     let body = json_object(request, &state.body).await?;
     let (email, name, secret, role) = parse_account(&body, with_role)?;
-    let password_hash = state
-        .hashing
-        .hash(secret)
-        .await
-        .map_err(password_refusal)?;
+    let password_hash = state.hashing.hash(secret).await.map_err(password_refusal)?;
     let event_id = options.event_id();
     let command = Command::RegisterUser(RegisterUser {
         user_id: Uuid::new_v5(&event_id, b"user"),

@@ -147,9 +147,13 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
         return refused.into_response();
     }
     // A device key is for posting locations, nothing else.
-    let device_may = matches!(&found, Found::Route(route, _) if route.access == Access::CallerOrDevice);
+    let device_may =
+        matches!(&found, Found::Route(route, _) if route.access == Access::CallerOrDevice);
     let reply = if caller.device_id.is_some() && !device_may {
-        Reply::error(StatusCode::FORBIDDEN, "a device's API key may only post locations")
+        Reply::error(
+            StatusCode::FORBIDDEN,
+            "a device's API key may only post locations",
+        )
     } else {
         dispatch(state, found, Some(&caller), request).await
     };
@@ -167,7 +171,12 @@ async fn dispatch(
     match found {
         Found::Route(route, params) => {
             let query = request.uri().query().map(str::to_owned);
-            let call = Call { caller, params, query, request };
+            let call = Call {
+                caller,
+                params,
+                query,
+                request,
+            };
             (route.handler)(state, call).await.unwrap_or_else(|e| e)
         }
         Found::NotAllowed { allow, .. } => router::not_allowed(&allow),
@@ -200,7 +209,10 @@ async fn admitted(
     request.extensions_mut().insert(ClientAddr(address));
     let network = client_network(request);
     let limits = state.limits;
-    limited(state, "address", limits.per_address, || format!("ip:{network}")).await?;
+    limited(state, "address", limits.per_address, || {
+        format!("ip:{network}")
+    })
+    .await?;
     if path.trim_end_matches('/') == "/api/v1/auth" || path.starts_with("/api/v1/auth/") {
         limited(state, "auth", limits.auth, || format!("auth:{network}")).await?;
     }

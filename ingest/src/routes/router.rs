@@ -9,7 +9,10 @@ use hyper::{Method, StatusCode};
 pub enum Found<'p> {
     Route(&'static Route, Vec<&'p str>),
     /// The path is routed, for other methods (`allow` lists them).
-    NotAllowed { access: Access, allow: String },
+    NotAllowed {
+        access: Access,
+        allow: String,
+    },
     NotFound,
 }
 
@@ -142,10 +145,16 @@ mod tests {
         }
         match find(&Method::POST, "/api/v1/packages/TRK1234/locations") {
             Found::Route(route, params) => {
-                assert_eq!((route.access, params), (Access::CallerOrDevice, vec!["TRK1234"]))
+                assert_eq!(
+                    (route.access, params),
+                    (Access::CallerOrDevice, vec!["TRK1234"])
+                )
             }
             _ => panic!("not routed"),
         }
-        assert!(matches!(find(&Method::GET, "/api/v1/nothing"), Found::NotFound));
+        assert!(matches!(
+            find(&Method::GET, "/api/v1/nothing"),
+            Found::NotFound
+        ));
     }
 }

@@ -5,8 +5,8 @@
 
 use super::route::{Access, Route};
 use super::{
-    audit, auth, deliveries, devices, document, health, locations, packages,
-    stats, track, users, ws_ticket,
+    audit, auth, deliveries, devices, document, health, locations, packages, stats, track, users,
+    ws_ticket,
 };
 use crate::http::Reply;
 use hyper::{Method, StatusCode};

@@ -183,4 +183,3 @@ fn fields_has(object: &Map<String, Value>, field: &str) -> bool {
 pub fn now_ms() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
 }
-

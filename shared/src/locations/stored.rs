@@ -293,13 +293,17 @@ mod tests {
         let back: HistoryDoc = mongodb::bson::from_document(document).expect("decodes");
         assert_eq!(back, stored);
         let recorded = back.recorded().expect("a point");
-        assert_eq!((recorded.seq, recorded.measurements.accuracy_m), (3, Some(4.0)));
+        assert_eq!(
+            (recorded.seq, recorded.measurements.accuracy_m),
+            (3, Some(4.0))
+        );
         assert_eq!(recorded.recorded_at, point().recorded_at);
     }
 
     #[test]
     fn an_unreadable_document_is_skipped_not_fatal() {
-        let good = mongodb::bson::to_document(&HistoryDoc::new(&point(), None, 1)).expect("encodes");
+        let good =
+            mongodb::bson::to_document(&HistoryDoc::new(&point(), None, 1)).expect("encodes");
         let read: Vec<HistoryDoc> = readable(vec![doc! { "_id": "x" }, good]);
         assert_eq!(read.len(), 1);
     }

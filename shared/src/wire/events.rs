@@ -216,7 +216,10 @@ mod tests {
             message: "no".into(),
         };
         let event = outcome.for_watchers().expect("watchers see a rejection");
-        assert_eq!((event.kind(), event.tracking_number()), ("rejected", "TRK1234"));
+        assert_eq!(
+            (event.kind(), event.tracking_number()),
+            ("rejected", "TRK1234")
+        );
         let bytes = rmp_serde::to_vec_named(&event).expect("encodes");
         let read: Event = rmp_serde::from_slice(&bytes).expect("reads as an Event");
         assert_eq!(read, outcome);

@@ -13,6 +13,8 @@ mod envelope;
 mod events;
 mod mail;
 
+pub use crate::locations::{LocationBatch, LocationPoint, LocationsRecorded, RecordedPoint};
+pub use crate::seal::{self, SealError, SigningKeys};
 pub use commands::{
     Command, CreateDelivery, CreatePackage, EndSession, RefreshSession, RegisterDevice,
     RegisterUser, RequestPasswordReset, ResendVerification, ResetPassword, RevokeDevice,
@@ -20,6 +22,4 @@ pub use commands::{
 };
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
 pub use events::{Event, LinkKind, PackageCreated, PackageEvent, RejectReason, StatusChanged};
-pub use crate::locations::{LocationBatch, LocationPoint, LocationsRecorded, RecordedPoint};
 pub use mail::{Mail, MailRequest};
-pub use crate::seal::{self, SealError, SigningKeys};

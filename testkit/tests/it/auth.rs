@@ -10,7 +10,9 @@ use serde_json::{json, Value};
 use shared::auth::token::now;
 use shared::auth::{Caller, Role};
 use std::time::Duration;
-use testkit::app::{customer_package_body, expect_error, package_body, tracking_number, Options, TestApp};
+use testkit::app::{
+    customer_package_body, expect_error, package_body, tracking_number, Options, TestApp,
+};
 
 async fn json_of(response: reqwest::Response) -> Value {
     response.json().await.expect("a JSON body")
@@ -560,4 +562,3 @@ async fn a_sign_up_never_answers_with_someone_elses_account() {
     assert_eq!(accounts, 2);
     app.shutdown().await;
 }
-

@@ -3,8 +3,8 @@
 //! from the stores; only what the stores lack skipped, and said so.
 
 use chrono::Utc;
-use shared::locations::stored::{self, HistoryDoc};
 use serde_json::{json, Value};
+use shared::locations::stored::{self, HistoryDoc};
 use std::time::Duration;
 use testkit::app::{tracking_number, TestApp, WAIT};
 use testkit::ws::{connect, next_json, send, subscribe, Client};

@@ -7,10 +7,10 @@
 
 use crate::alloc::peak_during;
 use ingest::routes::locations::post_batch::{parse_batch, Format};
-use shared::locations::parse::{PointIds, PointRules};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use serde_json::Value;
+use shared::locations::parse::{PointIds, PointRules};
 use shared::wire::{Command, Envelope, Event, LocationBatch};
 use std::time::Duration;
 

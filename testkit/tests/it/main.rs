@@ -36,8 +36,8 @@ mod trust_connections;
 mod trust_limits;
 mod trust_sessions;
 mod trust_smaller;
-mod wire_roundtrip;
 mod websocket_auth;
+mod wire_roundtrip;
 mod worker_policy;
 mod workers_binary;
 

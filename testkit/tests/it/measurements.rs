@@ -18,9 +18,12 @@ const MEASURED: [(&str, f64, f64); 4] = [
 
 /// A point carrying every measurement, `minutes` old.
 fn point(tracking_number: Option<&str>, minutes: i64) -> Value {
-    let mut point: Map<String, Value> =
-        MEASURED.iter().map(|(field, valid, _)| (field.to_string(), json!(valid))).collect();
-    let recorded_at = (Utc::now() - Span::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Millis, true);
+    let mut point: Map<String, Value> = MEASURED
+        .iter()
+        .map(|(field, valid, _)| (field.to_string(), json!(valid)))
+        .collect();
+    let recorded_at =
+        (Utc::now() - Span::minutes(minutes)).to_rfc3339_opts(SecondsFormat::Millis, true);
     point.insert("latitude".into(), json!(48.85));
     point.insert("longitude".into(), json!(2.35));
     point.insert("recorded_at".into(), json!(recorded_at));
@@ -37,7 +40,10 @@ fn assert_measured(what: &str, object: &Value) {
 }
 
 async fn post(app: &TestApp, path: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
-    let request = app.http.post(app.url(path)).header("content-type", content_type);
+    let request = app
+        .http
+        .post(app.url(path))
+        .header("content-type", content_type);
     request.body(body).send().await.unwrap()
 }
 
@@ -63,7 +69,13 @@ async fn every_measurement_travels_from_each_format_to_the_history_and_the_socke
     subscribe(&mut live, &tn).await;
 
     let single = serde_json::to_vec(&point(None, 4)).unwrap();
-    let response = post(&app, &format!("/packages/{tn}/locations"), "application/json", single).await;
+    let response = post(
+        &app,
+        &format!("/packages/{tn}/locations"),
+        "application/json",
+        single,
+    )
+    .await;
     assert_eq!(response.status(), 202, "single JSON point");
     let json_batch = serde_json::to_vec(&[point(Some(&tn), 3)]).unwrap();
     let ndjson_batch = point(Some(&tn), 2).to_string().into_bytes();
@@ -101,7 +113,13 @@ async fn an_out_of_range_measurement_is_named_and_nothing_is_stored() {
         let mut bad = point(None, 1);
         bad[field] = json!(refused);
         let single = serde_json::to_vec(&bad).unwrap();
-        let response = post(&app, &format!("/packages/{tn}/locations"), "application/json", single).await;
+        let response = post(
+            &app,
+            &format!("/packages/{tn}/locations"),
+            "application/json",
+            single,
+        )
+        .await;
         let error = expect_error(response, 422).await;
         assert!(error.contains(field), "single: {error}");
         bad["tracking_number"] = json!(tn);
@@ -109,11 +127,20 @@ async fn an_out_of_range_measurement_is_named_and_nothing_is_stored() {
         let response = post(&app, "/locations", "application/msgpack", batch).await;
         assert_eq!(response.status(), 422, "batch with a bad {field}");
         let refused: Value = response.json().await.unwrap();
-        assert!(refused["points"][0]["fields"][field].is_string(), "batch: {refused}");
+        assert!(
+            refused["points"][0]["fields"][field].is_string(),
+            "batch: {refused}"
+        );
     }
     // A good point after the bad ones is the only one stored.
     let good = serde_json::to_vec(&point(None, 1)).unwrap();
-    let response = post(&app, &format!("/packages/{tn}/locations"), "application/json", good).await;
+    let response = post(
+        &app,
+        &format!("/packages/{tn}/locations"),
+        "application/json",
+        good,
+    )
+    .await;
     assert_eq!(response.status(), 202);
     assert_eq!(app.history(&tn, 1).await.len(), 1);
     app.shutdown().await;

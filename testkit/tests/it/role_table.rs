@@ -39,7 +39,12 @@ impl<T> Roles<T> {
 /// Expected statuses, in the table's column order: admin, dispatcher,
 /// courier, customer.
 fn want(admin: u16, dispatcher: u16, courier: u16, customer: u16) -> Roles<u16> {
-    Roles { admin, dispatcher, courier, customer }
+    Roles {
+        admin,
+        dispatcher,
+        courier,
+        customer,
+    }
 }
 
 /// What the table acts on.
@@ -75,7 +80,9 @@ async fn world(app: &TestApp) -> World {
     for tn in [&others, &carried, &spare, &elsewhere] {
         app.created(tn).await;
     }
-    let own = app.create_as_customer(&customer, customer_package_body()).await;
+    let own = app
+        .create_as_customer(&customer, customer_package_body())
+        .await;
     let run_id = |run: Value| run["id"].as_str().unwrap().to_owned();
     let carried_run = run_id(app.deliver(&courier, &[&carried]).await);
     let other_run = run_id(app.deliver(&app.courier().await, &[&elsewhere]).await);
@@ -126,8 +133,18 @@ struct Row {
 }
 
 fn row(method: Method, path: String, body: Value, expected: Roles<u16>) -> Row {
-    let path = Roles { admin: path.clone(), dispatcher: path.clone(), courier: path.clone(), customer: path };
-    Row { method, path, body, expected }
+    let path = Roles {
+        admin: path.clone(),
+        dispatcher: path.clone(),
+        courier: path.clone(),
+        customer: path,
+    };
+    Row {
+        method,
+        path,
+        body,
+        expected,
+    }
 }
 
 #[rustfmt::skip]
@@ -193,10 +210,16 @@ fn body_for(row: &Row, role: &str) -> Value {
 
 /// The tracking numbers `client` lists.
 async fn listed(app: &TestApp, client: &Client) -> Vec<String> {
-    let response = client.get(app.url("/packages?limit=1000")).send().await.unwrap();
+    let response = client
+        .get(app.url("/packages?limit=1000"))
+        .send()
+        .await
+        .unwrap();
     let packages: Value = response.json().await.expect("a JSON body");
     let numbers = packages.as_array().unwrap().iter();
-    numbers.map(|p| p["tracking_number"].as_str().unwrap().to_owned()).collect()
+    numbers
+        .map(|p| p["tracking_number"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[tokio::test]
@@ -208,7 +231,9 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
     for row in rows(&w) {
         let paths = row.path.each();
         let wanted = row.expected.each();
-        for (((role, client), (_, path)), (_, want)) in clients.each().into_iter().zip(paths).zip(wanted) {
+        for (((role, client), (_, path)), (_, want)) in
+            clients.each().into_iter().zip(paths).zip(wanted)
+        {
             let body = body_for(&row, role);
             let mut request = client.request(row.method.clone(), app.url(path));
             if !body.is_null() {
@@ -216,24 +241,36 @@ async fn every_role_gets_what_the_policy_table_says_on_every_endpoint() {
             }
             let got = request.send().await.unwrap().status().as_u16();
             if got != *want {
-                problems.push(format!("{} {path} as {role}: {got}, expected {want}", row.method));
+                problems.push(format!(
+                    "{} {path} as {role}: {got}, expected {want}",
+                    row.method
+                ));
             }
         }
     }
-    assert!(problems.is_empty(), "policy table violations:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "policy table violations:\n{}",
+        problems.join("\n")
+    );
 
     // Listings hold what each role may see, and nothing else.
     let (others, own, carried) = (&w.others, &w.own, &w.carried);
     let customers = listed(&app, &clients.customer).await;
     assert!(customers.contains(own) && !customers.contains(others) && !customers.contains(carried));
-    assert!(customers.len() >= 2, "their own packages, the one created in the table too");
+    assert!(
+        customers.len() >= 2,
+        "their own packages, the one created in the table too"
+    );
     let mut couriers = listed(&app, &clients.courier).await;
     couriers.sort();
     let mut runs = vec![carried.clone(), w.spare.clone()];
     runs.sort();
     assert_eq!(couriers, runs, "the courier lists the packages of its runs");
     let everything = listed(&app, &clients.admin).await;
-    assert!(everything.contains(others) && everything.contains(own) && everything.contains(carried));
+    assert!(
+        everything.contains(others) && everything.contains(own) && everything.contains(carried)
+    );
     app.shutdown().await;
 }
 
@@ -247,22 +284,44 @@ async fn a_device_key_posts_locations_for_its_couriers_runs_and_nothing_else() {
         request.header("authorization", format!("ApiKey {}", w.device_key))
     };
     let device_row = [
-        (with_key(Method::POST, &format!("/packages/{carried}/locations")).json(&point()), 202),
-        (with_key(Method::POST, &format!("/packages/{others}/locations")).json(&point()), 404),
-        (with_key(Method::POST, "/locations").json(&batch(carried)), 202),
-        (with_key(Method::POST, "/locations").json(&batch(others)), 404),
+        (
+            with_key(Method::POST, &format!("/packages/{carried}/locations")).json(&point()),
+            202,
+        ),
+        (
+            with_key(Method::POST, &format!("/packages/{others}/locations")).json(&point()),
+            404,
+        ),
+        (
+            with_key(Method::POST, "/locations").json(&batch(carried)),
+            202,
+        ),
+        (
+            with_key(Method::POST, "/locations").json(&batch(others)),
+            404,
+        ),
         (with_key(Method::GET, &format!("/packages/{carried}")), 403),
-        (with_key(Method::PUT, &format!("/packages/{carried}/status")).json(&json!({"status": "delivered"})), 403),
+        (
+            with_key(Method::PUT, &format!("/packages/{carried}/status"))
+                .json(&json!({"status": "delivered"})),
+            403,
+        ),
         (with_key(Method::GET, "/me/deliveries"), 403),
     ];
     let mut problems = Vec::new();
     for (index, (request, want)) in device_row.into_iter().enumerate() {
         let got = request.send().await.unwrap().status().as_u16();
         if got != want {
-            problems.push(format!("device key, request {index}: {got}, expected {want}"));
+            problems.push(format!(
+                "device key, request {index}: {got}, expected {want}"
+            ));
         }
     }
-    assert!(problems.is_empty(), "device key violations:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "device key violations:\n{}",
+        problems.join("\n")
+    );
     app.shutdown().await;
 }
 
@@ -270,7 +329,11 @@ async fn a_device_key_posts_locations_for_its_couriers_runs_and_nothing_else() {
 /// error's words.
 async fn subscribe_answer(url: &str, token: &str, tn: &str) -> String {
     let mut client = ws::connect(&ws::Endpoint::new(url, token)).await;
-    send(&mut client, json!({"type": "subscribe", "tracking_number": tn})).await;
+    send(
+        &mut client,
+        json!({"type": "subscribe", "tracking_number": tn}),
+    )
+    .await;
     let answer = next_json(&mut client, WAIT).await.expect("an answer");
     match answer["type"].as_str() {
         Some("subscribed") => "subscribed".to_owned(),
@@ -298,10 +361,16 @@ async fn a_websocket_subscribe_is_granted_exactly_where_a_read_is() {
         for (tn, want) in [others, own, carried].into_iter().zip(wanted) {
             let got = subscribe_answer(&broadcaster.base_url, &token, tn).await;
             if got != *want {
-                problems.push(format!("WebSocket subscribe {tn} as {role}: {got}, expected {want}"));
+                problems.push(format!(
+                    "WebSocket subscribe {tn} as {role}: {got}, expected {want}"
+                ));
             }
         }
     }
-    assert!(problems.is_empty(), "WebSocket violations:\n{}", problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "WebSocket violations:\n{}",
+        problems.join("\n")
+    );
     app.shutdown().await;
 }

@@ -6,9 +6,9 @@
 
 use crate::alloc::peak_during;
 use ingest::routes::locations::post_batch::{parse_batch, Format};
-use shared::locations::parse::{PointIds, PointRules};
 use serde_json::{json, Value};
 use shared::auth::Role;
+use shared::locations::parse::{PointIds, PointRules};
 use std::time::Duration;
 use testkit::app::{Options, TestApp, WAIT};
 

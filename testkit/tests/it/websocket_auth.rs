@@ -14,7 +14,9 @@ async fn websocket_watchers_need_a_token_and_see_only_what_the_policy_allows() {
     let mut app = TestApp::spawn().await;
     let broadcaster = app.broadcaster(|_| {}).await;
     let customer = app.caller(Role::Customer).await;
-    let own = app.create_as_customer(&app.client_as(&customer), customer_package_body()).await;
+    let own = app
+        .create_as_customer(&app.client_as(&customer), customer_package_body())
+        .await;
     let others = tracking_number();
     app.created(&others).await;
 

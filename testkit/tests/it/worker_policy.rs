@@ -127,4 +127,3 @@ async fn workers_refuse_points_whose_poster_may_not_post_them() {
     );
     app.shutdown().await;
 }
-

@@ -247,9 +247,15 @@ fn without_refused(
     batch: &Envelope<LocationBatch>,
     refused: &HashSet<Uuid>,
 ) -> (Envelope<LocationBatch>, String) {
-    let (refused_points, allowed): (Vec<&LocationPoint>, Vec<&LocationPoint>) =
-        batch.body.points.iter().partition(|p| refused.contains(&p.point_id));
-    let mut numbers: Vec<&str> = refused_points.iter().map(|p| p.tracking_number.as_str()).collect();
+    let (refused_points, allowed): (Vec<&LocationPoint>, Vec<&LocationPoint>) = batch
+        .body
+        .points
+        .iter()
+        .partition(|p| refused.contains(&p.point_id));
+    let mut numbers: Vec<&str> = refused_points
+        .iter()
+        .map(|p| p.tracking_number.as_str())
+        .collect();
     numbers.sort_unstable();
     numbers.dedup();
     let reason = format!(

@@ -4,7 +4,6 @@ use mongodb::bson::Document;
 use mongodb::{Collection, Database, IndexModel};
 use shared::locations::stored::{self, HistoryDoc, HISTORY, LATEST};
 
-
 /// MongoDB's duplicate-key error: for us, "this point is already stored" or
 /// "the stored latest position is newer".
 pub const DUPLICATE_KEY: i32 = 11000;

@@ -8,9 +8,9 @@
 
 use super::render::render;
 use super::transport::{SendError, Transport};
-use crate::runner::Runner;
 use crate::dead_letter::dead_letter_message;
 use crate::publisher::Message;
+use crate::runner::Runner;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use lapin::message::Delivery;

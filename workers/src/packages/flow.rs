@@ -49,9 +49,14 @@ impl Flow for PackageFlow {
         let mut forwarded = Forwarded::default();
         for ((delivery, command), outcome) in commands.iter().zip(outcomes) {
             match outcome {
-                Applied::Done(outcome) => {
-                    settled(runner, delivery, command, outcome, &mut effects, &mut forwarded)
-                }
+                Applied::Done(outcome) => settled(
+                    runner,
+                    delivery,
+                    command,
+                    outcome,
+                    &mut effects,
+                    &mut forwarded,
+                ),
                 Applied::Failed(reason) => effects
                     .messages
                     .push(runner.dead_letter(queue, delivery, &reason)),
@@ -77,7 +82,9 @@ fn settled(
         event,
         changed_version,
     } = outcome;
-    runner.metrics.applied(PackageFlow::POOL, command.occurred_at);
+    runner
+        .metrics
+        .applied(PackageFlow::POOL, command.occurred_at);
     applied_in_trace(&command.trace).in_scope(|| {
         tracing::debug!(
             event_id = %command.event_id,
@@ -87,7 +94,9 @@ fn settled(
         )
     });
     if let (Some(version), Some(tn)) = (changed_version, command.body.tracking_number()) {
-        effects.invalidations.push((tn.as_str().to_owned(), version));
+        effects
+            .invalidations
+            .push((tn.as_str().to_owned(), version));
     }
     if let Event::StatusChanged(changed) = &event {
         forwarded.add(command, changed);
@@ -106,7 +115,9 @@ fn settled(
             Err(error) => tracing::error!(%error, "cannot encode an event"),
         }
     }
-    effects.replies.extend(Reply::to(delivery, command.with_body(event)));
+    effects
+        .replies
+        .extend(Reply::to(delivery, command.with_body(event)));
 }
 
 /// Coordinates on a status update also belong in the location history: sent

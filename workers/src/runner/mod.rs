@@ -66,7 +66,8 @@ pub struct Runner {
 }
 
 /// A window being applied, and how it ended.
-type InFlight<'a> = std::pin::Pin<Box<dyn Future<Output = (Vec<Delivery>, Settlement)> + Send + 'a>>;
+type InFlight<'a> =
+    std::pin::Pin<Box<dyn Future<Output = (Vec<Delivery>, Settlement)> + Send + 'a>>;
 
 /// Consumes `queue` for `flow` until shutdown (Ok) or until the channel
 /// fails (Err).

@@ -86,4 +86,3 @@ pub fn envelope(principal: Principal, trace: TraceContext, command: Command) -> 
     envelope.trace = trace;
     envelope
 }
-

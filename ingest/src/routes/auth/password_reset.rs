@@ -35,16 +35,15 @@ pub fn parse_confirm(
 ) -> Result<(String, String), Reply> {
     let mut fields = Fields::new(body);
     let token = fields.required_str("token").map(str::to_owned);
-    let secret =
-        fields.required_str("password").and_then(
-            |raw| match crate::routes::accounts::password_problem(raw) {
-                Some(problem) => {
-                    fields.invalid("password", problem);
-                    None
-                }
-                None => Some(raw.to_owned()),
-            },
-        );
+    let secret = fields.required_str("password").and_then(|raw| {
+        match crate::routes::accounts::password_problem(raw) {
+            Some(problem) => {
+                fields.invalid("password", problem);
+                None
+            }
+            None => Some(raw.to_owned()),
+        }
+    });
     fields.finish()?;
     match (token, secret) {
         (Some(token), Some(secret)) => Ok((token, secret)),

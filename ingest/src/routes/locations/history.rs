@@ -56,7 +56,11 @@ pub async fn get(
     let history = super::collection::<Document>(state, stored::HISTORY);
     let found: Vec<Document> = async {
         history
-            .find(stored::package_history(tracking_number.as_str(), since, until))
+            .find(stored::package_history(
+                tracking_number.as_str(),
+                since,
+                until,
+            ))
             .sort(stored::newest_first())
             .limit(limit)
             .await?

@@ -1,8 +1,6 @@
 //! `POST /api/v1/locations`: a batch of points (JSON array, NDJSON or
 //! MessagePack), validated whole, published as one broker message.
 
-use shared::locations::decode::{self, BatchError, Element};
-use shared::locations::parse::{now_ms, parse_point, PointIds, PointRules};
 use crate::http::idempotency::{fingerprint, IdempotencyKey};
 use crate::http::request::{content_type, read_limited, BodyLimits};
 use crate::http::Reply;
@@ -12,6 +10,8 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Serialize;
 use shared::auth::{Action, Caller};
+use shared::locations::decode::{self, BatchError, Element};
+use shared::locations::parse::{now_ms, parse_point, PointIds, PointRules};
 use shared::wire::LocationPoint;
 use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;

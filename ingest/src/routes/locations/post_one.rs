@@ -1,9 +1,9 @@
 //! `POST /api/v1/packages/{tn}/locations`: one point, 202 once confirmed.
 
 use super::post_batch::publish;
+use crate::http::fields::invalid_fields;
 use crate::http::idempotency::{canonical_json, fingerprint, IdempotencyKey};
 use crate::http::request::json_object;
-use crate::http::fields::invalid_fields;
 use crate::http::Reply;
 use crate::routes::AppState;
 use hyper::body::Incoming;
