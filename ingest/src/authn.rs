@@ -4,11 +4,10 @@
 //! and the policy's answers turned into HTTP.
 
 use crate::credentials::{Refused, Unavailable};
-use crate::http::response::package_not_found;
-use crate::http::Reply;
+use crate::http::ApiError;
 use crate::state::AppState;
 use hyper::header::AUTHORIZATION;
-use hyper::{HeaderMap, StatusCode};
+use hyper::HeaderMap;
 use shared::auth::policy::{self, Action, Decision};
 use shared::auth::{AuthConfig, Caller};
 use shared::domain::TrackingNumber;
@@ -19,7 +18,7 @@ pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     network: &str,
-) -> Result<Option<Caller>, Reply> {
+) -> Result<Option<Caller>, ApiError> {
     let tokens = match &state.auth {
         AuthConfig::Disabled => return Ok(Some(Caller::development())),
         AuthConfig::Enabled(tokens) => tokens,
@@ -54,18 +53,17 @@ pub async fn authenticate(
 
 /// A credential's check as HTTP: 401 refused, 429 too many unknown keys,
 /// 503 when the stores cannot say.
-pub fn answer(checked: Result<Result<Caller, Refused>, Unavailable>) -> Result<Caller, Reply> {
+pub fn answer(checked: Result<Result<Caller, Refused>, Unavailable>) -> Result<Caller, ApiError> {
     match checked {
         Ok(Ok(caller)) => Ok(caller),
-        Ok(Err(Refused::TooManyMisses(seconds))) => Err(Reply::error(
-            StatusCode::TOO_MANY_REQUESTS,
-            Refused::TooManyMisses(seconds).to_string(),
-        )
-        .header("retry-after", &seconds.to_string())),
+        Ok(Err(Refused::TooManyMisses(seconds))) => Err(ApiError::TooManyRequests {
+            message: Refused::TooManyMisses(seconds).to_string(),
+            retry_after: seconds,
+        }),
         Ok(Err(refused)) => Err(unauthorized(&refused.to_string())),
         Err(error) => {
             tracing::warn!(%error, "credentials not checked");
-            Err(Reply::unavailable("credential check"))
+            Err(ApiError::unavailable("credential check"))
         }
     }
 }
@@ -78,7 +76,7 @@ pub async fn require_carried<'a>(
     state: &AppState,
     caller: &Caller,
     tracking_numbers: impl IntoIterator<Item = &'a str>,
-) -> Result<(), Reply> {
+) -> Result<(), ApiError> {
     require(caller, Action::PostLocations)?;
     if policy::sees_all(caller.role) {
         return Ok(());
@@ -88,7 +86,7 @@ pub async fn require_carried<'a>(
         .into_iter()
         .find(|tn| !carried.contains(*tn))
     {
-        Some(missing) => Err(package_not_found(missing)),
+        Some(missing) => Err(ApiError::package_not_found(missing)),
         None => Ok(()),
     }
 }
@@ -107,20 +105,17 @@ pub fn principal_of<B>(
     principal
 }
 
-/// 401 with the challenge that says which scheme to use.
-pub fn unauthorized(message: &str) -> Reply {
-    Reply::error(StatusCode::UNAUTHORIZED, message).header("www-authenticate", "Bearer")
+/// 401 (with the challenge that says which scheme to use).
+pub fn unauthorized(message: &str) -> ApiError {
+    ApiError::unauthenticated(message)
 }
 
-pub fn forbidden(caller: &Caller) -> Reply {
-    Reply::error(
-        StatusCode::FORBIDDEN,
-        format!("a {} may not do this", caller.role),
-    )
+pub fn forbidden(caller: &Caller) -> ApiError {
+    ApiError::Forbidden(format!("a {} may not do this", caller.role))
 }
 
 /// For actions on no package in particular: 403 unless the role may.
-pub fn require(caller: &Caller, action: Action) -> Result<(), Reply> {
+pub fn require(caller: &Caller, action: Action) -> Result<(), ApiError> {
     if policy::role_may(caller.role, action) {
         Ok(())
     } else {
@@ -137,7 +132,7 @@ pub async fn require_package(
     caller: &Caller,
     action: Action,
     tracking_number: &TrackingNumber,
-) -> Result<(), Reply> {
+) -> Result<(), ApiError> {
     require(caller, action)?;
     if policy::sees_all(caller.role) {
         return Ok(());
@@ -146,6 +141,6 @@ pub async fn require_package(
     match access.map(|access| policy::decide(caller, action, Some(&access))) {
         Some(Decision::Allow) => Ok(()),
         Some(Decision::Forbidden) => Err(forbidden(caller)),
-        Some(Decision::Hidden) | None => Err(package_not_found(tracking_number.as_str())),
+        Some(Decision::Hidden) | None => Err(ApiError::package_not_found(tracking_number.as_str())),
     }
 }

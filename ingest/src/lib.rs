@@ -15,8 +15,9 @@
 //! - [`broker`]: the supervised RabbitMQ link: confirmed publishing and the
 //!   reply consumer that hands outcomes to waiting requests.
 //! - [`group_commit`]: concurrent location posts sharing one broker message.
-//! - [`http`]: request parsing (size, content type, JSON fields) and JSON
-//!   responses, including the `{"error": ...}` shape.
+//! - [`http`]: request parsing (size, content type, JSON fields, query
+//!   strings), JSON responses, and [`http::ApiError`], the error side of
+//!   every handler, mapped once to its status and `{"error": ...}` body.
 //! - [`layers`]: request ids, CORS and security headers around the router.
 //! - [`routes`]: the router and one module per endpoint; `routes::write` is
 //!   how every write endpoint publishes its command and answers.
@@ -27,10 +28,6 @@
 //! - [`queues`]: worker queue depths for `/api/v1/stats`.
 //! - [`web`]: the public tracking page and its assets, from `WEB_ROOT`.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers.
-
-// Handlers return `Result<Reply, Reply>`: the error is a finished response,
-// built once per failed request; boxing it would only add an allocation.
-#![allow(clippy::result_large_err)]
 
 pub mod authn;
 pub mod broker;

@@ -16,6 +16,12 @@ use utoipa::OpenApi;
         license(name = "MIT")
     ),
     security(("bearer" = [])),
+    // What the shared responses (crate::http::documented) refer to by name.
+    components(schemas(
+        crate::http::error::ErrorBody,
+        crate::http::error::InvalidFields,
+        crate::routes::write::Accepted
+    )),
     tags(
         (name = "packages", description = "Packages and their status flow"),
         (name = "locations", description = "Device positions, history and geo queries"),
@@ -46,17 +52,8 @@ impl utoipa::Modify for BearerAuth {
                     .build(),
             ),
         );
-        let error = |description: &str| {
-            utoipa::openapi::ResponseBuilder::new()
-                .description(description)
-                .content(
-                    "application/json",
-                    utoipa::openapi::ContentBuilder::new()
-                        .schema(Some(utoipa::openapi::Ref::from_schema_name("ErrorBody")))
-                        .build(),
-                )
-                .build()
-        };
+        let error =
+            |description: &str| crate::http::documented::response(description, "ErrorBody", false);
         for (path, item) in openapi.paths.paths.iter_mut() {
             let operations = [
                 &mut item.get,
@@ -72,12 +69,12 @@ impl utoipa::Modify for BearerAuth {
                     continue;
                 }
                 let responses = &mut operation.responses.responses;
-                responses.entry("401".into()).or_insert_with(|| {
-                    error("No, malformed, expired or forged credentials").into()
-                });
+                responses
+                    .entry("401".into())
+                    .or_insert_with(|| error("No, malformed, expired or forged credentials"));
                 responses
                     .entry("403".into())
-                    .or_insert_with(|| error("The caller's role may not do this").into());
+                    .or_insert_with(|| error("The caller's role may not do this"));
             }
         }
     }

@@ -53,6 +53,32 @@ impl Cursor {
             id: Uuid::parse_str(id).ok()?,
         })
     }
+
+    /// Where the next page starts, when this one is full (`None`: it is the
+    /// last). `key`: a row's `(created_at, id)`.
+    pub fn after_full_page<T>(
+        rows: &[T],
+        limit: i64,
+        key: impl Fn(&T) -> (DateTime<Utc>, Uuid),
+    ) -> Option<Self> {
+        let last = rows.last().filter(|_| rows.len() as i64 == limit)?;
+        let (created_at, id) = key(last);
+        Some(Self { created_at, id })
+    }
+
+    /// The `Link` header to the next page: `base` is the listing's path and
+    /// query without the cursor.
+    pub fn link(&self, base: &str) -> String {
+        format!("<{base}&cursor={}>; rel=\"next\"", self.encode())
+    }
+}
+
+impl std::str::FromStr for Cursor {
+    type Err = ();
+
+    fn from_str(raw: &str) -> Result<Self, ()> {
+        Self::parse(raw).ok_or(())
+    }
 }
 
 pub async fn list_packages(

@@ -9,7 +9,7 @@
 //! Only files under the root's `assets/` folder are served, by names made
 //! of safe characters: nothing else on the disk is reachable.
 
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use bytes::Bytes;
 use hyper::StatusCode;
 use serde::Serialize;
@@ -106,7 +106,7 @@ async fn asset(config: &WebConfig, segments: &[&str]) -> Reply {
     match tokio::fs::read(&path).await {
         Ok(bytes) => with_type(Bytes::from(bytes), content_type)
             .header("cache-control", "public, max-age=300"),
-        Err(_) => Reply::error(StatusCode::NOT_FOUND, "no such asset"),
+        Err(_) => ApiError::not_found("no such asset").into_reply(),
     }
 }
 
@@ -118,10 +118,7 @@ fn missing(config: &WebConfig, name: &str, error: &std::io::Error) -> Reply {
     tracing::warn!(%error, root = %config.root.display(), name, "web page missing; build it with `npm run build` in web/");
     // Not there, as far as a client can tell: an API-only deployment, or
     // one whose pages were not built.
-    Reply::error(
-        StatusCode::NOT_FOUND,
-        "no such page: the web pages are not built on this server",
-    )
+    ApiError::not_found("no such page: the web pages are not built on this server").into_reply()
 }
 
 #[cfg(test)]

@@ -8,9 +8,9 @@
 //! first applied, and a later command under the same event id but another
 //! fingerprint is refused (422), never answered with someone else's outcome.
 
-use super::Reply;
+use super::ApiError;
 use hyper::header::HeaderValue;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use shared::wire::Principal;
@@ -30,7 +30,7 @@ impl IdempotencyKey {
     pub fn from_request<B>(
         request: &Request<B>,
         principal: &Principal,
-    ) -> Result<Option<Self>, Reply> {
+    ) -> Result<Option<Self>, ApiError> {
         match request
             .headers()
             .get("idempotency-key")
@@ -47,9 +47,8 @@ impl IdempotencyKey {
                     ),
                 }))
             }
-            Some(_) => Err(Reply::error(
-                StatusCode::BAD_REQUEST,
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            Some(_) => Err(ApiError::BadRequest(
+                "Idempotency-Key must be 1 to 255 visible ASCII characters".into(),
             )),
         }
     }

@@ -1,8 +1,16 @@
-//! HTTP plumbing shared by every route.
+//! HTTP plumbing shared by every route: reading requests ([`request`],
+//! [`query`], [`fields`], [`idempotency`]), answering them ([`response`]),
+//! and what goes wrong ([`error`], described for the document in
+//! [`documented`]).
 
+pub mod documented;
+pub mod error;
 pub mod fields;
 pub mod idempotency;
+pub mod query;
 pub mod request;
 pub mod response;
 
+pub use error::ApiError;
+pub use query::Query;
 pub use response::{ApiResponse, Reply};

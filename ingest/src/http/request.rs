@@ -1,12 +1,12 @@
 //! Reading request bodies: content type, size limit, read deadline, memory
 //! budget, JSON syntax.
 
-use super::Reply;
+use super::ApiError;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::{HeaderMap, Request, StatusCode};
+use hyper::{HeaderMap, Request};
 use serde_json::{Map, Value};
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,20 +88,21 @@ pub const MAX_JSON_VALUES: usize = 4096;
 pub async fn json_object(
     request: Request<Incoming>,
     limits: &BodyLimits,
-) -> Result<Map<String, Value>, Reply> {
+) -> Result<Map<String, Value>, ApiError> {
     require_json(request.headers())?;
     let body = read_limited(request, limits).await?;
     if too_many_json_values(&body, MAX_JSON_VALUES) {
-        return Err(Reply::error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("a request body holds at most {MAX_JSON_VALUES} JSON values"),
-        ));
+        return Err(ApiError::TooLarge(format!(
+            "a request body holds at most {MAX_JSON_VALUES} JSON values"
+        )));
     }
     let value: Value =
-        serde_json::from_slice(&body).map_err(|e| json_error(e, Reply::invalid_fields))?;
+        serde_json::from_slice(&body).map_err(|e| json_error(e, ApiError::invalid_fields))?;
     match value {
         Value::Object(map) => Ok(map),
-        _ => Err(Reply::invalid_fields("request body must be a JSON object")),
+        _ => Err(ApiError::invalid_fields(
+            "request body must be a JSON object",
+        )),
     }
 }
 
@@ -122,35 +123,35 @@ pub fn content_type(headers: &HeaderMap) -> Option<String> {
 /// Malformed JSON is a 400, except a number too large to be finite (`1e999`):
 /// the JSON is well-formed, the value is what is invalid, so a 422 in the
 /// endpoint's shape (`unprocessable`).
-pub fn json_error(error: serde_json::Error, unprocessable: impl FnOnce(String) -> Reply) -> Reply {
+pub fn json_error(
+    error: serde_json::Error,
+    unprocessable: impl FnOnce(String) -> ApiError,
+) -> ApiError {
     if error.to_string().starts_with("number out of range") {
         return unprocessable(format!("a number is not finite (out of range): {error}"));
     }
-    Reply::error(StatusCode::BAD_REQUEST, format!("malformed JSON: {error}"))
+    ApiError::BadRequest(format!("malformed JSON: {error}"))
 }
 
-fn require_json(headers: &HeaderMap) -> Result<(), Reply> {
+fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(essence) = content_type(headers) else {
         return Ok(());
     };
     if essence == "application/json" || essence.ends_with("+json") {
         Ok(())
     } else {
-        Err(Reply::error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json",
+        Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json".into(),
         ))
     }
 }
 
-pub async fn read_limited(request: Request<Incoming>, limits: &BodyLimits) -> Result<Bytes, Reply> {
+pub async fn read_limited(
+    request: Request<Incoming>,
+    limits: &BodyLimits,
+) -> Result<Bytes, ApiError> {
     let limit = limits.max_bytes;
-    let too_large = || {
-        Reply::error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body exceeds {limit} bytes"),
-        )
-    };
+    let too_large = || ApiError::TooLarge(format!("request body exceeds {limit} bytes"));
     let declared = request
         .headers()
         .get(CONTENT_LENGTH)
@@ -162,33 +163,26 @@ pub async fn read_limited(request: Request<Incoming>, limits: &BodyLimits) -> Re
     let deadline = tokio::time::Instant::now() + limits.read_timeout;
     let share = declared.map_or(limit, |length| length as usize);
     let Ok(Some(share)) = tokio::time::timeout_at(deadline, limits.budget.take(share)).await else {
-        return Err(Reply::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many large request bodies at once; retry in a second",
-        )
-        .header("retry-after", "1"));
+        return Err(ApiError::Unavailable(
+            "too many large request bodies at once; retry in a second".into(),
+        ));
     };
     let read = tokio::time::timeout_at(
         deadline,
         collect(request.into_body(), limit, declared, share),
     );
     let Ok(collected) = read.await else {
-        return Err(Reply::error(
-            StatusCode::REQUEST_TIMEOUT,
-            format!(
-                "the request body did not arrive within {} ms",
-                limits.read_timeout.as_millis()
-            ),
-        )
-        .header("connection", "close"));
+        return Err(ApiError::BodyTimeout(format!(
+            "the request body did not arrive within {} ms",
+            limits.read_timeout.as_millis()
+        )));
     };
     match collected {
         Ok(body) => Ok(body),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(error) => Err(Reply::error(
-            StatusCode::BAD_REQUEST,
-            format!("could not read the request body: {error}"),
-        )),
+        Err(error) => Err(ApiError::BadRequest(format!(
+            "could not read the request body: {error}"
+        ))),
     }
 }
 
@@ -248,54 +242,9 @@ pub fn too_many_json_values(body: &[u8], max: usize) -> bool {
     false
 }
 
-/// The value of one query-string parameter, percent-decoded.
-/// `?limit=`: a whole number from 1 (at most `max`: larger asks get `max`),
-/// `default` when absent; anything else is a 422.
-pub fn limit_param(query: Option<&str>, default: i64, max: i64) -> Result<i64, Reply> {
-    match query_param(query, "limit").filter(|s| !s.is_empty()) {
-        None => Ok(default),
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if n >= 1 => Ok(n.min(max)),
-            _ => Err(Reply::error(
-                hyper::StatusCode::UNPROCESSABLE_ENTITY,
-                format!("limit must be a whole number from 1 to {max}"),
-            )),
-        },
-    }
-}
-
-pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').find_map(|pair| {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        (key == name).then(|| percent_decode(value))
-    })
-}
-
-fn percent_decode(raw: &str) -> String {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len()
-                && bytes[i + 1].is_ascii_hexdigit()
-                && bytes[i + 2].is_ascii_hexdigit() =>
-            {
-                let hex = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
-                out.push(hex(bytes[i + 1]) * 16 + hex(bytes[i + 2]));
-                i += 2;
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::{query_param, too_many_json_values};
+    use super::too_many_json_values;
 
     #[test]
     fn json_values_are_counted_outside_strings_only() {
@@ -307,18 +256,6 @@ mod tests {
         assert!(!too_many_json_values(br#"{"a": "\",", "b": 2}"#, 3));
         assert!(too_many_json_values(br#"{"a": "\\", "b": [1]}"#, 3));
         assert!(too_many_json_values("[[],[],[],[]]".as_bytes(), 4));
-    }
-
-    #[test]
-    fn query_params_are_found_and_decoded() {
-        let q = Some("status=in_transit&limit=5&cursor=a%3Ab&x");
-        assert_eq!(query_param(q, "status").as_deref(), Some("in_transit"));
-        assert_eq!(query_param(q, "limit").as_deref(), Some("5"));
-        assert_eq!(query_param(q, "cursor").as_deref(), Some("a:b"));
-        assert_eq!(query_param(q, "x").as_deref(), Some(""));
-        assert_eq!(query_param(q, "missing"), None);
-        assert_eq!(query_param(Some("a=%"), "a").as_deref(), Some("%"));
-        assert_eq!(query_param(Some("a=%4"), "a").as_deref(), Some("%4"));
     }
 }
 

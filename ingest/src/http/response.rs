@@ -1,4 +1,4 @@
-//! JSON responses. Every error is `{"error": "..."}` with a fitting status.
+//! JSON responses. Errors are [`super::ApiError`]s, which make their own.
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -8,21 +8,8 @@ use serde::Serialize;
 
 pub type ApiResponse = Response<Full<Bytes>>;
 
-/// Every error: `{"error": "..."}`.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct ErrorBody {
-    pub error: String,
-}
-
-/// A 422 for fields: the summary and each bad field's problem.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct InvalidFields {
-    pub error: String,
-    pub fields: std::collections::BTreeMap<String, String>,
-}
-
-/// A response under construction; handlers return `Result<Reply, Reply>` so
-/// `?` works for errors too.
+/// A response under construction: what a handler answers when it succeeds
+/// (its errors are [`super::ApiError`]s).
 pub struct Reply(pub ApiResponse);
 
 impl Reply {
@@ -31,7 +18,7 @@ impl Reply {
             Ok(bytes) => Self::raw_json(status, Bytes::from(bytes)),
             Err(error) => {
                 tracing::error!(%error, "response serialization failed");
-                Self::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+                super::ApiError::Internal("internal error").into_reply()
             }
         }
     }
@@ -68,27 +55,6 @@ impl Reply {
         Self(response)
     }
 
-    pub fn error(status: StatusCode, message: impl Into<String>) -> Self {
-        Self::json(
-            status,
-            &ErrorBody {
-                error: message.into(),
-            },
-        )
-    }
-
-    /// A 422 in the fields shape, for a body that has no fields to name
-    /// (not an object, a number out of range).
-    pub fn invalid_fields(message: impl Into<String>) -> Self {
-        Self::json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &InvalidFields {
-                error: message.into(),
-                fields: Default::default(),
-            },
-        )
-    }
-
     pub fn header(mut self, name: &'static str, value: &str) -> Self {
         if let Ok(value) = HeaderValue::from_str(value) {
             self.0.headers_mut().insert(name, value);
@@ -96,31 +62,7 @@ impl Reply {
         self
     }
 
-    /// 503 for a dependency that is down, with a hint when to come back.
-    pub fn unavailable(what: &str) -> Self {
-        Self::error(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("{what} unavailable, retry later"),
-        )
-        .header("retry-after", "1")
-    }
-
     pub fn into_response(self) -> ApiResponse {
         self.0
     }
-}
-
-/// Database failures on the read path: logged, answered 503.
-impl From<sqlx::Error> for Reply {
-    fn from(error: sqlx::Error) -> Self {
-        tracing::warn!(%error, "database query failed");
-        Self::unavailable("database")
-    }
-}
-
-pub fn package_not_found(tracking_number: &str) -> Reply {
-    Reply::error(
-        StatusCode::NOT_FOUND,
-        format!("package {tracking_number} not found"),
-    )
 }

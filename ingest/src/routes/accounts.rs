@@ -3,7 +3,7 @@
 
 use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::packages::NAME_MAX;
 use crate::routes::write::{submit, unexpected, WriteOptions};
 use crate::routes::AppState;
@@ -25,7 +25,7 @@ pub async fn create_account(
     caller: Option<&Caller>,
     request: Request<Incoming>,
     with_role: bool,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     let options = WriteOptions::from_request(&request, caller)?;
     let body = json_object(request, &state.body).await?;
     let (email, name, secret, role) = parse_account(&body, with_role)?;
@@ -52,8 +52,8 @@ pub async fn create_account(
         ));
     }
     submit(state, envelope, &options, |event| match event {
-        Event::UserRegistered(user) => Reply::json(StatusCode::CREATED, &user),
-        other => unexpected(other),
+        Event::UserRegistered(user) => Ok(Reply::json(StatusCode::CREATED, &user)),
+        other => Err(unexpected(other)),
     })
     .await
 }
@@ -72,12 +72,12 @@ pub fn password_problem(raw: &str) -> Option<String> {
 
 /// What a client is told when its password could not be hashed or checked:
 /// 503 while every hashing slot stays taken, else an internal error.
-pub fn password_refusal(error: PasswordError) -> Reply {
+pub fn password_refusal(error: PasswordError) -> ApiError {
     match error {
-        PasswordError::Busy => Reply::unavailable("password checking"),
+        PasswordError::Busy => ApiError::unavailable("password checking"),
         error => {
             tracing::error!(%error, "password hashing failed");
-            Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+            ApiError::Internal("internal error")
         }
     }
 }
@@ -105,7 +105,7 @@ pub fn acknowledged(message: &'static str) -> Reply {
 pub fn parse_account(
     body: &Map<String, Value>,
     with_role: bool,
-) -> Result<(Email, shared::domain::BoundedText, String, Role), Reply> {
+) -> Result<(Email, shared::domain::BoundedText, String, Role), ApiError> {
     let mut fields = Fields::new(body);
     let email = fields.required_str("email").and_then(|raw| {
         Email::parse(raw)
@@ -134,6 +134,6 @@ pub fn parse_account(
     fields.finish()?;
     match (email, name, secret, role) {
         (Some(email), Some(name), Some(secret), Some(role)) => Ok((email, name, secret, role)),
-        _ => Err(Reply::invalid_fields("missing required fields")),
+        _ => Err(ApiError::invalid_fields("missing required fields")),
     }
 }

@@ -6,8 +6,8 @@
 
 use crate::authn;
 use crate::http::fields::{Fields, Finish};
-use crate::http::request::{json_object, query_param};
-use crate::http::Reply;
+use crate::http::request::json_object;
+use crate::http::{ApiError, Query, Reply};
 use crate::routes::packages::NAME_MAX;
 use crate::routes::write::unexpected;
 use crate::routes::write::{submit, WriteOptions};
@@ -35,7 +35,7 @@ pub struct DeviceWithKey {
 /// A new device's body: its name and its courier.
 pub fn parse_new(
     body: &serde_json::Map<String, serde_json::Value>,
-) -> Result<(shared::domain::BoundedText, Uuid), Reply> {
+) -> Result<(shared::domain::BoundedText, Uuid), ApiError> {
     let mut fields = Fields::new(body);
     let name = fields.required_text("name", NAME_MAX);
     let courier_id = fields.required_str("courier_id").and_then(|raw| {
@@ -46,26 +46,22 @@ pub fn parse_new(
     fields.finish()?;
     match (name, courier_id) {
         (Some(name), Some(courier_id)) => Ok((name, courier_id)),
-        _ => Err(Reply::invalid_fields("name and courier_id are required")),
+        _ => Err(ApiError::invalid_fields("name and courier_id are required")),
     }
 }
 
 #[utoipa::path(post, path = "/api/v1/devices", tag = "devices",
     request_body = crate::schemas::DeviceRequest,
     responses(
+        crate::http::documented::BodyErrors, crate::routes::write::Queued,
         (status = 201, description = "Registered; the key is in this answer only", body = DeviceWithKey),
         (status = 202, description = "Accepted, outcome not awaited (the key is lost: rotate it)", body = crate::routes::write::Accepted),
-        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 422, description = "Invalid fields, or a courier_id that is no courier's", body = crate::http::response::InvalidFields),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody)))]
+        (status = 422, description = "Invalid fields, or a courier_id that is no courier's", body = crate::http::error::InvalidFields)))]
 pub async fn post(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     authn::require(caller, Action::ManageDevices)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
@@ -90,16 +86,16 @@ pub async fn post(
 #[utoipa::path(post, path = "/api/v1/devices/{id}/rotate", tag = "devices",
     params(("id" = Uuid, Path, description = "The device's id")),
     responses(
+        crate::routes::write::Queued,
         (status = 200, description = "A new key; the old one no longer works", body = DeviceWithKey),
-        (status = 404, description = "No such device", body = crate::http::response::ErrorBody),
-        (status = 409, description = "The device is revoked", body = crate::http::response::ErrorBody),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody)))]
+        (status = 404, description = "No such device", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The device is revoked", body = crate::http::error::ErrorBody)))]
 pub async fn rotate(
     state: &AppState,
     caller: &Caller,
     raw: &str,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     let (key, key_hash) = api_key::generate();
     let rotate = |device_id| {
         Command::RotateDeviceKey(RotateDeviceKey {
@@ -116,19 +112,19 @@ pub async fn rotate(
 #[utoipa::path(delete, path = "/api/v1/devices/{id}", tag = "devices",
     params(("id" = Uuid, Path, description = "The device's id")),
     responses(
+        crate::routes::write::Queued,
         (status = 200, description = "Revoked: its key stops working on every ingest within seconds", body = DeviceView),
-        (status = 404, description = "No such device", body = crate::http::response::ErrorBody),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody)))]
+        (status = 404, description = "No such device", body = crate::http::error::ErrorBody)))]
 pub async fn revoke(
     state: &AppState,
     caller: &Caller,
     raw: &str,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     let revoke = |device_id| Command::RevokeDevice(RevokeDevice { device_id });
     on_device(state, caller, raw, request, revoke, |event| match event {
-        Event::DeviceChanged(device) => Reply::json(StatusCode::OK, &device),
-        other => unexpected(other),
+        Event::DeviceChanged(device) => Ok(Reply::json(StatusCode::OK, &device)),
+        other => Err(unexpected(other)),
     })
     .await
 }
@@ -140,8 +136,8 @@ async fn on_device(
     raw: &str,
     request: Request<Incoming>,
     command: impl FnOnce(Uuid) -> Command,
-    on_applied: impl FnOnce(Event) -> Reply,
-) -> Result<Reply, Reply> {
+    on_applied: impl FnOnce(Event) -> Result<Reply, ApiError>,
+) -> Result<Reply, ApiError> {
     authn::require(caller, Action::ManageDevices)?;
     let device_id = device_id(raw)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
@@ -152,32 +148,24 @@ async fn on_device(
 #[utoipa::path(get, path = "/api/v1/devices", tag = "devices",
     params(("courier_id" = Option<Uuid>, Query, description = "Only this courier's")),
     responses(
+        crate::http::documented::DatabaseDown,
         (status = 200, description = "Newest first (at most 1000)", body = Vec<DeviceView>),
-        (status = 422, description = "Invalid courier_id", body = crate::http::response::ErrorBody),
-        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
+        (status = 422, description = "Invalid courier_id", body = crate::http::error::ErrorBody)))]
+pub async fn get(state: &AppState, caller: &Caller, query: Query<'_>) -> Result<Reply, ApiError> {
     authn::require(caller, Action::ManageDevices)?;
-    let courier_id = match query_param(query, "courier_id").filter(|s| !s.is_empty()) {
-        Some(raw) => Some(raw.parse::<Uuid>().map_err(|_| {
-            Reply::error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "courier_id must be a UUID",
-            )
-        })?),
-        None => None,
-    };
+    let courier_id = query.parsed::<Uuid>("courier_id", "courier_id must be a UUID")?;
     let devices = DeviceView::list(&state.pool, courier_id, 1000).await?;
     Ok(Reply::json(StatusCode::OK, &devices))
 }
 
-fn device_id(raw: &str) -> Result<Uuid, Reply> {
+fn device_id(raw: &str) -> Result<Uuid, ApiError> {
     raw.parse()
-        .map_err(|_| Reply::error(StatusCode::NOT_FOUND, format!("device {raw} not found")))
+        .map_err(|_| ApiError::not_found(format!("device {raw} not found")))
 }
 
-fn with_key(event: Event, api_key: String, status: StatusCode) -> Reply {
+fn with_key(event: Event, api_key: String, status: StatusCode) -> Result<Reply, ApiError> {
     match event {
-        Event::DeviceChanged(device) => Reply::json(status, &DeviceWithKey { device, api_key }),
-        other => unexpected(other),
+        Event::DeviceChanged(device) => Ok(Reply::json(status, &DeviceWithKey { device, api_key })),
+        other => Err(unexpected(other)),
     }
 }

@@ -25,9 +25,9 @@ pub mod write;
 pub mod ws_ticket;
 
 use crate::authn;
-use crate::http::{ApiResponse, Reply};
+use crate::http::{ApiError, ApiResponse, Reply};
 use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request};
 use route::{Access, Call};
 use router::Found;
 use shared::auth::Caller;
@@ -36,7 +36,6 @@ use std::net::IpAddr;
 use std::time::Instant;
 use tracing::Instrument;
 
-pub use crate::http::response::package_not_found;
 pub use crate::state::{trace_of, AppState, ClientAddr, PeerAddr, RequestTrace};
 pub use router::template;
 
@@ -120,7 +119,7 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
                 return page.into_response();
             }
         }
-        return router::not_found().into_response();
+        return router::not_found().into_reply().into_response();
     }
     let found = router::find(request.method(), path.trim_end_matches('/'));
     let access = found.access();
@@ -128,7 +127,7 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
         return dispatch(state, found, None, request).await.into_response();
     }
     if let Err(refused) = admitted(state, &mut request, &path, access).await {
-        return refused.into_response();
+        return refused.into_reply().into_response();
     }
     if access.is_public() {
         return dispatch(state, found, None, request).await.into_response();
@@ -136,24 +135,25 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
     let network = client_network(&request);
     let caller = match authn::authenticate(state, request.headers(), &network).await {
         Ok(Some(caller)) => caller,
-        Ok(None) => return authn::unauthorized("authentication required").into_response(),
-        Err(reply) => return reply.into_response(),
+        Ok(None) => {
+            return authn::unauthorized("authentication required")
+                .into_reply()
+                .into_response()
+        }
+        Err(refused) => return refused.into_reply().into_response(),
     };
     let key = || match caller.device_id {
         Some(device) => format!("device:{device}"),
         None => format!("caller:{}", caller.user_id),
     };
     if let Err(refused) = limited(state, "caller", state.limits.per_caller, key).await {
-        return refused.into_response();
+        return refused.into_reply().into_response();
     }
     // A device key is for posting locations, nothing else.
     let device_may =
         matches!(&found, Found::Route(route, _) if route.access == Access::CallerOrDevice);
     let reply = if caller.device_id.is_some() && !device_may {
-        Reply::error(
-            StatusCode::FORBIDDEN,
-            "a device's API key may only post locations",
-        )
+        ApiError::Forbidden("a device's API key may only post locations".into()).into_reply()
     } else {
         dispatch(state, found, Some(&caller), request).await
     };
@@ -161,7 +161,7 @@ async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse 
     reply.header("cache-control", "no-store").into_response()
 }
 
-/// The handler's answer, or 405 / 404.
+/// The handler's answer (its error's, when it fails), or 405 / 404.
 async fn dispatch(
     state: &AppState,
     found: Found<'_>,
@@ -177,10 +177,12 @@ async fn dispatch(
                 query,
                 request,
             };
-            (route.handler)(state, call).await.unwrap_or_else(|e| e)
+            (route.handler)(state, call)
+                .await
+                .unwrap_or_else(ApiError::into_reply)
         }
-        Found::NotAllowed { allow, .. } => router::not_allowed(&allow),
-        Found::NotFound => router::not_found(),
+        Found::NotAllowed { allow, .. } => ApiError::MethodNotAllowed { allow }.into_reply(),
+        Found::NotFound => router::not_found().into_reply(),
     }
 }
 
@@ -200,7 +202,7 @@ async fn admitted(
     request: &mut Request<Incoming>,
     path: &str,
     access: Access,
-) -> Result<(), Reply> {
+) -> Result<(), ApiError> {
     let peer = request
         .extensions()
         .get::<PeerAddr>()
@@ -230,7 +232,7 @@ async fn limited(
     which: &str,
     limit: u32,
     key: impl FnOnce() -> String,
-) -> Result<(), Reply> {
+) -> Result<(), ApiError> {
     if limit == 0 {
         return Ok(());
     }
@@ -239,11 +241,10 @@ async fn limited(
         crate::rate_limit::Verdict::Deny { retry_after } => {
             state.metrics.rate_limited.with_label_values(&[which]).inc();
             let seconds = retry_after.as_secs().max(1);
-            Err(Reply::error(
-                StatusCode::TOO_MANY_REQUESTS,
-                format!("too many requests; retry in {seconds} s"),
-            )
-            .header("retry-after", &seconds.to_string()))
+            Err(ApiError::TooManyRequests {
+                message: format!("too many requests; retry in {seconds} s"),
+                retry_after: seconds,
+            })
         }
     }
 }

@@ -1,10 +1,10 @@
 //! What a route is: who may call it ([`Access`]) and the [`Handler`] that
 //! answers, given the request as the router matched it ([`Call`]).
 
-use crate::http::Reply;
+use crate::http::{ApiError, Query, Reply};
 use crate::state::AppState;
 use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request};
 use shared::auth::Caller;
 use shared::domain::TrackingNumber;
 use std::future::Future;
@@ -32,7 +32,8 @@ impl Access {
     }
 }
 
-pub type Answer<'a> = Pin<Box<dyn Future<Output = Result<Reply, Reply>> + Send + 'a>>;
+/// A handler's answer: the response, or what went wrong.
+pub type Answer<'a> = Pin<Box<dyn Future<Output = Result<Reply, ApiError>> + Send + 'a>>;
 
 /// A handler: the shared state and the request as the router matched it.
 pub type Handler = for<'a> fn(&'a AppState, Call<'a>) -> Answer<'a>;
@@ -56,13 +57,13 @@ pub struct Call<'a> {
 }
 
 impl<'a> Call<'a> {
-    pub fn caller(&self) -> Result<&'a Caller, Reply> {
+    pub fn caller(&self) -> Result<&'a Caller, ApiError> {
         self.caller
-            .ok_or_else(|| Reply::error(StatusCode::UNAUTHORIZED, "authentication required"))
+            .ok_or_else(|| ApiError::unauthenticated("authentication required"))
     }
 
-    pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+    pub fn query(&self) -> Query<'_> {
+        Query::new(self.query.as_deref())
     }
 
     pub fn param(&self, index: usize) -> &'a str {
@@ -71,8 +72,8 @@ impl<'a> Call<'a> {
 
     /// The first parameter as a tracking number: one that cannot be valid
     /// names no package (404).
-    pub fn package(&self) -> Result<TrackingNumber, Reply> {
+    pub fn package(&self) -> Result<TrackingNumber, ApiError> {
         let raw = self.param(0);
-        TrackingNumber::parse(raw).map_err(|_| crate::http::response::package_not_found(raw))
+        TrackingNumber::parse(raw).map_err(|_| ApiError::package_not_found(raw))
     }
 }

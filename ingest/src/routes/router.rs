@@ -2,8 +2,8 @@
 
 use super::route::{Access, Route};
 use super::table::ROUTES;
-use crate::http::Reply;
-use hyper::{Method, StatusCode};
+use crate::http::ApiError;
+use hyper::Method;
 
 /// Where a path and method lead.
 pub enum Found<'p> {
@@ -98,16 +98,8 @@ pub fn template(path: &str) -> &'static str {
         .map_or("other", |(_, label)| label.as_str())
 }
 
-pub fn not_found() -> Reply {
-    Reply::error(StatusCode::NOT_FOUND, "no such endpoint")
-}
-
-pub fn not_allowed(allow: &str) -> Reply {
-    Reply::error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        format!("method not allowed; use {allow}"),
-    )
-    .header("allow", allow)
+pub fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint")
 }
 
 #[cfg(test)]

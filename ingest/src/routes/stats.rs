@@ -2,7 +2,7 @@
 //! WebSocket connections.
 
 use super::AppState;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use hyper::StatusCode;
 use serde::Serialize;
 use shared::auth::policy::Action;
@@ -24,9 +24,9 @@ pub struct Stats {
 
 #[utoipa::path(get, path = "/api/v1/stats", tag = "operations",
     responses(
-        (status = 200, description = "Package counts, queue depths, connections", body = Stats),
-        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, caller: &Caller) -> Result<Reply, Reply> {
+        crate::http::documented::DatabaseDown,
+        (status = 200, description = "Package counts, queue depths, connections", body = Stats)))]
+pub async fn get(state: &AppState, caller: &Caller) -> Result<Reply, ApiError> {
     crate::authn::require(caller, Action::ReadStats)?;
     let (packages, queues, connections) = tokio::join!(
         crate::reads::stats(&state.pool),

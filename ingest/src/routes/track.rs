@@ -4,8 +4,8 @@
 //! rate-limited per client address (`RATE_LIMIT_TRACK_PER_MIN`), and an
 //! unknown number answers like a malformed one.
 
-use super::{package_not_found, AppState};
-use crate::http::Reply;
+use super::AppState;
+use crate::http::{ApiError, Reply};
 use chrono::{DateTime, Utc};
 use hyper::StatusCode;
 use serde::Serialize;
@@ -48,22 +48,22 @@ pub struct Position {
 #[utoipa::path(get, path = "/api/v1/track/{tracking_number}", tag = "tracking",
     params(("tracking_number" = String, Path, description = "The number on the parcel")),
     responses(
+        crate::http::documented::DatabaseDown,
         (status = 200, description = "What the number may reveal", body = Tracking),
-        (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
-        (status = 429, description = "Too many lookups from this address", body = crate::http::response::ErrorBody),
-        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, raw: &str) -> Result<Reply, Reply> {
+        (status = 404, description = "No such package", body = crate::http::error::ErrorBody),
+        (status = 429, description = "Too many lookups from this address", body = crate::http::error::ErrorBody)))]
+pub async fn get(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
     let Ok(tracking_number) = TrackingNumber::parse(raw) else {
-        return Err(package_not_found(raw));
+        return Err(ApiError::package_not_found(raw));
     };
     let tn = tracking_number.as_str();
     // The sequence first: a change committed while the rest is read is then
     // sent again over the WebSocket (the page skips seqs it has), never lost.
     let Some(seq) = crate::reads::event_seq(&state.pool, tn).await? else {
-        return Err(package_not_found(tn));
+        return Err(ApiError::package_not_found(tn));
     };
     let Some(package) = crate::reads::package(&state.pool, tn).await? else {
-        return Err(package_not_found(tn));
+        return Err(ApiError::package_not_found(tn));
     };
     let timeline = sqlx::query_as::<_, TimelineEntry>(
         "SELECT seq, status, location, occurred_at AS timestamp FROM status_events \

@@ -5,8 +5,9 @@
 
 use super::AppState;
 use crate::broker::SendError;
+use crate::http::documented::{group, response};
 use crate::http::idempotency::{canonical_json, fingerprint, IdempotencyKey};
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::Serialize;
@@ -32,7 +33,7 @@ impl WriteOptions {
     pub fn from_request(
         request: &Request<Incoming>,
         caller: Option<&Caller>,
-    ) -> Result<Self, Reply> {
+    ) -> Result<Self, ApiError> {
         let principal = crate::authn::principal_of(request, caller);
         let respond_async = request
             .headers()
@@ -96,25 +97,52 @@ pub struct Accepted {
     status: &'static str,
 }
 
+/// What every write that waits for its outcome may answer besides its own
+/// success: 202 when the outcome is not awaited, 503 when the broker cannot
+/// confirm.
+pub struct Queued;
+
+impl utoipa::IntoResponses for Queued {
+    fn responses(
+    ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        let mut responses = BrokerDown::responses();
+        responses.insert(
+            "202".into(),
+            response("Accepted, outcome not awaited", "Accepted", false),
+        );
+        responses
+    }
+}
+
+/// The broker cannot confirm: nothing was queued.
+pub struct BrokerDown;
+
+impl utoipa::IntoResponses for BrokerDown {
+    fn responses(
+    ) -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        group(&[(503, "The broker cannot confirm", "ErrorBody", true)])
+    }
+}
+
+/// A command the broker did not take: 503, the client sends it again.
+fn not_queued(error: SendError) -> ApiError {
+    tracing::warn!(%error, "command not accepted by the broker");
+    ApiError::unavailable("message broker")
+}
+
 /// Publishes a command and turns the worker's outcome into the HTTP answer.
 /// `on_applied` maps a successful outcome; rejections and timeouts are common.
 pub async fn submit(
     state: &AppState,
     envelope: Envelope<Command>,
     options: &WriteOptions,
-    on_applied: impl FnOnce(Event) -> Reply,
-) -> Result<Reply, Reply> {
-    let pending = match state.broker.send(&envelope, !options.respond_async).await {
-        Ok(pending) => pending,
-        Err(error) => {
-            tracing::warn!(%error, "command not accepted by the broker");
-            return Err(match error {
-                SendError::NotConnected | SendError::Publish(_) => {
-                    Reply::unavailable("message broker")
-                }
-            });
-        }
-    };
+    on_applied: impl FnOnce(Event) -> Result<Reply, ApiError>,
+) -> Result<Reply, ApiError> {
+    let pending = state
+        .broker
+        .send(&envelope, !options.respond_async)
+        .await
+        .map_err(not_queued)?;
     let accepted = || {
         Reply::json(
             StatusCode::ACCEPTED,
@@ -130,23 +158,25 @@ pub async fn submit(
     let Some(outcome) = pending.wait(state.outcome_timeout).await else {
         return Ok(accepted());
     };
-    Ok(match outcome.body {
+    match outcome.body {
         Event::CommandRejected {
             reason, message, ..
         }
-        | Event::AccountRejected { reason, message } => rejection(reason, message),
+        | Event::AccountRejected { reason, message } => Err(rejection(reason, message)),
         event => on_applied(event),
-    })
+    }
 }
 
 /// A refused command's answer.
-pub fn rejection(reason: RejectReason, message: String) -> Reply {
+pub fn rejection(reason: RejectReason, message: String) -> ApiError {
     match reason {
-        RejectReason::NotFound => Reply::error(StatusCode::NOT_FOUND, message),
-        RejectReason::Conflict => Reply::error(StatusCode::CONFLICT, message),
-        RejectReason::Forbidden => Reply::error(StatusCode::FORBIDDEN, message),
-        RejectReason::Unauthenticated => crate::authn::unauthorized(&message),
-        RejectReason::IdempotencyConflict | RejectReason::Invalid => Reply::invalid_fields(message),
+        RejectReason::NotFound => ApiError::NotFound(message),
+        RejectReason::Conflict => ApiError::Conflict(message),
+        RejectReason::Forbidden => ApiError::Forbidden(message),
+        RejectReason::Unauthenticated => ApiError::Unauthenticated(message),
+        RejectReason::IdempotencyConflict | RejectReason::Invalid => {
+            ApiError::invalid_fields(message)
+        }
     }
 }
 
@@ -154,7 +184,7 @@ pub fn rejection(reason: RejectReason, message: String) -> Reply {
 /// sign-in, a token refresh): the outcome, a rejection's answer, or 503
 /// when it does not come within the outcome timeout (the command may still
 /// be applied; the client tries again).
-pub async fn outcome(state: &AppState, envelope: &Envelope<Command>) -> Result<Event, Reply> {
+pub async fn outcome(state: &AppState, envelope: &Envelope<Command>) -> Result<Event, ApiError> {
     outcome_or_rejection(state, envelope)
         .await?
         .map_err(|(reason, message)| rejection(reason, message))
@@ -164,17 +194,18 @@ pub async fn outcome(state: &AppState, envelope: &Envelope<Command>) -> Result<E
 pub async fn outcome_or_rejection(
     state: &AppState,
     envelope: &Envelope<Command>,
-) -> Result<Result<Event, (RejectReason, String)>, Reply> {
-    let pending = state.broker.send(envelope, true).await.map_err(|error| {
-        tracing::warn!(%error, "command not accepted by the broker");
-        Reply::unavailable("message broker")
-    })?;
+) -> Result<Result<Event, (RejectReason, String)>, ApiError> {
+    let pending = state
+        .broker
+        .send(envelope, true)
+        .await
+        .map_err(not_queued)?;
     let outcome = match pending {
         Some(pending) => pending.wait(state.outcome_timeout).await,
         None => None,
     };
     match outcome.map(|o| o.body) {
-        None => Err(Reply::unavailable("the workers")),
+        None => Err(ApiError::unavailable("the workers")),
         Some(Event::AccountRejected { reason, message })
         | Some(Event::CommandRejected {
             reason, message, ..
@@ -186,20 +217,17 @@ pub async fn outcome_or_rejection(
 /// Publishes a command and answers 202 once the broker confirmed it,
 /// whatever its outcome will be: for requests whose answer must not tell
 /// anything (a sign-up, a reset link asked for).
-pub async fn accept(state: &AppState, envelope: &Envelope<Command>) -> Result<(), Reply> {
+pub async fn accept(state: &AppState, envelope: &Envelope<Command>) -> Result<(), ApiError> {
     state
         .broker
         .send(envelope, false)
         .await
         .map(drop)
-        .map_err(|error| {
-            tracing::warn!(%error, "command not accepted by the broker");
-            Reply::unavailable("message broker")
-        })
+        .map_err(not_queued)
 }
 
 /// A worker outcome the endpoint has no answer for: a bug, logged, 500.
-pub(crate) fn unexpected(event: Event) -> Reply {
+pub(crate) fn unexpected(event: Event) -> ApiError {
     tracing::error!(?event, "unexpected outcome for the command");
-    Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "unexpected outcome")
+    ApiError::Internal("unexpected outcome")
 }

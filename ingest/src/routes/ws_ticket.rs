@@ -1,7 +1,7 @@
 //! `POST /api/v1/ws-ticket`: a one-time ticket to open a WebSocket with, so
 //! a browser never puts its token in a URL ([`shared::auth::ws_ticket`]).
 
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::AppState;
 use hyper::StatusCode;
 use serde::Serialize;
@@ -19,15 +19,14 @@ pub struct TicketResponse {
 #[utoipa::path(post, path = "/api/v1/ws-ticket", tag = "auth",
     responses(
         (status = 200, description = "A ticket for one WebSocket connection", body = TicketResponse),
-        (status = 409, description = "The caller has no session (a device key, or authentication disabled)", body = crate::http::response::ErrorBody),
-        (status = 503, description = "Redis is unavailable", body = crate::http::response::ErrorBody,
+        (status = 409, description = "The caller has no session (a device key, or authentication disabled)", body = crate::http::error::ErrorBody),
+        (status = 503, description = "Redis is unavailable", body = crate::http::error::ErrorBody,
             headers(("retry-after" = String, description = "Seconds")))))]
-pub async fn post(state: &AppState, caller: &Caller) -> Result<Reply, Reply> {
+pub async fn post(state: &AppState, caller: &Caller) -> Result<Reply, ApiError> {
     let (Some(session_id), shared::auth::AuthConfig::Enabled(tokens)) =
         (caller.session_id, &state.auth)
     else {
-        return Err(Reply::error(
-            StatusCode::CONFLICT,
+        return Err(ApiError::conflict(
             "this caller has no session to open a WebSocket with",
         ));
     };
@@ -40,7 +39,7 @@ pub async fn post(state: &AppState, caller: &Caller) -> Result<Reply, Reply> {
         .await
         .map_err(|error| {
             tracing::warn!(%error, "cannot store a WebSocket ticket");
-            Reply::unavailable("ticket store")
+            ApiError::unavailable("ticket store")
         })?;
     Ok(Reply::json(
         StatusCode::OK,

@@ -361,20 +361,20 @@ fn area_query() -> impl Strategy<Value = String> {
 
 #[test]
 fn near_within_and_audit_query_strings() {
+    use ingest::http::Query;
     use ingest::routes::{audit, locations};
     run(prop_oneof![area_query(), ".{0,200}"], |raw| {
         within_bound(raw.as_bytes(), || {
-            if let Ok(near) = locations::near::parse_query(Some(&raw)) {
+            let query = Query::new(Some(&raw));
+            if let Ok(near) = locations::near::parse_query(query) {
                 assert!(near.radius > 0.0 && near.radius <= 1_000_000.0, "{raw}");
                 assert!((1..=1000).contains(&near.limit), "{raw}");
             }
-            if let Ok([min_lon, min_lat, max_lon, max_lat]) =
-                locations::within::parse_bbox(Some(&raw))
-            {
+            if let Ok([min_lon, min_lat, max_lon, max_lat]) = locations::within::parse_bbox(query) {
                 assert!(min_lon < max_lon && min_lat < max_lat, "{raw}");
             }
-            if let Ok((_, _, limit)) = audit::parse_query(Some(&raw)) {
-                assert!(limit >= 1, "{raw}");
+            if let Ok(audit) = audit::parse_query(query) {
+                assert!(audit.limit >= 1, "{raw}");
             }
         });
     });
@@ -412,7 +412,7 @@ fn traceparent_headers() {
 fn query_strings_and_cursors() {
     run(".{0,200}", |raw| {
         within_bound(raw.as_bytes(), || {
-            let _ = ingest::http::request::query_param(Some(&raw), "limit");
+            let _ = ingest::http::Query::new(Some(&raw)).limit(100, 1000);
             let _ = ingest::reads::Cursor::parse(&raw);
         });
     });

@@ -10,11 +10,11 @@ use super::{envelope, tokens_for};
 use crate::authn::unauthorized;
 use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::write::outcome;
 use crate::routes::AppState;
 use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::Request;
 use shared::auth::{AuthConfig, Caller, Role};
 use shared::domain::Email;
 use shared::wire::{Command, Event, StartSession};
@@ -24,33 +24,30 @@ const REFUSED: &str = "invalid email or password";
 
 /// The body's email and password, as given (an unknown or malformed email
 /// is answered like a wrong password, not here).
-pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<(String, String), Reply> {
+pub fn parse(
+    body: &serde_json::Map<String, serde_json::Value>,
+) -> Result<(String, String), ApiError> {
     let mut fields = Fields::new(body);
     let email = fields.required_str("email").map(str::to_owned);
     let secret = fields.required_str("password").map(str::to_owned);
     fields.finish()?;
     match (email, secret) {
         (Some(email), Some(secret)) => Ok((email, secret)),
-        _ => Err(Reply::invalid_fields("email and password are required")),
+        _ => Err(ApiError::invalid_fields("email and password are required")),
     }
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth",
     request_body = crate::schemas::LoginRequest,
     responses(
-        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 429, description = "Too many attempts from this network, or too many failures for this account", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds"))),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
+        crate::http::documented::BodyErrors, crate::http::documented::DependencyDown,
+        (status = 429, description = "Too many attempts from this network, or too many failures for this account", body = crate::http::error::ErrorBody,
             headers(("retry-after" = String, description = "Seconds"))),
         (status = 200, description = "Signed in", body = super::TokenResponse),
-        (status = 401, description = "Wrong email or password, or a disabled account", body = crate::http::response::ErrorBody),
-        (status = 409, description = "Authentication is disabled (AUTH_DISABLED=true): no token is needed", body = crate::http::response::ErrorBody),
-        (status = 422, description = "Missing fields", body = crate::http::response::InvalidFields)))]
-pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+        (status = 401, description = "Wrong email or password, or a disabled account", body = crate::http::error::ErrorBody),
+        (status = 409, description = "Authentication is disabled (AUTH_DISABLED=true): no token is needed", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Missing fields", body = crate::http::error::InvalidFields)))]
+pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {
     let mut principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
     let body = json_object(request, &state.body).await?;
@@ -64,11 +61,10 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
     let delays = &state.sign_in_delays;
     if let Some(left) = delays.attempt(&email).await {
         let seconds = left.as_secs().max(1);
-        return Err(Reply::error(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed sign-ins for this account; retry in {seconds} s"),
-        )
-        .header("retry-after", &seconds.to_string()));
+        return Err(ApiError::TooManyRequests {
+            message: format!("too many failed sign-ins for this account; retry in {seconds} s"),
+            retry_after: seconds,
+        });
     }
     let account = match Email::parse(&email) {
         Ok(email) => find(state, &email).await?,
@@ -123,7 +119,7 @@ struct Account {
 
 /// The account that may sign in with this email (one with a password and a
 /// person's role).
-async fn find(state: &AppState, email: &Email) -> Result<Option<Account>, Reply> {
+async fn find(state: &AppState, email: &Email) -> Result<Option<Account>, ApiError> {
     let row: Option<(Uuid, String, Option<String>, bool)> = sqlx::query_as(
         "SELECT id, role, password_hash, disabled_at IS NOT NULL FROM users WHERE email = $1",
     )

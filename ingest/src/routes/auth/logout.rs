@@ -3,7 +3,7 @@
 //! within seconds.
 
 use super::envelope;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::write::outcome;
 use crate::routes::AppState;
 use hyper::body::Incoming;
@@ -13,20 +13,16 @@ use shared::wire::{Command, EndSession, Event};
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses(
+        crate::http::documented::DependencyDown,
         (status = 204, description = "Signed out: the session ended"),
-        (status = 409, description = "The caller has no session (a device key, or authentication disabled)", body = crate::http::response::ErrorBody),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
+        (status = 409, description = "The caller has no session (a device key, or authentication disabled)", body = crate::http::error::ErrorBody)))]
 pub async fn post(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     let Some(session_id) = caller.session_id else {
-        return Err(Reply::error(
-            StatusCode::CONFLICT,
-            "this caller has no session to end",
-        ));
+        return Err(ApiError::conflict("this caller has no session to end"));
     };
     let principal = crate::authn::principal_of(&request, Some(caller));
     let trace = crate::routes::trace_of(&request);

@@ -13,7 +13,7 @@ pub mod verify_email;
 
 pub use super::accounts::{acknowledged, password_refusal, Acknowledged};
 
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::AppState;
 use hyper::StatusCode;
 use serde::Serialize;
@@ -42,7 +42,7 @@ pub fn tokens_for(
     session_id: Uuid,
     user: &UserView,
     refresh_token: String,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     let shared::auth::AuthConfig::Enabled(tokens) = &state.auth else {
         return Err(disabled());
     };
@@ -58,7 +58,7 @@ pub fn tokens_for(
     };
     let issued = tokens.issue(&caller).map_err(|error| {
         tracing::error!(%error, "cannot issue a token");
-        Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        ApiError::Internal("internal error")
     })?;
     Ok(Reply::json(
         StatusCode::OK,
@@ -73,11 +73,8 @@ pub fn tokens_for(
 }
 
 /// 409: with `AUTH_DISABLED=true` there are no tokens to issue.
-pub fn disabled() -> Reply {
-    Reply::error(
-        StatusCode::CONFLICT,
-        "authentication is disabled (AUTH_DISABLED=true): no token is needed",
-    )
+pub fn disabled() -> ApiError {
+    ApiError::conflict("authentication is disabled (AUTH_DISABLED=true): no token is needed")
 }
 
 /// The envelope of an account command sent on a request's behalf.

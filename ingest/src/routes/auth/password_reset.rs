@@ -7,7 +7,7 @@ use super::envelope;
 use super::verify_email::bad_link;
 use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::write::outcome_or_rejection;
 use crate::routes::AppState;
 use hyper::body::Incoming;
@@ -18,7 +18,7 @@ use shared::domain::Email;
 use shared::wire::{Command, Event, RequestPasswordReset, ResetPassword};
 
 /// A reset request's body: the address to send the link to.
-pub fn parse_request(body: &serde_json::Map<String, serde_json::Value>) -> Result<Email, Reply> {
+pub fn parse_request(body: &serde_json::Map<String, serde_json::Value>) -> Result<Email, ApiError> {
     let mut fields = Fields::new(body);
     let email = fields.required_str("email").and_then(|raw| {
         Email::parse(raw)
@@ -26,13 +26,13 @@ pub fn parse_request(body: &serde_json::Map<String, serde_json::Value>) -> Resul
             .ok()
     });
     fields.finish()?;
-    email.ok_or_else(|| Reply::invalid_fields("email is required"))
+    email.ok_or_else(|| ApiError::invalid_fields("email is required"))
 }
 
 /// A confirmation's body: the link's token and the new password.
 pub fn parse_confirm(
     body: &serde_json::Map<String, serde_json::Value>,
-) -> Result<(String, String), Reply> {
+) -> Result<(String, String), ApiError> {
     let mut fields = Fields::new(body);
     let token = fields.required_str("token").map(str::to_owned);
     let secret = fields.required_str("password").and_then(|raw| {
@@ -47,24 +47,17 @@ pub fn parse_confirm(
     fields.finish()?;
     match (token, secret) {
         (Some(token), Some(secret)) => Ok((token, secret)),
-        _ => Err(Reply::invalid_fields("token and password are required")),
+        _ => Err(ApiError::invalid_fields("token and password are required")),
     }
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/password-reset", tag = "auth",
     request_body = crate::schemas::ResetRequest,
     responses(
+        crate::http::documented::BodyErrors, crate::http::documented::SignInLimited, crate::routes::write::BrokerDown,
         (status = 202, description = "Accepted: if the address has an account, a link is mailed to it", body = super::Acknowledged),
-        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 422, description = "Missing or malformed email", body = crate::http::response::InvalidFields),
-        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds"))),
-        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
-pub async fn request(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+        (status = 422, description = "Missing or malformed email", body = crate::http::error::InvalidFields)))]
+pub async fn request(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {
     let principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
     let body = json_object(request, &state.body).await?;
@@ -85,17 +78,11 @@ pub struct PasswordReset {
 #[utoipa::path(post, path = "/api/v1/auth/password-reset/confirm", tag = "auth",
     request_body = crate::schemas::ResetConfirmRequest,
     responses(
+        crate::http::documented::BodyErrors, crate::http::documented::SignInLimited, crate::http::documented::DependencyDown,
         (status = 200, description = "The password is changed and every session of the account ended", body = PasswordReset),
-        (status = 400, description = "Malformed JSON, or a link that is malformed, expired or already used", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 422, description = "A password under 10 characters, or missing fields", body = crate::http::response::InvalidFields),
-        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds"))),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
-pub async fn confirm(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+        (status = 400, description = "Malformed JSON, or a link that is malformed, expired or already used", body = crate::http::error::ErrorBody),
+        (status = 422, description = "A password under 10 characters, or missing fields", body = crate::http::error::InvalidFields)))]
+pub async fn confirm(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {
     let principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
     let body = json_object(request, &state.body).await?;

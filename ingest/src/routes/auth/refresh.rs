@@ -8,7 +8,7 @@ use super::{envelope, tokens_for};
 use crate::authn::unauthorized;
 use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::write::outcome;
 use crate::routes::AppState;
 use hyper::body::Incoming;
@@ -19,29 +19,22 @@ use shared::wire::{Command, Event, RefreshSession};
 const NOT_VALID: &str = "the refresh token is not valid; sign in again";
 
 /// The body's refresh token, as presented.
-pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<String, Reply> {
+pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<String, ApiError> {
     let mut fields = Fields::new(body);
     let presented = fields.required_str("refresh_token").map(str::to_owned);
     fields.finish()?;
-    presented.ok_or_else(|| Reply::invalid_fields("refresh_token is required"))
+    presented.ok_or_else(|| ApiError::invalid_fields("refresh_token is required"))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth",
     request_body = crate::schemas::RefreshRequest,
     responses(
+        crate::http::documented::BodyErrors, crate::http::documented::SignInLimited, crate::http::documented::DependencyDown,
         (status = 200, description = "A new access token and refresh token (the old refresh token no longer works)", body = super::TokenResponse),
-        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
-        (status = 401, description = "Not a refresh token, a spent one (the session ends), or an ended session", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 409, description = "Authentication is disabled", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 422, description = "Missing refresh_token", body = crate::http::response::InvalidFields),
-        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds"))),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
-pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+        (status = 401, description = "Not a refresh token, a spent one (the session ends), or an ended session", body = crate::http::error::ErrorBody),
+        (status = 409, description = "Authentication is disabled", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Missing refresh_token", body = crate::http::error::InvalidFields)))]
+pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {
     let principal = crate::authn::principal_of(&request, None);
     let trace = crate::routes::trace_of(&request);
     let body = json_object(request, &state.body).await?;

@@ -6,7 +6,7 @@
 //! an existing one). Until the link is followed, the account sees only the
 //! packages it creates, none addressed to the email.
 
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::Request;
@@ -14,16 +14,9 @@ use hyper::Request;
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth",
     request_body = crate::schemas::RegisterRequest,
     responses(
-        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds"))),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds"))),
+        crate::http::documented::BodyErrors, crate::http::documented::SignInLimited, crate::http::documented::DependencyDown,
         (status = 202, description = "Accepted: a mail to the address says what comes next (the same answer for an address that has an account)", body = super::Acknowledged),
-        (status = 422, description = "Malformed email, a password under 10 characters, or a missing name", body = crate::http::response::InvalidFields)))]
-pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, Reply> {
+        (status = 422, description = "Malformed email, a password under 10 characters, or a missing name", body = crate::http::error::InvalidFields)))]
+pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply, ApiError> {
     crate::routes::accounts::create_account(state, None, request, false).await
 }

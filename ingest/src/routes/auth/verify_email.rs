@@ -13,7 +13,7 @@
 use super::envelope;
 use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::write::outcome_or_rejection;
 use crate::routes::AppState;
 use hyper::body::Incoming;
@@ -33,23 +33,17 @@ pub struct Verified {
 #[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth",
     request_body = crate::schemas::LinkTokenRequest,
     responses(
+        crate::http::documented::BodyErrors, crate::http::documented::SignInLimited, crate::http::documented::DependencyDown,
         (status = 200, description = "The email is verified", body = Verified),
-        (status = 400, description = "Malformed JSON, or a link that is malformed, expired, already used or not for this account", body = crate::http::response::ErrorBody),
-        (status = 401, description = "No valid credentials: sign in to the account first", body = crate::http::response::ErrorBody),
-        (status = 409, description = "The caller has no account (a device key, or authentication disabled)", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 422, description = "Missing token", body = crate::http::response::InvalidFields),
-        (status = 429, description = "Too many attempts from this network", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds"))),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
+        (status = 400, description = "Malformed JSON, or a link that is malformed, expired, already used or not for this account", body = crate::http::error::ErrorBody),
+        (status = 401, description = "No valid credentials: sign in to the account first", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The caller has no account (a device key, or authentication disabled)", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Missing token", body = crate::http::error::InvalidFields)))]
 pub async fn post(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     let (principal, trace) = from_account(caller, &request)?;
     let body = json_object(request, &state.body).await?;
     let token = parse(&body)?;
@@ -57,11 +51,11 @@ pub async fn post(
 }
 
 /// The body's link token, as presented.
-pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<String, Reply> {
+pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<String, ApiError> {
     let mut fields = Fields::new(body);
     let token = fields.required_str("token").map(str::to_owned);
     fields.finish()?;
-    token.ok_or_else(|| Reply::invalid_fields("token is required"))
+    token.ok_or_else(|| ApiError::invalid_fields("token is required"))
 }
 
 /// Who asks, and the request's trace, for a request only an account's own
@@ -70,7 +64,7 @@ pub fn parse(body: &serde_json::Map<String, serde_json::Value>) -> Result<String
 fn from_account(
     caller: &Caller,
     request: &Request<Incoming>,
-) -> Result<(shared::wire::Principal, shared::wire::TraceContext), Reply> {
+) -> Result<(shared::wire::Principal, shared::wire::TraceContext), ApiError> {
     if caller.session_id.is_none() {
         return Err(no_account());
     }
@@ -80,13 +74,13 @@ fn from_account(
     ))
 }
 
-fn no_account() -> Reply {
-    Reply::error(StatusCode::CONFLICT, "this caller has no account to verify")
+fn no_account() -> ApiError {
+    ApiError::conflict("this caller has no account to verify")
 }
 
 /// A link's problem: 400, in words that say what to do.
-pub fn bad_link(message: impl Into<String>) -> Reply {
-    Reply::error(StatusCode::BAD_REQUEST, message)
+pub fn bad_link(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
 }
 
 async fn apply(
@@ -95,7 +89,7 @@ async fn apply(
     principal: shared::wire::Principal,
     trace: shared::wire::TraceContext,
     token: &str,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     let claims = links::verify(
         &state.signing,
         token,
@@ -139,15 +133,14 @@ async fn apply(
 
 #[utoipa::path(post, path = "/api/v1/auth/verify-email/resend", tag = "auth",
     responses(
+        crate::routes::write::BrokerDown,
         (status = 202, description = "Accepted: a new link is mailed unless the email is verified already or a mail went out in the last minutes", body = super::Acknowledged),
-        (status = 409, description = "The caller has no account (a device key, or authentication disabled)", body = crate::http::response::ErrorBody),
-        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
+        (status = 409, description = "The caller has no account (a device key, or authentication disabled)", body = crate::http::error::ErrorBody)))]
 pub async fn resend(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     let (principal, trace) = from_account(caller, &request)?;
     let command = Command::ResendVerification(ResendVerification {
         user_id: caller.user_id,

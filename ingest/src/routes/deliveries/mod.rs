@@ -8,8 +8,8 @@ pub mod one;
 
 use crate::authn;
 use crate::http::fields::{Fields, Finish};
-use crate::http::request::{json_object, query_param};
-use crate::http::Reply;
+use crate::http::request::json_object;
+use crate::http::{ApiError, Query, Reply};
 use crate::routes::write::unexpected;
 use crate::routes::write::{submit, WriteOptions};
 use crate::routes::AppState;
@@ -30,20 +30,14 @@ const MAX_LIMIT: i64 = 1000;
 #[utoipa::path(post, path = "/api/v1/deliveries", tag = "deliveries",
     request_body = crate::schemas::DeliveryRequest,
     responses(
-        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds"))),
+        crate::http::documented::BodyErrors, crate::routes::write::Queued,
         (status = 201, description = "Created", body = DeliveryView),
-        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),
-        (status = 422, description = "Invalid fields, a courier_id that names no courier, or unknown packages", body = crate::http::response::InvalidFields)))]
+        (status = 422, description = "Invalid fields, a courier_id that names no courier, or unknown packages", body = crate::http::error::InvalidFields)))]
 pub async fn post(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     authn::require(caller, Action::ManageDeliveries)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
@@ -60,9 +54,9 @@ pub async fn post(
         options.envelope(event_id, command, &body),
         &options,
         |event| match event {
-            Event::DeliveryChanged(view) => Reply::json(StatusCode::CREATED, &view)
-                .header("location", &format!("/api/v1/deliveries/{}", view.id)),
-            other => unexpected(other),
+            Event::DeliveryChanged(view) => Ok(Reply::json(StatusCode::CREATED, &view)
+                .header("location", &format!("/api/v1/deliveries/{}", view.id))),
+            other => Err(unexpected(other)),
         },
     )
     .await
@@ -74,10 +68,10 @@ pub async fn post(
         ("day" = Option<String>, Query, description = "Only this day (YYYY-MM-DD)"),
         ("limit" = Option<i64>, Query, description = "At most this many (default 100, at most 1000)")),
     responses(
-        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody),
+        crate::http::documented::DatabaseDown,
         (status = 200, description = "Newest day first", body = Vec<DeliveryView>),
-        (status = 422, description = "Invalid filter", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Result<Reply, Reply> {
+        (status = 422, description = "Invalid filter", body = crate::http::error::ErrorBody)))]
+pub async fn get(state: &AppState, caller: &Caller, query: Query<'_>) -> Result<Reply, ApiError> {
     authn::require(caller, Action::ManageDeliveries)?;
     let filter = filter(query, None)?;
     let deliveries = DeliveryView::list(&state.pool, &filter).await?;
@@ -85,27 +79,13 @@ pub async fn get(state: &AppState, caller: &Caller, query: Option<&str>) -> Resu
 }
 
 /// The listing's filter from the query; `courier` overrides `courier_id`.
-pub fn filter(query: Option<&str>, courier: Option<Uuid>) -> Result<DeliveryFilter, Reply> {
-    let invalid = |m: &str| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m);
-    let courier_id = match (
-        courier,
-        query_param(query, "courier_id").filter(|s| !s.is_empty()),
-    ) {
-        (Some(courier), _) => Some(courier),
-        (None, Some(raw)) => Some(
-            raw.parse()
-                .map_err(|_| invalid("courier_id must be a UUID"))?,
-        ),
-        (None, None) => None,
+pub fn filter(query: Query<'_>, courier: Option<Uuid>) -> Result<DeliveryFilter, ApiError> {
+    let courier_id = match courier {
+        Some(courier) => Some(courier),
+        None => query.parsed("courier_id", "courier_id must be a UUID")?,
     };
-    let day = match query_param(query, "day").filter(|s| !s.is_empty()) {
-        Some(raw) => Some(
-            raw.parse()
-                .map_err(|_| invalid("day must be a date like 2026-11-25"))?,
-        ),
-        None => None,
-    };
-    let limit = crate::http::request::limit_param(query, DEFAULT_LIMIT, MAX_LIMIT)?;
+    let day = query.parsed("day", "day must be a date like 2026-11-25")?;
+    let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     Ok(DeliveryFilter {
         courier_id,
         day,
@@ -129,7 +109,7 @@ fn uuid_field(fields: &mut Fields<'_>, name: &str, required: bool) -> Option<Uui
 /// A new run's body: its courier, its day and its stops.
 pub fn parse_new(
     body: &serde_json::Map<String, Value>,
-) -> Result<(Uuid, chrono::NaiveDate, Vec<TrackingNumber>), Reply> {
+) -> Result<(Uuid, chrono::NaiveDate, Vec<TrackingNumber>), ApiError> {
     let mut fields = Fields::new(body);
     let courier_id = uuid_field(&mut fields, "courier_id", true);
     let day = fields.required_str("day").and_then(|raw| {
@@ -141,7 +121,7 @@ pub fn parse_new(
     fields.finish()?;
     match (courier_id, day, stops) {
         (Some(courier_id), Some(day), Some(stops)) => Ok((courier_id, day, stops)),
-        _ => Err(Reply::invalid_fields(
+        _ => Err(ApiError::invalid_fields(
             "courier_id, day and stops are required",
         )),
     }

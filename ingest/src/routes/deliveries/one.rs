@@ -6,7 +6,7 @@ use super::{optional_stops, optional_uuid};
 use crate::authn;
 use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::write::unexpected;
 use crate::routes::write::{submit, WriteOptions};
 use crate::routes::AppState;
@@ -18,17 +18,17 @@ use shared::domain::DeliveryView;
 use shared::wire::{Command, Event, UpdateDelivery};
 use uuid::Uuid;
 
-fn not_found(raw: &str) -> Reply {
-    Reply::error(StatusCode::NOT_FOUND, format!("delivery {raw} not found"))
+fn not_found(raw: &str) -> ApiError {
+    ApiError::not_found(format!("delivery {raw} not found"))
 }
 
 #[utoipa::path(get, path = "/api/v1/deliveries/{id}", tag = "deliveries",
     params(("id" = Uuid, Path, description = "The delivery's id")),
     responses(
-        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody),
+        crate::http::documented::DatabaseDown,
         (status = 200, description = "The delivery", body = DeliveryView),
-        (status = 404, description = "No such delivery, or not the caller's", body = crate::http::response::ErrorBody)))]
-pub async fn get(state: &AppState, caller: &Caller, raw: &str) -> Result<Reply, Reply> {
+        (status = 404, description = "No such delivery, or not the caller's", body = crate::http::error::ErrorBody)))]
+pub async fn get(state: &AppState, caller: &Caller, raw: &str) -> Result<Reply, ApiError> {
     authn::require(caller, Action::ReadDeliveries)?;
     let id: Uuid = raw.parse().map_err(|_| not_found(raw))?;
     match DeliveryView::load(&state.pool, id).await? {
@@ -47,23 +47,17 @@ pub async fn get(state: &AppState, caller: &Caller, raw: &str) -> Result<Reply, 
     params(("id" = Uuid, Path, description = "The delivery's id")),
     request_body = crate::schemas::DeliveryPatch,
     responses(
-        (status = 400, description = "Malformed JSON", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 503, description = "A dependency is unavailable", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds"))),
+        crate::http::documented::BodyErrors, crate::routes::write::Queued,
         (status = 200, description = "Changed", body = DeliveryView),
-        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),
-        (status = 404, description = "No such delivery", body = crate::http::response::ErrorBody),
-        (status = 409, description = "The delivery is completed", body = crate::http::response::ErrorBody),
-        (status = 422, description = "Invalid fields, or nothing to change", body = crate::http::response::InvalidFields)))]
+        (status = 404, description = "No such delivery", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The delivery is completed", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Invalid fields, or nothing to change", body = crate::http::error::InvalidFields)))]
 pub async fn patch(
     state: &AppState,
     caller: &Caller,
     raw: &str,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     authn::require(caller, Action::ManageDeliveries)?;
     let id: Uuid = raw.parse().map_err(|_| not_found(raw))?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
@@ -80,8 +74,8 @@ pub async fn patch(
         options.envelope(options.event_id(), command, &body),
         &options,
         |event| match event {
-            Event::DeliveryChanged(view) => Reply::json(StatusCode::OK, &view),
-            other => unexpected(other),
+            Event::DeliveryChanged(view) => Ok(Reply::json(StatusCode::OK, &view)),
+            other => Err(unexpected(other)),
         },
     )
     .await
@@ -97,7 +91,7 @@ pub fn parse_change(
         Option<Vec<shared::domain::TrackingNumber>>,
         bool,
     ),
-    Reply,
+    ApiError,
 > {
     let mut fields = Fields::new(body);
     let courier_id = optional_uuid(&mut fields, "courier_id");

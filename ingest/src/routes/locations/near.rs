@@ -2,11 +2,7 @@
 //! latest position lies within the radius, nearest first, with the distance.
 
 use super::super::AppState;
-use crate::http::request::query_param;
-use crate::http::Reply;
-use futures_util::TryStreamExt;
-use hyper::StatusCode;
-use mongodb::bson::Document;
+use crate::http::{ApiError, Query, Reply};
 use shared::domain::Coordinates;
 use shared::locations::render::PositionView;
 use shared::locations::stored::{self, LatestDoc};
@@ -25,35 +21,28 @@ pub struct NearQuery {
 }
 
 /// `lat`, `lon`, `radius_m` and `limit` from the query string.
-pub fn parse_query(query: Option<&str>) -> Result<NearQuery, Reply> {
-    let invalid = |m: &str| Reply::error(StatusCode::UNPROCESSABLE_ENTITY, m.to_owned());
+pub fn parse_query(query: Query<'_>) -> Result<NearQuery, ApiError> {
     let number = |name: &str| {
-        query_param(query, name)
+        query
+            .text(name)
             .and_then(|raw| raw.parse::<f64>().ok())
             .filter(|v| v.is_finite())
     };
     let (Some(lat), Some(lon)) = (number("lat"), number("lon")) else {
-        return Err(invalid("lat and lon are required numbers"));
+        return Err(ApiError::invalid("lat and lon are required numbers"));
     };
-    let center = Coordinates::new(lat, lon).map_err(|e| invalid(&e.to_string()))?;
-    let radius =
-        number("radius_m").ok_or_else(|| invalid("radius_m is a required number of metres"))?;
+    let center = Coordinates::new(lat, lon).map_err(|e| ApiError::invalid(e.to_string()))?;
+    let radius = number("radius_m")
+        .ok_or_else(|| ApiError::invalid("radius_m is a required number of metres"))?;
     if !(radius > 0.0 && radius <= MAX_RADIUS_M) {
-        return Err(invalid(
+        return Err(ApiError::invalid(
             "radius_m must be greater than 0 and at most 1000000",
         ));
     }
-    let limit = match query_param(query, "limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => match raw.parse::<i64>() {
-            Ok(n) if n >= 1 => n.min(MAX_LIMIT),
-            _ => return Err(invalid("limit must be a whole number from 1 to 1000")),
-        },
-    };
     Ok(NearQuery {
         center,
         radius,
-        limit,
+        limit: query.limit(DEFAULT_LIMIT, MAX_LIMIT)?,
     })
 }
 
@@ -61,13 +50,13 @@ pub fn parse_query(query: Option<&str>) -> Result<NearQuery, Reply> {
     params(crate::schemas::NearQuery),
     responses(
         (status = 200, description = "Packages by their latest position, nearest first", body = Vec<PositionView>),
-        (status = 422, description = "Invalid lat, lon, radius_m or limit", body = crate::http::response::ErrorBody),
-        (status = 503, description = "The location store is unavailable", body = crate::http::response::ErrorBody)))]
+        (status = 422, description = "Invalid lat, lon, radius_m or limit", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The location store is unavailable", body = crate::http::error::ErrorBody)))]
 pub async fn get(
     state: &AppState,
     caller: &shared::auth::Caller,
-    query: Option<&str>,
-) -> Result<Reply, Reply> {
+    query: Query<'_>,
+) -> Result<Reply, ApiError> {
     crate::authn::require(caller, shared::auth::Action::SearchArea)?;
     let NearQuery {
         center,
@@ -76,14 +65,7 @@ pub async fn get(
     } = parse_query(query)?;
     // $geoNear, not $near: it returns distances and a guaranteed order.
     let pipeline = stored::near_pipeline(center, radius, limit);
-    let latest = super::collection::<Document>(state, stored::LATEST);
-    let found: Vec<Document> = async { latest.aggregate(pipeline).await?.try_collect().await }
-        .await
-        .map_err(|error: mongodb::error::Error| {
-            tracing::warn!(%error, "near query failed");
-            Reply::unavailable("location store")
-        })?;
-    let found: Vec<LatestDoc> = stored::readable(found);
-    let views: Vec<PositionView> = found.iter().map(PositionView::from).collect();
-    Ok(Reply::json(StatusCode::OK, &views))
+    let latest = super::collection(state, stored::LATEST);
+    let found: Vec<LatestDoc> = super::found("near", latest.aggregate(pipeline)).await?;
+    Ok(super::positions(&found))
 }

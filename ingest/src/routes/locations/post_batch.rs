@@ -1,9 +1,10 @@
 //! `POST /api/v1/locations`: a batch of points (JSON array, NDJSON or
 //! MessagePack), validated whole, published as one broker message.
 
+use crate::http::error::InvalidPoint;
 use crate::http::idempotency::{fingerprint, IdempotencyKey};
 use crate::http::request::{content_type, read_limited, BodyLimits};
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::AppState;
 use chrono::{DateTime, Utc};
 use hyper::body::Incoming;
@@ -34,19 +35,6 @@ impl Format {
     }
 }
 
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct InvalidPoint {
-    index: usize,
-    fields: BTreeMap<String, String>,
-}
-
-/// A batch with any invalid point is refused whole, every bad point named.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct InvalidBatch {
-    error: String,
-    points: Vec<InvalidPoint>,
-}
-
 /// The points are safely queued and will be stored; their ids, in order.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct PointsAccepted {
@@ -62,19 +50,17 @@ pub struct PointsAccepted {
         (Vec<crate::schemas::BatchPointRequest> = "application/msgpack")),
         description = "1 to LOCATION_BATCH_MAX_POINTS points: a JSON array, NDJSON (one point per line) or a MessagePack array"),
     responses(
+        crate::http::documented::BodyErrors, crate::routes::write::BrokerDown,
         (status = 202, description = "Accepted: will be stored", body = PointsAccepted),
-        (status = 400, description = "Malformed body or Idempotency-Key", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Too many points or bytes", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Unsupported Content-Type", body = crate::http::response::ErrorBody),
-        (status = 422, description = "Invalid points (every one named), or an empty batch", body = InvalidBatch),
-        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
+        (status = 400, description = "Malformed body or Idempotency-Key", body = crate::http::error::ErrorBody),
+        (status = 413, description = "Too many points or bytes", body = crate::http::error::ErrorBody),
+        (status = 415, description = "Unsupported Content-Type", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Invalid points (every one named), or an empty batch", body = crate::http::error::InvalidBatch)))]
 pub async fn post(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     crate::authn::require(caller, Action::PostLocations)?;
     let format = format_of(&request)?;
     let key = IdempotencyKey::from_request(&request, &caller.principal())?;
@@ -113,7 +99,7 @@ pub fn parse_batch(
     ids: &PointIds,
     rules: &PointRules,
     received_at: DateTime<Utc>,
-) -> Result<Vec<LocationPoint>, Reply> {
+) -> Result<Vec<LocationPoint>, ApiError> {
     let objects = decode(format, body, rules.batch_max_points)?;
     if objects.is_empty() {
         return Err(invalid_batch(format!(
@@ -144,13 +130,10 @@ pub fn parse_batch(
             invalid.len(),
             objects.len()
         );
-        return Err(Reply::json(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &InvalidBatch {
-                error,
-                points: invalid,
-            },
-        ));
+        return Err(ApiError::InvalidBatch {
+            error,
+            points: invalid,
+        });
     }
     Ok(points.into_iter().map(|(_, point)| point).collect())
 }
@@ -184,12 +167,12 @@ pub async fn publish(
     points: Vec<LocationPoint>,
     source: shared::wire::Principal,
     trace: shared::wire::TraceContext,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     let event_ids: Vec<Uuid> = points.iter().map(|p| p.point_id).collect();
     let published = state.point_groups.publish(points, source, trace).await;
     if let Err(error) = published {
         tracing::warn!(%error, "location points not accepted by the broker");
-        return Err(Reply::unavailable("message broker"));
+        return Err(ApiError::unavailable("message broker"));
     }
     Ok(Reply::json(
         StatusCode::ACCEPTED,
@@ -200,7 +183,7 @@ pub async fn publish(
     ))
 }
 
-fn format_of(request: &Request<Incoming>) -> Result<Format, Reply> {
+fn format_of(request: &Request<Incoming>) -> Result<Format, ApiError> {
     let Some(essence) = content_type(request.headers()) else {
         return Ok(Format::Json);
     };
@@ -210,36 +193,32 @@ fn format_of(request: &Request<Incoming>) -> Result<Format, Reply> {
         "application/msgpack" | "application/x-msgpack" | "application/vnd.msgpack" => {
             Ok(Format::MessagePack)
         }
-        _ => Err(Reply::error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "Content-Type must be application/json, application/x-ndjson or application/msgpack",
+        _ => Err(ApiError::UnsupportedMediaType(
+            "Content-Type must be application/json, application/x-ndjson or application/msgpack"
+                .into(),
         )),
     }
 }
 
 /// A 422 for a body that is no batch: the batch shape, naming no point.
-fn invalid_batch(error: String) -> Reply {
-    Reply::json(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        &InvalidBatch {
-            error,
-            points: Vec::new(),
-        },
-    )
+fn invalid_batch(error: String) -> ApiError {
+    ApiError::InvalidBatch {
+        error,
+        points: Vec::new(),
+    }
 }
 
 /// Decodes without building past `max` points ([`super::decode`]).
-fn decode(format: Format, body: &[u8], max: usize) -> Result<Vec<Element>, Reply> {
+fn decode(format: Format, body: &[u8], max: usize) -> Result<Vec<Element>, ApiError> {
     let decoded = match format {
         Format::Json => decode::json(body, max),
         Format::NdJson => decode::ndjson(body, max),
         Format::MessagePack => decode::msgpack(body, max),
     };
     decoded.map_err(|error| match error {
-        BatchError::TooMany => Reply::error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("a batch holds 1 to {max} points; this one has more"),
-        ),
+        BatchError::TooMany => ApiError::TooLarge(format!(
+            "a batch holds 1 to {max} points; this one has more"
+        )),
         BatchError::NotAnArray => invalid_batch(format!(
             "a {} batch must be an array of points",
             match format {
@@ -250,6 +229,6 @@ fn decode(format: Format, body: &[u8], max: usize) -> Result<Vec<Element>, Reply
         BatchError::OutOfRange(why) => {
             invalid_batch(format!("a number is not finite (out of range): {why}"))
         }
-        BatchError::Malformed(why) => Reply::error(StatusCode::BAD_REQUEST, why),
+        BatchError::Malformed(why) => ApiError::BadRequest(why),
     })
 }

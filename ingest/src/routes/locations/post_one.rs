@@ -1,10 +1,9 @@
 //! `POST /api/v1/packages/{tn}/locations`: one point, 202 once confirmed.
 
 use super::post_batch::publish;
-use crate::http::fields::invalid_fields;
 use crate::http::idempotency::{canonical_json, fingerprint, IdempotencyKey};
 use crate::http::request::json_object;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::Request;
@@ -16,21 +15,16 @@ use shared::locations::parse::{now_ms, parse_point, PointIds};
     params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::schemas::KeyHeader),
     request_body = crate::schemas::PointRequest,
     responses(
+        crate::http::documented::BodyErrors, crate::routes::write::BrokerDown,
         (status = 202, description = "Accepted: will be stored", body = super::post_batch::PointsAccepted),
-        (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::response::ErrorBody),
-        (status = 404, description = "Not a tracking number", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 422, description = "Invalid fields", body = crate::http::response::InvalidFields),
-        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
+        (status = 404, description = "Not a tracking number", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Invalid fields", body = crate::http::error::InvalidFields)))]
 pub async fn post(
     state: &AppState,
     caller: &Caller,
     tracking_number: TrackingNumber,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     crate::authn::require_carried(state, caller, [tracking_number.as_str()]).await?;
     let key = IdempotencyKey::from_request(&request, &caller.principal())?;
     let source = crate::authn::principal_of(&request, Some(caller));
@@ -50,6 +44,6 @@ pub async fn post(
         &state.point_rules,
         now_ms(),
     )
-    .map_err(invalid_fields)?;
+    .map_err(ApiError::fields)?;
     publish(state, vec![point], source, trace).await
 }

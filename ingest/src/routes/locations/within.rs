@@ -2,11 +2,7 @@
 //! whose latest position lies in the box, by tracking number.
 
 use super::super::AppState;
-use crate::http::request::query_param;
-use crate::http::Reply;
-use futures_util::TryStreamExt;
-use hyper::StatusCode;
-use mongodb::bson::Document;
+use crate::http::{ApiError, Query, Reply};
 use shared::domain::Coordinates;
 use shared::locations::render::PositionView;
 use shared::locations::stored::{self, LatestDoc};
@@ -15,14 +11,13 @@ const MAX_RESULTS: i64 = 1000;
 
 /// `bbox=minLon,minLat,maxLon,maxLat` from the query string, each corner a
 /// valid coordinate and min < max.
-pub fn parse_bbox(query: Option<&str>) -> Result<[f64; 4], Reply> {
+pub fn parse_bbox(query: Query<'_>) -> Result<[f64; 4], ApiError> {
     let invalid = || {
-        Reply::error(
-            StatusCode::UNPROCESSABLE_ENTITY,
+        ApiError::invalid(
             "bbox must be minLon,minLat,maxLon,maxLat with valid coordinates and min < max",
         )
     };
-    let raw = query_param(query, "bbox").ok_or_else(invalid)?;
+    let raw = query.text("bbox").ok_or_else(invalid)?;
     // At most five parts are looked at: a bbox of a million commas costs
     // no more than one of four.
     let parts: Vec<f64> = raw
@@ -45,31 +40,20 @@ pub fn parse_bbox(query: Option<&str>) -> Result<[f64; 4], Reply> {
     params(crate::schemas::WithinQuery),
     responses(
         (status = 200, description = "Packages whose latest position lies in the box", body = Vec<PositionView>),
-        (status = 422, description = "Invalid bbox", body = crate::http::response::ErrorBody),
-        (status = 503, description = "The location store is unavailable", body = crate::http::response::ErrorBody)))]
+        (status = 422, description = "Invalid bbox", body = crate::http::error::ErrorBody),
+        (status = 503, description = "The location store is unavailable", body = crate::http::error::ErrorBody)))]
 pub async fn get(
     state: &AppState,
     caller: &shared::auth::Caller,
-    query: Option<&str>,
-) -> Result<Reply, Reply> {
+    query: Query<'_>,
+) -> Result<Reply, ApiError> {
     crate::authn::require(caller, shared::auth::Action::SearchArea)?;
     let bbox = parse_bbox(query)?;
-    let latest = super::collection::<Document>(state, stored::LATEST);
-    let found: Vec<Document> = async {
-        latest
-            .find(stored::within_box(bbox))
-            .sort(stored::by_tracking_number())
-            .limit(MAX_RESULTS)
-            .await?
-            .try_collect()
-            .await
-    }
-    .await
-    .map_err(|error: mongodb::error::Error| {
-        tracing::warn!(%error, "within query failed");
-        Reply::unavailable("location store")
-    })?;
-    let found: Vec<LatestDoc> = stored::readable(found);
-    let views: Vec<PositionView> = found.iter().map(PositionView::from).collect();
-    Ok(Reply::json(StatusCode::OK, &views))
+    let latest = super::collection(state, stored::LATEST);
+    let read = latest
+        .find(stored::within_box(bbox))
+        .sort(stored::by_tracking_number())
+        .limit(MAX_RESULTS);
+    let found: Vec<LatestDoc> = super::found("within", read).await?;
+    Ok(super::positions(&found))
 }

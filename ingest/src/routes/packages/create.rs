@@ -5,7 +5,7 @@ use super::{ADDRESS_MAX, DESCRIPTION_MAX, NAME_MAX};
 use crate::authn;
 use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::write::{submit, unexpected, WriteOptions};
 use crate::routes::AppState;
 use hyper::body::Incoming;
@@ -23,22 +23,16 @@ const WEIGHT_MAX: f64 = 100_000.0;
     params(crate::schemas::WriteHeaders),
     request_body = crate::schemas::CreatePackageRequest,
     responses(
+        crate::http::documented::BodyErrors, crate::routes::write::Queued,
         (status = 201, description = "Created", body = shared::domain::PackageView,
             headers(("location" = String, description = "The new package's URL"))),
-        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),
-        (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 409, description = "The tracking number exists", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 422, description = "Invalid fields, or an Idempotency-Key reused for another request", body = crate::http::response::InvalidFields),
-        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
+        (status = 409, description = "The tracking number exists", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Invalid fields, or an Idempotency-Key reused for another request", body = crate::http::error::InvalidFields)))]
 pub async fn post(
     state: &AppState,
     caller: &Caller,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     authn::require(caller, Action::CreatePackage)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
@@ -69,9 +63,9 @@ pub async fn post(
     submit(state, envelope, &options, |event| match event {
         Event::PackageCreated(created) => {
             let location = format!("/api/v1/packages/{}", created.package.tracking_number);
-            Reply::json(StatusCode::CREATED, &created.package).header("location", &location)
+            Ok(Reply::json(StatusCode::CREATED, &created.package).header("location", &location))
         }
-        other => unexpected(other),
+        other => Err(unexpected(other)),
     })
     .await
 }
@@ -81,7 +75,7 @@ pub fn parse(
     body: &serde_json::Map<String, serde_json::Value>,
     package_id: Uuid,
     assigned: TrackingNumber,
-) -> Result<CreatePackage, Reply> {
+) -> Result<CreatePackage, ApiError> {
     let mut fields = Fields::new(body);
     let tracking_number = match fields.optional_str("tracking_number") {
         None => Some(assigned),
@@ -138,6 +132,6 @@ pub fn parse(
             recipient_email,
         }),
         // finish() reports every missing field, so this is unreachable in practice.
-        _ => Err(Reply::invalid_fields("missing required fields")),
+        _ => Err(ApiError::invalid_fields("missing required fields")),
     }
 }

@@ -2,8 +2,8 @@
 //! falling back to PostgreSQL. A Redis outage costs only the cache.
 
 use crate::authn;
-use crate::http::Reply;
-use crate::routes::{package_not_found, AppState};
+use crate::http::{ApiError, Reply};
+use crate::routes::AppState;
 use bytes::Bytes;
 use hyper::StatusCode;
 use shared::auth::policy::Action;
@@ -13,15 +13,15 @@ use shared::domain::TrackingNumber;
 #[utoipa::path(get, path = "/api/v1/packages/{tracking_number}", tag = "packages",
     params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)")),
     responses(
+        crate::http::documented::DatabaseDown,
         (status = 200, description = "The package", body = shared::domain::PackageView,
             headers(("x-cache" = String, description = "HIT or MISS"))),
-        (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
-        (status = 503, description = "The database is unavailable", body = crate::http::response::ErrorBody)))]
+        (status = 404, description = "No such package", body = crate::http::error::ErrorBody)))]
 pub async fn get(
     state: &AppState,
     caller: &Caller,
     tracking_number: TrackingNumber,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     authn::require_package(state, caller, Action::ReadPackage, &tracking_number).await?;
     let tn = tracking_number.as_str();
     match state.cache.get_package(tn).await {
@@ -32,10 +32,9 @@ pub async fn get(
         Err(error) => tracing::debug!(%error, "cache read failed; reading the database"),
     }
     let Some(package) = crate::reads::package(&state.pool, tn).await? else {
-        return Err(package_not_found(tn));
+        return Err(ApiError::package_not_found(tn));
     };
-    let json = serde_json::to_string(&package)
-        .map_err(|_| Reply::error(StatusCode::INTERNAL_SERVER_ERROR, "internal error"))?;
+    let json = serde_json::to_string(&package).map_err(|_| ApiError::Internal("internal error"))?;
     if let Err(error) = state.cache.put_package(tn, package.version, &json).await {
         tracing::debug!(%error, "cache fill failed");
     }

@@ -5,7 +5,7 @@ use super::ADDRESS_MAX;
 use crate::authn;
 use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
-use crate::http::Reply;
+use crate::http::{ApiError, Reply};
 use crate::routes::write::{submit, unexpected, WriteOptions};
 use crate::routes::AppState;
 use hyper::body::Incoming;
@@ -26,23 +26,17 @@ pub struct Updated {
     params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)"), crate::schemas::WriteHeaders),
     request_body = crate::schemas::StatusUpdateRequest,
     responses(
+        crate::http::documented::BodyErrors, crate::routes::write::Queued,
         (status = 200, description = "Updated", body = Updated),
-        (status = 202, description = "Accepted, outcome not awaited", body = crate::routes::write::Accepted),
-        (status = 400, description = "Malformed JSON or Idempotency-Key", body = crate::http::response::ErrorBody),
-        (status = 404, description = "No such package", body = crate::http::response::ErrorBody),
-        (status = 408, description = "The body did not arrive in time", body = crate::http::response::ErrorBody),
-        (status = 409, description = "The status flow forbids this change", body = crate::http::response::ErrorBody),
-        (status = 413, description = "Body too large", body = crate::http::response::ErrorBody),
-        (status = 415, description = "Not JSON", body = crate::http::response::ErrorBody),
-        (status = 422, description = "Invalid fields, or an Idempotency-Key reused for another request", body = crate::http::response::InvalidFields),
-        (status = 503, description = "The broker cannot confirm", body = crate::http::response::ErrorBody,
-            headers(("retry-after" = String, description = "Seconds")))))]
+        (status = 404, description = "No such package", body = crate::http::error::ErrorBody),
+        (status = 409, description = "The status flow forbids this change", body = crate::http::error::ErrorBody),
+        (status = 422, description = "Invalid fields, or an Idempotency-Key reused for another request", body = crate::http::error::InvalidFields)))]
 pub async fn put(
     state: &AppState,
     caller: &Caller,
     tracking_number: TrackingNumber,
     request: Request<Incoming>,
-) -> Result<Reply, Reply> {
+) -> Result<Reply, ApiError> {
     authn::require_package(state, caller, Action::UpdateStatus, &tracking_number).await?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
@@ -52,14 +46,14 @@ pub async fn put(
         options.envelope(options.event_id(), Command::UpdateStatus(command), &body),
         &options,
         |event| match event {
-            Event::StatusChanged(changed) => Reply::json(
+            Event::StatusChanged(changed) => Ok(Reply::json(
                 StatusCode::OK,
                 &Updated {
                     message: "Package status updated successfully",
                     status: changed.status,
                 },
-            ),
-            other => unexpected(other),
+            )),
+            other => Err(unexpected(other)),
         },
     )
     .await
@@ -68,7 +62,7 @@ pub async fn put(
 pub fn parse(
     tracking_number: TrackingNumber,
     body: &serde_json::Map<String, serde_json::Value>,
-) -> Result<UpdateStatus, Reply> {
+) -> Result<UpdateStatus, ApiError> {
     let mut fields = Fields::new(body);
     let status = fields.required_str("status").and_then(|raw| {
         raw.parse::<PackageStatus>()
@@ -101,7 +95,7 @@ pub fn parse(
     };
     fields.finish()?;
     let Some(status) = status else {
-        return Err(Reply::invalid_fields("status is required"));
+        return Err(ApiError::invalid_fields("status is required"));
     };
     Ok(UpdateStatus {
         tracking_number,
