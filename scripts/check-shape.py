@@ -5,7 +5,10 @@
   `crate::`, `super::` or `self::` paths) a sibling that, directly or through
   others, imports it back;
 - no function over MAX_FN lines and no file over MAX_FILE lines, tests
-  excepted (a `#[cfg(test)]` module, `tests/`, `testkit/`).
+  excepted (a `#[cfg(test)]` module, `tests/`, `testkit/`);
+- each flow's tables are named in SQL only by its own folders (TABLES):
+  the workers that write them, and the one module in `shared` every other
+  reader goes through.
 
 Known exceptions are listed in scripts/shape-exceptions.txt, one per line,
 as this script reports them without the line count: the list may only
@@ -24,6 +27,26 @@ MAX_FILE = 400
 CRATES = ["shared", "ingest", "workers", "broadcaster", "bench"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXCEPTIONS = os.path.join(ROOT, "scripts", "shape-exceptions.txt")
+
+# Where SQL may name each flow's tables: the writers in `workers`, and the
+# flow's folder in `shared` that every other reader uses.
+TABLES = {
+    ("packages", "status_events", "package_events"): [
+        "shared/src/packages/",
+        "shared/src/auth/access.rs",  # the policy's facts about packages
+        "shared/src/auth/deliveries.rs",  # a run's stops and their status
+        "workers/src/packages/",
+        "workers/src/accounts/deliveries.rs",  # stops name packages
+        "workers/src/locations/",  # numbering points, latest positions
+    ],
+    ("users", "sessions", "devices", "deliveries", "delivery_stops"): [
+        "shared/src/auth/",
+        "workers/src/accounts/",
+        "workers/src/bootstrap.rs",
+        "workers/src/locations/screening.rs",  # who may post for a package
+    ],
+}
+SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+(\w+)")
 
 FN = re.compile(r"^(\s*)(pub(\([^)]*\))?\s+)?(const\s+)?(async\s+)?(unsafe\s+)?fn\s+(\w+)")
 PATH = re.compile(r"\b(crate|super|self)((?:::\w+)+)")
@@ -103,6 +126,21 @@ def edges_of(module, lines, modules):
     return found
 
 
+def stray_tables(name, lines):
+    """SQL naming a flow's table outside the places TABLES allows."""
+    problems = []
+    for tables, allowed in TABLES.items():
+        if any(name.startswith(place) for place in allowed):
+            continue
+        for index, line in enumerate(lines):
+            if line.strip().startswith("//"):
+                continue
+            for table in SQL_TABLE.findall(line):
+                if table in tables:
+                    problems.append(f"table {name}:{index + 1}: {table}")
+    return problems
+
+
 def cycles(crate, edges):
     """Each strongly connected group of siblings, as one report line."""
     problems = []
@@ -144,6 +182,7 @@ def main():
         edges = set()
         for path, lines in sorted(files.items()):
             problems += sizes(os.path.relpath(path, ROOT), lines)
+            problems += stray_tables(os.path.relpath(path, ROOT), lines)
             edges |= edges_of(module_of(src, path), lines, modules)
         problems += cycles(crate, edges)
         if os.environ.get("SHAPE_EDGES"):

@@ -88,14 +88,10 @@ impl System {
     /// counted. Counting a large history every second would be load on the
     /// very store being measured.
     pub async fn stored_points(&self, tracking_numbers: &[String], expected: u64) -> u64 {
-        let numbered: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM package_events pe JOIN packages p ON p.id = pe.package_id \
-             WHERE p.tracking_number = ANY($1) AND pe.kind = 'location'",
-        )
-        .bind(tracking_numbers)
-        .fetch_one(&self.pool)
-        .await
-        .unwrap_or(0);
+        let numbered =
+            shared::packages::history::count_numbered_points(&self.pool, tracking_numbers)
+                .await
+                .unwrap_or(0);
         if (numbered.max(0) as u64) < expected {
             return numbered.max(0) as u64;
         }
@@ -120,14 +116,9 @@ impl System {
 
     /// Status history rows (creations included) for these packages.
     pub async fn stored_status_events(&self, tracking_numbers: &[String]) -> u64 {
-        sqlx::query_scalar::<_, i64>(
-            "SELECT count(*) FROM status_events se JOIN packages p ON p.id = se.package_id \
-             WHERE p.tracking_number = ANY($1)",
-        )
-        .bind(tracking_numbers)
-        .fetch_one(&self.pool)
-        .await
-        .map_or(0, |n| n.max(0) as u64)
+        shared::packages::history::count_status_events(&self.pool, tracking_numbers)
+            .await
+            .map_or(0, |n| n.max(0) as u64)
     }
 
     /// Waits until `stored()` reaches `expected` (true) or `timeout` (false);

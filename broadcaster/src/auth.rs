@@ -7,7 +7,8 @@
 //! turns it into the caller as the account stands now: the token's session
 //! must be live, or the ticket unused; otherwise the socket closes at once
 //! with 1008. Every subscription asks the shared policy; when an account
-//! changes, its connections ask again ([`still_visible`]).
+//! changes, its connections ask again
+//! ([`shared::auth::access::visible_among`]).
 
 use shared::auth::policy::{self, Action, Decision};
 use shared::auth::token::Verified;
@@ -181,33 +182,6 @@ pub async fn may_watch(pool: &PgPool, caller: Option<&Caller>, tn: &str) -> Resu
             Err(Refused::Unavailable)
         }
     }
-}
-
-/// Of `watched`, the packages the caller may still see, in one query: the
-/// policy's rule for its role, read as a set (a courier: the packages of
-/// their active deliveries; a customer: what they own or what is addressed
-/// to their verified email).
-pub async fn still_visible(
-    pool: &PgPool,
-    caller: &Caller,
-    watched: &[String],
-) -> Result<std::collections::HashSet<String>, sqlx::Error> {
-    let Some(filter) = shared::auth::access::visible_filter(caller.role, "$2", "$3") else {
-        return Ok(watched.iter().cloned().collect());
-    };
-    if !policy::role_may(caller.role, Action::ReadPackage) {
-        return Ok(Default::default());
-    }
-    let numbers: Vec<&str> = watched.iter().map(String::as_str).collect();
-    let visible: Vec<String> = sqlx::query_scalar(&format!(
-        "SELECT p.tracking_number FROM packages p WHERE p.tracking_number = ANY($1) AND {filter}"
-    ))
-    .bind(&numbers)
-    .bind(caller.user_id)
-    .bind(caller.email.as_ref().map(|e| e.as_str()))
-    .fetch_all(pool)
-    .await?;
-    Ok(visible.into_iter().collect())
 }
 
 /// Whether a role's rights to packages change with its deliveries.

@@ -109,46 +109,38 @@ async fn run(
     }
 }
 
+/// Why the event stream ended, by the stage that failed: the broadcaster
+/// reconnects.
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error("cannot open the event stream: {0}")]
+    Open(#[from] lapin::Error),
+    #[error("binding a watched package failed: {0}")]
+    Binding(lapin::Error),
+    #[error("the event consumer failed: {0}")]
+    Consumer(lapin::Error),
+    #[error("the broker ended the event consumer")]
+    ConsumerEnded,
+}
+
+/// The instance's queue on one connection, bound to the watched packages.
+struct Stream {
+    connection: lapin::Connection,
+    channel: Channel,
+    queue: String,
+    exchange: String,
+    deliveries: lapin::Consumer,
+    bound: HashSet<String>,
+}
+
 async fn connected(
     source: &Source,
     hub: &Hub,
     requests: &mut mpsc::Receiver<SyncRequest>,
     shutdown: &CancellationToken,
-) -> Result<(), lapin::Error> {
-    let topology = &source.topology;
-    let connection = shared::amqp::connect(&source.url, "delivertrack-broadcaster").await?;
-    let channel = connection.create_channel().await?;
-    topology.declare_events(&channel).await?;
-    let queue = channel
-        .queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    let queue = queue.name().as_str().to_owned();
-    let mut deliveries = channel
-        .basic_consume(
-            queue.clone().into(),
-            "".into(),
-            BasicConsumeOptions {
-                no_ack: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        )
-        .await?;
-    let exchange = topology.events_exchange();
-    let mut bound = HashSet::new();
-    for tracking_number in hub.watched() {
-        bind(&channel, &queue, &exchange, &tracking_number).await?;
-        bound.insert(tracking_number);
-    }
-    tracing::info!(queue, "event stream connected");
+) -> Result<(), StreamError> {
+    let mut stream = Stream::open(source, hub).await?;
+    tracing::info!(queue = stream.queue, "event stream connected");
     hub.metrics.broker_connected.set(1);
     // Whatever was published while the stream was down never reaches this
     // queue: every client checks the stores.
@@ -157,26 +149,85 @@ async fn connected(
         tokio::select! {
             _ = shutdown.cancelled() => break Ok(()),
             Some(request) = requests.recv() => {
-                match reconcile(&channel, &queue, &exchange, hub, &mut bound, &request.tracking_number).await {
-                    Ok(()) => {
-                        let _ = request.done.send(Ok(()));
-                    }
-                    Err(error) => {
-                        let _ = request.done.send(Err(SyncError::Unavailable));
-                        break Err(error);
-                    }
+                let reconciled = stream.reconcile(hub, &request.tracking_number).await;
+                let failed = reconciled.is_err();
+                let _ = request.done.send(reconciled.as_ref().map(drop).map_err(|_| SyncError::Unavailable));
+                if failed {
+                    break reconciled.map_err(StreamError::Binding);
                 }
             }
-            delivery = deliveries.next() => match delivery {
+            delivery = stream.deliveries.next() => match delivery {
                 Some(Ok(delivery)) => forward(hub, &source.keys, &delivery.data),
-                Some(Err(error)) => break Err(error),
-                None => break Err(lapin::Error::from(lapin::ErrorKind::InvalidChannelState(lapin::ChannelState::Closed, "event consumer ended"))),
+                Some(Err(error)) => break Err(StreamError::Consumer(error)),
+                None => break Err(StreamError::ConsumerEnded),
             },
         }
     };
     hub.metrics.broker_connected.set(0);
-    let _ = connection.close(200, "broadcaster stopping".into()).await;
+    let _ = stream
+        .connection
+        .close(200, "broadcaster stopping".into())
+        .await;
     result
+}
+
+impl Stream {
+    /// A connection, an exclusive queue consumed without acks, and a
+    /// binding for each package the hub's clients watch.
+    async fn open(source: &Source, hub: &Hub) -> Result<Self, StreamError> {
+        let connection = shared::amqp::connect(&source.url, "delivertrack-broadcaster").await?;
+        let channel = connection.create_channel().await?;
+        source.topology.declare_events(&channel).await?;
+        let exclusive = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..Default::default()
+        };
+        let declared = channel
+            .queue_declare("".into(), exclusive, FieldTable::default())
+            .await?;
+        let queue = declared.name().as_str().to_owned();
+        let no_ack = BasicConsumeOptions {
+            no_ack: true,
+            ..Default::default()
+        };
+        let deliveries = channel
+            .basic_consume(
+                queue.clone().into(),
+                "".into(),
+                no_ack,
+                FieldTable::default(),
+            )
+            .await?;
+        let mut stream = Self {
+            connection,
+            channel,
+            queue,
+            exchange: source.topology.events_exchange(),
+            deliveries,
+            bound: HashSet::new(),
+        };
+        for tracking_number in hub.watched() {
+            stream
+                .reconcile(hub, &tracking_number)
+                .await
+                .map_err(StreamError::Binding)?;
+        }
+        Ok(stream)
+    }
+
+    /// Binds or unbinds the package so the queue matches the hub's watchers.
+    async fn reconcile(&mut self, hub: &Hub, tracking_number: &str) -> Result<(), lapin::Error> {
+        reconcile(
+            &self.channel,
+            &self.queue,
+            &self.exchange,
+            hub,
+            &mut self.bound,
+            tracking_number,
+        )
+        .await
+    }
 }
 
 async fn reconcile(

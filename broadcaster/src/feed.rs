@@ -25,8 +25,8 @@
 //!   subscribe of its own is outstanding.
 
 use crate::hub::{Hub, EVERY_PACKAGE};
-use chrono::{DateTime, Utc};
-use shared::frames::{Data, PackageState};
+use shared::frames::PackageState;
+use shared::packages::feed::{self, StateRow};
 use sqlx::PgPool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,17 +51,6 @@ pub struct Changes {
     pub complete: bool,
 }
 
-#[derive(sqlx::FromRow)]
-struct StateRow {
-    tracking_number: String,
-    event_seq: i64,
-    status: String,
-    current_location: Option<String>,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    updated_at: DateTime<Utc>,
-}
-
 /// The current horizon and, given a cursor, the packages changed since it
 /// (at most `limit`). The horizon and the rows come from one snapshot.
 pub async fn changed_since(
@@ -73,13 +62,8 @@ pub async fn changed_since(
     let rows: Vec<StateRow> = match since {
         None => Vec::new(),
         Some(since) => {
-            sqlx::query_as(&format!(
-                "SELECT {STATE_COLUMNS} FROM packages WHERE changed_xid >= $1 LIMIT $2"
-            ))
-            .bind(since)
-            .bind(i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1))
-            .fetch_all(&mut *tx)
-            .await?
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
+            feed::changed_since(&mut tx, since, limit).await?
         }
     };
     tx.commit().await?;
@@ -90,10 +74,6 @@ pub async fn changed_since(
         complete,
     })
 }
-
-/// The columns of a [`StateRow`].
-const STATE_COLUMNS: &str =
-    "tracking_number, event_seq, status, current_location, latitude, longitude, updated_at";
 
 /// A read-only transaction whose statements all see one snapshot, and that
 /// snapshot's horizon: the oldest transaction still running.
@@ -115,23 +95,12 @@ async fn snapshot(
 fn frames(rows: &[StateRow]) -> Vec<Utf8Bytes> {
     rows.chunks(STATES_PER_FRAME)
         .filter_map(|chunk| {
-            let states: Vec<PackageState> = chunk.iter().map(state).collect();
+            let states: Vec<PackageState> =
+                chunk.iter().map(shared::packages::render::state).collect();
             crate::protocol::package_states(&states)
         })
         .map(Utf8Bytes::from)
         .collect()
-}
-
-fn state(row: &StateRow) -> PackageState<'_> {
-    let data = Data {
-        status: Some(row.status.as_str()),
-        location: row.current_location.as_deref(),
-        latitude: row.latitude,
-        longitude: row.longitude,
-        timestamp: row.updated_at,
-        extra: (),
-    };
-    PackageState::new(&row.tracking_number, row.event_seq, data)
 }
 
 /// The most packages one checkpoint compares: past it (an old transaction
@@ -209,23 +178,12 @@ async fn read_checkpoint(
     let Some(since) = since else {
         return Ok(cursor);
     };
-    let changed: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT tracking_number, event_seq FROM packages WHERE changed_xid >= $1 LIMIT $2",
-    )
-    .bind(since)
-    .bind(CHANGED_MAX + 1)
-    .fetch_all(&mut *tx)
-    .await?;
+    let changed = feed::changed_heads(&mut tx, since, CHANGED_MAX + 1).await?;
     let (missed, kept) = dispatched.missed(&changed);
     let complete = changed.len() as i64 <= CHANGED_MAX && missed.len() <= limit;
     let rows: Vec<StateRow> = if complete && !missed.is_empty() {
         // Within the same snapshot: the states as of the horizon.
-        sqlx::query_as(&format!(
-            "SELECT {STATE_COLUMNS} FROM packages WHERE tracking_number = ANY($1)"
-        ))
-        .bind(&missed)
-        .fetch_all(&mut *tx)
-        .await?
+        feed::states_of(&mut tx, &missed).await?
     } else {
         Vec::new()
     };

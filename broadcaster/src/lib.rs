@@ -5,7 +5,8 @@
 //!   policy's check of every subscription; [`admission`] caps anonymous
 //!   connections per client network.
 //! - [`startup`]: builds the service, accepts connections under a cap, and
-//!   closes every client with a close frame on shutdown.
+//!   closes every client with a close frame on shutdown; [`upgrade`]: one
+//!   socket from its request line to the end of its WebSocket.
 //! - [`events`]: the broker side: one exclusive queue per instance, bound to
 //!   `package.<tn>.*` while local clients watch that package; bindings are
 //!   changed by one task, so a subscribe racing an unsubscribe converges.
@@ -50,6 +51,7 @@ pub mod store;
 pub mod streams;
 pub mod subscriptions;
 pub mod update;
+pub mod upgrade;
 pub mod writer;
 
 pub use config::BroadcasterConfig;

@@ -51,54 +51,81 @@ pub fn spawn(cache: ViewCache, stop: CancellationToken) -> (Rights, JoinHandle<(
     let task = tokio::spawn(async move {
         let mut ticks = tokio::time::interval(POLL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut seen: Option<i64> = None;
-        let mut last_blind = Instant::now();
-        // Redis could not be read: a change may have gone unseen, so the
-        // first answer after that counts as one.
-        let mut blind = false;
-        let mut follower = Follower::default();
-        let mut first = true;
+        let mut poller = Poller::default();
         loop {
             tokio::select! {
                 _ = stop.cancelled() => break,
                 _ = ticks.tick() => {}
             }
-            let moved = match cache.auth_version().await {
-                Ok(version) => {
-                    let moved = blind || seen.is_some_and(|seen| seen != version);
-                    seen = Some(version);
-                    blind = false;
-                    moved
-                }
-                Err(error) => {
-                    tracing::debug!(%error, "cannot read the rights version from Redis");
-                    blind = true;
-                    let due = last_blind.elapsed() >= BLIND_RECHECK;
-                    if due {
-                        last_blind = Instant::now();
-                    }
-                    due
-                }
-            };
+            let (moved, account_changes) = poller.poll(&cache).await;
             if moved {
                 changed.send_modify(|n| *n += 1);
             }
-            let account_changes = follower.poll(&cache).await;
-            // Nothing was open before the first poll: its "everything" is
-            // only where the version stands. While blind, connections are
-            // checked every BLIND_RECHECK, not every second.
-            let announce = match &account_changes {
-                Some(Changed::Everything) if first => false,
-                Some(Changed::Everything) if blind => moved,
-                Some(_) => true,
-                None => false,
-            };
-            first = false;
-            if let (true, Some(account_changes)) = (announce, account_changes) {
+            if let Some(account_changes) = account_changes {
                 // No receiver (no connection yet) is fine.
                 let _ = accounts.send(Arc::new(account_changes));
             }
         }
     });
     (rights, task)
+}
+
+/// What the poll remembers between rounds.
+struct Poller {
+    /// The rights version last read.
+    seen: Option<i64>,
+    /// Redis could not be read: a change may have gone unseen, so the
+    /// first answer after that counts as one.
+    blind: bool,
+    last_blind: Instant,
+    follower: Follower,
+    first: bool,
+}
+
+impl Default for Poller {
+    fn default() -> Self {
+        Self {
+            seen: None,
+            blind: false,
+            last_blind: Instant::now(),
+            follower: Follower::default(),
+            first: true,
+        }
+    }
+}
+
+impl Poller {
+    /// One round: whether deliveries may have moved, and the account
+    /// changes to announce.
+    async fn poll(&mut self, cache: &ViewCache) -> (bool, Option<Changed>) {
+        let moved = match cache.auth_version().await {
+            Ok(version) => {
+                let moved = self.blind || self.seen.is_some_and(|seen| seen != version);
+                self.seen = Some(version);
+                self.blind = false;
+                moved
+            }
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the rights version from Redis");
+                self.blind = true;
+                let due = self.last_blind.elapsed() >= BLIND_RECHECK;
+                if due {
+                    self.last_blind = Instant::now();
+                }
+                due
+            }
+        };
+        let account_changes = self.follower.poll(cache).await;
+        // Nothing was open before the first poll: its "everything" is only
+        // where the version stands. While blind, connections are checked
+        // every BLIND_RECHECK, not every second.
+        let announce = match &account_changes {
+            Some(Changed::Everything) if self.first => false,
+            Some(Changed::Everything) if self.blind => moved,
+            Some(_) => true,
+            None => false,
+        };
+        self.first = false;
+        (moved, account_changes.filter(|_| announce))
+    }
 }

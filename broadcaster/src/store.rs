@@ -9,13 +9,11 @@
 //! numbered at all though the package's sequence has passed it: it will
 //! never come).
 
-use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
-use shared::frames::{Data, PackageUpdate};
 use shared::locations::stored::{self, HistoryDoc};
+use shared::packages::{history, reads, render};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
-use uuid::Uuid;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -44,18 +42,6 @@ pub struct EventStore {
     history: mongodb::Collection<mongodb::bson::Document>,
 }
 
-#[derive(sqlx::FromRow)]
-struct StatusRow {
-    event_id: Uuid,
-    seq: i64,
-    status: String,
-    previous_status: Option<String>,
-    location: Option<String>,
-    latitude: Option<f64>,
-    longitude: Option<f64>,
-    occurred_at: DateTime<Utc>,
-}
-
 impl EventStore {
     pub fn new(pool: PgPool, history: mongodb::Collection<mongodb::bson::Document>) -> Self {
         Self { pool, history }
@@ -63,11 +49,7 @@ impl EventStore {
 
     /// The package's last numbered seq; `None` if there is no such package.
     pub async fn head(&self, tracking_number: &str) -> Result<Option<i64>, StoreError> {
-        let head = sqlx::query_scalar("SELECT event_seq FROM packages WHERE tracking_number = $1")
-            .bind(tracking_number)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(head)
+        Ok(reads::head(&self.pool, tracking_number).await?)
     }
 
     /// The events with seq in `[from, from + limit)` (and not past the head).
@@ -77,12 +59,8 @@ impl EventStore {
         from: i64,
         limit: i64,
     ) -> Result<Page, StoreError> {
-        let package: Option<(Uuid, i64)> =
-            sqlx::query_as("SELECT id, event_seq FROM packages WHERE tracking_number = $1")
-                .bind(tracking_number)
-                .fetch_optional(&self.pool)
-                .await?;
-        let Some((package_id, head)) = package else {
+        let Some((package_id, head)) = reads::id_and_head(&self.pool, tracking_number).await?
+        else {
             return Ok(Page::default());
         };
         let end = (from + limit).min(head + 1).max(from);
@@ -94,26 +72,12 @@ impl EventStore {
         if from >= end {
             return Ok(page);
         }
-        let numbered: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT seq, kind FROM package_events WHERE package_id = $1 AND seq >= $2 AND seq < $3",
-        )
-        .bind(package_id)
-        .bind(from)
-        .bind(end)
-        .fetch_all(&self.pool)
-        .await?;
-        let statuses: Vec<StatusRow> = sqlx::query_as(
-            "SELECT event_id, seq, status, previous_status, location, latitude, longitude, occurred_at \
-             FROM status_events WHERE package_id = $1 AND seq >= $2 AND seq < $3",
-        )
-        .bind(package_id)
-        .bind(from)
-        .bind(end)
-        .fetch_all(&self.pool)
-        .await?;
+        let numbered = history::numbered(&self.pool, package_id, from, end).await?;
+        let statuses = history::statuses_between(&self.pool, package_id, from, end).await?;
         for row in &statuses {
-            if let Some(text) = render_status(tracking_number, row) {
-                page.events.insert(row.seq, text);
+            let update = render::stored(tracking_number, row);
+            if let Some((seq, text)) = update.and_then(|u| Some((u.seq, u.render()?))) {
+                page.events.insert(seq, text);
             }
         }
         let mut locations: BTreeSet<i64> = numbered
@@ -154,28 +118,4 @@ impl EventStore {
             });
         Ok(rendered.collect())
     }
-}
-
-fn render_status(tracking_number: &str, row: &StatusRow) -> Option<String> {
-    let kind = if row.previous_status.is_none() {
-        "created"
-    } else {
-        "status_changed"
-    };
-    let data = Data {
-        status: Some(row.status.as_str()),
-        location: row.location.as_deref(),
-        latitude: row.latitude,
-        longitude: row.longitude,
-        timestamp: row.occurred_at,
-        extra: (),
-    };
-    PackageUpdate::new(
-        tracking_number,
-        kind,
-        row.event_id.to_string(),
-        row.seq,
-        data,
-    )
-    .render()
 }

@@ -1,45 +1,19 @@
-//! Live events as `package_update` frames (the frame itself is
-//! [`shared::frames`]).
+//! Live events as `package_update` frames, through the same renderers as
+//! their read-back ([`shared::packages::render`],
+//! [`shared::locations::render`]).
 
-use shared::frames::{Data, PackageUpdate};
+use shared::packages::render;
 use shared::wire::{Envelope, PackageEvent};
 
 /// The `(seq, JSON text)` of each update a live event carries (a window's
 /// points of one package travel as one event); none for events clients do
 /// not see (rejected commands).
 pub fn encode(event: &Envelope<PackageEvent>) -> Vec<(i64, String)> {
-    let tracking_number = event.body.tracking_number();
-    let kind = event.body.kind();
-    let status = match &event.body {
-        PackageEvent::PackageCreated(created) => PackageUpdate::new(
-            tracking_number,
-            kind,
-            event.event_id.to_string(),
-            1,
-            Data {
-                status: Some(created.package.status.as_str()),
-                location: created.package.current_location.as_deref(),
-                latitude: created.package.latitude,
-                longitude: created.package.longitude,
-                timestamp: created.package.created_at,
-                extra: (),
-            },
-        ),
-        PackageEvent::StatusChanged(changed) => PackageUpdate::new(
-            tracking_number,
-            kind,
-            event.event_id.to_string(),
-            changed.seq,
-            Data {
-                status: Some(changed.status.as_str()),
-                location: changed.location.as_deref(),
-                latitude: changed.coordinates.map(|c| c.latitude()),
-                longitude: changed.coordinates.map(|c| c.longitude()),
-                timestamp: changed.changed_at,
-                extra: (),
-            },
-        ),
+    let update = match &event.body {
+        PackageEvent::PackageCreated(created) => render::created(event.event_id, created),
+        PackageEvent::StatusChanged(changed) => render::changed(event.event_id, changed),
         PackageEvent::LocationsRecorded(recorded) => {
+            let tracking_number = recorded.tracking_number.as_str();
             let rendered = recorded.points.iter().filter_map(|point| {
                 let update = shared::locations::render::update(tracking_number, point);
                 Some((update.seq, update.render()?))
@@ -49,9 +23,9 @@ pub fn encode(event: &Envelope<PackageEvent>) -> Vec<(i64, String)> {
         // Rejections: nothing for watchers.
         PackageEvent::CommandRejected { .. } => return Vec::new(),
     };
-    status
+    update
         .render()
-        .map(|text| (status.seq, text))
+        .map(|text| (update.seq, text))
         .into_iter()
         .collect()
 }

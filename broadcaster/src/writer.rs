@@ -75,99 +75,161 @@ pub struct Writer {
     pub hub: Arc<Hub>,
 }
 
+/// The writer's state between frames.
+struct Sending {
+    inbox: mpsc::Receiver<Outgoing>,
+    streams: Streams<Frame>,
+    /// Frames in the order they go out.
+    ready: VecDeque<Output<Frame>>,
+    /// The one read from the stores under way.
+    fetch: Option<PendingFetch>,
+    store: EventStore,
+    /// A close asked for through the outbox: after what came before it.
+    close_after: Option<&'static str>,
+}
+
+/// How a wait ended.
+enum Waited {
+    Go,
+    /// The outbox closed, or the connection is closing: stop writing.
+    Stop,
+    Ping,
+}
+
 impl Writer {
     pub async fn run(self) {
         let Self {
             mut sink,
-            mut inbox,
+            inbox,
             closing,
             ping_interval,
             hold_limit,
             store,
             hub,
         } = self;
-        let mut streams: Streams<Frame> = Streams::new(hold_limit);
-        let mut ready: VecDeque<Output<Frame>> = VecDeque::new();
-        let mut fetch: Option<PendingFetch> = None;
+        let mut state = Sending {
+            inbox,
+            streams: Streams::new(hold_limit),
+            ready: VecDeque::new(),
+            fetch: None,
+            store,
+            close_after: None,
+        };
         let mut ping = tokio::time::interval(ping_interval);
         ping.tick().await;
-        // A close asked for through the outbox: after what came before it.
-        let mut close_after: Option<&'static str> = None;
         loop {
-            let mut out = Vec::new();
-            let wake = streams.next_fetch_at();
-            tokio::select! {
-                biased;
-                _ = closing.token.cancelled() => break,
-                next = inbox.recv() => match next {
-                    Some(Outgoing::Close(reason)) => close_after = Some(reason),
-                    Some(outgoing) => accept(&mut streams, outgoing, &mut out),
-                    None => break,
-                },
-                (tracking_number, page) = pending_read(&mut fetch), if fetch.is_some() => {
-                    fetch = None;
-                    let now = Instant::now();
-                    match page {
-                        Ok(page) => streams.on_page(&tracking_number, frames_of(page), now, &mut out),
-                        Err(error) => {
-                            tracing::warn!(%error, tracking_number, "stored events unavailable; retrying");
-                            streams.on_fetch_failed(&tracking_number, now);
-                        }
-                    }
-                }
-                _ = sleep_until(wake), if wake.is_some() && fetch.is_none() => {}
-                _ = ping.tick() => {
-                    if send(&mut sink, Message::Ping(Default::default()), &closing, &hub).await.is_err() {
+            match state.wait(&closing, &mut ping).await {
+                Waited::Stop => break,
+                Waited::Ping => {
+                    let ping = Message::Ping(Default::default());
+                    if send(&mut sink, ping, &closing, &hub).await.is_err() {
                         break;
                     }
                 }
+                Waited::Go => {}
             }
-            ready.extend(out);
-            if fetch.is_none() {
-                fetch = streams
-                    .due_fetch(Instant::now())
-                    .map(|wanted| read(store.clone(), wanted));
+            state.fetch_next();
+            if state.flush(&mut sink, &closing, &hub).await.is_err() {
+                return close(sink, &closing).await;
             }
-            // Write what is ready, taking in what arrives meanwhile so the
-            // outbox only fills if the client does not keep up.
-            while let Some(output) = ready.pop_front() {
-                while ready.len() < PAGE as usize && close_after.is_none() {
-                    let Ok(outgoing) = inbox.try_recv() else {
-                        break;
-                    };
-                    if let Outgoing::Close(reason) = outgoing {
-                        close_after = Some(reason);
-                        break;
-                    }
-                    let mut arrived = Vec::new();
-                    accept(&mut streams, outgoing, &mut arrived);
-                    ready.extend(arrived);
-                }
-                let (message, occurred_at) = match output {
-                    Output::Event((text, at)) => (Message::Text(text), at),
-                    Output::Gap {
-                        tracking_number,
-                        from,
-                        to,
-                    } => (
-                        Message::Text(crate::protocol::gap(&tracking_number, from, to).into()),
-                        None,
-                    ),
-                };
-                if send(&mut sink, message, &closing, &hub).await.is_err() {
-                    return close(sink, &closing).await;
-                }
-                if let Some(at) = occurred_at {
-                    hub.metrics.delivered.inc();
-                    hub.metrics.record_delay(at);
-                }
-            }
-            if let Some(reason) = close_after {
+            if let Some(reason) = state.close_after {
                 closing.close(CloseCode::Policy, reason);
                 break;
             }
         }
         close(sink, &closing).await;
+    }
+}
+
+impl Sending {
+    /// Waits for the next thing to do: an outbox item, a page read back,
+    /// a stream's fetch coming due, a heartbeat.
+    async fn wait(&mut self, closing: &Closing, ping: &mut tokio::time::Interval) -> Waited {
+        let mut out = Vec::new();
+        let wake = self.streams.next_fetch_at();
+        let fetching = self.fetch.is_some();
+        let waited = tokio::select! {
+            biased;
+            _ = closing.token.cancelled() => Waited::Stop,
+            next = self.inbox.recv() => match next {
+                Some(Outgoing::Close(reason)) => {
+                    self.close_after = Some(reason);
+                    Waited::Go
+                }
+                Some(outgoing) => {
+                    accept(&mut self.streams, outgoing, &mut out);
+                    Waited::Go
+                }
+                None => Waited::Stop,
+            },
+            (tracking_number, page) = pending_read(&mut self.fetch), if fetching => {
+                self.fetch = None;
+                let now = Instant::now();
+                match page {
+                    Ok(page) => self.streams.on_page(&tracking_number, frames_of(page), now, &mut out),
+                    Err(error) => {
+                        tracing::warn!(%error, tracking_number, "stored events unavailable; retrying");
+                        self.streams.on_fetch_failed(&tracking_number, now);
+                    }
+                }
+                Waited::Go
+            }
+            _ = sleep_until(wake), if wake.is_some() && !fetching => Waited::Go,
+            _ = ping.tick() => Waited::Ping,
+        };
+        self.ready.extend(out);
+        waited
+    }
+
+    /// Starts the read a stream is due for, unless one is under way.
+    fn fetch_next(&mut self) {
+        if self.fetch.is_none() {
+            self.fetch = self
+                .streams
+                .due_fetch(Instant::now())
+                .map(|wanted| read(self.store.clone(), wanted));
+        }
+    }
+
+    /// Writes what is ready, taking in what arrives meanwhile so the outbox
+    /// only fills if the client does not keep up.
+    async fn flush(&mut self, sink: &mut Sink, closing: &Closing, hub: &Hub) -> Result<(), ()> {
+        while let Some(output) = self.ready.pop_front() {
+            self.take_arrivals();
+            let (message, occurred_at) = match output {
+                Output::Event((text, at)) => (Message::Text(text), at),
+                Output::Gap {
+                    tracking_number,
+                    from,
+                    to,
+                } => (
+                    Message::Text(crate::protocol::gap(&tracking_number, from, to).into()),
+                    None,
+                ),
+            };
+            send(sink, message, closing, hub).await?;
+            if let Some(at) = occurred_at {
+                hub.metrics.delivered.inc();
+                hub.metrics.record_delay(at);
+            }
+        }
+        Ok(())
+    }
+
+    /// Drains the outbox while fewer than a page of frames wait.
+    fn take_arrivals(&mut self) {
+        while self.ready.len() < PAGE as usize && self.close_after.is_none() {
+            let Ok(outgoing) = self.inbox.try_recv() else {
+                break;
+            };
+            if let Outgoing::Close(reason) = outgoing {
+                self.close_after = Some(reason);
+                break;
+            }
+            let mut arrived = Vec::new();
+            accept(&mut self.streams, outgoing, &mut arrived);
+            self.ready.extend(arrived);
+        }
     }
 }
 

@@ -114,24 +114,14 @@ impl IngestConfig {
                 .filter(|o| !o.is_empty())
                 .map(str::to_owned)
                 .collect(),
-            rate_limits: crate::rate_limit::Limits {
-                per_address: var("RATE_LIMIT_IP_PER_MIN", d.rate_limits.per_address)?,
-                per_caller: var("RATE_LIMIT_CALLER_PER_MIN", d.rate_limits.per_caller)?,
-                auth: var("RATE_LIMIT_AUTH_PER_MIN", d.rate_limits.auth)?,
-                track: var("RATE_LIMIT_TRACK_PER_MIN", d.rate_limits.track)?,
-                key_misses: var("RATE_LIMIT_KEY_MISSES_PER_MIN", d.rate_limits.key_misses)?,
-            },
+            rate_limits: rate_limits(&d.rate_limits)?,
             proxies: shared::net::TrustedProxies::from_env()?,
             refresh_ttl: secs_var("REFRESH_TOKEN_TTL_S", d.refresh_ttl)?,
             password_hashes_at_once: hashes_at_once(var(
                 "PASSWORD_HASHES_AT_ONCE",
                 d.password_hashes_at_once,
             )?)?,
-            web: crate::web::WebConfig {
-                root: var("WEB_ROOT", d.web.root.display().to_string())?.into(),
-                websocket_url: var("WEB_WEBSOCKET_URL", d.web.websocket_url.clone())?,
-                tiles_url: var("WEB_TILES_URL", d.web.tiles_url.clone())?,
-            },
+            web: web(&d.web)?,
             rabbitmq_management_url: match std::env::var("RABBITMQ_MANAGEMENT_URL") {
                 Ok(url) if url.trim().is_empty() => None,
                 Ok(url) => Some(url),
@@ -151,15 +141,7 @@ impl IngestConfig {
                 d.max_connections_per_address,
             )?,
             metrics_listen: shared::endpoints::listen_var("127.0.0.1:9100")?,
-            locations: PointRules {
-                max_future_skew: secs_var(
-                    "LOCATION_MAX_FUTURE_SKEW_S",
-                    d.locations.max_future_skew,
-                )?,
-                max_age: secs_var("LOCATION_MAX_AGE_S", d.locations.max_age)?,
-                batch_max_points: var("LOCATION_BATCH_MAX_POINTS", d.locations.batch_max_points)?,
-                batch_max_bytes: var("LOCATION_BATCH_MAX_BYTES", d.locations.batch_max_bytes)?,
-            },
+            locations: point_rules(&d.locations)?,
             group_commit: crate::group_commit::GroupCommit {
                 linger: millis_var("LOCATION_GROUP_COMMIT_MS", d.group_commit.linger)?,
                 ..d.group_commit
@@ -167,6 +149,36 @@ impl IngestConfig {
             common: d.common,
         })
     }
+}
+
+/// `RATE_LIMIT_*_PER_MIN`, over `d`.
+fn rate_limits(d: &crate::rate_limit::Limits) -> Result<crate::rate_limit::Limits, ConfigError> {
+    Ok(crate::rate_limit::Limits {
+        per_address: var("RATE_LIMIT_IP_PER_MIN", d.per_address)?,
+        per_caller: var("RATE_LIMIT_CALLER_PER_MIN", d.per_caller)?,
+        auth: var("RATE_LIMIT_AUTH_PER_MIN", d.auth)?,
+        track: var("RATE_LIMIT_TRACK_PER_MIN", d.track)?,
+        key_misses: var("RATE_LIMIT_KEY_MISSES_PER_MIN", d.key_misses)?,
+    })
+}
+
+/// `WEB_*`, over `d`.
+fn web(d: &crate::web::WebConfig) -> Result<crate::web::WebConfig, ConfigError> {
+    Ok(crate::web::WebConfig {
+        root: var("WEB_ROOT", d.root.display().to_string())?.into(),
+        websocket_url: var("WEB_WEBSOCKET_URL", d.websocket_url.clone())?,
+        tiles_url: var("WEB_TILES_URL", d.tiles_url.clone())?,
+    })
+}
+
+/// `LOCATION_*`, over `d`.
+fn point_rules(d: &PointRules) -> Result<PointRules, ConfigError> {
+    Ok(PointRules {
+        max_future_skew: secs_var("LOCATION_MAX_FUTURE_SKEW_S", d.max_future_skew)?,
+        max_age: secs_var("LOCATION_MAX_AGE_S", d.max_age)?,
+        batch_max_points: var("LOCATION_BATCH_MAX_POINTS", d.batch_max_points)?,
+        batch_max_bytes: var("LOCATION_BATCH_MAX_BYTES", d.batch_max_bytes)?,
+    })
 }
 
 /// The management API beside an AMQP broker: same host and credentials,

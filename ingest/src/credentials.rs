@@ -245,14 +245,7 @@ impl Credentials {
             }
             remembered.generation
         };
-        let row: Option<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT d.id, d.courier_id FROM devices d JOIN users u ON u.id = d.courier_id \
-             WHERE d.key_hash = $1 AND d.revoked_at IS NULL \
-               AND u.role = 'courier' AND u.disabled_at IS NULL",
-        )
-        .bind(&hash)
-        .fetch_optional(&self.inner.pool)
-        .await?;
+        let row = shared::auth::devices::by_key(&self.inner.pool, &hash).await?;
         let Some((device_id, courier_id)) = row else {
             self.remembered().vouched.remove(&hash);
             self.missed(network).await;
@@ -312,15 +305,7 @@ impl Credentials {
             }
             remembered.generation
         };
-        let numbers: Vec<String> = sqlx::query_scalar(&format!(
-            "SELECT DISTINCT p.tracking_number FROM deliveries d \
-             JOIN delivery_stops s ON s.delivery_id = d.id JOIN packages p ON p.id = s.package_id \
-             WHERE d.courier_id = $1 AND {}",
-            shared::auth::access::ACTIVE_DELIVERY
-        ))
-        .bind(courier_id)
-        .fetch_all(&self.inner.pool)
-        .await?;
+        let numbers = shared::auth::deliveries::carried_by(&self.inner.pool, courier_id).await?;
         let carried = Arc::new(numbers.into_iter().collect::<HashSet<_>>());
         let mut remembered = self.remembered();
         if remembered.generation == generation && remembered.carried.len() < MAX_ENTRIES {

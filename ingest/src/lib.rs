@@ -21,7 +21,6 @@
 //! - [`layers`]: request ids, CORS and security headers around the router.
 //! - [`routes`]: the router and one module per endpoint; `routes::write` is
 //!   how every write endpoint publishes its command and answers.
-//! - [`reads`]: the PostgreSQL queries behind the read endpoints.
 //! - [`rate_limit`]: per-address, per-caller and sign-in limits shared
 //!   through Redis (leased in chunks), per instance when Redis is down.
 //! - [`metrics`]: what ingest counts, exported at `/metrics`.
@@ -40,7 +39,6 @@ pub mod metrics;
 pub mod openapi;
 pub mod queues;
 pub mod rate_limit;
-pub mod reads;
 pub mod routes;
 pub mod schemas;
 pub mod startup;

@@ -9,13 +9,14 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use shared::admission::{Accepted, Gate, OverCap};
 use shared::cache::ViewCache;
 use shared::tasks::Tasks;
+use sqlx::PgPool;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 /// How long in-flight requests get to finish after shutdown begins.
@@ -43,7 +44,8 @@ pub enum RunError {
 }
 
 pub struct Application {
-    listener: TcpListener,
+    /// The public port, with its connection caps.
+    gate: Gate,
     /// `/metrics` and the health probes, apart from the public port.
     ops: Option<TcpListener>,
     state: Arc<AppState>,
@@ -51,8 +53,6 @@ pub struct Application {
     /// wait for their group and outcome): the group commit first, then the
     /// broker link, then the refresher of device keys and deliveries.
     tasks: Tasks,
-    max_connections: usize,
-    per_network: Arc<shared::admission::Places>,
     read_timeout: Duration,
     cors_allowed_origins: Vec<String>,
     shutdown: CancellationToken,
@@ -71,6 +71,22 @@ impl shared::endpoints::Exposed for Exposed {
     }
 }
 
+/// The stores' clients: none connects before it is used.
+struct Stores {
+    pool: PgPool,
+    cache: ViewCache,
+    mongo: mongodb::Client,
+}
+
+/// The handles the handlers use beside the stores, and the tasks behind them.
+struct Started {
+    broker: Broker,
+    point_groups: PointGroups,
+    credentials: crate::credentials::Credentials,
+    limiter: Arc<crate::rate_limit::RateLimiter>,
+    tasks: Tasks,
+}
+
 impl Application {
     /// Binds the listener and starts the broker link. Dependencies that are
     /// down do not stop start-up: health reports them and requests degrade.
@@ -78,109 +94,28 @@ impl Application {
         config: IngestConfig,
         shutdown: CancellationToken,
     ) -> Result<Self, StartupError> {
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| StartupError::Listen {
-                    addr: config.listen,
-                    source,
-                })?;
+        let listener = bind(config.listen).await?;
         let ops = match config.metrics_listen {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .map_err(|source| StartupError::Listen { addr, source })?,
-            ),
+            Some(addr) => Some(bind(addr).await?),
             None => None,
         };
         config.auth.announce("ingest");
-        let common = &config.common;
-        let pool = shared::db::lazy_pool(&common.database_url, common.database_max_connections)?;
-        let cache = ViewCache::new(&common.redis_url, &common.redis_prefix)?;
-        let mut mongo_options = mongodb::options::ClientOptions::parse(&common.mongodb_url).await?;
-        mongo_options.server_selection_timeout = Some(Duration::from_secs(2));
-        mongo_options.connect_timeout = Some(Duration::from_secs(2));
-        mongo_options.app_name = Some("delivertrack-ingest".into());
-        let mongo = mongodb::Client::with_options(mongo_options)?;
+        let stores = Stores::open(&config).await?;
         let metrics = Arc::new(IngestMetrics::default());
-        let broker_stop = CancellationToken::new();
-        let (broker, broker_supervisor) = Broker::start(
-            &common.amqp_url,
-            common.topology.clone(),
-            common.signing.clone(),
-            config.confirm_timeout,
-            Arc::clone(&metrics),
-            broker_stop.clone(),
-        );
-        if !broker.wait_connected(Duration::from_secs(5)).await {
-            tracing::warn!("RabbitMQ not reachable yet; writes answer 503 until it is");
-        }
-        let groups_stop = CancellationToken::new();
-        let (point_groups, point_grouper) =
-            PointGroups::start(broker.clone(), config.group_commit, groups_stop.clone());
-        let limiter = Arc::new(crate::rate_limit::RateLimiter::new(cache.clone()));
-        let credentials = crate::credentials::Credentials::new(
-            pool.clone(),
-            cache.clone(),
-            Arc::clone(&limiter),
-            config.rate_limits.key_misses,
-        );
-        let credentials_stop = CancellationToken::new();
-        let credentials_refresher = credentials.spawn_refresher(credentials_stop.clone());
-        // Added in reverse of the order they stop in.
-        let mut tasks = Tasks::new();
-        tasks.add(
-            "credentials refresher",
-            credentials_stop,
-            credentials_refresher,
-        );
-        tasks.add("broker link", broker_stop, broker_supervisor);
-        tasks.add("group commit", groups_stop, point_grouper);
-        let sign_in_delays = shared::auth::sign_in_delay::SignInDelays::new(cache.clone());
-        let queues = crate::queues::QueueStats::new(
-            broker.clone(),
-            common.topology.clone(),
-            config.rabbitmq_management_url.clone(),
-            &common.amqp_url,
-        );
-        let state = Arc::new(AppState {
-            pool,
-            cache,
-            broker,
-            mongo,
-            mongo_database: common.mongodb_database.clone(),
-            outcome_timeout: config.outcome_timeout,
-            body: crate::http::request::BodyLimits {
-                max_bytes: config.max_body_bytes,
-                read_timeout: config.read_timeout,
-                budget: crate::http::request::BodyBudget::new(config.body_memory_budget),
-            },
-            point_rules: config.locations,
-            openapi: bytes::Bytes::from(crate::openapi::json()),
-            point_groups,
-            auth: config.auth.clone(),
-            credentials,
-            limiter,
-            limits: config.rate_limits,
-            signing: common.signing.clone(),
-            refresh_ttl: config.refresh_ttl,
-            hashing: std::sync::Arc::new(shared::auth::password::Hashing::new(
-                config.password_hashes_at_once,
-                shared::auth::password::QUEUE_WAIT,
-            )),
-            sign_in_delays,
-            proxies: config.proxies.clone(),
-            metrics,
-            queues,
-            web: config.web.clone(),
-        });
-        Ok(Self {
+        let started = Started::start(&config, &stores, Arc::clone(&metrics)).await;
+        let gate = Gate::new(
             listener,
+            config.max_connections,
+            config.max_connections_per_address,
+            config.proxies.clone(),
+            OverCap::Wait,
+        );
+        let (tasks, state) = started.into_state(&config, stores, metrics);
+        Ok(Self {
+            gate,
             ops,
-            per_network: shared::admission::Places::new(config.max_connections_per_address),
-            state,
+            state: Arc::new(state),
             tasks,
-            max_connections: config.max_connections,
             read_timeout: config.read_timeout,
             cors_allowed_origins: config.cors_allowed_origins,
             shutdown,
@@ -188,9 +123,9 @@ impl Application {
     }
 
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
+        self.gate
             .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)))
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
     }
 
     /// Where `/metrics` and the health probes are served, if anywhere.
@@ -203,104 +138,34 @@ impl Application {
     /// Stops the same way, and says why, if the broker's topology turns out
     /// not to be this ingest's (another `PACKAGE_SHARDS`).
     pub async fn run(self) -> Result<(), RunError> {
-        let Self {
-            listener,
-            ops,
-            per_network,
-            state,
-            tasks,
-            max_connections,
-            read_timeout,
-            cors_allowed_origins,
-            shutdown,
-        } = self;
+        let addr = self.local_addr();
         let ops_stop = CancellationToken::new();
-        let ops_server = ops.map(|ops| {
-            shared::endpoints::serve(
-                ops,
-                Arc::new(Exposed(Arc::clone(&state.metrics))),
-                ops_stop.clone(),
-            )
+        let ops_server = self.ops.map(|ops| {
+            let exposed = Arc::new(Exposed(Arc::clone(&self.state.metrics)));
+            shared::endpoints::serve(ops, exposed, ops_stop.clone())
         });
-        let proxies = state.proxies.clone();
-        let broker = state.broker.clone();
-        let misconfigured = async { broker.misconfigured().await };
-        tokio::pin!(misconfigured);
-        let mut refusal = None;
-        let connections = Arc::new(Semaphore::new(max_connections.max(1)));
-        let graceful = GracefulShutdown::new();
-        let service = crate::layers::wrap(
-            &cors_allowed_origins,
+        let broker = self.state.broker.clone();
+        let service = crate::layers::wrap(&self.cors_allowed_origins, {
+            let state = Arc::clone(&self.state);
             tower::service_fn(move |request| {
                 let state = Arc::clone(&state);
                 async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
-            }),
-        );
-        tracing::info!(addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(), "ingest listening");
-        loop {
+            })
+        });
+        let graceful = GracefulShutdown::new();
+        tracing::info!(%addr, "ingest listening");
+        let refusal = loop {
             // A slot first (the backlog waits meanwhile), then the socket,
             // then its network's place, before anything is read: one
             // network cannot hold more than its share of the slots.
-            let permit = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                why = &mut misconfigured => {
-                    refusal = Some(why);
-                    break;
-                }
-                permit = Arc::clone(&connections).acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
+            let accepted = tokio::select! {
+                _ = self.shutdown.cancelled() => break None,
+                why = broker.misconfigured() => break Some(why),
+                accepted = self.gate.next() => accepted,
             };
-            let (stream, peer) = tokio::select! {
-                _ = shutdown.cancelled() => break,
-                why = &mut misconfigured => {
-                    refusal = Some(why);
-                    break;
-                }
-                accepted = listener.accept() => match accepted {
-                    Ok(accepted) => accepted,
-                    Err(error) => {
-                        // Out of file descriptors and the like: pause rather than spin.
-                        tracing::warn!(%error, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-            };
-            let place = if proxies.trusts(peer.ip()) {
-                None
-            } else {
-                match per_network.admit(shared::net::network_of(peer.ip())) {
-                    Some(place) => Some(place),
-                    // Over its network's share: closed unread, the slot
-                    // goes back to the next socket.
-                    None => continue,
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            // The router learns the client's address from the request.
-            let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-                service.clone(),
-                move |mut request: hyper::Request<hyper::body::Incoming>| {
-                    request.extensions_mut().insert(PeerAddr(peer.ip()));
-                    request
-                },
-            ));
-            let connection = http1::Builder::new()
-                .timer(hyper_util::rt::TokioTimer::new())
-                .header_read_timeout(read_timeout)
-                .serve_connection(TokioIo::new(stream), service);
-            let connection = graceful.watch(connection);
-            tokio::spawn(async move {
-                if let Err(error) = connection.await {
-                    tracing::debug!(%error, "connection ended with an error");
-                }
-                drop(place);
-                drop(permit);
-            });
-        }
-        drop(listener);
+            serve_connection(accepted, service.clone(), self.read_timeout, &graceful);
+        };
+        drop(self.gate);
         tracing::info!("ingest draining in-flight requests");
         if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
             .await
@@ -308,12 +173,170 @@ impl Application {
         {
             tracing::warn!("some connections did not finish in time");
         }
-        tasks.stop().await;
+        self.tasks.stop().await;
         ops_stop.cancel();
         if let Some(server) = ops_server {
             let _ = server.await;
         }
         tracing::info!("ingest stopped");
         refusal.map_or(Ok(()), |why| Err(RunError::Misconfigured(why)))
+    }
+}
+
+/// Serves one admitted connection on its own task, watched by `graceful`;
+/// its slot and place go back when it ends.
+fn serve_connection<S>(
+    accepted: Accepted,
+    service: S,
+    read_timeout: Duration,
+    graceful: &GracefulShutdown,
+) where
+    S: tower::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = crate::http::ApiResponse,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let peer = accepted.peer.ip();
+    // The router learns the client's address from the request.
+    let service = TowerToHyperService::new(tower::ServiceExt::map_request(
+        service,
+        move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(PeerAddr(peer));
+            request
+        },
+    ));
+    let Accepted {
+        stream,
+        peer: _,
+        admitted,
+    } = accepted;
+    let connection = http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(read_timeout)
+        .serve_connection(TokioIo::new(stream), service);
+    let connection = graceful.watch(connection);
+    tokio::spawn(async move {
+        if let Err(error) = connection.await {
+            tracing::debug!(%error, "connection ended with an error");
+        }
+        drop(admitted);
+    });
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartupError::Listen { addr, source })
+}
+
+impl Stores {
+    async fn open(config: &IngestConfig) -> Result<Self, StartupError> {
+        let common = &config.common;
+        let pool = shared::db::lazy_pool(&common.database_url, common.database_max_connections)?;
+        let cache = ViewCache::new(&common.redis_url, &common.redis_prefix)?;
+        let mut options = mongodb::options::ClientOptions::parse(&common.mongodb_url).await?;
+        options.server_selection_timeout = Some(Duration::from_secs(2));
+        options.connect_timeout = Some(Duration::from_secs(2));
+        options.app_name = Some("delivertrack-ingest".into());
+        let mongo = mongodb::Client::with_options(options)?;
+        Ok(Self { pool, cache, mongo })
+    }
+}
+
+impl Started {
+    /// The broker link (waited for a moment: writes answer 503 until it is
+    /// up), the group commit of location posts, and the refresher of what
+    /// is remembered about callers.
+    async fn start(config: &IngestConfig, stores: &Stores, metrics: Arc<IngestMetrics>) -> Self {
+        let common = &config.common;
+        let broker_stop = CancellationToken::new();
+        let (broker, broker_supervisor) = Broker::start(
+            &common.amqp_url,
+            common.topology.clone(),
+            common.signing.clone(),
+            config.confirm_timeout,
+            metrics,
+            broker_stop.clone(),
+        );
+        if !broker.wait_connected(Duration::from_secs(5)).await {
+            tracing::warn!("RabbitMQ not reachable yet; writes answer 503 until it is");
+        }
+        let groups_stop = CancellationToken::new();
+        let (point_groups, point_grouper) =
+            PointGroups::start(broker.clone(), config.group_commit, groups_stop.clone());
+        let limiter = Arc::new(crate::rate_limit::RateLimiter::new(stores.cache.clone()));
+        let credentials = crate::credentials::Credentials::new(
+            stores.pool.clone(),
+            stores.cache.clone(),
+            Arc::clone(&limiter),
+            config.rate_limits.key_misses,
+        );
+        let credentials_stop = CancellationToken::new();
+        let refresher = credentials.spawn_refresher(credentials_stop.clone());
+        // Added in reverse of the order they stop in.
+        let mut tasks = Tasks::new();
+        tasks.add("credentials refresher", credentials_stop, refresher);
+        tasks.add("broker link", broker_stop, broker_supervisor);
+        tasks.add("group commit", groups_stop, point_grouper);
+        Self {
+            broker,
+            point_groups,
+            credentials,
+            limiter,
+            tasks,
+        }
+    }
+
+    /// The handlers' shared state, and the tasks to stop.
+    fn into_state(
+        self,
+        config: &IngestConfig,
+        stores: Stores,
+        metrics: Arc<IngestMetrics>,
+    ) -> (Tasks, AppState) {
+        let common = &config.common;
+        let queues = crate::queues::QueueStats::new(
+            self.broker.clone(),
+            common.topology.clone(),
+            config.rabbitmq_management_url.clone(),
+            &common.amqp_url,
+        );
+        let hashing = shared::auth::password::Hashing::new(
+            config.password_hashes_at_once,
+            shared::auth::password::QUEUE_WAIT,
+        );
+        let state = AppState {
+            sign_in_delays: shared::auth::sign_in_delay::SignInDelays::new(stores.cache.clone()),
+            pool: stores.pool,
+            cache: stores.cache,
+            broker: self.broker,
+            mongo: stores.mongo,
+            mongo_database: common.mongodb_database.clone(),
+            outcome_timeout: config.outcome_timeout,
+            body: crate::http::request::BodyLimits {
+                max_bytes: config.max_body_bytes,
+                read_timeout: config.read_timeout,
+                budget: crate::http::request::BodyBudget::new(config.body_memory_budget),
+            },
+            point_rules: config.locations,
+            openapi: bytes::Bytes::from(crate::openapi::json()),
+            point_groups: self.point_groups,
+            auth: config.auth.clone(),
+            credentials: self.credentials,
+            limiter: self.limiter,
+            limits: config.rate_limits,
+            signing: common.signing.clone(),
+            refresh_ttl: config.refresh_ttl,
+            hashing: Arc::new(hashing),
+            proxies: config.proxies.clone(),
+            metrics,
+            queues,
+            web: config.web.clone(),
+        };
+        (self.tasks, state)
     }
 }

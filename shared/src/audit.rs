@@ -81,45 +81,49 @@ pub async fn read(
     since: Option<DateTime<Utc>>,
     limit: i64,
 ) -> Result<Vec<AuditRecord>, sqlx::Error> {
-    let rows: Vec<(i64, Uuid, DateTime<Utc>, Option<String>, Option<String>, Option<String>, Option<String>, String, Option<String>, String)> =
-        sqlx::query_as(
-            "SELECT id, event_id, occurred_at, actor, actor_role, device_id, address, action, target, change::text \
-             FROM audit_log WHERE ($1::text IS NULL OR actor = $1) AND ($2::timestamptz IS NULL OR occurred_at >= $2) \
-             ORDER BY occurred_at DESC, id DESC LIMIT $3",
-        )
-        .bind(actor)
-        .bind(since)
-        .bind(limit)
-        .fetch_all(db)
-        .await?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(
-                id,
-                event_id,
-                occurred_at,
-                actor,
-                actor_role,
-                device_id,
-                address,
-                action,
-                target,
-                change,
-            )| AuditRecord {
-                id,
-                event_id,
-                occurred_at,
-                actor,
-                actor_role,
-                device_id,
-                address,
-                action,
-                target,
-                change: serde_json::from_str(&change).unwrap_or(serde_json::Value::Null),
-            },
-        )
-        .collect())
+    let rows: Vec<AuditRow> = sqlx::query_as(
+        "SELECT id, event_id, occurred_at, actor, actor_role, device_id, address, action, target, change::text \
+         FROM audit_log WHERE ($1::text IS NULL OR actor = $1) AND ($2::timestamptz IS NULL OR occurred_at >= $2) \
+         ORDER BY occurred_at DESC, id DESC LIMIT $3",
+    )
+    .bind(actor)
+    .bind(since)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(AuditRow::into_record).collect())
+}
+
+/// A row as read: its change as JSON text.
+#[derive(sqlx::FromRow)]
+struct AuditRow {
+    id: i64,
+    event_id: Uuid,
+    occurred_at: DateTime<Utc>,
+    actor: Option<String>,
+    actor_role: Option<String>,
+    device_id: Option<String>,
+    address: Option<String>,
+    action: String,
+    target: Option<String>,
+    change: String,
+}
+
+impl AuditRow {
+    fn into_record(self) -> AuditRecord {
+        AuditRecord {
+            id: self.id,
+            event_id: self.event_id,
+            occurred_at: self.occurred_at,
+            actor: self.actor,
+            actor_role: self.actor_role,
+            device_id: self.device_id,
+            address: self.address,
+            action: self.action,
+            target: self.target,
+            change: serde_json::from_str(&self.change).unwrap_or(serde_json::Value::Null),
+        }
+    }
 }
 
 /// The entry for an applied command: its kind, what it names, and its

@@ -50,6 +50,15 @@ pub enum RetryError<E> {
     Permanent(E),
 }
 
+impl<E> RetryError<E> {
+    pub fn map<F>(self, f: impl FnOnce(E) -> F) -> RetryError<F> {
+        match self {
+            Self::Cancelled => RetryError::Cancelled,
+            Self::Permanent(error) => RetryError::Permanent(f(error)),
+        }
+    }
+}
+
 /// Runs `operation` until it succeeds, waiting out transient failures with
 /// `backoff`; a permanent failure or `cancel` ends it. Each retry is logged
 /// with `what` it was.

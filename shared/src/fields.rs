@@ -55,6 +55,30 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// A required string read by `parse`, whose error is the field's problem.
+    pub fn required_with<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        let raw = self.required_str(field)?;
+        parse(raw)
+            .map_err(|e| self.invalid(field, e.to_string()))
+            .ok()
+    }
+
+    /// An optional string read by `parse`, whose error is the field's problem.
+    pub fn optional_with<T, E: std::fmt::Display>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> Option<T> {
+        let raw = self.optional_str(field)?;
+        parse(raw)
+            .map_err(|e| self.invalid(field, e.to_string()))
+            .ok()
+    }
+
     pub fn required_text(&mut self, field: &str, max_chars: usize) -> Option<BoundedText> {
         let raw = self.required_str(field)?;
         self.text(field, raw, max_chars)
@@ -85,6 +109,17 @@ impl<'a> Fields<'a> {
                 self.invalid(field, "must be a number");
                 None
             }
+        }
+    }
+
+    /// An optional number in `(0, max]`, else `problem`.
+    pub fn optional_positive(&mut self, field: &str, max: f64, problem: &str) -> Option<f64> {
+        let value = self.optional_number(field)?;
+        if value > 0.0 && value <= max {
+            Some(value)
+        } else {
+            self.invalid(field, problem);
+            None
         }
     }
 

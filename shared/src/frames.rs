@@ -1,6 +1,7 @@
 //! The `package_update` frame WebSocket clients get: the original shape plus
 //! `kind`, `seq` and `event_id`. Each flow renders its live events and their
-//! replays through the same code (for points: [`crate::locations::render`]).
+//! replays through the same code (status changes:
+//! [`crate::packages::render`]; points: [`crate::locations::render`]).
 //! And a package as it is now, for a feed that resumes (the broadcaster's
 //! `package_states` frames).
 

@@ -2,8 +2,10 @@
 //!
 //! - [`domain`]: validated newtypes (`TrackingNumber`, `Coordinates`, ...) and the
 //!   package status flow. Parse at the edge, trust inside.
-//! - [`locations`]: the locations flow's points, their parsing, stored
-//!   documents and rendering; [`frames`]: the `package_update` frame.
+//! - [`packages`]: the packages flow's view, events and the reads of its
+//!   tables; [`locations`]: the locations flow's points, their parsing,
+//!   stored documents and rendering; [`frames`]: the `package_update`
+//!   frame both render into.
 //! - [`fields`]: reading a JSON object's fields, every problem named.
 //! - [`wire`]: the versioned MessagePack envelopes that travel through RabbitMQ:
 //!   commands (ingest → workers) and result events (workers → ingest, broadcaster).
@@ -46,6 +48,7 @@ pub mod frames;
 pub mod locations;
 pub mod metrics;
 pub mod net;
+pub mod packages;
 pub mod rate_limit;
 pub mod seal;
 pub mod shutdown;

@@ -1,8 +1,9 @@
 //! DeliverTrack worker pools: consume commands, apply them, report the outcome.
 //!
 //! - [`config`]: the pool's settings from the environment.
-//! - [`startup`]: connects to the broker, declares the topology, runs one consumer
-//!   per owned shard queue, and reconnects when the broker goes away.
+//! - [`startup`]: prepares the stores, starts the background tasks and
+//!   keeps a broker session up; [`session`]: one session, the topology
+//!   declared and one consumer per owned queue.
 //! - [`runner`]: the per-queue loop over windows (everything waiting in the
 //!   prefetch buffer), the same for every pool: the pool's handler turns a
 //!   window into effects as data; one `settle` invalidates cached views,
@@ -11,9 +12,12 @@
 //! - [`packages`]: a window of package commands (and account sign-ups) in one
 //!   PostgreSQL transaction, in queue order, one statement per table; each
 //!   command's principal is checked again against the policy.
+//! - [`accounts`]: account, session, delivery and device commands, applied
+//!   in the package window's transaction.
 //! - [`bootstrap`]: the first admin account, from configuration.
 //! - [`mail`]: the mail pool (verification and reset links over SMTP) and
 //!   which outcomes owe a mail.
+//! - [`outcome`]: what one command came to.
 //! - [`locations`]: a window of location points: sequence numbers and latest
 //!   position in PostgreSQL, history and latest position in MongoDB, only ever
 //!   moving forward in time.
@@ -30,6 +34,7 @@
 //! Once effects are committed, publishing what they owe is retried until it is
 //! confirmed: a committed command never reaches the dead-letter queue.
 
+pub mod accounts;
 pub mod bootstrap;
 pub mod config;
 pub mod dead_letter;
@@ -38,9 +43,11 @@ pub mod invalidator;
 pub mod locations;
 pub mod mail;
 pub mod metrics;
+pub mod outcome;
 pub mod packages;
 pub mod publisher;
 pub mod runner;
+pub mod session;
 pub mod startup;
 
 pub use config::WorkerConfig;

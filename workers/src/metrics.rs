@@ -85,8 +85,16 @@ impl Default for WorkerMetrics {
             ),
             registry: m,
         };
-        // Known label values start at 0, so a rate over them exists before
-        // the first event (and a dashboard shows 0, not "no data").
+        metrics.start_at_zero();
+        metrics
+    }
+}
+
+impl WorkerMetrics {
+    /// Known label values start at 0, so a rate over them exists before the
+    /// first event (and a dashboard shows 0, not "no data").
+    fn start_at_zero(&self) {
+        let metrics = self;
         for kind in ["verify_email", "account_exists", "reset_password"] {
             metrics.mail_sent.with_label_values(&[kind]);
         }
@@ -112,7 +120,6 @@ impl Default for WorkerMetrics {
         ] {
             metrics.store_seconds.with_label_values(&[pool, store]);
         }
-        metrics
     }
 }
 

@@ -12,7 +12,7 @@ use lapin::types::ShortString;
 use lapin::{BasicProperties, Channel, Connection};
 use shared::amqp::{PublishError, Routing};
 use shared::backoff::{retry, Backoff, RetryError};
-use shared::topology::Topology;
+use shared::topology::{DeclareError, Topology};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -32,6 +32,16 @@ pub struct Message {
 #[derive(Debug, thiserror::Error)]
 #[error("publishing abandoned (shutdown or connection lost)")]
 pub struct Abandoned;
+
+/// Why one round of publishing failed (it is tried again while the
+/// connection lives).
+#[derive(Debug, thiserror::Error)]
+pub enum PublishFailed {
+    #[error(transparent)]
+    Publish(#[from] PublishError),
+    #[error("cannot reopen the publishing channel: {0}")]
+    Reopen(#[from] DeclareError),
+}
 
 pub struct Publisher {
     connection: Arc<Connection>,
@@ -64,7 +74,7 @@ impl Publisher {
 
     /// Publishes every message with confirms in flight together; Ok when the
     /// broker confirmed them all.
-    pub async fn publish_all(&self, messages: &[Message]) -> Result<(), PublishError> {
+    pub async fn publish_all(&self, messages: &[Message]) -> Result<(), PublishFailed> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -82,7 +92,8 @@ impl Publisher {
                     &message.payload,
                     message.properties.clone(),
                 )
-                .await?;
+                .await
+                .map_err(PublishError::from)?;
             confirms.push(confirm);
         }
         let confirmations = tokio::time::timeout(
@@ -92,12 +103,12 @@ impl Publisher {
         .await
         .map_err(|_| PublishError::Timeout(self.confirm_timeout))?;
         for (message, confirmation) in messages.iter().zip(confirmations) {
-            let confirmation = confirmation?;
+            let confirmation = confirmation.map_err(PublishError::from)?;
             if confirmation.is_nack() {
-                return Err(PublishError::Nacked);
+                return Err(PublishError::Nacked.into());
             }
             if confirmation.take_message().is_some() {
-                return Err(PublishError::Unroutable(message.routing_key.clone()));
+                return Err(PublishError::Unroutable(message.routing_key.clone()).into());
             }
         }
         Ok(())
@@ -159,7 +170,7 @@ impl Publisher {
         }
     }
 
-    async fn confirm_channel(&self) -> lapin::Result<Channel> {
+    async fn confirm_channel(&self) -> Result<Channel, DeclareError> {
         let current = lock(&self.confirmed).clone();
         if current.status().connected() {
             return Ok(current);
@@ -167,19 +178,7 @@ impl Publisher {
         tracing::warn!("publish channel closed by the broker; opening another");
         let fresh = self.connection.create_channel().await?;
         // What closed it may have been a missing exchange.
-        self.topology
-            .declare(&fresh)
-            .await
-            .map_err(|error| match error {
-                shared::topology::DeclareError::Broker(error) => error,
-                // Checked when the connection opened; nothing changes it since.
-                shared::topology::DeclareError::ShardsMismatch { .. } => {
-                    lapin::Error::from(lapin::ErrorKind::InvalidChannelState(
-                        lapin::ChannelState::Error,
-                        "the broker's shard count changed",
-                    ))
-                }
-            })?;
+        self.topology.declare(&fresh).await?;
         fresh
             .confirm_select(ConfirmSelectOptions::default())
             .await?;

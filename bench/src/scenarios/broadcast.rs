@@ -154,14 +154,10 @@ async fn watchers(
     }
     stop.cancel();
     while clients.join_next().await.is_some() {}
-    let heads: HashMap<String, i64> = sqlx::query_as::<_, (String, i64)>(
-        "SELECT tracking_number, event_seq FROM packages WHERE tracking_number = ANY($1)",
-    )
-    .bind(&*numbers)
-    .fetch_all(&run.system.pool)
-    .await?
-    .into_iter()
-    .collect();
+    let heads: HashMap<String, i64> = shared::packages::reads::heads(&run.system.pool, &numbers)
+        .await?
+        .into_iter()
+        .collect();
     // Every accepted post must be numbered (seq 1 is each package's creation).
     let numbered: i64 = heads.values().map(|head| head - 1).sum();
     let unstored = posted.ok as i64 - numbered;

@@ -1,8 +1,9 @@
 //! HTTP plumbing shared by every route: reading requests ([`request`],
-//! [`query`], [`fields`], [`idempotency`]), answering them ([`response`]),
+//! [`query`], [`fields`], [`idempotency`], [`cursor`]), answering them ([`response`]),
 //! and what goes wrong ([`error`], described for the document in
 //! [`documented`]).
 
+pub mod cursor;
 pub mod documented;
 pub mod error;
 pub mod fields;
@@ -11,6 +12,7 @@ pub mod query;
 pub mod request;
 pub mod response;
 
+pub use cursor::Cursor;
 pub use error::ApiError;
 pub use query::Query;
 pub use response::{ApiResponse, Reply};

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use shared::auth::password::{self, PasswordError};
 use shared::auth::{Caller, Role};
 use shared::domain::Email;
-use shared::wire::{Command, Event, RegisterUser};
+use shared::wire::{AccountOutcome, Command, Event, RegisterUser};
 use uuid::Uuid;
 
 /// Validates, hashes the password (off the runtime), publishes
@@ -52,21 +52,23 @@ pub async fn create_account(
         ));
     }
     submit(state, envelope, &options, |event| match event {
-        Event::UserRegistered(user) => Ok(Reply::json(StatusCode::CREATED, &user)),
+        Event::Account(AccountOutcome::UserRegistered(user)) => {
+            Ok(Reply::json(StatusCode::CREATED, &user))
+        }
         other => Err(unexpected(other)),
     })
     .await
 }
 
-/// What is wrong with a new password, if anything.
-pub fn password_problem(raw: &str) -> Option<String> {
+/// A new password, or what is wrong with it.
+pub fn new_password(raw: &str) -> Result<String, String> {
     let length = raw.chars().count();
     if length < password::MIN_LEN {
-        Some(format!("must be at least {} characters", password::MIN_LEN))
+        Err(format!("must be at least {} characters", password::MIN_LEN))
     } else if length > password::MAX_LEN {
-        Some(format!("must be at most {} characters", password::MAX_LEN))
+        Err(format!("must be at most {} characters", password::MAX_LEN))
     } else {
-        None
+        Ok(raw.to_owned())
     }
 }
 
@@ -107,27 +109,11 @@ pub fn parse_account(
     with_role: bool,
 ) -> Result<(Email, shared::domain::BoundedText, String, Role), ApiError> {
     let mut fields = Fields::new(body);
-    let email = fields.required_str("email").and_then(|raw| {
-        Email::parse(raw)
-            .map_err(|e| fields.invalid("email", e.to_string()))
-            .ok()
-    });
-    let secret = fields
-        .required_str("password")
-        .and_then(|raw| match password_problem(raw) {
-            Some(problem) => {
-                fields.invalid("password", problem);
-                None
-            }
-            None => Some(raw.to_owned()),
-        });
+    let email = fields.required_with("email", Email::parse);
+    let secret = fields.required_with("password", new_password);
     let name = fields.required_text("name", NAME_MAX);
     let role = if with_role {
-        fields.required_str("role").and_then(|raw| {
-            raw.parse::<Role>()
-                .map_err(|e| fields.invalid("role", e.to_string()))
-                .ok()
-        })
+        fields.required_with("role", str::parse::<Role>)
     } else {
         Some(Role::Customer)
     };

@@ -17,9 +17,9 @@ use hyper::{Request, StatusCode};
 use serde::Serialize;
 use serde_json::Map;
 use shared::auth::policy::Action;
+use shared::auth::DeviceView;
 use shared::auth::{api_key, Caller};
-use shared::domain::DeviceView;
-use shared::wire::{Command, Event, RegisterDevice, RevokeDevice, RotateDeviceKey};
+use shared::wire::{AccountOutcome, Command, Event, RegisterDevice, RevokeDevice, RotateDeviceKey};
 use uuid::Uuid;
 
 /// A device with its new key: shown once, at registration and rotation.
@@ -38,11 +38,7 @@ pub fn parse_new(
 ) -> Result<(shared::domain::BoundedText, Uuid), ApiError> {
     let mut fields = Fields::new(body);
     let name = fields.required_text("name", NAME_MAX);
-    let courier_id = fields.required_str("courier_id").and_then(|raw| {
-        raw.parse::<Uuid>()
-            .map_err(|_| fields.invalid("courier_id", "must be a UUID"))
-            .ok()
-    });
+    let courier_id = fields.required_with("courier_id", crate::routes::deliveries::uuid);
     fields.finish()?;
     match (name, courier_id) {
         (Some(name), Some(courier_id)) => Ok((name, courier_id)),
@@ -123,7 +119,9 @@ pub async fn revoke(
 ) -> Result<Reply, ApiError> {
     let revoke = |device_id| Command::RevokeDevice(RevokeDevice { device_id });
     on_device(state, caller, raw, request, revoke, |event| match event {
-        Event::DeviceChanged(device) => Ok(Reply::json(StatusCode::OK, &device)),
+        Event::Account(AccountOutcome::DeviceChanged(device)) => {
+            Ok(Reply::json(StatusCode::OK, &device))
+        }
         other => Err(unexpected(other)),
     })
     .await
@@ -165,7 +163,9 @@ fn device_id(raw: &str) -> Result<Uuid, ApiError> {
 
 fn with_key(event: Event, api_key: String, status: StatusCode) -> Result<Reply, ApiError> {
     match event {
-        Event::DeviceChanged(device) => Ok(Reply::json(status, &DeviceWithKey { device, api_key })),
+        Event::Account(AccountOutcome::DeviceChanged(device)) => {
+            Ok(Reply::json(status, &DeviceWithKey { device, api_key }))
+        }
         other => Err(unexpected(other)),
     }
 }

@@ -12,7 +12,7 @@ use shared::auth::Caller;
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Stats {
     #[serde(flatten)]
-    packages: crate::reads::PackageCounts,
+    packages: shared::packages::reads::PackageCounts,
     /// Each worker queue's backlog (empty while the broker is unreachable).
     queues: Vec<crate::queues::QueueDepth>,
     /// Open WebSocket connections over all broadcasters (`null` when Redis,
@@ -29,7 +29,7 @@ pub struct Stats {
 pub async fn get(state: &AppState, caller: &Caller) -> Result<Reply, ApiError> {
     crate::authn::require(caller, Action::ReadStats)?;
     let (packages, queues, connections) = tokio::join!(
-        crate::reads::stats(&state.pool),
+        shared::packages::reads::counts(&state.pool),
         state.queues.depths(),
         state.cache.broadcaster_connections(),
     );

@@ -27,7 +27,7 @@ pub struct Tracking {
     pub last_position: Option<Position>,
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     /// The change's number in the package's sequence (as in `package_update`).
     pub seq: Option<i64>,
@@ -35,6 +35,17 @@ pub struct TimelineEntry {
     /// Where the change was reported (a place name), if given.
     pub location: Option<String>,
     pub timestamp: DateTime<Utc>,
+}
+
+impl From<shared::packages::StatusEventRow> for TimelineEntry {
+    fn from(row: shared::packages::StatusEventRow) -> Self {
+        Self {
+            seq: row.seq,
+            status: row.status,
+            location: row.location,
+            timestamp: row.occurred_at,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -59,19 +70,14 @@ pub async fn get(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
     let tn = tracking_number.as_str();
     // The sequence first: a change committed while the rest is read is then
     // sent again over the WebSocket (the page skips seqs it has), never lost.
-    let Some(seq) = crate::reads::event_seq(&state.pool, tn).await? else {
+    let Some(seq) = shared::packages::reads::head(&state.pool, tn).await? else {
         return Err(ApiError::package_not_found(tn));
     };
-    let Some(package) = crate::reads::package(&state.pool, tn).await? else {
+    let Some(package) = shared::packages::reads::view(&state.pool, tn).await? else {
         return Err(ApiError::package_not_found(tn));
     };
-    let timeline = sqlx::query_as::<_, TimelineEntry>(
-        "SELECT seq, status, location, occurred_at AS timestamp FROM status_events \
-         WHERE package_id = $1 ORDER BY version LIMIT 1000",
-    )
-    .bind(package.id)
-    .fetch_all(&state.pool)
-    .await?;
+    let history = shared::packages::history::status_history(&state.pool, package.id, 1000).await?;
+    let timeline = history.into_iter().map(TimelineEntry::from).collect();
     let last_position = match (package.latitude, package.longitude) {
         (Some(latitude), Some(longitude)) => Some(Position {
             latitude,

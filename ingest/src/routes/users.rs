@@ -7,8 +7,7 @@ use super::accounts;
 use crate::authn;
 use crate::http::fields::{Fields, Finish};
 use crate::http::request::json_object;
-use crate::http::{ApiError, Query, Reply};
-use crate::reads::Cursor;
+use crate::http::{ApiError, Cursor, Query, Reply};
 use crate::routes::write::{submit, unexpected, WriteOptions};
 use crate::routes::AppState;
 use hyper::body::Incoming;
@@ -16,7 +15,7 @@ use hyper::{Request, StatusCode};
 use serde_json::{Map, Value};
 use shared::auth::policy::Action;
 use shared::auth::{Caller, Role};
-use shared::wire::{Command, Event};
+use shared::wire::{AccountOutcome, Command, Event};
 use uuid::Uuid;
 
 #[utoipa::path(post, path = "/api/v1/users", tag = "auth",
@@ -48,18 +47,8 @@ pub async fn list(state: &AppState, caller: &Caller, query: Query<'_>) -> Result
     let limit = query.limit(100, 1000)?;
     let role = query.value::<Role>("role")?;
     let before = query.parsed::<Cursor>("cursor", "cursor is not one this API gave")?;
-    let users: Vec<shared::auth::UserView> = sqlx::query_as(&format!(
-        "SELECT {} FROM users WHERE ($1::text IS NULL OR role = $1) \
-         AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4",
-        shared::auth::USER_COLUMNS
-    ))
-    .bind(role.map(|r| r.as_str()))
-    .bind(before.as_ref().map(|c| c.created_at))
-    .bind(before.as_ref().map(|c| c.id))
-    .bind(limit)
-    .fetch_all(&state.pool)
-    .await?;
+    let after = before.map(|c| c.key());
+    let users = shared::auth::users::list(&state.pool, role, after, limit).await?;
     let next = Cursor::after_full_page(&users, limit, |u| (u.created_at, u.id));
     let reply = Reply::json(StatusCode::OK, &users);
     Ok(match next {
@@ -104,7 +93,9 @@ pub async fn patch(
     });
     let envelope = options.envelope(event_id, command, &body);
     submit(state, envelope, &options, |event| match event {
-        Event::AccountChanged(user) => Ok(Reply::json(StatusCode::OK, &user)),
+        Event::Account(AccountOutcome::AccountChanged(user)) => {
+            Ok(Reply::json(StatusCode::OK, &user))
+        }
         other => Err(unexpected(other)),
     })
     .await
@@ -113,11 +104,7 @@ pub async fn patch(
 /// An account change's body: a new role, and/or disabled or enabled.
 pub fn parse_change(body: &Map<String, Value>) -> Result<(Option<Role>, Option<bool>), ApiError> {
     let mut fields = Fields::new(body);
-    let role = fields.optional_str("role").and_then(|raw| {
-        raw.parse::<Role>()
-            .map_err(|e| fields.invalid("role", e.to_string()))
-            .ok()
-    });
+    let role = fields.optional_with("role", str::parse::<Role>);
     let disabled = match body.get("disabled") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),

@@ -158,12 +158,9 @@ pub async fn submit(
     let Some(outcome) = pending.wait(state.outcome_timeout).await else {
         return Ok(accepted());
     };
-    match outcome.body {
-        Event::CommandRejected {
-            reason, message, ..
-        }
-        | Event::AccountRejected { reason, message } => Err(rejection(reason, message)),
-        event => on_applied(event),
+    match outcome.body.rejection() {
+        Some((reason, message)) => Err(rejection(reason, message.to_owned())),
+        None => on_applied(outcome.body),
     }
 }
 
@@ -204,14 +201,13 @@ pub async fn outcome_or_rejection(
         Some(pending) => pending.wait(state.outcome_timeout).await,
         None => None,
     };
-    match outcome.map(|o| o.body) {
-        None => Err(ApiError::unavailable("the workers")),
-        Some(Event::AccountRejected { reason, message })
-        | Some(Event::CommandRejected {
-            reason, message, ..
-        }) => Ok(Err((reason, message))),
-        Some(event) => Ok(Ok(event)),
-    }
+    let Some(event) = outcome.map(|o| o.body) else {
+        return Err(ApiError::unavailable("the workers"));
+    };
+    Ok(match event.rejection() {
+        Some((reason, message)) => Err((reason, message.to_owned())),
+        None => Ok(event),
+    })
 }
 
 /// Publishes a command and answers 202 once the broker confirmed it,

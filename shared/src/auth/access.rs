@@ -69,3 +69,29 @@ pub fn visible_filter(role: super::Role, id: &str, email: &str) -> Option<String
         )),
     }
 }
+
+/// Of `watched`, the packages the caller may see, in one query: the
+/// policy's rule for its role, read as a set (a courier: the packages of
+/// their active deliveries; a customer: what they own or what is addressed
+/// to their verified email).
+pub async fn visible_among(
+    pool: &PgPool,
+    caller: &super::Caller,
+    watched: &[String],
+) -> Result<std::collections::HashSet<String>, sqlx::Error> {
+    let Some(filter) = visible_filter(caller.role, "$2", "$3") else {
+        return Ok(watched.iter().cloned().collect());
+    };
+    if !super::policy::role_may(caller.role, super::Action::ReadPackage) {
+        return Ok(Default::default());
+    }
+    let visible: Vec<String> = sqlx::query_scalar(&format!(
+        "SELECT p.tracking_number FROM packages p WHERE p.tracking_number = ANY($1) AND {filter}"
+    ))
+    .bind(watched)
+    .bind(caller.user_id)
+    .bind(caller.email.as_ref().map(|e| e.as_str()))
+    .fetch_all(pool)
+    .await?;
+    Ok(visible.into_iter().collect())
+}

@@ -1,5 +1,10 @@
-//! Who is calling, and what they may do: one module every service asks.
+//! The accounts flow's data (accounts, their sessions, couriers' deliveries
+//! and devices), and who is calling and what they may do: one module every
+//! service asks.
 //!
+//! - [`users`], [`deliveries`], [`devices`]: accounts, runs and devices as
+//!   the API shows them, and every read of their tables outside the
+//!   workers that write them (`workers/src/accounts/`).
 //! - [`Role`] and [`Caller`]: an authenticated principal, as ingest, the
 //!   workers and the broadcaster see it.
 //! - [`token`]: access tokens (JWT) made and checked with `jsonwebtoken`.
@@ -16,6 +21,8 @@ pub mod access;
 pub mod api_key;
 pub mod changes;
 pub mod config;
+pub mod deliveries;
+pub mod devices;
 pub mod links;
 pub mod password;
 pub mod policy;
@@ -23,11 +30,15 @@ mod principal;
 pub mod session;
 pub mod sign_in_delay;
 pub mod token;
+pub mod users;
 pub mod ws_ticket;
 
 pub use config::AuthConfig;
+pub use deliveries::{DeliveryFilter, DeliveryView, StopView};
+pub use devices::DeviceView;
 pub use policy::{Action, Decision, PackageAccess};
 pub use token::{IssueError, TokenError, Tokens};
+pub use users::{UserView, USER_COLUMNS};
 
 use crate::domain::Email;
 pub use principal::Principal;
@@ -77,28 +88,6 @@ impl fmt::Display for Role {
         f.write_str(self.as_str())
     }
 }
-
-/// An account as the API shows it (never its password hash).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
-pub struct UserView {
-    pub id: Uuid,
-    pub email: String,
-    pub name: String,
-    #[sqlx(try_from = "String")]
-    #[schema(value_type = String)]
-    pub role: Role,
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    /// Whether the account proved it owns its email (a mailed link).
-    #[serde(default)]
-    pub email_verified: bool,
-    /// A disabled account signs in nowhere; its sessions and devices stop.
-    #[serde(default)]
-    pub disabled: bool,
-}
-
-/// The columns of `users` a [`UserView`] is read from.
-pub const USER_COLUMNS: &str = "id, email, name, role, created_at, \
-     email_verified_at IS NOT NULL AS email_verified, disabled_at IS NOT NULL AS disabled";
 
 impl TryFrom<String> for Role {
     type Error = UnknownRole;

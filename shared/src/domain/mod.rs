@@ -2,19 +2,15 @@
 //! valid by construction afterwards.
 
 mod coordinates;
-mod delivery;
-mod device;
 mod email;
-mod package;
+mod reject;
 mod status;
 mod text;
 mod tracking_number;
 
 pub use coordinates::{Coordinates, CoordinatesError};
-pub use delivery::{DeliveryFilter, DeliveryView, StopView};
-pub use device::DeviceView;
 pub use email::{Email, EmailError};
-pub use package::PackageView;
+pub use reject::RejectReason;
 pub use status::{PackageStatus, TransitionError, UnknownStatus};
 pub use text::{BoundedText, TextError};
 pub use tracking_number::{TrackingNumber, TrackingNumberError};

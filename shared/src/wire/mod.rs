@@ -13,7 +13,9 @@ mod envelope;
 mod events;
 mod mail;
 
+pub use crate::domain::RejectReason;
 pub use crate::locations::{LocationBatch, LocationPoint, LocationsRecorded, RecordedPoint};
+pub use crate::packages::{PackageCreated, PackageEvent, StatusChanged};
 pub use crate::seal::{self, SealError, SigningKeys};
 pub use commands::{
     Command, CreateDelivery, CreatePackage, EndSession, RefreshSession, RegisterDevice,
@@ -21,5 +23,5 @@ pub use commands::{
     RotateDeviceKey, StartSession, UpdateDelivery, UpdateStatus, UpdateUser, VerifyEmail,
 };
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
-pub use events::{Event, LinkKind, PackageCreated, PackageEvent, RejectReason, StatusChanged};
+pub use events::{AccountOutcome, Event, LinkKind};
 pub use mail::{Mail, MailRequest};

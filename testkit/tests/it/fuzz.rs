@@ -413,7 +413,7 @@ fn query_strings_and_cursors() {
     run(".{0,200}", |raw| {
         within_bound(raw.as_bytes(), || {
             let _ = ingest::http::Query::new(Some(&raw)).limit(100, 1000);
-            let _ = ingest::reads::Cursor::parse(&raw);
+            let _ = ingest::http::Cursor::parse(&raw);
         });
     });
 }

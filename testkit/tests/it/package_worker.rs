@@ -5,7 +5,9 @@ use lapin::BasicProperties;
 use shared::amqp::publish_confirmed;
 use shared::cache::ViewCache;
 use shared::domain::{BoundedText, Coordinates, PackageStatus, TrackingNumber};
-use shared::wire::{Command, CreatePackage, Envelope, Event, RejectReason, UpdateStatus};
+use shared::wire::{
+    Command, CreatePackage, Envelope, Event, PackageEvent, RejectReason, UpdateStatus,
+};
 use std::time::Duration;
 use testkit::app::Workers;
 use testkit::{eventually, TestEnv};
@@ -76,7 +78,10 @@ async fn send(env: &TestEnv, envelope: &Envelope<Command>) {
 async fn next_package_event(env: &TestEnv, tap: &mut lapin::Consumer) -> Option<Envelope<Event>> {
     loop {
         let event = env.next_event(tap, WAIT).await?;
-        if !matches!(event.body, Event::LocationsRecorded(_)) {
+        if !matches!(
+            event.body,
+            Event::Package(PackageEvent::LocationsRecorded(_))
+        ) {
             return Some(event);
         }
     }
@@ -128,7 +133,7 @@ async fn a_package_moves_through_its_flow_and_every_change_is_announced() {
     let created = next_package_event(&env, &mut tap)
         .await
         .expect("created event");
-    let Event::PackageCreated(created) = created.body else {
+    let Event::Package(PackageEvent::PackageCreated(created)) = created.body else {
         panic!("expected created, got {created:?}")
     };
     assert_eq!(created.package.status, PackageStatus::Pending);
@@ -142,7 +147,7 @@ async fn a_package_moves_through_its_flow_and_every_change_is_announced() {
         let event = next_package_event(&env, &mut tap)
             .await
             .expect("status event");
-        let Event::StatusChanged(changed) = event.body else {
+        let Event::Package(PackageEvent::StatusChanged(changed)) = event.body else {
             panic!("expected status change, got {event:?}")
         };
         assert_eq!(changed.status, expected);
@@ -193,7 +198,9 @@ async fn a_redelivered_command_changes_nothing_and_reports_the_same_outcome() {
         events[2], events[3],
         "a replayed status update reports the same outcome"
     );
-    assert!(matches!(events[2].body, Event::StatusChanged(ref c) if c.version == 2));
+    assert!(
+        matches!(events[2].body, Event::Package(PackageEvent::StatusChanged(ref c)) if c.version == 2)
+    );
     assert_eq!(
         status_history(&env, &tn).await.len(),
         2,
@@ -218,11 +225,11 @@ async fn forbidden_transitions_and_unknown_packages_are_rejected_without_writes(
     let mut rejections = vec![];
     for _ in 0..4 {
         let event = next_package_event(&env, &mut tap).await.expect("event");
-        if let Event::CommandRejected {
+        if let Event::Package(PackageEvent::CommandRejected {
             tracking_number,
             reason,
             message,
-        } = event.body
+        }) = event.body
         {
             rejections.push((tracking_number, reason, message));
         }

@@ -4,6 +4,7 @@
 //! SIGTERM.
 
 use serde_json::{json, Value};
+use shared::wire::{Event, PackageEvent};
 use std::time::Duration;
 use testkit::app::{expect_error, tracking_number, Options, TestApp, WAIT};
 use testkit::services::Process;
@@ -199,12 +200,12 @@ async fn a_reused_idempotency_key_on_an_asynchronous_write_becomes_a_rejected_ev
             continue;
         }
         match event.body {
-            shared::wire::Event::StatusChanged(_) => applied = true,
-            shared::wire::Event::CommandRejected {
+            Event::Package(PackageEvent::StatusChanged(_)) => applied = true,
+            Event::Package(PackageEvent::CommandRejected {
                 tracking_number,
                 message,
                 ..
-            } => {
+            }) => {
                 assert_eq!(tracking_number.as_str(), tn);
                 refusal = Some(message);
             }

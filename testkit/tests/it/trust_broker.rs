@@ -5,7 +5,9 @@
 use lapin::BasicProperties;
 use serde_json::json;
 use shared::auth::Role;
-use shared::wire::{Command, Envelope, Event, LocationBatch, RegisterUser, SigningKeys};
+use shared::wire::{
+    Command, Envelope, Event, LocationBatch, PackageEvent, RegisterUser, SigningKeys,
+};
 use std::time::Duration;
 use testkit::app::{TestApp, WAIT};
 use testkit::ws::{self, next_json, send};
@@ -136,7 +138,7 @@ async fn an_event_that_does_not_verify_reaches_no_watcher() {
         uuid::Uuid::now_v7(),
         chrono::Utc::now(),
         testkit::dispatcher(),
-        Event::StatusChanged(shared::wire::StatusChanged {
+        Event::from(PackageEvent::StatusChanged(shared::wire::StatusChanged {
             package_id: uuid::Uuid::new_v4(),
             tracking_number: number,
             previous: shared::domain::PackageStatus::Pending,
@@ -146,7 +148,7 @@ async fn an_event_that_does_not_verify_reaches_no_watcher() {
             version: 2,
             seq: 2,
             changed_at: chrono::Utc::now(),
-        }),
+        })),
     );
     let key = shared::topology::Topology::event_routing_key(&tn, "status_changed");
     let events = app.env.topology().events_exchange();

@@ -459,7 +459,7 @@ async fn pruning_forgets_long_ended_sessions_and_old_links_but_not_what_still_pr
         .unwrap();
     }
 
-    let pruned = workers::packages::prune::prune(pool, chrono::Utc::now())
+    let pruned = workers::accounts::prune::prune(pool, chrono::Utc::now())
         .await
         .unwrap();
     assert_eq!(pruned.sessions, 2, "{pruned:?}");

@@ -90,35 +90,7 @@ async fn handle(
     delivery: Delivery,
 ) -> Option<Delivery> {
     let attempt = attempt_of(&delivery) + 1;
-    let outcome = match pipeline.keys.open(&delivery.data) {
-        Err(refused) => {
-            pipeline
-                .metrics
-                .refused
-                .with_label_values(&["mail", refused.label()])
-                .inc();
-            Err(SendError::Permanent(refused.to_string()))
-        }
-        Ok(payload) => match Envelope::<MailRequest>::decode(payload) {
-            Err(error) => Err(SendError::Permanent(error.to_string())),
-            Ok(request) => {
-                let mail = render(
-                    &request.body,
-                    &pipeline.keys,
-                    &mailer.public_url,
-                    shared::auth::token::now(),
-                );
-                let sent = mailer.transport.send(&mailer.from, &mail).await;
-                let kind = request.body.mail.kind();
-                match &sent {
-                    Ok(()) => pipeline.metrics.mail_sent.with_label_values(&[kind]).inc(),
-                    Err(error) => tracing::warn!(%error, kind, attempt, "mail not sent"),
-                }
-                sent
-            }
-        },
-    };
-    let message = match outcome {
+    let message = match send(pipeline, mailer, &delivery, attempt).await {
         Ok(()) => return Some(delivery),
         Err(SendError::Transient(_)) if attempt < mailer.max_attempts => {
             pipeline.metrics.retried.with_label_values(&["mail"]).inc();
@@ -149,6 +121,38 @@ async fn handle(
         .await
         .ok()
         .map(|()| delivery)
+}
+
+/// Opens, renders and sends one mail.
+async fn send(
+    pipeline: &Runner,
+    mailer: &Mailer,
+    delivery: &Delivery,
+    attempt: u32,
+) -> Result<(), SendError> {
+    let payload = pipeline.keys.open(&delivery.data).map_err(|refused| {
+        pipeline
+            .metrics
+            .refused
+            .with_label_values(&["mail", refused.label()])
+            .inc();
+        SendError::Permanent(refused.to_string())
+    })?;
+    let request = Envelope::<MailRequest>::decode(payload)
+        .map_err(|error| SendError::Permanent(error.to_string()))?;
+    let mail = render(
+        &request.body,
+        &pipeline.keys,
+        &mailer.public_url,
+        shared::auth::token::now(),
+    );
+    let sent = mailer.transport.send(&mailer.from, &mail).await;
+    let kind = request.body.mail.kind();
+    match &sent {
+        Ok(()) => pipeline.metrics.mail_sent.with_label_values(&[kind]).inc(),
+        Err(error) => tracing::warn!(%error, kind, attempt, "mail not sent"),
+    }
+    sent
 }
 
 /// The same message, into the delay line, one attempt further.

@@ -14,24 +14,26 @@ pub mod consumer;
 pub mod render;
 pub mod transport;
 
-use shared::wire::{Event, LinkKind, Mail, MailRequest};
+use shared::wire::{AccountOutcome, Event, LinkKind, Mail, MailRequest};
 
 /// The mail an outcome owes, if any.
 pub fn request_for(event: &Event) -> Option<MailRequest> {
     match event {
-        Event::UserRegistered(user) if !user.email_verified => Some(MailRequest {
-            to: shared::domain::Email::parse(&user.email).ok()?,
-            mail: Mail::VerifyEmail { user_id: user.id },
-        }),
-        Event::AlreadyRegistered { email } => Some(MailRequest {
+        Event::Account(AccountOutcome::UserRegistered(user)) if !user.email_verified => {
+            Some(MailRequest {
+                to: shared::domain::Email::parse(&user.email).ok()?,
+                mail: Mail::VerifyEmail { user_id: user.id },
+            })
+        }
+        Event::Account(AccountOutcome::AlreadyRegistered { email }) => Some(MailRequest {
             to: email.clone(),
             mail: Mail::AccountExists,
         }),
-        Event::LinkRequested {
+        Event::Account(AccountOutcome::LinkRequested {
             user_id,
             email,
             link,
-        } => Some(MailRequest {
+        }) => Some(MailRequest {
             to: email.clone(),
             mail: match link {
                 LinkKind::VerifyEmail => Mail::VerifyEmail { user_id: *user_id },

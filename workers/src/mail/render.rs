@@ -17,75 +17,79 @@ pub struct Rendered {
 /// base of every link.
 pub fn render(request: &MailRequest, keys: &SigningKeys, public_url: &str, now: u64) -> Rendered {
     let base = public_url.trim_end_matches('/');
+    let link = |purpose, user_id, email, password_version| {
+        links::sign(
+            keys,
+            &links::claims(purpose, user_id, email, password_version, now),
+        )
+    };
     let (subject, text) = match &request.mail {
         Mail::VerifyEmail { user_id } => {
-            let claims = links::claims(
-                Purpose::VerifyEmail,
-                *user_id,
-                Some(request.to.as_str().to_owned()),
-                None,
-                now,
-            );
-            let token = links::sign(keys, &claims);
-            (
-                "Confirm your email address for DeliverTrack".to_owned(),
-                format!(
-                    "Please confirm that this address is yours: open the link \
-                     and sign in to the account. Until you do, parcels sent to \
-                     it do not show in the account.\n\n\
-                     {base}/verify-email#token={token}\n\n\
-                     The link works for {} hours, and only with the account's \
-                     password. If you did not sign up, someone typed your \
-                     address: they cannot confirm it without this mail, and you \
-                     can take the account over by resetting its password:\n\n\
-                     {base}/reset-password",
-                    links::VERIFY_TTL.as_secs() / 3600
-                ),
-            )
+            let email = Some(request.to.as_str().to_owned());
+            verify_email(base, &link(Purpose::VerifyEmail, *user_id, email, None))
         }
-        Mail::AccountExists => (
-            "Someone tried to sign up with your address".to_owned(),
-            format!(
-                "Someone tried to create a DeliverTrack account with this address, \
-                 which already has one. If it was you, sign in instead; if you \
-                 forgot your password, ask for a reset link:\n\n\
-                 {base}/reset-password\n\n\
-                 If it was not you, there is nothing to do: no account was changed."
-            ),
-        ),
+        Mail::AccountExists => account_exists(base),
         Mail::ResetPassword {
             user_id,
             password_version,
         } => {
-            let claims = links::claims(
-                Purpose::ResetPassword,
-                *user_id,
-                None,
-                Some(password_version.clone()),
-                now,
-            );
-            let token = links::sign(keys, &claims);
-            (
-                "Reset your DeliverTrack password".to_owned(),
-                format!(
-                    "Someone (we hope you) asked to reset the password of this \
-                     account. Choose a new one here:\n\n\
-                     {base}/reset-password#token={token}\n\n\
-                     The link works once, for {} minutes, and signs you out \
-                     everywhere. If you did not ask, ignore this mail: your \
-                     password stays as it is.",
-                    links::RESET_TTL.as_secs() / 60
-                ),
-            )
+            let version = Some(password_version.clone());
+            reset_password(base, &link(Purpose::ResetPassword, *user_id, None, version))
         }
     };
     Rendered {
         to: request.to.as_str().to_owned(),
-        subject,
+        subject: subject.to_owned(),
         // No name in the greeting: the name is the account's own words, and
         // the account may not be the address's owner.
         body: format!("Hello,\n\n{text}\n\n-- \nDeliverTrack\n"),
     }
+}
+
+fn verify_email(base: &str, token: &str) -> (&'static str, String) {
+    (
+        "Confirm your email address for DeliverTrack",
+        format!(
+            "Please confirm that this address is yours: open the link \
+             and sign in to the account. Until you do, parcels sent to \
+             it do not show in the account.\n\n\
+             {base}/verify-email#token={token}\n\n\
+             The link works for {} hours, and only with the account's \
+             password. If you did not sign up, someone typed your \
+             address: they cannot confirm it without this mail, and you \
+             can take the account over by resetting its password:\n\n\
+             {base}/reset-password",
+            links::VERIFY_TTL.as_secs() / 3600
+        ),
+    )
+}
+
+fn account_exists(base: &str) -> (&'static str, String) {
+    (
+        "Someone tried to sign up with your address",
+        format!(
+            "Someone tried to create a DeliverTrack account with this address, \
+             which already has one. If it was you, sign in instead; if you \
+             forgot your password, ask for a reset link:\n\n\
+             {base}/reset-password\n\n\
+             If it was not you, there is nothing to do: no account was changed."
+        ),
+    )
+}
+
+fn reset_password(base: &str, token: &str) -> (&'static str, String) {
+    (
+        "Reset your DeliverTrack password",
+        format!(
+            "Someone (we hope you) asked to reset the password of this \
+             account. Choose a new one here:\n\n\
+             {base}/reset-password#token={token}\n\n\
+             The link works once, for {} minutes, and signs you out \
+             everywhere. If you did not ask, ignore this mail: your \
+             password stays as it is.",
+            links::RESET_TTL.as_secs() / 60
+        ),
+    )
 }
 
 #[cfg(test)]

@@ -8,7 +8,10 @@ use crate::runner::isolate::Applied;
 use crate::runner::messages::applied_in_trace;
 use crate::runner::{Effects, Flow, Reply, Runner};
 use lapin::message::Delivery;
-use shared::wire::{Command, Envelope, Event, LocationBatch, LocationPoint, StatusChanged};
+use shared::wire::{
+    AccountOutcome, Command, Envelope, Event, LocationBatch, LocationPoint, PackageEvent,
+    StatusChanged,
+};
 use sqlx::PgPool;
 
 pub struct PackageFlow {
@@ -98,10 +101,14 @@ fn settled(
             .invalidations
             .push((tn.as_str().to_owned(), version));
     }
-    if let Event::StatusChanged(changed) = &event {
+    if let Event::Package(PackageEvent::StatusChanged(changed)) = &event {
         forwarded.add(command, changed);
     }
-    effects.auth_changed |= matches!(event, Event::DeliveryChanged(_) | Event::DeviceChanged(_));
+    effects.auth_changed |= matches!(
+        event,
+        Event::Account(AccountOutcome::DeliveryChanged(_))
+            | Event::Account(AccountOutcome::DeviceChanged(_))
+    );
     effects.accounts_changed.extend(event.changed_account());
     if let Some(mail) = crate::mail::request_for(&event) {
         match runner.mail_message(&command.with_body(mail)) {
@@ -110,7 +117,7 @@ fn settled(
         }
     }
     if let Some(watched) = event.for_watchers() {
-        match runner.event_message(&command.with_body(watched)) {
+        match runner.event_message(&command.with_body(watched.clone())) {
             Ok(message) => effects.messages.push(message),
             Err(error) => tracing::error!(%error, "cannot encode an event"),
         }

@@ -1,7 +1,8 @@
 //! Rebuilding the outcome of a command that was already applied.
 
-use shared::domain::{Coordinates, PackageStatus, PackageView, TrackingNumber};
-use shared::wire::{Event, PackageCreated, StatusChanged};
+use shared::domain::{Coordinates, PackageStatus, TrackingNumber};
+use shared::packages::PackageView;
+use shared::wire::{Event, PackageCreated, PackageEvent, StatusChanged};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
@@ -24,25 +25,29 @@ pub async fn replay(tx: &mut PgConnection, event_id: Uuid) -> Result<Option<Even
     let package = <PackageView as sqlx::FromRow<_>>::from_row(&row)?;
     let previous: Option<String> = row.try_get("previous_status")?;
     let Some(previous) = previous else {
-        return Ok(Some(Event::PackageCreated(PackageCreated { package })));
+        return Ok(Some(
+            PackageEvent::PackageCreated(PackageCreated { package }).into(),
+        ));
     };
     let status: String = row.try_get("event_status")?;
     let latitude: Option<f64> = row.try_get("event_latitude")?;
     let longitude: Option<f64> = row.try_get("event_longitude")?;
-    Ok(Some(Event::StatusChanged(StatusChanged {
-        package_id: package.id,
-        tracking_number: decode_column(TrackingNumber::parse(&package.tracking_number))?,
-        previous: decode_column(previous.parse::<PackageStatus>())?,
-        status: decode_column(status.parse::<PackageStatus>())?,
-        location: row.try_get("event_location")?,
-        coordinates: match (latitude, longitude) {
-            (Some(lat), Some(lon)) => Some(decode_column(Coordinates::new(lat, lon))?),
-            _ => None,
+    Ok(Some(Event::Package(PackageEvent::StatusChanged(
+        StatusChanged {
+            package_id: package.id,
+            tracking_number: decode_column(TrackingNumber::parse(&package.tracking_number))?,
+            previous: decode_column(previous.parse::<PackageStatus>())?,
+            status: decode_column(status.parse::<PackageStatus>())?,
+            location: row.try_get("event_location")?,
+            coordinates: match (latitude, longitude) {
+                (Some(lat), Some(lon)) => Some(decode_column(Coordinates::new(lat, lon))?),
+                _ => None,
+            },
+            version: row.try_get("event_version")?,
+            seq: row.try_get("status_event_seq")?,
+            changed_at: row.try_get("event_occurred_at")?,
         },
-        version: row.try_get("event_version")?,
-        seq: row.try_get("status_event_seq")?,
-        changed_at: row.try_get("event_occurred_at")?,
-    })))
+    ))))
 }
 
 fn decode_column<T, E: std::error::Error + Send + Sync + 'static>(

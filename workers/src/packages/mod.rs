@@ -5,32 +5,29 @@
 //! - [`window`]: the commands applied to the packages' state in memory;
 //! - [`store`]: locking and loading that state, writing it back;
 //! - [`history`]: rebuilding the outcome of a command applied before;
-//! - [`prune`]: forgetting ended sessions and used links, hourly;
 //! - [`flow`]: the pool's handler for the window runner.
+//!
+//! Account, delivery and device commands share the shard queues and the
+//! window's transaction; [`crate::accounts`] applies them.
 //!
 //! Idempotency: the command's event id is unique in `status_events`. A command
 //! seen before is not applied again; its recorded outcome is rebuilt instead,
 //! unless it carries another request's fingerprint (an `Idempotency-Key`
 //! reused for a different request), which is refused.
 
-mod accounts;
-mod deliveries;
-mod devices;
 pub mod flow;
 mod history;
-pub mod prune;
-mod sessions;
 mod store;
-mod users;
 pub mod window;
 
-use shared::wire::{Command, Envelope, Event, RejectReason};
-use sqlx::PgPool;
+use shared::wire::{AccountOutcome, Command, Envelope, Event, PackageEvent, RejectReason};
+use sqlx::{PgConnection, PgPool};
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
+pub use crate::outcome::Outcome;
 pub use store::StoreError as PackageError;
-pub use window::Outcome;
+use window::Window;
 
 /// Applies the commands of one window in one transaction, in order, and
 /// returns each one's outcome (same order).
@@ -39,117 +36,99 @@ pub async fn apply_window(
     commands: &[&Envelope<Command>],
 ) -> Result<Vec<Outcome>, PackageError> {
     let mut tx = pool.begin().await?;
-    let event_ids: Vec<Uuid> = commands.iter().map(|c| c.event_id).collect();
-    let applied_before = store::applied_before(&mut tx, &event_ids).await?;
-    let tracking_numbers: Vec<&str> = commands
-        .iter()
-        .filter_map(|c| c.body.tracking_number().map(|tn| tn.as_str()))
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let mut window = store::load_locked(&mut tx, &tracking_numbers).await?;
-    // Account and delivery commands write their own rows as they go.
-    let mut side_writes = false;
-    let mut audit = Vec::new();
-
+    let mut applying = Applying::open(&mut tx, commands).await?;
     let mut outcomes = Vec::with_capacity(commands.len());
-    // Earlier commands of this window by event id: a message published twice
-    // may arrive twice in one window.
-    let mut in_window: HashMap<Uuid, (Option<&str>, usize)> = HashMap::new();
     for (index, command) in commands.iter().enumerate() {
-        let fingerprint = command.fingerprint.as_deref();
-        let outcome = if let Some(&(first, earlier)) = in_window.get(&command.event_id) {
-            if same_request(first, fingerprint) {
-                let earlier: &Outcome = &outcomes[earlier];
-                Outcome {
-                    event: earlier.event.clone(),
-                    changed_version: None,
-                }
-            } else {
-                key_reused(command)
-            }
-        } else if let Some(first) = applied_before.get(&command.event_id) {
-            if same_request(first.as_deref(), fingerprint) {
-                let event = history::replay(&mut tx, command.event_id)
-                    .await?
-                    .ok_or(sqlx::Error::RowNotFound)?;
-                Outcome {
-                    event,
-                    changed_version: None,
-                }
-            } else {
-                key_reused(command)
-            }
-        } else if command.body.tracking_number().is_none() {
-            in_window.insert(command.event_id, (fingerprint, index));
-            side_writes = true;
-            match &command.body {
-                Command::RegisterUser(c) => accounts::register(&mut tx, command, c).await?,
-                Command::CreateDelivery(c) => deliveries::create(&mut tx, command, c).await?,
-                Command::UpdateDelivery(c) => deliveries::update(&mut tx, command, c).await?,
-                Command::RegisterDevice(c) => devices::register(&mut tx, command, c).await?,
-                Command::RotateDeviceKey(c) => devices::rotate(&mut tx, command, c).await?,
-                Command::RevokeDevice(c) => devices::revoke(&mut tx, command, c).await?,
-                Command::StartSession(c) => sessions::start(&mut tx, command, c).await?,
-                Command::RefreshSession(c) => sessions::refresh(&mut tx, command, c).await?,
-                Command::EndSession(c) => sessions::end(&mut tx, command, c).await?,
-                Command::UpdateUser(c) => users::update(&mut tx, command, c).await?,
-                Command::VerifyEmail(c) => users::verify_email(&mut tx, command, c).await?,
-                Command::ResendVerification(c) => {
-                    users::resend_verification(&mut tx, command, c).await?
-                }
-                Command::RequestPasswordReset(c) => {
-                    users::request_password_reset(&mut tx, command, c).await?
-                }
-                Command::ResetPassword(c) => users::reset_password(&mut tx, command, c).await?,
-                Command::CreatePackage(_) | Command::UpdateStatus(_) => window.apply(command),
-            }
-        } else {
-            in_window.insert(command.event_id, (fingerprint, index));
-            window.apply(command)
-        };
+        let outcome = applying.apply(&mut tx, index, command, &outcomes).await?;
         if outcome.applied() {
-            audit.push(shared::audit::of_command(command));
+            applying.audit.push(shared::audit::of_command(command));
         }
         outcomes.push(outcome);
     }
-    if window.status_rows.is_empty() && !side_writes {
+    if applying.window.status_rows.is_empty() && !applying.side_writes {
         tx.rollback().await?;
     } else {
-        store::write(&mut tx, &window).await?;
-        shared::audit::record(&mut *tx, &audit).await?;
+        store::write(&mut tx, &applying.window).await?;
+        shared::audit::record(&mut *tx, &applying.audit).await?;
         tx.commit().await?;
     }
     Ok(outcomes)
 }
 
-/// An outcome for a command that is not about one package: sent back to
-/// the requester only.
-fn reply_only_rejection(reason: RejectReason, message: &str) -> Outcome {
-    Outcome {
-        event: Event::AccountRejected {
-            reason,
-            message: message.to_owned(),
-        },
-        changed_version: None,
+/// A window's state while its commands are applied in its transaction.
+struct Applying<'c> {
+    /// Commands applied by an earlier window, with their fingerprints.
+    applied_before: HashMap<Uuid, Option<String>>,
+    /// The packages the window names, locked, and what it changes.
+    window: Window,
+    /// Earlier commands of this window by event id: a message published
+    /// twice may arrive twice in one window.
+    in_window: HashMap<Uuid, (Option<&'c str>, usize)>,
+    /// Account and delivery commands write their own rows as they go.
+    side_writes: bool,
+    audit: Vec<shared::audit::AuditEntry>,
+}
+
+impl<'c> Applying<'c> {
+    async fn open(
+        tx: &mut PgConnection,
+        commands: &[&Envelope<Command>],
+    ) -> Result<Self, sqlx::Error> {
+        let event_ids: Vec<Uuid> = commands.iter().map(|c| c.event_id).collect();
+        let applied_before = store::applied_before(tx, &event_ids).await?;
+        let tracking_numbers: Vec<&str> = commands
+            .iter()
+            .filter_map(|c| c.body.tracking_number().map(|tn| tn.as_str()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let window = store::load_locked(tx, &tracking_numbers).await?;
+        Ok(Self {
+            applied_before,
+            window,
+            in_window: HashMap::new(),
+            side_writes: false,
+            audit: Vec::new(),
+        })
     }
-}
 
-/// The account an envelope's principal names, if it names one.
-fn account_of(envelope: &Envelope<Command>) -> Option<Uuid> {
-    envelope.principal.subject.as_deref()?.parse().ok()
-}
-
-/// Why the envelope's principal may not take the action (`None`: it may).
-fn refusal(envelope: &Envelope<Command>, action: shared::auth::Action) -> Option<Outcome> {
-    let caller = shared::auth::Caller::from_principal(&envelope.principal);
-    if caller.is_some_and(|c| shared::auth::policy::role_may(c.role, action)) {
-        None
-    } else {
-        Some(reply_only_rejection(
-            RejectReason::Forbidden,
-            "the command's principal may not do this",
-        ))
+    /// One command's outcome: applied now, or the outcome it had when it
+    /// was applied before (in this window or an earlier one), or a refusal
+    /// of an `Idempotency-Key` reused for another request.
+    async fn apply(
+        &mut self,
+        tx: &mut PgConnection,
+        index: usize,
+        command: &'c Envelope<Command>,
+        outcomes: &[Outcome],
+    ) -> Result<Outcome, sqlx::Error> {
+        let fingerprint = command.fingerprint.as_deref();
+        if let Some(&(first, earlier)) = self.in_window.get(&command.event_id) {
+            return Ok(if same_request(first, fingerprint) {
+                Outcome::unchanged(outcomes[earlier].event.clone())
+            } else {
+                key_reused(command)
+            });
+        }
+        if let Some(first) = self.applied_before.get(&command.event_id) {
+            if !same_request(first.as_deref(), fingerprint) {
+                return Ok(key_reused(command));
+            }
+            let event = history::replay(tx, command.event_id)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            return Ok(Outcome::unchanged(event));
+        }
+        self.in_window
+            .insert(command.event_id, (fingerprint, index));
+        if command.body.tracking_number().is_some() {
+            return Ok(self.window.apply(command));
+        }
+        self.side_writes = true;
+        Ok(match crate::accounts::apply(tx, command).await? {
+            Some(outcome) => outcome,
+            None => self.window.apply(command),
+        })
     }
 }
 
@@ -166,12 +145,13 @@ fn key_reused(command: &Envelope<Command>) -> Outcome {
     let reason = RejectReason::IdempotencyConflict;
     let message = "this Idempotency-Key was already used for a different request".to_owned();
     let event = match command.body.tracking_number() {
-        Some(tracking_number) => Event::CommandRejected {
+        Some(tracking_number) => PackageEvent::CommandRejected {
             tracking_number: tracking_number.clone(),
             reason,
             message,
-        },
-        None => Event::AccountRejected { reason, message },
+        }
+        .into(),
+        None => Event::Account(AccountOutcome::AccountRejected { reason, message }),
     };
     Outcome {
         event,

@@ -3,7 +3,9 @@
 //! per-statement cost dominates, rows are nearly free).
 
 use super::window::{PackageRow, StatusRow, Window};
+use chrono::{DateTime, Utc};
 use shared::domain::PackageStatus;
+use shared::packages::PackageView;
 use sqlx::PgConnection;
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -103,8 +105,58 @@ pub enum StoreError {
     Raced(#[from] CreateRaced),
 }
 
+/// The new packages' columns, one array each, for one `INSERT ... UNNEST`.
+struct CreatedColumns<'a> {
+    ids: Vec<Uuid>,
+    text: [Vec<&'a str>; 5],
+    statuses: Vec<&'a str>,
+    locations: Vec<Option<&'a str>>,
+    weights: Vec<Option<f64>>,
+    descriptions: Vec<Option<&'a str>>,
+    latitudes: Vec<Option<f64>>,
+    longitudes: Vec<Option<f64>>,
+    last_seen: Vec<Option<DateTime<Utc>>>,
+    versions: Vec<i64>,
+    seqs: Vec<i64>,
+    created_at: Vec<DateTime<Utc>>,
+    updated_at: Vec<DateTime<Utc>>,
+    owners: Vec<Option<Uuid>>,
+    recipient_emails: Vec<Option<&'a str>>,
+}
+
+impl<'a> CreatedColumns<'a> {
+    fn of(created: &[(&'a PackageRow, &'a PackageView)]) -> Self {
+        let views = || created.iter().map(|(_, v)| *v);
+        let rows = || created.iter().map(|(r, _)| *r);
+        let text = |f: fn(&PackageView) -> &str| views().map(f).collect::<Vec<_>>();
+        Self {
+            ids: rows().map(|r| r.id).collect(),
+            text: [
+                text(|v| &v.tracking_number),
+                text(|v| &v.sender_name),
+                text(|v| &v.sender_address),
+                text(|v| &v.recipient_name),
+                text(|v| &v.recipient_address),
+            ],
+            statuses: rows().map(|r| r.status.as_str()).collect(),
+            locations: rows().map(|r| r.current_location.as_deref()).collect(),
+            weights: views().map(|v| v.weight).collect(),
+            descriptions: views().map(|v| v.description.as_deref()).collect(),
+            latitudes: rows().map(|r| r.latitude).collect(),
+            longitudes: rows().map(|r| r.longitude).collect(),
+            last_seen: rows().map(|r| r.last_seen_at).collect(),
+            versions: rows().map(|r| r.version).collect(),
+            seqs: rows().map(|r| r.event_seq).collect(),
+            created_at: views().map(|v| v.created_at).collect(),
+            updated_at: rows().map(|r| r.updated_at).collect(),
+            owners: views().map(|v| v.owner_id).collect(),
+            recipient_emails: views().map(|v| v.recipient_email.as_deref()).collect(),
+        }
+    }
+}
+
 async fn insert_created(tx: &mut PgConnection, window: &Window) -> Result<(), StoreError> {
-    let created: Vec<(&PackageRow, &shared::domain::PackageView)> = window
+    let created: Vec<(&PackageRow, &PackageView)> = window
         .packages
         .values()
         .filter_map(|row| row.created.as_deref().map(|view| (row, view)))
@@ -112,40 +164,9 @@ async fn insert_created(tx: &mut PgConnection, window: &Window) -> Result<(), St
     if created.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = created.iter().map(|(row, _)| row.id).collect();
-    let text = |f: fn(&shared::domain::PackageView) -> &str| -> Vec<&str> {
-        created.iter().map(|(_, view)| f(view)).collect()
-    };
-    let tracking_numbers = text(|v| &v.tracking_number);
-    let sender_names = text(|v| &v.sender_name);
-    let sender_addresses = text(|v| &v.sender_address);
-    let recipient_names = text(|v| &v.recipient_name);
-    let recipient_addresses = text(|v| &v.recipient_address);
-    let statuses: Vec<&str> = created.iter().map(|(r, _)| r.status.as_str()).collect();
-    let locations: Vec<Option<&str>> = created
-        .iter()
-        .map(|(r, _)| r.current_location.as_deref())
-        .collect();
-    let descriptions: Vec<Option<&str>> = created
-        .iter()
-        .map(|(_, v)| v.description.as_deref())
-        .collect();
-    let weights: Vec<Option<f64>> = created.iter().map(|(_, v)| v.weight).collect();
-    let latitudes: Vec<Option<f64>> = created.iter().map(|(r, _)| r.latitude).collect();
-    let longitudes: Vec<Option<f64>> = created.iter().map(|(r, _)| r.longitude).collect();
-    let last_seen: Vec<Option<chrono::DateTime<chrono::Utc>>> =
-        created.iter().map(|(r, _)| r.last_seen_at).collect();
-    let versions: Vec<i64> = created.iter().map(|(r, _)| r.version).collect();
-    let seqs: Vec<i64> = created.iter().map(|(r, _)| r.event_seq).collect();
-    let created_at: Vec<chrono::DateTime<chrono::Utc>> =
-        created.iter().map(|(_, v)| v.created_at).collect();
-    let updated_at: Vec<chrono::DateTime<chrono::Utc>> =
-        created.iter().map(|(r, _)| r.updated_at).collect();
-    let owners: Vec<Option<Uuid>> = created.iter().map(|(_, v)| v.owner_id).collect();
-    let recipient_emails: Vec<Option<&str>> = created
-        .iter()
-        .map(|(_, v)| v.recipient_email.as_deref())
-        .collect();
+    let c = CreatedColumns::of(&created);
+    let [tracking_numbers, sender_names, sender_addresses, recipient_names, recipient_addresses] =
+        &c.text;
     let inserted = sqlx::query(
         "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, \
              recipient_address, status, current_location, weight, description, latitude, longitude, \
@@ -156,25 +177,25 @@ async fn insert_created(tx: &mut PgConnection, window: &Window) -> Result<(), St
              $18::uuid[], $19::text[]) \
          ON CONFLICT (tracking_number) DO NOTHING",
     )
-    .bind(&ids)
-    .bind(&tracking_numbers)
-    .bind(&sender_names)
-    .bind(&sender_addresses)
-    .bind(&recipient_names)
-    .bind(&recipient_addresses)
-    .bind(&statuses)
-    .bind(&locations)
-    .bind(&weights)
-    .bind(&descriptions)
-    .bind(&latitudes)
-    .bind(&longitudes)
-    .bind(&last_seen)
-    .bind(&versions)
-    .bind(&seqs)
-    .bind(&created_at)
-    .bind(&updated_at)
-    .bind(&owners)
-    .bind(&recipient_emails)
+    .bind(&c.ids)
+    .bind(tracking_numbers)
+    .bind(sender_names)
+    .bind(sender_addresses)
+    .bind(recipient_names)
+    .bind(recipient_addresses)
+    .bind(&c.statuses)
+    .bind(&c.locations)
+    .bind(&c.weights)
+    .bind(&c.descriptions)
+    .bind(&c.latitudes)
+    .bind(&c.longitudes)
+    .bind(&c.last_seen)
+    .bind(&c.versions)
+    .bind(&c.seqs)
+    .bind(&c.created_at)
+    .bind(&c.updated_at)
+    .bind(&c.owners)
+    .bind(&c.recipient_emails)
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() != created.len() as u64 {
@@ -249,16 +270,6 @@ async fn insert_history(tx: &mut PgConnection, rows: &[StatusRow]) -> Result<(),
     let principals: Vec<Option<&str>> = rows.iter().map(|r| r.principal.as_deref()).collect();
     let occurred: Vec<chrono::DateTime<chrono::Utc>> = rows.iter().map(|r| r.occurred_at).collect();
     let fingerprints: Vec<Option<&str>> = rows.iter().map(|r| r.fingerprint.as_deref()).collect();
-    let kinds: Vec<&str> = rows
-        .iter()
-        .map(|r| {
-            if r.previous.is_none() {
-                "created"
-            } else {
-                "status_changed"
-            }
-        })
-        .collect();
     sqlx::query(
         "INSERT INTO status_events (event_id, package_id, status, previous_status, location, latitude, \
              longitude, version, seq, principal, occurred_at, request_fingerprint) \
@@ -279,6 +290,21 @@ async fn insert_history(tx: &mut PgConnection, rows: &[StatusRow]) -> Result<(),
     .bind(&fingerprints)
     .execute(&mut *tx)
     .await?;
+    number(tx, rows).await
+}
+
+/// Each status row's number in its package's sequence.
+async fn number(tx: &mut PgConnection, rows: &[StatusRow]) -> Result<(), sqlx::Error> {
+    let package_ids: Vec<Uuid> = rows.iter().map(|r| r.package_id).collect();
+    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
+    let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
+    let kinds: Vec<&str> = rows
+        .iter()
+        .map(|r| match r.previous {
+            None => "created",
+            Some(_) => "status_changed",
+        })
+        .collect();
     sqlx::query(
         "INSERT INTO package_events (package_id, seq, event_id, kind) \
          SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[])",

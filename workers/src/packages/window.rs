@@ -6,13 +6,15 @@
 //! the same window sees the package it created. What changed is written back
 //! afterwards in one statement per table ([`super::store`]).
 
+use crate::outcome::Outcome;
 use chrono::{DateTime, Utc};
 use shared::auth::policy::{self, Action, Decision, PackageAccess};
 use shared::auth::Caller;
-use shared::domain::{PackageStatus, PackageView, TrackingNumber};
+use shared::domain::{PackageStatus, TrackingNumber};
+use shared::packages::PackageView;
 use shared::wire::{
-    Command, CreatePackage, Envelope, Event, PackageCreated, RejectReason, StatusChanged,
-    UpdateStatus,
+    AccountOutcome, Command, CreatePackage, Envelope, Event, PackageCreated, PackageEvent,
+    RejectReason, StatusChanged, UpdateStatus,
 };
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -54,33 +56,6 @@ pub struct StatusRow {
     pub fingerprint: Option<String>,
 }
 
-/// What one command came to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Outcome {
-    pub event: Event,
-    /// The package's version after a change, for invalidating its cached view;
-    /// `None` when nothing changed (rejections, replays).
-    pub changed_version: Option<i64>,
-}
-
-impl Outcome {
-    /// Whether the command took effect (now or before): what the audit
-    /// trail records. Rejections do not.
-    pub fn applied(&self) -> bool {
-        !matches!(
-            self.event,
-            Event::CommandRejected { .. } | Event::AccountRejected { .. }
-        )
-    }
-
-    fn unchanged(event: Event) -> Self {
-        Self {
-            event,
-            changed_version: None,
-        }
-    }
-}
-
 /// The in-memory state of one window.
 #[derive(Default)]
 pub struct Window {
@@ -119,10 +94,10 @@ impl Window {
                 )
                 .unwrap_or_else(|| self.update_status(envelope, command)),
             // Account and delivery commands are applied by their own modules.
-            _ => Outcome::unchanged(Event::AccountRejected {
+            _ => Outcome::unchanged(Event::Account(AccountOutcome::AccountRejected {
                 reason: RejectReason::Conflict,
                 message: "not a package command".into(),
-            }),
+            })),
         }
     }
 
@@ -173,64 +148,13 @@ impl Window {
                 format!("tracking number {tn} already exists"),
             ));
         }
-        let at = envelope.occurred_at;
-        let view = PackageView {
-            id: command.package_id,
-            tracking_number: tn.to_owned(),
-            sender_name: command.sender_name.as_str().to_owned(),
-            sender_address: command.sender_address.as_str().to_owned(),
-            recipient_name: command.recipient_name.as_str().to_owned(),
-            recipient_address: command.recipient_address.as_str().to_owned(),
-            status: PackageStatus::Pending,
-            current_location: None,
-            weight: command.weight,
-            description: command.description.as_ref().map(|d| d.as_str().to_owned()),
-            latitude: None,
-            longitude: None,
-            last_seen_at: None,
-            version: 1,
-            created_at: at,
-            updated_at: at,
-            owner_id: command.owner_id,
-            recipient_email: command
-                .recipient_email
-                .as_ref()
-                .map(|e| e.as_str().to_owned()),
-            seq: Some(1),
-        };
-        self.status_rows.push(StatusRow {
-            event_id: envelope.event_id,
-            package_id: view.id,
-            status: PackageStatus::Pending,
-            previous: None,
-            location: None,
-            latitude: None,
-            longitude: None,
-            version: 1,
-            seq: 1,
-            principal: envelope.principal.subject.clone(),
-            occurred_at: at,
-            fingerprint: envelope.fingerprint.clone(),
-        });
-        self.packages.insert(
-            tn.to_owned(),
-            PackageRow {
-                id: view.id,
-                status: PackageStatus::Pending,
-                current_location: None,
-                latitude: None,
-                longitude: None,
-                last_seen_at: None,
-                version: 1,
-                event_seq: 1,
-                updated_at: at,
-                created: Some(Box::new(view.clone())),
-                dirty: true,
-                courier_ids: Vec::new(),
-            },
-        );
+        let view = new_view(command, envelope.occurred_at);
+        let row = PackageRow::created(view.clone());
+        self.status_rows
+            .push(StatusRow::of(envelope, &row, None, None, None));
+        self.packages.insert(tn.to_owned(), row);
         Outcome {
-            event: Event::PackageCreated(PackageCreated { package: view }),
+            event: PackageEvent::PackageCreated(PackageCreated { package: view }).into(),
             changed_version: Some(1),
         }
     }
@@ -250,51 +174,127 @@ impl Window {
         }
         let at = envelope.occurred_at;
         let location = command.location.as_ref().map(|l| l.as_str().to_owned());
-        package.status = command.status;
-        if location.is_some() {
-            package.current_location.clone_from(&location);
-        }
-        // The latest position only moves forward in time: older coordinates
-        // keep the status change but not the position.
-        if let Some(coordinates) = command.coordinates {
-            if package.last_seen_at.is_none_or(|seen| seen <= at) {
-                package.latitude = Some(coordinates.latitude());
-                package.longitude = Some(coordinates.longitude());
-                package.last_seen_at = Some(at);
-            }
-        }
-        package.version += 1;
-        package.event_seq += 1;
-        package.updated_at = package.updated_at.max(at);
-        package.dirty = true;
-        self.status_rows.push(StatusRow {
-            event_id: envelope.event_id,
-            package_id: package.id,
-            status: command.status,
-            previous: Some(previous),
-            location: location.clone(),
-            latitude: command.coordinates.map(|c| c.latitude()),
-            longitude: command.coordinates.map(|c| c.longitude()),
-            version: package.version,
-            seq: package.event_seq,
-            principal: envelope.principal.subject.clone(),
-            occurred_at: at,
-            fingerprint: envelope.fingerprint.clone(),
-        });
+        package.change_status(command, location.as_deref(), at);
+        let (coordinates, version, seq) = (command.coordinates, package.version, package.event_seq);
+        let row = StatusRow::of(
+            envelope,
+            package,
+            Some(previous),
+            location.clone(),
+            coordinates,
+        );
+        self.status_rows.push(row);
         Outcome {
-            event: Event::StatusChanged(StatusChanged {
+            event: PackageEvent::StatusChanged(StatusChanged {
                 package_id: package.id,
                 tracking_number: tn.clone(),
                 previous,
                 status: command.status,
                 location,
-                coordinates: command.coordinates,
-                version: package.version,
-                seq: package.event_seq,
+                coordinates,
+                version,
+                seq,
                 changed_at: at,
-            }),
-            changed_version: Some(package.version),
+            })
+            .into(),
+            changed_version: Some(version),
         }
+    }
+}
+
+impl PackageRow {
+    /// The row of a package this window creates.
+    fn created(view: PackageView) -> Self {
+        Self {
+            id: view.id,
+            status: view.status,
+            current_location: None,
+            latitude: None,
+            longitude: None,
+            last_seen_at: None,
+            version: view.version,
+            event_seq: 1,
+            updated_at: view.updated_at,
+            created: Some(Box::new(view)),
+            dirty: true,
+            courier_ids: Vec::new(),
+        }
+    }
+
+    /// A status change at `at` (allowed by the flow). The latest position
+    /// only moves forward in time: older coordinates keep the status change
+    /// but not the position.
+    fn change_status(&mut self, command: &UpdateStatus, location: Option<&str>, at: DateTime<Utc>) {
+        self.status = command.status;
+        if let Some(location) = location {
+            self.current_location = Some(location.to_owned());
+        }
+        if let Some(coordinates) = command.coordinates {
+            if self.last_seen_at.is_none_or(|seen| seen <= at) {
+                self.latitude = Some(coordinates.latitude());
+                self.longitude = Some(coordinates.longitude());
+                self.last_seen_at = Some(at);
+            }
+        }
+        self.version += 1;
+        self.event_seq += 1;
+        self.updated_at = self.updated_at.max(at);
+        self.dirty = true;
+    }
+}
+
+impl StatusRow {
+    /// The history row of the change `envelope` just made to `package`
+    /// (its creation when `previous` is `None`).
+    fn of(
+        envelope: &Envelope<Command>,
+        package: &PackageRow,
+        previous: Option<PackageStatus>,
+        location: Option<String>,
+        coordinates: Option<shared::domain::Coordinates>,
+    ) -> Self {
+        Self {
+            event_id: envelope.event_id,
+            package_id: package.id,
+            status: package.status,
+            previous,
+            location,
+            latitude: coordinates.map(|c| c.latitude()),
+            longitude: coordinates.map(|c| c.longitude()),
+            version: package.version,
+            seq: package.event_seq,
+            principal: envelope.principal.subject.clone(),
+            occurred_at: envelope.occurred_at,
+            fingerprint: envelope.fingerprint.clone(),
+        }
+    }
+}
+
+/// A new package as the create command describes it, pending.
+fn new_view(command: &CreatePackage, at: DateTime<Utc>) -> PackageView {
+    PackageView {
+        id: command.package_id,
+        tracking_number: command.tracking_number.as_str().to_owned(),
+        sender_name: command.sender_name.as_str().to_owned(),
+        sender_address: command.sender_address.as_str().to_owned(),
+        recipient_name: command.recipient_name.as_str().to_owned(),
+        recipient_address: command.recipient_address.as_str().to_owned(),
+        status: PackageStatus::Pending,
+        current_location: None,
+        weight: command.weight,
+        description: command.description.as_ref().map(|d| d.as_str().to_owned()),
+        latitude: None,
+        longitude: None,
+        last_seen_at: None,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+        owner_id: command.owner_id,
+        recipient_email: command
+            .recipient_email
+            .as_ref()
+            .map(|e| e.as_str().to_owned()),
+        seq: Some(1),
     }
 }
 
@@ -303,11 +303,12 @@ fn rejected(
     reason: RejectReason,
     message: String,
 ) -> Event {
-    Event::CommandRejected {
+    PackageEvent::CommandRejected {
         tracking_number: tracking_number.clone(),
         reason,
         message,
     }
+    .into()
 }
 
 #[cfg(test)]
@@ -358,51 +359,46 @@ mod tests {
     fn commands_in_one_window_see_each_other_in_order() {
         let mut window = Window::default();
         let before = window.apply(&status(PackageStatus::InTransit));
-        assert!(matches!(
-            before.event,
-            Event::CommandRejected {
-                reason: RejectReason::NotFound,
-                ..
-            }
-        ));
+        assert_eq!(
+            before.event.rejection().map(|(reason, _)| reason),
+            Some(RejectReason::NotFound)
+        );
         assert_eq!(window.apply(&create()).changed_version, Some(1));
         let moved = window.apply(&status(PackageStatus::InTransit));
-        assert!(matches!(moved.event, Event::StatusChanged(ref c) if c.version == 2 && c.seq == 2));
+        assert!(
+            matches!(moved.event, Event::Package(PackageEvent::StatusChanged(ref c)) if c.version == 2 && c.seq == 2)
+        );
         let skipped = window.apply(&status(PackageStatus::Delivered));
-        assert!(matches!(
-            skipped.event,
-            Event::CommandRejected {
-                reason: RejectReason::Conflict,
-                ..
-            }
-        ));
+        assert_eq!(
+            skipped.event.rejection().map(|(reason, _)| reason),
+            Some(RejectReason::Conflict)
+        );
         let again = window.apply(&create());
-        assert!(matches!(
-            again.event,
-            Event::CommandRejected {
-                reason: RejectReason::Conflict,
-                ..
-            }
-        ));
+        assert_eq!(
+            again.event.rejection().map(|(reason, _)| reason),
+            Some(RejectReason::Conflict)
+        );
         assert_eq!(window.status_rows.len(), 2, "rejections write nothing");
         let mut forged = status(PackageStatus::OutForDelivery);
         forged.principal.role = Some("customer".into());
-        assert!(matches!(
-            window.apply(&forged).event,
-            Event::CommandRejected {
-                reason: RejectReason::Forbidden,
-                ..
-            }
-        ));
+        assert_eq!(
+            window
+                .apply(&forged)
+                .event
+                .rejection()
+                .map(|(reason, _)| reason),
+            Some(RejectReason::Forbidden)
+        );
         let mut anonymous = status(PackageStatus::OutForDelivery);
         anonymous.principal = Principal::default();
-        assert!(matches!(
-            window.apply(&anonymous).event,
-            Event::CommandRejected {
-                reason: RejectReason::Forbidden,
-                ..
-            }
-        ));
+        assert_eq!(
+            window
+                .apply(&anonymous)
+                .event
+                .rejection()
+                .map(|(reason, _)| reason),
+            Some(RejectReason::Forbidden)
+        );
         let row = &window.packages[tn().as_str()];
         assert_eq!(
             (row.version, row.event_seq, row.status),

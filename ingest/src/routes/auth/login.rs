@@ -15,9 +15,9 @@ use crate::routes::write::outcome;
 use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::Request;
-use shared::auth::{AuthConfig, Caller, Role};
+use shared::auth::{AuthConfig, Caller};
 use shared::domain::Email;
-use shared::wire::{Command, Event, StartSession};
+use shared::wire::{AccountOutcome, Command, Event, StartSession};
 use uuid::Uuid;
 
 const REFUSED: &str = "invalid email or password";
@@ -55,34 +55,7 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
     if matches!(state.auth, AuthConfig::Disabled) {
         return Err(super::disabled());
     }
-    // Per account, whatever the address: after a few failures each attempt
-    // waits longer (the same for an email with no account). The attempt is
-    // counted before the password is checked, so parallel guesses count.
-    let delays = &state.sign_in_delays;
-    if let Some(left) = delays.attempt(&email).await {
-        let seconds = left.as_secs().max(1);
-        return Err(ApiError::TooManyRequests {
-            message: format!("too many failed sign-ins for this account; retry in {seconds} s"),
-            retry_after: seconds,
-        });
-    }
-    let account = match Email::parse(&email) {
-        Ok(email) => find(state, &email).await?,
-        Err(_) => None,
-    };
-    let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
-    let matches = state
-        .hashing
-        .verify(secret, stored_hash)
-        .await
-        .map_err(super::password_refusal)?;
-    let Some(account) = account.filter(|_| matches) else {
-        return Err(unauthorized(REFUSED));
-    };
-    delays.succeeded(&email).await;
-    if account.disabled {
-        return Err(unauthorized("this account is disabled"));
-    }
+    let account = checked(state, &email, secret).await?;
     let session_id = Uuid::new_v4();
     let (refresh_token, refresh_hash) = shared::auth::session::new_refresh_token(session_id);
     let caller = Caller {
@@ -103,35 +76,46 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
         password_version: shared::auth::links::password_version(&account.password_hash),
     });
     match outcome(state, &envelope(principal, trace, command)).await? {
-        Event::SessionIssued { session_id, user } => {
+        Event::Account(AccountOutcome::SessionIssued { session_id, user }) => {
             tokens_for(state, session_id, &user, refresh_token)
         }
         other => Err(crate::routes::write::unexpected(other)),
     }
 }
 
-struct Account {
-    id: Uuid,
-    role: Role,
-    password_hash: String,
-    disabled: bool,
-}
-
-/// The account that may sign in with this email (one with a password and a
-/// person's role).
-async fn find(state: &AppState, email: &Email) -> Result<Option<Account>, ApiError> {
-    let row: Option<(Uuid, String, Option<String>, bool)> = sqlx::query_as(
-        "SELECT id, role, password_hash, disabled_at IS NOT NULL FROM users WHERE email = $1",
-    )
-    .bind(email.as_str())
-    .fetch_optional(&state.pool)
-    .await?;
-    Ok(row.and_then(|(id, role, hash, disabled)| {
-        Some(Account {
-            id,
-            role: role.parse::<Role>().ok()?,
-            password_hash: hash?,
-            disabled,
-        })
-    }))
+/// The account the email and password sign in to, or why not.
+async fn checked(
+    state: &AppState,
+    email: &str,
+    secret: String,
+) -> Result<shared::auth::users::SignInAccount, ApiError> {
+    // Per account, whatever the address: after a few failures each attempt
+    // waits longer (the same for an email with no account). The attempt is
+    // counted before the password is checked, so parallel guesses count.
+    let delays = &state.sign_in_delays;
+    if let Some(left) = delays.attempt(email).await {
+        let seconds = left.as_secs().max(1);
+        return Err(ApiError::TooManyRequests {
+            message: format!("too many failed sign-ins for this account; retry in {seconds} s"),
+            retry_after: seconds,
+        });
+    }
+    let account = match Email::parse(email) {
+        Ok(email) => shared::auth::users::sign_in_account(&state.pool, &email).await?,
+        Err(_) => None,
+    };
+    let stored_hash = account.as_ref().map(|a| a.password_hash.clone());
+    let matches = state
+        .hashing
+        .verify(secret, stored_hash)
+        .await
+        .map_err(super::password_refusal)?;
+    let Some(account) = account.filter(|_| matches) else {
+        return Err(unauthorized(REFUSED));
+    };
+    delays.succeeded(email).await;
+    if account.disabled {
+        return Err(unauthorized("this account is disabled"));
+    }
+    Ok(account)
 }

@@ -9,7 +9,7 @@ use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use shared::auth::Caller;
-use shared::wire::{Command, EndSession, Event};
+use shared::wire::{AccountOutcome, Command, EndSession, Event};
 
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth",
     responses(
@@ -28,7 +28,9 @@ pub async fn post(
     let trace = crate::routes::trace_of(&request);
     let command = Command::EndSession(EndSession { session_id });
     match outcome(state, &envelope(principal, trace, command)).await? {
-        Event::SessionEnded { .. } => Ok(Reply::empty(StatusCode::NO_CONTENT)),
+        Event::Account(AccountOutcome::SessionEnded { .. }) => {
+            Ok(Reply::empty(StatusCode::NO_CONTENT))
+        }
         other => Err(crate::routes::write::unexpected(other)),
     }
 }

@@ -15,16 +15,12 @@ use hyper::{Request, StatusCode};
 use serde::Serialize;
 use shared::auth::links::{self, Purpose};
 use shared::domain::Email;
-use shared::wire::{Command, Event, RequestPasswordReset, ResetPassword};
+use shared::wire::{AccountOutcome, Command, Event, RequestPasswordReset, ResetPassword};
 
 /// A reset request's body: the address to send the link to.
 pub fn parse_request(body: &serde_json::Map<String, serde_json::Value>) -> Result<Email, ApiError> {
     let mut fields = Fields::new(body);
-    let email = fields.required_str("email").and_then(|raw| {
-        Email::parse(raw)
-            .map_err(|e| fields.invalid("email", e.to_string()))
-            .ok()
-    });
+    let email = fields.required_with("email", Email::parse);
     fields.finish()?;
     email.ok_or_else(|| ApiError::invalid_fields("email is required"))
 }
@@ -35,15 +31,7 @@ pub fn parse_confirm(
 ) -> Result<(String, String), ApiError> {
     let mut fields = Fields::new(body);
     let token = fields.required_str("token").map(str::to_owned);
-    let secret = fields.required_str("password").and_then(|raw| {
-        match crate::routes::accounts::password_problem(raw) {
-            Some(problem) => {
-                fields.invalid("password", problem);
-                None
-            }
-            None => Some(raw.to_owned()),
-        }
-    });
+    let secret = fields.required_with("password", crate::routes::accounts::new_password);
     fields.finish()?;
     match (token, secret) {
         (Some(token), Some(secret)) => Ok((token, secret)),
@@ -109,7 +97,7 @@ pub async fn confirm(state: &AppState, request: Request<Incoming>) -> Result<Rep
         password_hash,
     });
     match outcome_or_rejection(state, &envelope(principal, trace, command)).await? {
-        Ok(Event::AccountChanged(_)) => Ok(Reply::json(
+        Ok(Event::Account(AccountOutcome::AccountChanged(_))) => Ok(Reply::json(
             StatusCode::OK,
             &PasswordReset { status: "reset" },
         )),

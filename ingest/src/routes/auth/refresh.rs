@@ -14,7 +14,7 @@ use crate::routes::AppState;
 use hyper::body::Incoming;
 use hyper::Request;
 use shared::auth::session;
-use shared::wire::{Command, Event, RefreshSession};
+use shared::wire::{AccountOutcome, Command, Event, RefreshSession};
 
 const NOT_VALID: &str = "the refresh token is not valid; sign in again";
 
@@ -59,8 +59,10 @@ pub async fn post(state: &AppState, request: Request<Incoming>) -> Result<Reply,
     );
     envelope.event_id = session::refresh_event_id(&presented_hash);
     match outcome(state, &envelope).await? {
-        Event::SessionIssued { session_id, user } => tokens_for(state, session_id, &user, next),
-        Event::SessionEnded { .. } => Err(unauthorized(
+        Event::Account(AccountOutcome::SessionIssued { session_id, user }) => {
+            tokens_for(state, session_id, &user, next)
+        }
+        Event::Account(AccountOutcome::SessionEnded { .. }) => Err(unauthorized(
             "this refresh token was already used: the session is ended; sign in again",
         )),
         other => Err(crate::routes::write::unexpected(other)),

@@ -21,7 +21,7 @@ use hyper::{Request, StatusCode};
 use serde::Serialize;
 use shared::auth::links::{self, Purpose};
 use shared::auth::Caller;
-use shared::wire::{Command, Event, ResendVerification, VerifyEmail};
+use shared::wire::{AccountOutcome, Command, Event, ResendVerification, VerifyEmail};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Verified {
@@ -123,9 +123,9 @@ async fn apply(
         )
     };
     match outcome_or_rejection(state, &envelope(principal, trace, command)).await? {
-        Ok(Event::AccountChanged(user)) => Ok(verified(user.email)),
+        Ok(Event::Account(AccountOutcome::AccountChanged(user))) => Ok(verified(user.email)),
         // Verified before: nothing changed.
-        Ok(Event::Acknowledged) => Ok(verified(claims_email)),
+        Ok(Event::Account(AccountOutcome::Acknowledged)) => Ok(verified(claims_email)),
         Ok(other) => Err(crate::routes::write::unexpected(other)),
         Err((_, message)) => Err(bad_link(message)),
     }

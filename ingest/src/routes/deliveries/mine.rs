@@ -4,7 +4,7 @@ use crate::http::{ApiError, Query, Reply};
 use crate::routes::AppState;
 use hyper::StatusCode;
 use shared::auth::Caller;
-use shared::domain::DeliveryView;
+use shared::auth::DeliveryView;
 
 #[utoipa::path(get, path = "/api/v1/me/deliveries", tag = "deliveries",
     params(("day" = Option<String>, Query, description = "Only this day (YYYY-MM-DD)")),

@@ -18,8 +18,9 @@ use hyper::{Request, StatusCode};
 use serde_json::Value;
 use shared::auth::policy::Action;
 use shared::auth::Caller;
-use shared::domain::{DeliveryFilter, DeliveryView, TrackingNumber};
-use shared::wire::{Command, CreateDelivery, Event};
+use shared::auth::{DeliveryFilter, DeliveryView};
+use shared::domain::TrackingNumber;
+use shared::wire::{AccountOutcome, Command, CreateDelivery, Event};
 use uuid::Uuid;
 
 /// The most stops one run may have.
@@ -54,8 +55,10 @@ pub async fn post(
         options.envelope(event_id, command, &body),
         &options,
         |event| match event {
-            Event::DeliveryChanged(view) => Ok(Reply::json(StatusCode::CREATED, &view)
-                .header("location", &format!("/api/v1/deliveries/{}", view.id))),
+            Event::Account(AccountOutcome::DeliveryChanged(view)) => {
+                Ok(Reply::json(StatusCode::CREATED, &view)
+                    .header("location", &format!("/api/v1/deliveries/{}", view.id)))
+            }
             other => Err(unexpected(other)),
         },
     )
@@ -94,16 +97,16 @@ pub fn filter(query: Query<'_>, courier: Option<Uuid>) -> Result<DeliveryFilter,
 }
 
 fn uuid_field(fields: &mut Fields<'_>, name: &str, required: bool) -> Option<Uuid> {
-    let raw = if required {
-        fields.required_str(name)
+    if required {
+        fields.required_with(name, uuid)
     } else {
-        fields.optional_str(name)
-    };
-    raw.and_then(|raw| {
-        raw.parse::<Uuid>()
-            .map_err(|_| fields.invalid(name, "must be a UUID"))
-            .ok()
-    })
+        fields.optional_with(name, uuid)
+    }
+}
+
+/// A UUID field's value, or its problem.
+pub fn uuid(raw: &str) -> Result<Uuid, &'static str> {
+    raw.parse().map_err(|_| "must be a UUID")
 }
 
 /// A new run's body: its courier, its day and its stops.
@@ -112,10 +115,9 @@ pub fn parse_new(
 ) -> Result<(Uuid, chrono::NaiveDate, Vec<TrackingNumber>), ApiError> {
     let mut fields = Fields::new(body);
     let courier_id = uuid_field(&mut fields, "courier_id", true);
-    let day = fields.required_str("day").and_then(|raw| {
+    let day = fields.required_with("day", |raw| {
         raw.parse::<chrono::NaiveDate>()
-            .map_err(|_| fields.invalid("day", "must be a date like 2026-11-25"))
-            .ok()
+            .map_err(|_| "must be a date like 2026-11-25")
     });
     let stops = stops_field(&mut fields, body, true);
     fields.finish()?;

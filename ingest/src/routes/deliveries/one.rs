@@ -14,8 +14,8 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use shared::auth::policy::{self, Action};
 use shared::auth::Caller;
-use shared::domain::DeliveryView;
-use shared::wire::{Command, Event, UpdateDelivery};
+use shared::auth::DeliveryView;
+use shared::wire::{AccountOutcome, Command, Event, UpdateDelivery};
 use uuid::Uuid;
 
 fn not_found(raw: &str) -> ApiError {
@@ -74,7 +74,9 @@ pub async fn patch(
         options.envelope(options.event_id(), command, &body),
         &options,
         |event| match event {
-            Event::DeliveryChanged(view) => Ok(Reply::json(StatusCode::OK, &view)),
+            Event::Account(AccountOutcome::DeliveryChanged(view)) => {
+                Ok(Reply::json(StatusCode::OK, &view))
+            }
             other => Err(unexpected(other)),
         },
     )

@@ -30,7 +30,10 @@ pub async fn get(
     crate::authn::require_package(state, caller, action, &tracking_number).await?;
     let (since, until) = (query.time("since")?, query.time("until")?);
     let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    if crate::reads::package(&state.pool, tn).await?.is_none() {
+    if shared::packages::reads::head(&state.pool, tn)
+        .await?
+        .is_none()
+    {
         return Err(ApiError::package_not_found(tn));
     }
     let history = super::collection(state, stored::HISTORY);

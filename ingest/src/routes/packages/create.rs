@@ -13,7 +13,7 @@ use hyper::{Request, StatusCode};
 use shared::auth::policy::Action;
 use shared::auth::Caller;
 use shared::domain::{Email, TrackingNumber};
-use shared::wire::{Command, CreatePackage, Event};
+use shared::wire::{Command, CreatePackage, Event, PackageEvent};
 use uuid::Uuid;
 
 /// The heaviest package we accept, in kilograms.
@@ -24,7 +24,7 @@ const WEIGHT_MAX: f64 = 100_000.0;
     request_body = crate::schemas::CreatePackageRequest,
     responses(
         crate::http::documented::BodyErrors, crate::routes::write::Queued,
-        (status = 201, description = "Created", body = shared::domain::PackageView,
+        (status = 201, description = "Created", body = shared::packages::PackageView,
             headers(("location" = String, description = "The new package's URL"))),
         (status = 409, description = "The tracking number exists", body = crate::http::error::ErrorBody),
         (status = 422, description = "Invalid fields, or an Idempotency-Key reused for another request", body = crate::http::error::InvalidFields)))]
@@ -61,7 +61,7 @@ pub async fn post(
     command.owner_id = Some(caller.user_id);
     let envelope = options.envelope(event_id, Command::CreatePackage(command), &body);
     submit(state, envelope, &options, |event| match event {
-        Event::PackageCreated(created) => {
+        Event::Package(PackageEvent::PackageCreated(created)) => {
             let location = format!("/api/v1/packages/{}", created.package.tracking_number);
             Ok(Reply::json(StatusCode::CREATED, &created.package).header("location", &location))
         }
@@ -77,34 +77,21 @@ pub fn parse(
     assigned: TrackingNumber,
 ) -> Result<CreatePackage, ApiError> {
     let mut fields = Fields::new(body);
-    let tracking_number = match fields.optional_str("tracking_number") {
-        None => Some(assigned),
-        Some(raw) => TrackingNumber::parse(raw.trim())
-            .map_err(|e| fields.invalid("tracking_number", e.to_string()))
-            .ok(),
+    let tracking_number = match body.get("tracking_number") {
+        None | Some(serde_json::Value::Null) => Some(assigned),
+        Some(_) => fields.optional_with("tracking_number", |raw| TrackingNumber::parse(raw.trim())),
     };
     let sender_name = fields.required_text("sender_name", NAME_MAX);
     let sender_address = fields.required_text("sender_address", ADDRESS_MAX);
     let recipient_name = fields.required_text("recipient_name", NAME_MAX);
     let recipient_address = fields.required_text("recipient_address", ADDRESS_MAX);
-    let weight = fields.optional_number("weight");
-    if weight.is_some_and(|w| w <= 0.0 || w > WEIGHT_MAX) {
-        fields.invalid(
-            "weight",
-            format!("must be greater than 0 and at most {WEIGHT_MAX} (kg)"),
-        );
-    }
+    let weight = fields.optional_positive(
+        "weight",
+        WEIGHT_MAX,
+        &format!("must be greater than 0 and at most {WEIGHT_MAX} (kg)"),
+    );
     let description = fields.optional_text("description", DESCRIPTION_MAX);
-    let recipient_email = match body.get("recipient_email") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(raw)) => Email::parse(raw)
-            .map_err(|e| fields.invalid("recipient_email", e.to_string()))
-            .ok(),
-        Some(_) => {
-            fields.invalid("recipient_email", "must be a string");
-            None
-        }
-    };
+    let recipient_email = fields.optional_with("recipient_email", Email::parse);
     fields.finish()?;
     match (
         tracking_number,

@@ -7,6 +7,7 @@ use hyper::StatusCode;
 use shared::auth::policy::Action;
 use shared::auth::Caller;
 use shared::domain::TrackingNumber;
+use shared::packages::history::StatusEventView;
 
 const MAX_EVENTS: i64 = 1000;
 
@@ -14,7 +15,7 @@ const MAX_EVENTS: i64 = 1000;
     params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)")),
     responses(
         crate::http::documented::DatabaseDown,
-        (status = 200, description = "The status history, oldest first", body = Vec<crate::reads::StatusEventView>),
+        (status = 200, description = "The status history, oldest first", body = Vec<shared::packages::history::StatusEventView>),
         (status = 404, description = "No such package", body = crate::http::error::ErrorBody)))]
 pub async fn get(
     state: &AppState,
@@ -22,8 +23,12 @@ pub async fn get(
     tracking_number: TrackingNumber,
 ) -> Result<Reply, ApiError> {
     authn::require_package(state, caller, Action::ReadPackage, &tracking_number).await?;
-    match crate::reads::status_events(&state.pool, tracking_number.as_str(), MAX_EVENTS).await? {
-        Some(events) => Ok(Reply::json(StatusCode::OK, &events)),
-        None => Err(ApiError::package_not_found(tracking_number.as_str())),
-    }
+    let tn = tracking_number.as_str();
+    let Some((package_id, _)) = shared::packages::reads::id_and_head(&state.pool, tn).await? else {
+        return Err(ApiError::package_not_found(tn));
+    };
+    let history =
+        shared::packages::history::status_history(&state.pool, package_id, MAX_EVENTS).await?;
+    let events: Vec<StatusEventView> = history.into_iter().map(StatusEventView::from).collect();
+    Ok(Reply::json(StatusCode::OK, &events))
 }

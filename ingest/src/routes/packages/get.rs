@@ -14,7 +14,7 @@ use shared::domain::TrackingNumber;
     params(("tracking_number" = String, Path, description = "4-64 of A-Z a-z 0-9 - _; anything else names no package (404)")),
     responses(
         crate::http::documented::DatabaseDown,
-        (status = 200, description = "The package", body = shared::domain::PackageView,
+        (status = 200, description = "The package", body = shared::packages::PackageView,
             headers(("x-cache" = String, description = "HIT or MISS"))),
         (status = 404, description = "No such package", body = crate::http::error::ErrorBody)))]
 pub async fn get(
@@ -31,7 +31,7 @@ pub async fn get(
         Ok(None) => {}
         Err(error) => tracing::debug!(%error, "cache read failed; reading the database"),
     }
-    let Some(package) = crate::reads::package(&state.pool, tn).await? else {
+    let Some(package) = shared::packages::reads::view(&state.pool, tn).await? else {
         return Err(ApiError::package_not_found(tn));
     };
     let json = serde_json::to_string(&package).map_err(|_| ApiError::Internal("internal error"))?;

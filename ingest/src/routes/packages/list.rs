@@ -2,8 +2,7 @@
 //! at most 1000) and keyset pagination through `?cursor=` and a `Link` header.
 
 use crate::authn;
-use crate::http::{ApiError, Query, Reply};
-use crate::reads::{list_packages, Cursor};
+use crate::http::{ApiError, Cursor, Query, Reply};
 use crate::routes::AppState;
 use hyper::StatusCode;
 use shared::auth::policy::Action;
@@ -17,7 +16,7 @@ pub const MAX_LIMIT: i64 = 1000;
     params(crate::schemas::ListQuery),
     responses(
         crate::http::documented::DatabaseDown,
-        (status = 200, description = "Newest first", body = Vec<shared::domain::PackageView>,
+        (status = 200, description = "Newest first", body = Vec<shared::packages::PackageView>,
             headers(("link" = String, description = "rel=next, on a full page"))),
         (status = 422, description = "Invalid status, limit or cursor", body = crate::http::error::ErrorBody)))]
 pub async fn get(state: &AppState, caller: &Caller, query: Query<'_>) -> Result<Reply, ApiError> {
@@ -25,7 +24,8 @@ pub async fn get(state: &AppState, caller: &Caller, query: Query<'_>) -> Result<
     let status = query.value::<PackageStatus>("status")?;
     let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let cursor = query.parsed::<Cursor>("cursor", "cursor is not one this API issued")?;
-    let packages = list_packages(&state.pool, caller, status, cursor, limit).await?;
+    let after = cursor.map(|c| c.key());
+    let packages = shared::packages::reads::list(&state.pool, caller, status, after, limit).await?;
     let next = Cursor::after_full_page(&packages, limit, |p| (p.created_at, p.id));
     let reply = Reply::json(StatusCode::OK, &packages);
     Ok(match next {

@@ -14,7 +14,7 @@ use serde::Serialize;
 use shared::auth::policy::Action;
 use shared::auth::Caller;
 use shared::domain::{Coordinates, PackageStatus, TrackingNumber};
-use shared::wire::{Command, Event, UpdateStatus};
+use shared::wire::{Command, Event, PackageEvent, UpdateStatus};
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Updated {
@@ -46,7 +46,7 @@ pub async fn put(
         options.envelope(options.event_id(), Command::UpdateStatus(command), &body),
         &options,
         |event| match event {
-            Event::StatusChanged(changed) => Ok(Reply::json(
+            Event::Package(PackageEvent::StatusChanged(changed)) => Ok(Reply::json(
                 StatusCode::OK,
                 &Updated {
                     message: "Package status updated successfully",
@@ -64,11 +64,7 @@ pub fn parse(
     body: &serde_json::Map<String, serde_json::Value>,
 ) -> Result<UpdateStatus, ApiError> {
     let mut fields = Fields::new(body);
-    let status = fields.required_str("status").and_then(|raw| {
-        raw.parse::<PackageStatus>()
-            .map_err(|e| fields.invalid("status", e.to_string()))
-            .ok()
-    });
+    let status = fields.required_with("status", str::parse::<PackageStatus>);
     let location = fields.optional_text("location", ADDRESS_MAX);
     let latitude = fields.optional_number("latitude");
     let longitude = fields.optional_number("longitude");

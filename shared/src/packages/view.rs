@@ -1,4 +1,6 @@
-use super::PackageStatus;
+//! The package as the API shows it, read straight from its row.
+
+use crate::domain::PackageStatus;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -42,7 +44,7 @@ pub struct PackageView {
 }
 
 impl TryFrom<String> for PackageStatus {
-    type Error = super::UnknownStatus;
+    type Error = crate::domain::UnknownStatus;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         value.parse()
     }

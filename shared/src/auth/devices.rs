@@ -1,3 +1,6 @@
+//! Devices (trackers and phones posting for a courier with an API key) as
+//! the API shows them, and the reads of `devices` outside the workers.
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
@@ -42,4 +45,20 @@ impl DeviceView {
         .fetch_all(db)
         .await
     }
+}
+
+/// The device a key hash names, and its courier: only a live key of an
+/// enabled courier's device names one.
+pub async fn by_key(
+    db: impl PgExecutor<'_>,
+    key_hash: &str,
+) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT d.id, d.courier_id FROM devices d JOIN users u ON u.id = d.courier_id \
+         WHERE d.key_hash = $1 AND d.revoked_at IS NULL \
+           AND u.role = 'courier' AND u.disabled_at IS NULL",
+    )
+    .bind(key_hash)
+    .fetch_optional(db)
+    .await
 }

@@ -9,10 +9,11 @@
 //! [`shared::auth::session::RETRY_GRACE`] (ingest gives a retry the same
 //! event id and successor).
 
-use super::{reply_only_rejection, Outcome};
+use super::reply_only_rejection;
+use crate::outcome::Outcome;
 use shared::auth::{UserView, USER_COLUMNS};
 use shared::wire::{
-    Command, EndSession, Envelope, Event, RefreshSession, RejectReason, StartSession,
+    AccountOutcome, Command, EndSession, Envelope, RefreshSession, RejectReason, StartSession,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -25,10 +26,7 @@ fn unauthenticated(message: &str) -> Outcome {
 }
 
 fn issued(session_id: Uuid, user: UserView) -> Outcome {
-    Outcome {
-        event: Event::SessionIssued { session_id, user },
-        changed_version: None,
-    }
+    super::outcome(AccountOutcome::SessionIssued { session_id, user })
 }
 
 /// The account, if it may hold a session: it exists and is not disabled.
@@ -129,32 +127,40 @@ pub async fn refresh(
         None if !live || current != command.presented_hash => {
             return Ok(unauthenticated(NOT_SIGNED_IN))
         }
-        None => {
-            sqlx::query(
-                "INSERT INTO spent_refresh_tokens (hash, session_id, event_id, spent_at) \
-                 VALUES ($1, $2, $3, $4)",
-            )
-            .bind(&command.presented_hash)
-            .bind(command.session_id)
-            .bind(envelope.event_id)
-            .bind(envelope.occurred_at)
-            .execute(&mut *tx)
-            .await?;
-            sqlx::query(
-                "UPDATE sessions SET refresh_hash = $2, refreshed_at = $3, expires_at = $4 WHERE id = $1",
-            )
-            .bind(command.session_id)
-            .bind(&command.next_hash)
-            .bind(envelope.occurred_at)
-            .bind(command.expires_at)
-            .execute(&mut *tx)
-            .await?;
-        }
+        None => spend(tx, envelope, command).await?,
     }
     match active_user(tx, user_id).await? {
         Some(user) => Ok(issued(command.session_id, user)),
         None => Ok(unauthenticated("the account is disabled")),
     }
+}
+
+/// Spends the presented refresh token: the session moves on to its successor.
+async fn spend(
+    tx: &mut PgConnection,
+    envelope: &Envelope<Command>,
+    command: &RefreshSession,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO spent_refresh_tokens (hash, session_id, event_id, spent_at) \
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(&command.presented_hash)
+    .bind(command.session_id)
+    .bind(envelope.event_id)
+    .bind(envelope.occurred_at)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "UPDATE sessions SET refresh_hash = $2, refreshed_at = $3, expires_at = $4 WHERE id = $1",
+    )
+    .bind(command.session_id)
+    .bind(&command.next_hash)
+    .bind(envelope.occurred_at)
+    .bind(command.expires_at)
+    .execute(&mut *tx)
+    .await
+    .map(drop)
 }
 
 /// Ends a session whose spent refresh token came back.
@@ -173,14 +179,11 @@ async fn revoke(
     .execute(&mut *tx)
     .await?;
     tracing::warn!(%session_id, %user_id, "a spent refresh token was presented again; the session is ended");
-    Ok(Outcome {
-        event: Event::SessionEnded {
-            session_id,
-            user_id,
-            revoked: true,
-        },
-        changed_version: None,
-    })
+    Ok(super::outcome(AccountOutcome::SessionEnded {
+        session_id,
+        user_id,
+        revoked: true,
+    }))
 }
 
 pub async fn end(
@@ -211,14 +214,11 @@ pub async fn end(
     .bind(envelope.occurred_at)
     .execute(&mut *tx)
     .await?;
-    Ok(Outcome {
-        event: Event::SessionEnded {
-            session_id: command.session_id,
-            user_id,
-            revoked: false,
-        },
-        changed_version: None,
-    })
+    Ok(super::outcome(AccountOutcome::SessionEnded {
+        session_id: command.session_id,
+        user_id,
+        revoked: false,
+    }))
 }
 
 /// Ends every session of an account (a password reset, a disabled account).

@@ -1,3 +1,6 @@
+//! Couriers' runs (deliveries and their stops) as the API shows them, and
+//! the reads of `deliveries` outside the workers.
+
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgExecutor;
@@ -90,4 +93,21 @@ impl DeliveryView {
         .await?;
         rows.into_iter().map(DeliveryRow::into_view).collect()
     }
+}
+
+/// The tracking numbers of a courier's active deliveries: what they (and
+/// their devices) may post locations for.
+pub async fn carried_by(
+    db: impl PgExecutor<'_>,
+    courier_id: Uuid,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "SELECT DISTINCT p.tracking_number FROM deliveries d \
+         JOIN delivery_stops s ON s.delivery_id = d.id JOIN packages p ON p.id = s.package_id \
+         WHERE d.courier_id = $1 AND {}",
+        super::access::ACTIVE_DELIVERY
+    ))
+    .bind(courier_id)
+    .fetch_all(db)
+    .await
 }

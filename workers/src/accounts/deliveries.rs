@@ -2,10 +2,14 @@
 //! dispatcher's run of stops for a courier, reassigned, reordered or
 //! completed. A courier's rights over a package come from these rows.
 
-use super::{refusal, Outcome};
+use super::refusal;
+use crate::outcome::Outcome;
 use shared::auth::policy::Action;
-use shared::domain::{DeliveryView, TrackingNumber};
-use shared::wire::{Command, CreateDelivery, Envelope, Event, RejectReason, UpdateDelivery};
+use shared::auth::DeliveryView;
+use shared::domain::TrackingNumber;
+use shared::wire::{
+    AccountOutcome, Command, CreateDelivery, Envelope, RejectReason, UpdateDelivery,
+};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -52,40 +56,10 @@ pub async fn update(
     if let Some(refused) = refusal(envelope, Action::ManageDeliveries) {
         return Ok(refused);
     }
+    if let Some(answer) = unchangeable(tx, envelope, command).await? {
+        return Ok(answer);
+    }
     let id = command.delivery_id;
-    let row: Option<(String, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as("SELECT status, updated_at FROM deliveries WHERE id = $1 FOR UPDATE")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some((status, updated_at)) = row else {
-        return Ok(super::reply_only_rejection(
-            RejectReason::NotFound,
-            &format!("delivery {id} not found"),
-        ));
-    };
-    let changes_more_than_completion = command.courier_id.is_some() || command.stops.is_some();
-    // A change older than the delivery's last one (replayed from the
-    // broker or re-driven from the dead letters) must not undo it, say by
-    // handing the route back to a courier it was taken from. Its own
-    // redelivery has the same time and applies again, to the same effect.
-    if changes_more_than_completion && updated_at > envelope.occurred_at {
-        return Ok(super::reply_only_rejection(
-            RejectReason::Conflict,
-            "the delivery changed after this request; load it and try again",
-        ));
-    }
-    if status == "completed" {
-        // Completing again is a retry and answers as the first did.
-        return Ok(if changes_more_than_completion {
-            super::reply_only_rejection(
-                RejectReason::Conflict,
-                "a completed delivery cannot change",
-            )
-        } else {
-            loaded(tx, id).await?
-        });
-    }
     if let Some(courier_id) = command.courier_id {
         if let Some(problem) = not_a_courier(tx, courier_id).await? {
             return Ok(invalid(problem));
@@ -97,15 +71,9 @@ pub async fn update(
             .await?;
     }
     if let Some(stops) = &command.stops {
-        let packages = match resolve(tx, stops).await? {
-            Ok(packages) => packages,
-            Err(problem) => return Ok(invalid(problem)),
-        };
-        sqlx::query("DELETE FROM delivery_stops WHERE delivery_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        write_stops(tx, id, &packages).await?;
+        if let Err(problem) = replace_stops(tx, id, stops).await? {
+            return Ok(invalid(problem));
+        }
     }
     sqlx::query(
         "UPDATE deliveries SET updated_at = GREATEST(updated_at, $2), \
@@ -119,6 +87,66 @@ pub async fn update(
     .execute(&mut *tx)
     .await?;
     loaded(tx, id).await
+}
+
+/// The answer to a change the delivery cannot take (locked for the rest of
+/// the window): none, a stale change, a change to a completed one; `None`
+/// when it can.
+async fn unchangeable(
+    tx: &mut PgConnection,
+    envelope: &Envelope<Command>,
+    command: &UpdateDelivery,
+) -> Result<Option<Outcome>, sqlx::Error> {
+    let id = command.delivery_id;
+    let row: Option<(String, chrono::DateTime<chrono::Utc>)> =
+        sqlx::query_as("SELECT status, updated_at FROM deliveries WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((status, updated_at)) = row else {
+        return Ok(Some(super::reply_only_rejection(
+            RejectReason::NotFound,
+            &format!("delivery {id} not found"),
+        )));
+    };
+    let changes_more_than_completion = command.courier_id.is_some() || command.stops.is_some();
+    // A change older than the delivery's last one (replayed from the
+    // broker or re-driven from the dead letters) must not undo it, say by
+    // handing the route back to a courier it was taken from. Its own
+    // redelivery has the same time and applies again, to the same effect.
+    if changes_more_than_completion && updated_at > envelope.occurred_at {
+        return Ok(Some(super::reply_only_rejection(
+            RejectReason::Conflict,
+            "the delivery changed after this request; load it and try again",
+        )));
+    }
+    if status != "completed" {
+        return Ok(None);
+    }
+    // Completing again is a retry and answers as the first did.
+    Ok(Some(if changes_more_than_completion {
+        super::reply_only_rejection(RejectReason::Conflict, "a completed delivery cannot change")
+    } else {
+        loaded(tx, id).await?
+    }))
+}
+
+/// The run's stops replaced by `stops`, or why they cannot be.
+async fn replace_stops(
+    tx: &mut PgConnection,
+    id: Uuid,
+    stops: &[TrackingNumber],
+) -> Result<Result<(), String>, sqlx::Error> {
+    let packages = match resolve(tx, stops).await? {
+        Ok(packages) => packages,
+        Err(problem) => return Ok(Err(problem)),
+    };
+    sqlx::query("DELETE FROM delivery_stops WHERE delivery_id = $1")
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    write_stops(tx, id, &packages).await?;
+    Ok(Ok(()))
 }
 
 /// Why `id` cannot carry a delivery, if it cannot.
@@ -182,10 +210,7 @@ async fn loaded(tx: &mut PgConnection, id: Uuid) -> Result<Outcome, sqlx::Error>
 }
 
 fn changed(view: DeliveryView) -> Outcome {
-    Outcome {
-        event: Event::DeliveryChanged(view),
-        changed_version: None,
-    }
+    super::outcome(AccountOutcome::DeliveryChanged(view))
 }
 
 fn invalid(problem: String) -> Outcome {

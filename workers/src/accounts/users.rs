@@ -7,13 +7,14 @@
 //! [`Event::AccountChanged`]: the consumer records the account as changed,
 //! and every ingest and broadcaster checks it again within seconds.
 
-use super::{refusal, reply_only_rejection, Outcome};
+use super::{refusal, reply_only_rejection};
+use crate::outcome::Outcome;
 use chrono::{DateTime, Utc};
 use shared::auth::policy::Action;
 use shared::auth::{UserView, USER_COLUMNS};
 use shared::wire::{
-    Command, Envelope, Event, LinkKind, RejectReason, RequestPasswordReset, ResendVerification,
-    ResetPassword, UpdateUser, VerifyEmail,
+    AccountOutcome, Command, Envelope, LinkKind, RejectReason, RequestPasswordReset,
+    ResendVerification, ResetPassword, UpdateUser, VerifyEmail,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -23,17 +24,11 @@ use uuid::Uuid;
 pub const MAIL_THROTTLE: chrono::Duration = chrono::Duration::minutes(2);
 
 fn changed(user: UserView) -> Outcome {
-    Outcome {
-        event: Event::AccountChanged(user),
-        changed_version: None,
-    }
+    super::outcome(AccountOutcome::AccountChanged(user))
 }
 
 fn acknowledged() -> Outcome {
-    Outcome {
-        event: Event::Acknowledged,
-        changed_version: None,
-    }
+    super::outcome(AccountOutcome::Acknowledged)
 }
 
 pub async fn load(tx: &mut PgConnection, user_id: Uuid) -> Result<Option<UserView>, sqlx::Error> {
@@ -61,26 +56,8 @@ pub async fn update(
             "an admin cannot change their own role or disable their own account",
         ));
     }
-    let changed_at: Option<Option<chrono::DateTime<chrono::Utc>>> =
-        sqlx::query_scalar("SELECT access_changed_at FROM users WHERE id = $1 FOR UPDATE")
-            .bind(command.user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some(changed_at) = changed_at else {
-        return Ok(reply_only_rejection(
-            RejectReason::NotFound,
-            &format!("user {} not found", command.user_id),
-        ));
-    };
-    // A change older than the account's last admin change (a message
-    // replayed from the broker, or re-driven from the dead letters) must
-    // not undo it: re-enabling an account disabled since, say. Its own
-    // redelivery has the same time and applies again, to the same effect.
-    if changed_at.is_some_and(|at| at > envelope.occurred_at) {
-        return Ok(reply_only_rejection(
-            RejectReason::Conflict,
-            "the account changed after this request; load it and try again",
-        ));
+    if let Some(refused) = stale_or_missing(tx, envelope, command.user_id).await? {
+        return Ok(refused);
     }
     sqlx::query(
         "UPDATE users SET role = COALESCE($2, role), \
@@ -105,6 +82,38 @@ pub async fn update(
     Ok(load(tx, command.user_id)
         .await?
         .map_or_else(acknowledged, changed))
+}
+
+/// Locks the account for an admin's change: `Some` refusal when it does
+/// not exist, or changed after the request was made.
+async fn stale_or_missing(
+    tx: &mut PgConnection,
+    envelope: &Envelope<Command>,
+    user_id: Uuid,
+) -> Result<Option<Outcome>, sqlx::Error> {
+    let changed_at: Option<Option<chrono::DateTime<chrono::Utc>>> =
+        sqlx::query_scalar("SELECT access_changed_at FROM users WHERE id = $1 FOR UPDATE")
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(changed_at) = changed_at else {
+        return Ok(Some(reply_only_rejection(
+            RejectReason::NotFound,
+            &format!("user {user_id} not found"),
+        )));
+    };
+    // A change older than the account's last admin change (a message
+    // replayed from the broker, or re-driven from the dead letters) must
+    // not undo it: re-enabling an account disabled since, say. Its own
+    // redelivery has the same time and applies again, to the same effect.
+    Ok(changed_at
+        .is_some_and(|at| at > envelope.occurred_at)
+        .then(|| {
+            reply_only_rejection(
+                RejectReason::Conflict,
+                "the account changed after this request; load it and try again",
+            )
+        }))
 }
 
 /// Records that a mailed link was used; `Ok(false)` when it was used before
@@ -223,14 +232,11 @@ pub async fn resend_verification(
 
 fn link_requested(user: UserView, link: LinkKind) -> Outcome {
     match shared::domain::Email::parse(&user.email) {
-        Ok(email) => Outcome {
-            event: Event::LinkRequested {
-                user_id: user.id,
-                email,
-                link,
-            },
-            changed_version: None,
-        },
+        Ok(email) => super::outcome(AccountOutcome::LinkRequested {
+            user_id: user.id,
+            email,
+            link,
+        }),
         Err(_) => acknowledged(),
     }
 }

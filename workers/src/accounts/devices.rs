@@ -3,11 +3,12 @@
 //! between requests; the consumer tells every ingest to forget them after a
 //! window changed any (see `Invalidator::auth_changed`).
 
-use super::{refusal, reply_only_rejection, Outcome};
+use super::{refusal, reply_only_rejection};
+use crate::outcome::Outcome;
 use shared::auth::policy::Action;
-use shared::domain::DeviceView;
+use shared::auth::DeviceView;
 use shared::wire::{
-    Command, Envelope, Event, RegisterDevice, RejectReason, RevokeDevice, RotateDeviceKey,
+    AccountOutcome, Command, Envelope, RegisterDevice, RejectReason, RevokeDevice, RotateDeviceKey,
 };
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -79,10 +80,7 @@ pub async fn rotate(
                 RejectReason::Conflict,
                 "a revoked device cannot get a new key",
             ),
-            Some(device) => Outcome {
-                event: Event::DeviceChanged(device),
-                changed_version: None,
-            },
+            Some(device) => super::outcome(AccountOutcome::DeviceChanged(device)),
             None => not_found(command.device_id),
         });
     }
@@ -108,10 +106,7 @@ pub async fn revoke(
 
 async fn loaded(tx: &mut PgConnection, id: Uuid) -> Result<Outcome, sqlx::Error> {
     Ok(match DeviceView::load(&mut *tx, id).await? {
-        Some(view) => Outcome {
-            event: Event::DeviceChanged(view),
-            changed_version: None,
-        },
+        Some(view) => super::outcome(AccountOutcome::DeviceChanged(view)),
         None => not_found(id),
     })
 }

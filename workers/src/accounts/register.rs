@@ -2,10 +2,10 @@
 //! the shard queues: an email picks the shard, so two sign-ups for one
 //! address are decided in order).
 
-use super::Outcome;
+use crate::outcome::Outcome;
 use shared::auth::policy::{self, Action};
 use shared::auth::{Caller, Role, UserView, USER_COLUMNS};
-use shared::wire::{Envelope, Event, RegisterUser, RejectReason};
+use shared::wire::{AccountOutcome, Envelope, RegisterUser, RejectReason};
 use sqlx::PgConnection;
 
 /// Creates the account, or says why not. Idempotent: the account's id comes
@@ -24,32 +24,8 @@ pub async fn register(
             "only an admin creates accounts with this role",
         ));
     }
-    let inserted: Option<UserView> = sqlx::query_as(&format!(
-        "INSERT INTO users (id, email, name, password_hash, role, created_at, verify_mail_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
-    ))
-    .bind(command.user_id)
-    .bind(command.email.as_str())
-    .bind(command.name.as_str())
-    .bind(&command.password_hash)
-    .bind(command.role.as_str())
-    .bind(envelope.occurred_at)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let user = match inserted {
-        Some(user) => Some(user),
-        None => {
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
-                .bind(command.user_id)
-                .fetch_optional(&mut *tx)
-                .await?
-        }
-    };
-    if let Some(user) = user {
-        return Ok(Outcome {
-            event: Event::UserRegistered(user),
-            changed_version: None,
-        });
+    if let Some(user) = insert(tx, envelope, command).await? {
+        return Ok(super::outcome(AccountOutcome::UserRegistered(user)));
     }
     // The email has an account. An admin is told so; a sign-up is answered
     // like any other (the requester learns nothing), and the account's
@@ -69,15 +45,40 @@ pub async fn register(
     .bind(envelope.occurred_at - super::users::MAIL_THROTTLE)
     .fetch_optional(&mut *tx)
     .await?;
-    Ok(Outcome {
-        event: match owner {
-            Some(_) => Event::AlreadyRegistered {
-                email: command.email.clone(),
-            },
-            None => Event::Acknowledged,
+    Ok(super::outcome(match owner {
+        Some(_) => AccountOutcome::AlreadyRegistered {
+            email: command.email.clone(),
         },
-        changed_version: None,
-    })
+        None => AccountOutcome::Acknowledged,
+    }))
+}
+
+/// The new account, or the one this command made before (a redelivery);
+/// `None` when the email belongs to another account.
+async fn insert(
+    tx: &mut PgConnection,
+    envelope: &Envelope<shared::wire::Command>,
+    command: &RegisterUser,
+) -> Result<Option<UserView>, sqlx::Error> {
+    let inserted: Option<UserView> = sqlx::query_as(&format!(
+        "INSERT INTO users (id, email, name, password_hash, role, created_at, verify_mail_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
+    ))
+    .bind(command.user_id)
+    .bind(command.email.as_str())
+    .bind(command.name.as_str())
+    .bind(&command.password_hash)
+    .bind(command.role.as_str())
+    .bind(envelope.occurred_at)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if inserted.is_some() {
+        return Ok(inserted);
+    }
+    sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .bind(command.user_id)
+        .fetch_optional(&mut *tx)
+        .await
 }
 
 /// Anyone may sign up as a customer (an envelope with no principal is a

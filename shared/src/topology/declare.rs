@@ -1,0 +1,267 @@
+//! Declaring the topology, idempotently: every exchange and queue, from
+//! one list ([`Topology::queues`]) that declaring and deleting both use.
+
+use super::DeclareError;
+use super::{Topology, DELIVERY_LIMIT, LOCATION_RETRY_DELAY_MS, MAIL_RETRY_DELAY_MS};
+use lapin::options::{
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, ExchangeKind};
+
+/// One durable queue: its name, its arguments, and the exchange and key it
+/// is bound with (none: it is published to by name).
+pub struct QueueSpec {
+    pub name: String,
+    pub arguments: FieldTable,
+    pub binding: Option<(String, String)>,
+}
+
+impl Topology {
+    /// Every exchange, with its kind.
+    fn exchanges(&self) -> [(String, ExchangeKind); 3] {
+        [
+            (self.events_exchange(), ExchangeKind::Topic),
+            (self.commands_exchange(), ExchangeKind::Topic),
+            (self.dead_exchange(), ExchangeKind::Fanout),
+        ]
+    }
+
+    /// Every queue but the marker, in declaration order.
+    pub fn queues(&self) -> Vec<QueueSpec> {
+        let commands = |key: &str| Some((self.commands_exchange(), key.to_owned()));
+        let mut queues = vec![
+            QueueSpec {
+                name: self.dead_queue(),
+                arguments: self.dead_queue_arguments(),
+                binding: Some((self.dead_exchange(), String::new())),
+            },
+            QueueSpec {
+                name: self.locations_queue(),
+                arguments: self.locations_queue_arguments(),
+                binding: commands(Self::LOCATION_BINDING_KEY),
+            },
+            QueueSpec {
+                name: self.location_retry_queue(),
+                arguments: self.location_retry_queue_arguments(),
+                binding: None,
+            },
+            QueueSpec {
+                name: self.mail_queue(),
+                arguments: self.locations_queue_arguments(),
+                binding: commands(Self::MAIL_BINDING_KEY),
+            },
+            QueueSpec {
+                name: self.mail_retry_queue(),
+                arguments: self.mail_retry_queue_arguments(),
+                binding: None,
+            },
+        ];
+        queues.extend((0..self.package_shards).map(|shard| QueueSpec {
+            name: self.package_queue(shard),
+            arguments: self.work_queue_arguments(),
+            binding: commands(&Self::package_binding_key(shard)),
+        }));
+        queues
+    }
+
+    /// Declares every exchange and queue, after checking that the broker's
+    /// shard count is this one's. Safe to run from many instances at once.
+    pub async fn declare(&self, channel: &Channel) -> Result<(), DeclareError> {
+        self.record_shards(channel).await?;
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        for (exchange, kind) in self.exchanges() {
+            channel
+                .exchange_declare(exchange.into(), kind, durable, FieldTable::default())
+                .await?;
+        }
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        for queue in self.queues() {
+            channel
+                .queue_declare(queue.name.as_str().into(), durable, queue.arguments)
+                .await?;
+            if let Some((exchange, key)) = queue.binding {
+                channel
+                    .queue_bind(
+                        queue.name.into(),
+                        exchange.into(),
+                        key.into(),
+                        QueueBindOptions::default(),
+                        FieldTable::default(),
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The events exchange alone: all a reader of result events needs (the
+    /// broadcaster), whatever the shard count.
+    pub async fn declare_events(&self, channel: &Channel) -> lapin::Result<()> {
+        channel
+            .exchange_declare(
+                self.events_exchange().into(),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+    }
+
+    /// Declares the marker queue with this shard count, or says which count
+    /// the broker has (the refusal closes `channel`).
+    async fn record_shards(&self, channel: &Channel) -> Result<(), DeclareError> {
+        let declared = channel
+            .queue_declare(
+                self.marker_queue().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                self.marker_queue_arguments(),
+            )
+            .await;
+        match declared {
+            Ok(_) => Ok(()),
+            Err(error) => {
+                let text = error.to_string();
+                if !text.contains("inequivalent arg 'x-max-length'") {
+                    return Err(error.into());
+                }
+                // "... received '8' but current is '4'" (or "... current is the
+                // value '4' of type 'long'" when the types differ).
+                let recorded = text
+                    .split_once("current is ")
+                    .map(|(_, rest)| rest.trim_start_matches("the value "))
+                    .and_then(|rest| rest.strip_prefix('\''))
+                    .and_then(|rest| rest.split_once('\''))
+                    .map_or_else(|| "another number of".to_owned(), |(n, _)| n.to_owned());
+                Err(DeclareError::ShardsMismatch {
+                    configured: self.package_shards,
+                    recorded,
+                    prefix: self.prefix.clone(),
+                })
+            }
+        }
+    }
+
+    /// The marker's arguments: the shard count as its `x-max-length`.
+    pub fn marker_queue_arguments(&self) -> FieldTable {
+        let mut arguments = FieldTable::default();
+        arguments.insert(
+            "x-max-length".into(),
+            AMQPValue::LongLongInt(i64::from(self.package_shards)),
+        );
+        arguments
+    }
+
+    pub fn dead_queue_arguments(&self) -> FieldTable {
+        quorum_args(None, false)
+    }
+
+    /// Arguments of every package shard queue.
+    pub fn work_queue_arguments(&self) -> FieldTable {
+        quorum_args(Some(&self.dead_exchange()), true)
+    }
+
+    /// Like the shard queues, but without a single active consumer.
+    pub fn locations_queue_arguments(&self) -> FieldTable {
+        quorum_args(Some(&self.dead_exchange()), false)
+    }
+
+    /// The delay line: messages expire after [`LOCATION_RETRY_DELAY_MS`] back
+    /// to the commands exchange as location commands.
+    pub fn location_retry_queue_arguments(&self) -> FieldTable {
+        self.retry_queue_arguments(LOCATION_RETRY_DELAY_MS, Self::LOCATION_ROUTING_KEY)
+    }
+
+    /// The mail pool's delay line, back to the mail queue after
+    /// [`MAIL_RETRY_DELAY_MS`].
+    pub fn mail_retry_queue_arguments(&self) -> FieldTable {
+        self.retry_queue_arguments(MAIL_RETRY_DELAY_MS, Self::MAIL_ROUTING_KEY)
+    }
+
+    /// A delay line: messages expire after `delay_ms` back to the commands
+    /// exchange under `routing_key`.
+    fn retry_queue_arguments(&self, delay_ms: i64, routing_key: &str) -> FieldTable {
+        let mut args = quorum_args(None, false);
+        args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay_ms));
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(self.commands_exchange().into()),
+        );
+        args.insert(
+            "x-dead-letter-routing-key".into(),
+            AMQPValue::LongString(routing_key.into()),
+        );
+        // At-least-once dead-lettering needs reject-publish overflow.
+        args.insert(
+            "x-dead-letter-strategy".into(),
+            AMQPValue::LongString("at-least-once".into()),
+        );
+        args.insert(
+            "x-overflow".into(),
+            AMQPValue::LongString("reject-publish".into()),
+        );
+        args
+    }
+
+    /// Removes everything [`Topology::declare`] made. For tests and teardown only.
+    pub async fn delete(&self, channel: &Channel) -> lapin::Result<()> {
+        let mut queues = vec![self.marker_queue()];
+        queues.extend(self.queues().into_iter().map(|q| q.name));
+        // Try everything, report the first failure: one stuck queue should
+        // not leave the rest behind.
+        let mut first_error = None;
+        for queue in queues {
+            if let Err(error) = channel
+                .queue_delete(queue.into(), QueueDeleteOptions::default())
+                .await
+            {
+                first_error.get_or_insert(error);
+            }
+        }
+        for (exchange, _) in self.exchanges() {
+            if let Err(error) = channel
+                .exchange_delete(exchange.into(), Default::default())
+                .await
+            {
+                first_error.get_or_insert(error);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+}
+
+/// Arguments of a durable quorum queue; work queues also get a delivery limit
+/// and dead-lettering, ordered ones a single active consumer.
+fn quorum_args(dead_letter_exchange: Option<&str>, single_active_consumer: bool) -> FieldTable {
+    let mut args = FieldTable::default();
+    args.insert(
+        "x-queue-type".into(),
+        AMQPValue::LongString("quorum".into()),
+    );
+    if let Some(exchange) = dead_letter_exchange {
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+        );
+        args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(exchange.into()),
+        );
+    }
+    if single_active_consumer {
+        args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+    }
+    args
+}

@@ -1,0 +1,190 @@
+//! Broker names and routing, and their idempotent declaration.
+//!
+//! ```text
+//! <prefix>.commands (topic) ── package.<shard>.<kind> ──▶ <prefix>.packages.<shard>   (quorum, single active consumer)
+//!                           ── location.record ─────────▶ <prefix>.locations          (quorum, competing consumers)
+//!                           ── mail.send ───────────────▶ <prefix>.mail               (quorum, competing consumers)
+//! <prefix>.events   (topic) ── package.<tracking_number>.<kind> ──▶ broadcasters, tests
+//! <prefix>.dead     (fanout) ─────────────────────────────▶ <prefix>.dead              (quorum)
+//! (default exchange) ─────────────────────────────────────▶ <prefix>.locations.retry  (quorum, TTL)
+//!                        └── expired: location.record ──▶ <prefix>.commands
+//! (default exchange) ─────────────────────────────────────▶ <prefix>.mail.retry       (quorum, TTL)
+//!                        └── expired: mail.send ─────────▶ <prefix>.commands
+//! ```
+//!
+//! `<prefix>.topology` is an empty marker queue that records the shard count
+//! (as its `x-max-length`: the broker refuses to redeclare a queue with
+//! another value, atomically, whoever comes first). A process configured
+//! with another `PACKAGE_SHARDS` would publish or consume a package's
+//! commands on the wrong queue and break their order, so it stops instead.
+//!
+//! The retry queue is a delay line: location points that name a package not
+//! created yet (its create travels another queue) wait there
+//! [`LOCATION_RETRY_DELAY_MS`] and return to the locations queue, with
+//! at-least-once dead-lettering so nothing is lost on the way.
+//!
+//! Per-package ordering: ingest hashes the tracking number onto one of N shard
+//! queues; each shard queue has a single active consumer, so one package's
+//! commands are applied in the order ingest published them, while the N shards
+//! spread over the running workers. The prefix lets tests (and several
+//! deployments on one broker) keep their own names.
+
+mod declare;
+
+pub use declare::QueueSpec;
+
+/// How many times a quorum queue redelivers a message before dead-lettering it.
+/// Workers retry transient failures in-process, so a message only reaches this
+/// limit when it crashes workers over and over.
+pub const DELIVERY_LIMIT: i64 = 20;
+
+/// How long points for an unknown package wait before they are tried again.
+pub const LOCATION_RETRY_DELAY_MS: i64 = 1000;
+
+/// How long a mail the SMTP server did not take waits before the next try.
+pub const MAIL_RETRY_DELAY_MS: i64 = 30_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeclareError {
+    #[error(transparent)]
+    Broker(#[from] lapin::Error),
+    #[error("PACKAGE_SHARDS={configured} disagrees with the broker, where {prefix:?} was declared with {recorded} package shards: every ingest and worker must use the same count (see docs/OPERATIONS.md, \"Changing PACKAGE_SHARDS\")")]
+    ShardsMismatch {
+        configured: u16,
+        recorded: String,
+        prefix: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Topology {
+    prefix: String,
+    package_shards: u16,
+}
+
+impl Topology {
+    pub fn new(prefix: impl Into<String>, package_shards: u16) -> Self {
+        Self {
+            prefix: prefix.into(),
+            package_shards: package_shards.max(1),
+        }
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    pub fn package_shards(&self) -> u16 {
+        self.package_shards
+    }
+
+    pub fn commands_exchange(&self) -> String {
+        format!("{}.commands", self.prefix)
+    }
+
+    pub fn events_exchange(&self) -> String {
+        format!("{}.events", self.prefix)
+    }
+
+    pub fn dead_exchange(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+
+    /// The marker queue recording the shard count.
+    pub fn marker_queue(&self) -> String {
+        format!("{}.topology", self.prefix)
+    }
+
+    pub fn dead_queue(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+
+    pub fn locations_queue(&self) -> String {
+        format!("{}.locations", self.prefix)
+    }
+
+    pub fn location_retry_queue(&self) -> String {
+        format!("{}.locations.retry", self.prefix)
+    }
+
+    pub const LOCATION_ROUTING_KEY: &'static str = "location.record";
+    pub const LOCATION_BINDING_KEY: &'static str = "location.*";
+
+    pub fn mail_queue(&self) -> String {
+        format!("{}.mail", self.prefix)
+    }
+
+    pub fn mail_retry_queue(&self) -> String {
+        format!("{}.mail.retry", self.prefix)
+    }
+
+    pub const MAIL_ROUTING_KEY: &'static str = "mail.send";
+    pub const MAIL_BINDING_KEY: &'static str = "mail.*";
+
+    pub fn package_queue(&self, shard: u16) -> String {
+        format!("{}.packages.{shard}", self.prefix)
+    }
+
+    /// The shard a tracking number's commands go to. FNV-1a: stable across
+    /// builds and platforms, unlike `std`'s randomly seeded hasher.
+    pub fn shard_of(&self, tracking_number: &str) -> u16 {
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for byte in tracking_number.bytes() {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+        (hash % u64::from(self.package_shards)) as u16
+    }
+
+    pub fn package_routing_key(&self, tracking_number: &str, kind: &str) -> String {
+        format!("package.{}.{kind}", self.shard_of(tracking_number))
+    }
+
+    pub fn event_routing_key(tracking_number: &str, kind: &str) -> String {
+        format!("package.{tracking_number}.{kind}")
+    }
+
+    /// The routing-key pattern binding a shard queue to the commands exchange.
+    pub fn package_binding_key(shard: u16) -> String {
+        format!("package.{shard}.*")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sharding_is_stable_and_spreads() {
+        let topology = Topology::new("dt", 8);
+        assert_eq!(
+            topology.shard_of("TRK123456789"),
+            topology.shard_of("TRK123456789")
+        );
+        let used: std::collections::HashSet<u16> = (0..200)
+            .map(|i| topology.shard_of(&format!("TRK{i:09}")))
+            .collect();
+        assert_eq!(
+            used.len(),
+            8,
+            "200 tracking numbers should reach all 8 shards"
+        );
+        assert!(used.iter().all(|&s| s < 8));
+    }
+
+    #[test]
+    fn names_carry_the_prefix() {
+        let topology = Topology::new("t1", 2);
+        assert_eq!(topology.package_queue(1), "t1.packages.1");
+        assert_eq!(topology.commands_exchange(), "t1.commands");
+        let key = topology.package_routing_key("TRK123456789", "create");
+        assert!(
+            key.starts_with("package.") && key.ends_with(".create"),
+            "{key}"
+        );
+        assert_eq!(
+            Topology::event_routing_key("TRK1", "created"),
+            "package.TRK1.created"
+        );
+    }
+}

@@ -1,0 +1,234 @@
+//! One session on the broker: a consuming and a publishing connection, the
+//! topology declared, every consumer of this process running on it. Any
+//! consumer that loses its channel ends the session; [`crate::startup`]
+//! reconnects.
+
+use crate::config::WorkerConfig;
+use crate::invalidator::Invalidator;
+use crate::locations::flow::LocationFlow;
+use crate::locations::projection::ProjectionNudge;
+use crate::locations::LocationStore;
+use crate::metrics::WorkerMetrics;
+use crate::packages::flow::PackageFlow;
+use crate::publisher::Publisher;
+use crate::runner::{consume, ConsumeError, Runner, Window};
+use lapin::options::{BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::Connection;
+use shared::topology::DeclareError;
+use std::sync::Arc;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// About how many payload bytes one window may hold (a 1,000-point batch is
+/// about 150 KB).
+const WINDOW_BYTES: usize = 8 << 20;
+
+/// How many mails one consumer sends at once.
+pub const MAIL_CONCURRENCY: u16 = 8;
+
+/// The stores every consumer shares.
+pub struct Stores {
+    pub pool: sqlx::PgPool,
+    pub invalidator: Invalidator,
+    pub locations: LocationStore,
+    pub projection: ProjectionNudge,
+    pub metrics: Arc<WorkerMetrics>,
+    /// How the mail pool sends, when it runs.
+    pub mailer: Option<Arc<crate::mail::consumer::Mailer>>,
+}
+
+/// The consumers of one session, each owning its channel.
+type Consumers = JoinSet<Result<(), ConsumeError>>;
+
+/// Why a session on the broker ended: the pool reconnects (unless the
+/// topology is misconfigured).
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Declare(#[from] DeclareError),
+    #[error(transparent)]
+    Broker(#[from] lapin::Error),
+    #[error(transparent)]
+    Consume(#[from] ConsumeError),
+    #[error("a consumer task panicked: {0}")]
+    Panicked(String),
+}
+
+/// A window as big as the channel's prefetch allows.
+fn window_limits(config: &WorkerConfig, prefetch: u16) -> Window {
+    Window {
+        max_messages: usize::from(prefetch.max(1)),
+        max_bytes: WINDOW_BYTES,
+        linger: config.window_linger,
+    }
+}
+
+/// Consumes on one connection and publishes on another: a broker alarm
+/// blocks the connections that publish, and acks must not wait behind it.
+pub async fn run_connected(
+    config: &WorkerConfig,
+    stores: &Stores,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionError> {
+    let url = &config.common.amqp_url;
+    let consuming = shared::amqp::connect(url, "delivertrack-workers").await?;
+    let publishing = match shared::amqp::connect(url, "delivertrack-workers-publish").await {
+        Ok(connection) => Arc::new(connection),
+        Err(error) => {
+            let _ = consuming.close(200, "worker reconnecting".into()).await;
+            return Err(error.into());
+        }
+    };
+    stores.metrics.broker_connected.set(1);
+    let result = consume_all(&consuming, &publishing, config, stores, shutdown).await;
+    stores.metrics.broker_connected.set(0);
+    // Closing returns every unacked delivery to its queue.
+    let _ = consuming.close(200, "worker stopping".into()).await;
+    let _ = publishing.close(200, "worker stopping".into()).await;
+    result
+}
+
+/// A channel of its own, with `prefetch` unacked deliveries at most, and a
+/// consumer of `queue` on it (the channel must live as long as the consumer).
+async fn open_consumer(
+    connection: &Connection,
+    queue: &str,
+    prefetch: u16,
+) -> Result<(lapin::Channel, lapin::Consumer), lapin::Error> {
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(prefetch, BasicQosOptions::default())
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        )
+        .await?;
+    Ok((channel, consumer))
+}
+
+async fn consume_all(
+    connection: &Connection,
+    publishing: &Arc<Connection>,
+    config: &WorkerConfig,
+    stores: &Stores,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionError> {
+    let topology = &config.common.topology;
+    topology
+        .declare(&connection.create_channel().await?)
+        .await?;
+    let runner = Arc::new(Runner {
+        invalidator: stores.invalidator.clone(),
+        topology: topology.clone(),
+        keys: config.common.signing.clone(),
+        publisher: Publisher::open(
+            Arc::clone(publishing),
+            topology.clone(),
+            config.confirm_timeout,
+        )
+        .await?,
+        stop: shutdown.child_token(),
+        metrics: Arc::clone(&stores.metrics),
+    });
+    let mut consumers = Consumers::new();
+    if let Some(mailer) = &stores.mailer {
+        spawn_mail(&mut consumers, connection, &runner, mailer).await?;
+    }
+    if config.run_packages {
+        spawn_packages(&mut consumers, connection, &runner, config, stores).await?;
+    }
+    if config.run_locations {
+        spawn_locations(&mut consumers, connection, &runner, config, stores).await?;
+    }
+    tracing::info!(
+        packages = config.run_packages,
+        locations = config.run_locations,
+        mail = config.run_mail,
+        shards = ?config.shards,
+        "workers consuming"
+    );
+    let mut outcome = Ok(());
+    while let Some(joined) = consumers.join_next().await {
+        let result = joined.map_err(|panic| SessionError::Panicked(panic.to_string()));
+        if let Err(error) = result.and_then(|consumed| Ok(consumed?)) {
+            // One consumer lost its channel: stop the siblings and reconnect all.
+            runner.stop.cancel();
+            if outcome.is_ok() {
+                outcome = Err(error);
+            }
+        }
+    }
+    outcome
+}
+
+async fn spawn_mail(
+    consumers: &mut Consumers,
+    connection: &Connection,
+    runner: &Arc<Runner>,
+    mailer: &Arc<crate::mail::consumer::Mailer>,
+) -> Result<(), lapin::Error> {
+    let queue = runner.topology.mail_queue();
+    let (channel, consumer) = open_consumer(connection, &queue, MAIL_CONCURRENCY).await?;
+    let (runner, mailer) = (Arc::clone(runner), Arc::clone(mailer));
+    consumers.spawn(async move {
+        let result = crate::mail::consumer::consume(&runner, &mailer, &queue, consumer).await;
+        drop(channel);
+        Ok(result?)
+    });
+    Ok(())
+}
+
+async fn spawn_packages(
+    consumers: &mut Consumers,
+    connection: &Connection,
+    runner: &Arc<Runner>,
+    config: &WorkerConfig,
+    stores: &Stores,
+) -> Result<(), lapin::Error> {
+    let flow = Arc::new(PackageFlow {
+        pool: stores.pool.clone(),
+    });
+    for &shard in &config.shards {
+        let queue = runner.topology.package_queue(shard);
+        let limits = window_limits(config, config.prefetch);
+        let (channel, consumer) = open_consumer(connection, &queue, config.prefetch.max(1)).await?;
+        let (runner, flow) = (Arc::clone(runner), Arc::clone(&flow));
+        consumers.spawn(async move {
+            let result = consume(&runner, &*flow, &queue, consumer, limits).await;
+            drop(channel);
+            result
+        });
+    }
+    Ok(())
+}
+
+async fn spawn_locations(
+    consumers: &mut Consumers,
+    connection: &Connection,
+    runner: &Arc<Runner>,
+    config: &WorkerConfig,
+    stores: &Stores,
+) -> Result<(), lapin::Error> {
+    let flow = LocationFlow {
+        pool: stores.pool.clone(),
+        store: stores.locations.clone(),
+        projection: stores.projection.clone(),
+        unknown_package_retry: config.unknown_package_retry,
+    };
+    let queue = runner.topology.locations_queue();
+    let limits = window_limits(config, config.location_prefetch);
+    let (channel, consumer) =
+        open_consumer(connection, &queue, config.location_prefetch.max(1)).await?;
+    let runner = Arc::clone(runner);
+    consumers.spawn(async move {
+        let result = consume(&runner, &flow, &queue, consumer, limits).await;
+        drop(channel);
+        result
+    });
+    Ok(())
+}
