@@ -5,7 +5,7 @@
 //! `insert_many` with the history's indexes, and a hyper server answering 202.
 //! Every baseline cleans up what it creates.
 
-use crate::load::{self, Limit, Pace, Request};
+use crate::load::{self, Request};
 use crate::report::Row;
 use crate::system::System;
 use anyhow::Context;
@@ -286,17 +286,12 @@ async fn hyper_202(duration: Duration, connections: usize) -> anyhow::Result<(f6
         .trim()
         .parse()
         .with_context(|| format!("the 202 server's address, not {first_line:?}"))?;
-    let result = load::run(
-        "baseline: hyper 202",
-        addr,
-        &addr.to_string(),
-        connections,
-        Limit::lasting(duration),
-        Pace::Closed,
-        |_, _| Request::get("/".into()),
-        |status| status == hyper::StatusCode::ACCEPTED,
-    )
-    .await;
+    let result = load::Load::new("baseline: hyper 202", addr, addr.to_string())
+        .connections(connections)
+        .lasting(duration)
+        .expecting(hyper::StatusCode::ACCEPTED)
+        .run(|_, _| Request::get("/".into()))
+        .await;
     let _ = server.kill().await;
     let p99 = result.latency.value_at_quantile(0.99) as f64 / 1000.0;
     Ok((result.per_second(1.0), p99))

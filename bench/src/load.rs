@@ -123,114 +123,194 @@ pub fn address_of(base: &str) -> anyhow::Result<(SocketAddr, String, String)> {
     Ok((addr, host.to_owned(), prefix))
 }
 
-/// Runs the load. `make(connection, sequence)` builds each request;
-/// `expected` says which statuses count as ok.
-pub async fn run(
-    label: &str,
-    addr: SocketAddr,
-    host: &str,
-    connections: usize,
-    limit: Limit,
-    pace: Pace,
-    make: impl Fn(usize, u64) -> Request + Send + Sync + 'static,
-    expected: fn(StatusCode) -> bool,
-) -> LoadResult {
-    let make = Arc::new(make);
-    let sent = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
-    let progress = progress_bar(label, limit);
-    let started = Instant::now();
-    let per_connection_interval = match pace {
-        Pace::Closed => None,
-        Pace::Rate(rate) => Some(Duration::from_secs_f64(
-            connections as f64 / rate.max(0.001),
-        )),
-    };
-    let mut tasks = tokio::task::JoinSet::new();
-    for connection in 0..connections {
-        let (make, sent, stop, host) = (
-            Arc::clone(&make),
-            Arc::clone(&sent),
-            Arc::clone(&stop),
-            host.to_owned(),
-        );
-        let progress = progress.clone();
-        tasks.spawn(async move {
-            let mut latency = histogram();
-            let (mut ok, mut failed, mut first_failure) = (0u64, 0u64, None);
-            let mut sender = None;
-            let mut ticker = per_connection_interval.map(|period| {
-                let offset = period.mul_f64(connection as f64 / connections as f64);
-                let mut ticker =
-                    tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
-                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
-                ticker
-            });
-            loop {
-                if stop.load(Ordering::Relaxed) || started.elapsed() >= limit.duration {
-                    break;
-                }
-                if let Some(ticker) = ticker.as_mut() {
-                    ticker.tick().await;
-                }
-                let sequence = sent.fetch_add(1, Ordering::Relaxed);
-                if sequence >= limit.max_requests {
-                    break;
-                }
-                if sender.is_none() {
-                    sender = connect(addr).await;
-                }
-                let Some(open) = sender.as_mut() else {
-                    failed += 1;
-                    first_failure.get_or_insert_with(|| "cannot connect".to_owned());
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                };
-                let request = make(connection, sequence);
-                let began = Instant::now();
-                match send(open, &host, request).await {
-                    Ok((status, _)) if expected(status) => {
-                        ok += 1;
-                        let _ = latency.record(began.elapsed().as_micros().max(1) as u64);
-                    }
-                    Ok((status, body)) => {
-                        failed += 1;
-                        first_failure.get_or_insert_with(|| {
-                            format!("{status} {}", String::from_utf8_lossy(&body))
-                        });
-                    }
-                    Err(error) => {
-                        failed += 1;
-                        first_failure.get_or_insert_with(|| error.to_string());
-                        sender = None;
-                    }
-                }
-                progress.inc(1);
-            }
-            (ok, failed, latency, first_failure)
-        });
+/// A load against one HTTP server: where, over how many keep-alive
+/// connections, for how long, how paced, and which answers count as ok.
+#[derive(Debug, Clone)]
+pub struct Load {
+    pub label: String,
+    pub addr: SocketAddr,
+    pub host: String,
+    pub connections: usize,
+    pub limit: Limit,
+    pub pace: Pace,
+    /// The status an answer must have to count as ok.
+    pub expected: StatusCode,
+}
+
+impl Load {
+    /// One connection, closed loop, ten seconds, expecting 200.
+    pub fn new(label: impl Into<String>, addr: SocketAddr, host: impl Into<String>) -> Self {
+        Self {
+            label: label.into(),
+            addr,
+            host: host.into(),
+            connections: 1,
+            limit: Limit::lasting(Duration::from_secs(10)),
+            pace: Pace::Closed,
+            expected: StatusCode::OK,
+        }
     }
-    let mut result = LoadResult {
+
+    pub fn connections(mut self, connections: usize) -> Self {
+        self.connections = connections.max(1);
+        self
+    }
+
+    pub fn lasting(mut self, duration: Duration) -> Self {
+        self.limit = Limit::lasting(duration);
+        self
+    }
+
+    /// At most `max_requests`, within `duration`.
+    pub fn at_most(mut self, max_requests: u64, duration: Duration) -> Self {
+        self.limit = Limit {
+            duration,
+            max_requests,
+        };
+        self
+    }
+
+    /// `rate` requests per second over all connections.
+    pub fn paced(mut self, rate: f64) -> Self {
+        self.pace = Pace::Rate(rate);
+        self
+    }
+
+    pub fn expecting(mut self, status: StatusCode) -> Self {
+        self.expected = status;
+        self
+    }
+
+    /// Runs the load. `make(connection, sequence)` builds each request.
+    pub async fn run(
+        self,
+        make: impl Fn(usize, u64) -> Request + Send + Sync + 'static,
+    ) -> LoadResult {
+        let make = Arc::new(make);
+        let shared = Arc::new(Shared {
+            sent: AtomicU64::new(0),
+            stop: AtomicBool::new(false),
+            started: Instant::now(),
+            progress: progress_bar(&self.label, self.limit),
+        });
+        let load = Arc::new(self);
+        let mut tasks = tokio::task::JoinSet::new();
+        for connection in 0..load.connections {
+            let (load, shared, make) = (Arc::clone(&load), Arc::clone(&shared), Arc::clone(&make));
+            tasks.spawn(async move { drive(&load, &shared, connection, &*make).await });
+        }
+        let mut result = LoadResult {
+            ok: 0,
+            failed: 0,
+            elapsed: Duration::ZERO,
+            latency: histogram(),
+            first_failure: None,
+        };
+        while let Some(joined) = tasks.join_next().await {
+            if let Ok(tally) = joined {
+                result.ok += tally.ok;
+                result.failed += tally.failed;
+                let _ = result.latency.add(&tally.latency);
+                if result.first_failure.is_none() {
+                    result.first_failure = tally.first_failure;
+                }
+            }
+        }
+        shared.stop.store(true, Ordering::Relaxed);
+        result.elapsed = shared.started.elapsed();
+        shared.progress.finish_and_clear();
+        result
+    }
+}
+
+/// What a load's connections share.
+struct Shared {
+    sent: AtomicU64,
+    stop: AtomicBool,
+    started: Instant,
+    progress: ProgressBar,
+}
+
+/// What one connection counted.
+struct Tally {
+    ok: u64,
+    failed: u64,
+    latency: Histogram<u64>,
+    first_failure: Option<String>,
+}
+
+impl Tally {
+    fn failed(&mut self, why: impl FnOnce() -> String) {
+        self.failed += 1;
+        self.first_failure.get_or_insert_with(why);
+    }
+}
+
+/// One connection of a load: requests until the limit, reconnecting when
+/// its connection breaks.
+async fn drive(
+    load: &Load,
+    shared: &Shared,
+    connection: usize,
+    make: &(dyn Fn(usize, u64) -> Request + Send + Sync),
+) -> Tally {
+    let mut tally = Tally {
         ok: 0,
         failed: 0,
-        elapsed: Duration::ZERO,
         latency: histogram(),
         first_failure: None,
     };
-    while let Some(joined) = tasks.join_next().await {
-        if let Ok((ok, failed, latency, first_failure)) = joined {
-            result.ok += ok;
-            result.failed += failed;
-            let _ = result.latency.add(&latency);
-            if result.first_failure.is_none() {
-                result.first_failure = first_failure;
+    let mut sender = None;
+    let mut ticker = ticker(load, connection);
+    while !shared.stop.load(Ordering::Relaxed) && shared.started.elapsed() < load.limit.duration {
+        if let Some(ticker) = ticker.as_mut() {
+            ticker.tick().await;
+        }
+        let sequence = shared.sent.fetch_add(1, Ordering::Relaxed);
+        if sequence >= load.limit.max_requests {
+            break;
+        }
+        if sender.is_none() {
+            sender = connect(load.addr).await;
+        }
+        let Some(open) = sender.as_mut() else {
+            tally.failed(|| "cannot connect".to_owned());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let began = Instant::now();
+        match send(open, &load.host, make(connection, sequence)).await {
+            Ok((status, _)) if status == load.expected => {
+                tally.ok += 1;
+                let _ = tally
+                    .latency
+                    .record(began.elapsed().as_micros().max(1) as u64);
+            }
+            Ok((status, body)) => {
+                tally.failed(|| format!("{status} {}", String::from_utf8_lossy(&body)))
+            }
+            Err(error) => {
+                tally.failed(|| error.to_string());
+                sender = None;
             }
         }
+        shared.progress.inc(1);
     }
-    stop.store(true, Ordering::Relaxed);
-    result.elapsed = started.elapsed();
-    progress.finish_and_clear();
-    result
+    tally
+}
+
+/// An open loop's pace for one connection, its ticks offset so the
+/// connections spread over the period.
+fn ticker(load: &Load, connection: usize) -> Option<tokio::time::Interval> {
+    let Pace::Rate(rate) = load.pace else {
+        return None;
+    };
+    let connections = load.connections as f64;
+    let period = Duration::from_secs_f64(connections / rate.max(0.001));
+    let offset = period.mul_f64(connection as f64 / connections);
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + offset, period);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    Some(ticker)
 }
 
 /// One request on a connection of its own (set-up steps like signing in).

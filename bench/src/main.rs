@@ -1,15 +1,7 @@
 //! `dt-bench`: measures a running DeliverTrack (`scripts/up.sh`) path by path,
 //! each against the raw speed of the dependency beneath it, measured in the
 //! same run on the same machine; checks afterwards that nothing accepted was
-//! lost; prints a table (or `--json`).
-//!
-//! ```text
-//! dt-bench [all|baselines|locations-single|locations-batch|package-flow|reads|broadcast|drain|hostile|signing]...
-//!          [--smoke] [--json] [--no-baselines] [--duration S] [--connections C] [--sustained S]
-//!          [--ws-connections N] [--subscriptions N] [--watched-packages N]
-//!          [--broadcast-rate R] [--hot-watchers N] [--api URL] [--ws URL] [--chart FILE]
-//!          [--token JWT] [--ingest-pid PID]
-//! ```
+//! lost; prints a table (or `--json`). `dt-bench --help` lists the flags.
 //!
 //! - [`load`]: the HTTP load generator (closed or open loop, HDR histograms);
 //! - [`baselines`]: the dependencies' raw speed;
@@ -27,6 +19,8 @@ mod scenarios;
 mod system;
 
 use anyhow::{bail, Context};
+use clap::Parser;
+use report::Row;
 use scenarios::{Run, Sizes};
 use std::time::Duration;
 
@@ -44,80 +38,122 @@ const SCENARIOS: &[&str] = &[
 /// /proc, so ingest must run on this machine).
 const NAMED_ONLY: &[&str] = &["hostile"];
 
+/// Measures a running DeliverTrack path by path, each against the raw speed
+/// of the dependency beneath it, measured in the same run.
+#[derive(Parser)]
+#[command(name = "dt-bench", version)]
 struct Args {
+    /// What to run: all, baselines, locations-single, locations-batch,
+    /// package-flow, reads, broadcast, drain, signing, hostile (named only).
+    #[arg(value_parser = clap::builder::PossibleValuesParser::new(
+        ["all", "baselines", "locations-single", "locations-batch", "package-flow",
+         "reads", "broadcast", "drain", "signing", "hostile"]))]
     scenarios: Vec<String>,
-    /// `--smoke`: small sizes, and any failed request fails the run.
+    /// Small sizes; any failed request fails the run (the test suite's run).
+    #[arg(long)]
     smoke: bool,
-    /// Skip the baselines (for profiling one scenario; no ratios then).
-    no_baselines: bool,
-    sizes: Sizes,
+    /// Rows as JSON instead of a table.
+    #[arg(long)]
     json: bool,
+    /// Skip the baselines (to profile one scenario; no ratios then).
+    #[arg(long)]
+    no_baselines: bool,
+    /// Seconds each closed-loop load lasts.
+    #[arg(long)]
+    duration: Option<f64>,
+    /// HTTP connections of a load.
+    #[arg(long)]
+    connections: Option<usize>,
+    /// Seconds of the steady single-point load of `drain`.
+    #[arg(long)]
+    sustained: Option<f64>,
+    /// WebSocket connections of `broadcast`.
+    #[arg(long)]
+    ws_connections: Option<usize>,
+    /// Subscriptions of `broadcast`, over its connections.
+    #[arg(long)]
+    subscriptions: Option<usize>,
+    /// Packages the subscriptions of `broadcast` watch.
+    #[arg(long)]
+    watched_packages: Option<usize>,
+    /// Posts per second during `broadcast`.
+    #[arg(long)]
+    broadcast_rate: Option<f64>,
+    /// Watchers of the one hot package of `broadcast`.
+    #[arg(long)]
+    hot_watchers: Option<usize>,
+    /// The API's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080/api/v1")]
     api: String,
+    /// The broadcaster's WebSocket URL.
+    #[arg(long, default_value = "ws://127.0.0.1:8081/ws")]
     ws: String,
-    /// `--token` or `DT_BENCH_TOKEN`; otherwise dt-bench signs in as the
-    /// bootstrap admin (`BOOTSTRAP_ADMIN_EMAIL`, `BOOTSTRAP_ADMIN_PASSWORD`).
+    /// An admin's access token (else DT_BENCH_TOKEN, else a sign-in with
+    /// BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD).
+    #[arg(long)]
     token: Option<String>,
-    /// `--ingest-pid`: whose memory `hostile` watches.
+    /// Whose memory `hostile` watches (else the one process named ingest).
+    #[arg(long)]
     ingest_pid: Option<u32>,
+    /// Where the broadcast latency chart goes.
+    #[arg(long)]
+    chart: Option<String>,
 }
 
-fn parse_args() -> anyhow::Result<Args> {
-    let raw: Vec<String> = std::env::args().skip(1).collect();
-    let smoke = raw.iter().any(|a| a == "--smoke");
-    let mut args = Args {
-        scenarios: Vec::new(),
-        smoke,
-        no_baselines: false,
-        sizes: if smoke { Sizes::smoke() } else { Sizes::full() },
-        json: false,
-        api: "http://127.0.0.1:8080/api/v1".into(),
-        ws: "ws://127.0.0.1:8081/ws".into(),
-        token: std::env::var("DT_BENCH_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty()),
-        ingest_pid: None,
-    };
-    let mut it = raw.into_iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--smoke" => {}
-            "--json" => args.json = true,
-            "--no-baselines" => args.no_baselines = true,
-            "--duration" => {
-                args.sizes.duration = Duration::from_secs_f64(value("--duration")?.parse()?)
-            }
-            "--connections" => args.sizes.connections = value("--connections")?.parse()?,
-            "--sustained" => {
-                args.sizes.sustained_for = Duration::from_secs_f64(value("--sustained")?.parse()?)
-            }
-            "--ws-connections" => args.sizes.ws_connections = value("--ws-connections")?.parse()?,
-            "--subscriptions" => args.sizes.subscriptions = value("--subscriptions")?.parse()?,
-            "--watched-packages" => {
-                args.sizes.watched_packages = value("--watched-packages")?.parse()?
-            }
-            "--broadcast-rate" => args.sizes.broadcast_rate = value("--broadcast-rate")?.parse()?,
-            "--hot-watchers" => args.sizes.hot_watchers = value("--hot-watchers")?.parse()?,
-            "--api" => args.api = value("--api")?,
-            "--ws" => args.ws = value("--ws")?,
-            "--token" => args.token = Some(value("--token")?),
-            "--ingest-pid" => args.ingest_pid = Some(value("--ingest-pid")?.parse()?),
-            "--chart" => args.sizes.chart = value("--chart")?,
-            "all" => args
-                .scenarios
-                .extend(SCENARIOS.iter().map(|s| (*s).to_owned())),
-            "baselines" => {}
-            name if SCENARIOS.contains(&name) || NAMED_ONLY.contains(&name) => {
-                args.scenarios.push(name.to_owned())
-            }
-            other => bail!(
-                "unknown argument {other:?}; scenarios: all, baselines, {}, {}",
-                SCENARIOS.join(", "),
-                NAMED_ONLY.join(", ")
-            ),
+impl Args {
+    /// The run's sizes: the smoke or full ones, with the flags' overrides.
+    fn sizes(&self) -> Sizes {
+        let mut sizes = if self.smoke {
+            Sizes::smoke()
+        } else {
+            Sizes::full()
+        };
+        let secs = Duration::from_secs_f64;
+        if let Some(s) = self.duration {
+            sizes.duration = secs(s)
         }
+        if let Some(n) = self.connections {
+            sizes.connections = n
+        }
+        if let Some(s) = self.sustained {
+            sizes.sustained_for = secs(s)
+        }
+        if let Some(n) = self.ws_connections {
+            sizes.ws_connections = n
+        }
+        if let Some(n) = self.subscriptions {
+            sizes.subscriptions = n
+        }
+        if let Some(n) = self.watched_packages {
+            sizes.watched_packages = n
+        }
+        if let Some(r) = self.broadcast_rate {
+            sizes.broadcast_rate = r
+        }
+        if let Some(n) = self.hot_watchers {
+            sizes.hot_watchers = n
+        }
+        if let Some(chart) = &self.chart {
+            sizes.chart = chart.clone()
+        }
+        sizes
     }
-    Ok(args)
+
+    /// The scenarios to run, in order (`all` is every one but the named-only).
+    fn scenarios(&self) -> Vec<&str> {
+        let mut chosen = Vec::new();
+        for name in &self.scenarios {
+            match name.as_str() {
+                "all" => chosen.extend(SCENARIOS),
+                "baselines" => {}
+                name if SCENARIOS.contains(&name) || NAMED_ONLY.contains(&name) => {
+                    chosen.push(name)
+                }
+                _ => {}
+            }
+        }
+        chosen
+    }
 }
 
 /// A token for the bootstrap admin, or `None` when the system runs with
@@ -160,8 +196,13 @@ async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some(baselines::SERVE_202) {
         return baselines::serve_202().await;
     }
-    let mut args = parse_args()?;
-    let token = match args.token.take() {
+    let args = Args::parse();
+    let sizes = args.sizes();
+    let token = match args.token.clone().or_else(|| {
+        std::env::var("DT_BENCH_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+    }) {
         Some(token) => Some(token),
         None => sign_in(&args.api).await?,
     };
@@ -171,20 +212,20 @@ async fn main() -> anyhow::Result<()> {
     let system = system::System::connect(&args.api, &args.ws, token.clone())
         .await
         .context("connecting to the system's stores (the services' environment variables)")?;
-    let baseline_time = (args.sizes.duration / 2).max(Duration::from_secs(1));
+    let baseline_time = (sizes.duration / 2).max(Duration::from_secs(1));
     let (baselines, mut rows) = if args.no_baselines {
         (baselines::Baselines::default(), Vec::new())
     } else {
-        baselines::measure(&system, baseline_time, args.sizes.connections).await?
+        baselines::measure(&system, baseline_time, sizes.connections).await?
     };
     let run = Run {
         system: &system,
         baselines: &baselines,
-        sizes: &args.sizes,
+        sizes: &sizes,
         id: uuid::Uuid::new_v4().simple().to_string()[..6].to_uppercase(),
     };
-    for scenario in &args.scenarios {
-        let measured = match scenario.as_str() {
+    for scenario in args.scenarios() {
+        let measured = match scenario {
             "locations-single" => scenarios::locations::single(&run).await,
             "locations-batch" => scenarios::locations::batch(&run).await,
             "package-flow" => scenarios::package_flow::run(&run).await,
@@ -202,7 +243,13 @@ async fn main() -> anyhow::Result<()> {
     } else {
         println!("{}", report::table(&rows));
     }
-    // Losses fail the run; targets are reported, not enforced.
+    verdict(&rows, args.smoke)
+}
+
+/// Losses fail the run; targets are reported, not enforced. A smoke run
+/// proves the benchmark works: a load that got nothing through, or had
+/// unexpected answers, fails it.
+fn verdict(rows: &[Row], smoke: bool) -> anyhow::Result<()> {
     let lost = rows
         .iter()
         .filter(|r| {
@@ -214,8 +261,6 @@ async fn main() -> anyhow::Result<()> {
     if lost {
         bail!("something accepted was lost or duplicated, or nothing was accepted (see the table)");
     }
-    // A smoke run proves the benchmark works: a load that got nothing
-    // through, or had unexpected answers, fails it.
     let suspect: Vec<String> = rows
         .iter()
         .filter_map(|r| {
@@ -228,7 +273,7 @@ async fn main() -> anyhow::Result<()> {
             })
         })
         .collect();
-    if args.smoke && !suspect.is_empty() {
+    if smoke && !suspect.is_empty() {
         bail!(
             "the smoke run's loads did not all succeed:\n{}",
             suspect.join("\n")

@@ -49,6 +49,11 @@ impl System {
         })
     }
 
+    /// A load against the API (one connection, closed loop, by default).
+    pub fn load(&self, label: impl Into<String>) -> crate::load::Load {
+        crate::load::Load::new(label, self.addr, self.host.clone())
+    }
+
     pub fn path(&self, path: &str) -> String {
         format!("{}{path}", self.prefix)
     }

@@ -5,7 +5,7 @@
 
 use super::locations::failures;
 use super::Run;
-use crate::load::{self, Limit, Pace, Request};
+use crate::load::Request;
 use crate::report::{Row, Target};
 use hyper::{Method, StatusCode};
 use serde_json::json;
@@ -24,6 +24,9 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// A message ready for the broker: exchange, routing key, sealed payload.
+type Sealed = (String, String, Vec<u8>);
+
 /// A backlog built straight on the broker (faster than any client could
 /// post it, so the measurement is the pools', not ingest's): location
 /// batches of 100 points and single status updates, then the time until the
@@ -39,38 +42,111 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
         crate::baselines::mongo_insert_many(run.system, &suffix, Duration::from_secs(300), points)
             .await?;
     let numbers = run.seed("DB", PACKAGES).await?;
-    let topology = &run.system.config.topology;
-    let mut messages: Vec<(String, String, Vec<u8>)> = Vec::new();
-    // Every 100th point: watched while the backlog drains.
-    let mut sample: Vec<String> = Vec::new();
-    let now = chrono::Utc::now();
-    let coordinates = Coordinates::new(40.0, -74.0)?;
-    // The workers check every message's principal again: these come from a
-    // dispatcher, as they would through the API.
-    let operator = shared::auth::Caller {
+    let (point_messages, sample) = point_batches(run, &numbers, points)?;
+    let command_messages = status_updates(run, &numbers, commands)?;
+    // One pool at a time: each measured against its own store, not against
+    // the other pool for the two cores.
+    let (points_stored, points_secs, points_all) =
+        drain_points(run, &point_messages, &sample, &numbers, points).await?;
+    let events_expected = commands + PACKAGES as u64;
+    let began = Instant::now();
+    publish_all(run, &command_messages).await?;
+    let published_in = began.elapsed().as_secs_f64();
+    let (events_all, events_stored, _) = run
+        .system
+        .wait_stored(events_expected, Duration::from_secs(900), || {
+            run.system.stored_status_events(&numbers)
+        })
+        .await;
+    let events_secs = began.elapsed().as_secs_f64();
+    let not_all = |all: bool| if all { "" } else { " (NOT ALL)" };
+    Ok(vec![
+        Row::new(name, "points into the stores", points_stored as f64 / points_secs, "point/s")
+            .baseline(&format!("MongoDB insert_many of {points}"), insert_many)
+            .target(Target::RatioAtLeast(0.8))
+            .note(format!(
+                "{points} points in 100-point messages, stored {points_secs:.1} s after the first was published{}",
+                not_all(points_all)
+            )),
+        Row::new(name, "package commands applied", (events_stored as f64 - PACKAGES as f64) / events_secs, "cmd/s")
+            .target(Target::AtLeast(3000.0))
+            .note(format!(
+                "{commands} status updates (published in {published_in:.1} s), applied in {events_secs:.1} s{}",
+                not_all(events_all)
+            )),
+    ])
+}
+
+/// Publishes the point batches and waits until the stores hold them:
+/// timed until every sampled point is stored (the rest are in the same or
+/// earlier insert commands), then counted exactly, untimed, for the loss
+/// check; if any is still missing, waited for. Stored, seconds, all.
+async fn drain_points(
+    run: &Run<'_>,
+    messages: &[Sealed],
+    sample: &[String],
+    numbers: &[String],
+    points: u64,
+) -> anyhow::Result<(u64, f64, bool)> {
+    let began = Instant::now();
+    publish_all(run, messages).await?;
+    let (mut all, mut stored, mut secs) = (false, 0, 0.0);
+    let deadline = Duration::from_secs(900);
+    while began.elapsed() < deadline && !all {
+        let sample_len = sample.len() as u64;
+        run.system
+            .wait_stored(sample_len, deadline, || run.system.stored_of(sample))
+            .await;
+        secs = began.elapsed().as_secs_f64();
+        stored = run.system.stored_points(numbers, points).await;
+        all = stored >= points;
+        if !all {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+    Ok((stored, secs, all))
+}
+
+/// The workers check every message's principal again: these come from a
+/// dispatcher, as they would through the API.
+fn operator() -> shared::wire::Principal {
+    shared::auth::Caller {
         user_id: Uuid::new_v4(),
         role: shared::auth::Role::Dispatcher,
         email: None,
         device_id: None,
         session_id: None,
     }
-    .principal();
+    .principal()
+}
+
+/// `points` points in batches of 100 over the packages, each fix at its own
+/// time as a device's are; and every 100th point's id, watched while the
+/// backlog drains.
+fn point_batches(
+    run: &Run<'_>,
+    numbers: &[String],
+    points: u64,
+) -> anyhow::Result<(Vec<Sealed>, Vec<String>)> {
+    let topology = &run.system.config.topology;
+    let (now, coordinates, operator) = (
+        chrono::Utc::now(),
+        Coordinates::new(40.0, -74.0)?,
+        operator(),
+    );
+    let (mut messages, mut sample) = (Vec::new(), Vec::new());
     for batch in 0..points.div_ceil(100) {
         let tn = TrackingNumber::parse(&numbers[batch as usize % numbers.len()])?;
         let points: Vec<LocationPoint> = (0..100)
-            .map(|i| {
-                // Each fix at its own time, as a device's are.
-                let recorded_at = now - chrono::Duration::milliseconds(batch as i64 * 100 + i);
-                LocationPoint {
-                    point_id: Uuid::new_v4(),
-                    tracking_number: tn.clone(),
-                    coordinates,
-                    address: None,
-                    measurements: shared::locations::Measurements::default(),
-                    recorded_at,
-                    received_at: now,
-                    source: None,
-                }
+            .map(|i| LocationPoint {
+                point_id: Uuid::new_v4(),
+                tracking_number: tn.clone(),
+                coordinates,
+                address: None,
+                measurements: shared::locations::Measurements::default(),
+                recorded_at: now - chrono::Duration::milliseconds(batch as i64 * 100 + i),
+                received_at: now,
+                source: None,
             })
             .collect();
         sample.push(points[(batch % 100) as usize].point_id.to_string());
@@ -86,80 +162,40 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
             envelope.seal(&run.system.config.signing)?,
         ));
     }
+    Ok((messages, sample))
+}
 
-    for i in 0..commands {
-        let tn = TrackingNumber::parse(&numbers[i as usize % numbers.len()])?;
-        let key = topology.package_routing_key(tn.as_str(), "status");
-        let command = Command::UpdateStatus(UpdateStatus {
-            tracking_number: tn,
-            status: PackageStatus::InTransit,
-            location: BoundedText::parse(&format!("hub {i}"), 100).ok(),
-            coordinates: None,
-        });
-        let envelope = Envelope::new(
-            Uuid::now_v7(),
-            chrono::Utc::now(),
-            operator.clone(),
-            command,
-        );
-        messages.push((
-            topology.commands_exchange(),
-            key,
-            envelope.seal(&run.system.config.signing)?,
-        ));
-    }
-    // One pool at a time: each measured against its own store, not against
-    // the other pool for the two cores.
-    let (point_messages, command_messages) = messages.split_at(points.div_ceil(100) as usize);
-    let began = Instant::now();
-    publish_all(run, point_messages).await?;
-    // Timed until every sampled point is stored (the rest are in the same
-    // or earlier insert commands), then counted exactly, untimed, for the
-    // loss check; if any is still missing, waited for.
-    let (mut points_all, mut points_stored, mut points_secs) = (false, 0, 0.0);
-    let deadline = Duration::from_secs(900);
-    while began.elapsed() < deadline && !points_all {
-        let sample_len = sample.len() as u64;
-        run.system
-            .wait_stored(sample_len, deadline, || run.system.stored_of(&sample))
-            .await;
-        points_secs = began.elapsed().as_secs_f64();
-        points_stored = run.system.stored_points(&numbers, points).await;
-        points_all = points_stored >= points;
-        if !points_all {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-    let events_expected = commands + PACKAGES as u64;
-    let began = Instant::now();
-    publish_all(run, command_messages).await?;
-    let published_in = began.elapsed().as_secs_f64();
-    let (events_all, events_stored, _) = run
-        .system
-        .wait_stored(events_expected, Duration::from_secs(900), || {
-            run.system.stored_status_events(&numbers)
+/// `commands` status updates over the packages.
+fn status_updates(run: &Run<'_>, numbers: &[String], commands: u64) -> anyhow::Result<Vec<Sealed>> {
+    let topology = &run.system.config.topology;
+    let operator = operator();
+    (0..commands)
+        .map(|i| {
+            let tn = TrackingNumber::parse(&numbers[i as usize % numbers.len()])?;
+            let key = topology.package_routing_key(tn.as_str(), "status");
+            let command = Command::UpdateStatus(UpdateStatus {
+                tracking_number: tn,
+                status: PackageStatus::InTransit,
+                location: BoundedText::parse(&format!("hub {i}"), 100).ok(),
+                coordinates: None,
+            });
+            let envelope = Envelope::new(
+                Uuid::now_v7(),
+                chrono::Utc::now(),
+                operator.clone(),
+                command,
+            );
+            Ok((
+                topology.commands_exchange(),
+                key,
+                envelope.seal(&run.system.config.signing)?,
+            ))
         })
-        .await;
-    let events_secs = began.elapsed().as_secs_f64();
-    Ok(vec![
-        Row::new(name, "points into the stores", points_stored as f64 / points_secs, "point/s")
-            .baseline(&format!("MongoDB insert_many of {points}"), insert_many)
-            .target(Target::RatioAtLeast(0.8))
-            .note(format!(
-                "{points} points in 100-point messages, stored {points_secs:.1} s after the first was published{}",
-                if points_all { "" } else { " (NOT ALL)" }
-            )),
-        Row::new(name, "package commands applied", (events_stored as f64 - PACKAGES as f64) / events_secs, "cmd/s")
-            .target(Target::AtLeast(3000.0))
-            .note(format!(
-                "{commands} status updates (published in {published_in:.1} s), applied in {events_secs:.1} s{}",
-                if events_all { "" } else { " (NOT ALL)" }
-            )),
-    ])
+        .collect()
 }
 
 /// Publishes persistent messages with confirms, 1024 in flight.
-async fn publish_all(run: &Run<'_>, messages: &[(String, String, Vec<u8>)]) -> anyhow::Result<()> {
+async fn publish_all(run: &Run<'_>, messages: &[Sealed]) -> anyhow::Result<()> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
     use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
     let channel = run.system.amqp.create_channel().await?;
@@ -201,44 +237,20 @@ async fn sustained(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let numbers = Arc::new(run.seed("DS", PACKAGES).await?);
     let paths: Vec<String> = run.system.package_paths(&numbers, "/locations");
     let duration = run.sizes.sustained_for;
-    let samples = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let sampler = {
-        let samples = Arc::clone(&samples);
-        let (queue, retry) = (
-            run.system.config.topology.locations_queue(),
-            run.system.config.topology.location_retry_queue(),
-        );
-        let system = run.system;
-        async move {
-            let began = Instant::now();
-            while began.elapsed() < duration {
-                let depth = system.queue_depth(&queue).await + system.queue_depth(&retry).await;
-                if let Ok(mut samples) = samples.lock() {
-                    samples.push(depth);
-                }
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    };
-    let load = load::run(
-        &name,
-        run.system.addr,
-        &run.system.host,
-        run.sizes.connections,
-        Limit::lasting(duration),
-        Pace::Rate(rate),
-        move |_, i| {
+    let load = run
+        .load(&name)
+        .lasting(duration)
+        .paced(rate)
+        .expecting(StatusCode::ACCEPTED)
+        .run(move |_, i| {
             let point = json!({"id": format!("r{i}"), "latitude": 41.0, "longitude": -73.0 + (i % 1000) as f64 / 1e4});
             Request::json(
                 Method::POST,
                 paths[i as usize % paths.len()].clone(),
                 &point,
             )
-        },
-        |status| status == StatusCode::ACCEPTED,
-    );
-    let (posted, ()) = tokio::join!(load, sampler);
-    let samples = samples.lock().map(|s| s.clone()).unwrap_or_default();
+        });
+    let (posted, samples) = tokio::join!(load, location_backlog(run, duration));
     let third = (samples.len() / 3).max(1);
     let average = |part: &[u64]| part.iter().sum::<u64>() as f64 / part.len().max(1) as f64;
     let (first, last) = (
@@ -247,7 +259,7 @@ async fn sustained(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     );
     let peak = samples.iter().copied().max().unwrap_or(0);
     let end = samples.last().copied().unwrap_or(0);
-    let mut rows = vec![
+    Ok(vec![
         Row::new(&name, "points accepted", posted.per_second(1.0), "point/s")
             .latency(&posted.latency)
             .answers(&posted)
@@ -259,12 +271,24 @@ async fn sustained(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
                 "{:.0} s; backlog avg first third {first:.0}, last third {last:.0}, peak {peak}",
                 duration.as_secs_f64()
             )),
-    ];
-    rows.push(
         run.loss_check(&name, "points", posted.ok, || {
             run.system.stored_points(&numbers, posted.ok)
         })
         .await,
-    );
-    Ok(rows)
+    ])
+}
+
+/// The location queues' depth (and their delay line's), once a second
+/// for `duration`.
+async fn location_backlog(run: &Run<'_>, duration: Duration) -> Vec<u64> {
+    let topology = &run.system.config.topology;
+    let (queue, retry) = (topology.locations_queue(), topology.location_retry_queue());
+    let mut samples = Vec::new();
+    let began = Instant::now();
+    while began.elapsed() < duration {
+        let depth = run.system.queue_depth(&queue).await + run.system.queue_depth(&retry).await;
+        samples.push(depth);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    samples
 }

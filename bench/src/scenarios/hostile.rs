@@ -92,67 +92,85 @@ pub async fn run(run: &Run<'_>, ingest_pid: Option<u32>) -> anyhow::Result<Vec<R
     };
     let before = rss(pid).unwrap_or(0);
     let mut rows = Vec::new();
-    let batch_max = 1 << 20;
-    for (name, path, content_type, body) in bodies(run, batch_max) {
-        let peak = Arc::new(AtomicU64::new(before));
-        let sampling = Arc::new(AtomicBool::new(true));
-        let sampler = {
-            let (peak, sampling) = (Arc::clone(&peak), Arc::clone(&sampling));
-            tokio::spawn(async move {
-                while sampling.load(Ordering::Relaxed) {
-                    if let Some(now) = rss(pid) {
-                        peak.fetch_max(now, Ordering::Relaxed);
-                    }
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-            })
+    for (name, path, content_type, body) in bodies(run, 1 << 20) {
+        let request = Request {
+            method: Method::POST,
+            path,
+            content_type,
+            headers: Vec::new(),
+            body,
         };
-        let started = std::time::Instant::now();
-        let mut requests = tokio::task::JoinSet::new();
-        for _ in 0..CONCURRENT {
-            let request = Request {
-                method: Method::POST,
-                path: path.clone(),
-                content_type,
-                headers: Vec::new(),
-                body: body.clone(),
-            };
-            let (addr, host) = (run.system.addr, run.system.host.clone());
-            requests.spawn(async move { load::once(addr, &host, request).await });
-        }
-        let (mut refused, mut other) = (0u64, Vec::new());
-        while let Some(answer) = requests.join_next().await {
-            match answer {
-                Ok(Ok((status, _))) if status.is_client_error() => refused += 1,
-                Ok(Ok((status, _))) => other.push(status.as_u16().to_string()),
-                Ok(Err(error)) => other.push(error.to_string()),
-                Err(error) => other.push(error.to_string()),
-            }
-        }
-        let took = started.elapsed();
-        sampling.store(false, Ordering::Relaxed);
-        let _ = sampler.await;
-        let peak = peak.load(Ordering::Relaxed);
-        let scenario = format!("hostile ({name})");
-        rows.push(
-            Row::new(&scenario, "ingest peak RSS", peak as f64 / MIB, "MiB")
-                .baseline("RSS before", before as f64 / MIB)
-                .target(Target::AtMost(200.0))
-                .note(format!(
-                    "{CONCURRENT} x {:.0} KiB at once, all answered in {:.2} s",
-                    body.len() as f64 / 1024.0,
-                    took.as_secs_f64()
-                )),
-        );
-        rows.push(
-            Row::new(&scenario, "refused with 4xx", refused as f64, "requests")
-                .target(Target::AtLeast(CONCURRENT as f64))
-                .note(if other.is_empty() {
-                    String::new()
-                } else {
-                    format!("others: {}", other.join(", "))
-                }),
-        );
+        rows.extend(measure(run, pid, before, name, request).await);
     }
     Ok(rows)
+}
+
+/// [`CONCURRENT`] copies of `request` at once, while ingest's memory is
+/// sampled: its peak, and how many were refused with a 4xx.
+async fn measure(run: &Run<'_>, pid: u32, before: u64, name: &str, request: Request) -> [Row; 2] {
+    let peak = Arc::new(AtomicU64::new(before));
+    let sampling = Arc::new(AtomicBool::new(true));
+    let sampler = {
+        let (peak, sampling) = (Arc::clone(&peak), Arc::clone(&sampling));
+        tokio::spawn(async move {
+            while sampling.load(Ordering::Relaxed) {
+                if let Some(now) = rss(pid) {
+                    peak.fetch_max(now, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+    let started = std::time::Instant::now();
+    let size = request.body.len();
+    let (refused, other) = send_at_once(run, request).await;
+    let took = started.elapsed();
+    sampling.store(false, Ordering::Relaxed);
+    let _ = sampler.await;
+    let peak = peak.load(Ordering::Relaxed);
+    let scenario = format!("hostile ({name})");
+    [
+        Row::new(&scenario, "ingest peak RSS", peak as f64 / MIB, "MiB")
+            .baseline("RSS before", before as f64 / MIB)
+            .target(Target::AtMost(200.0))
+            .note(format!(
+                "{CONCURRENT} x {:.0} KiB at once, all answered in {:.2} s",
+                size as f64 / 1024.0,
+                took.as_secs_f64()
+            )),
+        Row::new(&scenario, "refused with 4xx", refused as f64, "requests")
+            .target(Target::AtLeast(CONCURRENT as f64))
+            .note(if other.is_empty() {
+                String::new()
+            } else {
+                format!("others: {}", other.join(", "))
+            }),
+    ]
+}
+
+/// Sends [`CONCURRENT`] copies at once: how many were refused with a 4xx,
+/// and what the others got.
+async fn send_at_once(run: &Run<'_>, request: Request) -> (u64, Vec<String>) {
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..CONCURRENT {
+        let copy = Request {
+            method: request.method.clone(),
+            path: request.path.clone(),
+            content_type: request.content_type,
+            headers: Vec::new(),
+            body: request.body.clone(),
+        };
+        let (addr, host) = (run.system.addr, run.system.host.clone());
+        requests.spawn(async move { load::once(addr, &host, copy).await });
+    }
+    let (mut refused, mut other) = (0u64, Vec::new());
+    while let Some(answer) = requests.join_next().await {
+        match answer {
+            Ok(Ok((status, _))) if status.is_client_error() => refused += 1,
+            Ok(Ok((status, _))) => other.push(status.as_u16().to_string()),
+            Ok(Err(error)) => other.push(error.to_string()),
+            Err(error) => other.push(error.to_string()),
+        }
+    }
+    (refused, other)
 }

@@ -4,7 +4,7 @@
 //! MessagePack (`locations-batch`).
 
 use super::Run;
-use crate::load::{self, Limit, Pace, Request};
+use crate::load::{self, Request};
 use crate::report::{Row, Target};
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
@@ -18,20 +18,14 @@ pub async fn single(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let name = "locations-single";
     let numbers = Arc::new(run.seed("LS", PACKAGES).await?);
     let paths: Vec<String> = run.system.package_paths(&numbers, "/locations");
-    let result = load::run(
-        name,
-        run.system.addr,
-        &run.system.host,
-        run.sizes.connections,
-        Limit::lasting(run.sizes.duration),
-        Pace::Closed,
-        move |_, i| {
+    let result = run
+        .load(name)
+        .expecting(StatusCode::ACCEPTED)
+        .run(move |_, i| {
             let point = json!({"id": format!("s{i}"), "latitude": 40.0 + (i % 1000) as f64 / 1e4, "longitude": -74.0});
             Request::json(Method::POST, paths[i as usize % paths.len()].clone(), &point)
-        },
-        |status| status == StatusCode::ACCEPTED,
-    )
-    .await;
+        })
+        .await;
     let accepted = result.ok;
     let mut rows = vec![
         Row::new(name, "points accepted", result.per_second(1.0), "point/s")
@@ -58,67 +52,63 @@ const BATCH_LOAD_MAX: std::time::Duration = std::time::Duration::from_secs(3);
 const BATCHES_MAX: u64 = 3000;
 
 pub async fn batch(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
-    let mut rows = Vec::new();
-    for (format, content_type) in [
-        ("json", "application/json"),
-        ("msgpack", "application/msgpack"),
-    ] {
-        let name = format!("locations-batch ({format})");
-        let numbers = Arc::new(
-            run.seed(if format == "json" { "LBJ" } else { "LBM" }, PACKAGES)
-                .await?,
-        );
-        let path = run.system.path("/locations");
-        let make_numbers = Arc::clone(&numbers);
-        let result = load::run(
-            &name,
-            run.system.addr,
-            &run.system.host,
-            run.sizes.connections,
-            Limit { duration: run.sizes.duration.min(BATCH_LOAD_MAX), max_requests: BATCHES_MAX },
-            Pace::Closed,
-            move |_, i| {
-                let tn = &make_numbers[i as usize % make_numbers.len()];
-                let points: Vec<Value> = (0..BATCH)
-                    .map(|p| json!({"tracking_number": tn, "id": format!("b{i}-{p}"), "latitude": 40.0 + p as f64 / 1e4, "longitude": -74.0}))
-                    .collect();
-                let body = if content_type == "application/json" {
-                    serde_json::to_vec(&points).unwrap_or_default()
-                } else {
-                    rmp_serde::to_vec_named(&points).unwrap_or_default()
-                };
-                Request {
-                    method: Method::POST,
-                    path: path.clone(),
-                    content_type,
-                    headers: Vec::new(),
-                    body: Bytes::from(body),
-                }
-            },
-            |status| status == StatusCode::ACCEPTED,
-        )
+    let mut rows = batches(run, "json", "application/json").await?;
+    rows.extend(batches(run, "msgpack", "application/msgpack").await?);
+    Ok(rows)
+}
+
+/// 100-point batches in one format.
+async fn batches(
+    run: &Run<'_>,
+    format: &str,
+    content_type: &'static str,
+) -> anyhow::Result<Vec<Row>> {
+    let name = format!("locations-batch ({format})");
+    let scenario = if format == "json" { "LBJ" } else { "LBM" };
+    let numbers = Arc::new(run.seed(scenario, PACKAGES).await?);
+    let path = run.system.path("/locations");
+    let make_numbers = Arc::clone(&numbers);
+    let result = run
+        .load(&name)
+        .at_most(BATCHES_MAX, run.sizes.duration.min(BATCH_LOAD_MAX))
+        .expecting(StatusCode::ACCEPTED)
+        .run(move |_, i| {
+            let tn = &make_numbers[i as usize % make_numbers.len()];
+            batch_request(path.clone(), content_type, tn, i)
+        })
         .await;
-        rows.push(
-            Row::new(
-                &name,
-                "points accepted",
-                result.per_second(BATCH as f64),
-                "point/s",
-            )
+    let accepted = result.ok * BATCH as u64;
+    let rate = result.per_second(BATCH as f64);
+    Ok(vec![
+        Row::new(&name, "points accepted", rate, "point/s")
             .latency(&result.latency)
             .answers(&result)
             .target(Target::AtLeast(200_000.0))
             .note(failures(&result)),
-        );
-        let accepted = result.ok * BATCH as u64;
-        rows.push(
-            run.loss_check(&name, "points", accepted, || {
-                run.system.stored_points(&numbers, accepted)
-            })
-            .await,
-        );
+        run.loss_check(&name, "points", accepted, || {
+            run.system.stored_points(&numbers, accepted)
+        })
+        .await,
+    ])
+}
+
+/// The `i`th batch of [`BATCH`] points for `tn`, in `content_type`.
+fn batch_request(path: String, content_type: &'static str, tn: &str, i: u64) -> Request {
+    let points: Vec<Value> = (0..BATCH)
+        .map(|p| json!({"tracking_number": tn, "id": format!("b{i}-{p}"), "latitude": 40.0 + p as f64 / 1e4, "longitude": -74.0}))
+        .collect();
+    let body = if content_type == "application/json" {
+        serde_json::to_vec(&points).unwrap_or_default()
+    } else {
+        rmp_serde::to_vec_named(&points).unwrap_or_default()
+    };
+    Request {
+        method: Method::POST,
+        path,
+        content_type,
+        headers: Vec::new(),
+        body: Bytes::from(body),
     }
-    Ok(rows)
 }
 
 pub fn failures(result: &load::LoadResult) -> String {

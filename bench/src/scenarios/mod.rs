@@ -20,7 +20,7 @@ pub mod reads;
 pub mod signing;
 
 use crate::baselines::Baselines;
-use crate::load::{self, Limit, Pace, Request};
+use crate::load::{Load, Request};
 use crate::report::Row;
 use crate::system::System;
 use hyper::{Method, StatusCode};
@@ -98,6 +98,14 @@ pub struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// A load against the API over the run's connections, for its duration.
+    pub fn load(&self, label: impl Into<String>) -> Load {
+        self.system
+            .load(label)
+            .connections(self.sizes.connections)
+            .lasting(self.sizes.duration)
+    }
+
     pub fn tracking_number(&self, scenario: &str, i: usize) -> String {
         format!("B{}{scenario}{i:06}", self.id)
     }
@@ -110,20 +118,15 @@ impl Run<'_> {
             .collect();
         let shared = std::sync::Arc::new(numbers.clone());
         let path = self.system.path("/packages");
-        let result = load::run(
-            &format!("{scenario}: creating packages"),
-            self.system.addr,
-            &self.system.host,
-            self.sizes.connections.min(count).max(1),
-            Limit {
-                duration: Duration::from_secs(600),
-                max_requests: count as u64,
-            },
-            Pace::Closed,
-            move |_, i| Request::json(Method::POST, path.clone(), &package(&shared[i as usize])),
-            |status| status == StatusCode::CREATED,
-        )
-        .await;
+        let result = self
+            .load(format!("{scenario}: creating packages"))
+            .connections(self.sizes.connections.min(count))
+            .at_most(count as u64, Duration::from_secs(600))
+            .expecting(StatusCode::CREATED)
+            .run(move |_, i| {
+                Request::json(Method::POST, path.clone(), &package(&shared[i as usize]))
+            })
+            .await;
         anyhow::ensure!(
             result.failed == 0,
             "seeding {scenario} failed: {:?}",

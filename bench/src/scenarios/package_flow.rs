@@ -3,9 +3,9 @@
 
 use super::locations::failures;
 use super::Run;
-use crate::load::{self, Limit, Pace, Request};
+use crate::load::Request;
 use crate::report::{Row, Target};
-use hyper::{Method, StatusCode};
+use hyper::Method;
 use serde_json::json;
 use std::sync::Arc;
 
@@ -13,20 +13,13 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let name = "package-flow";
     let numbers = Arc::new(run.seed("PF", run.sizes.connections).await?);
     let paths: Vec<String> = run.system.package_paths(&numbers, "/status");
-    let result = load::run(
-        name,
-        run.system.addr,
-        &run.system.host,
-        run.sizes.connections,
-        Limit::lasting(run.sizes.duration),
-        Pace::Closed,
-        move |connection, i| {
+    let result = run
+        .load(name)
+        .run(move |connection, i| {
             let update = json!({"status": "in_transit", "location": format!("hub {i}")});
             Request::json(Method::PUT, paths[connection].clone(), &update)
-        },
-        |status| status == StatusCode::OK,
-    )
-    .await;
+        })
+        .await;
     let applied = result.ok + numbers.len() as u64; // the updates and the creations
     Ok(vec![
         Row::new(
