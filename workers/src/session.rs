@@ -11,7 +11,7 @@ use crate::locations::LocationStore;
 use crate::metrics::WorkerMetrics;
 use crate::packages::flow::PackageFlow;
 use crate::publisher::Publisher;
-use crate::runner::{consume, ConsumeError, Runner, Window};
+use crate::runner::{consume, ConsumeError, Flow, Runner, Window};
 use lapin::options::{BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::Connection;
@@ -195,14 +195,8 @@ async fn spawn_packages(
     });
     for &shard in &config.shards {
         let queue = runner.topology.package_queue(shard);
-        let limits = window_limits(config, config.prefetch);
-        let (channel, consumer) = open_consumer(connection, &queue, config.prefetch.max(1)).await?;
-        let (runner, flow) = (Arc::clone(runner), Arc::clone(&flow));
-        consumers.spawn(async move {
-            let result = consume(&runner, &*flow, &queue, consumer, limits).await;
-            drop(channel);
-            result
-        });
+        let window = window_limits(config, config.prefetch);
+        spawn_flow(consumers, connection, runner, &flow, queue, window).await?;
     }
     Ok(())
 }
@@ -214,19 +208,32 @@ async fn spawn_locations(
     config: &WorkerConfig,
     stores: &Stores,
 ) -> Result<(), lapin::Error> {
-    let flow = LocationFlow {
+    let flow = Arc::new(LocationFlow {
         pool: stores.pool.clone(),
         store: stores.locations.clone(),
         projection: stores.projection.clone(),
         unknown_package_retry: config.unknown_package_retry,
-    };
+    });
     let queue = runner.topology.locations_queue();
-    let limits = window_limits(config, config.location_prefetch);
-    let (channel, consumer) =
-        open_consumer(connection, &queue, config.location_prefetch.max(1)).await?;
-    let runner = Arc::clone(runner);
+    let window = window_limits(config, config.location_prefetch);
+    spawn_flow(consumers, connection, runner, &flow, queue, window).await
+}
+
+/// One consumer of `queue` for `flow`, on a channel of its own whose
+/// prefetch is the window's size.
+async fn spawn_flow<F: Flow + 'static>(
+    consumers: &mut Consumers,
+    connection: &Connection,
+    runner: &Arc<Runner>,
+    flow: &Arc<F>,
+    queue: String,
+    window: Window,
+) -> Result<(), lapin::Error> {
+    let prefetch = u16::try_from(window.max_messages).unwrap_or(u16::MAX);
+    let (channel, consumer) = open_consumer(connection, &queue, prefetch).await?;
+    let (runner, flow) = (Arc::clone(runner), Arc::clone(flow));
     consumers.spawn(async move {
-        let result = consume(&runner, &flow, &queue, consumer, limits).await;
+        let result = consume(&runner, &*flow, &queue, consumer, window).await;
         drop(channel);
         result
     });

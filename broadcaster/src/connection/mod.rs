@@ -287,10 +287,9 @@ impl Connection {
     }
 
     async fn check_session(&mut self) -> Step {
-        let retry = Instant::now() + RECHECK_RETRY + spread(self.client.id);
         self.session_check_at = match self.client.check_session().await {
             SessionCheck::Live => None,
-            SessionCheck::Failed => Some(retry),
+            SessionCheck::Failed => Some(self.retry_at()),
             SessionCheck::Ended => {
                 // The notices first, then the close; the writer ends the
                 // connection.
@@ -307,11 +306,17 @@ impl Connection {
         Step::Go
     }
 
+    /// When to try a failed check again: a second after it came back (not
+    /// after it began: a check may take seconds while the stores are slow),
+    /// spread per client.
+    fn retry_at(&self) -> Instant {
+        Instant::now() + RECHECK_RETRY + spread(self.client.id)
+    }
+
     async fn recheck(&mut self) -> Step {
-        let retry = Instant::now() + RECHECK_RETRY + spread(self.client.id);
         self.recheck_at = match self.client.recheck().await {
             Recheck::Done => None,
-            Recheck::Failed => Some(retry),
+            Recheck::Failed => Some(self.retry_at()),
             Recheck::Gone => return Step::Close(CloseCode::Policy, TOO_SLOW),
         };
         Step::Go

@@ -45,10 +45,10 @@ impl Cursor {
         Some(Self { created_at, id })
     }
 
-    /// The `Link` header to the next page: `base` is the listing's path and
-    /// query without the cursor.
-    pub fn link(&self, base: &str) -> String {
-        format!("<{base}&cursor={}>; rel=\"next\"", self.encode())
+    /// The `Link` header to the next page: the listing's path and query
+    /// before the cursor, and what follows it.
+    pub fn link(&self, before: &str, after: &str) -> String {
+        format!("<{before}&cursor={}{after}>; rel=\"next\"", self.encode())
     }
 }
 

@@ -56,7 +56,7 @@ pub async fn list(state: &AppState, caller: &Caller, query: Query<'_>) -> Result
             let role = role.map(|r| format!("&role={r}")).unwrap_or_default();
             reply.header(
                 "link",
-                &cursor.link(&format!("/api/v1/users?limit={limit}{role}")),
+                &cursor.link(&format!("/api/v1/users?limit={limit}"), &role),
             )
         }
         None => reply,

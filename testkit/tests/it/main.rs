@@ -1,45 +1,24 @@
 //! Every integration test of the workspace, in one binary (one link instead of
-//! one per file). Each test takes its own slice of the real services through
+//! one per file), by feature: `accounts` (sign-in, roles, runs, devices),
+//! `locations`, `packages` (the flow, the worker, public tracking),
+//! `broadcaster`, `ingest` (bad input, limits, the route table, the
+//! binary), `operations` (metrics, stats, audit, dead letters), `trust`
+//! (what a stranger cannot do), `wire` (envelopes, fuzzing), `faults` (the
+//! fault suite, run alone) and `promises` (README promises no feature file
+//! tests). Each test takes its own slice of the real services through
 //! `testkit::TestEnv`, so they run in parallel.
 
+mod accounts;
 mod alloc;
-mod audit;
-mod auth;
-mod bench_smoke;
-mod broadcaster_live;
-mod broadcaster_recovery;
-mod definitions;
-mod deliveries;
-mod devices;
-mod dlq;
+mod broadcaster;
 mod faults;
-mod fuzz;
-mod ingest_bad_input;
-mod ingest_binary;
-mod ingest_degraded;
-mod location_worker;
+mod ingest;
 mod locations;
-mod measurements;
 mod operations;
-mod original_flow;
-mod package_worker;
+mod packages;
 mod promises;
-mod rate_limits;
-mod reliability;
-mod role_table;
-mod route_table;
-mod schemathesis;
-mod tracking;
-mod trust_accounts;
-mod trust_broker;
-mod trust_connections;
-mod trust_limits;
-mod trust_sessions;
-mod trust_smaller;
-mod websocket_auth;
-mod wire_roundtrip;
-mod worker_policy;
-mod workers_binary;
+mod trust;
+mod wire;
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;

@@ -33,7 +33,7 @@ pub async fn get(state: &AppState, caller: &Caller, query: Query<'_>) -> Result<
             let status = status.map(|s| format!("&status={s}")).unwrap_or_default();
             reply.header(
                 "link",
-                &next.link(&format!("/api/v1/packages?limit={limit}{status}")),
+                &next.link(&format!("/api/v1/packages?limit={limit}{status}"), ""),
             )
         }
         None => reply,

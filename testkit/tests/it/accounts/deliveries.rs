@@ -28,23 +28,7 @@ async fn a_dispatcher_plans_reorders_reassigns_and_completes_a_run() {
         app.created(tn).await;
     }
     let today = chrono::Utc::now().date_naive().to_string();
-    let created = dispatcher
-        .post(app.url("/deliveries"))
-        .json(&json!({"courier_id": carl.user_id, "day": today, "stops": stops}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
-    let location = created.headers()["location"].to_str().unwrap().to_owned();
-    let delivery = json_of(created).await;
-    let id = delivery["id"].as_str().unwrap().to_owned();
-    assert_eq!(location, format!("/api/v1/deliveries/{id}"));
-    assert_eq!(delivery["status"], "assigned");
-    assert_eq!(delivery["day"], today);
-    assert_eq!(stop_numbers(&delivery), stops);
-    assert_eq!(delivery["stops"][0]["position"], 1);
-    assert_eq!(delivery["stops"][0]["status"], "pending");
-
+    let id = plan(&app, &dispatcher, carl.user_id, &today, &stops).await;
     // The courier sees the run and may act on its packages.
     let carl_client = app.client_as(&carl);
     let mine = json_of(
@@ -64,15 +48,74 @@ async fn a_dispatcher_plans_reorders_reassigns_and_completes_a_run() {
         .await
         .unwrap();
     assert_eq!(moved.status(), 200);
-
-    // Reorder.
-    let reordered: Vec<&String> = vec![&stops[2], &stops[0], &stops[1]];
-    let patched = dispatcher
-        .patch(app.url(&format!("/deliveries/{id}")))
-        .json(&json!({"stops": reordered}))
+    reorder(&app, &dispatcher, &id, &stops).await;
+    // Reassign: the rights move with the run.
+    let dana_client = app.client_as(&dana);
+    let package = format!("/packages/{}", stops[1]);
+    let reassigned = patch(&app, &dispatcher, &id, json!({"courier_id": dana.user_id})).await;
+    assert_eq!(
+        json_of(reassigned).await["courier_id"],
+        dana.user_id.to_string()
+    );
+    let as_carl = carl_client.get(app.url(&package)).send().await.unwrap();
+    assert_eq!(
+        as_carl.status(),
+        404,
+        "the former courier no longer sees it"
+    );
+    assert_eq!(status_of(&app, &dana_client, &package).await, 200);
+    assert_eq!(
+        status_of(&app, &dana_client, &format!("/deliveries/{id}")).await,
+        200
+    );
+    let others = carl_client
+        .get(app.url(&format!("/deliveries/{id}")))
         .send()
         .await
         .unwrap();
+    expect_error(others, 404).await;
+    // Complete: the run ends, and with it the courier's rights.
+    let completed = patch(&app, &dispatcher, &id, json!({"status": "completed"})).await;
+    assert_eq!(json_of(completed).await["status"], "completed");
+    assert_eq!(status_of(&app, &dana_client, &package).await, 404);
+    let changed_after = patch(&app, &dispatcher, &id, json!({"stops": [stops[0]]})).await;
+    expect_error(changed_after, 409).await;
+    let query = format!("/deliveries?courier_id={}&day={today}", dana.user_id);
+    let listed = json_of(dispatcher.get(app.url(&query)).send().await.unwrap()).await;
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    app.shutdown().await;
+}
+
+/// Creates the run and checks what it answers with; its id.
+async fn plan(
+    app: &TestApp,
+    dispatcher: &reqwest::Client,
+    courier: uuid::Uuid,
+    today: &str,
+    stops: &[String],
+) -> String {
+    let created = dispatcher
+        .post(app.url("/deliveries"))
+        .json(&json!({"courier_id": courier, "day": today, "stops": stops}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let location = created.headers()["location"].to_str().unwrap().to_owned();
+    let delivery = json_of(created).await;
+    let id = delivery["id"].as_str().unwrap().to_owned();
+    assert_eq!(location, format!("/api/v1/deliveries/{id}"));
+    assert_eq!(delivery["status"], "assigned");
+    assert_eq!(delivery["day"], today);
+    assert_eq!(stop_numbers(&delivery), stops);
+    assert_eq!(delivery["stops"][0]["position"], 1);
+    assert_eq!(delivery["stops"][0]["status"], "pending");
+    id
+}
+
+async fn reorder(app: &TestApp, dispatcher: &reqwest::Client, id: &str, stops: &[String]) {
+    let reordered: Vec<&String> = vec![&stops[2], &stops[0], &stops[1]];
+    let patched = patch(app, dispatcher, id, json!({"stops": reordered})).await;
     assert_eq!(patched.status(), 200);
     let patched = json_of(patched).await;
     assert_eq!(
@@ -83,86 +126,30 @@ async fn a_dispatcher_plans_reorders_reassigns_and_completes_a_run() {
         patched["stops"][1]["status"], "in_transit",
         "stops show the package's status"
     );
+}
 
-    // Reassign: the rights move with the run.
-    let reassigned = dispatcher
+async fn patch(
+    app: &TestApp,
+    dispatcher: &reqwest::Client,
+    id: &str,
+    change: Value,
+) -> reqwest::Response {
+    dispatcher
         .patch(app.url(&format!("/deliveries/{id}")))
-        .json(&json!({"courier_id": dana.user_id}))
+        .json(&change)
         .send()
         .await
-        .unwrap();
-    assert_eq!(
-        json_of(reassigned).await["courier_id"],
-        dana.user_id.to_string()
-    );
-    let package = format!("/packages/{}", stops[1]);
-    let as_carl = carl_client.get(app.url(&package)).send().await.unwrap();
-    assert_eq!(
-        as_carl.status(),
-        404,
-        "the former courier no longer sees it"
-    );
-    let dana_client = app.client_as(&dana);
-    assert_eq!(
-        dana_client
-            .get(app.url(&package))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    let one = dana_client
-        .get(app.url(&format!("/deliveries/{id}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(one.status(), 200);
-    let others = carl_client
-        .get(app.url(&format!("/deliveries/{id}")))
-        .send()
-        .await
-        .unwrap();
-    expect_error(others, 404).await;
+        .unwrap()
+}
 
-    // Complete: the run ends, and with it the courier's rights.
-    let completed = dispatcher
-        .patch(app.url(&format!("/deliveries/{id}")))
-        .json(&json!({"status": "completed"}))
+async fn status_of(app: &TestApp, client: &reqwest::Client, path: &str) -> u16 {
+    client
+        .get(app.url(path))
         .send()
         .await
-        .unwrap();
-    assert_eq!(json_of(completed).await["status"], "completed");
-    assert_eq!(
-        dana_client
-            .get(app.url(&package))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    let changed_after = dispatcher
-        .patch(app.url(&format!("/deliveries/{id}")))
-        .json(&json!({"stops": [stops[0]]}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(changed_after, 409).await;
-
-    let listed = json_of(
-        dispatcher
-            .get(app.url(&format!(
-                "/deliveries?courier_id={}&day={today}",
-                dana.user_id
-            )))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(listed.as_array().unwrap().len(), 1);
-    app.shutdown().await;
+        .unwrap()
+        .status()
+        .as_u16()
 }
 
 #[tokio::test]

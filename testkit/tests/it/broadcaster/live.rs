@@ -5,7 +5,7 @@ use futures_util::SinkExt;
 use serde_json::{json, Value};
 use std::time::Duration;
 use testkit::app::{tracking_number, TestApp, WAIT};
-use testkit::ws::{close_frame, connect, next_json, send, subscribe};
+use testkit::ws::{self, close_frame, connect, next_json, send, subscribe};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::MaybeTlsStream;
@@ -261,28 +261,7 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
     system.created(&tn).await;
     let mut healthy = connect(&url).await;
     subscribe(&mut healthy, &tn).await;
-    let address = base_url
-        .trim_start_matches("ws://")
-        .trim_end_matches("/ws")
-        .parse()
-        .unwrap();
-    let socket = tokio::net::TcpSocket::new_v4().unwrap();
-    socket.set_recv_buffer_size(4096).unwrap();
-    let stream = socket.connect(address).await.unwrap();
-    let (mut stalled, _) =
-        tokio_tungstenite::client_async(url.request(), MaybeTlsStream::Plain(stream))
-            .await
-            .unwrap();
-    send(
-        &mut stalled,
-        json!({"type": "subscribe", "tracking_number": tn}),
-    )
-    .await;
-    assert_eq!(
-        next_json(&mut stalled, WAIT).await.unwrap()["type"],
-        "subscribed"
-    );
-
+    let mut stalled = small_buffered(&url, &base_url, &tn).await;
     const POINTS: usize = 1500;
     let points: Vec<Value> = (0..POINTS)
         .map(|i| json!({"tracking_number": tn, "latitude": 10.0 + i as f64 / 1000.0, "longitude": 20.0, "address": "x".repeat(200)}))
@@ -332,9 +311,46 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
         "exactly the stalled client was dropped"
     );
     // The stalled client, reading at last, finds its stream cut short.
+    let late = cut_short(&mut stalled).await;
+    assert!(
+        late < POINTS,
+        "the stalled client was disconnected ({late} of {POINTS} delivered)"
+    );
+    system.shutdown().await;
+}
+
+/// A client on a socket with a small receive buffer, subscribed to `tn`.
+async fn small_buffered(url: &ws::Endpoint, base_url: &str, tn: &str) -> ws::Client {
+    let address = base_url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(address).await.unwrap();
+    let (mut stalled, _) =
+        tokio_tungstenite::client_async(url.request(), MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    send(
+        &mut stalled,
+        json!({"type": "subscribe", "tracking_number": tn}),
+    )
+    .await;
+    assert_eq!(
+        next_json(&mut stalled, WAIT).await.unwrap()["type"],
+        "subscribed"
+    );
+    stalled
+}
+
+/// Reads what a dropped client still gets: updates, then the end of its
+/// connection (not silence); how many updates came.
+async fn cut_short(stalled: &mut ws::Client) -> usize {
     let mut late = 0;
     let end = loop {
-        match testkit::ws::next_heard(&mut stalled, Duration::from_secs(3)).await {
+        match testkit::ws::next_heard(stalled, Duration::from_secs(3)).await {
             testkit::ws::Heard::Json(update) => {
                 assert_eq!(update["type"], "package_update");
                 late += 1;
@@ -349,11 +365,7 @@ async fn a_stalled_client_is_dropped_while_a_healthy_one_keeps_receiving() {
         ),
         "the stalled client's connection is ended, not left open: {end:?}"
     );
-    assert!(
-        late < POINTS,
-        "the stalled client was disconnected ({late} of {POINTS} delivered)"
-    );
-    system.shutdown().await;
+    late
 }
 
 #[tokio::test]
@@ -375,29 +387,7 @@ async fn a_client_that_reconnects_with_since_seq_gets_exactly_what_it_missed_the
     system
         .status_changed(&tn, json!({"status": "out_for_delivery"}))
         .await;
-    let point = json!({"latitude": 40.7, "longitude": -74.0, "address": "Corner"});
-    let posted = system
-        .http
-        .post(format!("{}/packages/{tn}/locations", system.base))
-        .json(&point)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(posted.status(), 202);
-    testkit::eventually(WAIT, "the point stored", || async {
-        let items: Vec<Value> = system
-            .http
-            .get(format!("{}/packages/{tn}/locations", system.base))
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        (items.len() == 1).then_some(())
-    })
-    .await;
-
+    point_stored(&system, &tn).await;
     let mut again = connect(&url).await;
     send(
         &mut again,
@@ -445,7 +435,39 @@ async fn a_client_that_reconnects_with_since_seq_gets_exactly_what_it_missed_the
     );
 
     // From the start: everything, creation included, in seq order.
-    let mut fresh = connect(&url).await;
+    assert_eq!(all_from_the_start(&url, &tn).await, [1, 2, 3, 4, 5]);
+    system.shutdown().await;
+}
+
+/// Posts a point, and waits until the history holds it.
+async fn point_stored(system: &TestApp, tn: &str) {
+    let point = json!({"latitude": 40.7, "longitude": -74.0, "address": "Corner"});
+    let posted = system
+        .http
+        .post(format!("{}/packages/{tn}/locations", system.base))
+        .json(&point)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 202);
+    testkit::eventually(WAIT, "the point stored", || async {
+        let items: Vec<Value> = system
+            .http
+            .get(format!("{}/packages/{tn}/locations", system.base))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (items.len() == 1).then_some(())
+    })
+    .await;
+}
+
+/// The seqs a new subscriber from `since_seq` 0 hears.
+async fn all_from_the_start(url: &ws::Endpoint, tn: &str) -> Vec<i64> {
+    let mut fresh = connect(url).await;
     send(
         &mut fresh,
         json!({"type": "subscribe", "tracking_number": tn, "since_seq": 0}),
@@ -459,8 +481,7 @@ async fn a_client_that_reconnects_with_since_seq_gets_exactly_what_it_missed_the
     while let Some(update) = next_json(&mut fresh, Duration::from_millis(700)).await {
         seqs.push(update["seq"].as_i64().unwrap());
     }
-    assert_eq!(seqs, [1, 2, 3, 4, 5]);
-    system.shutdown().await;
+    seqs
 }
 
 #[tokio::test]

@@ -505,25 +505,7 @@ async fn a_dashboard_that_reconnects_resumes_from_its_cursor_and_gets_only_what_
     assert_eq!(healed["data"]["location"], "Sorting center", "{healed}");
     let cursor = view.cursor;
     drop(feed);
-
-    // While the dashboard is away, one package moves.
-    let moved = app
-        .post_json(
-            &format!("/packages/{moving}/locations"),
-            &json!({"latitude": 51.5072, "longitude": -0.1276}),
-        )
-        .await;
-    assert_eq!(moved.status(), 202);
-    applied(&app, moving, 2).await;
-    // Reads carry the seq too, so a client knows which updates it holds.
-    let read: Value = app
-        .get(&format!("/packages/{moving}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(read["seq"], 2, "{read}");
-
+    moves_while_away(&app, moving).await;
     let mut feed = ws::connect(&url).await;
     let mut resumed_view = FeedView::default();
     ws::send(
@@ -572,4 +554,24 @@ async fn a_dashboard_that_reconnects_resumes_from_its_cursor_and_gets_only_what_
     let told = next_of_type(&mut behind, "subscribed_all").await;
     assert_eq!(told["complete"], false, "{told}");
     app.shutdown().await;
+}
+
+/// While the dashboard is away, one package moves; reads carry the seq too,
+/// so a client knows which updates it holds.
+async fn moves_while_away(app: &TestApp, moving: &str) {
+    let moved = app
+        .post_json(
+            &format!("/packages/{moving}/locations"),
+            &json!({"latitude": 51.5072, "longitude": -0.1276}),
+        )
+        .await;
+    assert_eq!(moved.status(), 202);
+    applied(app, moving, 2).await;
+    let read: Value = app
+        .get(&format!("/packages/{moving}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["seq"], 2, "{read}");
 }

@@ -177,8 +177,20 @@ async fn a_stranger_who_signs_up_with_a_recipients_email_sees_nothing_addressed_
     let verified = verified_at(&app, &victim).await;
     assert_eq!(verified, None, "the address is not verified");
 
-    // The address's owner takes the account over with a reset link: that
-    // proves the mailbox, and ends the stranger's sessions.
+    owner_takes_the_account_over(&app, &victim, &as_stranger).await;
+    let owner = signed_in(&app, &victim, "the owner's own password").await;
+    let read = testkit::app::client_with_token(&owner)
+        .get(app.url(&format!("/packages/{tn}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200, "the owner sees the package");
+    app.shutdown().await;
+}
+
+/// The address's owner takes the account over with a reset link: that
+/// proves the mailbox, and ends the stranger's sessions.
+async fn owner_takes_the_account_over(app: &TestApp, victim: &str, as_stranger: &reqwest::Client) {
     let asked = reqwest::Client::new()
         .post(app.url("/auth/password-reset"))
         .json(&json!({ "email": victim }))
@@ -186,7 +198,7 @@ async fn a_stranger_who_signs_up_with_a_recipients_email_sees_nothing_addressed_
         .await
         .unwrap();
     assert_eq!(asked.status(), 202);
-    let reset = mail::next_to(&victim, MAIL_WAIT).await;
+    let reset = mail::next_to(victim, MAIL_WAIT).await;
     let done = reqwest::Client::new()
         .post(app.url("/auth/password-reset/confirm"))
         .json(&json!({"token": reset.token_after("/reset-password#token="), "password": "the owner's own password"}))
@@ -208,14 +220,6 @@ async fn a_stranger_who_signs_up_with_a_recipients_email_sees_nothing_addressed_
         },
     )
     .await;
-    let owner = signed_in(&app, &victim, "the owner's own password").await;
-    let read = testkit::app::client_with_token(&owner)
-        .get(app.url(&format!("/packages/{tn}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), 200, "the owner sees the package");
-    app.shutdown().await;
 }
 
 #[tokio::test]
@@ -400,7 +404,7 @@ async fn the_account_confirms_its_address_on_its_own_session_and_may_not_flood_i
 #[tokio::test]
 async fn in_a_browser_the_mailed_reset_link_sets_a_new_password() {
     let mut app = TestApp::spawn_with(Options::default().with_mail()).await;
-    let base = crate::tracking::pages(&mut app).await;
+    let base = crate::packages::tracking::pages(&mut app).await;
     let email = address("browser");
     assert_eq!(
         register(&app, &email, "the old password").await.status(),
@@ -419,7 +423,7 @@ async fn in_a_browser_the_mailed_reset_link_sets_a_new_password() {
     // The mail links to the system's own pages; this test serves them on
     // another port.
     let token = mail.token_after("/reset-password#token=");
-    crate::tracking::run_in_browser(
+    crate::packages::tracking::run_in_browser(
         "reset.test.mjs",
         7,
         vec![

@@ -45,7 +45,45 @@ async fn dead_letters_are_listed_with_reasons_and_redriven_once() {
     )
     .await
     .unwrap();
+    let unknown = listed_with_reasons(&env).await;
+    // The cause is fixed: the package exists now.
+    sqlx::query(
+        "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, recipient_address, \
+         created_at, updated_at) VALUES ($1, 'TRKDLQ00001', 'A', 'B', 'C', 'D', now(), now())",
+    )
+    .bind(Uuid::new_v4())
+    .execute(&env.pool)
+    .await
+    .unwrap();
+    redriven_once(&env, &unknown.id).await;
+    // Re-driving the same message again (an interrupted re-drive) stores
+    // nothing twice. The history is keyed by the point's id, so it could
+    // not hold a second copy; the package's event counter would count one.
+    env.publish_locations(&batch).await;
+    let config = || workers::WorkerConfig {
+        unknown_package_retry: Duration::from_secs(1),
+        ..testkit::app::worker_config(&env)
+    };
+    testkit::app::drain_then_stop(
+        &env,
+        &env.topology().locations_queue(),
+        vec![worker],
+        || Workers::spawn(config()),
+    )
+    .await;
+    assert_eq!(env.event_seq("TRKDLQ00001").await, 1, "applied once");
+    let left = dead_letters(&env).await;
+    assert_eq!(
+        left.len(),
+        1,
+        "the undecodable one stays until re-driven: {left:?}"
+    );
+    the_binary_lists_it(&env);
+}
 
+/// Both dead letters listed (and left in place), each with its reason;
+/// the unknown package's points.
+async fn listed_with_reasons(env: &TestEnv) -> dlq::DeadLetter {
     let letters = eventually(WAIT, "two dead letters", || async {
         let letters = dead_letters(&env).await;
         (letters.len() == 2).then_some(letters)
@@ -69,17 +107,12 @@ async fn dead_letters_are_listed_with_reasons_and_redriven_once() {
         ))
     );
     assert!(letters.iter().any(|l| l.reason.contains("undecodable")));
+    unknown.clone()
+}
 
-    // The cause is fixed: the package exists now.
-    sqlx::query(
-        "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, recipient_address, \
-         created_at, updated_at) VALUES ($1, 'TRKDLQ00001', 'A', 'B', 'C', 'D', now(), now())",
-    )
-    .bind(Uuid::new_v4())
-    .execute(&env.pool)
-    .await
-    .unwrap();
-    let selection = Selection::Id(unknown.id.clone());
+/// Re-driven by id, the point is stored; a second re-drive finds nothing.
+async fn redriven_once(env: &TestEnv, id: &str) {
+    let selection = Selection::Id(id.to_owned());
     assert_eq!(
         dlq::redrive(&env.config.amqp_url, env.topology(), &selection)
             .await
@@ -99,30 +132,10 @@ async fn dead_letters_are_listed_with_reasons_and_redriven_once() {
         "gone from the queue"
     );
     assert_eq!(env.event_seq("TRKDLQ00001").await, 1, "the point numbered");
-    // Re-driving the same message again (an interrupted re-drive) stores
-    // nothing twice. The history is keyed by the point's id, so it could
-    // not hold a second copy; the package's event counter would count one.
-    env.publish_locations(&batch).await;
-    let config = || workers::WorkerConfig {
-        unknown_package_retry: Duration::from_secs(1),
-        ..testkit::app::worker_config(&env)
-    };
-    testkit::app::drain_then_stop(
-        &env,
-        &env.topology().locations_queue(),
-        vec![worker],
-        || Workers::spawn(config()),
-    )
-    .await;
-    assert_eq!(env.event_seq("TRKDLQ00001").await, 1, "applied once");
+}
 
-    let left = dead_letters(&env).await;
-    assert_eq!(
-        left.len(),
-        1,
-        "the undecodable one stays until re-driven: {left:?}"
-    );
-    // The binary lists it the same way.
+/// The binary lists what is left the same way.
+fn the_binary_lists_it(env: &TestEnv) {
     let output = std::process::Command::new(testkit::bins::path("workers"))
         .args(["dlq", "list"])
         .env("AMQP_PREFIX", env.topology().prefix())

@@ -288,9 +288,22 @@ async fn an_admins_role_change_or_disable_takes_effect_everywhere_within_seconds
         json!({"type": "unsubscribed_all", "reason": "access revoked"})
     );
     within_5s(&app.base, &access, "/stats", 403).await;
+    disabling_takes_effect(&app).await;
+    // An admin cannot lock themselves out.
+    let own = app
+        .http
+        .patch(app.url(&format!("/users/{}", app.admin.user_id)))
+        .json(&json!({"disabled": true}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(own, 409).await;
+    app.shutdown().await;
+}
 
-    // Disabled: no sign-in, no session, no device.
-    let (courier_email, courier_id) = account(&app, "courier").await;
+/// Disabled: no sign-in, no session, no device.
+async fn disabling_takes_effect(app: &TestApp) {
+    let (courier_email, courier_id) = account(app, "courier").await;
     let (courier_access, _) = sign_in(&app.base, &courier_email).await;
     let device = json_of(
         app.post_json(
@@ -311,10 +324,7 @@ async fn an_admins_role_change_or_disable_takes_effect_everywhere_within_seconds
         &[&tn],
     )
     .await;
-    let post = |key: String, tn: String| {
-        let app = &app;
-        async move { app.post_point_as_device(&key, &tn).await }
-    };
+    let post = |key: String, tn: String| async move { app.post_point_as_device(&key, &tn).await };
     testkit::eventually(WAIT, "the device posting for its courier's run", || {
         let post = post(key.clone(), tn.clone());
         async move { (post.await == 202).then_some(()) }
@@ -345,16 +355,6 @@ async fn an_admins_role_change_or_disable_takes_effect_everywhere_within_seconds
         .await
         .unwrap();
     assert!(expect_error(login, 401).await.contains("disabled"));
-    // An admin cannot lock themselves out.
-    let own = app
-        .http
-        .patch(app.url(&format!("/users/{}", app.admin.user_id)))
-        .json(&json!({"disabled": true}))
-        .send()
-        .await
-        .unwrap();
-    expect_error(own, 409).await;
-    app.shutdown().await;
 }
 
 /// The log of changed accounts every ingest and broadcaster follows, on

@@ -55,69 +55,9 @@ async fn any_order_any_duplicates_two_workers_same_result() {
     for (round, seed) in [(0u32, 7u64), (1, 99), (2, 12345)] {
         let tn = TrackingNumber::parse(&format!("TRKPROP{round}")).unwrap();
         insert_package(&env, tn.as_str()).await;
-        let points: Vec<LocationPoint> = (0..30)
-            .map(|i| LocationPoint {
-                point_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{round}-{i}").as_bytes()),
-                tracking_number: tn.clone(),
-                coordinates: Coordinates::new(40.0 + f64::from(i) / 100.0, -74.0).unwrap(),
-                address: None,
-                measurements: shared::locations::Measurements {
-                    accuracy_m: Some(5.0),
-                    ..shared::locations::Measurements::default()
-                },
-                recorded_at: base + Span::seconds(i64::from(i) * 10),
-                received_at: Utc::now().trunc_subsecs(3),
-                source: None,
-            })
-            .collect();
-        // Every point once, a third of them twice, in a shuffled order, in
-        // batches of varying size.
-        let mut delivery: Vec<LocationPoint> = points
-            .iter()
-            .cloned()
-            .chain(points.iter().step_by(3).cloned())
-            .collect();
-        shuffle(&mut delivery, seed);
-        let mut rest = delivery.as_slice();
-        let mut size = 1;
-        while !rest.is_empty() {
-            let (batch, tail) = rest.split_at(size.min(rest.len()));
-            let envelope = Envelope::new(
-                Uuid::now_v7(),
-                Utc::now(),
-                testkit::dispatcher(),
-                LocationBatch::new(batch.to_vec()),
-            );
-            env.publish_locations(&envelope).await;
-            rest = tail;
-            size = size % 5 + 1;
-        }
-
-        let history = env.mongo().await.collection::<Document>("location_history");
-        let stored: Vec<Document> = eventually(WAIT, "all points stored", || async {
-            let docs: Vec<Document> = history
-                .find(doc! { "tracking_number": tn.as_str() })
-                .sort(doc! { "recorded_at": 1 })
-                .await
-                .ok()?
-                .try_collect()
-                .await
-                .ok()?;
-            (docs.len() == points.len()).then_some(docs)
-        })
-        .await;
-        let latitudes: Vec<f64> = stored
-            .iter()
-            .map(|d| {
-                d.get_document("location")
-                    .unwrap()
-                    .get_array("coordinates")
-                    .unwrap()[1]
-                    .as_f64()
-                    .unwrap()
-            })
-            .collect();
-
+        let points = round_points(&tn, round, base);
+        publish_shuffled(&env, &points, seed).await;
+        let latitudes = stored_latitudes(&env, tn.as_str(), points.len()).await;
         let newest = points.last().unwrap();
         let (lat, seen): (Option<f64>, Option<chrono::DateTime<Utc>>) = sqlx::query_as(
             "SELECT latitude, last_seen_at FROM packages WHERE tracking_number = $1",
@@ -163,6 +103,83 @@ async fn any_order_any_duplicates_two_workers_same_result() {
             "round {round}: each point numbered once, its duplicates not at all"
         );
     }
+}
+
+/// A round's 30 points, ten seconds apart from `base`.
+fn round_points(
+    tn: &TrackingNumber,
+    round: u32,
+    base: chrono::DateTime<Utc>,
+) -> Vec<LocationPoint> {
+    (0..30)
+        .map(|i| LocationPoint {
+            point_id: Uuid::new_v5(&Uuid::NAMESPACE_OID, format!("{round}-{i}").as_bytes()),
+            tracking_number: tn.clone(),
+            coordinates: Coordinates::new(40.0 + f64::from(i) / 100.0, -74.0).unwrap(),
+            address: None,
+            measurements: shared::locations::Measurements {
+                accuracy_m: Some(5.0),
+                ..shared::locations::Measurements::default()
+            },
+            recorded_at: base + Span::seconds(i64::from(i) * 10),
+            received_at: Utc::now().trunc_subsecs(3),
+            source: None,
+        })
+        .collect()
+}
+
+/// Every point once, a third of them twice, in a shuffled order, in batches
+/// of varying size.
+async fn publish_shuffled(env: &TestEnv, points: &[LocationPoint], seed: u64) {
+    let mut delivery: Vec<LocationPoint> = points
+        .iter()
+        .cloned()
+        .chain(points.iter().step_by(3).cloned())
+        .collect();
+    shuffle(&mut delivery, seed);
+    let mut rest = delivery.as_slice();
+    let mut size = 1;
+    while !rest.is_empty() {
+        let (batch, tail) = rest.split_at(size.min(rest.len()));
+        let envelope = Envelope::new(
+            Uuid::now_v7(),
+            Utc::now(),
+            testkit::dispatcher(),
+            LocationBatch::new(batch.to_vec()),
+        );
+        env.publish_locations(&envelope).await;
+        rest = tail;
+        size = size % 5 + 1;
+    }
+}
+
+/// The package's stored points' latitudes, oldest first, once all `count`
+/// are stored.
+async fn stored_latitudes(env: &TestEnv, tn: &str, count: usize) -> Vec<f64> {
+    let history = env.mongo().await.collection::<Document>("location_history");
+    let stored: Vec<Document> = eventually(WAIT, "all points stored", || async {
+        let docs: Vec<Document> = history
+            .find(doc! { "tracking_number": tn })
+            .sort(doc! { "recorded_at": 1 })
+            .await
+            .ok()?
+            .try_collect()
+            .await
+            .ok()?;
+        (docs.len() == count).then_some(docs)
+    })
+    .await;
+    stored
+        .iter()
+        .map(|d| {
+            d.get_document("location")
+                .unwrap()
+                .get_array("coordinates")
+                .unwrap()[1]
+                .as_f64()
+                .unwrap()
+        })
+        .collect()
 }
 
 fn point(tn: &str) -> LocationPoint {
