@@ -45,6 +45,7 @@ TABLES = {
         "workers/src/bootstrap.rs",
         "workers/src/locations/screening.rs",  # who may post for a package
     ],
+    ("package_pool_members",): ["shared/src/pool_members.rs"],
 }
 SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+(\w+)")
 

@@ -35,7 +35,7 @@ impl System {
         let mongo = mongodb::Client::with_uri_str(&config.mongodb_url)
             .await?
             .database(&config.mongodb_database);
-        let amqp = shared::amqp::connect(&config.amqp_url, "dt-bench").await?;
+        let amqp = config.brokers.connect("dt-bench").await?;
         Ok(Self {
             ws: ws.to_owned(),
             ws_token,

@@ -44,7 +44,7 @@ pub struct Events {
 
 impl Events {
     pub fn start(
-        url: String,
+        brokers: shared::brokers::Brokers,
         topology: Topology,
         keys: SigningKeys,
         hub: Arc<Hub>,
@@ -52,7 +52,7 @@ impl Events {
     ) -> (Self, JoinHandle<()>) {
         let (requests, receiver) = mpsc::channel(1024);
         let source = Source {
-            url,
+            brokers,
             topology,
             keys,
         };
@@ -84,7 +84,7 @@ fn binding_key(tracking_number: &str) -> String {
 
 /// Where events come from, and the keys their seals are opened with.
 struct Source {
-    url: String,
+    brokers: shared::brokers::Brokers,
     topology: Topology,
     keys: SigningKeys,
 }
@@ -175,7 +175,7 @@ impl Stream {
     /// A connection, an exclusive queue consumed without acks, and a
     /// binding for each package the hub's clients watch.
     async fn open(source: &Source, hub: &Hub) -> Result<Self, StreamError> {
-        let connection = shared::amqp::connect(&source.url, "delivertrack-broadcaster").await?;
+        let connection = source.brokers.connect("delivertrack-broadcaster").await?;
         let channel = connection.create_channel().await?;
         source.topology.declare_events(&channel).await?;
         let exclusive = QueueDeclareOptions {

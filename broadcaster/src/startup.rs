@@ -164,11 +164,11 @@ async fn start(config: &BroadcasterConfig) -> Result<(Shared, Tasks), StartupErr
     let history = mongo
         .database(&common.mongodb_database)
         .collection(shared::locations::stored::HISTORY);
-    let cache = shared::cache::ViewCache::new(&common.redis_url, &common.redis_prefix)?;
+    let cache = shared::cache::ViewCache::new(&common.redis_target(), &common.redis_prefix)?;
     let hub = Arc::new(Hub::default());
     let events_stop = CancellationToken::new();
     let (events, events_task) = Events::start(
-        common.amqp_url.clone(),
+        common.brokers.clone(),
         common.topology.clone(),
         common.signing.clone(),
         Arc::clone(&hub),

@@ -75,7 +75,7 @@ impl IngestConfig {
             proxies: shared::net::TrustedProxies::default(),
             refresh_ttl: Duration::from_secs(30 * 24 * 3600),
             password_hashes_at_once: shared::auth::password::default_permits(),
-            rabbitmq_management_url: management_url_of(&common.amqp_url),
+            rabbitmq_management_url: management_url_of(common.brokers.first()),
             web: crate::web::WebConfig::default(),
             common,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),

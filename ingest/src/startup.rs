@@ -237,7 +237,7 @@ impl Stores {
     async fn open(config: &IngestConfig) -> Result<Self, StartupError> {
         let common = &config.common;
         let pool = shared::db::lazy_pool(&common.database_url, common.database_max_connections)?;
-        let cache = ViewCache::new(&common.redis_url, &common.redis_prefix)?;
+        let cache = ViewCache::new(&common.redis_target(), &common.redis_prefix)?;
         let mut options = mongodb::options::ClientOptions::parse(&common.mongodb_url).await?;
         options.server_selection_timeout = Some(Duration::from_secs(2));
         options.connect_timeout = Some(Duration::from_secs(2));
@@ -255,7 +255,7 @@ impl Started {
         let common = &config.common;
         let broker_stop = CancellationToken::new();
         let (broker, broker_supervisor) = Broker::start(
-            &common.amqp_url,
+            &common.brokers,
             common.topology.clone(),
             common.signing.clone(),
             config.confirm_timeout,
@@ -303,7 +303,7 @@ impl Started {
             self.broker.clone(),
             common.topology.clone(),
             config.rabbitmq_management_url.clone(),
-            &common.amqp_url,
+            common.brokers.first(),
         );
         let hashing = shared::auth::password::Hashing::new(
             config.password_hashes_at_once,

@@ -1,9 +1,10 @@
-//! Connecting to RabbitMQ and publishing with publisher confirms.
+//! Connecting to RabbitMQ and publishing with publisher confirms (the
+//! nodes to connect to: [`crate::brokers`]).
 
 use crate::wire::{Envelope, WireError};
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use lapin::{BasicProperties, Channel};
 use serde::Serialize;
 use std::time::Duration;
 
@@ -21,13 +22,7 @@ pub enum PublishError {
     Encode(#[from] WireError),
 }
 
-pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
-    Connection::connect(
-        url,
-        ConnectionProperties::default().with_connection_name(name.into()),
-    )
-    .await
-}
+pub use crate::brokers::connect;
 
 /// Properties for a persistent MessagePack envelope. The trace context is
 /// also an AMQP header, so tools that never decode the body (a tracing

@@ -12,7 +12,7 @@
 //! the old row just after the worker's delete. Both rules run as Lua scripts,
 //! so each check and write is atomic.
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use crate::redis_link::{RedisLink, RedisTarget};
 use redis::Script;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
@@ -113,7 +113,7 @@ static COUNT_CONNECTIONS: LazyLock<Script> =
 
 #[derive(Clone)]
 pub struct ViewCache {
-    connection: ConnectionManager,
+    connection: RedisLink,
     prefix: String,
     /// Milliseconds since `epoch` before which reads are skipped.
     skip_until_ms: Arc<AtomicU64>,
@@ -123,16 +123,9 @@ pub struct ViewCache {
 impl ViewCache {
     /// Does not connect: the first command does, and a Redis that is down at
     /// start-up only costs cache misses until it comes back.
-    pub fn new(url: &str, prefix: &str) -> redis::RedisResult<Self> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(300)))
-            .set_response_timeout(Some(Duration::from_millis(300)))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let connection = ConnectionManager::new_lazy_with_config(client, config)?;
+    pub fn new(target: &RedisTarget, prefix: &str) -> redis::RedisResult<Self> {
         Ok(Self {
-            connection,
+            connection: RedisLink::new(target)?,
             prefix: prefix.to_owned(),
             skip_until_ms: Arc::new(AtomicU64::new(0)),
             epoch: Instant::now(),
@@ -145,8 +138,14 @@ impl ViewCache {
         format!("{}{suffix}", self.prefix)
     }
 
+    /// A key of `group` (`{<prefix><group>}:<name>`): keys of one group share
+    /// a Redis Cluster hash slot, so one script or `MGET` may touch them all.
+    pub fn tagged_key(&self, group: &str, name: &str) -> String {
+        format!("{{{}{group}}}:{name}", self.prefix)
+    }
+
     /// A handle on the shared connection (it multiplexes; cloning is cheap).
-    pub fn connection(&self) -> ConnectionManager {
+    pub fn connection(&self) -> RedisLink {
         self.connection.clone()
     }
 
@@ -213,12 +212,24 @@ impl ViewCache {
     }
 
     /// Marks the views of `(tracking number, committed version)` stale, in one
-    /// round trip. Not guarded: skipping it would leave a stale view, so the
-    /// caller retries a failure.
+    /// round trip (on a cluster, one per view: they lie in different slots,
+    /// sent at once). Not guarded: skipping it would leave a stale view, so
+    /// the caller retries a failure.
     pub async fn invalidate_packages(&self, changes: &[(&str, i64)]) -> redis::RedisResult<()> {
         if changes.is_empty() {
             return Ok(());
         }
+        if self.connection.is_cluster() {
+            let each = changes
+                .iter()
+                .map(|change| self.invalidate_together(std::slice::from_ref(change)));
+            return futures_util::future::try_join_all(each).await.map(drop);
+        }
+        self.invalidate_together(changes).await
+    }
+
+    /// One script over all of `changes`' views (one slot, or one server).
+    async fn invalidate_together(&self, changes: &[(&str, i64)]) -> redis::RedisResult<()> {
         let mut invocation = INVALIDATE.prepare_invoke();
         invocation.arg(VIEW_TTL.as_millis() as u64);
         for (tracking_number, version) in changes {

@@ -4,11 +4,12 @@
 
 pub use crate::env::*;
 
-/// Where the broker is and how its namespace is laid out (`AMQP_URL`,
-/// `AMQP_PREFIX`, `PACKAGE_SHARDS`): all that tools which only move messages
-/// as they are need (`workers dlq`).
-pub fn broker_from_env() -> Result<(String, crate::topology::Topology), ConfigError> {
-    let shards: u16 = var("PACKAGE_SHARDS", 4)?;
+/// Where the broker's nodes are and how its namespace is laid out
+/// (`AMQP_URLS` or `AMQP_URL`, `AMQP_PREFIX`, `PACKAGE_SHARDS`): all that
+/// tools which only move messages as they are need (`workers dlq`).
+pub fn broker_from_env() -> Result<(crate::brokers::Brokers, crate::topology::Topology), ConfigError>
+{
+    let shards: u16 = var("PACKAGE_SHARDS", 16)?;
     if shards == 0 || shards > 256 {
         return Err(ConfigError {
             name: "PACKAGE_SHARDS".into(),
@@ -16,15 +17,36 @@ pub fn broker_from_env() -> Result<(String, crate::topology::Topology), ConfigEr
             reason: "must be between 1 and 256".into(),
         });
     }
-    let url = url_var(
+    let urls = url_list_var(
+        "AMQP_URLS",
         "AMQP_URL",
         "amqp://guest:guest@127.0.0.1:5672/%2f",
         &["amqp", "amqps"],
     )?;
-    check_url_credentials("AMQP_URL", &url)?;
+    for url in &urls {
+        check_url_credentials("AMQP_URLS", url)?;
+    }
     let topology =
         crate::topology::Topology::new(var("AMQP_PREFIX", "delivertrack".to_owned())?, shards);
-    Ok((url, topology))
+    Ok((crate::brokers::Brokers::new(urls), topology))
+}
+
+/// `REDIS_CLUSTER_URLS`, each checked like `REDIS_URL`.
+fn redis_cluster_from_env() -> Result<Vec<String>, ConfigError> {
+    let listed: String = var("REDIS_CLUSTER_URLS", String::new())?;
+    let mut urls = Vec::new();
+    for url in listed.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        if !url.starts_with("redis://") && !url.starts_with("rediss://") {
+            return Err(ConfigError {
+                name: "REDIS_CLUSTER_URLS".into(),
+                value: listed.clone(),
+                reason: "expected URLs starting with redis:// or rediss://, comma-separated".into(),
+            });
+        }
+        check_url_credentials("REDIS_CLUSTER_URLS", url)?;
+        urls.push(url.to_owned());
+    }
+    Ok(urls)
 }
 
 /// Settings every service shares: where the four backing services are and how
@@ -33,10 +55,16 @@ pub fn broker_from_env() -> Result<(String, crate::topology::Topology), ConfigEr
 pub struct CommonConfig {
     pub database_url: String,
     pub database_max_connections: u32,
+    /// One Redis server (`REDIS_URL`), unless `REDIS_CLUSTER_URLS` lists a
+    /// cluster's nodes.
     pub redis_url: String,
+    /// `REDIS_CLUSTER_URLS`: some nodes of a Redis Cluster (comma-separated);
+    /// empty for one server.
+    pub redis_cluster_urls: Vec<String>,
     /// Prepended to every Redis key, so several deployments (or tests) share one Redis.
     pub redis_prefix: String,
-    pub amqp_url: String,
+    /// The broker's nodes: connections go to the first that answers.
+    pub brokers: crate::brokers::Brokers,
     pub mongodb_url: String,
     pub mongodb_database: String,
     pub topology: crate::topology::Topology,
@@ -53,7 +81,7 @@ impl CommonConfig {
     /// Everything but the signing keys from the environment (tests bring
     /// keys of their own).
     pub fn from_env_with_keys(signing: crate::seal::SigningKeys) -> Result<Self, ConfigError> {
-        let (amqp_url, topology) = broker_from_env()?;
+        let (brokers, topology) = broker_from_env()?;
         let config = Self {
             database_url: url_var(
                 "DATABASE_URL",
@@ -62,8 +90,9 @@ impl CommonConfig {
             )?,
             database_max_connections: var("DATABASE_MAX_CONNECTIONS", 10)?,
             redis_url: url_var("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
+            redis_cluster_urls: redis_cluster_from_env()?,
             redis_prefix: var("REDIS_PREFIX", String::new())?,
-            amqp_url,
+            brokers,
             mongodb_url: url_var(
                 "MONGODB_URL",
                 "mongodb://127.0.0.1:27017",
@@ -76,11 +105,22 @@ impl CommonConfig {
         for (name, url) in [
             ("DATABASE_URL", &config.database_url),
             ("REDIS_URL", &config.redis_url),
-            ("AMQP_URL", &config.amqp_url),
             ("MONGODB_URL", &config.mongodb_url),
         ] {
             check_url_credentials(name, url)?;
         }
         Ok(config)
+    }
+}
+
+impl CommonConfig {
+    /// Where Redis is: the cluster when `REDIS_CLUSTER_URLS` lists nodes,
+    /// else the one server at `REDIS_URL`.
+    pub fn redis_target(&self) -> crate::redis_link::RedisTarget {
+        if self.redis_cluster_urls.is_empty() {
+            crate::redis_link::RedisTarget::Single(self.redis_url.clone())
+        } else {
+            crate::redis_link::RedisTarget::Cluster(self.redis_cluster_urls.clone())
+        }
     }
 }

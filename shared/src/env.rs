@@ -197,6 +197,28 @@ pub fn url_var(name: &str, default: &str, schemes: &[&str]) -> Result<String, Co
     check_scheme(name, var(name, default.to_owned())?, schemes)
 }
 
+/// A comma-separated list of URLs in `name` (e.g. `AMQP_URLS`), or else the
+/// one URL in `single` (e.g. `AMQP_URL`) with its default.
+pub fn url_list_var(
+    name: &str,
+    single: &str,
+    default: &str,
+    schemes: &[&str],
+) -> Result<Vec<String>, ConfigError> {
+    let listed: String = var(name, String::new())?;
+    let urls: Vec<String> = listed
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(|url| check_scheme(name, url.to_owned(), schemes))
+        .collect::<Result<_, _>>()?;
+    if urls.is_empty() {
+        Ok(vec![url_var(single, default, schemes)?])
+    } else {
+        Ok(urls)
+    }
+}
+
 fn check_scheme(name: &str, value: String, schemes: &[&str]) -> Result<String, ConfigError> {
     if schemes
         .iter()

@@ -15,10 +15,12 @@
 //!   policy every service asks.
 //! - [`audit`]: the audit trail's rows, written by the workers, read by admins.
 //! - [`admission`]: places for open connections per network or account.
-//! - [`amqp`]: connecting to RabbitMQ and publishing with confirms.
+//! - [`amqp`]: connecting to RabbitMQ and publishing with confirms;
+//!   [`brokers`]: the broker's nodes, and moving to another when one goes.
 //! - [`backoff`]: exponential backoff with jitter for transient failures.
 //! - [`db`]: the PostgreSQL pool and the embedded migrations.
-//! - [`cache`]: the Redis view keys and a connection that degrades instead of failing.
+//! - [`cache`]: the Redis view keys and a connection that degrades instead of
+//!   failing; [`redis_link`]: one Redis server or a Redis Cluster, alike.
 //! - [`env`]: reading environment variables with defaults and clear errors;
 //!   [`config`]: the settings every service shares.
 //! - [`seal`]: the HMAC every broker message carries, and the keys.
@@ -29,6 +31,8 @@
 //! - [`trace`]: W3C `traceparent`, carried by every envelope and message.
 //! - [`net`]: the client address per-address limits count by, behind
 //!   trusted proxies; [`rate_limit`]: limits shared through Redis.
+//! - [`pool_members`]: the package pool's live replicas and the shards each
+//!   holds (heartbeats in PostgreSQL).
 //! - [`metrics`]: a Prometheus registry per service instance; [`endpoints`]
 //!   serves it with the health probes where a service has no HTTP API.
 
@@ -37,6 +41,7 @@ pub mod amqp;
 pub mod audit;
 pub mod auth;
 pub mod backoff;
+pub mod brokers;
 pub mod cache;
 pub mod config;
 pub mod db;
@@ -49,7 +54,9 @@ pub mod locations;
 pub mod metrics;
 pub mod net;
 pub mod packages;
+pub mod pool_members;
 pub mod rate_limit;
+pub mod redis_link;
 pub mod seal;
 pub mod shutdown;
 pub mod tasks;

@@ -123,7 +123,7 @@ impl TestApp {
         let env = TestEnv::new().await;
         let mut config = ingest_config(&env);
         (options.ingest)(&mut config);
-        let own_broker = config.common.amqp_url == env.config.amqp_url;
+        let own_broker = config.common.brokers.urls() == env.config.brokers.urls();
         let stop = CancellationToken::new();
         let app = ingest::Application::build(config, stop.clone())
             .await

@@ -173,7 +173,9 @@ impl TestEnv {
             .await
             .expect("connect to the test database");
         shared::db::migrate(&pool).await.expect("migrations");
-        let amqp = shared::amqp::connect(&config.amqp_url, &format!("test-{id}"))
+        let amqp = config
+            .brokers
+            .connect(&format!("test-{id}"))
             .await
             .expect("RabbitMQ is not reachable");
         let channel = amqp.create_channel().await.expect("channel");
@@ -287,7 +289,7 @@ impl TestEnv {
             ("DATABASE_URL", config.database_url.clone()),
             ("REDIS_URL", config.redis_url.clone()),
             ("REDIS_PREFIX", config.redis_prefix.clone()),
-            ("AMQP_URL", config.amqp_url.clone()),
+            ("AMQP_URLS", config.brokers.urls().join(",")),
             ("AMQP_PREFIX", self.topology().prefix().to_owned()),
             (
                 "PACKAGE_SHARDS",
@@ -562,7 +564,7 @@ impl Drop for TestEnv {
                 return;
             };
             runtime.block_on(async move {
-                if let Ok(amqp) = shared::amqp::connect(&config.amqp_url, "test-cleanup").await {
+                if let Ok(amqp) = config.brokers.connect("test-cleanup").await {
                     // Twice, on fresh channels: a failed delete closes its channel,
                     // and a client of the test still reconnecting may re-declare.
                     for _ in 0..2 {
@@ -575,14 +577,18 @@ impl Drop for TestEnv {
                 }
                 if let Ok(client) = redis::Client::open(config.redis_url.as_str()) {
                     if let Ok(mut redis) = client.get_multiplexed_async_connection().await {
-                        let keys: Vec<String> = redis::cmd("KEYS")
-                            .arg(format!("{}*", config.redis_prefix))
-                            .query_async(&mut redis)
-                            .await
-                            .unwrap_or_default();
-                        if !keys.is_empty() {
-                            let _: Result<(), _> =
-                                redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
+                        // Plain keys, and the hash-tagged ones (`{<prefix>...}:...`).
+                        let prefix = &config.redis_prefix;
+                        for pattern in [format!("{prefix}*"), format!("{{{prefix}*")] {
+                            let keys: Vec<String> = redis::cmd("KEYS")
+                                .arg(pattern)
+                                .query_async(&mut redis)
+                                .await
+                                .unwrap_or_default();
+                            if !keys.is_empty() {
+                                let _: Result<(), _> =
+                                    redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
+                            }
                         }
                     }
                 }

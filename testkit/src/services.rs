@@ -476,3 +476,36 @@ impl Drop for Process {
         }
     }
 }
+
+/// The broker's active consumers, by queue (their consumer tags), from
+/// `rabbitmqctl list_consumers` on the default node.
+pub fn active_consumers() -> Result<std::collections::BTreeMap<String, Vec<String>>, String> {
+    let listed = output(
+        "rabbitmqctl",
+        &[
+            "list_consumers",
+            "-q",
+            "--formatter",
+            "json",
+            "queue_name",
+            "consumer_tag",
+            "active",
+        ],
+    );
+    let consumers: Vec<serde_json::Value> = serde_json::from_str(&listed)
+        .map_err(|e| format!("rabbitmqctl list_consumers: {e}: {listed}"))?;
+    let mut active: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for consumer in consumers.iter().filter(|c| c["active"] == true) {
+        let (Some(queue), Some(tag)) = (
+            consumer["queue_name"].as_str(),
+            consumer["consumer_tag"].as_str(),
+        ) else {
+            continue;
+        };
+        active
+            .entry(queue.to_owned())
+            .or_default()
+            .push(tag.to_owned());
+    }
+    Ok(active)
+}

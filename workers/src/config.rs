@@ -17,10 +17,14 @@ pub struct WorkerConfig {
     /// Packages per round of the latest-position projection
     /// (`LATEST_POSITIONS_BATCH`).
     pub latest_positions_batch: i64,
-    /// Which package shards this instance consumes (`WORKER_SHARDS`, e.g. `all`,
-    /// `0-3` or `0,2,5`). Each shard has one active consumer at a time; the
-    /// others stand by and take over when it goes.
-    pub shards: Vec<u16>,
+    /// Which package shards this instance consumes (`WORKER_SHARDS`): `auto`
+    /// (the default) shares them with the pool's other replicas; a list
+    /// (`all`, `0-3`, `0,2,5`) fixes them. Each shard has one active
+    /// consumer at a time either way.
+    pub shards: ShardChoice,
+    /// This replica's id in the pool (`WORKER_ID`; by default the host name,
+    /// the process id and a random part).
+    pub worker_id: Option<String>,
     pub confirm_timeout: Duration,
     /// Which pools this instance runs (`WORKER_POOLS`: `packages`, `locations`
     /// or both, comma-separated), so each pool scales on its own queue.
@@ -143,7 +147,8 @@ impl WorkerConfig {
             location_prefetch: 1024,
             window_linger: Duration::from_millis(2),
             latest_positions_batch: 100,
-            shards: (0..common.topology.package_shards()).collect(),
+            shards: ShardChoice::Shared,
+            worker_id: None,
             confirm_timeout: Duration::from_millis(5_000),
             run_packages: true,
             run_locations: true,
@@ -159,7 +164,7 @@ impl WorkerConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let defaults = Self::new(CommonConfig::from_env()?);
         let common = defaults.common;
-        let raw: String = var("WORKER_SHARDS", "all".to_owned())?;
+        let raw: String = var("WORKER_SHARDS", "auto".to_owned())?;
         let shards =
             parse_shards(&raw, common.topology.package_shards()).map_err(|reason| ConfigError {
                 name: "WORKER_SHARDS".into(),
@@ -191,6 +196,7 @@ impl WorkerConfig {
             )?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", defaults.confirm_timeout)?,
             shards,
+            worker_id: Some(var("WORKER_ID", String::new())?).filter(|id| !id.is_empty()),
             common,
         })
     }
@@ -259,10 +265,33 @@ pub fn parse_pools(raw: &str) -> Result<Pools, String> {
     }
 }
 
-pub fn parse_shards(raw: &str, total: u16) -> Result<Vec<u16>, String> {
-    if raw == "all" {
-        return Ok((0..total).collect());
+/// Which package shards a replica consumes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShardChoice {
+    /// Its share, agreed with the pool's other replicas (`auto`).
+    Shared,
+    /// These, whatever other replicas do (a list, or `all`).
+    Fixed(Vec<u16>),
+}
+
+impl std::fmt::Display for ShardChoice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Shared => f.write_str("auto"),
+            Self::Fixed(shards) => write!(f, "{shards:?}"),
+        }
     }
+}
+
+pub fn parse_shards(raw: &str, total: u16) -> Result<ShardChoice, String> {
+    match raw.trim() {
+        "auto" => Ok(ShardChoice::Shared),
+        "all" => Ok(ShardChoice::Fixed((0..total).collect())),
+        list => parse_shard_list(list, total).map(ShardChoice::Fixed),
+    }
+}
+
+fn parse_shard_list(raw: &str, total: u16) -> Result<Vec<u16>, String> {
     let mut shards = Vec::new();
     for part in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (lo, hi) = match part.split_once('-') {
@@ -270,8 +299,9 @@ pub fn parse_shards(raw: &str, total: u16) -> Result<Vec<u16>, String> {
             None => (part, part),
         };
         let parse = |s: &str| {
-            s.parse::<u16>()
-                .map_err(|_| format!("{s:?} is not a shard number"))
+            s.parse::<u16>().map_err(|_| {
+                format!("{s:?} is not a shard number (expected auto, all or a list such as 0-3,6)")
+            })
         };
         let (lo, hi) = (parse(lo)?, parse(hi)?);
         if lo > hi || hi >= total {
@@ -289,7 +319,7 @@ pub fn parse_shards(raw: &str, total: u16) -> Result<Vec<u16>, String> {
 
 #[cfg(test)]
 mod tests {
-    use super::{parse_pools, parse_shards, Pools};
+    use super::{parse_pools, parse_shards, Pools, ShardChoice};
 
     #[test]
     fn pools() {
@@ -312,8 +342,10 @@ mod tests {
 
     #[test]
     fn shard_lists_and_ranges() {
-        assert_eq!(parse_shards("all", 3).unwrap(), vec![0, 1, 2]);
-        assert_eq!(parse_shards("2, 0-1,1", 4).unwrap(), vec![0, 1, 2]);
+        let fixed = |shards: Vec<u16>| ShardChoice::Fixed(shards);
+        assert_eq!(parse_shards("auto", 3).unwrap(), ShardChoice::Shared);
+        assert_eq!(parse_shards("all", 3).unwrap(), fixed(vec![0, 1, 2]));
+        assert_eq!(parse_shards("2, 0-1,1", 4).unwrap(), fixed(vec![0, 1, 2]));
         assert!(parse_shards("4", 4).is_err());
         assert!(parse_shards("x", 4).is_err());
         assert!(parse_shards("", 4).is_err());

@@ -79,11 +79,11 @@ pub enum Selection {
 
 /// Lists up to `limit` dead letters, leaving them in the queue.
 pub async fn list(
-    amqp_url: &str,
+    brokers: &shared::brokers::Brokers,
     topology: &Topology,
     limit: u16,
 ) -> Result<Vec<DeadLetter>, DlqError> {
-    let connection = shared::amqp::connect(amqp_url, "delivertrack-dlq").await?;
+    let connection = brokers.connect("delivertrack-dlq").await?;
     let listed = async {
         let (_channel, mut consumer) = open(&connection, topology, limit).await?;
         let mut found = Vec::new();
@@ -104,11 +104,11 @@ pub async fn list(
 /// Re-drives the selected dead letters to where they were going; returns how
 /// many. Each is acked only after its re-drive is confirmed.
 pub async fn redrive(
-    amqp_url: &str,
+    brokers: &shared::brokers::Brokers,
     topology: &Topology,
     selection: &Selection,
 ) -> Result<usize, DlqError> {
-    let connection = shared::amqp::connect(amqp_url, "delivertrack-dlq").await?;
+    let connection = brokers.connect("delivertrack-dlq").await?;
     let result = async {
         let publish = connection.create_channel().await?;
         publish

@@ -4,6 +4,9 @@
 //! - [`startup`]: prepares the stores, starts the background tasks and
 //!   keeps a broker session up; [`session`]: one session, the topology
 //!   declared and one consumer per owned queue.
+//! - [`shards`]: how the package pool's replicas share the shards (a
+//!   heartbeat per replica in PostgreSQL, the same balanced assignment
+//!   computed by each, single-active-consumer underneath).
 //! - [`runner`]: the per-queue loop over windows (everything waiting in the
 //!   prefetch buffer), the same for every pool: the pool's handler turns a
 //!   window into effects as data; one `settle` invalidates cached views,
@@ -48,6 +51,7 @@ pub mod packages;
 pub mod publisher;
 pub mod runner;
 pub mod session;
+pub mod shards;
 pub mod startup;
 
 pub use config::WorkerConfig;

@@ -45,8 +45,8 @@ async fn run() -> anyhow::Result<()> {
                 ["--limit", n] => n.parse().context("--limit takes a number up to 65535")?,
                 _ => bail!("{USAGE}"),
             };
-            let (url, topology) = broker()?;
-            let letters = dlq::list(&url, &topology, limit)
+            let (brokers, topology) = broker()?;
+            let letters = dlq::list(&brokers, &topology, limit)
                 .await
                 .context("dlq list")?;
             println!("{:<38} {:<28} {:>7}  reason", "id", "from queue", "bytes");
@@ -63,8 +63,8 @@ async fn run() -> anyhow::Result<()> {
                 "--all" => Selection::All,
                 id => Selection::Id(id.to_owned()),
             };
-            let (url, topology) = broker()?;
-            let count = dlq::redrive(&url, &topology, &selection)
+            let (brokers, topology) = broker()?;
+            let count = dlq::redrive(&brokers, &topology, &selection)
                 .await
                 .context("dlq redrive")?;
             println!("{count} dead letter(s) re-driven");

@@ -2,7 +2,7 @@
 //! (`delivertrack_workers_<thing>_<unit>`, labelled by `pool`), and the small
 //! HTTP server that serves them with `/health`.
 
-use prometheus::{HistogramVec, IntCounterVec, IntGauge};
+use prometheus::{HistogramVec, IntCounterVec, IntGauge, IntGaugeVec};
 use shared::metrics::{Metrics, BATCH_SIZES, SECONDS};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -28,12 +28,17 @@ pub struct WorkerMetrics {
     /// From a command's `occurred_at` (ingest accepted it) to its commit.
     pub lag: HistogramVec,
     pub broker_connected: IntGauge,
+    /// 1 on each package shard this replica consumes (its agreed share).
+    pub shard_held: IntGaugeVec,
+    /// Live package-pool replicas, as this one last read them.
+    pub pool_members: IntGauge,
 }
 
 impl Default for WorkerMetrics {
     fn default() -> Self {
         let m = Metrics::new("workers");
         let pool = &["pool"];
+        let (shard_held, pool_members) = pool_gauges(&m);
         let metrics = Self {
             consumed: m.counter_vec(
                 "messages_consumed_total",
@@ -83,11 +88,27 @@ impl Default for WorkerMetrics {
                 "broker_connected",
                 "1 while consuming from RabbitMQ, else 0",
             ),
+            shard_held,
+            pool_members,
             registry: m,
         };
         metrics.start_at_zero();
         metrics
     }
+}
+
+/// Which shards this replica holds, and how many replicas share them.
+fn pool_gauges(m: &Metrics) -> (IntGaugeVec, IntGauge) {
+    let held = m.gauge_vec(
+        "shard_held",
+        "1 on each package shard this replica consumes, else 0",
+        &["shard"],
+    );
+    let members = m.gauge(
+        "pool_members",
+        "Live package-pool replicas sharing the shards",
+    );
+    (held, members)
 }
 
 impl WorkerMetrics {

@@ -11,9 +11,8 @@ use crate::locations::LocationStore;
 use crate::metrics::WorkerMetrics;
 use crate::packages::flow::PackageFlow;
 use crate::publisher::Publisher;
-use crate::runner::{consume, ConsumeError, Flow, Runner, Window};
-use lapin::options::{BasicConsumeOptions, BasicQosOptions};
-use lapin::types::FieldTable;
+use crate::runner::{consume, open_consumer, ConsumeError, Flow, Runner, Window};
+use crate::shards::keeper::Keeper;
 use lapin::Connection;
 use shared::topology::DeclareError;
 use std::sync::Arc;
@@ -36,6 +35,8 @@ pub struct Stores {
     pub metrics: Arc<WorkerMetrics>,
     /// How the mail pool sends, when it runs.
     pub mailer: Option<Arc<crate::mail::consumer::Mailer>>,
+    /// The package shards this replica should consume, and does.
+    pub share: crate::shards::Share,
 }
 
 /// The consumers of one session, each owning its channel.
@@ -71,9 +72,9 @@ pub async fn run_connected(
     stores: &Stores,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
-    let url = &config.common.amqp_url;
-    let consuming = shared::amqp::connect(url, "delivertrack-workers").await?;
-    let publishing = match shared::amqp::connect(url, "delivertrack-workers-publish").await {
+    let brokers = &config.common.brokers;
+    let consuming = Arc::new(brokers.connect("delivertrack-workers").await?);
+    let publishing = match brokers.connect("delivertrack-workers-publish").await {
         Ok(connection) => Arc::new(connection),
         Err(error) => {
             let _ = consuming.close(200, "worker reconnecting".into()).await;
@@ -89,30 +90,8 @@ pub async fn run_connected(
     result
 }
 
-/// A channel of its own, with `prefetch` unacked deliveries at most, and a
-/// consumer of `queue` on it (the channel must live as long as the consumer).
-async fn open_consumer(
-    connection: &Connection,
-    queue: &str,
-    prefetch: u16,
-) -> Result<(lapin::Channel, lapin::Consumer), lapin::Error> {
-    let channel = connection.create_channel().await?;
-    channel
-        .basic_qos(prefetch, BasicQosOptions::default())
-        .await?;
-    let consumer = channel
-        .basic_consume(
-            queue.into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok((channel, consumer))
-}
-
 async fn consume_all(
-    connection: &Connection,
+    connection: &Arc<Connection>,
     publishing: &Arc<Connection>,
     config: &WorkerConfig,
     stores: &Stores,
@@ -140,7 +119,7 @@ async fn consume_all(
         spawn_mail(&mut consumers, connection, &runner, mailer).await?;
     }
     if config.run_packages {
-        spawn_packages(&mut consumers, connection, &runner, config, stores).await?;
+        spawn_packages(&mut consumers, connection, &runner, config, stores);
     }
     if config.run_locations {
         spawn_locations(&mut consumers, connection, &runner, config, stores).await?;
@@ -149,7 +128,7 @@ async fn consume_all(
         packages = config.run_packages,
         locations = config.run_locations,
         mail = config.run_mail,
-        shards = ?config.shards,
+        shards = %config.shards,
         "workers consuming"
     );
     let mut outcome = Ok(());
@@ -173,7 +152,7 @@ async fn spawn_mail(
     mailer: &Arc<crate::mail::consumer::Mailer>,
 ) -> Result<(), lapin::Error> {
     let queue = runner.topology.mail_queue();
-    let (channel, consumer) = open_consumer(connection, &queue, MAIL_CONCURRENCY).await?;
+    let (channel, consumer) = open_consumer(connection, &queue, MAIL_CONCURRENCY, "").await?;
     let (runner, mailer) = (Arc::clone(runner), Arc::clone(mailer));
     consumers.spawn(async move {
         let result = crate::mail::consumer::consume(&runner, &mailer, &queue, consumer).await;
@@ -183,22 +162,24 @@ async fn spawn_mail(
     Ok(())
 }
 
-async fn spawn_packages(
+/// The package shards of this replica's share, kept by a [`Keeper`].
+fn spawn_packages(
     consumers: &mut Consumers,
-    connection: &Connection,
+    connection: &Arc<Connection>,
     runner: &Arc<Runner>,
     config: &WorkerConfig,
     stores: &Stores,
-) -> Result<(), lapin::Error> {
-    let flow = Arc::new(PackageFlow {
-        pool: stores.pool.clone(),
-    });
-    for &shard in &config.shards {
-        let queue = runner.topology.package_queue(shard);
-        let window = window_limits(config, config.prefetch);
-        spawn_flow(consumers, connection, runner, &flow, queue, window).await?;
-    }
-    Ok(())
+) {
+    let keeper = Keeper {
+        connection: Arc::clone(connection),
+        runner: Arc::clone(runner),
+        flow: Arc::new(PackageFlow {
+            pool: stores.pool.clone(),
+        }),
+        window: window_limits(config, config.prefetch),
+        share: stores.share.clone(),
+    };
+    consumers.spawn(keeper.run());
 }
 
 async fn spawn_locations(
@@ -230,10 +211,10 @@ async fn spawn_flow<F: Flow + 'static>(
     window: Window,
 ) -> Result<(), lapin::Error> {
     let prefetch = u16::try_from(window.max_messages).unwrap_or(u16::MAX);
-    let (channel, consumer) = open_consumer(connection, &queue, prefetch).await?;
+    let (channel, consumer) = open_consumer(connection, &queue, prefetch, "").await?;
     let (runner, flow) = (Arc::clone(runner), Arc::clone(flow));
     consumers.spawn(async move {
-        let result = consume(&runner, &*flow, &queue, consumer, window).await;
+        let result = consume(&runner, &*flow, &queue, consumer, window, &runner.stop).await;
         drop(channel);
         result
     });

@@ -1,11 +1,13 @@
 //! Builds the worker pools from config and keeps them connected until shutdown.
 
-use crate::config::WorkerConfig;
+use crate::config::{ShardChoice, WorkerConfig};
 use crate::invalidator::Invalidator;
 use crate::locations::projection::{ProjectionNudge, Projector};
 use crate::locations::{ensure_indexes, LocationStore};
 use crate::metrics::WorkerMetrics;
 use crate::session::{run_connected, SessionError, Stores, MAIL_CONCURRENCY};
+use crate::shards::heartbeat::{member_id, Heartbeat};
+use crate::shards::Share;
 use shared::backoff::{retry, sleep_unless_cancelled, Backoff, RetryError};
 use shared::cache::ViewCache;
 use shared::tasks::Tasks;
@@ -97,7 +99,7 @@ async fn run_pools(
         &config.common.database_url,
         config.common.database_max_connections,
     )?;
-    let cache = ViewCache::new(&config.common.redis_url, &config.common.redis_prefix)?;
+    let cache = ViewCache::new(&config.common.redis_target(), &config.common.redis_prefix)?;
     let mongo = mongodb::Client::with_uri_str(&config.common.mongodb_url).await?;
     let locations = LocationStore::new(&mongo.database(&config.common.mongodb_database));
     match prepare(&config, &pool, &locations, shutdown).await {
@@ -105,8 +107,18 @@ async fn run_pools(
         Err(RetryError::Cancelled) => return Ok(()),
         Err(RetryError::Permanent(error)) => return Err(error),
     }
-    let (stores, tasks) =
-        start_background(&config, pool.clone(), cache, locations, metrics, mailer);
+    let mut tasks = Tasks::new();
+    let share = share(&config, metrics, &mut tasks)?;
+    let stores = Stores {
+        pool: pool.clone(),
+        invalidator: start_invalidations(cache, &mut tasks),
+        projection: ProjectionNudge::default(),
+        locations,
+        metrics: Arc::clone(metrics),
+        mailer,
+        share,
+    };
+    let stores = start_background(&config, stores, &mut tasks);
     let misconfigured = stay_connected(&config, &stores, shutdown).await;
     tasks.stop().await;
     pool.close().await;
@@ -157,50 +169,64 @@ async fn prepare(
     Ok(())
 }
 
-/// The tasks that outlive broker sessions: the invalidations, the latest
-/// positions' projection, the pruner. Stopped after the consumers, the
-/// invalidations last: the others may still ask for some on their way out.
-fn start_background(
+/// The package shards this replica consumes: its share of the pool's, kept
+/// by a heartbeat (`WORKER_SHARDS=auto`), or a fixed list. The heartbeat
+/// is stopped (and leaves the pool) after the consumers: the row says this
+/// replica holds its shards until it no longer does.
+fn share(
     config: &WorkerConfig,
-    pool: sqlx::PgPool,
-    cache: ViewCache,
-    locations: LocationStore,
     metrics: &Arc<WorkerMetrics>,
-    mailer: Option<Arc<crate::mail::consumer::Mailer>>,
-) -> (Stores, Tasks) {
-    let mut tasks = Tasks::new();
-    let invalidations_stop = CancellationToken::new();
-    let (invalidator, invalidations) = Invalidator::start(cache, invalidations_stop.clone());
-    tasks.add("invalidations", invalidations_stop, invalidations);
+    tasks: &mut Tasks,
+) -> Result<Share, StartupError> {
+    match (&config.shards, config.run_packages) {
+        (_, false) => Ok(Share::fixed([])),
+        (ShardChoice::Fixed(shards), true) => Ok(Share::fixed(shards.iter().copied())),
+        (ShardChoice::Shared, true) => {
+            let stop = CancellationToken::new();
+            let (share, task) = Heartbeat {
+                pool: shared::db::lazy_pool(&config.common.database_url, 1)?,
+                member: member_id(config.worker_id.as_deref()),
+                shards: config.common.topology.package_shards(),
+                metrics: Arc::clone(metrics),
+            }
+            .spawn(stop.clone());
+            tasks.add("package pool heartbeat", stop, task);
+            Ok(share)
+        }
+    }
+}
+
+/// Marking cached views stale, retried until Redis takes it. Stopped after
+/// the other tasks: they may still ask for some on their way out.
+fn start_invalidations(cache: ViewCache, tasks: &mut Tasks) -> Invalidator {
+    let stop = CancellationToken::new();
+    let (invalidator, task) = Invalidator::start(cache, stop.clone());
+    tasks.add("invalidations", stop, task);
+    invalidator
+}
+
+/// The tasks that outlive broker sessions besides: the latest positions'
+/// projection, the pruner. Stopped after the consumers.
+fn start_background(config: &WorkerConfig, mut stores: Stores, tasks: &mut Tasks) -> Stores {
     // What the projection leaves marked when it stops, the next start projects.
-    let projection = if config.run_locations {
+    if config.run_locations {
         let projection_stop = CancellationToken::new();
         let (nudge, task) = Projector {
-            pool: pool.clone(),
-            store: locations.clone(),
+            pool: stores.pool.clone(),
+            store: stores.locations.clone(),
             batch: config.latest_positions_batch,
             interval: Duration::from_secs(1),
         }
         .spawn(projection_stop.clone());
         tasks.add("latest positions", projection_stop, task);
-        nudge
-    } else {
-        ProjectionNudge::default()
-    };
+        stores.projection = nudge;
+    }
     if config.run_packages {
         let prune_stop = CancellationToken::new();
-        let pruner = crate::accounts::prune::spawn(pool.clone(), prune_stop.clone());
+        let pruner = crate::accounts::prune::spawn(stores.pool.clone(), prune_stop.clone());
         tasks.add("pruner", prune_stop, pruner);
     }
-    let stores = Stores {
-        pool,
-        invalidator,
-        locations,
-        projection,
-        metrics: Arc::clone(metrics),
-        mailer,
-    };
-    (stores, tasks)
+    stores
 }
 
 /// Runs broker sessions until shutdown, reconnecting with backoff; stops

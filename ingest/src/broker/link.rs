@@ -102,7 +102,7 @@ impl Broker {
     }
 
     async fn connect(&self) -> Result<(Link, lapin::Consumer), DeclareError> {
-        let connection = shared::amqp::connect(&self.inner.url, "delivertrack-ingest").await?;
+        let connection = self.inner.brokers.connect("delivertrack-ingest").await?;
         self.inner
             .topology
             .declare(&connection.create_channel().await?)

@@ -42,7 +42,8 @@ pub struct Broker {
 }
 
 struct Inner {
-    url: String,
+    /// The broker's nodes; a reconnect moves on from one that went.
+    brokers: shared::brokers::Brokers,
     topology: Topology,
     /// Seals what this instance publishes, opens the replies it gets.
     keys: SigningKeys,
@@ -68,7 +69,7 @@ impl Broker {
     /// Starts the supervisor; it runs until `shutdown`. The returned handle is
     /// the supervisor task, owned by the application.
     pub fn start(
-        url: &str,
+        brokers: &shared::brokers::Brokers,
         topology: Topology,
         keys: SigningKeys,
         confirm_timeout: Duration,
@@ -77,7 +78,7 @@ impl Broker {
     ) -> (Self, JoinHandle<()>) {
         let broker = Self {
             inner: Arc::new(Inner {
-                url: url.to_owned(),
+                brokers: brokers.clone(),
                 topology,
                 keys,
                 confirm_timeout,

@@ -1,5 +1,5 @@
-//! `GET /api/v1/stats`: package counts, worker queue depths and open
-//! WebSocket connections.
+//! `GET /api/v1/stats`: package counts, worker queue depths, which package
+//! worker holds which shard, and open WebSocket connections.
 
 use super::AppState;
 use crate::http::{ApiError, Reply};
@@ -20,6 +20,9 @@ pub struct Stats {
     websocket_connections: Option<i64>,
     /// Broadcaster instances that reported in the last few seconds.
     broadcaster_instances: Option<usize>,
+    /// The package-worker replicas sharing the shards (`WORKER_SHARDS=auto`),
+    /// each with the shards it consumes.
+    package_workers: Vec<shared::pool_members::Member>,
 }
 
 #[utoipa::path(get, path = "/api/v1/stats", tag = "operations",
@@ -28,10 +31,11 @@ pub struct Stats {
         (status = 200, description = "Package counts, queue depths, connections", body = Stats)))]
 pub async fn get(state: &AppState, caller: &Caller) -> Result<Reply, ApiError> {
     crate::authn::require(caller, Action::ReadStats)?;
-    let (packages, queues, connections) = tokio::join!(
+    let (packages, queues, connections, members) = tokio::join!(
         shared::packages::reads::counts(&state.pool),
         state.queues.depths(),
         state.cache.broadcaster_connections(),
+        shared::pool_members::live(&state.pool),
     );
     let connections = connections.ok();
     let stats = Stats {
@@ -39,6 +43,7 @@ pub async fn get(state: &AppState, caller: &Caller) -> Result<Reply, ApiError> {
         queues,
         websocket_connections: connections.map(|(total, _)| total),
         broadcaster_instances: connections.map(|(_, instances)| instances),
+        package_workers: members?,
     };
     Ok(Reply::json(StatusCode::OK, &stats))
 }

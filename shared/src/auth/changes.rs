@@ -44,9 +44,12 @@ struct Keys {
 
 fn keys(cache: &ViewCache) -> Keys {
     Keys {
-        version: cache.key("accounts:version"),
-        changes: cache.key("accounts:changes"),
-        epoch: cache.key("accounts:epoch"),
+        // One hash slot for the three (one script writes them all). Renamed
+        // from the untagged keys of older releases: readers see a new epoch
+        // and check every account once.
+        version: cache.tagged_key("accounts", "version"),
+        changes: cache.tagged_key("accounts", "changes"),
+        epoch: cache.tagged_key("accounts", "epoch"),
     }
 }
 

@@ -134,11 +134,13 @@ impl SignInDelays {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The account's two keys, in one hash slot (one script reads and
+    /// writes both).
     fn keys(&self, email: &str) -> (String, String) {
-        let digest = digest(email);
+        let group = format!("signin:{}", digest(email));
         (
-            self.redis.key(&format!("signin:fails:{digest}")),
-            self.redis.key(&format!("signin:lock:{digest}")),
+            self.redis.tagged_key(&group, "fails"),
+            self.redis.tagged_key(&group, "lock"),
         )
     }
 

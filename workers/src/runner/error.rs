@@ -8,4 +8,6 @@ pub enum ConsumeError {
     /// A window was abandoned because publishing failed, not for shutdown.
     #[error("the publishing connection was lost")]
     PublishingLost,
+    #[error("a consumer task panicked: {0}")]
+    Panicked(String),
 }

@@ -29,7 +29,7 @@ use crate::publisher::{Abandoned, Publisher};
 use futures_util::stream::FuturesOrdered;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
-use lapin::Consumer;
+use lapin::{Connection, Consumer};
 use shared::topology::Topology;
 use std::future::Future;
 use std::sync::Arc;
@@ -65,12 +65,37 @@ pub struct Runner {
     pub metrics: Arc<WorkerMetrics>,
 }
 
+/// A channel of its own, with `prefetch` unacked deliveries at most, and a
+/// consumer of `queue` on it, tagged `tag` (empty: the broker names it).
+/// The channel must live as long as the consumer.
+pub async fn open_consumer(
+    connection: &Connection,
+    queue: &str,
+    prefetch: u16,
+    tag: &str,
+) -> Result<(lapin::Channel, lapin::Consumer), lapin::Error> {
+    let channel = connection.create_channel().await?;
+    channel
+        .basic_qos(prefetch, lapin::options::BasicQosOptions::default())
+        .await?;
+    let consumer = channel
+        .basic_consume(
+            queue.into(),
+            tag.into(),
+            lapin::options::BasicConsumeOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await?;
+    Ok((channel, consumer))
+}
+
 /// A window being applied, and how it ended.
 type InFlight<'a> =
     std::pin::Pin<Box<dyn Future<Output = (Vec<Delivery>, Settlement)> + Send + 'a>>;
 
-/// Consumes `queue` for `flow` until shutdown (Ok) or until the channel
-/// fails (Err).
+/// Consumes `queue` for `flow` until `stop` (Ok: the windows started are
+/// finished first, unless the whole runner is stopping) or until the
+/// channel fails (Err).
 ///
 /// Windows are settled in the order they were taken, so one multiple ack per
 /// window stays exact with [`Flow::PARALLEL`] windows in flight.
@@ -80,6 +105,7 @@ pub async fn consume<F: Flow>(
     queue: &str,
     mut consumer: Consumer,
     limits: Window,
+    stop: &CancellationToken,
 ) -> Result<(), ConsumeError> {
     // Unacked deliveries count against the prefetch: each window in flight
     // gets its share, or the first would hold them all and the second wait.
@@ -88,7 +114,7 @@ pub async fn consume<F: Flow>(
     let outcome = loop {
         tokio::select! {
             biased;
-            _ = runner.stop.cancelled() => break Ok(()),
+            _ = stop.cancelled() => break Ok(()),
             Some((window, settlement)) = in_flight.next(), if !in_flight.is_empty() => {
                 if let Err(error) = runner.finish::<F>(&window, settlement).await {
                     break Err(error);

@@ -87,7 +87,7 @@ async fn workers_refuse_points_whose_poster_may_not_post_them() {
         testkit::app::WAIT,
         "the refused points dead-lettered",
         || async {
-            let letters = workers::dlq::list(&app.env.config.amqp_url, app.env.topology(), 10)
+            let letters = workers::dlq::list(&app.env.config.brokers, app.env.topology(), 10)
                 .await
                 .ok()?;
             (!letters.is_empty()).then_some(letters)

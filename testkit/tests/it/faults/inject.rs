@@ -2,11 +2,14 @@
 
 use super::System;
 use std::time::Duration;
-use testkit::services::{self, Outage, Service};
+use testkit::services::{self, Outage, Process, Service};
+use testkit::TestEnv;
 
 /// A fault, injected and later repaired.
 pub(super) enum Fault {
     KillWorker,
+    /// Package-worker replicas 1 → 2 → 4 → 2, repaired back to 1.
+    ScaleWorkers,
     Stop(Service),
     TerminateIngest,
 }
@@ -15,6 +18,7 @@ impl Fault {
     pub(super) fn name(&self) -> &'static str {
         match self {
             Self::KillWorker => "worker SIGKILL + restart",
+            Self::ScaleWorkers => "package workers 1→2→4→2→1",
             Self::Stop(Service::RabbitMq) => "RabbitMQ stop/start",
             Self::Stop(Service::Postgres) => "PostgreSQL restart",
             Self::Stop(Service::Mongo(_)) => "MongoDB server stop/start",
@@ -26,6 +30,8 @@ impl Fault {
     /// How long the fault lasts.
     pub(super) fn duration(&self) -> Duration {
         match self {
+            // The changes themselves take their time.
+            Self::ScaleWorkers => Duration::ZERO,
             Self::Stop(Service::Mongo(_)) => Duration::from_secs(6),
             _ => Duration::from_secs(3),
         }
@@ -37,10 +43,17 @@ pub(super) enum Broken {
     Service(Outage),
     Workers,
     Ingest,
+    /// Extra package-worker replicas.
+    Scaled(Vec<Process>),
 }
 
-pub(super) async fn inject(system: &mut System, fault: &Fault) -> Broken {
+pub(super) async fn inject(env: &TestEnv, system: &mut System, fault: &Fault) -> Broken {
     match fault {
+        Fault::ScaleWorkers => {
+            let (extra, problems) = super::scale::scale(env, system).await;
+            system.problems.extend(problems);
+            Broken::Scaled(extra)
+        }
         Fault::KillWorker => {
             if let Some(workers) = system.workers.take() {
                 workers.kill();
@@ -67,8 +80,12 @@ pub(super) async fn inject(system: &mut System, fault: &Fault) -> Broken {
     }
 }
 
-pub(super) async fn repair(system: &mut System, broken: Broken) {
+pub(super) async fn repair(env: &TestEnv, system: &mut System, broken: Broken) {
     match broken {
+        Broken::Scaled(extra) => {
+            let problems = super::scale::scale_back(env, system, extra).await;
+            system.problems.extend(problems);
+        }
         Broken::Service(outage) => tokio::task::spawn_blocking(move || outage.restore())
             .await
             .unwrap(),

@@ -31,7 +31,7 @@ pub(super) async fn run(env: &TestEnv, system: &mut System, index: usize, fault:
     let (stop_load, stop_watching) = (CancellationToken::new(), CancellationToken::new());
     let (devices, watchers) = start(&load, system, &prefix, &token, &stop_load, &stop_watching);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let window = during(system, &fault).await;
+    let window = during(env, system, &fault).await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     stop_load.cancel();
     for device in devices {
@@ -81,6 +81,7 @@ pub(super) async fn run(env: &TestEnv, system: &mut System, index: usize, fault:
         },
         stale_views: stale_views(env, &heads).await,
         drained_in,
+        problems: std::mem::take(&mut system.problems),
     }
 }
 
@@ -124,11 +125,11 @@ fn start(
 
 /// Injects the fault, keeps it for its duration, repairs it: when it began
 /// and ended.
-async fn during(system: &mut System, fault: &Fault) -> (Instant, Instant) {
+async fn during(env: &TestEnv, system: &mut System, fault: &Fault) -> (Instant, Instant) {
     let injected = Instant::now();
-    let broken = inject(system, fault).await;
+    let broken = inject(env, system, fault).await;
     tokio::time::sleep(fault.duration()).await;
-    repair(system, broken).await;
+    repair(env, system, broken).await;
     (injected, Instant::now())
 }
 

@@ -11,6 +11,8 @@ pub(super) struct System {
     pub(super) ingest: Option<Process>,
     pub(super) broadcaster: Process,
     pub(super) ws_url: String,
+    /// What a fault's own checks found, taken into its row.
+    pub(super) problems: Vec<String>,
 }
 
 impl System {
@@ -43,6 +45,7 @@ impl System {
             ingest: Some(ingest),
             broadcaster,
             ws_url,
+            problems: Vec::new(),
         }
     }
 

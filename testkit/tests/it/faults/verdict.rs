@@ -33,6 +33,8 @@ pub(super) struct Row {
     pub(super) subscribers_ok: String,
     pub(super) stale_views: usize,
     pub(super) drained_in: Duration,
+    /// What the fault's own checks found (the scaling's balance).
+    pub(super) problems: Vec<String>,
 }
 
 pub(super) async fn counts(
@@ -111,6 +113,7 @@ impl Row {
             .refused
             .iter()
             .map(|r| format!("write refused: {r}"))
+            .chain(self.problems.iter().cloned())
             .collect();
         let checks = [
             (self.created == DEVICES, format!("{} of {DEVICES} packages created", self.created)),
@@ -190,7 +193,10 @@ pub(super) async fn settle_queues(env: &TestEnv, system: &mut System) {
 /// Messages ready in `queues`, over a connection of its own (the test's
 /// own did not survive the broker's restart).
 async fn ready_in(env: &TestEnv, queues: &[String]) -> u32 {
-    let connection = shared::amqp::connect(&env.config.amqp_url, "fault-suite-settle")
+    let connection = env
+        .config
+        .brokers
+        .connect("fault-suite-settle")
         .await
         .expect("RabbitMQ is back");
     let channel = connection.create_channel().await.expect("a channel");
@@ -228,7 +234,7 @@ pub(super) async fn heads(env: &TestEnv, prefix: &str) -> HashMap<String, i64> {
 
 /// Packages whose cached view is older than their row.
 pub(super) async fn stale_views(env: &TestEnv, heads: &HashMap<String, i64>) -> usize {
-    let cache = ViewCache::new(&env.config.redis_url, &env.config.redis_prefix)
+    let cache = ViewCache::new(&env.config.redis_target(), &env.config.redis_prefix)
         .expect("a client for the view cache");
     let mut stale = 0;
     for tn in heads.keys() {

@@ -49,10 +49,10 @@ async fn an_outcome_that_does_not_come_in_time_answers_202() {
 
 #[tokio::test]
 async fn without_a_broker_writes_answer_503_with_retry_after() {
-    let app = TestApp::spawn_with(
-        Options::without_workers()
-            .ingest(|c| c.common.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into()),
-    )
+    let app = TestApp::spawn_with(Options::without_workers().ingest(|c| {
+        c.common.brokers =
+            shared::brokers::Brokers::new(vec!["amqp://guest:guest@127.0.0.1:1/%2f".into()])
+    }))
     .await;
     let response = app.create(&tracking_number()).await;
     assert_eq!(response.headers()["retry-after"], "1");

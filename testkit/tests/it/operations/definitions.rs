@@ -33,8 +33,8 @@ fn definitions_mirror_the_declared_topology() {
     ))
     .unwrap();
     let definitions: Value = serde_json::from_str(&raw).unwrap();
-    // The defaults: AMQP_PREFIX=delivertrack, PACKAGE_SHARDS=4.
-    let topology = Topology::new("delivertrack", 4);
+    // The defaults: AMQP_PREFIX=delivertrack, PACKAGE_SHARDS=16.
+    let topology = Topology::new("delivertrack", 16);
 
     let exchanges: Vec<(String, String)> = definitions["exchanges"]
         .as_array()

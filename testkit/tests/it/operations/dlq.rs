@@ -13,7 +13,7 @@ use uuid::Uuid;
 use workers::dlq::{self, Selection};
 
 async fn dead_letters(env: &TestEnv) -> Vec<dlq::DeadLetter> {
-    dlq::list(&env.config.amqp_url, env.topology(), 100)
+    dlq::list(&env.config.brokers, env.topology(), 100)
         .await
         .unwrap()
 }
@@ -85,12 +85,12 @@ async fn dead_letters_are_listed_with_reasons_and_redriven_once() {
 /// the unknown package's points.
 async fn listed_with_reasons(env: &TestEnv) -> dlq::DeadLetter {
     let letters = eventually(WAIT, "two dead letters", || async {
-        let letters = dead_letters(&env).await;
+        let letters = dead_letters(env).await;
         (letters.len() == 2).then_some(letters)
     })
     .await;
     assert_eq!(
-        dead_letters(&env).await.len(),
+        dead_letters(env).await.len(),
         2,
         "listing leaves them in place"
     );
@@ -114,7 +114,7 @@ async fn listed_with_reasons(env: &TestEnv) -> dlq::DeadLetter {
 async fn redriven_once(env: &TestEnv, id: &str) {
     let selection = Selection::Id(id.to_owned());
     assert_eq!(
-        dlq::redrive(&env.config.amqp_url, env.topology(), &selection)
+        dlq::redrive(&env.config.brokers, env.topology(), &selection)
             .await
             .unwrap(),
         1
@@ -125,7 +125,7 @@ async fn redriven_once(env: &TestEnv, id: &str) {
     })
     .await;
     assert_eq!(
-        dlq::redrive(&env.config.amqp_url, env.topology(), &selection)
+        dlq::redrive(&env.config.brokers, env.topology(), &selection)
             .await
             .unwrap(),
         0,

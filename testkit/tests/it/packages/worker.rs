@@ -338,7 +338,7 @@ async fn a_committed_change_invalidates_the_cached_view_and_no_older_view_comes_
         current_status(&env, &tn).await
     })
     .await;
-    let cache = ViewCache::new(&env.config.redis_url, &env.config.redis_prefix).unwrap();
+    let cache = ViewCache::new(&env.config.redis_target(), &env.config.redis_prefix).unwrap();
     assert!(cache
         .put_package(tn.as_str(), 1, "{\"version\":1}")
         .await
@@ -394,7 +394,7 @@ async fn an_invalidation_that_redis_missed_is_retried_until_it_lands() {
         current_status(&env, &tn).await
     })
     .await;
-    let cache = ViewCache::new(&env.config.redis_url, &env.config.redis_prefix).unwrap();
+    let cache = ViewCache::new(&env.config.redis_target(), &env.config.redis_prefix).unwrap();
     assert!(cache
         .put_package(tn.as_str(), 1, "{\"version\":1}")
         .await

@@ -89,7 +89,7 @@ async fn commands_published_without_the_key_create_nothing_and_are_dead_lettered
     app.env.publish_command(&register_admin(genuine)).await;
 
     let letters = testkit::eventually(WAIT, "three refusals dead-lettered", || async {
-        let letters = workers::dlq::list(&app.env.config.amqp_url, &topology, 10)
+        let letters = workers::dlq::list(&app.env.config.brokers, &topology, 10)
             .await
             .ok()?;
         (letters.len() == 3).then_some(letters)

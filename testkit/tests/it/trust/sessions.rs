@@ -365,8 +365,8 @@ async fn disabling_takes_effect(app: &TestApp) {
 async fn the_account_change_log_says_everything_may_have_changed_when_redis_lost_it() {
     use shared::auth::changes::{self, Changed, Follower};
     let env = testkit::TestEnv::new().await;
-    let cache =
-        shared::cache::ViewCache::new(&env.config.redis_url, &env.config.redis_prefix).unwrap();
+    let cache = shared::cache::ViewCache::new(&env.config.redis_target(), &env.config.redis_prefix)
+        .unwrap();
     let mut follower = Follower::default();
     assert_eq!(
         follower.poll(&cache).await,
@@ -386,9 +386,9 @@ async fn the_account_change_log_says_everything_may_have_changed_when_redis_lost
     // version is back where the reader saw it, but the log is another.
     let mut redis = env.redis().await;
     let _: () = redis::cmd("DEL")
-        .arg(cache.key("accounts:version"))
-        .arg(cache.key("accounts:changes"))
-        .arg(cache.key("accounts:epoch"))
+        .arg(cache.tagged_key("accounts", "version"))
+        .arg(cache.tagged_key("accounts", "changes"))
+        .arg(cache.tagged_key("accounts", "epoch"))
         .query_async(&mut redis)
         .await
         .unwrap();
@@ -399,7 +399,7 @@ async fn the_account_change_log_says_everything_may_have_changed_when_redis_lost
     assert_eq!(follower.poll(&cache).await, None);
     // The version going back (a restore from an older snapshot) likewise.
     let _: () = redis::cmd("SET")
-        .arg(cache.key("accounts:version"))
+        .arg(cache.tagged_key("accounts", "version"))
         .arg(1)
         .query_async(&mut redis)
         .await
