@@ -93,6 +93,124 @@ ensure_rabbitmq_management() {
   wait_port 127.0.0.1 15672 60 "RabbitMQ management"
 }
 
+# A three-node RabbitMQ cluster beside the default node, for the cluster
+# tests: nodes dt-rmq1..3@localhost on AMQP ports $RABBIT_CLUSTER_PORTS
+# (Erlang distribution on each port + 20000), state under
+# $RABBIT_CLUSTER_DIR (the rabbitmq user's, as the nodes run as it). Nodes 2
+# and 3 join node 1. Each node needs a config file of its own: Debian's pins
+# the default node's port (docs/PITFALLS.md).
+RABBIT_CLUSTER_PORTS="${RABBIT_CLUSTER_PORTS:-5681 5682 5683}"
+RABBIT_CLUSTER_DIR="${RABBIT_CLUSTER_DIR:-/var/lib/rabbitmq/delivertrack-cluster}"
+
+rabbit_cluster_node() { # index port: starts node dt-rmq<index> unless it answers
+  local dir="$RABBIT_CLUSTER_DIR/n$1"
+  port_open 127.0.0.1 "$2" && return 0
+  mkdir -p "$dir" "$LOCAL_DIR"
+  printf 'listeners.tcp.local = 127.0.0.1:%s\nloopback_users = none\n' "$2" >"$dir/rabbitmq.conf"
+  echo '[].' >"$dir/plugins"
+  chown -R rabbitmq:rabbitmq "$RABBIT_CLUSTER_DIR"
+  log "starting RabbitMQ cluster node dt-rmq$1@localhost on 127.0.0.1:$2"
+  RABBITMQ_CONFIG_FILE="$dir/rabbitmq" RABBITMQ_NODENAME="dt-rmq$1@localhost" \
+    RABBITMQ_NODE_PORT="$2" RABBITMQ_DIST_PORT=$(($2 + 20000)) \
+    RABBITMQ_MNESIA_BASE="$dir/mnesia" RABBITMQ_LOG_BASE="$dir/log" RABBITMQ_PID_FILE="$dir/pid" \
+    RABBITMQ_ENABLED_PLUGINS_FILE="$dir/plugins" rabbitmq-server -detached >>"$LOCAL_DIR/rabbit-cluster.log" 2>&1
+}
+
+ensure_rabbitmq_cluster() {
+  command -v rabbitmq-server >/dev/null || apt_install rabbitmq-server
+  local i=0 port ports=()
+  for port in $RABBIT_CLUSTER_PORTS; do
+    i=$((i + 1))
+    ports+=("$port")
+    rabbit_cluster_node "$i" "$port" || return 1
+  done
+  for port in "${ports[@]}"; do
+    wait_port 127.0.0.1 "$port" 120 "RabbitMQ cluster node on $port" || return 1
+  done
+  local first="dt-rmq1@localhost" node
+  for ((i = 2; i <= ${#ports[@]}; i++)); do
+    node="dt-rmq$i@localhost"
+    if ! rabbitmqctl -q -n "$first" cluster_status 2>/dev/null | grep -q "$node"; then
+      log "joining $node to $first"
+      {
+        rabbitmqctl -q -n "$node" stop_app &&
+          rabbitmqctl -q -n "$node" reset &&
+          rabbitmqctl -q -n "$node" join_cluster "$first" &&
+          rabbitmqctl -q -n "$node" start_app
+      } >>"$LOCAL_DIR/rabbit-cluster.log" 2>&1 || { log "joining failed: see $LOCAL_DIR/rabbit-cluster.log"; return 1; }
+    fi
+  done
+  for port in "${ports[@]}"; do
+    wait_port 127.0.0.1 "$port" 60 "RabbitMQ cluster node on $port" || return 1
+  done
+}
+
+rabbit_cluster_node_on() { # port: (re)starts the cluster node of that port
+  local i=0 port
+  for port in $RABBIT_CLUSTER_PORTS; do
+    i=$((i + 1))
+    [ "$port" = "$1" ] && { rabbit_cluster_node "$i" "$port"; return; }
+  done
+  log "no RabbitMQ cluster node on port $1"
+  return 1
+}
+
+# The cluster's AMQP URLs, comma-separated (AMQP_URLS).
+rabbit_cluster_urls() {
+  local port urls=()
+  for port in $RABBIT_CLUSTER_PORTS; do urls+=("amqp://guest:guest@127.0.0.1:$port/%2f"); done
+  (IFS=,; echo "${urls[*]}")
+}
+
+# A six-node Redis Cluster (three primaries, three replicas) for the cluster
+# tests, on ports $REDIS_CLUSTER_PORTS, state under .local/redis-cluster. A
+# short node timeout, so a killed primary's replica takes over in about two
+# seconds (production keeps Redis's 15 s default or sets its own).
+REDIS_CLUSTER_PORTS="${REDIS_CLUSTER_PORTS:-7001 7002 7003 7004 7005 7006}"
+
+redis_cluster_node() { # port: starts that node unless it answers
+  local dir="$LOCAL_DIR/redis-cluster/$1"
+  port_open 127.0.0.1 "$1" && return 0
+  mkdir -p "$dir"
+  redis-server --port "$1" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file "nodes-$1.conf" \
+    --cluster-node-timeout 1000 --dir "$dir" --save "" --appendonly no --daemonize yes \
+    --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" >&2
+}
+
+ensure_redis_cluster() {
+  command -v redis-server >/dev/null || apt_install redis-server
+  local port nodes=()
+  for port in $REDIS_CLUSTER_PORTS; do
+    redis_cluster_node "$port" || return 1
+    nodes+=("127.0.0.1:$port")
+  done
+  for port in $REDIS_CLUSTER_PORTS; do
+    wait_port 127.0.0.1 "$port" 15 "Redis cluster node on $port" || return 1
+  done
+  set -- $REDIS_CLUSTER_PORTS
+  if ! redis-cli -p "$1" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+    log "creating the Redis Cluster on ${nodes[*]}"
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >>"$LOCAL_DIR/redis-cluster.log" 2>&1 || {
+      log "creating the Redis Cluster failed: see $LOCAL_DIR/redis-cluster.log"
+      return 1
+    }
+  fi
+  local i
+  for ((i = 0; i < 100; i++)); do
+    redis-cli -p "$1" cluster info 2>/dev/null | grep -q 'cluster_state:ok' && return 0
+    sleep 0.1
+  done
+  log "the Redis Cluster is not ok after 10 s"
+  return 1
+}
+
+# The cluster's node URLs, comma-separated (REDIS_CLUSTER_URLS).
+redis_cluster_urls() {
+  local port urls=()
+  for port in $REDIS_CLUSTER_PORTS; do urls+=("redis://127.0.0.1:$port"); done
+  (IFS=,; echo "${urls[*]}")
+}
+
 ensure_mongodb() {
   local url="${MONGODB_URL:-mongodb://127.0.0.1:27017}"
   local hostport="${url#*://}"

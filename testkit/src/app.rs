@@ -24,6 +24,8 @@ pub struct Options {
     pub mail: bool,
     /// Adjusts ingest's settings before it starts.
     pub ingest: Box<dyn FnOnce(&mut IngestConfig) + Send>,
+    /// The test's system, when it is not the usual one (clusters, a replica).
+    pub env: Option<TestEnv>,
 }
 
 impl Default for Options {
@@ -32,6 +34,7 @@ impl Default for Options {
             workers: true,
             mail: false,
             ingest: Box::new(|_| {}),
+            env: None,
         }
     }
 }
@@ -40,6 +43,14 @@ impl Options {
     pub fn without_workers() -> Self {
         Self {
             workers: false,
+            ..Self::default()
+        }
+    }
+
+    /// On `env` (see [`TestEnv::with_config`]).
+    pub fn on(env: TestEnv) -> Self {
+        Self {
+            env: Some(env),
             ..Self::default()
         }
     }
@@ -120,7 +131,10 @@ impl TestApp {
         if std::env::var_os("RUST_LOG").is_some() {
             let _ = shared::telemetry::init("testkit");
         }
-        let env = TestEnv::new().await;
+        let env = match options.env {
+            Some(env) => env,
+            None => TestEnv::new().await,
+        };
         let mut config = ingest_config(&env);
         (options.ingest)(&mut config);
         let own_broker = config.common.brokers.urls() == env.config.brokers.urls();

@@ -137,6 +137,12 @@ impl TestEnv {
     }
 
     pub async fn with_shards(shards: u16) -> Self {
+        Self::with_config(shards, |_| {}).await
+    }
+
+    /// A test's own system on backing services `adjust` chooses (a broker
+    /// cluster, a Redis Cluster, a read replica), the rest as usual.
+    pub async fn with_config(shards: u16, adjust: impl FnOnce(&mut CommonConfig)) -> Self {
         let id = format!(
             "dt_{}",
             uuid::Uuid::new_v4()
@@ -168,6 +174,7 @@ impl TestEnv {
         config.redis_prefix = format!("{id}:");
         config.mongodb_database = id.clone();
         config.topology = Topology::new(id.clone(), shards);
+        adjust(&mut config);
 
         let pool = PgPool::connect(&config.database_url)
             .await
@@ -178,12 +185,12 @@ impl TestEnv {
             .connect(&format!("test-{id}"))
             .await
             .expect("RabbitMQ is not reachable");
-        let channel = amqp.create_channel().await.expect("channel");
         config
             .topology
-            .declare(&channel)
+            .declare(&amqp)
             .await
             .expect("declare topology");
+        let channel = amqp.create_channel().await.expect("channel");
         Self {
             signing_key,
             jwt_secret: format!(
@@ -288,6 +295,7 @@ impl TestEnv {
         [
             ("DATABASE_URL", config.database_url.clone()),
             ("REDIS_URL", config.redis_url.clone()),
+            ("REDIS_CLUSTER_URLS", config.redis_cluster_urls.join(",")),
             ("REDIS_PREFIX", config.redis_prefix.clone()),
             ("AMQP_URLS", config.brokers.urls().join(",")),
             ("AMQP_PREFIX", self.topology().prefix().to_owned()),
@@ -575,7 +583,14 @@ impl Drop for TestEnv {
                     }
                     let _ = amqp.close(200, "cleanup".into()).await;
                 }
-                if let Ok(client) = redis::Client::open(config.redis_url.as_str()) {
+                // Each node of a cluster holds its own keys (a replica
+                // refuses the DEL; its primary takes it).
+                let mut nodes = config.redis_cluster_urls.clone();
+                nodes.push(config.redis_url.clone());
+                for node in nodes {
+                    let Ok(client) = redis::Client::open(node.as_str()) else {
+                        continue;
+                    };
                     if let Ok(mut redis) = client.get_multiplexed_async_connection().await {
                         // Plain keys, and the hash-tagged ones (`{<prefix>...}:...`).
                         let prefix = &config.redis_prefix;
@@ -585,9 +600,11 @@ impl Drop for TestEnv {
                                 .query_async(&mut redis)
                                 .await
                                 .unwrap_or_default();
-                            if !keys.is_empty() {
+                            // One by one: a cluster refuses keys of several
+                            // slots in one command.
+                            for key in keys {
                                 let _: Result<(), _> =
-                                    redis::cmd("DEL").arg(keys).query_async(&mut redis).await;
+                                    redis::cmd("DEL").arg(key).query_async(&mut redis).await;
                             }
                         }
                     }

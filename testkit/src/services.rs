@@ -20,6 +20,12 @@ pub enum Service {
     Redis,
     /// The MongoDB-protocol server listening on this port.
     Mongo(u16),
+    /// The node of the test scripts' RabbitMQ cluster on this AMQP port,
+    /// killed with SIGKILL.
+    RabbitNode(u16),
+    /// The node of the test scripts' Redis Cluster on this port, killed
+    /// with SIGKILL.
+    RedisNode(u16),
 }
 
 /// A stopped service; [`Outage::restore`] (or dropping it) starts it again.
@@ -61,7 +67,7 @@ fn port_of(service: Service) -> u16 {
         Service::Postgres => 5432,
         Service::RabbitMq => 5672,
         Service::Redis => 6379,
-        Service::Mongo(port) => port,
+        Service::Mongo(port) | Service::RabbitNode(port) | Service::RedisNode(port) => port,
     }
 }
 
@@ -185,6 +191,18 @@ pub fn stop(service: Service) -> Outage {
                 run("redis-server", &args);
             })
         }
+        Service::RabbitNode(port) => {
+            kill_listener(port);
+            Box::new(move || {
+                script(&format!("rabbit_cluster_node_on {port}"));
+            })
+        }
+        Service::RedisNode(port) => {
+            kill_listener(port);
+            Box::new(move || {
+                script(&format!("redis_cluster_node {port}"));
+            })
+        }
         Service::Mongo(port) => {
             let process =
                 listener(port).unwrap_or_else(|| panic!("no process listens on port {port}"));
@@ -208,6 +226,50 @@ pub fn stop(service: Service) -> Outage {
         std::thread::sleep(Duration::from_millis(100));
     }
     outage
+}
+
+/// Kills whatever listens on `port` with SIGKILL: no goodbye to its peers
+/// or clients, as when a machine dies.
+fn kill_listener(port: u16) {
+    let process = listener(port).unwrap_or_else(|| panic!("no process listens on port {port}"));
+    run("kill", &["-KILL", &process.pid.to_string()]);
+    wait_gone(process.pid);
+}
+
+/// Runs `body` in bash after sourcing `scripts/services.sh` (how the test
+/// scripts start and find the clusters); its standard output, trimmed.
+/// Panics when it fails: a cluster that is not there fails the test.
+pub fn script(body: &str) -> String {
+    let services = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/services.sh");
+    let output = Command::new("bash")
+        .args(["-c", &format!("source '{services}' && {body}")])
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("bash could not run: {e}"));
+    assert!(
+        output.status.success(),
+        "`{body}` (scripts/services.sh) failed: {}",
+        output.status
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+/// The test scripts' three-node RabbitMQ cluster (started if it is not
+/// running): its nodes' AMQP URLs.
+pub fn rabbit_cluster() -> Vec<String> {
+    split_urls(&script(
+        "ensure_rabbitmq_cluster >&2 && rabbit_cluster_urls",
+    ))
+}
+
+/// The test scripts' six-node Redis Cluster (started if it is not running):
+/// its nodes' URLs.
+pub fn redis_cluster() -> Vec<String> {
+    split_urls(&script("ensure_redis_cluster >&2 && redis_cluster_urls"))
+}
+
+fn split_urls(listed: &str) -> Vec<String> {
+    listed.split(',').map(str::to_owned).collect()
 }
 
 fn postgres_version() -> String {
@@ -508,4 +570,71 @@ pub fn active_consumers() -> Result<std::collections::BTreeMap<String, Vec<Strin
             .push(tag.to_owned());
     }
     Ok(active)
+}
+
+/// The AMQP port of the cluster node holding the connection named `name`
+/// (a service's connection name, e.g. `delivertrack-workers`), asking each
+/// node of `ports` in turn until one answers.
+pub fn rabbit_node_of(name: &str, ports: &[u16]) -> Option<u16> {
+    let needle = format!("\"{name}\"");
+    for (index, _) in ports.iter().enumerate() {
+        let node = format!("dt-rmq{}@localhost", index + 1);
+        let listed = output(
+            "rabbitmqctl",
+            &[
+                "-n",
+                &node,
+                "list_connections",
+                "-q",
+                "--formatter",
+                "json",
+                "port",
+                "client_properties",
+            ],
+        );
+        let Ok(connections) = serde_json::from_str::<Vec<serde_json::Value>>(&listed) else {
+            continue;
+        };
+        return connections
+            .iter()
+            .find(|c| c["client_properties"].to_string().contains(&needle))
+            .and_then(|c| c["port"].as_u64())
+            .and_then(|port| u16::try_from(port).ok());
+    }
+    None
+}
+
+/// The number of members of each quorum queue whose name starts with
+/// `prefix`, as the cluster's first live node reports them.
+pub fn quorum_members(prefix: &str) -> std::collections::BTreeMap<String, usize> {
+    for index in 1..=3 {
+        let node = format!("dt-rmq{index}@localhost");
+        let listed = output(
+            "rabbitmqctl",
+            &[
+                "-n",
+                &node,
+                "list_queues",
+                "-q",
+                "--formatter",
+                "json",
+                "name",
+                "type",
+                "members",
+            ],
+        );
+        let Ok(queues) = serde_json::from_str::<Vec<serde_json::Value>>(&listed) else {
+            continue;
+        };
+        return queues
+            .iter()
+            .filter(|q| q["type"] == "quorum")
+            .filter_map(|q| {
+                let name = q["name"].as_str()?;
+                name.starts_with(prefix)
+                    .then(|| (name.to_owned(), q["members"].as_array().map_or(0, Vec::len)))
+            })
+            .collect();
+    }
+    Default::default()
 }

@@ -178,7 +178,7 @@ impl Publisher {
         tracing::warn!("publish channel closed by the broker; opening another");
         let fresh = self.connection.create_channel().await?;
         // What closed it may have been a missing exchange.
-        self.topology.declare(&fresh).await?;
+        self.topology.declare(&self.connection).await?;
         fresh
             .confirm_select(ConfirmSelectOptions::default())
             .await?;

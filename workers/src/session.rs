@@ -98,9 +98,7 @@ async fn consume_all(
     shutdown: &CancellationToken,
 ) -> Result<(), SessionError> {
     let topology = &config.common.topology;
-    topology
-        .declare(&connection.create_channel().await?)
-        .await?;
+    topology.declare(connection).await?;
     let runner = Arc::new(Runner {
         invalidator: stores.invalidator.clone(),
         topology: topology.clone(),

@@ -103,10 +103,7 @@ impl Broker {
 
     async fn connect(&self) -> Result<(Link, lapin::Consumer), DeclareError> {
         let connection = self.inner.brokers.connect("delivertrack-ingest").await?;
-        self.inner
-            .topology
-            .declare(&connection.create_channel().await?)
-            .await?;
+        self.inner.topology.declare(&connection).await?;
         let channel = connection.create_channel().await?;
         channel
             .confirm_select(ConfirmSelectOptions::default())

@@ -7,7 +7,7 @@ use lapin::options::{
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{Channel, ExchangeKind};
+use lapin::{Channel, Connection, ExchangeKind};
 
 /// One durable queue: its name, its arguments, and the exchange and key it
 /// is bound with (none: it is published to by name).
@@ -67,8 +67,16 @@ impl Topology {
 
     /// Declares every exchange and queue, after checking that the broker's
     /// shard count is this one's. Safe to run from many instances at once.
-    pub async fn declare(&self, channel: &Channel) -> Result<(), DeclareError> {
-        self.record_shards(channel).await?;
+    /// Uses channels of its own (a refusal closes the channel it came on).
+    pub async fn declare(&self, connection: &Connection) -> Result<(), DeclareError> {
+        self.record_shards(connection).await?;
+        let channel = connection.create_channel().await?;
+        self.declare_on(&channel).await?;
+        let _ = channel.close(200, "topology declared".into()).await;
+        Ok(())
+    }
+
+    async fn declare_on(&self, channel: &Channel) -> Result<(), DeclareError> {
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
@@ -118,8 +126,35 @@ impl Topology {
     }
 
     /// Declares the marker queue with this shard count, or says which count
-    /// the broker has (the refusal closes `channel`).
-    async fn record_shards(&self, channel: &Channel) -> Result<(), DeclareError> {
+    /// the broker has.
+    ///
+    /// The marker is a quorum queue, so it outlives any one node of a
+    /// cluster; a deployment from before that has a classic marker, which
+    /// is checked as it is (its home node must be up).
+    async fn record_shards(&self, connection: &Connection) -> Result<(), DeclareError> {
+        let quorum = self
+            .check_marker(connection, self.marker_queue_arguments())
+            .await;
+        match quorum {
+            Err(DeclareError::Broker(error))
+                if error
+                    .to_string()
+                    .contains("inequivalent arg 'x-queue-type'") =>
+            {
+                self.check_marker(connection, self.legacy_marker_arguments())
+                    .await
+            }
+            other => other,
+        }
+    }
+
+    /// Declares the marker with `arguments` on a channel of its own.
+    async fn check_marker(
+        &self,
+        connection: &Connection,
+        arguments: FieldTable,
+    ) -> Result<(), DeclareError> {
+        let channel = connection.create_channel().await?;
         let declared = channel
             .queue_declare(
                 self.marker_queue().into(),
@@ -127,11 +162,14 @@ impl Topology {
                     durable: true,
                     ..Default::default()
                 },
-                self.marker_queue_arguments(),
+                arguments,
             )
             .await;
         match declared {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                let _ = channel.close(200, "shards checked".into()).await;
+                Ok(())
+            }
             Err(error) => {
                 let text = error.to_string();
                 if !text.contains("inequivalent arg 'x-max-length'") {
@@ -154,8 +192,19 @@ impl Topology {
         }
     }
 
-    /// The marker's arguments: the shard count as its `x-max-length`.
+    /// The marker's arguments: a quorum queue, the shard count as its
+    /// `x-max-length`.
     pub fn marker_queue_arguments(&self) -> FieldTable {
+        let mut arguments = self.legacy_marker_arguments();
+        arguments.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        arguments
+    }
+
+    /// A classic marker's (before markers were replicated).
+    fn legacy_marker_arguments(&self) -> FieldTable {
         let mut arguments = FieldTable::default();
         arguments.insert(
             "x-max-length".into(),

@@ -22,8 +22,10 @@
 //! tests (`scripts/test.sh` does). Alone:
 //! `cargo build --bins && cargo test -p testkit --test it -- --ignored fault_suite --nocapture`
 
+mod cluster;
 mod inject;
 mod load;
+mod redis_cluster;
 mod scale;
 mod scenario;
 mod system;
@@ -56,7 +58,6 @@ async fn fault_suite_loses_and_duplicates_nothing() {
         .next()
         .and_then(|p| p.trim_end_matches('/').parse().ok())
         .unwrap_or(27017);
-    let mut system = System::start(&env);
     let faults = [
         Fault::KillWorker,
         Fault::ScaleWorkers,
@@ -66,15 +67,22 @@ async fn fault_suite_loses_and_duplicates_nothing() {
         Fault::Stop(Service::Redis),
         Fault::TerminateIngest,
     ];
-    // FAULT_ONLY=<part of a name> runs the matching scenarios alone (while
-    // working on one).
+    run_faults(&env, faults).await;
+}
+
+/// Starts the system, runs each fault's scenario in turn, prints the table
+/// and fails on any scenario's failure.
+/// `FAULT_ONLY=<part of a name>` runs the matching scenarios alone (while
+/// working on one).
+async fn run_faults(env: &TestEnv, faults: impl IntoIterator<Item = Fault>) {
+    let mut system = System::start(env);
     let only = std::env::var("FAULT_ONLY").unwrap_or_default();
     let mut rows = Vec::new();
     for (index, fault) in faults.into_iter().enumerate() {
         if !fault.name().contains(only.as_str()) {
             continue;
         }
-        rows.push(scenario::run(&env, &mut system, index, fault).await);
+        rows.push(scenario::run(env, &mut system, index, fault).await);
     }
     println!("{}", verdict::table(&rows));
     let failures: BTreeMap<&str, Vec<String>> = rows

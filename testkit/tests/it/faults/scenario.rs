@@ -54,6 +54,12 @@ pub(super) async fn run(env: &TestEnv, system: &mut System, index: usize, fault:
         );
     }
     let refused = load.refused.lock().expect("the refusals").clone();
+    let silence = longest_silence(&writes, window);
+    if let Some(limit) = fault.resume_within().filter(|limit| silence > *limit) {
+        system.problems.push(format!(
+            "no write answered 2xx for {silence:.1?} during the fault (at most {limit:?})"
+        ));
+    }
     let (stored, lost, mut duplicated) = tally(&writes, &statuses, &points, &packages);
     // Status events and points are keyed by unique ids, so a write applied
     // twice cannot show as a second row; it would take a second number.
@@ -81,6 +87,7 @@ pub(super) async fn run(env: &TestEnv, system: &mut System, index: usize, fault:
         },
         stale_views: stale_views(env, &heads).await,
         drained_in,
+        silence,
         problems: std::mem::take(&mut system.problems),
     }
 }
@@ -173,4 +180,30 @@ async fn check_watchers(watchers: Vec<Watcher>, heads: &HashMap<String, i64>) ->
         }
     }
     failed
+}
+
+/// The longest stretch of the fault's window in which no write was
+/// answered 2xx (from its start to the first 2xx, between two, and from the
+/// last to its end).
+fn longest_silence(writes: &[Write], (began, ended): (Instant, Instant)) -> Duration {
+    let mut answered: Vec<Instant> = writes
+        .iter()
+        .filter(|w| w.acked && w.settled >= began)
+        .map(|w| w.settled)
+        .collect();
+    answered.sort_unstable();
+    let last = answered
+        .iter()
+        .find(|at| **at >= ended)
+        .copied()
+        .unwrap_or(ended);
+    answered.retain(|at| *at < ended);
+    answered.push(last);
+    let mut previous = began;
+    let mut longest = Duration::ZERO;
+    for at in answered {
+        longest = longest.max(at.saturating_duration_since(previous));
+        previous = at;
+    }
+    longest
 }

@@ -33,6 +33,8 @@ pub(super) struct Row {
     pub(super) subscribers_ok: String,
     pub(super) stale_views: usize,
     pub(super) drained_in: Duration,
+    /// The longest time in the fault's window without a write answered 2xx.
+    pub(super) silence: Duration,
     /// What the fault's own checks found (the scaling's balance).
     pub(super) problems: Vec<String>,
 }
@@ -259,11 +261,11 @@ pub(super) async fn stale_views(env: &TestEnv, heads: &HashMap<String, i64>) -> 
 /// The printed table, a row per scenario.
 pub(super) fn table(rows: &[Row]) -> String {
     let mut table = String::from(
-        "\n| scenario | accepted (2xx) | of them sent during the fault | stored | lost | duplicated | not accepted | subscribers in order | stale views | drained after repair |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "\n| scenario | accepted (2xx) | of them sent during the fault | stored | lost | duplicated | not accepted | subscribers in order | stale views | longest without a 2xx | drained after repair |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for row in rows {
         table += &format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} s |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.1} s | {:.1} s |\n",
             row.scenario,
             row.accepted,
             row.accepted_through_fault,
@@ -273,6 +275,7 @@ pub(super) fn table(rows: &[Row]) -> String {
             row.not_accepted,
             row.subscribers_ok,
             row.stale_views,
+            row.silence.as_secs_f64(),
             row.drained_in.as_secs_f64()
         );
     }

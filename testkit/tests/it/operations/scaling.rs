@@ -239,3 +239,41 @@ async fn stats_show_a_queue_rising_while_its_workers_are_stopped_and_falling_whe
     .await;
     app.shutdown().await;
 }
+
+/// A deployment from before the marker was a quorum queue has a classic
+/// one: its count is still checked (and the marker left as it is).
+#[tokio::test]
+async fn a_classic_marker_from_an_older_release_still_guards_the_shard_count() {
+    let env = TestEnv::new().await;
+    let prefix = format!("{}legacy", env.topology().prefix());
+    let (four, eight) = (
+        shared::topology::Topology::new(prefix.clone(), 4),
+        shared::topology::Topology::new(prefix, 8),
+    );
+    let connection = env.config.brokers.connect("legacy-marker").await.unwrap();
+    let channel = connection.create_channel().await.unwrap();
+    let mut classic = lapin::types::FieldTable::default();
+    classic.insert(
+        "x-max-length".into(),
+        lapin::types::AMQPValue::LongLongInt(4),
+    );
+    let durable = lapin::options::QueueDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
+    channel
+        .queue_declare(four.marker_queue().into(), durable, classic)
+        .await
+        .unwrap();
+    let refused = eight.declare(&connection).await;
+    assert!(
+        matches!(refused, Err(shared::topology::DeclareError::ShardsMismatch { ref recorded, .. }) if recorded == "4"),
+        "{refused:?}"
+    );
+    four.declare(&connection)
+        .await
+        .expect("the same count is accepted");
+    let cleanup = connection.create_channel().await.unwrap();
+    four.delete(&cleanup).await.unwrap();
+    let _ = connection.close(200, "done".into()).await;
+}
