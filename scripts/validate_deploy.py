@@ -1025,7 +1025,7 @@ BROKEN_COPIES: list[tuple[str, Callable[[Path], None], str]] = [
      "must name a Deployment in the set"),
     ("a package pool allowed more replicas than shards",
      lambda d: edit_yaml(d, "k8s/package-workers.yaml",
-                         lambda docs: doc_of(docs, "ScaledObject")["spec"].__setitem__("maxReplicaCount", 8)),
+                         lambda docs: doc_of(docs, "ScaledObject")["spec"].__setitem__("maxReplicaCount", 64)),
      "exceeds PACKAGE_SHARDS"),
     ("a container allowing privilege escalation",
      lambda d: edit_yaml(d, "k8s/package-workers.yaml",
