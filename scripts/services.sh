@@ -9,6 +9,7 @@ REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCAL_DIR="$REPO_ROOT/.local"
 STARTED_MONGO=0
 STARTED_SMTP=0
+STARTED_CLUSTERS=""
 APT_UPDATED=0
 # The tests' SMTP server (aiosmtpd): where it listens and where it writes
 # each message it accepts (one folder per recipient).
@@ -211,6 +212,81 @@ redis_cluster_urls() {
   (IFS=,; echo "${urls[*]}")
 }
 
+# A PostgreSQL streaming replica of the local server, for the read-replica
+# tests: pg_basebackup -R into $PG_REPLICA_DIR (the postgres user's), served
+# on port $PG_REPLICA_PORT. The primary must allow replication connections
+# from 127.0.0.1 (added to its pg_hba.conf here if missing).
+PG_REPLICA_PORT="${PG_REPLICA_PORT:-5433}"
+PG_REPLICA_DIR="${PG_REPLICA_DIR:-/var/lib/postgresql/delivertrack-replica}"
+
+ensure_pg_replica() {
+  port_open 127.0.0.1 "$PG_REPLICA_PORT" && return 0
+  local version bin hba
+  version=$(ls /etc/postgresql | sort -V | tail -n 1)
+  bin="/usr/lib/postgresql/$version/bin"
+  hba="/etc/postgresql/$version/main/pg_hba.conf"
+  if ! grep -Eq '^host[[:space:]]+replication[[:space:]]' "$hba"; then
+    log "allowing local replication connections ($hba)"
+    echo 'host replication all 127.0.0.1/32 trust' >>"$hba"
+    psql -h 127.0.0.1 -U postgres -qAtc 'SELECT pg_reload_conf()' postgres >/dev/null
+  fi
+  if [ ! -f "$PG_REPLICA_DIR/standby.signal" ]; then
+    log "copying the primary into $PG_REPLICA_DIR (pg_basebackup)"
+    rm -rf "$PG_REPLICA_DIR"
+    su postgres -s /bin/sh -c "$bin/pg_basebackup -h 127.0.0.1 -p 5432 -U postgres -D '$PG_REPLICA_DIR' -R -X stream" >&2 || return 1
+    # Debian keeps the configuration in /etc: the copy needs its own.
+    cat >"$PG_REPLICA_DIR/postgresql.conf" <<CONF
+port = $PG_REPLICA_PORT
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '/var/run/postgresql'
+hot_standby = on
+hot_standby_feedback = on
+CONF
+    printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$PG_REPLICA_DIR/pg_hba.conf"
+    chown postgres:postgres "$PG_REPLICA_DIR/postgresql.conf" "$PG_REPLICA_DIR/pg_hba.conf"
+  fi
+  log "starting the PostgreSQL replica on 127.0.0.1:$PG_REPLICA_PORT"
+  su postgres -s /bin/sh -c "$bin/pg_ctl -D '$PG_REPLICA_DIR' -l '$PG_REPLICA_DIR/replica.log' -w start" >&2 || return 1
+  wait_port 127.0.0.1 "$PG_REPLICA_PORT" 30 "the PostgreSQL replica"
+}
+
+# The replica's URL (DATABASE_READ_URL) for database $1.
+pg_replica_url() {
+  echo "postgres://postgres@127.0.0.1:$PG_REPLICA_PORT/${1:-delivertrack}"
+}
+
+# The clusters the cluster tests use: three RabbitMQ nodes, six Redis
+# nodes, a PostgreSQL replica. stop_started_services stops the ones started
+# here.
+ensure_clusters() {
+  local port
+  for port in $RABBIT_CLUSTER_PORTS; do port_open 127.0.0.1 "$port" || STARTED_CLUSTERS+=" rabbit"; break; done
+  ensure_rabbitmq_cluster || return 1
+  set -- $REDIS_CLUSTER_PORTS
+  port_open 127.0.0.1 "$1" || STARTED_CLUSTERS+=" redis"
+  ensure_redis_cluster || return 1
+  port_open 127.0.0.1 "$PG_REPLICA_PORT" || STARTED_CLUSTERS+=" replica"
+  ensure_pg_replica
+}
+
+stop_started_clusters() {
+  local port i=0 version
+  case "$STARTED_CLUSTERS" in *rabbit*)
+    for port in $RABBIT_CLUSTER_PORTS; do
+      i=$((i + 1))
+      rabbitmqctl -q -n "dt-rmq$i@localhost" stop >/dev/null 2>&1
+    done ;;
+  esac
+  case "$STARTED_CLUSTERS" in *redis*)
+    for port in $REDIS_CLUSTER_PORTS; do redis-cli -p "$port" shutdown nosave >/dev/null 2>&1; done ;;
+  esac
+  case "$STARTED_CLUSTERS" in *replica*)
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    su postgres -s /bin/sh -c "/usr/lib/postgresql/$version/bin/pg_ctl -D '$PG_REPLICA_DIR' -m fast stop" >/dev/null 2>&1 ;;
+  esac
+  STARTED_CLUSTERS=""
+}
+
 ensure_mongodb() {
   local url="${MONGODB_URL:-mongodb://127.0.0.1:27017}"
   local hostport="${url#*://}"
@@ -281,6 +357,7 @@ ensure_smtp() {
 
 stop_started_services() {
   local pid
+  stop_started_clusters
   if [ "$STARTED_SMTP" = 1 ] && [ -f "$LOCAL_DIR/mail-sink.pid" ]; then
     kill -TERM "$(cat "$LOCAL_DIR/mail-sink.pid")" 2>/dev/null
     rm -f "$LOCAL_DIR/mail-sink.pid" "$LOCAL_DIR/mail-sink.port"

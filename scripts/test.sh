@@ -5,6 +5,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/services.sh"
 trap stop_started_services EXIT
 ensure_toolchain
 ensure_services
+# The cluster tests' RabbitMQ cluster, Redis Cluster and PostgreSQL replica.
+ensure_clusters
 ensure_smtp
 export MAIL_SINK_SMTP="smtp://127.0.0.1:$MAIL_SINK_PORT" MAIL_SINK_DIR
 ensure_web

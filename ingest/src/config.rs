@@ -12,6 +12,10 @@ pub struct IngestConfig {
     pub outcome_timeout: Duration,
     /// How long a publish waits for the broker's confirm before answering 503.
     pub confirm_timeout: Duration,
+    /// How far behind the primary the read replica (`DATABASE_READ_URL`)
+    /// may be and still serve reads (`DATABASE_READ_MAX_LAG_MS`, default
+    /// 5000); a requester's own writes are waited for regardless.
+    pub read_max_lag: Duration,
     pub max_body_bytes: usize,
     /// The memory all request bodies may hold at once
     /// (`BODY_MEMORY_BUDGET_MB`, default 48; 0: no budget). A body waits for
@@ -81,6 +85,7 @@ impl IngestConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             outcome_timeout: Duration::from_millis(5_000),
             confirm_timeout: Duration::from_millis(5_000),
+            read_max_lag: Duration::from_millis(5_000),
             max_body_bytes: 64 * 1024,
             body_memory_budget: 48 << 20,
             read_timeout: Duration::from_secs(10),
@@ -131,6 +136,7 @@ impl IngestConfig {
             listen: var("INGEST_LISTEN", d.listen)?,
             outcome_timeout: millis_var("OUTCOME_TIMEOUT_MS", d.outcome_timeout)?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", d.confirm_timeout)?,
+            read_max_lag: millis_var("DATABASE_READ_MAX_LAG_MS", d.read_max_lag)?,
             max_body_bytes: var("MAX_BODY_BYTES", d.max_body_bytes)?,
             body_memory_budget: var::<usize>("BODY_MEMORY_BUDGET_MB", d.body_memory_budget >> 20)?
                 << 20,

@@ -25,6 +25,8 @@
 //!   through Redis (leased in chunks), per instance when Redis is down.
 //! - [`metrics`]: what ingest counts, exported at `/metrics`.
 //! - [`queues`]: worker queue depths for `/api/v1/stats`.
+//! - [`reads`]: package reads on the read replica (`DATABASE_READ_URL`)
+//!   where it holds what the requester wrote, else on the primary.
 //! - [`web`]: the public tracking page and its assets, from `WEB_ROOT`.
 //! - [`openapi`]: the OpenAPI 3.1 document, generated from the handlers.
 
@@ -39,6 +41,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod queues;
 pub mod rate_limit;
+pub mod reads;
 pub mod routes;
 pub mod schemas;
 pub mod startup;

@@ -18,6 +18,8 @@ pub struct IngestMetrics {
     /// Requests answered 429, by which limit: `address`, `caller`, `auth`.
     pub rate_limited: IntCounterVec,
     pub broker_connected: IntGauge,
+    /// Package reads from PostgreSQL, by `source`: `primary` or `replica`.
+    pub db_reads: IntCounterVec,
 }
 
 impl Default for IngestMetrics {
@@ -60,12 +62,28 @@ impl Default for IngestMetrics {
                 "broker_connected",
                 "1 while the RabbitMQ link is up, else 0",
             ),
+            db_reads: m.counter_vec(
+                "db_reads_total",
+                "Package reads from PostgreSQL, by primary or read replica",
+                &["source"],
+            ),
             registry: m,
         };
-        // Known label values start at 0, so a rate over them exists before
-        // the first event (and a dashboard shows 0, not "no data").
+        metrics.start_at_zero();
+        metrics
+    }
+}
+
+impl IngestMetrics {
+    /// Known label values start at 0, so a rate over them exists before
+    /// the first event (and a dashboard shows 0, not "no data").
+    fn start_at_zero(&self) {
+        let metrics = self;
         for result in ["hit", "miss"] {
             metrics.cache.with_label_values(&[result]);
+        }
+        for source in ["primary", "replica"] {
+            metrics.db_reads.with_label_values(&[source]);
         }
         for limit in ["address", "caller", "auth", "track"] {
             metrics.rate_limited.with_label_values(&[limit]);
@@ -76,7 +94,6 @@ impl Default for IngestMetrics {
         for kind in ["command", "locations"] {
             metrics.confirm_seconds.with_label_values(&[kind]);
         }
-        metrics
     }
 }
 

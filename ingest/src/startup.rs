@@ -84,6 +84,7 @@ struct Started {
     point_groups: PointGroups,
     credentials: crate::credentials::Credentials,
     limiter: Arc<crate::rate_limit::RateLimiter>,
+    reads: crate::reads::Reads,
     tasks: Tasks,
 }
 
@@ -102,7 +103,7 @@ impl Application {
         config.auth.announce("ingest");
         let stores = Stores::open(&config).await?;
         let metrics = Arc::new(IngestMetrics::default());
-        let started = Started::start(&config, &stores, Arc::clone(&metrics)).await;
+        let started = Started::start(&config, &stores, Arc::clone(&metrics)).await?;
         let gate = Gate::new(
             listener,
             config.max_connections,
@@ -247,12 +248,47 @@ impl Stores {
     }
 }
 
+/// Where package reads go: the read replica's watcher when there is one.
+fn reads(
+    config: &IngestConfig,
+    stores: &Stores,
+    metrics: &Arc<IngestMetrics>,
+    tasks: &mut Tasks,
+) -> Result<crate::reads::Reads, StartupError> {
+    let common = &config.common;
+    let Some(url) = &common.database_read_url else {
+        return Ok(crate::reads::Reads::primary_only(
+            stores.pool.clone(),
+            stores.cache.clone(),
+            Arc::clone(metrics),
+        ));
+    };
+    let replica = shared::db::lazy_pool(url, common.database_max_connections)?;
+    let stop = CancellationToken::new();
+    let (reads, watcher) = crate::reads::Reads::with_replica(
+        stores.pool.clone(),
+        replica,
+        config.read_max_lag,
+        stores.cache.clone(),
+        Arc::clone(metrics),
+        stop.clone(),
+    );
+    tasks.add("read replica watcher", stop, watcher);
+    Ok(reads)
+}
+
 impl Started {
     /// The broker link (waited for a moment: writes answer 503 until it is
     /// up), the group commit of location posts, and the refresher of what
     /// is remembered about callers.
-    async fn start(config: &IngestConfig, stores: &Stores, metrics: Arc<IngestMetrics>) -> Self {
+    async fn start(
+        config: &IngestConfig,
+        stores: &Stores,
+        metrics: Arc<IngestMetrics>,
+    ) -> Result<Self, StartupError> {
         let common = &config.common;
+        let mut tasks = Tasks::new();
+        let reads = reads(config, stores, &metrics, &mut tasks)?;
         let broker_stop = CancellationToken::new();
         let (broker, broker_supervisor) = Broker::start(
             &common.brokers,
@@ -278,17 +314,17 @@ impl Started {
         let credentials_stop = CancellationToken::new();
         let refresher = credentials.spawn_refresher(credentials_stop.clone());
         // Added in reverse of the order they stop in.
-        let mut tasks = Tasks::new();
         tasks.add("credentials refresher", credentials_stop, refresher);
         tasks.add("broker link", broker_stop, broker_supervisor);
         tasks.add("group commit", groups_stop, point_grouper);
-        Self {
+        Ok(Self {
             broker,
             point_groups,
             credentials,
             limiter,
+            reads,
             tasks,
-        }
+        })
     }
 
     /// The handlers' shared state, and the tasks to stop.
@@ -328,6 +364,7 @@ impl Started {
             auth: config.auth.clone(),
             credentials: self.credentials,
             limiter: self.limiter,
+            reads: self.reads,
             limits: config.rate_limits,
             signing: common.signing.clone(),
             refresh_ttl: config.refresh_ttl,

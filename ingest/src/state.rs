@@ -14,7 +14,10 @@ use std::time::Duration;
 
 /// What every handler may use. Cheap to share: everything inside is a handle.
 pub struct AppState {
+    /// The primary: authorization facts, admin reads, health.
     pub pool: PgPool,
+    /// Package reads: the read replica where it may serve them.
+    pub reads: crate::reads::Reads,
     pub cache: ViewCache,
     pub broker: Broker,
     pub mongo: mongodb::Client,

@@ -31,6 +31,17 @@ pub fn broker_from_env() -> Result<(crate::brokers::Brokers, crate::topology::To
     Ok((crate::brokers::Brokers::new(urls), topology))
 }
 
+/// `DATABASE_READ_URL`, checked like `DATABASE_URL`; unset or empty: none.
+fn read_url_from_env() -> Result<Option<String>, ConfigError> {
+    let url: String = var("DATABASE_READ_URL", String::new())?;
+    if url.trim().is_empty() {
+        return Ok(None);
+    }
+    let url = url_var("DATABASE_READ_URL", "", &["postgres", "postgresql"])?;
+    check_url_credentials("DATABASE_READ_URL", &url)?;
+    Ok(Some(url))
+}
+
 /// `REDIS_CLUSTER_URLS`, each checked like `REDIS_URL`.
 fn redis_cluster_from_env() -> Result<Vec<String>, ConfigError> {
     let listed: String = var("REDIS_CLUSTER_URLS", String::new())?;
@@ -55,6 +66,10 @@ fn redis_cluster_from_env() -> Result<Vec<String>, ConfigError> {
 pub struct CommonConfig {
     pub database_url: String,
     pub database_max_connections: u32,
+    /// `DATABASE_READ_URL`: a read replica of `DATABASE_URL`, for ingest's
+    /// package reads (see [`crate::replica`]); none: every read goes to the
+    /// primary.
+    pub database_read_url: Option<String>,
     /// One Redis server (`REDIS_URL`), unless `REDIS_CLUSTER_URLS` lists a
     /// cluster's nodes.
     pub redis_url: String,
@@ -89,6 +104,7 @@ impl CommonConfig {
                 &["postgres", "postgresql"],
             )?,
             database_max_connections: var("DATABASE_MAX_CONNECTIONS", 10)?,
+            database_read_url: read_url_from_env()?,
             redis_url: url_var("REDIS_URL", "redis://127.0.0.1:6379", &["redis", "rediss"])?,
             redis_cluster_urls: redis_cluster_from_env()?,
             redis_prefix: var("REDIS_PREFIX", String::new())?,

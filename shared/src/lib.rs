@@ -18,7 +18,8 @@
 //! - [`amqp`]: connecting to RabbitMQ and publishing with confirms;
 //!   [`brokers`]: the broker's nodes, and moving to another when one goes.
 //! - [`backoff`]: exponential backoff with jitter for transient failures.
-//! - [`db`]: the PostgreSQL pool and the embedded migrations.
+//! - [`db`]: the PostgreSQL pool and the embedded migrations; [`replica`]:
+//!   reading from a replica without losing read-your-writes.
 //! - [`cache`]: the Redis view keys and a connection that degrades instead of
 //!   failing; [`redis_link`]: one Redis server or a Redis Cluster, alike.
 //! - [`env`]: reading environment variables with defaults and clear errors;
@@ -57,6 +58,7 @@ pub mod packages;
 pub mod pool_members;
 pub mod rate_limit;
 pub mod redis_link;
+pub mod replica;
 pub mod seal;
 pub mod shutdown;
 pub mod tasks;

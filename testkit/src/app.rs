@@ -285,17 +285,30 @@ impl TestApp {
     /// A second ingest instance on the same system (its own port, its own
     /// memory), stopped with the app.
     pub async fn another_ingest(&mut self, tweak: impl FnOnce(&mut IngestConfig)) -> String {
+        self.another_ingest_observed(tweak).await.0
+    }
+
+    /// [`Self::another_ingest`], with its `/metrics` URL too.
+    pub async fn another_ingest_observed(
+        &mut self,
+        tweak: impl FnOnce(&mut IngestConfig),
+    ) -> (String, String) {
         let mut config = ingest_config(&self.env);
+        config.metrics_listen = Some("127.0.0.1:0".parse().expect("an address"));
         tweak(&mut config);
         let app = ingest::Application::build(config, self.stop.child_token())
             .await
             .expect("ingest builds");
         let base = format!("http://{}/api/v1", app.local_addr());
+        let metrics = app
+            .ops_addr()
+            .map(|addr| format!("http://{addr}/metrics"))
+            .unwrap_or_default();
         self.services.push(tokio::spawn(async move {
             app.run().await.expect("the extra ingest runs")
         }));
         broker_linked(&base).await;
-        base
+        (base, metrics)
     }
 
     /// A client that acts as `caller` (an account from [`Self::caller`]).

@@ -88,7 +88,7 @@ fn server_url() -> String {
 }
 
 /// `url` with its database path replaced by `database`.
-fn with_database(url: &str, database: &str) -> String {
+pub fn with_database(url: &str, database: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((base, query)) => (base, format!("?{query}")),
         None => (url, String::new()),

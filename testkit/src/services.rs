@@ -638,3 +638,11 @@ pub fn quorum_members(prefix: &str) -> std::collections::BTreeMap<String, usize>
     }
     Default::default()
 }
+
+/// The test scripts' streaming replica of the local PostgreSQL (started if
+/// it is not running): its port.
+pub fn pg_replica() -> u16 {
+    script("ensure_pg_replica >&2 && echo $PG_REPLICA_PORT")
+        .parse()
+        .expect("the replica's port")
+}

@@ -70,13 +70,15 @@ pub async fn get(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
     let tn = tracking_number.as_str();
     // The sequence first: a change committed while the rest is read is then
     // sent again over the WebSocket (the page skips seqs it has), never lost.
-    let Some(seq) = shared::packages::reads::head(&state.pool, tn).await? else {
+    // Anyone's: the replica, while it is current.
+    let pool = state.reads.pool_for(None).await;
+    let Some(seq) = shared::packages::reads::head(pool, tn).await? else {
         return Err(ApiError::package_not_found(tn));
     };
-    let Some(package) = shared::packages::reads::view(&state.pool, tn).await? else {
+    let Some(package) = shared::packages::reads::view(pool, tn).await? else {
         return Err(ApiError::package_not_found(tn));
     };
-    let history = shared::packages::history::status_history(&state.pool, package.id, 1000).await?;
+    let history = shared::packages::history::status_history(pool, package.id, 1000).await?;
     let timeline = history.into_iter().map(TimelineEntry::from).collect();
     let last_position = match (package.latitude, package.longitude) {
         (Some(latitude), Some(longitude)) => Some(Position {

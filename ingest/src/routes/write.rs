@@ -152,15 +152,23 @@ pub async fn submit(
             },
         )
     };
+    let requester = envelope.principal.subject.as_deref();
     let Some(pending) = pending else {
+        // Applied some time from now: the requester's reads stay on the
+        // primary for a while.
+        state.reads.wrote(requester, None).await;
         return Ok(accepted());
     };
     let Some(outcome) = pending.wait(state.outcome_timeout).await else {
+        state.reads.wrote(requester, None).await;
         return Ok(accepted());
     };
     match outcome.body.rejection() {
         Some((reason, message)) => Err(rejection(reason, message.to_owned())),
-        None => on_applied(outcome.body),
+        None => {
+            state.reads.wrote(requester, outcome.wal_position).await;
+            on_applied(outcome.body)
+        }
     }
 }
 

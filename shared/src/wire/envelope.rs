@@ -43,6 +43,13 @@ pub struct Envelope<B> {
     /// reused for another request is recognised and refused, not replayed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// On a reply: the primary database's WAL position once the command was
+    /// committed (bytes since `0/0`). ingest remembers it for the requester,
+    /// whose reads go to a read replica only once it has replayed that far
+    /// (read-your-writes). Sealed with the rest, so nobody on the broker can
+    /// send a requester's reads to a replica that lacks its write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_position: Option<u64>,
     pub body: B,
 }
 
@@ -76,6 +83,7 @@ impl<B> Envelope<B> {
             principal,
             trace: TraceContext::default(),
             fingerprint: None,
+            wal_position: None,
             body,
         }
     }
@@ -92,6 +100,7 @@ impl<B> Envelope<B> {
             principal: self.principal.clone(),
             trace: self.trace.clone(),
             fingerprint: self.fingerprint.clone(),
+            wal_position: None,
             body,
         }
     }

@@ -68,7 +68,24 @@ impl Flow for PackageFlow {
         if let Some(message) = forwarded.message(runner, commands.first().map(|(_, c)| c)) {
             effects.messages.push(message);
         }
+        self.stamp_wal_position(&mut effects).await;
         Ok(effects)
+    }
+}
+
+impl PackageFlow {
+    /// Puts the primary's WAL position, read after the window's commit, on
+    /// every reply: a requester's reads may use a read replica once it has
+    /// replayed that far. Unknown when the read fails (its reads then go to
+    /// the primary for a while).
+    async fn stamp_wal_position(&self, effects: &mut Effects) {
+        if effects.replies.is_empty() {
+            return;
+        }
+        let position = shared::replica::wal_position(&self.pool).await.ok();
+        for reply in &mut effects.replies {
+            reply.event.wal_position = position;
+        }
     }
 }
 

@@ -30,7 +30,7 @@ pub async fn get(
     crate::authn::require_package(state, caller, action, &tracking_number).await?;
     let (since, until) = (query.time("since")?, query.time("until")?);
     let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    if shared::packages::reads::head(&state.pool, tn)
+    if shared::packages::reads::head(state.reads.for_caller(caller).await, tn)
         .await?
         .is_none()
     {

@@ -24,11 +24,11 @@ pub async fn get(
 ) -> Result<Reply, ApiError> {
     authn::require_package(state, caller, Action::ReadPackage, &tracking_number).await?;
     let tn = tracking_number.as_str();
-    let Some((package_id, _)) = shared::packages::reads::id_and_head(&state.pool, tn).await? else {
+    let pool = state.reads.for_caller(caller).await;
+    let Some((package_id, _)) = shared::packages::reads::id_and_head(pool, tn).await? else {
         return Err(ApiError::package_not_found(tn));
     };
-    let history =
-        shared::packages::history::status_history(&state.pool, package_id, MAX_EVENTS).await?;
+    let history = shared::packages::history::status_history(pool, package_id, MAX_EVENTS).await?;
     let events: Vec<StatusEventView> = history.into_iter().map(StatusEventView::from).collect();
     Ok(Reply::json(StatusCode::OK, &events))
 }

@@ -31,7 +31,9 @@ pub async fn get(
         Ok(None) => {}
         Err(error) => tracing::debug!(%error, "cache read failed; reading the database"),
     }
-    let Some(package) = shared::packages::reads::view(&state.pool, tn).await? else {
+    let Some(package) =
+        shared::packages::reads::view(state.reads.for_caller(caller).await, tn).await?
+    else {
         return Err(ApiError::package_not_found(tn));
     };
     let json = serde_json::to_string(&package).map_err(|_| ApiError::Internal("internal error"))?;

@@ -25,7 +25,14 @@ pub async fn get(state: &AppState, caller: &Caller, query: Query<'_>) -> Result<
     let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let cursor = query.parsed::<Cursor>("cursor", "cursor is not one this API issued")?;
     let after = cursor.map(|c| c.key());
-    let packages = shared::packages::reads::list(&state.pool, caller, status, after, limit).await?;
+    let packages = shared::packages::reads::list(
+        state.reads.for_caller(caller).await,
+        caller,
+        status,
+        after,
+        limit,
+    )
+    .await?;
     let next = Cursor::after_full_page(&packages, limit, |p| (p.created_at, p.id));
     let reply = Reply::json(StatusCode::OK, &packages);
     Ok(match next {

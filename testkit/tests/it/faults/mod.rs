@@ -26,6 +26,7 @@ mod cluster;
 mod inject;
 mod load;
 mod redis_cluster;
+mod replica;
 mod scale;
 mod scenario;
 mod system;
