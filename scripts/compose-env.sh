@@ -7,17 +7,33 @@
 #   - `delivertrack`, the services' account: `monitoring` (it reads queue
 #     depths), not an administrator.
 # An existing .env is kept (--force writes a new one: every password and the
-# signing key change, so existing sessions and broker data no longer match).
+# signing key change, so existing sessions and broker data no longer match);
+# keys it lacks are added.
+# --cluster also selects the compose `cluster` profile (three RabbitMQ
+# nodes, a Redis Cluster, a PostgreSQL replica) and points the services at
+# it (AMQP_URLS, REDIS_CLUSTER_URLS, DATABASE_READ_URL).
 # Prints where the first admin's and the operators' passwords are.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 env_file="$root/.env"
 definitions="$root/.local/compose/rabbitmq-definitions.json"
+force=0 cluster=0
+for argument in "$@"; do
+  case "$argument" in
+    --force) force=1 ;;
+    --cluster) cluster=1 ;;
+    *) echo "usage: $0 [--force] [--cluster]" >&2; exit 2 ;;
+  esac
+done
+random() { head -c 36 /dev/urandom | base64 | tr -d '\n/+='; }
+value() { sed -n "s/^$1=//p" "$env_file" | tail -n 1; }
+add() { # key value: appended unless .env has the key
+  grep -q "^$1=" "$env_file" || { echo "$1=$2" >>"$env_file"; echo "added $1 to $env_file"; }
+}
 
-if [ -e "$env_file" ] && [ "${1:-}" != "--force" ]; then
+if [ -e "$env_file" ] && [ "$force" = 0 ]; then
   echo "kept $env_file (--force writes a new one)"
 else
-  random() { head -c 36 /dev/urandom | base64 | tr -d '\n/+='; }
   (umask 077 && cat >"$env_file" <<ENV
 # Written by scripts/compose-env.sh; never commit it.
 JWT_SECRET=$(random)
@@ -36,38 +52,22 @@ ENV
   )
   echo "wrote $env_file"
 fi
+# Keys added after a .env may have been written.
+add RABBITMQ_ERLANG_COOKIE "$(random)"
+add POSTGRES_REPLICATION_PASSWORD "$(random)"
+if [ "$cluster" = 1 ]; then
+  service="delivertrack:$(value RABBITMQ_SERVICE_PASSWORD)"
+  add COMPOSE_PROFILES cluster
+  add AMQP_URLS "amqp://$service@rabbitmq:5672/%2f,amqp://$service@rabbitmq-2:5672/%2f,amqp://$service@rabbitmq-3:5672/%2f"
+  add REDIS_CLUSTER_URLS "redis://redis-node-1:6379,redis://redis-node-2:6379,redis://redis-node-3:6379"
+  add DATABASE_READ_URL "postgres://postgres:$(value POSTGRES_PASSWORD)@postgres-replica:5432/delivertrack"
+fi
 
 # The definitions follow .env, so they are written every time.
 mkdir -p "$(dirname "$definitions")"
-python3 - "$env_file" "$root/rabbitmq/definitions.json" "$definitions" <<'PY'
-import base64, hashlib, json, os, sys
-
-env = {}
-for line in open(sys.argv[1]):
-    line = line.strip()
-    if line and not line.startswith("#") and "=" in line:
-        key, value = line.split("=", 1)
-        env[key] = value
-
-def password_hash(password):
-    # rabbit_password_hashing_sha256: base64(salt + sha256(salt + password)).
-    salt = os.urandom(4)
-    return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
-
-definitions = json.load(open(sys.argv[2]))
-definitions["users"] = [
-    {"name": "admin", "password_hash": password_hash(env["RABBITMQ_ADMIN_PASSWORD"]),
-     "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["administrator"]},
-    {"name": "delivertrack", "password_hash": password_hash(env["RABBITMQ_SERVICE_PASSWORD"]),
-     "hashing_algorithm": "rabbit_password_hashing_sha256", "tags": ["monitoring"]},
-]
-definitions["permissions"] = [
-    {"user": user, "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}
-    for user in ("admin", "delivertrack")
-]
-with open(sys.argv[3], "w") as out:
-    json.dump(definitions, out, indent=2)
-os.chmod(sys.argv[3], 0o644)
-PY
+RABBITMQ_ADMIN_PASSWORD="$(value RABBITMQ_ADMIN_PASSWORD)" \
+  RABBITMQ_SERVICE_PASSWORD="$(value RABBITMQ_SERVICE_PASSWORD)" \
+  python3 "$root/scripts/rabbitmq-definitions.py" "$root/rabbitmq/definitions.json" "$definitions" \
+  RABBITMQ_ADMIN_PASSWORD RABBITMQ_SERVICE_PASSWORD
 echo "wrote $definitions (accounts: admin, delivertrack)"
 echo "passwords: $env_file (BOOTSTRAP_ADMIN_PASSWORD for the API, RABBITMQ_ADMIN_PASSWORD and GRAFANA_ADMIN_PASSWORD for operators)"

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Writes deploy/k8s/secrets/delivertrack.env and keda.env, from which
-# `kubectl apply -k deploy/k8s` generates the two Secrets (never committed;
-# .gitignore keeps them out). DeliverTrack's own secrets are random; the
-# service URLs, which carry your databases' and broker's credentials, come
-# from this script's environment:
-#   DATABASE_URL AMQP_URL RABBITMQ_MANAGEMENT_URL SMTP_URL BOOTSTRAP_ADMIN_EMAIL
+# Writes deploy/k8s/secrets/delivertrack.env, keda.env and
+# rabbitmq-definitions.json, from which `kubectl apply -k deploy/k8s`
+# generates the Secrets (never committed; .gitignore keeps them out).
+# DeliverTrack's own secrets and the in-cluster broker's two passwords
+# (admin; delivertrack, the services') are random; the broker gets their
+# hashes only (rabbitmq-definitions.json), the services the URLs to the
+# three broker pods. Database and mail URLs, which carry your credentials,
+# come from this script's environment:
+#   DATABASE_URL DATABASE_READ_URL SMTP_URL BOOTSTRAP_ADMIN_EMAIL
 # One not given stays a REPLACE-ME placeholder, which the services refuse at
-# start, naming the variable. An existing file is kept (pass --force to
-# replace it: the signing key and admin password would change).
+# start, naming the variable (DATABASE_READ_URL stays empty: no replica). An
+# existing file is kept (pass --force to replace them all: the signing key
+# and passwords would change). The admin's broker password is printed once.
 set -euo pipefail
 dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/deploy/k8s/secrets"
 force=0
@@ -24,14 +28,31 @@ write() { # file, content
   echo "wrote $1"
 }
 
-management="${RABBITMQ_MANAGEMENT_URL:-http://delivertrack:REPLACE-ME@rabbitmq:15672}"
+if [ -e "$dir/rabbitmq-definitions.json" ] && [ "$force" = 0 ]; then
+  echo "kept $dir/rabbitmq-definitions.json and delivertrack.env (--force replaces them)"
+  exit 0
+fi
+export RABBITMQ_ADMIN_PASSWORD RABBITMQ_SERVICE_PASSWORD
+RABBITMQ_ADMIN_PASSWORD=$(random)
+RABBITMQ_SERVICE_PASSWORD=$(random)
+service="delivertrack:$RABBITMQ_SERVICE_PASSWORD"
+node() { echo "amqp://$service@rabbitmq-server-$1.rabbitmq-nodes:5672/%2f"; }
+management="http://$service@rabbitmq:15672"
+root="$(cd "$dir/../../.." && pwd)"
+(umask 077 && python3 "$root/scripts/rabbitmq-definitions.py" "$root/rabbitmq/definitions.json" \
+  "$dir/rabbitmq-definitions.json" RABBITMQ_ADMIN_PASSWORD RABBITMQ_SERVICE_PASSWORD)
+chmod 600 "$dir/rabbitmq-definitions.json"
+echo "wrote $dir/rabbitmq-definitions.json"
+force=1
 write "$dir/delivertrack.env" "JWT_SECRET=$(random)
 MESSAGE_SIGNING_KEY=$(random)
 BOOTSTRAP_ADMIN_EMAIL=${BOOTSTRAP_ADMIN_EMAIL:-REPLACE-ME@example.com}
 BOOTSTRAP_ADMIN_PASSWORD=$(random)
 DATABASE_URL=${DATABASE_URL:-postgres://delivertrack:REPLACE-ME@postgres:5432/delivertrack}
-AMQP_URL=${AMQP_URL:-amqp://delivertrack:REPLACE-ME@rabbitmq:5672/%2f}
+DATABASE_READ_URL=${DATABASE_READ_URL:-}
+AMQP_URLS=$(node 0),$(node 1),$(node 2)
 RABBITMQ_MANAGEMENT_URL=$management
 SMTP_URL=${SMTP_URL:-smtp://REPLACE-ME:REPLACE-ME@smtp.example.com:587?tls=required}"
-write "$dir/keda.env" "rabbitmq-host=${management%/}/%2F"
+write "$dir/keda.env" "rabbitmq-host=$management/%2F"
 echo "the first admin's password is in $dir/delivertrack.env (BOOTSTRAP_ADMIN_PASSWORD)"
+echo "the broker's admin password (user admin; keep it, it is not stored): $RABBITMQ_ADMIN_PASSWORD"

@@ -50,6 +50,7 @@ METRICS: dict[str, str] = {
     # ingest (/metrics on METRICS_LISTEN, 9100)
     "delivertrack_ingest_http_requests_total": "counter",  # route, method, status
     "delivertrack_ingest_http_request_duration_seconds": "histogram",  # route
+    "delivertrack_ingest_db_reads_total": "counter",
     "delivertrack_ingest_publish_confirm_duration_seconds": "histogram",  # kind
     "delivertrack_ingest_publishes_refused_total": "counter",  # reason
     "delivertrack_ingest_cache_requests_total": "counter",  # result
@@ -202,6 +203,14 @@ def check_metric_names(expr: str, where: str, problems: Problems) -> set[str]:
 
 CORE_SKIP = {"Kustomization"}
 KEDA_GROUP = "keda.sh/"
+RABBITMQ_GROUP = "rabbitmq.com/"
+# RabbitmqCluster (rabbitmq.com/v1beta1) spec fields, from the operator's CRD.
+RABBITMQ_CLUSTER_SPEC_KEYS = {
+    "replicas", "image", "imagePullSecrets", "service", "persistence", "resources", "affinity",
+    "tolerations", "rabbitmq", "tls", "override", "skipPostDeploySteps",
+    "terminationGracePeriodSeconds", "delayStartSeconds", "secretBackend",
+}
+RABBITMQ_CONFIG_KEYS = {"additionalConfig", "advancedConfig", "envConfig", "additionalPlugins", "erlangInetConfig"}
 SCALED_OBJECT_SPEC_KEYS = {
     "scaleTargetRef", "pollingInterval", "cooldownPeriod", "initialCooldownPeriod",
     "idleReplicaCount", "minReplicaCount", "maxReplicaCount", "fallback", "advanced", "triggers",
@@ -273,6 +282,12 @@ def load_kustomization(k8s: Path, problems: Problems) -> list[str]:
             for line in example.read_text().splitlines():
                 if line.strip() and not line.lstrip().startswith("#") and "=" in line:
                     keys.add(line.split("=", 1)[0].strip())
+        for entry in generator.get("files") or []:
+            key, _, source = str(entry).rpartition("=")
+            source = source or str(entry)
+            keys.add(key or Path(source).name)
+            if not (k8s / f"{source}.example").is_file():
+                problems.add("k8s/kustomization.yaml", f"secretGenerator {name}: {source}.example is missing (it shows the file)")
         if generator.get("literals"):
             problems.add("k8s/kustomization.yaml", f"secretGenerator {name}: literals put secrets in the repository; use envs")
         generated.append({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name},
@@ -336,6 +351,42 @@ def check_keda(m: Manifests, problems: Problems) -> None:
             check_trigger_authentication(m, where, spec, problems)
         elif doc.get("kind") == "ScaledObject":
             check_scaled_object(m, where, spec, problems)
+
+
+def check_rabbitmq_clusters(m: Manifests, problems: Problems) -> None:
+    """The broker cluster (RabbitmqCluster, run by the RabbitMQ Cluster
+    Operator): structure, a majority that survives a node lost, and the
+    settings the services rely on."""
+    for file, doc in m.docs:
+        if not str(doc.get("apiVersion", "")).startswith(RABBITMQ_GROUP):
+            continue
+        where = where_of(file, doc)
+        if (doc.get("apiVersion"), doc.get("kind")) != ("rabbitmq.com/v1beta1", "RabbitmqCluster"):
+            problems.add(where, "only rabbitmq.com/v1beta1 RabbitmqCluster is expected from rabbitmq.com")
+            continue
+        spec = doc.get("spec") or {}
+        for key in set(doc) - {"apiVersion", "kind", "metadata", "spec"}:
+            problems.add(where, f"unknown top-level field {key}")
+        for key in set(spec) - RABBITMQ_CLUSTER_SPEC_KEYS:
+            problems.add(where, f"unknown field spec.{key}")
+        for key in set(spec.get("rabbitmq") or {}) - RABBITMQ_CONFIG_KEYS:
+            problems.add(where, f"unknown field spec.rabbitmq.{key}")
+        replicas = spec.get("replicas")
+        if not isinstance(replicas, int) or replicas < 3 or replicas % 2 == 0:
+            problems.add(where, f"spec.replicas must be odd and at least 3 (a majority survives a node lost), got {replicas!r}")
+        for section in ("requests", "limits"):
+            for resource in ("cpu", "memory"):
+                if not get(spec, "resources", section, resource):
+                    problems.add(where, f"has no spec.resources.{section}.{resource}")
+        config = str(get(spec, "rabbitmq", "additionalConfig", default=""))
+        for setting in ("load_definitions", "queue_leader_locator"):
+            if setting not in config:
+                problems.add(where, f"spec.rabbitmq.additionalConfig does not set {setting}")
+        volumes = get(spec, "override", "statefulSet", "spec", "template", "spec", "volumes", default=[]) or []
+        for volume in volumes:
+            secret = get(volume, "secret", "secretName")
+            if secret and m.named("Secret", secret) is None:
+                problems.add(where, f"mounts Secret {secret}, which nothing makes")
 
 
 def check_trigger_authentication(m: Manifests, where: str, spec: dict, problems: Problems) -> None:
@@ -637,9 +688,10 @@ def check_k8s(deploy: Path, problems: Problems) -> dict:
         seen.add(key)
         if doc["kind"] in CORE_SKIP:
             problems.add(where_of(file, doc), "a Kustomization is not a resource")
-        elif not str(doc["apiVersion"]).startswith(KEDA_GROUP):
+        elif not str(doc["apiVersion"]).startswith((KEDA_GROUP, RABBITMQ_GROUP)):
             validate_core(file, doc, problems)
     check_keda(m, problems)
+    check_rabbitmq_clusters(m, problems)
     check_deployments(m, problems)
     check_selectors(m, problems)
     check_secrets(m, problems)
@@ -731,6 +783,8 @@ REQUIRED_SCRAPES = {
     "package-workers": ("package-workers", 9101),
     "location-workers": ("location-workers", 9101),
     "mail-workers": ("mail-workers", 9101),
+    # Every broker node: each reports the queues it leads.
+    "rabbitmq": ("rabbitmq", 15692),
 }
 
 
@@ -765,12 +819,9 @@ def check_prometheus(deploy: Path, problems: Problems) -> dict:
             if not found:
                 problems.add(where, f"job {job} must use dns_sd_configs type A on {target} port {port} (every replica)")
     rabbit = jobs.get("rabbitmq")
-    if rabbit is None:
-        problems.add(where, "no scrape job rabbitmq")
-    else:
-        targets = [t for sc in rabbit.get("static_configs") or [] for t in sc.get("targets") or []]
-        if "rabbitmq:15692" not in targets or rabbit.get("metrics_path") != "/metrics/detailed":
-            problems.add(where, "job rabbitmq must scrape rabbitmq:15692/metrics/detailed")
+    if rabbit is not None:
+        if rabbit.get("metrics_path") != "/metrics/detailed":
+            problems.add(where, "job rabbitmq must scrape /metrics/detailed")
         families = set(get(rabbit, "params", "family", default=[]) or [])
         for family in ("queue_coarse_metrics", "queue_consumer_count"):
             if family not in families:
@@ -814,7 +865,7 @@ OPERATOR_PORTS = {"rabbitmq": "15672", "prometheus": "9090", "grafana": "3000"}
 # Variables that carry a credential: each must come from .env, required.
 CREDENTIALS = ("JWT_SECRET", "MESSAGE_SIGNING_KEY", "BOOTSTRAP_ADMIN_PASSWORD", "AMQP_URL",
                "DATABASE_URL", "RABBITMQ_MANAGEMENT_URL", "POSTGRES_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD",
-               "SMTP_URL")
+               "SMTP_URL", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_REPLICATION_PASSWORD", "PGPASSWORD")
 
 
 def check_compose(path: Path, problems: Problems) -> dict:
@@ -969,6 +1020,9 @@ BROKEN_COPIES: list[tuple[str, Callable[[Path], None], str]] = [
      lambda d: _edit_compose(d, lambda c: c["x-service-env"].__setitem__(
          "AMQP_URL", "amqp://delivertrack:delivertrack@rabbitmq:5672/%2f")),
      "AMQP_URL has a default"),
+    ("a broker cluster without a majority to survive a node lost",
+     lambda d: edit_yaml(d, "k8s/rabbitmq.yaml", lambda docs: doc_of(docs, "RabbitmqCluster")["spec"].__setitem__("replicas", 2)),
+     "spec.replicas must be odd and at least 3"),
     ("a Deployment without probes",
      lambda d: edit_yaml(d, "k8s/ingest.yaml", _drop_probes), "has no readinessProbe"),
     ("a ScaledObject without mode",

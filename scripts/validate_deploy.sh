@@ -5,7 +5,8 @@
 #      prometheus.yml and alerts.yml; then it breaks copies of deploy/ and
 #      checks that each is rejected.
 #   2. promtool check (only when promtool is installed; Debian: `prometheus`).
-#   3. `docker-compose config -q`, with and without the monitoring profile.
+#   3. `docker-compose config -q`, without a profile, with the monitoring
+#      profile and with the cluster profile.
 # Installs what it needs: a venv in .local/deploy-venv with pinned packages,
 # and Debian's docker-compose when the command is missing.
 set -euo pipefail
@@ -61,6 +62,7 @@ compose() {
     BOOTSTRAP_ADMIN_EMAIL=admin@example.com \
     BOOTSTRAP_ADMIN_PASSWORD=validate-deploy-dummy \
     POSTGRES_PASSWORD=dummy RABBITMQ_SERVICE_PASSWORD=dummy GRAFANA_ADMIN_PASSWORD=dummy \
+    RABBITMQ_ERLANG_COOKIE=dummy POSTGRES_REPLICATION_PASSWORD=dummy \
     RABBITMQ_DEFINITIONS=./rabbitmq/definitions.json SMTP_URL=log \
     docker-compose "$@"
 }
@@ -71,5 +73,6 @@ if env -u JWT_SECRET -u POSTGRES_PASSWORD docker-compose --env-file /dev/null co
 fi
 compose config -q
 compose --profile monitoring config -q
-echo "docker-compose: config passes ($(compose --profile monitoring config --services | tr '\n' ' '))"
+compose --profile cluster config -q
+echo "docker-compose: config passes ($(compose --profile monitoring --profile cluster config --services | tr '\n' ' '))"
 echo "validate_deploy: all passed"
