@@ -11,7 +11,8 @@
 # One not given stays a REPLACE-ME placeholder, which the services refuse at
 # start, naming the variable (DATABASE_READ_URL stays empty: no replica). An
 # existing file is kept (pass --force to replace them all: the signing key
-# and passwords would change). The admin's broker password is printed once.
+# and passwords would change). A deployment written before the broker
+# cluster keeps delivertrack.env: add AMQP_URLS to it by hand, or --force.
 set -euo pipefail
 dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/deploy/k8s/secrets"
 force=0
@@ -28,22 +29,27 @@ write() { # file, content
   echo "wrote $1"
 }
 
-if [ -e "$dir/rabbitmq-definitions.json" ] && [ "$force" = 0 ]; then
-  echo "kept $dir/rabbitmq-definitions.json and delivertrack.env (--force replaces them)"
-  exit 0
+# Each file is decided on its own, so a deployment made before the broker
+# cluster keeps its keys and URLs and only gains the files it lacks.
+root="$(cd "$dir/../../.." && pwd)"
+definitions="$dir/rabbitmq-definitions.json"
+if [ -e "$definitions" ] && [ "$force" = 0 ] && [ -e "$dir/delivertrack.env" ]; then
+  echo "kept $definitions (--force replaces it)"
+else
+  export RABBITMQ_ADMIN_PASSWORD RABBITMQ_SERVICE_PASSWORD
+  RABBITMQ_ADMIN_PASSWORD=$(random)
+  RABBITMQ_SERVICE_PASSWORD=$(random)
+  python3 "$root/scripts/rabbitmq-definitions.py" "$root/rabbitmq/definitions.json" \
+    "$definitions" RABBITMQ_ADMIN_PASSWORD RABBITMQ_SERVICE_PASSWORD
+  chmod 600 "$definitions"
+  echo "wrote $definitions"
+  # Operators' broker password: never printed, kept beside the others.
+  write "$dir/rabbitmq-admin.env" "RABBITMQ_ADMIN_PASSWORD=$RABBITMQ_ADMIN_PASSWORD"
+  service="delivertrack:$RABBITMQ_SERVICE_PASSWORD"
 fi
-export RABBITMQ_ADMIN_PASSWORD RABBITMQ_SERVICE_PASSWORD
-RABBITMQ_ADMIN_PASSWORD=$(random)
-RABBITMQ_SERVICE_PASSWORD=$(random)
-service="delivertrack:$RABBITMQ_SERVICE_PASSWORD"
+service="${service:-delivertrack:REPLACE-ME}"
 node() { echo "amqp://$service@rabbitmq-server-$1.rabbitmq-nodes:5672/%2f"; }
 management="http://$service@rabbitmq:15672"
-root="$(cd "$dir/../../.." && pwd)"
-(umask 077 && python3 "$root/scripts/rabbitmq-definitions.py" "$root/rabbitmq/definitions.json" \
-  "$dir/rabbitmq-definitions.json" RABBITMQ_ADMIN_PASSWORD RABBITMQ_SERVICE_PASSWORD)
-chmod 600 "$dir/rabbitmq-definitions.json"
-echo "wrote $dir/rabbitmq-definitions.json"
-force=1
 write "$dir/delivertrack.env" "JWT_SECRET=$(random)
 MESSAGE_SIGNING_KEY=$(random)
 BOOTSTRAP_ADMIN_EMAIL=${BOOTSTRAP_ADMIN_EMAIL:-REPLACE-ME@example.com}
@@ -55,4 +61,4 @@ RABBITMQ_MANAGEMENT_URL=$management
 SMTP_URL=${SMTP_URL:-smtp://REPLACE-ME:REPLACE-ME@smtp.example.com:587?tls=required}"
 write "$dir/keda.env" "rabbitmq-host=$management/%2F"
 echo "the first admin's password is in $dir/delivertrack.env (BOOTSTRAP_ADMIN_PASSWORD)"
-echo "the broker's admin password (user admin; keep it, it is not stored): $RABBITMQ_ADMIN_PASSWORD"
+echo "the broker's admin password (user admin) is in $dir/rabbitmq-admin.env"

@@ -11,10 +11,11 @@
 
 use crate::metrics::IngestMetrics;
 use shared::cache::ViewCache;
+use shared::replica::Remembered;
 use sqlx::PgPool;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +35,11 @@ pub struct Reads {
 #[derive(Clone)]
 struct Replica {
     pool: PgPool,
+    /// How long a write steers its requester's reads.
+    remembered: Remembered,
+    /// Until when every read goes to the primary: a write could not be
+    /// remembered in Redis, so no ingest would know to wait for it.
+    suspended_until: Arc<Mutex<Option<Instant>>>,
     /// How far it has replayed, as last polled.
     replayed: Arc<AtomicU64>,
     /// Whether it lags less than the allowed lag (false when it cannot be
@@ -65,6 +71,8 @@ impl Reads {
     ) -> (Self, JoinHandle<()>) {
         let replica = Replica {
             pool: replica,
+            remembered: Remembered::for_lag(max_lag),
+            suspended_until: Arc::new(Mutex::new(None)),
             replayed: Arc::new(AtomicU64::new(0)),
             current: Arc::new(AtomicBool::new(false)),
         };
@@ -87,7 +95,7 @@ impl Reads {
     /// lookup, who wrote nothing that could be waited for).
     pub async fn pool_for(&self, requester: Option<&str>) -> &PgPool {
         let pool = match &self.replica {
-            Some(replica) if replica.current.load(Ordering::Acquire) => {
+            Some(replica) if replica.current.load(Ordering::Acquire) && !replica.suspended() => {
                 match self.needed_by(requester).await {
                     Some(needed) if replica.replayed.load(Ordering::Acquire) >= needed => {
                         Some(&replica.pool)
@@ -108,6 +116,22 @@ impl Reads {
         self.pool_for(Some(&caller.user_id.to_string())).await
     }
 
+    /// For a read whose rows are chosen by what the caller may see (a
+    /// courier's runs, a customer's packages): the primary unless the
+    /// caller sees everything. Those choices are authorization facts, and a
+    /// replica behind would still show a courier the packages of a run
+    /// taken from them.
+    pub async fn for_scoped(&self, caller: &shared::auth::Caller) -> &PgPool {
+        use shared::auth::Role;
+        match caller.role {
+            Role::Admin | Role::Dispatcher => self.for_caller(caller).await,
+            Role::Courier | Role::Customer => {
+                self.metrics.db_reads.with_label_values(&["primary"]).inc();
+                &self.primary
+            }
+        }
+    }
+
     /// The position the replica must have replayed for `requester`; `None`
     /// when Redis cannot say.
     async fn needed_by(&self, requester: Option<&str>) -> Option<u64> {
@@ -122,14 +146,35 @@ impl Reads {
     /// Remembers the write `requester` was just answered (its position on
     /// the primary, if the worker said); nothing without a replica.
     pub async fn wrote(&self, requester: Option<&str>, position: Option<u64>) {
-        let (Some(_), Some(requester)) = (&self.replica, requester) else {
+        let (Some(replica), Some(requester)) = (&self.replica, requester) else {
             return;
         };
-        if let Err(error) = shared::replica::remember_write(&self.cache, requester, position).await
-        {
-            // Its reads go to the primary while Redis cannot be asked
-            // either, so nothing is read stale meanwhile.
-            tracing::debug!(%error, "a write could not be remembered for read-your-writes");
+        let remembered = replica.remembered;
+        let remember =
+            || shared::replica::remember_write(&self.cache, requester, position, remembered);
+        let Err(error) = (match remember().await {
+            Ok(()) => Ok(()),
+            Err(_) => remember().await,
+        }) else {
+            return;
+        };
+        // Another ingest could serve this requester's next read without
+        // knowing of the write; this one at least reads the primary, for as
+        // long as the write would have been remembered.
+        tracing::warn!(%error, "a write could not be remembered: reading the primary for a while");
+        replica.suspend(remembered.ttl());
+    }
+}
+
+impl Replica {
+    fn suspended(&self) -> bool {
+        let until = self.suspended_until.lock().map(|u| *u).unwrap_or(None);
+        until.is_some_and(|until| Instant::now() < until)
+    }
+
+    fn suspend(&self, duration: Duration) {
+        if let Ok(mut until) = self.suspended_until.lock() {
+            *until = Some(Instant::now() + duration);
         }
     }
 }
@@ -137,6 +182,7 @@ impl Reads {
 /// Polls both positions until `stop`.
 async fn watch(primary: PgPool, replica: Replica, max_lag: Duration, stop: CancellationToken) {
     let mut written: VecDeque<(Instant, u64)> = VecDeque::new();
+    let mut primary_system = None;
     let mut ticks = tokio::time::interval(POLL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -144,18 +190,20 @@ async fn watch(primary: PgPool, replica: Replica, max_lag: Duration, stop: Cance
             _ = stop.cancelled() => return,
             _ = ticks.tick() => {}
         }
-        let (primary_at, replayed) = tokio::join!(
-            shared::replica::wal_position(&primary),
-            shared::replica::replay_position(&replica.pool),
-        );
+        let polled = tokio::select! {
+            _ = stop.cancelled() => return,
+            polled = tokio::time::timeout(POLL_TIMEOUT, poll(&primary, &replica, &mut primary_system)) => polled,
+        };
         let now = Instant::now();
-        let current = match (primary_at, replayed) {
-            (Ok(primary_at), Ok(replayed)) => {
+        let current = match polled {
+            Ok(Some((primary_at, replayed))) => {
                 written.push_back((now, primary_at));
                 replica.replayed.store(replayed, Ordering::Release);
                 replayed >= due(&mut written, now, max_lag)
             }
-            _ => false,
+            // Unreachable, too slow to answer, or not a standby of this
+            // primary.
+            Ok(None) | Err(_) => false,
         };
         if replica.current.swap(current, Ordering::AcqRel) != current {
             tracing::info!(
@@ -164,11 +212,36 @@ async fn watch(primary: PgPool, replica: Replica, max_lag: Duration, stop: Cance
                 if current {
                     "in use"
                 } else {
-                    "behind or unreachable: reading the primary"
+                    "behind, unreachable or not a standby of the primary: reading the primary"
                 }
             );
         }
     }
+}
+
+/// How long one poll may take before the replica counts as unreachable.
+const POLL_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The primary's position and how far the replica has replayed; `None` when
+/// either cannot be asked or the replica does not follow this primary.
+async fn poll(
+    primary: &PgPool,
+    replica: &Replica,
+    primary_system: &mut Option<i64>,
+) -> Option<(u64, u64)> {
+    let system = match *primary_system {
+        Some(system) => system,
+        None => {
+            let system = shared::replica::system_identifier(primary).await.ok()?;
+            *primary_system = Some(system);
+            system
+        }
+    };
+    let (primary_at, replayed) = tokio::join!(
+        shared::replica::wal_position(primary),
+        shared::replica::replay_position(&replica.pool, system),
+    );
+    Some((primary_at.ok()?, replayed.ok()??))
 }
 
 /// What the replica must have replayed to lag less than `max_lag`: the

@@ -7,34 +7,53 @@
 //! read by that requester may use the replica only once the replica has
 //! replayed that far ([`replay_position`]); before, and whenever nothing
 //! can be known (Redis down, a write whose position never came back), it
-//! reads the primary.
+//! reads the primary. A write whose position never came back (a 202)
+//! keeps its requester on the primary for a while, separately, so that it
+//! cannot shorten how long a known position is remembered.
 
 use crate::cache::ViewCache;
 use redis::Script;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-/// How long a requester's last write keeps steering its reads: longer than
-/// any replica lag worth reading from.
-pub const REMEMBERED: Duration = Duration::from_secs(60);
+/// How long a write steers its requester's reads beyond the allowed lag: a
+/// replica counts as current only while it has replayed what the primary
+/// wrote the allowed lag ago, so after lag + this margin any current replica
+/// has the write. For a 202 the margin is also how long its command may
+/// take to be applied.
+const MARGIN: Duration = Duration::from_secs(10);
 
-/// What [`remember_write`] stores for a write whose position is unknown (a
-/// 202, an outcome from an older worker): the primary, for a while.
-const UNKNOWN: u64 = u64::MAX;
+/// How long a requester's writes keep steering its reads, given the lag the
+/// replica is allowed.
+#[derive(Debug, Clone, Copy)]
+pub struct Remembered {
+    ttl: Duration,
+}
 
-/// How long an unknown position sends a requester's reads to the primary.
-const UNKNOWN_FOR: Duration = Duration::from_secs(10);
+impl Remembered {
+    pub fn for_lag(max_lag: Duration) -> Self {
+        Self {
+            ttl: max_lag + MARGIN,
+        }
+    }
 
-/// KEYS[1] = the requester's key; ARGV = position, ttl (ms). Keeps the
-/// furthest position.
+    /// How long a requester stays on the primary after a write could not be
+    /// remembered.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+/// KEYS[1] = the requester's position key; ARGV = position, ttl (ms). Keeps
+/// the furthest position, and the longer of the two lifetimes.
 static REMEMBER: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 local position = tonumber(ARGV[1])
-if position > current then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-end
+local ttl = math.max(tonumber(ARGV[2]), redis.call('PTTL', KEYS[1]))
+if position < current then position = current end
+redis.call('SET', KEYS[1], string.format('%d', position), 'PX', ttl)
 return 1
 ",
     )
@@ -48,56 +67,94 @@ pub async fn wal_position(pool: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
     Ok(u64::try_from(position).unwrap_or_default())
 }
 
-/// How far the replica has replayed (its own WAL position if it is, in
-/// fact, a primary).
-pub async fn replay_position(replica: &sqlx::PgPool) -> Result<u64, sqlx::Error> {
-    let position: i64 = sqlx::query_scalar(
-        "SELECT (coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn()) - '0/0'::pg_lsn)::bigint",
+/// The server's system identifier: a standby copied from a primary has the
+/// primary's.
+pub async fn system_identifier(pool: &sqlx::PgPool) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("SELECT system_identifier FROM pg_control_system()")
+        .fetch_one(pool)
+        .await
+}
+
+/// How far the replica has replayed; `None` when it is not a standby of the
+/// primary whose identifier is `primary_system` (another server, or a
+/// promoted copy: its positions mean nothing for the primary's writes).
+pub async fn replay_position(
+    replica: &sqlx::PgPool,
+    primary_system: i64,
+) -> Result<Option<u64>, sqlx::Error> {
+    let (standby, system, replayed): (bool, i64, Option<i64>) = sqlx::query_as(
+        "SELECT pg_is_in_recovery(), (SELECT system_identifier FROM pg_control_system()), \
+                (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint",
     )
     .fetch_one(replica)
     .await?;
-    Ok(u64::try_from(position).unwrap_or_default())
+    Ok(match (standby && system == primary_system, replayed) {
+        (true, Some(replayed)) => Some(u64::try_from(replayed).unwrap_or_default()),
+        _ => None,
+    })
 }
 
-fn key(cache: &ViewCache, requester: &str) -> String {
-    cache.key(&format!("wrote:{requester}"))
+/// The requester's two keys, in one slot of a Redis Cluster.
+fn keys(cache: &ViewCache, requester: &str) -> (String, String) {
+    (
+        cache.key(&format!("wrote:{{{requester}}}:at")),
+        cache.key(&format!("wrote:{{{requester}}}:unknown")),
+    )
 }
 
 /// Remembers that `requester` was answered a write committed at
-/// `position` (`None`: not known).
+/// `position` (`None`: not known, as for a 202).
 pub async fn remember_write(
     cache: &ViewCache,
     requester: &str,
     position: Option<u64>,
+    remembered: Remembered,
 ) -> redis::RedisResult<()> {
-    let (position, ttl) = match position {
-        Some(position) => (position, REMEMBERED),
-        None => (UNKNOWN, UNKNOWN_FOR),
-    };
+    let (at, unknown) = keys(cache, requester);
+    let ttl = remembered.ttl.as_millis() as u64;
     cache
         .guarded(async {
-            REMEMBER
-                .key(key(cache, requester))
-                .arg(position.to_string())
-                .arg(ttl.as_millis() as u64)
-                .invoke_async::<i64>(&mut cache.connection())
-                .await
-                .map(drop)
+            let mut connection = cache.connection();
+            match position {
+                Some(position) => {
+                    REMEMBER
+                        .key(at)
+                        .arg(position.to_string())
+                        .arg(ttl)
+                        .invoke_async::<i64>(&mut connection)
+                        .await
+                }
+                None => redis::cmd("SET")
+                    .arg(unknown)
+                    .arg(1)
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async::<()>(&mut connection)
+                    .await
+                    .map(|()| 1),
+            }
+            .map(drop)
         })
         .await
 }
 
 /// The position a replica must have replayed before `requester` may read
-/// from it: 0 when it wrote nothing lately; an error when Redis cannot say
+/// from it: 0 when it wrote nothing lately, `u64::MAX` (never: the primary)
+/// after a write whose position is unknown; an error when Redis cannot say
 /// (read the primary).
 pub async fn needed_by(cache: &ViewCache, requester: &str) -> redis::RedisResult<u64> {
-    let stored: Option<String> = cache
+    let (at, unknown) = keys(cache, requester);
+    let (at, unknown): (Option<String>, Option<String>) = cache
         .guarded(async {
-            redis::cmd("GET")
-                .arg(key(cache, requester))
+            redis::cmd("MGET")
+                .arg(at)
+                .arg(unknown)
                 .query_async(&mut cache.connection())
                 .await
         })
         .await?;
-    Ok(stored.and_then(|s| s.parse().ok()).unwrap_or(0))
+    if unknown.is_some() {
+        return Ok(u64::MAX);
+    }
+    Ok(at.and_then(|s| s.parse().ok()).unwrap_or(0))
 }

@@ -51,7 +51,9 @@ struct Inner {
     /// The live channel, if connected. The lock is only held to clone or swap.
     link: RwLock<Option<Link>>,
     connected: watch::Sender<bool>,
-    waiters: Mutex<HashMap<Uuid, oneshot::Sender<Envelope<Event>>>>,
+    /// Requests waiting for their outcome, by correlation id: the command's
+    /// event id (the outcome must carry it) and where to hand it.
+    waiters: Mutex<HashMap<Uuid, (Uuid, oneshot::Sender<Envelope<Event>>)>>,
     metrics: Arc<IngestMetrics>,
     /// Cancelled when the broker's topology disagrees with this ingest's
     /// (another shard count): the application stops, saying why.
@@ -108,7 +110,7 @@ impl Broker {
         let kind = envelope.body.kind();
         let mut properties = envelope_properties(envelope, kind);
         // Registered before publishing: the reply may beat the confirm.
-        let pending = await_outcome.then(|| self.await_outcome());
+        let pending = await_outcome.then(|| self.await_outcome(envelope.event_id));
         if let Some(pending) = &pending {
             properties = properties
                 .with_reply_to(REPLY_TO.into())

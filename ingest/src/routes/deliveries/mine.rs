@@ -14,6 +14,6 @@ use shared::auth::DeliveryView;
         (status = 422, description = "Invalid day", body = crate::http::error::ErrorBody)))]
 pub async fn get(state: &AppState, caller: &Caller, query: Query<'_>) -> Result<Reply, ApiError> {
     let filter = super::filter(query, Some(caller.user_id))?;
-    let deliveries = DeliveryView::list(state.reads.for_caller(caller).await, &filter).await?;
+    let deliveries = DeliveryView::list(state.reads.for_scoped(caller).await, &filter).await?;
     Ok(Reply::json(StatusCode::OK, &deliveries))
 }

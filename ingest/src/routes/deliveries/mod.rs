@@ -77,7 +77,7 @@ pub async fn post(
 pub async fn get(state: &AppState, caller: &Caller, query: Query<'_>) -> Result<Reply, ApiError> {
     authn::require(caller, Action::ManageDeliveries)?;
     let filter = filter(query, None)?;
-    let deliveries = DeliveryView::list(state.reads.for_caller(caller).await, &filter).await?;
+    let deliveries = DeliveryView::list(state.reads.for_scoped(caller).await, &filter).await?;
     Ok(Reply::json(StatusCode::OK, &deliveries))
 }
 

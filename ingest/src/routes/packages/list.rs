@@ -26,7 +26,7 @@ pub async fn get(state: &AppState, caller: &Caller, query: Query<'_>) -> Result<
     let cursor = query.parsed::<Cursor>("cursor", "cursor is not one this API issued")?;
     let after = cursor.map(|c| c.key());
     let packages = shared::packages::reads::list(
-        state.reads.for_caller(caller).await,
+        state.reads.for_scoped(caller).await,
         caller,
         status,
         after,
