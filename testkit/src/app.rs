@@ -525,6 +525,17 @@ pub fn client_with_token(token: &str) -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// The status `GET {base}{path}` answers `token`'s bearer.
+pub async fn status_as(base: &str, token: &str, path: &str) -> u16 {
+    client_with_token(token)
+        .get(format!("{base}{path}"))
+        .send()
+        .await
+        .expect("a response")
+        .status()
+        .as_u16()
+}
+
 pub fn tracking_number() -> String {
     format!(
         "TRK{}",

@@ -35,7 +35,10 @@ async fn on_a_redis_cluster_losing_a_primary_keeps_reads_limits_and_revocations(
     let counted = caller_on(&app, &mut redis, &prefix, victim).await;
     let signing_out = app.env.token(&app.env.account(Role::Admin).await);
     for base in [&app.base, &limited] {
-        assert_eq!(status(base, &signing_out, "/stats").await, 200);
+        assert_eq!(
+            testkit::app::status_as(base, &signing_out, "/stats").await,
+            200
+        );
     }
     wait_for_time_in_the_minute().await;
 
@@ -49,7 +52,7 @@ async fn on_a_redis_cluster_losing_a_primary_keeps_reads_limits_and_revocations(
     }
     // The limit holds: the counter's node is gone, the instance counts.
     let answers = futures_util::future::join_all(
-        (0..LIMIT + 5).map(|_| status(&limited, &counted, "/packages?limit=1")),
+        (0..LIMIT + 5).map(|_| testkit::app::status_as(&limited, &counted, "/packages?limit=1")),
     )
     .await;
     let allowed = answers.iter().filter(|s| **s == 200).count();
@@ -176,20 +179,10 @@ async fn wait_for_time_in_the_minute() {
     }
 }
 
-async fn status(base: &str, token: &str, path: &str) -> u16 {
-    testkit::app::client_with_token(token)
-        .get(format!("{base}{path}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 async fn refused_within_5s(base: &str, token: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let got = status(base, token, "/stats").await;
+        let got = testkit::app::status_as(base, token, "/stats").await;
         if got == 401 {
             return;
         }

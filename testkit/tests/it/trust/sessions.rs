@@ -117,21 +117,11 @@ async fn refresh(app: &TestApp, refresh_token: &str) -> reqwest::Response {
         .unwrap()
 }
 
-async fn status_as(base: &str, token: &str, path: &str) -> u16 {
-    testkit::app::client_with_token(token)
-        .get(format!("{base}{path}"))
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
-}
-
 /// Waits (up to 5 s: the promise) until `path` answers `status` to `token`.
 async fn within_5s(base: &str, token: &str, path: &str, status: u16) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        let got = status_as(base, token, path).await;
+        let got = testkit::app::status_as(base, token, path).await;
         if got == status {
             return;
         }
@@ -148,7 +138,10 @@ async fn a_refresh_token_works_once_and_a_copy_used_later_ends_the_whole_session
     let app = TestApp::spawn().await;
     let (email, _) = account(&app, "dispatcher").await;
     let (access, first) = sign_in(&app.base, &email).await;
-    assert_eq!(status_as(&app.base, &access, "/stats").await, 200);
+    assert_eq!(
+        testkit::app::status_as(&app.base, &access, "/stats").await,
+        200
+    );
 
     let renewed = refresh(&app, &first).await;
     assert_eq!(renewed.status(), 200);
@@ -158,7 +151,10 @@ async fn a_refresh_token_works_once_and_a_copy_used_later_ends_the_whole_session
         renewed["refresh_token"].as_str().unwrap().to_owned(),
     );
     assert_ne!(second, first, "rotated on every use");
-    assert_eq!(status_as(&app.base, &access2, "/stats").await, 200);
+    assert_eq!(
+        testkit::app::status_as(&app.base, &access2, "/stats").await,
+        200
+    );
 
     // The first one presented again at once, twice over, is the client
     // retrying a refresh whose answer it lost (or two tabs): the same
@@ -173,7 +169,10 @@ async fn a_refresh_token_works_once_and_a_copy_used_later_ends_the_whole_session
             "the same successor"
         );
     }
-    assert_eq!(status_as(&app.base, &access2, "/stats").await, 200);
+    assert_eq!(
+        testkit::app::status_as(&app.base, &access2, "/stats").await,
+        200
+    );
     // Once the successor was used in turn, the old one gets nothing (and
     // ends nothing: it may be a slow retry).
     let renewed = refresh(&app, &second).await;
@@ -184,7 +183,10 @@ async fn a_refresh_token_works_once_and_a_copy_used_later_ends_the_whole_session
         renewed["refresh_token"].as_str().unwrap().to_owned(),
     );
     expect_error(refresh(&app, &first).await, 401).await;
-    assert_eq!(status_as(&app.base, &access3, "/stats").await, 200);
+    assert_eq!(
+        testkit::app::status_as(&app.base, &access3, "/stats").await,
+        200
+    );
     // Later than the grace (the store is moved back past it), a spent token
     // is a copy, stolen or replayed: refused, and the session it belongs
     // to ends for everyone holding its tokens.
@@ -219,8 +221,14 @@ async fn signing_out_ends_the_session_on_every_ingest_and_broadcaster_within_sec
     let tn = testkit::app::tracking_number();
     app.created(&tn).await;
     // Both instances have seen (and remember) the token.
-    assert_eq!(status_as(&app.base, &access, "/stats").await, 200);
-    assert_eq!(status_as(&other_ingest, &access, "/stats").await, 200);
+    assert_eq!(
+        testkit::app::status_as(&app.base, &access, "/stats").await,
+        200
+    );
+    assert_eq!(
+        testkit::app::status_as(&other_ingest, &access, "/stats").await,
+        200
+    );
     let mut socket = ws::connect(&ws::Endpoint::new(&broadcaster.base_url, &access)).await;
     ws::subscribe(&mut socket, &tn).await;
 
@@ -259,10 +267,16 @@ async fn an_admins_role_change_or_disable_takes_effect_everywhere_within_seconds
         answer = next_json(&mut feed, WAIT).await.expect("an answer");
     }
     assert_eq!(answer["type"], "subscribed_all");
-    assert_eq!(status_as(&app.base, &access, "/stats").await, 200);
+    assert_eq!(
+        testkit::app::status_as(&app.base, &access, "/stats").await,
+        200
+    );
 
     // Listing accounts is an admin's: the dispatcher may not.
-    assert_eq!(status_as(&app.base, &access, "/users").await, 403);
+    assert_eq!(
+        testkit::app::status_as(&app.base, &access, "/users").await,
+        403
+    );
     let listed = json_of(app.get("/users?role=dispatcher").await).await;
     assert!(listed
         .as_array()
