@@ -37,6 +37,11 @@ impl Remembered {
         }
     }
 
+    /// Exactly `ttl` (tests, which cannot wait for the margin).
+    pub fn with_ttl(ttl: Duration) -> Self {
+        Self { ttl }
+    }
+
     /// How long a requester stays on the primary after a write could not be
     /// remembered.
     pub fn ttl(&self) -> Duration {

@@ -4,5 +4,6 @@ mod bad_input;
 mod binary;
 mod degraded;
 mod rate_limits;
+mod read_your_writes;
 mod route_table;
 mod schemathesis;
