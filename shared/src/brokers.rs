@@ -57,6 +57,13 @@ impl Brokers {
         &self.urls[0]
     }
 
+    /// Makes the next [`Self::connect`] start one node further than the
+    /// one it last connected to: for a client leaving a node that answers
+    /// but will not take its messages.
+    pub fn move_on(&self) {
+        self.next.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A connection named `name` to the first node that accepts one.
     pub async fn connect(&self, name: &str) -> lapin::Result<Connection> {
         let count = self.urls.len();

@@ -125,6 +125,7 @@ impl Broker {
             Link {
                 connection: Arc::new(connection),
                 channel,
+                abandoned: Arc::default(),
             },
             replies,
         ))

@@ -65,6 +65,8 @@ struct Inner {
 struct Link {
     connection: Arc<Connection>,
     channel: Channel,
+    /// Set by the first publish that gives up on this link's node.
+    abandoned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Broker {
@@ -175,7 +177,27 @@ impl Broker {
                 }
             }
         }
+        self.abandon(link).await;
         Err(PublishError::Nacked)
+    }
+
+    /// Leaves a node that keeps refusing what it is given. Seen on RabbitMQ
+    /// 3.10: after another node of the cluster was killed, one surviving
+    /// node nacked every publish until the lost node came back (~17 s),
+    /// though the queues had new leaders within a second. The link is
+    /// closed, and the supervisor reconnects starting from the next node;
+    /// this publish is answered 503, later ones go to the new link.
+    async fn abandon(&self, link: &Link) {
+        use std::sync::atomic::Ordering;
+        if link.abandoned.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        tracing::warn!("publishes nacked again and again: moving to another broker node");
+        self.inner.brokers.move_on();
+        let _ = link
+            .connection
+            .close(320, "publishes refused: trying another node".into())
+            .await;
     }
 
     /// Publishes a batch of location points as one confirmed message.

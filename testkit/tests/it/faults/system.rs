@@ -22,7 +22,11 @@ impl System {
             [
                 ("OUTCOME_TIMEOUT_MS", "3000".to_owned()),
                 ("AMQP_CONFIRM_TIMEOUT_MS", "3000".to_owned()),
-                ("RUST_LOG", "error".to_owned()),
+                // FAULT_RUST_LOG=warn shows why a service stalled.
+                (
+                    "RUST_LOG",
+                    std::env::var("FAULT_RUST_LOG").unwrap_or_else(|_| "error".to_owned()),
+                ),
                 ("BROADCASTER_LISTEN", "127.0.0.1:0".to_owned()),
             ]
             .map(|(k, v)| (k.to_owned(), v)),
