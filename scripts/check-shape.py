@@ -44,6 +44,15 @@ TABLES = {
         "workers/src/accounts/",
         "workers/src/bootstrap.rs",
         "workers/src/locations/screening.rs",  # who may post for a package
+        "workers/src/locations/couriers/screening.rs",  # who may report for a courier
+        "workers/src/packages/carriage.rs",  # a package rides on a courier's run
+        "shared/src/couriers/reads.rs",  # couriers are accounts
+    ],
+    ("courier_positions", "package_carriage"): [
+        "shared/src/couriers/",
+        "shared/src/packages/aboard.rs",  # a package reads with its courier's fix
+        "workers/src/locations/couriers/",
+        "workers/src/packages/carriage.rs",
     ],
     ("package_pool_members",): ["shared/src/pool_members.rs"],
 }

@@ -33,6 +33,14 @@ pub struct IngestConfig {
     /// Where `/metrics` and the health probes are served (`METRICS_LISTEN`,
     /// default `127.0.0.1:9100`; `off` serves nothing).
     pub metrics_listen: Option<SocketAddr>,
+    /// The OsmAnd protocol's own port (`OSMAND_LISTEN`, default
+    /// `127.0.0.1:5055`, the port Traccar Client expects; `off` for none).
+    /// Every path and method there is an OsmAnd report; `/osmand` on the
+    /// main port is the same endpoint.
+    pub osmand_listen: Option<SocketAddr>,
+    /// When a quiet courier device reads as `stale` and `offline`
+    /// (`COURIER_STALE_AFTER_S`, `COURIER_OFFLINE_AFTER_S`).
+    pub presence: shared::couriers::PresenceRules,
     pub locations: PointRules,
     /// Group commit of location posts (`LOCATION_GROUP_COMMIT_MS`: how long
     /// the first point of a group waits for others; 0 turns grouping off).
@@ -92,6 +100,8 @@ impl IngestConfig {
             max_connections: 10_000,
             max_connections_per_address: 256,
             metrics_listen: None,
+            osmand_listen: None,
+            presence: shared::couriers::PresenceRules::default(),
             locations: PointRules {
                 max_future_skew: Duration::from_secs(300),
                 max_age: Duration::from_secs(7 * 24 * 3600),
@@ -147,6 +157,11 @@ impl IngestConfig {
                 d.max_connections_per_address,
             )?,
             metrics_listen: shared::endpoints::listen_var("127.0.0.1:9100")?,
+            osmand_listen: shared::endpoints::optional_listen_var(
+                "OSMAND_LISTEN",
+                "127.0.0.1:5055",
+            )?,
+            presence: shared::couriers::PresenceRules::from_env()?,
             locations: point_rules(&d.locations)?,
             group_commit: crate::group_commit::GroupCommit {
                 linger: millis_var("LOCATION_GROUP_COMMIT_MS", d.group_commit.linger)?,

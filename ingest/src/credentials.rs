@@ -224,7 +224,36 @@ impl Credentials {
         if !api_key::looks_like_key(key) {
             return Ok(Err(Refused::UnknownKey));
         }
-        let hash = api_key::hash(key);
+        self.device_by(api_key::hash(key), network, Lookup::Key)
+            .await
+    }
+
+    /// The caller an OsmAnd identifier stands for, on the same terms (and
+    /// under the same limit on misses) as a key.
+    pub async fn osmand_device(
+        &self,
+        unique_id: &str,
+        network: &str,
+    ) -> Result<Result<Caller, Refused>, Unavailable> {
+        if !api_key::valid_unique_id(unique_id) {
+            return Ok(Err(Refused::UnknownKey));
+        }
+        self.device_by(
+            api_key::unique_id_hash(unique_id),
+            network,
+            Lookup::UniqueId,
+        )
+        .await
+    }
+
+    /// A device by the hash of its key or identifier (the two hashes never
+    /// coincide: [`api_key::unique_id_hash`]).
+    async fn device_by(
+        &self,
+        hash: String,
+        network: &str,
+        lookup: Lookup,
+    ) -> Result<Result<Caller, Refused>, Unavailable> {
         let generation = {
             let mut remembered = self.remembered();
             if let Some(known) = remembered.devices.get(&hash) {
@@ -245,7 +274,12 @@ impl Credentials {
             }
             remembered.generation
         };
-        let row = shared::auth::devices::by_key(&self.inner.pool, &hash).await?;
+        let row = match lookup {
+            Lookup::Key => shared::auth::devices::by_key(&self.inner.pool, &hash).await?,
+            Lookup::UniqueId => {
+                shared::auth::devices::by_unique_id(&self.inner.pool, &hash).await?
+            }
+        };
         let Some((device_id, courier_id)) = row else {
             self.remembered().vouched.remove(&hash);
             self.missed(network).await;
@@ -351,4 +385,11 @@ impl Credentials {
             }
         })
     }
+}
+
+/// Which credential names the device.
+#[derive(Clone, Copy)]
+enum Lookup {
+    Key,
+    UniqueId,
 }

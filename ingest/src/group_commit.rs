@@ -11,6 +11,7 @@
 //! groups wait for confirms; requests queue (boundedly) behind them.
 
 use crate::broker::{Broker, SendError};
+use shared::couriers::CourierPoint;
 use shared::wire::{Envelope, LocationBatch, LocationPoint, Principal, TraceContext};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,11 +42,19 @@ pub enum Refused {
     ShuttingDown,
 }
 
-/// One request's points and who posted them.
+/// One request's points (a package's, or a courier's own reports) and
+/// who posted them.
 struct Post {
     points: Vec<LocationPoint>,
+    reports: Vec<CourierPoint>,
     source: Principal,
     trace: TraceContext,
+}
+
+impl Post {
+    fn len(&self) -> usize {
+        self.points.len() + self.reports.len()
+    }
 }
 
 struct Waiting {
@@ -94,12 +103,33 @@ impl PointGroups {
         source: Principal,
         trace: TraceContext,
     ) -> Result<(), Refused> {
-        let post = Post {
+        self.publish_post(Post {
             points,
+            reports: Vec::new(),
             source,
             trace,
-        };
-        if !self.on || post.points.len() >= OWN_MESSAGE_FROM {
+        })
+        .await
+    }
+
+    /// Publishes a courier's own reports, as [`Self::publish`] does points.
+    pub async fn publish_reports(
+        &self,
+        reports: Vec<CourierPoint>,
+        source: Principal,
+        trace: TraceContext,
+    ) -> Result<(), Refused> {
+        self.publish_post(Post {
+            points: Vec::new(),
+            reports,
+            source,
+            trace,
+        })
+        .await
+    }
+
+    async fn publish_post(&self, post: Post) -> Result<(), Refused> {
+        if !self.on || post.len() >= OWN_MESSAGE_FROM {
             return send(&self.broker, batch_of(vec![post])).await;
         }
         let (done, outcome) = oneshot::channel();
@@ -128,13 +158,13 @@ async fn group(
             },
             _ = stop.cancelled() => break,
         };
-        let mut count = first.post.points.len();
+        let mut count = first.post.len();
         let mut members = vec![first];
         let deadline = Instant::now() + settings.linger;
         while count < settings.max_points {
             match tokio::time::timeout_at(deadline, waiting.recv()).await {
                 Ok(Some(next)) => {
-                    count += next.post.points.len();
+                    count += next.post.len();
                     members.push(next);
                 }
                 _ => break,
@@ -154,7 +184,7 @@ async fn group(
     waiting.close();
     let (mut rest, mut count) = (Vec::new(), 0);
     while let Some(member) = waiting.recv().await {
-        count += member.post.points.len();
+        count += member.post.len();
         rest.push(member);
         if count >= settings.max_points {
             publish_group(&broker, std::mem::take(&mut rest)).await;
@@ -185,6 +215,7 @@ fn batch_of(posts: Vec<Post>) -> (LocationBatch, TraceContext) {
     let mut batch = LocationBatch::new(Vec::with_capacity(
         posts.iter().map(|p| p.points.len()).sum(),
     ));
+    batch.courier_points = Vec::with_capacity(posts.iter().map(|p| p.reports.len()).sum());
     for post in posts {
         let index = match batch.sources.iter().position(|s| *s == post.source) {
             Some(index) => index,
@@ -198,6 +229,11 @@ fn batch_of(posts: Vec<Post>) -> (LocationBatch, TraceContext) {
             post.points
                 .into_iter()
                 .map(|p| LocationPoint { source, ..p }),
+        );
+        batch.courier_points.extend(
+            post.reports
+                .into_iter()
+                .map(|p| CourierPoint { source, ..p }),
         );
     }
     (batch, trace)

@@ -9,7 +9,9 @@
 //! - [`authn`]: who sent a request (bearer tokens), and the policy's answers
 //!   as 401, 403 and 404.
 //! - [`startup`]: builds the application from config and runs the server with
-//!   a connection cap and graceful shutdown.
+//!   a connection cap and graceful shutdown (the public port, and the
+//!   OsmAnd protocol's own port, `OSMAND_LISTEN`); [`connections`]: one
+//!   admitted connection served.
 //! - [`credentials`]: device keys and couriers' deliveries remembered
 //!   between requests, dropped when the workers say they changed.
 //! - [`broker`]: the supervised RabbitMQ link: confirmed publishing and the
@@ -33,6 +35,7 @@
 pub mod authn;
 pub mod broker;
 pub mod config;
+pub mod connections;
 pub mod credentials;
 pub mod group_commit;
 pub mod http;

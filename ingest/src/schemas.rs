@@ -144,6 +144,10 @@ pub struct DeviceRequest {
     name: String,
     /// The courier whose packages the device posts for.
     courier_id: uuid::Uuid,
+    /// The tracker's own identifier for the OsmAnd protocol (an IMEI, a
+    /// serial); a long random one is generated when absent.
+    #[schema(min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9._:-]+$")]
+    unique_id: Option<String>,
 }
 
 /// `POST /api/v1/users` (admins).
@@ -192,6 +196,27 @@ pub struct PointRequest {
     /// The point's own id: a re-sent point is stored once.
     #[schema(min_length = 1, max_length = 128)]
     id: Option<String>,
+}
+
+/// A courier's own position, for `POST /api/v1/me/location(s)`.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CourierPointRequest {
+    #[schema(minimum = -90.0, maximum = 90.0)]
+    latitude: f64,
+    #[schema(minimum = -180.0, maximum = 180.0)]
+    longitude: f64,
+    #[serde(flatten)]
+    measurements: shared::locations::Measurements,
+    /// When the fix was taken (default: when received); the same limits as a package point's.
+    recorded_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The position's own id: a re-sent position is stored once.
+    #[schema(min_length = 1, max_length = 128)]
+    id: Option<String>,
+    /// The device's battery, 0 to 100.
+    #[schema(minimum = 0.0, maximum = 100.0)]
+    battery_pct: Option<f64>,
+    charging: Option<bool>,
 }
 
 /// One point of `POST /api/v1/locations`: a [`PointRequest`] naming its package.

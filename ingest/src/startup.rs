@@ -2,14 +2,12 @@
 
 use crate::broker::Broker;
 use crate::config::IngestConfig;
+use crate::connections::{next_on, serve_connection};
 use crate::group_commit::PointGroups;
 use crate::metrics::IngestMetrics;
-use crate::routes::{handle, AppState, PeerAddr};
-use hyper::server::conn::http1;
-use hyper_util::rt::TokioIo;
+use crate::routes::{handle, AppState};
 use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
-use shared::admission::{Accepted, Gate, OverCap};
+use shared::admission::{Gate, OverCap};
 use shared::cache::ViewCache;
 use shared::tasks::Tasks;
 use sqlx::PgPool;
@@ -48,6 +46,8 @@ pub struct Application {
     gate: Gate,
     /// `/metrics` and the health probes, apart from the public port.
     ops: Option<TcpListener>,
+    /// The OsmAnd protocol's port (`OSMAND_LISTEN`), same caps as the public one.
+    osmand: Option<Gate>,
     state: Arc<AppState>,
     /// Stopped once in-flight requests drained (they may still publish and
     /// wait for their group and outcome): the group commit first, then the
@@ -104,17 +104,25 @@ impl Application {
         let stores = Stores::open(&config).await?;
         let metrics = Arc::new(IngestMetrics::default());
         let started = Started::start(&config, &stores, Arc::clone(&metrics)).await?;
-        let gate = Gate::new(
-            listener,
-            config.max_connections,
-            config.max_connections_per_address,
-            config.proxies.clone(),
-            OverCap::Wait,
-        );
+        let gate_of = |listener| {
+            Gate::new(
+                listener,
+                config.max_connections,
+                config.max_connections_per_address,
+                config.proxies.clone(),
+                OverCap::Wait,
+            )
+        };
+        let osmand = match config.osmand_listen {
+            Some(addr) => Some(gate_of(bind(addr).await?)),
+            None => None,
+        };
+        let gate = gate_of(listener);
         let (tasks, state) = started.into_state(&config, stores, metrics);
         Ok(Self {
             gate,
             ops,
+            osmand,
             state: Arc::new(state),
             tasks,
             read_timeout: config.read_timeout,
@@ -127,6 +135,11 @@ impl Application {
         self.gate
             .local_addr()
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)))
+    }
+
+    /// Where the OsmAnd protocol is served apart, if anywhere.
+    pub fn osmand_addr(&self) -> Option<SocketAddr> {
+        self.osmand.as_ref().and_then(Gate::local_addr)
     }
 
     /// Where `/metrics` and the health probes are served, if anywhere.
@@ -153,8 +166,17 @@ impl Application {
                 async move { Ok::<_, std::convert::Infallible>(handle(&state, request).await) }
             })
         });
+        // Every request on the OsmAnd port is a report, whatever its path.
+        let osmand_service = tower::ServiceExt::map_request(
+            service.clone(),
+            |mut request: hyper::Request<hyper::body::Incoming>| {
+                request.extensions_mut().insert(crate::routes::OsmAndPort);
+                request
+            },
+        );
         let graceful = GracefulShutdown::new();
-        tracing::info!(%addr, "ingest listening");
+        let osmand_addr = self.osmand.as_ref().and_then(Gate::local_addr);
+        tracing::info!(%addr, osmand = ?osmand_addr, "ingest listening");
         let refusal = loop {
             // A slot first (the backlog waits meanwhile), then the socket,
             // then its network's place, before anything is read: one
@@ -163,10 +185,15 @@ impl Application {
                 _ = self.shutdown.cancelled() => break None,
                 why = broker.misconfigured() => break Some(why),
                 accepted = self.gate.next() => accepted,
+                accepted = next_on(self.osmand.as_ref()) => {
+                    serve_connection(accepted, osmand_service.clone(), self.read_timeout, &graceful);
+                    continue;
+                }
             };
             serve_connection(accepted, service.clone(), self.read_timeout, &graceful);
         };
         drop(self.gate);
+        drop(self.osmand);
         tracing::info!("ingest draining in-flight requests");
         if tokio::time::timeout(DRAIN_TIMEOUT, graceful.shutdown())
             .await
@@ -182,50 +209,6 @@ impl Application {
         tracing::info!("ingest stopped");
         refusal.map_or(Ok(()), |why| Err(RunError::Misconfigured(why)))
     }
-}
-
-/// Serves one admitted connection on its own task, watched by `graceful`;
-/// its slot and place go back when it ends.
-fn serve_connection<S>(
-    accepted: Accepted,
-    service: S,
-    read_timeout: Duration,
-    graceful: &GracefulShutdown,
-) where
-    S: tower::Service<
-            hyper::Request<hyper::body::Incoming>,
-            Response = crate::http::ApiResponse,
-            Error = std::convert::Infallible,
-        > + Clone
-        + Send
-        + 'static,
-    S::Future: Send + 'static,
-{
-    let peer = accepted.peer.ip();
-    // The router learns the client's address from the request.
-    let service = TowerToHyperService::new(tower::ServiceExt::map_request(
-        service,
-        move |mut request: hyper::Request<hyper::body::Incoming>| {
-            request.extensions_mut().insert(PeerAddr(peer));
-            request
-        },
-    ));
-    let Accepted {
-        stream,
-        peer: _,
-        admitted,
-    } = accepted;
-    let connection = http1::Builder::new()
-        .timer(hyper_util::rt::TokioTimer::new())
-        .header_read_timeout(read_timeout)
-        .serve_connection(TokioIo::new(stream), service);
-    let connection = graceful.watch(connection);
-    tokio::spawn(async move {
-        if let Err(error) = connection.await {
-            tracing::debug!(%error, "connection ended with an error");
-        }
-        drop(admitted);
-    });
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, StartupError> {
@@ -359,6 +342,7 @@ impl Started {
                 budget: crate::http::request::BodyBudget::new(config.body_memory_budget),
             },
             point_rules: config.locations,
+            presence: config.presence,
             openapi: bytes::Bytes::from(crate::openapi::json()),
             point_groups: self.point_groups,
             auth: config.auth.clone(),

@@ -26,6 +26,8 @@ pub struct AppState {
     /// Limits on JSON request bodies.
     pub body: BodyLimits,
     pub point_rules: shared::locations::parse::PointRules,
+    /// When a quiet courier device reads as stale or offline.
+    pub presence: shared::couriers::PresenceRules,
     /// The OpenAPI document, rendered once.
     pub openapi: bytes::Bytes,
     /// Group commit of location posts.

@@ -60,13 +60,21 @@ pub fn serve(
 pub fn listen_var(
     default: &str,
 ) -> Result<Option<std::net::SocketAddr>, crate::config::ConfigError> {
-    match crate::config::var("METRICS_LISTEN", default.to_owned())?.trim() {
+    optional_listen_var("METRICS_LISTEN", default)
+}
+
+/// An address to listen on from `name` (`host:port`), or `None` for `off`.
+pub fn optional_listen_var(
+    name: &str,
+    default: &str,
+) -> Result<Option<std::net::SocketAddr>, crate::config::ConfigError> {
+    match crate::config::var(name, default.to_owned())?.trim() {
         "" | "off" => Ok(None),
         addr => addr
             .parse()
             .map(Some)
             .map_err(|_| crate::config::ConfigError {
-                name: "METRICS_LISTEN".into(),
+                name: name.into(),
                 value: addr.to_owned(),
                 reason: "expected host:port (an IP address), or off".into(),
             }),

@@ -5,7 +5,9 @@
 //! - [`packages`]: the packages flow's view, events and the reads of its
 //!   tables; [`locations`]: the locations flow's points, their parsing,
 //!   stored documents and rendering; [`frames`]: the `package_update`
-//!   frame both render into.
+//!   frame both render into; [`couriers`]: the couriers flow's reports
+//!   (JSON API and OsmAnd protocol), presence and the stretches packages
+//!   ride aboard a courier.
 //! - [`fields`]: reading a JSON object's fields, every problem named.
 //! - [`wire`]: the versioned MessagePack envelopes that travel through RabbitMQ:
 //!   commands (ingest → workers) and result events (workers → ingest, broadcaster).
@@ -45,6 +47,7 @@ pub mod backoff;
 pub mod brokers;
 pub mod cache;
 pub mod config;
+pub mod couriers;
 pub mod db;
 pub mod domain;
 pub mod endpoints;

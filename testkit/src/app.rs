@@ -73,6 +73,8 @@ pub struct TestApp {
     mail: bool,
     /// `http://127.0.0.1:<port>/api/v1`
     pub base: String,
+    /// `http://127.0.0.1:<port>`: the OsmAnd protocol's own port.
+    pub osmand: Option<String>,
     /// Sends the admin's token with every request.
     pub http: reqwest::Client,
     /// Who [`TestApp::http`] is.
@@ -94,6 +96,7 @@ pub fn ingest_config(env: &TestEnv) -> IngestConfig {
         // Tests send thousands of requests from one address as one caller;
         // the rate-limit tests turn limits on.
         rate_limits: ingest::rate_limit::Limits::OFF,
+        osmand_listen: Some("127.0.0.1:0".parse().expect("an address")),
         ..IngestConfig::new(env.config.clone(), env.auth())
     }
 }
@@ -143,6 +146,7 @@ impl TestApp {
             .await
             .expect("ingest builds");
         let base = format!("http://{}/api/v1", app.local_addr());
+        let osmand = app.osmand_addr().map(|addr| format!("http://{addr}"));
         // An error (or a panic) fails the test at `shutdown`.
         let server = tokio::spawn(async move { app.run().await.expect("ingest runs") });
         if own_broker {
@@ -154,6 +158,7 @@ impl TestApp {
             env,
             mail: options.mail,
             base,
+            osmand,
             http,
             admin,
             stop,
@@ -265,6 +270,29 @@ impl TestApp {
         (
             device["id"].as_str().expect("a device id").to_owned(),
             device["api_key"].as_str().expect("a device key").to_owned(),
+        )
+    }
+
+    /// Registers a tracker for `courier_id` with the OsmAnd identifier
+    /// `unique_id` (`None`: a generated one); its id and identifier.
+    pub async fn register_tracker(
+        &self,
+        courier_id: uuid::Uuid,
+        unique_id: Option<&str>,
+    ) -> (String, String) {
+        let mut body = json!({"name": "tracker", "courier_id": courier_id});
+        if let Some(unique_id) = unique_id {
+            body["unique_id"] = json!(unique_id);
+        }
+        let response = self.post_json("/devices", &body).await;
+        assert_eq!(response.status(), 201, "register a tracker");
+        let device: Value = response.json().await.expect("the device");
+        (
+            device["id"].as_str().expect("a device id").to_owned(),
+            device["unique_id"]
+                .as_str()
+                .expect("its identifier")
+                .to_owned(),
         )
     }
 

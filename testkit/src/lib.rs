@@ -311,6 +311,7 @@ impl TestEnv {
             // Any free port: tests run workers side by side (and beside a
             // system started by scripts/up.sh on the default port).
             ("METRICS_LISTEN", "127.0.0.1:0".to_owned()),
+            ("OSMAND_LISTEN", "127.0.0.1:0".to_owned()),
             ("BOOTSTRAP_ADMIN_EMAIL", BOOTSTRAP_ADMIN_EMAIL.to_owned()),
             ("BOOTSTRAP_ADMIN_PASSWORD", self.admin_password.clone()),
         ]

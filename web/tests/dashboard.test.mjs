@@ -4,6 +4,7 @@
 //   ADMIN_TOKEN         a token that may create packages and post locations
 //   EMAIL, PASSWORD     a dispatcher's account to sign in with
 //   RUN_ID              a short unique suffix for this run's tracking numbers
+//   COURIER_TOKEN       a courier's token: they report a position in Berlin
 //   CHROMIUM, ARTIFACTS_DIR as in track.test.mjs
 import { check, checkAccessible, openPage, required, runSteps } from "./browser.mjs";
 
@@ -108,6 +109,27 @@ async function markerReaches(number, lat, lng) {
 const row = (number) => page.locator(`#package-list button[data-tracking-number="${number}"]`);
 const markerCount = async () => Number(await page.locator("#map").getAttribute("data-markers"));
 
+/** The courier markers' tooltips (a courier's marker has a ring of its own). */
+const courierTooltips = () => page.evaluate(() => {
+  const found = [];
+  for (const map of window.__maps) {
+    map.eachLayer((layer) => {
+      if (layer.options?.weight === 3 && layer.getTooltip?.()) found.push(layer.getTooltip().getContent());
+    });
+  }
+  return found;
+});
+
+// Before the page opens: a courier on the road in Berlin, battery at 77 %.
+{
+  const response = await fetch(`${base}/api/v1/me/location`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${required("COURIER_TOKEN")}`, "content-type": "application/json" },
+    body: JSON.stringify({ latitude: 52.52, longitude: 13.405, battery_pct: 77 }),
+  });
+  check(response.status === 202, `the courier's position answered ${response.status}`);
+}
+
 const steps = [
   ["a dispatcher signs in and sees the map and the pipeline", async () => {
     await page.goto(`${base}/`);
@@ -119,6 +141,29 @@ const steps = [
     await page.locator("#connection").getByText("live").waitFor({ timeout });
     await page.locator("#queues tbody tr").first().waitFor({ timeout });
     await page.waitForFunction(() => document.getElementById("map").dataset.markers !== undefined, null, { timeout });
+  }],
+  ["the couriers are on the map with presence and battery, and the map opens on them", async () => {
+    await page.waitForFunction(() => Number(document.getElementById("map").dataset.couriers) >= 1, null, { timeout });
+    const tooltips = await courierTooltips();
+    check(tooltips.some((t) => t.includes("online") && t.includes("battery 77%")), `courier tooltips: ${tooltips}`);
+    await page.waitForFunction(() => document.getElementById("map").dataset.fitted === "true", null, { timeout });
+    const view = await page.evaluate(() => {
+      const map = window.__maps[0];
+      return { zoom: map.getZoom(), center: map.getCenter() };
+    });
+    check(view.zoom >= 8, `the map opens on the fleet, not the world (zoom ${view.zoom})`);
+    check(Math.abs(view.center.lat - 52.52) < 1 && Math.abs(view.center.lng - 13.405) < 1,
+      `centred on the courier: ${JSON.stringify(view.center)}`);
+  }],
+  ["the pipeline panel fits its column at 1400 px", async () => {
+    const fits = await page.evaluate(() => {
+      const panel = document.querySelector(".stats");
+      const table = document.getElementById("queues");
+      const cells = [...table.querySelectorAll("tr > :last-child")];
+      return panel.scrollWidth <= panel.clientWidth + 1
+        && cells.every((c) => c.getBoundingClientRect().right <= panel.getBoundingClientRect().right + 1);
+    });
+    check(fits, "the queues table's last column is inside the pipeline panel");
   }],
   ["a package created through the API appears on the map", async () => {
     const before = await markerCount();

@@ -39,6 +39,10 @@ pub struct WorkerConfig {
     /// dead-lettered (`UNKNOWN_PACKAGE_RETRY_S`): a point can overtake its
     /// package's create, which travels another queue.
     pub unknown_package_retry: Duration,
+    /// When a quiet courier device is `stale` and `offline`
+    /// (`COURIER_STALE_AFTER_S`, default 120; `COURIER_OFFLINE_AFTER_S`,
+    /// default 600), announced by the location pool's presence sweep.
+    pub presence: shared::couriers::PresenceRules,
     /// The first admin (`BOOTSTRAP_ADMIN_EMAIL`, `BOOTSTRAP_ADMIN_PASSWORD`),
     /// created at start-up by the package pool if no account has its email.
     pub bootstrap_admin: Option<BootstrapAdmin>,
@@ -155,6 +159,7 @@ impl WorkerConfig {
             run_mail: true,
             mail: MailSettings::default(),
             unknown_package_retry: Duration::from_secs(30),
+            presence: shared::couriers::PresenceRules::default(),
             bootstrap_admin: None,
             metrics_listen: None,
             common,
@@ -195,6 +200,7 @@ impl WorkerConfig {
                 defaults.unknown_package_retry,
             )?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", defaults.confirm_timeout)?,
+            presence: shared::couriers::PresenceRules::from_env()?,
             shards,
             worker_id: Some(var("WORKER_ID", String::new())?).filter(|id| !id.is_empty()),
             common,

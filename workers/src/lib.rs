@@ -23,7 +23,8 @@
 //! - [`outcome`]: what one command came to.
 //! - [`locations`]: a window of location points: sequence numbers and latest
 //!   position in PostgreSQL, history and latest position in MongoDB, only ever
-//!   moving forward in time.
+//!   moving forward in time; couriers' own reports ride the same windows
+//!   (`locations::couriers`), presence is swept there too.
 //! - [`publisher`]: confirmed publishing that outlives a closed channel.
 //! - [`invalidator`]: marking cached views stale, retried until Redis takes it.
 //! - [`dead_letter`]: where messages that can never succeed go, with their reason.

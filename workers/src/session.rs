@@ -195,7 +195,18 @@ async fn spawn_locations(
     });
     let queue = runner.topology.locations_queue();
     let window = window_limits(config, config.location_prefetch);
-    spawn_flow(consumers, connection, runner, &flow, queue, window).await
+    spawn_flow(consumers, connection, runner, &flow, queue, window).await?;
+    // The presence sweep publishes with this session's publisher and ends with it.
+    let sweeper = crate::locations::couriers::presence::Sweeper {
+        pool: stores.pool.clone(),
+        rules: config.presence,
+        runner: Arc::clone(runner),
+    };
+    consumers.spawn(async move {
+        sweeper.run().await;
+        Ok(())
+    });
+    Ok(())
 }
 
 /// One consumer of `queue` for `flow`, on a channel of its own whose

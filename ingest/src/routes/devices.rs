@@ -30,18 +30,40 @@ pub struct DeviceWithKey {
     /// `Authorization: ApiKey <api_key>` or `X-API-Key: <api_key>`. Not
     /// stored anywhere: keep it now.
     api_key: String,
+    /// At registration only: the identifier an OsmAnd tracker or Traccar
+    /// Client sends as `id` / `device_id` (the one given, or a generated
+    /// one). It is the device's credential on `/osmand`: stored hashed,
+    /// shown once; serve that endpoint over TLS.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    unique_id: Option<String>,
 }
 
-/// A new device's body: its name and its courier.
-pub fn parse_new(
-    body: &serde_json::Map<String, serde_json::Value>,
-) -> Result<(shared::domain::BoundedText, Uuid), ApiError> {
+/// A new device: its name, its courier, its OsmAnd identifier if given.
+pub struct NewDevice {
+    pub name: shared::domain::BoundedText,
+    pub courier_id: Uuid,
+    pub unique_id: Option<String>,
+}
+
+/// A new device's body: its name, its courier, its OsmAnd `unique_id`.
+pub fn parse_new(body: &serde_json::Map<String, serde_json::Value>) -> Result<NewDevice, ApiError> {
     let mut fields = Fields::new(body);
     let name = fields.required_text("name", NAME_MAX);
     let courier_id = fields.required_with("courier_id", crate::routes::deliveries::uuid);
+    let unique_id = fields.optional_with("unique_id", |raw: &str| {
+        if api_key::valid_unique_id(raw) {
+            Ok(raw.to_owned())
+        } else {
+            Err("must be 1 to 64 of A-Z a-z 0-9 . _ : -")
+        }
+    });
     fields.finish()?;
     match (name, courier_id) {
-        (Some(name), Some(courier_id)) => Ok((name, courier_id)),
+        (Some(name), Some(courier_id)) => Ok(NewDevice {
+            name,
+            courier_id,
+            unique_id,
+        }),
         _ => Err(ApiError::invalid_fields("name and courier_id are required")),
     }
 }
@@ -61,20 +83,22 @@ pub async fn post(
     authn::require(caller, Action::ManageDevices)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
-    let (name, courier_id) = parse_new(&body)?;
+    let new = parse_new(&body)?;
     let (key, key_hash) = api_key::generate();
+    let unique_id = new.unique_id.unwrap_or_else(api_key::generate_unique_id);
     let event_id = options.event_id();
     let command = Command::RegisterDevice(RegisterDevice {
         device_id: Uuid::new_v5(&event_id, b"device"),
-        courier_id,
-        name,
+        courier_id: new.courier_id,
+        name: new.name,
         key_hash,
+        unique_id_hash: Some(api_key::unique_id_hash(&unique_id)),
     });
     submit(
         state,
         options.envelope(event_id, command, &body),
         &options,
-        |event| with_key(event, key, StatusCode::CREATED),
+        |event| with_key(event, key, Some(unique_id), StatusCode::CREATED),
     )
     .await
 }
@@ -100,7 +124,7 @@ pub async fn rotate(
         })
     };
     on_device(state, caller, raw, request, rotate, |event| {
-        with_key(event, key, StatusCode::OK)
+        with_key(event, key, None, StatusCode::OK)
     })
     .await
 }
@@ -161,11 +185,21 @@ fn device_id(raw: &str) -> Result<Uuid, ApiError> {
         .map_err(|_| ApiError::not_found(format!("device {raw} not found")))
 }
 
-fn with_key(event: Event, api_key: String, status: StatusCode) -> Result<Reply, ApiError> {
+fn with_key(
+    event: Event,
+    api_key: String,
+    unique_id: Option<String>,
+    status: StatusCode,
+) -> Result<Reply, ApiError> {
     match event {
-        Event::Account(AccountOutcome::DeviceChanged(device)) => {
-            Ok(Reply::json(status, &DeviceWithKey { device, api_key }))
-        }
+        Event::Account(AccountOutcome::DeviceChanged(device)) => Ok(Reply::json(
+            status,
+            &DeviceWithKey {
+                device,
+                api_key,
+                unique_id,
+            },
+        )),
         other => Err(unexpected(other)),
     }
 }

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod couriers;
 pub mod deliveries;
 pub mod devices;
 pub mod document;
@@ -110,9 +111,24 @@ fn method_label(method: &Method) -> &'static str {
     }
 }
 
+/// Marks the requests of the OsmAnd port (`OSMAND_LISTEN`): every one is a report.
+#[derive(Debug, Clone, Copy)]
+pub struct OsmAndPort;
+
 /// Finds the route, applies its access rules and limits, and answers.
 async fn route(state: &AppState, mut request: Request<Incoming>) -> ApiResponse {
     let path = request.uri().path().to_owned();
+    let osmand_port = request.extensions().get::<OsmAndPort>().is_some();
+    if osmand_port || path.trim_end_matches('/') == "/osmand" {
+        // Any method; the device's identifier is the credential.
+        if let Err(refused) = admitted(state, &mut request, &path, Access::CallerOrDevice).await {
+            return refused.into_reply().into_response();
+        }
+        let network = client_network(&request);
+        return couriers::osmand::handle(state, request, &network)
+            .await
+            .into_response();
+    }
     if !path.starts_with("/api/v1/") {
         if *request.method() == Method::GET {
             if let Some(page) = crate::web::serve(&state.web, &path).await {

@@ -5,8 +5,8 @@
 
 use super::route::{Access, Route};
 use super::{
-    audit, auth, deliveries, devices, document, health, locations, packages, stats, track, users,
-    ws_ticket,
+    audit, auth, couriers, deliveries, devices, document, health, locations, packages, stats,
+    track, users, ws_ticket,
 };
 use crate::http::Reply;
 use hyper::{Method, StatusCode};
@@ -103,6 +103,22 @@ routes! {
     });
     GET "/api/v1/me/deliveries" Caller deliveries::mine::get => |s, c| Box::pin(async move {
         deliveries::mine::get(s, c.caller()?, c.query()).await
+    });
+    POST "/api/v1/me/location" CallerOrDevice couriers::report::post_one => |s, c| Box::pin(async move {
+        couriers::report::post_one(s, c.caller()?, c.request).await
+    });
+    POST "/api/v1/me/locations" CallerOrDevice couriers::report::post_batch => |s, c| Box::pin(async move {
+        couriers::report::post_batch(s, c.caller()?, c.request).await
+    });
+    GET "/api/v1/couriers" Caller couriers::read::list => |s, c| Box::pin(async move {
+        couriers::read::list(s, c.caller()?, c.query()).await
+    });
+    GET "/api/v1/couriers/{id}" Caller couriers::read::one => |s, c| Box::pin(async move {
+        couriers::read::one(s, c.caller()?, c.param(0)).await
+    });
+    GET "/api/v1/couriers/{id}/locations" Caller couriers::read::history => |s, c| Box::pin(async move {
+        let (caller, id) = (c.caller()?, c.param(0));
+        couriers::read::history(s, caller, id, c.query()).await
     });
     GET "/api/v1/devices" Caller devices::get => |s, c| Box::pin(async move { devices::get(s, c.caller()?, c.query()).await });
     POST "/api/v1/devices" Caller devices::post => |s, c| Box::pin(async move { devices::post(s, c.caller()?, c.request).await });

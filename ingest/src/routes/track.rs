@@ -75,9 +75,17 @@ pub async fn get(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
     let Some(seq) = shared::packages::reads::head(pool, tn).await? else {
         return Err(ApiError::package_not_found(tn));
     };
-    let Some(package) = shared::packages::reads::view(pool, tn).await? else {
+    let Some(mut package) = shared::packages::reads::view(pool, tn).await? else {
         return Err(ApiError::package_not_found(tn));
     };
+    // Aboard a courier, the package is where the courier is (who the
+    // courier is stays out of the public view).
+    if shared::packages::aboard::may_ride(&package) {
+        if let Some(carrier) = shared::packages::aboard::carrier(pool, tn).await? {
+            let now = chrono::Utc::now();
+            shared::packages::aboard::aboard(&mut package, &carrier, &state.presence, now);
+        }
+    }
     let history = shared::packages::history::status_history(pool, package.id, 1000).await?;
     let timeline = history.into_iter().map(TimelineEntry::from).collect();
     let last_position = match (package.latitude, package.longitude) {

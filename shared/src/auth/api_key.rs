@@ -28,6 +28,27 @@ pub fn hash(key: &str) -> String {
     hex(&Sha256::digest(key.as_bytes()))
 }
 
+/// The stored form of an OsmAnd device identifier: a hash apart from the
+/// keys' (the same text is never both a key and an identifier).
+pub fn unique_id_hash(unique_id: &str) -> String {
+    hash(&format!("osmand\n{unique_id}"))
+}
+
+/// A new OsmAnd identifier: 160 random bits, as 40 hex digits (Traccar
+/// Client takes any text as its identifier).
+pub fn generate_unique_id() -> String {
+    random_hex(20)
+}
+
+/// Whether `raw` may be a device identifier: 1 to 64 of `A-Z a-z 0-9 . _ : -`
+/// (IMEIs, serial numbers, generated ones).
+pub fn valid_unique_id(raw: &str) -> bool {
+    (1..=64).contains(&raw.len())
+        && raw
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
 /// Whether `raw` has the shape of a key (cheap check before any lookup).
 pub fn looks_like_key(raw: &str) -> bool {
     raw.strip_prefix(PREFIX)

@@ -47,6 +47,22 @@ impl DeviceView {
     }
 }
 
+/// The device an OsmAnd identifier's hash names, and its courier, on the
+/// same terms as [`by_key`].
+pub async fn by_unique_id(
+    db: impl PgExecutor<'_>,
+    unique_id_hash: &str,
+) -> Result<Option<(Uuid, Uuid)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT d.id, d.courier_id FROM devices d JOIN users u ON u.id = d.courier_id \
+         WHERE d.unique_id_hash = $1 AND d.revoked_at IS NULL \
+           AND u.role = 'courier' AND u.disabled_at IS NULL",
+    )
+    .bind(unique_id_hash)
+    .fetch_optional(db)
+    .await
+}
+
 /// The device a key hash names, and its courier: only a live key of an
 /// enabled courier's device names one.
 pub async fn by_key(

@@ -42,6 +42,8 @@ pub enum Action {
     ManageDevices,
     /// Read the audit trail.
     ReadAudit,
+    /// Read couriers' positions, presence and trails (a courier: their own).
+    ReadCouriers,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,7 +72,12 @@ pub fn role_may(role: Role, action: Action) -> bool {
         Role::Dispatcher => !matches!(action, ManageUsers | ReadAudit),
         Role::Courier => matches!(
             action,
-            ReadPackage | ListPackages | UpdateStatus | PostLocations | ReadDeliveries
+            ReadPackage
+                | ListPackages
+                | UpdateStatus
+                | PostLocations
+                | ReadDeliveries
+                | ReadCouriers
         ),
         Role::Customer => matches!(action, CreatePackage | ReadPackage | ListPackages),
     }

@@ -14,11 +14,13 @@ use serde_json::{Map, Value};
 use std::cell::Cell;
 use std::fmt;
 
-/// Whether a key is a field a point may have; any other is skipped unread.
+/// Whether a key is a field a point (a package's, or a courier's own) may
+/// have; any other is skipped unread.
 fn known(key: &str) -> Option<&'static str> {
     let fields = super::parse::FIELDS.iter();
     fields
         .chain(super::Measurements::FIELDS.iter())
+        .chain(super::report::FIELDS.iter())
         .copied()
         .find(|name| *name == key)
 }

@@ -1,5 +1,5 @@
 //! The locations flow's data, in one place: what a point is on the wire
-//! ([`point`]), how a posted one is read ([`parse`], and [`decode`] for
+//! ([`point`]; a courier's own report: [`report`]), how a posted one is read ([`parse`], and [`decode`] for
 //! batches in every format), how it is stored in MongoDB ([`stored`]: the
 //! documents, collection names and queries), and what clients see of it
 //! ([`render`]: reads and WebSocket updates).
@@ -12,6 +12,8 @@ pub mod decode;
 pub mod parse;
 pub mod point;
 pub mod render;
+pub mod report;
 pub mod stored;
 
 pub use point::{LocationBatch, LocationPoint, LocationsRecorded, Measurements, RecordedPoint};
+pub use report::{Attribute, Attributes, Battery, CourierPoint};

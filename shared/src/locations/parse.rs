@@ -32,7 +32,7 @@ pub struct PointRules {
 }
 
 const ADDRESS_MAX: usize = 500;
-const POINT_ID_MAX: usize = 128;
+pub(crate) const POINT_ID_MAX: usize = 128;
 const NAMESPACE: Uuid = Uuid::from_u128(0x2b7c_41d0_5e3a_4c8f_9d61_0a7e_b3f2_9c14);
 
 /// How a point's id is chosen, most specific first: the point's own `id`
@@ -55,15 +55,16 @@ impl PointIds {
         Self { poster, key_scope }
     }
 
-    fn id_for(&self, index: usize, tracking_number: &TrackingNumber, own: Option<&str>) -> Uuid {
+    /// `subject`: what the point is of (a tracking number, or `courier <id>`).
+    pub(crate) fn id_for(&self, index: usize, subject: &str, own: Option<&str>) -> Uuid {
         match (own, &self.key_scope) {
             (Some(own), _) => Uuid::new_v5(
                 &NAMESPACE,
-                format!("point {} {tracking_number} {own}", self.poster).as_bytes(),
+                format!("point {} {subject} {own}", self.poster).as_bytes(),
             ),
             (None, Some(scope)) => Uuid::new_v5(
                 &NAMESPACE,
-                format!("key {scope} {tracking_number} #{index}").as_bytes(),
+                format!("key {scope} {subject} #{index}").as_bytes(),
             ),
             (None, None) => Uuid::now_v7(),
         }
@@ -101,7 +102,7 @@ pub fn parse_point(
     match (tracking_number, coordinates, recorded_at) {
         (Some(tracking_number), Some(coordinates), Some(recorded_at)) if errors.is_empty() => {
             Ok(LocationPoint {
-                point_id: ids.id_for(index, &tracking_number, own_id),
+                point_id: ids.id_for(index, tracking_number.as_str(), own_id),
                 tracking_number,
                 coordinates,
                 address,
@@ -116,7 +117,10 @@ pub fn parse_point(
 }
 
 /// `latitude` and `longitude`, both required and in range.
-fn coordinates(fields: &mut Fields<'_>, object: &Map<String, Value>) -> Option<Coordinates> {
+pub(crate) fn coordinates(
+    fields: &mut Fields<'_>,
+    object: &Map<String, Value>,
+) -> Option<Coordinates> {
     let latitude = fields.optional_number("latitude");
     let longitude = fields.optional_number("longitude");
     if latitude.is_none() && !fields_has(object, "latitude") {
@@ -138,7 +142,7 @@ fn coordinates(fields: &mut Fields<'_>, object: &Map<String, Value>) -> Option<C
 
 /// When the fix was taken: the receive time if not given; never further
 /// ahead than the allowed clock skew, never older than the allowed age.
-fn recorded_at(
+pub(crate) fn recorded_at(
     fields: &mut Fields<'_>,
     rules: &PointRules,
     received_at: DateTime<Utc>,
@@ -150,28 +154,30 @@ fn recorded_at(
                 fields.invalid("recorded_at", "must be an RFC 3339 timestamp");
                 None
             }
-            Ok(time) => {
-                let time = time.with_timezone(&Utc).trunc_subsecs(3);
-                if time > received_at + rules.max_future_skew {
-                    fields.invalid(
-                        "recorded_at",
-                        format!(
-                            "is more than {}s in the future",
-                            rules.max_future_skew.as_secs()
-                        ),
-                    );
-                    None
-                } else if time < received_at - rules.max_age {
-                    fields.invalid(
-                        "recorded_at",
-                        format!("is older than {}s", rules.max_age.as_secs()),
-                    );
-                    None
-                } else {
-                    Some(time)
-                }
-            }
+            Ok(time) => within_rules(time.with_timezone(&Utc), rules, received_at)
+                .map_err(|problem| fields.invalid("recorded_at", problem))
+                .ok(),
         },
+    }
+}
+
+/// A fix time kept to milliseconds, if it is neither too far ahead of the
+/// receive time nor too old; otherwise what is wrong with it.
+pub fn within_rules(
+    time: DateTime<Utc>,
+    rules: &PointRules,
+    received_at: DateTime<Utc>,
+) -> Result<DateTime<Utc>, String> {
+    let time = time.trunc_subsecs(3);
+    if time > received_at + rules.max_future_skew {
+        Err(format!(
+            "is more than {}s in the future",
+            rules.max_future_skew.as_secs()
+        ))
+    } else if time < received_at - rules.max_age {
+        Err(format!("is older than {}s", rules.max_age.as_secs()))
+    } else {
+        Ok(time)
     }
 }
 

@@ -21,6 +21,9 @@ pub struct LocationBatch {
     /// pipeline forwards itself (a status update's coordinates).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sources: Vec<crate::auth::Principal>,
+    /// Couriers' own position reports (their `source` indexes `sources` too).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub courier_points: Vec<super::report::CourierPoint>,
 }
 
 impl LocationBatch {
@@ -29,7 +32,16 @@ impl LocationBatch {
         Self {
             points,
             sources: Vec::new(),
+            courier_points: Vec::new(),
         }
+    }
+
+    /// Who posted a courier's report, if the batch says.
+    pub fn source_of_report(
+        &self,
+        point: &super::report::CourierPoint,
+    ) -> Option<&crate::auth::Principal> {
+        point.source.and_then(|i| self.sources.get(usize::from(i)))
     }
 
     /// Who posted `point`, if the batch says.

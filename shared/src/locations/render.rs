@@ -36,6 +36,34 @@ impl From<&HistoryDoc> for LocationView {
     }
 }
 
+impl LocationView {
+    /// A fix stored elsewhere (a courier's), read as a point of
+    /// `package_id` (a package aboard) or of no package.
+    pub fn of_fix(
+        point_id: String,
+        package_id: Option<String>,
+        location: &super::stored::GeoPoint,
+        (recorded_at, received_at): (mongodb::bson::DateTime, mongodb::bson::DateTime),
+        measurements: Measurements,
+    ) -> Self {
+        Self {
+            id: point_id,
+            package_id,
+            latitude: location.latitude(),
+            longitude: location.longitude(),
+            address: None,
+            timestamp: chrono_time(recorded_at),
+            measurements,
+            received_at: chrono_time(received_at),
+        }
+    }
+
+    /// When the fix was taken (the history's order).
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        self.timestamp
+    }
+}
+
 /// A package's latest position (`distance_m` only in near answers).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PositionView {

@@ -3,7 +3,8 @@
 //! read of its tables outside the workers that write them ([`reads`],
 //! [`history`], [`feed`]), and what WebSocket clients see of it
 //! ([`render`]: status updates, live and read back alike, as the
-//! `package_update` frame of [`crate::frames`]).
+//! `package_update` frame of [`crate::frames`]); [`aboard`]: a package
+//! riding with a courier reads with the courier's latest fix.
 //!
 //! The tables: `packages` (one row per package: its state, its latest
 //! position and its event counter `event_seq`), `status_events` (each
@@ -13,6 +14,7 @@
 //! points and move latest positions (`workers/src/locations/`). Everything
 //! else reads them through this folder (`scripts/check-shape.py` checks it).
 
+pub mod aboard;
 pub mod events;
 pub mod feed;
 pub mod history;
@@ -22,4 +24,4 @@ mod view;
 
 pub use events::{PackageCreated, PackageEvent, StatusChanged};
 pub use history::StatusEventRow;
-pub use view::PackageView;
+pub use view::{CourierAboard, PackageView};

@@ -41,6 +41,12 @@ pub struct PackageView {
     #[serde(default)]
     #[sqlx(rename = "event_seq")]
     pub seq: Option<i64>,
+    /// The courier the package rides with now (in transit or out for
+    /// delivery on their run): its position is then the courier's latest
+    /// fix. Filled in when read, never stored or cached.
+    #[serde(default)]
+    #[sqlx(skip)]
+    pub courier: Option<CourierAboard>,
 }
 
 impl TryFrom<String> for PackageStatus {
@@ -56,4 +62,14 @@ impl PackageView {
         recipient_name, recipient_address, status, current_location, weight, description, \
         latitude, longitude, last_seen_at, version, created_at, updated_at, owner_id, recipient_email, \
         event_seq";
+}
+
+/// The courier a package rides with, as the package's read names them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CourierAboard {
+    pub id: Uuid,
+    /// `null` while the courier has never reported.
+    pub presence: Option<crate::couriers::Presence>,
+    pub battery_pct: Option<f64>,
+    pub last_fix_at: Option<DateTime<Utc>>,
 }

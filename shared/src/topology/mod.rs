@@ -144,6 +144,12 @@ impl Topology {
         format!("package.{tracking_number}.{kind}")
     }
 
+    /// A courier's events: `courier.<id>.<kind>` (never matched by a
+    /// package binding).
+    pub fn courier_event_routing_key(courier_id: uuid::Uuid, kind: &str) -> String {
+        format!("courier.{courier_id}.{kind}")
+    }
+
     /// The routing-key pattern binding a shard queue to the commands exchange.
     pub fn package_binding_key(shard: u16) -> String {
         format!("package.{shard}.*")

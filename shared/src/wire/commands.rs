@@ -104,6 +104,9 @@ pub struct RegisterDevice {
     pub courier_id: Uuid,
     pub name: BoundedText,
     pub key_hash: String,
+    /// The hash of its OsmAnd identifier ([`crate::auth::api_key::unique_id_hash`]).
+    #[serde(default)]
+    pub unique_id_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

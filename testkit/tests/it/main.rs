@@ -11,6 +11,7 @@
 mod accounts;
 mod alloc;
 mod broadcaster;
+mod couriers;
 mod faults;
 mod ingest;
 mod locations;

@@ -1,9 +1,11 @@
 // The dispatchers' dashboard: every active package's latest position on a
 // map (one canvas, smooth with thousands), moved live by the broadcaster's
 // "every package" feed; a list with status filter and search; a package
-// panel with its status history and trail; the pipeline's queues, live.
+// panel with its status history, trail and courier; the couriers on the map
+// with their presence and battery; the pipeline's queues, live.
 
 import { dot, worldMap } from "./map.js";
+import { describe, fleet } from "./couriers.js";
 import { messageOf, pageSettings, websocketBase } from "./live.js";
 
 const L = window.L;
@@ -20,6 +22,7 @@ const where = (p) => (p.latitude != null ? `${p.latitude.toFixed(3)}, ${p.longit
 let token = sessionStorage.getItem("dt-token");
 let refreshing = null;
 let refreshTimer = null;
+let fleetLayer; // the couriers on the map (couriers.js)
 
 function keepSession(tokens) {
   token = tokens.access_token;
@@ -182,11 +185,18 @@ async function openPanel(number, { fit = true } = {}) {
   $("panel").hidden = false;
   $("panel-title").textContent = `Package ${number}`;
   $("panel-status").textContent = p ? label(p.status) : "";
-  const [events, points] = await Promise.all([
+  const [events, points, read] = await Promise.all([
     api(`/packages/${encodeURIComponent(number)}/events`).then((r) => (r.ok ? r.json() : [])),
     api(`/packages/${encodeURIComponent(number)}/locations?limit=1000`).then((r) => (r.ok ? r.json() : [])),
+    api(`/packages/${encodeURIComponent(number)}`).then((r) => (r.ok ? r.json() : null)),
   ]);
   if (selected !== number) return;
+  const aboard = read?.courier;
+  const courier = aboard ? fleetLayer?.couriers.get(aboard.id) : null;
+  $("panel-courier").textContent = aboard
+    ? describe({ name: courier?.name ?? aboard.id, presence: aboard.presence, battery_pct: aboard.battery_pct })
+    : "none";
+  $("panel-courier").dataset.presence = aboard?.presence ?? "";
   $("panel-history").replaceChildren(
     ...events.map((e) => {
       const item = document.createElement("li");
@@ -428,6 +438,19 @@ async function reload(from) {
   cursor = from;
   countMarkers();
   renderList();
+  fitOnce();
+}
+
+/** Opens the map on the active packages and the couriers (once: after
+ * that the dispatcher's own panning is kept). */
+let fitted = false;
+function fitOnce() {
+  if (fitted) return;
+  const points = [...[...markers.values()].map((m) => m.getLatLng()), ...(fleetLayer?.positions() ?? [])];
+  if (points.length === 0) return;
+  fitted = true;
+  map.fitBounds(L.latLngBounds(points), { maxZoom: 14, padding: [30, 30] });
+  $("map").dataset.fitted = "true";
 }
 
 async function start() {
@@ -436,6 +459,10 @@ async function start() {
   $("sign-out").hidden = false;
   const settings = await pageSettings();
   map = await worldMap($("map"), { tilesUrl: settings.tiles_url, canvas: true });
+  fleetLayer = fleet(map, api);
+  const loadFleet = () => fleetLayer.load().then(fitOnce);
+  loadFleet();
+  setInterval(loadFleet, 5000);
   // The packages are read once the feed is subscribed (see connect).
   refreshStats();
   setInterval(refreshStats, 5000);

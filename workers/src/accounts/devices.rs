@@ -34,14 +34,18 @@ pub async fn register(
             ),
         ));
     }
+    if let Some(taken) = unique_id_taken(tx, command).await? {
+        return Ok(taken);
+    }
     let created_by = super::account_of(envelope);
     // A redelivery finds its own row. A client's retry (same
     // Idempotency-Key) brings a new key, made for the answer it will get:
     // that one is kept, unless the key was rotated or revoked since.
     sqlx::query(
-        "INSERT INTO devices (id, name, courier_id, key_hash, created_by, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6) \
-         ON CONFLICT (id) DO UPDATE SET key_hash = EXCLUDED.key_hash \
+        "INSERT INTO devices (id, name, courier_id, key_hash, created_by, created_at, unique_id_hash) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) \
+         ON CONFLICT (id) DO UPDATE SET key_hash = EXCLUDED.key_hash, \
+             unique_id_hash = EXCLUDED.unique_id_hash \
          WHERE devices.rotated_at IS NULL AND devices.revoked_at IS NULL",
     )
     .bind(command.device_id)
@@ -50,9 +54,33 @@ pub async fn register(
     .bind(&command.key_hash)
     .bind(created_by)
     .bind(envelope.occurred_at)
+    .bind(&command.unique_id_hash)
     .execute(&mut *tx)
     .await?;
     loaded(tx, command.device_id).await
+}
+
+/// A refusal when another device has the identifier (a redelivery finds
+/// its own device, which does not count).
+async fn unique_id_taken(
+    tx: &mut PgConnection,
+    command: &RegisterDevice,
+) -> Result<Option<Outcome>, sqlx::Error> {
+    let Some(hash) = &command.unique_id_hash else {
+        return Ok(None);
+    };
+    let other: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM devices WHERE unique_id_hash = $1 AND id <> $2")
+            .bind(hash)
+            .bind(command.device_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(other.map(|_| {
+        reply_only_rejection(
+            RejectReason::Conflict,
+            "another device is registered with this unique_id",
+        )
+    }))
 }
 
 pub async fn rotate(

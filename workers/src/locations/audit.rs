@@ -45,6 +45,41 @@ pub fn entries(
                 }),
             });
         }
+        entries.extend(courier_entries(batch));
     }
     entries
+}
+
+/// One row per message, poster and courier for the couriers' own reports.
+fn courier_entries(batch: &Envelope<LocationBatch>) -> Vec<shared::audit::AuditEntry> {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<(Option<u16>, uuid::Uuid), Vec<&shared::couriers::CourierPoint>> =
+        BTreeMap::new();
+    for point in &batch.body.courier_points {
+        groups
+            .entry((point.source, point.courier_id))
+            .or_default()
+            .push(point);
+    }
+    groups
+        .into_iter()
+        .map(|((source, courier), points)| shared::audit::AuditEntry {
+            event_id: batch.event_id,
+            part: format!("{}:courier:{courier}", source.map_or(-1, i32::from)),
+            occurred_at: batch.occurred_at,
+            principal: batch
+                .body
+                .source_of_report(points[0])
+                .cloned()
+                .unwrap_or_else(|| batch.principal.clone()),
+            action: "courier_locations".into(),
+            target: Some(courier.to_string()),
+            change: serde_json::json!({
+                "reports": points.len(),
+                "fixes": points.iter().filter(|p| p.coordinates.is_some()).count(),
+                "first_recorded_at": points.iter().map(|p| p.recorded_at).min(),
+                "last_recorded_at": points.iter().map(|p| p.recorded_at).max(),
+            }),
+        })
+        .collect()
 }

@@ -3,7 +3,7 @@
 //! [`Effects`]: one event per package, cache invalidations for packages that
 //! moved, points for unknown packages sent back to wait, dead letters.
 
-use super::{LocationError, LocationStore};
+use super::{AppliedPoints, LocationError, LocationStore};
 use crate::locations::projection::ProjectionNudge;
 use crate::publisher::{Abandoned, Message};
 use crate::runner::isolate::Applied;
@@ -11,6 +11,7 @@ use crate::runner::messages::applied_in_trace;
 use crate::runner::{Effects, Flow, Runner};
 use lapin::message::Delivery;
 use shared::backoff::RetryError;
+use shared::couriers::{CourierEvent, CourierPoint};
 use shared::wire::{Envelope, LocationBatch, LocationPoint, LocationsRecorded, PackageEvent};
 use sqlx::PgPool;
 use std::collections::HashSet;
@@ -94,6 +95,12 @@ impl LocationFlow {
                 Err(error) => tracing::error!(%error, "cannot encode an event"),
             }
         }
+        for event in unit.courier_events {
+            match runner.courier_event_message(&batch.with_body(event)) {
+                Ok(message) => effects.messages.push(message),
+                Err(error) => tracing::error!(%error, "cannot encode a courier event"),
+            }
+        }
         if !unit.unknown.is_empty() {
             let waiting = self.unknown_points(runner, delivery, batch, unit.unknown);
             effects.messages.push(waiting);
@@ -114,7 +121,7 @@ impl LocationFlow {
         let refused = match runner
             .with_retry(
                 (Self::POOL, units.len()),
-                || super::screening::refused_points(&self.pool, &units),
+                || refused_in(&self.pool, &units),
                 crate::packages::is_transient,
             )
             .await
@@ -126,7 +133,15 @@ impl LocationFlow {
                 tracing::error!(%error, "cannot check who posted the points; dead-lettering them");
                 units
                     .iter()
-                    .map(|b| b.body.points.iter().map(|p| p.point_id).collect())
+                    .map(|b| {
+                        let reports = b.body.courier_points.iter().map(|p| p.point_id);
+                        b.body
+                            .points
+                            .iter()
+                            .map(|p| p.point_id)
+                            .chain(reports)
+                            .collect()
+                    })
                     .collect()
             }
         };
@@ -152,7 +167,18 @@ impl LocationFlow {
         batches: &[&Envelope<LocationBatch>],
     ) -> Result<Vec<PointsUnit>, LocationError> {
         let points: Vec<&LocationPoint> = batches.iter().flat_map(|b| &b.body.points).collect();
-        let mut applied = super::apply(&self.pool, &self.store, &points).await?;
+        let reports: Vec<&CourierPoint> = batches
+            .iter()
+            .flat_map(|b| &b.body.courier_points)
+            .collect();
+        let mut applied = if points.is_empty() {
+            AppliedPoints::default()
+        } else {
+            super::apply(&self.pool, &self.store, &points).await?
+        };
+        let mut courier_events = super::couriers::apply(&self.pool, &self.store, &reports)
+            .await?
+            .events;
         let metrics = &runner.metrics;
         metrics.stored(Self::POOL, "postgres", applied.postgres_took);
         metrics.stored(Self::POOL, "mongodb", applied.mongodb_took);
@@ -167,6 +193,7 @@ impl LocationFlow {
             .iter()
             .map(|batch| PointsUnit {
                 events: Vec::new(),
+                courier_events: Vec::new(),
                 moved: Vec::new(),
                 unknown: batch
                     .body
@@ -180,6 +207,7 @@ impl LocationFlow {
         if let Some(first) = units.first_mut() {
             first.events = std::mem::take(&mut applied.events);
             first.moved = std::mem::take(&mut applied.moved);
+            first.courier_events = std::mem::take(&mut courier_events);
         }
         Ok(units)
     }
@@ -204,6 +232,8 @@ impl LocationFlow {
         let waiting = batch.with_body(LocationBatch {
             points,
             sources: batch.body.sources.clone(),
+            // Stored already: only the package points wait.
+            courier_points: Vec::new(),
         });
         let mut message = match runner.location_message(&waiting) {
             Ok(message) => message,
@@ -235,9 +265,24 @@ impl LocationFlow {
     }
 }
 
+/// For each batch, the ids of its package points and courier reports its
+/// posters may not post.
+async fn refused_in(
+    pool: &PgPool,
+    batches: &[&Envelope<LocationBatch>],
+) -> Result<Vec<HashSet<Uuid>>, sqlx::Error> {
+    let mut refused = super::screening::refused_points(pool, batches).await?;
+    let reports = super::couriers::screening::refused_reports(pool, batches).await?;
+    for (points, reports) in refused.iter_mut().zip(reports) {
+        points.extend(reports);
+    }
+    Ok(refused)
+}
+
 /// What one location message came to.
 struct PointsUnit {
     events: Vec<LocationsRecorded>,
+    courier_events: Vec<CourierEvent>,
     moved: Vec<(String, i64)>,
     unknown: Vec<LocationPoint>,
 }
@@ -247,6 +292,11 @@ fn without_refused(
     batch: &Envelope<LocationBatch>,
     refused: &HashSet<Uuid>,
 ) -> (Envelope<LocationBatch>, String) {
+    let (refused_reports, allowed_reports): (Vec<&CourierPoint>, Vec<&CourierPoint>) = batch
+        .body
+        .courier_points
+        .iter()
+        .partition(|p| refused.contains(&p.point_id));
     let (refused_points, allowed): (Vec<&LocationPoint>, Vec<&LocationPoint>) = batch
         .body
         .points
@@ -258,13 +308,31 @@ fn without_refused(
         .collect();
     numbers.sort_unstable();
     numbers.dedup();
-    let reason = format!(
-        "forbidden: the poster may not post locations for {}",
-        numbers.join(", ")
-    );
+    let mut couriers: Vec<String> = refused_reports
+        .iter()
+        .map(|p| p.courier_id.to_string())
+        .collect();
+    couriers.sort_unstable();
+    couriers.dedup();
+    let reason = match (numbers.is_empty(), couriers.is_empty()) {
+        (false, true) => format!(
+            "forbidden: the poster may not post locations for {}",
+            numbers.join(", ")
+        ),
+        (true, _) => format!(
+            "forbidden: the poster may not report for courier {}",
+            couriers.join(", ")
+        ),
+        (false, false) => format!(
+            "forbidden: the poster may not post locations for {} nor report for courier {}",
+            numbers.join(", "),
+            couriers.join(", ")
+        ),
+    };
     let allowed = batch.with_body(LocationBatch {
         points: allowed.into_iter().cloned().collect(),
         sources: batch.body.sources.clone(),
+        courier_points: allowed_reports.into_iter().cloned().collect(),
     });
     (allowed, reason)
 }

@@ -23,8 +23,20 @@ pub async fn insert(
             HistoryDoc::new(p, package.map(|k| k.id), seq)
         })
         .collect();
+    insert_unordered(&store.history, documents).await
+}
+
+/// Inserts documents keyed by point id in unordered chunks of [`CHUNK`]; a
+/// document already stored (a redelivery) is no error.
+pub(crate) async fn insert_unordered<T>(
+    collection: &mongodb::Collection<T>,
+    documents: Vec<T>,
+) -> mongodb::error::Result<()>
+where
+    T: serde::Serialize + Clone + Send + Sync,
+{
     for chunk in documents.chunks(CHUNK) {
-        insert_chunk(store, chunk.to_vec()).await?;
+        insert_chunk(collection, chunk.to_vec()).await?;
     }
     Ok(())
 }
@@ -34,11 +46,14 @@ pub async fn insert(
 /// thread) for seconds while the latest positions and the reads wait.
 const CHUNK: usize = 1000;
 
-async fn insert_chunk(
-    store: &LocationStore,
-    documents: Vec<HistoryDoc>,
-) -> mongodb::error::Result<()> {
-    match store.history.insert_many(documents).ordered(false).await {
+async fn insert_chunk<T>(
+    collection: &mongodb::Collection<T>,
+    documents: Vec<T>,
+) -> mongodb::error::Result<()>
+where
+    T: serde::Serialize + Send + Sync,
+{
+    match collection.insert_many(documents).ordered(false).await {
         Ok(_) => Ok(()),
         Err(error) => match error.kind.as_ref() {
             // Unordered: the others were inserted; duplicates are redeliveries.

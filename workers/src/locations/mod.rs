@@ -14,6 +14,8 @@
 //! - [`projection`], [`latest`]: the latest positions projected to MongoDB;
 //! - [`store`]: the collections and their indexes;
 //! - [`screening`]: the policy asked again for every point's poster;
+//! - [`couriers`]: couriers' own reports, applied with the same window,
+//!   and the presence sweep;
 //! - [`flow`]: the pool's handler for the window runner; [`audit`]: the
 //!   trail of stored points.
 //!
@@ -21,6 +23,7 @@
 //! data in `shared::locations`.
 
 mod audit;
+pub mod couriers;
 pub mod flow;
 mod history;
 mod latest;
@@ -52,12 +55,19 @@ impl LocationError {
     pub fn is_transient(&self) -> bool {
         match self {
             Self::Postgres(error) => crate::packages::is_transient(error),
-            Self::Mongo(_) => true,
+            // A document that cannot be encoded never will be: isolation
+            // then finds the message that holds it and dead-letters it.
+            Self::Mongo(error) => !matches!(
+                error.kind.as_ref(),
+                mongodb::error::ErrorKind::BsonSerialization(_)
+                    | mongodb::error::ErrorKind::InvalidArgument { .. }
+            ),
         }
     }
 }
 
 /// What applying a window's points produced.
+#[derive(Default)]
 pub struct AppliedPoints {
     /// One announcement per package, points in sequence order.
     pub events: Vec<LocationsRecorded>,

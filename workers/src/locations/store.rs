@@ -2,6 +2,7 @@
 
 use mongodb::bson::Document;
 use mongodb::{Collection, Database, IndexModel};
+use shared::couriers::stored::{self as courier_stored, CourierHistoryDoc, COURIER_HISTORY};
 use shared::locations::stored::{self, HistoryDoc, HISTORY, LATEST};
 
 /// MongoDB's duplicate-key error: for us, "this point is already stored" or
@@ -13,6 +14,8 @@ pub struct LocationStore {
     pub database: Database,
     pub history: Collection<HistoryDoc>,
     pub latest: Collection<Document>,
+    /// Couriers' own fixes ([`courier_stored`]).
+    pub courier_history: Collection<CourierHistoryDoc>,
 }
 
 impl LocationStore {
@@ -21,6 +24,7 @@ impl LocationStore {
             database: database.clone(),
             history: database.collection(HISTORY),
             latest: database.collection(LATEST),
+            courier_history: database.collection(COURIER_HISTORY),
         }
     }
 }
@@ -29,6 +33,7 @@ impl LocationStore {
 /// [`stored::latest_index`]); idempotent.
 pub async fn ensure_indexes(store: &LocationStore) -> mongodb::error::Result<()> {
     ensure_index(&store.history, stored::history_index()).await?;
+    ensure_index(&store.courier_history, courier_stored::history_index()).await?;
     ensure_index(&store.latest, stored::latest_index()).await
 }
 

@@ -4,6 +4,8 @@
 //!
 //! - [`window`]: the commands applied to the packages' state in memory;
 //! - [`store`]: locking and loading that state, writing it back;
+//! - [`carriage`]: which courier each package rides with, settled as
+//!   statuses and runs change;
 //! - [`history`]: rebuilding the outcome of a command applied before;
 //! - [`flow`]: the pool's handler for the window runner.
 //!
@@ -15,6 +17,7 @@
 //! unless it carries another request's fingerprint (an `Idempotency-Key`
 //! reused for a different request), which is refused.
 
+pub(crate) mod carriage;
 pub mod flow;
 mod history;
 mod store;
@@ -36,6 +39,9 @@ pub async fn apply_window(
     commands: &[&Envelope<Command>],
 ) -> Result<Vec<Outcome>, PackageError> {
     let mut tx = pool.begin().await?;
+    let deliveries = carriage::deliveries_of(commands);
+    // The packages a changed run stopped at before: they may leave it.
+    let mut aboard_before = carriage::stops_of(&mut tx, &deliveries).await?;
     let mut applying = Applying::open(&mut tx, commands).await?;
     let mut outcomes = Vec::with_capacity(commands.len());
     for (index, command) in commands.iter().enumerate() {
@@ -49,6 +55,17 @@ pub async fn apply_window(
         tx.rollback().await?;
     } else {
         store::write(&mut tx, &applying.window).await?;
+        let mut settle: Vec<Uuid> = applying
+            .window
+            .status_rows
+            .iter()
+            .map(|r| r.package_id)
+            .collect();
+        settle.append(&mut aboard_before);
+        settle.extend(carriage::stops_of(&mut tx, &deliveries).await?);
+        settle.sort_unstable();
+        settle.dedup();
+        carriage::settle(&mut tx, &settle).await?;
         shared::audit::record(&mut *tx, &applying.audit).await?;
         tx.commit().await?;
     }

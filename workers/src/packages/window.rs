@@ -295,6 +295,7 @@ fn new_view(command: &CreatePackage, at: DateTime<Utc>) -> PackageView {
             .as_ref()
             .map(|e| e.as_str().to_owned()),
         seq: Some(1),
+        courier: None,
     }
 }
 

@@ -59,6 +59,22 @@ impl Runner {
         )
     }
 
+    /// A courier's event for the events exchange (`courier.<id>.<kind>`).
+    pub fn courier_event_message(
+        &self,
+        event: &Envelope<shared::couriers::CourierEvent>,
+    ) -> Result<Message, WireError> {
+        let kind = event.body.kind();
+        envelope_message(
+            &self.keys,
+            self.topology.events_exchange(),
+            Topology::courier_event_routing_key(event.body.courier_id(), kind),
+            event,
+            kind,
+            Routing::BestEffort,
+        )
+    }
+
     /// Points for the location pool.
     pub fn location_message(&self, batch: &Envelope<LocationBatch>) -> Result<Message, WireError> {
         envelope_message(

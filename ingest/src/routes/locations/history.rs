@@ -4,6 +4,7 @@
 
 use super::super::AppState;
 use crate::http::{ApiError, Query, Reply};
+use chrono::{DateTime, Utc};
 use hyper::StatusCode;
 use shared::domain::TrackingNumber;
 use shared::locations::render::LocationView;
@@ -30,18 +31,44 @@ pub async fn get(
     crate::authn::require_package(state, caller, action, &tracking_number).await?;
     let (since, until) = (query.time("since")?, query.time("until")?);
     let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    if shared::packages::reads::head(state.reads.for_caller(caller).await, tn)
-        .await?
-        .is_none()
-    {
+    let db = state.reads.for_caller(caller).await;
+    let Some((package_id, _)) = shared::packages::reads::id_and_head(db, tn).await? else {
         return Err(ApiError::package_not_found(tn));
-    }
+    };
     let history = super::collection(state, stored::HISTORY);
     let read = history
         .find(stored::package_history(tn, since, until))
         .sort(stored::newest_first())
         .limit(limit);
     let found: Vec<HistoryDoc> = super::found("history", read).await?;
-    let views: Vec<LocationView> = found.iter().map(LocationView::from).collect();
+    let mut views: Vec<LocationView> = found.iter().map(LocationView::from).collect();
+    views.extend(carried(state, db, package_id, (since, until), limit).await?);
+    // Newest first across both; the same limit.
+    views.sort_by_key(|v| std::cmp::Reverse(v.timestamp()));
+    views.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(Reply::json(StatusCode::OK, &views))
+}
+
+/// The package's trail aboard couriers: each courier's fixes during the
+/// package's stretches with them (newest first, at most `limit`).
+async fn carried(
+    state: &AppState,
+    db: &sqlx::PgPool,
+    package_id: uuid::Uuid,
+    (since, until): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
+    limit: i64,
+) -> Result<Vec<LocationView>, ApiError> {
+    use shared::couriers::stored::{carried_history, CourierHistoryDoc, COURIER_HISTORY};
+    let stretches = shared::couriers::reads::stretches(db, package_id).await?;
+    let Some(filter) = carried_history(&stretches, since, until) else {
+        return Ok(Vec::new());
+    };
+    let collection = super::collection(state, COURIER_HISTORY);
+    let read = collection
+        .find(filter)
+        .sort(stored::newest_first())
+        .limit(limit);
+    let found: Vec<CourierHistoryDoc> = super::found("courier history", read).await?;
+    let package = Some(package_id.to_string());
+    Ok(found.iter().map(|doc| doc.view(package.clone())).collect())
 }

@@ -25,7 +25,7 @@ fn collection(state: &super::AppState, name: &str) -> mongodb::Collection<Docume
 /// The documents a location-store read found, each read as a `T` (one that
 /// does not read is skipped: [`stored::readable`]); a store that cannot
 /// answer is a 503. `what`: the read, for the log.
-async fn found<T, Q>(what: &str, read: Q) -> Result<Vec<T>, ApiError>
+pub(crate) async fn found<T, Q>(what: &str, read: Q) -> Result<Vec<T>, ApiError>
 where
     T: serde::de::DeserializeOwned,
     Q: IntoFuture<Output = mongodb::error::Result<mongodb::Cursor<Document>>>,

@@ -42,6 +42,15 @@ pub struct PointsAccepted {
     event_ids: Vec<Uuid>,
 }
 
+impl PointsAccepted {
+    pub fn new(event_ids: Vec<Uuid>) -> Self {
+        Self {
+            accepted: event_ids.len(),
+            event_ids,
+        }
+    }
+}
+
 #[utoipa::path(post, path = "/api/v1/locations", tag = "locations",
     params(crate::schemas::KeyHeader),
     request_body(content(
@@ -183,7 +192,7 @@ pub async fn publish(
     ))
 }
 
-fn format_of(request: &Request<Incoming>) -> Result<Format, ApiError> {
+pub fn format_of(request: &Request<Incoming>) -> Result<Format, ApiError> {
     let Some(essence) = content_type(request.headers()) else {
         return Ok(Format::Json);
     };
@@ -209,7 +218,7 @@ fn invalid_batch(error: String) -> ApiError {
 }
 
 /// Decodes without building past `max` points ([`super::decode`]).
-fn decode(format: Format, body: &[u8], max: usize) -> Result<Vec<Element>, ApiError> {
+pub fn decode(format: Format, body: &[u8], max: usize) -> Result<Vec<Element>, ApiError> {
     let decoded = match format {
         Format::Json => decode::json(body, max),
         Format::NdJson => decode::ndjson(body, max),

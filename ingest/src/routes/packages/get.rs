@@ -24,13 +24,20 @@ pub async fn get(
 ) -> Result<Reply, ApiError> {
     authn::require_package(state, caller, Action::ReadPackage, &tracking_number).await?;
     let tn = tracking_number.as_str();
-    match state.cache.get_package(tn).await {
-        Ok(Some(json)) => {
-            return Ok(Reply::raw_json(StatusCode::OK, Bytes::from(json)).header("x-cache", "HIT"))
+    let (json, cache) = match state.cache.get_package(tn).await {
+        Ok(Some(json)) => (json, "HIT"),
+        Ok(None) => (filled(state, caller, tn).await?, "MISS"),
+        Err(error) => {
+            tracing::debug!(%error, "cache read failed; reading the database");
+            (filled(state, caller, tn).await?, "MISS")
         }
-        Ok(None) => {}
-        Err(error) => tracing::debug!(%error, "cache read failed; reading the database"),
-    }
+    };
+    let json = aboard(state, caller, json).await?;
+    Ok(Reply::raw_json(StatusCode::OK, Bytes::from(json)).header("x-cache", cache))
+}
+
+/// The view from the database, put in the cache.
+async fn filled(state: &AppState, caller: &Caller, tn: &str) -> Result<String, ApiError> {
     let Some(package) =
         shared::packages::reads::view(state.reads.for_caller(caller).await, tn).await?
     else {
@@ -40,5 +47,25 @@ pub async fn get(
     if let Err(error) = state.cache.put_package(tn, package.version, &json).await {
         tracing::debug!(%error, "cache fill failed");
     }
-    Ok(Reply::raw_json(StatusCode::OK, Bytes::from(json)).header("x-cache", "MISS"))
+    Ok(json)
+}
+
+/// A package on the road may ride with a courier: its view then names the
+/// courier and moves with their latest fix (one more indexed query, only
+/// for packages in transit or out for delivery; the cached view stays the
+/// package's own).
+async fn aboard(state: &AppState, caller: &Caller, json: String) -> Result<String, ApiError> {
+    use shared::packages::aboard as follow;
+    let Ok(mut view) = serde_json::from_str::<shared::packages::PackageView>(&json) else {
+        return Ok(json);
+    };
+    if !follow::may_ride(&view) {
+        return Ok(json);
+    }
+    let db = state.reads.for_caller(caller).await;
+    let Some(carrier) = follow::carrier(db, &view.tracking_number).await? else {
+        return Ok(json);
+    };
+    follow::aboard(&mut view, &carrier, &state.presence, chrono::Utc::now());
+    serde_json::to_string(&view).map_err(|_| ApiError::Internal("internal error"))
 }

@@ -75,6 +75,7 @@ async fn workers_refuse_points_whose_poster_may_not_post_them() {
     let batch = shared::wire::LocationBatch {
         points: vec![customers.clone(), strayed.clone(), own.clone()],
         sources: vec![caller(Role::Customer).principal(), courier.principal()],
+        courier_points: Vec::new(),
     };
     let envelope = shared::wire::Envelope::new(
         uuid::Uuid::now_v7(),

@@ -325,13 +325,16 @@ async fn in_a_browser_a_dispatcher_watches_packages_appear_move_and_filters_them
         .await;
     assert_eq!(created.status(), 201);
     let token = app.env.token(&app.admin);
+    let courier = app.courier().await;
+    let courier_token = app.env.token(&courier);
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..5].to_uppercase();
     run_in_browser(
         "dashboard.test.mjs",
-        10,
+        12,
         vec![
             ("BASE_URL", base),
             ("ADMIN_TOKEN", token),
+            ("COURIER_TOKEN", courier_token),
             ("EMAIL", email),
             ("PASSWORD", password.to_owned()),
             ("RUN_ID", run_id),

@@ -56,6 +56,7 @@ fn package() -> PackageView {
         owner_id: Some(Uuid::new_v4()),
         recipient_email: Some("bob@example.com".into()),
         seq: Some(1),
+        courier: None,
     }
 }
 

@@ -1,0 +1,163 @@
+//! A package aboard a courier moves with them: its read shows the
+//! courier's latest fix when that is newer than the package's own and was
+//! taken while the package was aboard. Nothing is copied per package: a
+//! courier's point costs the same however many packages ride along.
+
+use super::{CourierAboard, PackageView};
+use crate::couriers::PresenceRules;
+use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+/// The package's open stretch and its courier's latest position.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Carrier {
+    pub courier_id: Uuid,
+    /// Since when the package is aboard.
+    pub since_at: DateTime<Utc>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+    pub recorded_at: Option<DateTime<Utc>>,
+    pub heard_at: Option<DateTime<Utc>>,
+    pub battery_pct: Option<f64>,
+}
+
+/// The courier the package rides with now, if any (one indexed query).
+pub async fn carrier(
+    db: impl PgExecutor<'_>,
+    tracking_number: &str,
+) -> Result<Option<Carrier>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT k.courier_id, k.since_at, c.latitude, c.longitude, c.recorded_at, c.heard_at, \
+             c.battery_pct \
+         FROM packages p JOIN package_carriage k ON k.package_id = p.id AND k.until_at IS NULL \
+         LEFT JOIN courier_positions c ON c.courier_id = k.courier_id \
+         WHERE p.tracking_number = $1 LIMIT 1",
+    )
+    .bind(tracking_number)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether a package in this status can ride with a courier at all (reads
+/// of other packages skip the query).
+pub fn may_ride(view: &PackageView) -> bool {
+    use crate::domain::PackageStatus::{InTransit, OutForDelivery};
+    matches!(view.status, InTransit | OutForDelivery)
+}
+
+/// The view as it reads aboard `carrier`: the courier named, and the
+/// courier's latest fix as the package's position when it was taken while
+/// aboard and is newer than the package's own.
+pub fn aboard(
+    view: &mut PackageView,
+    carrier: &Carrier,
+    rules: &PresenceRules,
+    now: DateTime<Utc>,
+) {
+    view.courier = Some(CourierAboard {
+        id: carrier.courier_id,
+        presence: carrier.heard_at.map(|heard| rules.at(heard, now)),
+        battery_pct: carrier.battery_pct,
+        last_fix_at: carrier.recorded_at,
+    });
+    let (Some(lat), Some(lon), Some(at)) =
+        (carrier.latitude, carrier.longitude, carrier.recorded_at)
+    else {
+        return;
+    };
+    if at >= carrier.since_at && view.last_seen_at.is_none_or(|own| own < at) {
+        view.latitude = Some(lat);
+        view.longitude = Some(lon);
+        view.last_seen_at = Some(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::couriers::Presence;
+    use crate::domain::PackageStatus;
+
+    fn t(s: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(s, 0).unwrap_or_default()
+    }
+
+    fn view() -> PackageView {
+        PackageView {
+            id: Uuid::nil(),
+            tracking_number: "TRK1".into(),
+            sender_name: String::new(),
+            sender_address: String::new(),
+            recipient_name: String::new(),
+            recipient_address: String::new(),
+            status: PackageStatus::OutForDelivery,
+            current_location: None,
+            weight: None,
+            description: None,
+            latitude: Some(1.0),
+            longitude: Some(1.0),
+            last_seen_at: Some(t(100)),
+            version: 1,
+            created_at: t(0),
+            updated_at: t(0),
+            owner_id: None,
+            recipient_email: None,
+            seq: None,
+            courier: None,
+        }
+    }
+
+    fn carrier(recorded: i64, since: i64) -> Carrier {
+        Carrier {
+            courier_id: Uuid::from_u128(9),
+            since_at: t(since),
+            latitude: Some(5.0),
+            longitude: Some(6.0),
+            recorded_at: Some(t(recorded)),
+            heard_at: Some(t(recorded)),
+            battery_pct: Some(40.0),
+        }
+    }
+
+    #[test]
+    fn a_newer_fix_taken_aboard_is_the_packages_position() {
+        let mut moved = view();
+        aboard(
+            &mut moved,
+            &carrier(200, 150),
+            &PresenceRules::default(),
+            t(210),
+        );
+        assert_eq!(
+            (moved.latitude, moved.longitude, moved.last_seen_at),
+            (Some(5.0), Some(6.0), Some(t(200)))
+        );
+        let named = moved.courier.expect("the courier is named");
+        assert_eq!(
+            (named.presence, named.battery_pct),
+            (Some(Presence::Online), Some(40.0))
+        );
+    }
+
+    #[test]
+    fn a_fix_from_before_boarding_or_older_than_the_packages_own_is_not() {
+        let mut before_boarding = view();
+        aboard(
+            &mut before_boarding,
+            &carrier(200, 250),
+            &PresenceRules::default(),
+            t(260),
+        );
+        assert_eq!(before_boarding.latitude, Some(1.0));
+        let mut older = view();
+        aboard(
+            &mut older,
+            &carrier(90, 50),
+            &PresenceRules::default(),
+            t(100),
+        );
+        assert_eq!(older.last_seen_at, Some(t(100)));
+        assert!(older.courier.is_some(), "the courier is still named");
+    }
+}
