@@ -46,5 +46,7 @@ ALTER TABLE packages ADD COLUMN IF NOT EXISTS carrier_id uuid;
 -- Trackers that speak the OsmAnd protocol identify themselves by an id they
 -- send with every report: it is their credential, stored hashed like keys.
 ALTER TABLE devices ADD COLUMN IF NOT EXISTS unique_id_hash text;
+-- A revoked device's identifier is cleared (the tracker may be registered
+-- again), so only live identifiers are unique.
 CREATE UNIQUE INDEX IF NOT EXISTS devices_unique_id_idx ON devices (unique_id_hash)
     WHERE unique_id_hash IS NOT NULL;

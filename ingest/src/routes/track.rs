@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use hyper::StatusCode;
 use serde::Serialize;
 use shared::domain::TrackingNumber;
+use shared::packages::aboard;
 
 /// The public view of a package.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -78,12 +79,13 @@ pub async fn get(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
     let Some(mut package) = shared::packages::reads::view(pool, tn).await? else {
         return Err(ApiError::package_not_found(tn));
     };
-    // Aboard a courier, the package is where the courier is (who the
-    // courier is stays out of the public view).
-    if shared::packages::aboard::may_ride(&package) {
-        if let Some(carrier) = shared::packages::aboard::carrier(pool, tn).await? {
+    // Out for delivery aboard a courier, the parcel is where the courier is
+    // (before that, and who the courier is, stays out of the public view).
+    let exposure = aboard::exposure(None, &package);
+    if aboard::may_ride(&package) && exposure != aboard::Exposure::Nothing {
+        if let Some(carrier) = aboard::carrier(pool, tn).await? {
             let now = chrono::Utc::now();
-            shared::packages::aboard::aboard(&mut package, &carrier, &state.presence, now);
+            aboard::aboard(&mut package, &carrier, &state.presence, now, exposure);
         }
     }
     let history = shared::packages::history::status_history(pool, package.id, 1000).await?;

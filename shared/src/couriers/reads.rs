@@ -85,15 +85,15 @@ pub async fn one(
     Ok(row.map(|r| r.with_presence(rules, Utc::now())))
 }
 
-/// A package's stretches aboard couriers, oldest first (bounded: a package
-/// changes hands a few times, not thousands).
+/// A package's stretches aboard couriers, the newest 100 (a package changes
+/// hands a few times, not thousands).
 pub async fn stretches(
     db: impl PgExecutor<'_>,
     package_id: Uuid,
 ) -> Result<Vec<Stretch>, sqlx::Error> {
     sqlx::query_as(
         "SELECT courier_id, since_at, until_at FROM package_carriage \
-         WHERE package_id = $1 ORDER BY since_at LIMIT 100",
+         WHERE package_id = $1 ORDER BY since_at DESC LIMIT 100",
     )
     .bind(package_id)
     .fetch_all(db)

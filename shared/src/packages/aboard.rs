@@ -39,6 +39,30 @@ pub async fn carrier(
     .await
 }
 
+/// What a reader learns of the courier a package rides with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exposure {
+    /// Staff (admins, dispatchers, couriers): the courier named, their
+    /// presence and battery, the package at their fix, the trail aboard.
+    Full,
+    /// A customer or the public page, once the parcel is out for delivery:
+    /// the parcel's position (the courier's fix), nothing else.
+    Position,
+    /// A customer or the public page before that: the courier's
+    /// whereabouts are theirs.
+    Nothing,
+}
+
+/// The rule, in one place: `role` is `None` for the public tracking page.
+pub fn exposure(role: Option<crate::auth::Role>, view: &PackageView) -> Exposure {
+    use crate::auth::Role;
+    match role {
+        Some(Role::Admin | Role::Dispatcher | Role::Courier) => Exposure::Full,
+        _ if view.status == crate::domain::PackageStatus::OutForDelivery => Exposure::Position,
+        _ => Exposure::Nothing,
+    }
+}
+
 /// Whether a package in this status can ride with a courier at all (reads
 /// of other packages skip the query).
 pub fn may_ride(view: &PackageView) -> bool {
@@ -46,16 +70,21 @@ pub fn may_ride(view: &PackageView) -> bool {
     matches!(view.status, InTransit | OutForDelivery)
 }
 
-/// The view as it reads aboard `carrier`: the courier named, and the
-/// courier's latest fix as the package's position when it was taken while
-/// aboard and is newer than the package's own.
+/// The view as it reads aboard `carrier` to a reader with `exposure`: the
+/// courier named (staff only), and the courier's latest fix as the
+/// package's position when it was taken while aboard and is newer than the
+/// package's own.
 pub fn aboard(
     view: &mut PackageView,
     carrier: &Carrier,
     rules: &PresenceRules,
     now: DateTime<Utc>,
+    exposure: Exposure,
 ) {
-    view.courier = Some(CourierAboard {
+    if exposure == Exposure::Nothing {
+        return;
+    }
+    view.courier = (exposure == Exposure::Full).then(|| CourierAboard {
         id: carrier.courier_id,
         presence: carrier.heard_at.map(|heard| rules.at(heard, now)),
         battery_pct: carrier.battery_pct,
@@ -128,6 +157,7 @@ mod tests {
             &carrier(200, 150),
             &PresenceRules::default(),
             t(210),
+            Exposure::Full,
         );
         assert_eq!(
             (moved.latitude, moved.longitude, moved.last_seen_at),
@@ -148,6 +178,7 @@ mod tests {
             &carrier(200, 250),
             &PresenceRules::default(),
             t(260),
+            Exposure::Full,
         );
         assert_eq!(before_boarding.latitude, Some(1.0));
         let mut older = view();
@@ -156,8 +187,42 @@ mod tests {
             &carrier(90, 50),
             &PresenceRules::default(),
             t(100),
+            Exposure::Full,
         );
         assert_eq!(older.last_seen_at, Some(t(100)));
         assert!(older.courier.is_some(), "the courier is still named");
+    }
+
+    #[test]
+    fn outsiders_get_the_position_once_out_for_delivery_and_never_the_courier() {
+        let mut in_transit = view();
+        in_transit.status = PackageStatus::InTransit;
+        let rules = PresenceRules::default();
+        let customer = Some(crate::auth::Role::Customer);
+        assert_eq!(exposure(customer, &in_transit), Exposure::Nothing);
+        assert_eq!(exposure(None, &in_transit), Exposure::Nothing);
+        let dispatcher = Some(crate::auth::Role::Dispatcher);
+        assert_eq!(exposure(dispatcher, &in_transit), Exposure::Full);
+        aboard(
+            &mut in_transit,
+            &carrier(200, 150),
+            &rules,
+            t(210),
+            Exposure::Nothing,
+        );
+        assert_eq!(
+            (in_transit.latitude, in_transit.courier.is_none()),
+            (Some(1.0), true)
+        );
+        let mut out = view();
+        assert_eq!(exposure(None, &out), Exposure::Position);
+        aboard(
+            &mut out,
+            &carrier(200, 150),
+            &rules,
+            t(210),
+            Exposure::Position,
+        );
+        assert_eq!((out.latitude, out.courier.is_none()), (Some(5.0), true));
     }
 }

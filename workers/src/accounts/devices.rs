@@ -124,7 +124,10 @@ pub async fn revoke(
         return Ok(refused);
     }
     // Revoking twice keeps the first time.
-    sqlx::query("UPDATE devices SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1")
+    // The OsmAnd identifier is freed: the same tracker may be registered again.
+    sqlx::query(
+        "UPDATE devices SET revoked_at = COALESCE(revoked_at, $2), unique_id_hash = NULL WHERE id = $1",
+    )
         .bind(command.device_id)
         .bind(envelope.occurred_at)
         .execute(&mut *tx)

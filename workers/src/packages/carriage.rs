@@ -48,6 +48,14 @@ pub async fn settle(tx: &mut PgConnection, packages: &[Uuid]) -> Result<(), sqlx
     if packages.is_empty() {
         return Ok(());
     }
+    // A status change (the package's shard) and a run's change (the run's
+    // shard) may commit side by side: locking the packages first, then
+    // settling in a new statement (a new snapshot), sees the other's
+    // committed change, so neither leaves a stretch unopened or doubled.
+    sqlx::query("SELECT id FROM packages WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(packages)
+        .execute(&mut *tx)
+        .await?;
     // Every CTE sees the rows as they were before the statement: the open
     // stretch is closed and the next opened in one step.
     let sql = format!(

@@ -8,7 +8,8 @@
 //! Answers as Traccar's: 200 with an empty body once the broker confirmed;
 //! an unknown identifier 400 (form) or 404 (JSON). Unlike Traccar, a
 //! malformed report gets a 400 with a JSON error instead of a closed
-//! connection, and a time outside the location rules is refused.
+//! connection, and a report whose time is outside the location rules is
+//! answered 200 and dropped (Traccar Client would re-send it forever).
 
 use crate::credentials::Refused;
 use crate::http::request::{read_limited, BodyLimits};
@@ -61,12 +62,9 @@ async fn report(
         .map_err(|error| ApiError::BadRequest(error.to_string()))?;
     let caller = device(state, &report, network).await?;
     let received_at = now_ms();
-    let recorded_at = within_rules(
-        report.recorded_at.unwrap_or(received_at),
-        &state.point_rules,
-        received_at,
-    )
-    .map_err(|problem| ApiError::BadRequest(format!("timestamp {problem}")))?;
+    let Some(recorded_at) = fix_time(state, &report, &caller, received_at) else {
+        return Ok(Reply::empty(StatusCode::OK));
+    };
     let address = source.address.take();
     source = shared::wire::Principal {
         address,
@@ -93,6 +91,26 @@ async fn report(
         return Err(ApiError::unavailable("message broker"));
     }
     Ok(Reply::empty(StatusCode::OK))
+}
+
+/// When the fix was taken (the receive time if not said), or `None` when
+/// it is outside the location rules. Traccar Client re-sends its oldest
+/// record until it gets a 200: refusing a record from a clock far off would
+/// stop the device for good, so such a report is answered and dropped.
+fn fix_time(
+    state: &AppState,
+    report: &Report,
+    caller: &Caller,
+    received_at: chrono::DateTime<chrono::Utc>,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    let time = report.recorded_at.unwrap_or(received_at);
+    match within_rules(time, &state.point_rules, received_at) {
+        Ok(time) => Some(time),
+        Err(problem) => {
+            tracing::info!(device = ?caller.device_id, %problem, "an OsmAnd report's time is outside the rules; dropped");
+            None
+        }
+    }
 }
 
 /// The device the report's identifier names; unknown: 400 for a form,

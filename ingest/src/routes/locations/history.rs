@@ -42,7 +42,10 @@ pub async fn get(
         .limit(limit);
     let found: Vec<HistoryDoc> = super::found("history", read).await?;
     let mut views: Vec<LocationView> = found.iter().map(LocationView::from).collect();
-    views.extend(carried(state, db, package_id, (since, until), limit).await?);
+    // The courier's trail runs through other recipients' streets: staff only.
+    if shared::auth::policy::sees_all(caller.role) || caller.role == shared::auth::Role::Courier {
+        views.extend(carried(state, db, package_id, (since, until), limit).await?);
+    }
     // Newest first across both; the same limit.
     views.sort_by_key(|v| std::cmp::Reverse(v.timestamp()));
     views.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -59,13 +59,20 @@ async fn aboard(state: &AppState, caller: &Caller, json: String) -> Result<Strin
     let Ok(mut view) = serde_json::from_str::<shared::packages::PackageView>(&json) else {
         return Ok(json);
     };
-    if !follow::may_ride(&view) {
+    let exposure = follow::exposure(Some(caller.role), &view);
+    if !follow::may_ride(&view) || exposure == follow::Exposure::Nothing {
         return Ok(json);
     }
     let db = state.reads.for_caller(caller).await;
     let Some(carrier) = follow::carrier(db, &view.tracking_number).await? else {
         return Ok(json);
     };
-    follow::aboard(&mut view, &carrier, &state.presence, chrono::Utc::now());
+    follow::aboard(
+        &mut view,
+        &carrier,
+        &state.presence,
+        chrono::Utc::now(),
+        exposure,
+    );
     serde_json::to_string(&view).map_err(|_| ApiError::Internal("internal error"))
 }

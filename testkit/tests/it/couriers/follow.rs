@@ -136,15 +136,79 @@ async fn a_courier_point_moves_every_active_package_of_their_runs_and_no_other()
     assert_eq!(trail(&app, &in_transit).await, vec![40.0, 30.0, 10.0]);
     assert_eq!(trail(&app, &out).await, vec![30.0, 10.0]);
     assert!(trail(&app, &delivered).await.is_empty());
-    // The public tracking page moves too (without naming the courier).
-    let tracked: Value = reqwest::get(app.url(&format!("/track/{in_transit}")))
+    app.shutdown().await;
+}
+
+/// What a stranger with the tracking number, or the customer, learns of the
+/// courier: where the parcel is once it is out for delivery, never before
+/// (the courier's whereabouts are theirs), never who or their battery, and
+/// never the courier's trail through other recipients' streets.
+#[tokio::test]
+async fn outsiders_see_the_courier_only_once_out_for_delivery_and_never_their_trail() {
+    let app = TestApp::spawn().await;
+    let carl = app.courier().await;
+    let customer = app.caller(shared::auth::Role::Customer).await;
+    let customer_client = app.client_as(&customer);
+    let mut body = testkit::app::customer_package_body();
+    body["recipient_name"] = json!("Cara Customer");
+    let parcel = app.create_as_customer(&customer_client, body).await;
+    app.status_changed(&parcel, json!({"status": "in_transit"}))
+        .await;
+    app.deliver(&carl, &[&parcel]).await;
+    report(&app, &carl, 10.0).await;
+    reads_at(&app, &parcel, 10.0, &carl).await;
+
+    let public = || async {
+        let tracked: Value = reqwest::get(app.url(&format!("/track/{parcel}")))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tracked
+    };
+    let as_customer = || async {
+        let read: Value = customer_client
+            .get(app.url(&format!("/packages/{parcel}")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        read
+    };
+    // In transit: the courier's position is nobody else's business.
+    assert_eq!(public().await["last_position"], Value::Null);
+    let read = as_customer().await;
+    assert_eq!(
+        (read["latitude"].clone(), read["courier"].clone()),
+        (Value::Null, Value::Null)
+    );
+
+    // Out for delivery: the parcel is where the courier is, and only that.
+    app.status_changed(&parcel, json!({"status": "out_for_delivery"}))
+        .await;
+    report(&app, &carl, 20.0).await;
+    reads_at(&app, &parcel, 20.0, &carl).await;
+    let tracked = public().await;
+    assert_eq!(tracked["last_position"]["latitude"], json!(20.0));
+    assert!(!tracked.to_string().contains(&carl.user_id.to_string()));
+    let read = as_customer().await;
+    assert_eq!(read["latitude"], json!(20.0));
+    assert_eq!(read["courier"], Value::Null, "not who, nor their battery");
+    let trail: Vec<Value> = customer_client
+        .get(app.url(&format!("/packages/{parcel}/locations")))
+        .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(tracked["last_position"]["latitude"], json!(40.0));
-    assert!(!tracked.to_string().contains(&carl.user_id.to_string()));
+    assert!(
+        trail.is_empty(),
+        "the courier's trail is not the customer's: {trail:?}"
+    );
     app.shutdown().await;
 }
 

@@ -103,6 +103,14 @@ async fn traccars_request_shapes_are_accepted_or_refused_as_traccar_does_and_sto
         "{error}"
     );
 
+    // A time far outside the rules is answered (or the client would re-send
+    // it forever) and dropped: it is not among the fixes counted below.
+    let ancient = send(http.get(format!(
+        "{main}?id={imei}&lat=50.0&lon=30.0&timestamp=1377177267"
+    )))
+    .await;
+    assert_eq!(ancient.status, 200);
+
     // Stored for the right courier: Carl's ten fixes, Dora's one.
     let carls = eventually(WAIT, "Carl's fixes", || async {
         let fixes = courier_fixes(&app, carl.user_id).await;

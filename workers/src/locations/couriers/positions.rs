@@ -98,6 +98,9 @@ pub async fn advance(
     if summaries.is_empty() {
         return Ok(Vec::new());
     }
+    // Rows in courier order: two windows lock them in the same order.
+    let mut summaries: Vec<_> = summaries.into_iter().collect();
+    summaries.sort_unstable_by_key(|(courier_id, _)| *courier_id);
     let mut columns = Columns::default();
     for (courier_id, summary) in &summaries {
         columns.push(*courier_id, summary);
