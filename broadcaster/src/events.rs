@@ -8,7 +8,7 @@
 //! the state the hub is in. After a reconnect every watched package is bound
 //! again, and every client told to read what it missed from the stores.
 
-use crate::hub::{Hub, Outgoing};
+use crate::hub::{Hub, Outgoing, EVERY_PACKAGE};
 use futures_util::StreamExt;
 use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
@@ -78,8 +78,17 @@ impl Events {
     }
 }
 
-fn binding_key(tracking_number: &str) -> String {
-    format!("package.{tracking_number}.*")
+/// The bindings a hub key needs: a package's events; the feed's every
+/// package's and every courier's; a courier's own. Bindings may overlap: the
+/// broker puts a message in the queue once however many match.
+fn binding_keys(key: &str) -> Vec<String> {
+    if key == EVERY_PACKAGE {
+        vec!["package.*.*".to_owned(), "courier.*.*".to_owned()]
+    } else if let Some(courier_id) = crate::hub::courier_of(key) {
+        vec![format!("courier.{courier_id}.*")]
+    } else {
+        vec![format!("package.{key}.*")]
+    }
 }
 
 /// Where events come from, and the keys their seals are opened with.
@@ -157,6 +166,9 @@ async fn connected(
                 }
             }
             delivery = stream.deliveries.next() => match delivery {
+                Some(Ok(delivery)) if delivery.routing_key.as_str().starts_with(crate::couriers::ROUTING_PREFIX) => {
+                    crate::couriers::forward(hub, &source.keys, &delivery.data)
+                }
                 Some(Ok(delivery)) => forward(hub, &source.keys, &delivery.data),
                 Some(Err(error)) => break Err(StreamError::Consumer(error)),
                 None => break Err(StreamError::ConsumerEnded),
@@ -207,6 +219,16 @@ impl Stream {
             deliveries,
             bound: HashSet::new(),
         };
+        // The watchers of packages aboard a courier hear the courier's moves
+        // (see [`crate::couriers`]): taken whoever watches what.
+        bind(
+            &stream.channel,
+            &stream.queue,
+            &stream.exchange,
+            crate::couriers::EVERY_MOVE,
+        )
+        .await
+        .map_err(StreamError::Binding)?;
         for tracking_number in hub.watched() {
             stream
                 .reconcile(hub, &tracking_number)
@@ -240,17 +262,21 @@ async fn reconcile(
 ) -> Result<(), lapin::Error> {
     let wanted = hub.is_watched(tracking_number);
     if wanted && !bound.contains(tracking_number) {
-        bind(channel, queue, exchange, tracking_number).await?;
+        for key in binding_keys(tracking_number) {
+            bind(channel, queue, exchange, &key).await?;
+        }
         bound.insert(tracking_number.to_owned());
     } else if !wanted && bound.contains(tracking_number) {
-        channel
-            .queue_unbind(
-                queue.into(),
-                exchange.into(),
-                binding_key(tracking_number).into(),
-                FieldTable::default(),
-            )
-            .await?;
+        for key in binding_keys(tracking_number) {
+            channel
+                .queue_unbind(
+                    queue.into(),
+                    exchange.into(),
+                    key.into(),
+                    FieldTable::default(),
+                )
+                .await?;
+        }
         bound.remove(tracking_number);
     }
     Ok(())
@@ -260,13 +286,13 @@ async fn bind(
     channel: &Channel,
     queue: &str,
     exchange: &str,
-    tracking_number: &str,
+    routing_key: &str,
 ) -> Result<(), lapin::Error> {
     channel
         .queue_bind(
             queue.into(),
             exchange.into(),
-            binding_key(tracking_number).into(),
+            routing_key.into(),
             QueueBindOptions::default(),
             FieldTable::default(),
         )

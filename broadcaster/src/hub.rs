@@ -49,6 +49,12 @@ pub enum Outgoing {
         updates: Arc<[(i64, Utf8Bytes)]>,
         occurred_at: chrono::DateTime<chrono::Utc>,
     },
+    /// A live frame outside every package's seq stream (a courier's moves
+    /// and presence, a package moving with its courier): sent as it comes.
+    Aside {
+        frame: Utf8Bytes,
+        occurred_at: chrono::DateTime<chrono::Utc>,
+    },
 }
 
 /// The key under which clients watching every package are kept (no
@@ -56,12 +62,36 @@ pub enum Outgoing {
 /// package's events.
 pub const EVERY_PACKAGE: &str = "*";
 
+/// The keys of clients watching one courier: `courier:<id>` (no tracking
+/// number has a colon).
+const COURIER_PREFIX: &str = "courier:";
+
+pub fn courier_key(courier_id: uuid::Uuid) -> String {
+    format!("{COURIER_PREFIX}{courier_id}")
+}
+
+/// The courier a key names, if it names one.
+pub fn courier_of(key: &str) -> Option<uuid::Uuid> {
+    key.strip_prefix(COURIER_PREFIX)
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+}
+
+/// Whether the key is one package's: events in seq order, read back from
+/// the stores (the feed and couriers have no such stream).
+pub fn is_package(key: &str) -> bool {
+    key != EVERY_PACKAGE && !key.starts_with(COURIER_PREFIX)
+}
+
 /// How the hub reaches one client.
 #[derive(Clone)]
 pub struct ClientHandle {
     pub outbox: mpsc::Sender<Outgoing>,
     /// Cancelled when the client cannot keep up; its connection then closes.
     pub too_slow: CancellationToken,
+    /// Staff (admins, dispatchers, couriers) see a package move with its
+    /// courier whatever its status; others once it is out for delivery.
+    /// Follows the caller's role as the connection checks it again.
+    pub staff: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Default)]
@@ -258,7 +288,7 @@ impl Hub {
         let clients: Vec<&ClientHandle> = watchers
             .by_package
             .iter()
-            .filter(|(key, _)| key.as_str() != EVERY_PACKAGE)
+            .filter(|(key, _)| is_package(key))
             .flat_map(|(_, clients)| clients.iter())
             .filter(|(id, _)| seen.insert(**id))
             .map(|(_, handle)| handle)
@@ -310,6 +340,35 @@ impl Hub {
                 }
             }
         }
+    }
+
+    /// Of these packages, those some client here watches.
+    pub fn watched_of<'a>(&self, tracking_numbers: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+        let Ok(watchers) = self.watchers.lock() else {
+            return Vec::new();
+        };
+        tracking_numbers
+            .filter(|tn| watchers.by_package.contains_key(*tn))
+            .collect()
+    }
+
+    /// Queues `message` once for each client watching any of `keys` (a
+    /// client watching two gets it once), staff only unless `public`,
+    /// without waiting; a watcher whose queue is full is marked too slow.
+    pub fn dispatch_aside(&self, keys: &[&str], message: &Outgoing, public: bool) {
+        let Ok(watchers) = self.watchers.lock() else {
+            return;
+        };
+        let mut seen = HashSet::new();
+        let clients = keys
+            .iter()
+            .filter_map(|key| watchers.by_package.get(*key))
+            .flat_map(|clients| clients.iter())
+            .filter(|(id, client)| {
+                (public || client.staff.load(Ordering::Relaxed)) && seen.insert(**id)
+            })
+            .map(|(_, client)| client);
+        self.offer(clients, message);
     }
 
     fn offer<'a>(&self, clients: impl Iterator<Item = &'a ClientHandle>, message: &Outgoing) {

@@ -31,6 +31,8 @@
 //!   checkpoints that move clients' cursors forward.
 //! - [`rights`]: a courier's rights move with their deliveries; connections
 //!   check their subscriptions again when they may have changed.
+//! - [`couriers`]: couriers' moves and presence to their watchers and the
+//!   feed, and to the watchers of the packages riding with them.
 //! - [`presence`]: this instance's connection count, reported to Redis for
 //!   ingest's `/api/v1/stats`.
 
@@ -38,6 +40,7 @@ pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod connection;
+pub mod couriers;
 pub mod endpoints;
 pub mod events;
 pub mod feed;

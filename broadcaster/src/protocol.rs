@@ -24,6 +24,7 @@
 use serde::Deserialize;
 use serde_json::json;
 use shared::domain::TrackingNumber;
+use uuid::Uuid;
 
 /// A valid client request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +44,13 @@ pub enum Request {
         since_seq: Option<i64>,
     },
     UnsubscribeAll,
+    /// One courier's moves and presence (see [`crate::couriers`]).
+    SubscribeCourier {
+        courier_id: Uuid,
+    },
+    UnsubscribeCourier {
+        courier_id: Uuid,
+    },
 }
 
 #[derive(Deserialize)]
@@ -50,6 +58,7 @@ struct Raw {
     r#type: String,
     tracking_number: Option<String>,
     since_seq: Option<i64>,
+    courier_id: Option<String>,
 }
 
 /// Parses one text frame; the error is the message to send back.
@@ -65,6 +74,14 @@ pub fn parse(text: &str) -> Result<Request, String> {
             return since_seq(raw.since_seq).map(|since_seq| Request::SubscribeAll { since_seq })
         }
         "unsubscribe_all" => return Ok(Request::UnsubscribeAll),
+        "subscribe_courier" => {
+            return courier_id(raw.courier_id)
+                .map(|courier_id| Request::SubscribeCourier { courier_id })
+        }
+        "unsubscribe_courier" => {
+            return courier_id(raw.courier_id)
+                .map(|courier_id| Request::UnsubscribeCourier { courier_id })
+        }
         _ => {}
     }
     let Some(tracking_number) = raw.tracking_number else {
@@ -78,9 +95,16 @@ pub fn parse(text: &str) -> Result<Request, String> {
         }),
         "unsubscribe" => Ok(Request::Unsubscribe { tracking_number }),
         other => Err(format!(
-            "unknown message type {other:?}; expected subscribe, unsubscribe, subscribe_all or unsubscribe_all"
+            "unknown message type {other:?}; expected subscribe, unsubscribe, subscribe_all, unsubscribe_all, subscribe_courier or unsubscribe_courier"
         )),
     }
+}
+
+fn courier_id(raw: Option<String>) -> Result<Uuid, String> {
+    let Some(raw) = raw else {
+        return Err("courier_id is required".into());
+    };
+    Uuid::parse_str(&raw).map_err(|_| "courier_id must be a courier's id (a UUID)".into())
 }
 
 fn since_seq(since: Option<i64>) -> Result<Option<i64>, String> {
@@ -144,6 +168,20 @@ pub fn revoked_all() -> String {
     json!({ "type": "unsubscribed_all", "reason": "access revoked" }).to_string()
 }
 
+pub fn subscribed_courier(courier_id: Uuid) -> String {
+    json!({ "type": "subscribed_courier", "courier_id": courier_id }).to_string()
+}
+
+pub fn unsubscribed_courier(courier_id: Uuid) -> String {
+    json!({ "type": "unsubscribed_courier", "courier_id": courier_id }).to_string()
+}
+
+/// The caller may no longer watch the courier (their role changed).
+pub fn revoked_courier(courier_id: Uuid) -> String {
+    json!({ "type": "unsubscribed_courier", "courier_id": courier_id, "reason": "access revoked" })
+        .to_string()
+}
+
 pub fn error(message: &str) -> String {
     json!({ "type": "error", "error": message }).to_string()
 }
@@ -178,6 +216,29 @@ mod tests {
         );
         assert!(parse(r#"{"type":"subscribe_everything"}"#).is_err());
         assert!(parse(r#"{"type":"subscribe","tracking_number":"*"}"#).is_err());
+    }
+
+    #[test]
+    fn a_courier_is_named_by_id() {
+        let id = Uuid::new_v4();
+        assert_eq!(
+            parse(&format!(
+                r#"{{"type":"subscribe_courier","courier_id":"{id}"}}"#
+            )),
+            Ok(Request::SubscribeCourier { courier_id: id })
+        );
+        assert_eq!(
+            parse(&format!(
+                r#"{{"type":"unsubscribe_courier","courier_id":"{id}"}}"#
+            )),
+            Ok(Request::UnsubscribeCourier { courier_id: id })
+        );
+        assert!(parse(r#"{"type":"subscribe_courier"}"#)
+            .unwrap_err()
+            .contains("required"));
+        assert!(parse(r#"{"type":"subscribe_courier","courier_id":"*"}"#)
+            .unwrap_err()
+            .contains("UUID"));
     }
 
     use super::*;

@@ -7,7 +7,7 @@
 //! drops them after `Forget`). Each method here moves all five together.
 
 use crate::events::Events;
-use crate::hub::{ClientHandle, ClientId, Hub, Outgoing, EVERY_PACKAGE};
+use crate::hub::{is_package, ClientHandle, ClientId, Hub, Outgoing};
 use std::collections::HashSet;
 use std::sync::Arc;
 
@@ -53,20 +53,29 @@ impl Subscriptions {
         self.confirmed.contains(tracking_number)
     }
 
-    /// The watched packages (the every-package feed left out).
+    /// The watched packages (the every-package feed and couriers left out).
     pub fn packages(&self) -> Vec<String> {
         self.confirmed
             .iter()
-            .filter(|tn| tn.as_str() != EVERY_PACKAGE)
+            .filter(|key| is_package(key))
             .cloned()
             .collect()
     }
 
+    /// The watched couriers.
+    pub fn couriers(&self) -> Vec<uuid::Uuid> {
+        self.confirmed
+            .iter()
+            .filter_map(|key| crate::hub::courier_of(key))
+            .collect()
+    }
+
     /// Starts receiving `tracking_number`'s events (the writer holds a
-    /// package's until `Start`) and binds them on the broker.
+    /// package's until `Start`) and binds them on the broker. The key may
+    /// also be the feed's or a courier's ([`crate::hub`]), which have no
+    /// stream to hold.
     pub async fn bind(&mut self, tracking_number: &str) -> Bound {
-        let feed = tracking_number == EVERY_PACKAGE;
-        if !feed
+        if is_package(tracking_number)
             && !self
                 .enqueue(Outgoing::Watch(tracking_number.to_owned()))
                 .await
@@ -94,7 +103,7 @@ impl Subscriptions {
         // The binding may have been made before its answer was lost:
         // reconcile again, now that nobody here wants it.
         let _ = self.events.sync(tracking_number).await;
-        tracking_number == EVERY_PACKAGE
+        !is_package(tracking_number)
             || self
                 .enqueue(Outgoing::Forget(tracking_number.to_owned()))
                 .await
@@ -114,8 +123,10 @@ impl Subscriptions {
             self.hub.unsubscribe(tracking_number, self.id);
             let _ = self.events.sync(tracking_number).await;
         }
-        self.enqueue(Outgoing::Forget(tracking_number.to_owned()))
-            .await;
+        if is_package(tracking_number) {
+            self.enqueue(Outgoing::Forget(tracking_number.to_owned()))
+                .await;
+        }
     }
 
     /// Ends every subscription everywhere, and says which there were.

@@ -272,6 +272,9 @@ fn accept(streams: &mut Streams<Frame>, outgoing: Outgoing, out: &mut Vec<Output
                 .iter()
                 .map(|(_, text)| Output::Event((text.clone(), Some(occurred_at)))),
         ),
+        Outgoing::Aside { frame, occurred_at } => {
+            out.push(Output::Event((frame, Some(occurred_at))))
+        }
     }
 }
 

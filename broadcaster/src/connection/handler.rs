@@ -87,6 +87,10 @@ impl Handler {
                 self.unwatch(EVERY_PACKAGE).await;
                 self.reply(protocol::unsubscribed_all())
             }
+            Ok(Request::SubscribeCourier { courier_id }) => self.watch_courier(courier_id).await,
+            Ok(Request::UnsubscribeCourier { courier_id }) => {
+                self.unwatch_courier(courier_id).await
+            }
             Err(problem) => self.reply(protocol::error(&problem)),
         }
     }
@@ -207,7 +211,7 @@ impl Handler {
     }
 
     /// Whether one more subscription fits (one held already always does).
-    fn room_for(&self, tn: &str) -> Result<(), String> {
+    pub(super) fn room_for(&self, tn: &str) -> Result<(), String> {
         let max = self.shared.limits.max_subscriptions;
         if !self.subscriptions.contains(tn) && self.subscriptions.len() >= max {
             return Err(format!("at most {max} subscriptions per connection"));

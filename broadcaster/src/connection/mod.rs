@@ -1,8 +1,9 @@
 //! One WebSocket client: the reader side ([`Connection`]) handles the
-//! protocol ([`handler`]) and keeps the connection's checks ([`recheck`]);
+//! protocol ([`handler`], couriers in [`couriers`]) and keeps the connection's checks ([`recheck`]);
 //! a [`Writer`] task owns the sending side. Either ends the connection
 //! through a shared [`Closing`], with a close frame saying why.
 
+mod couriers;
 mod handler;
 mod recheck;
 
@@ -164,9 +165,11 @@ impl Connection {
         let limits = &shared.limits;
         let (outbox, inbox) = mpsc::channel::<Outgoing>(limits.client_queue);
         let closing = Closing::default();
+        let staff = shared::packages::aboard::is_staff(session.caller.as_ref().map(|c| c.role));
         let handle = ClientHandle {
             outbox,
             too_slow: CancellationToken::new(),
+            staff: Arc::new(std::sync::atomic::AtomicBool::new(staff)),
         };
         let id = shared.hub.new_client_id();
         let writer = tokio::spawn(

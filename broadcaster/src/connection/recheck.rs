@@ -50,6 +50,10 @@ impl Handler {
         .await;
         match current {
             Ok(Ok(Some(caller))) => {
+                let staff = shared::packages::aboard::is_staff(Some(caller.role));
+                self.handle
+                    .staff
+                    .store(staff, std::sync::atomic::Ordering::Relaxed);
                 self.caller = Some(caller);
                 match self.recheck().await {
                     Recheck::Done => SessionCheck::Live,
@@ -62,6 +66,8 @@ impl Handler {
                 for tn in self.subscriptions.end_all().await {
                     let notice = if tn == EVERY_PACKAGE {
                         protocol::revoked_all()
+                    } else if let Some(courier_id) = crate::hub::courier_of(&tn) {
+                        protocol::revoked_courier(courier_id)
                     } else {
                         protocol::revoked(&tn)
                     };
@@ -95,6 +101,9 @@ impl Handler {
             if !self.reply(protocol::revoked_all()) {
                 return Recheck::Gone;
             }
+        }
+        if !self.recheck_couriers().await {
+            return Recheck::Gone;
         }
         let Some(caller) = self.caller.as_ref() else {
             return Recheck::Done;

@@ -112,9 +112,39 @@ pub fn decide(caller: &Caller, action: Action, package: Option<&PackageAccess>) 
     }
 }
 
+/// The decision for reading one courier's positions, presence and trail:
+/// admins and dispatchers any courier, a courier themselves; another
+/// courier's reads as unknown.
+pub fn decide_courier(caller: &Caller, courier_id: Uuid) -> Decision {
+    if !role_may(caller.role, Action::ReadCouriers) {
+        Decision::Forbidden
+    } else if sees_all(caller.role) || caller.user_id == courier_id {
+        Decision::Allow
+    } else {
+        Decision::Hidden
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn couriers_are_read_by_dispatch_and_by_themselves() {
+        let courier = caller(Role::Courier);
+        let other = Uuid::new_v4();
+        assert_eq!(decide_courier(&courier, courier.user_id), Decision::Allow);
+        assert_eq!(decide_courier(&courier, other), Decision::Hidden);
+        assert_eq!(
+            decide_courier(&caller(Role::Dispatcher), other),
+            Decision::Allow
+        );
+        assert_eq!(decide_courier(&caller(Role::Admin), other), Decision::Allow);
+        assert_eq!(
+            decide_courier(&caller(Role::Customer), other),
+            Decision::Forbidden
+        );
+    }
 
     fn caller(role: Role) -> Caller {
         Caller {

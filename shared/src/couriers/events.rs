@@ -48,7 +48,16 @@ pub struct CourierMoved {
     /// Oldest first; only reports with a fix.
     pub points: Vec<CourierFix>,
     /// The packages that follow the courier now.
-    pub packages: Vec<String>,
+    pub packages: Vec<Riding>,
+}
+
+/// A package that rides with the courier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Riding {
+    pub tracking_number: String,
+    /// Whether its outsiders (its customer, the public page) see it move
+    /// with the courier ([`crate::packages::aboard::outsiders_see_courier`]).
+    pub public: bool,
 }
 
 /// One stored fix of a courier.

@@ -80,7 +80,7 @@ fn j2_extras_become_attributes() {
     assert_eq!(a["f"], Attribute::Bool(false));
     assert_eq!(a["i"], Attribute::Number(1.0));
     assert_eq!(a["d"], Attribute::Number(1.345));
-    assert_eq!(a["big"], Attribute::Number(1_763_636.3442));
+    assert_eq!(a["big"], Attribute::Number(1_763_636.344_2));
     assert!(!a.contains_key("nested"), "objects are not attributes");
 }
 

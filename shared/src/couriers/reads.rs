@@ -85,6 +85,14 @@ pub async fn one(
     Ok(row.map(|r| r.with_presence(rules, Utc::now())))
 }
 
+/// Whether there is a courier account with this id.
+pub async fn exists(db: impl PgExecutor<'_>, courier_id: Uuid) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND role = 'courier')")
+        .bind(courier_id)
+        .fetch_one(db)
+        .await
+}
+
 /// A package's stretches aboard couriers, the newest 100 (a package changes
 /// hands a few times, not thousands).
 pub async fn stretches(

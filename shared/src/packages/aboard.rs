@@ -55,12 +55,26 @@ pub enum Exposure {
 
 /// The rule, in one place: `role` is `None` for the public tracking page.
 pub fn exposure(role: Option<crate::auth::Role>, view: &PackageView) -> Exposure {
-    use crate::auth::Role;
-    match role {
-        Some(Role::Admin | Role::Dispatcher | Role::Courier) => Exposure::Full,
-        _ if view.status == crate::domain::PackageStatus::OutForDelivery => Exposure::Position,
-        _ => Exposure::Nothing,
+    if is_staff(role) {
+        Exposure::Full
+    } else if outsiders_see_courier(view.status) {
+        Exposure::Position
+    } else {
+        Exposure::Nothing
     }
+}
+
+/// Admins, dispatchers and couriers see who carries a package and where,
+/// whatever its status.
+pub fn is_staff(role: Option<crate::auth::Role>) -> bool {
+    use crate::auth::Role;
+    matches!(role, Some(Role::Admin | Role::Dispatcher | Role::Courier))
+}
+
+/// Whether a package's outsiders (its customer, the public page) see it
+/// move with its courier: only once it is out for delivery.
+pub fn outsiders_see_courier(status: crate::domain::PackageStatus) -> bool {
+    status == crate::domain::PackageStatus::OutForDelivery
 }
 
 /// Whether a package in this status can ride with a courier at all (reads

@@ -1,7 +1,8 @@
 // The fleet on the dispatch map: each courier's latest fix, coloured by
 // presence (online, stale, offline), with name and battery in its tooltip.
-// Read from GET /api/v1/couriers every few seconds (courier moves are not
-// on the WebSocket feed yet).
+// Read from GET /api/v1/couriers every few seconds (presence decays with
+// time, which no event announces), and moved live by the feed's
+// courier_update frames in between.
 
 const L = window.L;
 export const PRESENCE_COLORS = { online: "#1a7f37", stale: "#b36b00", offline: "#7a8793" };
@@ -54,8 +55,29 @@ export function fleet(map, api) {
       [...couriers.values()].filter((c) => c.presence === "online" && c.latitude != null).length,
     );
   }
+  /** A courier_update frame from the feed: a move or a presence change. */
+  function apply(message) {
+    const courier = couriers.get(message.courier_id);
+    if (!courier) return; // a new courier: the next load brings them
+    const data = message.data ?? {};
+    if (message.kind === "moved") {
+      const latest = (data.points ?? []).find((p) => p.is_latest);
+      if (!latest) return;
+      Object.assign(courier, { latitude: latest.latitude, longitude: latest.longitude, last_fix_at: latest.timestamp });
+    } else if (message.kind === "presence") {
+      courier.presence = data.presence;
+      if (data.battery_pct != null) courier.battery_pct = data.battery_pct;
+    }
+    const marker = markers.get(courier.id);
+    if (!marker || courier.latitude == null) return;
+    marker.setLatLng([courier.latitude, courier.longitude]);
+    marker.setStyle({ fillColor: PRESENCE_COLORS[courier.presence] ?? "#7a8793" });
+    marker.setTooltipContent(describe(courier));
+    marker.getElement?.()?.setAttribute?.("data-presence", courier.presence ?? "");
+  }
   return {
     load,
+    apply,
     couriers,
     /** Where the couriers are, for fitting the map. */
     positions: () => [...markers.values()].map((m) => m.getLatLng()),

@@ -369,6 +369,9 @@ async function connect(base) {
       case "package_update":
         onUpdate(message);
         break;
+      case "courier_update":
+        fleetLayer?.apply(message);
+        break;
       case "package_states":
         for (const state of message.packages ?? []) onState(state);
         break;

@@ -30,10 +30,12 @@ export function messageOf(event) {
 
 /**
  * Watches packages over `url`. `onUpdate(message)` gets each package_update;
- * `onState("live" | "reconnecting")` the connection's state. Returns a
- * function that stops watching.
+ * `onPosition(message)` each package_position (the package moving with its
+ * courier: no seq, newest fix of the courier); `onState("live" |
+ * "reconnecting")` the connection's state. Returns a function that stops
+ * watching.
  */
-export function watch(url, numbers, { since = {}, onUpdate, onState = () => {} }) {
+export function watch(url, numbers, { since = {}, onUpdate, onPosition = () => {}, onState = () => {} }) {
   const seqs = new Map(numbers.map((n) => [n, since[n] ?? 0]));
   let socket;
   let delay = 500;
@@ -55,6 +57,8 @@ export function watch(url, numbers, { since = {}, onUpdate, onState = () => {} }
         if (message.seq <= known) return; // already shown
         seqs.set(message.tracking_number, message.seq);
         onUpdate(message);
+      } else if (message.type === "package_position") {
+        onPosition(message);
       } else if (message.type === "gap") {
         seqs.set(message.tracking_number, Math.max(seqs.get(message.tracking_number) ?? 0, message.to));
       }

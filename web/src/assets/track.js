@@ -70,7 +70,11 @@ async function main() {
   const settings = await pageSettings();
   const map = await worldMap($("map"), { tilesUrl: settings.tiles_url });
   let marker;
-  const place = (latitude, longitude, text) => {
+  // When the shown position was taken: an older one never replaces it.
+  let shownAt = "";
+  const place = (latitude, longitude, text, timestamp = "") => {
+    if (timestamp && shownAt && Date.parse(timestamp) < Date.parse(shownAt)) return;
+    if (timestamp) shownAt = timestamp;
     const at = [latitude, longitude];
     if (marker) marker.setLatLng(at);
     else marker = dot(at).addTo(map);
@@ -82,7 +86,8 @@ async function main() {
   const position = parcel.last_position;
   if (position) {
     place(position.latitude, position.longitude,
-      `${position.location ?? "Reported position"}${position.timestamp ? `, ${when(position.timestamp)}` : ""}`);
+      `${position.location ?? "Reported position"}${position.timestamp ? `, ${when(position.timestamp)}` : ""}`,
+      position.timestamp ?? "");
   }
 
   watch(`${websocketBase(settings)}/public`, [parcel.tracking_number], {
@@ -97,9 +102,11 @@ async function main() {
         addStep(data.status, data.location, data.timestamp);
       }
       if (data.latitude != null && data.longitude != null) {
-        place(data.latitude, data.longitude, `${data.location ?? "Reported position"}, ${when(data.timestamp)}`);
+        place(data.latitude, data.longitude, `${data.location ?? "Reported position"}, ${when(data.timestamp)}`, data.timestamp);
       }
     },
+    // Out for delivery, the parcel moves with its courier.
+    onPosition: ({ data }) => place(data.latitude, data.longitude, `On its way, ${when(data.timestamp)}`, data.timestamp),
   });
 }
 

@@ -10,6 +10,7 @@
 //! hand-over, never per point).
 
 use shared::auth::access::ACTIVE_DELIVERY;
+use shared::couriers::Riding;
 use shared::wire::{Command, Envelope};
 use sqlx::{PgConnection, PgExecutor};
 use std::collections::HashMap;
@@ -98,25 +99,32 @@ pub async fn settle(tx: &mut PgConnection, packages: &[Uuid]) -> Result<(), sqlx
     Ok(())
 }
 
-/// The tracking numbers aboard each of these couriers now.
+/// The packages aboard each of these couriers now.
 pub async fn aboard(
     db: impl PgExecutor<'_>,
     couriers: &[Uuid],
-) -> Result<HashMap<Uuid, Vec<String>>, sqlx::Error> {
+) -> Result<HashMap<Uuid, Vec<Riding>>, sqlx::Error> {
     if couriers.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(Uuid, String)> = sqlx::query_as(
-        "SELECT c.courier_id, p.tracking_number FROM package_carriage c \
+    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
+        "SELECT c.courier_id, p.tracking_number, p.status FROM package_carriage c \
          JOIN packages p ON p.id = c.package_id \
          WHERE c.courier_id = ANY($1) AND c.until_at IS NULL ORDER BY p.tracking_number",
     )
     .bind(couriers)
     .fetch_all(db)
     .await?;
-    let mut aboard: HashMap<Uuid, Vec<String>> = HashMap::new();
-    for (courier, tracking_number) in rows {
-        aboard.entry(courier).or_default().push(tracking_number);
+    let mut aboard: HashMap<Uuid, Vec<Riding>> = HashMap::new();
+    for (courier, tracking_number, status) in rows {
+        // A status this build does not know is shown to staff only.
+        let public = status
+            .parse()
+            .is_ok_and(shared::packages::aboard::outsiders_see_courier);
+        aboard.entry(courier).or_default().push(Riding {
+            tracking_number,
+            public,
+        });
     }
     Ok(aboard)
 }

@@ -102,10 +102,9 @@ pub async fn history(
 fn visible_courier(caller: &Caller, raw: &str) -> Result<Uuid, ApiError> {
     authn::require(caller, Action::ReadCouriers)?;
     let id: Uuid = raw.parse().map_err(|_| not_found(raw))?;
-    if policy::sees_all(caller.role) || caller.user_id == id {
-        Ok(id)
-    } else {
-        Err(not_found(raw))
+    match policy::decide_courier(caller, id) {
+        policy::Decision::Allow => Ok(id),
+        _ => Err(not_found(raw)),
     }
 }
 

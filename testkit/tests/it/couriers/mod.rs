@@ -3,6 +3,7 @@
 //! cost the same for 1 package aboard as for 200), presence over time.
 
 mod follow;
+mod live;
 mod osmand;
 mod presence;
 mod shape;

@@ -62,7 +62,7 @@ pub async fn apply(
 fn announced(
     points: &[&CourierPoint],
     advanced: &[positions::Advanced],
-    mut aboard: HashMap<Uuid, Vec<String>>,
+    mut aboard: HashMap<Uuid, Vec<shared::couriers::Riding>>,
 ) -> Vec<CourierEvent> {
     let latest: HashMap<Uuid, Option<Uuid>> = advanced
         .iter()

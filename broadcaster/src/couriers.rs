@@ -1,0 +1,198 @@
+//! Couriers' events (`courier.<id>.<kind>` on the events exchange) as
+//! frames: each event is decoded and rendered once, and its bytes shared.
+//!
+//! - to the courier's watchers and the every-package feed (staff only), a
+//!   `courier_update`: every fix of the window, the packages aboard, or the
+//!   device's presence;
+//! - to the watchers of each package aboard, a `package_position`: the
+//!   courier's new latest fix as the package's position. Outsiders (a
+//!   customer, the public page) get it only once the package is out for
+//!   delivery, as they read it ([`shared::packages::aboard::exposure`]).
+//!
+//! A courier's point is one message however many packages ride along; the
+//! fan-out to packages happens here, and only for packages watched here.
+//! These frames carry no seq: a package's own events keep their order, and
+//! what a client missed it reads again (`GET /couriers`, the package).
+
+use crate::hub::{courier_key, Hub, Outgoing, EVERY_PACKAGE};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::json;
+use shared::couriers::{CourierEvent, CourierFix, CourierMoved};
+use shared::wire::{Envelope, SigningKeys};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+/// The routing keys' first word for couriers' events.
+pub const ROUTING_PREFIX: &str = "courier.";
+
+/// Every courier's moves: bound while the stream is up, so the watchers of
+/// packages aboard any courier hear them (one message per courier window,
+/// whichever packages ride along).
+pub const EVERY_MOVE: &str = "courier.*.moved";
+
+/// Opens the seal, renders once, offers to the watchers here. An event whose
+/// seal does not verify reaches nobody.
+pub fn forward(hub: &Hub, keys: &SigningKeys, payload: &[u8]) {
+    let event = match Envelope::<CourierEvent>::open(payload, keys) {
+        Ok(event) => event,
+        Err(error) => {
+            hub.metrics.events_refused.inc();
+            return tracing::warn!(%error, "courier event refused");
+        }
+    };
+    let courier = courier_key(event.body.courier_id());
+    let at = event.occurred_at;
+    if let Some(frame) = courier_update(&event) {
+        hub.dispatch_aside(&[&courier, EVERY_PACKAGE], &aside(frame, at), false);
+    }
+    let CourierEvent::Moved(moved) = &event.body else {
+        return;
+    };
+    let Some(latest) = moved.points.iter().find(|p| p.is_latest) else {
+        // Only late fixes: no package moved.
+        return;
+    };
+    let watched = hub.watched_of(moved.packages.iter().map(|p| p.tracking_number.as_str()));
+    for riding in moved.packages.iter() {
+        let tn = riding.tracking_number.as_str();
+        if !watched.contains(&tn) {
+            continue;
+        }
+        if let Some(frame) = package_position(tn, latest) {
+            hub.dispatch_aside(&[tn], &aside(frame, at), riding.public);
+        }
+    }
+}
+
+fn aside(frame: String, occurred_at: DateTime<Utc>) -> Outgoing {
+    Outgoing::Aside {
+        frame: Utf8Bytes::from(frame),
+        occurred_at,
+    }
+}
+
+/// What a courier's watchers read of one of its events.
+fn courier_update(event: &Envelope<CourierEvent>) -> Option<String> {
+    let data = match &event.body {
+        CourierEvent::Moved(moved) => moved_data(moved),
+        CourierEvent::PresenceChanged {
+            presence,
+            heard_at,
+            battery_pct,
+            ..
+        } => json!({ "presence": presence, "heard_at": heard_at, "battery_pct": battery_pct }),
+    };
+    serde_json::to_string(&json!({
+        "type": "courier_update",
+        "courier_id": event.body.courier_id(),
+        "kind": event.body.kind(),
+        "event_id": event.event_id,
+        "data": data,
+    }))
+    .ok()
+}
+
+fn moved_data(moved: &CourierMoved) -> serde_json::Value {
+    let points: Vec<Fix<'_>> = moved.points.iter().map(Fix::of).collect();
+    let packages: Vec<&str> = moved
+        .packages
+        .iter()
+        .map(|p| p.tracking_number.as_str())
+        .collect();
+    json!({ "points": points, "packages": packages })
+}
+
+/// A position as frames show it: the field names of a location update.
+#[derive(Serialize)]
+struct Position<'a> {
+    latitude: f64,
+    longitude: f64,
+    timestamp: DateTime<Utc>,
+    #[serde(flatten)]
+    measurements: &'a shared::locations::Measurements,
+}
+
+impl<'a> Position<'a> {
+    fn of(fix: &'a CourierFix) -> Self {
+        Self {
+            latitude: fix.coordinates.latitude(),
+            longitude: fix.coordinates.longitude(),
+            timestamp: fix.recorded_at,
+            measurements: &fix.measurements,
+        }
+    }
+}
+
+/// A courier's fix: its position, and whether it became the courier's
+/// latest (a late fix did not).
+#[derive(Serialize)]
+struct Fix<'a> {
+    #[serde(flatten)]
+    position: Position<'a>,
+    is_latest: bool,
+}
+
+impl<'a> Fix<'a> {
+    fn of(fix: &'a CourierFix) -> Self {
+        Self {
+            position: Position::of(fix),
+            is_latest: fix.is_latest,
+        }
+    }
+}
+
+/// A package moving with its courier: the fix as the package's position
+/// (the courier not named: outsiders may read it).
+fn package_position(tracking_number: &str, fix: &CourierFix) -> Option<String> {
+    serde_json::to_string(&json!({
+        "type": "package_position",
+        "tracking_number": tracking_number,
+        "data": Position::of(fix),
+    }))
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shared::couriers::Riding;
+    use shared::domain::Coordinates;
+    use uuid::Uuid;
+
+    fn fix(latitude: f64, is_latest: bool) -> CourierFix {
+        CourierFix {
+            point_id: Uuid::new_v4(),
+            coordinates: Coordinates::new(latitude, 13.4).expect("coordinates"),
+            measurements: Default::default(),
+            recorded_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
+            is_latest,
+        }
+    }
+
+    #[test]
+    fn a_courier_update_names_its_fixes_and_the_packages_aboard() {
+        let courier_id = Uuid::new_v4();
+        let moved = CourierMoved {
+            courier_id,
+            points: vec![fix(52.0, false), fix(52.5, true)],
+            packages: vec![Riding {
+                tracking_number: "TRK1".into(),
+                public: false,
+            }],
+        };
+        let data = moved_data(&moved);
+        assert_eq!(data["packages"], json!(["TRK1"]));
+        assert_eq!(data["points"][1]["latitude"], json!(52.5));
+        assert_eq!(data["points"][1]["is_latest"], json!(true));
+        assert!(data["points"][0].get("speed_mps").is_none());
+    }
+
+    #[test]
+    fn a_package_position_does_not_name_the_courier() {
+        let frame = package_position("TRK1", &fix(52.5, true)).expect("a frame");
+        let frame: serde_json::Value = serde_json::from_str(&frame).expect("json");
+        assert_eq!(frame["type"], "package_position");
+        assert_eq!(frame["data"]["latitude"], json!(52.5));
+        assert!(!frame.to_string().contains("courier"));
+    }
+}
