@@ -7,6 +7,7 @@ mod live;
 mod osmand;
 mod presence;
 mod shape;
+mod simulator;
 
 use mongodb::bson::{doc, Document};
 use testkit::app::TestApp;
