@@ -32,6 +32,7 @@ const SCENARIOS: &[&str] = &[
     "broadcast",
     "drain",
     "signing",
+    "couriers",
 ];
 
 /// Scenarios that only run when named (`hostile` reads ingest's memory from
@@ -44,10 +45,11 @@ const NAMED_ONLY: &[&str] = &["hostile"];
 #[command(name = "dt-bench", version)]
 struct Args {
     /// What to run: all, baselines, locations-single, locations-batch,
-    /// package-flow, reads, broadcast, drain, signing, hostile (named only).
+    /// package-flow, reads, broadcast, drain, signing, couriers, hostile
+    /// (named only).
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(
         ["all", "baselines", "locations-single", "locations-batch", "package-flow",
-         "reads", "broadcast", "drain", "signing", "hostile"]))]
+         "reads", "broadcast", "drain", "signing", "couriers", "hostile"]))]
     scenarios: Vec<String>,
     /// Small sizes; any failed request fails the run (the test suite's run).
     #[arg(long)]
@@ -234,6 +236,7 @@ async fn main() -> anyhow::Result<()> {
             "drain" => scenarios::drain::run(&run).await,
             "hostile" => scenarios::hostile::run(&run, args.ingest_pid).await,
             "signing" => scenarios::signing::run(),
+            "couriers" => scenarios::couriers::run(&run).await,
             _ => continue,
         };
         rows.extend(measured.with_context(|| format!("scenario {scenario}"))?);

@@ -9,9 +9,11 @@
 //!   single-point load keeps the queue bounded;
 //! - [`hostile`]: ingest's memory under worst-case bodies (not in `all`: it
 //!   reads ingest's memory from /proc);
-//! - [`signing`]: what sealing and opening a broker message costs.
+//! - [`signing`]: what sealing and opening a broker message costs;
+//! - [`couriers`]: couriers' positions over OsmAnd, 100 parcels aboard each.
 
 pub mod broadcast;
+pub mod couriers;
 pub mod drain;
 pub mod hostile;
 pub mod locations;

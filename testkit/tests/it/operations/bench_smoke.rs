@@ -45,6 +45,7 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
         "broadcast",
         "broadcast (hot package)",
         "drain (backlog)",
+        "couriers (osmand)",
     ] {
         assert!(
             stdout.contains(&format!("| {scenario} |")),
@@ -53,5 +54,9 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
     }
     assert!(stdout.contains("| signing (status update, "), "{stdout}");
     assert!(!stdout.contains("LOST"), "{stdout}");
+    assert!(
+        stdout.contains("| couriers (osmand) | courier points applied |"),
+        "{stdout}"
+    );
     app.shutdown().await;
 }
