@@ -5,8 +5,9 @@
 //!   `courier_update`: every fix of the window, the packages aboard, or the
 //!   device's presence;
 //! - to the watchers of each package aboard, a `package_position`: the
-//!   courier's new latest fix as the package's position. Outsiders (a
-//!   customer, the public page) get it only once the package is out for
+//!   courier's new latest fix as the package's position, if taken since the
+//!   package boarded. Outsiders (a customer, the public page, another
+//!   courier) get where and when only, and only once the package is out for
 //!   delivery, as they read it ([`shared::packages::aboard::exposure`]).
 //!
 //! A courier's point is one message however many packages ride along; the
@@ -19,7 +20,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
 use shared::couriers::{CourierEvent, CourierFix, CourierMoved};
+use shared::packages::aboard::{exposure_when, Exposure};
 use shared::wire::{Envelope, SigningKeys};
+use std::collections::HashSet;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// The routing keys' first word for couriers' events.
@@ -40,10 +43,18 @@ pub fn forward(hub: &Hub, keys: &SigningKeys, payload: &[u8]) {
             return tracing::warn!(%error, "courier event refused");
         }
     };
-    let courier = courier_key(event.body.courier_id());
+    let courier_id = event.body.courier_id();
+    let courier = courier_key(courier_id);
     let at = event.occurred_at;
-    if let Some(frame) = courier_update(&event) {
-        hub.dispatch_aside(&[&courier, EVERY_PACKAGE], &aside(frame, at), false);
+    // Watchers of the courier and of the feed were checked when they
+    // subscribed (dispatch, or the courier themselves). Nothing is
+    // rendered for nobody.
+    let keys = [courier.as_str(), EVERY_PACKAGE];
+    if !hub.watched_of(keys.into_iter()).is_empty() {
+        if let Some(frame) = courier_update(&event) {
+            let message = aside(frame, at);
+            hub.dispatch_aside(&keys, |_| Some(&message));
+        }
     }
     let CourierEvent::Moved(moved) = &event.body else {
         return;
@@ -52,15 +63,25 @@ pub fn forward(hub: &Hub, keys: &SigningKeys, payload: &[u8]) {
         // Only late fixes: no package moved.
         return;
     };
-    let watched = hub.watched_of(moved.packages.iter().map(|p| p.tracking_number.as_str()));
-    for riding in moved.packages.iter() {
+    let watched: HashSet<&str> = hub
+        .watched_of(moved.packages.iter().map(|p| p.tracking_number.as_str()))
+        .into_iter()
+        .collect();
+    for riding in &moved.packages {
         let tn = riding.tracking_number.as_str();
-        if !watched.contains(&tn) {
+        // A fix from before the package boarded is not the package's.
+        if !watched.contains(tn) || latest.recorded_at < riding.since_at {
             continue;
         }
-        if let Some(frame) = package_position(tn, latest) {
-            hub.dispatch_aside(&[tn], &aside(frame, at), riding.public);
-        }
+        let full = package_position(tn, latest, true).map(|f| aside(f, at));
+        let position = package_position(tn, latest, false).map(|f| aside(f, at));
+        hub.dispatch_aside(&[tn], |reader| {
+            match exposure_when(reader, riding.public, courier_id) {
+                Exposure::Full => full.as_ref(),
+                Exposure::Position => position.as_ref(),
+                Exposure::Nothing => None,
+            }
+        });
     }
 }
 
@@ -141,13 +162,23 @@ impl<'a> Fix<'a> {
     }
 }
 
-/// A package moving with its courier: the fix as the package's position
-/// (the courier not named: outsiders may read it).
-fn package_position(tracking_number: &str, fix: &CourierFix) -> Option<String> {
+/// A package moving with its courier: the fix as the package's position,
+/// the courier not named. `full` (dispatch, the carrying courier) adds the
+/// fix's measurements; others get where and when, as their reads do.
+fn package_position(tracking_number: &str, fix: &CourierFix, full: bool) -> Option<String> {
+    let data = if full {
+        serde_json::to_value(Position::of(fix)).ok()?
+    } else {
+        json!({
+            "latitude": fix.coordinates.latitude(),
+            "longitude": fix.coordinates.longitude(),
+            "timestamp": fix.recorded_at,
+        })
+    };
     serde_json::to_string(&json!({
         "type": "package_position",
         "tracking_number": tracking_number,
-        "data": Position::of(fix),
+        "data": data,
     }))
     .ok()
 }
@@ -178,6 +209,7 @@ mod tests {
             packages: vec![Riding {
                 tracking_number: "TRK1".into(),
                 public: false,
+                since_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
             }],
         };
         let data = moved_data(&moved);
@@ -188,11 +220,16 @@ mod tests {
     }
 
     #[test]
-    fn a_package_position_does_not_name_the_courier() {
-        let frame = package_position("TRK1", &fix(52.5, true)).expect("a frame");
-        let frame: serde_json::Value = serde_json::from_str(&frame).expect("json");
-        assert_eq!(frame["type"], "package_position");
-        assert_eq!(frame["data"]["latitude"], json!(52.5));
-        assert!(!frame.to_string().contains("courier"));
+    fn a_package_position_does_not_name_the_courier_and_outsiders_get_where_and_when() {
+        let mut moving = fix(52.5, true);
+        moving.measurements.speed_mps = Some(9.0);
+        for full in [true, false] {
+            let frame = package_position("TRK1", &moving, full).expect("a frame");
+            let frame: serde_json::Value = serde_json::from_str(&frame).expect("json");
+            assert_eq!(frame["type"], "package_position");
+            assert_eq!(frame["data"]["latitude"], json!(52.5));
+            assert!(!frame.to_string().contains("courier"));
+            assert_eq!(frame["data"].get("speed_mps").is_some(), full);
+        }
     }
 }

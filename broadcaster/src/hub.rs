@@ -57,30 +57,7 @@ pub enum Outgoing {
     },
 }
 
-/// The key under which clients watching every package are kept (no
-/// tracking number can be `*`); its broker binding `package.*.*` takes every
-/// package's events.
-pub const EVERY_PACKAGE: &str = "*";
-
-/// The keys of clients watching one courier: `courier:<id>` (no tracking
-/// number has a colon).
-const COURIER_PREFIX: &str = "courier:";
-
-pub fn courier_key(courier_id: uuid::Uuid) -> String {
-    format!("{COURIER_PREFIX}{courier_id}")
-}
-
-/// The courier a key names, if it names one.
-pub fn courier_of(key: &str) -> Option<uuid::Uuid> {
-    key.strip_prefix(COURIER_PREFIX)
-        .and_then(|id| uuid::Uuid::parse_str(id).ok())
-}
-
-/// Whether the key is one package's: events in seq order, read back from
-/// the stores (the feed and couriers have no such stream).
-pub fn is_package(key: &str) -> bool {
-    key != EVERY_PACKAGE && !key.starts_with(COURIER_PREFIX)
-}
+pub use crate::keys::{courier_key, courier_of, is_package, EVERY_PACKAGE};
 
 /// How the hub reaches one client.
 #[derive(Clone)]
@@ -88,10 +65,20 @@ pub struct ClientHandle {
     pub outbox: mpsc::Sender<Outgoing>,
     /// Cancelled when the client cannot keep up; its connection then closes.
     pub too_slow: CancellationToken,
-    /// Staff (admins, dispatchers, couriers) see a package move with its
-    /// courier whatever its status; others once it is out for delivery.
-    /// Follows the caller's role as the connection checks it again.
-    pub staff: Arc<std::sync::atomic::AtomicBool>,
+    /// Who the client is, for what it learns of a package's courier
+    /// ([`shared::packages::aboard::exposure`]); follows the caller's role
+    /// as the connection checks it again (a plain lock, never held across
+    /// an await).
+    pub reader: Arc<std::sync::RwLock<shared::packages::aboard::Reader>>,
+}
+
+impl ClientHandle {
+    pub fn reader(&self) -> shared::packages::aboard::Reader {
+        self.reader
+            .read()
+            .map(|r| *r)
+            .unwrap_or(shared::packages::aboard::Reader::Outsider)
+    }
 }
 
 #[derive(Default)]
@@ -352,23 +339,29 @@ impl Hub {
             .collect()
     }
 
-    /// Queues `message` once for each client watching any of `keys` (a
-    /// client watching two gets it once), staff only unless `public`,
-    /// without waiting; a watcher whose queue is full is marked too slow.
-    pub fn dispatch_aside(&self, keys: &[&str], message: &Outgoing, public: bool) {
+    /// Queues, once for each client watching any of `keys` (a client
+    /// watching two gets it once), what `choose` picks for that client
+    /// (nothing: `None`), without waiting; a watcher whose queue is full is
+    /// marked too slow.
+    pub fn dispatch_aside<'m>(
+        &self,
+        keys: &[&str],
+        choose: impl Fn(shared::packages::aboard::Reader) -> Option<&'m Outgoing>,
+    ) {
         let Ok(watchers) = self.watchers.lock() else {
             return;
         };
         let mut seen = HashSet::new();
-        let clients = keys
+        for (_, client) in keys
             .iter()
             .filter_map(|key| watchers.by_package.get(*key))
             .flat_map(|clients| clients.iter())
-            .filter(|(id, client)| {
-                (public || client.staff.load(Ordering::Relaxed)) && seen.insert(**id)
-            })
-            .map(|(_, client)| client);
-        self.offer(clients, message);
+            .filter(|(id, _)| seen.insert(**id))
+        {
+            if let Some(message) = choose(client.reader()) {
+                self.offer(std::iter::once(client), message);
+            }
+        }
     }
 
     fn offer<'a>(&self, clients: impl Iterator<Item = &'a ClientHandle>, message: &Outgoing) {

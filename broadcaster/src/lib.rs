@@ -10,7 +10,8 @@
 //! - [`events`]: the broker side: one exclusive queue per instance, bound to
 //!   `package.<tn>.*` while local clients watch that package; bindings are
 //!   changed by one task, so a subscribe racing an unsubscribe converges.
-//! - [`hub`]: who watches what; each event is encoded once and its bytes
+//! - [`hub`]: who watches what ([`keys`]: what a watched key names); each
+//!   event is encoded once and its bytes
 //!   shared by every subscriber; a subscriber whose bounded queue is full is
 //!   marked slow and disconnected, never waited for.
 //! - [`connection`]: one WebSocket client's reader: the protocol (subscribe,
@@ -45,6 +46,7 @@ pub mod endpoints;
 pub mod events;
 pub mod feed;
 pub mod hub;
+pub mod keys;
 pub mod metrics;
 pub mod presence;
 pub mod protocol;

@@ -193,7 +193,8 @@ impl Poster {
                 ("id", unique_id.clone()),
                 ("lat", format!("{:.6}", fix.latitude)),
                 ("lon", format!("{:.6}", fix.longitude)),
-                ("timestamp", fix.at.timestamp().to_string()),
+                // Milliseconds: two fixes within a second stay two points.
+                ("timestamp", fix.at.timestamp_millis().to_string()),
                 ("speed", format!("{:.2}", fix.speed_mps * KNOTS_PER_MPS)),
                 ("bearing", format!("{:.1}", fix.heading_deg)),
                 ("batt", format!("{:.0}", fix.battery_pct)),

@@ -14,10 +14,11 @@ impl Handler {
     /// courier, a courier themselves; another courier reads as unknown.
     pub(super) async fn watch_courier(&mut self, courier_id: Uuid) -> bool {
         let key = courier_key(courier_id);
-        if let Err(problem) = self.may_watch_courier(courier_id).await {
-            return self.reply(protocol::error(&problem));
-        }
+        // Held already: checked then, and again whenever the role changes.
         if !self.subscriptions.contains(&key) {
+            if let Err(problem) = self.may_watch_courier(courier_id).await {
+                return self.reply(protocol::error(&problem));
+            }
             if let Err(problem) = self.room_for(&key) {
                 return self.reply(protocol::error(&problem));
             }

@@ -165,11 +165,11 @@ impl Connection {
         let limits = &shared.limits;
         let (outbox, inbox) = mpsc::channel::<Outgoing>(limits.client_queue);
         let closing = Closing::default();
-        let staff = shared::packages::aboard::is_staff(session.caller.as_ref().map(|c| c.role));
+        let reader = shared::packages::aboard::Reader::of(session.caller.as_ref());
         let handle = ClientHandle {
             outbox,
             too_slow: CancellationToken::new(),
-            staff: Arc::new(std::sync::atomic::AtomicBool::new(staff)),
+            reader: Arc::new(std::sync::RwLock::new(reader)),
         };
         let id = shared.hub.new_client_id();
         let writer = tokio::spawn(

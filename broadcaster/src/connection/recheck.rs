@@ -50,10 +50,9 @@ impl Handler {
         .await;
         match current {
             Ok(Ok(Some(caller))) => {
-                let staff = shared::packages::aboard::is_staff(Some(caller.role));
-                self.handle
-                    .staff
-                    .store(staff, std::sync::atomic::Ordering::Relaxed);
+                if let Ok(mut reader) = self.handle.reader.write() {
+                    *reader = shared::packages::aboard::Reader::of(Some(&caller));
+                }
                 self.caller = Some(caller);
                 match self.recheck().await {
                     Recheck::Done => SessionCheck::Live,

@@ -81,9 +81,10 @@ pub async fn get(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
     };
     // Out for delivery aboard a courier, the parcel is where the courier is
     // (before that, and who the courier is, stays out of the public view).
-    let exposure = aboard::exposure(None, &package);
-    if aboard::may_ride(&package) && exposure != aboard::Exposure::Nothing {
+    let reader = aboard::Reader::Outsider;
+    if aboard::may_ride(&package) && reader.may_learn(package.status) {
         if let Some(carrier) = aboard::carrier(pool, tn).await? {
+            let exposure = aboard::exposure(reader, package.status, carrier.courier_id);
             let now = chrono::Utc::now();
             aboard::aboard(&mut package, &carrier, &state.presence, now, exposure);
         }

@@ -58,6 +58,9 @@ pub struct Riding {
     /// Whether its outsiders (its customer, the public page) see it move
     /// with the courier ([`crate::packages::aboard::outsiders_see_courier`]).
     pub public: bool,
+    /// Since when it rides with the courier: an older fix (a device
+    /// uploading what it buffered) is not the package's.
+    pub since_at: DateTime<Utc>,
 }
 
 /// One stored fix of a courier.

@@ -42,33 +42,73 @@ pub async fn carrier(
 /// What a reader learns of the courier a package rides with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exposure {
-    /// Staff (admins, dispatchers, couriers): the courier named, their
-    /// presence and battery, the package at their fix, the trail aboard.
+    /// Dispatch, or the carrying courier themselves: the courier named,
+    /// their presence and battery, the package at their fix, the trail
+    /// aboard.
     Full,
-    /// A customer or the public page, once the parcel is out for delivery:
-    /// the parcel's position (the courier's fix), nothing else.
+    /// Anyone else who sees the package (its customer, the public page,
+    /// another courier), once it is out for delivery: the parcel's position
+    /// (the courier's fix), nothing else.
     Position,
-    /// A customer or the public page before that: the courier's
-    /// whereabouts are theirs.
+    /// The same before that: the courier's whereabouts are theirs.
     Nothing,
 }
 
-/// The rule, in one place: `role` is `None` for the public tracking page.
-pub fn exposure(role: Option<crate::auth::Role>, view: &PackageView) -> Exposure {
-    if is_staff(role) {
-        Exposure::Full
-    } else if outsiders_see_courier(view.status) {
-        Exposure::Position
-    } else {
-        Exposure::Nothing
+/// Who reads a package that rides with a courier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// Admins and dispatchers: every courier, in full.
+    Dispatch,
+    /// A courier: the packages they carry themselves, in full; a package
+    /// another courier carries (one left on their run as attempted, say),
+    /// as an outsider: another courier's whereabouts are not theirs.
+    Courier(Uuid),
+    /// A customer, or the public page (`None`).
+    Outsider,
+}
+
+impl Reader {
+    pub fn of(caller: Option<&crate::auth::Caller>) -> Self {
+        use crate::auth::Role;
+        match caller {
+            Some(c) if matches!(c.role, Role::Admin | Role::Dispatcher) => Self::Dispatch,
+            Some(c) if c.role == Role::Courier => Self::Courier(c.user_id),
+            _ => Self::Outsider,
+        }
+    }
+
+    /// Whether this reader may learn anything of a package's courier,
+    /// before it is known who carries it (a courier reader may be the one).
+    pub fn may_learn(self, status: crate::domain::PackageStatus) -> bool {
+        self != Self::Outsider || outsiders_see_courier(status)
     }
 }
 
-/// Admins, dispatchers and couriers see who carries a package and where,
-/// whatever its status.
-pub fn is_staff(role: Option<crate::auth::Role>) -> bool {
-    use crate::auth::Role;
-    matches!(role, Some(Role::Admin | Role::Dispatcher | Role::Courier))
+/// The rule, in one place: what `reader` learns of `courier_id`, who
+/// carries a package in `status`.
+pub fn exposure(
+    reader: Reader,
+    status: crate::domain::PackageStatus,
+    courier_id: Uuid,
+) -> Exposure {
+    exposure_when(reader, outsiders_see_courier(status), courier_id)
+}
+
+/// Whether the reader sees the trail a package travelled with this courier
+/// (a full exposure: outsiders never see a courier's trail).
+pub fn sees_trail(reader: Reader, courier_id: Uuid) -> bool {
+    exposure_when(reader, false, courier_id) == Exposure::Full
+}
+
+/// [`exposure`], with whether the package's outsiders see it move already
+/// decided (a live event carries that, not the status).
+pub fn exposure_when(reader: Reader, outsiders_see: bool, courier_id: Uuid) -> Exposure {
+    match reader {
+        Reader::Dispatch => Exposure::Full,
+        Reader::Courier(id) if id == courier_id => Exposure::Full,
+        _ if outsiders_see => Exposure::Position,
+        _ => Exposure::Nothing,
+    }
 }
 
 /// Whether a package's outsiders (its customer, the public page) see it
@@ -212,11 +252,23 @@ mod tests {
         let mut in_transit = view();
         in_transit.status = PackageStatus::InTransit;
         let rules = PresenceRules::default();
-        let customer = Some(crate::auth::Role::Customer);
-        assert_eq!(exposure(customer, &in_transit), Exposure::Nothing);
-        assert_eq!(exposure(None, &in_transit), Exposure::Nothing);
-        let dispatcher = Some(crate::auth::Role::Dispatcher);
-        assert_eq!(exposure(dispatcher, &in_transit), Exposure::Full);
+        let carl = Uuid::from_u128(7);
+        let transit = in_transit.status;
+        assert_eq!(exposure(Reader::Outsider, transit, carl), Exposure::Nothing);
+        assert_eq!(exposure(Reader::Dispatch, transit, carl), Exposure::Full);
+        assert_eq!(
+            exposure(Reader::Courier(carl), transit, carl),
+            Exposure::Full
+        );
+        // Another courier who sees the package learns no more than its
+        // customer would.
+        let dora = Reader::Courier(Uuid::from_u128(8));
+        assert_eq!(exposure(dora, transit, carl), Exposure::Nothing);
+        assert_eq!(
+            exposure(dora, PackageStatus::OutForDelivery, carl),
+            Exposure::Position
+        );
+        assert!(dora.may_learn(transit) && !Reader::Outsider.may_learn(transit));
         aboard(
             &mut in_transit,
             &carrier(200, 150),
@@ -229,7 +281,10 @@ mod tests {
             (Some(1.0), true)
         );
         let mut out = view();
-        assert_eq!(exposure(None, &out), Exposure::Position);
+        assert_eq!(
+            exposure(Reader::Outsider, out.status, carl),
+            Exposure::Position
+        );
         aboard(
             &mut out,
             &carrier(200, 150),

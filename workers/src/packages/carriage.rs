@@ -107,8 +107,8 @@ pub async fn aboard(
     if couriers.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(Uuid, String, String)> = sqlx::query_as(
-        "SELECT c.courier_id, p.tracking_number, p.status FROM package_carriage c \
+    let rows: Vec<(Uuid, String, String, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+        "SELECT c.courier_id, p.tracking_number, p.status, c.since_at FROM package_carriage c \
          JOIN packages p ON p.id = c.package_id \
          WHERE c.courier_id = ANY($1) AND c.until_at IS NULL ORDER BY p.tracking_number",
     )
@@ -116,7 +116,7 @@ pub async fn aboard(
     .fetch_all(db)
     .await?;
     let mut aboard: HashMap<Uuid, Vec<Riding>> = HashMap::new();
-    for (courier, tracking_number, status) in rows {
+    for (courier, tracking_number, status, since_at) in rows {
         // A status this build does not know is shown to staff only.
         let public = status
             .parse()
@@ -124,6 +124,7 @@ pub async fn aboard(
         aboard.entry(courier).or_default().push(Riding {
             tracking_number,
             public,
+            since_at,
         });
     }
     Ok(aboard)

@@ -42,9 +42,11 @@ pub async fn get(
         .limit(limit);
     let found: Vec<HistoryDoc> = super::found("history", read).await?;
     let mut views: Vec<LocationView> = found.iter().map(LocationView::from).collect();
-    // The courier's trail runs through other recipients' streets: staff only.
-    if shared::auth::policy::sees_all(caller.role) || caller.role == shared::auth::Role::Courier {
-        views.extend(carried(state, db, package_id, (since, until), limit).await?);
+    // The courier's trail runs through other recipients' streets: dispatch
+    // sees every stretch, a courier their own stretches only.
+    let reader = shared::packages::aboard::Reader::of(Some(caller));
+    if reader != shared::packages::aboard::Reader::Outsider {
+        views.extend(carried(state, db, package_id, reader, (since, until), limit).await?);
     }
     // Newest first across both; the same limit.
     views.sort_by_key(|v| std::cmp::Reverse(v.timestamp()));
@@ -58,11 +60,13 @@ async fn carried(
     state: &AppState,
     db: &sqlx::PgPool,
     package_id: uuid::Uuid,
+    reader: shared::packages::aboard::Reader,
     (since, until): (Option<DateTime<Utc>>, Option<DateTime<Utc>>),
     limit: i64,
 ) -> Result<Vec<LocationView>, ApiError> {
     use shared::couriers::stored::{carried_history, CourierHistoryDoc, COURIER_HISTORY};
-    let stretches = shared::couriers::reads::stretches(db, package_id).await?;
+    let mut stretches = shared::couriers::reads::stretches(db, package_id).await?;
+    stretches.retain(|s| shared::packages::aboard::sees_trail(reader, s.courier_id));
     let Some(filter) = carried_history(&stretches, since, until) else {
         return Ok(Vec::new());
     };

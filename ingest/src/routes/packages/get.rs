@@ -59,14 +59,18 @@ async fn aboard(state: &AppState, caller: &Caller, json: String) -> Result<Strin
     let Ok(mut view) = serde_json::from_str::<shared::packages::PackageView>(&json) else {
         return Ok(json);
     };
-    let exposure = follow::exposure(Some(caller.role), &view);
-    if !follow::may_ride(&view) || exposure == follow::Exposure::Nothing {
+    let reader = follow::Reader::of(Some(caller));
+    if !follow::may_ride(&view) || !reader.may_learn(view.status) {
         return Ok(json);
     }
     let db = state.reads.for_caller(caller).await;
     let Some(carrier) = follow::carrier(db, &view.tracking_number).await? else {
         return Ok(json);
     };
+    let exposure = follow::exposure(reader, view.status, carrier.courier_id);
+    if exposure == follow::Exposure::Nothing {
+        return Ok(json);
+    }
     follow::aboard(
         &mut view,
         &carrier,

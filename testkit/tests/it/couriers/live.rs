@@ -220,3 +220,69 @@ async fn only_dispatch_and_the_courier_themselves_watch_a_courier() {
         "error"
     );
 }
+
+#[tokio::test]
+async fn a_courier_who_sees_a_package_another_carries_learns_no_more_than_its_customer() {
+    let mut app = TestApp::spawn().await;
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let (carl, dora) = (app.courier().await, app.courier().await);
+    let tn = tracking_number();
+    app.created(&tn).await;
+    app.status_changed(&tn, json!({ "status": "in_transit" }))
+        .await;
+    // Both runs are active and stop at the package: Dora may see it, but it
+    // rides with Carl, on the newer run.
+    app.deliver(&dora, &[&tn]).await;
+    app.deliver(&carl, &[&tn]).await;
+    let dora_endpoint = Endpoint::new(&broadcaster.base_url, &app.env.token(&dora));
+    let mut doras = connect(&dora_endpoint).await;
+    subscribe(&mut doras, &tn).await;
+    let mut dispatch = connect(&broadcaster.url).await;
+    subscribe(&mut dispatch, &tn).await;
+
+    report(&app, &carl, 48.1).await;
+    let seen = heard(&mut dispatch, "the package moving for dispatch", |f| {
+        f["type"] == "package_position"
+    })
+    .await;
+    assert_eq!(seen["data"]["latitude"], json!(48.1));
+    assert_eq!(seen["data"]["speed_mps"], json!(7.5));
+    none_of(&mut doras, Duration::from_secs(1), |f| {
+        f["type"] == "package_position"
+    })
+    .await;
+
+    // Her reads neither name Carl nor show his fix or his trail.
+    let read: Value = app
+        .client_as(&dora)
+        .get(app.url(&format!("/packages/{tn}")))
+        .send()
+        .await
+        .expect("a read")
+        .json()
+        .await
+        .expect("the package");
+    assert!(read.get("courier").is_none_or(Value::is_null), "{read}");
+    assert_ne!(read["latitude"], json!(48.1), "{read}");
+    let trail: Vec<Value> = app
+        .client_as(&dora)
+        .get(app.url(&format!("/packages/{tn}/locations")))
+        .send()
+        .await
+        .expect("a history read")
+        .json()
+        .await
+        .expect("the history");
+    assert!(
+        trail.iter().all(|p| p["latitude"] != json!(48.1)),
+        "{trail:?}"
+    );
+    // Dispatch reads Carl aboard.
+    let read: Value = app
+        .get(&format!("/packages/{tn}"))
+        .await
+        .json()
+        .await
+        .expect("the package");
+    assert_eq!(read["courier"]["id"], json!(carl.user_id));
+}
