@@ -10,6 +10,10 @@ pub struct Outcome {
     /// The package's version after a change, for invalidating its cached view;
     /// `None` when nothing changed (rejections, replays, account outcomes).
     pub changed_version: Option<i64>,
+    /// Packages that left a courier in this window and took the courier's
+    /// last fix as their position (their tracking number, new version):
+    /// their cached views go too. On one outcome of the window.
+    pub carried_off: Vec<(String, i64)>,
 }
 
 impl Outcome {
@@ -24,6 +28,7 @@ impl Outcome {
         Self {
             event: event.into(),
             changed_version: None,
+            carried_off: Vec::new(),
         }
     }
 }

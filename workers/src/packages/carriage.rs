@@ -44,10 +44,15 @@ pub async fn stops_of(
 }
 
 /// Settles the carriage of these packages (one statement; none when the
-/// list is empty).
-pub async fn settle(tx: &mut PgConnection, packages: &[Uuid]) -> Result<(), sqlx::Error> {
+/// list is empty). Returns the packages whose position it changed (they
+/// left a courier, taking the courier's last fix), with their new
+/// version: their cached views must go.
+pub async fn settle(
+    tx: &mut PgConnection,
+    packages: &[Uuid],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
     if packages.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     // A status change (the package's shard) and a run's change (the run's
     // shard) may commit side by side: locking the packages first, then
@@ -57,9 +62,23 @@ pub async fn settle(tx: &mut PgConnection, packages: &[Uuid]) -> Result<(), sqlx
         .bind(packages)
         .execute(&mut *tx)
         .await?;
-    // Every CTE sees the rows as they were before the statement: the open
-    // stretch is closed and the next opened in one step.
-    let sql = format!(
+    let sql = settle_statement();
+    let rows: Vec<(String, i64, bool)> = sqlx::query_as(&sql)
+        .bind(packages)
+        .fetch_all(&mut *tx)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, _, moved)| *moved)
+        .map(|(tn, version, _)| (tn, version))
+        .collect())
+}
+
+/// The settling statement: every CTE sees the rows as they were before
+/// the statement, so the open stretch is closed and the next opened in one
+/// step.
+fn settle_statement() -> String {
+    format!(
         "WITH target AS ( \
             SELECT p.id AS package_id, \
                 CASE WHEN p.status IN ('in_transit', 'out_for_delivery') THEN ( \
@@ -83,7 +102,8 @@ pub async fn settle(tx: &mut PgConnection, packages: &[Uuid]) -> Result<(), sqlx
         UPDATE packages p SET carrier_id = t.courier_id, \
             latitude = CASE WHEN f.newer THEN f.latitude ELSE p.latitude END, \
             longitude = CASE WHEN f.newer THEN f.longitude ELSE p.longitude END, \
-            last_seen_at = CASE WHEN f.newer THEN f.recorded_at ELSE p.last_seen_at END \
+            last_seen_at = CASE WHEN f.newer THEN f.recorded_at ELSE p.last_seen_at END, \
+            version = CASE WHEN f.newer THEN p.version + 1 ELSE p.version END \
         FROM target t LEFT JOIN LATERAL ( \
             SELECT c.latitude, c.longitude, c.recorded_at, \
                 c.recorded_at > COALESCE(q.last_seen_at, '-infinity') AS newer \
@@ -93,10 +113,9 @@ pub async fn settle(tx: &mut PgConnection, packages: &[Uuid]) -> Result<(), sqlx
               AND k.courier_id IS DISTINCT FROM t.courier_id \
               AND c.latitude IS NOT NULL AND c.recorded_at >= k.since_at \
         ) f ON true \
-        WHERE p.id = t.package_id AND p.carrier_id IS DISTINCT FROM t.courier_id"
-    );
-    sqlx::query(&sql).bind(packages).execute(&mut *tx).await?;
-    Ok(())
+        WHERE p.id = t.package_id AND p.carrier_id IS DISTINCT FROM t.courier_id \
+        RETURNING p.tracking_number, p.version, COALESCE(f.newer, false)"
+    )
 }
 
 /// The packages aboard each of these couriers now.

@@ -101,7 +101,9 @@ fn settled(
     let Outcome {
         event,
         changed_version,
+        carried_off,
     } = outcome;
+    effects.invalidations.extend(carried_off);
     runner
         .metrics
         .applied(PackageFlow::POOL, command.occurred_at);

@@ -65,7 +65,12 @@ pub async fn apply_window(
         settle.extend(carriage::stops_of(&mut tx, &deliveries).await?);
         settle.sort_unstable();
         settle.dedup();
-        carriage::settle(&mut tx, &settle).await?;
+        let moved = carriage::settle(&mut tx, &settle).await?;
+        // A run reassigned or completed changes no command's own package:
+        // the window's last outcome carries the views to invalidate.
+        if let Some(last) = outcomes.last_mut() {
+            last.carried_off = moved;
+        }
         shared::audit::record(&mut *tx, &applying.audit).await?;
         tx.commit().await?;
     }
@@ -170,10 +175,7 @@ fn key_reused(command: &Envelope<Command>) -> Outcome {
         .into(),
         None => Event::Account(AccountOutcome::AccountRejected { reason, message }),
     };
-    Outcome {
-        event,
-        changed_version: None,
-    }
+    Outcome::unchanged(event)
 }
 
 impl PackageError {

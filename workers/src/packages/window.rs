@@ -156,6 +156,7 @@ impl Window {
         Outcome {
             event: PackageEvent::PackageCreated(PackageCreated { package: view }).into(),
             changed_version: Some(1),
+            carried_off: Vec::new(),
         }
     }
 
@@ -198,6 +199,7 @@ impl Window {
             })
             .into(),
             changed_version: Some(version),
+            carried_off: Vec::new(),
         }
     }
 }

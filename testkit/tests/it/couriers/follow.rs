@@ -111,6 +111,9 @@ async fn a_courier_point_moves_every_active_package_of_their_runs_and_no_other()
         .await
         .unwrap();
     assert_eq!(reassigned.status(), 200);
+    // Until Dora reports, it is where Carl last carried it: the hand-over
+    // moved it, so its cached view (read above) went too.
+    reads_at(&app, &handed, 10.0, &dora).await;
     report(&app, &dora, 20.0).await;
     reads_at(&app, &handed, 20.0, &dora).await;
     reads_at(&app, &doras, 20.0, &dora).await;
