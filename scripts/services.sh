@@ -230,21 +230,22 @@ ensure_pg_replica() {
     echo 'host replication all 127.0.0.1/32 trust' >>"$hba"
     psql -h 127.0.0.1 -U postgres -qAtc 'SELECT pg_reload_conf()' postgres >/dev/null
   fi
-  if [ ! -f "$PG_REPLICA_DIR/standby.signal" ]; then
-    log "copying the primary into $PG_REPLICA_DIR (pg_basebackup)"
-    rm -rf "$PG_REPLICA_DIR"
-    su postgres -s /bin/sh -c "$bin/pg_basebackup -h 127.0.0.1 -p 5432 -U postgres -D '$PG_REPLICA_DIR' -R -X stream" >&2 || return 1
-    # Debian keeps the configuration in /etc: the copy needs its own.
-    cat >"$PG_REPLICA_DIR/postgresql.conf" <<CONF
+  # Always a fresh copy: a replica stopped for a while may need WAL the
+  # primary has since removed (no slot keeps it), and would then never catch
+  # up; it holds nothing of its own.
+  log "copying the primary into $PG_REPLICA_DIR (pg_basebackup)"
+  rm -rf "$PG_REPLICA_DIR"
+  su postgres -s /bin/sh -c "$bin/pg_basebackup -h 127.0.0.1 -p 5432 -U postgres -D '$PG_REPLICA_DIR' -R -X stream" >&2 || return 1
+  # Debian keeps the configuration in /etc: the copy needs its own.
+  cat >"$PG_REPLICA_DIR/postgresql.conf" <<CONF
 port = $PG_REPLICA_PORT
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '/var/run/postgresql'
 hot_standby = on
 hot_standby_feedback = on
 CONF
-    printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$PG_REPLICA_DIR/pg_hba.conf"
-    chown postgres:postgres "$PG_REPLICA_DIR/postgresql.conf" "$PG_REPLICA_DIR/pg_hba.conf"
-  fi
+  printf 'local all all trust\nhost all all 127.0.0.1/32 trust\n' >"$PG_REPLICA_DIR/pg_hba.conf"
+  chown postgres:postgres "$PG_REPLICA_DIR/postgresql.conf" "$PG_REPLICA_DIR/pg_hba.conf"
   log "starting the PostgreSQL replica on 127.0.0.1:$PG_REPLICA_PORT"
   su postgres -s /bin/sh -c "$bin/pg_ctl -D '$PG_REPLICA_DIR' -l '$PG_REPLICA_DIR/replica.log' -w start" >&2 || return 1
   wait_port 127.0.0.1 "$PG_REPLICA_PORT" 30 "the PostgreSQL replica"
