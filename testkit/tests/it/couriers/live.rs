@@ -32,6 +32,18 @@ async fn none_of(client: &mut Client, quiet: Duration, wanted: impl Fn(&Value) -
     }
 }
 
+/// `GET path` as `caller`, its JSON body.
+async fn read_as<T: serde::de::DeserializeOwned>(app: &TestApp, caller: &Caller, path: &str) -> T {
+    app.client_as(caller)
+        .get(app.url(path))
+        .send()
+        .await
+        .expect("a read")
+        .json()
+        .await
+        .expect("a JSON body")
+}
+
 async fn watch_courier(client: &mut Client, courier_id: uuid::Uuid) -> Value {
     send(
         client,
@@ -253,26 +265,10 @@ async fn a_courier_who_sees_a_package_another_carries_learns_no_more_than_its_cu
     .await;
 
     // Her reads neither name Carl nor show his fix or his trail.
-    let read: Value = app
-        .client_as(&dora)
-        .get(app.url(&format!("/packages/{tn}")))
-        .send()
-        .await
-        .expect("a read")
-        .json()
-        .await
-        .expect("the package");
+    let read: Value = read_as(&app, &dora, &format!("/packages/{tn}")).await;
     assert!(read.get("courier").is_none_or(Value::is_null), "{read}");
     assert_ne!(read["latitude"], json!(48.1), "{read}");
-    let trail: Vec<Value> = app
-        .client_as(&dora)
-        .get(app.url(&format!("/packages/{tn}/locations")))
-        .send()
-        .await
-        .expect("a history read")
-        .json()
-        .await
-        .expect("the history");
+    let trail: Vec<Value> = read_as(&app, &dora, &format!("/packages/{tn}/locations")).await;
     assert!(
         trail.iter().all(|p| p["latitude"] != json!(48.1)),
         "{trail:?}"
