@@ -54,6 +54,7 @@ pub mod endpoints;
 pub mod env;
 pub mod fields;
 pub mod frames;
+pub mod geofences;
 pub mod locations;
 pub mod metrics;
 pub mod net;

@@ -44,7 +44,20 @@ impl Coordinates {
     pub fn longitude(&self) -> f64 {
         self.longitude
     }
+
+    /// The great-circle distance to `other`, in metres (haversine on a
+    /// sphere of the Earth's mean radius: within 0.5 % of the ellipsoid).
+    pub fn distance_m(&self, other: &Coordinates) -> f64 {
+        let (la1, la2) = (self.latitude.to_radians(), other.latitude.to_radians());
+        let dla = la2 - la1;
+        let dlo = (other.longitude - self.longitude).to_radians();
+        let h = (dla / 2.0).sin().powi(2) + la1.cos() * la2.cos() * (dlo / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_M * h.sqrt().min(1.0).asin()
+    }
 }
+
+/// The Earth's mean radius, in metres.
+pub const EARTH_RADIUS_M: f64 = 6_371_008.8;
 
 impl TryFrom<RawCoordinates> for Coordinates {
     type Error = CoordinatesError;

@@ -8,7 +8,7 @@ mod status;
 mod text;
 mod tracking_number;
 
-pub use coordinates::{Coordinates, CoordinatesError};
+pub use coordinates::{Coordinates, CoordinatesError, EARTH_RADIUS_M};
 pub use email::{Email, EmailError};
 pub use reject::RejectReason;
 pub use status::{PackageStatus, TransitionError, UnknownStatus};
