@@ -20,6 +20,14 @@ pub fn encode(event: &Envelope<PackageEvent>) -> Vec<(i64, String)> {
             });
             return rendered.collect();
         }
+        PackageEvent::Notice(notice) => {
+            let update = notice.update();
+            return update
+                .render()
+                .map(|text| (update.seq, text))
+                .into_iter()
+                .collect();
+        }
         // Rejections: nothing for watchers.
         PackageEvent::CommandRejected { .. } => return Vec::new(),
     };

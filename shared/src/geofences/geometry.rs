@@ -7,8 +7,8 @@
 //! the plane is within a fraction of a metre of the sphere. Containment
 //! follows the same plane, so a border is where the distance is 0.
 
-use crate::domain::EARTH_RADIUS_M;
 use crate::domain::Coordinates;
+use crate::domain::EARTH_RADIUS_M;
 use serde::{Deserialize, Serialize};
 
 /// The largest zone: a circle's diameter, a polygon's bounding box side.
@@ -141,7 +141,10 @@ impl Shape {
             Self::Polygon { .. } => self
                 .rings_xy(&plane)
                 .iter()
-                .flat_map(|ring| ring.windows(2).map(move |e| segment_distance(p, e[0], e[1])))
+                .flat_map(|ring| {
+                    ring.windows(2)
+                        .map(move |e| segment_distance(p, e[0], e[1]))
+                })
                 .fold(f64::INFINITY, f64::min),
         }
     }
@@ -181,7 +184,12 @@ impl Shape {
                 )
             }
             Self::Polygon(polygon) => polygon.coordinates.iter().flatten().fold(
-                (f64::INFINITY, f64::INFINITY, f64::NEG_INFINITY, f64::NEG_INFINITY),
+                (
+                    f64::INFINITY,
+                    f64::INFINITY,
+                    f64::NEG_INFINITY,
+                    f64::NEG_INFINITY,
+                ),
                 |(s, w, n, e), &[lon, lat]| (s.min(lat), w.min(lon), n.max(lat), e.max(lon)),
             ),
         }
@@ -288,16 +296,16 @@ pub fn self_intersects(rings: &[Vec<[f64; 2]>]) -> bool {
         .enumerate()
         .flat_map(|(r, ring)| {
             let plane = &plane;
-            ring.windows(2).enumerate().map(move |(i, e)| {
-                (r, i, plane.xy(e[0][1], e[0][0]), plane.xy(e[1][1], e[1][0]))
-            })
+            ring.windows(2)
+                .enumerate()
+                .map(move |(i, e)| (r, i, plane.xy(e[0][1], e[0][0]), plane.xy(e[1][1], e[1][0])))
         })
         .collect();
     let ring_len = |r: usize| rings[r].len() - 1;
     for (n, &(r1, i1, a1, b1)) in edges.iter().enumerate() {
         for &(r2, i2, a2, b2) in &edges[n + 1..] {
-            let adjacent = r1 == r2
-                && (i1 + 1 == i2 || (i1 == 0 && i2 + 1 == ring_len(r1)) || i1 == i2);
+            let adjacent =
+                r1 == r2 && (i1 + 1 == i2 || (i1 == 0 && i2 + 1 == ring_len(r1)) || i1 == i2);
             if !adjacent && segments_cross(a1, b1, a2, b2) {
                 return true;
             }
@@ -331,7 +339,13 @@ mod tests {
     /// A 200 m square centred on (52.0, 13.0) with a 50 m hole in its middle.
     fn square_with_hole() -> Shape {
         let ring = |half: f64| {
-            let corners = [(-half, -half), (half, -half), (half, half), (-half, half), (-half, -half)];
+            let corners = [
+                (-half, -half),
+                (half, -half),
+                (half, half),
+                (-half, half),
+                (-half, -half),
+            ];
             corners
                 .iter()
                 .map(|&(e, n)| {
@@ -399,7 +413,13 @@ mod tests {
         };
         let rings = polygon.coordinates;
         assert!(!self_intersects(&rings));
-        let bow_tie = vec![vec![[0.0, 0.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]];
+        let bow_tie = vec![vec![
+            [0.0, 0.0],
+            [1.0, 1.0],
+            [1.0, 0.0],
+            [0.0, 1.0],
+            [0.0, 0.0],
+        ]];
         assert!(self_intersects(&bow_tie));
         // A hole poking out of its outer ring.
         let mut poking = rings.clone();

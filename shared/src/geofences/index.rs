@@ -168,9 +168,15 @@ mod tests {
         let at = |lat: f64, lon: f64| Coordinates::new(lat, lon).unwrap();
         assert_eq!(ids(index.near(&[at(20.0, 10.0)])), [0]);
         // Along a row from zone 0 to zone 3: those four only.
-        assert_eq!(ids(index.near(&[at(20.0, 10.0), at(20.0, 11.5)])), [0, 1, 2, 3]);
+        assert_eq!(
+            ids(index.near(&[at(20.0, 10.0), at(20.0, 11.5)])),
+            [0, 1, 2, 3]
+        );
         index.remove(&Uuid::from_u128(2));
-        assert_eq!(ids(index.near(&[at(20.0, 10.0), at(20.0, 11.5)])), [0, 1, 3]);
+        assert_eq!(
+            ids(index.near(&[at(20.0, 10.0), at(20.0, 11.5)])),
+            [0, 1, 3]
+        );
         // Replaced elsewhere: found there, not here.
         index.put(circle(1, 80.0, 10.0, 100.0));
         assert_eq!(ids(index.near(&[at(20.0, 10.0), at(20.0, 11.5)])), [0, 3]);

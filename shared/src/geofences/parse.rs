@@ -53,7 +53,9 @@ pub fn zone_fields(
         .filter(|v| !v.is_null())
         .and_then(|v| whole(&mut fields, "debounce_s", v, MAX_DEBOUNCE_S));
     let tracking_numbers = list(&mut fields, body, "tracking_numbers", |raw| {
-        TrackingNumber::parse(raw).map(|tn| tn.as_str().to_owned()).ok()
+        TrackingNumber::parse(raw)
+            .map(|tn| tn.as_str().to_owned())
+            .ok()
     });
     let courier_ids = list(&mut fields, body, "courier_ids", |raw| {
         Uuid::parse_str(raw).ok()
@@ -77,7 +79,10 @@ fn whole(fields: &mut Fields<'_>, field: &str, value: &Value, max: u32) -> Optio
     match value.as_u64().and_then(|v| u32::try_from(v).ok()) {
         Some(v) if v <= max => Some(v),
         _ => {
-            fields.invalid(field, format!("must be a whole number of seconds from 0 to {max}"));
+            fields.invalid(
+                field,
+                format!("must be a whole number of seconds from 0 to {max}"),
+            );
             None
         }
     }
@@ -94,7 +99,10 @@ fn list<T: PartialEq>(
         None | Some(Value::Null) => return None,
         Some(Value::Array(items)) if items.len() <= MAX_SUBJECTS => items,
         Some(_) => {
-            fields.invalid(field, format!("must be an array of at most {MAX_SUBJECTS} ids"));
+            fields.invalid(
+                field,
+                format!("must be an array of at most {MAX_SUBJECTS} ids"),
+            );
             return None;
         }
     };
@@ -128,11 +136,9 @@ fn shape(fields: &mut Fields<'_>, body: &Map<String, Value>, create: bool) -> Op
 
 fn parse_circle(value: &Value) -> Result<Shape, String> {
     let number = |key: &str| value.get(key).and_then(Value::as_f64);
-    let (Some(latitude), Some(longitude), Some(radius_m)) = (
-        number("latitude"),
-        number("longitude"),
-        number("radius_m"),
-    ) else {
+    let (Some(latitude), Some(longitude), Some(radius_m)) =
+        (number("latitude"), number("longitude"), number("radius_m"))
+    else {
         return Err("must be {\"latitude\", \"longitude\", \"radius_m\"} numbers".into());
     };
     let center = Coordinates::new(latitude, longitude).map_err(|e| e.to_string())?;
@@ -157,7 +163,9 @@ fn parse_polygon(value: &Value) -> Result<Shape, String> {
     let mut parsed: Vec<Vec<(f64, f64)>> = Vec::with_capacity(rings.len());
     let mut vertices = 0;
     for ring in rings {
-        let positions = ring.as_array().ok_or("each ring must be an array of positions")?;
+        let positions = ring
+            .as_array()
+            .ok_or("each ring must be an array of positions")?;
         vertices += positions.len();
         if vertices > MAX_VERTICES {
             return Err(format!("at most {MAX_VERTICES} positions in all"));
@@ -204,7 +212,10 @@ fn check_polygon(shape: &Shape) -> Result<(), String> {
         return Err("positions out of range".into());
     };
     if sw.distance_m(&se) > MAX_EXTENT_M || se.distance_m(&ne) > MAX_EXTENT_M {
-        return Err(format!("must fit in a box {} km across", MAX_EXTENT_M / 1000.0));
+        return Err(format!(
+            "must fit in a box {} km across",
+            MAX_EXTENT_M / 1000.0
+        ));
     }
     if geometry::self_intersects(&polygon.coordinates) {
         return Err("rings must not cross themselves or each other".into());
@@ -255,10 +266,17 @@ mod tests {
             true,
         )
         .unwrap_err();
-        assert_eq!(bad, ["circle", "courier_ids", "debounce_s", "dwell_s", "name"]);
+        assert_eq!(
+            bad,
+            ["circle", "courier_ids", "debounce_s", "dwell_s", "name"]
+        );
         let both = read(json!({"name": "x", "circle": {}, "polygon": {}}), true).unwrap_err();
         assert_eq!(both, ["circle"]);
-        let huge = read(json!({"name": "x", "circle": {"latitude": 0, "longitude": 0, "radius_m": 60000}}), true).unwrap_err();
+        let huge = read(
+            json!({"name": "x", "circle": {"latitude": 0, "longitude": 0, "radius_m": 60000}}),
+            true,
+        )
+        .unwrap_err();
         assert_eq!(huge, ["circle"]);
     }
 
@@ -272,13 +290,23 @@ mod tests {
             json!({"type": "LineString", "coordinates": []}),
         ];
         for polygon in cases {
-            assert_eq!(read(json!({"name": "x", "polygon": polygon}), true).unwrap_err(), ["polygon"], "{polygon}");
+            assert_eq!(
+                read(json!({"name": "x", "polygon": polygon}), true).unwrap_err(),
+                ["polygon"],
+                "{polygon}"
+            );
         }
     }
 
     #[test]
     fn an_update_keeps_what_it_does_not_name_and_may_clear_the_dwell() {
         let update = read(json!({"dwell_s": null}), false).unwrap();
-        assert_eq!(update, ZoneFields { dwell_s: Some(None), ..ZoneFields::default() });
+        assert_eq!(
+            update,
+            ZoneFields {
+                dwell_s: Some(None),
+                ..ZoneFields::default()
+            }
+        );
     }
 }

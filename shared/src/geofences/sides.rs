@@ -59,10 +59,19 @@ impl Side {
 /// What a fix made happen with a zone.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Transition {
-    Entered { at: DateTime<Utc> },
-    Exited { at: DateTime<Utc> },
-    Dwelled { since: DateTime<Utc>, at: DateTime<Utc> },
-    Crossed { at: DateTime<Utc> },
+    Entered {
+        at: DateTime<Utc>,
+    },
+    Exited {
+        at: DateTime<Utc>,
+    },
+    Dwelled {
+        since: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    Crossed {
+        at: DateTime<Utc>,
+    },
 }
 
 impl Transition {
@@ -167,7 +176,11 @@ mod tests {
         let mut previous: Option<&Fix> = None;
         let mut kinds = Vec::new();
         for fix in fixes {
-            kinds.extend(step(&shape, &rules, &mut side, previous, fix).iter().map(Transition::kind));
+            kinds.extend(
+                step(&shape, &rules, &mut side, previous, fix)
+                    .iter()
+                    .map(Transition::kind),
+            );
             previous = Some(fix);
         }
         kinds
@@ -205,7 +218,9 @@ mod tests {
         assert_eq!(
             entered,
             [(
-                Transition::Entered { at: fixes[0].recorded_at },
+                Transition::Entered {
+                    at: fixes[0].recorded_at
+                },
                 fixes[6].recorded_at
             )]
         );

@@ -27,8 +27,8 @@ pub struct GeofenceDoc {
 
 impl GeofenceDoc {
     pub fn of(zone: &Zone) -> Result<Self, String> {
-        let area = mongodb::bson::to_document(&zone.shape.index_geometry())
-            .map_err(|e| e.to_string())?;
+        let area =
+            mongodb::bson::to_document(&zone.shape.index_geometry()).map_err(|e| e.to_string())?;
         Ok(Self {
             id: zone.id.to_string(),
             area: Some(area),

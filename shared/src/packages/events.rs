@@ -20,6 +20,8 @@ pub enum PackageEvent {
     PackageCreated(PackageCreated),
     StatusChanged(StatusChanged),
     LocationsRecorded(crate::locations::LocationsRecorded),
+    /// A zone or arrival event ([`super::notices`]).
+    Notice(super::notices::PackageNotice),
     CommandRejected {
         tracking_number: TrackingNumber,
         reason: RejectReason,
@@ -55,6 +57,7 @@ impl PackageEvent {
             Self::PackageCreated(e) => &e.package.tracking_number,
             Self::StatusChanged(e) => e.tracking_number.as_str(),
             Self::LocationsRecorded(e) => e.tracking_number.as_str(),
+            Self::Notice(n) => n.tracking_number.as_str(),
             Self::CommandRejected {
                 tracking_number, ..
             } => tracking_number.as_str(),
@@ -67,6 +70,7 @@ impl PackageEvent {
             Self::PackageCreated(_) => "created",
             Self::StatusChanged(_) => "status_changed",
             Self::LocationsRecorded(_) => "location",
+            Self::Notice(n) => n.notice.kind(),
             Self::CommandRejected { .. } => "rejected",
         }
     }

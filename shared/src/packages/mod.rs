@@ -4,7 +4,8 @@
 //! [`history`], [`feed`]), and what WebSocket clients see of it
 //! ([`render`]: status updates, live and read back alike, as the
 //! `package_update` frame of [`crate::frames`]); [`aboard`]: a package
-//! riding with a courier reads with the courier's latest fix.
+//! riding with a courier reads with the courier's latest fix; [`notices`]:
+//! zone and arrival events the workers raise on their own.
 //!
 //! The tables: `packages` (one row per package: its state, its latest
 //! position and its event counter `event_seq`), `status_events` (each
@@ -18,6 +19,7 @@ pub mod aboard;
 pub mod events;
 pub mod feed;
 pub mod history;
+pub mod notices;
 pub mod reads;
 pub mod render;
 mod view;
