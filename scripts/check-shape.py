@@ -31,13 +31,14 @@ EXCEPTIONS = os.path.join(ROOT, "scripts", "shape-exceptions.txt")
 # Where SQL may name each flow's tables: the writers in `workers`, and the
 # flow's folder in `shared` that every other reader uses.
 TABLES = {
-    ("packages", "status_events", "package_events"): [
+    ("packages", "status_events", "package_events", "package_notices"): [
         "shared/src/packages/",
         "shared/src/auth/access.rs",  # the policy's facts about packages
         "shared/src/auth/deliveries.rs",  # a run's stops and their status
         "workers/src/packages/",
         "workers/src/accounts/deliveries.rs",  # stops name packages
         "workers/src/locations/",  # numbering points, latest positions
+        "workers/src/geofences/notify.rs",  # numbering zone notices
     ],
     ("users", "sessions", "devices", "deliveries", "delivery_stops"): [
         "shared/src/auth/",
@@ -55,6 +56,10 @@ TABLES = {
         "workers/src/packages/carriage.rs",
     ],
     ("package_pool_members",): ["shared/src/pool_members.rs"],
+    ("geofence_subjects", "geofence_presence", "geofence_revision", "courier_notices"): [
+        "shared/src/geofences/",
+        "workers/src/geofences/",
+    ],
 }
 SQL_TABLE = re.compile(r"\b(?:FROM|JOIN|INTO|UPDATE)\s+(\w+)")
 

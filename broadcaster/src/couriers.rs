@@ -102,12 +102,22 @@ fn courier_update(event: &Envelope<CourierEvent>) -> Option<String> {
             battery_pct,
             ..
         } => json!({ "presence": presence, "heard_at": heard_at, "battery_pct": battery_pct }),
+        CourierEvent::Geofence(notice) => {
+            let mut data = notice.notice.fields();
+            data.insert("timestamp".into(), json!(notice.occurred_at));
+            serde_json::Value::Object(data)
+        }
+    };
+    // A zone event has its own id (the same however often it is announced).
+    let event_id = match &event.body {
+        CourierEvent::Geofence(notice) => notice.event_id,
+        _ => event.event_id,
     };
     serde_json::to_string(&json!({
         "type": "courier_update",
         "courier_id": event.body.courier_id(),
         "kind": event.body.kind(),
-        "event_id": event.event_id,
+        "event_id": event_id,
         "data": data,
     }))
     .ok()

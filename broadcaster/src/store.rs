@@ -1,5 +1,5 @@
 //! Reading a package's events back from the stores, a page at a time: status
-//! history from PostgreSQL, location points from MongoDB, numbered by
+//! history and notices (zones, arrival) from PostgreSQL, location points from MongoDB, numbered by
 //! `package_events`. Used for `since_seq` catch-up and to fill gaps left by
 //! events lost in flight.
 //!
@@ -11,7 +11,8 @@
 
 use futures_util::TryStreamExt;
 use shared::locations::stored::{self, HistoryDoc};
-use shared::packages::{history, reads, render};
+use shared::packages::{history, notices, reads, render};
+
 use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -78,6 +79,20 @@ impl EventStore {
             let update = render::stored(tracking_number, row);
             if let Some((seq, text)) = update.and_then(|u| Some((u.seq, u.render()?))) {
                 page.events.insert(seq, text);
+            }
+        }
+        let noticed = numbered
+            .iter()
+            .any(|(_, kind)| notices::KINDS.contains(&kind.as_str()));
+        if noticed {
+            let tn = shared::domain::TrackingNumber::parse(tracking_number).ok();
+            let rows = notices::between(&self.pool, package_id, from, end).await?;
+            for row in rows {
+                let Some(tn) = tn.clone() else { break };
+                let notice = row.notice(tn);
+                if let Some(text) = notice.update().render() {
+                    page.events.insert(notice.seq, text);
+                }
             }
         }
         let mut locations: BTreeSet<i64> = numbered

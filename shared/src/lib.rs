@@ -8,6 +8,9 @@
 //!   frame both render into; [`couriers`]: the couriers flow's reports
 //!   (JSON API and OsmAnd protocol), presence and the stretches packages
 //!   ride aboard a courier.
+//! - [`geofences`]: zones, their shapes and hysteresis, an in-memory
+//!   index; [`notices`]: what workers tell watchers unasked (zone and
+//!   arrival events).
 //! - [`fields`]: reading a JSON object's fields, every problem named.
 //! - [`wire`]: the versioned MessagePack envelopes that travel through RabbitMQ:
 //!   commands (ingest → workers) and result events (workers → ingest, broadcaster).
@@ -58,6 +61,7 @@ pub mod geofences;
 pub mod locations;
 pub mod metrics;
 pub mod net;
+pub mod notices;
 pub mod packages;
 pub mod pool_members;
 pub mod rate_limit;

@@ -17,6 +17,8 @@
 //!   command's principal is checked again against the policy.
 //! - [`accounts`]: account, session, delivery and device commands, applied
 //!   in the package window's transaction.
+//! - [`geofences`]: zone commands (written to MongoDB beside the package
+//!   window) and zone evaluation of each location window's fixes.
 //! - [`bootstrap`]: the first admin account, from configuration.
 //! - [`mail`]: the mail pool (verification and reset links over SMTP) and
 //!   which outcomes owe a mail.
@@ -43,6 +45,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod dead_letter;
 pub mod dlq;
+pub mod geofences;
 pub mod invalidator;
 pub mod locations;
 pub mod mail;

@@ -173,6 +173,10 @@ fn spawn_packages(
         runner: Arc::clone(runner),
         flow: Arc::new(PackageFlow {
             pool: stores.pool.clone(),
+            zones: crate::geofences::ZoneWriter {
+                zones: stores.locations.geofences.clone(),
+                pool: stores.pool.clone(),
+            },
         }),
         window: window_limits(config, config.prefetch),
         share: stores.share.clone(),
@@ -192,6 +196,10 @@ async fn spawn_locations(
         store: stores.locations.clone(),
         projection: stores.projection.clone(),
         unknown_package_retry: config.unknown_package_retry,
+        geofencing: crate::geofences::Geofencing {
+            pool: stores.pool.clone(),
+            zones: crate::geofences::ZoneCache::new(stores.locations.geofences.clone()),
+        },
     });
     let queue = runner.topology.locations_queue();
     let window = window_limits(config, config.location_prefetch);

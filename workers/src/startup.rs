@@ -155,7 +155,7 @@ async fn prepare(
         .await
         .map_err(|e| e.map(StartupError::from))?;
     }
-    if config.run_locations {
+    if config.run_locations || config.run_packages {
         retry(
             waiting(),
             shutdown,

@@ -13,6 +13,7 @@ pub mod couriers;
 pub mod deliveries;
 pub mod devices;
 pub mod document;
+pub mod geofences;
 pub(crate) mod health;
 pub mod locations;
 pub mod packages;

@@ -5,8 +5,8 @@
 
 use super::route::{Access, Route};
 use super::{
-    audit, auth, couriers, deliveries, devices, document, health, locations, packages, stats,
-    track, users, ws_ticket,
+    audit, auth, couriers, deliveries, devices, document, geofences, health, locations, packages,
+    stats, track, users, ws_ticket,
 };
 use crate::http::Reply;
 use hyper::{Method, StatusCode};
@@ -49,7 +49,7 @@ routes! {
         packages::status::put(s, caller, tn, c.request).await
     });
     GET "/api/v1/packages/{tracking_number}/events" Caller packages::events::get => |s, c| Box::pin(async move {
-        packages::events::get(s, c.caller()?, c.package()?).await
+        packages::events::get(s, c.caller()?, c.package()?, c.query()).await
     });
     GET "/api/v1/packages/{tracking_number}/locations" Caller locations::history::get => |s, c| Box::pin(async move {
         locations::history::get(s, c.caller()?, c.package()?, c.query()).await
@@ -119,6 +119,23 @@ routes! {
     GET "/api/v1/couriers/{id}/locations" Caller couriers::read::history => |s, c| Box::pin(async move {
         let (caller, id) = (c.caller()?, c.param(0));
         couriers::read::history(s, caller, id, c.query()).await
+    });
+    GET "/api/v1/geofences" Caller geofences::read::list => |s, c| Box::pin(async move {
+        geofences::read::list(s, c.caller()?, c.query()).await
+    });
+    POST "/api/v1/geofences" Caller geofences::write::post => |s, c| Box::pin(async move {
+        geofences::write::post(s, c.caller()?, c.request).await
+    });
+    GET "/api/v1/geofences/{id}" Caller geofences::read::one => |s, c| Box::pin(async move {
+        geofences::read::one(s, c.caller()?, c.param(0)).await
+    });
+    PATCH "/api/v1/geofences/{id}" Caller geofences::write::patch => |s, c| Box::pin(async move {
+        let (caller, id) = (c.caller()?, c.param(0));
+        geofences::write::patch(s, caller, id, c.request).await
+    });
+    DELETE "/api/v1/geofences/{id}" Caller geofences::write::delete => |s, c| Box::pin(async move {
+        let (caller, id) = (c.caller()?, c.param(0));
+        geofences::write::delete(s, caller, id, c.request).await
     });
     GET "/api/v1/devices" Caller devices::get => |s, c| Box::pin(async move { devices::get(s, c.caller()?, c.query()).await });
     POST "/api/v1/devices" Caller devices::post => |s, c| Box::pin(async move { devices::post(s, c.caller()?, c.request).await });

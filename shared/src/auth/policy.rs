@@ -14,6 +14,7 @@
 //! | read a delivery | yes | yes | their own | 403 |
 //! | register, rotate, revoke, list devices | yes | yes | 403 | 403 |
 //! | read the audit trail | yes | 403 | 403 | 403 |
+//! | draw, change, list, delete geofences | yes | yes | 403 | 403 |
 //!
 //! A package the caller may not see answers as if it did not exist (404),
 //! so ids cannot be probed; an action the role may never take is 403.
@@ -42,6 +43,8 @@ pub enum Action {
     ManageDevices,
     /// Read the audit trail.
     ReadAudit,
+    /// Draw, change, list and delete geofences.
+    ManageGeofences,
     /// Read couriers' positions, presence and trails (a courier: their own).
     ReadCouriers,
 }

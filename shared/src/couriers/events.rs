@@ -20,6 +20,18 @@ pub enum CourierEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         battery_pct: Option<f64>,
     },
+    /// The courier entered, left, dwelled in or crossed a zone.
+    Geofence(CourierNotice),
+}
+
+/// A zone event of a courier: kept (`courier_notices`) so a redelivered
+/// window announces it again rather than anew.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CourierNotice {
+    pub courier_id: Uuid,
+    pub event_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub notice: crate::notices::Notice,
 }
 
 impl CourierEvent {
@@ -27,6 +39,7 @@ impl CourierEvent {
         match self {
             Self::Moved(moved) => moved.courier_id,
             Self::PresenceChanged { courier_id, .. } => *courier_id,
+            Self::Geofence(notice) => notice.courier_id,
         }
     }
 
@@ -35,6 +48,7 @@ impl CourierEvent {
         match self {
             Self::Moved(_) => "moved",
             Self::PresenceChanged { .. } => "presence",
+            Self::Geofence(notice) => notice.notice.kind(),
         }
     }
 }

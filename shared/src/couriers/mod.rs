@@ -21,5 +21,5 @@ pub mod stored;
 /// A report as it travels (ingest → location workers), with the battery
 /// and free-form attributes a tracker sends: a location message's part.
 pub use crate::locations::report::{limits, Attribute, Attributes, Battery, CourierPoint};
-pub use events::{CourierEvent, CourierFix, CourierMoved, Riding};
+pub use events::{CourierEvent, CourierFix, CourierMoved, CourierNotice, Riding};
 pub use presence::{Presence, PresenceRules};

@@ -29,6 +29,9 @@ pub struct CourierView {
     /// `null` for a courier never heard from.
     #[sqlx(skip)]
     pub presence: Option<Presence>,
+    /// The geofences the courier is in now; `null` in listings.
+    #[sqlx(skip)]
+    pub zones: Option<Vec<crate::geofences::ZoneIn>>,
 }
 
 const COLUMNS: &str = "u.id, u.name, c.latitude, c.longitude, c.recorded_at AS last_fix_at, \
@@ -71,7 +74,7 @@ pub async fn list(
 /// One courier (any courier account, enabled or not), `None` if there is
 /// no such courier.
 pub async fn one(
-    db: impl PgExecutor<'_>,
+    db: impl PgExecutor<'_> + Copy,
     rules: &PresenceRules,
     courier_id: Uuid,
 ) -> Result<Option<CourierView>, sqlx::Error> {
@@ -82,7 +85,11 @@ pub async fn one(
     .bind(courier_id)
     .fetch_optional(db)
     .await?;
-    Ok(row.map(|r| r.with_presence(rules, Utc::now())))
+    let Some(mut view) = row else {
+        return Ok(None);
+    };
+    view.zones = Some(crate::geofences::presence::zones_in(db, courier_id).await?);
+    Ok(Some(view.with_presence(rules, Utc::now())))
 }
 
 /// Whether there is a courier account with this id.

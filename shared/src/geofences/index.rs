@@ -30,7 +30,9 @@ fn cell_of(latitude: f64, longitude: f64) -> Cell {
     )
 }
 
-#[derive(Default)]
+/// Cloned when zones change (copy on write): readers hold the index they
+/// started with.
+#[derive(Default, Clone)]
 pub struct ZoneIndex {
     zones: HashMap<Uuid, Arc<Zone>>,
     cells: HashMap<Cell, Vec<Uuid>>,

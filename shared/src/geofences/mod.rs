@@ -8,7 +8,8 @@
 //! - [`zone`]: a zone as stored, carried and shown; [`parse`]: its fields
 //!   read from a request;
 //! - [`index`]: the zones near a path, from memory;
-//! - [`stored`]: the MongoDB collection and its documents.
+//! - [`stored`]: the MongoDB collection and its documents;
+//! - [`presence`]: the zones a package or courier is in now.
 //!
 //! The location pool evaluates zones (`workers/src/geofences/`); the
 //! events are package notices ([`crate::packages::notices`]) and courier
@@ -17,6 +18,7 @@
 pub mod geometry;
 pub mod index;
 pub mod parse;
+pub mod presence;
 pub mod sides;
 pub mod stored;
 pub mod zone;

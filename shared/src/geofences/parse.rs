@@ -25,10 +25,21 @@ pub const DEFAULT_DEBOUNCE_S: u32 = 30;
 pub struct ZoneFields {
     pub name: Option<String>,
     pub shape: Option<Shape>,
+    /// Carried as absent (keep), `null` (clear) or a number.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
     pub dwell_s: Option<Option<u32>>,
     pub debounce_s: Option<u32>,
     pub tracking_numbers: Option<Vec<String>>,
     pub courier_ids: Option<Vec<Uuid>>,
+}
+
+/// A field that is present is `Some`, even when it is `null`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
+    Option::<u32>::deserialize(d).map(Some)
 }
 
 /// Reads the fields; on a create, `name` and a shape are required.

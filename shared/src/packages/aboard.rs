@@ -188,6 +188,7 @@ mod tests {
             recipient_email: None,
             seq: None,
             courier: None,
+            zones: None,
         }
     }
 

@@ -121,6 +121,10 @@ pub struct StatusEventView {
     pub timestamp: DateTime<Utc>,
     /// The id of the account that made the change (`null` before accounts).
     pub actor: Option<String>,
+    /// Its number in the package's event sequence (absent for changes
+    /// from before sequences).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
 }
 
 impl From<StatusEventRow> for StatusEventView {
@@ -135,6 +139,7 @@ impl From<StatusEventRow> for StatusEventView {
             version: row.version,
             timestamp: row.occurred_at,
             actor: row.principal,
+            seq: row.seq,
         }
     }
 }

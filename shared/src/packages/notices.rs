@@ -11,75 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// An arrival estimate: the expected time, and the window it is likely in.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct Eta {
-    pub at: DateTime<Utc>,
-    pub earliest: DateTime<Utc>,
-    pub latest: DateTime<Utc>,
-}
-
-/// What happened, with what the watchers need to know about it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Notice {
-    GeofenceEntered(ZoneEvent),
-    GeofenceExited(ZoneEvent),
-    /// Inside since `since` for at least the zone's `dwell_s`.
-    GeofenceDwelled(ZoneEvent),
-    /// A straight move between two fixes passed through the zone.
-    GeofenceCrossed(ZoneEvent),
-    EtaChanged {
-        eta: Eta,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        previous: Option<Eta>,
-    },
-    /// The estimate passed the promised time.
-    DeliveryAtRisk {
-        eta: Eta,
-        promised_by: DateTime<Utc>,
-    },
-    /// The promised time passed without delivery.
-    DeliveryLate {
-        promised_by: DateTime<Utc>,
-    },
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ZoneEvent {
-    pub zone_id: Uuid,
-    pub zone_name: String,
-    /// The fix that decided it.
-    pub latitude: f64,
-    pub longitude: f64,
-    /// When the stay began (entered, dwelled); when it ended (exited).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub since: Option<DateTime<Utc>>,
-}
-
-impl Notice {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::GeofenceEntered(_) => "geofence_entered",
-            Self::GeofenceExited(_) => "geofence_exited",
-            Self::GeofenceDwelled(_) => "geofence_dwelled",
-            Self::GeofenceCrossed(_) => "geofence_crossed",
-            Self::EtaChanged { .. } => "eta_changed",
-            Self::DeliveryAtRisk { .. } => "delivery_at_risk",
-            Self::DeliveryLate { .. } => "delivery_late",
-        }
-    }
-
-    /// The notice's fields without its kind, for a frame's `data`.
-    pub fn fields(&self) -> serde_json::Map<String, serde_json::Value> {
-        let mut fields = match serde_json::to_value(self) {
-            Ok(serde_json::Value::Object(fields)) => fields,
-            _ => serde_json::Map::new(),
-        };
-        fields.remove("kind");
-        fields
-    }
-}
+pub use crate::notices::{Eta, Notice, ZoneEvent, KINDS};
 
 /// One numbered notice of one package.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,7 +31,7 @@ impl PackageNotice {
             Notice::GeofenceEntered(z)
             | Notice::GeofenceExited(z)
             | Notice::GeofenceDwelled(z)
-            | Notice::GeofenceCrossed(z) => (Some(z.latitude), Some(z.longitude)),
+            | Notice::GeofenceCrossed(z) => (z.latitude, z.longitude),
             _ => (None, None),
         };
         let data = Data {
@@ -108,7 +40,13 @@ impl PackageNotice {
             latitude,
             longitude,
             timestamp: self.occurred_at,
-            extra: self.notice.fields(),
+            extra: {
+                // Carried in the frame's own coordinates.
+                let mut fields = self.notice.fields();
+                fields.remove("latitude");
+                fields.remove("longitude");
+                fields
+            },
         };
         PackageUpdate::new(
             self.tracking_number.as_str(),
@@ -161,6 +99,49 @@ pub async fn between(
     .await
 }
 
+/// A package's notices, oldest first, at most `limit`.
+pub async fn of_package(
+    db: impl sqlx::PgExecutor<'_>,
+    package_id: Uuid,
+    limit: i64,
+) -> Result<Vec<NoticeRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT package_id, seq, event_id, data, occurred_at FROM package_notices \
+         WHERE package_id = $1 ORDER BY seq LIMIT $2",
+    )
+    .bind(package_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await
+}
+
+/// A notice as `GET /packages/{tn}/events?include=notices` lists it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NoticeView {
+    pub event_id: Uuid,
+    /// `geofence_entered`, `geofence_exited`, `geofence_dwelled`,
+    /// `geofence_crossed`, `eta_changed`, `delivery_at_risk`, `delivery_late`.
+    pub kind: &'static str,
+    pub seq: i64,
+    pub timestamp: DateTime<Utc>,
+    /// The notice's own fields (`zone_id`, `zone_name`, `eta`, ...).
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+impl From<NoticeRow> for NoticeView {
+    fn from(row: NoticeRow) -> Self {
+        Self {
+            event_id: row.event_id,
+            kind: row.data.0.kind(),
+            seq: row.seq,
+            timestamp: row.occurred_at,
+            data: row.data.0.fields(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,8 +157,8 @@ mod tests {
             notice: Notice::GeofenceEntered(ZoneEvent {
                 zone_id: Uuid::from_u128(3),
                 zone_name: "Depot".into(),
-                latitude: 52.0,
-                longitude: 13.0,
+                latitude: Some(52.0),
+                longitude: Some(13.0),
                 since: None,
             }),
         };

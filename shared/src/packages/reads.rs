@@ -10,17 +10,23 @@ use sqlx::PgExecutor;
 use std::collections::BTreeMap;
 use uuid::Uuid;
 
+/// One package, with the zones it is in.
 pub async fn view(
-    db: impl PgExecutor<'_>,
+    db: impl PgExecutor<'_> + Copy,
     tracking_number: &str,
 ) -> Result<Option<PackageView>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let view: Option<PackageView> = sqlx::query_as(&format!(
         "SELECT {} FROM packages WHERE tracking_number = $1",
         PackageView::COLUMNS
     ))
     .bind(tracking_number)
     .fetch_optional(db)
-    .await
+    .await?;
+    let Some(mut view) = view else {
+        return Ok(None);
+    };
+    view.zones = Some(crate::geofences::presence::zones_in(db, view.id).await?);
+    Ok(Some(view))
 }
 
 /// A package's last numbered event (`since_seq` for live updates after it);
@@ -127,4 +133,15 @@ pub async fn counts(db: impl PgExecutor<'_> + Copy) -> Result<PackageCounts, sql
         packages_today: today,
         status_counts,
     })
+}
+
+/// The ids of those of these packages that exist, by tracking number.
+pub async fn ids(
+    db: impl PgExecutor<'_>,
+    tracking_numbers: &[&str],
+) -> Result<Vec<(String, Uuid)>, sqlx::Error> {
+    sqlx::query_as("SELECT tracking_number, id FROM packages WHERE tracking_number = ANY($1)")
+        .bind(tracking_numbers)
+        .fetch_all(db)
+        .await
 }

@@ -47,6 +47,11 @@ pub struct PackageView {
     #[serde(default)]
     #[sqlx(skip)]
     pub courier: Option<CourierAboard>,
+    /// The geofences the package is in now (its own, or its courier's
+    /// while it rides with one); `null` in listings.
+    #[serde(default)]
+    #[sqlx(skip)]
+    pub zones: Option<Vec<crate::geofences::ZoneIn>>,
 }
 
 impl TryFrom<String> for PackageStatus {

@@ -33,6 +33,29 @@ pub enum Command {
     RequestPasswordReset(RequestPasswordReset),
     /// A mailed link sets a new password; every session of the account ends.
     ResetPassword(ResetPassword),
+    /// An admin or dispatcher draws a zone (its id chosen by ingest).
+    CreateGeofence(CreateGeofence),
+    /// Absent fields of the zone stay as they are.
+    UpdateGeofence(UpdateGeofence),
+    DeleteGeofence(DeleteGeofence),
+}
+
+/// A new zone, every field checked by ingest; its id comes from the
+/// command's event id, so a redelivered create finds its own zone.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateGeofence {
+    pub zone: crate::geofences::Zone,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateGeofence {
+    pub zone_id: Uuid,
+    pub changes: crate::geofences::parse::ZoneFields,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteGeofence {
+    pub zone_id: Uuid,
 }
 
 /// A new session for an account whose password ingest just checked. Only
@@ -179,6 +202,15 @@ pub struct UpdateStatus {
 }
 
 impl Command {
+    /// Whether the command writes a zone (applied beside the package
+    /// window, in MongoDB, not in its transaction).
+    pub fn is_geofence(&self) -> bool {
+        matches!(
+            self,
+            Self::CreateGeofence(_) | Self::UpdateGeofence(_) | Self::DeleteGeofence(_)
+        )
+    }
+
     /// The package the command is about; `None` for account commands.
     pub fn tracking_number(&self) -> Option<&TrackingNumber> {
         match self {
@@ -209,6 +241,9 @@ impl Command {
             Self::ResendVerification(c) => c.user_id.to_string().into(),
             Self::RequestPasswordReset(c) => c.email.as_str().into(),
             Self::ResetPassword(c) => c.user_id.to_string().into(),
+            Self::CreateGeofence(c) => c.zone.id.to_string().into(),
+            Self::UpdateGeofence(c) => c.zone_id.to_string().into(),
+            Self::DeleteGeofence(c) => c.zone_id.to_string().into(),
         }
     }
 
@@ -231,6 +266,9 @@ impl Command {
             Self::ResendVerification(_) => "email_verify_resend",
             Self::RequestPasswordReset(_) => "password_reset_request",
             Self::ResetPassword(_) => "password_reset",
+            Self::CreateGeofence(_) => "geofence_create",
+            Self::UpdateGeofence(_) => "geofence_update",
+            Self::DeleteGeofence(_) => "geofence_delete",
         }
     }
 }

@@ -36,7 +36,9 @@ pub enum AccountOutcome {
     },
     /// A sign-up for an email that has an account: its owner is told by
     /// mail; the requester learns nothing.
-    AlreadyRegistered { email: crate::domain::Email },
+    AlreadyRegistered {
+        email: crate::domain::Email,
+    },
     /// A session started or was renewed: the account as it stands, for the
     /// access token.
     SessionIssued {
@@ -58,6 +60,11 @@ pub enum AccountOutcome {
         user_id: Uuid,
         email: crate::domain::Email,
         link: LinkKind,
+    },
+    /// A zone was drawn or changed: the zone as it stands.
+    GeofenceChanged(crate::geofences::Zone),
+    GeofenceDeleted {
+        zone_id: Uuid,
     },
     /// Done, with nothing to report.
     Acknowledged,
@@ -129,6 +136,8 @@ impl AccountOutcome {
             Self::SessionEnded { .. } => "session_ended",
             Self::AccountChanged(_) => "account_changed",
             Self::LinkRequested { .. } => "link_requested",
+            Self::GeofenceChanged(_) => "geofence_changed",
+            Self::GeofenceDeleted { .. } => "geofence_deleted",
             Self::Acknowledged => "acknowledged",
         }
     }

@@ -18,9 +18,10 @@ pub use crate::locations::{LocationBatch, LocationPoint, LocationsRecorded, Reco
 pub use crate::packages::{PackageCreated, PackageEvent, StatusChanged};
 pub use crate::seal::{self, SealError, SigningKeys};
 pub use commands::{
-    Command, CreateDelivery, CreatePackage, EndSession, RefreshSession, RegisterDevice,
-    RegisterUser, RequestPasswordReset, ResendVerification, ResetPassword, RevokeDevice,
-    RotateDeviceKey, StartSession, UpdateDelivery, UpdateStatus, UpdateUser, VerifyEmail,
+    Command, CreateDelivery, CreateGeofence, CreatePackage, DeleteGeofence, EndSession,
+    RefreshSession, RegisterDevice, RegisterUser, RequestPasswordReset, ResendVerification,
+    ResetPassword, RevokeDevice, RotateDeviceKey, StartSession, UpdateDelivery, UpdateGeofence,
+    UpdateStatus, UpdateUser, VerifyEmail,
 };
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
 pub use events::{AccountOutcome, Event, LinkKind};

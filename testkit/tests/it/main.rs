@@ -13,6 +13,7 @@ mod alloc;
 mod broadcaster;
 mod couriers;
 mod faults;
+mod geofences;
 mod ingest;
 mod locations;
 mod operations;

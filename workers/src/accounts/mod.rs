@@ -49,6 +49,10 @@ pub async fn apply(
         Command::RequestPasswordReset(c) => users::request_password_reset(tx, command, c).await?,
         Command::ResetPassword(c) => users::reset_password(tx, command, c).await?,
         Command::CreatePackage(_) | Command::UpdateStatus(_) => return Ok(None),
+        // Applied beside the window (crate::geofences::writes), never here.
+        Command::CreateGeofence(_) | Command::UpdateGeofence(_) | Command::DeleteGeofence(_) => {
+            reply_only_rejection(RejectReason::Invalid, "not an account command")
+        }
     }))
 }
 

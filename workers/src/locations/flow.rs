@@ -26,6 +26,8 @@ pub struct LocationFlow {
     /// How long points for an unknown package are retried before they are
     /// dead-lettered (their package's create may still be on its way).
     pub unknown_package_retry: Duration,
+    /// Each stored window's fixes against the zones near them.
+    pub geofencing: crate::geofences::Geofencing,
 }
 
 impl Flow for LocationFlow {
@@ -93,6 +95,13 @@ impl LocationFlow {
             match runner.event_message(&event) {
                 Ok(message) => effects.messages.push(message),
                 Err(error) => tracing::error!(%error, "cannot encode an event"),
+            }
+        }
+        for notice in unit.notices {
+            let event = batch.with_body(PackageEvent::Notice(notice));
+            match runner.event_message(&event) {
+                Ok(message) => effects.messages.push(message),
+                Err(error) => tracing::error!(%error, "cannot encode a notice"),
             }
         }
         for event in unit.courier_events {
@@ -179,6 +188,11 @@ impl LocationFlow {
         let mut courier_events = super::couriers::apply(&self.pool, &self.store, &reports)
             .await?
             .events;
+        // After the points are stored: a crash in between redelivers the
+        // window, whose fixes are then evaluated.
+        let zoned = self.zones(&applied, &courier_events).await?;
+        applied.moved.extend(zoned.changed);
+        courier_events.extend(zoned.couriers.into_iter().map(CourierEvent::Geofence));
         let metrics = &runner.metrics;
         metrics.stored(Self::POOL, "postgres", applied.postgres_took);
         metrics.stored(Self::POOL, "mongodb", applied.mongodb_took);
@@ -193,6 +207,7 @@ impl LocationFlow {
             .iter()
             .map(|batch| PointsUnit {
                 events: Vec::new(),
+                notices: Vec::new(),
                 courier_events: Vec::new(),
                 moved: Vec::new(),
                 unknown: batch
@@ -208,8 +223,26 @@ impl LocationFlow {
             first.events = std::mem::take(&mut applied.events);
             first.moved = std::mem::take(&mut applied.moved);
             first.courier_events = std::mem::take(&mut courier_events);
+            first.notices = zoned.packages;
         }
         Ok(units)
+    }
+
+    /// Evaluates the window's stored fixes against the zones.
+    async fn zones(
+        &self,
+        applied: &AppliedPoints,
+        courier_events: &[CourierEvent],
+    ) -> Result<crate::geofences::ZoneNotices, LocationError> {
+        let recorded: Vec<&LocationsRecorded> = applied.events.iter().collect();
+        let moved: Vec<&shared::couriers::CourierMoved> = courier_events
+            .iter()
+            .filter_map(|e| match e {
+                CourierEvent::Moved(moved) => Some(moved),
+                _ => None,
+            })
+            .collect();
+        Ok(self.geofencing.apply(&recorded, &moved).await?)
     }
 
     /// Points whose package is unknown: back through the delay line while
@@ -282,6 +315,8 @@ async fn refused_in(
 /// What one location message came to.
 struct PointsUnit {
     events: Vec<LocationsRecorded>,
+    /// Zone notices of packages, numbered after the points.
+    notices: Vec<shared::packages::notices::PackageNotice>,
     courier_events: Vec<CourierEvent>,
     moved: Vec<(String, i64)>,
     unknown: Vec<LocationPoint>,

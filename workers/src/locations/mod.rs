@@ -47,6 +47,8 @@ pub enum LocationError {
     Postgres(#[from] sqlx::Error),
     #[error("MongoDB: {0}")]
     Mongo(#[from] mongodb::error::Error),
+    #[error("geofences: {0}")]
+    Geofences(#[from] crate::geofences::GeofenceError),
 }
 
 impl LocationError {
@@ -62,6 +64,7 @@ impl LocationError {
                 mongodb::error::ErrorKind::BsonSerialization(_)
                     | mongodb::error::ErrorKind::InvalidArgument { .. }
             ),
+            Self::Geofences(error) => error.is_transient(),
         }
     }
 }

@@ -16,6 +16,9 @@ pub struct LocationStore {
     pub latest: Collection<Document>,
     /// Couriers' own fixes ([`courier_stored`]).
     pub courier_history: Collection<CourierHistoryDoc>,
+    /// Zones ([`shared::geofences::stored`]): written by the package pool,
+    /// read by the location pool.
+    pub geofences: Collection<shared::geofences::stored::GeofenceDoc>,
 }
 
 impl LocationStore {
@@ -25,6 +28,7 @@ impl LocationStore {
             history: database.collection(HISTORY),
             latest: database.collection(LATEST),
             courier_history: database.collection(COURIER_HISTORY),
+            geofences: database.collection(shared::geofences::stored::GEOFENCES),
         }
     }
 }
@@ -34,7 +38,9 @@ impl LocationStore {
 pub async fn ensure_indexes(store: &LocationStore) -> mongodb::error::Result<()> {
     ensure_index(&store.history, stored::history_index()).await?;
     ensure_index(&store.courier_history, courier_stored::history_index()).await?;
-    ensure_index(&store.latest, stored::latest_index()).await
+    ensure_index(&store.latest, stored::latest_index()).await?;
+    ensure_index(&store.geofences, shared::geofences::stored::area_index()).await?;
+    ensure_index(&store.geofences, shared::geofences::stored::updated_index()).await
 }
 
 /// Creates an index unless one with its keys exists. Checking first matters:

@@ -16,6 +16,8 @@ use sqlx::PgPool;
 
 pub struct PackageFlow {
     pub pool: PgPool,
+    /// Zone commands ride the package shards but are written to MongoDB.
+    pub zones: crate::geofences::ZoneWriter,
 }
 
 impl Flow for PackageFlow {
@@ -33,6 +35,11 @@ impl Flow for PackageFlow {
         let mut effects = Effects::default();
         let commands: Vec<(&Delivery, Envelope<Command>)> =
             runner.decode_all(Self::POOL, queue, window, &mut effects.messages);
+        let (zone_commands, commands): (Vec<_>, Vec<_>) = commands
+            .into_iter()
+            .partition(|(_, c)| c.body.is_geofence());
+        self.apply_zones(runner, queue, &zone_commands, &mut effects)
+            .await?;
         let envelopes: Vec<&Envelope<Command>> = commands.iter().map(|(_, e)| e).collect();
         let outcomes = runner
             .apply_isolating(
@@ -74,6 +81,37 @@ impl Flow for PackageFlow {
 }
 
 impl PackageFlow {
+    /// Applies a window's zone commands in order, beside its package window.
+    async fn apply_zones(
+        &self,
+        runner: &Runner,
+        queue: &str,
+        commands: &[(&Delivery, Envelope<Command>)],
+        effects: &mut Effects,
+    ) -> Result<(), Abandoned> {
+        let envelopes: Vec<&Envelope<Command>> = commands.iter().map(|(_, e)| e).collect();
+        let outcomes = runner
+            .apply_isolating(
+                Self::POOL,
+                &envelopes,
+                |batch| self.zones.apply_all(batch),
+                |e: &crate::geofences::writes::ZoneWriteError| e.is_transient(),
+            )
+            .await?;
+        let mut unused = Forwarded::default();
+        for ((delivery, command), outcome) in commands.iter().zip(outcomes) {
+            match outcome {
+                Applied::Done(outcome) => {
+                    settled(runner, delivery, command, outcome, effects, &mut unused)
+                }
+                Applied::Failed(reason) => effects
+                    .messages
+                    .push(runner.dead_letter(queue, delivery, &reason)),
+            }
+        }
+        Ok(())
+    }
+
     /// Puts the primary's WAL position, read after the window's commit, on
     /// every reply: a requester's reads may use a read replica once it has
     /// replayed that far. Unknown when the read fails (its reads then go to

@@ -189,26 +189,4 @@ impl PackageError {
     }
 }
 
-/// Whether a database error may go away by itself or never will.
-///
-/// Only errors that the command itself causes are permanent: data exceptions
-/// (class 22), constraint violations (class 23) and values that cannot be
-/// decoded. Everything else (connection refused or lost, a database not
-/// accepting connections, a server restarting, serialization conflicts, a pool
-/// timeout) is retried, because dead-lettering a valid command during an outage
-/// would lose an accepted write.
-pub fn is_transient(error: &sqlx::Error) -> bool {
-    match error {
-        sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            !(code.starts_with("22") || code.starts_with("23"))
-        }
-        sqlx::Error::Decode(_)
-        | sqlx::Error::ColumnDecode { .. }
-        | sqlx::Error::ColumnNotFound(_)
-        | sqlx::Error::TypeNotFound { .. }
-        | sqlx::Error::RowNotFound
-        | sqlx::Error::Encode(_) => false,
-        _ => true,
-    }
-}
+pub use shared::db::is_transient;

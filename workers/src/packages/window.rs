@@ -298,6 +298,7 @@ fn new_view(command: &CreatePackage, at: DateTime<Utc>) -> PackageView {
             .map(|e| e.as_str().to_owned()),
         seq: Some(1),
         courier: None,
+        zones: None,
     }
 }
 

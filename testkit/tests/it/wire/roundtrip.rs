@@ -57,6 +57,7 @@ fn package() -> PackageView {
         recipient_email: Some("bob@example.com".into()),
         seq: Some(1),
         courier: None,
+        zones: None,
     }
 }
 

@@ -1,0 +1,241 @@
+//! What happened becomes notices: numbered package notices (the package's
+//! next `seq`, in `package_events` and `package_notices`) and courier
+//! notices (`courier_notices`), each with an id derived from the fix, the
+//! subject, the zone and the kind, so it is the same id whoever computes it.
+//! After the transaction, the notices of a window's fixes are read back by
+//! their points: a redelivered window announces the same notices again.
+
+use super::evaluate::Happened;
+use chrono::{DateTime, Utc};
+use shared::couriers::CourierNotice;
+use shared::domain::TrackingNumber;
+use shared::geofences::Transition;
+use shared::packages::notices::{Notice, PackageNotice, ZoneEvent};
+use sqlx::{PgConnection, PgExecutor};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A package notice before it has its number.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub package_id: Uuid,
+    pub event_id: Uuid,
+    pub point_id: Uuid,
+    pub occurred_at: DateTime<Utc>,
+    pub notice: Notice,
+}
+
+/// A courier notice and the fix that decided it.
+#[derive(Debug, Clone)]
+pub struct CourierDraft {
+    pub point_id: Uuid,
+    pub notice: CourierNotice,
+}
+
+/// The notice one transition makes for one subject; `located`: whether
+/// the subject's watchers may see where it happened.
+pub fn notice_of(
+    subject: Uuid,
+    happened: &Happened,
+    located: bool,
+) -> (Uuid, DateTime<Utc>, Notice) {
+    let (occurred_at, since) = match happened.transition {
+        Transition::Entered { at } => (happened.point.fix.recorded_at, Some(at)),
+        Transition::Exited { at } => (happened.point.fix.recorded_at, Some(at)),
+        Transition::Dwelled { since, at } => (at, Some(since)),
+        Transition::Crossed { at } => (at, None),
+    };
+    let at = happened.point.fix.at;
+    let event = ZoneEvent {
+        zone_id: happened.zone.id,
+        zone_name: happened.zone.name.clone(),
+        latitude: located.then(|| at.latitude()),
+        longitude: located.then(|| at.longitude()),
+        since,
+    };
+    let notice = match happened.transition {
+        Transition::Entered { .. } => Notice::GeofenceEntered(event),
+        Transition::Exited { .. } => Notice::GeofenceExited(event),
+        Transition::Dwelled { .. } => Notice::GeofenceDwelled(event),
+        Transition::Crossed { .. } => Notice::GeofenceCrossed(event),
+    };
+    let name = format!(
+        "{subject}:{}:{}",
+        happened.zone.id,
+        happened.transition.kind()
+    );
+    let event_id = Uuid::new_v5(&happened.point.point_id, name.as_bytes());
+    (event_id, occurred_at, notice)
+}
+
+/// Numbers and stores package notices (packages locked in id order, after
+/// the subjects); returns the packages whose view changed, with their new
+/// version.
+pub async fn record_packages(
+    tx: &mut PgConnection,
+    drafts: &mut [Draft],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    if drafts.is_empty() {
+        return Ok(Vec::new());
+    }
+    drafts.sort_by_key(|d| (d.package_id, d.occurred_at, d.event_id));
+    let mut ids: Vec<Uuid> = drafts.iter().map(|d| d.package_id).collect();
+    ids.dedup();
+    let heads: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
+        "SELECT id, event_seq FROM packages WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(&ids)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    let mut next = heads.clone();
+    let (mut packages, mut seqs, mut events, mut kinds, mut data, mut times, mut points) =
+        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+    for draft in drafts.iter() {
+        let Some(head) = next.get_mut(&draft.package_id) else {
+            continue;
+        };
+        *head += 1;
+        packages.push(draft.package_id);
+        seqs.push(*head);
+        events.push(draft.event_id);
+        kinds.push(draft.notice.kind());
+        data.push(sqlx::types::Json(draft.notice.clone()));
+        times.push(draft.occurred_at);
+        points.push(draft.point_id);
+    }
+    insert_numbered(
+        tx, &packages, &seqs, &events, &kinds, &data, &times, &points,
+    )
+    .await?;
+    let (ids, heads): (Vec<Uuid>, Vec<i64>) = next.into_iter().unzip();
+    sqlx::query_as(
+        "UPDATE packages p SET event_seq = v.seq, version = p.version + 1 \
+         FROM UNNEST($1::uuid[], $2::int8[]) AS v(id, seq) WHERE p.id = v.id \
+         RETURNING p.tracking_number, p.version",
+    )
+    .bind(&ids)
+    .bind(&heads)
+    .fetch_all(&mut *tx)
+    .await
+}
+
+/// The numbered notices, as the columns of `package_events` and
+/// `package_notices`.
+#[allow(clippy::too_many_arguments)]
+async fn insert_numbered(
+    tx: &mut PgConnection,
+    packages: &[Uuid],
+    seqs: &[i64],
+    events: &[Uuid],
+    kinds: &[&str],
+    data: &[sqlx::types::Json<Notice>],
+    times: &[DateTime<Utc>],
+    points: &[Uuid],
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO package_events (package_id, seq, event_id, kind) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[])",
+    )
+    .bind(packages)
+    .bind(seqs)
+    .bind(events)
+    .bind(kinds)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO package_notices (package_id, seq, event_id, kind, data, occurred_at, point_id) \
+         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::jsonb[], $6::timestamptz[], $7::uuid[])",
+    )
+    .bind(packages)
+    .bind(seqs)
+    .bind(events)
+    .bind(kinds)
+    .bind(data)
+    .bind(times)
+    .bind(points)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+pub async fn record_couriers(
+    tx: &mut PgConnection,
+    drafts: &[CourierDraft],
+) -> Result<(), sqlx::Error> {
+    if drafts.is_empty() {
+        return Ok(());
+    }
+    let events: Vec<Uuid> = drafts.iter().map(|d| d.notice.event_id).collect();
+    let couriers: Vec<Uuid> = drafts.iter().map(|d| d.notice.courier_id).collect();
+    let kinds: Vec<&str> = drafts.iter().map(|d| d.notice.notice.kind()).collect();
+    let data: Vec<_> = drafts
+        .iter()
+        .map(|d| sqlx::types::Json(d.notice.notice.clone()))
+        .collect();
+    let times: Vec<DateTime<Utc>> = drafts.iter().map(|d| d.notice.occurred_at).collect();
+    let points: Vec<Uuid> = drafts.iter().map(|d| d.point_id).collect();
+    sqlx::query(
+        "INSERT INTO courier_notices (event_id, courier_id, kind, data, occurred_at, point_id) \
+         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::jsonb[], $5::timestamptz[], $6::uuid[]) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(&events)
+    .bind(&couriers)
+    .bind(&kinds)
+    .bind(&data)
+    .bind(&times)
+    .bind(&points)
+    .execute(&mut *tx)
+    .await
+    .map(drop)
+}
+
+#[derive(sqlx::FromRow)]
+struct StoredPackageNotice {
+    tracking_number: String,
+    #[sqlx(flatten)]
+    row: shared::packages::notices::NoticeRow,
+}
+
+/// The package and courier notices the fixes decided, now or before.
+pub async fn decided_by(
+    db: impl PgExecutor<'_> + Copy,
+    points: &[Uuid],
+) -> Result<(Vec<PackageNotice>, Vec<CourierNotice>), sqlx::Error> {
+    let stored: Vec<StoredPackageNotice> = sqlx::query_as(
+        "SELECT p.tracking_number, n.package_id, n.seq, n.event_id, n.data, n.occurred_at \
+         FROM package_notices n JOIN packages p ON p.id = n.package_id \
+         WHERE n.point_id = ANY($1) ORDER BY n.package_id, n.seq",
+    )
+    .bind(points)
+    .fetch_all(db)
+    .await?;
+    let packages = stored
+        .into_iter()
+        .filter_map(|s| {
+            Some(
+                s.row
+                    .notice(TrackingNumber::parse(&s.tracking_number).ok()?),
+            )
+        })
+        .collect();
+    let couriers: Vec<(Uuid, Uuid, sqlx::types::Json<Notice>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT event_id, courier_id, data, occurred_at FROM courier_notices \
+         WHERE point_id = ANY($1) ORDER BY occurred_at, event_id",
+    )
+    .bind(points)
+    .fetch_all(db)
+    .await?;
+    let couriers = couriers
+        .into_iter()
+        .map(|(event_id, courier_id, data, occurred_at)| CourierNotice {
+            courier_id,
+            event_id,
+            occurred_at,
+            notice: data.0,
+        })
+        .collect();
+    Ok((packages, couriers))
+}
