@@ -33,6 +33,7 @@ const SCENARIOS: &[&str] = &[
     "drain",
     "signing",
     "couriers",
+    "geofences",
 ];
 
 /// Scenarios that only run when named (`hostile` reads ingest's memory from
@@ -45,11 +46,11 @@ const NAMED_ONLY: &[&str] = &["hostile"];
 #[command(name = "dt-bench", version)]
 struct Args {
     /// What to run: all, baselines, locations-single, locations-batch,
-    /// package-flow, reads, broadcast, drain, signing, couriers, hostile
+    /// package-flow, reads, broadcast, drain, signing, couriers, geofences, hostile
     /// (named only).
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(
         ["all", "baselines", "locations-single", "locations-batch", "package-flow",
-         "reads", "broadcast", "drain", "signing", "couriers", "hostile"]))]
+         "reads", "broadcast", "drain", "signing", "couriers", "geofences", "hostile"]))]
     scenarios: Vec<String>,
     /// Small sizes; any failed request fails the run (the test suite's run).
     #[arg(long)]
@@ -237,6 +238,7 @@ async fn main() -> anyhow::Result<()> {
             "hostile" => scenarios::hostile::run(&run, args.ingest_pid).await,
             "signing" => scenarios::signing::run(),
             "couriers" => scenarios::couriers::run(&run).await,
+            "geofences" => scenarios::geofences::run(&run).await,
             _ => continue,
         };
         rows.extend(measured.with_context(|| format!("scenario {scenario}"))?);

@@ -25,7 +25,7 @@ pub async fn run(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
 }
 
 /// A message ready for the broker: exchange, routing key, sealed payload.
-type Sealed = (String, String, Vec<u8>);
+pub(super) type Sealed = (String, String, Vec<u8>);
 
 /// A backlog built straight on the broker (faster than any client could
 /// post it, so the measurement is the pools', not ingest's): location
@@ -81,7 +81,7 @@ async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
 /// timed until every sampled point is stored (the rest are in the same or
 /// earlier insert commands), then counted exactly, untimed, for the loss
 /// check; if any is still missing, waited for. Stored, seconds, all.
-async fn drain_points(
+pub(super) async fn drain_points(
     run: &Run<'_>,
     messages: &[Sealed],
     sample: &[String],
@@ -109,7 +109,7 @@ async fn drain_points(
 
 /// The workers check every message's principal again: these come from a
 /// dispatcher, as they would through the API.
-fn operator() -> shared::wire::Principal {
+pub(super) fn operator() -> shared::wire::Principal {
     shared::auth::Caller {
         user_id: Uuid::new_v4(),
         role: shared::auth::Role::Dispatcher,
@@ -195,7 +195,7 @@ fn status_updates(run: &Run<'_>, numbers: &[String], commands: u64) -> anyhow::R
 }
 
 /// Publishes persistent messages with confirms, 1024 in flight.
-async fn publish_all(run: &Run<'_>, messages: &[Sealed]) -> anyhow::Result<()> {
+pub(super) async fn publish_all(run: &Run<'_>, messages: &[Sealed]) -> anyhow::Result<()> {
     use futures_util::stream::{FuturesUnordered, StreamExt};
     use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
     let channel = run.system.amqp.create_channel().await?;

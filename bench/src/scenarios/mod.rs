@@ -10,11 +10,13 @@
 //! - [`hostile`]: ingest's memory under worst-case bodies (not in `all`: it
 //!   reads ingest's memory from /proc);
 //! - [`signing`]: what sealing and opening a broker message costs;
-//! - [`couriers`]: couriers' positions over OsmAnd, 100 parcels aboard each.
+//! - [`couriers`]: couriers' positions over OsmAnd, 100 parcels aboard each;
+//! - [`geofences`]: the location drain with 10,000 zones against none.
 
 pub mod broadcast;
 pub mod couriers;
 pub mod drain;
+pub mod geofences;
 pub mod hostile;
 pub mod locations;
 pub mod package_flow;
@@ -48,6 +50,8 @@ pub struct Sizes {
     /// The steady single-point rate, and for how long.
     pub sustained_rate: f64,
     pub sustained_for: Duration,
+    /// Zones drawn for the geofences scenario.
+    pub zones: usize,
     /// Where the broadcast latency chart goes.
     pub chart: String,
 }
@@ -65,6 +69,7 @@ impl Sizes {
             drain_backlog: 20_000,
             sustained_rate: 2000.0,
             sustained_for: Duration::from_secs(300),
+            zones: 10_000,
             chart: "docs/bench/broadcast-latency.svg".into(),
         }
     }
@@ -82,6 +87,7 @@ impl Sizes {
             drain_backlog: 200,
             sustained_rate: 100.0,
             sustained_for: Duration::from_secs(3),
+            zones: 500,
             chart: std::env::temp_dir()
                 .join("dt-bench-broadcast-latency.svg")
                 .to_string_lossy()

@@ -9,7 +9,8 @@
 //!   read from a request;
 //! - [`index`]: the zones near a path, from memory;
 //! - [`stored`]: the MongoDB collection and its documents;
-//! - [`presence`]: the zones a package or courier is in now.
+//! - [`presence`]: the zones a package or courier is in now; [`revision`]:
+//!   the counter zone writers move so location workers reload.
 //!
 //! The location pool evaluates zones (`workers/src/geofences/`); the
 //! events are package notices ([`crate::packages::notices`]) and courier
@@ -19,6 +20,7 @@ pub mod geometry;
 pub mod index;
 pub mod parse;
 pub mod presence;
+pub mod revision;
 pub mod sides;
 pub mod stored;
 pub mod zone;

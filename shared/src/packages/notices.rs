@@ -115,6 +115,20 @@ pub async fn of_package(
     .await
 }
 
+/// How many notices these packages have (dt-bench's check that zones were hit).
+pub async fn count_for(
+    db: impl sqlx::PgExecutor<'_>,
+    tracking_numbers: &[String],
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM package_notices n JOIN packages p ON p.id = n.package_id \
+         WHERE p.tracking_number = ANY($1)",
+    )
+    .bind(tracking_numbers)
+    .fetch_one(db)
+    .await
+}
+
 /// A notice as `GET /packages/{tn}/events?include=notices` lists it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NoticeView {

@@ -11,19 +11,7 @@ use sqlx::{PgConnection, PgExecutor};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// Moves the zone revision on (after a zone write).
-pub async fn bump_revision(db: impl PgExecutor<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE geofence_revision SET revision = revision + 1")
-        .execute(db)
-        .await
-        .map(drop)
-}
-
-pub async fn revision(db: impl PgExecutor<'_>) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("SELECT revision FROM geofence_revision")
-        .fetch_one(db)
-        .await
-}
+pub use shared::geofences::revision::{bump_revision, revision};
 
 /// A deleted zone is stood in by no one.
 pub async fn forget_zone(db: impl PgExecutor<'_>, zone_id: Uuid) -> Result<(), sqlx::Error> {

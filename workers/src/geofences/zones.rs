@@ -19,6 +19,9 @@ use std::time::{Duration, Instant};
 
 /// How often zones are re-read even when the revision did not move.
 const POLL: Duration = Duration::from_secs(30);
+/// How often the zones are read whole (a zone removed from MongoDB without
+/// a tombstone leaves memory then).
+const FULL: Duration = Duration::from_secs(600);
 /// How far back a reload looks past the last one: writers' clocks differ.
 const OVERLAP: chrono::Duration = chrono::Duration::seconds(60);
 
@@ -44,6 +47,8 @@ struct Loaded {
     /// When the last load began (by this worker's clock).
     watermark: Option<DateTime<Utc>>,
     at: Option<Instant>,
+    /// When the zones were last read whole.
+    full_at: Option<Instant>,
 }
 
 impl ZoneCache {
@@ -64,12 +69,17 @@ impl ZoneCache {
             return Ok(loaded.index);
         }
         let began = Utc::now();
+        let whole = loaded.full_at.is_none_or(|at| at.elapsed() >= FULL);
         let filter = match loaded.watermark {
-            Some(watermark) => changed_since(watermark - OVERLAP),
-            None => doc! { "deleted": false },
+            Some(watermark) if !whole => changed_since(watermark - OVERLAP),
+            _ => doc! { "deleted": false },
         };
         let changed: Vec<GeofenceDoc> = self.collection.find(filter).await?.try_collect().await?;
-        let mut index = (*loaded.index).clone();
+        let mut index = if whole {
+            ZoneIndex::default()
+        } else {
+            (*loaded.index).clone()
+        };
         for document in &changed {
             match (document.zone_id(), document.zone()) {
                 (_, Some(zone)) if !document.deleted => index.put(zone),
@@ -86,6 +96,11 @@ impl ZoneCache {
                 revision: Some(revision),
                 watermark: Some(began),
                 at: Some(Instant::now()),
+                full_at: if whole {
+                    Some(Instant::now())
+                } else {
+                    loaded.full_at
+                },
             };
         }
         Ok(index)

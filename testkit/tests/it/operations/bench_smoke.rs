@@ -46,6 +46,7 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
         "broadcast (hot package)",
         "drain (backlog)",
         "couriers (osmand)",
+        "geofences",
     ] {
         assert!(
             stdout.contains(&format!("| {scenario} |")),
@@ -56,6 +57,10 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
     assert!(!stdout.contains("LOST"), "{stdout}");
     assert!(
         stdout.contains("| couriers (osmand) | courier points applied |"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| geofences | points drained with 500 zones |"),
         "{stdout}"
     );
     app.shutdown().await;
