@@ -199,6 +199,7 @@ async fn spawn_locations(
         geofencing: crate::geofences::Geofencing {
             pool: stores.pool.clone(),
             zones: crate::geofences::ZoneCache::new(stores.locations.geofences.clone()),
+            order: Default::default(),
         },
     });
     let queue = runner.topology.locations_queue();

@@ -94,8 +94,29 @@ impl ZoneIndex {
     }
 }
 
-/// The cells a zone's bounding box covers.
+/// The most index cells a zone may cover ([`super::parse`] refuses more).
+pub const MAX_CELLS: usize = 4_000;
+/// The most samples along one move between fixes.
+const MAX_STEPS: usize = 400;
+
+/// How many cells a shape's bounding box covers.
+pub fn cells_of(shape: &super::Shape) -> usize {
+    let (south, west, north, east) = shape.bounds();
+    if !(east - west).is_finite() || east - west > 180.0 {
+        return usize::MAX;
+    }
+    let (low, high) = (cell_of(south, west), cell_of(north, east));
+    let rows = (i64::from(high.0) - i64::from(low.0) + 1).max(0) as usize;
+    let columns = (i64::from(high.1) - i64::from(low.1) + 1).max(0) as usize;
+    rows.saturating_mul(columns)
+}
+
+/// The cells a zone's bounding box covers (none past [`MAX_CELLS`]: such a
+/// zone is refused at the edge, and one stored before is not indexed).
 fn covered(zone: &Zone) -> Vec<Cell> {
+    if cells_of(&zone.shape) > MAX_CELLS {
+        return Vec::new();
+    }
     let (south, west, north, east) = zone.shape.bounds();
     let (low, high) = (cell_of(south, west), cell_of(north, east));
     let mut cells = Vec::new();
@@ -111,14 +132,17 @@ fn covered(zone: &Zone) -> Vec<Cell> {
 /// with its neighbours, cover every cell the segment passes through.
 fn walk(a: &Coordinates, b: &Coordinates, cells: &mut HashSet<Cell>) {
     let ends = [a, b];
-    if a.distance_m(b) > LONGEST_WALK_M {
+    // Across the antimeridian the degrees are not the distance: ends only.
+    let across = (b.longitude() - a.longitude()).abs() > 180.0;
+    if across || a.distance_m(b) > LONGEST_WALK_M {
         for end in ends {
             cells.insert(cell_of(end.latitude(), end.longitude()));
         }
         return;
     }
     let (dlat, dlon) = (b.latitude() - a.latitude(), b.longitude() - a.longitude());
-    let steps = ((dlat.abs().max(dlon.abs()) / (CELL_DEG / 2.0)).ceil() as usize).max(1);
+    let steps =
+        ((dlat.abs().max(dlon.abs()) / (CELL_DEG / 2.0)).ceil() as usize).clamp(1, MAX_STEPS);
     for i in 0..=steps {
         let t = i as f64 / steps as f64;
         let (row, column) = cell_of(a.latitude() + t * dlat, a.longitude() + t * dlon);

@@ -3,8 +3,10 @@
 //! rings, holes inside) and that costs a bounded amount to evaluate.
 
 use super::geometry::{self, Shape, MAX_EXTENT_M, MAX_VERTICES};
+use super::zone::Zone;
 use crate::domain::{Coordinates, TrackingNumber};
 use crate::fields::Fields;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -35,6 +37,47 @@ pub struct ZoneFields {
     pub debounce_s: Option<u32>,
     pub tracking_numbers: Option<Vec<String>>,
     pub courier_ids: Option<Vec<Uuid>>,
+}
+
+impl Zone {
+    /// A new zone from a create's fields (`None` without a name or shape,
+    /// which [`super::parse::zone_fields`] requires on a create).
+    pub fn drawn(id: Uuid, fields: ZoneFields, at: DateTime<Utc>) -> Option<Self> {
+        Some(Self {
+            id,
+            name: fields.name?,
+            shape: fields.shape?,
+            dwell_s: fields.dwell_s.flatten(),
+            debounce_s: fields.debounce_s.unwrap_or(DEFAULT_DEBOUNCE_S),
+            tracking_numbers: fields.tracking_numbers.unwrap_or_default(),
+            courier_ids: fields.courier_ids.unwrap_or_default(),
+            created_at: at,
+            updated_at: at,
+        })
+    }
+
+    /// Applies an update's fields; absent ones stay.
+    pub fn change(&mut self, fields: ZoneFields, at: DateTime<Utc>) {
+        if let Some(name) = fields.name {
+            self.name = name;
+        }
+        if let Some(shape) = fields.shape {
+            self.shape = shape;
+        }
+        if let Some(dwell_s) = fields.dwell_s {
+            self.dwell_s = dwell_s;
+        }
+        if let Some(debounce_s) = fields.debounce_s {
+            self.debounce_s = debounce_s;
+        }
+        if let Some(tracking_numbers) = fields.tracking_numbers {
+            self.tracking_numbers = tracking_numbers;
+        }
+        if let Some(courier_ids) = fields.courier_ids {
+            self.courier_ids = courier_ids;
+        }
+        self.updated_at = at.max(self.updated_at);
+    }
 }
 
 /// A field that is present is `Some`, even when it is `null`.
@@ -142,6 +185,21 @@ fn shape(fields: &mut Fields<'_>, body: &Map<String, Value>, create: bool) -> Op
         (Some(circle), None) => parse_circle(circle).map_err(|e| ("circle", e)),
         (None, Some(polygon)) => parse_polygon(polygon).map_err(|e| ("polygon", e)),
     };
+    // Near a pole or across the antimeridian a small zone spans many
+    // degrees of longitude: its index cells (and every lookup near it)
+    // would cost too much.
+    let field = if circle.is_some() {
+        "circle"
+    } else {
+        "polygon"
+    };
+    let parsed = parsed.and_then(|shape| match super::index::cells_of(&shape) {
+        cells if cells <= super::index::MAX_CELLS => Ok(shape),
+        _ => Err((
+            field,
+            "is too close to a pole or crosses the antimeridian".into(),
+        )),
+    });
     parsed.map_err(|(field, e)| fields.invalid(field, e)).ok()
 }
 
@@ -289,6 +347,20 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(huge, ["circle"]);
+    }
+
+    #[test]
+    fn zones_near_a_pole_or_across_the_antimeridian_are_refused() {
+        for body in [
+            json!({"name": "n", "circle": {"latitude": 89.9, "longitude": 0.0, "radius_m": 40000.0}}),
+            json!({"name": "n", "polygon": {"type": "Polygon", "coordinates": [[[179.9, 0.0], [-179.9, 0.0], [-179.9, 0.1], [179.9, 0.1], [179.9, 0.0]]]}}),
+        ] {
+            let errors = zone_fields(body.as_object().unwrap(), true).unwrap_err();
+            assert!(
+                errors.values().any(|e| e.contains("antimeridian")),
+                "{errors:?}"
+            );
+        }
     }
 
     #[test]

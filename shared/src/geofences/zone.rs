@@ -2,7 +2,6 @@
 //! and whom it watches.
 
 use super::geometry::Shape;
-use super::parse::ZoneFields;
 use super::sides::Rules;
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -59,49 +58,6 @@ impl Zone {
     }
 }
 
-impl Zone {
-    /// A new zone from a create's fields (`None` without a name or shape,
-    /// which [`super::parse::zone_fields`] requires on a create).
-    pub fn drawn(id: Uuid, fields: ZoneFields, at: DateTime<Utc>) -> Option<Self> {
-        Some(Self {
-            id,
-            name: fields.name?,
-            shape: fields.shape?,
-            dwell_s: fields.dwell_s.flatten(),
-            debounce_s: fields
-                .debounce_s
-                .unwrap_or(super::parse::DEFAULT_DEBOUNCE_S),
-            tracking_numbers: fields.tracking_numbers.unwrap_or_default(),
-            courier_ids: fields.courier_ids.unwrap_or_default(),
-            created_at: at,
-            updated_at: at,
-        })
-    }
-
-    /// Applies an update's fields; absent ones stay.
-    pub fn change(&mut self, fields: ZoneFields, at: DateTime<Utc>) {
-        if let Some(name) = fields.name {
-            self.name = name;
-        }
-        if let Some(shape) = fields.shape {
-            self.shape = shape;
-        }
-        if let Some(dwell_s) = fields.dwell_s {
-            self.dwell_s = dwell_s;
-        }
-        if let Some(debounce_s) = fields.debounce_s {
-            self.debounce_s = debounce_s;
-        }
-        if let Some(tracking_numbers) = fields.tracking_numbers {
-            self.tracking_numbers = tracking_numbers;
-        }
-        if let Some(courier_ids) = fields.courier_ids {
-            self.courier_ids = courier_ids;
-        }
-        self.updated_at = at.max(self.updated_at);
-    }
-}
-
 /// A zone a package or courier is in now, as reads show it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct ZoneIn {
@@ -121,7 +77,7 @@ mod tests {
         let body = serde_json::json!({"name": "Hub", "dwell_s": null});
         let changes =
             crate::geofences::parse::zone_fields(body.as_object().unwrap(), false).unwrap();
-        let carried: ZoneFields =
+        let carried: crate::geofences::parse::ZoneFields =
             rmp_serde::from_slice(&rmp_serde::to_vec_named(&changes).unwrap()).unwrap();
         assert_eq!(carried, changes);
         depot.change(carried, depot.updated_at);

@@ -6,7 +6,8 @@
 //! - [`evaluate`]: the pure core, one subject's fixes into transitions;
 //! - [`standing`]: where packages and couriers stand, in PostgreSQL;
 //! - [`notify`]: transitions into numbered package notices and courier notices;
-//! - [`subjects`]: a window's fixes, by package and courier.
+//! - [`subjects`]: a window's fixes, by package and courier;
+//! - [`order`]: windows evaluated in the order they began.
 //!
 //! A window is evaluated in one transaction after its points are stored:
 //! a crash in between redelivers the window, whose fixes are then newer
@@ -15,6 +16,7 @@
 
 pub mod evaluate;
 mod notify;
+pub mod order;
 mod standing;
 mod subjects;
 pub mod writes;
@@ -57,6 +59,8 @@ impl GeofenceError {
 pub struct Geofencing {
     pub pool: PgPool,
     pub zones: ZoneCache,
+    /// Turns taken by windows as they begin.
+    pub order: order::WindowOrder,
 }
 
 impl Geofencing {
@@ -73,10 +77,10 @@ impl Geofencing {
         let subjects = Subjects::of(&self.pool, recorded, moved).await?;
         let mut tx = self.pool.begin().await?;
         let mut standings = standing::lock(&mut tx, &subjects.ids()).await?;
-        let mut decided = subjects.evaluate(&zones, &mut standings);
+        let decided = subjects.evaluate(&zones, &mut standings);
         let names = zones_named(&zones, &standings);
         standing::store(&mut tx, &standings, &names).await?;
-        let changed = notify::record_packages(&mut tx, &mut decided.packages).await?;
+        let changed = notify::record_packages(&mut tx, &decided.packages).await?;
         notify::record_couriers(&mut tx, &decided.couriers).await?;
         tx.commit().await?;
         let (packages, couriers) = notify::decided_by(&self.pool, &subjects.point_ids()).await?;

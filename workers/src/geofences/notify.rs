@@ -68,20 +68,43 @@ pub fn notice_of(
     (event_id, occurred_at, notice)
 }
 
+/// Which of the drafts were numbered before (a window applied twice).
+async fn numbered_before(
+    tx: &mut PgConnection,
+    drafts: &[Draft],
+) -> Result<std::collections::HashSet<Uuid>, sqlx::Error> {
+    let ids: Vec<Uuid> = drafts.iter().map(|d| d.event_id).collect();
+    let known: Vec<Uuid> =
+        sqlx::query_scalar("SELECT event_id FROM package_events WHERE event_id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&mut *tx)
+            .await?;
+    Ok(known.into_iter().collect())
+}
+
 /// Numbers and stores package notices (packages locked in id order, after
 /// the subjects); returns the packages whose view changed, with their new
 /// version.
 pub async fn record_packages(
     tx: &mut PgConnection,
-    drafts: &mut [Draft],
+    drafts: &[Draft],
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     if drafts.is_empty() {
         return Ok(Vec::new());
     }
-    drafts.sort_by_key(|d| (d.package_id, d.occurred_at, d.event_id));
-    let mut ids: Vec<Uuid> = drafts.iter().map(|d| d.package_id).collect();
+    let known = numbered_before(tx, drafts).await?;
+    let mut fresh: Vec<&Draft> = drafts
+        .iter()
+        .filter(|d| !known.contains(&d.event_id))
+        .collect();
+    fresh.sort_by_key(|d| (d.package_id, d.occurred_at, d.event_id));
+    fresh.dedup_by_key(|d| d.event_id);
+    if fresh.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ids: Vec<Uuid> = fresh.iter().map(|d| d.package_id).collect();
     ids.dedup();
-    let heads: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
+    let mut heads: HashMap<Uuid, i64> = sqlx::query_as::<_, (Uuid, i64)>(
         "SELECT id, event_seq FROM packages WHERE id = ANY($1) ORDER BY id FOR UPDATE",
     )
     .bind(&ids)
@@ -89,27 +112,15 @@ pub async fn record_packages(
     .await?
     .into_iter()
     .collect();
-    let mut next = heads.clone();
-    let (mut packages, mut seqs, mut events, mut kinds, mut data, mut times, mut points) =
-        (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
-    for draft in drafts.iter() {
-        let Some(head) = next.get_mut(&draft.package_id) else {
-            continue;
-        };
-        *head += 1;
-        packages.push(draft.package_id);
-        seqs.push(*head);
-        events.push(draft.event_id);
-        kinds.push(draft.notice.kind());
-        data.push(sqlx::types::Json(draft.notice.clone()));
-        times.push(draft.occurred_at);
-        points.push(draft.point_id);
+    let mut numbered = Numbered::default();
+    for draft in fresh {
+        if let Some(head) = heads.get_mut(&draft.package_id) {
+            *head += 1;
+            numbered.push(draft, *head);
+        }
     }
-    insert_numbered(
-        tx, &packages, &seqs, &events, &kinds, &data, &times, &points,
-    )
-    .await?;
-    let (ids, heads): (Vec<Uuid>, Vec<i64>) = next.into_iter().unzip();
+    numbered.insert(tx).await?;
+    let (ids, heads): (Vec<Uuid>, Vec<i64>) = heads.into_iter().unzip();
     sqlx::query_as(
         "UPDATE packages p SET event_seq = v.seq, version = p.version + 1 \
          FROM UNNEST($1::uuid[], $2::int8[]) AS v(id, seq) WHERE p.id = v.id \
@@ -121,43 +132,73 @@ pub async fn record_packages(
     .await
 }
 
-/// The numbered notices, as the columns of `package_events` and
-/// `package_notices`.
-#[allow(clippy::too_many_arguments)]
-async fn insert_numbered(
-    tx: &mut PgConnection,
-    packages: &[Uuid],
-    seqs: &[i64],
-    events: &[Uuid],
-    kinds: &[&str],
-    data: &[sqlx::types::Json<Notice>],
-    times: &[DateTime<Utc>],
-    points: &[Uuid],
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO package_events (package_id, seq, event_id, kind) \
-         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[])",
+/// Numbered notices as the columns of `package_events` and `package_notices`.
+#[derive(Default)]
+struct Numbered {
+    packages: Vec<Uuid>,
+    seqs: Vec<i64>,
+    events: Vec<Uuid>,
+    kinds: Vec<&'static str>,
+    data: Vec<sqlx::types::Json<Notice>>,
+    times: Vec<DateTime<Utc>>,
+    points: Vec<Uuid>,
+}
+
+impl Numbered {
+    fn push(&mut self, draft: &Draft, seq: i64) {
+        self.packages.push(draft.package_id);
+        self.seqs.push(seq);
+        self.events.push(draft.event_id);
+        self.kinds.push(draft.notice.kind());
+        self.data.push(sqlx::types::Json(draft.notice.clone()));
+        self.times.push(draft.occurred_at);
+        self.points.push(draft.point_id);
+    }
+
+    async fn insert(&self, tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO package_events (package_id, seq, event_id, kind) \
+             SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[])",
+        )
+        .bind(&self.packages)
+        .bind(&self.seqs)
+        .bind(&self.events)
+        .bind(&self.kinds)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO package_notices (package_id, seq, event_id, kind, data, occurred_at, point_id) \
+             SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::jsonb[], $6::timestamptz[], $7::uuid[])",
+        )
+        .bind(&self.packages)
+        .bind(&self.seqs)
+        .bind(&self.events)
+        .bind(&self.kinds)
+        .bind(&self.data)
+        .bind(&self.times)
+        .bind(&self.points)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
+    }
+}
+
+/// Moves on the version of those of these subjects that are packages (their
+/// cached views are stale); returns their tracking numbers and versions.
+pub async fn touch(
+    db: impl PgExecutor<'_>,
+    subjects: &[Uuid],
+) -> Result<Vec<(String, i64)>, sqlx::Error> {
+    if subjects.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query_as(
+        "UPDATE packages SET version = version + 1 WHERE id = ANY($1) \
+         RETURNING tracking_number, version",
     )
-    .bind(packages)
-    .bind(seqs)
-    .bind(events)
-    .bind(kinds)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO package_notices (package_id, seq, event_id, kind, data, occurred_at, point_id) \
-         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[], $5::jsonb[], $6::timestamptz[], $7::uuid[])",
-    )
-    .bind(packages)
-    .bind(seqs)
-    .bind(events)
-    .bind(kinds)
-    .bind(data)
-    .bind(times)
-    .bind(points)
-    .execute(&mut *tx)
-    .await?;
-    Ok(())
+    .bind(subjects)
+    .fetch_all(db)
+    .await
 }
 
 pub async fn record_couriers(

@@ -13,13 +13,27 @@ use uuid::Uuid;
 
 pub use shared::geofences::revision::{bump_revision, revision};
 
-/// A deleted zone is stood in by no one.
-pub async fn forget_zone(db: impl PgExecutor<'_>, zone_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM geofence_presence WHERE zone_id = $1")
+/// A deleted zone is stood in by no one; returns who stood in it.
+pub async fn forget_zone(db: impl PgExecutor<'_>, zone_id: Uuid) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar("DELETE FROM geofence_presence WHERE zone_id = $1 RETURNING subject_id")
         .bind(zone_id)
-        .execute(db)
+        .fetch_all(db)
         .await
-        .map(drop)
+}
+
+/// A renamed zone's name beside every side of it; returns who stands in it.
+pub async fn rename_zone(
+    db: impl PgExecutor<'_>,
+    zone_id: Uuid,
+    name: &str,
+) -> Result<Vec<Uuid>, sqlx::Error> {
+    sqlx::query_scalar(
+        "UPDATE geofence_presence SET zone_name = $2 WHERE zone_id = $1 RETURNING subject_id",
+    )
+    .bind(zone_id)
+    .bind(name)
+    .fetch_all(db)
+    .await
 }
 
 #[derive(sqlx::FromRow)]

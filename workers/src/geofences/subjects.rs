@@ -11,6 +11,9 @@ use sqlx::PgPool;
 use std::collections::HashMap;
 use uuid::Uuid;
 
+/// The least accuracy a fix is taken to have, in metres.
+const MIN_ACCURACY_M: f64 = 5.0;
+
 struct PackageSubject<'w> {
     id: Uuid,
     tracking_number: &'w str,
@@ -131,8 +134,12 @@ impl<'w> Subjects<'w> {
 }
 
 /// A courier's transition is also the transition of each package riding
-/// with them since before the fix that the zone watches; their standing
-/// follows the courier's.
+/// with them since before the fix that the zone watches, and whose
+/// outsiders may see the courier's position (out for delivery): a
+/// package's watchers learn nothing of where a courier is that its
+/// exposure would hide, so packages merely in transit get none, and no
+/// notice of theirs carries the courier's coordinates (no trail either).
+/// Their standing follows the courier's.
 fn tell_aboard(
     courier: &CourierSubject<'_>,
     happened: &Happened,
@@ -141,16 +148,15 @@ fn tell_aboard(
 ) {
     let at = happened.point.fix.recorded_at;
     for package in &courier.aboard {
-        if package.since_at > at
+        if !package.public
+            || package.since_at > at
             || !happened
                 .zone
                 .watches(Subject::Package(package.tracking_number))
         {
             continue;
         }
-        decided
-            .packages
-            .push(draft(package.id, happened, package.public));
+        decided.packages.push(draft(package.id, happened, false));
         let sides = &mut standings.entry(package.id).or_default().sides;
         match happened.transition {
             Transition::Entered { at } => {
@@ -242,9 +248,12 @@ fn fix(
         fix: Fix {
             at,
             recorded_at,
+            // No fix is better than a few metres, whatever a device says:
+            // a border is crossed "clearly" only past that.
             accuracy_m: accuracy_m
-                .filter(|a| a.is_finite() && *a > 0.0)
-                .unwrap_or(0.0),
+                .filter(|a| a.is_finite())
+                .unwrap_or(0.0)
+                .max(MIN_ACCURACY_M),
         },
     }
 }

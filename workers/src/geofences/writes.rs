@@ -53,12 +53,23 @@ impl ZoneWriter {
     ) -> Result<Vec<Outcome>, ZoneWriteError> {
         let mut outcomes = Vec::with_capacity(commands.len());
         for command in commands {
-            outcomes.push(Outcome::unchanged(self.apply(command).await?));
+            let mut touched = Vec::new();
+            let event = self.apply(command, &mut touched).await?;
+            let mut outcome = Outcome::unchanged(event);
+            // Packages standing in a zone renamed or deleted: their cached
+            // views name it.
+            outcome.carried_off = super::notify::touch(&self.pool, &touched).await?;
+            outcomes.push(outcome);
         }
         Ok(outcomes)
     }
 
-    async fn apply(&self, command: &Envelope<Command>) -> Result<AccountOutcome, ZoneWriteError> {
+    /// Applies one command; `touched`: the subjects whose standing it changed.
+    async fn apply(
+        &self,
+        command: &Envelope<Command>,
+        touched: &mut Vec<Uuid>,
+    ) -> Result<AccountOutcome, ZoneWriteError> {
         // Checked again here: a replayed message, or one re-driven after
         // its principal lost the right, is refused.
         let caller = Caller::from_principal(&command.principal);
@@ -71,17 +82,15 @@ impl ZoneWriter {
         let outcome = match &command.body {
             Command::CreateGeofence(create) => self.create(&create.zone).await?,
             Command::UpdateGeofence(update) => {
-                self.update(update.zone_id, update.changes.clone()).await?
+                self.update(update.zone_id, update.changes.clone(), touched)
+                    .await?
             }
-            Command::DeleteGeofence(delete) => self.delete(delete.zone_id).await?,
+            Command::DeleteGeofence(delete) => self.delete(delete.zone_id, touched).await?,
             _ => return Ok(rejected(RejectReason::Invalid, "not a zone command")),
         };
-        if matches!(
-            outcome,
-            AccountOutcome::GeofenceChanged(_) | AccountOutcome::GeofenceDeleted { .. }
-        ) {
-            self.bump_revision().await?;
-        }
+        // Also after a refusal: a retried write may have stored the zone
+        // before failing, and a spare reload costs little.
+        self.bump_revision().await?;
         Ok(outcome)
     }
 
@@ -92,8 +101,13 @@ impl ZoneWriter {
                 .zone()
                 .map_or_else(|| not_found(zone.id), AccountOutcome::GeofenceChanged)),
             None => {
-                self.store(zone).await?;
-                Ok(AccountOutcome::GeofenceChanged(zone.clone()))
+                // Stamped by the worker's clock like every change: caches
+                // reload by `updated_at`, and a create that waited in the
+                // queue must not land behind what they already read.
+                let mut zone = zone.clone();
+                zone.updated_at = Utc::now();
+                self.store(&zone).await?;
+                Ok(AccountOutcome::GeofenceChanged(zone))
             }
         }
     }
@@ -102,6 +116,7 @@ impl ZoneWriter {
         &self,
         zone_id: Uuid,
         changes: shared::geofences::parse::ZoneFields,
+        touched: &mut Vec<Uuid>,
     ) -> Result<AccountOutcome, ZoneWriteError> {
         let Some(mut zone) = self.find(zone_id).await?.and_then(|d| d.zone()) else {
             return Ok(not_found(zone_id));
@@ -109,21 +124,35 @@ impl ZoneWriter {
         // The worker's clock, not the request's: caches reload by
         // `updated_at`, and a command that waited in the queue must not
         // land behind what they already read.
+        let renamed = changes.name.as_ref().is_some_and(|name| *name != zone.name);
         zone.change(changes, Utc::now());
         self.store(&zone).await?;
+        if renamed {
+            touched.extend(super::standing::rename_zone(&self.pool, zone_id, &zone.name).await?);
+        }
         Ok(AccountOutcome::GeofenceChanged(zone))
     }
 
-    async fn delete(&self, zone_id: Uuid) -> Result<AccountOutcome, ZoneWriteError> {
-        match self.find(zone_id).await? {
-            Some(stored) if !stored.deleted => {
-                let tombstone = GeofenceDoc::tombstone(zone_id, Utc::now());
-                self.replace(&tombstone).await?;
-                super::standing::forget_zone(&self.pool, zone_id).await?;
-                Ok(AccountOutcome::GeofenceDeleted { zone_id })
-            }
-            _ => Ok(not_found(zone_id)),
+    async fn delete(
+        &self,
+        zone_id: Uuid,
+        touched: &mut Vec<Uuid>,
+    ) -> Result<AccountOutcome, ZoneWriteError> {
+        let Some(stored) = self.find(zone_id).await? else {
+            return Ok(not_found(zone_id));
+        };
+        if !stored.deleted {
+            let tombstone = GeofenceDoc::tombstone(zone_id, Utc::now());
+            self.replace(&tombstone).await?;
         }
+        // Also for a tombstone: a delete retried after the tombstone was
+        // written finishes the job (and answers as the repeat it is).
+        touched.extend(super::standing::forget_zone(&self.pool, zone_id).await?);
+        Ok(if stored.deleted {
+            not_found(zone_id)
+        } else {
+            AccountOutcome::GeofenceDeleted { zone_id }
+        })
     }
 
     async fn find(&self, zone_id: Uuid) -> Result<Option<GeofenceDoc>, ZoneWriteError> {

@@ -43,6 +43,9 @@ impl Flow for LocationFlow {
         window: &[Delivery],
     ) -> Result<Effects, Abandoned> {
         let mut effects = Effects::default();
+        // Taken first: the window's zones are evaluated after every
+        // window that began before it ([`crate::geofences::order`]).
+        let turn = self.geofencing.order.take();
         let batches: Vec<(&Delivery, Envelope<LocationBatch>)> =
             runner.decode_all(Self::POOL, queue, window, &mut effects.messages);
         let screened = self
@@ -55,7 +58,7 @@ impl Flow for LocationFlow {
             .apply_isolating(
                 Self::POOL,
                 &units,
-                |batch| self.apply_points(runner, batch),
+                |batch| self.apply_points(runner, batch, &turn),
                 |e: &LocationError| e.is_transient(),
             )
             .await?;
@@ -174,6 +177,7 @@ impl LocationFlow {
         &self,
         runner: &Runner,
         batches: &[&Envelope<LocationBatch>],
+        turn: &crate::geofences::order::Turn<'_>,
     ) -> Result<Vec<PointsUnit>, LocationError> {
         let points: Vec<&LocationPoint> = batches.iter().flat_map(|b| &b.body.points).collect();
         let reports: Vec<&CourierPoint> = batches
@@ -190,6 +194,7 @@ impl LocationFlow {
             .events;
         // After the points are stored: a crash in between redelivers the
         // window, whose fixes are then evaluated.
+        turn.wait().await;
         let zoned = self.zones(&applied, &courier_events).await?;
         applied.moved.extend(zoned.changed);
         courier_events.extend(zoned.couriers.into_iter().map(CourierEvent::Geofence));
@@ -242,7 +247,16 @@ impl LocationFlow {
                 _ => None,
             })
             .collect();
-        Ok(self.geofencing.apply(&recorded, &moved).await?)
+        match self.geofencing.apply(&recorded, &moved).await {
+            Ok(notices) => Ok(notices),
+            Err(error) if error.is_transient() => Err(error.into()),
+            // The points are stored: a zone evaluation that can never
+            // succeed must not take them (and their events) down with it.
+            Err(error) => {
+                tracing::error!(%error, "zones not evaluated for a location window");
+                Ok(crate::geofences::ZoneNotices::default())
+            }
+        }
     }
 
     /// Points whose package is unknown: back through the delay line while

@@ -6,6 +6,7 @@
 //! answer to a bad one.
 
 mod api;
+mod couriers;
 mod evaluation;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
