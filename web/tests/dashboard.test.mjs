@@ -130,6 +130,11 @@ const courierTooltips = () => page.evaluate(() => {
   check(response.status === 202, `the courier's position answered ${response.status}`);
 }
 
+// A zone around where the moving package will be posted.
+await call("POST", "/geofences", {
+  name: `Hub North ${run}`, circle: { latitude: 40.9, longitude: -74.3, radius_m: 500 },
+});
+
 const steps = [
   ["a dispatcher signs in and sees the map and the pipeline", async () => {
     await page.goto(`${base}/`);
@@ -154,6 +159,19 @@ const steps = [
     check(view.zoom >= 8, `the map opens on the fleet, not the world (zoom ${view.zoom})`);
     check(Math.abs(view.center.lat - 52.52) < 1 && Math.abs(view.center.lng - 13.405) < 1,
       `centred on the courier: ${JSON.stringify(view.center)}`);
+  }],
+  ["the zones are on the map, named", async () => {
+    await page.waitForFunction(() => Number(document.getElementById("map").dataset.zones) >= 1, null, { timeout });
+    const named = await page.evaluate((name) => {
+      let found = false;
+      for (const map of window.__maps) {
+        map.eachLayer((layer) => {
+          if (String(layer.getTooltip?.()?.getContent() ?? "").includes(name)) found = true;
+        });
+      }
+      return found;
+    }, `Zone Hub North ${run}`);
+    check(named, "the zone's name is in its tooltip");
   }],
   ["the pipeline panel fits its column at 1400 px", async () => {
     const fits = await page.evaluate(() => {
@@ -199,6 +217,8 @@ const steps = [
     await row(moving).click();
     await page.locator("#panel-history li").nth(1).getByText("in transit · Newark Hub").waitFor({ timeout });
     await page.waitForFunction(() => Number(document.getElementById("panel").dataset.trailPoints) >= 2, null, { timeout });
+    // The last point is inside the zone: the panel names it.
+    await page.locator("#panel-zones").getByText(`Hub North ${run}`).waitFor({ timeout });
   }],
   ["it passes axe's WCAG 2 AA checks, and the list works from the keyboard", async () => {
     await checkAccessible(page);

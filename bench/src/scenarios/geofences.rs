@@ -54,7 +54,17 @@ async fn drain(run: &Run<'_>, scenario: &str, points: u64) -> anyhow::Result<(f6
     while run.system.queue_depth(&queue).await > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let notices = shared::packages::notices::count_for(&run.system.pool, &numbers).await?;
+    // Windows still in flight evaluate after the queue is empty: count
+    // until the count holds still for a second.
+    let mut notices = -1;
+    loop {
+        let now = shared::packages::notices::count_for(&run.system.pool, &numbers).await?;
+        if now == notices {
+            break;
+        }
+        notices = now;
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
     Ok((stored as f64 / secs, notices))
 }
 

@@ -1,11 +1,14 @@
-//! The zones near a path, answered from memory: a grid of cells of
-//! [`CELL_DEG`] degrees, each listing the zones whose bounding box covers
-//! it. A location window asks once per subject; the cost is the cells the
-//! path crosses and the zones listed there, not the number of zones.
+//! The zones near a path, answered from memory: two grids, each cell
+//! listing the zones whose bounding box covers it. Zones a few kilometres
+//! across sit in the fine grid ([`FINE_DEG`]), larger ones in the coarse
+//! grid ([`COARSE_DEG`]), so a fix in a dense city looks at the few zones
+//! of its own cells, and a 100 km zone costs a few hundred cells, not
+//! tens of thousands. A lookup costs the cells the path crosses and the
+//! zones listed there, not the number of zones.
 //!
 //! MongoDB keeps the zones (with a 2dsphere index for the API's reads);
 //! each location worker holds this copy and refreshes it when zones change
-//! (`workers/src/geofences/cache.rs`). Measured on the MongoDB stand-in, a
+//! (`workers/src/geofences/zones.rs`). Measured on the MongoDB stand-in, a
 //! `$geoIntersects` query over 10,000 zones took ~0.8 s: per window that
 //! would have been the whole drain budget.
 
@@ -15,18 +18,31 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// A cell's side in degrees (about 5.5 km north-south).
-pub const CELL_DEG: f64 = 0.05;
+/// The fine grid's cell side in degrees (about 1.1 km north-south).
+pub const FINE_DEG: f64 = 0.01;
+/// The coarse grid's (about 11 km).
+pub const COARSE_DEG: f64 = 0.1;
+/// A zone covering at most this many fine cells is in the fine grid.
+const FINE_MAX_CELLS: usize = 64;
+/// The most coarse cells a zone may cover ([`super::parse`] refuses more).
+pub const MAX_CELLS: usize = 4_000;
+/// The most cells one move between fixes looks at, per grid.
+const MAX_STEPS: usize = 400;
 /// A move longer than this (a device's bad fix, a teleport) is looked up at
 /// its ends only: walking it would cost more than it could find.
 const LONGEST_WALK_M: f64 = 200_000.0;
 
 type Cell = (i32, i32);
 
-fn cell_of(latitude: f64, longitude: f64) -> Cell {
+#[derive(Default, Clone)]
+struct Grid {
+    cells: HashMap<Cell, Vec<Uuid>>,
+}
+
+fn cell_of(deg: f64, latitude: f64, longitude: f64) -> Cell {
     (
-        (latitude / CELL_DEG).floor() as i32,
-        (longitude / CELL_DEG).floor() as i32,
+        (latitude / deg).floor() as i32,
+        (longitude / deg).floor() as i32,
     )
 }
 
@@ -35,7 +51,10 @@ fn cell_of(latitude: f64, longitude: f64) -> Cell {
 #[derive(Default, Clone)]
 pub struct ZoneIndex {
     zones: HashMap<Uuid, Arc<Zone>>,
-    cells: HashMap<Cell, Vec<Uuid>>,
+    /// Each zone's bounding box, computed once.
+    boxes: HashMap<Uuid, Bounds>,
+    fine: Grid,
+    coarse: Grid,
 }
 
 impl ZoneIndex {
@@ -51,101 +70,182 @@ impl ZoneIndex {
         self.zones.get(id)
     }
 
+    /// A zone's bounding box.
+    pub fn bounds(&self, id: &Uuid) -> Option<Bounds> {
+        self.boxes.get(id).copied()
+    }
+
     /// Adds or replaces a zone.
     pub fn put(&mut self, zone: Zone) {
         self.remove(&zone.id);
-        for cell in covered(&zone) {
-            self.cells.entry(cell).or_default().push(zone.id);
+        let bounds = Bounds::of(&zone.shape);
+        let (grid, deg) = self.grid_for(&bounds);
+        for cell in bounds.cells(deg) {
+            grid.cells.entry(cell).or_default().push(zone.id);
         }
+        self.boxes.insert(zone.id, bounds);
         self.zones.insert(zone.id, Arc::new(zone));
     }
 
     pub fn remove(&mut self, id: &Uuid) {
-        let Some(old) = self.zones.remove(id) else {
+        let (Some(_), Some(bounds)) = (self.zones.remove(id), self.boxes.remove(id)) else {
             return;
         };
-        for cell in covered(&old) {
-            if let Some(ids) = self.cells.get_mut(&cell) {
+        let (grid, deg) = self.grid_for(&bounds);
+        for cell in bounds.cells(deg) {
+            if let Some(ids) = grid.cells.get_mut(&cell) {
                 ids.retain(|z| z != id);
                 if ids.is_empty() {
-                    self.cells.remove(&cell);
+                    grid.cells.remove(&cell);
                 }
             }
         }
     }
 
+    fn grid_for(&mut self, bounds: &Bounds) -> (&mut Grid, f64) {
+        if bounds.count(FINE_DEG) <= FINE_MAX_CELLS {
+            (&mut self.fine, FINE_DEG)
+        } else {
+            (&mut self.coarse, COARSE_DEG)
+        }
+    }
+
     /// The zones whose bounding box may touch the path (fixes in order).
     pub fn near(&self, path: &[Coordinates]) -> Vec<Arc<Zone>> {
-        let mut cells: HashSet<Cell> = HashSet::new();
-        for pair in path.windows(2) {
-            walk(&pair[0], &pair[1], &mut cells);
-        }
-        if let [only] = path {
-            cells.insert(cell_of(only.latitude(), only.longitude()));
-        }
         let mut seen = HashSet::new();
-        cells
-            .iter()
-            .filter_map(|cell| self.cells.get(cell))
-            .flatten()
-            .filter(|id| seen.insert(**id))
-            .filter_map(|id| self.zones.get(id).cloned())
-            .collect()
+        let mut found = Vec::new();
+        for (grid, deg) in [(&self.fine, FINE_DEG), (&self.coarse, COARSE_DEG)] {
+            if grid.cells.is_empty() {
+                continue;
+            }
+            let mut cells: HashSet<Cell> = HashSet::new();
+            for pair in path.windows(2) {
+                crossed(deg, &pair[0], &pair[1], &mut cells);
+            }
+            if let [only] = path {
+                cells.insert(cell_of(deg, only.latitude(), only.longitude()));
+            }
+            let ids = cells
+                .iter()
+                .filter_map(|cell| grid.cells.get(cell))
+                .flatten();
+            for id in ids {
+                if seen.insert(*id) {
+                    found.extend(self.zones.get(id).cloned());
+                }
+            }
+        }
+        found
     }
 }
 
-/// The most index cells a zone may cover ([`super::parse`] refuses more).
-pub const MAX_CELLS: usize = 4_000;
-/// The most samples along one move between fixes.
-const MAX_STEPS: usize = 400;
-
-/// How many cells a shape's bounding box covers.
-pub fn cells_of(shape: &super::Shape) -> usize {
-    let (south, west, north, east) = shape.bounds();
-    if !(east - west).is_finite() || east - west > 180.0 {
-        return usize::MAX;
-    }
-    let (low, high) = (cell_of(south, west), cell_of(north, east));
-    let rows = (i64::from(high.0) - i64::from(low.0) + 1).max(0) as usize;
-    let columns = (i64::from(high.1) - i64::from(low.1) + 1).max(0) as usize;
-    rows.saturating_mul(columns)
+/// A box of latitudes and longitudes, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Bounds {
+    pub south: f64,
+    pub west: f64,
+    pub north: f64,
+    pub east: f64,
 }
 
-/// The cells a zone's bounding box covers (none past [`MAX_CELLS`]: such a
-/// zone is refused at the edge, and one stored before is not indexed).
-fn covered(zone: &Zone) -> Vec<Cell> {
-    if cells_of(&zone.shape) > MAX_CELLS {
-        return Vec::new();
-    }
-    let (south, west, north, east) = zone.shape.bounds();
-    let (low, high) = (cell_of(south, west), cell_of(north, east));
-    let mut cells = Vec::new();
-    for row in low.0..=high.0 {
-        for column in low.1..=high.1 {
-            cells.push((row, column));
+impl Bounds {
+    pub fn of(shape: &super::Shape) -> Self {
+        let (south, west, north, east) = shape.bounds();
+        Self {
+            south,
+            west,
+            north,
+            east,
         }
     }
-    cells
+
+    /// The box around a move from `a` to `b` (or a single fix).
+    pub fn around(a: &Coordinates, b: &Coordinates) -> Self {
+        Self {
+            south: a.latitude().min(b.latitude()),
+            west: a.longitude().min(b.longitude()),
+            north: a.latitude().max(b.latitude()),
+            east: a.longitude().max(b.longitude()),
+        }
+    }
+
+    /// How many cells of `deg` degrees the box covers (`usize::MAX` when
+    /// it spans more than half the world's longitudes).
+    fn count(&self, deg: f64) -> usize {
+        if !(self.east - self.west).is_finite() || self.east - self.west > 180.0 {
+            return usize::MAX;
+        }
+        let (low, high) = (
+            cell_of(deg, self.south, self.west),
+            cell_of(deg, self.north, self.east),
+        );
+        let rows = (i64::from(high.0) - i64::from(low.0) + 1).max(0) as usize;
+        let columns = (i64::from(high.1) - i64::from(low.1) + 1).max(0) as usize;
+        rows.saturating_mul(columns)
+    }
+
+    /// The cells of `deg` degrees the box covers (none past [`MAX_CELLS`]
+    /// coarse cells: such a zone is refused at the edge, and one stored
+    /// before is not indexed).
+    fn cells(&self, deg: f64) -> Vec<Cell> {
+        if self.count(COARSE_DEG) > MAX_CELLS {
+            return Vec::new();
+        }
+        let (low, high) = (
+            cell_of(deg, self.south, self.west),
+            cell_of(deg, self.north, self.east),
+        );
+        let mut cells = Vec::new();
+        for row in low.0..=high.0 {
+            for column in low.1..=high.1 {
+                cells.push((row, column));
+            }
+        }
+        cells
+    }
+
+    pub fn overlaps(&self, other: &Bounds) -> bool {
+        self.south <= other.north
+            && other.south <= self.north
+            && self.west <= other.east
+            && other.west <= self.east
+    }
 }
 
-/// Every cell within one of the segment: samples half a cell apart, each
-/// with its neighbours, cover every cell the segment passes through.
-fn walk(a: &Coordinates, b: &Coordinates, cells: &mut HashSet<Cell>) {
-    let ends = [a, b];
-    // Across the antimeridian the degrees are not the distance: ends only.
+/// How many coarse cells a shape's bounding box covers ([`MAX_CELLS`]).
+pub fn cells_of(shape: &super::Shape) -> usize {
+    Bounds::of(shape).count(COARSE_DEG)
+}
+
+/// The cells a move from `a` to `b` passes through (a superset). A move
+/// within a few cells: every cell of the rectangle between its ends'. A
+/// longer one: samples half a cell apart, each with its neighbours (at
+/// most [`MAX_STEPS`]). Across the antimeridian, or past
+/// [`LONGEST_WALK_M`]: its ends only.
+fn crossed(deg: f64, a: &Coordinates, b: &Coordinates, cells: &mut HashSet<Cell>) {
+    let (from, to) = (
+        cell_of(deg, a.latitude(), a.longitude()),
+        cell_of(deg, b.latitude(), b.longitude()),
+    );
     let across = (b.longitude() - a.longitude()).abs() > 180.0;
     if across || a.distance_m(b) > LONGEST_WALK_M {
-        for end in ends {
-            cells.insert(cell_of(end.latitude(), end.longitude()));
+        cells.insert(from);
+        cells.insert(to);
+        return;
+    }
+    if (from.0 - to.0).abs() <= 2 && (from.1 - to.1).abs() <= 2 {
+        for row in from.0.min(to.0)..=from.0.max(to.0) {
+            for column in from.1.min(to.1)..=from.1.max(to.1) {
+                cells.insert((row, column));
+            }
         }
         return;
     }
     let (dlat, dlon) = (b.latitude() - a.latitude(), b.longitude() - a.longitude());
-    let steps =
-        ((dlat.abs().max(dlon.abs()) / (CELL_DEG / 2.0)).ceil() as usize).clamp(1, MAX_STEPS);
+    let steps = ((dlat.abs().max(dlon.abs()) / (deg / 2.0)).ceil() as usize).clamp(1, MAX_STEPS);
     for i in 0..=steps {
         let t = i as f64 / steps as f64;
-        let (row, column) = cell_of(a.latitude() + t * dlat, a.longitude() + t * dlon);
+        let (row, column) = cell_of(deg, a.latitude() + t * dlat, a.longitude() + t * dlon);
         for r in row - 1..=row + 1 {
             for c in column - 1..=column + 1 {
                 cells.insert((r, c));
@@ -208,6 +308,37 @@ mod tests {
         assert_eq!(ids(index.near(&[at(20.0, 10.0), at(20.0, 11.5)])), [0, 3]);
         assert_eq!(ids(index.near(&[at(80.0, 10.0)])), [1]);
         assert_eq!(index.len(), 9_999);
+    }
+
+    #[test]
+    fn a_short_move_finds_only_the_zones_of_its_own_cells_in_a_dense_city() {
+        let mut index = ZoneIndex::default();
+        // 10,000 zones of 100 m, 100 m apart: one per ~1 hectare.
+        for i in 0..10_000u128 {
+            let (row, column) = ((i / 100) as f64, (i % 100) as f64);
+            index.put(circle(
+                i,
+                48.8 + row * 0.0009,
+                2.3 + column * 0.00135,
+                100.0,
+            ));
+        }
+        let at = |lat: f64, lon: f64| Coordinates::new(lat, lon).unwrap();
+        let found = index.near(&[at(48.84, 2.36), at(48.8401, 2.3601)]);
+        assert!(
+            !found.is_empty() && found.len() < 400,
+            "{} candidates",
+            found.len()
+        );
+    }
+
+    #[test]
+    fn a_zone_larger_than_a_few_kilometres_is_in_the_coarse_grid_and_found_from_its_edge() {
+        let mut index = ZoneIndex::default();
+        index.put(circle(1, 50.0, 10.0, 40_000.0));
+        assert!(index.fine.cells.is_empty());
+        let edge = Coordinates::new(50.35, 10.0).unwrap();
+        assert_eq!(ids(index.near(&[edge])), [1]);
     }
 
     #[test]

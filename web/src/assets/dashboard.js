@@ -6,6 +6,7 @@
 
 import { dot, worldMap } from "./map.js";
 import { describe, fleet } from "./couriers.js";
+import { zones } from "./zones.js";
 import { messageOf, pageSettings, websocketBase } from "./live.js";
 
 const L = window.L;
@@ -197,6 +198,8 @@ async function openPanel(number, { fit = true } = {}) {
     ? describe({ name: courier?.name ?? aboard.id, presence: aboard.presence, battery_pct: aboard.battery_pct })
     : "none";
   $("panel-courier").dataset.presence = aboard?.presence ?? "";
+  const inside = read?.zones ?? [];
+  $("panel-zones").textContent = inside.length ? inside.map((z) => z.name).join(", ") : "none";
   $("panel-history").replaceChildren(
     ...events.map((e) => {
       const item = document.createElement("li");
@@ -466,6 +469,9 @@ async function start() {
   const loadFleet = () => fleetLayer.load().then(fitOnce);
   loadFleet();
   setInterval(loadFleet, 5000);
+  const zoneLayer = zones(map, api);
+  zoneLayer.load();
+  setInterval(zoneLayer.load, 30_000);
   // The packages are read once the feed is subscribed (see connect).
   refreshStats();
   setInterval(refreshStats, 5000);

@@ -3,6 +3,7 @@
 //! it stands in, into what happened. No I/O: [`super::standing`] loads and
 //! stores the standing, [`super::notify`] turns what happened into events.
 
+use shared::geofences::index::Bounds;
 use shared::geofences::{sides, Fix, Side, Subject, Transition, Zone, ZoneIndex};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,13 +60,12 @@ pub fn evaluate(
     if fresh.is_empty() {
         return Vec::new();
     }
-    let candidates = candidates(zones, watches, standing, &fresh);
     let mut happened = Vec::new();
     for point in fresh {
         let previous = standing
             .last
             .filter(|last| point.fix.recorded_at - last.recorded_at <= LONGEST_MOVE);
-        for zone in &candidates {
+        for zone in candidates(zones, &watches, standing, previous.as_ref(), &point.fix) {
             let side = standing.sides.entry(zone.id).or_default();
             let transitions = sides::step(
                 &zone.shape,
@@ -75,7 +75,7 @@ pub fn evaluate(
                 &point.fix,
             );
             happened.extend(transitions.into_iter().map(|transition| Happened {
-                zone: Arc::clone(zone),
+                zone: Arc::clone(&zone),
                 transition,
                 point,
             }));
@@ -86,29 +86,35 @@ pub fn evaluate(
     happened
 }
 
-/// The zones near the move (from the last applied fix through the new
-/// ones) and those the subject stands in, that `watches` accepts; by id.
+/// The zones one fix may move the subject in, that `watches` accepts, by
+/// id: those it stands in, and those whose box the move from the previous
+/// fix touches. Any other zone it is plainly outside of, and stays so.
 fn candidates(
     zones: &ZoneIndex,
     watches: impl Fn(&Zone) -> bool,
     standing: &Standing,
-    fresh: &[PointFix],
+    previous: Option<&Fix>,
+    fix: &Fix,
 ) -> Vec<Arc<Zone>> {
-    let path: Vec<_> = standing
-        .last
+    let from = previous.map_or(fix.at, |p| p.at);
+    let moved = Bounds::around(&from, &fix.at);
+    let near = zones.near(&[from, fix.at]).into_iter().filter(|zone| {
+        zones
+            .bounds(&zone.id)
+            .is_some_and(|bounds| bounds.overlaps(&moved))
+    });
+    let standing_in = standing
+        .sides
         .iter()
-        .map(|f| f.at)
-        .chain(fresh.iter().map(|p| p.fix.at))
+        .filter(|(_, side)| !side.is_default())
+        .filter_map(|(id, _)| zones.get(id).cloned());
+    let candidates: HashMap<Uuid, Arc<Zone>> = near
+        .chain(standing_in)
+        .filter(|zone| watches(zone))
+        .map(|zone| (zone.id, zone))
         .collect();
-    let mut candidates: HashMap<Uuid, Arc<Zone>> =
-        zones.near(&path).into_iter().map(|z| (z.id, z)).collect();
-    for id in standing.sides.keys() {
-        if let Some(zone) = zones.get(id) {
-            candidates.insert(*id, Arc::clone(zone));
-        }
-    }
-    let mut candidates: Vec<Arc<Zone>> = candidates.into_values().filter(|z| watches(z)).collect();
-    candidates.sort_by_key(|z| z.id);
+    let mut candidates: Vec<Arc<Zone>> = candidates.into_values().collect();
+    candidates.sort_by_key(|zone| zone.id);
     candidates
 }
 

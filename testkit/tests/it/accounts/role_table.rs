@@ -154,6 +154,7 @@ fn rows(w: &World) -> Vec<Row> {
     let run = json!({"courier_id": w.callers.courier.user_id, "day": day, "stops": [w.spare]});
     let device = json!({"name": "van tracker", "courier_id": w.callers.courier.user_id});
     let status = |s: &str| json!({ "status": s });
+    let zone = json!({"name": "Depot", "circle": {"latitude": 40.7, "longitude": -74.0, "radius_m": 100.0}});
     let none = Value::Null;
     let revoke = w.revoked.map(|id| format!("/devices/{id}"));
     vec![
@@ -189,6 +190,9 @@ fn rows(w: &World) -> Vec<Row> {
         row(Method::POST, "/ws-ticket".into(), none.clone(), want(200, 200, 200, 200)),
         row(Method::POST, "/auth/verify-email/resend".into(), none.clone(), want(202, 202, 202, 202)),
         row(Method::GET, "/audit".into(), none.clone(), want(200, 403, 403, 403)),
+        row(Method::POST, "/geofences".into(), zone, want(201, 201, 403, 403)),
+        row(Method::GET, "/geofences".into(), none.clone(), want(200, 200, 403, 403)),
+        row(Method::PATCH, "/geofences/00000000-0000-0000-0000-000000000001".into(), json!({"name": "x"}), want(404, 404, 403, 403)),
         // Status changes last: each applied one moves the package on. The
         // admin cancels the customer's package; cancelled is final, so the
         // dispatcher's cancel is a conflict; the courier does not carry it.

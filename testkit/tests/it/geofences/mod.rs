@@ -8,6 +8,7 @@
 mod api;
 mod couriers;
 mod evaluation;
+mod live;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{json, Value};

@@ -330,7 +330,7 @@ async fn in_a_browser_a_dispatcher_watches_packages_appear_move_and_filters_them
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..5].to_uppercase();
     run_in_browser(
         "dashboard.test.mjs",
-        12,
+        13,
         vec![
             ("BASE_URL", base),
             ("ADMIN_TOKEN", token),
