@@ -26,11 +26,14 @@ pub const COARSE_DEG: f64 = 0.1;
 const FINE_MAX_CELLS: usize = 64;
 /// The most coarse cells a zone may cover ([`super::parse`] refuses more).
 pub const MAX_CELLS: usize = 4_000;
-/// The most cells one move between fixes looks at, per grid.
-const MAX_STEPS: usize = 400;
-/// A move longer than this (a device's bad fix, a teleport) is looked up at
-/// its ends only: walking it would cost more than it could find.
-const LONGEST_WALK_M: f64 = 200_000.0;
+/// The most samples along one move between fixes, per grid: enough for a
+/// move of [`LONGEST_WALK_M`] to sample every fine cell up to ~84° of
+/// latitude.
+const MAX_STEPS: usize = 1_200;
+/// A move longer than this (a device's bad fix, a teleport, a long
+/// silence on the motorway) is looked up at its ends only: no crossing is
+/// inferred along it (`workers/src/geofences/evaluate.rs` drops it too).
+pub const LONGEST_WALK_M: f64 = 50_000.0;
 
 type Cell = (i32, i32);
 
@@ -172,7 +175,11 @@ impl Bounds {
     /// How many cells of `deg` degrees the box covers (`usize::MAX` when
     /// it spans more than half the world's longitudes).
     fn count(&self, deg: f64) -> usize {
-        if !(self.east - self.west).is_finite() || self.east - self.west > 180.0 {
+        // Past ±180° (a circle straddling the antimeridian) the grid and
+        // the box tests would not find it from the other side.
+        let inside = self.west >= -180.0 && self.east <= 180.0;
+        let inside = inside && self.south >= -90.0 && self.north <= 90.0;
+        if !inside || !(self.east - self.west).is_finite() || self.east - self.west > 180.0 {
             return usize::MAX;
         }
         let (low, high) = (
@@ -286,28 +293,30 @@ mod tests {
     fn a_path_finds_the_zones_along_it_and_not_the_rest() {
         let mut index = ZoneIndex::default();
         for i in 0..10_000u128 {
-            // A grid of 100 m zones, 0.5 degrees apart (the index answers
+            // A grid of 100 m zones, 0.1 degrees apart (the index answers
             // "maybe" for zones a cell or so away; the exact test decides).
             let (row, column) = ((i / 100) as f64, (i % 100) as f64);
-            index.put(circle(i, 20.0 + row * 0.5, 10.0 + column * 0.5, 100.0));
+            index.put(circle(i, 20.0 + row * 0.1, 10.0 + column * 0.1, 100.0));
         }
         let at = |lat: f64, lon: f64| Coordinates::new(lat, lon).unwrap();
         assert_eq!(ids(index.near(&[at(20.0, 10.0)])), [0]);
         // Along a row from zone 0 to zone 3: those four only.
         assert_eq!(
-            ids(index.near(&[at(20.0, 10.0), at(20.0, 11.5)])),
+            ids(index.near(&[at(20.0, 10.0), at(20.0, 10.3)])),
             [0, 1, 2, 3]
         );
         index.remove(&Uuid::from_u128(2));
         assert_eq!(
-            ids(index.near(&[at(20.0, 10.0), at(20.0, 11.5)])),
+            ids(index.near(&[at(20.0, 10.0), at(20.0, 10.3)])),
             [0, 1, 3]
         );
         // Replaced elsewhere: found there, not here.
         index.put(circle(1, 80.0, 10.0, 100.0));
-        assert_eq!(ids(index.near(&[at(20.0, 10.0), at(20.0, 11.5)])), [0, 3]);
+        assert_eq!(ids(index.near(&[at(20.0, 10.0), at(20.0, 10.3)])), [0, 3]);
         assert_eq!(ids(index.near(&[at(80.0, 10.0)])), [1]);
         assert_eq!(index.len(), 9_999);
+        // A move longer than the longest walk is looked up at its ends only.
+        assert_eq!(ids(index.near(&[at(20.0, 10.0), at(20.0, 11.0)])), [0, 10]);
     }
 
     #[test]

@@ -354,6 +354,7 @@ mod tests {
         for body in [
             json!({"name": "n", "circle": {"latitude": 89.9, "longitude": 0.0, "radius_m": 40000.0}}),
             json!({"name": "n", "polygon": {"type": "Polygon", "coordinates": [[[179.9, 0.0], [-179.9, 0.0], [-179.9, 0.1], [179.9, 0.1], [179.9, 0.0]]]}}),
+            json!({"name": "n", "circle": {"latitude": 0.0, "longitude": 179.9999, "radius_m": 100.0}}),
         ] {
             let errors = zone_fields(body.as_object().unwrap(), true).unwrap_err();
             assert!(

@@ -3,7 +3,7 @@
 //! it stands in, into what happened. No I/O: [`super::standing`] loads and
 //! stores the standing, [`super::notify`] turns what happened into events.
 
-use shared::geofences::index::Bounds;
+use shared::geofences::index::{Bounds, LONGEST_WALK_M};
 use shared::geofences::{sides, Fix, Side, Subject, Transition, Zone, ZoneIndex};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -62,9 +62,13 @@ pub fn evaluate(
     }
     let mut happened = Vec::new();
     for point in fresh {
-        let previous = standing
-            .last
-            .filter(|last| point.fix.recorded_at - last.recorded_at <= LONGEST_MOVE);
+        // Too long ago, too far, or across the antimeridian: not one
+        // straight move the index can walk, so no crossing is inferred.
+        let previous = standing.last.filter(|last| {
+            point.fix.recorded_at - last.recorded_at <= LONGEST_MOVE
+                && last.at.distance_m(&point.fix.at) <= LONGEST_WALK_M
+                && (last.at.longitude() - point.fix.at.longitude()).abs() <= 180.0
+        });
         for zone in candidates(zones, &watches, standing, previous.as_ref(), &point.fix) {
             let side = standing.sides.entry(zone.id).or_default();
             let transitions = sides::step(
