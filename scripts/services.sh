@@ -180,7 +180,16 @@ redis_cluster_node() { # port: starts that node unless it answers
 
 ensure_redis_cluster() {
   command -v redis-server >/dev/null || apt_install redis-server
-  local port nodes=()
+  local port nodes=() running=0
+  for port in $REDIS_CLUSTER_PORTS; do
+    port_open 127.0.0.1 "$port" && running=1
+  done
+  # None running: a cluster left from an earlier run on this checkout would
+  # come back "not empty" to a create before it agrees again. Test state
+  # only, so start from nothing (a test that restarts one node keeps it).
+  if [[ $running == 0 ]]; then
+    rm -f "$LOCAL_DIR"/redis-cluster/*/nodes-*.conf
+  fi
   for port in $REDIS_CLUSTER_PORTS; do
     redis_cluster_node "$port" || return 1
     nodes+=("127.0.0.1:$port")
