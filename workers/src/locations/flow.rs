@@ -18,9 +18,6 @@ use std::collections::HashSet;
 use std::time::Duration;
 use uuid::Uuid;
 
-/// The longest a window waits for earlier ones before evaluating zones.
-const ORDER_WAIT: Duration = Duration::from_secs(5);
-
 pub struct LocationFlow {
     pub pool: PgPool,
     pub store: LocationStore,
@@ -197,8 +194,7 @@ impl LocationFlow {
             .events;
         // After the points are stored: a crash in between redelivers the
         // window, whose fixes are then evaluated.
-        // Bounded: the order is worth a wait, never a stuck pool.
-        let _ = tokio::time::timeout(ORDER_WAIT, turn.wait()).await;
+        turn.wait().await;
         let zoned = self.zones(&applied, &courier_events).await?;
         applied.moved.extend(zoned.changed);
         courier_events.extend(zoned.couriers.into_iter().map(CourierEvent::Geofence));
