@@ -83,15 +83,6 @@ impl Geofencing {
         let changed = notify::record_packages(&mut tx, &decided.packages).await?;
         notify::record_couriers(&mut tx, &decided.couriers).await?;
         tx.commit().await?;
-        // Read back only when there can be something to announce: decided
-        // now, or by fixes applied before (a redelivered window).
-        let nothing = decided.packages.is_empty() && decided.couriers.is_empty();
-        if nothing && !decided.seen_before {
-            return Ok(ZoneNotices {
-                changed,
-                ..ZoneNotices::default()
-            });
-        }
         let (packages, couriers) = notify::decided_by(&self.pool, &subjects.point_ids()).await?;
         Ok(ZoneNotices {
             packages,

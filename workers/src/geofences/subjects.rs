@@ -44,16 +44,6 @@ pub struct Subjects<'w> {
 pub struct Decided {
     pub packages: Vec<Draft>,
     pub couriers: Vec<CourierDraft>,
-    /// Whether any fix was not newer than its subject's last (a late point,
-    /// or a window applied before): its notices, if any, exist already.
-    pub seen_before: bool,
-}
-
-/// Whether any of the fixes is not newer than the standing's last.
-fn any_seen(standing: &Standing, fixes: &[PointFix]) -> bool {
-    standing
-        .last
-        .is_some_and(|last| fixes.iter().any(|p| p.fix.recorded_at <= last.recorded_at))
 }
 
 impl<'w> Subjects<'w> {
@@ -119,7 +109,6 @@ impl<'w> Subjects<'w> {
         let mut decided = Decided::default();
         for package in &self.packages {
             let standing = standings.entry(package.id).or_default();
-            decided.seen_before |= any_seen(standing, &package.fixes);
             let subject = Subject::Package(package.tracking_number);
             for happened in
                 evaluate::evaluate(zones, |z| z.watches(subject), standing, &package.fixes)
@@ -130,7 +119,6 @@ impl<'w> Subjects<'w> {
         for courier in &self.couriers {
             let aboard: Vec<&str> = courier.aboard.iter().map(|a| a.tracking_number).collect();
             let standing = standings.entry(courier.id).or_default();
-            decided.seen_before |= any_seen(standing, &courier.fixes);
             let watches = |z: &shared::geofences::Zone| {
                 evaluate::watches_courier_or_aboard(z, courier.id, &aboard)
             };
