@@ -39,6 +39,7 @@ TABLES = {
         "workers/src/accounts/deliveries.rs",  # stops name packages
         "workers/src/locations/",  # numbering points, latest positions
         "workers/src/geofences/notify.rs",  # numbering zone notices
+        "workers/src/arrivals/",  # estimates and promises on packages
     ],
     ("users", "sessions", "devices", "deliveries", "delivery_stops"): [
         "shared/src/auth/",
@@ -48,6 +49,7 @@ TABLES = {
         "workers/src/locations/couriers/screening.rs",  # who may report for a courier
         "workers/src/packages/carriage.rs",  # a package rides on a courier's run
         "shared/src/couriers/reads.rs",  # couriers are accounts
+        "workers/src/arrivals/runs.rs",  # a courier's remaining stops
     ],
     ("courier_positions", "package_carriage"): [
         "shared/src/couriers/",
@@ -56,6 +58,7 @@ TABLES = {
         "workers/src/packages/carriage.rs",
     ],
     ("package_pool_members",): ["shared/src/pool_members.rs"],
+    ("courier_legs", "arrival_cells"): ["workers/src/arrivals/"],
     ("geofence_subjects", "geofence_presence", "geofence_revision", "courier_notices"): [
         "shared/src/geofences/",
         "workers/src/geofences/",

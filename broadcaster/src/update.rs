@@ -29,7 +29,7 @@ pub fn encode(event: &Envelope<PackageEvent>) -> Vec<(i64, String)> {
                 .collect();
         }
         // Rejections: nothing for watchers.
-        PackageEvent::CommandRejected { .. } => return Vec::new(),
+        PackageEvent::CommandRejected { .. } | PackageEvent::PlanChanged(_) => return Vec::new(),
     };
     update
         .render()

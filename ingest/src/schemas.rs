@@ -32,6 +32,12 @@ pub struct CreatePackageRequest {
     /// The recipient's account email: that account may follow the package.
     #[schema(format = "email")]
     recipient_email: Option<String>,
+    /// Where it is delivered: on a courier's run it then has an `eta`.
+    destination: Option<shared::packages::Place>,
+    /// By when delivery was promised (RFC 3339, in the future, within a
+    /// year): `delivery_at_risk` and `delivery_late` watch it.
+    #[schema(format = "date-time")]
+    promised_by: Option<String>,
 }
 
 /// `POST /api/v1/auth/register`.

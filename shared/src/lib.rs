@@ -10,7 +10,7 @@
 //!   ride aboard a courier.
 //! - [`geofences`]: zones, their shapes and hysteresis, an in-memory
 //!   index; [`notices`]: what workers tell watchers unasked (zone and
-//!   arrival events).
+//!   arrival events); [`arrivals`]: arrival estimates and what runs teach them.
 //! - [`fields`]: reading a JSON object's fields, every problem named.
 //! - [`wire`]: the versioned MessagePack envelopes that travel through RabbitMQ:
 //!   commands (ingest → workers) and result events (workers → ingest, broadcaster).
@@ -44,6 +44,7 @@
 
 pub mod admission;
 pub mod amqp;
+pub mod arrivals;
 pub mod audit;
 pub mod auth;
 pub mod backoff;

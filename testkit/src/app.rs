@@ -108,6 +108,8 @@ pub fn worker_config(env: &TestEnv) -> WorkerConfig {
         ..WorkerConfig::new(env.config.clone())
     };
     config.mail.smtp_url = "log".into();
+    // Promises are swept every second: a test waits that long, not 30 s.
+    config.late_sweep_every = Duration::from_secs(1);
     config
 }
 

@@ -43,6 +43,10 @@ pub struct WorkerConfig {
     /// (`COURIER_STALE_AFTER_S`, default 120; `COURIER_OFFLINE_AFTER_S`,
     /// default 600), announced by the location pool's presence sweep.
     pub presence: shared::couriers::PresenceRules,
+    /// How often the location pool looks for promises that passed without
+    /// delivery (`LATE_SWEEP_S`, default 30): `delivery_late` is announced
+    /// within this of the promised time.
+    pub late_sweep_every: Duration,
     /// The first admin (`BOOTSTRAP_ADMIN_EMAIL`, `BOOTSTRAP_ADMIN_PASSWORD`),
     /// created at start-up by the package pool if no account has its email.
     pub bootstrap_admin: Option<BootstrapAdmin>,
@@ -160,6 +164,7 @@ impl WorkerConfig {
             mail: MailSettings::default(),
             unknown_package_retry: Duration::from_secs(30),
             presence: shared::couriers::PresenceRules::default(),
+            late_sweep_every: Duration::from_secs(30),
             bootstrap_admin: None,
             metrics_listen: None,
             common,
@@ -201,6 +206,8 @@ impl WorkerConfig {
             )?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", defaults.confirm_timeout)?,
             presence: shared::couriers::PresenceRules::from_env()?,
+            late_sweep_every: secs_var("LATE_SWEEP_S", defaults.late_sweep_every)?
+                .max(Duration::from_secs(1)),
             shards,
             worker_id: Some(var("WORKER_ID", String::new())?).filter(|id| !id.is_empty()),
             common,

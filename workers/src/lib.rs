@@ -19,6 +19,8 @@
 //!   in the package window's transaction.
 //! - [`geofences`]: zone commands (written to MongoDB beside the package
 //!   window) and zone evaluation of each location window's fixes.
+//! - [`arrivals`]: arrival estimates of couriers' remaining stops from
+//!   each location window's courier fixes, and the late sweep.
 //! - [`bootstrap`]: the first admin account, from configuration.
 //! - [`mail`]: the mail pool (verification and reset links over SMTP) and
 //!   which outcomes owe a mail.
@@ -41,6 +43,7 @@
 //! confirmed: a committed command never reaches the dead-letter queue.
 
 pub mod accounts;
+pub mod arrivals;
 pub mod bootstrap;
 pub mod config;
 pub mod dead_letter;

@@ -201,6 +201,9 @@ async fn spawn_locations(
             zones: crate::geofences::ZoneCache::new(stores.locations.geofences.clone()),
             order: Default::default(),
         },
+        arrivals: crate::arrivals::Arrivals {
+            pool: stores.pool.clone(),
+        },
     });
     let queue = runner.topology.locations_queue();
     let window = window_limits(config, config.location_prefetch);
@@ -213,6 +216,16 @@ async fn spawn_locations(
     };
     consumers.spawn(async move {
         sweeper.run().await;
+        Ok(())
+    });
+    // So is the late sweep.
+    let late = crate::arrivals::late::LateSweeper {
+        pool: stores.pool.clone(),
+        every: config.late_sweep_every,
+        runner: Arc::clone(runner),
+    };
+    consumers.spawn(async move {
+        late.run().await;
         Ok(())
     });
     Ok(())

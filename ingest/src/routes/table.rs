@@ -44,6 +44,10 @@ routes! {
     GET "/api/v1/packages/{tracking_number}" Caller packages::get::get => |s, c| Box::pin(async move {
         packages::get::get(s, c.caller()?, c.package()?).await
     });
+    PATCH "/api/v1/packages/{tracking_number}" Caller packages::plan::patch => |s, c| Box::pin(async move {
+        let (caller, tn) = (c.caller()?, c.package()?);
+        packages::plan::patch(s, caller, tn, c.request).await
+    });
     PUT "/api/v1/packages/{tracking_number}/status" Caller packages::status::put => |s, c| Box::pin(async move {
         let (caller, tn) = (c.caller()?, c.package()?);
         packages::status::put(s, caller, tn, c.request).await

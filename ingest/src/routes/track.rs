@@ -1,5 +1,6 @@
 //! `GET /api/v1/track/{tn}`: what a recipient with the tracking number may
-//! see, without signing in: the status timeline and the last known position.
+//! see, without signing in: the status timeline, the last known position
+//! and the arrival estimate.
 //! Nothing else (no names, addresses, accounts or devices). Public, so it is
 //! rate-limited per client address (`RATE_LIMIT_TRACK_PER_MIN`), and an
 //! unknown number answers like a malformed one.
@@ -26,6 +27,9 @@ pub struct Tracking {
     pub timeline: Vec<TimelineEntry>,
     /// The last reported position, if any.
     pub last_position: Option<Position>,
+    /// When it should arrive, and the window it is likely in: while it is
+    /// out for delivery on a courier's run to a known destination.
+    pub eta: Option<shared::notices::Eta>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -108,6 +112,7 @@ pub async fn get(state: &AppState, raw: &str) -> Result<Reply, ApiError> {
         updated_at: package.updated_at,
         timeline,
         last_position,
+        eta: package.eta,
     };
     Ok(Reply::json(StatusCode::OK, &view))
 }

@@ -6,6 +6,7 @@
 //! | read a package, its events, its locations; watch it | yes | yes | its deliveries' | sender's or recipient's |
 //! | list packages | all | all | its deliveries' | its own |
 //! | change a package's status | yes | yes | its deliveries' | 403 |
+//! | change a package's destination or promise | yes | yes | 403 | 403 (set at create) |
 //! | post locations | yes | yes | its deliveries' | 403 |
 //! | search near/within | yes | yes | 403 | 403 |
 //! | read stats | yes | yes | 403 | 403 |
@@ -31,6 +32,8 @@ pub enum Action {
     ReadPackage,
     ListPackages,
     UpdateStatus,
+    /// Change a package's destination or promised time.
+    UpdatePlan,
     PostLocations,
     SearchArea,
     ReadStats,

@@ -189,6 +189,9 @@ mod tests {
             seq: None,
             courier: None,
             zones: None,
+            destination: None,
+            promised_by: None,
+            eta: None,
         }
     }
 

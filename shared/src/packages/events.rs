@@ -22,6 +22,9 @@ pub enum PackageEvent {
     LocationsRecorded(crate::locations::LocationsRecorded),
     /// A zone or arrival event ([`super::notices`]).
     Notice(super::notices::PackageNotice),
+    /// Its destination or promised time changed (no watcher frame: the
+    /// arrival notices that follow say what it means).
+    PlanChanged(PlanChanged),
     CommandRejected {
         tracking_number: TrackingNumber,
         reason: RejectReason,
@@ -32,6 +35,15 @@ pub enum PackageEvent {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PackageCreated {
     pub package: PackageView,
+}
+
+/// A package's destination and promise after a change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanChanged {
+    pub tracking_number: TrackingNumber,
+    pub destination: Option<Coordinates>,
+    pub promised_by: Option<DateTime<Utc>>,
+    pub version: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -58,6 +70,7 @@ impl PackageEvent {
             Self::StatusChanged(e) => e.tracking_number.as_str(),
             Self::LocationsRecorded(e) => e.tracking_number.as_str(),
             Self::Notice(n) => n.tracking_number.as_str(),
+            Self::PlanChanged(e) => e.tracking_number.as_str(),
             Self::CommandRejected {
                 tracking_number, ..
             } => tracking_number.as_str(),
@@ -71,6 +84,7 @@ impl PackageEvent {
             Self::StatusChanged(_) => "status_changed",
             Self::LocationsRecorded(_) => "location",
             Self::Notice(n) => n.notice.kind(),
+            Self::PlanChanged(_) => "plan_changed",
             Self::CommandRejected { .. } => "rejected",
         }
     }

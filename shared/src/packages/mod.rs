@@ -24,6 +24,6 @@ pub mod reads;
 pub mod render;
 mod view;
 
-pub use events::{PackageCreated, PackageEvent, StatusChanged};
+pub use events::{PackageCreated, PackageEvent, PlanChanged, StatusChanged};
 pub use history::StatusEventRow;
-pub use view::{CourierAboard, PackageView};
+pub use view::{CourierAboard, PackageView, Place};

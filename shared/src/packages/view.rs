@@ -52,6 +52,30 @@ pub struct PackageView {
     #[serde(default)]
     #[sqlx(skip)]
     pub zones: Option<Vec<crate::geofences::ZoneIn>>,
+    /// Where it is delivered, if given: its stop on a run then has an
+    /// arrival estimate.
+    #[serde(default)]
+    #[sqlx(json(nullable))]
+    #[schema(value_type = Option<Place>)]
+    pub destination: Option<crate::domain::Coordinates>,
+    /// By when delivery was promised, if it was.
+    #[serde(default)]
+    pub promised_by: Option<DateTime<Utc>>,
+    /// The arrival estimate last announced (`eta_changed`), while the
+    /// package is out for delivery on a run and has a destination.
+    #[serde(default)]
+    #[sqlx(json(nullable))]
+    pub eta: Option<crate::notices::Eta>,
+}
+
+/// A point as the API writes it (and reads it: a package's destination).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct Place {
+    #[schema(minimum = -90.0, maximum = 90.0)]
+    latitude: f64,
+    #[schema(minimum = -180.0, maximum = 180.0)]
+    longitude: f64,
 }
 
 impl TryFrom<String> for PackageStatus {
@@ -66,7 +90,7 @@ impl PackageView {
     pub const COLUMNS: &'static str = "id, tracking_number, sender_name, sender_address, \
         recipient_name, recipient_address, status, current_location, weight, description, \
         latitude, longitude, last_seen_at, version, created_at, updated_at, owner_id, recipient_email, \
-        event_seq";
+        event_seq, destination, promised_by, eta";
 }
 
 /// The courier a package rides with, as the package's read names them.

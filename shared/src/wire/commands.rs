@@ -38,6 +38,38 @@ pub enum Command {
     /// Absent fields of the zone stay as they are.
     UpdateGeofence(UpdateGeofence),
     DeleteGeofence(DeleteGeofence),
+    /// A package's destination or promised time, set or cleared.
+    UpdatePlan(UpdatePlan),
+}
+
+/// A field of an update: kept as it is, cleared, or set.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub enum Patch<T> {
+    #[default]
+    Keep,
+    Clear,
+    Set(T),
+}
+
+impl<T: Copy> Patch<T> {
+    /// The value after the patch, given the one before.
+    pub fn applied_to(self, before: Option<T>) -> Option<T> {
+        match self {
+            Self::Keep => before,
+            Self::Clear => None,
+            Self::Set(value) => Some(value),
+        }
+    }
+}
+
+/// Where a package goes and by when it was promised; ingest checked both.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdatePlan {
+    pub tracking_number: TrackingNumber,
+    #[serde(default)]
+    pub destination: Patch<Coordinates>,
+    #[serde(default)]
+    pub promised_by: Patch<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A new zone, every field checked by ingest; its id comes from the
@@ -180,6 +212,12 @@ pub struct CreatePackage {
     /// The recipient's account email: they see the package too.
     #[serde(default)]
     pub recipient_email: Option<Email>,
+    /// Where it is delivered: its stop on a run has an arrival estimate.
+    #[serde(default)]
+    pub destination: Option<Coordinates>,
+    /// By when delivery was promised.
+    #[serde(default)]
+    pub promised_by: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// A new account. The password is hashed by ingest; only the hash travels.
@@ -216,6 +254,7 @@ impl Command {
         match self {
             Self::CreatePackage(c) => Some(&c.tracking_number),
             Self::UpdateStatus(c) => Some(&c.tracking_number),
+            Self::UpdatePlan(c) => Some(&c.tracking_number),
             _ => None,
         }
     }
@@ -227,6 +266,7 @@ impl Command {
         match self {
             Self::CreatePackage(c) => c.tracking_number.as_str().into(),
             Self::UpdateStatus(c) => c.tracking_number.as_str().into(),
+            Self::UpdatePlan(c) => c.tracking_number.as_str().into(),
             Self::RegisterUser(c) => c.email.as_str().into(),
             Self::CreateDelivery(c) => c.delivery_id.to_string().into(),
             Self::UpdateDelivery(c) => c.delivery_id.to_string().into(),
@@ -269,6 +309,7 @@ impl Command {
             Self::CreateGeofence(_) => "geofence_create",
             Self::UpdateGeofence(_) => "geofence_update",
             Self::DeleteGeofence(_) => "geofence_delete",
+            Self::UpdatePlan(_) => "plan_update",
         }
     }
 }

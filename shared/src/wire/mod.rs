@@ -15,13 +15,14 @@ mod mail;
 
 pub use crate::domain::RejectReason;
 pub use crate::locations::{LocationBatch, LocationPoint, LocationsRecorded, RecordedPoint};
-pub use crate::packages::{PackageCreated, PackageEvent, StatusChanged};
+pub use crate::packages::{PackageCreated, PackageEvent, PlanChanged, StatusChanged};
 pub use crate::seal::{self, SealError, SigningKeys};
+pub use commands::Patch;
 pub use commands::{
     Command, CreateDelivery, CreateGeofence, CreatePackage, DeleteGeofence, EndSession,
     RefreshSession, RegisterDevice, RegisterUser, RequestPasswordReset, ResendVerification,
     ResetPassword, RevokeDevice, RotateDeviceKey, StartSession, UpdateDelivery, UpdateGeofence,
-    UpdateStatus, UpdateUser, VerifyEmail,
+    UpdatePlan, UpdateStatus, UpdateUser, VerifyEmail,
 };
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
 pub use events::{AccountOutcome, Event, LinkKind};

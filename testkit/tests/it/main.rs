@@ -10,6 +10,7 @@
 
 mod accounts;
 mod alloc;
+mod arrivals;
 mod broadcaster;
 mod couriers;
 mod faults;

@@ -48,7 +48,9 @@ pub async fn apply(
         Command::ResendVerification(c) => users::resend_verification(tx, command, c).await?,
         Command::RequestPasswordReset(c) => users::request_password_reset(tx, command, c).await?,
         Command::ResetPassword(c) => users::reset_password(tx, command, c).await?,
-        Command::CreatePackage(_) | Command::UpdateStatus(_) => return Ok(None),
+        Command::CreatePackage(_) | Command::UpdateStatus(_) | Command::UpdatePlan(_) => {
+            return Ok(None)
+        }
         // Applied beside the window (crate::geofences::writes), never here.
         Command::CreateGeofence(_) | Command::UpdateGeofence(_) | Command::DeleteGeofence(_) => {
             reply_only_rejection(RejectReason::Invalid, "not an account command")

@@ -5,7 +5,8 @@
 //! - [`zones`]: the zones in memory, reloaded when they change;
 //! - [`evaluate`]: the pure core, one subject's fixes into transitions;
 //! - [`standing`]: where packages and couriers stand, in PostgreSQL;
-//! - [`notify`]: transitions into numbered package notices and courier notices;
+//! - [`notify`]: transitions into numbered package notices and courier
+//!   notices (arrival notices are numbered here too, [`crate::arrivals`]);
 //! - [`subjects`]: a window's fixes, by package and courier;
 //! - [`order`]: windows evaluated in the order they began.
 //!
@@ -15,7 +16,7 @@
 //! not again (its fixes are not newer), but its notices are announced again.
 
 pub mod evaluate;
-mod notify;
+pub(crate) mod notify;
 pub mod order;
 mod standing;
 mod subjects;
@@ -56,6 +57,14 @@ impl GeofenceError {
     }
 }
 
+/// The notice kinds zones decide (arrivals decide the others).
+const ZONE_KINDS: [&str; 4] = [
+    "geofence_entered",
+    "geofence_exited",
+    "geofence_dwelled",
+    "geofence_crossed",
+];
+
 pub struct Geofencing {
     pub pool: PgPool,
     pub zones: ZoneCache,
@@ -83,7 +92,8 @@ impl Geofencing {
         let changed = notify::record_packages(&mut tx, &decided.packages).await?;
         notify::record_couriers(&mut tx, &decided.couriers).await?;
         tx.commit().await?;
-        let (packages, couriers) = notify::decided_by(&self.pool, &subjects.point_ids()).await?;
+        let (packages, couriers) =
+            notify::decided_by(&self.pool, &subjects.point_ids(), &ZONE_KINDS).await?;
         Ok(ZoneNotices {
             packages,
             couriers,

@@ -240,17 +240,20 @@ struct StoredPackageNotice {
     row: shared::packages::notices::NoticeRow,
 }
 
-/// The package and courier notices the fixes decided, now or before.
+/// The package notices of these kinds and the courier notices the fixes
+/// decided, now or before.
 pub async fn decided_by(
     db: impl PgExecutor<'_> + Copy,
     points: &[Uuid],
+    kinds: &[&str],
 ) -> Result<(Vec<PackageNotice>, Vec<CourierNotice>), sqlx::Error> {
     let stored: Vec<StoredPackageNotice> = sqlx::query_as(
         "SELECT p.tracking_number, n.package_id, n.seq, n.event_id, n.data, n.occurred_at \
          FROM package_notices n JOIN packages p ON p.id = n.package_id \
-         WHERE n.point_id = ANY($1) ORDER BY n.package_id, n.seq",
+         WHERE n.point_id = ANY($1) AND n.kind = ANY($2) ORDER BY n.package_id, n.seq",
     )
     .bind(points)
+    .bind(kinds)
     .fetch_all(db)
     .await?;
     let packages = stored

@@ -28,6 +28,8 @@ pub struct LocationFlow {
     pub unknown_package_retry: Duration,
     /// Each stored window's fixes against the zones near them.
     pub geofencing: crate::geofences::Geofencing,
+    /// Each stored window's courier fixes along their runs.
+    pub arrivals: crate::arrivals::Arrivals,
 }
 
 impl Flow for LocationFlow {
@@ -195,9 +197,9 @@ impl LocationFlow {
         // After the points are stored: a crash in between redelivers the
         // window, whose fixes are then evaluated.
         turn.wait().await;
-        let zoned = self.zones(&applied, &courier_events).await?;
-        applied.moved.extend(zoned.changed);
-        courier_events.extend(zoned.couriers.into_iter().map(CourierEvent::Geofence));
+        let derived = self.derived(&applied, &courier_events).await?;
+        applied.moved.extend(derived.changed);
+        courier_events.extend(derived.couriers.into_iter().map(CourierEvent::Geofence));
         let metrics = &runner.metrics;
         metrics.stored(Self::POOL, "postgres", applied.postgres_took);
         metrics.stored(Self::POOL, "mongodb", applied.mongodb_took);
@@ -228,35 +230,9 @@ impl LocationFlow {
             first.events = std::mem::take(&mut applied.events);
             first.moved = std::mem::take(&mut applied.moved);
             first.courier_events = std::mem::take(&mut courier_events);
-            first.notices = zoned.packages;
+            first.notices = derived.packages;
         }
         Ok(units)
-    }
-
-    /// Evaluates the window's stored fixes against the zones.
-    async fn zones(
-        &self,
-        applied: &AppliedPoints,
-        courier_events: &[CourierEvent],
-    ) -> Result<crate::geofences::ZoneNotices, LocationError> {
-        let recorded: Vec<&LocationsRecorded> = applied.events.iter().collect();
-        let moved: Vec<&shared::couriers::CourierMoved> = courier_events
-            .iter()
-            .filter_map(|e| match e {
-                CourierEvent::Moved(moved) => Some(moved),
-                _ => None,
-            })
-            .collect();
-        match self.geofencing.apply(&recorded, &moved).await {
-            Ok(notices) => Ok(notices),
-            Err(error) if error.is_transient() => Err(error.into()),
-            // The points are stored: a zone evaluation that can never
-            // succeed must not take them (and their events) down with it.
-            Err(error) => {
-                tracing::error!(%error, "zones not evaluated for a location window");
-                Ok(crate::geofences::ZoneNotices::default())
-            }
-        }
     }
 
     /// Points whose package is unknown: back through the delay line while

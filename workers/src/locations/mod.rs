@@ -24,6 +24,7 @@
 
 mod audit;
 pub mod couriers;
+mod derived;
 pub mod flow;
 mod history;
 mod latest;

@@ -6,6 +6,7 @@
 //! - [`store`]: locking and loading that state, writing it back;
 //! - [`carriage`]: which courier each package rides with, settled as
 //!   statuses and runs change;
+//! - [`plan`]: a package's destination and promise;
 //! - [`history`]: rebuilding the outcome of a command applied before;
 //! - [`flow`]: the pool's handler for the window runner.
 //!
@@ -20,6 +21,7 @@
 pub(crate) mod carriage;
 pub mod flow;
 mod history;
+mod plan;
 mod store;
 pub mod window;
 
@@ -51,7 +53,7 @@ pub async fn apply_window(
         }
         outcomes.push(outcome);
     }
-    if applying.window.status_rows.is_empty() && !applying.side_writes {
+    if !applying.window.changed() && !applying.side_writes {
         tx.rollback().await?;
     } else {
         store::write(&mut tx, &applying.window).await?;

@@ -2,7 +2,7 @@
 //! back in one statement per table (`UNNEST` arrays, see docs/PITFALLS.md:
 //! per-statement cost dominates, rows are nearly free).
 
-use super::window::{PackageRow, StatusRow, Window};
+use super::window::{PackageRow, Plan, StatusRow, Window};
 use chrono::{DateTime, Utc};
 use shared::domain::PackageStatus;
 use shared::packages::PackageView;
@@ -29,6 +29,9 @@ struct LockedRow {
     event_seq: i64,
     updated_at: chrono::DateTime<chrono::Utc>,
     courier_ids: Vec<Uuid>,
+    destination: Option<sqlx::types::Json<shared::domain::Coordinates>>,
+    promised_by: Option<DateTime<Utc>>,
+    plan_changed_at: Option<DateTime<Utc>>,
 }
 
 /// Locks the named packages (in id order, like the location pool, so the two
@@ -39,7 +42,8 @@ pub async fn load_locked(
 ) -> Result<Window, sqlx::Error> {
     let rows: Vec<LockedRow> = sqlx::query_as(&format!(
         "SELECT id, tracking_number, status, current_location, latitude, longitude, last_seen_at, \
-                version, event_seq, updated_at, {} AS courier_ids \
+                version, event_seq, updated_at, {} AS courier_ids, \
+                destination, promised_by, plan_changed_at \
          FROM packages p WHERE tracking_number = ANY($1) ORDER BY id FOR UPDATE OF p",
         shared::auth::access::couriers_of_package("p")
     ))
@@ -67,6 +71,12 @@ pub async fn load_locked(
                 created: None,
                 dirty: false,
                 courier_ids: row.courier_ids,
+                plan: Plan {
+                    destination: row.destination.map(|d| d.0),
+                    promised_by: row.promised_by,
+                    changed_at: row.plan_changed_at,
+                    promise_reset: false,
+                },
             },
         ));
     }
@@ -122,6 +132,8 @@ struct CreatedColumns<'a> {
     updated_at: Vec<DateTime<Utc>>,
     owners: Vec<Option<Uuid>>,
     recipient_emails: Vec<Option<&'a str>>,
+    destinations: Vec<Option<sqlx::types::Json<shared::domain::Coordinates>>>,
+    promised_by: Vec<Option<DateTime<Utc>>>,
 }
 
 impl<'a> CreatedColumns<'a> {
@@ -151,6 +163,10 @@ impl<'a> CreatedColumns<'a> {
             updated_at: rows().map(|r| r.updated_at).collect(),
             owners: views().map(|v| v.owner_id).collect(),
             recipient_emails: views().map(|v| v.recipient_email.as_deref()).collect(),
+            destinations: views()
+                .map(|v| v.destination.map(sqlx::types::Json))
+                .collect(),
+            promised_by: views().map(|v| v.promised_by).collect(),
         }
     }
 }
@@ -170,11 +186,14 @@ async fn insert_created(tx: &mut PgConnection, window: &Window) -> Result<(), St
     let inserted = sqlx::query(
         "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, \
              recipient_address, status, current_location, weight, description, latitude, longitude, \
-             last_seen_at, version, event_seq, created_at, updated_at, owner_id, recipient_email) \
-         SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
+             last_seen_at, version, event_seq, created_at, updated_at, owner_id, recipient_email, \
+             destination, promised_by, plan_changed_at) \
+         SELECT *, v.created_at FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
              $7::text[], $8::text[], $9::float8[], $10::text[], $11::float8[], $12::float8[], \
              $13::timestamptz[], $14::int8[], $15::int8[], $16::timestamptz[], $17::timestamptz[], \
-             $18::uuid[], $19::text[]) \
+             $18::uuid[], $19::text[], $20::jsonb[], $21::timestamptz[]) \
+             AS v(id, tn, sn, sa, rn, ra, status, loc, weight, descr, lat, lon, seen, version, seq, \
+                  created_at, updated_at, owner, email, destination, promised_by) \
          ON CONFLICT (tracking_number) DO NOTHING",
     )
     .bind(&c.ids)
@@ -196,6 +215,8 @@ async fn insert_created(tx: &mut PgConnection, window: &Window) -> Result<(), St
     .bind(&c.updated_at)
     .bind(&c.owners)
     .bind(&c.recipient_emails)
+    .bind(&c.destinations)
+    .bind(&c.promised_by)
     .execute(&mut *tx)
     .await?;
     if inserted.rows_affected() != created.len() as u64 {
@@ -213,42 +234,80 @@ async fn update_changed(tx: &mut PgConnection, window: &Window) -> Result<(), sq
     if changed.is_empty() {
         return Ok(());
     }
-    let ids: Vec<Uuid> = changed.iter().map(|r| r.id).collect();
-    let statuses: Vec<&str> = changed.iter().map(|r| r.status.as_str()).collect();
-    let locations: Vec<Option<&str>> = changed
-        .iter()
-        .map(|r| r.current_location.as_deref())
-        .collect();
-    let latitudes: Vec<Option<f64>> = changed.iter().map(|r| r.latitude).collect();
-    let longitudes: Vec<Option<f64>> = changed.iter().map(|r| r.longitude).collect();
-    let last_seen: Vec<Option<chrono::DateTime<chrono::Utc>>> =
-        changed.iter().map(|r| r.last_seen_at).collect();
-    let versions: Vec<i64> = changed.iter().map(|r| r.version).collect();
-    let seqs: Vec<i64> = changed.iter().map(|r| r.event_seq).collect();
-    let updated_at: Vec<chrono::DateTime<chrono::Utc>> =
-        changed.iter().map(|r| r.updated_at).collect();
+    let c = ChangedColumns::of(&changed);
     sqlx::query(
         "UPDATE packages p SET status = v.status, current_location = v.location, \
              latitude = v.lat, longitude = v.lon, last_seen_at = v.seen, version = v.version, \
              event_seq = v.seq, updated_at = v.updated, \
+             destination = v.destination, promised_by = v.promised_by, \
+             plan_changed_at = v.plan_changed_at, \
+             at_risk = p.at_risk AND NOT v.reset, \
+             eta = CASE WHEN v.status = 'out_for_delivery' THEN p.eta END, \
+             late_for = CASE WHEN v.reset THEN NULL ELSE p.late_for END, \
              changed_xid = pg_current_xact_id()::text::bigint \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
-             $6::timestamptz[], $7::int8[], $8::int8[], $9::timestamptz[]) \
-             AS v(id, status, location, lat, lon, seen, version, seq, updated) \
+             $6::timestamptz[], $7::int8[], $8::int8[], $9::timestamptz[], $10::jsonb[], \
+             $11::timestamptz[], $12::timestamptz[], $13::bool[]) \
+             AS v(id, status, location, lat, lon, seen, version, seq, updated, destination, \
+                  promised_by, plan_changed_at, reset) \
          WHERE p.id = v.id",
     )
-    .bind(&ids)
-    .bind(&statuses)
-    .bind(&locations)
-    .bind(&latitudes)
-    .bind(&longitudes)
-    .bind(&last_seen)
-    .bind(&versions)
-    .bind(&seqs)
-    .bind(&updated_at)
+    .bind(&c.ids)
+    .bind(&c.statuses)
+    .bind(&c.locations)
+    .bind(&c.latitudes)
+    .bind(&c.longitudes)
+    .bind(&c.last_seen)
+    .bind(&c.versions)
+    .bind(&c.seqs)
+    .bind(&c.updated_at)
+    .bind(&c.destinations)
+    .bind(&c.promised_by)
+    .bind(&c.plan_changed_at)
+    .bind(&c.promise_reset)
     .execute(&mut *tx)
     .await
     .map(drop)
+}
+
+/// The changed packages' columns, one array each, for one `UPDATE ... UNNEST`.
+struct ChangedColumns<'a> {
+    ids: Vec<Uuid>,
+    statuses: Vec<&'a str>,
+    locations: Vec<Option<&'a str>>,
+    latitudes: Vec<Option<f64>>,
+    longitudes: Vec<Option<f64>>,
+    last_seen: Vec<Option<DateTime<Utc>>>,
+    versions: Vec<i64>,
+    seqs: Vec<i64>,
+    updated_at: Vec<DateTime<Utc>>,
+    destinations: Vec<Option<sqlx::types::Json<shared::domain::Coordinates>>>,
+    promised_by: Vec<Option<DateTime<Utc>>>,
+    plan_changed_at: Vec<Option<DateTime<Utc>>>,
+    promise_reset: Vec<bool>,
+}
+
+impl<'a> ChangedColumns<'a> {
+    fn of(changed: &[&'a PackageRow]) -> Self {
+        let rows = || changed.iter().copied();
+        Self {
+            ids: rows().map(|r| r.id).collect(),
+            statuses: rows().map(|r| r.status.as_str()).collect(),
+            locations: rows().map(|r| r.current_location.as_deref()).collect(),
+            latitudes: rows().map(|r| r.latitude).collect(),
+            longitudes: rows().map(|r| r.longitude).collect(),
+            last_seen: rows().map(|r| r.last_seen_at).collect(),
+            versions: rows().map(|r| r.version).collect(),
+            seqs: rows().map(|r| r.event_seq).collect(),
+            updated_at: rows().map(|r| r.updated_at).collect(),
+            destinations: rows()
+                .map(|r| r.plan.destination.map(sqlx::types::Json))
+                .collect(),
+            promised_by: rows().map(|r| r.plan.promised_by).collect(),
+            plan_changed_at: rows().map(|r| r.plan.changed_at).collect(),
+            promise_reset: rows().map(|r| r.plan.promise_reset).collect(),
+        }
+    }
 }
 
 async fn insert_history(tx: &mut PgConnection, rows: &[StatusRow]) -> Result<(), sqlx::Error> {

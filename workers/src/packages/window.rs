@@ -37,6 +37,18 @@ pub struct PackageRow {
     pub dirty: bool,
     /// Couriers with an active delivery of it (the policy's input).
     pub courier_ids: Vec<Uuid>,
+    pub plan: Plan,
+}
+
+/// Where a package goes and by when it was promised.
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub destination: Option<shared::domain::Coordinates>,
+    pub promised_by: Option<DateTime<Utc>>,
+    /// When it last changed (an older change does not apply).
+    pub changed_at: Option<DateTime<Utc>>,
+    /// The promise changed: at-risk and late start a new episode.
+    pub promise_reset: bool,
 }
 
 /// One `status_events` row to insert.
@@ -72,6 +84,12 @@ impl Window {
         }
     }
 
+    /// Whether the window changed anything to write (a plan change writes
+    /// no history row).
+    pub fn changed(&self) -> bool {
+        !self.status_rows.is_empty() || self.packages.values().any(|row| row.dirty)
+    }
+
     /// Applies one new command (not seen before) to the window's state,
     /// if the principal in its envelope may: ingest asked the same policy,
     /// so a refusal here means a replayed message, or one published past
@@ -93,6 +111,13 @@ impl Window {
                     &command.tracking_number,
                 )
                 .unwrap_or_else(|| self.update_status(envelope, command)),
+            Command::UpdatePlan(command) => self
+                .refusal(
+                    caller.as_ref(),
+                    Action::UpdatePlan,
+                    &command.tracking_number,
+                )
+                .unwrap_or_else(|| self.update_plan(envelope, command)),
             // Account and delivery commands are applied by their own modules.
             _ => Outcome::unchanged(Event::Account(AccountOutcome::AccountRejected {
                 reason: RejectReason::Conflict,
@@ -217,6 +242,12 @@ impl PackageRow {
             version: view.version,
             event_seq: 1,
             updated_at: view.updated_at,
+            plan: Plan {
+                destination: view.destination,
+                promised_by: view.promised_by,
+                changed_at: Some(view.created_at),
+                promise_reset: false,
+            },
             created: Some(Box::new(view)),
             dirty: true,
             courier_ids: Vec::new(),
@@ -299,10 +330,13 @@ fn new_view(command: &CreatePackage, at: DateTime<Utc>) -> PackageView {
         seq: Some(1),
         courier: None,
         zones: None,
+        destination: command.destination,
+        promised_by: command.promised_by,
+        eta: None,
     }
 }
 
-fn rejected(
+pub(super) fn rejected(
     tracking_number: &shared::domain::TrackingNumber,
     reason: RejectReason,
     message: String,
@@ -347,6 +381,8 @@ mod tests {
             description: None,
             owner_id: None,
             recipient_email: None,
+            destination: None,
+            promised_by: None,
         }))
     }
 

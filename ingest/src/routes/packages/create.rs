@@ -92,6 +92,9 @@ pub fn parse(
     );
     let description = fields.optional_text("description", DESCRIPTION_MAX);
     let recipient_email = fields.optional_with("recipient_email", Email::parse);
+    let destination = super::plan::destination(&mut fields, body).applied_to(None);
+    let promised_by =
+        super::plan::promised_by(&mut fields, body, chrono::Utc::now()).applied_to(None);
     fields.finish()?;
     match (
         tracking_number,
@@ -117,6 +120,8 @@ pub fn parse(
             description,
             owner_id: None,
             recipient_email,
+            destination,
+            promised_by,
         }),
         // finish() reports every missing field, so this is unreachable in practice.
         _ => Err(ApiError::invalid_fields("missing required fields")),

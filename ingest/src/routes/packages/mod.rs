@@ -4,6 +4,7 @@ pub mod create;
 pub mod events;
 pub mod get;
 pub mod list;
+pub mod plan;
 pub mod status;
 
 /// Limits for free-text fields, in characters.

@@ -162,6 +162,8 @@ fn rows(w: &World) -> Vec<Row> {
         row(Method::GET, format!("/packages/{others}"), none.clone(), want(200, 200, 404, 404)),
         row(Method::GET, format!("/packages/{own}"), none.clone(), want(200, 200, 404, 200)),
         row(Method::GET, format!("/packages/{carried}"), none.clone(), want(200, 200, 200, 404)),
+        row(Method::PATCH, format!("/packages/{own}"), json!({"promised_by": null}), want(200, 200, 403, 403)),
+        row(Method::PATCH, format!("/packages/{carried}"), json!({"destination": null}), want(200, 200, 403, 403)),
         row(Method::GET, format!("/packages/{others}/events"), none.clone(), want(200, 200, 404, 404)),
         row(Method::GET, format!("/packages/{own}/events"), none.clone(), want(200, 200, 404, 200)),
         row(Method::GET, format!("/packages/{carried}/locations"), none.clone(), want(200, 200, 200, 404)),

@@ -12,8 +12,9 @@ use testkit::app::{expect_error, Options, TestApp, WAIT};
 use testkit::ws;
 
 /// The fields a tracking number may reveal, and nothing else.
-const PUBLIC_FIELDS: [&str; 7] = [
+const PUBLIC_FIELDS: [&str; 8] = [
     "created_at",
+    "eta",
     "last_position",
     "seq",
     "status",

@@ -51,6 +51,8 @@ fn create(tn: &TrackingNumber) -> Envelope<Command> {
             description: None,
             owner_id: None,
             recipient_email: None,
+            destination: None,
+            promised_by: None,
         }),
     )
 }

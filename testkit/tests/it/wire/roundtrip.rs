@@ -58,6 +58,9 @@ fn package() -> PackageView {
         seq: Some(1),
         courier: None,
         zones: None,
+        destination: None,
+        promised_by: None,
+        eta: None,
     }
 }
 
@@ -74,6 +77,8 @@ fn create_package_roundtrips() {
         description: None,
         owner_id: Some(Uuid::new_v4()),
         recipient_email: Some(shared::domain::Email::parse("bob@example.com").unwrap()),
+        destination: Some(shared::domain::Coordinates::new(52.5, 13.4).unwrap()),
+        promised_by: Some(Utc::now()),
     }));
 }
 

@@ -1,0 +1,121 @@
+//! One courier's new fixes against its run (pure): what they teach, and
+//! for each remaining stop with a destination, a fresh estimate weighed
+//! against what its watchers were told.
+
+use super::runs::RunStop;
+use shared::arrivals::estimate::Courier;
+use shared::arrivals::{decide, estimate, CellKey, Decision, Learned, Leg, Pace, Sample, Stop};
+use shared::couriers::CourierFix;
+use std::collections::HashSet;
+use uuid::Uuid;
+
+/// What following one courier came to.
+#[derive(Debug, Default)]
+pub struct Followed {
+    pub samples: Vec<Sample>,
+    /// The fix the estimates are from (the newest new one).
+    pub from_fix: Option<Uuid>,
+    pub occurred_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Per stop whose watchers' knowledge changes: what to tell them.
+    pub decisions: Vec<(Uuid, Decision)>,
+}
+
+/// `fixes`: oldest first; `learned`: what the cell of a position learned.
+pub fn follow(
+    leg: &mut Leg,
+    fixes: &[CourierFix],
+    run: &[RunStop],
+    learned: impl Fn(&CellKey) -> Learned,
+) -> Followed {
+    let stops: Vec<Stop> = run
+        .iter()
+        .filter_map(|s| {
+            Some(Stop {
+                package_id: s.package_id,
+                at: s.destination?,
+            })
+        })
+        .collect();
+    let remaining: HashSet<Uuid> = run.iter().map(|s| s.package_id).collect();
+    let mut followed = Followed::default();
+    let mut newest = None;
+    for fix in fixes {
+        let before = leg.last;
+        let taught = leg.observe(fix.coordinates, fix.recorded_at, stops.first(), |id| {
+            remaining.contains(&id)
+        });
+        followed.samples.extend(taught);
+        if leg.last != before {
+            newest = Some(fix);
+        }
+    }
+    // Only a fix newer than every one before moves the estimates: a late
+    // or redelivered fix must not take them back.
+    let Some(fix) = newest else {
+        return followed;
+    };
+    let cell = learned(&CellKey::of(&fix.coordinates));
+    let pace = Pace {
+        speed_mps: leg.pace_mps(),
+        road_factor: cell.road_factor(),
+        service_s: cell.service_s(),
+    };
+    let courier = Courier {
+        at: fix.coordinates,
+        now: fix.recorded_at,
+        serving_since: stops.first().and_then(|s| leg.serving_since(s.package_id)),
+    };
+    for (package_id, eta) in estimate(&courier, &stops, &pace) {
+        let Some(stop) = run.iter().find(|s| s.package_id == package_id) else {
+            continue;
+        };
+        let decision = decide(&stop.announced, eta);
+        if decision.now != stop.announced || !decision.notices.is_empty() {
+            followed.decisions.push((package_id, decision));
+        }
+    }
+    followed.from_fix = Some(fix.point_id);
+    followed.occurred_at = Some(fix.recorded_at);
+    followed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::{DateTime, Duration, Utc};
+    use shared::arrivals::Announced;
+    use shared::domain::Coordinates;
+
+    fn fix(lat: f64, s: i64) -> CourierFix {
+        let start: DateTime<Utc> = "2026-12-06T10:00:00Z".parse().unwrap();
+        CourierFix {
+            point_id: Uuid::new_v4(),
+            coordinates: Coordinates::new(lat, 13.0).unwrap(),
+            measurements: Default::default(),
+            recorded_at: start + Duration::seconds(s),
+            is_latest: true,
+        }
+    }
+
+    fn stop(lat: Option<f64>) -> RunStop {
+        RunStop {
+            package_id: Uuid::new_v4(),
+            tracking_number: "TRK".into(),
+            destination: lat.map(|lat| Coordinates::new(lat, 13.0).unwrap()),
+            announced: Announced::default(),
+        }
+    }
+
+    #[test]
+    fn new_fixes_estimate_the_stops_with_a_destination_and_old_ones_nothing() {
+        let run = [stop(Some(52.02)), stop(None), stop(Some(52.04))];
+        let mut leg = Leg::default();
+        let fixes = [fix(52.0, 0), fix(52.001, 10)];
+        let followed = follow(&mut leg, &fixes, &run, |_| Learned::default());
+        let estimated: Vec<Uuid> = followed.decisions.iter().map(|(id, _)| *id).collect();
+        assert_eq!(estimated, [run[0].package_id, run[2].package_id]);
+        assert_eq!(followed.from_fix, Some(fixes[1].point_id));
+        let again = follow(&mut leg, &fixes, &run, |_| Learned::default());
+        assert!(again.decisions.is_empty() && again.from_fix.is_none());
+    }
+}
