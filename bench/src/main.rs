@@ -47,10 +47,11 @@ const NAMED_ONLY: &[&str] = &["hostile"];
 struct Args {
     /// What to run: all, baselines, locations-single, locations-batch,
     /// package-flow, reads, broadcast, drain, signing, couriers, geofences, hostile
-    /// (named only).
+    /// (named only), eta-replay (named alone; offline, no services).
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(
         ["all", "baselines", "locations-single", "locations-batch", "package-flow",
-         "reads", "broadcast", "drain", "signing", "couriers", "geofences", "hostile"]))]
+         "reads", "broadcast", "drain", "signing", "couriers", "geofences", "hostile",
+         "eta-replay"]))]
     scenarios: Vec<String>,
     /// Small sizes; any failed request fails the run (the test suite's run).
     #[arg(long)]
@@ -194,12 +195,62 @@ async fn sign_in(api: &str) -> anyhow::Result<Option<String>> {
     }
 }
 
+/// The ETA replay's table: errors at each horizon, ours beside the naive
+/// baseline's (docs/PERFORMANCE.md, "Arrival estimates").
+fn eta_replay(args: &Args) -> anyhow::Result<()> {
+    use bench::replay::{Errors, Replay, HORIZONS_MIN};
+    if args.scenarios.len() > 1 {
+        bail!("eta-replay runs alone (it needs no services)");
+    }
+    let replay = if args.smoke {
+        Replay {
+            runs: 30,
+            stops: 12,
+            warm_up: 5,
+            seed: 11,
+        }
+    } else {
+        Replay {
+            runs: 400,
+            stops: 15,
+            warm_up: 20,
+            seed: 2026,
+        }
+    };
+    let errors = bench::replay::run(&replay);
+    println!(
+        "ETA replay: {} runs of {} stops ({} warm-up), errors in minutes",
+        replay.runs, replay.stops, replay.warm_up
+    );
+    println!(
+        "| before arrival | stops | estimate median | estimate p90 | naive median | naive p90 | in-order median | in-order p90 |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (minutes, e) in HORIZONS_MIN.iter().zip(&errors) {
+        let m = |values: &[f64], q: f64| Errors::quantile(values, q) / 60.0;
+        println!(
+            "| {minutes} min | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            e.estimate.len(),
+            m(&e.estimate, 0.5),
+            m(&e.estimate, 0.9),
+            m(&e.naive, 0.5),
+            m(&e.naive, 0.9),
+            m(&e.in_order, 0.5),
+            m(&e.in_order, 0.9)
+        );
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some(baselines::SERVE_202) {
         return baselines::serve_202().await;
     }
     let args = Args::parse();
+    if args.scenarios.iter().any(|s| s == "eta-replay") {
+        return eta_replay(&args);
+    }
     let sizes = args.sizes();
     let token = match args.token.clone().or_else(|| {
         std::env::var("DT_BENCH_TOKEN")

@@ -5,6 +5,7 @@
 //   EMAIL, PASSWORD     a dispatcher's account to sign in with
 //   RUN_ID              a short unique suffix for this run's tracking numbers
 //   COURIER_TOKEN       a courier's token: they report a position in Berlin
+//   COURIER_ID          that courier's id (a run is given to them)
 //   CHROMIUM, ARTIFACTS_DIR as in track.test.mjs
 import { check, checkAccessible, openPage, required, runSteps } from "./browser.mjs";
 
@@ -219,6 +220,26 @@ const steps = [
     await page.waitForFunction(() => Number(document.getElementById("panel").dataset.trailPoints) >= 2, null, { timeout });
     // The last point is inside the zone: the panel names it.
     await page.locator("#panel-zones").getByText(`Hub North ${run}`).waitFor({ timeout });
+  }],
+  ["a package out for delivery on a run shows its arrival estimate", async () => {
+    const arriving = `TRK0DASH${run}C`;
+    await call("POST", "/packages", { ...parcel(arriving), destination: { latitude: 52.53, longitude: 13.42 } });
+    for (const status of ["in_transit", "out_for_delivery"]) {
+      await call("PUT", `/packages/${arriving}/status`, { status });
+    }
+    const day = new Date().toISOString().slice(0, 10);
+    await call("POST", "/deliveries", { courier_id: required("COURIER_ID"), day, stops: [arriving] });
+    const response = await fetch(`${base}/api/v1/me/location`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${required("COURIER_TOKEN")}`, "content-type": "application/json" },
+      body: JSON.stringify({ latitude: 52.521, longitude: 13.405, battery_pct: 76 }),
+    });
+    check(response.status === 202, `the courier's position answered ${response.status}`);
+    await page.getByLabel("Tracking number").fill(arriving);
+    await row(arriving).getByText(/ETA \d/).waitFor({ timeout });
+    await row(arriving).click();
+    await page.locator("#panel-eta").getByText(/\d.*\(.*–.*\)/).waitFor({ timeout });
+    await page.getByLabel("Tracking number").fill(moving);
   }],
   ["it passes axe's WCAG 2 AA checks, and the list works from the keyboard", async () => {
     await checkAccessible(page);

@@ -2,7 +2,9 @@
 // playwright-core), against a running system the caller names:
 //   BASE_URL        the ingest serving the page, e.g. http://127.0.0.1:8080
 //   ADMIN_TOKEN     a token that may change the parcel's status
-//   TRACKING_NUMBER a parcel created just before (status pending)
+//   TRACKING_NUMBER a parcel created just before (status pending), with a
+//                   destination, on a run of the courier below
+//   COURIER_TOKEN   that courier's token (it reports where it is)
 //   CHROMIUM        the browser (default /usr/bin/chromium)
 //   ARTIFACTS_DIR   where a failing step leaves a screenshot
 // Exits 0 when every step passed; on a failure, prints it and exits 1.
@@ -11,6 +13,7 @@ import { check, checkAccessible, openPage, required, runSteps } from "./browser.
 const base = required("BASE_URL");
 const token = required("ADMIN_TOKEN");
 const number = required("TRACKING_NUMBER");
+const courierToken = required("COURIER_TOKEN");
 const timeout = 15_000;
 
 async function changeStatus(body) {
@@ -52,6 +55,19 @@ const steps = [
     const described = await page.locator("#map").getAttribute("aria-label");
     check(described.includes("(40.736, -74.172)"), `the map names the position: ${described}`);
   }],
+  ["out for delivery, the arrival window appears as the courier reports", async () => {
+    await changeStatus({ status: "out_for_delivery" });
+    await page.locator("#status").getByText("out for delivery").waitFor({ timeout });
+    const response = await fetch(`${base}/api/v1/me/locations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${courierToken}`, "content-type": "application/json" },
+      body: JSON.stringify([{ latitude: 40.7357, longitude: -74.1724, recorded_at: new Date().toISOString() }]),
+    });
+    check(response.status === 202, `the courier's fix answered ${response.status}`);
+    await page.locator("#eta").waitFor({ state: "visible", timeout });
+    const text = await page.locator("#eta").innerText();
+    check(/Expected between \S+.* and \S+/.test(text), `the window is named: ${text}`);
+  }],
   ["the page passes axe's WCAG 2 AA checks and fits the phone's width", async () => {
     await checkAccessible(page);
     const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -65,7 +81,8 @@ const steps = [
     await input.fill(number);
     await input.press("Enter");
     await page.waitForURL(`**/track/${number}`, { timeout });
-    await page.locator("#status").getByText("in transit").waitFor({ timeout });
+    await page.locator("#status").getByText("out for delivery").waitFor({ timeout });
+    await page.locator("#eta").waitFor({ state: "visible", timeout });
   }],
 ];
 

@@ -16,6 +16,9 @@ const COLORS = { pending: "#6b4fa1", in_transit: "#0b4f8a", out_for_delivery: "#
 const LIST_ROWS = 200; // the list shows the first rows that match; the map shows all
 const label = (status) => status.replaceAll("_", " ");
 const where = (p) => (p.latitude != null ? `${p.latitude.toFixed(3)}, ${p.longitude.toFixed(3)}` : "no position yet");
+const clock = (timestamp) => new Date(timestamp).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+// An arrival estimate as "14:05 (14:01–14:09)".
+const arrival = (eta) => `${clock(eta.at)} (${clock(eta.earliest)}–${clock(eta.latest)})`;
 
 // The session: a short access token, renewed silently with the refresh
 // token before it runs out (each refresh token works once, so only one
@@ -166,7 +169,7 @@ function renderList() {
       name.textContent = p.tracking_number;
       const state = document.createElement("span");
       state.className = "where";
-      state.textContent = `${label(p.status)} · ${where(p)}`;
+      state.textContent = `${label(p.status)} · ${where(p)}${p.eta ? ` · ETA ${clock(p.eta.at)}` : ""}`;
       button.append(name, " ", state);
       button.addEventListener("click", () => openPanel(p.tracking_number));
       item.append(button);
@@ -200,6 +203,7 @@ async function openPanel(number, { fit = true } = {}) {
   $("panel-courier").dataset.presence = aboard?.presence ?? "";
   const inside = read?.zones ?? [];
   $("panel-zones").textContent = inside.length ? inside.map((z) => z.name).join(", ") : "none";
+  $("panel-eta").textContent = read?.eta ? arrival(read.eta) : "none";
   $("panel-history").replaceChildren(
     ...events.map((e) => {
       const item = document.createElement("li");
@@ -250,10 +254,13 @@ async function refreshStats() {
 /** A live update for any package: apply it, or read the package again when
  * its seq jumped (an update was missed) or it is new to this page. */
 const reading = new Map(); // packages being read again -> highest seq heard meanwhile
-async function onUpdate({ tracking_number: number, seq, data }) {
+async function onUpdate({ tracking_number: number, seq, kind, data }) {
   const known = packages.get(number);
   if (known?.seq != null && seq <= known.seq) return; // already applied
   if (known && (known.seq == null || seq === known.seq + 1)) {
+    if (kind === "eta_changed") known.eta = data.eta;
+    // Only a package out for delivery has an estimate.
+    if (data.status && data.status !== "out_for_delivery") known.eta = null;
     if (data.status) known.status = data.status;
     if (data.latitude != null) {
       known.latitude = data.latitude;

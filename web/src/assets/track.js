@@ -1,5 +1,5 @@
 // The public tracking page: /track/{number}. What the number may reveal
-// (status timeline, last known position) from GET /api/v1/track/{number},
+// (status timeline, last known position, arrival window) from GET /api/v1/track/{number},
 // then live updates over the broadcaster's public mode.
 
 import { dot, worldMap } from "./map.js";
@@ -20,6 +20,17 @@ $("lookup").addEventListener("submit", (event) => {
   const wanted = $("lookup-number").value.trim();
   if (wanted) location.assign(`/track/${encodeURIComponent(wanted)}`);
 });
+
+const clock = (timestamp) =>
+  new Date(timestamp).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+
+// The arrival window while the parcel is out for delivery; hidden otherwise.
+function showEta(eta) {
+  $("eta").hidden = !eta;
+  if (!eta) return;
+  $("eta-window").textContent = `between ${clock(eta.earliest)} and ${clock(eta.latest)}`;
+  $("eta-at").textContent = `(about ${clock(eta.at)})`;
+}
 
 function addStep(status, location, timestamp) {
   const item = document.createElement("li");
@@ -61,6 +72,7 @@ async function main() {
   document.title = `Parcel ${parcel.tracking_number} · DeliverTrack`;
   $("number").textContent = parcel.tracking_number;
   $("status").textContent = label(parcel.status);
+  showEta(parcel.eta);
   // Status changes already shown, by seq: a change read twice (just as the
   // page loaded) is shown once.
   const shown = new Set(parcel.timeline.map((step) => step.seq));
@@ -95,11 +107,13 @@ async function main() {
     onState: (state) => {
       $("connection").textContent = state === "live" ? "live updates on" : "reconnecting…";
     },
-    onUpdate: ({ seq, data }) => {
+    onUpdate: ({ seq, kind, data }) => {
+      if (kind === "eta_changed" && data.eta) showEta(data.eta);
       if (data.status && !shown.has(seq)) {
         shown.add(seq);
         $("status").textContent = label(data.status);
         addStep(data.status, data.location, data.timestamp);
+        if (data.status !== "out_for_delivery") showEta(null);
       }
       if (data.latitude != null && data.longitude != null) {
         place(data.latitude, data.longitude, `${data.location ?? "Reported position"}, ${when(data.timestamp)}`, data.timestamp);

@@ -7,7 +7,8 @@
 //! announces promises that passed undelivered (`delivery_late`).
 //!
 //! - [`runs`]: the couriers' remaining stops; [`state`]: legs and cells;
-//! - [`follow`]: the pure core, one courier's fixes into decisions.
+//! - the pure core, one courier's fixes into decisions, is
+//!   [`shared::arrivals::follow`] (the replay harness runs it too).
 //!
 //! A window is followed in one transaction, after its points are stored
 //! and in the order windows began (as zones are): a crash in between
@@ -16,7 +17,6 @@
 //! but the notices it decided are read back by their fix and announced
 //! again.
 
-mod follow;
 pub mod late;
 mod runs;
 mod state;
@@ -84,7 +84,7 @@ impl Arrivals {
 async fn follow_all(
     tx: &mut PgConnection,
     moved: &[&CourierMoved],
-    runs: &HashMap<Uuid, Vec<runs::RunStop>>,
+    runs: &HashMap<Uuid, Vec<shared::arrivals::RunStop>>,
     legs: &mut HashMap<Uuid, shared::arrivals::Leg>,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     // A courier's fixes may come in several batches: oldest first, together.
@@ -110,7 +110,7 @@ async fn follow_all(
         let (Some(run), Some(leg)) = (runs.get(courier), legs.get_mut(courier)) else {
             continue;
         };
-        let followed = follow::follow(leg, points, run, |cell| {
+        let followed = shared::arrivals::follow(leg, points, run, |cell| {
             learned.get(cell).copied().unwrap_or_default()
         });
         for sample in &followed.samples {
@@ -136,7 +136,7 @@ struct Writes {
 }
 
 impl Writes {
-    fn add(&mut self, followed: &follow::Followed) {
+    fn add(&mut self, followed: &shared::arrivals::Followed) {
         let (Some(point_id), Some(occurred_at)) = (followed.from_fix, followed.occurred_at) else {
             return;
         };

@@ -2,7 +2,7 @@
 //! active delivery of theirs, in the run's order, with what their
 //! watchers were last told.
 
-use shared::arrivals::Announced;
+use shared::arrivals::{Announced, RunStop};
 use shared::domain::Coordinates;
 use shared::notices::Eta;
 use sqlx::types::Json;
@@ -10,20 +10,9 @@ use sqlx::PgConnection;
 use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
-/// A stop still to be made.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunStop {
-    pub package_id: Uuid,
-    pub tracking_number: String,
-    /// `None`: no estimate (the package says not where it goes).
-    pub destination: Option<Coordinates>,
-    pub announced: Announced,
-}
-
 type Row = (
     Uuid,
     Uuid,
-    String,
     Option<Json<Coordinates>>,
     Option<chrono::DateTime<chrono::Utc>>,
     Option<Json<Eta>>,
@@ -37,7 +26,7 @@ pub async fn remaining(
     couriers: &[Uuid],
 ) -> Result<HashMap<Uuid, Vec<RunStop>>, sqlx::Error> {
     let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT d.courier_id, p.id, p.tracking_number, p.destination, p.promised_by, p.eta, p.at_risk \
+        "SELECT d.courier_id, p.id, p.destination, p.promised_by, p.eta, p.at_risk \
          FROM deliveries d JOIN delivery_stops s ON s.delivery_id = d.id \
          JOIN packages p ON p.id = s.package_id \
          WHERE d.courier_id = ANY($1) AND {} AND p.status = 'out_for_delivery' \
@@ -49,13 +38,12 @@ pub async fn remaining(
     .await?;
     let mut runs: HashMap<Uuid, Vec<RunStop>> = HashMap::new();
     let mut seen = HashSet::new();
-    for (courier, package_id, tracking_number, destination, promised_by, eta, at_risk) in rows {
+    for (courier, package_id, destination, promised_by, eta, at_risk) in rows {
         if !seen.insert((courier, package_id)) {
             continue;
         }
         runs.entry(courier).or_default().push(RunStop {
             package_id,
-            tracking_number,
             destination: destination.map(|d| d.0),
             announced: Announced {
                 eta: eta.map(|e| e.0),

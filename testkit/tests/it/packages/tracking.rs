@@ -290,15 +290,20 @@ async fn in_a_browser_the_tracking_page_shows_a_parcel_and_follows_it_live() {
     let mut app = TestApp::spawn().await;
     let base = pages(&mut app).await;
     let tn = "TRK0BROWSER01";
-    app.created(tn).await;
+    let mut body = testkit::app::package_body(tn);
+    body["destination"] = json!({"latitude": 40.75, "longitude": -74.0});
+    assert_eq!(app.post_json("/packages", &body).await.status(), 201);
+    let courier = app.courier().await;
+    app.deliver(&courier, &[tn]).await;
     let token = app.env.token(&app.admin);
     run_in_browser(
         "track.test.mjs",
-        5,
+        6,
         vec![
             ("BASE_URL", base),
             ("ADMIN_TOKEN", token),
             ("TRACKING_NUMBER", tn.to_owned()),
+            ("COURIER_TOKEN", app.env.token(&courier)),
         ],
     )
     .await;
@@ -331,11 +336,12 @@ async fn in_a_browser_a_dispatcher_watches_packages_appear_move_and_filters_them
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..5].to_uppercase();
     run_in_browser(
         "dashboard.test.mjs",
-        13,
+        14,
         vec![
             ("BASE_URL", base),
             ("ADMIN_TOKEN", token),
             ("COURIER_TOKEN", courier_token),
+            ("COURIER_ID", courier.user_id.to_string()),
             ("EMAIL", email),
             ("PASSWORD", password.to_owned()),
             ("RUN_ID", run_id),

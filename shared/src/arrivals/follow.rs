@@ -2,12 +2,21 @@
 //! for each remaining stop with a destination, a fresh estimate weighed
 //! against what its watchers were told.
 
-use super::runs::RunStop;
-use shared::arrivals::estimate::Courier;
-use shared::arrivals::{decide, estimate, CellKey, Decision, Learned, Leg, Pace, Sample, Stop};
-use shared::couriers::CourierFix;
+use super::estimate::Courier;
+use super::{decide, estimate, Announced, CellKey, Decision, Learned, Leg, Pace, Sample, Stop};
+use crate::couriers::CourierFix;
+use crate::domain::Coordinates;
 use std::collections::HashSet;
 use uuid::Uuid;
+
+/// A stop still to be made, and what its package's watchers were told.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunStop {
+    pub package_id: Uuid,
+    /// `None`: no estimate (the package says not where it goes).
+    pub destination: Option<Coordinates>,
+    pub announced: Announced,
+}
 
 /// What following one courier came to.
 #[derive(Debug, Default)]
@@ -83,8 +92,6 @@ pub fn follow(
 mod tests {
     use super::*;
     use chrono::{DateTime, Duration, Utc};
-    use shared::arrivals::Announced;
-    use shared::domain::Coordinates;
 
     fn fix(lat: f64, s: i64) -> CourierFix {
         let start: DateTime<Utc> = "2026-12-06T10:00:00Z".parse().unwrap();
@@ -100,7 +107,6 @@ mod tests {
     fn stop(lat: Option<f64>) -> RunStop {
         RunStop {
             package_id: Uuid::new_v4(),
-            tracking_number: "TRK".into(),
             destination: lat.map(|lat| Coordinates::new(lat, 13.0).unwrap()),
             announced: Announced::default(),
         }
