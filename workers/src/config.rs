@@ -47,6 +47,11 @@ pub struct WorkerConfig {
     /// delivery (`LATE_SWEEP_S`, default 30): `delivery_late` is announced
     /// within this of the promised time.
     pub late_sweep_every: Duration,
+    /// An OSRM-compatible routing service for the legs' road distances
+    /// (`ROUTING_URL`, `http://` only; unset: great-circle distance times
+    /// the learned road factor), asked with `ROUTING_TIMEOUT_MS` (2000).
+    pub routing_url: Option<String>,
+    pub routing_timeout: Duration,
     /// The first admin (`BOOTSTRAP_ADMIN_EMAIL`, `BOOTSTRAP_ADMIN_PASSWORD`),
     /// created at start-up by the package pool if no account has its email.
     pub bootstrap_admin: Option<BootstrapAdmin>,
@@ -165,6 +170,8 @@ impl WorkerConfig {
             unknown_package_retry: Duration::from_secs(30),
             presence: shared::couriers::PresenceRules::default(),
             late_sweep_every: Duration::from_secs(30),
+            routing_url: None,
+            routing_timeout: Duration::from_millis(2_000),
             bootstrap_admin: None,
             metrics_listen: None,
             common,
@@ -208,11 +215,30 @@ impl WorkerConfig {
             presence: shared::couriers::PresenceRules::from_env()?,
             late_sweep_every: secs_var("LATE_SWEEP_S", defaults.late_sweep_every)?
                 .max(Duration::from_secs(1)),
+            routing_url: routing_url()?,
+            routing_timeout: millis_var("ROUTING_TIMEOUT_MS", defaults.routing_timeout)?,
             shards,
             worker_id: Some(var("WORKER_ID", String::new())?).filter(|id| !id.is_empty()),
             common,
         })
     }
+}
+
+/// `ROUTING_URL`: unset or empty for none; otherwise an `http://` URL.
+fn routing_url() -> Result<Option<String>, ConfigError> {
+    let url: String = var("ROUTING_URL", String::new())?;
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if !url.starts_with("http://") || url.len() <= "http://".len() {
+        return Err(ConfigError {
+            name: "ROUTING_URL".into(),
+            value: url,
+            reason: "must be an http:// URL (an OSRM-compatible service; TLS through a proxy)"
+                .into(),
+        });
+    }
+    Ok(Some(url))
 }
 
 impl MailSettings {

@@ -203,6 +203,9 @@ async fn spawn_locations(
         },
         arrivals: crate::arrivals::Arrivals {
             pool: stores.pool.clone(),
+            routing: config.routing_url.as_deref().and_then(|url| {
+                crate::arrivals::routing::Routing::new(url, config.routing_timeout)
+            }),
         },
     });
     let queue = runner.topology.locations_queue();

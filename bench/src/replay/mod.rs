@@ -113,7 +113,7 @@ fn replay_one(run: &Recorded, learned: &mut HashMap<CellKey, Learned>) -> Vec<Er
             recorded_at: time(t),
             is_latest: true,
         };
-        let followed = shared::arrivals::follow(&mut leg, &[fix], &remaining, |cell| {
+        let followed = shared::arrivals::follow(&mut leg, &[fix], &remaining, &[], |cell| {
             learned.get(cell).copied().unwrap_or_default()
         });
         for sample in &followed.samples {

@@ -33,6 +33,9 @@ pub struct Pace {
 pub struct Stop {
     pub package_id: Uuid,
     pub at: Coordinates,
+    /// The road metres of the leg that ends here, when a routing service
+    /// said (else the great-circle distance times the road factor).
+    pub road_m: Option<f64>,
 }
 
 /// Where the courier is and since when it serves the first stop, if it
@@ -63,7 +66,10 @@ pub fn estimate(courier: &Courier, stops: &[Stop], pace: &Pace) -> Vec<(Uuid, Et
             None => {
                 elapsed_s += service_due_s;
                 variance += (SERVICE_UNCERTAINTY * service_due_s).powi(2);
-                let leg_s = from.distance_m(&stop.at) * pace.road_factor / speed;
+                let leg_m = stop
+                    .road_m
+                    .unwrap_or_else(|| from.distance_m(&stop.at) * pace.road_factor);
+                let leg_s = leg_m / speed;
                 elapsed_s += leg_s;
                 variance += (LEG_UNCERTAINTY * leg_s + LEG_UNCERTAINTY_S).powi(2);
                 service_due_s = pace.service_s;
@@ -115,6 +121,7 @@ mod tests {
             .map(|north| Stop {
                 package_id: Uuid::new_v4(),
                 at: at(52.0 + north, 13.0),
+                road_m: None,
             })
             .collect()
     }
@@ -181,6 +188,12 @@ mod tests {
             },
         );
         assert!(fast[2].1.at < slow[2].1.at);
+        // A routed leg twice the straight line takes twice as long.
+        let mut routed = stops.clone();
+        routed[0].road_m = Some(2.0 * 1_111.95);
+        let by_road = estimate(&courier, &routed[..1], &pace());
+        let seconds = (by_road[0].1.at - now()).num_milliseconds() as f64 / 1000.0;
+        assert!((seconds - 2.0 * 1_111.95 / 10.0).abs() < 1.0, "{seconds}");
         assert!(estimate(&courier, &[], &pace()).is_empty());
     }
 }

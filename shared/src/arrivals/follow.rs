@@ -9,6 +9,15 @@ use crate::domain::Coordinates;
 use std::collections::HashSet;
 use uuid::Uuid;
 
+/// The newest of `fixes` if it is newer than every fix `leg` has seen: the
+/// one estimates will be made from (a routing service is asked about it).
+pub fn newest_new<'f>(leg: &Leg, fixes: &'f [CourierFix]) -> Option<&'f CourierFix> {
+    let newest = fixes.iter().max_by_key(|f| f.recorded_at)?;
+    leg.last
+        .is_none_or(|(_, seen)| newest.recorded_at > seen)
+        .then_some(newest)
+}
+
 /// A stop still to be made, and what its package's watchers were told.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunStop {
@@ -29,20 +38,24 @@ pub struct Followed {
     pub decisions: Vec<(Uuid, Decision)>,
 }
 
-/// `fixes`: oldest first; `learned`: what the cell of a position learned.
+/// `fixes`: oldest first; `routed`: the road metres of the legs from the
+/// newest fix through the stops with a destination, as far as a routing
+/// service said (empty: none); `learned`: what a position's cell learned.
 pub fn follow(
     leg: &mut Leg,
     fixes: &[CourierFix],
     run: &[RunStop],
+    routed: &[f64],
     learned: impl Fn(&CellKey) -> Learned,
 ) -> Followed {
     let stops: Vec<Stop> = run
         .iter()
-        .filter_map(|s| {
-            Some(Stop {
-                package_id: s.package_id,
-                at: s.destination?,
-            })
+        .filter_map(|s| s.destination.map(|at| (s.package_id, at)))
+        .enumerate()
+        .map(|(i, (package_id, at))| Stop {
+            package_id,
+            at,
+            road_m: routed.get(i).copied(),
         })
         .collect();
     let remaining: HashSet<Uuid> = run.iter().map(|s| s.package_id).collect();
@@ -117,11 +130,11 @@ mod tests {
         let run = [stop(Some(52.02)), stop(None), stop(Some(52.04))];
         let mut leg = Leg::default();
         let fixes = [fix(52.0, 0), fix(52.001, 10)];
-        let followed = follow(&mut leg, &fixes, &run, |_| Learned::default());
+        let followed = follow(&mut leg, &fixes, &run, &[], |_| Learned::default());
         let estimated: Vec<Uuid> = followed.decisions.iter().map(|(id, _)| *id).collect();
         assert_eq!(estimated, [run[0].package_id, run[2].package_id]);
         assert_eq!(followed.from_fix, Some(fixes[1].point_id));
-        let again = follow(&mut leg, &fixes, &run, |_| Learned::default());
+        let again = follow(&mut leg, &fixes, &run, &[], |_| Learned::default());
         assert!(again.decisions.is_empty() && again.from_fix.is_none());
     }
 }

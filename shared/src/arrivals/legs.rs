@@ -161,6 +161,7 @@ mod tests {
         let stop = Stop {
             package_id: Uuid::new_v4(),
             at: at(52.01, 13.01),
+            road_m: None,
         };
         let mut leg = Leg::default();
         let still = |_| true;
@@ -196,6 +197,7 @@ mod tests {
         let stop = Stop {
             package_id: Uuid::new_v4(),
             at: at(52.0, 13.0),
+            road_m: None,
         };
         let mut leg = Leg::default();
         assert!(leg
@@ -219,6 +221,7 @@ mod tests {
         let stop = Stop {
             package_id: Uuid::new_v4(),
             at: at(52.0, 13.0),
+            road_m: None,
         };
         let mut leg = Leg::default();
         leg.observe(at(52.0, 13.0), t(0), Some(&stop), |_| true);

@@ -7,6 +7,7 @@
 //! announces promises that passed undelivered (`delivery_late`).
 //!
 //! - [`runs`]: the couriers' remaining stops; [`state`]: legs and cells;
+//! - [`routing`]: road distances from `ROUTING_URL`, when set;
 //! - the pure core, one courier's fixes into decisions, is
 //!   [`shared::arrivals::follow`] (the replay harness runs it too).
 //!
@@ -18,6 +19,7 @@
 //! again.
 
 pub mod late;
+pub mod routing;
 mod runs;
 mod state;
 
@@ -42,6 +44,8 @@ pub struct ArrivalNotices {
 
 pub struct Arrivals {
     pub pool: PgPool,
+    /// Road distances for the legs, when `ROUTING_URL` is set.
+    pub routing: Option<routing::Routing>,
 }
 
 impl Arrivals {
@@ -71,7 +75,7 @@ impl Arrivals {
         // changed since, by another worker following the same courier.
         let runs = runs::remaining(&mut tx, &on_run).await?;
         let points = fixes_of(moved, &on_run);
-        let changed = follow_all(&mut tx, moved, &runs, &mut legs).await?;
+        let changed = follow_all(&mut tx, moved, &runs, &mut legs, self.routing.as_ref()).await?;
         state::store_legs(&mut tx, &legs).await?;
         tx.commit().await?;
         let (packages, _) = notify::decided_by(&self.pool, &points, &ARRIVAL_KINDS).await?;
@@ -86,6 +90,7 @@ async fn follow_all(
     moved: &[&CourierMoved],
     runs: &HashMap<Uuid, Vec<shared::arrivals::RunStop>>,
     legs: &mut HashMap<Uuid, shared::arrivals::Leg>,
+    routing: Option<&routing::Routing>,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     // A courier's fixes may come in several batches: oldest first, together.
     let mut fixes: HashMap<Uuid, Vec<CourierFix>> = HashMap::new();
@@ -104,13 +109,18 @@ async fn follow_all(
         .map(|fix| CellKey::of(&fix.coordinates))
         .collect();
     let learned = state::learned(tx, &here).await?;
+    let routed = match routing {
+        Some(routing) => routed(routing, &fixes, runs, legs).await,
+        None => HashMap::new(),
+    };
     let mut taught: HashMap<CellKey, Learned> = HashMap::new();
     let mut writes = Writes::default();
     for (courier, points) in &fixes {
         let (Some(run), Some(leg)) = (runs.get(courier), legs.get_mut(courier)) else {
             continue;
         };
-        let followed = shared::arrivals::follow(leg, points, run, |cell| {
+        let road = routed.get(courier).map(Vec::as_slice).unwrap_or_default();
+        let followed = shared::arrivals::follow(leg, points, run, road, |cell| {
             learned.get(cell).copied().unwrap_or_default()
         });
         for sample in &followed.samples {
@@ -124,6 +134,43 @@ async fn follow_all(
     }
     state::learn(tx, &taught).await?;
     writes.store(tx).await
+}
+
+/// What the routing service says of each courier's legs from its newest
+/// new fix through its stops (a few couriers asked at once).
+async fn routed(
+    routing: &routing::Routing,
+    fixes: &HashMap<Uuid, Vec<CourierFix>>,
+    runs: &HashMap<Uuid, Vec<shared::arrivals::RunStop>>,
+    legs: &HashMap<Uuid, shared::arrivals::Leg>,
+) -> HashMap<Uuid, Vec<f64>> {
+    use futures_util::StreamExt;
+    // Owned first: the futures then borrow nothing but the client.
+    let asks: Vec<(
+        Uuid,
+        shared::domain::Coordinates,
+        Vec<shared::domain::Coordinates>,
+    )> = fixes
+        .iter()
+        .filter_map(|(courier, points)| {
+            let newest = shared::arrivals::follow::newest_new(legs.get(courier)?, points)?;
+            let stops = runs
+                .get(courier)?
+                .iter()
+                .filter_map(|s| s.destination)
+                .collect();
+            Some((*courier, newest.coordinates, stops))
+        })
+        .collect();
+    futures_util::stream::iter(asks)
+        .map(|(courier, from, stops)| async move {
+            let road = routing.legs(from, &stops).await?;
+            Some((courier, road))
+        })
+        .buffer_unordered(8)
+        .filter_map(|answer| async move { answer })
+        .collect()
+        .await
 }
 
 /// The estimates and flags to store, and the notices to number.

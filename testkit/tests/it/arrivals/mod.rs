@@ -8,6 +8,7 @@
 mod estimates;
 mod plan;
 mod promises;
+mod routing;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{json, Value};
