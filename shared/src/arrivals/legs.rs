@@ -1,7 +1,9 @@
 //! One courier's fixes, oldest first, into what they teach: arriving at
-//! the next stop ends a leg (its road factor: the distance driven over
-//! the straight line), leaving a stop ends its service (the time spent
-//! there). Between stops, the distance and time driven recently give the
+//! a stop ends a leg (its road factor: the distance driven over the
+//! straight line), leaving it ends its service (the time spent there);
+//! both are taught only when the parcel was delivered there, once per
+//! parcel, so a courier cannot teach the cell (shared by every courier in
+//! it) whatever they like by driving in circles. Between stops, the distance and time driven recently give the
 //! courier's pace, lights and traffic included, stops excluded.
 //!
 //! The state is small and stored whole per courier (JSON in
@@ -25,6 +27,8 @@ const SHORTEST_LEG_M: f64 = 300.0;
 const LONGEST_GAP_S: f64 = 900.0;
 /// The recent pace forgets half of what it knew every ten minutes.
 const PACE_HALF_LIFE_S: f64 = 600.0;
+/// How many taught parcels a leg remembers.
+const TAUGHT_KEPT: usize = 64;
 /// The pace starts from the default speed, counted as two minutes of
 /// driving: a few slow fixes at a light do not stall every estimate.
 const PACE_PRIOR_S: f64 = 120.0;
@@ -42,6 +46,10 @@ pub struct Serving {
     pub package_id: Uuid,
     pub at: Coordinates,
     pub since: DateTime<Utc>,
+    /// The detour of the leg that ended here, taught if the parcel is
+    /// delivered.
+    #[serde(default)]
+    pub road_factor: Option<f64>,
 }
 
 /// A courier's leg in progress.
@@ -58,6 +66,8 @@ pub struct Leg {
     /// Distance and time driven between stops, fading with age.
     pub recent_m: f64,
     pub recent_s: f64,
+    /// The parcels whose stop taught already (the newest few).
+    pub taught: Vec<Uuid>,
 }
 
 impl Leg {
@@ -75,34 +85,27 @@ impl Leg {
             .map(|s| s.since)
     }
 
-    /// Takes one fix; `next`: the run's next stop; `remaining`: whether a
-    /// package is still to be delivered.
+    /// Takes one fix; `stops`: the run's remaining stops with a
+    /// destination (the courier may reach any of them: runs are not always
+    /// driven in order); `remaining`: whether a package is still to be
+    /// delivered.
     pub fn observe(
         &mut self,
         at: Coordinates,
         when: DateTime<Utc>,
-        next: Option<&Stop>,
+        stops: &[Stop],
         remaining: impl Fn(Uuid) -> bool,
     ) -> Vec<Sample> {
-        let mut samples = Vec::new();
         let previous = match self.last {
-            Some((_, seen)) if when <= seen => return samples,
+            Some((_, seen)) if when <= seen => return Vec::new(),
             previous => previous,
         };
         self.last = Some((at, when));
         if let Some(serving) = self.serving {
             if remaining(serving.package_id) && at.distance_m(&serving.at) <= LEFT_M {
-                return samples;
+                return Vec::new();
             }
-            let seconds = (when - serving.since).num_milliseconds() as f64 / 1000.0;
-            samples.push(Sample::Service {
-                cell: CellKey::of(&serving.at),
-                seconds: seconds.clamp(5.0, 1_800.0),
-            });
-            self.serving = None;
-            self.from = Some(at);
-            self.driven_m = 0.0;
-            return samples;
+            return self.leave(serving, at, when, !remaining(serving.package_id));
         }
         if let Some((before, seen)) = previous {
             let gap_s = (when - seen).num_milliseconds() as f64 / 1000.0;
@@ -114,22 +117,54 @@ impl Leg {
             self.drove(before.distance_m(&at), gap_s);
         }
         let from = *self.from.get_or_insert(at);
-        if let Some(stop) = next.filter(|s| at.distance_m(&s.at) <= ARRIVED_M) {
+        let reached = stops
+            .iter()
+            .filter(|s| at.distance_m(&s.at) <= ARRIVED_M)
+            .min_by(|a, b| at.distance_m(&a.at).total_cmp(&at.distance_m(&b.at)));
+        if let Some(stop) = reached {
             let straight = from.distance_m(&stop.at);
-            if straight >= SHORTEST_LEG_M {
-                let driven = self.driven_m + at.distance_m(&stop.at);
-                samples.push(Sample::Road {
-                    cell: CellKey::of(&stop.at),
-                    factor: (driven / straight).clamp(1.0, 3.0),
-                });
-            }
+            let driven = self.driven_m + at.distance_m(&stop.at);
             self.serving = Some(Serving {
                 package_id: stop.package_id,
                 at: stop.at,
                 since: when,
+                road_factor: (straight >= SHORTEST_LEG_M)
+                    .then(|| (driven / straight).clamp(1.0, 3.0)),
             });
         }
-        samples
+        Vec::new()
+    }
+
+    /// The courier left the stop it served. What the leg and the stop teach
+    /// counts only if the parcel was delivered there, once per parcel: a
+    /// courier circling an address teaches nothing, nor a stop skipped.
+    fn leave(
+        &mut self,
+        serving: Serving,
+        at: Coordinates,
+        when: DateTime<Utc>,
+        delivered: bool,
+    ) -> Vec<Sample> {
+        self.serving = None;
+        self.from = Some(at);
+        self.driven_m = 0.0;
+        if !delivered || self.taught.contains(&serving.package_id) {
+            return Vec::new();
+        }
+        if self.taught.len() >= TAUGHT_KEPT {
+            self.taught.remove(0);
+        }
+        self.taught.push(serving.package_id);
+        let cell = CellKey::of(&serving.at);
+        let seconds = (when - serving.since).num_milliseconds() as f64 / 1000.0;
+        let service = Sample::Service {
+            cell: cell.clone(),
+            seconds: seconds.clamp(5.0, 1_800.0),
+        };
+        let road = serving
+            .road_factor
+            .map(|factor| Sample::Road { cell, factor });
+        road.into_iter().chain([service]).collect()
     }
 
     fn drove(&mut self, metres: f64, seconds: f64) {
@@ -156,78 +191,97 @@ mod tests {
         "2026-12-06T10:00:00Z".parse::<DateTime<Utc>>().unwrap() + Duration::seconds(s)
     }
 
-    #[test]
-    fn a_leg_along_two_sides_teaches_its_detour_and_the_stop_its_service() {
-        let stop = Stop {
+    fn stop(lat: f64, lon: f64) -> Stop {
+        Stop {
             package_id: Uuid::new_v4(),
-            at: at(52.01, 13.01),
+            at: at(lat, lon),
             road_m: None,
-        };
-        let mut leg = Leg::default();
-        let still = |_| true;
-        // East along one side of the square, then north along the other.
+        }
+    }
+
+    /// East along one side of a square, then north along the other, to
+    /// the far corner (10 s a fix); returns what it taught.
+    fn drive_the_square(leg: &mut Leg, stops: &[Stop]) -> Vec<Sample> {
         let mut samples = Vec::new();
         for step in 0..=10 {
             let lon = 13.0 + 0.001 * step as f64;
-            samples.extend(leg.observe(at(52.0, lon), t(step * 10), Some(&stop), still));
+            samples.extend(leg.observe(at(52.0, lon), t(step * 10), stops, |_| true));
         }
         for step in 1..=10 {
             let lat = 52.0 + 0.001 * step as f64;
-            samples.extend(leg.observe(at(lat, 13.01), t(100 + step * 10), Some(&stop), still));
+            samples.extend(leg.observe(at(lat, 13.01), t(100 + step * 10), stops, |_| true));
         }
-        let [Sample::Road { factor, .. }] = samples.as_slice() else {
-            panic!("one road sample: {samples:?}");
-        };
-        // 685 m east + 1,112 m north over a 1,306 m diagonal.
-        assert!((factor - 1.376).abs() < 0.01, "{factor}");
-        assert_eq!(leg.serving_since(stop.package_id), Some(t(200)));
+        samples
+    }
+
+    #[test]
+    fn a_delivered_stop_teaches_its_legs_detour_and_its_service_once() {
+        let (far, other) = (stop(52.01, 13.01), stop(52.05, 13.05));
+        let mut leg = Leg::default();
+        assert!(
+            drive_the_square(&mut leg, &[other, far]).is_empty(),
+            "nothing before it is delivered"
+        );
+        assert_eq!(
+            leg.serving_since(far.package_id),
+            Some(t(200)),
+            "reached out of order"
+        );
         // 1,797 m in 200 s, after two minutes at the default 8 m/s.
         let pace = leg.pace_mps();
         assert!((pace - 8.6).abs() < 0.1, "{pace}");
-        // Delivered, then off: the stop took 90 s.
-        let delivered = |id| id != stop.package_id;
-        let left = leg.observe(at(52.0105, 13.01), t(290), None, delivered);
-        assert!(matches!(left.as_slice(), [Sample::Service { seconds, .. }] if *seconds == 90.0));
-        assert_eq!(leg.serving, None);
-        assert_eq!(leg.from, Some(at(52.0105, 13.01)));
+        // Delivered, then off: 685 m east + 1,112 m north over a 1,306 m
+        // diagonal, and 90 s at the door.
+        let delivered = |id| id != far.package_id;
+        let left = leg.observe(at(52.0105, 13.01), t(290), &[other], delivered);
+        let [Sample::Road { factor, .. }, Sample::Service { seconds, .. }] = left.as_slice() else {
+            panic!("a road and a service sample: {left:?}");
+        };
+        assert!((factor - 1.376).abs() < 0.01, "{factor}");
+        assert_eq!(*seconds, 90.0);
+        assert_eq!((leg.serving, leg.from), (None, Some(at(52.0105, 13.01))));
+        // Back to the same address: it taught already.
+        leg.observe(at(52.01, 13.01), t(300), &[far], |_| true);
+        assert!(leg
+            .observe(at(52.02, 13.01), t(400), &[], delivered)
+            .is_empty());
+    }
+
+    #[test]
+    fn a_stop_left_undelivered_teaches_nothing() {
+        let far = stop(52.01, 13.01);
+        let mut leg = Leg::default();
+        drive_the_square(&mut leg, &[far]);
+        assert!(leg
+            .observe(at(52.02, 13.01), t(300), &[far], |_| true)
+            .is_empty());
+        assert_eq!(leg.serving, None, "it left");
     }
 
     #[test]
     fn old_fixes_and_repeats_teach_nothing_and_gaps_are_not_driving() {
-        let stop = Stop {
-            package_id: Uuid::new_v4(),
-            at: at(52.0, 13.0),
-            road_m: None,
-        };
+        let stops = [stop(52.0, 13.0)];
         let mut leg = Leg::default();
         assert!(leg
-            .observe(at(52.01, 13.0), t(0), Some(&stop), |_| true)
+            .observe(at(52.01, 13.0), t(0), &stops, |_| true)
             .is_empty());
         let before = leg.clone();
-        assert!(leg
-            .observe(at(52.0, 13.0), t(0), Some(&stop), |_| true)
-            .is_empty());
-        assert!(leg
-            .observe(at(52.0, 13.0), t(-5), Some(&stop), |_| true)
-            .is_empty());
+        leg.observe(at(52.0, 13.0), t(0), &stops, |_| true);
+        leg.observe(at(52.0, 13.0), t(-5), &stops, |_| true);
         assert_eq!(leg, before);
-        leg.observe(at(52.005, 13.0), t(3_600), None, |_| true);
+        leg.observe(at(52.005, 13.0), t(3_600), &[], |_| true);
         assert_eq!(leg.driven_m, 0.0, "an hour's gap is not a drive");
         assert_eq!(leg.pace_mps(), super::super::estimate::DEFAULT_SPEED_MPS);
     }
 
     #[test]
     fn staying_near_the_stop_keeps_serving_it() {
-        let stop = Stop {
-            package_id: Uuid::new_v4(),
-            at: at(52.0, 13.0),
-            road_m: None,
-        };
+        let stops = [stop(52.0, 13.0)];
         let mut leg = Leg::default();
-        leg.observe(at(52.0, 13.0), t(0), Some(&stop), |_| true);
+        leg.observe(at(52.0, 13.0), t(0), &stops, |_| true);
         assert!(leg
-            .observe(at(52.0003, 13.0), t(30), Some(&stop), |_| true)
+            .observe(at(52.0003, 13.0), t(30), &stops, |_| true)
             .is_empty());
-        assert_eq!(leg.serving_since(stop.package_id), Some(t(0)));
+        assert_eq!(leg.serving_since(stops[0].package_id), Some(t(0)));
     }
 }

@@ -62,17 +62,18 @@ impl Arrivals {
         }
         let mut tx = self.pool.begin().await?;
         // Most couriers' fixes have no run to follow: no lock for them.
-        let on_run: Vec<Uuid> = runs::remaining(&mut tx, &couriers)
-            .await?
-            .into_keys()
-            .collect();
-        if on_run.is_empty() {
+        let first = runs::remaining(&mut tx, &couriers).await?;
+        if first.is_empty() {
             tx.rollback().await?;
             return Ok(ArrivalNotices::default());
         }
+        let on_run: Vec<Uuid> = first.keys().copied().collect();
         let mut legs = state::lock_legs(&mut tx, &on_run).await?;
-        // Read again under the lock: what the watchers were told may have
-        // changed since, by another worker following the same courier.
+        // The run's packages next, in id order (as the package pool locks
+        // them), then read again under the locks: a promise changed or a
+        // parcel delivered meanwhile is seen, not overwritten.
+        let packages: Vec<Uuid> = first.values().flatten().map(|s| s.package_id).collect();
+        runs::lock_packages(&mut tx, &packages).await?;
         let runs = runs::remaining(&mut tx, &on_run).await?;
         let points = fixes_of(moved, &on_run);
         let changed = follow_all(&mut tx, moved, &runs, &mut legs, self.routing.as_ref()).await?;
@@ -204,16 +205,13 @@ impl Writes {
         }
     }
 
-    /// Locks the packages in id order first (as the package pool does, so
-    /// the two never deadlock), then stores and numbers.
+    /// Stores the estimates and flags, and numbers the notices.
     async fn store(self, tx: &mut PgConnection) -> Result<Vec<(String, i64)>, sqlx::Error> {
         if self.packages.is_empty() {
             return Ok(Vec::new());
         }
-        sqlx::query("SELECT 1 FROM packages WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-            .bind(&self.packages)
-            .execute(&mut *tx)
-            .await?;
+        // Locked already, unless a stop joined the run since the first read.
+        runs::lock_packages(tx, &self.packages).await?;
         sqlx::query(
             "UPDATE packages p SET eta = v.eta, at_risk = v.at_risk \
              FROM UNNEST($1::uuid[], $2::jsonb[], $3::bool[]) AS v(id, eta, at_risk) \

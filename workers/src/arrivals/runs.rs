@@ -54,3 +54,16 @@ pub async fn remaining(
     }
     Ok(runs)
 }
+
+/// Locks these packages in id order (as the package pool does, so the two
+/// never wait on each other in a cycle).
+pub async fn lock_packages(tx: &mut PgConnection, packages: &[Uuid]) -> Result<(), sqlx::Error> {
+    if packages.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT 1 FROM packages WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+        .bind(packages)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
+}

@@ -2,11 +2,14 @@
 
 use shared::domain::{Coordinates, PackageStatus, TrackingNumber};
 use shared::packages::PackageView;
-use shared::wire::{Event, PackageCreated, PackageEvent, StatusChanged};
+use shared::wire::{Event, PackageCreated, PackageEvent, PlanChanged, StatusChanged};
 use sqlx::{PgConnection, Row};
 use uuid::Uuid;
 
 pub async fn replay(tx: &mut PgConnection, event_id: Uuid) -> Result<Option<Event>, sqlx::Error> {
+    if let Some(plan) = plan_replay(tx, event_id).await? {
+        return Ok(Some(plan));
+    }
     let sql = format!(
         "SELECT se.previous_status, se.status AS event_status, se.location AS event_location, \
                 se.latitude AS event_latitude, se.longitude AS event_longitude, se.version AS event_version, \
@@ -46,6 +49,34 @@ pub async fn replay(tx: &mut PgConnection, event_id: Uuid) -> Result<Option<Even
             version: row.try_get("event_version")?,
             seq: row.try_get("status_event_seq")?,
             changed_at: row.try_get("event_occurred_at")?,
+        },
+    ))))
+}
+
+/// The outcome of a plan change applied before, if `event_id` was one.
+async fn plan_replay(tx: &mut PgConnection, event_id: Uuid) -> Result<Option<Event>, sqlx::Error> {
+    type Row = (
+        String,
+        Option<sqlx::types::Json<Coordinates>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+        i64,
+    );
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT p.tracking_number, e.destination, e.promised_by, e.version \
+         FROM plan_events e JOIN packages p ON p.id = e.package_id WHERE e.event_id = $1",
+    )
+    .bind(event_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some((tracking_number, destination, promised_by, version)) = row else {
+        return Ok(None);
+    };
+    Ok(Some(Event::Package(PackageEvent::PlanChanged(
+        PlanChanged {
+            tracking_number: decode_column(TrackingNumber::parse(&tracking_number))?,
+            destination: destination.map(|d| d.0),
+            promised_by,
+            version,
         },
     ))))
 }

@@ -76,6 +76,7 @@ pub async fn load_locked(
                     promised_by: row.promised_by,
                     changed_at: row.plan_changed_at,
                     promise_reset: false,
+                    replanned: false,
                 },
             },
         ));
@@ -90,7 +91,9 @@ pub async fn applied_before(
     event_ids: &[Uuid],
 ) -> Result<HashMap<Uuid, Option<String>>, sqlx::Error> {
     let rows: Vec<(Uuid, Option<String>)> = sqlx::query_as(
-        "SELECT event_id, request_fingerprint FROM status_events WHERE event_id = ANY($1)",
+        "SELECT event_id, request_fingerprint FROM status_events WHERE event_id = ANY($1) \
+         UNION ALL \
+         SELECT event_id, request_fingerprint FROM plan_events WHERE event_id = ANY($1)",
     )
     .bind(event_ids)
     .fetch_all(&mut *tx)
@@ -104,6 +107,7 @@ pub async fn write(tx: &mut PgConnection, window: &Window) -> Result<(), StoreEr
     insert_created(tx, window).await?;
     update_changed(tx, window).await?;
     insert_history(tx, &window.status_rows).await?;
+    super::plan::insert_plans(tx, &window.plan_rows).await?;
     Ok(())
 }
 
@@ -242,14 +246,14 @@ async fn update_changed(tx: &mut PgConnection, window: &Window) -> Result<(), sq
              destination = v.destination, promised_by = v.promised_by, \
              plan_changed_at = v.plan_changed_at, \
              at_risk = p.at_risk AND NOT v.reset, \
-             eta = CASE WHEN v.status = 'out_for_delivery' THEN p.eta END, \
+             eta = CASE WHEN v.status = 'out_for_delivery' AND NOT v.replanned THEN p.eta END, \
              late_for = CASE WHEN v.reset THEN NULL ELSE p.late_for END, \
              changed_xid = pg_current_xact_id()::text::bigint \
          FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
              $6::timestamptz[], $7::int8[], $8::int8[], $9::timestamptz[], $10::jsonb[], \
-             $11::timestamptz[], $12::timestamptz[], $13::bool[]) \
+             $11::timestamptz[], $12::timestamptz[], $13::bool[], $14::bool[]) \
              AS v(id, status, location, lat, lon, seen, version, seq, updated, destination, \
-                  promised_by, plan_changed_at, reset) \
+                  promised_by, plan_changed_at, reset, replanned) \
          WHERE p.id = v.id",
     )
     .bind(&c.ids)
@@ -265,6 +269,7 @@ async fn update_changed(tx: &mut PgConnection, window: &Window) -> Result<(), sq
     .bind(&c.promised_by)
     .bind(&c.plan_changed_at)
     .bind(&c.promise_reset)
+    .bind(&c.replanned)
     .execute(&mut *tx)
     .await
     .map(drop)
@@ -285,6 +290,8 @@ struct ChangedColumns<'a> {
     promised_by: Vec<Option<DateTime<Utc>>>,
     plan_changed_at: Vec<Option<DateTime<Utc>>>,
     promise_reset: Vec<bool>,
+    /// The estimate was for another plan: cleared, the next fix makes one.
+    replanned: Vec<bool>,
 }
 
 impl<'a> ChangedColumns<'a> {
@@ -306,6 +313,7 @@ impl<'a> ChangedColumns<'a> {
             promised_by: rows().map(|r| r.plan.promised_by).collect(),
             plan_changed_at: rows().map(|r| r.plan.changed_at).collect(),
             promise_reset: rows().map(|r| r.plan.promise_reset).collect(),
+            replanned: rows().map(|r| r.plan.replanned).collect(),
         }
     }
 }

@@ -49,6 +49,20 @@ pub struct Plan {
     pub changed_at: Option<DateTime<Utc>>,
     /// The promise changed: at-risk and late start a new episode.
     pub promise_reset: bool,
+    /// The window changed the plan: the estimate made for the old one goes.
+    pub replanned: bool,
+}
+
+/// One `plan_events` row to insert: a plan change's outcome.
+#[derive(Debug, Clone)]
+pub struct PlanRow {
+    pub event_id: Uuid,
+    pub package_id: Uuid,
+    pub fingerprint: Option<String>,
+    pub destination: Option<shared::domain::Coordinates>,
+    pub promised_by: Option<DateTime<Utc>>,
+    pub version: i64,
+    pub occurred_at: DateTime<Utc>,
 }
 
 /// One `status_events` row to insert.
@@ -74,6 +88,7 @@ pub struct Window {
     /// By tracking number: the packages the window names that exist.
     pub packages: HashMap<String, PackageRow>,
     pub status_rows: Vec<StatusRow>,
+    pub plan_rows: Vec<PlanRow>,
 }
 
 impl Window {
@@ -81,6 +96,7 @@ impl Window {
         Self {
             packages: packages.into_iter().collect(),
             status_rows: Vec::new(),
+            plan_rows: Vec::new(),
         }
     }
 
@@ -247,6 +263,7 @@ impl PackageRow {
                 promised_by: view.promised_by,
                 changed_at: Some(view.created_at),
                 promise_reset: false,
+                replanned: false,
             },
             created: Some(Box::new(view)),
             dirty: true,

@@ -46,6 +46,37 @@ async fn a_plan_is_set_at_create_changed_by_staff_and_refused_when_bad() {
     assert_eq!(read["destination"], changed["destination"]);
     assert_eq!(read["version"], changed["version"]);
 
+    // The same request again (a retry with its Idempotency-Key) is
+    // answered as before, not applied twice; another body under the key is
+    // refused.
+    let keyed = |body: Value| {
+        let url = app.url(&format!("/packages/{tn}"));
+        let client = app.http.clone();
+        async move {
+            client
+                .patch(url)
+                .header("idempotency-key", "plan-change-1")
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let once: Value = keyed(json!({"promised_by": null}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let twice: Value = keyed(json!({"promised_by": null}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(once, twice);
+    assert_eq!(once["version"], read["version"].as_i64().unwrap() + 1);
+    expect_error(keyed(json!({"destination": null})).await, 422).await;
+    let read = package(&app, &tn).await;
+    assert_eq!(read["version"], once["version"], "applied once");
     for bad in [
         json!({}),
         json!({"destination": {"latitude": 91.0, "longitude": 0.0}}),
