@@ -70,12 +70,19 @@ impl Api {
         })
     }
 
-    /// A parcel bound for `address`, moved to `in_transit`.
-    pub async fn parcel(&self, tracking_number: &str, address: &str) -> anyhow::Result<()> {
+    /// A parcel bound for `address` at `destination` (latitude, longitude:
+    /// its stop gets arrival estimates), moved to `in_transit`.
+    pub async fn parcel(
+        &self,
+        tracking_number: &str,
+        address: &str,
+        destination: (f64, f64),
+    ) -> anyhow::Result<()> {
         let body = json!({
             "tracking_number": tracking_number,
             "sender_name": "DeliverTrack Simulator", "sender_address": "Depot",
             "recipient_name": "Simulated Recipient", "recipient_address": address,
+            "destination": {"latitude": destination.0, "longitude": destination.1},
         });
         self.send(reqwest::Method::POST, "/packages", body).await?;
         self.status(tracking_number, "in_transit", "Depot").await

@@ -84,13 +84,16 @@ pub async fn enlist(
 
 /// `count` parcels for the courier, in transit, then on a run together and
 /// out for delivery: the run's id and the parcels' tracking numbers.
+/// Parcels bound for `destinations` (latitude, longitude; one each), on a
+/// run of the courier's, out for delivery.
 pub async fn load_van(
     api: &Api,
     courier: Uuid,
     tracking_numbers: &[String],
+    destinations: &[(f64, f64)],
 ) -> anyhow::Result<Uuid> {
-    for tn in tracking_numbers {
-        api.parcel(tn, "Simulated street").await?;
+    for (tn, destination) in tracking_numbers.iter().zip(destinations) {
+        api.parcel(tn, "Simulated street", *destination).await?;
     }
     let run = api.run(courier, tracking_numbers).await?;
     for tn in tracking_numbers {
@@ -153,7 +156,17 @@ async fn courier_loop(
         let parcels: Vec<String> = (0..driver.stops().len())
             .map(|k| format!("SIM{tag}C{n:03}R{round:04}S{k:03}"))
             .collect();
-        let run = load_van(api, courier.id, &parcels).await?;
+        let destinations: Vec<(f64, f64)> = driver
+            .stops()
+            .iter()
+            .map(|c| {
+                let block = settings.grid.block_m;
+                settings
+                    .grid
+                    .lat_lon(f64::from(c.x) * block, f64::from(c.y) * block)
+            })
+            .collect();
+        let run = load_van(api, courier.id, &parcels, &destinations).await?;
         let finished = ride(
             settings,
             api,
