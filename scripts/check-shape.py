@@ -50,6 +50,8 @@ TABLES = {
         "workers/src/packages/carriage.rs",  # a package rides on a courier's run
         "shared/src/couriers/reads.rs",  # couriers are accounts
         "workers/src/arrivals/runs.rs",  # a courier's remaining stops
+        "workers/src/webhooks/endpoints.rs",  # endpoints' owners and their rights
+        "workers/src/webhooks/disable.rs",  # the owner an endpoint's failure is mailed to
     ],
     ("courier_positions", "package_carriage"): [
         "shared/src/couriers/",
@@ -58,6 +60,11 @@ TABLES = {
         "workers/src/packages/carriage.rs",
     ],
     ("package_pool_members",): ["shared/src/pool_members.rs"],
+    ("webhooks", "webhook_revision", "webhook_deliveries", "webhook_attempts"): [
+        "shared/src/webhooks/",
+        "workers/src/webhooks/",
+        "workers/src/accounts/webhooks.rs",
+    ],
     ("courier_legs", "arrival_cells"): ["workers/src/arrivals/"],
     ("geofence_subjects", "geofence_presence", "geofence_revision", "courier_notices"): [
         "shared/src/geofences/",

@@ -33,11 +33,14 @@ add() { # key value: appended unless .env has the key
 
 if [ -e "$env_file" ] && [ "$force" = 0 ]; then
   echo "kept $env_file (--force writes a new one)"
+  # Keys added since it was written.
+  add WEBHOOK_SECRET_KEY "$(random)"
 else
   (umask 077 && cat >"$env_file" <<ENV
 # Written by scripts/compose-env.sh; never commit it.
 JWT_SECRET=$(random)
 MESSAGE_SIGNING_KEY=$(random)
+WEBHOOK_SECRET_KEY=$(random)
 BOOTSTRAP_ADMIN_EMAIL=admin@delivertrack.local
 BOOTSTRAP_ADMIN_PASSWORD=$(random)
 POSTGRES_PASSWORD=$(random)

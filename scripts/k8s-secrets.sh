@@ -52,6 +52,7 @@ node() { echo "amqp://$service@rabbitmq-server-$1.rabbitmq-nodes:5672/%2f"; }
 management="http://$service@rabbitmq:15672"
 write "$dir/delivertrack.env" "JWT_SECRET=$(random)
 MESSAGE_SIGNING_KEY=$(random)
+WEBHOOK_SECRET_KEY=$(random)
 BOOTSTRAP_ADMIN_EMAIL=${BOOTSTRAP_ADMIN_EMAIL:-REPLACE-ME@example.com}
 BOOTSTRAP_ADMIN_PASSWORD=$(random)
 DATABASE_URL=${DATABASE_URL:-postgres://delivertrack:REPLACE-ME@postgres:5432/delivertrack}

@@ -23,6 +23,7 @@ mkdir -p "$(dirname "$auth_env")"
   touch "$auth_env"
   grep -q '^JWT_SECRET=' "$auth_env" || echo "JWT_SECRET=$(random)" >> "$auth_env"
   grep -q '^MESSAGE_SIGNING_KEY=' "$auth_env" || echo "MESSAGE_SIGNING_KEY=$(random)" >> "$auth_env"
+  grep -q '^WEBHOOK_SECRET_KEY=' "$auth_env" || echo "WEBHOOK_SECRET_KEY=$(random)" >> "$auth_env"
   grep -q '^BOOTSTRAP_ADMIN_EMAIL=' "$auth_env" || echo "BOOTSTRAP_ADMIN_EMAIL=admin@delivertrack.local" >> "$auth_env"
   grep -q '^BOOTSTRAP_ADMIN_PASSWORD=' "$auth_env" || echo "BOOTSTRAP_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '\n/+=')" >> "$auth_env"
 )

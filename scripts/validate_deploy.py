@@ -863,7 +863,7 @@ def check_prometheus(deploy: Path, problems: Problems) -> dict:
 
 OPERATOR_PORTS = {"rabbitmq": "15672", "prometheus": "9090", "grafana": "3000"}
 # Variables that carry a credential: each must come from .env, required.
-CREDENTIALS = ("JWT_SECRET", "MESSAGE_SIGNING_KEY", "BOOTSTRAP_ADMIN_PASSWORD", "AMQP_URL",
+CREDENTIALS = ("JWT_SECRET", "MESSAGE_SIGNING_KEY", "WEBHOOK_SECRET_KEY", "BOOTSTRAP_ADMIN_PASSWORD", "AMQP_URL",
                "DATABASE_URL", "RABBITMQ_MANAGEMENT_URL", "POSTGRES_PASSWORD", "GF_SECURITY_ADMIN_PASSWORD",
                "SMTP_URL", "RABBITMQ_ERLANG_COOKIE", "POSTGRES_REPLICATION_PASSWORD", "PGPASSWORD")
 

@@ -59,6 +59,7 @@ command -v docker-compose >/dev/null || apt_install docker-compose
 compose() {
   JWT_SECRET=validate-deploy-dummy-secret-of-32-bytes \
     MESSAGE_SIGNING_KEY=validate-deploy-dummy-key-of-32-bytes \
+    WEBHOOK_SECRET_KEY=validate-deploy-dummy-webhook-key-32 \
     BOOTSTRAP_ADMIN_EMAIL=admin@example.com \
     BOOTSTRAP_ADMIN_PASSWORD=validate-deploy-dummy \
     POSTGRES_PASSWORD=dummy RABBITMQ_SERVICE_PASSWORD=dummy GRAFANA_ADMIN_PASSWORD=dummy \

@@ -3,6 +3,26 @@ use shared::locations::parse::PointRules;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// What ingest needs of webhooks: the key their secrets derive from, and
+/// how a URL is checked at registration.
+#[derive(Debug, Clone)]
+pub struct WebhookEdge {
+    /// `None` only in configurations built in code: registration answers 503.
+    pub secrets: Option<shared::webhooks::secret::WebhookSecrets>,
+    pub rules: shared::webhooks::target::Rules,
+    pub resolver: shared::webhooks::target::Resolver,
+}
+
+impl Default for WebhookEdge {
+    fn default() -> Self {
+        Self {
+            secrets: None,
+            rules: Default::default(),
+            resolver: shared::webhooks::target::Resolver::System,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct IngestConfig {
     pub common: CommonConfig,
@@ -68,6 +88,10 @@ pub struct IngestConfig {
     pub rabbitmq_management_url: Option<String>,
     /// `WEB_ROOT`, `WEB_WEBSOCKET_URL`, `WEB_TILES_URL`: the web pages.
     pub web: crate::web::WebConfig,
+    /// Webhook registration: `WEBHOOK_SECRET_KEY` (required), and the URL
+    /// rules and resolver the webhook pool uses too
+    /// (`WEBHOOK_ALLOW_HTTP`, `WEBHOOK_ALLOW_PRIVATE`, `WEBHOOK_DNS_SERVER`).
+    pub webhooks: WebhookEdge,
 }
 
 impl IngestConfig {
@@ -89,6 +113,7 @@ impl IngestConfig {
             password_hashes_at_once: shared::auth::password::default_permits(),
             rabbitmq_management_url: management_url_of(common.brokers.first()),
             web: crate::web::WebConfig::default(),
+            webhooks: WebhookEdge::default(),
             common,
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             outcome_timeout: Duration::from_millis(5_000),
@@ -137,6 +162,11 @@ impl IngestConfig {
                 d.password_hashes_at_once,
             )?)?,
             web: web(&d.web)?,
+            webhooks: WebhookEdge {
+                secrets: Some(shared::webhooks::secret::WebhookSecrets::from_env()?),
+                rules: shared::webhooks::target::Rules::from_env()?,
+                resolver: shared::webhooks::target::Resolver::from_env()?,
+            },
             rabbitmq_management_url: match std::env::var("RABBITMQ_MANAGEMENT_URL") {
                 Ok(url) if url.trim().is_empty() => None,
                 Ok(url) => Some(url),

@@ -29,7 +29,8 @@ use utoipa::OpenApi;
         (name = "auth", description = "Accounts and access tokens"),
         (name = "deliveries", description = "Couriers' runs of stops"),
         (name = "devices", description = "Devices posting locations with API keys"),
-        (name = "tracking", description = "What anyone with a tracking number may see")
+        (name = "tracking", description = "What anyone with a tracking number may see"),
+        (name = "webhooks", description = "Signed calls to an account's endpoints when packages change")
     )
 )]
 pub struct ApiDoc;

@@ -357,6 +357,7 @@ impl Started {
             metrics,
             queues,
             web: config.web.clone(),
+            webhooks: config.webhooks.clone(),
         };
         (self.tasks, state)
     }

@@ -53,6 +53,7 @@ pub struct AppState {
     pub queues: crate::queues::QueueStats,
     /// The web pages' folder and settings.
     pub web: crate::web::WebConfig,
+    pub webhooks: crate::config::WebhookEdge,
 }
 
 /// The address of the connection a request came on (set per connection).

@@ -26,7 +26,7 @@ impl<'a> Fields<'a> {
     }
 
     /// The field's value; `null` counts as absent.
-    fn get(&self, field: &str) -> Option<&'a Value> {
+    pub fn get(&self, field: &str) -> Option<&'a Value> {
         self.object.get(field).filter(|v| !v.is_null())
     }
 

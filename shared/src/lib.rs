@@ -39,6 +39,8 @@
 //!   trusted proxies; [`rate_limit`]: limits shared through Redis.
 //! - [`pool_members`]: the package pool's live replicas and the shards each
 //!   holds (heartbeats in PostgreSQL).
+//! - [`webhooks`]: integrators' endpoints: their secrets and signatures,
+//!   the addresses a delivery may never reach, the body it POSTs.
 //! - [`metrics`]: a Prometheus registry per service instance; [`endpoints`]
 //!   serves it with the health probes where a service has no HTTP API.
 
@@ -74,4 +76,5 @@ pub mod tasks;
 pub mod telemetry;
 pub mod topology;
 pub mod trace;
+pub mod webhooks;
 pub mod wire;

@@ -26,6 +26,8 @@ pub struct Options {
     pub ingest: Box<dyn FnOnce(&mut IngestConfig) + Send>,
     /// The test's system, when it is not the usual one (clusters, a replica).
     pub env: Option<TestEnv>,
+    /// Run the webhook pool, with these settings ([`webhook_settings`]).
+    pub webhooks: Option<workers::webhooks::WebhookSettings>,
 }
 
 impl Default for Options {
@@ -35,6 +37,7 @@ impl Default for Options {
             mail: false,
             ingest: Box::new(|_| {}),
             env: None,
+            webhooks: None,
         }
     }
 }
@@ -61,6 +64,17 @@ impl Options {
         self
     }
 
+    /// Runs the webhook pool too, with [`webhook_settings`] adjusted by `tweak`.
+    pub fn with_webhooks(
+        mut self,
+        tweak: impl FnOnce(&mut workers::webhooks::WebhookSettings),
+    ) -> Self {
+        let mut settings = webhook_settings();
+        tweak(&mut settings);
+        self.webhooks = Some(settings);
+        self
+    }
+
     pub fn ingest(mut self, tweak: impl FnOnce(&mut IngestConfig) + Send + 'static) -> Self {
         self.ingest = Box::new(tweak);
         self
@@ -71,6 +85,8 @@ pub struct TestApp {
     pub env: TestEnv,
     /// Whether mail goes to the tests' SMTP server.
     mail: bool,
+    /// The webhook pool's settings, when it runs.
+    webhooks: Option<workers::webhooks::WebhookSettings>,
     /// `http://127.0.0.1:<port>/api/v1`
     pub base: String,
     /// `http://127.0.0.1:<port>`: the OsmAnd protocol's own port.
@@ -97,7 +113,33 @@ pub fn ingest_config(env: &TestEnv) -> IngestConfig {
         // the rate-limit tests turn limits on.
         rate_limits: ingest::rate_limit::Limits::OFF,
         osmand_listen: Some("127.0.0.1:0".parse().expect("an address")),
+        webhooks: ingest::config::WebhookEdge {
+            secrets: Some(env.webhook_secrets()),
+            rules: shared::webhooks::target::Rules {
+                allow_http: true,
+                allow_private: true,
+            },
+            resolver: shared::webhooks::target::Resolver::System,
+        },
         ..IngestConfig::new(env.config.clone(), env.auth())
+    }
+}
+
+/// The webhook pool's settings in tests: receivers on loopback over plain
+/// HTTP, short timeouts and retries.
+pub fn webhook_settings() -> workers::webhooks::WebhookSettings {
+    workers::webhooks::WebhookSettings {
+        rules: shared::webhooks::target::Rules {
+            allow_http: true,
+            allow_private: true,
+        },
+        resolver: shared::webhooks::target::Resolver::System,
+        timeout: Duration::from_secs(3),
+        retry_first: Duration::from_millis(200),
+        retry_for: Duration::from_secs(3600),
+        disable_after: Duration::from_secs(3600),
+        endpoint_concurrency: 4,
+        concurrency: 16,
     }
 }
 
@@ -159,6 +201,7 @@ impl TestApp {
         let mut test_app = Self {
             env,
             mail: options.mail,
+            webhooks: options.webhooks,
             base,
             osmand,
             http,
@@ -187,6 +230,13 @@ impl TestApp {
             config.mail.smtp_url = crate::mail::smtp_url();
             config.mail.public_url = self.base.trim_end_matches("/api/v1").to_owned();
         }
+        config.webhooks = self
+            .webhooks
+            .clone()
+            .map(|settings| workers::config::WebhookPool {
+                secrets: self.env.webhook_secrets(),
+                settings,
+            });
         config
     }
 

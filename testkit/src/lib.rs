@@ -288,6 +288,15 @@ impl TestEnv {
         session
     }
 
+    /// The `WEBHOOK_SECRET_KEY` of this test's services.
+    pub fn webhook_key(&self) -> String {
+        format!("webhooks-{}", self.signing_key)
+    }
+
+    pub fn webhook_secrets(&self) -> shared::webhooks::secret::WebhookSecrets {
+        shared::webhooks::secret::WebhookSecrets::new(self.webhook_key().as_bytes())
+    }
+
     /// What the workspace's binaries need in their environment to run as
     /// this test's system (its database, prefixes, secret, first admin).
     pub fn service_env(&self) -> Vec<(String, String)> {
@@ -308,6 +317,10 @@ impl TestEnv {
             ("JWT_SECRET", self.jwt_secret.clone()),
             ("MESSAGE_SIGNING_KEY", self.signing_key.clone()),
             ("MESSAGE_SIGNING_KEY_ID", "test".to_owned()),
+            ("WEBHOOK_SECRET_KEY", self.webhook_key()),
+            // Tests' receivers listen on loopback, over plain HTTP.
+            ("WEBHOOK_ALLOW_HTTP", "true".to_owned()),
+            ("WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
             // Any free port: tests run workers side by side (and beside a
             // system started by scripts/up.sh on the default port).
             ("METRICS_LISTEN", "127.0.0.1:0".to_owned()),

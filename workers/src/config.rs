@@ -26,12 +26,15 @@ pub struct WorkerConfig {
     /// the process id and a random part).
     pub worker_id: Option<String>,
     pub confirm_timeout: Duration,
-    /// Which pools this instance runs (`WORKER_POOLS`: `packages`, `locations`
-    /// or both, comma-separated), so each pool scales on its own queue.
+    /// Which pools this instance runs (`WORKER_POOLS`: `packages`,
+    /// `locations`, `mail`, `webhooks`, comma-separated; all by default), so each pool scales on its own queue.
     pub run_packages: bool,
     pub run_locations: bool,
     /// The mail pool (`WORKER_POOLS` includes `mail`).
     pub run_mail: bool,
+    /// The webhook pool (`WORKER_POOLS` includes `webhooks`, the default):
+    /// `WEBHOOK_SECRET_KEY` and how it delivers; `None`: not run here.
+    pub webhooks: Option<WebhookPool>,
     /// How the mail pool sends (`SMTP_URL`, `MAIL_FROM`, `PUBLIC_URL`,
     /// `MAIL_MAX_ATTEMPTS`).
     pub mail: MailSettings,
@@ -59,6 +62,13 @@ pub struct WorkerConfig {
     /// `127.0.0.1:9101`; several workers on one host each set their own;
     /// `off` serves nothing).
     pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+/// The webhook pool's key and settings.
+#[derive(Debug, Clone)]
+pub struct WebhookPool {
+    pub secrets: shared::webhooks::secret::WebhookSecrets,
+    pub settings: crate::webhooks::WebhookSettings,
 }
 
 /// Where mail goes and what its links point to.
@@ -166,6 +176,7 @@ impl WorkerConfig {
             run_packages: true,
             run_locations: true,
             run_mail: true,
+            webhooks: None,
             mail: MailSettings::default(),
             unknown_package_retry: Duration::from_secs(30),
             presence: shared::couriers::PresenceRules::default(),
@@ -188,7 +199,10 @@ impl WorkerConfig {
                 value: raw.clone(),
                 reason,
             })?;
-        let pools: String = var("WORKER_POOLS", "packages,locations,mail".to_owned())?;
+        let pools: String = var(
+            "WORKER_POOLS",
+            "packages,locations,mail,webhooks".to_owned(),
+        )?;
         let pools = parse_pools(&pools).map_err(|reason| ConfigError {
             name: "WORKER_POOLS".into(),
             value: pools.clone(),
@@ -201,6 +215,14 @@ impl WorkerConfig {
             run_packages: pools.packages,
             run_locations: pools.locations,
             run_mail: pools.mail,
+            webhooks: if pools.webhooks {
+                Some(WebhookPool {
+                    secrets: shared::webhooks::secret::WebhookSecrets::from_env()?,
+                    settings: crate::webhooks::WebhookSettings::from_env()?,
+                })
+            } else {
+                None
+            },
             mail: MailSettings::from_env()?,
             prefetch: var("WORKER_PREFETCH", defaults.prefetch)?,
             location_prefetch: var("WORKER_LOCATION_PREFETCH", defaults.location_prefetch)?,
@@ -281,6 +303,7 @@ pub struct Pools {
     pub packages: bool,
     pub locations: bool,
     pub mail: bool,
+    pub webhooks: bool,
 }
 
 pub fn parse_pools(raw: &str) -> Result<Pools, String> {
@@ -290,9 +313,10 @@ pub fn parse_pools(raw: &str) -> Result<Pools, String> {
             "packages" => pools.packages = true,
             "locations" => pools.locations = true,
             "mail" => pools.mail = true,
+            "webhooks" => pools.webhooks = true,
             other => {
                 return Err(format!(
-                    "unknown pool {other:?}; expected packages, locations and/or mail"
+                    "unknown pool {other:?}; expected packages, locations, mail and/or webhooks"
                 ))
             }
         }
@@ -366,8 +390,12 @@ mod tests {
             packages: true,
             locations: true,
             mail: true,
+            webhooks: true,
         };
-        assert_eq!(parse_pools("packages,locations,mail").unwrap(), all);
+        assert_eq!(
+            parse_pools("packages,locations,mail,webhooks").unwrap(),
+            all
+        );
         assert_eq!(
             parse_pools("locations").unwrap(),
             Pools {

@@ -24,6 +24,8 @@
 //! - [`bootstrap`]: the first admin account, from configuration.
 //! - [`mail`]: the mail pool (verification and reset links over SMTP) and
 //!   which outcomes owe a mail.
+//! - [`webhooks`]: the webhook pool: result events to integrators'
+//!   endpoints, signed, retried on the broker's delay lines, logged.
 //! - [`outcome`]: what one command came to.
 //! - [`locations`]: a window of location points: sequence numbers and latest
 //!   position in PostgreSQL, history and latest position in MongoDB, only ever
@@ -60,6 +62,7 @@ pub mod runner;
 pub mod session;
 pub mod shards;
 pub mod startup;
+pub mod webhooks;
 
 pub use config::WorkerConfig;
 pub use startup::run;

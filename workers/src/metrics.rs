@@ -21,6 +21,8 @@ pub struct WorkerMetrics {
     pub refused: IntCounterVec,
     /// Mails the SMTP server took, by `kind`.
     pub mail_sent: IntCounterVec,
+    /// Webhook attempts, by `outcome` (`success`: a 2xx; `failure`).
+    pub webhook_attempts: IntCounterVec,
     /// Messages per window (the batch one round of writes carries).
     pub window: HistogramVec,
     /// One round of writes, by `store` (`postgres`, `mongodb`).
@@ -39,6 +41,7 @@ impl Default for WorkerMetrics {
         let m = Metrics::new("workers");
         let pool = &["pool"];
         let (shard_held, pool_members) = pool_gauges(&m);
+        let (refused, mail_sent, webhook_attempts) = outcome_counters(&m);
         let metrics = Self {
             consumed: m.counter_vec(
                 "messages_consumed_total",
@@ -60,12 +63,9 @@ impl Default for WorkerMetrics {
                 "Messages sent to the dead-letter queue",
                 pool,
             ),
-            refused: m.counter_vec(
-                "messages_refused_total",
-                "Messages refused (and dead-lettered) because their seal did not verify",
-                &["pool", "reason"],
-            ),
-            mail_sent: m.counter_vec("mail_sent_total", "Mails the SMTP server took", &["kind"]),
+            refused,
+            mail_sent,
+            webhook_attempts,
             window: m.histogram_vec(
                 "window_messages",
                 "Messages applied together in one window",
@@ -111,15 +111,40 @@ fn pool_gauges(m: &Metrics) -> (IntGaugeVec, IntGauge) {
     (held, members)
 }
 
+/// Messages refused for their seal, and what the mail and webhook pools send.
+fn outcome_counters(m: &Metrics) -> (IntCounterVec, IntCounterVec, IntCounterVec) {
+    (
+        m.counter_vec(
+            "messages_refused_total",
+            "Messages refused (and dead-lettered) because their seal did not verify",
+            &["pool", "reason"],
+        ),
+        m.counter_vec("mail_sent_total", "Mails the SMTP server took", &["kind"]),
+        m.counter_vec(
+            "webhook_attempts_total",
+            "Attempts at webhook deliveries, by outcome (success: a 2xx answer)",
+            &["outcome"],
+        ),
+    )
+}
+
 impl WorkerMetrics {
     /// Known label values start at 0, so a rate over them exists before the
     /// first event (and a dashboard shows 0, not "no data").
     fn start_at_zero(&self) {
         let metrics = self;
-        for kind in ["verify_email", "account_exists", "reset_password"] {
+        for outcome in ["success", "failure"] {
+            metrics.webhook_attempts.with_label_values(&[outcome]);
+        }
+        for kind in [
+            "verify_email",
+            "account_exists",
+            "reset_password",
+            "webhook_disabled",
+        ] {
             metrics.mail_sent.with_label_values(&[kind]);
         }
-        for pool in ["packages", "locations", "mail"] {
+        for pool in ["packages", "locations", "mail", "webhooks"] {
             for counter in [
                 &metrics.consumed,
                 &metrics.acked,

@@ -35,6 +35,8 @@ pub struct Stores {
     pub metrics: Arc<WorkerMetrics>,
     /// How the mail pool sends, when it runs.
     pub mailer: Option<Arc<crate::mail::consumer::Mailer>>,
+    /// The webhook pool, when it runs.
+    pub webhooks: Option<Arc<crate::webhooks::Pool>>,
     /// The package shards this replica should consume, and does.
     pub share: crate::shards::Share,
 }
@@ -116,6 +118,9 @@ async fn consume_all(
     if let Some(mailer) = &stores.mailer {
         spawn_mail(&mut consumers, connection, &runner, mailer).await?;
     }
+    if let Some(webhooks) = &stores.webhooks {
+        spawn_webhooks(&mut consumers, connection, &runner, config, webhooks).await?;
+    }
     if config.run_packages {
         spawn_packages(&mut consumers, connection, &runner, config, stores);
     }
@@ -126,6 +131,7 @@ async fn consume_all(
         packages = config.run_packages,
         locations = config.run_locations,
         mail = config.run_mail,
+        webhooks = stores.webhooks.is_some(),
         shards = %config.shards,
         "workers consuming"
     );
@@ -157,6 +163,41 @@ async fn spawn_mail(
         drop(channel);
         Ok(result?)
     });
+    Ok(())
+}
+
+/// The webhook pool: its fan-out (a window runner like the others), its
+/// sender, and the task keeping its `location` binding in step.
+async fn spawn_webhooks(
+    consumers: &mut Consumers,
+    connection: &Arc<Connection>,
+    runner: &Arc<Runner>,
+    config: &WorkerConfig,
+    pool: &Arc<crate::webhooks::Pool>,
+) -> Result<(), lapin::Error> {
+    let fanout = Arc::new(crate::webhooks::fanout::FanOut {
+        pool: Arc::clone(pool),
+    });
+    let window = window_limits(config, 256);
+    let events = runner.topology.webhook_events_queue();
+    spawn_flow(consumers, connection, runner, &fanout, events, window).await?;
+    let queue = runner.topology.webhook_send_queue();
+    let prefetch = pool.settings.concurrency.max(1);
+    let (channel, consumer) = open_consumer(connection, &queue, prefetch, "").await?;
+    let (sender_runner, sender_pool) = (Arc::clone(runner), Arc::clone(pool));
+    consumers.spawn(async move {
+        let result =
+            crate::webhooks::sender::consume(&sender_runner, &sender_pool, &queue, consumer).await;
+        drop(channel);
+        Ok(result?)
+    });
+    let keeper = crate::webhooks::bindings::keep(
+        Arc::clone(connection),
+        runner.topology.clone(),
+        Arc::clone(pool),
+        runner.stop.clone(),
+    );
+    consumers.spawn(async move { Ok(keeper.await?) });
     Ok(())
 }
 

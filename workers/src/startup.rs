@@ -31,6 +31,8 @@ pub enum StartupError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot build the webhook client: {0}")]
+    WebhookClient(#[from] reqwest::Error),
     /// The broker's topology disagrees with this worker's configuration.
     #[error(transparent)]
     Topology(DeclareError),
@@ -116,6 +118,14 @@ async fn run_pools(
         locations,
         metrics: Arc::clone(metrics),
         mailer,
+        webhooks: match &config.webhooks {
+            Some(webhooks) => Some(Arc::new(crate::webhooks::Pool::new(
+                pool.clone(),
+                webhooks.secrets.clone(),
+                webhooks.settings.clone(),
+            )?)),
+            None => None,
+        },
         share,
     };
     let stores = start_background(&config, stores, &mut tasks);

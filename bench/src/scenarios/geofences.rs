@@ -84,7 +84,7 @@ fn walks(
             (
                 SOUTH + random.random::<f64>() * SIDE_DEG,
                 WEST + random.random::<f64>() * SIDE_DEG,
-                random.random::<f64>() * 6.28,
+                random.random::<f64>() * std::f64::consts::TAU,
             )
         })
         .collect();

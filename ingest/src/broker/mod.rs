@@ -221,6 +221,24 @@ impl Broker {
         Ok(())
     }
 
+    /// Asks the webhook pool for one more attempt at a delivery (an owner's
+    /// redeliver), confirmed.
+    pub async fn send_webhook_attempt(
+        &self,
+        request: &Envelope<shared::webhooks::SendRequest>,
+    ) -> Result<(), SendError> {
+        let link = self
+            .link()
+            .ok_or_else(|| self.refused(SendError::NotConnected))?;
+        let payload = request.seal(&self.inner.keys).map_err(PublishError::from)?;
+        let queue = self.inner.topology.webhook_send_queue();
+        let properties = envelope_properties(request, "webhook_send");
+        self.publish(&link, "webhook", "", &queue, &payload, properties)
+            .await
+            .map_err(|e| self.refused(e.into()))?;
+        Ok(())
+    }
+
     /// Ready messages and consumers of each queue (`None` for a missing
     /// one), by passive declares on a channel of their own: a missing queue
     /// closes its channel, never the publishing one.

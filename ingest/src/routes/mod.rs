@@ -23,6 +23,7 @@ pub(crate) mod stats;
 pub mod table;
 pub mod track;
 pub mod users;
+pub mod webhooks;
 pub mod write;
 pub mod ws_ticket;
 

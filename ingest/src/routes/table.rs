@@ -6,7 +6,7 @@
 use super::route::{Access, Route};
 use super::{
     audit, auth, couriers, deliveries, devices, document, geofences, health, locations, packages,
-    stats, track, users, ws_ticket,
+    stats, track, users, webhooks, ws_ticket,
 };
 use crate::http::Reply;
 use hyper::{Method, StatusCode};
@@ -140,6 +140,35 @@ routes! {
     DELETE "/api/v1/geofences/{id}" Caller geofences::write::delete => |s, c| Box::pin(async move {
         let (caller, id) = (c.caller()?, c.param(0));
         geofences::write::delete(s, caller, id, c.request).await
+    });
+    GET "/api/v1/webhooks" Caller webhooks::read::list => |s, c| Box::pin(async move {
+        webhooks::read::list(s, c.caller()?).await
+    });
+    POST "/api/v1/webhooks" Caller webhooks::write::post => |s, c| Box::pin(async move {
+        webhooks::write::post(s, c.caller()?, c.request).await
+    });
+    GET "/api/v1/webhooks/{id}" Caller webhooks::read::one => |s, c| Box::pin(async move {
+        webhooks::read::one(s, c.caller()?, c.param(0)).await
+    });
+    PATCH "/api/v1/webhooks/{id}" Caller webhooks::write::patch => |s, c| Box::pin(async move {
+        let (caller, id) = (c.caller()?, c.param(0));
+        webhooks::write::patch(s, caller, id, c.request).await
+    });
+    DELETE "/api/v1/webhooks/{id}" Caller webhooks::write::delete => |s, c| Box::pin(async move {
+        let (caller, id) = (c.caller()?, c.param(0));
+        webhooks::write::delete(s, caller, id, c.request).await
+    });
+    POST "/api/v1/webhooks/{id}/rotate" Caller webhooks::write::rotate => |s, c| Box::pin(async move {
+        let (caller, id) = (c.caller()?, c.param(0));
+        webhooks::write::rotate(s, caller, id, c.request).await
+    });
+    GET "/api/v1/webhooks/{id}/deliveries" Caller webhooks::read::deliveries => |s, c| Box::pin(async move {
+        let (caller, id) = (c.caller()?, c.param(0));
+        webhooks::read::deliveries(s, caller, id, c.query()).await
+    });
+    POST "/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver" Caller webhooks::read::redeliver => |s, c| Box::pin(async move {
+        let (caller, id, delivery) = (c.caller()?, c.param(0), c.param(1));
+        webhooks::read::redeliver(s, caller, id, delivery).await
     });
     GET "/api/v1/devices" Caller devices::get => |s, c| Box::pin(async move { devices::get(s, c.caller()?, c.query()).await });
     POST "/api/v1/devices" Caller devices::post => |s, c| Box::pin(async move { devices::post(s, c.caller()?, c.request).await });

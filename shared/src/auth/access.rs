@@ -37,6 +37,35 @@ pub async fn load(
     )
 }
 
+/// The access facts of each of `tracking_numbers` that exists.
+pub async fn load_many(
+    pool: &PgPool,
+    tracking_numbers: &[&str],
+) -> Result<std::collections::HashMap<String, PackageAccess>, sqlx::Error> {
+    type Row = (String, Option<Uuid>, Option<String>, Vec<Uuid>);
+    let rows: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT p.tracking_number, p.owner_id, p.recipient_email, {} \
+         FROM packages p WHERE p.tracking_number = ANY($1)",
+        couriers_of_package("p")
+    ))
+    .bind(tracking_numbers)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(tracking_number, owner_id, recipient_email, courier_ids)| {
+                let access = PackageAccess {
+                    owner_id,
+                    recipient_email: recipient_email.and_then(|e| Email::parse(&e).ok()),
+                    courier_ids,
+                };
+                (tracking_number, access)
+            },
+        )
+        .collect())
+}
+
 /// Of `tracking_numbers`, those the courier has an active delivery for.
 pub async fn carried_by(
     pool: &PgPool,

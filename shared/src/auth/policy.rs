@@ -16,6 +16,7 @@
 //! | register, rotate, revoke, list devices | yes | yes | 403 | 403 |
 //! | read the audit trail | yes | 403 | 403 | 403 |
 //! | draw, change, list, delete geofences | yes | yes | 403 | 403 |
+//! | register and manage webhooks (their own) | yes | yes | 403 | yes (events of the packages it sees) |
 //!
 //! A package the caller may not see answers as if it did not exist (404),
 //! so ids cannot be probed; an action the role may never take is 403.
@@ -50,6 +51,9 @@ pub enum Action {
     ManageGeofences,
     /// Read couriers' positions, presence and trails (a courier: their own).
     ReadCouriers,
+    /// Register, change, list and delete one's own webhook endpoints, read
+    /// their delivery logs, redeliver.
+    ManageWebhooks,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +89,10 @@ pub fn role_may(role: Role, action: Action) -> bool {
                 | ReadDeliveries
                 | ReadCouriers
         ),
-        Role::Customer => matches!(action, CreatePackage | ReadPackage | ListPackages),
+        Role::Customer => matches!(
+            action,
+            CreatePackage | ReadPackage | ListPackages | ManageWebhooks
+        ),
     }
 }
 

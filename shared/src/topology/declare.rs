@@ -2,7 +2,9 @@
 //! one list ([`Topology::queues`]) that declaring and deleting both use.
 
 use super::DeclareError;
-use super::{Topology, DELIVERY_LIMIT, LOCATION_RETRY_DELAY_MS, MAIL_RETRY_DELAY_MS};
+use super::{
+    Topology, DELIVERY_LIMIT, LOCATION_RETRY_DELAY_MS, MAIL_RETRY_DELAY_MS, WEBHOOK_RETRY_RUNGS_S,
+};
 use lapin::options::{
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
@@ -15,6 +17,8 @@ pub struct QueueSpec {
     pub name: String,
     pub arguments: FieldTable,
     pub binding: Option<(String, String)>,
+    /// More keys it is bound with (the webhook pool's event kinds).
+    pub more_bindings: Vec<(String, String)>,
 }
 
 impl Topology {
@@ -35,32 +39,39 @@ impl Topology {
                 name: self.dead_queue(),
                 arguments: self.dead_queue_arguments(),
                 binding: Some((self.dead_exchange(), String::new())),
+                more_bindings: Vec::new(),
             },
             QueueSpec {
                 name: self.locations_queue(),
                 arguments: self.locations_queue_arguments(),
                 binding: commands(Self::LOCATION_BINDING_KEY),
+                more_bindings: Vec::new(),
             },
             QueueSpec {
                 name: self.location_retry_queue(),
                 arguments: self.location_retry_queue_arguments(),
                 binding: None,
+                more_bindings: Vec::new(),
             },
             QueueSpec {
                 name: self.mail_queue(),
                 arguments: self.locations_queue_arguments(),
                 binding: commands(Self::MAIL_BINDING_KEY),
+                more_bindings: Vec::new(),
             },
             QueueSpec {
                 name: self.mail_retry_queue(),
                 arguments: self.mail_retry_queue_arguments(),
                 binding: None,
+                more_bindings: Vec::new(),
             },
         ];
+        queues.extend(self.webhook_queues());
         queues.extend((0..self.package_shards).map(|shard| QueueSpec {
             name: self.package_queue(shard),
             arguments: self.work_queue_arguments(),
             binding: commands(&Self::package_binding_key(shard)),
+            more_bindings: Vec::new(),
         }));
         queues
     }
@@ -94,10 +105,10 @@ impl Topology {
             channel
                 .queue_declare(queue.name.as_str().into(), durable, queue.arguments)
                 .await?;
-            if let Some((exchange, key)) = queue.binding {
+            for (exchange, key) in queue.binding.into_iter().chain(queue.more_bindings) {
                 channel
                     .queue_bind(
-                        queue.name.into(),
+                        queue.name.as_str().into(),
                         exchange.into(),
                         key.into(),
                         QueueBindOptions::default(),
@@ -239,14 +250,57 @@ impl Topology {
         self.retry_queue_arguments(MAIL_RETRY_DELAY_MS, Self::MAIL_ROUTING_KEY)
     }
 
+    /// The webhook pool's queues: the events it fans out (every kind an
+    /// endpoint may ask for but `location`, which the pool binds itself
+    /// while an endpoint wants it), the attempts to make, and the delay
+    /// lines attempts wait on after a failure.
+    fn webhook_queues(&self) -> Vec<QueueSpec> {
+        let mut queues = vec![
+            QueueSpec {
+                name: self.webhook_events_queue(),
+                arguments: self.locations_queue_arguments(),
+                binding: None,
+                more_bindings: ["created", "status_changed"]
+                    .iter()
+                    .chain(crate::notices::KINDS.iter())
+                    .map(|kind| (self.events_exchange(), Self::webhook_event_binding(kind)))
+                    .collect(),
+            },
+            QueueSpec {
+                name: self.webhook_send_queue(),
+                arguments: self.locations_queue_arguments(),
+                binding: None,
+                more_bindings: Vec::new(),
+            },
+        ];
+        queues.extend(WEBHOOK_RETRY_RUNGS_S.iter().map(|&rung| QueueSpec {
+            name: self.webhook_retry_queue(rung),
+            arguments: self.delay_line_arguments(
+                i64::try_from(rung * 1000).unwrap_or(i64::MAX),
+                "",
+                &self.webhook_send_queue(),
+            ),
+            binding: None,
+            more_bindings: Vec::new(),
+        }));
+        queues
+    }
+
     /// A delay line: messages expire after `delay_ms` back to the commands
     /// exchange under `routing_key`.
     fn retry_queue_arguments(&self, delay_ms: i64, routing_key: &str) -> FieldTable {
+        self.delay_line_arguments(delay_ms, &self.commands_exchange(), routing_key)
+    }
+
+    /// A delay line: messages expire after `delay_ms` (or their own
+    /// expiration, if shorter, once at the head) to `exchange` under
+    /// `routing_key`.
+    fn delay_line_arguments(&self, delay_ms: i64, exchange: &str, routing_key: &str) -> FieldTable {
         let mut args = quorum_args(None, false);
         args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay_ms));
         args.insert(
             "x-dead-letter-exchange".into(),
-            AMQPValue::LongString(self.commands_exchange().into()),
+            AMQPValue::LongString(exchange.into()),
         );
         args.insert(
             "x-dead-letter-routing-key".into(),

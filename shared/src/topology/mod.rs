@@ -5,6 +5,11 @@
 //!                           ── location.record ─────────▶ <prefix>.locations          (quorum, competing consumers)
 //!                           ── mail.send ───────────────▶ <prefix>.mail               (quorum, competing consumers)
 //! <prefix>.events   (topic) ── package.<tracking_number>.<kind> ──▶ broadcasters, tests
+//!                   ── package.*.<kind> (not location) ──▶ <prefix>.webhooks.events (quorum)
+//!                   ── package.*.location, while an endpoint wants it, bound by the webhook pool
+//! (default exchange) ─────────────────────────────────────▶ <prefix>.webhooks.send   (quorum)
+//! (default exchange) ─────────────────────────────────────▶ <prefix>.webhooks.retry.<n>s (quorum, TTL n s)
+//!                        └── expired ────────────────────▶ <prefix>.webhooks.send
 //! <prefix>.dead     (fanout) ─────────────────────────────▶ <prefix>.dead              (quorum)
 //! (default exchange) ─────────────────────────────────────▶ <prefix>.locations.retry  (quorum, TTL)
 //!                        └── expired: location.record ──▶ <prefix>.commands
@@ -43,6 +48,11 @@ pub const LOCATION_RETRY_DELAY_MS: i64 = 1000;
 
 /// How long a mail the SMTP server did not take waits before the next try.
 pub const MAIL_RETRY_DELAY_MS: i64 = 30_000;
+
+/// The webhook pool's delay lines, in seconds: a failed attempt waits on
+/// the shortest that holds its backoff (its own expiration shortens the
+/// wait).
+pub const WEBHOOK_RETRY_RUNGS_S: [u64; 6] = [1, 10, 60, 600, 3600, 21_600];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DeclareError {
@@ -120,6 +130,26 @@ impl Topology {
 
     pub const MAIL_ROUTING_KEY: &'static str = "mail.send";
     pub const MAIL_BINDING_KEY: &'static str = "mail.*";
+
+    /// The events the webhook pool fans out to endpoints.
+    pub fn webhook_events_queue(&self) -> String {
+        format!("{}.webhooks.events", self.prefix)
+    }
+
+    /// Attempts at deliveries to make.
+    pub fn webhook_send_queue(&self) -> String {
+        format!("{}.webhooks.send", self.prefix)
+    }
+
+    /// The delay line of `rung_s` seconds.
+    pub fn webhook_retry_queue(&self, rung_s: u64) -> String {
+        format!("{}.webhooks.retry.{rung_s}s", self.prefix)
+    }
+
+    /// The key binding one event kind of every package.
+    pub fn webhook_event_binding(kind: &str) -> String {
+        format!("package.*.{kind}")
+    }
 
     pub fn package_queue(&self, shard: u16) -> String {
         format!("{}.packages.{shard}", self.prefix)

@@ -40,6 +40,50 @@ pub enum Command {
     DeleteGeofence(DeleteGeofence),
     /// A package's destination or promised time, set or cleared.
     UpdatePlan(UpdatePlan),
+    /// An account registers a webhook endpoint (its id from the command's
+    /// event id; its secret is derived, never sent).
+    CreateWebhook(CreateWebhook),
+    /// Absent fields of the endpoint stay as they are.
+    UpdateWebhook(UpdateWebhook),
+    DeleteWebhook(DeleteWebhook),
+    /// A new secret; the previous one keeps signing for a day.
+    RotateWebhookSecret(RotateWebhookSecret),
+}
+
+/// A new endpoint, every field checked by ingest (its URL's addresses too).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateWebhook {
+    pub webhook_id: Uuid,
+    pub url: String,
+    pub events: Vec<String>,
+    pub packages: Option<Vec<TrackingNumber>>,
+    pub description: Option<BoundedText>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpdateWebhook {
+    pub webhook_id: Uuid,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub events: Option<Vec<String>>,
+    #[serde(default)]
+    pub packages: Patch<Vec<TrackingNumber>>,
+    #[serde(default)]
+    pub description: Patch<BoundedText>,
+    /// `false` also enables an endpoint disabled for failing.
+    #[serde(default)]
+    pub paused: Option<bool>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeleteWebhook {
+    pub webhook_id: Uuid,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RotateWebhookSecret {
+    pub webhook_id: Uuid,
 }
 
 /// A field of an update: kept as it is, cleared, or set.
@@ -284,6 +328,10 @@ impl Command {
             Self::CreateGeofence(c) => c.zone.id.to_string().into(),
             Self::UpdateGeofence(c) => c.zone_id.to_string().into(),
             Self::DeleteGeofence(c) => c.zone_id.to_string().into(),
+            Self::CreateWebhook(c) => c.webhook_id.to_string().into(),
+            Self::UpdateWebhook(c) => c.webhook_id.to_string().into(),
+            Self::DeleteWebhook(c) => c.webhook_id.to_string().into(),
+            Self::RotateWebhookSecret(c) => c.webhook_id.to_string().into(),
         }
     }
 
@@ -310,6 +358,10 @@ impl Command {
             Self::UpdateGeofence(_) => "geofence_update",
             Self::DeleteGeofence(_) => "geofence_delete",
             Self::UpdatePlan(_) => "plan_update",
+            Self::CreateWebhook(_) => "webhook_create",
+            Self::UpdateWebhook(_) => "webhook_update",
+            Self::DeleteWebhook(_) => "webhook_delete",
+            Self::RotateWebhookSecret(_) => "webhook_rotate",
         }
     }
 }

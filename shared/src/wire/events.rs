@@ -66,6 +66,11 @@ pub enum AccountOutcome {
     GeofenceDeleted {
         zone_id: Uuid,
     },
+    /// A webhook endpoint was registered or changed: as it stands.
+    WebhookChanged(crate::webhooks::view::WebhookView),
+    WebhookDeleted {
+        webhook_id: Uuid,
+    },
     /// Done, with nothing to report.
     Acknowledged,
 }
@@ -138,6 +143,8 @@ impl AccountOutcome {
             Self::LinkRequested { .. } => "link_requested",
             Self::GeofenceChanged(_) => "geofence_changed",
             Self::GeofenceDeleted { .. } => "geofence_deleted",
+            Self::WebhookChanged(_) => "webhook_changed",
+            Self::WebhookDeleted { .. } => "webhook_deleted",
             Self::Acknowledged => "acknowledged",
         }
     }

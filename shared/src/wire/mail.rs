@@ -27,6 +27,8 @@ pub enum Mail {
         user_id: Uuid,
         password_version: String,
     },
+    /// The account's webhook endpoint failed for days and was disabled.
+    WebhookDisabled { webhook_id: Uuid },
 }
 
 impl Mail {
@@ -36,6 +38,7 @@ impl Mail {
             Self::VerifyEmail { .. } => "verify_email",
             Self::AccountExists => "account_exists",
             Self::ResetPassword { .. } => "reset_password",
+            Self::WebhookDisabled { .. } => "webhook_disabled",
         }
     }
 }

@@ -3,7 +3,8 @@
 //! `locations`, `packages` (the flow, the worker, public tracking),
 //! `broadcaster`, `ingest` (bad input, limits, the route table, the
 //! binary), `operations` (metrics, stats, audit, dead letters), `trust`
-//! (what a stranger cannot do), `wire` (envelopes, fuzzing), `faults` (the
+//! (what a stranger cannot do), `webhooks` (signed calls to
+//! integrators' endpoints), `wire` (envelopes, fuzzing), `faults` (the
 //! fault suite, run alone) and `promises` (README promises no feature file
 //! tests). Each test takes its own slice of the real services through
 //! `testkit::TestEnv`, so they run in parallel.
@@ -21,6 +22,7 @@ mod operations;
 mod packages;
 mod promises;
 mod trust;
+mod webhooks;
 mod wire;
 
 #[global_allocator]

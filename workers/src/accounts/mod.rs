@@ -9,6 +9,8 @@
 //! - [`sessions`]: sign-in, refresh (a token used twice ends its session),
 //!   sign-out;
 //! - [`deliveries`], [`devices`]: couriers' runs and API keys;
+//! - [`webhooks`]: integrators' endpoints: register, change, delete, rotate
+//!   the secret (the webhook pool delivers to them);
 //! - [`prune`]: forgetting ended sessions and used links, hourly.
 //!
 //! Each command's principal is checked again against the policy: a
@@ -21,6 +23,7 @@ pub mod prune;
 mod register;
 mod sessions;
 mod users;
+mod webhooks;
 
 use crate::outcome::Outcome;
 use shared::wire::{AccountOutcome, Command, Envelope, RejectReason};
@@ -48,6 +51,10 @@ pub async fn apply(
         Command::ResendVerification(c) => users::resend_verification(tx, command, c).await?,
         Command::RequestPasswordReset(c) => users::request_password_reset(tx, command, c).await?,
         Command::ResetPassword(c) => users::reset_password(tx, command, c).await?,
+        Command::CreateWebhook(c) => webhooks::create(tx, command, c).await?,
+        Command::UpdateWebhook(c) => webhooks::update(tx, command, c).await?,
+        Command::DeleteWebhook(c) => webhooks::delete(tx, command, c).await?,
+        Command::RotateWebhookSecret(c) => webhooks::rotate(tx, command, c).await?,
         Command::CreatePackage(_) | Command::UpdateStatus(_) | Command::UpdatePlan(_) => {
             return Ok(None)
         }

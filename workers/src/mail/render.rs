@@ -36,6 +36,7 @@ pub fn render(request: &MailRequest, keys: &SigningKeys, public_url: &str, now: 
             let version = Some(password_version.clone());
             reset_password(base, &link(Purpose::ResetPassword, *user_id, None, version))
         }
+        Mail::WebhookDisabled { webhook_id } => webhook_disabled(base, *webhook_id),
     };
     Rendered {
         to: request.to.as_str().to_owned(),
@@ -60,6 +61,20 @@ fn verify_email(base: &str, token: &str) -> (&'static str, String) {
              can take the account over by resetting its password:\n\n\
              {base}/reset-password",
             links::VERIFY_TTL.as_secs() / 3600
+        ),
+    )
+}
+
+fn webhook_disabled(base: &str, webhook_id: uuid::Uuid) -> (&'static str, String) {
+    (
+        "Your DeliverTrack webhook was disabled",
+        format!(
+            "Every attempt to deliver events to your webhook endpoint {webhook_id} \
+             has failed for days, so it was disabled: no more events are sent \
+             to it. Its delivery log says what went wrong:\n\n\
+             {base}/api/v1/webhooks/{webhook_id}/deliveries\n\n\
+             Once the endpoint answers again, enable it with a PATCH of \
+             {{\"paused\": false}} (or from the dashboard's Webhooks page)."
         ),
     )
 }

@@ -195,6 +195,9 @@ fn rows(w: &World) -> Vec<Row> {
         row(Method::POST, "/geofences".into(), zone, want(201, 201, 403, 403)),
         row(Method::GET, "/geofences".into(), none.clone(), want(200, 200, 403, 403)),
         row(Method::PATCH, "/geofences/00000000-0000-0000-0000-000000000001".into(), json!({"name": "x"}), want(404, 404, 403, 403)),
+        row(Method::POST, "/webhooks".into(), json!({"url": "http://127.0.0.1:9/hook", "events": ["created"]}), want(201, 201, 403, 201)),
+        row(Method::GET, "/webhooks".into(), none.clone(), want(200, 200, 403, 200)),
+        row(Method::PATCH, "/webhooks/00000000-0000-0000-0000-000000000001".into(), json!({"paused": true}), want(404, 404, 403, 404)),
         // Status changes last: each applied one moves the package on. The
         // admin cancels the customer's package; cancelled is final, so the
         // dispatcher's cancel is a conflict; the courier does not carry it.

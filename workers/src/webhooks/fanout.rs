@@ -1,0 +1,210 @@
+//! The fan-out: a window of result events from `<prefix>.webhooks.events`
+//! becomes one delivery row per (endpoint, event) the endpoint asked for
+//! and its owner may see, and one send request per new delivery; the
+//! window is acked once the requests are confirmed. A redelivered window
+//! finds its rows (unique per endpoint and event) and asks again only for
+//! those no attempt has started on, so a crash in between loses nothing.
+
+use super::endpoints::Endpoint;
+use super::Pool;
+use crate::publisher::{envelope_message, Abandoned, Message};
+use crate::runner::{Effects, Flow, Runner};
+use lapin::message::Delivery;
+use shared::amqp::Routing;
+use shared::auth::policy::{sees, sees_all, PackageAccess};
+use shared::webhooks::payload::{occurrences, Occurrence};
+use shared::webhooks::SendRequest;
+use shared::wire::{Envelope, PackageEvent, Principal};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+pub struct FanOut {
+    pub pool: Arc<Pool>,
+}
+
+impl Flow for FanOut {
+    const POOL: &'static str = "webhooks";
+    const PARALLEL: usize = 1;
+
+    async fn handle<'a>(
+        &'a self,
+        runner: &'a Runner,
+        queue: &'a str,
+        window: &'a [Delivery],
+    ) -> Result<Effects, Abandoned> {
+        let mut messages = Vec::new();
+        let decoded = runner.decode_all::<PackageEvent>(Self::POOL, queue, window, &mut messages);
+        let occurred: Vec<Occurrence> = decoded
+            .iter()
+            .flat_map(|(_, e)| occurrences(e.event_id, &e.body))
+            .collect();
+        if !occurred.is_empty() {
+            let mut backoff =
+                shared::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+            let sends = loop {
+                match self.record(&occurred).await {
+                    Ok(sends) => break sends,
+                    Err(error) => {
+                        tracing::warn!(%error, "recording webhook deliveries failed; retrying");
+                        tokio::select! {
+                            _ = runner.stop.cancelled() => return Err(Abandoned),
+                            _ = tokio::time::sleep(backoff.next_delay()) => {}
+                        }
+                    }
+                }
+            };
+            for send in sends {
+                match send_message(runner, &send) {
+                    Ok(message) => messages.push(message),
+                    Err(error) => tracing::error!(%error, "cannot encode a send request"),
+                }
+            }
+        }
+        Ok(Effects {
+            messages,
+            ..Effects::default()
+        })
+    }
+}
+
+/// A send request for the sender, sealed like every message.
+pub fn send_message(
+    runner: &Runner,
+    send: &SendRequest,
+) -> Result<Message, shared::wire::WireError> {
+    let envelope = Envelope::new(
+        send.delivery_id,
+        chrono::Utc::now(),
+        Principal::default(),
+        send.clone(),
+    );
+    envelope_message(
+        &runner.keys,
+        String::new(),
+        runner.topology.webhook_send_queue(),
+        &envelope,
+        "webhook_send",
+        Routing::Mandatory,
+    )
+}
+
+impl FanOut {
+    /// Records the deliveries the occurrences owe; the send requests to make.
+    async fn record(&self, occurred: &[Occurrence]) -> Result<Vec<SendRequest>, sqlx::Error> {
+        let endpoints = self.pool.endpoints.current().await?;
+        let wanted: Vec<(&Endpoint, &Occurrence)> = occurred
+            .iter()
+            .flat_map(|o| {
+                endpoints
+                    .iter()
+                    .filter(|e| e.wants(&o.kind, &o.tracking_number))
+                    .map(move |e| (e, o))
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(Vec::new());
+        }
+        let access = self.access(&wanted).await?;
+        let allowed = wanted.into_iter().filter(|(endpoint, o)| {
+            sees_all(endpoint.owner.role)
+                || access
+                    .get(&o.tracking_number)
+                    .is_some_and(|package| sees(&endpoint.owner, package))
+        });
+        let rows = Rows::of(allowed);
+        if rows.ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        rows.insert(&self.pool.db).await
+    }
+
+    /// What the policy needs of the packages that endpoints of owners who
+    /// do not see every package want.
+    async fn access(
+        &self,
+        wanted: &[(&Endpoint, &Occurrence)],
+    ) -> Result<HashMap<String, PackageAccess>, sqlx::Error> {
+        let asked: HashSet<&str> = wanted
+            .iter()
+            .filter(|(endpoint, _)| !sees_all(endpoint.owner.role))
+            .map(|(_, o)| o.tracking_number.as_str())
+            .collect();
+        if asked.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let asked: Vec<&str> = asked.into_iter().collect();
+        shared::auth::access::load_many(&self.pool.db, &asked).await
+    }
+}
+
+impl Rows {
+    /// One row per (endpoint, occurrence).
+    fn of<'a>(allowed: impl Iterator<Item = (&'a Endpoint, &'a Occurrence)>) -> Self {
+        let mut rows = Rows::default();
+        for (endpoint, o) in allowed {
+            rows.ids
+                .push(Uuid::new_v5(&endpoint.id, o.event_id.as_bytes()));
+            rows.webhooks.push(endpoint.id);
+            rows.events.push(o.event_id);
+            rows.kinds.push(o.kind.clone());
+            rows.tracking_numbers.push(o.tracking_number.clone());
+            rows.seqs.push(o.seq);
+            rows.bodies.push(o.body());
+        }
+        rows
+    }
+
+    /// Records the rows (once: a redelivered window finds its own); the
+    /// send requests for those no attempt has started on.
+    async fn insert(&self, db: &sqlx::PgPool) -> Result<Vec<SendRequest>, sqlx::Error> {
+        // An endpoint deleted meanwhile gets nothing (the join drops it).
+        sqlx::query(
+            "INSERT INTO webhook_deliveries \
+                 (id, webhook_id, event_id, kind, tracking_number, seq, body, created_at) \
+             SELECT u.id, u.webhook_id, u.event_id, u.kind, u.tracking_number, u.seq, u.body, now() \
+             FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int8[], \
+                         $7::bytea[]) \
+                  AS u(id, webhook_id, event_id, kind, tracking_number, seq, body) \
+             JOIN webhooks w ON w.id = u.webhook_id \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&self.ids)
+        .bind(&self.webhooks)
+        .bind(&self.events)
+        .bind(&self.kinds)
+        .bind(&self.tracking_numbers)
+        .bind(&self.seqs)
+        .bind(&self.bodies)
+        .execute(db)
+        .await?;
+        let unstarted: Vec<(Uuid, Uuid)> = sqlx::query_as(
+            "SELECT id, webhook_id FROM webhook_deliveries \
+             WHERE id = ANY($1) AND state = 'pending' AND attempts = 0",
+        )
+        .bind(&self.ids)
+        .fetch_all(db)
+        .await?;
+        Ok(unstarted
+            .into_iter()
+            .map(|(delivery_id, webhook_id)| SendRequest {
+                delivery_id,
+                webhook_id,
+                redeliver: false,
+            })
+            .collect())
+    }
+}
+
+/// The deliveries to record, column by column (for `UNNEST`).
+#[derive(Default)]
+struct Rows {
+    ids: Vec<Uuid>,
+    webhooks: Vec<Uuid>,
+    events: Vec<Uuid>,
+    kinds: Vec<String>,
+    tracking_numbers: Vec<String>,
+    seqs: Vec<i64>,
+    bodies: Vec<Vec<u8>>,
+}
