@@ -34,6 +34,7 @@ const SCENARIOS: &[&str] = &[
     "signing",
     "couriers",
     "geofences",
+    "webhooks",
 ];
 
 /// Scenarios that only run when named (`hostile` reads ingest's memory from
@@ -46,11 +47,11 @@ const NAMED_ONLY: &[&str] = &["hostile"];
 #[command(name = "dt-bench", version)]
 struct Args {
     /// What to run: all, baselines, locations-single, locations-batch,
-    /// package-flow, reads, broadcast, drain, signing, couriers, geofences, hostile
+    /// package-flow, reads, broadcast, drain, signing, couriers, geofences, webhooks, hostile
     /// (named only), eta-replay (named alone; offline, no services).
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(
         ["all", "baselines", "locations-single", "locations-batch", "package-flow",
-         "reads", "broadcast", "drain", "signing", "couriers", "geofences", "hostile",
+         "reads", "broadcast", "drain", "signing", "couriers", "geofences", "webhooks", "hostile",
          "eta-replay"]))]
     scenarios: Vec<String>,
     /// Small sizes; any failed request fails the run (the test suite's run).
@@ -290,6 +291,7 @@ async fn main() -> anyhow::Result<()> {
             "signing" => scenarios::signing::run(),
             "couriers" => scenarios::couriers::run(&run).await,
             "geofences" => scenarios::geofences::run(&run).await,
+            "webhooks" => scenarios::webhooks::run(&run).await,
             _ => continue,
         };
         rows.extend(measured.with_context(|| format!("scenario {scenario}"))?);

@@ -11,7 +11,9 @@
 //!   reads ingest's memory from /proc);
 //! - [`signing`]: what sealing and opening a broker message costs;
 //! - [`couriers`]: couriers' positions over OsmAnd, 100 parcels aboard each;
-//! - [`geofences`]: the location drain with 10,000 zones against none.
+//! - [`geofences`]: the location drain with 10,000 zones against none;
+//! - [`webhooks`]: signed deliveries to a local receiver, against the
+//!   creates that feed them.
 
 pub mod broadcast;
 pub mod couriers;
@@ -22,6 +24,7 @@ pub mod locations;
 pub mod package_flow;
 pub mod reads;
 pub mod signing;
+pub mod webhooks;
 
 use crate::baselines::Baselines;
 use crate::load::{Load, Request};

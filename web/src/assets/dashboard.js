@@ -7,6 +7,7 @@
 import { dot, worldMap } from "./map.js";
 import { describe, fleet } from "./couriers.js";
 import { zones } from "./zones.js";
+import { webhooks } from "./webhooks.js";
 import { messageOf, pageSettings, websocketBase } from "./live.js";
 
 const L = window.L;
@@ -466,10 +467,28 @@ function fitOnce() {
   $("map").dataset.fitted = "true";
 }
 
+/** The header's switch between the map and the account's webhooks. */
+function showWebhooksButton() {
+  const toggle = $("show-webhooks");
+  toggle.hidden = false;
+  let view = null;
+  toggle.addEventListener("click", async () => {
+    const opening = $("webhooks-view").hidden;
+    $("webhooks-view").hidden = !opening;
+    $("dashboard").hidden = opening;
+    toggle.textContent = opening ? "Map" : "Webhooks";
+    if (opening) {
+      view ??= webhooks(api);
+      await view.load();
+    }
+  });
+}
+
 async function start() {
   $("signed-out").hidden = true;
   $("dashboard").hidden = false;
   $("sign-out").hidden = false;
+  showWebhooksButton();
   const settings = await pageSettings();
   map = await worldMap($("map"), { tilesUrl: settings.tiles_url, canvas: true });
   fleetLayer = fleet(map, api);

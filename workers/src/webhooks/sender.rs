@@ -208,6 +208,8 @@ async fn failed(
     if let Some(email) =
         disable::failed(&pool.db, request.webhook_id, pool.settings.disable_after).await?
     {
+        // Disabled: this delivery ends here, like those that come back later.
+        ledger::end(&pool.db, request.delivery_id, "cancelled").await?;
         return Ok(disabled_mail(runner, request.webhook_id, &email)
             .into_iter()
             .collect());

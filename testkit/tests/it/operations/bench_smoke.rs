@@ -5,7 +5,7 @@ use testkit::app::TestApp;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_benchmark_scenario_runs_and_loses_nothing() {
-    let mut app = TestApp::spawn().await;
+    let mut app = TestApp::spawn_with(testkit::app::Options::default().with_webhooks(|_| {})).await;
     let env = app.env.service_env();
     let token = app.env.token(&app.admin);
     // One caller holding many sockets, as a load generator does.
@@ -47,6 +47,7 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
         "drain (backlog)",
         "couriers (osmand)",
         "geofences",
+        "webhooks",
     ] {
         assert!(
             stdout.contains(&format!("| {scenario} |")),
@@ -61,6 +62,10 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
     );
     assert!(
         stdout.contains("| geofences | points drained with 500 zones |"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| webhooks | accepted events delivered |"),
         "{stdout}"
     );
     app.shutdown().await;

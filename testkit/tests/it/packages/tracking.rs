@@ -352,6 +352,35 @@ async fn in_a_browser_a_dispatcher_watches_packages_appear_move_and_filters_them
 }
 
 #[tokio::test]
+async fn in_a_browser_a_dispatcher_registers_a_webhook_and_reads_its_delivery_log() {
+    let mut app = TestApp::spawn_with(testkit::app::Options::default().with_webhooks(|_| {})).await;
+    let base = pages(&mut app).await;
+    let email = format!("hooks-{}@example.test", uuid::Uuid::new_v4().simple());
+    let password = "a dispatcher's password";
+    let created = app
+        .post_json(
+            "/users",
+            &json!({"email": email, "password": password, "name": "Dana Dispatch", "role": "dispatcher"}),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..5].to_uppercase();
+    run_in_browser(
+        "webhooks.test.mjs",
+        5,
+        vec![
+            ("BASE_URL", base),
+            ("ADMIN_TOKEN", app.env.token(&app.admin)),
+            ("EMAIL", email),
+            ("PASSWORD", password.to_owned()),
+            ("RUN_ID", run_id),
+        ],
+    )
+    .await;
+    app.shutdown().await;
+}
+
+#[tokio::test]
 async fn a_dispatcher_can_watch_every_package_and_nobody_else_can() {
     let mut app = TestApp::spawn().await;
     let broadcaster = app.broadcaster(|_| {}).await;

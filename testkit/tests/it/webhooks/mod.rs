@@ -8,6 +8,7 @@
 mod access;
 mod addresses;
 mod crash;
+mod disable;
 mod dns;
 mod receiver;
 mod retries;
