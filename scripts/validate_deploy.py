@@ -67,6 +67,7 @@ METRICS: dict[str, str] = {
     "delivertrack_workers_broker_connected": "gauge",
     "delivertrack_workers_messages_refused_total": "counter",  # pool, reason
     "delivertrack_workers_mail_sent_total": "counter",  # kind
+    "delivertrack_workers_webhook_attempts_total": "counter",  # outcome
     # broadcaster (/metrics on METRICS_LISTEN, 9102)
     "delivertrack_broadcaster_connections": "gauge",
     "delivertrack_broadcaster_subscriptions": "gauge",
@@ -783,6 +784,7 @@ REQUIRED_SCRAPES = {
     "package-workers": ("package-workers", 9101),
     "location-workers": ("location-workers", 9101),
     "mail-workers": ("mail-workers", 9101),
+    "webhook-workers": ("webhook-workers", 9101),
     # Every broker node: each reports the queues it leads.
     "rabbitmq": ("rabbitmq", 15692),
 }
