@@ -8,13 +8,15 @@ use testkit::{KillOnDrop, TestEnv};
 
 const SECRET: &str = "a test secret of at least thirty-two bytes";
 const SIGNING_KEY: &str = "a test signing key of at least 32 bytes";
+const WEBHOOK_KEY: &str = "a test webhook key of at least 32 bytes";
 
-/// A service binary with both secrets set.
+/// A service binary with all its secrets set.
 fn service(name: &str) -> Command {
     let mut command = Command::new(testkit::bins::path(name));
     command
         .env("JWT_SECRET", SECRET)
         .env("MESSAGE_SIGNING_KEY", SIGNING_KEY)
+        .env("WEBHOOK_SECRET_KEY", WEBHOOK_KEY)
         .env_remove("AUTH_DISABLED")
         .env_remove("RUST_LOG");
     command
@@ -67,6 +69,20 @@ fn without_a_token_secret_the_services_refuse_to_start_unless_auth_is_disabled()
             .output()
             .expect("run the service");
         assert!(!short.status.success(), "{service} took a short secret");
+    }
+    // The key every webhook secret is derived from has no default either:
+    // ingest shows secrets at registration, the webhook pool signs with them.
+    for service in ["ingest", "workers"] {
+        let output = self::service(service)
+            .env_remove("WEBHOOK_SECRET_KEY")
+            .output()
+            .expect("run the service");
+        assert!(
+            !output.status.success(),
+            "{service} started without WEBHOOK_SECRET_KEY"
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("WEBHOOK_SECRET_KEY"), "{service}: {stderr}");
     }
     let output = service("workers")
         .env_remove("BOOTSTRAP_ADMIN_EMAIL")
