@@ -40,6 +40,7 @@ TABLES = {
         "workers/src/locations/",  # numbering points, latest positions
         "workers/src/geofences/notify.rs",  # numbering zone notices
         "workers/src/arrivals/",  # estimates and promises on packages
+        "workers/src/mail/recipients/",  # a recipient's mail names its package
     ],
     ("users", "sessions", "devices", "deliveries", "delivery_stops"): [
         "shared/src/auth/",
@@ -66,6 +67,9 @@ TABLES = {
         "workers/src/accounts/webhooks.rs",
     ],
     ("courier_legs", "arrival_cells"): ["workers/src/arrivals/"],
+    ("recipient_notifications", "mail_suppressions"): [
+        "workers/src/mail/",
+    ],
     ("geofence_subjects", "geofence_presence", "geofence_revision", "courier_notices"): [
         "shared/src/geofences/",
         "workers/src/geofences/",

@@ -39,6 +39,8 @@
 //!   trusted proxies; [`rate_limit`]: limits shared through Redis.
 //! - [`pool_members`]: the package pool's live replicas and the shards each
 //!   holds (heartbeats in PostgreSQL).
+//! - [`recipients`]: mail to a package's recipient: language, quiet hours,
+//!   the one-click unsubscribe link.
 //! - [`webhooks`]: integrators' endpoints: their secrets and signatures,
 //!   the addresses a delivery may never reach, the body it POSTs.
 //! - [`metrics`]: a Prometheus registry per service instance; [`endpoints`]
@@ -68,6 +70,7 @@ pub mod notices;
 pub mod packages;
 pub mod pool_members;
 pub mod rate_limit;
+pub mod recipients;
 pub mod redis_link;
 pub mod replica;
 pub mod seal;

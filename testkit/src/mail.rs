@@ -22,8 +22,31 @@ pub fn dir() -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct Mail {
     pub subject: String,
-    /// The text, its transfer encoding undone.
+    /// The text, its transfer encoding undone (of a multipart mail: its
+    /// `text/plain` part).
     pub body: String,
+    /// The `text/html` part of a multipart mail ("" without one).
+    pub html: String,
+    /// The headers, unfolded, one per line.
+    pub head: String,
+}
+
+impl Mail {
+    /// The value of header `name` ("" without it).
+    pub fn header(&self, name: &str) -> String {
+        header_of(&self.head, name)
+    }
+}
+
+fn header_of(head: &str, name: &str) -> String {
+    head.lines()
+        .find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then(|| value.trim().to_owned())
+        })
+        .unwrap_or_default()
 }
 
 impl Mail {
@@ -107,16 +130,34 @@ fn parse(raw: &str) -> Mail {
     let (head, body) = raw.split_once("\n\n").unwrap_or((&raw, ""));
     // Unfold continued header lines.
     let head = head.replace("\n ", " ").replace("\n\t", " ");
-    let header = |name: &str| {
-        head.lines()
-            .find_map(|line| {
-                let (key, value) = line.split_once(':')?;
-                key.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| value.trim().to_owned())
-            })
-            .unwrap_or_default()
-    };
+    let header = |name: &str| header_of(&head, name);
+    let content_type = header("Content-Type");
+    if let Some(boundary) = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))
+        .map(|b| b.trim_matches('"').to_owned())
+    {
+        let mut mail = Mail {
+            subject: header("Subject"),
+            body: String::new(),
+            html: String::new(),
+            head: head.clone(),
+        };
+        for part in body.split(&format!("--{boundary}")).skip(1) {
+            let part = part.trim_start_matches('\n');
+            if part.starts_with("--") {
+                break;
+            }
+            let inner = parse(part);
+            let kind = header_of(&inner.head, "Content-Type").to_lowercase();
+            if kind.starts_with("text/html") {
+                mail.html = inner.body;
+            } else if kind.starts_with("text/plain") {
+                mail.body = inner.body;
+            }
+        }
+        return mail;
+    }
     let body = match header("Content-Transfer-Encoding").to_lowercase().as_str() {
         "quoted-printable" => quoted_printable(body),
         "base64" => {
@@ -133,6 +174,8 @@ fn parse(raw: &str) -> Mail {
     Mail {
         subject: header("Subject"),
         body,
+        html: String::new(),
+        head,
     }
 }
 

@@ -116,7 +116,7 @@ async fn consume_all(
     });
     let mut consumers = Consumers::new();
     if let Some(mailer) = &stores.mailer {
-        spawn_mail(&mut consumers, connection, &runner, mailer).await?;
+        spawn_mail(&mut consumers, connection, &runner, config, mailer).await?;
     }
     if let Some(webhooks) = &stores.webhooks {
         spawn_webhooks(&mut consumers, connection, &runner, config, webhooks).await?;
@@ -149,12 +149,21 @@ async fn consume_all(
     outcome
 }
 
+/// The mail pool: the mail queue's sender, and the window runner turning
+/// status changes into recipient mail.
 async fn spawn_mail(
     consumers: &mut Consumers,
-    connection: &Connection,
+    connection: &Arc<Connection>,
     runner: &Arc<Runner>,
+    config: &WorkerConfig,
     mailer: &Arc<crate::mail::consumer::Mailer>,
 ) -> Result<(), lapin::Error> {
+    let notices = Arc::new(crate::mail::recipients::notices::RecipientNotices {
+        pool: mailer.pool.clone(),
+    });
+    let queue = runner.topology.mail_recipients_queue();
+    let window = window_limits(config, 64);
+    spawn_flow(consumers, connection, runner, &notices, queue, window).await?;
     let queue = runner.topology.mail_queue();
     let (channel, consumer) = open_consumer(connection, &queue, MAIL_CONCURRENCY, "").await?;
     let (runner, mailer) = (Arc::clone(runner), Arc::clone(mailer));

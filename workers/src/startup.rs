@@ -42,6 +42,7 @@ pub enum StartupError {
 
 fn mailer(
     config: &WorkerConfig,
+    pool: &sqlx::PgPool,
 ) -> Result<Option<Arc<crate::mail::consumer::Mailer>>, StartupError> {
     if !config.run_mail {
         return Ok(None);
@@ -61,6 +62,7 @@ fn mailer(
         public_url: settings.public_url.clone(),
         max_attempts: settings.max_attempts,
         concurrency: usize::from(MAIL_CONCURRENCY),
+        pool: pool.clone(),
     })))
 }
 
@@ -96,11 +98,11 @@ async fn run_pools(
     metrics: &Arc<WorkerMetrics>,
     shutdown: &CancellationToken,
 ) -> Result<(), StartupError> {
-    let mailer = mailer(&config)?;
     let pool = shared::db::lazy_pool(
         &config.common.database_url,
         config.common.database_max_connections,
     )?;
+    let mailer = mailer(&config, &pool)?;
     let cache = ViewCache::new(&config.common.redis_target(), &config.common.redis_prefix)?;
     let mongo = mongodb::Client::with_uri_str(&config.common.mongodb_url).await?;
     let locations = LocationStore::new(&mongo.database(&config.common.mongodb_database));

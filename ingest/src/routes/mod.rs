@@ -17,6 +17,7 @@ pub mod geofences;
 pub(crate) mod health;
 pub mod locations;
 pub mod packages;
+pub mod recipients;
 pub mod route;
 pub mod router;
 pub(crate) mod stats;

@@ -6,7 +6,7 @@
 use super::route::{Access, Route};
 use super::{
     audit, auth, couriers, deliveries, devices, document, geofences, health, locations, packages,
-    stats, track, users, webhooks, ws_ticket,
+    recipients, stats, track, users, webhooks, ws_ticket,
 };
 use crate::http::Reply;
 use hyper::{Method, StatusCode};
@@ -181,5 +181,7 @@ routes! {
         devices::rotate(s, caller, id, c.request).await
     });
     GET "/api/v1/audit" Caller audit::get => |s, c| Box::pin(async move { audit::get(s, c.caller()?, c.query()).await });
+    GET "/api/v1/recipients/unsubscribe" Track recipients::get => |s, c| Box::pin(async move { recipients::get(s, c.query()).await });
+    POST "/api/v1/recipients/unsubscribe" Track recipients::post => |s, c| Box::pin(recipients::post(s, c.request));
     GET "/api/v1/track/{tracking_number}" Track track::get => |s, c| Box::pin(async move { track::get(s, c.param(0)).await });
 }

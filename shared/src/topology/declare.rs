@@ -3,7 +3,8 @@
 
 use super::DeclareError;
 use super::{
-    Topology, DELIVERY_LIMIT, LOCATION_RETRY_DELAY_MS, MAIL_RETRY_DELAY_MS, WEBHOOK_RETRY_RUNGS_S,
+    Topology, DELIVERY_LIMIT, LOCATION_RETRY_DELAY_MS, MAIL_HOLD_MS, MAIL_RETRY_DELAY_MS,
+    WEBHOOK_RETRY_RUNGS_S,
 };
 use lapin::options::{
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
@@ -66,6 +67,23 @@ impl Topology {
                 more_bindings: Vec::new(),
             },
         ];
+        queues.extend([
+            QueueSpec {
+                name: self.mail_recipients_queue(),
+                arguments: self.locations_queue_arguments(),
+                binding: Some((
+                    self.events_exchange(),
+                    Self::webhook_event_binding("status_changed"),
+                )),
+                more_bindings: Vec::new(),
+            },
+            QueueSpec {
+                name: self.mail_held_queue(),
+                arguments: self.retry_queue_arguments(MAIL_HOLD_MS, Self::MAIL_ROUTING_KEY),
+                binding: None,
+                more_bindings: Vec::new(),
+            },
+        ]);
         queues.extend(self.webhook_queues());
         queues.extend((0..self.package_shards).map(|shard| QueueSpec {
             name: self.package_queue(shard),

@@ -10,6 +10,9 @@
 //! (default exchange) ─────────────────────────────────────▶ <prefix>.webhooks.send   (quorum)
 //! (default exchange) ─────────────────────────────────────▶ <prefix>.webhooks.retry.<n>s (quorum, TTL n s)
 //!                        └── expired ────────────────────▶ <prefix>.webhooks.send
+//!                   ── package.*.status_changed ──────────▶ <prefix>.mail.recipients (quorum)
+//! (default exchange) ─────────────────────────────────────▶ <prefix>.mail.held       (quorum, TTL 30 min)
+//!                        └── expired: mail.send ─────────▶ <prefix>.commands
 //! <prefix>.dead     (fanout) ─────────────────────────────▶ <prefix>.dead              (quorum)
 //! (default exchange) ─────────────────────────────────────▶ <prefix>.locations.retry  (quorum, TTL)
 //!                        └── expired: location.record ──▶ <prefix>.commands
@@ -48,6 +51,10 @@ pub const LOCATION_RETRY_DELAY_MS: i64 = 1000;
 
 /// How long a mail the SMTP server did not take waits before the next try.
 pub const MAIL_RETRY_DELAY_MS: i64 = 30_000;
+
+/// The longest a recipient mail held in quiet hours waits before it asks
+/// again (`<prefix>.mail.held`).
+pub const MAIL_HOLD_MS: i64 = 30 * 60 * 1000;
 
 /// The webhook pool's delay lines, in seconds: a failed attempt waits on
 /// the shortest that holds its backoff (its own expiration shortens the
@@ -129,6 +136,16 @@ impl Topology {
     }
 
     pub const MAIL_ROUTING_KEY: &'static str = "mail.send";
+
+    /// Status changes the mail pool tells packages' recipients about.
+    pub fn mail_recipients_queue(&self) -> String {
+        format!("{}.mail.recipients", self.prefix)
+    }
+
+    /// Where recipient mail waits out quiet hours.
+    pub fn mail_held_queue(&self) -> String {
+        format!("{}.mail.held", self.prefix)
+    }
     pub const MAIL_BINDING_KEY: &'static str = "mail.*";
 
     /// The events the webhook pool fans out to endpoints.

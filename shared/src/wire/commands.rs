@@ -48,6 +48,8 @@ pub enum Command {
     DeleteWebhook(DeleteWebhook),
     /// A new secret; the previous one keeps signing for a day.
     RotateWebhookSecret(RotateWebhookSecret),
+    /// No more recipient mail to an address.
+    UnsubscribeRecipient(UnsubscribeRecipient),
 }
 
 /// A new endpoint, every field checked by ingest (its URL's addresses too).
@@ -262,6 +264,18 @@ pub struct CreatePackage {
     /// By when delivery was promised.
     #[serde(default)]
     pub promised_by: Option<chrono::DateTime<chrono::Utc>>,
+    /// Mail `recipient_email` when it is out for delivery, delivered or
+    /// not delivered (`notify_recipient: true`), in this language and
+    /// time zone.
+    #[serde(default)]
+    pub notify_recipient: Option<crate::recipients::Preferences>,
+}
+
+/// An address used its one-click unsubscribe link: no more recipient mail
+/// to it (ingest checked the link).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UnsubscribeRecipient {
+    pub email: Email,
 }
 
 /// A new account. The password is hashed by ingest; only the hash travels.
@@ -332,6 +346,7 @@ impl Command {
             Self::UpdateWebhook(c) => c.webhook_id.to_string().into(),
             Self::DeleteWebhook(c) => c.webhook_id.to_string().into(),
             Self::RotateWebhookSecret(c) => c.webhook_id.to_string().into(),
+            Self::UnsubscribeRecipient(c) => c.email.as_str().into(),
         }
     }
 
@@ -362,6 +377,7 @@ impl Command {
             Self::UpdateWebhook(_) => "webhook_update",
             Self::DeleteWebhook(_) => "webhook_delete",
             Self::RotateWebhookSecret(_) => "webhook_rotate",
+            Self::UnsubscribeRecipient(_) => "recipient_unsubscribe",
         }
     }
 }

@@ -29,6 +29,15 @@ pub enum Mail {
     },
     /// The account's webhook endpoint failed for days and was disabled.
     WebhookDisabled { webhook_id: Uuid },
+    /// A package's recipient is told how it goes (not an account's mail:
+    /// the address was given with the package).
+    RecipientNotice {
+        tracking_number: String,
+        notice: crate::recipients::NoticeKind,
+        /// The arrival window, when out for delivery on a run.
+        eta: Option<crate::notices::Eta>,
+        preferences: crate::recipients::Preferences,
+    },
 }
 
 impl Mail {
@@ -39,6 +48,7 @@ impl Mail {
             Self::AccountExists => "account_exists",
             Self::ResetPassword { .. } => "reset_password",
             Self::WebhookDisabled { .. } => "webhook_disabled",
+            Self::RecipientNotice { .. } => "recipient_notice",
         }
     }
 }

@@ -24,7 +24,9 @@ pub use commands::{
     ResetPassword, RevokeDevice, RotateDeviceKey, StartSession, UpdateDelivery, UpdateGeofence,
     UpdatePlan, UpdateStatus, UpdateUser, VerifyEmail,
 };
-pub use commands::{CreateWebhook, DeleteWebhook, RotateWebhookSecret, UpdateWebhook};
+pub use commands::{
+    CreateWebhook, DeleteWebhook, RotateWebhookSecret, UnsubscribeRecipient, UpdateWebhook,
+};
 pub use envelope::{Envelope, Principal, TraceContext, WireError, SCHEMA_VERSION};
 pub use events::{AccountOutcome, Event, LinkKind};
 pub use mail::{Mail, MailRequest};

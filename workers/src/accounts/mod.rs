@@ -55,6 +55,9 @@ pub async fn apply(
         Command::UpdateWebhook(c) => webhooks::update(tx, command, c).await?,
         Command::DeleteWebhook(c) => webhooks::delete(tx, command, c).await?,
         Command::RotateWebhookSecret(c) => webhooks::rotate(tx, command, c).await?,
+        Command::UnsubscribeRecipient(c) => {
+            crate::mail::recipients::suppress::apply(tx, command, c).await?
+        }
         Command::CreatePackage(_) | Command::UpdateStatus(_) | Command::UpdatePlan(_) => {
             return Ok(None)
         }

@@ -34,6 +34,9 @@ pub struct Mailer {
     pub max_attempts: u32,
     /// Mails sent at once by one consumer.
     pub concurrency: usize,
+    /// Asked, just before a recipient mail goes, whether its address
+    /// unsubscribed since the mail was queued (or while it was held).
+    pub pool: sqlx::PgPool,
 }
 
 /// Consumes until shutdown (Ok) or until the channel fails (Err).
@@ -91,7 +94,8 @@ async fn handle(
 ) -> Option<Delivery> {
     let attempt = attempt_of(&delivery) + 1;
     let message = match send(pipeline, mailer, &delivery, attempt).await {
-        Ok(()) => return Some(delivery),
+        Ok(Sent::Sent) => return Some(delivery),
+        Ok(Sent::Held(wait)) => held(pipeline, &delivery, wait),
         Err(SendError::Transient(_)) if attempt < mailer.max_attempts => {
             pipeline.metrics.retried.with_label_values(&["mail"]).inc();
             delayed(pipeline, &delivery, attempt)
@@ -123,13 +127,21 @@ async fn handle(
         .map(|()| delivery)
 }
 
-/// Opens, renders and sends one mail.
+/// What became of a mail.
+enum Sent {
+    /// Sent, or not owed any more (its recipient unsubscribed).
+    Sent,
+    /// Quiet hours in the recipient's time zone: it waits this much longer.
+    Held(std::time::Duration),
+}
+
+/// Opens, renders and sends one mail (or holds it, in quiet hours).
 async fn send(
     pipeline: &Runner,
     mailer: &Mailer,
     delivery: &Delivery,
     attempt: u32,
-) -> Result<(), SendError> {
+) -> Result<Sent, SendError> {
     let payload = pipeline.keys.open(&delivery.data).map_err(|refused| {
         pipeline
             .metrics
@@ -140,6 +152,21 @@ async fn send(
     })?;
     let request = Envelope::<MailRequest>::decode(payload)
         .map_err(|error| SendError::Permanent(error.to_string()))?;
+    if let shared::wire::Mail::RecipientNotice {
+        notice,
+        preferences,
+        ..
+    } = &request.body.mail
+    {
+        let now = chrono::Utc::now();
+        let wait = shared::recipients::quiet::wait(&preferences.time_zone, now);
+        if let (false, Some(wait)) = (notice.urgent(), wait) {
+            return Ok(Sent::Held(wait));
+        }
+        if unsubscribed(&mailer.pool, request.body.to.as_str()).await? {
+            return Ok(Sent::Sent);
+        }
+    }
     let mail = render(
         &request.body,
         &pipeline.keys,
@@ -152,7 +179,37 @@ async fn send(
         Ok(()) => pipeline.metrics.mail_sent.with_label_values(&[kind]).inc(),
         Err(error) => tracing::warn!(%error, kind, attempt, "mail not sent"),
     }
-    sent
+    sent.map(|()| Sent::Sent)
+}
+
+/// Whether `address` used an unsubscribe link (a database that cannot
+/// answer: try again later).
+async fn unsubscribed(pool: &sqlx::PgPool, address: &str) -> Result<bool, SendError> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM mail_suppressions WHERE email = $1)")
+        .bind(address.to_ascii_lowercase())
+        .fetch_one(pool)
+        .await
+        .map_err(|error| SendError::Transient(error.to_string()))
+}
+
+/// The same mail onto the holding line, back in `wait` or half an hour,
+/// whichever is sooner (then quiet hours are asked again): the line
+/// expires only at its head, so no mail waits much longer than its own
+/// end of quiet hours.
+fn held(pipeline: &Runner, delivery: &Delivery, wait: std::time::Duration) -> Message {
+    let millis = wait
+        .as_millis()
+        .clamp(1, u128::from(shared::topology::MAIL_HOLD_MS.unsigned_abs()));
+    Message {
+        exchange: String::new(),
+        routing_key: pipeline.topology.mail_held_queue(),
+        payload: delivery.data.clone(),
+        properties: delivery
+            .properties
+            .clone()
+            .with_expiration(millis.to_string().into()),
+        routing: shared::amqp::Routing::Mandatory,
+    }
 }
 
 /// The same message, into the delay line, one attempt further.

@@ -5,13 +5,18 @@
 //! - [`request_for`]: which outcomes of the package pool owe a mail (the
 //!   package consumer publishes the request with the outcome's other
 //!   effects, after the commit);
-//! - [`render`]: a request into a message, with its signed link;
+//! - [`render`]: a request into a message ([`rendered`]), with its signed
+//!   link;
 //! - [`transport`]: SMTP through `lettre` (`SMTP_URL`), or the log;
+//! - [`recipients`]: mail to packages' recipients (status changes from
+//!   the events exchange; quiet hours are kept by [`consumer`]);
 //! - [`consumer`]: the mail queue's loop: send, or retry through the
 //!   broker's delay line, or dead-letter what can never be sent.
 
 pub mod consumer;
+pub mod recipients;
 pub mod render;
+pub mod rendered;
 pub mod transport;
 
 use shared::wire::{AccountOutcome, Event, LinkKind, Mail, MailRequest};

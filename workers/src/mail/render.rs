@@ -5,13 +5,7 @@
 use shared::auth::links::{self, Purpose};
 use shared::wire::{Mail, MailRequest, SigningKeys};
 
-/// A message ready for a transport.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rendered {
-    pub to: String,
-    pub subject: String,
-    pub body: String,
-}
+pub use super::rendered::Rendered;
 
 /// `public_url`: where the API is reached from outside (`PUBLIC_URL`), the
 /// base of every link.
@@ -37,6 +31,23 @@ pub fn render(request: &MailRequest, keys: &SigningKeys, public_url: &str, now: 
             reset_password(base, &link(Purpose::ResetPassword, *user_id, None, version))
         }
         Mail::WebhookDisabled { webhook_id } => webhook_disabled(base, *webhook_id),
+        // Its own greeting, languages and links.
+        Mail::RecipientNotice {
+            tracking_number,
+            notice,
+            eta,
+            preferences,
+        } => {
+            return super::recipients::letter::render(
+                request.to.as_str(),
+                tracking_number,
+                *notice,
+                eta.as_ref(),
+                preferences,
+                keys,
+                base,
+            )
+        }
     };
     Rendered {
         to: request.to.as_str().to_owned(),
@@ -44,6 +55,8 @@ pub fn render(request: &MailRequest, keys: &SigningKeys, public_url: &str, now: 
         // No name in the greeting: the name is the account's own words, and
         // the account may not be the address's owner.
         body: format!("Hello,\n\n{text}\n\n-- \nDeliverTrack\n"),
+        html: None,
+        unsubscribe: None,
     }
 }
 

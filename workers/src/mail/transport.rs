@@ -3,9 +3,9 @@
 //! `smtp://host:25` for a relay on the same host), or the log
 //! (`SMTP_URL=log`, for local use: each message is written to the log).
 
-use super::render::Rendered;
-use lettre::message::header::ContentType;
-use lettre::message::Mailbox;
+use super::rendered::Rendered;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
+use lettre::message::{Mailbox, MultiPart};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 /// Why a mail was not sent.
@@ -39,16 +39,29 @@ impl Transport {
     }
 
     pub async fn send(&self, from: &Mailbox, mail: &Rendered) -> Result<(), SendError> {
-        let message = Message::builder()
+        let mut builder = Message::builder()
             .from(from.clone())
             .to(mail
                 .to
                 .parse::<Mailbox>()
                 .map_err(|e| SendError::Permanent(format!("recipient {:?}: {e}", mail.to)))?)
-            .subject(mail.subject.clone())
-            .header(ContentType::TEXT_PLAIN)
-            .body(mail.body.clone())
-            .map_err(|e| SendError::Permanent(e.to_string()))?;
+            .subject(mail.subject.clone());
+        if let Some(link) = &mail.unsubscribe {
+            // RFC 8058: mail clients offer one-click unsubscribe (a POST).
+            builder = builder
+                .header(ListUnsubscribe(format!("<{link}>")))
+                .header(ListUnsubscribePost);
+        }
+        let message = match &mail.html {
+            Some(html) => builder.multipart(MultiPart::alternative_plain_html(
+                mail.body.clone(),
+                html.clone(),
+            )),
+            None => builder
+                .header(ContentType::TEXT_PLAIN)
+                .body(mail.body.clone()),
+        }
+        .map_err(|e| SendError::Permanent(e.to_string()))?;
         match self {
             Self::Log => {
                 tracing::info!(
@@ -67,5 +80,43 @@ impl Transport {
                 }
             }),
         }
+    }
+}
+
+type HeaderError = Box<dyn std::error::Error + Send + Sync>;
+
+/// `List-Unsubscribe: <https://...>`
+#[derive(Clone)]
+struct ListUnsubscribe(String);
+
+impl Header for ListUnsubscribe {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe")
+    }
+
+    fn parse(s: &str) -> Result<Self, HeaderError> {
+        Ok(Self(s.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
+    }
+}
+
+/// `List-Unsubscribe-Post: List-Unsubscribe=One-Click`
+#[derive(Clone)]
+struct ListUnsubscribePost;
+
+impl Header for ListUnsubscribePost {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post")
+    }
+
+    fn parse(_: &str) -> Result<Self, HeaderError> {
+        Ok(Self)
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), "List-Unsubscribe=One-Click".to_owned())
     }
 }

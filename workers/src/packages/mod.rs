@@ -57,6 +57,7 @@ pub async fn apply_window(
         tx.rollback().await?;
     } else {
         store::write(&mut tx, &applying.window).await?;
+        crate::mail::recipients::remember::remember(&mut tx, commands, &outcomes).await?;
         let mut settle: Vec<Uuid> = applying
             .window
             .status_rows

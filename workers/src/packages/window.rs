@@ -400,6 +400,7 @@ mod tests {
             recipient_email: None,
             destination: None,
             promised_by: None,
+            notify_recipient: None,
         }))
     }
 

@@ -10,12 +10,14 @@
 //! - [`isolate`]: applying a window together, and one by one when it fails
 //!   for good, so one poisonous message cannot hold the others back.
 //! - [`messages`]: decoding deliveries and encoding what a window publishes.
+//! - [`persist`]: a handler waiting out a store that is down.
 //! - [`ConsumeError`]: why a consumer stopped.
 
 mod effects;
 mod error;
 pub mod isolate;
 pub mod messages;
+pub mod persist;
 mod settle;
 mod window;
 

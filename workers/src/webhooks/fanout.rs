@@ -17,7 +17,6 @@ use shared::webhooks::SendRequest;
 use shared::wire::{Envelope, PackageEvent, Principal};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 use uuid::Uuid;
 
 pub struct FanOut {
@@ -41,20 +40,9 @@ impl Flow for FanOut {
             .flat_map(|(_, e)| occurrences(e.event_id, &e.body))
             .collect();
         if !occurred.is_empty() {
-            let mut backoff =
-                shared::backoff::Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-            let sends = loop {
-                match self.record(&occurred).await {
-                    Ok(sends) => break sends,
-                    Err(error) => {
-                        tracing::warn!(%error, "recording webhook deliveries failed; retrying");
-                        tokio::select! {
-                            _ = runner.stop.cancelled() => return Err(Abandoned),
-                            _ = tokio::time::sleep(backoff.next_delay()) => {}
-                        }
-                    }
-                }
-            };
+            let sends = runner
+                .until_done("recording webhook deliveries", || self.record(&occurred))
+                .await?;
             for send in sends {
                 match send_message(runner, &send) {
                     Ok(message) => messages.push(message),

@@ -4,6 +4,7 @@
 //! ([`read`]: one, all, or those at a point, from MongoDB).
 
 pub mod read;
+pub mod schemas;
 pub mod write;
 
 use crate::http::ApiError;

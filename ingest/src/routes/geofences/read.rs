@@ -20,7 +20,7 @@ use shared::geofences::Zone;
         ("longitude" = Option<f64>, Query, description = "With latitude"),
         ("limit" = Option<i64>, Query, description = "At most this many (default 100, at most 1000)")),
     responses(
-        (status = 200, description = "Zones, the most recently changed first", body = Vec<crate::schemas::Geofence>),
+        (status = 200, description = "Zones, the most recently changed first", body = Vec<super::schemas::Geofence>),
         (status = 422, description = "Invalid point or limit", body = crate::http::error::ErrorBody),
         (status = 503, description = "Zones cannot be read now", body = crate::http::error::ErrorBody)))]
 pub async fn list(state: &AppState, caller: &Caller, query: Query<'_>) -> Result<Reply, ApiError> {
@@ -57,7 +57,7 @@ pub async fn list(state: &AppState, caller: &Caller, query: Query<'_>) -> Result
 #[utoipa::path(get, path = "/api/v1/geofences/{id}", tag = "geofences",
     params(("id" = uuid::Uuid, Path, description = "The zone's id")),
     responses(
-        (status = 200, description = "The zone", body = crate::schemas::Geofence),
+        (status = 200, description = "The zone", body = super::schemas::Geofence),
         (status = 404, description = "No such zone", body = crate::http::error::ErrorBody),
         (status = 503, description = "Zones cannot be read now", body = crate::http::error::ErrorBody)))]
 pub async fn one(state: &AppState, caller: &Caller, raw: &str) -> Result<Reply, ApiError> {

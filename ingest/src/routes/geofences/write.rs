@@ -21,10 +21,10 @@ use shared::wire::{
 use uuid::Uuid;
 
 #[utoipa::path(post, path = "/api/v1/geofences", tag = "geofences",
-    request_body = crate::schemas::GeofenceRequest,
+    request_body = super::schemas::GeofenceRequest,
     responses(
         crate::http::documented::BodyErrors, crate::routes::write::Queued,
-        (status = 201, description = "Drawn", body = crate::schemas::Geofence),
+        (status = 201, description = "Drawn", body = super::schemas::Geofence),
         (status = 422, description = "Invalid fields", body = crate::http::error::InvalidFields)))]
 pub async fn post(
     state: &AppState,
@@ -54,10 +54,10 @@ pub async fn post(
 
 #[utoipa::path(patch, path = "/api/v1/geofences/{id}", tag = "geofences",
     params(("id" = Uuid, Path, description = "The zone's id")),
-    request_body = crate::schemas::GeofencePatch,
+    request_body = super::schemas::GeofencePatch,
     responses(
         crate::http::documented::BodyErrors, crate::routes::write::Queued,
-        (status = 200, description = "Changed", body = crate::schemas::Geofence),
+        (status = 200, description = "Changed", body = super::schemas::Geofence),
         (status = 404, description = "No such zone", body = crate::http::error::ErrorBody),
         (status = 422, description = "Invalid fields, or nothing to change", body = crate::http::error::InvalidFields)))]
 pub async fn patch(

@@ -95,6 +95,7 @@ pub fn parse(
     let destination = super::plan::destination(&mut fields, body).applied_to(None);
     let promised_by =
         super::plan::promised_by(&mut fields, body, chrono::Utc::now()).applied_to(None);
+    let notify_recipient = super::recipient_mail::parse(&mut fields, recipient_email.is_some());
     fields.finish()?;
     match (
         tracking_number,
@@ -122,6 +123,7 @@ pub fn parse(
             recipient_email,
             destination,
             promised_by,
+            notify_recipient,
         }),
         // finish() reports every missing field, so this is unreachable in practice.
         _ => Err(ApiError::invalid_fields("missing required fields")),

@@ -5,6 +5,7 @@ pub mod events;
 pub mod get;
 pub mod list;
 pub mod plan;
+mod recipient_mail;
 pub mod status;
 
 /// Limits for free-text fields, in characters.

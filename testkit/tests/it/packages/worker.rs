@@ -53,6 +53,7 @@ fn create(tn: &TrackingNumber) -> Envelope<Command> {
             recipient_email: None,
             destination: None,
             promised_by: None,
+            notify_recipient: None,
         }),
     )
 }

@@ -79,6 +79,11 @@ fn create_package_roundtrips() {
         recipient_email: Some(shared::domain::Email::parse("bob@example.com").unwrap()),
         destination: Some(shared::domain::Coordinates::new(52.5, 13.4).unwrap()),
         promised_by: Some(Utc::now()),
+        notify_recipient: Some(shared::recipients::Preferences {
+            locale: shared::recipients::Locale::De,
+            time_zone: "Europe/Berlin".into(),
+            notices: vec![shared::recipients::NoticeKind::Delivered],
+        }),
     }));
 }
 
