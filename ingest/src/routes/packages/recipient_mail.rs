@@ -38,6 +38,12 @@ pub fn parse(fields: &mut Fields<'_>, has_email: bool) -> Option<Preferences> {
         fields.invalid("notify_recipient", "needs recipient_email");
         return None;
     }
+    if let Some(serde_json::Value::String(email)) = fields.get("recipient_email") {
+        if !bare_address(email) {
+            fields.invalid("recipient_email", "must be a bare address to mail it");
+            return None;
+        }
+    }
     Some(Preferences {
         locale,
         time_zone,
@@ -67,4 +73,34 @@ fn notices(fields: &mut Fields<'_>) -> Vec<NoticeKind> {
         }
     }
     kinds
+}
+
+/// `local@domain` and nothing else: a display name (`x<a@b>`) or quoted
+/// local part (`"a"@b`) is another spelling of an address that reaches the
+/// same inbox, which would let a sender step around its unsubscribe.
+fn bare_address(email: &str) -> bool {
+    !email.is_empty()
+        && email.matches('@').count() == 1
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>\"()[],;:\\".contains(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bare_address;
+
+    #[test]
+    fn only_bare_addresses_are_mailed() {
+        assert!(bare_address("bob.smith+parcels@example.com"));
+        for alias in [
+            "x<bob@example.com>",
+            "\"bob\"@example.com",
+            "bob@[127.0.0.1]",
+            "a b@c.d",
+            "a@b@c",
+        ] {
+            assert!(!bare_address(alias), "{alias}");
+        }
+    }
 }

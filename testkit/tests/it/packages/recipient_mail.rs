@@ -110,6 +110,9 @@ async fn a_recipient_is_mailed_out_for_delivery_and_delivered_and_can_stop_it_in
         "List-Unsubscribe=One-Click"
     );
 
+    // Out for delivery again (a scan repeated) is nothing new to them.
+    app.status_changed(&tn, json!({"status": "out_for_delivery"}))
+        .await;
     app.status_changed(&tn, json!({"status": "delivered"}))
         .await;
     let second = mail::next_to(&email, MAIL_WAIT).await;
@@ -228,6 +231,10 @@ async fn recipient_mail_asked_for_wrongly_is_refused_and_nothing_is_created() {
         ),
         ("recipient_locale", json!({"recipient_locale": "xx"})),
         ("recipient_notices", json!({"recipient_notices": []})),
+        (
+            "recipient_email",
+            json!({"recipient_email": "x<victim@example.test>"}),
+        ),
         (
             "recipient_notices",
             json!({"recipient_notices": ["weekly_digest"]}),

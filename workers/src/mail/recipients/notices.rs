@@ -48,11 +48,15 @@ impl Flow for RecipientNotices {
         let changes: Vec<Change> = decoded
             .iter()
             .filter_map(|(_, event)| match &event.body {
-                PackageEvent::StatusChanged(changed) => Some(Change {
-                    event_id: event.event_id,
-                    tracking_number: changed.tracking_number.as_str().to_owned(),
-                    notice: NoticeKind::for_status(changed.status)?,
-                }),
+                // A repeated status (out for delivery again, failed again)
+                // tells the recipient nothing new: no second mail.
+                PackageEvent::StatusChanged(changed) if changed.previous != changed.status => {
+                    Some(Change {
+                        event_id: event.event_id,
+                        tracking_number: changed.tracking_number.as_str().to_owned(),
+                        notice: NoticeKind::for_status(changed.status)?,
+                    })
+                }
                 _ => None,
             })
             .collect();
