@@ -82,6 +82,8 @@ async fn presence_goes_stale_and_offline_at_the_thresholds_and_back_online_on_th
         Presence::Online
     );
     presence_read(&app, &courier, "online").await;
+    // Another fix while online is no news: the next event is going stale.
+    report(&app, &courier).await;
 
     let (stale, quiet) = next_presence(&app, &mut tap, &courier).await;
     assert_eq!(stale, Presence::Stale);

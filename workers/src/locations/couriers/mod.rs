@@ -84,7 +84,7 @@ fn announced(
     }
     let mut events: Vec<CourierEvent> = advanced
         .iter()
-        .filter(|a| a.presence_before.as_deref() != Some(Presence::Online.as_str()))
+        .filter(|a| a.came_online)
         .map(|a| CourierEvent::PresenceChanged {
             courier_id: a.courier_id,
             presence: Presence::Online,

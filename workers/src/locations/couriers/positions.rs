@@ -1,6 +1,10 @@
 //! The PostgreSQL side of a window's courier reports: one statement moves
 //! each courier's row forward (newest fix by `recorded_at`, last heard by
-//! arrival, battery, presence back to `online`) and says what it was before.
+//! arrival, battery, presence back to `online`) and says whether that
+//! brought it online. (Not from a CTE locking the row the same statement
+//! updates: it returned no row, so every window looked like a first report
+//! and announced `online` again. `presence_changed_at` moves to `now()`,
+//! the transaction's time, exactly when presence changes.)
 
 use chrono::{DateTime, Utc};
 use shared::couriers::CourierPoint;
@@ -16,8 +20,9 @@ pub struct Advanced {
     pub point_id: Option<Uuid>,
     pub heard_at: DateTime<Utc>,
     pub battery_pct: Option<f64>,
-    /// The presence before the window (`None`: first report ever).
-    pub presence_before: Option<String>,
+    /// Whether this window brought it online (its first report ever, or
+    /// the first since it went stale or offline).
+    pub came_online: bool,
 }
 
 /// Of each courier's reports in the window: the newest fix, the last
@@ -60,8 +65,6 @@ fn advance_sql() -> String {
         $6::timestamptz[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::bool[], \
         $12::timestamptz[]) \
     AS v(courier_id, device_id, point_id, lat, lon, t, acc, spd, hdg, batt, chg, heard) \
-), before AS ( \
-    SELECT c.courier_id, c.presence FROM courier_positions c JOIN v USING (courier_id) FOR UPDATE OF c \
 ), up AS ( \
     INSERT INTO courier_positions AS c (courier_id, device_id, point_id, latitude, longitude, \
         recorded_at, accuracy_m, speed_mps, heading_deg, battery_pct, charging, heard_at, \
@@ -83,10 +86,10 @@ fn advance_sql() -> String {
         heard_at = GREATEST(c.heard_at, EXCLUDED.heard_at), \
         presence = 'online', \
         presence_changed_at = CASE WHEN c.presence = 'online' THEN c.presence_changed_at ELSE now() END \
-    RETURNING c.courier_id, c.point_id, c.heard_at, c.battery_pct \
+    RETURNING c.courier_id, c.point_id, c.heard_at, c.battery_pct, \
+        c.presence_changed_at = now() AS came_online \
 ) \
-SELECT up.courier_id, up.point_id, up.heard_at, up.battery_pct, before.presence AS presence_before \
-FROM up LEFT JOIN before USING (courier_id)")
+SELECT courier_id, point_id, heard_at, battery_pct, came_online FROM up")
 }
 
 /// Moves each courier's row forward with the window's reports.
