@@ -22,6 +22,8 @@ pub struct Options {
     /// Send mail to the tests' SMTP server ([`crate::mail`]); otherwise
     /// the mail pool writes it to the log.
     pub mail: bool,
+    /// `RECIPIENT_MAIL_DAILY_CAP`, when not the default.
+    pub recipient_mail_cap: Option<u32>,
     /// Adjusts ingest's settings before it starts.
     pub ingest: Box<dyn FnOnce(&mut IngestConfig) + Send>,
     /// The test's system, when it is not the usual one (clusters, a replica).
@@ -35,6 +37,7 @@ impl Default for Options {
         Self {
             workers: true,
             mail: false,
+            recipient_mail_cap: None,
             ingest: Box::new(|_| {}),
             env: None,
             webhooks: None,
@@ -64,6 +67,13 @@ impl Options {
         self
     }
 
+    /// Mail goes to the tests' SMTP server, at most `cap` recipient mails
+    /// per address a day.
+    pub fn with_recipient_mail_cap(mut self, cap: u32) -> Self {
+        self.recipient_mail_cap = Some(cap);
+        self.with_mail()
+    }
+
     /// Runs the webhook pool too, with [`webhook_settings`] adjusted by `tweak`.
     pub fn with_webhooks(
         mut self,
@@ -85,6 +95,7 @@ pub struct TestApp {
     pub env: TestEnv,
     /// Whether mail goes to the tests' SMTP server.
     mail: bool,
+    recipient_mail_cap: Option<u32>,
     /// The webhook pool's settings, when it runs.
     webhooks: Option<workers::webhooks::WebhookSettings>,
     /// `http://127.0.0.1:<port>/api/v1`
@@ -201,6 +212,7 @@ impl TestApp {
         let mut test_app = Self {
             env,
             mail: options.mail,
+            recipient_mail_cap: options.recipient_mail_cap,
             webhooks: options.webhooks,
             base,
             osmand,
@@ -229,6 +241,9 @@ impl TestApp {
         if self.mail {
             config.mail.smtp_url = crate::mail::smtp_url();
             config.mail.public_url = self.base.trim_end_matches("/api/v1").to_owned();
+        }
+        if let Some(cap) = self.recipient_mail_cap {
+            config.mail.recipient_daily_cap = cap;
         }
         config.webhooks = self
             .webhooks

@@ -366,6 +366,23 @@ impl TestEnv {
         .expect("publish command");
     }
 
+    /// Publishes a mail request the way the worker pools do (a broker
+    /// replaying one is this, twice).
+    pub async fn publish_mail(&self, envelope: &shared::wire::Envelope<shared::wire::MailRequest>) {
+        shared::amqp::publish_envelope(
+            self.channel(),
+            &self.config.signing,
+            &self.topology().commands_exchange(),
+            Topology::MAIL_ROUTING_KEY,
+            envelope,
+            "mail",
+            shared::amqp::Routing::Mandatory,
+            Duration::from_secs(5),
+        )
+        .await
+        .expect("publish a mail request");
+    }
+
     /// Publishes a location batch the way ingest does.
     pub async fn publish_locations(
         &self,

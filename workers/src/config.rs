@@ -84,6 +84,9 @@ pub struct MailSettings {
     /// `MAIL_MAX_ATTEMPTS`: tries before a mail is dead-lettered (one every
     /// 30 s: 240 is two hours).
     pub max_attempts: u32,
+    /// `RECIPIENT_MAIL_DAILY_CAP`: recipient mails one address gets in 24
+    /// hours at most, however many packages name it (20).
+    pub recipient_daily_cap: u32,
 }
 
 impl Default for MailSettings {
@@ -93,6 +96,7 @@ impl Default for MailSettings {
             from: "DeliverTrack <no-reply@localhost>".into(),
             public_url: "http://127.0.0.1:8080".into(),
             max_attempts: 240,
+            recipient_daily_cap: 20,
         }
     }
 }
@@ -293,6 +297,7 @@ impl MailSettings {
             from,
             public_url: shared::config::url_var("PUBLIC_URL", &d.public_url, &["http", "https"])?,
             max_attempts: var("MAIL_MAX_ATTEMPTS", d.max_attempts)?.max(1),
+            recipient_daily_cap: var("RECIPIENT_MAIL_DAILY_CAP", d.recipient_daily_cap)?,
         })
     }
 }

@@ -21,6 +21,9 @@ pub struct WorkerMetrics {
     pub refused: IntCounterVec,
     /// Mails the SMTP server took, by `kind`.
     pub mail_sent: IntCounterVec,
+    /// Recipient mails not sent, by `reason` (`unsubscribed`,
+    /// `daily_cap`, `already_sent`).
+    pub mail_skipped: IntCounterVec,
     /// Webhook attempts, by `outcome` (`success`: a 2xx; `failure`).
     pub webhook_attempts: IntCounterVec,
     /// Messages per window (the batch one round of writes carries).
@@ -41,7 +44,7 @@ impl Default for WorkerMetrics {
         let m = Metrics::new("workers");
         let pool = &["pool"];
         let (shard_held, pool_members) = pool_gauges(&m);
-        let (refused, mail_sent, webhook_attempts) = outcome_counters(&m);
+        let (refused, mail_sent, mail_skipped, webhook_attempts) = outcome_counters(&m);
         let metrics = Self {
             consumed: m.counter_vec(
                 "messages_consumed_total",
@@ -65,6 +68,7 @@ impl Default for WorkerMetrics {
             ),
             refused,
             mail_sent,
+            mail_skipped,
             webhook_attempts,
             window: m.histogram_vec(
                 "window_messages",
@@ -112,7 +116,7 @@ fn pool_gauges(m: &Metrics) -> (IntGaugeVec, IntGauge) {
 }
 
 /// Messages refused for their seal, and what the mail and webhook pools send.
-fn outcome_counters(m: &Metrics) -> (IntCounterVec, IntCounterVec, IntCounterVec) {
+fn outcome_counters(m: &Metrics) -> (IntCounterVec, IntCounterVec, IntCounterVec, IntCounterVec) {
     (
         m.counter_vec(
             "messages_refused_total",
@@ -120,6 +124,11 @@ fn outcome_counters(m: &Metrics) -> (IntCounterVec, IntCounterVec, IntCounterVec
             &["pool", "reason"],
         ),
         m.counter_vec("mail_sent_total", "Mails the SMTP server took", &["kind"]),
+        m.counter_vec(
+            "mail_skipped_total",
+            "Recipient mails not sent: unsubscribed, over the daily cap, or sent before",
+            &["reason"],
+        ),
         m.counter_vec(
             "webhook_attempts_total",
             "Attempts at webhook deliveries, by outcome (success: a 2xx answer)",
@@ -141,8 +150,12 @@ impl WorkerMetrics {
             "account_exists",
             "reset_password",
             "webhook_disabled",
+            "recipient_notice",
         ] {
             metrics.mail_sent.with_label_values(&[kind]);
+        }
+        for reason in ["unsubscribed", "daily_cap", "already_sent"] {
+            metrics.mail_skipped.with_label_values(&[reason]);
         }
         for pool in ["packages", "locations", "mail", "webhooks"] {
             for counter in [

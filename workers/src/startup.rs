@@ -63,6 +63,7 @@ fn mailer(
         max_attempts: settings.max_attempts,
         concurrency: usize::from(MAIL_CONCURRENCY),
         pool: pool.clone(),
+        recipient_daily_cap: settings.recipient_daily_cap,
     })))
 }
 

@@ -33,11 +33,21 @@ pub fn wait(time_zone: &str, now: DateTime<Utc>) -> Option<Duration> {
     if time >= NaiveTime::from_hms_opt(STARTS, 0, 0)? {
         day = day.succ_opt()?;
     }
-    let ends = zone
-        .from_local_datetime(&day.and_hms_opt(ENDS, 0, 0)?)
-        .earliest()?
-        .with_timezone(&Utc);
+    let ends = first_existing(&zone, day.and_hms_opt(ENDS, 0, 0)?)?;
     (ends - now).to_std().ok()
+}
+
+/// `local` in `zone`, or (when a clock change skips it) the first quarter
+/// hour after it that exists. A held mail asks [`wait`] again when it
+/// comes back, so a gap never lets it out inside quiet hours.
+fn first_existing(zone: &chrono_tz::Tz, local: chrono::NaiveDateTime) -> Option<DateTime<Utc>> {
+    // A zone has skipped a whole day (Samoa, 2011): look two days ahead.
+    (0..=2 * 24 * 4).find_map(|quarter| {
+        let candidate = local + chrono::Duration::minutes(15 * quarter);
+        zone.from_local_datetime(&candidate)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    })
 }
 
 #[cfg(test)]
@@ -64,5 +74,21 @@ mod tests {
         assert_eq!(wait("Europe/Berlin", at("2026-12-07T13:00:00Z")), None);
         assert_eq!(wait("America/New_York", at("2026-12-07T13:00:00Z")), None);
         assert!(valid_time_zone("Asia/Tokyo") && !valid_time_zone("Mars/Olympus"));
+    }
+
+    #[test]
+    fn a_clock_change_that_skips_eight_ends_quiet_hours_after_the_gap_not_before() {
+        // Samoa skipped 30 December 2011 (UTC-10 until 23:59 on the 29th,
+        // then UTC+14). At 22:00 local on the 29th there is no 08:00 on the
+        // 30th: the mail comes back at the first local time after it,
+        // 00:00 on the 31st (10:00 UTC), and then waits for 08:00.
+        assert_eq!(
+            wait("Pacific/Apia", at("2011-12-30T08:00:00Z")),
+            Some(Duration::from_secs(2 * 3600))
+        );
+        assert_eq!(
+            wait("Pacific/Apia", at("2011-12-30T10:00:00Z")),
+            Some(Duration::from_secs(8 * 3600))
+        );
     }
 }

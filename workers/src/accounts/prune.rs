@@ -1,7 +1,8 @@
 //! Forgets what no longer protects anyone: sessions that ended (signed out,
 //! revoked or expired) a week ago, with their spent refresh tokens, and
-//! used mailed links older than any link lives. Without it those tables
-//! grow by a row per sign-in, refresh and mail, forever.
+//! used mailed links older than any link lives, and the recipient-mail
+//! ledger's rows of last week. Without it those tables grow by a row per
+//! sign-in, refresh and mail, forever.
 //!
 //! A live session keeps its spent tokens: they are how a copied refresh
 //! token is recognised. Runs in the package pool, every [`EVERY`]; each
@@ -20,6 +21,9 @@ pub const EVERY: Duration = Duration::from_secs(3600);
 const KEEP_ENDED: &str = "7 days";
 /// Longer than any mailed link is valid ([`shared::auth::links::VERIFY_TTL`]).
 const KEEP_USED_LINKS: &str = "2 days";
+/// Longer than a recipient mail can wait (quiet hours, retries) or a
+/// broker replay can plausibly come: the ledger's rows of last week.
+const KEEP_RECIPIENT_MAIL: &str = "7 days";
 /// Rows deleted per table and statement.
 const BATCH: i64 = 10_000;
 
@@ -28,6 +32,7 @@ const BATCH: i64 = 10_000;
 pub struct Pruned {
     pub sessions: u64,
     pub used_links: u64,
+    pub recipient_mails: u64,
 }
 
 /// One pass: deletes what expired as of `now` (spent refresh tokens go
@@ -55,9 +60,19 @@ pub async fn prune(
     .execute(pool)
     .await?
     .rows_affected();
+    let recipient_mails = sqlx::query(&format!(
+        "DELETE FROM recipient_mail_log WHERE mail_id IN (SELECT mail_id FROM recipient_mail_log \
+         WHERE claimed_at < $1 - interval '{KEEP_RECIPIENT_MAIL}' LIMIT $2)"
+    ))
+    .bind(now)
+    .bind(BATCH)
+    .execute(pool)
+    .await?
+    .rows_affected();
     Ok(Pruned {
         sessions,
         used_links,
+        recipient_mails,
     })
 }
 
@@ -67,7 +82,10 @@ pub fn spawn(pool: PgPool, stop: CancellationToken) -> JoinHandle<()> {
         loop {
             match prune(&pool, chrono::Utc::now()).await {
                 Ok(pruned) if pruned != Pruned::default() => {
-                    tracing::info!(?pruned, "pruned ended sessions and used links");
+                    tracing::info!(
+                        ?pruned,
+                        "pruned ended sessions, used links and old recipient mail"
+                    );
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "pruning sessions failed; next pass retries"),

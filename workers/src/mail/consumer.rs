@@ -6,6 +6,7 @@
 //! dead-lettered with the reason when it can never be sent. Nothing sleeps
 //! in the worker: the broker holds what waits.
 
+use super::recipients::outgoing::{self, Prepared};
 use super::render::render;
 use super::transport::{SendError, Transport};
 use crate::dead_letter::dead_letter_message;
@@ -18,7 +19,7 @@ use lapin::options::BasicAckOptions;
 use lapin::types::AMQPValue;
 use lapin::Consumer;
 use lettre::message::Mailbox;
-use shared::wire::{Envelope, MailRequest};
+use shared::wire::{Envelope, Mail, MailRequest};
 use std::sync::Arc;
 
 /// The header counting a mail's tries.
@@ -34,9 +35,12 @@ pub struct Mailer {
     pub max_attempts: u32,
     /// Mails sent at once by one consumer.
     pub concurrency: usize,
-    /// Asked, just before a recipient mail goes, whether its address
-    /// unsubscribed since the mail was queued (or while it was held).
+    /// The recipient-mail ledger, asked just before a recipient mail goes
+    /// (unsubscribed since it was queued? sent before? over the cap?).
     pub pool: sqlx::PgPool,
+    /// Recipient mails one address gets in a day at most
+    /// (`RECIPIENT_MAIL_DAILY_CAP`).
+    pub recipient_daily_cap: u32,
 }
 
 /// Consumes until shutdown (Ok) or until the channel fails (Err).
@@ -129,7 +133,7 @@ async fn handle(
 
 /// What became of a mail.
 enum Sent {
-    /// Sent, or not owed any more (its recipient unsubscribed).
+    /// Sent, or not owed any more (unsubscribed, over its cap, sent before).
     Sent,
     /// Quiet hours in the recipient's time zone: it waits this much longer.
     Held(std::time::Duration),
@@ -142,6 +146,33 @@ async fn send(
     delivery: &Delivery,
     attempt: u32,
 ) -> Result<Sent, SendError> {
+    let request = open(pipeline, delivery)?;
+    let kind = request.body.mail.kind();
+    let (mail, claimed) = match prepare(pipeline, mailer, &request).await? {
+        Prepared::Send(mail) => (mail, recipient_mail_id(&request)),
+        Prepared::Held(wait) => return Ok(Sent::Held(wait)),
+        Prepared::Skipped(reason) => {
+            pipeline
+                .metrics
+                .mail_skipped
+                .with_label_values(&[reason])
+                .inc();
+            return Ok(Sent::Sent);
+        }
+    };
+    let sent = mailer.transport.send(&mailer.from, &mail).await;
+    if let Some(mail_id) = claimed {
+        outgoing::finish(&mailer.pool, mail_id, sent.is_ok()).await;
+    }
+    match &sent {
+        Ok(()) => pipeline.metrics.mail_sent.with_label_values(&[kind]).inc(),
+        Err(error) => tracing::warn!(%error, kind, attempt, "mail not sent"),
+    }
+    sent.map(|()| Sent::Sent)
+}
+
+/// The mail request a delivery carries, its seal verified.
+fn open(pipeline: &Runner, delivery: &Delivery) -> Result<Envelope<MailRequest>, SendError> {
     let payload = pipeline.keys.open(&delivery.data).map_err(|refused| {
         pipeline
             .metrics
@@ -150,46 +181,54 @@ async fn send(
             .inc();
         SendError::Permanent(refused.to_string())
     })?;
-    let request = Envelope::<MailRequest>::decode(payload)
-        .map_err(|error| SendError::Permanent(error.to_string()))?;
-    if let shared::wire::Mail::RecipientNotice {
-        notice,
-        preferences,
-        ..
-    } = &request.body.mail
-    {
-        let now = chrono::Utc::now();
-        let wait = shared::recipients::quiet::wait(&preferences.time_zone, now);
-        if let (false, Some(wait)) = (notice.urgent(), wait) {
-            return Ok(Sent::Held(wait));
-        }
-        if unsubscribed(&mailer.pool, request.body.to.as_str()).await? {
-            return Ok(Sent::Sent);
-        }
-    }
-    let mail = render(
-        &request.body,
-        &pipeline.keys,
-        &mailer.public_url,
-        shared::auth::token::now(),
-    );
-    let sent = mailer.transport.send(&mailer.from, &mail).await;
-    let kind = request.body.mail.kind();
-    match &sent {
-        Ok(()) => pipeline.metrics.mail_sent.with_label_values(&[kind]).inc(),
-        Err(error) => tracing::warn!(%error, kind, attempt, "mail not sent"),
-    }
-    sent.map(|()| Sent::Sent)
+    Envelope::<MailRequest>::decode(payload)
+        .map_err(|error| SendError::Permanent(error.to_string()))
 }
 
-/// Whether `address` used an unsubscribe link (a database that cannot
-/// answer: try again later).
-async fn unsubscribed(pool: &sqlx::PgPool, address: &str) -> Result<bool, SendError> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM mail_suppressions WHERE email = $1)")
-        .bind(address.to_ascii_lowercase())
-        .fetch_one(pool)
-        .await
-        .map_err(|error| SendError::Transient(error.to_string()))
+/// An account mail is rendered as it is; a recipient notice goes through
+/// its ledger first ([`outgoing`]).
+async fn prepare(
+    pipeline: &Runner,
+    mailer: &Mailer,
+    request: &Envelope<MailRequest>,
+) -> Result<Prepared, SendError> {
+    let now = chrono::Utc::now();
+    let Mail::RecipientNotice {
+        tracking_number,
+        notice,
+        eta,
+        preferences,
+    } = &request.body.mail
+    else {
+        let rendered = render(
+            &request.body,
+            &pipeline.keys,
+            &mailer.public_url,
+            shared::auth::token::now(),
+        );
+        return rendered
+            .map(Prepared::Send)
+            .ok_or_else(|| SendError::Permanent("no account mail to render".into()));
+    };
+    let notice = outgoing::Notice {
+        mail_id: request.event_id,
+        to: request.body.to.as_str(),
+        tracking_number,
+        notice: *notice,
+        eta: eta.as_ref(),
+        preferences,
+    };
+    let outbox = outgoing::Outbox {
+        pool: &mailer.pool,
+        daily_cap: mailer.recipient_daily_cap,
+        public_url: &mailer.public_url,
+    };
+    outgoing::prepare(&outbox, &notice, now).await
+}
+
+/// The ledger key of a recipient notice (none for account mail).
+fn recipient_mail_id(request: &Envelope<MailRequest>) -> Option<uuid::Uuid> {
+    matches!(request.body.mail, Mail::RecipientNotice { .. }).then_some(request.event_id)
 }
 
 /// The same mail onto the holding line, back in `wait` or half an hour,

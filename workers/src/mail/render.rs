@@ -8,8 +8,14 @@ use shared::wire::{Mail, MailRequest, SigningKeys};
 pub use super::rendered::Rendered;
 
 /// `public_url`: where the API is reached from outside (`PUBLIC_URL`), the
-/// base of every link.
-pub fn render(request: &MailRequest, keys: &SigningKeys, public_url: &str, now: u64) -> Rendered {
+/// base of every link. `None` for a recipient notice: its link comes from
+/// the recipient-mail ledger ([`super::recipients::outgoing`]).
+pub fn render(
+    request: &MailRequest,
+    keys: &SigningKeys,
+    public_url: &str,
+    now: u64,
+) -> Option<Rendered> {
     let base = public_url.trim_end_matches('/');
     let link = |purpose, user_id, email, password_version| {
         links::sign(
@@ -31,25 +37,9 @@ pub fn render(request: &MailRequest, keys: &SigningKeys, public_url: &str, now: 
             reset_password(base, &link(Purpose::ResetPassword, *user_id, None, version))
         }
         Mail::WebhookDisabled { webhook_id } => webhook_disabled(base, *webhook_id),
-        // Its own greeting, languages and links.
-        Mail::RecipientNotice {
-            tracking_number,
-            notice,
-            eta,
-            preferences,
-        } => {
-            return super::recipients::letter::render(
-                request.to.as_str(),
-                tracking_number,
-                *notice,
-                eta.as_ref(),
-                preferences,
-                keys,
-                base,
-            )
-        }
+        Mail::RecipientNotice { .. } => return None,
     };
-    Rendered {
+    Some(Rendered {
         to: request.to.as_str().to_owned(),
         subject: subject.to_owned(),
         // No name in the greeting: the name is the account's own words, and
@@ -57,7 +47,7 @@ pub fn render(request: &MailRequest, keys: &SigningKeys, public_url: &str, now: 
         body: format!("Hello,\n\n{text}\n\n-- \nDeliverTrack\n"),
         html: None,
         unsubscribe: None,
-    }
+    })
 }
 
 fn verify_email(base: &str, token: &str) -> (&'static str, String) {
@@ -136,7 +126,7 @@ mod tests {
             to: shared::domain::Email::parse("ann@example.com").unwrap(),
             mail: Mail::VerifyEmail { user_id: user },
         };
-        let mail = render(&request, &keys(), "https://dt.example/", 100);
+        let mail = render(&request, &keys(), "https://dt.example/", 100).expect("an account mail");
         assert_eq!(mail.to, "ann@example.com");
         assert!(mail.body.starts_with("Hello,"));
         // The link opens a page (a GET changes nothing: mail scanners
@@ -158,7 +148,8 @@ mod tests {
             to: shared::domain::Email::parse("bob@example.com").unwrap(),
             mail: Mail::AccountExists,
         };
-        let mail = render(&request, &keys(), "http://127.0.0.1:8080", 100);
+        let mail =
+            render(&request, &keys(), "http://127.0.0.1:8080", 100).expect("an account mail");
         assert!(mail.body.starts_with("Hello,"));
         assert!(!mail.body.contains("token="));
     }

@@ -3,5 +3,6 @@
 
 mod original_flow;
 mod recipient_mail;
+mod recipient_mail_ledger;
 pub(crate) mod tracking;
 mod worker;

@@ -129,8 +129,16 @@ async fn a_recipient_is_mailed_out_for_delivery_and_delivered_and_can_stop_it_in
         .await
         .unwrap()
         .contains("<form method=\"post\""));
+    // The token is random, and says nothing of the address.
+    let token = unsubscribe.split("token=").nth(1).unwrap_or_default();
+    assert!(
+        shared::recipients::unsubscribe::well_formed(token),
+        "{unsubscribe}"
+    );
     let forged = unsubscribe.replace("token=", "token=x");
     expect_error(client.post(&forged).send().await.unwrap(), 404).await;
+    let unknown = unsubscribe.replace(token, &shared::recipients::unsubscribe::new_token());
+    expect_error(client.post(&unknown).send().await.unwrap(), 404).await;
     let suppressed: i64 = sqlx::query_scalar("SELECT count(*) FROM mail_suppressions")
         .fetch_one(&app.env.pool)
         .await

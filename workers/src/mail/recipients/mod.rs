@@ -5,14 +5,18 @@
 //! - [`notices`]: status changes from `<prefix>.mail.recipients` → the
 //!   mail each recipient who asked (and did not unsubscribe) is owed, for
 //!   the mail queue;
-//! - [`letter`]: what such a mail says, per language, text and HTML;
+//! - [`outgoing`]: just before such a mail goes: quiet hours, then the
+//!   [`ledger`] (sent once, a daily cap per address, the unsubscribe
+//!   token), then the [`letter`]: what it says, per language, text and
+//!   HTML;
 //! - [`suppress`]: an unsubscribed address, applied like an account
 //!   command.
 //!
-//! Rendering and quiet hours are the mail pool's (`super::render`,
-//! `super::consumer`).
+//! The mail pool's loop (`super::consumer`) calls [`outgoing`] for them.
 
+pub mod ledger;
 pub mod letter;
 pub mod notices;
+pub mod outgoing;
 pub mod remember;
 pub mod suppress;
