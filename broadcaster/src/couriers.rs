@@ -17,9 +17,9 @@
 
 use crate::hub::{courier_key, Hub, Outgoing, EVERY_PACKAGE};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
-use shared::couriers::{CourierEvent, CourierFix, CourierMoved};
+use shared::couriers::render::Position;
+use shared::couriers::{CourierEvent, CourierFix};
 use shared::packages::aboard::{exposure_when, Exposure};
 use shared::wire::{Envelope, SigningKeys};
 use std::collections::HashSet;
@@ -94,82 +94,11 @@ fn aside(frame: String, occurred_at: DateTime<Utc>) -> Outgoing {
 
 /// What a courier's watchers read of one of its events.
 fn courier_update(event: &Envelope<CourierEvent>) -> Option<String> {
-    let data = match &event.body {
-        CourierEvent::Moved(moved) => moved_data(moved),
-        CourierEvent::PresenceChanged {
-            presence,
-            heard_at,
-            battery_pct,
-            ..
-        } => json!({ "presence": presence, "heard_at": heard_at, "battery_pct": battery_pct }),
-        CourierEvent::Geofence(notice) => {
-            let mut data = notice.notice.fields();
-            data.insert("timestamp".into(), json!(notice.occurred_at));
-            serde_json::Value::Object(data)
-        }
-    };
-    // A zone event has its own id (the same however often it is announced).
-    let event_id = match &event.body {
-        CourierEvent::Geofence(notice) => notice.event_id,
-        _ => event.event_id,
-    };
-    serde_json::to_string(&json!({
-        "type": "courier_update",
-        "courier_id": event.body.courier_id(),
-        "kind": event.body.kind(),
-        "event_id": event_id,
-        "data": data,
-    }))
+    serde_json::to_string(&shared::couriers::render::update(
+        event.event_id,
+        &event.body,
+    ))
     .ok()
-}
-
-fn moved_data(moved: &CourierMoved) -> serde_json::Value {
-    let points: Vec<Fix<'_>> = moved.points.iter().map(Fix::of).collect();
-    let packages: Vec<&str> = moved
-        .packages
-        .iter()
-        .map(|p| p.tracking_number.as_str())
-        .collect();
-    json!({ "points": points, "packages": packages })
-}
-
-/// A position as frames show it: the field names of a location update.
-#[derive(Serialize)]
-struct Position<'a> {
-    latitude: f64,
-    longitude: f64,
-    timestamp: DateTime<Utc>,
-    #[serde(flatten)]
-    measurements: &'a shared::locations::Measurements,
-}
-
-impl<'a> Position<'a> {
-    fn of(fix: &'a CourierFix) -> Self {
-        Self {
-            latitude: fix.coordinates.latitude(),
-            longitude: fix.coordinates.longitude(),
-            timestamp: fix.recorded_at,
-            measurements: &fix.measurements,
-        }
-    }
-}
-
-/// A courier's fix: its position, and whether it became the courier's
-/// latest (a late fix did not).
-#[derive(Serialize)]
-struct Fix<'a> {
-    #[serde(flatten)]
-    position: Position<'a>,
-    is_latest: bool,
-}
-
-impl<'a> Fix<'a> {
-    fn of(fix: &'a CourierFix) -> Self {
-        Self {
-            position: Position::of(fix),
-            is_latest: fix.is_latest,
-        }
-    }
 }
 
 /// A package moving with its courier: the fix as the package's position,
@@ -196,7 +125,6 @@ fn package_position(tracking_number: &str, fix: &CourierFix, full: bool) -> Opti
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::couriers::Riding;
     use shared::domain::Coordinates;
     use uuid::Uuid;
 
@@ -208,25 +136,6 @@ mod tests {
             recorded_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap_or_default(),
             is_latest,
         }
-    }
-
-    #[test]
-    fn a_courier_update_names_its_fixes_and_the_packages_aboard() {
-        let courier_id = Uuid::new_v4();
-        let moved = CourierMoved {
-            courier_id,
-            points: vec![fix(52.0, false), fix(52.5, true)],
-            packages: vec![Riding {
-                tracking_number: "TRK1".into(),
-                public: false,
-                since_at: DateTime::from_timestamp(0, 0).unwrap_or_default(),
-            }],
-        };
-        let data = moved_data(&moved);
-        assert_eq!(data["packages"], json!(["TRK1"]));
-        assert_eq!(data["points"][1]["latitude"], json!(52.5));
-        assert_eq!(data["points"][1]["is_latest"], json!(true));
-        assert!(data["points"][0].get("speed_mps").is_none());
     }
 
     #[test]

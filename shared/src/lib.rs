@@ -42,7 +42,8 @@
 //! - [`recipients`]: mail to a package's recipient: language, quiet hours,
 //!   the one-click unsubscribe link.
 //! - [`webhooks`]: integrators' endpoints: their secrets and signatures,
-//!   the addresses a delivery may never reach, the body it POSTs.
+//!   the addresses a delivery may never reach, the body it POSTs;
+//!   [`event_kinds`]: the kinds they subscribe to (the topology binds them).
 //! - [`metrics`]: a Prometheus registry per service instance; [`endpoints`]
 //!   serves it with the health probes where a service has no HTTP API.
 
@@ -60,6 +61,7 @@ pub mod db;
 pub mod domain;
 pub mod endpoints;
 pub mod env;
+pub mod event_kinds;
 pub mod fields;
 pub mod frames;
 pub mod geofences;

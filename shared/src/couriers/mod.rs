@@ -7,6 +7,7 @@
 //!   OsmAnd, hardware trackers), a pure decoder;
 //! - [`parse`]: reading a report posted to the JSON API;
 //! - [`presence`]: online, stale or offline, from when a device was last heard;
+//! - [`render`]: what watchers (and webhook endpoints) read of an event;
 //! - [`stored`]: the courier history documents in MongoDB;
 //! - [`reads`]: the couriers' latest positions and a package's carriage
 //!   stretches, read from PostgreSQL.
@@ -16,6 +17,7 @@ pub mod osmand;
 pub mod parse;
 pub mod presence;
 pub mod reads;
+pub mod render;
 pub mod stored;
 
 /// A report as it travels (ingest → location workers), with the battery

@@ -269,8 +269,8 @@ impl Topology {
     }
 
     /// The webhook pool's queues: the events it fans out (every kind an
-    /// endpoint may ask for but `location`, which the pool binds itself
-    /// while an endpoint wants it), the attempts to make, and the delay
+    /// endpoint may ask for but the opt-in ones, which the pool binds
+    /// itself while an endpoint wants them), the attempts to make, and the delay
     /// lines attempts wait on after a failure.
     fn webhook_queues(&self) -> Vec<QueueSpec> {
         let mut queues = vec![
@@ -278,9 +278,9 @@ impl Topology {
                 name: self.webhook_events_queue(),
                 arguments: self.locations_queue_arguments(),
                 binding: None,
-                more_bindings: ["created", "status_changed"]
+                more_bindings: crate::event_kinds::ALL
                     .iter()
-                    .chain(crate::notices::KINDS.iter())
+                    .filter(|kind| !crate::event_kinds::OPT_IN.contains(kind))
                     .map(|kind| (self.events_exchange(), Self::webhook_event_binding(kind)))
                     .collect(),
             },

@@ -163,9 +163,10 @@ impl Topology {
         format!("{}.webhooks.retry.{rung_s}s", self.prefix)
     }
 
-    /// The key binding one event kind of every package.
+    /// The key binding one endpoint kind: of every package, or of every
+    /// courier (`courier_` kinds).
     pub fn webhook_event_binding(kind: &str) -> String {
-        format!("package.*.{kind}")
+        crate::event_kinds::binding(kind)
     }
 
     pub fn package_queue(&self, shard: u16) -> String {

@@ -1,7 +1,8 @@
 //! Webhooks: integrators' HTTPS endpoints that DeliverTrack calls when
 //! something happens to a package.
 //!
-//! - [`kinds`]: which event kinds an endpoint may ask for;
+//! - [`kinds`]: which event kinds an endpoint may ask for (a leaf module,
+//!   `crate::event_kinds`, since the topology binds them too);
 //! - [`secret`]: each endpoint's signing secret (derived, never stored)
 //!   and the `X-DeliverTrack-Signature` header receivers verify;
 //! - [`address`]: which IP addresses a delivery may never reach
@@ -19,7 +20,7 @@
 //! schedules the next one on the broker's delay lines when it failed.
 
 pub mod address;
-pub mod kinds;
+pub use crate::event_kinds as kinds;
 pub mod payload;
 pub mod secret;
 pub mod target;

@@ -1,24 +1,60 @@
 //! What a delivery POSTs: `{"id", "type", "created_at", "data"}`, where
-//! `data` is what a watcher of the package sees of the event (the
-//! `package_update` frame's `data`, rendered by the same code) plus the
-//! package's `tracking_number` and the event's `seq`. Deliveries to one
-//! endpoint are not ordered; `seq` orders them per package.
+//! `data` is what a watcher sees of the event, rendered by the same code
+//! as the frames: for a package event the `package_update` frame's `data`
+//! plus the package's `tracking_number` and the event's `seq`; for a
+//! courier event the `courier_update` frame's `data` plus `courier_id`.
+//! Deliveries to one endpoint are not ordered; `seq` orders them per
+//! package, and a courier event's own times (`heard_at`, the points'
+//! `timestamp`) order a courier's.
 
+use crate::couriers::render as courier_render;
+use crate::couriers::CourierEvent;
 use crate::packages::render;
 use crate::packages::PackageEvent;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
-/// One event of one package, as an endpoint gets it.
+/// One event of one package or courier, as an endpoint gets it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Occurrence {
     pub event_id: Uuid,
     pub kind: String,
-    pub tracking_number: String,
-    pub seq: i64,
+    pub subject: Subject,
     pub created_at: DateTime<Utc>,
     pub data: Map<String, Value>,
+}
+
+/// Whose event it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Subject {
+    Package { tracking_number: String, seq: i64 },
+    Courier { courier_id: Uuid },
+}
+
+impl Subject {
+    pub fn tracking_number(&self) -> Option<&str> {
+        match self {
+            Self::Package {
+                tracking_number, ..
+            } => Some(tracking_number),
+            Self::Courier { .. } => None,
+        }
+    }
+
+    pub fn seq(&self) -> Option<i64> {
+        match self {
+            Self::Package { seq, .. } => Some(*seq),
+            Self::Courier { .. } => None,
+        }
+    }
+
+    pub fn courier_id(&self) -> Option<Uuid> {
+        match self {
+            Self::Courier { courier_id } => Some(*courier_id),
+            Self::Package { .. } => None,
+        }
+    }
 }
 
 impl Occurrence {
@@ -56,6 +92,31 @@ pub fn occurrences(event_id: Uuid, event: &PackageEvent) -> Vec<Occurrence> {
     frames.into_iter().filter_map(occurrence).collect()
 }
 
+/// The occurrence a courier event is (announced in an envelope of
+/// `envelope_id` at `announced_at`), when endpoints may ask for its kind.
+pub fn courier_occurrence(
+    envelope_id: Uuid,
+    announced_at: DateTime<Utc>,
+    event: &CourierEvent,
+) -> Option<Occurrence> {
+    let kind = crate::event_kinds::of_courier(event.kind())?;
+    let Value::Object(mut frame) = courier_render::update(envelope_id, event) else {
+        return None;
+    };
+    let Some(Value::Object(mut data)) = frame.remove("data") else {
+        return None;
+    };
+    let courier_id = event.courier_id();
+    data.insert("courier_id".into(), Value::String(courier_id.to_string()));
+    Some(Occurrence {
+        event_id: courier_render::event_id(envelope_id, event),
+        kind: kind.to_owned(),
+        subject: Subject::Courier { courier_id },
+        created_at: courier_render::happened_at(announced_at, event),
+        data,
+    })
+}
+
 fn to_value(frame: &impl serde::Serialize) -> Vec<Value> {
     serde_json::to_value(frame).into_iter().collect()
 }
@@ -84,8 +145,10 @@ fn occurrence(frame: Value) -> Option<Occurrence> {
     Some(Occurrence {
         event_id,
         kind,
-        tracking_number,
-        seq,
+        subject: Subject::Package {
+            tracking_number,
+            seq,
+        },
         created_at,
         data,
     })
@@ -114,7 +177,10 @@ mod tests {
         let found = occurrences(event_id, &PackageEvent::StatusChanged(changed));
         assert_eq!(found.len(), 1);
         let one = &found[0];
-        assert_eq!((one.kind.as_str(), one.seq), ("status_changed", 2));
+        assert_eq!(
+            (one.kind.as_str(), one.subject.seq()),
+            ("status_changed", Some(2))
+        );
         let body: Value = serde_json::from_slice(&one.body()).expect("JSON");
         assert_eq!(body["id"], event_id.to_string());
         assert_eq!(body["type"], "status_changed");
@@ -122,5 +188,29 @@ mod tests {
         assert_eq!(body["data"]["tracking_number"], "TRK1234567");
         assert_eq!(body["data"]["seq"], 2);
         assert_eq!(body["created_at"], "2026-12-06T10:00:00Z");
+    }
+
+    #[test]
+    fn a_courier_going_quiet_becomes_one_occurrence_naming_the_courier() {
+        let courier_id = Uuid::from_u128(5);
+        let heard_at: DateTime<Utc> = "2026-12-06T10:00:00Z".parse().expect("time");
+        let event = CourierEvent::PresenceChanged {
+            courier_id,
+            presence: crate::couriers::Presence::Offline,
+            heard_at,
+            battery_pct: Some(12.0),
+        };
+        let announced_at = "2026-12-06T10:10:00Z".parse().expect("time");
+        let one =
+            courier_occurrence(Uuid::from_u128(9), announced_at, &event).expect("an occurrence");
+        assert_eq!(one.kind, "courier_presence");
+        assert_eq!(one.subject, Subject::Courier { courier_id });
+        let body: Value = serde_json::from_slice(&one.body()).expect("JSON");
+        assert_eq!(body["id"], Uuid::from_u128(9).to_string());
+        assert_eq!(body["type"], "courier_presence");
+        assert_eq!(body["created_at"], "2026-12-06T10:00:00Z");
+        assert_eq!(body["data"]["presence"], "offline");
+        assert_eq!(body["data"]["courier_id"], courier_id.to_string());
+        assert_eq!(body["data"]["battery_pct"], 12.0);
     }
 }

@@ -96,8 +96,14 @@ pub struct DeliveryView {
     /// The event's kind (the body's `type`).
     #[serde(rename = "type")]
     pub kind: String,
-    pub tracking_number: String,
-    pub seq: i64,
+    /// A package's event: the package and the event's `seq`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tracking_number: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<i64>,
+    /// A courier's event (`courier_` kinds): the courier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub courier_id: Option<Uuid>,
     /// `pending`, `delivered`, `failed` (retries gave up) or `cancelled`
     /// (the endpoint was paused, disabled or deleted meanwhile).
     pub state: String,
@@ -111,8 +117,9 @@ struct DeliveryRow {
     id: Uuid,
     event_id: Uuid,
     kind: String,
-    tracking_number: String,
-    seq: i64,
+    tracking_number: Option<String>,
+    seq: Option<i64>,
+    courier_id: Option<Uuid>,
     state: String,
     created_at: DateTime<Utc>,
     delivered_at: Option<DateTime<Utc>>,
@@ -151,8 +158,8 @@ impl DeliveryView {
         before: Option<Uuid>,
     ) -> Result<Vec<Self>, sqlx::Error> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(
-            "SELECT d.id, d.event_id, d.kind, d.tracking_number, d.seq, d.state, d.created_at, \
-                    d.delivered_at \
+            "SELECT d.id, d.event_id, d.kind, d.tracking_number, d.seq, d.courier_id, d.state, \
+                    d.created_at, d.delivered_at \
              FROM webhook_deliveries d \
              WHERE d.webhook_id = $1 AND ($3::uuid IS NULL OR (d.created_at, d.id) < \
                  (SELECT b.created_at, b.id FROM webhook_deliveries b \
@@ -186,6 +193,7 @@ impl DeliveryView {
                 kind: row.kind,
                 tracking_number: row.tracking_number,
                 seq: row.seq,
+                courier_id: row.courier_id,
                 state: row.state,
                 created_at: row.created_at,
                 delivered_at: row.delivered_at,

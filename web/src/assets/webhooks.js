@@ -8,6 +8,9 @@ const $ = (id) => document.getElementById(id);
 const KINDS = [
   "created", "status_changed", "location", "geofence_entered", "geofence_exited",
   "geofence_dwelled", "geofence_crossed", "eta_changed", "delivery_at_risk", "delivery_late",
+  // Couriers' events: for admins' and dispatchers' endpoints.
+  "courier_presence", "courier_geofence_entered", "courier_geofence_exited",
+  "courier_geofence_dwelled", "courier_geofence_crossed", "courier_moved",
 ];
 const when = (t) => (t ? new Date(t).toLocaleString() : "");
 
@@ -130,12 +133,14 @@ export function webhooks(api) {
       const last = d.attempts.at(-1);
       cell(row, when(d.created_at));
       cell(row, d.type);
-      cell(row, `${d.tracking_number} #${d.seq}`);
+      // A package's event names the package and its seq; a courier's, the courier.
+      const subject = d.courier_id ? `courier ${d.courier_id.slice(0, 8)}` : `${d.tracking_number} #${d.seq}`;
+      cell(row, subject);
       cell(row, d.state).className = "delivery-state";
       cell(row, String(d.attempts.length)).className = "delivery-attempts";
       cell(row, last ? (last.status_code ?? last.error ?? "under way") : "");
       const webhook = shown;
-      cell(row, "").append(button("Redeliver", `Redeliver ${d.type} of ${d.tracking_number}`, async () => {
+      cell(row, "").append(button("Redeliver", `Redeliver ${d.type} of ${d.courier_id ? "the courier" : d.tracking_number}`, async () => {
         await api(`/webhooks/${webhook.id}/deliveries/${d.id}/redeliver`, { method: "POST" });
         setTimeout(refreshLog, 1000);
       }));

@@ -17,10 +17,10 @@ impl Runner {
         &self,
         pool: &'static str,
         queue: &str,
-        window: &'w [Delivery],
+        window: impl IntoIterator<Item = &'w Delivery>,
         messages: &mut Vec<Message>,
     ) -> Vec<(&'w Delivery, Envelope<B>)> {
-        let mut decoded = Vec::with_capacity(window.len());
+        let mut decoded = Vec::new();
         for delivery in window {
             let opened = self.keys.open(&delivery.data).map_err(|refused| {
                 self.metrics

@@ -5,6 +5,7 @@
 
 use shared::auth::{Caller, Role};
 use shared::domain::Email;
+use shared::webhooks::payload::Subject;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,14 +26,14 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// Whether it asks for this kind of event of this package (whether
-    /// its owner may see the package is decided apart).
-    pub fn wants(&self, kind: &str, tracking_number: &str) -> bool {
+    /// Whether it asks for this kind of event of this package or courier
+    /// (whether its owner may see it is decided apart). Its list of
+    /// packages narrows packages' events only.
+    pub fn wants(&self, kind: &str, subject: &Subject) -> bool {
         self.kinds.contains(kind)
-            && self
-                .packages
-                .as_ref()
-                .is_none_or(|only| only.contains(tracking_number))
+            && subject
+                .tracking_number()
+                .is_none_or(|tn| self.packages.as_ref().is_none_or(|only| only.contains(tn)))
     }
 }
 

@@ -12,12 +12,16 @@ use crate::runner::{Effects, Flow, Runner};
 use lapin::message::Delivery;
 use shared::amqp::Routing;
 use shared::auth::policy::{sees, sees_all, PackageAccess};
-use shared::webhooks::payload::{occurrences, Occurrence};
+use shared::couriers::CourierEvent;
+use shared::webhooks::payload::{courier_occurrence, occurrences, Occurrence};
 use shared::webhooks::SendRequest;
 use shared::wire::{Envelope, PackageEvent, Principal};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use uuid::Uuid;
+
+/// The routing keys of couriers' events (`courier.<id>.<kind>`).
+const COURIER_KEYS: &str = "courier.";
 
 pub struct FanOut {
     pub pool: Arc<Pool>,
@@ -34,11 +38,22 @@ impl Flow for FanOut {
         window: &'a [Delivery],
     ) -> Result<Effects, Abandoned> {
         let mut messages = Vec::new();
-        let decoded = runner.decode_all::<PackageEvent>(Self::POOL, queue, window, &mut messages);
-        let occurred: Vec<Occurrence> = decoded
+        // The queue carries packages' events and couriers' (their routing
+        // keys say which).
+        let (couriers, packages): (Vec<&Delivery>, Vec<&Delivery>) = window
+            .iter()
+            .partition(|d| d.routing_key.as_str().starts_with(COURIER_KEYS));
+        let mut occurred: Vec<Occurrence> = runner
+            .decode_all::<PackageEvent>(Self::POOL, queue, packages, &mut messages)
             .iter()
             .flat_map(|(_, e)| occurrences(e.event_id, &e.body))
             .collect();
+        occurred.extend(
+            runner
+                .decode_all::<CourierEvent>(Self::POOL, queue, couriers, &mut messages)
+                .iter()
+                .filter_map(|(_, e)| courier_occurrence(e.event_id, e.occurred_at, &e.body)),
+        );
         if !occurred.is_empty() {
             let sends = runner
                 .until_done("recording webhook deliveries", || self.record(&occurred))
@@ -87,7 +102,7 @@ impl FanOut {
             .flat_map(|o| {
                 endpoints
                     .iter()
-                    .filter(|e| e.wants(&o.kind, &o.tracking_number))
+                    .filter(|e| e.wants(&o.kind, &o.subject))
                     .map(move |e| (e, o))
             })
             .collect();
@@ -95,11 +110,16 @@ impl FanOut {
             return Ok(Vec::new());
         }
         let access = self.access(&wanted).await?;
+        // Couriers are staff's to watch: their events go to admins' and
+        // dispatchers' endpoints only (an owner demoted since registering
+        // gets none).
         let allowed = wanted.into_iter().filter(|(endpoint, o)| {
             sees_all(endpoint.owner.role)
-                || access
-                    .get(&o.tracking_number)
-                    .is_some_and(|package| sees(&endpoint.owner, package))
+                || o.subject.tracking_number().is_some_and(|tn| {
+                    access
+                        .get(tn)
+                        .is_some_and(|package| sees(&endpoint.owner, package))
+                })
         });
         let rows = Rows::of(allowed);
         if rows.ids.is_empty() {
@@ -117,7 +137,7 @@ impl FanOut {
         let asked: HashSet<&str> = wanted
             .iter()
             .filter(|(endpoint, _)| !sees_all(endpoint.owner.role))
-            .map(|(_, o)| o.tracking_number.as_str())
+            .filter_map(|(_, o)| o.subject.tracking_number())
             .collect();
         if asked.is_empty() {
             return Ok(HashMap::new());
@@ -137,8 +157,10 @@ impl Rows {
             rows.webhooks.push(endpoint.id);
             rows.events.push(o.event_id);
             rows.kinds.push(o.kind.clone());
-            rows.tracking_numbers.push(o.tracking_number.clone());
-            rows.seqs.push(o.seq);
+            rows.tracking_numbers
+                .push(o.subject.tracking_number().map(str::to_owned));
+            rows.seqs.push(o.subject.seq());
+            rows.couriers.push(o.subject.courier_id());
             rows.bodies.push(o.body());
         }
         rows
@@ -150,11 +172,13 @@ impl Rows {
         // An endpoint deleted meanwhile gets nothing (the join drops it).
         sqlx::query(
             "INSERT INTO webhook_deliveries \
-                 (id, webhook_id, event_id, kind, tracking_number, seq, body, created_at) \
-             SELECT u.id, u.webhook_id, u.event_id, u.kind, u.tracking_number, u.seq, u.body, now() \
+                 (id, webhook_id, event_id, kind, tracking_number, seq, courier_id, body, \
+                  created_at) \
+             SELECT u.id, u.webhook_id, u.event_id, u.kind, u.tracking_number, u.seq, \
+                    u.courier_id, u.body, now() \
              FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int8[], \
-                         $7::bytea[]) \
-                  AS u(id, webhook_id, event_id, kind, tracking_number, seq, body) \
+                         $7::uuid[], $8::bytea[]) \
+                  AS u(id, webhook_id, event_id, kind, tracking_number, seq, courier_id, body) \
              JOIN webhooks w ON w.id = u.webhook_id \
              ON CONFLICT DO NOTHING",
         )
@@ -164,6 +188,7 @@ impl Rows {
         .bind(&self.kinds)
         .bind(&self.tracking_numbers)
         .bind(&self.seqs)
+        .bind(&self.couriers)
         .bind(&self.bodies)
         .execute(db)
         .await?;
@@ -192,7 +217,8 @@ struct Rows {
     webhooks: Vec<Uuid>,
     events: Vec<Uuid>,
     kinds: Vec<String>,
-    tracking_numbers: Vec<String>,
-    seqs: Vec<i64>,
+    tracking_numbers: Vec<Option<String>>,
+    seqs: Vec<Option<i64>>,
+    couriers: Vec<Option<Uuid>>,
     bodies: Vec<Vec<u8>>,
 }

@@ -5,6 +5,8 @@ use crate::http::fields::{Fields, Finish};
 use crate::http::ApiError;
 use crate::routes::AppState;
 use serde_json::{Map, Value};
+use shared::auth::policy::sees_all;
+use shared::auth::Caller;
 use shared::domain::{BoundedText, TrackingNumber};
 use shared::webhooks::{kinds, target, MAX_PACKAGES};
 use shared::wire::Patch;
@@ -32,9 +34,11 @@ impl WebhookFields {
 }
 
 /// Reads and checks the fields; `creating` requires `url` and `events`
-/// and refuses `paused`.
+/// and refuses `paused`. Only a `caller` who sees every package (admin,
+/// dispatcher) may ask for couriers' events.
 pub async fn fields(
     state: &AppState,
+    caller: &Caller,
     body: &Map<String, Value>,
     creating: bool,
 ) -> Result<WebhookFields, ApiError> {
@@ -51,7 +55,7 @@ pub async fn fields(
     } else {
         fields.optional_with("url", |raw| target::parse(raw, rules))
     };
-    found.events = events(&mut fields, creating);
+    found.events = events(&mut fields, creating, sees_all(caller.role));
     found.packages = match body.get("packages") {
         None => Patch::Keep,
         Some(Value::Null) => Patch::Clear,
@@ -84,7 +88,7 @@ pub async fn fields(
     Ok(found)
 }
 
-fn events(fields: &mut Fields<'_>, required: bool) -> Option<Vec<String>> {
+fn events(fields: &mut Fields<'_>, required: bool, staff: bool) -> Option<Vec<String>> {
     let value = match fields.get("events") {
         Some(value) => value,
         None if required => {
@@ -103,6 +107,13 @@ fn events(fields: &mut Fields<'_>, required: bool) -> Option<Vec<String>> {
     let mut events: Vec<String> = Vec::new();
     for item in list {
         match item.as_str().and_then(kinds::parse) {
+            Some(kind) if kinds::is_courier(kind) && !staff => {
+                fields.invalid(
+                    "events",
+                    format!("{kind}: couriers' events are for admins' and dispatchers' endpoints"),
+                );
+                return None;
+            }
             Some(kind) if !events.iter().any(|e| e == kind) => events.push(kind.to_owned()),
             Some(_) => {}
             None => {

@@ -36,7 +36,7 @@ pub async fn post(
     secrets(state)?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
-    let found = fields(state, &body, true).await?;
+    let found = fields(state, caller, &body, true).await?;
     let (Some(url), Some(events)) = (found.url, found.events) else {
         return Err(ApiError::invalid_fields("url and events are required"));
     };
@@ -87,7 +87,7 @@ pub async fn patch(
     let webhook = owned(state, caller, raw).await?;
     let options = WriteOptions::from_request(&request, Some(caller))?;
     let body = json_object(request, &state.body).await?;
-    let found = fields(state, &body, false).await?;
+    let found = fields(state, caller, &body, false).await?;
     if found.is_empty() {
         return Err(ApiError::invalid_fields(
             "nothing to change: give url, events, packages, description or paused",

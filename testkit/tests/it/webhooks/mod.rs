@@ -2,11 +2,12 @@
 //! with the README's Python and Node.js recipes), retries through the
 //! broker's delay lines with every attempt logged, redelivery of the same
 //! bytes, addresses refused at registration and at delivery (a real DNS
-//! server changes its answer), who gets which events, and a webhook pool
-//! killed mid-delivery.
+//! server changes its answer), who gets which events (couriers' to staff
+//! only), and a webhook pool killed mid-delivery.
 
 mod access;
 mod addresses;
+mod couriers;
 mod crash;
 mod disable;
 mod dns;
