@@ -31,7 +31,15 @@ EXCEPTIONS = os.path.join(ROOT, "scripts", "shape-exceptions.txt")
 # Where SQL may name each flow's tables: the writers in `workers`, and the
 # flow's folder in `shared` that every other reader uses.
 TABLES = {
-    ("packages", "status_events", "package_events", "package_notices", "plan_events"): [
+    (
+        "packages",
+        "status_events",
+        "package_events",
+        "package_notices",
+        "plan_events",
+        "package_counts",
+        "package_count_changes",
+    ): [
         "shared/src/packages/",
         "shared/src/auth/access.rs",  # the policy's facts about packages
         "shared/src/auth/deliveries.rs",  # a run's stops and their status

@@ -238,6 +238,9 @@ fn start_background(config: &WorkerConfig, mut stores: Stores, tasks: &mut Tasks
         let prune_stop = CancellationToken::new();
         let pruner = crate::accounts::prune::spawn(stores.pool.clone(), prune_stop.clone());
         tasks.add("pruner", prune_stop, pruner);
+        let fold_stop = CancellationToken::new();
+        let folder = crate::packages::counts::spawn(stores.pool.clone(), fold_stop.clone());
+        tasks.add("package counts", fold_stop, folder);
     }
     stores
 }

@@ -8,7 +8,9 @@
 //!   statuses and runs change;
 //! - [`plan`]: a package's destination and promise;
 //! - [`history`]: rebuilding the outcome of a command applied before;
-//! - [`flow`]: the pool's handler for the window runner.
+//! - [`flow`]: the pool's handler for the window runner;
+//! - [`counts`]: folding the count changes the table's triggers append
+//!   (what `GET /api/v1/stats` reads).
 //!
 //! Account, delivery and device commands share the shard queues and the
 //! window's transaction; [`crate::accounts`] applies them.
@@ -19,6 +21,7 @@
 //! reused for a different request), which is refused.
 
 pub(crate) mod carriage;
+pub mod counts;
 pub mod flow;
 mod history;
 mod plan;

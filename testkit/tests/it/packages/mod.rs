@@ -1,6 +1,7 @@
 //! Packages: the original flow end to end, the package pool, public
 //! tracking, mail to recipients.
 
+mod counts;
 mod original_flow;
 mod recipient_mail;
 mod recipient_mail_ledger;
