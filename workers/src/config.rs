@@ -297,7 +297,8 @@ impl MailSettings {
             from,
             public_url: shared::config::url_var("PUBLIC_URL", &d.public_url, &["http", "https"])?,
             max_attempts: var("MAIL_MAX_ATTEMPTS", d.max_attempts)?.max(1),
-            recipient_daily_cap: var("RECIPIENT_MAIL_DAILY_CAP", d.recipient_daily_cap)?,
+            // 0 would silently drop every recipient mail.
+            recipient_daily_cap: var("RECIPIENT_MAIL_DAILY_CAP", d.recipient_daily_cap)?.max(1),
         })
     }
 }

@@ -22,7 +22,7 @@ pub struct WorkerMetrics {
     /// Mails the SMTP server took, by `kind`.
     pub mail_sent: IntCounterVec,
     /// Recipient mails not sent, by `reason` (`unsubscribed`,
-    /// `daily_cap`, `already_sent`).
+    /// `daily_cap`, `already_sent`, `expired`).
     pub mail_skipped: IntCounterVec,
     /// Webhook attempts, by `outcome` (`success`: a 2xx; `failure`).
     pub webhook_attempts: IntCounterVec,
@@ -154,7 +154,7 @@ impl WorkerMetrics {
         ] {
             metrics.mail_sent.with_label_values(&[kind]);
         }
-        for reason in ["unsubscribed", "daily_cap", "already_sent"] {
+        for reason in ["unsubscribed", "daily_cap", "already_sent", "expired"] {
             metrics.mail_skipped.with_label_values(&[reason]);
         }
         for pool in ["packages", "locations", "mail", "webhooks"] {

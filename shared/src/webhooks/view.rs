@@ -133,35 +133,43 @@ struct AttemptRow {
 }
 
 impl DeliveryView {
-    /// Whether delivery `id` is endpoint `webhook_id`'s.
+    /// Whether delivery `id` is endpoint `webhook_id`'s and its owner may
+    /// have it again: a courier's event only while the owner `sees_couriers`
+    /// (an admin or dispatcher; one demoted since gets none replayed).
     pub async fn belongs(
         db: impl PgExecutor<'_>,
         id: Uuid,
         webhook_id: Uuid,
+        sees_couriers: bool,
     ) -> Result<bool, sqlx::Error> {
         let found: Option<i32> = sqlx::query_scalar(
-            "SELECT 1 FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2",
+            "SELECT 1 FROM webhook_deliveries WHERE id = $1 AND webhook_id = $2 \
+             AND (courier_id IS NULL OR $3)",
         )
         .bind(id)
         .bind(webhook_id)
+        .bind(sees_couriers)
         .fetch_optional(db)
         .await?;
         Ok(found.is_some())
     }
 
     /// An endpoint's latest deliveries, newest first: at most `limit`,
-    /// older than `before` (a delivery id of the previous page) if given.
+    /// older than `before` (a delivery id of the previous page) if given;
+    /// couriers' events only for an owner who `sees_couriers`.
     pub async fn page(
         pool: &sqlx::PgPool,
         webhook_id: Uuid,
         limit: i64,
         before: Option<Uuid>,
+        sees_couriers: bool,
     ) -> Result<Vec<Self>, sqlx::Error> {
         let rows: Vec<DeliveryRow> = sqlx::query_as(
             "SELECT d.id, d.event_id, d.kind, d.tracking_number, d.seq, d.courier_id, d.state, \
                     d.created_at, d.delivered_at \
              FROM webhook_deliveries d \
-             WHERE d.webhook_id = $1 AND ($3::uuid IS NULL OR (d.created_at, d.id) < \
+             WHERE d.webhook_id = $1 AND (d.courier_id IS NULL OR $4) \
+               AND ($3::uuid IS NULL OR (d.created_at, d.id) < \
                  (SELECT b.created_at, b.id FROM webhook_deliveries b \
                   WHERE b.id = $3 AND b.webhook_id = $1)) \
              ORDER BY d.created_at DESC, d.id DESC LIMIT $2",
@@ -169,6 +177,7 @@ impl DeliveryView {
         .bind(webhook_id)
         .bind(limit)
         .bind(before)
+        .bind(sees_couriers)
         .fetch_all(pool)
         .await?;
         let ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();

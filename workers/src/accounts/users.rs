@@ -70,6 +70,11 @@ pub async fn update(
     .bind(envelope.occurred_at)
     .execute(&mut *tx)
     .await?;
+    if command.role.is_some() || command.disabled.is_some() {
+        // The webhook pool reloads its endpoints' owners at once: a
+        // dispatcher made a customer gets no courier's event after this.
+        super::webhooks::bump_revision(tx).await?;
+    }
     if command.disabled == Some(true) {
         super::sessions::end_all(
             tx,

@@ -193,7 +193,9 @@ async fn changed(tx: &mut PgConnection, id: Uuid) -> Result<Outcome, sqlx::Error
     })
 }
 
-async fn bump_revision(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
+/// Tells the webhook pool its endpoints changed (also when an owner's
+/// role or access did: its cached rights must not lag).
+pub(crate) async fn bump_revision(tx: &mut PgConnection) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE webhook_revision SET revision = revision + 1")
         .execute(&mut *tx)
         .await?;

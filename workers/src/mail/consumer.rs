@@ -22,6 +22,9 @@ use lettre::message::Mailbox;
 use shared::wire::{Envelope, Mail, MailRequest};
 use std::sync::Arc;
 
+/// How long one mail may take to hand to the server.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// The header counting a mail's tries.
 pub const ATTEMPT_HEADER: &str = "x-delivertrack-attempt";
 
@@ -149,7 +152,7 @@ async fn send(
     let request = open(pipeline, delivery)?;
     let kind = request.body.mail.kind();
     let (mail, claimed) = match prepare(pipeline, mailer, &request).await? {
-        Prepared::Send(mail) => (mail, recipient_mail_id(&request)),
+        Prepared::Send(mail, claimed) => (mail, claimed),
         Prepared::Held(wait) => return Ok(Sent::Held(wait)),
         Prepared::Skipped(reason) => {
             pipeline
@@ -160,9 +163,13 @@ async fn send(
             return Ok(Sent::Sent);
         }
     };
-    let sent = mailer.transport.send(&mailer.from, &mail).await;
-    if let Some(mail_id) = claimed {
-        outgoing::finish(&mailer.pool, mail_id, sent.is_ok()).await;
+    // Well inside the ledger's claim (2 minutes): a send that hangs is
+    // given up before another sender may take the mail over.
+    let sent = tokio::time::timeout(SEND_TIMEOUT, mailer.transport.send(&mailer.from, &mail))
+        .await
+        .unwrap_or_else(|_| Err(SendError::Transient("the mail server took too long".into())));
+    if let Some(claimed) = &claimed {
+        outgoing::finish(&mailer.pool, claimed, sent.is_ok()).await;
     }
     match &sent {
         Ok(()) => pipeline.metrics.mail_sent.with_label_values(&[kind]).inc(),
@@ -207,11 +214,12 @@ async fn prepare(
             shared::auth::token::now(),
         );
         return rendered
-            .map(Prepared::Send)
+            .map(|mail| Prepared::Send(mail, None))
             .ok_or_else(|| SendError::Permanent("no account mail to render".into()));
     };
     let notice = outgoing::Notice {
         mail_id: request.event_id,
+        queued_at: request.occurred_at,
         to: request.body.to.as_str(),
         tracking_number,
         notice: *notice,
@@ -224,11 +232,6 @@ async fn prepare(
         public_url: &mailer.public_url,
     };
     outgoing::prepare(&outbox, &notice, now).await
-}
-
-/// The ledger key of a recipient notice (none for account mail).
-fn recipient_mail_id(request: &Envelope<MailRequest>) -> Option<uuid::Uuid> {
-    matches!(request.body.mail, Mail::RecipientNotice { .. }).then_some(request.event_id)
 }
 
 /// The same mail onto the holding line, back in `wait` or half an hour,

@@ -8,8 +8,9 @@ use super::Pool;
 use lapin::options::QueueBindOptions;
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
+use shared::auth::policy::sees_all;
 use shared::topology::Topology;
-use shared::webhooks::kinds::OPT_IN;
+use shared::webhooks::kinds::{is_courier, OPT_IN};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -30,7 +31,10 @@ pub async fn keep(
         match pool.endpoints.current().await {
             Ok(endpoints) => {
                 for kind in OPT_IN {
-                    let wanted = endpoints.iter().any(|e| e.kinds.contains(*kind));
+                    // Couriers' moves only for owners who may still watch them.
+                    let wanted = endpoints.iter().any(|e| {
+                        e.kinds.contains(*kind) && (!is_courier(kind) || sees_all(e.owner.role))
+                    });
                     if bound.get(kind) != Some(&wanted) {
                         bind(&channel, &topology, kind, wanted).await?;
                         bound.insert(kind, wanted);

@@ -68,6 +68,30 @@ impl Endpoints {
         }
     }
 
+    /// Whether recorded delivery `delivery_id` may still be sent: a
+    /// courier's event only to an enabled admin's or dispatcher's endpoint
+    /// (an owner demoted or disabled since is owed no retry or redelivery
+    /// of one). A delivery that is gone: yes (the claim finds nothing).
+    pub async fn may_receive(&self, delivery_id: Uuid) -> Result<bool, sqlx::Error> {
+        let row: Option<(bool, String, bool)> = sqlx::query_as(
+            "SELECT d.courier_id IS NOT NULL, u.role, u.disabled_at IS NULL \
+             FROM webhook_deliveries d JOIN webhooks w ON w.id = d.webhook_id \
+             JOIN users u ON u.id = w.owner_id WHERE d.id = $1",
+        )
+        .bind(delivery_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            None | Some((false, _, _)) => true,
+            Some((true, role, enabled)) => {
+                enabled
+                    && role
+                        .parse::<Role>()
+                        .is_ok_and(shared::auth::policy::sees_all)
+            }
+        })
+    }
+
     /// The active endpoints now.
     pub async fn current(&self) -> Result<Arc<Vec<Endpoint>>, sqlx::Error> {
         let revision: i64 = sqlx::query_scalar("SELECT revision FROM webhook_revision")

@@ -131,7 +131,8 @@ async fn attempt(
     let Some(webhook) = WebhookView::load(&pool.db, request.webhook_id).await? else {
         return Ok(Vec::new()); // deleted: its deliveries went with it
     };
-    if (webhook.paused || webhook.disabled_at.is_some()) && !request.redeliver {
+    let owed = pool.endpoints.may_receive(request.delivery_id).await?;
+    if !owed || ((webhook.paused || webhook.disabled_at.is_some()) && !request.redeliver) {
         ledger::end(&pool.db, request.delivery_id, "cancelled").await?;
         return Ok(Vec::new());
     }

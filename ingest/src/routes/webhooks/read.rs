@@ -6,7 +6,7 @@ use crate::authn;
 use crate::http::{ApiError, Query, Reply};
 use crate::routes::AppState;
 use hyper::StatusCode;
-use shared::auth::policy::Action;
+use shared::auth::policy::{sees_all, Action};
 use shared::auth::Caller;
 use shared::webhooks::view::{DeliveryView, WebhookView};
 use shared::webhooks::SendRequest;
@@ -58,9 +58,15 @@ pub async fn deliveries(
     let webhook = owned(state, caller, raw).await?;
     let limit = query.limit(50, 200)?;
     let before = query.parsed::<Uuid>("before", "before must be a delivery id")?;
-    let page = DeliveryView::page(&state.pool, webhook.id, limit, before)
-        .await
-        .map_err(unavailable)?;
+    let page = DeliveryView::page(
+        &state.pool,
+        webhook.id,
+        limit,
+        before,
+        sees_all(caller.role),
+    )
+    .await
+    .map_err(unavailable)?;
     Ok(Reply::json(StatusCode::OK, &page))
 }
 
@@ -82,9 +88,10 @@ pub async fn redeliver(
     let webhook = owned(state, caller, raw).await?;
     let missing = || ApiError::not_found(format!("delivery {raw_delivery} not found"));
     let delivery_id: Uuid = raw_delivery.parse().map_err(|_| missing())?;
-    let belongs = DeliveryView::belongs(&state.pool, delivery_id, webhook.id)
-        .await
-        .map_err(unavailable)?;
+    let belongs =
+        DeliveryView::belongs(&state.pool, delivery_id, webhook.id, sees_all(caller.role))
+            .await
+            .map_err(unavailable)?;
     if !belongs {
         return Err(missing());
     }

@@ -1,7 +1,9 @@
 //! The recipient-mail ledger, as the recipient and the operator see it: a
 //! mail request the broker delivers twice is mailed once; an address gets
-//! at most its daily cap however many packages name it; a claim left by a
-//! sender that died lapses so the mail still goes; old rows are pruned.
+//! at most its daily cap however many packages name it; a notice days old
+//! is dropped; a claim left by a sender that died lapses so the mail still
+//! goes, and is then no longer the dead sender's to mark; old rows are
+//! pruned.
 
 use shared::recipients::{Locale, NoticeKind, Preferences};
 use shared::wire::{Envelope, Mail, MailRequest, Principal};
@@ -87,6 +89,14 @@ async fn a_replayed_mail_goes_once_and_an_address_gets_at_most_its_daily_cap() {
     .await
     .unwrap();
     assert_eq!(sent, 2);
+    // A mail request queued four days ago (a replay older than the
+    // ledger's memory could be) is news no more.
+    let late = address();
+    let mut old = out_for_delivery(Uuid::new_v4(), &late);
+    old.occurred_at -= chrono::Duration::days(4);
+    app.env.publish_mail(&old).await;
+    settled(&app).await;
+    assert_eq!(mail::count_to(&late), 0, "a four-day-old notice went");
     mail::clear(&email);
     mail::clear(&witness);
     app.shutdown().await;
@@ -98,8 +108,11 @@ async fn a_claim_whose_sender_died_lapses_and_old_rows_are_pruned() {
     let pool = &app.env.pool;
     let (mail_id, email) = (Uuid::new_v4(), address());
     let now = chrono::Utc::now();
-    let Admission::Send { unsubscribe_token } =
-        ledger::admit(pool, mail_id, &email, 20, now).await.unwrap()
+    let admit = |id, at| ledger::admit(pool, id, &email, 20, at);
+    let Admission::Send {
+        unsubscribe_token,
+        claim: first_claim,
+    } = admit(mail_id, now).await.unwrap()
     else {
         panic!("a new mail is admitted");
     };
@@ -109,39 +122,35 @@ async fn a_claim_whose_sender_died_lapses_and_old_rows_are_pruned() {
     // The sender was killed before it marked the mail: a redelivery moments
     // later waits, one after the claim lapsed sends (the same link).
     let soon = now + chrono::Duration::seconds(30);
-    assert_eq!(
-        ledger::admit(pool, mail_id, &email, 20, soon)
-            .await
-            .unwrap(),
-        Admission::Busy
-    );
+    assert_eq!(admit(mail_id, soon).await.unwrap(), Admission::Busy);
     let later = now + chrono::Duration::minutes(3);
+    let Admission::Send {
+        unsubscribe_token: same_link,
+        claim,
+    } = admit(mail_id, later).await.unwrap()
+    else {
+        panic!("a lapsed claim is taken over");
+    };
+    assert_eq!(same_link, unsubscribe_token);
+    // The first sender wakes up and fails: the claim is no longer its own
+    // to give back, and the new sender's mark holds.
+    ledger::release(pool, mail_id, first_claim).await.unwrap();
+    ledger::sent(pool, mail_id, claim, later).await.unwrap();
+    let an_hour_on = later + chrono::Duration::hours(1);
     assert_eq!(
-        ledger::admit(pool, mail_id, &email, 20, later)
-            .await
-            .unwrap(),
-        Admission::Send { unsubscribe_token }
-    );
-    ledger::sent(pool, mail_id, later).await.unwrap();
-    assert_eq!(
-        ledger::admit(
-            pool,
-            mail_id,
-            &email,
-            20,
-            later + chrono::Duration::hours(1)
-        )
-        .await
-        .unwrap(),
+        admit(mail_id, an_hour_on).await.unwrap(),
         Admission::Skip("already_sent")
     );
 
     // A week on, the row is pruned; a mail given back is gone at once.
     let given_back = Uuid::new_v4();
-    ledger::admit(pool, given_back, &address(), 20, now)
+    let Admission::Send { claim, .. } = ledger::admit(pool, given_back, &address(), 20, now)
         .await
-        .unwrap();
-    ledger::release(pool, given_back).await.unwrap();
+        .unwrap()
+    else {
+        panic!("a new mail is admitted");
+    };
+    ledger::release(pool, given_back, claim).await.unwrap();
     let pruned = workers::accounts::prune::prune(pool, now + chrono::Duration::days(8))
         .await
         .unwrap();

@@ -1,7 +1,8 @@
 //! Couriers' events to webhooks: a dispatcher's endpoint that asks gets a
 //! courier's presence and (opted in) moves, naming the courier, signed like
 //! any call and logged with the courier; an endpoint that did not ask gets
-//! none; a customer may not ask for them.
+//! none; a customer may not ask for them, nor keep getting them once
+//! demoted.
 
 use super::receiver::Receiver;
 use super::{deliveries, register, DELIVERY_WAIT};
@@ -34,7 +35,8 @@ fn of_kind(receiver: &Receiver, kind: &str) -> Vec<Value> {
 #[tokio::test]
 async fn a_dispatchers_endpoint_gets_courier_events_it_asked_for_and_a_customer_cannot_ask() {
     let app = TestApp::spawn_with(Options::default().with_webhooks(|_| {})).await;
-    let dispatcher = app.client_as(&app.caller(Role::Dispatcher).await);
+    let dispatcher_account = app.caller(Role::Dispatcher).await;
+    let dispatcher = app.client_as(&dispatcher_account);
     let customer = app.client_as(&app.caller(Role::Customer).await);
     let refused = customer
         .post(app.url("/webhooks"))
@@ -112,6 +114,44 @@ async fn a_dispatchers_endpoint_gets_courier_events_it_asked_for_and_a_customer_
             .unwrap_or("")
             .starts_with("courier_")),
         "an endpoint that did not ask got courier events"
+    );
+
+    // Made a customer, the owner gets no courier's event any more: not the
+    // next one, not a redelivery, and the log no longer lists them.
+    let demoted = app
+        .http
+        .patch(app.url(&format!("/users/{}", dispatcher_account.user_id)))
+        .json(&json!({"role": "customer"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(demoted.status(), 200);
+    let customer_now = app.client_as(&Caller {
+        role: Role::Customer,
+        ..dispatcher_account.clone()
+    });
+    let webhook_id = endpoint["id"].as_str().unwrap();
+    let redeliver = customer_now
+        .post(app.url(&format!(
+            "/webhooks/{webhook_id}/deliveries/{}/redeliver",
+            logged["id"].as_str().unwrap()
+        )))
+        .send()
+        .await
+        .unwrap();
+    expect_error(redeliver, 404).await;
+    assert!(deliveries(&app, &customer_now, webhook_id).await.is_empty());
+    let before = couriers.received().len();
+    for _ in 0..3 {
+        report(&app, &courier, latitude).await;
+        latitude += 0.001;
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        couriers.received().len(),
+        before,
+        "courier events after the demotion"
     );
     app.shutdown().await;
 }

@@ -10,7 +10,7 @@
 //! packages name it (one customer cannot turn DeliverTrack's mail server on
 //! a stranger).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -21,8 +21,13 @@ const CLAIM_LAPSES: &str = "2 minutes";
 /// Whether a recipient mail may go now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Admission {
-    /// Claimed: send it, with this unsubscribe token, then [`sent`].
-    Send { unsubscribe_token: String },
+    /// Claimed at `claim`: send it, with this unsubscribe token, then
+    /// [`sent`] or [`release`] with the same `claim` (a claim another
+    /// sender took over after it lapsed is theirs to mark).
+    Send {
+        unsubscribe_token: String,
+        claim: DateTime<Utc>,
+    },
     /// Owed no more, and why (`unsubscribed`, `daily_cap`, `already_sent`:
     /// the metric's labels).
     Skip(&'static str),
@@ -39,6 +44,15 @@ pub async fn admit(
     now: DateTime<Utc>,
 ) -> Result<Admission, sqlx::Error> {
     let email = email.to_ascii_lowercase();
+    // The database keeps microseconds: the claim is compared later.
+    let now = now.trunc_subsecs(6);
+    // One admission per address at a time: concurrent senders cannot all
+    // count the same day's mail and pass the cap together.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 7))")
+        .bind(&email)
+        .execute(&mut *tx)
+        .await?;
     let (unsubscribed, sent_today): (bool, i64) = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM mail_suppressions WHERE email = $1), \
                 (SELECT count(*) FROM recipient_mail_log WHERE email = $1 \
@@ -47,7 +61,7 @@ pub async fn admit(
     .bind(&email)
     .bind(mail_id)
     .bind(now)
-    .fetch_one(pool)
+    .fetch_one(&mut *tx)
     .await?;
     if unsubscribed {
         return Ok(Admission::Skip("unsubscribed"));
@@ -55,25 +69,27 @@ pub async fn admit(
     if sent_today >= i64::from(daily_cap) {
         return Ok(Admission::Skip("daily_cap"));
     }
-    if !claim(pool, mail_id, &email, now).await? {
+    if !claim(&mut tx, mail_id, &email, now).await? {
         let sent: Option<Option<DateTime<Utc>>> =
             sqlx::query_scalar("SELECT sent_at FROM recipient_mail_log WHERE mail_id = $1")
                 .bind(mail_id)
-                .fetch_optional(pool)
+                .fetch_optional(&mut *tx)
                 .await?;
         return Ok(match sent {
             Some(Some(_)) => Admission::Skip("already_sent"),
             _ => Admission::Busy,
         });
     }
+    tx.commit().await?;
     Ok(Admission::Send {
         unsubscribe_token: token(pool, &email, now).await?,
+        claim: now,
     })
 }
 
 /// Takes the claim: a new row, or one whose claim lapsed unsent.
 async fn claim(
-    pool: &PgPool,
+    tx: &mut sqlx::PgConnection,
     mail_id: Uuid,
     email: &str,
     now: DateTime<Utc>,
@@ -87,7 +103,7 @@ async fn claim(
     .bind(mail_id)
     .bind(email)
     .bind(now)
-    .execute(pool)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     Ok(claimed == 1)
@@ -108,9 +124,15 @@ async fn token(pool: &PgPool, email: &str, now: DateTime<Utc>) -> Result<String,
 }
 
 /// The mail went: its claim stays, for good.
-pub async fn sent(pool: &PgPool, mail_id: Uuid, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE recipient_mail_log SET sent_at = $2 WHERE mail_id = $1")
+pub async fn sent(
+    pool: &PgPool,
+    mail_id: Uuid,
+    claim: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE recipient_mail_log SET sent_at = $3 WHERE mail_id = $1 AND claimed_at = $2")
         .bind(mail_id)
+        .bind(claim)
         .bind(now)
         .execute(pool)
         .await
@@ -119,10 +141,17 @@ pub async fn sent(pool: &PgPool, mail_id: Uuid, now: DateTime<Utc>) -> Result<()
 
 /// The mail did not go: its claim is given back, so the retry is not
 /// [`Admission::Busy`] and the cap counts only mail that went (or is going).
-pub async fn release(pool: &PgPool, mail_id: Uuid) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM recipient_mail_log WHERE mail_id = $1 AND sent_at IS NULL")
-        .bind(mail_id)
-        .execute(pool)
-        .await
-        .map(drop)
+pub async fn release(
+    pool: &PgPool,
+    mail_id: Uuid,
+    claim: DateTime<Utc>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "DELETE FROM recipient_mail_log WHERE mail_id = $1 AND claimed_at = $2 AND sent_at IS NULL",
+    )
+    .bind(mail_id)
+    .bind(claim)
+    .execute(pool)
+    .await
+    .map(drop)
 }

@@ -28,6 +28,9 @@ pub struct Outbox<'a> {
 pub struct Notice<'a> {
     /// The mail's id (derived from the status change): the ledger's key.
     pub mail_id: Uuid,
+    /// When it was queued: one older than [`MAX_AGE`] is news no more
+    /// (and the ledger, kept a week, could not tell a replay of it).
+    pub queued_at: DateTime<Utc>,
     pub to: &'a str,
     pub tracking_number: &'a str,
     pub notice: NoticeKind,
@@ -35,13 +38,25 @@ pub struct Notice<'a> {
     pub preferences: &'a Preferences,
 }
 
-/// What to do with a notice now.
+/// How old a notice may be when it is sent: quiet hours hold one half a
+/// day at most, retries two hours.
+const MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::days(3);
+
+/// A notice's claim in the ledger, to mark once the transport answered.
+pub struct Claimed {
+    pub mail_id: Uuid,
+    pub at: DateTime<Utc>,
+}
+
+/// What to do with a mail now.
 pub enum Prepared {
-    /// Claimed and rendered: send it, then [`finish`].
-    Send(Rendered),
+    /// Rendered (and, for a recipient notice, claimed): send it, then
+    /// [`finish`] the claim.
+    Send(Rendered, Option<Claimed>),
     /// Quiet hours: it waits this much longer.
     Held(std::time::Duration),
-    /// Not owed any more, and why (a metric label).
+    /// Not owed any more, and why (a metric label: the ledger's, or
+    /// `expired`).
     Skipped(&'static str),
 }
 
@@ -50,6 +65,9 @@ pub async fn prepare(
     notice: &Notice<'_>,
     now: DateTime<Utc>,
 ) -> Result<Prepared, SendError> {
+    if now - notice.queued_at > MAX_AGE {
+        return Ok(Prepared::Skipped("expired"));
+    }
     let wait = shared::recipients::quiet::wait(&notice.preferences.time_zone, now);
     if let (false, Some(wait)) = (notice.notice.urgent(), wait) {
         return Ok(Prepared::Held(wait));
@@ -63,13 +81,16 @@ pub async fn prepare(
     )
     .await
     .map_err(|error| SendError::Transient(error.to_string()))?;
-    let unsubscribe_token = match admission {
-        Admission::Send { unsubscribe_token } => unsubscribe_token,
+    let (unsubscribe_token, claim) = match admission {
+        Admission::Send {
+            unsubscribe_token,
+            claim,
+        } => (unsubscribe_token, claim),
         Admission::Skip(reason) => return Ok(Prepared::Skipped(reason)),
         // The broker's delay line brings it back after the claim lapsed.
         Admission::Busy => return Err(SendError::Transient("another sender claimed it".into())),
     };
-    Ok(Prepared::Send(letter::render(
+    let mail = letter::render(
         notice.to,
         notice.tracking_number,
         notice.notice,
@@ -77,20 +98,26 @@ pub async fn prepare(
         notice.preferences,
         &unsubscribe_token,
         outbox.public_url.trim_end_matches('/'),
-    )))
+    );
+    let claimed = Claimed {
+        mail_id: notice.mail_id,
+        at: claim,
+    };
+    Ok(Prepared::Send(mail, Some(claimed)))
 }
 
 /// Records how the send went. A ledger that cannot be written is only
 /// logged: a sent mail whose mark is lost is at worst sent once more after
 /// a broker replay; an unsent one whose claim stays is retried once the
 /// claim lapsed.
-pub async fn finish(pool: &PgPool, mail_id: Uuid, went: bool) {
+pub async fn finish(pool: &PgPool, claimed: &Claimed, went: bool) {
     let recorded = if went {
-        ledger::sent(pool, mail_id, Utc::now()).await
+        ledger::sent(pool, claimed.mail_id, claimed.at, Utc::now()).await
     } else {
-        ledger::release(pool, mail_id).await
+        ledger::release(pool, claimed.mail_id, claimed.at).await
     };
     if let Err(error) = recorded {
+        let mail_id = claimed.mail_id;
         tracing::warn!(%error, %mail_id, went, "cannot record a recipient mail in its ledger");
     }
 }
