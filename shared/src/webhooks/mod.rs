@@ -40,6 +40,11 @@ pub struct SendRequest {
     /// the delivery's state, with no retries of its own.
     #[serde(default)]
     pub redeliver: bool,
+    /// A courier's event: the sender asks whether the owner may still
+    /// see couriers before each attempt (a package's event needs no such
+    /// query; a redeliver is asked about always).
+    #[serde(default)]
+    pub courier: bool,
 }
 
 /// At most this many endpoints per account.

@@ -192,8 +192,8 @@ impl Rows {
         .bind(&self.bodies)
         .execute(db)
         .await?;
-        let unstarted: Vec<(Uuid, Uuid)> = sqlx::query_as(
-            "SELECT id, webhook_id FROM webhook_deliveries \
+        let unstarted: Vec<(Uuid, Uuid, bool)> = sqlx::query_as(
+            "SELECT id, webhook_id, courier_id IS NOT NULL FROM webhook_deliveries \
              WHERE id = ANY($1) AND state = 'pending' AND attempts = 0",
         )
         .bind(&self.ids)
@@ -201,10 +201,11 @@ impl Rows {
         .await?;
         Ok(unstarted
             .into_iter()
-            .map(|(delivery_id, webhook_id)| SendRequest {
+            .map(|(delivery_id, webhook_id, courier)| SendRequest {
                 delivery_id,
                 webhook_id,
                 redeliver: false,
+                courier,
             })
             .collect())
     }

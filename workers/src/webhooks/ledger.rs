@@ -1,8 +1,8 @@
 //! A delivery's row through its attempts: claimed under a lease, each
 //! attempt logged before it is made and completed after, then delivered,
 //! released for the next attempt, given up or cancelled. Every change is
-//! one statement, so a worker dying between two leaves a state the next
-//! one picks up.
+//! one statement or one transaction, so a worker dying between two leaves
+//! a state the next one picks up.
 
 use super::client::Answer;
 use chrono::{DateTime, Utc};
@@ -30,7 +30,7 @@ pub enum Claim {
 
 /// Claims the delivery for an attempt until `lease` from now: a pending
 /// one, or any for an explicit `redeliver`; never while another attempt
-/// holds it. The attempt is logged as started.
+/// holds it. The attempt is logged as started, in the same statement.
 pub async fn claim(
     db: &sqlx::PgPool,
     delivery_id: Uuid,
@@ -38,46 +38,43 @@ pub async fn claim(
     lease: Duration,
 ) -> Result<Claim, sqlx::Error> {
     let claimed: Option<Claimed> = sqlx::query_as(
-        "UPDATE webhook_deliveries SET attempts = attempts + 1, \
-             leased_until = now() + make_interval(secs => $3) \
-         WHERE id = $1 AND (state = 'pending' OR $2) \
-           AND (leased_until IS NULL OR leased_until < now()) \
-         RETURNING attempts, body, event_id, created_at",
+        "WITH claimed AS ( \
+             UPDATE webhook_deliveries SET attempts = attempts + 1, \
+                 leased_until = now() + make_interval(secs => $3) \
+             WHERE id = $1 AND (state = 'pending' OR $2) \
+               AND (leased_until IS NULL OR leased_until < now()) \
+             RETURNING attempts, body, event_id, created_at \
+         ), logged AS ( \
+             INSERT INTO webhook_attempts (delivery_id, attempt, redelivery, started_at) \
+             SELECT $1, attempts, $2, now() FROM claimed ON CONFLICT DO NOTHING \
+         ) \
+         SELECT attempts, body, event_id, created_at FROM claimed",
     )
     .bind(delivery_id)
     .bind(redeliver)
     .bind(lease.as_secs_f64())
     .fetch_optional(db)
     .await?;
-    let Some(claimed) = claimed else {
-        let leased: Option<bool> = sqlx::query_scalar(
-            "SELECT leased_until IS NOT NULL AND leased_until >= now() \
-             FROM webhook_deliveries WHERE id = $1",
-        )
-        .bind(delivery_id)
-        .fetch_optional(db)
-        .await?;
-        return Ok(if leased == Some(true) {
-            Claim::Held
-        } else {
-            Claim::Done
-        });
-    };
-    sqlx::query(
-        "INSERT INTO webhook_attempts (delivery_id, attempt, redelivery, started_at) \
-         VALUES ($1, $2, $3, now()) ON CONFLICT DO NOTHING",
+    if let Some(claimed) = claimed {
+        return Ok(Claim::Claimed(claimed));
+    }
+    let leased: Option<bool> = sqlx::query_scalar(
+        "SELECT leased_until IS NOT NULL AND leased_until >= now() \
+         FROM webhook_deliveries WHERE id = $1",
     )
     .bind(delivery_id)
-    .bind(claimed.attempts)
-    .bind(redeliver)
-    .execute(db)
+    .fetch_optional(db)
     .await?;
-    Ok(Claim::Claimed(claimed))
+    Ok(if leased == Some(true) {
+        Claim::Held
+    } else {
+        Claim::Done
+    })
 }
 
 /// Completes attempt `attempt`'s log entry with what it came to.
 pub async fn record(
-    db: &sqlx::PgPool,
+    db: &mut sqlx::PgConnection,
     delivery_id: Uuid,
     attempt: i32,
     answer: &Answer,
@@ -98,31 +95,36 @@ pub async fn record(
     .bind(answer.status.map(i32::from))
     .bind(&answer.head)
     .bind(error)
-    .execute(db)
+    .execute(&mut *db)
     .await?;
     Ok(())
 }
 
-/// A 2xx: delivered, and its endpoint no longer failing.
+/// A 2xx to attempt `(delivery_id, attempt)`: its log entry completed,
+/// the delivery delivered and its endpoint no longer failing, in one
+/// transaction (one commit, not three).
 pub async fn delivered(
     db: &sqlx::PgPool,
-    delivery_id: Uuid,
+    (delivery_id, attempt): (Uuid, i32),
     webhook_id: Uuid,
+    answer: &Answer,
 ) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    record(&mut tx, delivery_id, attempt, answer).await?;
     sqlx::query(
         "UPDATE webhook_deliveries SET state = 'delivered', \
              delivered_at = COALESCE(delivered_at, now()), leased_until = NULL WHERE id = $1",
     )
     .bind(delivery_id)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
     sqlx::query(
         "UPDATE webhooks SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL",
     )
     .bind(webhook_id)
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
-    Ok(())
+    tx.commit().await
 }
 
 /// A failed attempt lets go of the delivery (the next attempt may claim it).

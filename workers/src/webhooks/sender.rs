@@ -17,6 +17,7 @@ use super::client::Answer;
 use super::disable;
 use super::fanout::send_message;
 use super::ledger::{self, Claim, Claimed};
+use super::limits::PLACE_WAIT;
 use super::schedule;
 use super::Pool;
 use crate::publisher::Message;
@@ -125,13 +126,15 @@ async fn attempt(
     delivery: &Delivery,
     request: &SendRequest,
 ) -> Result<Vec<Message>, sqlx::Error> {
-    let Some(_permit) = pool.limits.try_take(request.webhook_id) else {
+    let place = pool.limits.take_within(request.webhook_id, PLACE_WAIT);
+    let Some(_permit) = place.await else {
         return Ok(vec![go_round(runner, delivery)]);
     };
     let Some(webhook) = WebhookView::load(&pool.db, request.webhook_id).await? else {
         return Ok(Vec::new()); // deleted: its deliveries went with it
     };
-    let owed = pool.endpoints.may_receive(request.delivery_id).await?;
+    let asked = request.courier || request.redeliver;
+    let owed = !asked || pool.endpoints.may_receive(request.delivery_id).await?;
     if !owed || ((webhook.paused || webhook.disabled_at.is_some()) && !request.redeliver) {
         ledger::end(&pool.db, request.delivery_id, "cancelled").await?;
         return Ok(Vec::new());
@@ -154,11 +157,18 @@ async fn attempt(
         .webhook_attempts
         .with_label_values(&[outcome])
         .inc();
-    ledger::record(&pool.db, request.delivery_id, claimed.attempts, &answer).await?;
     if answer.succeeded() {
-        ledger::delivered(&pool.db, request.delivery_id, request.webhook_id).await?;
+        let attempt = (request.delivery_id, claimed.attempts);
+        ledger::delivered(&pool.db, attempt, request.webhook_id, &answer).await?;
         return Ok(Vec::new());
     }
+    ledger::record(
+        &mut *pool.db.acquire().await?,
+        request.delivery_id,
+        claimed.attempts,
+        &answer,
+    )
+    .await?;
     failed(runner, pool, request, &claimed).await
 }
 

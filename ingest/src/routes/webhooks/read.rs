@@ -104,6 +104,7 @@ pub async fn redeliver(
             delivery_id,
             webhook_id: webhook.id,
             redeliver: true,
+            courier: false,
         },
     );
     state
