@@ -244,11 +244,22 @@ fn eta_replay(args: &Args) -> anyhow::Result<()> {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: what went wrong and where, never a backtrace.
+            eprintln!("dt-bench: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
     if std::env::args().nth(1).as_deref() == Some(baselines::SERVE_202) {
         return baselines::serve_202().await;
     }
-    let args = Args::parse();
+    let args = Args::try_parse().unwrap_or_else(|error| shared::help::refuse(error, "dt-bench"));
     if args.scenarios.iter().any(|s| s == "eta-replay") {
         return eta_replay(&args);
     }

@@ -98,8 +98,19 @@ impl Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // One line: what went wrong and where, never a backtrace.
+            eprintln!("dt-sim: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let args = Args::try_parse().unwrap_or_else(|error| shared::help::refuse(error, "dt-sim"));
     let settings = args.settings()?;
     let login = match (
         std::env::var("BOOTSTRAP_ADMIN_EMAIL"),

@@ -3,12 +3,16 @@
 //! the services read), to check that nothing accepted was lost and to watch
 //! the queues drain.
 
+use anyhow::Context;
 use lapin::options::QueueDeclareOptions;
 use lapin::types::FieldTable;
 use shared::config::CommonConfig;
 use shared::locations::stored::{self, HistoryDoc};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
+
+/// How long a store may take to answer when the run starts.
+const REACH: Duration = Duration::from_secs(5);
 
 pub struct System {
     pub ws: String,
@@ -25,17 +29,39 @@ pub struct System {
 }
 
 impl System {
+    /// Connects to the stores the services use (their environment
+    /// variables), each within [`REACH`].
     pub async fn connect(api: &str, ws: &str, ws_token: Option<String>) -> anyhow::Result<Self> {
         let config = CommonConfig::from_env()?;
         let (addr, host, prefix) = crate::load::address_of(api)?;
+        // Each store answers within seconds or the run ends naming it:
+        // never a silent wait on a default URL that nothing serves.
+        let named = |store: &str, url: &str| {
+            format!(
+                "{store} at {} (set its URL in the environment, as for the services)",
+                shared::env::mask_url_password(url)
+            )
+        };
         let pool = sqlx::postgres::PgPoolOptions::new()
             .max_connections(4)
+            .acquire_timeout(REACH)
             .connect(&config.database_url)
-            .await?;
+            .await
+            .with_context(|| named("PostgreSQL", &config.database_url))?;
         let mongo = mongodb::Client::with_uri_str(&config.mongodb_url)
-            .await?
+            .await
+            .with_context(|| named("MongoDB", &config.mongodb_url))?
             .database(&config.mongodb_database);
-        let amqp = config.brokers.connect("dt-bench").await?;
+        tokio::time::timeout(REACH, mongo.run_command(mongodb::bson::doc! {"ping": 1}))
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer within {REACH:?}"))
+            .and_then(|answer| answer.map_err(anyhow::Error::from))
+            .with_context(|| named("MongoDB", &config.mongodb_url))?;
+        let amqp = tokio::time::timeout(REACH, config.brokers.connect("dt-bench"))
+            .await
+            .map_err(|_| anyhow::anyhow!("no answer within {REACH:?}"))
+            .and_then(|connected| connected.map_err(anyhow::Error::from))
+            .context("RabbitMQ (AMQP_URL or AMQP_URLS)")?;
         Ok(Self {
             ws: ws.to_owned(),
             ws_token,

@@ -3,6 +3,11 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `--help` lists the settings; any argument is refused.
+    shared::help::parse(
+        clap::Command::new("broadcaster").about("DeliverTrack's WebSocket server: result events to subscribed watchers. Configured by environment variables only."),
+        "broadcaster",
+    );
     let telemetry = shared::telemetry::init("broadcaster");
     let outcome = run().await;
     telemetry.shutdown();

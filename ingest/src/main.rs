@@ -3,6 +3,11 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `--help` lists the settings; any argument is refused.
+    shared::help::parse(
+        clap::Command::new("ingest").about("DeliverTrack's HTTP API: every write becomes a confirmed RabbitMQ message before it is answered; reads come from cached views. Configured by environment variables only."),
+        "ingest",
+    );
     let telemetry = shared::telemetry::init("ingest");
     let outcome = run().await;
     telemetry.shutdown();

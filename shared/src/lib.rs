@@ -28,7 +28,8 @@
 //! - [`cache`]: the Redis view keys and a connection that degrades instead of
 //!   failing; [`redis_link`]: one Redis server or a Redis Cluster, alike.
 //! - [`env`]: reading environment variables with defaults and clear errors;
-//!   [`config`]: the settings every service shares.
+//!   [`config`]: the settings every service shares; [`help`]: the command
+//!   lines, `--help` listing the settings from README.md's table.
 //! - [`seal`]: the HMAC every broker message carries, and the keys.
 //! - [`shutdown`]: turning SIGINT/SIGTERM into a cancellation token;
 //!   [`tasks`]: a service's background tasks and their one shutdown path.
@@ -65,6 +66,7 @@ pub mod event_kinds;
 pub mod fields;
 pub mod frames;
 pub mod geofences;
+pub mod help;
 pub mod locations;
 pub mod metrics;
 pub mod net;

@@ -1,19 +1,54 @@
 //! `workers`: runs the worker pools; `workers dlq ...` inspects and re-drives
 //! the dead-letter queue.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
+use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 use workers::dlq::{self, Selection};
 
-const USAGE: &str = "usage:
-  workers                        run the worker pools (WORKER_POOLS, WORKER_SHARDS)
-  workers dlq list [--limit N]   list dead letters with their reasons (default 100)
-  workers dlq redrive --all      send every dead letter back where it was going
-  workers dlq redrive ID         send the dead letter(s) with this id back";
+fn command() -> Command {
+    let list = Command::new("list")
+        .about("List dead letters with their reasons")
+        .arg(
+            Arg::new("limit")
+                .long("limit")
+                .value_parser(value_parser!(u16))
+                .default_value("100")
+                .help("At most this many"),
+        );
+    let redrive = Command::new("redrive")
+        .about("Send dead letters back where they were going")
+        .arg(
+            Arg::new("all")
+                .long("all")
+                .action(ArgAction::SetTrue)
+                .help("Every dead letter"),
+        )
+        .arg(
+            Arg::new("id")
+                .required_unless_present("all")
+                .conflicts_with("all")
+                .help("The dead letter(s) with this id"),
+        );
+    Command::new("workers")
+        .about(
+            "DeliverTrack's worker pools (WORKER_POOLS: packages, locations, mail, webhooks): \
+             they apply what ingest queued to PostgreSQL and MongoDB and publish the results. \
+             Without a subcommand, runs the pools; configured by environment variables only.",
+        )
+        .subcommand(
+            Command::new("dlq")
+                .about("Inspect and re-drive the dead-letter queue (needs the broker only)")
+                .subcommand_required(true)
+                .subcommand(list)
+                .subcommand(redrive),
+        )
+}
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let matches = shared::help::parse(command(), "workers");
     let telemetry = shared::telemetry::init("workers");
-    let outcome = run().await;
+    let outcome = run(&matches).await;
     telemetry.shutdown();
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -25,26 +60,21 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn run() -> anyhow::Result<()> {
+async fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     shared::telemetry::return_large_blocks_to_the_system();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
     // The dead-letter tools move messages as they are: the broker is all
     // they need (no signing key, no stores).
     let broker = || shared::config::broker_from_env().context("configuration");
-    match args.as_slice() {
-        [] => {
-            let config = workers::WorkerConfig::from_env().context("configuration")?;
-            config.require_bootstrap_admin().context("configuration")?;
-            let shutdown = shared::shutdown::on_signal();
-            workers::run(config, shutdown).await?;
-        }
-        ["dlq", "list", rest @ ..] => {
-            let limit = match rest {
-                [] => 100,
-                ["--limit", n] => n.parse().context("--limit takes a number up to 65535")?,
-                _ => bail!("{USAGE}"),
-            };
+    let Some(("dlq", dlq_matches)) = matches.subcommand() else {
+        let config = workers::WorkerConfig::from_env().context("configuration")?;
+        config.require_bootstrap_admin().context("configuration")?;
+        let shutdown = shared::shutdown::on_signal();
+        workers::run(config, shutdown).await?;
+        return Ok(());
+    };
+    match dlq_matches.subcommand() {
+        Some(("list", list)) => {
+            let limit = list.get_one::<u16>("limit").copied().unwrap_or(100);
             let (brokers, topology) = broker()?;
             let letters = dlq::list(&brokers, &topology, limit)
                 .await
@@ -58,10 +88,10 @@ async fn run() -> anyhow::Result<()> {
             }
             println!("{} dead letter(s)", letters.len());
         }
-        ["dlq", "redrive", target] => {
-            let selection = match *target {
-                "--all" => Selection::All,
-                id => Selection::Id(id.to_owned()),
+        Some(("redrive", redrive)) => {
+            let selection = match redrive.get_one::<String>("id") {
+                Some(id) if !redrive.get_flag("all") => Selection::Id(id.clone()),
+                _ => Selection::All,
             };
             let (brokers, topology) = broker()?;
             let count = dlq::redrive(&brokers, &topology, &selection)
@@ -69,8 +99,8 @@ async fn run() -> anyhow::Result<()> {
                 .context("dlq redrive")?;
             println!("{count} dead letter(s) re-driven");
         }
-        ["--help" | "-h" | "help"] => println!("{USAGE}"),
-        _ => bail!("{USAGE}"),
+        // `subcommand_required`: clap refused anything else already.
+        _ => anyhow::bail!("dlq: list or redrive"),
     }
     Ok(())
 }

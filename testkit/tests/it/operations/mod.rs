@@ -1,7 +1,8 @@
-//! Operating it: metrics and traces, stats, the audit trail, dead letters, the topology's definitions, the workers binary, the benchmark's smoke run.
+//! Operating it: the binaries' command lines, metrics and traces, stats, the audit trail, dead letters, the topology's definitions, the workers binary, the benchmark's smoke run.
 
 mod audit;
 mod bench_smoke;
+mod command_lines;
 mod definitions;
 mod dlq;
 mod metrics;
