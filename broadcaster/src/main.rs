@@ -7,6 +7,7 @@ async fn main() -> ExitCode {
     shared::help::parse(
         clap::Command::new("broadcaster").about("DeliverTrack's WebSocket server: result events to subscribed watchers. Configured by environment variables only."),
         "broadcaster",
+        include_str!("../../README.md"),
     );
     let telemetry = shared::telemetry::init("broadcaster");
     let outcome = run().await;

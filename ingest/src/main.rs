@@ -7,6 +7,7 @@ async fn main() -> ExitCode {
     shared::help::parse(
         clap::Command::new("ingest").about("DeliverTrack's HTTP API: every write becomes a confirmed RabbitMQ message before it is answered; reads come from cached views. Configured by environment variables only."),
         "ingest",
+        include_str!("../../README.md"),
     );
     let telemetry = shared::telemetry::init("ingest");
     let outcome = run().await;

@@ -8,9 +8,6 @@
 use clap::error::ErrorKind;
 use clap::{ArgMatches, Command};
 
-/// The README the binaries are built with.
-pub const README: &str = include_str!("../../README.md");
-
 /// `service`'s settings from the README's configuration table: one entry
 /// per row whose "used by" names it or says `all`.
 pub fn environment(readme: &str, service: &str) -> String {
@@ -40,13 +37,15 @@ pub fn environment(readme: &str, service: &str) -> String {
 }
 
 /// Parses the process's arguments against `command`, with the service's
-/// settings after the options in `--help`. Help and version are printed
+/// settings (from `readme`: the binary includes README.md itself, so a
+/// README edit relinks the binaries, not every crate) after the options
+/// in `--help`. Help and version are printed
 /// and the process ends (status 0); anything else wrong is one line on
 /// standard error and status 2.
-pub fn parse(command: Command, service: &str) -> ArgMatches {
+pub fn parse(command: Command, service: &str, readme: &str) -> ArgMatches {
     let command = command
         .version(env!("CARGO_PKG_VERSION"))
-        .after_long_help(environment(README, service));
+        .after_long_help(environment(readme, service));
     command
         .try_get_matches()
         .unwrap_or_else(|error| refuse(error, service))
@@ -117,6 +116,8 @@ mod tests {
         let unknown = "error: unexpected argument '--x' found\n\n  tip: to pass '--x' as a value, use '-- --x'\n\nUsage: dt-bench\n";
         assert_eq!(one_line(unknown), "unexpected argument '--x' found");
     }
+
+    const README: &str = include_str!("../../README.md");
 
     #[test]
     fn the_built_in_readme_documents_every_service() {

@@ -46,7 +46,7 @@ fn command() -> Command {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let matches = shared::help::parse(command(), "workers");
+    let matches = shared::help::parse(command(), "workers", include_str!("../../README.md"));
     let telemetry = shared::telemetry::init("workers");
     let outcome = run(&matches).await;
     telemetry.shutdown();
