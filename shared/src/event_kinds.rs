@@ -4,9 +4,14 @@
 //! of the `courier_update` frames dispatchers get. A leaf module: the
 //! topology binds the webhook pool's queue to them.
 
-/// Every package kind, in the order the API lists them. `location` is
-/// opt-in: a courier's phone can post one every few seconds.
-const PACKAGE: &[&str] = &[
+/// What a courier's events are called for endpoints: only an admin's or a
+/// dispatcher's endpoint may ask for them (couriers are staff's to watch).
+pub const COURIER_PREFIX: &str = "courier_";
+
+/// Every kind, in the order the API lists them: the package kinds
+/// (`location` is opt-in: a courier's phone can post one every few
+/// seconds), then the couriers'.
+pub const ALL: &[&str] = &[
     "created",
     "status_changed",
     "location",
@@ -17,25 +22,12 @@ const PACKAGE: &[&str] = &[
     "eta_changed",
     "delivery_at_risk",
     "delivery_late",
-];
-
-/// What a courier's events are called for endpoints: only an admin's or a
-/// dispatcher's endpoint may ask for them (couriers are staff's to watch).
-pub const COURIER_PREFIX: &str = "courier_";
-
-const COURIER: &[&str] = &[
     "courier_presence",
     "courier_geofence_entered",
     "courier_geofence_exited",
     "courier_geofence_dwelled",
     "courier_geofence_crossed",
     "courier_moved",
-];
-
-/// Every kind, package kinds first.
-pub const ALL: &[&str] = &[
-    PACKAGE[0], PACKAGE[1], PACKAGE[2], PACKAGE[3], PACKAGE[4], PACKAGE[5], PACKAGE[6], PACKAGE[7],
-    PACKAGE[8], PACKAGE[9], COURIER[0], COURIER[1], COURIER[2], COURIER[3], COURIER[4], COURIER[5],
 ];
 
 /// The busiest kinds, bound to the webhook pool's queue only while an
@@ -54,8 +46,7 @@ pub fn is_courier(kind: &str) -> bool {
 
 /// The endpoint kind of a courier event (its routing key's last word).
 pub fn of_courier(word: &str) -> Option<&'static str> {
-    COURIER
-        .iter()
+    ALL.iter()
         .copied()
         .find(|kind| kind.strip_prefix(COURIER_PREFIX) == Some(word))
 }
@@ -76,7 +67,12 @@ mod tests {
     fn the_kinds_are_the_package_events_every_notice_and_the_couriers() {
         let mut expected = vec!["created", "status_changed", "location"];
         expected.extend(crate::notices::KINDS);
-        expected.extend(COURIER);
+        expected.extend(
+            ["presence", "geofence_entered", "geofence_exited"]
+                .iter()
+                .chain(&["geofence_dwelled", "geofence_crossed", "moved"])
+                .map(|word| of_courier(word).expect("a courier kind")),
+        );
         assert_eq!(ALL, expected.as_slice());
         assert!(OPT_IN.iter().all(|kind| parse(kind).is_some()));
     }

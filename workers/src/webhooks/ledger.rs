@@ -74,7 +74,7 @@ pub async fn claim(
 
 /// Completes attempt `attempt`'s log entry with what it came to.
 pub async fn record(
-    db: &mut sqlx::PgConnection,
+    db: impl sqlx::PgExecutor<'_>,
     delivery_id: Uuid,
     attempt: i32,
     answer: &Answer,
@@ -95,7 +95,7 @@ pub async fn record(
     .bind(answer.status.map(i32::from))
     .bind(&answer.head)
     .bind(error)
-    .execute(&mut *db)
+    .execute(db)
     .await?;
     Ok(())
 }
@@ -110,7 +110,7 @@ pub async fn delivered(
     answer: &Answer,
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
-    record(&mut tx, delivery_id, attempt, answer).await?;
+    record(&mut *tx, delivery_id, attempt, answer).await?;
     sqlx::query(
         "UPDATE webhook_deliveries SET state = 'delivered', \
              delivered_at = COALESCE(delivered_at, now()), leased_until = NULL WHERE id = $1",

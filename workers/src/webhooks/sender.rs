@@ -162,13 +162,7 @@ async fn attempt(
         ledger::delivered(&pool.db, attempt, request.webhook_id, &answer).await?;
         return Ok(Vec::new());
     }
-    ledger::record(
-        &mut *pool.db.acquire().await?,
-        request.delivery_id,
-        claimed.attempts,
-        &answer,
-    )
-    .await?;
+    ledger::record(&pool.db, request.delivery_id, claimed.attempts, &answer).await?;
     failed(runner, pool, request, &claimed).await
 }
 
