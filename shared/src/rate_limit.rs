@@ -9,7 +9,9 @@
 //! the limit. Instances can over-admit by at most one lease each.
 //!
 //! If Redis cannot be asked, each instance counts alone against the same
-//! limit: never no limit, and never refusing everyone.
+//! limit: never no limit, and never refusing everyone. What it admitted
+//! alone is added to the shared total once Redis answers again, so a window
+//! split between the two is not admitted twice.
 
 use crate::cache::ViewCache;
 use std::collections::HashMap;
@@ -50,8 +52,15 @@ struct Counter {
     leased: u32,
     /// The shared total reached the limit: deny until the window ends.
     exhausted: bool,
-    /// Requests admitted while Redis could not be asked.
-    alone: u32,
+    /// Requests this instance admitted in the window, however counted:
+    /// while Redis cannot be asked, the instance holds itself to the limit
+    /// with them.
+    admitted: u32,
+    /// Of them, the ones admitted while Redis could not be asked and not yet
+    /// added to the shared total. They are added with the next lease taken,
+    /// so an instance that loses Redis and gets it back in one window (a
+    /// Redis Cluster failing over) does not count the window twice over.
+    unreported: u32,
 }
 
 impl Counter {
@@ -60,8 +69,58 @@ impl Counter {
             window,
             leased: 0,
             exhausted: false,
-            alone: 0,
+            admitted: 0,
+            unreported: 0,
         }
+    }
+
+    /// Admits from what the instance already holds, if it can say without
+    /// asking Redis.
+    fn local(&mut self) -> Option<bool> {
+        if self.exhausted {
+            return Some(false);
+        }
+        if self.leased > 0 {
+            self.leased -= 1;
+            self.admitted += 1;
+            return Some(true);
+        }
+        None
+    }
+
+    /// What to add to the shared total with a lease of `lease`: the lease
+    /// and the admissions not yet reported, which are taken out now (two
+    /// requests asking at once must not report them both).
+    fn to_report(&mut self, lease: u32) -> u32 {
+        lease + std::mem::take(&mut self.unreported)
+    }
+
+    /// Redis took a lease of `lease` (after any unreported admissions) and
+    /// the window's total is now `total`.
+    fn shared(&mut self, total: i64, lease: u32, limit: u32) -> bool {
+        // Of this lease, what still fits under the limit; the unreported
+        // admissions count as before it.
+        let before = total - i64::from(lease);
+        let granted = (i64::from(limit) - before).clamp(0, i64::from(lease)) as u32;
+        if granted == 0 {
+            self.exhausted = true;
+            return false;
+        }
+        self.leased += granted - 1;
+        self.admitted += 1;
+        true
+    }
+
+    /// Redis could not be asked; `reported` is what should have been added
+    /// and was not (its unreported part is kept for the next ask).
+    fn alone(&mut self, reported: u32, lease: u32, limit: u32) -> bool {
+        self.unreported += reported - lease;
+        if self.admitted >= limit {
+            return false;
+        }
+        self.admitted += 1;
+        self.unreported += 1;
+        true
     }
 }
 
@@ -80,44 +139,28 @@ impl RateLimiter {
         }
         let (window, retry_after) = current_window();
         let deny = Verdict::Deny { retry_after };
-        {
+        let verdict = |admitted: bool| if admitted { Verdict::Allow } else { deny };
+        let lease = (limit / 20).max(1);
+        let report = {
             let mut counters = self.counters();
             let counter = counter_for(&mut counters, key, window);
-            if counter.exhausted {
-                return deny;
+            if let Some(admitted) = counter.local() {
+                return verdict(admitted);
             }
-            if counter.leased > 0 {
-                counter.leased -= 1;
-                return Verdict::Allow;
-            }
-        }
-        let lease = (limit / 20).max(1);
+            counter.to_report(lease)
+        };
         let shared_key = format!("{key}:{window}");
         let taken = self
             .redis
-            .take_from_window(&shared_key, lease, WINDOW)
+            .take_from_window(&shared_key, report, WINDOW)
             .await;
         let mut counters = self.counters();
         let counter = counter_for(&mut counters, key, window);
         match taken {
-            Ok(total) => {
-                // Of this lease, what still fits under the limit.
-                let before = total - i64::from(lease);
-                let granted = (i64::from(limit) - before).clamp(0, i64::from(lease)) as u32;
-                if granted == 0 {
-                    counter.exhausted = true;
-                    return deny;
-                }
-                counter.leased += granted - 1;
-                Verdict::Allow
-            }
+            Ok(total) => verdict(counter.shared(total, lease, limit)),
             Err(error) => {
                 tracing::debug!(%error, "rate limits counted per instance while Redis is unavailable");
-                if counter.alone >= limit {
-                    return deny;
-                }
-                counter.alone += 1;
-                Verdict::Allow
+                verdict(counter.alone(report, lease, limit))
             }
         }
     }
@@ -166,6 +209,46 @@ fn current_window() -> (u64, Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The instance as Redis sees it: one shared total per window.
+    fn ask(counter: &mut Counter, total: &mut i64, redis_up: bool, limit: u32) -> bool {
+        let lease = (limit / 20).max(1);
+        if let Some(admitted) = counter.local() {
+            return admitted;
+        }
+        let report = counter.to_report(lease);
+        if redis_up {
+            *total += i64::from(report);
+            counter.shared(*total, lease, limit)
+        } else {
+            counter.alone(report, lease, limit)
+        }
+    }
+
+    #[test]
+    fn a_window_counted_partly_alone_and_partly_shared_admits_the_limit_once() {
+        // Redis lost for the first six requests, back for the rest (a
+        // cluster's failover within one window).
+        let (mut counter, mut total, limit) = (Counter::new(1), 0, 10);
+        let admitted = (0..15)
+            .filter(|n| ask(&mut counter, &mut total, *n >= 6, limit))
+            .count();
+        assert_eq!(admitted, 10);
+        // Six admitted alone, four on leases, one lease refused.
+        assert_eq!(total, 11, "the window's total holds every admission");
+    }
+
+    #[test]
+    fn an_instance_alone_holds_itself_to_the_limit_with_what_it_leased_before() {
+        let (mut counter, mut total, limit) = (Counter::new(1), 0, 40);
+        let shared = (0..25)
+            .filter(|_| ask(&mut counter, &mut total, true, limit))
+            .count();
+        let alone = (0..25)
+            .filter(|_| ask(&mut counter, &mut total, false, limit))
+            .count();
+        assert_eq!((shared, alone), (25, 15));
+    }
 
     #[test]
     fn the_local_counters_stay_bounded_when_every_key_is_of_this_window() {
