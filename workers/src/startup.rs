@@ -241,8 +241,40 @@ fn start_background(config: &WorkerConfig, mut stores: Stores, tasks: &mut Tasks
         let fold_stop = CancellationToken::new();
         let folder = crate::packages::counts::spawn(stores.pool.clone(), fold_stop.clone());
         tasks.add("package counts", fold_stop, folder);
+        let log_stop = CancellationToken::new();
+        let log_pruner = crate::packages::change_log::spawn(stores.pool.clone(), log_stop.clone());
+        tasks.add("package change log", log_stop, log_pruner);
     }
     stores
+}
+
+/// How long a session has, once shutdown is asked, to finish the windows it
+/// started. Past it the session is dropped: its connections close, and what
+/// it held unacked goes back to its queues (stored work is not stored twice,
+/// as after a crash). Within the deployments' 45 s grace, with room to spare.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// One broker session, which a shutdown ends within [`STOP_GRACE`] even
+/// where it waits on the broker (a node restarting, a quorum queue without
+/// a leader) and cannot see the shutdown itself.
+async fn session_until_stopped(
+    config: &WorkerConfig,
+    stores: &Stores,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionError> {
+    let session = run_connected(config, stores, shutdown);
+    tokio::pin!(session);
+    tokio::select! {
+        result = &mut session => return result,
+        () = shutdown.cancelled() => {}
+    }
+    match tokio::time::timeout(STOP_GRACE, session).await {
+        Ok(result) => result,
+        Err(_) => {
+            tracing::warn!(grace = ?STOP_GRACE, "the broker session did not stop in time; dropped (its unacked deliveries go back to their queues)");
+            Ok(())
+        }
+    }
 }
 
 /// Runs broker sessions until shutdown, reconnecting with backoff; stops
@@ -254,7 +286,7 @@ async fn stay_connected(
 ) -> Option<DeclareError> {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(10));
     while !shutdown.is_cancelled() {
-        match run_connected(config, stores, shutdown).await {
+        match session_until_stopped(config, stores, shutdown).await {
             Ok(()) => break,
             Err(SessionError::Declare(error @ DeclareError::ShardsMismatch { .. })) => {
                 // Said once, by the process on its way out (main).
