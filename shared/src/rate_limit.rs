@@ -91,7 +91,7 @@ impl Counter {
     /// What to add to the shared total with a lease of `lease`: the lease
     /// and the admissions not yet reported, which are taken out now (two
     /// requests asking at once must not report them both).
-    fn to_report(&mut self, lease: u32) -> u32 {
+    fn take_report(&mut self, lease: u32) -> u32 {
         lease + std::mem::take(&mut self.unreported)
     }
 
@@ -147,7 +147,7 @@ impl RateLimiter {
             if let Some(admitted) = counter.local() {
                 return verdict(admitted);
             }
-            counter.to_report(lease)
+            counter.take_report(lease)
         };
         let shared_key = format!("{key}:{window}");
         let taken = self
@@ -216,7 +216,7 @@ mod tests {
         if let Some(admitted) = counter.local() {
             return admitted;
         }
-        let report = counter.to_report(lease);
+        let report = counter.take_report(lease);
         if redis_up {
             *total += i64::from(report);
             counter.shared(*total, lease, limit)
