@@ -247,11 +247,8 @@ fn eta_replay(args: &Args) -> anyhow::Result<()> {
 async fn main() -> std::process::ExitCode {
     match run().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            // One line: what went wrong and where, never a backtrace.
-            eprintln!("dt-bench: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
+        // One line, whatever the log format: what an operator reads first.
+        Err(error) => shared::help::fail("dt-bench", &format!("{error:#}")),
     }
 }
 

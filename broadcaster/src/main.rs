@@ -14,11 +14,8 @@ async fn main() -> ExitCode {
     telemetry.shutdown();
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // One line, whatever the log format: what an operator reads first.
-            eprintln!("broadcaster: {error:#}");
-            ExitCode::FAILURE
-        }
+        // One line, whatever the log format: what an operator reads first.
+        Err(error) => shared::help::fail("broadcaster", &format!("{error:#}")),
     }
 }
 
@@ -26,6 +23,10 @@ async fn run() -> anyhow::Result<()> {
     shared::telemetry::return_large_blocks_to_the_system();
     shared::telemetry::raise_open_files_limit();
     let config = broadcaster::BroadcasterConfig::from_env().context("configuration")?;
+    let wait = shared::reach::wait_from_env().context("configuration")?;
+    shared::reach::every_store(&config.common, wait)
+        .await
+        .context("start-up")?;
     let shutdown = shared::shutdown::on_signal();
     let app = broadcaster::Application::build(config, shutdown)
         .await

@@ -76,6 +76,17 @@ pub fn refuse(error: clap::Error, program: &str) -> ! {
     std::process::exit(2)
 }
 
+/// Ends a process that failed: `{program}: {reason}` as the last line on
+/// standard error, status 1. It exits at once rather than returning from
+/// `main`: the runtime's teardown would cancel the task a broker connection
+/// attempt left behind, and lapin's I/O thread would panic after the line
+/// that says why.
+pub fn fail(program: &str, reason: &str) -> ! {
+    let words: Vec<&str> = reason.split_whitespace().collect();
+    eprintln!("{program}: {}", words.join(" "));
+    std::process::exit(1)
+}
+
 /// clap's message without its usage block and tips, on one line.
 fn one_line(rendered: &str) -> String {
     let first = rendered.split("\n\n").next().unwrap_or(rendered);

@@ -27,6 +27,8 @@
 //!   reading from a replica without losing read-your-writes.
 //! - [`cache`]: the Redis view keys and a connection that degrades instead of
 //!   failing; [`redis_link`]: one Redis server or a Redis Cluster, alike.
+//! - [`reach`]: at start, every store answers within `STARTUP_WAIT_S` or
+//!   the service exits naming it.
 //! - [`env`]: reading environment variables with defaults and clear errors;
 //!   [`config`]: the settings every service shares; [`help`]: the command
 //!   lines, `--help` listing the settings from README.md's table.
@@ -74,6 +76,7 @@ pub mod notices;
 pub mod packages;
 pub mod pool_members;
 pub mod rate_limit;
+pub mod reach;
 pub mod recipients;
 pub mod redis_link;
 pub mod replica;

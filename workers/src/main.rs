@@ -52,11 +52,8 @@ async fn main() -> std::process::ExitCode {
     telemetry.shutdown();
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(error) => {
-            // One line, whatever the log format: what an operator reads first.
-            eprintln!("workers: {error:#}");
-            std::process::ExitCode::FAILURE
-        }
+        // One line, whatever the log format: what an operator reads first.
+        Err(error) => shared::help::fail("workers", &format!("{error:#}")),
     }
 }
 
@@ -68,6 +65,10 @@ async fn run(matches: &ArgMatches) -> anyhow::Result<()> {
     let Some(("dlq", dlq_matches)) = matches.subcommand() else {
         let config = workers::WorkerConfig::from_env().context("configuration")?;
         config.require_bootstrap_admin().context("configuration")?;
+        let wait = shared::reach::wait_from_env().context("configuration")?;
+        shared::reach::every_store(&config.common, wait)
+            .await
+            .context("start-up")?;
         let shutdown = shared::shutdown::on_signal();
         workers::run(config, shutdown).await?;
         return Ok(());

@@ -1,8 +1,8 @@
 //! Every binary's command line, as an operator meets it: `--help` says
 //! what it is and (for the services) lists its environment variables
 //! from the README's table; a wrong flag is one line and status 2; the
-//! benchmark with a store nothing serves ends within seconds, naming it,
-//! instead of waiting.
+//! benchmark, and each service at start-up, with a store nothing serves
+//! ends within seconds, naming it, instead of waiting.
 
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
@@ -86,15 +86,13 @@ fn a_wrong_argument_is_one_line_and_status_2_never_a_backtrace() {
     assert!(stderr.contains("<id>"), "{stderr}");
 }
 
-#[tokio::test]
-async fn the_benchmark_with_a_store_nothing_serves_ends_within_seconds_naming_it() {
-    let env = TestEnv::new().await;
-    // A port nothing listens on.
+/// For each store, its variable pointing at a port nothing listens on.
+fn stores_nothing_serves() -> [(&'static str, String, &'static str); 4] {
     let closed = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    for (variable, url, store) in [
+    [
         (
             "DATABASE_URL",
             format!("postgres://postgres@127.0.0.1:{closed}/x"),
@@ -105,12 +103,76 @@ async fn the_benchmark_with_a_store_nothing_serves_ends_within_seconds_naming_it
             format!("mongodb://127.0.0.1:{closed}"),
             "MongoDB",
         ),
+        ("REDIS_URL", format!("redis://127.0.0.1:{closed}"), "Redis"),
         (
             "AMQP_URLS",
             format!("amqp://guest:guest@127.0.0.1:{closed}/%2f"),
             "RabbitMQ",
         ),
-    ] {
+    ]
+}
+
+/// The output of `command`, which must end within `limit` (a service that
+/// would run on is killed, and the test fails saying so).
+fn ended_within(mut command: Command, limit: Duration, service: &str) -> Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the service runs");
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("the service's status").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{service} still ran after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.wait_with_output().expect("the service's output")
+}
+
+#[tokio::test]
+async fn a_service_whose_store_does_not_answer_at_start_exits_1_naming_it() {
+    let env = TestEnv::new().await;
+    for service in ["ingest", "broadcaster", "workers"] {
+        for (variable, url, store) in stores_nothing_serves() {
+            let started = Instant::now();
+            let mut command = Command::new(testkit::bins::path(service));
+            command
+                .envs(env.service_env())
+                .env(variable, &url)
+                .env("STARTUP_WAIT_S", "2")
+                .env("RUST_BACKTRACE", "1");
+            let ended = ended_within(command, Duration::from_secs(20), service);
+            let stderr = String::from_utf8_lossy(&ended.stderr);
+            let waited = started.elapsed();
+            assert!(
+                (Duration::from_secs(2)..Duration::from_secs(12)).contains(&waited),
+                "{service}, {store}: ended after {waited:?}"
+            );
+            assert_eq!(ended.status.code(), Some(1), "{service}, {store}: {stderr}");
+            // The logs (stderr too) end with the one line that says why.
+            let last = stderr.lines().last().unwrap_or_default();
+            assert!(
+                last.starts_with(&format!("{service}: start-up: {store} at "))
+                    && last.contains("STARTUP_WAIT_S"),
+                "{stderr}"
+            );
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+    }
+    drop(env);
+}
+
+#[tokio::test]
+async fn the_benchmark_with_a_store_nothing_serves_ends_within_seconds_naming_it() {
+    let env = TestEnv::new().await;
+    // dt-bench has no use for Redis.
+    for (variable, url, store) in stores_nothing_serves()
+        .into_iter()
+        .filter(|(_, _, store)| *store != "Redis")
+    {
         let started = Instant::now();
         let ended = Command::new(testkit::bins::path("dt-bench"))
             .args(["baselines", "--smoke"])
