@@ -39,6 +39,8 @@ TABLES = {
         "plan_events",
         "package_counts",
         "package_count_changes",
+        "package_change_log",
+        "package_change_log_pruned",
     ): [
         "shared/src/packages/",
         "shared/src/auth/access.rs",  # the policy's facts about packages

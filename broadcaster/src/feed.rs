@@ -3,11 +3,13 @@
 //! package that changed since (`package_states`), not the whole list again.
 //!
 //! A cursor is a PostgreSQL transaction horizon: the oldest transaction still
-//! running when the client's view was known complete. Each package records
-//! the transaction that last changed it (`changed_xid`, kept by a trigger),
-//! so "changed since" is every package changed by that transaction or a later
-//! one. Earlier transactions had all committed, and the client had their
-//! changes.
+//! running when the client's view was known complete. A change log, written
+//! by triggers on `packages`, lists the packages each transaction changed
+//! (read by xid: its cost is what changed, not how many packages there are),
+//! so "changed since" is every package changed by that transaction or a
+//! later one. Earlier transactions had all committed, and the client had
+//! their changes. The log keeps about an hour: an older cursor is answered
+//! incomplete, and the client reads its list again.
 //!
 //! The client gets a cursor in two ways:
 //!
@@ -59,15 +61,18 @@ pub async fn changed_since(
     limit: usize,
 ) -> Result<Changes, sqlx::Error> {
     let (mut tx, cursor) = snapshot(pool).await?;
-    let rows: Vec<StateRow> = match since {
-        None => Vec::new(),
+    let rows: Option<Vec<StateRow>> = match since {
+        None => Some(Vec::new()),
         Some(since) => {
             let limit = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
             feed::changed_since(&mut tx, since, limit).await?
         }
     };
     tx.commit().await?;
-    let complete = rows.len() <= limit;
+    // Past the log's reach, as with more changes than one resume sends, the
+    // client reads its list again.
+    let complete = rows.as_ref().is_some_and(|rows| rows.len() <= limit);
+    let rows = rows.unwrap_or_default();
     Ok(Changes {
         cursor,
         frames: if complete { frames(&rows) } else { Vec::new() },
@@ -179,8 +184,12 @@ async fn read_checkpoint(
         return Ok(cursor);
     };
     let changed = feed::changed_heads(&mut tx, since, CHANGED_MAX + 1).await?;
+    // Past the log's reach (a checkpoint that failed for an hour): watchers
+    // read their lists again.
+    let reached = changed.is_some();
+    let changed = changed.unwrap_or_default();
     let (missed, kept) = dispatched.missed(&changed);
-    let complete = changed.len() as i64 <= CHANGED_MAX && missed.len() <= limit;
+    let complete = reached && changed.len() as i64 <= CHANGED_MAX && missed.len() <= limit;
     let rows: Vec<StateRow> = if complete && !missed.is_empty() {
         // Within the same snapshot: the states as of the horizon.
         feed::states_of(&mut tx, &missed).await?

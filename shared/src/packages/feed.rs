@@ -1,8 +1,9 @@
 //! What the every-package feed reads: the packages changed since a
-//! transaction horizon (each row records the transaction that last changed
-//! it, `changed_xid`, kept by a trigger), as they stand now. The horizon
-//! itself, and the snapshot these reads share, are the broadcaster's
-//! (`broadcaster/src/feed.rs`).
+//! transaction horizon, as they stand now. Which packages changed comes
+//! from the change log triggers on `packages` write (one entry per
+//! statement: its transaction and the tracking numbers whose visible state
+//! it changed; kept about an hour). The horizon itself, and the snapshot
+//! these reads share, are the broadcaster's (`broadcaster/src/feed.rs`).
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -22,35 +23,61 @@ pub struct StateRow {
 const STATE_COLUMNS: &str =
     "tracking_number, event_seq, status, current_location, latitude, longitude, updated_at";
 
-/// The packages changed by transaction `since` or a later one (at most `limit`).
+/// The tracking numbers the change log lists for transaction `since` or a
+/// later one (each once). The log is read by its xid index: the cost is what
+/// changed since, not the size of `packages`.
+const CHANGED: &str = "SELECT DISTINCT unnest(tracking_numbers) FROM package_change_log \
+                       WHERE xid >= $1";
+
+/// Whether the change log still holds every change of transaction `since`
+/// and later (older entries are pruned after about an hour).
+async fn log_reaches(tx: &mut PgConnection, since: i64) -> Result<bool, sqlx::Error> {
+    let below: Option<i64> = sqlx::query_scalar("SELECT below FROM package_change_log_pruned")
+        .fetch_optional(&mut *tx)
+        .await?;
+    Ok(below.is_none_or(|below| since >= below))
+}
+
+/// The packages changed by transaction `since` or a later one, as they stand
+/// (at most `limit`); `None` when the log no longer reaches back to `since`.
 pub async fn changed_since(
     tx: &mut PgConnection,
     since: i64,
     limit: i64,
-) -> Result<Vec<StateRow>, sqlx::Error> {
+) -> Result<Option<Vec<StateRow>>, sqlx::Error> {
+    if !log_reaches(tx, since).await? {
+        return Ok(None);
+    }
     sqlx::query_as(&format!(
-        "SELECT {STATE_COLUMNS} FROM packages WHERE changed_xid >= $1 LIMIT $2"
+        "SELECT {STATE_COLUMNS} FROM packages WHERE tracking_number IN ({CHANGED}) LIMIT $2"
     ))
     .bind(since)
     .bind(limit)
     .fetch_all(tx)
     .await
+    .map(Some)
 }
 
 /// The number and last seq of each package changed by transaction `since`
-/// or a later one (at most `limit`).
+/// or a later one (at most `limit`); `None` when the log no longer reaches
+/// back to `since`.
 pub async fn changed_heads(
     tx: &mut PgConnection,
     since: i64,
     limit: i64,
-) -> Result<Vec<(String, i64)>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT tracking_number, event_seq FROM packages WHERE changed_xid >= $1 LIMIT $2",
-    )
+) -> Result<Option<Vec<(String, i64)>>, sqlx::Error> {
+    if !log_reaches(tx, since).await? {
+        return Ok(None);
+    }
+    sqlx::query_as(&format!(
+        "SELECT tracking_number, event_seq FROM packages WHERE tracking_number IN ({CHANGED}) \
+         LIMIT $2"
+    ))
     .bind(since)
     .bind(limit)
     .fetch_all(tx)
     .await
+    .map(Some)
 }
 
 /// These packages as they stand.

@@ -10,7 +10,8 @@
 //! - [`history`]: rebuilding the outcome of a command applied before;
 //! - [`flow`]: the pool's handler for the window runner;
 //! - [`counts`]: folding the count changes the table's triggers append
-//!   (what `GET /api/v1/stats` reads).
+//!   (what `GET /api/v1/stats` reads); [`change_log`]: pruning the
+//!   every-package feed's change log, which triggers write.
 //!
 //! Account, delivery and device commands share the shard queues and the
 //! window's transaction; [`crate::accounts`] applies them.
@@ -21,6 +22,7 @@
 //! reused for a different request), which is refused.
 
 pub(crate) mod carriage;
+pub mod change_log;
 pub mod counts;
 pub mod flow;
 mod history;

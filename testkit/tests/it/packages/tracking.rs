@@ -595,6 +595,49 @@ async fn a_dashboard_that_reconnects_resumes_from_its_cursor_and_gets_only_what_
     app.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_cursor_older_than_the_change_log_reaches_is_told_to_read_the_list_again() {
+    let mut app = TestApp::spawn().await;
+    let broadcaster = app.broadcaster(|_| {}).await;
+    let dispatcher = app.caller(shared::auth::Role::Dispatcher).await;
+    let url = ws::Endpoint::new(&broadcaster.base_url, &app.env.token(&dispatcher));
+    let mut feed = ws::connect(&url).await;
+    ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
+    let cursor = next_of_type(&mut feed, "subscribed_all").await["cursor"]
+        .as_i64()
+        .expect("a cursor");
+    drop(feed);
+    let tn = "TRK0LOGREACH01";
+    app.created(tn).await;
+    // Within the log's reach: the change, and the resume is complete.
+    let (told, changed) = resume_from(&url, cursor).await;
+    assert_eq!(told.get("complete"), None, "{told}");
+    assert_eq!(changed, [tn]);
+    // The pruner drops every entry (as it does after an hour): the resume
+    // can no longer say what changed, and says so.
+    let pruned = workers::packages::change_log::prune(&app.env.pool, Duration::ZERO)
+        .await
+        .expect("a prune");
+    assert!(pruned >= 1, "the package's entry was logged");
+    let (told, changed) = resume_from(&url, cursor).await;
+    assert_eq!(told["complete"], false, "{told}");
+    assert!(changed.is_empty(), "{changed:?}");
+    app.shutdown().await;
+}
+
+/// A feed resumed from `cursor`: its `subscribed_all`, and the packages sent.
+async fn resume_from(url: &ws::Endpoint, cursor: i64) -> (Value, Vec<String>) {
+    let mut feed = ws::connect(url).await;
+    ws::send(
+        &mut feed,
+        json!({"type": "subscribe_all", "since_seq": cursor}),
+    )
+    .await;
+    let mut view = FeedView::default();
+    let told = view.until(&mut feed, "subscribed_all", 0).await;
+    (told, view.states.into_keys().collect())
+}
+
 /// While the dashboard is away, one package moves; reads carry the seq too,
 /// so a client knows which updates it holds.
 async fn moves_while_away(app: &TestApp, moving: &str) {
