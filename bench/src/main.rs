@@ -38,8 +38,9 @@ const SCENARIOS: &[&str] = &[
 ];
 
 /// Scenarios that only run when named (`hostile` reads ingest's memory from
-/// /proc, so ingest must run on this machine).
-const NAMED_ONLY: &[&str] = &["hostile"];
+/// /proc, so ingest must run on this machine; `scale` fills the stores for
+/// good).
+const NAMED_ONLY: &[&str] = &["hostile", "scale"];
 
 /// Measures a running DeliverTrack path by path, each against the raw speed
 /// of the dependency beneath it, measured in the same run.
@@ -48,11 +49,12 @@ const NAMED_ONLY: &[&str] = &["hostile"];
 struct Args {
     /// What to run: all, baselines, locations-single, locations-batch,
     /// package-flow, reads, broadcast, drain, signing, couriers, geofences, webhooks, hostile
-    /// (named only), eta-replay (named alone; offline, no services).
+    /// (named only), scale (named only: fills the stores for good),
+    /// eta-replay (named alone; offline, no services).
     #[arg(value_parser = clap::builder::PossibleValuesParser::new(
         ["all", "baselines", "locations-single", "locations-batch", "package-flow",
          "reads", "broadcast", "drain", "signing", "couriers", "geofences", "webhooks", "hostile",
-         "eta-replay"]))]
+         "scale", "eta-replay"]))]
     scenarios: Vec<String>,
     /// Small sizes; any failed request fails the run (the test suite's run).
     #[arg(long)]
@@ -103,6 +105,19 @@ struct Args {
     /// Where the broadcast latency chart goes.
     #[arg(long)]
     chart: Option<String>,
+    /// Package counts `scale` fills to and measures at, ascending.
+    #[arg(long, value_delimiter = ',', default_value = "10000,1000000,10000000")]
+    scale_sizes: Vec<u64>,
+    /// At most this many history points `scale` puts in MongoDB (five per
+    /// package up to it: the stand-in slows as its collections grow).
+    #[arg(long, default_value_t = 1_000_000)]
+    scale_history: u64,
+    /// At most this many latest positions `scale` puts in MongoDB.
+    #[arg(long, default_value_t = 100_000)]
+    scale_latest: u64,
+    /// Where `scale` writes its two charts.
+    #[arg(long, default_value = "docs/bench")]
+    scale_charts: String,
 }
 
 impl Args {
@@ -142,6 +157,22 @@ impl Args {
             sizes.chart = chart.clone()
         }
         sizes
+    }
+
+    /// What `scale` fills and where its charts go.
+    fn scale(&self) -> anyhow::Result<scenarios::scale::Scale> {
+        let mut sizes = self.scale_sizes.clone();
+        sizes.sort_unstable();
+        sizes.dedup();
+        if sizes.first() == Some(&0) || sizes.is_empty() {
+            bail!("--scale-sizes: package counts above 0, comma-separated");
+        }
+        Ok(scenarios::scale::Scale {
+            sizes,
+            history_cap: self.scale_history,
+            latest_cap: self.scale_latest,
+            chart_dir: self.scale_charts.clone(),
+        })
     }
 
     /// The scenarios to run, in order (`all` is every one but the named-only).
@@ -300,6 +331,7 @@ async fn run() -> anyhow::Result<()> {
             "couriers" => scenarios::couriers::run(&run).await,
             "geofences" => scenarios::geofences::run(&run).await,
             "webhooks" => scenarios::webhooks::run(&run).await,
+            "scale" => scenarios::scale::run(&run, &args.scale()?).await,
             _ => continue,
         };
         rows.extend(measured.with_context(|| format!("scenario {scenario}"))?);

@@ -31,7 +31,7 @@ pub(super) type Sealed = (String, String, Vec<u8>);
 /// post it, so the measurement is the pools', not ingest's): location
 /// batches of 100 points and single status updates, then the time until the
 /// stores hold them all.
-async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
+pub(super) async fn backlog(run: &Run<'_>) -> anyhow::Result<Vec<Row>> {
     let name = "drain (backlog)";
     let commands = run.sizes.drain_backlog;
     let points = commands * 5;

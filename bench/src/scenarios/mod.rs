@@ -13,7 +13,9 @@
 //! - [`couriers`]: couriers' positions over OsmAnd, 100 parcels aboard each;
 //! - [`geofences`]: the location drain with 10,000 zones against none;
 //! - [`webhooks`]: signed deliveries to a local receiver, against the
-//!   creates that feed them.
+//!   creates that feed them;
+//! - [`scale`]: the reads, flows and feed at growing store sizes (not in
+//!   `all`: it fills the stores for good).
 
 pub mod broadcast;
 pub mod couriers;
@@ -23,6 +25,7 @@ pub mod hostile;
 pub mod locations;
 pub mod package_flow;
 pub mod reads;
+pub mod scale;
 pub mod signing;
 pub mod webhooks;
 

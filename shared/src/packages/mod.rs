@@ -5,7 +5,8 @@
 //! ([`render`]: status updates, live and read back alike, as the
 //! `package_update` frame of [`crate::frames`]); [`aboard`]: a package
 //! riding with a courier reads with the courier's latest fix; [`notices`]:
-//! zone and arrival events the workers raise on their own.
+//! zone and arrival events the workers raise on their own; [`bulk`]:
+//! packages written straight and many at once, for `dt-bench scale`.
 //!
 //! The tables: `packages` (one row per package: its state, its latest
 //! position and its event counter `event_seq`), `status_events` (each
@@ -16,6 +17,7 @@
 //! else reads them through this folder (`scripts/check-shape.py` checks it).
 
 pub mod aboard;
+pub mod bulk;
 pub mod events;
 pub mod feed;
 pub mod history;

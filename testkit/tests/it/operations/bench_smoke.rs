@@ -70,3 +70,87 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
     );
     app.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scale_scenario_fills_the_stores_and_measures_each_size() {
+    let mut app = TestApp::spawn().await;
+    let env = app.env.service_env();
+    let token = app.env.token(&app.admin);
+    let charts = tempfile_dir();
+    let (api, binary) = (app.base.clone(), testkit::bins::path("dt-bench"));
+    let charts_arg = charts.to_string_lossy().into_owned();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary)
+            .args([
+                "scale",
+                "--smoke",
+                "--no-baselines",
+                "--api",
+                &api,
+                "--token",
+                &token,
+                "--scale-sizes",
+                "3000,1000",
+                "--scale-history",
+                "2000",
+                "--scale-latest",
+                "500",
+                "--scale-charts",
+                &charts_arg,
+            ])
+            .envs(env)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("dt-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "dt-bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // Each size, in ascending order, with every path measured.
+    let first = stdout.find("| scale 1k | filled |").expect(&stdout);
+    let second = stdout.find("| scale 3k | filled |").expect(&stdout);
+    assert!(first < second, "{stdout}");
+    for measure in [
+        "feed checkpoint, nothing changed",
+        "GET /stats",
+        "GET /packages/{tn} (not cached)",
+        "GET /packages/{tn}/locations",
+        "GET /locations/near (2 km)",
+        "feed resume after the flows",
+    ] {
+        assert!(
+            stdout.contains(&format!("| scale 3k | {measure} |")),
+            "{measure} missing:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("| scale 3k: package-flow |"), "{stdout}");
+    assert!(stdout.contains("| scale 3k: drain (backlog) |"), "{stdout}");
+    assert!(!stdout.contains("LOST"), "{stdout}");
+    // The stores hold what the sizes say.
+    let filled: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM packages WHERE tracking_number LIKE 'SCALE%'")
+            .fetch_one(&app.env.pool)
+            .await
+            .unwrap();
+    assert_eq!(filled, 3000);
+    for chart in ["scale-latency.svg", "scale-throughput.svg"] {
+        let svg = std::fs::read_to_string(charts.join(chart)).expect(chart);
+        assert!(
+            svg.contains("<svg") && svg.contains("GET /stats") == (chart == "scale-latency.svg"),
+            "{chart}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&charts);
+    app.shutdown().await;
+}
+
+/// A directory of this test's own under the system's temporary one.
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dt-bench-scale-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    dir
+}
