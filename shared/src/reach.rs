@@ -55,9 +55,7 @@ pub async fn every_store(config: &CommonConfig, within: Duration) -> Result<(), 
         mongodb(&config.mongodb_url)
     });
     let redis_named = redis_urls.join(",");
-    let redis = until_answered("Redis", &redis_named, deadline, || {
-        redis(&redis_urls)
-    });
+    let redis = until_answered("Redis", &redis_named, deadline, || redis(&redis_urls));
     let broker_urls = config.brokers.urls().join(",");
     let rabbitmq = until_answered("RabbitMQ", &broker_urls, deadline, || {
         rabbitmq(&config.brokers)
