@@ -95,8 +95,8 @@ SELECT pg_current_xact_id()::text::bigint AS cursor \gset
 PREPARE scan(bigint, bigint) AS
     SELECT tracking_number, event_seq FROM packages WHERE changed_xid >= $1 LIMIT $2;
 PREPARE log(bigint, bigint) AS
-    SELECT tracking_number, event_seq FROM packages WHERE tracking_number IN (
-        SELECT DISTINCT unnest(tracking_numbers) FROM package_change_log WHERE xid >= $1)
+    SELECT tracking_number, event_seq FROM packages WHERE tracking_number = ANY(ARRAY(
+        SELECT DISTINCT unnest(tracking_numbers) FROM package_change_log WHERE xid >= $1))
     LIMIT $2;
 \o /dev/null
 -- Nothing changed since the cursor (a checkpoint on a quiet system).

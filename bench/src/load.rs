@@ -14,15 +14,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
-/// `Authorization` for every request, set once at start-up (the system
-/// runs with authentication on; the baseline server ignores it, so both
-/// carry the same bytes).
-static AUTHORIZATION: std::sync::OnceLock<HeaderValue> = std::sync::OnceLock::new();
+/// `Authorization` for every request, set at start-up and renewed by runs
+/// that outlast an access token (the system runs with authentication on;
+/// the baseline server ignores it, so both carry the same bytes).
+static AUTHORIZATION: std::sync::RwLock<Option<HeaderValue>> = std::sync::RwLock::new(None);
 
 /// Sends `Authorization: Bearer <token>` with every request from now on.
 pub fn authenticate_as(token: &str) -> anyhow::Result<()> {
     let value = HeaderValue::from_str(&format!("Bearer {token}"))?;
-    let _ = AUTHORIZATION.set(value);
+    *AUTHORIZATION
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(value);
     Ok(())
 }
 
@@ -353,8 +355,12 @@ async fn send(
     if !request.content_type.is_empty() {
         builder = builder.header(CONTENT_TYPE, request.content_type);
     }
-    if let Some(authorization) = AUTHORIZATION.get() {
-        builder = builder.header(hyper::header::AUTHORIZATION, authorization.clone());
+    let authorization = AUTHORIZATION
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    if let Some(authorization) = authorization {
+        builder = builder.header(hyper::header::AUTHORIZATION, authorization);
     }
     for (name, value) in request.headers {
         builder = builder.header(name, value);

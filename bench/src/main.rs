@@ -227,6 +227,19 @@ async fn sign_in(api: &str) -> anyhow::Result<Option<String>> {
     }
 }
 
+/// Signs in again as the bootstrap admin, when its credentials are in the
+/// environment: a run longer than an access token's life (`scale`) renews
+/// its token between steps. Without them, the token given is kept.
+pub(crate) async fn renew_sign_in(api: &str) -> anyhow::Result<()> {
+    if std::env::var("BOOTSTRAP_ADMIN_PASSWORD").is_err() {
+        return Ok(());
+    }
+    if let Some(token) = sign_in(api).await? {
+        load::authenticate_as(&token)?;
+    }
+    Ok(())
+}
+
 /// The ETA replay's table: errors at each horizon, ours beside the naive
 /// baseline's (docs/PERFORMANCE.md, "Arrival estimates").
 fn eta_replay(args: &Args) -> anyhow::Result<()> {

@@ -69,3 +69,13 @@ pub async fn insert_numbered(
     .await?;
     tx.commit().await
 }
+
+/// Refreshes the planner's statistics of the tables a fill grew, as
+/// autovacuum would after a while: measuring right after a bulk load
+/// would otherwise measure plans made for a table a hundredth its size.
+pub async fn analyze(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query("ANALYZE packages, status_events")
+        .execute(pool)
+        .await
+        .map(|_| ())
+}

@@ -24,10 +24,14 @@ const STATE_COLUMNS: &str =
     "tracking_number, event_seq, status, current_location, latitude, longitude, updated_at";
 
 /// The tracking numbers the change log lists for transaction `since` or a
-/// later one (each once). The log is read by its xid index: the cost is what
-/// changed since, not the size of `packages`.
-const CHANGED: &str = "SELECT DISTINCT unnest(tracking_numbers) FROM package_change_log \
-                       WHERE xid >= $1";
+/// later one (each once), as an array. The log is read by its xid index:
+/// the cost is what changed since, not the size of `packages`. An array
+/// (`= ANY(ARRAY(...))`) rather than `IN (subquery)`: the packages are then
+/// always fetched by key, where a semi-join may scan the whole table when
+/// the planner's statistics are stale (`dt-bench scale` saw a resume of 114
+/// packages take 152 ms at a million packages, right after its bulk fill).
+const CHANGED: &str = "ARRAY(SELECT DISTINCT unnest(tracking_numbers) FROM package_change_log \
+                       WHERE xid >= $1)";
 
 /// Whether the change log still holds every change of transaction `since`
 /// and later (older entries are pruned after about an hour).
@@ -49,7 +53,7 @@ pub async fn changed_since(
         return Ok(None);
     }
     sqlx::query_as(&format!(
-        "SELECT {STATE_COLUMNS} FROM packages WHERE tracking_number IN ({CHANGED}) LIMIT $2"
+        "SELECT {STATE_COLUMNS} FROM packages WHERE tracking_number = ANY({CHANGED}) LIMIT $2"
     ))
     .bind(since)
     .bind(limit)
@@ -70,7 +74,7 @@ pub async fn changed_heads(
         return Ok(None);
     }
     sqlx::query_as(&format!(
-        "SELECT tracking_number, event_seq FROM packages WHERE tracking_number IN ({CHANGED}) \
+        "SELECT tracking_number, event_seq FROM packages WHERE tracking_number = ANY({CHANGED}) \
          LIMIT $2"
     ))
     .bind(since)

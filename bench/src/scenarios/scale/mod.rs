@@ -58,7 +58,13 @@ pub async fn run(run: &Run<'_>, scale: &Scale) -> anyhow::Result<Vec<Row>> {
             held.latest,
             mongo_filled.as_secs_f64()
         )));
+        // The fill may outlast the token the run started with.
+        let api = format!("http://{}{}", run.system.host, run.system.prefix);
+        crate::renew_sign_in(&api).await?;
         let at = at_size(run, &name, (size, held.history / 5), step).await?;
+        // Each size's figures as soon as they are known: a run of an hour
+        // that fails late keeps the sizes it finished.
+        eprintln!("{}", crate::report::table(&at));
         points.push((size, at.clone()));
         rows.extend(at);
     }
