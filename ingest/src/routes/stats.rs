@@ -13,7 +13,8 @@ use shared::auth::Caller;
 pub struct Stats {
     #[serde(flatten)]
     packages: shared::packages::reads::PackageCounts,
-    /// Each worker queue's backlog (empty while the broker is unreachable).
+    /// Each worker queue's backlog, read at most a second earlier (empty
+    /// while the broker is unreachable).
     queues: Vec<crate::queues::QueueDepth>,
     /// Open WebSocket connections over all broadcasters (`null` when Redis,
     /// where they report, cannot be asked).
