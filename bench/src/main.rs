@@ -16,6 +16,7 @@ mod baselines;
 mod load;
 mod report;
 mod scenarios;
+mod sign_in;
 mod system;
 
 use anyhow::{bail, Context};
@@ -192,54 +193,6 @@ impl Args {
     }
 }
 
-/// A token for the bootstrap admin, or `None` when the system runs with
-/// authentication disabled.
-async fn sign_in(api: &str) -> anyhow::Result<Option<String>> {
-    let (Ok(email), Ok(password)) = (
-        std::env::var("BOOTSTRAP_ADMIN_EMAIL"),
-        std::env::var("BOOTSTRAP_ADMIN_PASSWORD"),
-    ) else {
-        bail!("dt-bench needs an admin's token: pass --token, or set DT_BENCH_TOKEN, or BOOTSTRAP_ADMIN_EMAIL and BOOTSTRAP_ADMIN_PASSWORD (scripts/up.sh prints them)");
-    };
-    let (addr, host, prefix) = load::address_of(api)?;
-    let request = load::Request::json(
-        hyper::Method::POST,
-        format!("{prefix}/auth/login"),
-        &serde_json::json!({ "email": email, "password": password }),
-    );
-    let (status, body) = load::once(addr, &host, request)
-        .await
-        .context("signing in")?;
-    match status.as_u16() {
-        200 => {
-            let body: serde_json::Value = serde_json::from_slice(&body)?;
-            let token = body["access_token"]
-                .as_str()
-                .context("no access_token in the answer")?;
-            Ok(Some(token.to_owned()))
-        }
-        // Authentication is disabled: no token needed.
-        409 => Ok(None),
-        other => bail!(
-            "signing in as {email} failed: {other} {}",
-            String::from_utf8_lossy(&body)
-        ),
-    }
-}
-
-/// Signs in again as the bootstrap admin, when its credentials are in the
-/// environment: a run longer than an access token's life (`scale`) renews
-/// its token between steps. Without them, the token given is kept.
-pub(crate) async fn renew_sign_in(api: &str) -> anyhow::Result<()> {
-    if std::env::var("BOOTSTRAP_ADMIN_PASSWORD").is_err() {
-        return Ok(());
-    }
-    if let Some(token) = sign_in(api).await? {
-        load::authenticate_as(&token)?;
-    }
-    Ok(())
-}
-
 /// The ETA replay's table: errors at each horizon, ours beside the naive
 /// baseline's (docs/PERFORMANCE.md, "Arrival estimates").
 fn eta_replay(args: &Args) -> anyhow::Result<()> {
@@ -305,17 +258,7 @@ async fn run() -> anyhow::Result<()> {
         return eta_replay(&args);
     }
     let sizes = args.sizes();
-    let token = match args.token.clone().or_else(|| {
-        std::env::var("DT_BENCH_TOKEN")
-            .ok()
-            .filter(|t| !t.is_empty())
-    }) {
-        Some(token) => Some(token),
-        None => sign_in(&args.api).await?,
-    };
-    if let Some(token) = &token {
-        load::authenticate_as(token)?;
-    }
+    let token = sign_in::token(args.token.clone(), &args.api).await?;
     let system = system::System::connect(&args.api, &args.ws, token.clone())
         .await
         .context("connecting to the system's stores (the services' environment variables)")?;

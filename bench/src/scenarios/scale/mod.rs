@@ -60,7 +60,7 @@ pub async fn run(run: &Run<'_>, scale: &Scale) -> anyhow::Result<Vec<Row>> {
         )));
         // The fill may outlast the token the run started with.
         let api = format!("http://{}{}", run.system.host, run.system.prefix);
-        crate::renew_sign_in(&api).await?;
+        crate::sign_in::renew(&api).await?;
         let at = at_size(run, &name, (size, held.history / 5), step).await?;
         // Each size's figures as soon as they are known: a run of an hour
         // that fails late keeps the sizes it finished.
