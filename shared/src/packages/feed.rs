@@ -23,15 +23,38 @@ pub struct StateRow {
 const STATE_COLUMNS: &str =
     "tracking_number, event_seq, status, current_location, latitude, longitude, updated_at";
 
-/// The tracking numbers the change log lists for transaction `since` or a
-/// later one (each once), as an array. The log is read by its xid index:
-/// the cost is what changed since, not the size of `packages`. An array
-/// (`= ANY(ARRAY(...))`) rather than `IN (subquery)`: the packages are then
-/// always fetched by key, where a semi-join may scan the whole table when
-/// the planner's statistics are stale (`dt-bench scale` saw a resume of 114
-/// packages take 152 ms at a million packages, right after its bulk fill).
-const CHANGED: &str = "ARRAY(SELECT DISTINCT unnest(tracking_numbers) FROM package_change_log \
-                       WHERE xid >= $1)";
+/// How many log entries (tracking numbers, repeats included: a package in
+/// ten windows is listed ten times) a read takes per package it may send.
+/// Past it, the read says "too many" without reading further: a cursor kept
+/// from an hour ago must not make one request unnest the whole log.
+const ENTRIES_PER_PACKAGE: i64 = 4;
+
+/// The distinct tracking numbers the change log lists for transaction
+/// `since` or later, read by the log's xid index (the cost is what changed
+/// since, not the size of `packages`); `None` when the log no longer
+/// reaches back to `since`, or lists more than `limit` ×
+/// [`ENTRIES_PER_PACKAGE`] entries.
+async fn changed_numbers(
+    tx: &mut PgConnection,
+    since: i64,
+    limit: i64,
+) -> Result<Option<Vec<String>>, sqlx::Error> {
+    if !log_reaches(tx, since).await? {
+        return Ok(None);
+    }
+    let cap = limit.saturating_mul(ENTRIES_PER_PACKAGE);
+    let (listed, numbers): (i64, Vec<String>) = sqlx::query_as(
+        "WITH listed AS MATERIALIZED ( \
+             SELECT number FROM package_change_log, unnest(tracking_numbers) AS number \
+             WHERE xid >= $1 LIMIT $2) \
+         SELECT (SELECT count(*) FROM listed), ARRAY(SELECT DISTINCT number FROM listed)",
+    )
+    .bind(since)
+    .bind(cap)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok((listed < cap).then_some(numbers))
+}
 
 /// Whether the change log still holds every change of transaction `since`
 /// and later (older entries are pruned after about an hour).
@@ -43,19 +66,21 @@ async fn log_reaches(tx: &mut PgConnection, since: i64) -> Result<bool, sqlx::Er
 }
 
 /// The packages changed by transaction `since` or a later one, as they stand
-/// (at most `limit`); `None` when the log no longer reaches back to `since`.
+/// (at most `limit`); `None` when the log cannot say (see
+/// [`changed_numbers`]). The packages are fetched by key (`= ANY`), never by
+/// a join the planner could turn into a scan of the table.
 pub async fn changed_since(
     tx: &mut PgConnection,
     since: i64,
     limit: i64,
 ) -> Result<Option<Vec<StateRow>>, sqlx::Error> {
-    if !log_reaches(tx, since).await? {
+    let Some(numbers) = changed_numbers(tx, since, limit).await? else {
         return Ok(None);
-    }
+    };
     sqlx::query_as(&format!(
-        "SELECT {STATE_COLUMNS} FROM packages WHERE tracking_number = ANY({CHANGED}) LIMIT $2"
+        "SELECT {STATE_COLUMNS} FROM packages WHERE tracking_number = ANY($1) LIMIT $2"
     ))
-    .bind(since)
+    .bind(numbers)
     .bind(limit)
     .fetch_all(tx)
     .await
@@ -63,21 +88,19 @@ pub async fn changed_since(
 }
 
 /// The number and last seq of each package changed by transaction `since`
-/// or a later one (at most `limit`); `None` when the log no longer reaches
-/// back to `since`.
+/// or a later one (at most `limit`); `None` when the log cannot say.
 pub async fn changed_heads(
     tx: &mut PgConnection,
     since: i64,
     limit: i64,
 ) -> Result<Option<Vec<(String, i64)>>, sqlx::Error> {
-    if !log_reaches(tx, since).await? {
+    let Some(numbers) = changed_numbers(tx, since, limit).await? else {
         return Ok(None);
-    }
-    sqlx::query_as(&format!(
-        "SELECT tracking_number, event_seq FROM packages WHERE tracking_number = ANY({CHANGED}) \
-         LIMIT $2"
-    ))
-    .bind(since)
+    };
+    sqlx::query_as(
+        "SELECT tracking_number, event_seq FROM packages WHERE tracking_number = ANY($1) LIMIT $2",
+    )
+    .bind(numbers)
     .bind(limit)
     .fetch_all(tx)
     .await

@@ -625,6 +625,48 @@ async fn a_cursor_older_than_the_change_log_reaches_is_told_to_read_the_list_aga
     app.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_resume_reads_a_bounded_part_of_the_change_log_and_says_when_it_stopped() {
+    let mut app = TestApp::spawn().await;
+    // One package at most per resume: at most 8 log entries read.
+    let broadcaster = app.broadcaster(|config| config.feed_resume_max = 1).await;
+    let dispatcher = app.caller(shared::auth::Role::Dispatcher).await;
+    let url = ws::Endpoint::new(&broadcaster.base_url, &app.env.token(&dispatcher));
+    let tn = "TRK0LOGBOUND01";
+    app.created(tn).await;
+    let mut feed = ws::connect(&url).await;
+    ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
+    let cursor = next_of_type(&mut feed, "subscribed_all").await["cursor"]
+        .as_i64()
+        .expect("a cursor");
+    drop(feed);
+    let moved = |times: i64| {
+        let pool = app.env.pool.clone();
+        async move {
+            for _ in 0..times {
+                sqlx::query(
+                    "UPDATE packages SET event_seq = event_seq + 1 WHERE tracking_number = $1",
+                )
+                .bind(tn)
+                .execute(&pool)
+                .await
+                .expect("an update");
+            }
+        }
+    };
+    // Three statements changed the one package: it is sent.
+    moved(3).await;
+    let (told, changed) = resume_from(&url, cursor).await;
+    assert_eq!(told.get("complete"), None, "{told}");
+    assert_eq!(changed, [tn]);
+    // Twelve: still one package, but more entries than the resume reads.
+    moved(9).await;
+    let (told, changed) = resume_from(&url, cursor).await;
+    assert_eq!(told["complete"], false, "{told}");
+    assert!(changed.is_empty(), "{changed:?}");
+    app.shutdown().await;
+}
+
 /// A feed resumed from `cursor`: its `subscribed_all`, and the packages sent.
 async fn resume_from(url: &ws::Endpoint, cursor: i64) -> (Value, Vec<String>) {
     let mut feed = ws::connect(url).await;
