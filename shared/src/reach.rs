@@ -43,7 +43,10 @@ pub async fn every_store(config: &CommonConfig, within: Duration) -> Result<(), 
     if within.is_zero() {
         return Ok(());
     }
-    let deadline = Instant::now() + within;
+    // A wait too long for the clock to add is a wait of a year.
+    let deadline = Instant::now()
+        .checked_add(within)
+        .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 24 * 3600));
     let redis_urls = match config.redis_target() {
         RedisTarget::Single(url) => vec![url],
         RedisTarget::Cluster(urls) => urls,
@@ -91,13 +94,32 @@ where
         if left.is_zero() {
             return Err(Unreachable {
                 store,
-                url: crate::env::mask_url_password(url),
+                url: redacted(url),
                 waited: started.elapsed(),
                 cause: cause.unwrap_or_default(),
             });
         }
         tokio::time::sleep(PAUSE.min(left)).await;
     }
+}
+
+/// `url` (each of a comma-separated list) as scheme and host only: no user,
+/// password or query, whatever characters a password holds (a password with
+/// an unencoded `/` defeats finding where the authority ends).
+fn redacted(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            // After the last `@` first: a password may hold `?` or `#`.
+            let (user, host) = match rest.rsplit_once('@') {
+                Some((_, host)) => ("***@", host),
+                None => ("", rest),
+            };
+            let host = host.split(['?', '#']).next().unwrap_or_default();
+            format!("{scheme}://{user}{host}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 async fn postgres(url: &str) -> Result<(), String> {
@@ -152,4 +174,25 @@ async fn rabbitmq(brokers: &crate::brokers::Brokers) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let _ = connection.close(200, "start-up check".into()).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redacted;
+
+    #[test]
+    fn a_url_said_in_an_error_keeps_no_credential_whatever_the_password_holds() {
+        assert_eq!(
+            redacted("postgres://app:s3/cr?t#x@db.internal:5432/dt?password=other"),
+            "postgres://***@db.internal:5432/dt"
+        );
+        assert_eq!(
+            redacted("redis://:pw@r1:6379,redis://r2:6379"),
+            "redis://***@r1:6379,redis://r2:6379"
+        );
+        assert_eq!(
+            redacted("mongodb://127.0.0.1:27017"),
+            "mongodb://127.0.0.1:27017"
+        );
+    }
 }
