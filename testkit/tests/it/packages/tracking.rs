@@ -601,12 +601,7 @@ async fn a_cursor_older_than_the_change_log_reaches_is_told_to_read_the_list_aga
     let broadcaster = app.broadcaster(|_| {}).await;
     let dispatcher = app.caller(shared::auth::Role::Dispatcher).await;
     let url = ws::Endpoint::new(&broadcaster.base_url, &app.env.token(&dispatcher));
-    let mut feed = ws::connect(&url).await;
-    ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
-    let cursor = next_of_type(&mut feed, "subscribed_all").await["cursor"]
-        .as_i64()
-        .expect("a cursor");
-    drop(feed);
+    let cursor = cursor_now(&url).await;
     let tn = "TRK0LOGREACH01";
     app.created(tn).await;
     // Within the log's reach: the change, and the resume is complete.
@@ -634,12 +629,7 @@ async fn a_resume_reads_a_bounded_part_of_the_change_log_and_says_when_it_stoppe
     let url = ws::Endpoint::new(&broadcaster.base_url, &app.env.token(&dispatcher));
     let tn = "TRK0LOGBOUND01";
     app.created(tn).await;
-    let mut feed = ws::connect(&url).await;
-    ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
-    let cursor = next_of_type(&mut feed, "subscribed_all").await["cursor"]
-        .as_i64()
-        .expect("a cursor");
-    drop(feed);
+    let cursor = cursor_now(&url).await;
     let moved = |times: i64| {
         let pool = app.env.pool.clone();
         async move {
@@ -665,6 +655,15 @@ async fn a_resume_reads_a_bounded_part_of_the_change_log_and_says_when_it_stoppe
     assert_eq!(told["complete"], false, "{told}");
     assert!(changed.is_empty(), "{changed:?}");
     app.shutdown().await;
+}
+
+/// The cursor a feed subscribed now gets.
+async fn cursor_now(url: &ws::Endpoint) -> i64 {
+    let mut feed = ws::connect(url).await;
+    ws::send(&mut feed, json!({"type": "subscribe_all"})).await;
+    next_of_type(&mut feed, "subscribed_all").await["cursor"]
+        .as_i64()
+        .expect("a cursor")
 }
 
 /// A feed resumed from `cursor`: its `subscribed_all`, and the packages sent.
