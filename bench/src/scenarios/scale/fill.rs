@@ -46,7 +46,7 @@ pub struct Documents {
     pub latest: u64,
 }
 
-pub async fn documents_filled(system: &System) -> anyhow::Result<Documents> {
+async fn documents_filled(system: &System) -> anyhow::Result<Documents> {
     let range = mongodb::bson::doc! {"$gte": PREFIX, "$lt": format!("{PREFIX}~")};
     let history = system
         .mongo
@@ -62,8 +62,13 @@ pub async fn documents_filled(system: &System) -> anyhow::Result<Documents> {
 }
 
 /// History points (five per package, over the fill's packages in order) up
-/// to `history`, and latest positions up to `latest`. The time taken.
-pub async fn documents_to(system: &System, wanted: Documents) -> anyhow::Result<Duration> {
+/// to `history`, and latest positions up to `latest`. The time taken, and
+/// what MongoDB then holds of the fill (counted once: counting a million
+/// documents costs the stand-in half a minute).
+pub async fn documents_to(
+    system: &System,
+    wanted: Documents,
+) -> anyhow::Result<(Duration, Documents)> {
     let began = Instant::now();
     let have = documents_filled(system).await?;
     let history = system.mongo.collection::<HistoryDoc>(stored::HISTORY);
@@ -85,7 +90,11 @@ pub async fn documents_to(system: &System, wanted: Documents) -> anyhow::Result<
         latest.insert_many(batch).ordered(false).await?;
         n = end;
     }
-    Ok(began.elapsed())
+    let held = Documents {
+        history: have.history.max(wanted.history),
+        latest: have.latest.max(wanted.latest),
+    };
+    Ok((began.elapsed(), held))
 }
 
 /// The `i`th history point (from 0): package `i / 5 + 1`, point `i % 5`.

@@ -49,8 +49,7 @@ pub async fn run(run: &Run<'_>, scale: &Scale) -> anyhow::Result<Vec<Row>> {
             history: (size * 5).min(scale.history_cap),
             latest: size.min(scale.latest_cap),
         };
-        let mongo_filled = fill::documents_to(run.system, documents).await?;
-        let held = fill::documents_filled(run.system).await?;
+        let (mongo_filled, held) = fill::documents_to(run.system, documents).await?;
         rows.push(Row::new(&name, "filled", size as f64, "packages").note(format!(
             "PostgreSQL filled in {:.0} s; MongoDB holds {} history points and {} latest positions of the fill (added in {:.0} s)",
             filled.as_secs_f64(),

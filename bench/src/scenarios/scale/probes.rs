@@ -47,10 +47,14 @@ pub async fn reads(run: &Run<'_>, packages: u64, with_history: u64) -> Vec<Probe
         probes.push(Probe { path, result });
     }
     // Spread over the whole fill, each once: cache misses, cold pages.
-    let spread = move |i: u64| (i.wrapping_mul(2_654_435_761) % packages.max(1)) + 1;
     let read = system.path("/packages/");
     let result = load(run, "GET /packages/{tn} (not cached)")
-        .run(move |_, i| Request::get(format!("{read}{}", fill::tracking_number(spread(i)))))
+        .run(move |_, i| {
+            Request::get(format!(
+                "{read}{}",
+                fill::tracking_number(spread(i, packages))
+            ))
+        })
         .await;
     probes.push(Probe {
         path: "GET /packages/{tn} (not cached)",
@@ -61,15 +65,23 @@ pub async fn reads(run: &Run<'_>, packages: u64, with_history: u64) -> Vec<Probe
         ("GET /packages/{tn}/locations", "/locations", with_history),
     ] {
         let base = system.path("/packages/");
-        let spread = move |i: u64| (i.wrapping_mul(2_654_435_761) % over.max(1)) + 1;
         let result = load(run, path)
             .run(move |_, i| {
-                Request::get(format!("{base}{}{rest}", fill::tracking_number(spread(i))))
+                Request::get(format!(
+                    "{base}{}{rest}",
+                    fill::tracking_number(spread(i, over))
+                ))
             })
             .await;
         probes.push(Probe { path, result });
     }
     probes
+}
+
+/// The `i`th request's package among the first `over` of the fill, spread
+/// (multiplicative hashing) so that reads in a row touch cold pages.
+fn spread(i: u64, over: u64) -> u64 {
+    (i.wrapping_mul(2_654_435_761) % over.max(1)) + 1
 }
 
 fn load(run: &Run<'_>, label: &str) -> crate::load::Load {

@@ -16,24 +16,14 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
         })
         .await
         .base_url;
-    let (api, binary) = (app.base.clone(), testkit::bins::path("dt-bench"));
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(binary)
-            .args([
-                "all", "--smoke", "--api", &api, "--ws", &ws, "--token", &token,
-            ])
-            .envs(env)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("dt-bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "dt-bench failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let api = app.base.clone();
+    let stdout = dt_bench(
+        &[
+            "all", "--smoke", "--api", &api, "--ws", &ws, "--token", &token,
+        ],
+        env,
+    )
+    .await;
     for scenario in [
         "baseline",
         "locations-single",
@@ -77,39 +67,28 @@ async fn the_scale_scenario_fills_the_stores_and_measures_each_size() {
     let env = app.env.service_env();
     let token = app.env.token(&app.admin);
     let charts = tempfile_dir();
-    let (api, binary) = (app.base.clone(), testkit::bins::path("dt-bench"));
-    let charts_arg = charts.to_string_lossy().into_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(binary)
-            .args([
-                "scale",
-                "--smoke",
-                "--no-baselines",
-                "--api",
-                &api,
-                "--token",
-                &token,
-                "--scale-sizes",
-                "3000,1000",
-                "--scale-history",
-                "2000",
-                "--scale-latest",
-                "500",
-                "--scale-charts",
-                &charts_arg,
-            ])
-            .envs(env)
-            .output()
-    })
-    .await
-    .unwrap()
-    .expect("dt-bench runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "dt-bench failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (api, charts_arg) = (app.base.clone(), charts.to_string_lossy().into_owned());
+    let stdout = dt_bench(
+        &[
+            "scale",
+            "--smoke",
+            "--no-baselines",
+            "--api",
+            &api,
+            "--token",
+            &token,
+            "--scale-sizes",
+            "3000,1000",
+            "--scale-history",
+            "2000",
+            "--scale-latest",
+            "500",
+            "--scale-charts",
+            &charts_arg,
+        ],
+        env,
+    )
+    .await;
     // Each size, in ascending order, with every path measured.
     let first = stdout.find("| scale 1k | filled |").expect(&stdout);
     let second = stdout.find("| scale 3k | filled |").expect(&stdout);
@@ -146,6 +125,31 @@ async fn the_scale_scenario_fills_the_stores_and_measures_each_size() {
     }
     let _ = std::fs::remove_dir_all(&charts);
     app.shutdown().await;
+}
+
+/// What `dt-bench` with `args` printed, once it succeeded (else the test
+/// fails with its output).
+async fn dt_bench(args: &[&str], env: Vec<(String, String)>) -> String {
+    let (args, binary): (Vec<String>, _) = (
+        args.iter().map(|a| (*a).to_owned()).collect(),
+        testkit::bins::path("dt-bench"),
+    );
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(binary)
+            .args(args)
+            .envs(env)
+            .output()
+    })
+    .await
+    .unwrap()
+    .expect("dt-bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "dt-bench failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 /// A directory of this test's own under the system's temporary one.
