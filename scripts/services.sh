@@ -199,6 +199,8 @@ ensure_redis_cluster() {
   done
   set -- $REDIS_CLUSTER_PORTS
   if ! redis-cli -p "$1" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+    # Nodes left running by another checkout's run leave this one's directory unmade.
+    mkdir -p "$LOCAL_DIR"
     log "creating the Redis Cluster on ${nodes[*]}"
     redis-cli --cluster create "${nodes[@]}" --cluster-replicas 1 --cluster-yes >>"$LOCAL_DIR/redis-cluster.log" 2>&1 || {
       log "creating the Redis Cluster failed: see $LOCAL_DIR/redis-cluster.log"
