@@ -11,6 +11,7 @@ mod couriers;
 mod crash;
 mod disable;
 mod dns;
+mod misbehaving;
 mod receiver;
 mod retries;
 mod signing;

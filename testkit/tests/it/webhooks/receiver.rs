@@ -1,6 +1,7 @@
 //! A real HTTP receiver for webhook tests: it records every request (its
 //! headers and exact body bytes) and answers from a script: a status per
-//! request in order, or `Hold` (never answer), then 200 for the rest.
+//! request in order, `Hold` (never answer), a redirect or an enormous body,
+//! then 200 for the rest.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -11,11 +12,15 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Answer {
     Status(u16),
     /// Keep the request waiting, never answering.
     Hold,
+    /// 302 to this URL.
+    Redirect(String),
+    /// 200 with a body of this many bytes (`x` each).
+    Big(usize),
 }
 
 #[derive(Debug, Clone)]
@@ -94,6 +99,15 @@ impl Receiver {
             Answer::Status(status) => Ok(Response::builder()
                 .status(status)
                 .body(Full::new(Bytes::from(format!("answered {status}"))))
+                .unwrap()),
+            Answer::Redirect(to) => Ok(Response::builder()
+                .status(302)
+                .header("location", to)
+                .body(Full::new(Bytes::from_static(b"moved")))
+                .unwrap()),
+            Answer::Big(bytes) => Ok(Response::builder()
+                .status(200)
+                .body(Full::new(Bytes::from(vec![b'x'; bytes])))
                 .unwrap()),
             Answer::Hold => {
                 std::future::pending::<()>().await;
