@@ -63,7 +63,7 @@ async fn every_benchmark_scenario_runs_and_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_scale_scenario_fills_the_stores_and_measures_each_size() {
-    let mut app = TestApp::spawn().await;
+    let app = TestApp::spawn().await;
     let env = app.env.service_env();
     let token = app.env.token(&app.admin);
     let charts = tempfile_dir();
