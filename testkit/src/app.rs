@@ -163,6 +163,8 @@ pub fn worker_config(env: &TestEnv) -> WorkerConfig {
     config.mail.smtp_url = "log".into();
     // Promises are swept every second: a test waits that long, not 30 s.
     config.late_sweep_every = Duration::from_secs(1);
+    // An out-for-delivery mail waits 5 s, not a minute, for an estimate.
+    config.mail.recipient_eta_wait = Duration::from_secs(5);
     config
 }
 

@@ -87,6 +87,10 @@ pub struct MailSettings {
     /// `RECIPIENT_MAIL_DAILY_CAP`: recipient mails one address gets in 24
     /// hours at most, however many packages name it (20).
     pub recipient_daily_cap: u32,
+    /// `RECIPIENT_ETA_WAIT_S`: how long an out-for-delivery mail to a
+    /// package with a destination but no arrival estimate yet waits for one
+    /// (60; at most 300; 0 sends at once without a window).
+    pub recipient_eta_wait: std::time::Duration,
 }
 
 impl Default for MailSettings {
@@ -97,6 +101,7 @@ impl Default for MailSettings {
             public_url: "http://127.0.0.1:8080".into(),
             max_attempts: 240,
             recipient_daily_cap: 20,
+            recipient_eta_wait: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -299,6 +304,10 @@ impl MailSettings {
             max_attempts: var("MAIL_MAX_ATTEMPTS", d.max_attempts)?.max(1),
             // 0 would silently drop every recipient mail.
             recipient_daily_cap: var("RECIPIENT_MAIL_DAILY_CAP", d.recipient_daily_cap)?.max(1),
+            recipient_eta_wait: shared::config::secs_var("RECIPIENT_ETA_WAIT_S", d.recipient_eta_wait)?
+                .min(std::time::Duration::from_millis(
+                    shared::topology::MAIL_ETA_WAIT_MAX_MS.unsigned_abs(),
+                )),
         })
     }
 }

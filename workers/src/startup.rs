@@ -64,6 +64,7 @@ fn mailer(
         concurrency: usize::from(MAIL_CONCURRENCY),
         pool: pool.clone(),
         recipient_daily_cap: settings.recipient_daily_cap,
+        recipient_eta_wait: settings.recipient_eta_wait,
     })))
 }
 

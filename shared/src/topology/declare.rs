@@ -3,7 +3,7 @@
 
 use super::DeclareError;
 use super::{
-    Topology, DELIVERY_LIMIT, LOCATION_RETRY_DELAY_MS, MAIL_HOLD_MS, MAIL_RETRY_DELAY_MS,
+    Topology, DELIVERY_LIMIT, LOCATION_RETRY_DELAY_MS, MAIL_ETA_WAIT_MAX_MS, MAIL_HOLD_MS, MAIL_RETRY_DELAY_MS,
     WEBHOOK_RETRY_RUNGS_S,
 };
 use lapin::options::{
@@ -54,10 +54,32 @@ impl Topology {
                 binding: None,
                 more_bindings: Vec::new(),
             },
+        ];
+        queues.extend(self.mail_queues());
+        queues.extend(self.webhook_queues());
+        queues.extend((0..self.package_shards).map(|shard| QueueSpec {
+            name: self.package_queue(shard),
+            arguments: self.work_queue_arguments(),
+            binding: commands(&Self::package_binding_key(shard)),
+            more_bindings: Vec::new(),
+        }));
+        queues
+    }
+
+    /// The mail pool's queues: requests, their delay lines, and the status
+    /// changes it turns into recipient mail.
+    fn mail_queues(&self) -> [QueueSpec; 5] {
+        let delay_line = |name: String, ttl_ms: i64| QueueSpec {
+            name,
+            arguments: self.retry_queue_arguments(ttl_ms, Self::MAIL_ROUTING_KEY),
+            binding: None,
+            more_bindings: Vec::new(),
+        };
+        [
             QueueSpec {
                 name: self.mail_queue(),
                 arguments: self.locations_queue_arguments(),
-                binding: commands(Self::MAIL_BINDING_KEY),
+                binding: Some((self.commands_exchange(), Self::MAIL_BINDING_KEY.to_owned())),
                 more_bindings: Vec::new(),
             },
             QueueSpec {
@@ -66,8 +88,6 @@ impl Topology {
                 binding: None,
                 more_bindings: Vec::new(),
             },
-        ];
-        queues.extend([
             QueueSpec {
                 name: self.mail_recipients_queue(),
                 arguments: self.locations_queue_arguments(),
@@ -77,21 +97,9 @@ impl Topology {
                 )),
                 more_bindings: Vec::new(),
             },
-            QueueSpec {
-                name: self.mail_held_queue(),
-                arguments: self.retry_queue_arguments(MAIL_HOLD_MS, Self::MAIL_ROUTING_KEY),
-                binding: None,
-                more_bindings: Vec::new(),
-            },
-        ]);
-        queues.extend(self.webhook_queues());
-        queues.extend((0..self.package_shards).map(|shard| QueueSpec {
-            name: self.package_queue(shard),
-            arguments: self.work_queue_arguments(),
-            binding: commands(&Self::package_binding_key(shard)),
-            more_bindings: Vec::new(),
-        }));
-        queues
+            delay_line(self.mail_held_queue(), MAIL_HOLD_MS),
+            delay_line(self.mail_eta_queue(), MAIL_ETA_WAIT_MAX_MS),
+        ]
     }
 
     /// Declares every exchange and queue, after checking that the broker's

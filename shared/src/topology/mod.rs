@@ -13,6 +13,8 @@
 //!                   ── package.*.status_changed ──────────▶ <prefix>.mail.recipients (quorum)
 //! (default exchange) ─────────────────────────────────────▶ <prefix>.mail.held       (quorum, TTL 30 min)
 //!                        └── expired: mail.send ─────────▶ <prefix>.commands
+//! (default exchange) ─────────────────────────────────────▶ <prefix>.mail.eta        (quorum, TTL 5 min)
+//!                        └── expired: mail.send ─────────▶ <prefix>.commands
 //! <prefix>.dead     (fanout) ─────────────────────────────▶ <prefix>.dead              (quorum)
 //! (default exchange) ─────────────────────────────────────▶ <prefix>.locations.retry  (quorum, TTL)
 //!                        └── expired: location.record ──▶ <prefix>.commands
@@ -55,6 +57,11 @@ pub const MAIL_RETRY_DELAY_MS: i64 = 30_000;
 /// The longest a recipient mail held in quiet hours waits before it asks
 /// again (`<prefix>.mail.held`).
 pub const MAIL_HOLD_MS: i64 = 30 * 60 * 1000;
+
+/// The longest an out-for-delivery mail waits for its package's first
+/// arrival estimate (`<prefix>.mail.eta`; each waits its own
+/// `RECIPIENT_ETA_WAIT_S`, at most this).
+pub const MAIL_ETA_WAIT_MAX_MS: i64 = 5 * 60 * 1000;
 
 /// The webhook pool's delay lines, in seconds: a failed attempt waits on
 /// the shortest that holds its backoff (its own expiration shortens the
@@ -145,6 +152,12 @@ impl Topology {
     /// Where recipient mail waits out quiet hours.
     pub fn mail_held_queue(&self) -> String {
         format!("{}.mail.held", self.prefix)
+    }
+
+    /// Where an out-for-delivery mail waits for its package's first arrival
+    /// estimate. Every mail on it waits as long, so its head expires first.
+    pub fn mail_eta_queue(&self) -> String {
+        format!("{}.mail.eta", self.prefix)
     }
     pub const MAIL_BINDING_KEY: &'static str = "mail.*";
 

@@ -27,6 +27,8 @@ const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// The header counting a mail's tries.
 pub const ATTEMPT_HEADER: &str = "x-delivertrack-attempt";
+/// Set on an out-for-delivery mail that waited for an arrival estimate.
+const ETA_WAITED_HEADER: &str = "x-delivertrack-eta-waited";
 
 /// What the mail pool sends with, and how long it keeps trying.
 pub struct Mailer {
@@ -44,6 +46,9 @@ pub struct Mailer {
     /// Recipient mails one address gets in a day at most
     /// (`RECIPIENT_MAIL_DAILY_CAP`).
     pub recipient_daily_cap: u32,
+    /// How long an out-for-delivery mail waits for an arrival estimate
+    /// (`RECIPIENT_ETA_WAIT_S`).
+    pub recipient_eta_wait: std::time::Duration,
 }
 
 /// Consumes until shutdown (Ok) or until the channel fails (Err).
@@ -103,6 +108,7 @@ async fn handle(
     let message = match send(pipeline, mailer, &delivery, attempt).await {
         Ok(Sent::Sent) => return Some(delivery),
         Ok(Sent::Held(wait)) => held(pipeline, &delivery, wait),
+        Ok(Sent::AwaitEta(wait)) => awaiting_eta(pipeline, &delivery, wait),
         Err(SendError::Transient(_)) if attempt < mailer.max_attempts => {
             pipeline.metrics.retried.with_label_values(&["mail"]).inc();
             delayed(pipeline, &delivery, attempt)
@@ -140,6 +146,8 @@ enum Sent {
     Sent,
     /// Quiet hours in the recipient's time zone: it waits this much longer.
     Held(std::time::Duration),
+    /// Out for delivery with no arrival estimate yet: it waits this long.
+    AwaitEta(std::time::Duration),
 }
 
 /// Opens, renders and sends one mail (or holds it, in quiet hours).
@@ -151,9 +159,11 @@ async fn send(
 ) -> Result<Sent, SendError> {
     let request = open(pipeline, delivery)?;
     let kind = request.body.mail.kind();
-    let (mail, claimed) = match prepare(pipeline, mailer, &request).await? {
+    let waited = delivery_flag(delivery, ETA_WAITED_HEADER);
+    let (mail, claimed) = match prepare(pipeline, mailer, &request, waited).await? {
         Prepared::Send(mail, claimed) => (mail, claimed),
         Prepared::Held(wait) => return Ok(Sent::Held(wait)),
+        Prepared::AwaitEta(wait) => return Ok(Sent::AwaitEta(wait)),
         Prepared::Skipped(reason) => {
             pipeline
                 .metrics
@@ -198,13 +208,14 @@ async fn prepare(
     pipeline: &Runner,
     mailer: &Mailer,
     request: &Envelope<MailRequest>,
+    waited_for_eta: bool,
 ) -> Result<Prepared, SendError> {
     let now = chrono::Utc::now();
     let Mail::RecipientNotice {
         tracking_number,
         notice,
-        eta,
         preferences,
+        ..
     } = &request.body.mail
     else {
         let rendered = render(
@@ -223,13 +234,14 @@ async fn prepare(
         to: request.body.to.as_str(),
         tracking_number,
         notice: *notice,
-        eta: eta.as_ref(),
         preferences,
+        waited_for_eta,
     };
     let outbox = outgoing::Outbox {
         pool: &mailer.pool,
         daily_cap: mailer.recipient_daily_cap,
         public_url: &mailer.public_url,
+        eta_wait: mailer.recipient_eta_wait,
     };
     outgoing::prepare(&outbox, &notice, now).await
 }
@@ -252,6 +264,39 @@ fn held(pipeline: &Runner, delivery: &Delivery, wait: std::time::Duration) -> Me
             .with_expiration(millis.to_string().into()),
         routing: shared::amqp::Routing::Mandatory,
     }
+}
+
+/// The same mail onto the line where it waits for its package's first
+/// arrival estimate, marked so it waits only once.
+fn awaiting_eta(pipeline: &Runner, delivery: &Delivery, wait: std::time::Duration) -> Message {
+    let millis = wait
+        .as_millis()
+        .clamp(1, u128::from(shared::topology::MAIL_ETA_WAIT_MAX_MS.unsigned_abs()));
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(ETA_WAITED_HEADER.into(), AMQPValue::Boolean(true));
+    Message {
+        exchange: String::new(),
+        routing_key: pipeline.topology.mail_eta_queue(),
+        payload: delivery.data.clone(),
+        properties: delivery
+            .properties
+            .clone()
+            .with_headers(headers)
+            .with_expiration(millis.to_string().into()),
+        routing: shared::amqp::Routing::Mandatory,
+    }
+}
+
+/// Whether a header the pool set on a mail it sent round is there. Not
+/// sealed: someone who can publish to the broker could set it, and skip
+/// no more than the wait for an estimate.
+fn delivery_flag(delivery: &Delivery, name: &str) -> bool {
+    delivery
+        .properties
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(name).cloned())
+        .is_some_and(|value| matches!(value, AMQPValue::Boolean(true)))
 }
 
 /// The same message, into the delay line, one attempt further.

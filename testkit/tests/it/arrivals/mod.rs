@@ -8,6 +8,7 @@
 mod estimates;
 mod plan;
 mod promises;
+mod recipient_mail;
 mod routing;
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};

@@ -3,7 +3,7 @@
 
 mod counts;
 mod original_flow;
-mod recipient_mail;
+pub(crate) mod recipient_mail;
 mod recipient_mail_ledger;
 pub(crate) mod tracking;
 mod worker;

@@ -11,13 +11,13 @@ use testkit::mail;
 
 const MAIL_WAIT: Duration = Duration::from_secs(30);
 
-fn address() -> String {
+pub(crate) fn address() -> String {
     format!("recipient-{}@example.test", uuid::Uuid::new_v4().simple())
 }
 
 /// A fixed-offset time zone in which it is now about `hour` o'clock
 /// (`Etc/GMT-3` is UTC+3: the sign is POSIX's, reversed).
-fn zone_where_it_is(hour: i64) -> String {
+pub(crate) fn zone_where_it_is(hour: i64) -> String {
     use chrono::Timelike;
     let now = i64::from(chrono::Utc::now().hour());
     let mut offset = (hour - now).rem_euclid(24);

@@ -1,6 +1,7 @@
 //! What the mail pool does with a recipient notice just before sending:
-//! hold it in quiet hours (unless it is urgent), ask the ledger whether it
-//! is still owed and claim it, and render it with the address's
+//! hold it in quiet hours (unless it is urgent), let an out-for-delivery
+//! mail wait once for its package's first arrival estimate, ask the ledger
+//! whether it is still owed and claim it, and render it with the address's
 //! unsubscribe link; then, once the transport answered, mark it sent or
 //! give the claim back.
 
@@ -22,6 +23,9 @@ pub struct Outbox<'a> {
     pub daily_cap: u32,
     /// `PUBLIC_URL`, the links' base.
     pub public_url: &'a str,
+    /// `RECIPIENT_ETA_WAIT_S`: how long an out-for-delivery mail waits for
+    /// its package's first arrival estimate (zero: not at all).
+    pub eta_wait: std::time::Duration,
 }
 
 /// A recipient notice as it travels in a mail request.
@@ -34,8 +38,9 @@ pub struct Notice<'a> {
     pub to: &'a str,
     pub tracking_number: &'a str,
     pub notice: NoticeKind,
-    pub eta: Option<&'a Eta>,
     pub preferences: &'a Preferences,
+    /// It waited for an arrival estimate already (it does so once).
+    pub waited_for_eta: bool,
 }
 
 /// How old a notice may be when it is sent: quiet hours hold one half a
@@ -55,6 +60,9 @@ pub enum Prepared {
     Send(Rendered, Option<Claimed>),
     /// Quiet hours: it waits this much longer.
     Held(std::time::Duration),
+    /// Out for delivery towards a destination with no arrival estimate
+    /// yet (the courier's next fix brings one): it waits this long, once.
+    AwaitEta(std::time::Duration),
     /// Not owed any more, and why (a metric label: the ledger's, or
     /// `expired`).
     Skipped(&'static str),
@@ -72,6 +80,16 @@ pub async fn prepare(
     if let (false, Some(wait)) = (notice.notice.urgent(), wait) {
         return Ok(Prepared::Held(wait));
     }
+    let eta = match notice.notice {
+        NoticeKind::OutForDelivery => match estimate(outbox.pool, notice.tracking_number).await? {
+            Estimate::Known(eta) => Some(eta),
+            Estimate::Expected if !notice.waited_for_eta && !outbox.eta_wait.is_zero() => {
+                return Ok(Prepared::AwaitEta(outbox.eta_wait));
+            }
+            Estimate::Expected | Estimate::None => None,
+        },
+        _ => None,
+    };
     let admission = ledger::admit(
         outbox.pool,
         notice.mail_id,
@@ -94,7 +112,7 @@ pub async fn prepare(
         notice.to,
         notice.tracking_number,
         notice.notice,
-        notice.eta,
+        eta.as_ref(),
         notice.preferences,
         &unsubscribe_token,
         outbox.public_url.trim_end_matches('/'),
@@ -104,6 +122,34 @@ pub async fn prepare(
         at: claim,
     };
     Ok(Prepared::Send(mail, Some(claimed)))
+}
+
+/// What an out-for-delivery mail can say of when the parcel comes.
+enum Estimate {
+    /// The estimate on the package now (fresher than the one the notice
+    /// was queued with).
+    Known(Eta),
+    /// None yet, but one will come: the package is out for delivery to a
+    /// known destination.
+    Expected,
+    /// None, and none is coming (no destination, or no longer out).
+    None,
+}
+
+async fn estimate(pool: &PgPool, tracking_number: &str) -> Result<Estimate, SendError> {
+    let row: Option<(Option<sqlx::types::Json<Eta>>, bool)> = sqlx::query_as(
+        "SELECT eta, status = 'out_for_delivery' AND destination IS NOT NULL \
+         FROM packages WHERE tracking_number = $1",
+    )
+    .bind(tracking_number)
+    .fetch_optional(pool)
+    .await
+    .map_err(|error| SendError::Transient(error.to_string()))?;
+    Ok(match row {
+        Some((Some(eta), true)) => Estimate::Known(eta.0),
+        Some((None, true)) => Estimate::Expected,
+        _ => Estimate::None,
+    })
 }
 
 /// Records how the send went. A ledger that cannot be written is only
