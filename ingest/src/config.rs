@@ -36,6 +36,9 @@ pub struct IngestConfig {
     /// may be and still serve reads (`DATABASE_READ_MAX_LAG_MS`, default
     /// 5000); a requester's own writes are waited for regardless.
     pub read_max_lag: Duration,
+    /// `VIEW_NEAR_CACHE_MB`: package views held in ingest's own memory in
+    /// front of Redis, kept exact by the workers' invalidations (0: off).
+    pub near_cache_bytes: u64,
     pub max_body_bytes: usize,
     /// The memory all request bodies may hold at once
     /// (`BODY_MEMORY_BUDGET_MB`, default 48; 0: no budget). A body waits for
@@ -119,6 +122,7 @@ impl IngestConfig {
             outcome_timeout: Duration::from_millis(5_000),
             confirm_timeout: Duration::from_millis(5_000),
             read_max_lag: Duration::from_millis(5_000),
+            near_cache_bytes: 64 << 20,
             max_body_bytes: 64 * 1024,
             body_memory_budget: 48 << 20,
             read_timeout: Duration::from_secs(10),
@@ -177,6 +181,8 @@ impl IngestConfig {
             outcome_timeout: millis_var("OUTCOME_TIMEOUT_MS", d.outcome_timeout)?,
             confirm_timeout: millis_var("AMQP_CONFIRM_TIMEOUT_MS", d.confirm_timeout)?,
             read_max_lag: millis_var("DATABASE_READ_MAX_LAG_MS", d.read_max_lag)?,
+            near_cache_bytes: var::<u64>("VIEW_NEAR_CACHE_MB", d.near_cache_bytes >> 20)?
+                .saturating_mul(1 << 20),
             max_body_bytes: var("MAX_BODY_BYTES", d.max_body_bytes)?,
             body_memory_budget: var::<usize>("BODY_MEMORY_BUDGET_MB", d.body_memory_budget >> 20)?
                 << 20,
@@ -193,10 +199,7 @@ impl IngestConfig {
             )?,
             presence: shared::couriers::PresenceRules::from_env()?,
             locations: point_rules(&d.locations)?,
-            group_commit: crate::group_commit::GroupCommit {
-                linger: millis_var("LOCATION_GROUP_COMMIT_MS", d.group_commit.linger)?,
-                ..d.group_commit
-            },
+            group_commit: group_commit(d.group_commit)?,
             common: d.common,
         })
     }
@@ -292,4 +295,14 @@ mod tests {
             );
         }
     }
+}
+
+/// `LOCATION_GROUP_COMMIT_MS` over `d`.
+fn group_commit(
+    d: crate::group_commit::GroupCommit,
+) -> Result<crate::group_commit::GroupCommit, ConfigError> {
+    Ok(crate::group_commit::GroupCommit {
+        linger: millis_var("LOCATION_GROUP_COMMIT_MS", d.linger)?,
+        ..d
+    })
 }

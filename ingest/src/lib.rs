@@ -27,6 +27,8 @@
 //!   through Redis (leased in chunks), per instance when Redis is down.
 //! - [`metrics`]: what ingest counts, exported at `/metrics`.
 //! - [`queues`]: worker queue depths for `/api/v1/stats`.
+//! - [`near`]: package views in ingest's own memory in front of Redis,
+//!   dropped by the workers' invalidations as they are announced.
 //! - [`reads`]: package reads on the read replica (`DATABASE_READ_URL`)
 //!   where it holds what the requester wrote, else on the primary.
 //! - [`web`]: the public tracking page and its assets, from `WEB_ROOT`.
@@ -41,6 +43,7 @@ pub mod group_commit;
 pub mod http;
 pub mod layers;
 pub mod metrics;
+pub mod near;
 pub mod openapi;
 pub mod queues;
 pub mod rate_limit;

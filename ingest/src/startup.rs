@@ -85,6 +85,7 @@ struct Started {
     credentials: crate::credentials::Credentials,
     limiter: Arc<crate::rate_limit::RateLimiter>,
     reads: crate::reads::Reads,
+    near: Arc<crate::near::NearCache>,
     tasks: Tasks,
 }
 
@@ -296,6 +297,18 @@ impl Started {
         );
         let credentials_stop = CancellationToken::new();
         let refresher = credentials.spawn_refresher(credentials_stop.clone());
+        let near = Arc::new(crate::near::NearCache::new(config.near_cache_bytes));
+        if near.is_on() {
+            let listener = crate::near::listen::Listener {
+                near: Arc::clone(&near),
+                target: common.redis_target(),
+                channel: stores.cache.invalidations_channel(),
+                views: stores.cache.clone(),
+            };
+            let near_stop = CancellationToken::new();
+            let listening = tokio::spawn(listener.run(near_stop.clone()));
+            tasks.add("near cache listener", near_stop, listening);
+        }
         // Added in reverse of the order they stop in.
         tasks.add("credentials refresher", credentials_stop, refresher);
         tasks.add("broker link", broker_stop, broker_supervisor);
@@ -306,6 +319,7 @@ impl Started {
             credentials,
             limiter,
             reads,
+            near,
             tasks,
         })
     }
@@ -332,6 +346,7 @@ impl Started {
             sign_in_delays: shared::auth::sign_in_delay::SignInDelays::new(stores.cache.clone()),
             pool: stores.pool,
             cache: stores.cache,
+            near: self.near,
             broker: self.broker,
             mongo: stores.mongo,
             mongo_database: common.mongodb_database.clone(),

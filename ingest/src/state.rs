@@ -19,6 +19,8 @@ pub struct AppState {
     /// Package reads: the read replica where it may serve them.
     pub reads: crate::reads::Reads,
     pub cache: ViewCache,
+    /// Views in this process's memory, in front of [`Self::cache`].
+    pub near: std::sync::Arc<crate::near::NearCache>,
     pub broker: Broker,
     pub mongo: mongodb::Client,
     pub mongo_database: String,

@@ -45,14 +45,16 @@ return 1
     )
 });
 
-/// KEYS = view keys; ARGV = ttl (ms), then one committed version per key.
-/// Replaces each view older than its version by a tombstone of that version.
+/// KEYS = view keys; ARGV = ttl (ms), the invalidations channel, then one
+/// committed version per key. Replaces each view older than its version by
+/// a tombstone of that version, and announces every key on the channel (in
+/// the same script: no ingest can read the tombstone and miss the news).
 static INVALIDATE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r"
 local ttl = ARGV[1]
 for i, key in ipairs(KEYS) do
-  local version = tonumber(ARGV[i + 1])
+  local version = tonumber(ARGV[i + 2])
   local cached = tonumber(redis.call('HGET', key, 'v'))
   if (not cached) or cached < version then
     redis.call('DEL', key)
@@ -60,6 +62,7 @@ for i, key in ipairs(KEYS) do
     redis.call('PEXPIRE', key, ttl)
   end
 end
+redis.call('PUBLISH', ARGV[2], table.concat(KEYS, '\n'))
 return #KEYS
 ",
     )
@@ -177,6 +180,19 @@ impl ViewCache {
         format!("{}view:package:{tracking_number}", self.prefix)
     }
 
+    /// The tracking number a view key names (`None`: not a view key of
+    /// this deployment).
+    pub fn tracking_number_of<'k>(&self, key: &'k str) -> Option<&'k str> {
+        key.strip_prefix(&self.prefix)?.strip_prefix("view:package:")
+    }
+
+    /// The channel every invalidation is announced on (its message: the
+    /// invalidated view keys, one per line), so ingests' near caches
+    /// ([`crate::cache`] users) drop what they hold.
+    pub fn invalidations_channel(&self) -> String {
+        format!("{}views:invalidated", self.prefix)
+    }
+
     /// The cached JSON view; `None` when absent or invalidated.
     pub async fn get_package(&self, tracking_number: &str) -> redis::RedisResult<Option<String>> {
         let key = self.package_key(tracking_number);
@@ -231,7 +247,9 @@ impl ViewCache {
     /// One script over all of `changes`' views (one slot, or one server).
     async fn invalidate_together(&self, changes: &[(&str, i64)]) -> redis::RedisResult<()> {
         let mut invocation = INVALIDATE.prepare_invoke();
-        invocation.arg(VIEW_TTL.as_millis() as u64);
+        invocation
+            .arg(VIEW_TTL.as_millis() as u64)
+            .arg(self.invalidations_channel());
         for (tracking_number, version) in changes {
             invocation
                 .key(self.package_key(tracking_number))

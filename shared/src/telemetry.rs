@@ -55,8 +55,12 @@ pub fn init(service: &str) -> Telemetry {
         ))
     });
     let json = std::env::var("LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+    // Colours only for a terminal: a log file gets plain text, and no
+    // request pays for escape codes nobody sees.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt::layer()
         .with_target(true)
+        .with_ansi(colours)
         .with_writer(std::io::stderr);
     let logs = if json {
         logs.json()

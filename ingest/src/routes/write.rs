@@ -167,6 +167,11 @@ pub async fn submit(
         Some((reason, message)) => Err(rejection(reason, message.to_owned())),
         None => {
             state.reads.wrote(requester, outcome.wal_position).await;
+            // The writer may read at once, here, before the workers'
+            // announcement of the change arrives.
+            if let Some(tn) = envelope.body.tracking_number() {
+                state.near.forget(tn.as_str());
+            }
             on_applied(outcome.body)
         }
     }
