@@ -35,7 +35,7 @@ pub async fn packages_to(system: &System, size: u64) -> anyhow::Result<Duration>
         filled = end;
         eprintln!("scale: {filled} packages");
     }
-    shared::packages::bulk::analyze(&system.pool).await?;
+    shared::packages::bulk::vacuum_analyze(&system.pool).await?;
     Ok(began.elapsed())
 }
 
