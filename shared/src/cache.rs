@@ -183,7 +183,8 @@ impl ViewCache {
     /// The tracking number a view key names (`None`: not a view key of
     /// this deployment).
     pub fn tracking_number_of<'k>(&self, key: &'k str) -> Option<&'k str> {
-        key.strip_prefix(&self.prefix)?.strip_prefix("view:package:")
+        key.strip_prefix(&self.prefix)?
+            .strip_prefix("view:package:")
     }
 
     /// The channel every invalidation is announced on (its message: the

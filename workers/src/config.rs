@@ -304,10 +304,13 @@ impl MailSettings {
             max_attempts: var("MAIL_MAX_ATTEMPTS", d.max_attempts)?.max(1),
             // 0 would silently drop every recipient mail.
             recipient_daily_cap: var("RECIPIENT_MAIL_DAILY_CAP", d.recipient_daily_cap)?.max(1),
-            recipient_eta_wait: shared::config::secs_var("RECIPIENT_ETA_WAIT_S", d.recipient_eta_wait)?
-                .min(std::time::Duration::from_millis(
-                    shared::topology::MAIL_ETA_WAIT_MAX_MS.unsigned_abs(),
-                )),
+            recipient_eta_wait: shared::config::secs_var(
+                "RECIPIENT_ETA_WAIT_S",
+                d.recipient_eta_wait,
+            )?
+            .min(std::time::Duration::from_millis(
+                shared::topology::MAIL_ETA_WAIT_MAX_MS.unsigned_abs(),
+            )),
         })
     }
 }

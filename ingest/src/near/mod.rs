@@ -248,7 +248,10 @@ mod tests {
         near.link_lost();
         assert_eq!(held(&near, "TN1"), None, "not served while down");
         let ticket = near.ticket("TN1");
-        assert!(!near.fill(ticket, "TN1", view("pending")), "not kept while down");
+        assert!(
+            !near.fill(ticket, "TN1", view("pending")),
+            "not kept while down"
+        );
         near.subscribed();
         assert_eq!(held(&near, "TN1"), None, "dropped: announcements were lost");
         assert!(

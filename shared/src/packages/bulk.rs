@@ -77,7 +77,10 @@ pub async fn insert_numbered(
 /// package flow varied twofold between runs at one size before).
 pub async fn vacuum_analyze(pool: &PgPool) -> Result<(), sqlx::Error> {
     // VACUUM runs outside a transaction: one statement per call.
-    for statement in ["VACUUM (ANALYZE) packages", "VACUUM (ANALYZE) status_events"] {
+    for statement in [
+        "VACUUM (ANALYZE) packages",
+        "VACUUM (ANALYZE) status_events",
+    ] {
         sqlx::query(statement).execute(pool).await?;
     }
     Ok(())

@@ -3,8 +3,8 @@
 
 use super::DeclareError;
 use super::{
-    Topology, DELIVERY_LIMIT, LOCATION_RETRY_DELAY_MS, MAIL_ETA_WAIT_MAX_MS, MAIL_HOLD_MS, MAIL_RETRY_DELAY_MS,
-    WEBHOOK_RETRY_RUNGS_S,
+    Topology, DELIVERY_LIMIT, LOCATION_RETRY_DELAY_MS, MAIL_ETA_WAIT_MAX_MS, MAIL_HOLD_MS,
+    MAIL_RETRY_DELAY_MS, WEBHOOK_RETRY_RUNGS_S,
 };
 use lapin::options::{
     ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,

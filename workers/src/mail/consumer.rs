@@ -269,9 +269,10 @@ fn held(pipeline: &Runner, delivery: &Delivery, wait: std::time::Duration) -> Me
 /// The same mail onto the line where it waits for its package's first
 /// arrival estimate, marked so it waits only once.
 fn awaiting_eta(pipeline: &Runner, delivery: &Delivery, wait: std::time::Duration) -> Message {
-    let millis = wait
-        .as_millis()
-        .clamp(1, u128::from(shared::topology::MAIL_ETA_WAIT_MAX_MS.unsigned_abs()));
+    let millis = wait.as_millis().clamp(
+        1,
+        u128::from(shared::topology::MAIL_ETA_WAIT_MAX_MS.unsigned_abs()),
+    );
     let mut headers = delivery.properties.headers().clone().unwrap_or_default();
     headers.insert(ETA_WAITED_HEADER.into(), AMQPValue::Boolean(true));
     Message {

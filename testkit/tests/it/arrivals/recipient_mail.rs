@@ -43,6 +43,10 @@ async fn the_out_for_delivery_mail_shows_the_first_estimate_and_a_failed_attempt
         format!("We could not deliver your parcel {tn}")
     );
     assert!(failed.body.contains("Follow it here: "), "{}", failed.body);
-    assert!(failed.body.contains("Stop these mails: "), "{}", failed.body);
+    assert!(
+        failed.body.contains("Stop these mails: "),
+        "{}",
+        failed.body
+    );
     app.shutdown().await;
 }

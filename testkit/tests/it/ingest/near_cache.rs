@@ -57,7 +57,10 @@ async fn views_are_served_from_memory_and_every_ingest_drops_a_changed_one() {
     assert_eq!(removed, 1, "the Redis view was there");
     for base in &ingests {
         let (cache, view) = read(&app, base, &tn).await;
-        assert_eq!((cache.as_str(), &view["status"]), ("HIT", &json!("pending")));
+        assert_eq!(
+            (cache.as_str(), &view["status"]),
+            ("HIT", &json!("pending"))
+        );
     }
 
     // A status change through the first ingest: its writer reads it at

@@ -125,6 +125,9 @@ async fn a_delivery_failing_past_its_retry_window_ends_failed_and_stops() {
         .json()
         .await
         .unwrap();
-    assert!(read["disabled_at"].is_null(), "one failed delivery disables nothing: {read}");
+    assert!(
+        read["disabled_at"].is_null(),
+        "one failed delivery disables nothing: {read}"
+    );
     app.shutdown().await;
 }
