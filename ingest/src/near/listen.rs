@@ -1,10 +1,17 @@
 //! The subscription that keeps the near cache exact: it drops each view
 //! the workers announce as invalidated, and tells the cache whenever
-//! announcements may have been lost (connection closed, or a ping not
-//! answered in time), then subscribes again.
+//! announcements may have been lost, then subscribes again.
+//!
+//! A link is given up when it closes, when a ping is not answered in time,
+//! or when the canary does not come back: every [`CHECK_EVERY`] the
+//! listener publishes a line of its own on the channel, through the same
+//! connection the workers' invalidations take, and expects to hear it
+//! within [`CANARY_WAIT`]. A subscription can be alive while announcements
+//! no longer reach it (a cluster node cut off from the others, a primary
+//! left alone after a failover); the canary finds that out.
 //!
 //! On a Redis Cluster it subscribes on whichever node answers first: a
-//! `PUBLISH` reaches every node's subscribers.
+//! `PUBLISH` reaches every node's subscribers while the cluster is whole.
 
 use super::NearCache;
 use futures_util::StreamExt;
@@ -12,20 +19,28 @@ use shared::backoff::{sleep_unless_cancelled, Backoff};
 use shared::redis_link::RedisTarget;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-/// How often the link is checked with a ping, and how long its answer may
-/// take: a link that hangs silently is given up within about this long.
-const PING_EVERY: Duration = Duration::from_secs(1);
+/// How often the link is checked (a ping and a canary), and how long a
+/// ping's answer may take.
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// How long a canary may take to come back before the link is given up.
+const CANARY_WAIT: Duration = Duration::from_secs(2);
 
 /// What the task needs.
 pub struct Listener {
     pub near: Arc<NearCache>,
     pub target: RedisTarget,
     pub channel: String,
-    /// The view keys' form, to read tracking numbers out of them.
+    /// The view keys' form, to read tracking numbers out of them, and the
+    /// connection the canary is published on.
     pub views: shared::cache::ViewCache,
 }
+
+/// Why a subscription ended.
+type Lost = redis::RedisError;
 
 impl Listener {
     /// Subscribes, and again after every loss, until `stop`.
@@ -35,13 +50,13 @@ impl Listener {
             RedisTarget::Single(url) => vec![url.clone()],
             RedisTarget::Cluster(nodes) => nodes.clone(),
         };
+        let canary = format!("canary:{}", uuid::Uuid::new_v4().simple());
         let mut next = 0;
         while !stop.is_cancelled() {
             let url = &urls[next % urls.len()];
             next += 1;
-            match self.listen(url, &stop).await {
-                Ok(()) => backoff.reset(),
-                Err(error) => tracing::debug!(%error, "near cache: invalidations unavailable"),
+            if let Err(error) = self.listen(url, &canary, &mut backoff, &stop).await {
+                tracing::debug!(%error, "near cache: invalidations unavailable");
             }
             self.near.link_lost();
             if !sleep_unless_cancelled(backoff.next_delay(), &stop).await {
@@ -51,33 +66,71 @@ impl Listener {
     }
 
     /// One subscription, until it is lost (`Err`) or `stop` (`Ok`).
-    async fn listen(&self, url: &str, stop: &CancellationToken) -> redis::RedisResult<()> {
+    async fn listen(
+        &self,
+        url: &str,
+        canary: &str,
+        backoff: &mut Backoff,
+        stop: &CancellationToken,
+    ) -> Result<(), Lost> {
         let client = redis::Client::open(url)?;
         let mut pubsub = within(client.get_async_pubsub()).await??;
         within(pubsub.subscribe(&self.channel)).await??;
         let (mut sink, mut messages) = pubsub.split();
         self.near.subscribed();
+        backoff.reset();
         tracing::debug!("near cache: listening for invalidations");
-        let mut ping = tokio::time::interval(PING_EVERY);
+        let mut check = tokio::time::interval(CHECK_EVERY);
+        let mut awaited: Option<(u64, Instant)> = None;
+        let mut sent = 0_u64;
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return Ok(()),
                 message = messages.next() => match message {
-                    Some(message) => self.dropped(message.get_payload_bytes()),
-                    None => return Err(closed("the subscription closed")),
+                    Some(message) => {
+                        let payload = std::str::from_utf8(message.get_payload_bytes())
+                            .map_err(|_| lost("an announcement that is not text"))?;
+                        if awaited.is_some_and(|(n, _)| payload == format!("{canary}:{n}")) {
+                            awaited = None;
+                        } else {
+                            self.dropped(payload);
+                        }
+                    }
+                    None => return Err(lost("the subscription closed")),
                 },
-                _ = ping.tick() => {
+                _ = check.tick() => {
                     within(sink.ping::<redis::Value>()).await??;
+                    match awaited {
+                        Some((_, since)) if since.elapsed() > CANARY_WAIT => {
+                            return Err(lost("the canary did not come back"));
+                        }
+                        Some(_) => {}
+                        None => {
+                            sent += 1;
+                            self.publish(&format!("{canary}:{sent}")).await?;
+                            awaited = Some((sent, Instant::now()));
+                        }
+                    }
                 }
             }
         }
     }
 
+    /// Publishes `line` on the channel the way the workers do.
+    async fn publish(&self, line: &str) -> Result<(), Lost> {
+        let mut connection = self.views.connection();
+        within(
+            redis::cmd("PUBLISH")
+                .arg(&self.channel)
+                .arg(line)
+                .query_async::<i64>(&mut connection),
+        )
+        .await?
+        .map(drop)
+    }
+
     /// Drops every view a message names (keys, one per line).
-    fn dropped(&self, payload: &[u8]) {
-        let Ok(keys) = std::str::from_utf8(payload) else {
-            return;
-        };
+    fn dropped(&self, keys: &str) {
         for key in keys.lines() {
             if let Some(tracking_number) = self.views.tracking_number_of(key) {
                 self.near.forget(tracking_number);
@@ -86,12 +139,12 @@ impl Listener {
     }
 }
 
-async fn within<T>(work: impl std::future::Future<Output = T>) -> redis::RedisResult<T> {
-    tokio::time::timeout(PING_EVERY, work)
+async fn within<T>(work: impl std::future::Future<Output = T>) -> Result<T, Lost> {
+    tokio::time::timeout(CHECK_EVERY, work)
         .await
-        .map_err(|_| closed("Redis did not answer in time"))
+        .map_err(|_| lost("Redis did not answer in time"))
 }
 
-fn closed(why: &'static str) -> redis::RedisError {
+fn lost(why: &'static str) -> Lost {
     redis::RedisError::from((redis::ErrorKind::Io, why))
 }

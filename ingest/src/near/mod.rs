@@ -25,6 +25,16 @@
 //!   before the writer is answered ([`NearCache::forget`]), whatever the
 //!   announcement's delay.
 //!
+//! - **Announcements that stop silently.** A subscription can stay up while
+//!   announcements no longer reach it (a cluster node cut off from the
+//!   others, a primary left alone after a failover): the listener publishes
+//!   a canary every second and gives the link up when it does not come
+//!   back ([`listen`]).
+//! - **What Redis itself lost.** A worker that could not reach Redis keeps
+//!   its invalidations for a while, then drops them, trusting the Redis
+//!   view's TTL; so a view is kept here at most [`MAX_AGE`], then read from
+//!   Redis again.
+//!
 //! What remains: another ingest serves the old view until the announcement
 //! reaches it, the time of one Redis message, shorter than the way the
 //! outcome travels (worker, broker, ingest, client) before anyone can ask.
@@ -35,6 +45,10 @@ use bytes::Bytes;
 use quick_cache::sync::Cache;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// How long a view is served from memory at most, announcements or not:
+/// well inside the Redis view's own TTL ([`shared::cache::VIEW_TTL`]).
+pub const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Announcement counters. A fill is refused when any package on its stripe
 /// changed meanwhile: with 4,096 stripes, rarely another package's change.
@@ -47,6 +61,8 @@ pub struct NearView {
     /// Whether a read must look for the courier it rides with (the view is
     /// parsed for that once, when it is filled).
     pub may_ride: bool,
+    /// When it was read from Redis or the database.
+    pub read_at: std::time::Instant,
 }
 
 impl NearView {
@@ -56,6 +72,7 @@ impl NearView {
         Self {
             json: Bytes::from(json),
             may_ride,
+            read_at: std::time::Instant::now(),
         }
     }
 }
@@ -114,12 +131,16 @@ impl NearCache {
         (self.hasher.hash_one(tracking_number) as usize) % STRIPES
     }
 
-    /// The view, if held and the subscription is up.
+    /// The view, if held, younger than [`MAX_AGE`], and the subscription
+    /// is up.
     pub fn get(&self, tracking_number: &str) -> Option<NearView> {
         if !self.subscribed.load(Ordering::SeqCst) {
             return None;
         }
-        self.views.as_ref()?.get(tracking_number)
+        self.views
+            .as_ref()?
+            .get(tracking_number)
+            .filter(|view| view.read_at.elapsed() < MAX_AGE)
     }
 
     /// Taken before reading Redis for `tracking_number`.
@@ -202,6 +223,7 @@ mod tests {
         NearView {
             json: Bytes::from(format!("{{\"status\":\"{status}\"}}")),
             may_ride: false,
+            read_at: std::time::Instant::now(),
         }
     }
 
@@ -269,6 +291,16 @@ mod tests {
     }
 
     #[test]
+    fn a_view_older_than_its_age_is_not_served() {
+        let near = live();
+        let mut old = view("pending");
+        old.read_at = std::time::Instant::now() - MAX_AGE;
+        let ticket = near.ticket("TN1");
+        assert!(near.fill(ticket, "TN1", old));
+        assert_eq!(held(&near, "TN1"), None);
+    }
+
+    #[test]
     fn turned_off_it_keeps_nothing() {
         let near = NearCache::new(0);
         near.subscribed();
@@ -284,6 +316,7 @@ mod tests {
         let big = NearView {
             json: Bytes::from(vec![b'x'; 1024]),
             may_ride: false,
+            read_at: std::time::Instant::now(),
         };
         for i in 0..1_000 {
             let tn = format!("TN{i}");

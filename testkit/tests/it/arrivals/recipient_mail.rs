@@ -50,3 +50,31 @@ async fn the_out_for_delivery_mail_shows_the_first_estimate_and_a_failed_attempt
     );
     app.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_out_for_delivery_mail_still_waiting_when_the_parcel_is_delivered_is_not_sent() {
+    let app = TestApp::spawn_with(Options::default().with_mail()).await;
+    let (email, zone, tn) = (address(), zone_where_it_is(14), tracking_number());
+    let recipient = json!({"recipient_email": email, "notify_recipient": true,
+        "recipient_time_zone": zone, "recipient_locale": "en"});
+    create_going(&app, &tn, 1_500.0, recipient).await;
+    // Out for delivery with no courier fix: its mail waits (5 s in tests)
+    // for an estimate, and the parcel is delivered meanwhile.
+    app.status_changed(&tn, json!({"status": "in_transit"}))
+        .await;
+    app.status_changed(&tn, json!({"status": "out_for_delivery"}))
+        .await;
+    app.status_changed(&tn, json!({"status": "delivered"}))
+        .await;
+
+    let delivered = mail::next_to(&email, MAIL_WAIT).await;
+    assert_eq!(delivered.subject, format!("Your parcel {tn} was delivered"));
+    // Past the wait: the out-for-delivery mail came back and was dropped.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    assert_eq!(
+        mail::count_to(&email),
+        0,
+        "no 'out for delivery' after 'delivered'"
+    );
+    app.shutdown().await;
+}

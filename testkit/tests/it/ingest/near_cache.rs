@@ -62,6 +62,12 @@ async fn views_are_served_from_memory_and_every_ingest_drops_a_changed_one() {
             ("HIT", &json!("pending"))
         );
     }
+    // Still so a few seconds on: the listener's canaries come back, so it
+    // keeps its link (a link given up drops everything held).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    for base in &ingests {
+        assert_eq!(read(&app, base, &tn).await.0, "HIT", "the link was kept");
+    }
 
     // A status change through the first ingest: its writer reads it at
     // once there, and the other ingest drops its copy too.

@@ -55,6 +55,12 @@ async fn a_silent_redirecting_or_enormous_receiver_is_logged_and_holds_no_other_
         started.elapsed() < timeout,
         "the other endpoint was served while the silent one held its places"
     );
+    silent.wait_for(PLACES, timeout / 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        started.elapsed() < timeout,
+        "the silent receiver's first attempts are still held"
+    );
     assert_eq!(
         silent.received().len(),
         PLACES,

@@ -87,6 +87,9 @@ pub async fn prepare(
                 return Ok(Prepared::AwaitEta(outbox.eta_wait));
             }
             Estimate::Expected | Estimate::None => None,
+            // Delivered, failed or back at the depot while the mail waited:
+            // "on its way" would now be wrong, and later news is mailed.
+            Estimate::Superseded => return Ok(Prepared::Skipped("superseded")),
         },
         _ => None,
     };
@@ -132,13 +135,15 @@ enum Estimate {
     /// None yet, but one will come: the package is out for delivery to a
     /// known destination.
     Expected,
-    /// None, and none is coming (no destination, or no longer out).
+    /// None, and none is coming: no destination (or no package).
     None,
+    /// The package is not out for delivery any more.
+    Superseded,
 }
 
 async fn estimate(pool: &PgPool, tracking_number: &str) -> Result<Estimate, SendError> {
-    let row: Option<(Option<sqlx::types::Json<Eta>>, bool)> = sqlx::query_as(
-        "SELECT eta, status = 'out_for_delivery' AND destination IS NOT NULL \
+    let row: Option<(Option<sqlx::types::Json<Eta>>, bool, bool)> = sqlx::query_as(
+        "SELECT eta, status = 'out_for_delivery', destination IS NOT NULL \
          FROM packages WHERE tracking_number = $1",
     )
     .bind(tracking_number)
@@ -146,9 +151,10 @@ async fn estimate(pool: &PgPool, tracking_number: &str) -> Result<Estimate, Send
     .await
     .map_err(|error| SendError::Transient(error.to_string()))?;
     Ok(match row {
-        Some((Some(eta), true)) => Estimate::Known(eta.0),
-        Some((None, true)) => Estimate::Expected,
-        _ => Estimate::None,
+        Some((_, false, _)) => Estimate::Superseded,
+        Some((Some(eta), true, _)) => Estimate::Known(eta.0),
+        Some((None, true, true)) => Estimate::Expected,
+        Some((None, true, false)) | None => Estimate::None,
     })
 }
 
