@@ -81,7 +81,8 @@ impl Listener {
         backoff.reset();
         tracing::debug!("near cache: listening for invalidations");
         let mut check = tokio::time::interval(CHECK_EVERY);
-        let mut awaited: Option<(u64, Instant)> = None;
+        // The canary line awaited, and since when.
+        let mut awaited: Option<(String, Instant)> = None;
         let mut sent = 0_u64;
         loop {
             tokio::select! {
@@ -90,7 +91,7 @@ impl Listener {
                     Some(message) => {
                         let payload = std::str::from_utf8(message.get_payload_bytes())
                             .map_err(|_| lost("an announcement that is not text"))?;
-                        if awaited.is_some_and(|(n, _)| payload == format!("{canary}:{n}")) {
+                        if awaited.as_ref().is_some_and(|(line, _)| payload == line) {
                             awaited = None;
                         } else {
                             self.dropped(payload);
@@ -100,15 +101,16 @@ impl Listener {
                 },
                 _ = check.tick() => {
                     within(sink.ping::<redis::Value>()).await??;
-                    match awaited {
+                    match &awaited {
                         Some((_, since)) if since.elapsed() > CANARY_WAIT => {
                             return Err(lost("the canary did not come back"));
                         }
                         Some(_) => {}
                         None => {
                             sent += 1;
-                            self.publish(&format!("{canary}:{sent}")).await?;
-                            awaited = Some((sent, Instant::now()));
+                            let line = format!("{canary}:{sent}");
+                            self.publish(&line).await?;
+                            awaited = Some((line, Instant::now()));
                         }
                     }
                 }

@@ -251,39 +251,60 @@ async fn prepare(
 /// expires only at its head, so no mail waits much longer than its own
 /// end of quiet hours.
 fn held(pipeline: &Runner, delivery: &Delivery, wait: std::time::Duration) -> Message {
-    let millis = wait
-        .as_millis()
-        .clamp(1, u128::from(shared::topology::MAIL_HOLD_MS.unsigned_abs()));
-    Message {
-        exchange: String::new(),
-        routing_key: pipeline.topology.mail_held_queue(),
-        payload: delivery.data.clone(),
-        properties: delivery
-            .properties
-            .clone()
-            .with_expiration(millis.to_string().into()),
-        routing: shared::amqp::Routing::Mandatory,
-    }
+    let back_in = Some((wait, shared::topology::MAIL_HOLD_MS));
+    onto_line(delivery, pipeline.topology.mail_held_queue(), None, back_in)
 }
 
 /// The same mail onto the line where it waits for its package's first
 /// arrival estimate, marked so it waits only once.
 fn awaiting_eta(pipeline: &Runner, delivery: &Delivery, wait: std::time::Duration) -> Message {
-    let millis = wait.as_millis().clamp(
-        1,
-        u128::from(shared::topology::MAIL_ETA_WAIT_MAX_MS.unsigned_abs()),
-    );
-    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-    headers.insert(ETA_WAITED_HEADER.into(), AMQPValue::Boolean(true));
+    let waited = (ETA_WAITED_HEADER, AMQPValue::Boolean(true));
+    let back_in = Some((wait, shared::topology::MAIL_ETA_WAIT_MAX_MS));
+    onto_line(
+        delivery,
+        pipeline.topology.mail_eta_queue(),
+        Some(waited),
+        back_in,
+    )
+}
+
+/// The same message, into the delay line, one attempt further.
+fn delayed(pipeline: &Runner, delivery: &Delivery, attempt: u32) -> Message {
+    let attempt = (ATTEMPT_HEADER, AMQPValue::LongUInt(attempt));
+    onto_line(
+        delivery,
+        pipeline.topology.mail_retry_queue(),
+        Some(attempt),
+        None,
+    )
+}
+
+/// The same mail onto one of the pool's delay lines (`queue`), with
+/// `header` set, and back after its wait (at least 1 ms, at most the
+/// line's own TTL) when `back_in` gives one.
+fn onto_line(
+    delivery: &Delivery,
+    queue: String,
+    header: Option<(&str, AMQPValue)>,
+    back_in: Option<(std::time::Duration, i64)>,
+) -> Message {
+    let mut properties = delivery.properties.clone();
+    if let Some((name, value)) = header {
+        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        headers.insert(name.into(), value);
+        properties = properties.with_headers(headers);
+    }
+    if let Some((wait, line_ms)) = back_in {
+        let millis = wait
+            .as_millis()
+            .clamp(1, u128::from(line_ms.unsigned_abs()));
+        properties = properties.with_expiration(millis.to_string().into());
+    }
     Message {
         exchange: String::new(),
-        routing_key: pipeline.topology.mail_eta_queue(),
+        routing_key: queue,
         payload: delivery.data.clone(),
-        properties: delivery
-            .properties
-            .clone()
-            .with_headers(headers)
-            .with_expiration(millis.to_string().into()),
+        properties,
         routing: shared::amqp::Routing::Mandatory,
     }
 }
@@ -298,19 +319,6 @@ fn delivery_flag(delivery: &Delivery, name: &str) -> bool {
         .as_ref()
         .and_then(|h| h.inner().get(name).cloned())
         .is_some_and(|value| matches!(value, AMQPValue::Boolean(true)))
-}
-
-/// The same message, into the delay line, one attempt further.
-fn delayed(pipeline: &Runner, delivery: &Delivery, attempt: u32) -> Message {
-    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-    headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongUInt(attempt));
-    Message {
-        exchange: String::new(),
-        routing_key: pipeline.topology.mail_retry_queue(),
-        payload: delivery.data.clone(),
-        properties: delivery.properties.clone().with_headers(headers),
-        routing: shared::amqp::Routing::Mandatory,
-    }
 }
 
 fn attempt_of(delivery: &Delivery) -> u32 {

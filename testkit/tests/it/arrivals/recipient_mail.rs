@@ -11,13 +11,26 @@ use testkit::mail;
 
 const MAIL_WAIT: Duration = Duration::from_secs(30);
 
-#[tokio::test]
-async fn the_out_for_delivery_mail_shows_the_first_estimate_and_a_failed_attempt_is_mailed() {
-    let app = TestApp::spawn_with(Options::default().with_mail()).await;
+/// A package going 1.5 km north whose recipient asked for mail, in a zone
+/// where it is 2 p.m. (no quiet hours).
+struct Notified {
+    email: String,
+    zone: String,
+    tn: String,
+}
+
+async fn notified_going(app: &TestApp) -> Notified {
     let (email, zone, tn) = (address(), zone_where_it_is(14), tracking_number());
     let recipient = json!({"recipient_email": email, "notify_recipient": true,
         "recipient_time_zone": zone, "recipient_locale": "en"});
-    create_going(&app, &tn, 1_500.0, recipient).await;
+    create_going(app, &tn, 1_500.0, recipient).await;
+    Notified { email, zone, tn }
+}
+
+#[tokio::test]
+async fn the_out_for_delivery_mail_shows_the_first_estimate_and_a_failed_attempt_is_mailed() {
+    let app = TestApp::spawn_with(Options::default().with_mail()).await;
+    let Notified { email, zone, tn } = notified_going(&app).await;
     // Out for delivery, then on the courier's run: no estimate exists until
     // the courier's first fix, which comes while the mail waits for one.
     let courier = on_a_run(&app, &[&tn]).await;
@@ -54,10 +67,7 @@ async fn the_out_for_delivery_mail_shows_the_first_estimate_and_a_failed_attempt
 #[tokio::test]
 async fn an_out_for_delivery_mail_still_waiting_when_the_parcel_is_delivered_is_not_sent() {
     let app = TestApp::spawn_with(Options::default().with_mail()).await;
-    let (email, zone, tn) = (address(), zone_where_it_is(14), tracking_number());
-    let recipient = json!({"recipient_email": email, "notify_recipient": true,
-        "recipient_time_zone": zone, "recipient_locale": "en"});
-    create_going(&app, &tn, 1_500.0, recipient).await;
+    let Notified { email, tn, .. } = notified_going(&app).await;
     // Out for delivery with no courier fix: its mail waits (5 s in tests)
     // for an estimate, and the parcel is delivered meanwhile.
     app.status_changed(&tn, json!({"status": "in_transit"}))
