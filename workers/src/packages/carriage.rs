@@ -43,13 +43,16 @@ pub async fn stops_of(
         .await
 }
 
-/// Settles the carriage of these packages (one statement; none when the
-/// list is empty). Returns the packages whose position it changed (they
-/// left a courier, taking the courier's last fix), with their new
-/// version: their cached views must go.
+/// Settles the carriage of these packages (one statement, and one more to
+/// lock those of them the transaction does not hold yet; none when the
+/// list is empty). `held` tells the packages the transaction locked
+/// already. Returns the packages whose position it changed (they left a
+/// courier, taking the courier's last fix), with their new version: their
+/// cached views must go.
 pub async fn settle(
     tx: &mut PgConnection,
     packages: &[Uuid],
+    held: impl Fn(&Uuid) -> bool,
 ) -> Result<Vec<(String, i64)>, sqlx::Error> {
     if packages.is_empty() {
         return Ok(Vec::new());
@@ -58,10 +61,15 @@ pub async fn settle(
     // shard) may commit side by side: locking the packages first, then
     // settling in a new statement (a new snapshot), sees the other's
     // committed change, so neither leaves a stretch unopened or doubled.
-    sqlx::query("SELECT id FROM packages WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-        .bind(packages)
-        .execute(&mut *tx)
-        .await?;
+    // A package the window locked when it loaded it is held already: the
+    // other side waits for this transaction there, as it would here.
+    let unheld: Vec<Uuid> = packages.iter().copied().filter(|id| !held(id)).collect();
+    if !unheld.is_empty() {
+        sqlx::query("SELECT id FROM packages WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(&unheld)
+            .execute(&mut *tx)
+            .await?;
+    }
     let sql = settle_statement();
     let rows: Vec<(String, i64, bool)> = sqlx::query_as(&sql)
         .bind(packages)

@@ -73,7 +73,9 @@ pub async fn apply_window(
         settle.extend(carriage::stops_of(&mut tx, &deliveries).await?);
         settle.sort_unstable();
         settle.dedup();
-        let moved = carriage::settle(&mut tx, &settle).await?;
+        // The window's own packages were locked when it loaded them.
+        let held: HashSet<Uuid> = applying.window.packages.values().map(|r| r.id).collect();
+        let moved = carriage::settle(&mut tx, &settle, |id| held.contains(id)).await?;
         // A run reassigned or completed changes no command's own package:
         // the window's last outcome carries the views to invalidate.
         if let Some(last) = outcomes.last_mut() {

@@ -1,6 +1,7 @@
 //! The SQL side of a package window: lock and load, look up replays, write
-//! back in one statement per table (`UNNEST` arrays, see docs/PITFALLS.md:
-//! per-statement cost dominates, rows are nearly free).
+//! back in as few statements as possible (`UNNEST` arrays, data-modifying
+//! CTEs; see docs/PITFALLS.md: per-statement cost dominates, rows are nearly
+//! free).
 
 use super::window::{PackageRow, Plan, StatusRow, Window};
 use chrono::{DateTime, Utc};
@@ -101,12 +102,12 @@ pub async fn applied_before(
     Ok(rows.into_iter().collect())
 }
 
-/// Writes what the window changed: new packages, changed packages, status
-/// history and event numbers, one statement each.
+/// Writes what the window changed: new packages first (the history names
+/// them), then the changed packages, their status history and event numbers
+/// in one statement ([`CHANGES`]), then plan changes.
 pub async fn write(tx: &mut PgConnection, window: &Window) -> Result<(), StoreError> {
     insert_created(tx, window).await?;
-    update_changed(tx, window).await?;
-    insert_history(tx, &window.status_rows).await?;
+    write_changes(tx, window).await?;
     super::plan::insert_plans(tx, &window.plan_rows).await?;
     Ok(())
 }
@@ -229,50 +230,86 @@ async fn insert_created(tx: &mut PgConnection, window: &Window) -> Result<(), St
     Ok(())
 }
 
-async fn update_changed(tx: &mut PgConnection, window: &Window) -> Result<(), sqlx::Error> {
+/// The changed packages' rows, their status history and its numbers: one
+/// statement of data-modifying CTEs instead of three, one round trip and one
+/// plan per window (per-statement cost dominates, docs/PERFORMANCE.md). No
+/// part reads what another writes, and no trigger on the history tables
+/// reads `packages`, so the parts see the same snapshot safely.
+const CHANGES: &str = "WITH changed AS ( \
+        UPDATE packages p SET status = v.status, current_location = v.location, \
+            latitude = v.lat, longitude = v.lon, last_seen_at = v.seen, version = v.version, \
+            event_seq = v.seq, updated_at = v.updated, \
+            destination = v.destination, promised_by = v.promised_by, \
+            plan_changed_at = v.plan_changed_at, \
+            at_risk = p.at_risk AND NOT v.reset, \
+            eta = CASE WHEN v.status = 'out_for_delivery' AND NOT v.replanned THEN p.eta END, \
+            late_for = CASE WHEN v.reset THEN NULL ELSE p.late_for END, \
+            changed_xid = pg_current_xact_id()::text::bigint \
+        FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
+            $6::timestamptz[], $7::int8[], $8::int8[], $9::timestamptz[], $10::jsonb[], \
+            $11::timestamptz[], $12::timestamptz[], $13::bool[], $14::bool[]) \
+            AS v(id, status, location, lat, lon, seen, version, seq, updated, destination, \
+                 promised_by, plan_changed_at, reset, replanned) \
+        WHERE p.id = v.id \
+        RETURNING p.id \
+    ), history AS ( \
+        INSERT INTO status_events (event_id, package_id, status, previous_status, location, \
+            latitude, longitude, version, seq, principal, occurred_at, request_fingerprint) \
+        SELECT * FROM UNNEST($15::uuid[], $16::uuid[], $17::text[], $18::text[], $19::text[], \
+            $20::float8[], $21::float8[], $22::int8[], $23::int8[], $24::text[], \
+            $25::timestamptz[], $26::text[]) \
+        RETURNING package_id, seq, event_id, previous_status \
+    ), numbered AS ( \
+        INSERT INTO package_events (package_id, seq, event_id, kind) \
+        SELECT package_id, seq, event_id, \
+            CASE WHEN previous_status IS NULL THEN 'created' ELSE 'status_changed' END \
+        FROM history \
+        RETURNING 1 \
+    ) \
+    SELECT (SELECT count(*) FROM changed), (SELECT count(*) FROM numbered)";
+
+async fn write_changes(tx: &mut PgConnection, window: &Window) -> Result<(), sqlx::Error> {
     let changed: Vec<&PackageRow> = window
         .packages
         .values()
         .filter(|row| row.dirty && row.created.is_none())
         .collect();
-    if changed.is_empty() {
+    let rows = &window.status_rows;
+    if changed.is_empty() && rows.is_empty() {
         return Ok(());
     }
     let c = ChangedColumns::of(&changed);
-    sqlx::query(
-        "UPDATE packages p SET status = v.status, current_location = v.location, \
-             latitude = v.lat, longitude = v.lon, last_seen_at = v.seen, version = v.version, \
-             event_seq = v.seq, updated_at = v.updated, \
-             destination = v.destination, promised_by = v.promised_by, \
-             plan_changed_at = v.plan_changed_at, \
-             at_risk = p.at_risk AND NOT v.reset, \
-             eta = CASE WHEN v.status = 'out_for_delivery' AND NOT v.replanned THEN p.eta END, \
-             late_for = CASE WHEN v.reset THEN NULL ELSE p.late_for END, \
-             changed_xid = pg_current_xact_id()::text::bigint \
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::float8[], $5::float8[], \
-             $6::timestamptz[], $7::int8[], $8::int8[], $9::timestamptz[], $10::jsonb[], \
-             $11::timestamptz[], $12::timestamptz[], $13::bool[], $14::bool[]) \
-             AS v(id, status, location, lat, lon, seen, version, seq, updated, destination, \
-                  promised_by, plan_changed_at, reset, replanned) \
-         WHERE p.id = v.id",
-    )
-    .bind(&c.ids)
-    .bind(&c.statuses)
-    .bind(&c.locations)
-    .bind(&c.latitudes)
-    .bind(&c.longitudes)
-    .bind(&c.last_seen)
-    .bind(&c.versions)
-    .bind(&c.seqs)
-    .bind(&c.updated_at)
-    .bind(&c.destinations)
-    .bind(&c.promised_by)
-    .bind(&c.plan_changed_at)
-    .bind(&c.promise_reset)
-    .bind(&c.replanned)
-    .execute(&mut *tx)
-    .await
-    .map(drop)
+    let h = HistoryColumns::of(rows);
+    sqlx::query(CHANGES)
+        .bind(&c.ids)
+        .bind(&c.statuses)
+        .bind(&c.locations)
+        .bind(&c.latitudes)
+        .bind(&c.longitudes)
+        .bind(&c.last_seen)
+        .bind(&c.versions)
+        .bind(&c.seqs)
+        .bind(&c.updated_at)
+        .bind(&c.destinations)
+        .bind(&c.promised_by)
+        .bind(&c.plan_changed_at)
+        .bind(&c.promise_reset)
+        .bind(&c.replanned)
+        .bind(&h.event_ids)
+        .bind(&h.package_ids)
+        .bind(&h.statuses)
+        .bind(&h.previous)
+        .bind(&h.locations)
+        .bind(&h.latitudes)
+        .bind(&h.longitudes)
+        .bind(&h.versions)
+        .bind(&h.seqs)
+        .bind(&h.principals)
+        .bind(&h.occurred)
+        .bind(&h.fingerprints)
+        .execute(&mut *tx)
+        .await
+        .map(drop)
 }
 
 /// The changed packages' columns, one array each, for one `UPDATE ... UNNEST`.
@@ -318,69 +355,40 @@ impl<'a> ChangedColumns<'a> {
     }
 }
 
-async fn insert_history(tx: &mut PgConnection, rows: &[StatusRow]) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
-    let package_ids: Vec<Uuid> = rows.iter().map(|r| r.package_id).collect();
-    let statuses: Vec<&str> = rows.iter().map(|r| r.status.as_str()).collect();
-    let previous: Vec<Option<&str>> = rows
-        .iter()
-        .map(|r| r.previous.map(PackageStatus::as_str))
-        .collect();
-    let locations: Vec<Option<&str>> = rows.iter().map(|r| r.location.as_deref()).collect();
-    let latitudes: Vec<Option<f64>> = rows.iter().map(|r| r.latitude).collect();
-    let longitudes: Vec<Option<f64>> = rows.iter().map(|r| r.longitude).collect();
-    let versions: Vec<i64> = rows.iter().map(|r| r.version).collect();
-    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-    let principals: Vec<Option<&str>> = rows.iter().map(|r| r.principal.as_deref()).collect();
-    let occurred: Vec<chrono::DateTime<chrono::Utc>> = rows.iter().map(|r| r.occurred_at).collect();
-    let fingerprints: Vec<Option<&str>> = rows.iter().map(|r| r.fingerprint.as_deref()).collect();
-    sqlx::query(
-        "INSERT INTO status_events (event_id, package_id, status, previous_status, location, latitude, \
-             longitude, version, seq, principal, occurred_at, request_fingerprint) \
-         SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::float8[], \
-             $7::float8[], $8::int8[], $9::int8[], $10::text[], $11::timestamptz[], $12::text[])",
-    )
-    .bind(&event_ids)
-    .bind(&package_ids)
-    .bind(&statuses)
-    .bind(&previous)
-    .bind(&locations)
-    .bind(&latitudes)
-    .bind(&longitudes)
-    .bind(&versions)
-    .bind(&seqs)
-    .bind(&principals)
-    .bind(&occurred)
-    .bind(&fingerprints)
-    .execute(&mut *tx)
-    .await?;
-    number(tx, rows).await
+/// The status rows' columns, one array each (the `history` part of [`CHANGES`]).
+struct HistoryColumns<'a> {
+    event_ids: Vec<Uuid>,
+    package_ids: Vec<Uuid>,
+    statuses: Vec<&'a str>,
+    previous: Vec<Option<&'a str>>,
+    locations: Vec<Option<&'a str>>,
+    latitudes: Vec<Option<f64>>,
+    longitudes: Vec<Option<f64>>,
+    versions: Vec<i64>,
+    seqs: Vec<i64>,
+    principals: Vec<Option<&'a str>>,
+    occurred: Vec<DateTime<Utc>>,
+    fingerprints: Vec<Option<&'a str>>,
 }
 
-/// Each status row's number in its package's sequence.
-async fn number(tx: &mut PgConnection, rows: &[StatusRow]) -> Result<(), sqlx::Error> {
-    let package_ids: Vec<Uuid> = rows.iter().map(|r| r.package_id).collect();
-    let seqs: Vec<i64> = rows.iter().map(|r| r.seq).collect();
-    let event_ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
-    let kinds: Vec<&str> = rows
-        .iter()
-        .map(|r| match r.previous {
-            None => "created",
-            Some(_) => "status_changed",
-        })
-        .collect();
-    sqlx::query(
-        "INSERT INTO package_events (package_id, seq, event_id, kind) \
-         SELECT * FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::text[])",
-    )
-    .bind(&package_ids)
-    .bind(&seqs)
-    .bind(&event_ids)
-    .bind(&kinds)
-    .execute(&mut *tx)
-    .await
-    .map(drop)
+impl<'a> HistoryColumns<'a> {
+    fn of(rows: &'a [StatusRow]) -> Self {
+        Self {
+            event_ids: rows.iter().map(|r| r.event_id).collect(),
+            package_ids: rows.iter().map(|r| r.package_id).collect(),
+            statuses: rows.iter().map(|r| r.status.as_str()).collect(),
+            previous: rows
+                .iter()
+                .map(|r| r.previous.map(PackageStatus::as_str))
+                .collect(),
+            locations: rows.iter().map(|r| r.location.as_deref()).collect(),
+            latitudes: rows.iter().map(|r| r.latitude).collect(),
+            longitudes: rows.iter().map(|r| r.longitude).collect(),
+            versions: rows.iter().map(|r| r.version).collect(),
+            seqs: rows.iter().map(|r| r.seq).collect(),
+            principals: rows.iter().map(|r| r.principal.as_deref()).collect(),
+            occurred: rows.iter().map(|r| r.occurred_at).collect(),
+            fingerprints: rows.iter().map(|r| r.fingerprint.as_deref()).collect(),
+        }
+    }
 }

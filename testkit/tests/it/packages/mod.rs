@@ -6,4 +6,5 @@ mod original_flow;
 pub(crate) mod recipient_mail;
 mod recipient_mail_ledger;
 pub(crate) mod tracking;
+mod window_shape;
 mod worker;

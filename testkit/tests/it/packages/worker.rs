@@ -27,7 +27,7 @@ fn text(s: &str) -> BoundedText {
     BoundedText::parse(s, 200).unwrap()
 }
 
-fn tracking_number() -> TrackingNumber {
+pub(super) fn tracking_number() -> TrackingNumber {
     TrackingNumber::parse(&format!(
         "TRK{}",
         &Uuid::new_v4().simple().to_string()[..12]
@@ -35,7 +35,7 @@ fn tracking_number() -> TrackingNumber {
     .unwrap()
 }
 
-fn create(tn: &TrackingNumber) -> Envelope<Command> {
+pub(super) fn create(tn: &TrackingNumber) -> Envelope<Command> {
     Envelope::new(
         Uuid::now_v7(),
         Utc::now(),
@@ -58,7 +58,11 @@ fn create(tn: &TrackingNumber) -> Envelope<Command> {
     )
 }
 
-fn status(tn: &TrackingNumber, status: PackageStatus, location: Option<&str>) -> Envelope<Command> {
+pub(super) fn status(
+    tn: &TrackingNumber,
+    status: PackageStatus,
+    location: Option<&str>,
+) -> Envelope<Command> {
     Envelope::new(
         Uuid::now_v7(),
         Utc::now(),
