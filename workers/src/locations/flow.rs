@@ -1,8 +1,11 @@
 //! The location pool's handler: a window of point batches is screened
-//! (may each poster post for each package?), stored merged, and becomes
-//! [`Effects`]: one event per package, cache invalidations for packages that
-//! moved, points for unknown packages sent back to wait, dead letters.
+//! (may each poster post for each package?), numbered and announced (one
+//! event per package, [`super::announce`]), stored merged, and becomes
+//! [`Effects`]: notices, courier events, cache invalidations for packages
+//! the notices changed, points for unknown packages sent back to wait, dead
+//! letters.
 
+use super::announce::Announced;
 use super::{AppliedPoints, LocationError, LocationStore};
 use crate::locations::projection::ProjectionNudge;
 use crate::publisher::{Abandoned, Message};
@@ -12,7 +15,7 @@ use crate::runner::{Effects, Flow, Runner};
 use lapin::message::Delivery;
 use shared::backoff::RetryError;
 use shared::couriers::{CourierEvent, CourierPoint};
-use shared::wire::{Envelope, LocationBatch, LocationPoint, LocationsRecorded, PackageEvent};
+use shared::wire::{Envelope, LocationBatch, LocationPoint, PackageEvent};
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::time::Duration;
@@ -34,8 +37,9 @@ pub struct LocationFlow {
 
 impl Flow for LocationFlow {
     const POOL: &'static str = "locations";
-    /// Two windows in flight: PostgreSQL numbers the next while MongoDB
-    /// stores the last (order does not matter here).
+    /// Windows in flight: PostgreSQL numbers (and the broker announces) the
+    /// next while MongoDB stores the last ones, so a point waits on no
+    /// earlier window's history (order does not matter here).
     const PARALLEL: usize = 2;
 
     async fn handle(
@@ -56,11 +60,12 @@ impl Flow for LocationFlow {
         // Each message is one unit for isolation: if the merged window fails
         // for good, each is tried alone and only the culprit is dead-lettered.
         let units: Vec<&Envelope<LocationBatch>> = screened.iter().map(AsRef::as_ref).collect();
+        let announced = Announced::default();
         let applied = runner
             .apply_isolating(
                 Self::POOL,
                 &units,
-                |batch| self.apply_points(runner, batch, &turn),
+                |batch| self.apply_points(runner, batch, &turn, &announced),
                 |e: &LocationError| e.is_transient(),
             )
             .await?;
@@ -94,14 +99,7 @@ impl LocationFlow {
                 "location points stored"
             )
         });
-        effects.invalidations.extend(unit.moved);
-        for event in unit.events {
-            let event = batch.with_body(PackageEvent::LocationsRecorded(event));
-            match runner.event_message(&event) {
-                Ok(message) => effects.messages.push(message),
-                Err(error) => tracing::error!(%error, "cannot encode an event"),
-            }
-        }
+        effects.invalidations.extend(unit.changed);
         for notice in unit.notices {
             let event = batch.with_body(PackageEvent::Notice(notice));
             match runner.event_message(&event) {
@@ -174,23 +172,23 @@ impl LocationFlow {
     }
 
     /// Applies a window's location batches merged, and splits the result back
-    /// per batch (events and moves are reported once, with the first batch).
+    /// per batch (notices and moves are reported once, with the first batch).
+    /// The points are announced as soon as they are numbered ([`super::announce`]).
     async fn apply_points(
         &self,
         runner: &Runner,
         batches: &[&Envelope<LocationBatch>],
         turn: &crate::geofences::order::Turn<'_>,
+        announced: &Announced,
     ) -> Result<Vec<PointsUnit>, LocationError> {
         let points: Vec<&LocationPoint> = batches.iter().flat_map(|b| &b.body.points).collect();
         let reports: Vec<&CourierPoint> = batches
             .iter()
             .flat_map(|b| &b.body.courier_points)
             .collect();
-        let mut applied = if points.is_empty() {
-            AppliedPoints::default()
-        } else {
-            super::apply(&self.pool, &self.store, &points).await?
-        };
+        let applied = self
+            .store_points(runner, batches, &points, announced)
+            .await?;
         let mut courier_events = super::couriers::apply(&self.pool, &self.store, &reports)
             .await?
             .events;
@@ -198,7 +196,6 @@ impl LocationFlow {
         // window, whose fixes are then evaluated.
         turn.wait().await;
         let derived = self.derived(&applied, &courier_events).await?;
-        applied.moved.extend(derived.changed);
         courier_events.extend(derived.couriers.into_iter().map(CourierEvent::Geofence));
         let metrics = &runner.metrics;
         metrics.stored(Self::POOL, "postgres", applied.postgres_took);
@@ -213,10 +210,9 @@ impl LocationFlow {
         let mut units: Vec<PointsUnit> = batches
             .iter()
             .map(|batch| PointsUnit {
-                events: Vec::new(),
                 notices: Vec::new(),
                 courier_events: Vec::new(),
-                moved: Vec::new(),
+                changed: Vec::new(),
                 unknown: batch
                     .body
                     .points
@@ -227,12 +223,28 @@ impl LocationFlow {
             })
             .collect();
         if let Some(first) = units.first_mut() {
-            first.events = std::mem::take(&mut applied.events);
-            first.moved = std::mem::take(&mut applied.moved);
+            // The moved packages were invalidated with the announcement.
+            first.changed = derived.changed;
             first.courier_events = std::mem::take(&mut courier_events);
             first.notices = derived.packages;
         }
         Ok(units)
+    }
+
+    /// Numbers the window's points, announces them, then writes their history.
+    async fn store_points(
+        &self,
+        runner: &Runner,
+        batches: &[&Envelope<LocationBatch>],
+        points: &[&LocationPoint],
+        announced: &Announced,
+    ) -> Result<AppliedPoints, LocationError> {
+        let (Some(first), false) = (batches.first(), points.is_empty()) else {
+            return Ok(AppliedPoints::default());
+        };
+        let numbered = super::number(&self.pool, points).await?;
+        announced.announce(runner, first, &numbered.applied).await?;
+        numbered.store(&self.store).await
     }
 
     /// Points whose package is unknown: back through the delay line while
@@ -303,12 +315,13 @@ async fn refused_in(
 }
 
 /// What one location message came to.
+/// Its point events are not here: they were announced once numbered.
 struct PointsUnit {
-    events: Vec<LocationsRecorded>,
     /// Zone notices of packages, numbered after the points.
     notices: Vec<shared::packages::notices::PackageNotice>,
     courier_events: Vec<CourierEvent>,
-    moved: Vec<(String, i64)>,
+    /// Packages whose view the notices changed.
+    changed: Vec<(String, i64)>,
     unknown: Vec<LocationPoint>,
 }
 

@@ -1,7 +1,7 @@
 //! Location points, applied a window at a time: the points of every message a
 //! consumer has waiting are merged, numbered and moved forward in one
-//! PostgreSQL transaction, written to the MongoDB history in one
-//! `insert_many`, and announced as one event per package. MongoDB's latest
+//! PostgreSQL transaction, announced as one event per package, and written
+//! to the MongoDB history in `insert_many` commands. MongoDB's latest
 //! positions follow behind, projected from PostgreSQL in coalesced rounds.
 //!
 //! Order does not matter here, so any number of location workers share one
@@ -16,12 +16,14 @@
 //! - [`screening`]: the policy asked again for every point's poster;
 //! - [`couriers`]: couriers' own reports, applied with the same window,
 //!   and the presence sweep;
-//! - [`flow`]: the pool's handler for the window runner; [`audit`]: the
-//!   trail of stored points.
+//! - [`flow`]: the pool's handler for the window runner; [`announce`]: the
+//!   window's points announced once numbered, before the rest is written;
+//!   [`audit`]: the trail of stored points.
 //!
 //! What a point is, how it is stored and rendered is the locations flow's
 //! data in `shared::locations`.
 
+mod announce;
 mod audit;
 pub mod couriers;
 mod derived;
@@ -50,6 +52,10 @@ pub enum LocationError {
     Mongo(#[from] mongodb::error::Error),
     #[error("geofences: {0}")]
     Geofences(#[from] crate::geofences::GeofenceError),
+    /// Announcing the numbered points stopped: shutdown, or the broker
+    /// connection is gone (the session is stopping either way).
+    #[error(transparent)]
+    Abandoned(#[from] crate::publisher::Abandoned),
 }
 
 impl LocationError {
@@ -66,6 +72,9 @@ impl LocationError {
                     | mongodb::error::ErrorKind::InvalidArgument { .. }
             ),
             Self::Geofences(error) => error.is_transient(),
+            // The runner's stop is cancelled: retrying ends there, and the
+            // window is abandoned (redelivered), never dead-lettered.
+            Self::Abandoned(_) => true,
         }
     }
 }
@@ -85,12 +94,22 @@ pub struct AppliedPoints {
     pub mongodb_took: std::time::Duration,
 }
 
-/// Applies the points (duplicates by id are stored once).
-pub async fn apply(
+/// A window's points once PostgreSQL numbered them: their numbers, the
+/// packages' latest positions and their announcements are decided and
+/// committed; only their MongoDB history is still to be written
+/// ([`NumberedWindow::store`]). What [`announce`] sends before that.
+pub struct NumberedWindow<'p> {
+    known: Vec<&'p LocationPoint>,
+    numbered: Numbered,
+    /// What the window comes to (its `mongodb_took` is set by `store`).
+    pub applied: AppliedPoints,
+}
+
+/// Numbers the points in PostgreSQL (duplicates by id count once).
+pub async fn number<'p>(
     pool: &PgPool,
-    store: &LocationStore,
-    points: &[&LocationPoint],
-) -> Result<AppliedPoints, LocationError> {
+    points: &[&'p LocationPoint],
+) -> Result<NumberedWindow<'p>, sqlx::Error> {
     let mut seen = HashSet::with_capacity(points.len());
     let points: Vec<&LocationPoint> = points
         .iter()
@@ -99,28 +118,44 @@ pub async fn apply(
         .collect();
     let began = std::time::Instant::now();
     let numbered = numbering::number(pool, &points).await?;
-    let numbered_in = began.elapsed();
     let (known, unknown): (Vec<&LocationPoint>, Vec<&LocationPoint>) = points
         .iter()
         .partition(|p| numbered.packages.contains_key(p.tracking_number.as_str()));
-    history::insert(store, &known, &numbered).await?;
-    let history_in = began.elapsed() - numbered_in;
-    tracing::debug!(
-        points = points.len(),
-        packages = numbered.packages.len(),
-        ?numbered_in,
-        ?history_in,
-        "location window stored"
-    );
-
-    let events = announced(&known, &numbered);
-    Ok(AppliedPoints {
-        events,
-        moved: numbered.moved.into_iter().collect(),
+    let applied = AppliedPoints {
+        events: announced(&known, &numbered),
+        moved: numbered
+            .moved
+            .iter()
+            .map(|(tn, version)| (tn.clone(), *version))
+            .collect(),
         unknown: unknown.iter().map(|p| p.point_id).collect(),
-        postgres_took: numbered_in,
-        mongodb_took: history_in,
+        postgres_took: began.elapsed(),
+        mongodb_took: std::time::Duration::ZERO,
+    };
+    Ok(NumberedWindow {
+        known,
+        numbered,
+        applied,
     })
+}
+
+impl NumberedWindow<'_> {
+    /// Writes the numbered points to the MongoDB history (a point stored
+    /// before, by a redelivery, is no error).
+    pub async fn store(self, store: &LocationStore) -> Result<AppliedPoints, LocationError> {
+        let began = std::time::Instant::now();
+        history::insert(store, &self.known, &self.numbered).await?;
+        let mut applied = self.applied;
+        applied.mongodb_took = began.elapsed();
+        tracing::debug!(
+            points = self.known.len(),
+            packages = self.numbered.packages.len(),
+            numbered_in = ?applied.postgres_took,
+            history_in = ?applied.mongodb_took,
+            "location window stored"
+        );
+        Ok(applied)
+    }
 }
 
 /// One event per package for its stored points, in seq order; `is_latest`

@@ -1,6 +1,7 @@
 //! Carrying out a window's [`Effects`], and ending the window.
 
 use super::{ConsumeError, Effects, Flow, Runner, Settlement};
+use crate::publisher::{Abandoned, Message};
 use lapin::message::Delivery;
 use lapin::options::BasicAckOptions;
 
@@ -45,6 +46,18 @@ impl Runner {
             }
         }
         Settlement::Ack
+    }
+
+    /// Publishes, confirmed, what a handler owes before its window is done:
+    /// events of state it already committed, sent early so their watchers do
+    /// not wait on the rest of the window. Like [`Self::settle`], a lost
+    /// connection stops the session (the window is then redelivered).
+    pub async fn publish_early(&self, messages: &[Message]) -> Result<(), Abandoned> {
+        let published = self.publisher.publish_committed(messages, &self.stop).await;
+        if published.is_err() {
+            self.stop.cancel();
+        }
+        published
     }
 
     /// Acks a settled window, or turns an abandoned one into the loop's end:

@@ -1,0 +1,116 @@
+//! Live watchers do not wait on the location history: a window's points are
+//! announced as soon as PostgreSQL has numbered them, even while MongoDB
+//! cannot take them, and stored once it can.
+
+use mongodb::bson::{doc, Document};
+use shared::wire::{Envelope, Event, LocationBatch, LocationsRecorded, PackageEvent};
+use std::time::Duration;
+use testkit::app::Workers;
+use testkit::proxy::Proxy;
+use testkit::{eventually, TestEnv};
+use uuid::Uuid;
+
+async fn insert_package(env: &TestEnv, tn: &str) {
+    sqlx::query(
+        "INSERT INTO packages (id, tracking_number, sender_name, sender_address, recipient_name, \
+         recipient_address, created_at, updated_at) VALUES ($1, $2, 'A', 'B', 'C', 'D', now(), now())",
+    )
+    .bind(Uuid::new_v4())
+    .bind(tn)
+    .execute(&env.pool)
+    .await
+    .expect("insert a package");
+}
+
+async fn post(env: &TestEnv, point: &shared::wire::LocationPoint) {
+    let batch = Envelope::new(
+        Uuid::now_v7(),
+        chrono::Utc::now(),
+        testkit::dispatcher(),
+        LocationBatch::new(vec![point.clone()]),
+    );
+    env.publish_locations(&batch).await;
+}
+
+/// The announcement of `point_id`, if it comes within `within`.
+async fn announced(
+    env: &TestEnv,
+    tap: &mut lapin::Consumer,
+    point_id: Uuid,
+    within: Duration,
+) -> Option<LocationsRecorded> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let event = env.next_event(tap, left).await?;
+        if let Event::Package(PackageEvent::LocationsRecorded(recorded)) = event.body {
+            if recorded.points.iter().any(|p| p.point_id == point_id) {
+                return Some(recorded);
+            }
+        }
+    }
+}
+
+async fn stored(env: &TestEnv, point_id: Uuid) -> u64 {
+    env.mongo()
+        .await
+        .collection::<Document>("location_history")
+        .count_documents(doc! { "_id": point_id.to_string() })
+        .await
+        .expect("count the history")
+}
+
+#[tokio::test]
+async fn points_are_announced_while_the_history_store_is_unreachable_and_stored_once_it_is_back() {
+    let env = TestEnv::new().await;
+    let mongo = Proxy::start(&testkit::host_port(&env.config.mongodb_url)).await;
+    let tn = "TRKANNOUNCE1";
+    insert_package(&env, tn).await;
+    let mut config = workers::WorkerConfig {
+        run_packages: false,
+        ..testkit::app::worker_config(&env)
+    };
+    config.common.mongodb_url = testkit::with_host(&config.common.mongodb_url, mongo.addr);
+    let mut tap = env.event_tap().await;
+    let worker = Workers::spawn(config);
+
+    // A first point, with MongoDB there: announced and stored.
+    let first = testkit::location_point(tn);
+    post(&env, &first).await;
+    announced(&env, &mut tap, first.point_id, Duration::from_secs(20))
+        .await
+        .expect("the first point announced");
+    eventually(
+        Duration::from_secs(20),
+        "the first point stored",
+        || async { (stored(&env, first.point_id).await == 1).then_some(()) },
+    )
+    .await;
+
+    // MongoDB gone: the next point is still announced, numbered next.
+    mongo.cut();
+    let second = testkit::location_point(tn);
+    post(&env, &second).await;
+    let recorded = announced(&env, &mut tap, second.point_id, Duration::from_secs(10))
+        .await
+        .expect("the point announced while the history cannot be written");
+    let seqs: Vec<i64> = recorded.points.iter().map(|p| p.seq).collect();
+    assert_eq!(seqs, vec![2], "numbered after the first point");
+    assert_eq!(stored(&env, second.point_id).await, 0, "not stored yet");
+
+    // MongoDB back: the point is stored and its message acked; announced once.
+    mongo.restore();
+    eventually(
+        Duration::from_secs(90),
+        "the second point stored",
+        || async { (stored(&env, second.point_id).await == 1).then_some(()) },
+    )
+    .await;
+    worker.stop().await;
+    assert!(
+        announced(&env, &mut tap, second.point_id, Duration::from_secs(1))
+            .await
+            .is_none(),
+        "a window waiting on MongoDB announces its points once"
+    );
+}
