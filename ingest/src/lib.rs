@@ -26,7 +26,8 @@
 //! - [`rate_limit`]: per-address, per-caller and sign-in limits shared
 //!   through Redis (leased in chunks), per instance when Redis is down.
 //! - [`metrics`]: what ingest counts, exported at `/metrics`.
-//! - [`queues`]: worker queue depths for `/api/v1/stats`.
+//! - [`queues`]: worker queue depths for `/api/v1/stats`, read by one
+//!   request at a time ([`recent`]).
 //! - [`near`]: package views in ingest's own memory in front of Redis,
 //!   dropped by the workers' invalidations as they are announced.
 //! - [`reads`]: package reads on the read replica (`DATABASE_READ_URL`)
@@ -48,6 +49,7 @@ pub mod openapi;
 pub mod queues;
 pub mod rate_limit;
 pub mod reads;
+pub mod recent;
 pub mod routes;
 pub mod schemas;
 pub mod startup;

@@ -6,17 +6,18 @@
 //! Asking costs a passive declare and a management call per queue (about
 //! 8 ms for 21 queues, whatever the number of packages), and every open
 //! dashboard asks every 5 s: the answer is kept [`FRESH`] and shared by the
-//! requests that come meanwhile.
+//! requests that come meanwhile, and refreshed by one request at a time
+//! ([`Recent`]).
 
 use crate::broker::Broker;
+use crate::recent::Recent;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
 use hyper::header::{HeaderValue, AUTHORIZATION};
 use hyper_util::client::legacy::{connect::HttpConnector, Client};
 use serde::{Deserialize, Serialize};
 use shared::topology::Topology;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the management API gets per queue before its count is `null`.
 const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(1);
@@ -42,9 +43,8 @@ pub struct QueueStats {
     broker: Broker,
     topology: Topology,
     management: Option<Management>,
-    /// The last reading and when it was taken. Never held across an await:
-    /// requests that find it stale at once each read (a few at most).
-    recent: Mutex<Option<(Instant, Vec<QueueDepth>)>>,
+    /// The last reading, refreshed by one request at a time.
+    recent: Recent<Vec<QueueDepth>>,
 }
 
 struct Management {
@@ -76,26 +76,15 @@ impl QueueStats {
             broker,
             topology,
             management,
-            recent: Mutex::new(None),
+            recent: Recent::new(FRESH),
         }
     }
 
-    /// Every worker queue's depth, at most [`FRESH`] old; empty while the
+    /// Every worker queue's depth, at most [`FRESH`] old (or the last
+    /// reading while another request takes a new one); empty while the
     /// broker is unreachable.
     pub async fn depths(&self) -> Vec<QueueDepth> {
-        let recent = || {
-            self.recent
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-        };
-        if let Some((at, depths)) = recent().as_ref() {
-            if at.elapsed() < FRESH {
-                return depths.clone();
-            }
-        }
-        let depths = self.read_depths().await;
-        *recent() = Some((Instant::now(), depths.clone()));
-        depths
+        self.recent.get(|| self.read_depths()).await
     }
 
     async fn read_depths(&self) -> Vec<QueueDepth> {
