@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -12,6 +12,8 @@ pub struct Proxy {
     up: Arc<AtomicBool>,
     /// Bumped on every cut: live connections watch it and close.
     cuts: watch::Sender<u64>,
+    /// Each accepted connection's own cut, in the order they came.
+    connections: Arc<Mutex<Vec<tokio_util::sync::CancellationToken>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -21,14 +23,21 @@ impl Proxy {
         let addr = listener.local_addr().expect("proxy address");
         let up = Arc::new(AtomicBool::new(true));
         let (cuts, _) = watch::channel(0u64);
+        let connections: Arc<Mutex<Vec<tokio_util::sync::CancellationToken>>> = Arc::default();
         let task = tokio::spawn({
             let (up, cuts, target) = (Arc::clone(&up), cuts.clone(), target.to_owned());
+            let connections = Arc::clone(&connections);
             async move {
                 while let Ok((client, _)) = listener.accept().await {
                     if !up.load(Ordering::SeqCst) {
                         continue; // refused: dropped at once
                     }
                     let mut cut = cuts.subscribe();
+                    let own = tokio_util::sync::CancellationToken::new();
+                    connections
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(own.clone());
                     let target = target.clone();
                     tokio::spawn(async move {
                         let Ok(server) = TcpStream::connect(&target).await else {
@@ -38,6 +47,7 @@ impl Proxy {
                         tokio::select! {
                             _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
                             _ = cut.changed() => {}
+                            _ = own.cancelled() => {}
                         }
                     });
                 }
@@ -47,6 +57,7 @@ impl Proxy {
             addr,
             up,
             cuts,
+            connections,
             task,
         }
     }
@@ -55,6 +66,24 @@ impl Proxy {
     pub fn cut(&self) {
         self.up.store(false, Ordering::SeqCst);
         self.cuts.send_modify(|n| *n += 1);
+    }
+
+    /// Cuts only the `n`th connection the proxy accepted (from 0); the
+    /// others, and new ones, go on.
+    pub fn cut_connection(&self, n: usize) {
+        let connections = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        connections
+            .get(n)
+            .expect("the proxy accepted that many connections")
+            .cancel();
+    }
+
+    /// How many connections the proxy has accepted.
+    pub fn accepted(&self) -> usize {
+        self.connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
     }
 
     /// The service is back.

@@ -112,6 +112,7 @@ async fn consume_all(
         )
         .await?,
         stop: shutdown.child_token(),
+        publishing_lost: Default::default(),
         metrics: Arc::clone(&stores.metrics),
     });
     let mut consumers = Consumers::new();

@@ -64,6 +64,11 @@ pub struct Runner {
     pub publisher: Publisher,
     /// Cancelled on shutdown or when a sibling consumer lost the connection.
     pub stop: CancellationToken,
+    /// Set (before `stop` is cancelled) when publishing outside a window's
+    /// settlement found the connection gone ([`Runner::publish_early`]): the
+    /// consumers then end with [`ConsumeError::PublishingLost`], so the
+    /// session reconnects instead of ending as if shut down.
+    pub publishing_lost: std::sync::atomic::AtomicBool,
     pub metrics: Arc<WorkerMetrics>,
 }
 
@@ -144,6 +149,12 @@ pub async fn consume<F: Flow>(
         if outcome.is_ok() && !runner.stop.is_cancelled() {
             runner.finish::<F>(&window, settlement).await?;
         }
+    }
+    if runner
+        .publishing_lost
+        .load(std::sync::atomic::Ordering::SeqCst)
+    {
+        return Err(ConsumeError::PublishingLost);
     }
     outcome
 }

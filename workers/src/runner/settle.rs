@@ -50,11 +50,15 @@ impl Runner {
 
     /// Publishes, confirmed, what a handler owes before its window is done:
     /// events of state it already committed, sent early so their watchers do
-    /// not wait on the rest of the window. Like [`Self::settle`], a lost
-    /// connection stops the session (the window is then redelivered).
+    /// not wait on the rest of the window. A lost connection ends the session
+    /// with an error, as in [`Self::finish`], and the pool reconnects (the
+    /// window is redelivered): the consumers are stopped, and told why
+    /// ([`Runner::publishing_lost`]), so none takes it for a shutdown.
     pub async fn publish_early(&self, messages: &[Message]) -> Result<(), Abandoned> {
         let published = self.publisher.publish_committed(messages, &self.stop).await;
-        if published.is_err() {
+        if published.is_err() && !self.stop.is_cancelled() {
+            self.publishing_lost
+                .store(true, std::sync::atomic::Ordering::SeqCst);
             self.stop.cancel();
         }
         published

@@ -114,3 +114,46 @@ async fn points_are_announced_while_the_history_store_is_unreachable_and_stored_
         "a window waiting on MongoDB announces its points once"
     );
 }
+
+/// The announcement is the first thing a window publishes: a publishing
+/// connection found gone there must reconnect the pool (the window is
+/// redelivered and announced then), never end it as if it were shut down.
+#[tokio::test]
+async fn a_publishing_connection_found_gone_by_an_announcement_reconnects_the_pool() {
+    let env = TestEnv::new().await;
+    let broker = Proxy::start(&testkit::host_port(env.config.brokers.first())).await;
+    let tn = "TRKANNOUNCE2";
+    insert_package(&env, tn).await;
+    let mut config = workers::WorkerConfig {
+        run_packages: false,
+        ..testkit::app::worker_config(&env)
+    };
+    let through_proxy = testkit::with_host(env.config.brokers.first(), broker.addr);
+    config.common.brokers = shared::brokers::Brokers::new(vec![through_proxy]);
+    let mut tap = env.event_tap().await;
+    let worker = Workers::spawn(config);
+    let first = testkit::location_point(tn);
+    post(&env, &first).await;
+    announced(&env, &mut tap, first.point_id, Duration::from_secs(20))
+        .await
+        .expect("the first point announced");
+
+    // The worker connects to consume, then to publish: only the second goes.
+    assert_eq!(
+        broker.accepted(),
+        2,
+        "a consuming and a publishing connection"
+    );
+    broker.cut_connection(1);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let second = testkit::location_point(tn);
+    post(&env, &second).await;
+    announced(&env, &mut tap, second.point_id, Duration::from_secs(30))
+        .await
+        .expect("the point announced after the pool reconnected");
+    assert!(
+        broker.accepted() >= 4,
+        "the pool reconnected both connections"
+    );
+    worker.stop().await;
+}
