@@ -25,6 +25,10 @@ const MANAGEMENT_TIMEOUT: Duration = Duration::from_secs(1);
 /// How long one reading of the depths answers `/stats`.
 pub const FRESH: Duration = Duration::from_secs(1);
 
+/// How long one reading may take before it counts as the broker's silence
+/// (no depths): the callers waiting on the first reading wait no longer.
+const READ_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// One worker queue's backlog.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct QueueDepth {
@@ -84,7 +88,13 @@ impl QueueStats {
     /// reading while another request takes a new one); empty while the
     /// broker is unreachable.
     pub async fn depths(&self) -> Vec<QueueDepth> {
-        self.recent.get(|| self.read_depths()).await
+        self.recent
+            .get(|| async {
+                tokio::time::timeout(READ_TIMEOUT, self.read_depths())
+                    .await
+                    .unwrap_or_default()
+            })
+            .await
     }
 
     async fn read_depths(&self) -> Vec<QueueDepth> {
