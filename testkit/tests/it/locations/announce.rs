@@ -60,26 +60,40 @@ async fn stored(env: &TestEnv, point_id: Uuid) -> u64 {
         .expect("count the history")
 }
 
+/// A location worker started with `adjust` made to its settings, watched
+/// through a tap, and the first point of `tn` (a package it knows) seen
+/// announced: the worker is up and connected.
+async fn started(
+    env: &TestEnv,
+    tn: &str,
+    adjust: impl FnOnce(&mut workers::WorkerConfig),
+) -> (Workers, lapin::Consumer, shared::wire::LocationPoint) {
+    insert_package(env, tn).await;
+    let mut config = workers::WorkerConfig {
+        run_packages: false,
+        ..testkit::app::worker_config(env)
+    };
+    adjust(&mut config);
+    let mut tap = env.event_tap().await;
+    let worker = Workers::spawn(config);
+    let first = testkit::location_point(tn);
+    post(env, &first).await;
+    announced(env, &mut tap, first.point_id, Duration::from_secs(20))
+        .await
+        .expect("the first point announced");
+    (worker, tap, first)
+}
+
 #[tokio::test]
 async fn points_are_announced_while_the_history_store_is_unreachable_and_stored_once_it_is_back() {
     let env = TestEnv::new().await;
     let mongo = Proxy::start(&testkit::host_port(&env.config.mongodb_url)).await;
     let tn = "TRKANNOUNCE1";
-    insert_package(&env, tn).await;
-    let mut config = workers::WorkerConfig {
-        run_packages: false,
-        ..testkit::app::worker_config(&env)
-    };
-    config.common.mongodb_url = testkit::with_host(&config.common.mongodb_url, mongo.addr);
-    let mut tap = env.event_tap().await;
-    let worker = Workers::spawn(config);
-
     // A first point, with MongoDB there: announced and stored.
-    let first = testkit::location_point(tn);
-    post(&env, &first).await;
-    announced(&env, &mut tap, first.point_id, Duration::from_secs(20))
-        .await
-        .expect("the first point announced");
+    let (worker, mut tap, first) = started(&env, tn, |config| {
+        config.common.mongodb_url = testkit::with_host(&config.common.mongodb_url, mongo.addr)
+    })
+    .await;
     eventually(
         Duration::from_secs(20),
         "the first point stored",
@@ -122,21 +136,11 @@ async fn points_are_announced_while_the_history_store_is_unreachable_and_stored_
 async fn a_publishing_connection_found_gone_by_an_announcement_reconnects_the_pool() {
     let env = TestEnv::new().await;
     let broker = Proxy::start(&testkit::host_port(env.config.brokers.first())).await;
-    let tn = "TRKANNOUNCE2";
-    insert_package(&env, tn).await;
-    let mut config = workers::WorkerConfig {
-        run_packages: false,
-        ..testkit::app::worker_config(&env)
-    };
     let through_proxy = testkit::with_host(env.config.brokers.first(), broker.addr);
-    config.common.brokers = shared::brokers::Brokers::new(vec![through_proxy]);
-    let mut tap = env.event_tap().await;
-    let worker = Workers::spawn(config);
-    let first = testkit::location_point(tn);
-    post(&env, &first).await;
-    announced(&env, &mut tap, first.point_id, Duration::from_secs(20))
-        .await
-        .expect("the first point announced");
+    let (worker, mut tap, _) = started(&env, "TRKANNOUNCE2", |config| {
+        config.common.brokers = shared::brokers::Brokers::new(vec![through_proxy])
+    })
+    .await;
 
     // The worker connects to consume, then to publish: only the second goes.
     assert_eq!(
@@ -146,7 +150,7 @@ async fn a_publishing_connection_found_gone_by_an_announcement_reconnects_the_po
     );
     broker.cut_connection(1);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let second = testkit::location_point(tn);
+    let second = testkit::location_point("TRKANNOUNCE2");
     post(&env, &second).await;
     announced(&env, &mut tap, second.point_id, Duration::from_secs(30))
         .await
