@@ -73,7 +73,9 @@ impl<T: Clone> Recent<T> {
         drop(turn);
         value
     }
+}
 
+impl<T> Recent<T> {
     fn lock(&self) -> MutexGuard<'_, State<T>> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -85,11 +87,7 @@ struct Turn<'a, T>(&'a Recent<T>);
 
 impl<T> Drop for Turn<'_, T> {
     fn drop(&mut self) {
-        self.0
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .refreshing = false;
+        self.0.lock().refreshing = false;
         self.0.refreshed.notify_waiters();
     }
 }

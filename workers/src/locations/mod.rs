@@ -117,17 +117,15 @@ pub async fn number<'p>(
         .filter(|p| seen.insert(p.point_id))
         .collect();
     let began = std::time::Instant::now();
-    let numbered = numbering::number(pool, &points).await?;
+    let mut numbered = numbering::number(pool, &points).await?;
     let (known, unknown): (Vec<&LocationPoint>, Vec<&LocationPoint>) = points
         .iter()
         .partition(|p| numbered.packages.contains_key(p.tracking_number.as_str()));
+    let events = announced(&known, &numbered);
+    // The history needs only the numbers and packages: the moves go on.
     let applied = AppliedPoints {
-        events: announced(&known, &numbered),
-        moved: numbered
-            .moved
-            .iter()
-            .map(|(tn, version)| (tn.clone(), *version))
-            .collect(),
+        events,
+        moved: std::mem::take(&mut numbered.moved).into_iter().collect(),
         unknown: unknown.iter().map(|p| p.point_id).collect(),
         postgres_took: began.elapsed(),
         mongodb_took: std::time::Duration::ZERO,
